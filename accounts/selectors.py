@@ -1,0 +1,58 @@
+"""Reads of accounts data, each scoped to an organization the reader belongs to."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .exceptions import NotFound
+from .models import Invite, Membership, Organization, User
+
+
+def memberships_for_user(*, user: User) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("organization").order_by("created_at", "pk")
+
+
+def get_membership_for_user(*, user: User, organization_public_id: object) -> Membership:
+    """The user's membership of that organization, or NotFound (never another tenant's)."""
+    membership = (
+        Membership.objects.select_related("organization")
+        .filter(user=user, organization__public_id=organization_public_id)
+        .first()
+    )
+    if membership is None:
+        raise NotFound("Organization not found.")
+    return membership
+
+
+def members_of(*, organization: Organization) -> QuerySet[Membership]:
+    return Membership.objects.filter(organization=organization).select_related("user").order_by("created_at", "pk")
+
+
+def pending_invites_of(*, organization: Organization) -> QuerySet[Invite]:
+    return Invite.objects.filter(
+        organization=organization, status=Invite.Status.PENDING, expires_at__gt=timezone.now()
+    ).select_related("invited_by").order_by("-created_at")
+
+
+def get_member_for_user(*, user: User, organization: Organization, membership_id: int) -> Membership:
+    """A membership of `organization`, which `user` must belong to; NotFound otherwise."""
+    if not Membership.objects.filter(organization=organization, user=user).exists():
+        raise NotFound("Member not found.")
+    membership = Membership.objects.filter(organization=organization, pk=membership_id).select_related(
+        "organization", "user"
+    ).first()
+    if membership is None:
+        raise NotFound("Member not found.")
+    return membership
+
+
+def get_invite_for_user(*, user: User, organization: Organization, invite_public_id: object) -> Invite:
+    if not Membership.objects.filter(organization=organization, user=user).exists():
+        raise NotFound("Invitation not found.")
+    invite = Invite.objects.filter(organization=organization, public_id=invite_public_id).select_related(
+        "organization"
+    ).first()
+    if invite is None:
+        raise NotFound("Invitation not found.")
+    return invite

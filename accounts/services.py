@@ -1,0 +1,492 @@
+"""Every write to users, organizations, memberships and invites.
+
+Seats: a pending, unexpired invite holds a seat, like a member does (docs/seats.md). Every
+write that adds a member or an invite locks the organization row first, so seat checks of
+one organization run one after another and the count cannot be overtaken.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from .exceptions import (
+    AlreadyMember,
+    InviteInvalid,
+    NotFound,
+    PermissionDenied,
+    SeatLimitReached,
+    ValidationError,
+)
+from .mail import mail_queue
+from .models import Invite, Membership, Organization, SignupIntent, User
+from .signals import analytics_event, organization_created
+
+INVITE_SALT = "flywheel.accounts.invite"
+
+# Domains anyone can get an address at: never an organization's domain.
+PUBLIC_EMAIL_DOMAINS = frozenset(
+    {
+        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
+        "yahoo.com", "ymail.com", "icloud.com", "me.com", "mac.com", "aol.com", "proton.me",
+        "protonmail.com", "gmx.com", "gmx.de", "web.de", "mail.com", "yandex.com", "yandex.ru",
+        "zoho.com", "fastmail.com", "hey.com", "qq.com", "163.com",
+    }
+)
+
+# A seat policy is told (organization, seats in use, seats wanted) with the organization
+# row locked, and raises SeatLimitReached to refuse. Billing registers the real one.
+SeatPolicy = Callable[[Organization, int, int], None]
+_seat_policies: list[SeatPolicy] = []
+
+
+def seat_policy_register(policy: SeatPolicy) -> None:
+    if policy not in _seat_policies:
+        _seat_policies.append(policy)
+
+
+def _event(name: str, **kwargs: object) -> None:
+    analytics_event.send(sender=Organization, name=name, **kwargs)
+
+
+def email_domain(email: str) -> str:
+    return email.rsplit("@", 1)[-1].strip().lower()
+
+
+def _organization_lock(organization: Organization) -> Organization:
+    return Organization.objects.select_for_update().get(pk=organization.pk)
+
+
+def seats_in_use(*, organization: Organization) -> int:
+    """Members plus pending, unexpired invites: the seats an organization holds."""
+    members = Membership.objects.filter(organization=organization).count()
+    invites = Invite.objects.filter(
+        organization=organization, status=Invite.Status.PENDING, expires_at__gt=timezone.now()
+    ).count()
+    return members + invites
+
+
+def _seats_assert_available(organization: Organization, wanted: int) -> None:
+    in_use = seats_in_use(organization=organization)
+    for policy in _seat_policies:
+        policy(organization, in_use, wanted)
+
+
+def _seat_refusal_record(organization: Organization, user: User | None, refusal: SeatLimitReached, attempted: str) -> None:
+    """Record the refusal in its own transaction: the change it refused was rolled back."""
+    with transaction.atomic():
+        _event(
+            "seat_limit_reached",
+            user=user,
+            organization=organization,
+            properties={"attempted": attempted, "seat_limit": refusal.limit, "product": refusal.product},
+        )
+
+
+def _membership_require_admin(*, organization: Organization, user: User) -> Membership:
+    membership = Membership.objects.filter(organization=organization, user=user).first()
+    if membership is None:
+        raise NotFound("Organization not found.")
+    if membership.role != Membership.Role.ADMIN:
+        raise PermissionDenied("Only an admin of this organization can do that.")
+    return membership
+
+
+def _verified_emails(user: User) -> set[str]:
+    return {
+        address.lower()
+        for address in EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
+    }
+
+
+def organization_name_suggest(email: str) -> str:
+    domain = email_domain(email)
+    if domain in PUBLIC_EMAIL_DOMAINS or "." not in domain:
+        local = email.split("@", 1)[0]
+        return f"{local.split('.')[0].capitalize()}'s team"
+    label = domain.split(".")[-2] if domain.count(".") >= 1 else domain
+    return " ".join(part.capitalize() for part in re.split(r"[-_]", label) if part)
+
+
+# Signup -------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_signup_record(
+    *,
+    user: User,
+    product_code: str = "",
+    edition_code: str = "",
+    organization_name: str = "",
+    invite: Invite | None = None,
+    anonymous_id: str = "",
+    utm: dict[str, str] | None = None,
+) -> SignupIntent:
+    """Store what brought the user here and record `signed_up`. Once per user."""
+    intent, _ = SignupIntent.objects.update_or_create(
+        user=user,
+        defaults={
+            "product_code": product_code,
+            "edition_code": edition_code,
+            "organization_name": organization_name.strip()[:120],
+            "invite": invite,
+            "anonymous_id": anonymous_id,
+            "utm": utm or {},
+        },
+    )
+    _event(
+        "signed_up",
+        user=user,
+        properties={
+            "anonymous_id": anonymous_id,
+            "product": product_code,
+            "edition": edition_code,
+            "via_invite": invite is not None,
+            **{key: value for key, value in (utm or {}).items()},
+        },
+    )
+    return intent
+
+
+def organizations_joinable_by_domain(*, user: User) -> list[Organization]:
+    """Organizations that let this user join because of a verified address at their domain."""
+    domains = {email_domain(email) for email in _verified_emails(user)}
+    return list(
+        Organization.objects.filter(join_by_domain=True, email_domain__in=domains)
+        .exclude(memberships__user=user)
+        .order_by("name")
+    )
+
+
+@transaction.atomic
+def user_email_verified(*, user: User, email: str) -> Organization | None:
+    """React to a verified address: record it, then give the user an organization.
+
+    Invariant: a user's first verification ends with exactly one of: the invite they signed
+    up through accepted; nothing yet, because organizations at their domain let them join
+    (they choose on the welcome page); or a new organization with them as admin and a trial.
+    Verifying a second address changes no membership.
+    """
+    user = User.objects.select_for_update().get(pk=user.pk)
+    _event("email_verified", user=user, properties={"domain": email_domain(email)})
+    intent = SignupIntent.objects.filter(user=user).select_related("invite").first()
+    if intent is not None and intent.completed_at is not None:
+        return None
+    if Membership.objects.filter(user=user).exists():
+        return None
+    if intent is not None and intent.invite is not None:
+        invite = intent.invite
+        try:
+            invite_accept(invite=invite, user=user)
+        except (InviteInvalid, PermissionDenied, SeatLimitReached):
+            # The welcome page explains why; the user can still start their own organization.
+            return None
+        return invite.organization
+    if organizations_joinable_by_domain(user=user):
+        return None
+    return organization_create_for_signup(user=user)
+
+
+@transaction.atomic
+def organization_create_for_signup(*, user: User, name: str = "") -> Organization:
+    """Create an organization with `user` as its admin, and tell billing to start the trial.
+
+    The organization's email domain is the user's verified domain unless it is a public
+    mail provider; join-by-domain starts off.
+    """
+    user = User.objects.select_for_update().get(pk=user.pk)
+    intent = SignupIntent.objects.select_for_update().filter(user=user).first()
+    domain = email_domain(user.email)
+    verified = user.email.lower() in _verified_emails(user)
+    organization = Organization.objects.create(
+        name=(name or (intent.organization_name if intent else "") or organization_name_suggest(user.email))[:120],
+        email_domain=domain if verified and domain not in PUBLIC_EMAIL_DOMAINS else "",
+        created_by=user,
+    )
+    Membership.objects.create(
+        organization=organization, user=user, role=Membership.Role.ADMIN, source=Membership.Source.SIGNUP
+    )
+    _event("organization_created", user=user, organization=organization, properties={"domain": organization.email_domain})
+    if intent is not None:
+        intent.completed_at = timezone.now()
+        intent.save(update_fields=["completed_at"])
+    organization_created.send(sender=Organization, organization=organization, user=user, intent=intent)
+    return organization
+
+
+# Organization settings -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def organization_rename(*, organization: Organization, actor: User, name: str) -> Organization:
+    _membership_require_admin(organization=organization, user=actor)
+    name = name.strip()
+    if not name or len(name) > 120:
+        raise ValidationError("The organization name must be between 1 and 120 characters.")
+    organization = _organization_lock(organization)
+    organization.name = name
+    organization.save(update_fields=["name"])
+    return organization
+
+
+@transaction.atomic
+def organization_set_join_by_domain(*, organization: Organization, actor: User, enabled: bool) -> Organization:
+    """Turn join-by-domain on or off. Needs a verified, non-public email domain."""
+    _membership_require_admin(organization=organization, user=actor)
+    organization = _organization_lock(organization)
+    if enabled and not organization.email_domain:
+        raise ValidationError(
+            "This organization has no verified company email domain, so it cannot let people "
+            "join by domain (public mail providers such as gmail.com never qualify)."
+        )
+    organization.join_by_domain = enabled
+    organization.save(update_fields=["join_by_domain"])
+    return organization
+
+
+# Invites -----------------------------------------------------------------------------------
+
+
+def invite_token(invite: Invite) -> str:
+    return signing.dumps(str(invite.public_id), salt=INVITE_SALT, compress=False)
+
+
+def invite_from_token(token: str) -> Invite:
+    """The invite a signed link points at; InviteInvalid if forged, tampered or unknown."""
+    try:
+        public_id = signing.loads(
+            token, salt=INVITE_SALT, max_age=timedelta(days=settings.INVITE_MAX_AGE_DAYS + 1)
+        )
+    except signing.SignatureExpired:
+        raise InviteInvalid("This invitation link has expired. Ask an admin to send a new one.") from None
+    except signing.BadSignature:
+        raise InviteInvalid("This invitation link is not valid. Check that you copied all of it.") from None
+    invite = Invite.objects.select_related("organization").filter(public_id=public_id).first()
+    if invite is None:
+        raise InviteInvalid("This invitation no longer exists.")
+    return invite
+
+
+def _invite_usable(invite: Invite) -> None:
+    if invite.status == Invite.Status.ACCEPTED:
+        raise InviteInvalid("This invitation has already been used.")
+    if invite.status == Invite.Status.REVOKED:
+        raise InviteInvalid("This invitation was withdrawn by an admin of the organization.")
+    if invite.status == Invite.Status.EXPIRED or invite.expires_at <= timezone.now():
+        raise InviteInvalid("This invitation has expired. Ask an admin to send a new one.")
+
+
+def _invite_email(invite: Invite) -> None:
+    context = {
+        "invite": invite,
+        "organization": invite.organization,
+        "inviter": invite.invited_by,
+        "url": f"{settings.SITE_URL}/invites/{invite_token(invite)}/",
+    }
+    message = EmailMultiAlternatives(
+        subject=f"[Flywheel] You are invited to join {invite.organization.name}",
+        body=render_to_string("accounts/email/invite.txt", context),
+        to=[invite.email],
+    )
+    message.attach_alternative(render_to_string("accounts/email/invite.html", context), "text/html")
+    mail_queue(message)
+
+
+def invite_create(*, organization: Organization, actor: User, email: str, role: str = Membership.Role.MEMBER) -> Invite:
+    """Invite one email address; the invite holds a seat until it is used, revoked or expires.
+
+    Refused, with nothing written, when the address is malformed, already a member or already
+    invited, or when no seat is free.
+    """
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise ValidationError(f"{email or 'An empty address'!r} is not a valid email address.") from None
+    if role not in Membership.Role.values:
+        raise ValidationError(f"Unknown role {role!r}; choose admin or member.")
+    try:
+        with transaction.atomic():
+            _membership_require_admin(organization=organization, user=actor)
+            organization = _organization_lock(organization)
+            if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
+                raise AlreadyMember(f"{email} is already a member of {organization.name}.")
+            if Invite.objects.filter(
+                organization=organization,
+                email__iexact=email,
+                status=Invite.Status.PENDING,
+                expires_at__gt=timezone.now(),
+            ).exists():
+                raise AlreadyMember(f"{email} has already been invited; the invite is still pending.")
+            # A lapsed pending invite to the same address is closed before the new one.
+            Invite.objects.filter(
+                organization=organization, email__iexact=email, status=Invite.Status.PENDING
+            ).update(status=Invite.Status.EXPIRED, closed_at=timezone.now())
+            _seats_assert_available(organization, 1)
+            invite = Invite.objects.create(
+                organization=organization,
+                email=email,
+                role=role,
+                invited_by=actor,
+                expires_at=timezone.now() + timedelta(days=settings.INVITE_MAX_AGE_DAYS),
+            )
+            _event("invite_sent", user=actor, organization=organization, properties={"role": role})
+            _invite_email(invite)
+            return invite
+    except SeatLimitReached as refusal:
+        _seat_refusal_record(organization, actor, refusal, "invite")
+        raise
+
+
+@transaction.atomic
+def invite_resend(*, invite: Invite, actor: User) -> Invite:
+    _membership_require_admin(organization=invite.organization, user=actor)
+    invite = Invite.objects.select_for_update().select_related("organization").get(pk=invite.pk)
+    _invite_usable(invite)
+    _invite_email(invite)
+    return invite
+
+
+@transaction.atomic
+def invite_revoke(*, invite: Invite, actor: User) -> Invite:
+    """Withdraw a pending invite and free its seat."""
+    _membership_require_admin(organization=invite.organization, user=actor)
+    invite = Invite.objects.select_for_update().get(pk=invite.pk)
+    if invite.status != Invite.Status.PENDING:
+        raise InviteInvalid("Only a pending invitation can be withdrawn.")
+    invite.status = Invite.Status.REVOKED
+    invite.closed_at = timezone.now()
+    invite.save(update_fields=["status", "closed_at"])
+    return invite
+
+
+def invite_accept(*, invite: Invite, user: User) -> Membership:
+    """Turn a pending invite into a membership of the invited address's user.
+
+    The invite's seat becomes the member's seat. Refused unless `user` has verified the
+    invited address. Accepting twice (a double click) gives one membership.
+    """
+    organization = invite.organization
+    try:
+        with transaction.atomic():
+            organization = _organization_lock(organization)
+            invite = Invite.objects.select_for_update().get(pk=invite.pk)
+            existing = Membership.objects.filter(organization=organization, user=user).first()
+            if existing is not None and invite.status == Invite.Status.ACCEPTED and invite.accepted_by_id == user.pk:
+                return existing
+            _invite_usable(invite)
+            if invite.email.lower() not in _verified_emails(user):
+                raise PermissionDenied(
+                    f"This invitation was sent to {invite.email}. Sign in with that address "
+                    "(and verify it) to accept it."
+                )
+            invite.status = Invite.Status.ACCEPTED
+            invite.accepted_by = user
+            invite.closed_at = timezone.now()
+            invite.save(update_fields=["status", "accepted_by", "closed_at"])
+            if existing is not None:
+                return existing
+            # The invite held a seat and now releases it to the member: nothing extra needed,
+            # unless the limit shrank since (an edition change) and the organization is over it.
+            _seats_assert_available(organization, 0)
+            membership = Membership.objects.create(
+                organization=organization, user=user, role=invite.role, source=Membership.Source.INVITE
+            )
+            _event("invite_accepted", user=user, organization=organization, properties={"role": invite.role})
+            return membership
+    except SeatLimitReached as refusal:
+        _seat_refusal_record(organization, user, refusal, "invite_accept")
+        raise
+
+
+@transaction.atomic
+def invites_expire() -> int:
+    """Mark every pending invite past its expiry as expired. Safe to run at any time."""
+    return Invite.objects.filter(status=Invite.Status.PENDING, expires_at__lte=timezone.now()).update(
+        status=Invite.Status.EXPIRED, closed_at=timezone.now()
+    )
+
+
+# Memberships -------------------------------------------------------------------------------
+
+
+def membership_join_by_domain(*, organization: Organization, user: User) -> Membership:
+    """Join an organization that lets in verified addresses at its domain, if a seat is free.
+
+    Atomic against any number of concurrent joins: the organization row is locked, seats are
+    counted, and the membership is written before the lock is released.
+    """
+    try:
+        with transaction.atomic():
+            organization = _organization_lock(organization)
+            if not organization.join_by_domain or not organization.email_domain:
+                raise PermissionDenied(f"{organization.name} does not let people join by email domain.")
+            if not any(email_domain(email) == organization.email_domain for email in _verified_emails(user)):
+                raise PermissionDenied(
+                    f"Verify an email address at {organization.email_domain} to join {organization.name}."
+                )
+            existing = Membership.objects.filter(organization=organization, user=user).first()
+            if existing is not None:
+                return existing
+            _seats_assert_available(organization, 1)
+            try:
+                with transaction.atomic():
+                    membership = Membership.objects.create(
+                        organization=organization, user=user, source=Membership.Source.DOMAIN
+                    )
+            except IntegrityError:
+                return Membership.objects.get(organization=organization, user=user)
+            _event("joined_by_domain", user=user, organization=organization)
+            SignupIntent.objects.filter(user=user, completed_at__isnull=True).update(completed_at=timezone.now())
+            return membership
+    except SeatLimitReached as refusal:
+        _seat_refusal_record(organization, user, refusal, "join_by_domain")
+        raise
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor: User) -> None:
+    """Remove a member (an admin removing anyone, or a member leaving). Frees the seat.
+
+    Refused if it would leave the organization without an admin.
+    """
+    organization = _organization_lock(membership.organization)
+    if actor.pk != membership.user_id:
+        _membership_require_admin(organization=organization, user=actor)
+    membership = Membership.objects.select_for_update().filter(pk=membership.pk).first()
+    if membership is None:
+        return
+    if membership.role == Membership.Role.ADMIN:
+        admins = Membership.objects.filter(organization=organization, role=Membership.Role.ADMIN).count()
+        if admins <= 1:
+            raise ValidationError(
+                "An organization needs at least one admin: make someone else an admin first."
+            )
+    membership.delete()
+
+
+@transaction.atomic
+def membership_set_role(*, membership: Membership, actor: User, role: str) -> Membership:
+    if role not in Membership.Role.values:
+        raise ValidationError(f"Unknown role {role!r}; choose admin or member.")
+    organization = _organization_lock(membership.organization)
+    _membership_require_admin(organization=organization, user=actor)
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if membership.role == Membership.Role.ADMIN and role != Membership.Role.ADMIN:
+        admins = Membership.objects.filter(organization=organization, role=Membership.Role.ADMIN).count()
+        if admins <= 1:
+            raise ValidationError("An organization needs at least one admin.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class BillingConfig(AppConfig):
+    name = "billing"
+
+    def ready(self) -> None:
+        from accounts.services import seat_policy_register
+
+        from . import receivers  # noqa: F401
+        from .services import seat_limit_enforce
+
+        seat_policy_register(seat_limit_enforce)

@@ -1,0 +1,27 @@
+from django.contrib import admin
+
+from .models import Edition, Product
+
+
+class EditionInline(admin.TabularInline):
+    model = Edition
+    extra = 0
+    can_delete = False
+    readonly_fields = [f.name for f in Edition._meta.fields if f.name != "id"]
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    """Read-only: the catalog file is the source of truth (`manage.py catalog_sync`)."""
+
+    list_display = ["code", "name", "provisioner", "is_active"]
+    inlines = [EditionInline]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

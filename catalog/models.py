@@ -1,0 +1,67 @@
+"""Products and their editions, as declared in the catalog file and synced here."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Product(models.Model):
+    """A product a customer can trial and buy. Declared in the catalog file; never deleted."""
+
+    class Provisioner(models.TextChoices):
+        BUILTIN = "builtin", "Built in (no outside call)"
+        HTTP = "http", "HTTP endpoint of the product"
+
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=120)
+    tagline = models.CharField(max_length=240, blank=True)
+    provisioner = models.CharField(
+        max_length=16, choices=Provisioner.choices, default=Provisioner.BUILTIN
+    )
+    provisioning_url = models.URLField(blank=True)
+    # The name of the environment variable that holds the HMAC secret, never the secret.
+    provisioning_secret_env = models.CharField(max_length=128, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Edition(models.Model):
+    """One edition of a product (Free, Standard, Premium, Enterprise) with its limits and prices.
+
+    Prices are integer minor units of `currency`, per seat.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="editions")
+    code = models.SlugField(max_length=64)
+    name = models.CharField(max_length=120)
+    rank = models.PositiveSmallIntegerField(help_text="Higher is a bigger edition.")
+    seat_limit = models.PositiveIntegerField()
+    monthly_price_minor = models.PositiveIntegerField()
+    annual_price_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    trial_days = models.PositiveSmallIntegerField()
+    support_tier = models.SlugField(max_length=64)
+    features = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["product__position", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "code"], name="edition_code_unique"),
+            models.CheckConstraint(condition=models.Q(seat_limit__gt=0), name="edition_seats_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.name} {self.name}"
+
+    @property
+    def is_free(self) -> bool:
+        return self.monthly_price_minor == 0 and self.annual_price_minor == 0

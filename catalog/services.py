@@ -1,0 +1,361 @@
+"""Loading the catalog file into the database.
+
+The file is parsed and checked whole before anything is written; one problem anywhere and
+nothing is loaded. Loading is idempotent: a second run with the same file changes nothing.
+Products and editions that disappear from the file are deactivated, never deleted, because
+subscriptions point at them.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.db import transaction
+
+from .exceptions import CatalogError
+from .models import Edition, Product
+
+CODE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+ENV_NAME_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
+SUPPORT_TIERS = ("community", "standard", "premium", "enterprise")
+
+PRODUCT_FIELDS = {
+    "code",
+    "name",
+    "tagline",
+    "provisioner",
+    "provisioning_url",
+    "provisioning_secret_env",
+    "editions",
+}
+EDITION_FIELDS = {
+    "code",
+    "name",
+    "rank",
+    "seat_limit",
+    "monthly_price_minor",
+    "annual_price_minor",
+    "currency",
+    "trial_days",
+    "support_tier",
+    "features",
+}
+MAX_TRIAL_DAYS = 90
+
+
+@dataclass(frozen=True)
+class EditionSpec:
+    code: str
+    name: str
+    rank: int
+    seat_limit: int
+    monthly_price_minor: int
+    annual_price_minor: int
+    currency: str
+    trial_days: int
+    support_tier: str
+    features: list[str]
+
+
+@dataclass(frozen=True)
+class ProductSpec:
+    code: str
+    name: str
+    tagline: str
+    provisioner: str
+    provisioning_url: str
+    provisioning_secret_env: str
+    editions: list[EditionSpec] = field(default_factory=list)
+
+
+@dataclass
+class SyncReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deactivated: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deactivated)
+
+    def __str__(self) -> str:
+        if not self.changed:
+            return "Catalog already up to date: nothing changed."
+        lines = [
+            f"{len(self.created)} created, {len(self.updated)} updated, "
+            f"{len(self.deactivated)} deactivated"
+        ]
+        lines += [f"  + {name}" for name in self.created]
+        lines += [f"  ~ {name}" for name in self.updated]
+        lines += [f"  - {name}" for name in self.deactivated]
+        return "\n".join(lines)
+
+
+class _Checker:
+    """Collects every problem in the document instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def problem(self, where: str, field_name: str, message: str) -> None:
+        self.problems.append(f"{where}, field '{field_name}': {message}")
+
+    def text(self, data: dict, where: str, name: str, *, required: bool = True, limit: int = 240) -> str:
+        value = data.get(name)
+        if value is None:
+            if required:
+                self.problem(where, name, "is missing")
+            return ""
+        if not isinstance(value, str):
+            self.problem(where, name, f"must be text, got {value!r}")
+            return ""
+        value = value.strip()
+        if required and not value:
+            self.problem(where, name, "must not be empty")
+        if len(value) > limit:
+            self.problem(where, name, f"must be at most {limit} characters, got {len(value)}")
+        return value
+
+    def code(self, data: dict, where: str) -> str:
+        value = self.text(data, where, "code")
+        if value and not CODE_PATTERN.match(value):
+            self.problem(
+                where,
+                "code",
+                f"must be lowercase letters, digits and dashes, starting with a letter, got {value!r}",
+            )
+        return value
+
+    def integer(self, data: dict, where: str, name: str, *, minimum: int, maximum: int | None = None) -> int:
+        value = data.get(name)
+        if value is None:
+            self.problem(where, name, "is missing")
+            return minimum
+        # bool is an int in Python; `true` is never a number in the catalog.
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(where, name, f"must be a whole number, got {value!r}")
+            return minimum
+        if value < minimum:
+            self.problem(where, name, f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            self.problem(where, name, f"must be at most {maximum}, got {value}")
+        return value
+
+    def unknown(self, data: dict, where: str, allowed: set[str]) -> None:
+        for name in sorted(set(data) - allowed):
+            self.problem(where, name, "is not a known field (a typo?)")
+
+
+def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
+    """Parse and check a catalog document; raise CatalogError listing every problem."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise CatalogError([f"{source} is not valid TOML: {error}"]) from None
+
+    check = _Checker()
+    check.unknown(document, source, {"currency", "products"})
+    currency = document.get("currency", "USD")
+    if not (isinstance(currency, str) and re.fullmatch(r"[A-Z]{3}", currency)):
+        check.problem(source, "currency", f"must be a three-letter ISO code like USD, got {currency!r}")
+        currency = "USD"
+
+    raw_products = document.get("products")
+    if not isinstance(raw_products, list) or not raw_products:
+        raise CatalogError([f"{source}: there must be at least one [[products]] table"])
+
+    products: list[ProductSpec] = []
+    seen_products: set[str] = set()
+    for index, raw in enumerate(raw_products, start=1):
+        if not isinstance(raw, dict):
+            check.problem(f"product #{index}", "products", "must be a table")
+            continue
+        code = check.code(raw, f"product #{index}")
+        where = f"product '{code}'" if code else f"product #{index}"
+        if code in seen_products:
+            check.problem(where, "code", "is used by another product too")
+        seen_products.add(code)
+        check.unknown(raw, where, PRODUCT_FIELDS)
+        name = check.text(raw, where, "name", limit=120)
+        tagline = check.text(raw, where, "tagline", required=False)
+        provisioner = raw.get("provisioner", Product.Provisioner.BUILTIN)
+        url = check.text(raw, where, "provisioning_url", required=False, limit=200)
+        secret_env = check.text(raw, where, "provisioning_secret_env", required=False, limit=128)
+        if provisioner not in Product.Provisioner.values:
+            check.problem(
+                where, "provisioner", f"must be one of {', '.join(Product.Provisioner.values)}, got {provisioner!r}"
+            )
+        if provisioner == Product.Provisioner.HTTP:
+            parsed = urlparse(url)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                check.problem(where, "provisioning_url", f"must be an http(s) URL for the http provisioner, got {url!r}")
+            if not ENV_NAME_PATTERN.match(secret_env):
+                check.problem(
+                    where,
+                    "provisioning_secret_env",
+                    "must name the environment variable holding the HMAC secret (like TRACKER_PROVISIONING_SECRET)",
+                )
+
+        editions: list[EditionSpec] = []
+        raw_editions = raw.get("editions")
+        if not isinstance(raw_editions, list) or not raw_editions:
+            check.problem(where, "editions", "must list at least one [[products.editions]] table")
+            raw_editions = []
+        seen_editions: set[str] = set()
+        seen_ranks: set[int] = set()
+        for edition_index, raw_edition in enumerate(raw_editions, start=1):
+            if not isinstance(raw_edition, dict):
+                check.problem(f"{where}, edition #{edition_index}", "editions", "must be a table")
+                continue
+            edition_code = check.code(raw_edition, f"{where}, edition #{edition_index}")
+            edition_where = f"{where}, edition '{edition_code or edition_index}'"
+            if edition_code in seen_editions:
+                check.problem(edition_where, "code", "is used by another edition of this product too")
+            seen_editions.add(edition_code)
+            check.unknown(raw_edition, edition_where, EDITION_FIELDS)
+            rank = check.integer(raw_edition, edition_where, "rank", minimum=0, maximum=100)
+            if rank in seen_ranks:
+                check.problem(edition_where, "rank", f"{rank} is used by another edition of this product too")
+            seen_ranks.add(rank)
+            monthly = check.integer(raw_edition, edition_where, "monthly_price_minor", minimum=0, maximum=10**9)
+            annual = check.integer(raw_edition, edition_where, "annual_price_minor", minimum=0, maximum=10**10)
+            if (monthly == 0) != (annual == 0):
+                check.problem(
+                    edition_where,
+                    "annual_price_minor",
+                    "a free edition has both prices 0; a paid edition has both above 0",
+                )
+            trial_days = check.integer(raw_edition, edition_where, "trial_days", minimum=0, maximum=MAX_TRIAL_DAYS)
+            if monthly == 0 and trial_days:
+                check.problem(edition_where, "trial_days", "must be 0 for a free edition (there is nothing to trial)")
+            edition_currency = raw_edition.get("currency", currency)
+            if not (isinstance(edition_currency, str) and re.fullmatch(r"[A-Z]{3}", edition_currency)):
+                check.problem(edition_where, "currency", f"must be a three-letter ISO code, got {edition_currency!r}")
+            support_tier = raw_edition.get("support_tier")
+            if support_tier not in SUPPORT_TIERS:
+                check.problem(
+                    edition_where, "support_tier", f"must be one of {', '.join(SUPPORT_TIERS)}, got {support_tier!r}"
+                )
+            features = raw_edition.get("features", [])
+            if not (isinstance(features, list) and all(isinstance(f, str) and CODE_PATTERN.match(f) for f in features)):
+                check.problem(edition_where, "features", "must be a list of lowercase feature codes")
+                features = []
+            editions.append(
+                EditionSpec(
+                    code=edition_code,
+                    name=check.text(raw_edition, edition_where, "name", limit=120),
+                    rank=rank,
+                    seat_limit=check.integer(raw_edition, edition_where, "seat_limit", minimum=1, maximum=10**7),
+                    monthly_price_minor=monthly,
+                    annual_price_minor=annual,
+                    currency=str(edition_currency),
+                    trial_days=trial_days,
+                    support_tier=str(support_tier),
+                    features=list(features),
+                )
+            )
+        products.append(
+            ProductSpec(
+                code=code,
+                name=name,
+                tagline=tagline,
+                provisioner=str(provisioner),
+                provisioning_url=url,
+                provisioning_secret_env=secret_env,
+                editions=editions,
+            )
+        )
+    if check.problems:
+        raise CatalogError(check.problems)
+    return products
+
+
+def _apply(instance: Product | Edition, values: dict[str, Any]) -> bool:
+    changed = False
+    for name, value in values.items():
+        if getattr(instance, name) != value:
+            setattr(instance, name, value)
+            changed = True
+    return changed
+
+
+@transaction.atomic
+def catalog_sync(*, path: Path | None = None, text: str | None = None) -> SyncReport:
+    """Load the catalog file; all of it or, on any problem, none of it.
+
+    Invariant: after a successful run the active products and editions in the database are
+    exactly those in the file, with the file's values.
+    """
+    if text is None:
+        path = path or settings.CATALOG_FILE
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            raise CatalogError([f"cannot read the catalog file {path}: {error.strerror}"]) from None
+    specs = catalog_parse(text, source=str(path or "catalog"))
+
+    report = SyncReport()
+    # Lock the whole catalog so two concurrent syncs apply one after the other.
+    existing_products = {p.code: p for p in Product.objects.select_for_update().order_by("pk")}
+    existing_editions = {
+        (e.product_id, e.code): e for e in Edition.objects.select_for_update().order_by("pk")
+    }
+    kept_editions: set[int] = set()
+    for position, spec in enumerate(specs):
+        values = {
+            "name": spec.name,
+            "tagline": spec.tagline,
+            "provisioner": spec.provisioner,
+            "provisioning_url": spec.provisioning_url,
+            "provisioning_secret_env": spec.provisioning_secret_env,
+            "position": position,
+            "is_active": True,
+        }
+        product = existing_products.pop(spec.code, None)
+        if product is None:
+            product = Product.objects.create(code=spec.code, **values)
+            report.created.append(f"product {spec.code}")
+        elif _apply(product, values):
+            product.save()
+            report.updated.append(f"product {spec.code}")
+
+        for edition_spec in spec.editions:
+            edition_values = {
+                "name": edition_spec.name,
+                "rank": edition_spec.rank,
+                "seat_limit": edition_spec.seat_limit,
+                "monthly_price_minor": edition_spec.monthly_price_minor,
+                "annual_price_minor": edition_spec.annual_price_minor,
+                "currency": edition_spec.currency,
+                "trial_days": edition_spec.trial_days,
+                "support_tier": edition_spec.support_tier,
+                "features": edition_spec.features,
+                "is_active": True,
+            }
+            label = f"edition {spec.code}/{edition_spec.code}"
+            edition = existing_editions.get((product.pk, edition_spec.code))
+            if edition is None:
+                edition = Edition.objects.create(product=product, code=edition_spec.code, **edition_values)
+                report.created.append(label)
+            elif _apply(edition, edition_values):
+                edition.save()
+                report.updated.append(label)
+            kept_editions.add(edition.pk)
+
+    for product in existing_products.values():
+        if product.is_active:
+            product.is_active = False
+            product.save(update_fields=["is_active", "updated_at"])
+            report.deactivated.append(f"product {product.code}")
+    for edition in existing_editions.values():
+        if edition.pk not in kept_editions and edition.is_active:
+            edition.is_active = False
+            edition.save(update_fields=["is_active", "updated_at"])
+            report.deactivated.append(f"edition {edition.product.code}/{edition.code}")
+    return report

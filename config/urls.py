@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts import views as accounts_views
+from billing import views as billing_views
+from experiments import views as experiments_views
+from provisioning import views as provisioning_views
+
+urlpatterns = [
+    path("", billing_views.landing, name="landing"),
+    path("signup", billing_views.signup_entry, name="signup_entry"),
+    path("welcome/", billing_views.welcome, name="welcome"),
+    path("welcome/start/", billing_views.organization_start, name="organization_start"),
+    path("app/", billing_views.home, name="home"),
+    path("app/members/", accounts_views.members, name="members"),
+    path("app/members/<int:membership_id>/remove/", accounts_views.member_remove, name="member_remove"),
+    path("app/members/<int:membership_id>/role/", accounts_views.member_role, name="member_role"),
+    path("app/invites/<str:invite_id>/revoke/", accounts_views.invite_revoke, name="invite_revoke"),
+    path("app/invites/<str:invite_id>/resend/", accounts_views.invite_resend, name="invite_resend"),
+    path("app/join-by-domain/", accounts_views.join_by_domain_toggle, name="join_by_domain_toggle"),
+    path("app/switch/<str:organization_id>/", accounts_views.organization_switch, name="organization_switch"),
+    path("join/<str:organization_id>/", accounts_views.join_by_domain, name="join_by_domain"),
+    path("invites/<str:token>/", accounts_views.invite_landing, name="invite_landing"),
+    path("environments/<str:environment_id>/", provisioning_views.environment_status, name="environment_status"),
+    path("w/<str:environment_id>/", provisioning_views.builtin_workspace, name="builtin_workspace"),
+    path("provisioning/callback", provisioning_views.callback, name="provisioning_callback"),
+    path("staff/funnel/", experiments_views.funnel, name="staff_funnel"),
+    path("dev/mailbox/", accounts_views.dev_mailbox, name="dev_mailbox"),
+    path("dev/mailbox/<str:name>", accounts_views.dev_mailbox, name="dev_mailbox_message"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+]

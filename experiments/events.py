@@ -1,0 +1,33 @@
+"""The journey's analytics events, in funnel order. Recording any other name is refused."""
+
+SIGNUP_STARTED = "signup_started"
+SIGNED_UP = "signed_up"
+EMAIL_VERIFIED = "email_verified"
+ORGANIZATION_CREATED = "organization_created"
+TRIAL_STARTED = "trial_started"
+ENVIRONMENT_REQUESTED = "environment_requested"
+ENVIRONMENT_ACTIVE = "environment_active"
+ENVIRONMENT_FAILED = "environment_failed"
+INVITE_SENT = "invite_sent"
+INVITE_ACCEPTED = "invite_accepted"
+JOINED_BY_DOMAIN = "joined_by_domain"
+SEAT_LIMIT_REACHED = "seat_limit_reached"
+SUBSCRIPTION_STARTED = "subscription_started"
+
+# The signup funnel, step by step, as the staff funnel page shows it.
+SIGNUP_FUNNEL = [
+    SIGNUP_STARTED,
+    SIGNED_UP,
+    EMAIL_VERIFIED,
+    ORGANIZATION_CREATED,
+    TRIAL_STARTED,
+    ENVIRONMENT_REQUESTED,
+    ENVIRONMENT_ACTIVE,
+    INVITE_SENT,
+    INVITE_ACCEPTED,
+]
+
+KNOWN_EVENTS = frozenset(
+    SIGNUP_FUNNEL
+    + [ENVIRONMENT_FAILED, JOINED_BY_DOMAIN, SEAT_LIMIT_REACHED, SUBSCRIPTION_STARTED]
+)

@@ -1,0 +1,21 @@
+from django.contrib.admin.views.decorators import staff_member_required
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+
+from .selectors import funnel_default_window, funnel_report
+
+
+@staff_member_required
+def funnel(request):
+    """Staff: the signup funnel with time between steps and time to value."""
+    since, until = funnel_default_window(timezone.now())
+    error = ""
+    if request.GET.get("since"):
+        parsed = parse_date(request.GET["since"])
+        if parsed is None:
+            error = f"'since' must be a date like 2026-11-01, got {request.GET['since']!r}."
+        else:
+            since = timezone.make_aware(timezone.datetime.combine(parsed, timezone.datetime.min.time()))
+    report = funnel_report(since=since, until=until)
+    return render(request, "experiments/funnel.html", {"report": report, "error": error}, status=400 if error else 200)

@@ -1,0 +1,138 @@
+"""Provisioner backends: how an environment is set up for a product.
+
+`builtin` makes no outside call; `http` asks the product's own endpoint (docs/provisioning.md).
+This module is the only one that talks to a product's provisioning endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import requests
+from django.conf import settings
+
+from catalog.models import Product
+
+from .exceptions import PermanentProvisioningError, TransientProvisioningError
+from .models import Environment
+from .signing import SIGNATURE_HEADER, sign
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    url: str
+    external_id: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The product took the request and will call back when the environment is ready."""
+
+
+Outcome = Provisioned | Accepted
+
+
+def builtin_provision(environment: Environment) -> Outcome:
+    """An environment served by Flywheel itself at /w/<id>/: a record and a URL, nothing else."""
+    return Provisioned(
+        url=f"{settings.SITE_URL}/w/{environment.public_id}/",
+        external_id=f"builtin-{environment.public_id}",
+    )
+
+
+def product_secret(product: Product) -> str:
+    secret = os.environ.get(product.provisioning_secret_env or "", "")
+    if not secret:
+        raise PermanentProvisioningError(
+            f"The provisioning secret for {product.name} is not configured: set the environment "
+            f"variable {product.provisioning_secret_env or '(none named in the catalog)'}."
+        )
+    return secret
+
+
+def http_request_body(environment: Environment) -> bytes:
+    admin = environment.requested_by
+    return json.dumps(
+        {
+            "environment_id": str(environment.public_id),
+            "product": environment.product.code,
+            "plan": environment.plan,
+            "organization": {
+                "id": str(environment.organization.public_id),
+                "name": environment.organization.name,
+            },
+            "admin": {"id": str(admin.public_id), "email": admin.email} if admin else None,
+            "callback_url": f"{settings.SITE_URL}/provisioning/callback",
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+
+
+def valid_workspace_url(url: object) -> bool:
+    if not isinstance(url, str) or len(url) > 500:
+        return False
+    parsed = urlparse(url)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)
+
+
+def http_provision(environment: Environment) -> Outcome:
+    """POST the signed request; 2xx with a url is done, 202 waits for the callback.
+
+    Timeouts, connection errors and 5xx are transient; any 4xx is permanent.
+    """
+    product = environment.product
+    secret = product_secret(product)
+    body = http_request_body(environment)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Flywheel-Provisioner/1",
+        "Idempotency-Key": str(environment.public_id),
+        SIGNATURE_HEADER: sign(secret, body),
+    }
+    try:
+        response = requests.post(
+            product.provisioning_url, data=body, headers=headers, timeout=settings.PROVISIONING_HTTP_TIMEOUT
+        )
+    except requests.Timeout:
+        raise TransientProvisioningError(
+            f"{product.name} did not answer within {settings.PROVISIONING_HTTP_TIMEOUT:g} s."
+        ) from None
+    except requests.RequestException as error:
+        raise TransientProvisioningError(f"{product.name} could not be reached: {error}") from None
+    snippet = response.text[:500]
+    if response.status_code >= 500 or response.status_code == 429:
+        raise TransientProvisioningError(f"{product.name} answered {response.status_code}: {snippet}")
+    if response.status_code >= 400:
+        raise PermanentProvisioningError(f"{product.name} refused the request ({response.status_code}): {snippet}")
+    if response.status_code == 202:
+        return Accepted()
+    if not 200 <= response.status_code < 300:
+        raise PermanentProvisioningError(f"{product.name} answered an unexpected {response.status_code}.")
+    try:
+        data = response.json()
+    except ValueError:
+        raise PermanentProvisioningError(f"{product.name} answered {response.status_code} without JSON.") from None
+    url = data.get("url") if isinstance(data, dict) else None
+    if not valid_workspace_url(url):
+        raise PermanentProvisioningError(f"{product.name} answered without a valid http(s) url: {snippet}")
+    return Provisioned(url=url, external_id=str(data.get("external_id", ""))[:200])
+
+
+BACKENDS = {
+    Product.Provisioner.BUILTIN: builtin_provision,
+    Product.Provisioner.HTTP: http_provision,
+}
+
+
+def provision(environment: Environment) -> Outcome:
+    try:
+        backend = BACKENDS[environment.product.provisioner]
+    except KeyError:
+        raise PermanentProvisioningError(
+            f"{environment.product.name} has an unknown provisioner {environment.product.provisioner!r}."
+        ) from None
+    return backend(environment)

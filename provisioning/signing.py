@@ -1,0 +1,39 @@
+"""HMAC-SHA256 request signing shared by provisioning requests and callbacks (docs/provisioning.md).
+
+    Flywheel-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+SIGNATURE_HEADER = "Flywheel-Signature"
+
+
+def sign(secret: str, body: bytes, *, timestamp: int | None = None) -> str:
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify(secret: str, body: bytes, header: str, *, tolerance_seconds: int, now: float | None = None) -> str | None:
+    """None if `header` is a valid, fresh signature of `body`; otherwise what is wrong."""
+    if not header:
+        return f"the {SIGNATURE_HEADER} header is missing"
+    parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    try:
+        timestamp = int(parts.get("t", ""))
+    except ValueError:
+        return f"the {SIGNATURE_HEADER} header has no valid t= timestamp"
+    signatures = [value for key, value in (p.split("=", 1) for p in header.split(",") if "=" in p) if key == "v1"]
+    if not signatures:
+        return f"the {SIGNATURE_HEADER} header has no v1= signature"
+    now = time.time() if now is None else now
+    if abs(now - timestamp) > tolerance_seconds:
+        return "the signature timestamp is too old or in the future (check the clock)"
+    expected = sign(secret, body, timestamp=timestamp).split("v1=", 1)[1]
+    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+        return "the signature does not match the body"
+    return None

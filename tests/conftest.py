@@ -1,0 +1,150 @@
+"""Shared fixtures: the sample catalog, organizations on a trial, and a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+
+from accounts.models import Membership
+from billing.services import subscription_start_trial
+from catalog.selectors import edition_get
+from catalog.services import catalog_sync
+
+from .factories import MembershipFactory, OrganizationFactory, UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_clean():
+    """Tests use their own Redis database; start it empty."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield
+    client.flushdb()
+
+
+@pytest.fixture
+def catalog(db):
+    catalog_sync()
+
+
+def organization_on(edition_code: str, product_code: str = "tracker", *, members: int = 1):
+    """An organization whose first member is its admin, with a subscription of that edition."""
+    admin = UserFactory(email=f"admin-{os.urandom(4).hex()}@acme-{os.urandom(2).hex()}.example")
+    organization = OrganizationFactory(email_domain=admin.email.rsplit("@", 1)[1], created_by=admin)
+    MembershipFactory(organization=organization, user=admin, role=Membership.Role.ADMIN, source="signup")
+    for _ in range(members - 1):
+        MembershipFactory(organization=organization)
+    subscription_start_trial(
+        organization=organization,
+        edition=edition_get(product_code=product_code, edition_code=edition_code),
+        actor=admin,
+    )
+    return organization, admin
+
+
+@pytest.fixture
+def free_organization(catalog):
+    return organization_on("free")
+
+
+@pytest.fixture
+def trial_organization(catalog):
+    return organization_on("standard")
+
+
+class WorkerProcess:
+    """A real `celery worker` subprocess on the test Redis and the test database."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.output: list[str] = []
+
+    def start(self) -> None:
+        database = settings.DATABASES["default"]
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings_test",
+            "DATABASE_URL": (
+                f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+            ),
+            "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+            "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", ""),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--pool=threads",
+             "--concurrency=4", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        ready = threading.Event()
+
+        def pump() -> None:
+            assert self.process and self.process.stdout
+            for line in self.process.stdout:
+                self.output.append(line)
+                if " ready." in line:
+                    ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not ready.wait(60):
+            self.stop()
+            raise RuntimeError("The Celery worker did not start:\n" + "".join(self.output[-50:]))
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def log(self) -> str:
+        return "".join(self.output)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real worker for the whole session. Tests that use it need `transactional_db`, so the
+    worker (its own connections) sees their rows."""
+    worker = WorkerProcess()
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def wait_for(predicate, *, timeout: float = 20, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def mails_to(address: str) -> list:
+    """Messages written to the test mailbox (by this process or the worker) for `address`."""
+    import email
+    import email.policy
+
+    directory = Path(settings.MAIL_DIR)
+    found = []
+    for path in sorted(directory.glob("*.eml")) if directory.exists() else []:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if address.lower() in str(message["To"]).lower():
+            found.append(message)
+    return found
+
+
+def body_text(message) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    return part.get_content() if part else ""
