@@ -25,3 +25,7 @@ os.environ.setdefault("SIGNUP_RATE_LIMIT", "1000/m/ip")
 from .settings import *  # noqa: E402,F403
 
 ACCOUNT_RATE_LIMITS = {**ACCOUNT_RATE_LIMITS, "login_failed": "1000/m/ip", "confirm_email": "1000/m/key"}  # noqa: F405
+
+# Parallel test runs on one machine: give each its own database (and its own REDIS_URL db).
+if os.environ.get("FLYWHEEL_TEST_DB"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["FLYWHEEL_TEST_DB"]}  # noqa: F405
