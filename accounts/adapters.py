@@ -17,8 +17,5 @@ class AccountAdapter(DefaultAccountAdapter):
     def get_email_verification_redirect_url(self, email_address):
         return reverse("welcome")
 
-    def get_login_redirect_url(self, request):
-        return reverse("welcome")
-
     def is_open_for_signup(self, request):
         return getattr(settings, "SIGNUP_OPEN", True)

@@ -88,7 +88,7 @@ def environment_provision(*, environment_id: int) -> Attempt:
     """
     with transaction.atomic():
         environment = (
-            Environment.objects.select_for_update().select_related("product", "organization", "requested_by")
+            Environment.objects.select_for_update(of=("self",)).select_related("product", "organization", "requested_by")
             .filter(pk=environment_id)
             .first()
         )

@@ -148,3 +148,12 @@ def mails_to(address: str) -> list:
 def body_text(message) -> str:
     part = message.get_body(preferencelist=("plain",))
     return part.get_content() if part else ""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test that used the worker shows the worker's log."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and "celery_worker" in getattr(item, "funcargs", {}):
+        report.sections.append(("celery worker log", item.funcargs["celery_worker"].log()[-8000:]))

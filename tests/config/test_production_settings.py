@@ -1,0 +1,46 @@
+"""Production settings pass Django's deployment checks, and refuse unsafe defaults."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION = {
+    "FLYWHEEL_ENV": "production",
+    "SECRET_KEY": "k3y-" + "x9Qz" * 16,
+    "ALLOWED_HOSTS": "flywheel.example.com",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
+    "REDIS_URL": "redis://127.0.0.1:6379/15",
+}
+
+
+def _manage(*args, **env):
+    clean = {key: value for key, value in os.environ.items() if key not in PRODUCTION and key != "DJANGO_SETTINGS_MODULE"}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_has_no_warnings():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_refuses_missing_secrets():
+    for missing in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"):
+        env = {key: value for key, value in PRODUCTION.items() if key != missing}
+        result = _manage("check", **env)
+        assert result.returncode != 0
+        assert f"{missing} must be set when FLYWHEEL_ENV=production" in result.stderr
+
+
+def test_production_refuses_debug():
+    result = _manage("check", DEBUG="1", **PRODUCTION)
+    assert "DEBUG must be off when FLYWHEEL_ENV=production" in result.stderr
