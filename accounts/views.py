@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import uuid
 from pathlib import Path
 
 from django.conf import settings
@@ -119,13 +120,13 @@ def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def invite_revoke(request: HttpRequest, invite_id: str) -> HttpResponse:
+def invite_revoke(request: HttpRequest, invite_id: uuid.UUID) -> HttpResponse:
     organization = _organization_or_welcome(request)
     if organization is None:
         raise Http404
     try:
         invite = selectors.get_invite_for_user(user=request.user, organization=organization, invite_public_id=invite_id)
-    except (NotFound, ValueError):
+    except NotFound:
         raise Http404 from None
     return _run(
         request,
@@ -136,13 +137,13 @@ def invite_revoke(request: HttpRequest, invite_id: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def invite_resend(request: HttpRequest, invite_id: str) -> HttpResponse:
+def invite_resend(request: HttpRequest, invite_id: uuid.UUID) -> HttpResponse:
     organization = _organization_or_welcome(request)
     if organization is None:
         raise Http404
     try:
         invite = selectors.get_invite_for_user(user=request.user, organization=organization, invite_public_id=invite_id)
-    except (NotFound, ValueError):
+    except NotFound:
         raise Http404 from None
     return _run(
         request,
@@ -192,10 +193,10 @@ def invite_landing(request: HttpRequest, token: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def organization_switch(request: HttpRequest, organization_id: str) -> HttpResponse:
+def organization_switch(request: HttpRequest, organization_id: uuid.UUID) -> HttpResponse:
     try:
         membership = selectors.get_membership_for_user(user=request.user, organization_public_id=organization_id)
-    except (NotFound, ValueError):
+    except NotFound:
         raise Http404 from None
     request.session[ORGANIZATION_KEY] = str(membership.organization.public_id)
     return redirect("home")
@@ -203,9 +204,9 @@ def organization_switch(request: HttpRequest, organization_id: str) -> HttpRespo
 
 @login_required
 @require_POST
-def join_by_domain(request: HttpRequest, organization_id: str) -> HttpResponse:
+def join_by_domain(request: HttpRequest, organization_id: uuid.UUID) -> HttpResponse:
     organization = next(
-        (o for o in services.organizations_joinable_by_domain(user=request.user) if str(o.public_id) == organization_id),
+        (o for o in services.organizations_joinable_by_domain(user=request.user) if o.public_id == organization_id),
         None,
     )
     if organization is None:

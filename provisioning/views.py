@@ -3,6 +3,8 @@ workspace, and the products' signed provisioning callback."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -19,15 +21,15 @@ from .services import environment_callback
 from .signing import SIGNATURE_HEADER
 
 
-def _environment(request: HttpRequest, environment_id: str) -> Environment:
+def _environment(request: HttpRequest, environment_id: uuid.UUID) -> Environment:
     try:
         return get_environment_for_user(user=request.user, environment_public_id=environment_id)
-    except (NotFound, ValueError):
+    except NotFound:
         raise Http404 from None
 
 
 @login_required
-def environment_status(request: HttpRequest, environment_id: str) -> HttpResponse:
+def environment_status(request: HttpRequest, environment_id: uuid.UUID) -> HttpResponse:
     environment = _environment(request, environment_id)
     if request.htmx:
         if environment.status == Environment.Status.ACTIVE and request.GET.get("follow") == "1":
@@ -37,7 +39,7 @@ def environment_status(request: HttpRequest, environment_id: str) -> HttpRespons
 
 
 @login_required
-def builtin_workspace(request: HttpRequest, environment_id: str) -> HttpResponse:
+def builtin_workspace(request: HttpRequest, environment_id: uuid.UUID) -> HttpResponse:
     """The workspace of a product provisioned by the builtin backend."""
     environment = _environment(request, environment_id)
     if environment.status != Environment.Status.ACTIVE:

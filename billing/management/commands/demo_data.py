@@ -40,8 +40,8 @@ class Command(BaseCommand):
             if not organization.invites.exists():
                 invite_create(organization=organization, actor=owner, email="alex@acme.example")
         self.stdout.write(
-            "Demo accounts (password for each: %s):\n"
+            f"Demo accounts (password for each: {DEMO_PASSWORD}):\n"
             "  staff@flywheel.localhost  staff: /admin/ and /staff/funnel/\n"
             "  dana@acme.example         admin of Acme (Tracker Standard trial)\n"
-            "  sam@acme.example          member of Acme" % DEMO_PASSWORD
+            "  sam@acme.example          member of Acme"
         )
