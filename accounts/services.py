@@ -202,10 +202,19 @@ def user_email_verified(*, user: User, email: str) -> Organization | None:
 def organization_create_for_signup(*, user: User, name: str = "") -> Organization:
     """Create an organization with `user` as its admin, and tell billing to start the trial.
 
-    The organization's email domain is the user's verified domain unless it is a public
+    Idempotent per user: the user row is locked and an organization the user already started
+    is returned as it is. The organization's email domain is the user's verified domain unless it is a public
     mail provider; join-by-domain starts off.
     """
     user = User.objects.select_for_update().get(pk=user.pk)
+    # One self-started organization per user: a double click, or verifying twice, returns it.
+    started = (
+        Membership.objects.filter(user=user, source=Membership.Source.SIGNUP)
+        .select_related("organization")
+        .first()
+    )
+    if started is not None:
+        return started.organization
     intent = SignupIntent.objects.select_for_update().filter(user=user).first()
     domain = email_domain(user.email)
     verified = user.email.lower() in _verified_emails(user)

@@ -151,3 +151,14 @@ def test_verified_colleague_is_offered_join_by_domain_instead_of_a_new_org(clien
     assert response.status_code == 302
     assert Membership.objects.get(user=colleague).source == Membership.Source.DOMAIN
     assert Event.objects.filter(name="joined_by_domain", user=colleague).count() == 1
+
+
+def test_starting_an_organization_twice_gives_one(client, catalog):
+    user = UserFactory(email="twice@twice.example")
+    client.force_login(user)
+    first = client.post(reverse("organization_start"), {"name": "Twice Inc"})
+    second = client.post(reverse("organization_start"), {"name": "Twice Again"})
+    assert first.status_code == second.status_code == 302
+    assert Organization.objects.filter(memberships__user=user).count() == 1
+    assert Organization.objects.get().name == "Twice Inc"
+    assert Subscription.objects.count() == 1
