@@ -287,7 +287,7 @@ def invite_from_token(token: str) -> Invite:
     return invite
 
 
-def _invite_usable(invite: Invite) -> None:
+def invite_assert_usable(invite: Invite) -> None:
     if invite.status == Invite.Status.ACCEPTED:
         raise InviteInvalid("This invitation has already been used.")
     if invite.status == Invite.Status.REVOKED:
@@ -362,7 +362,7 @@ def invite_create(*, organization: Organization, actor: User, email: str, role: 
 def invite_resend(*, invite: Invite, actor: User) -> Invite:
     _membership_require_admin(organization=invite.organization, user=actor)
     invite = Invite.objects.select_for_update().select_related("organization").get(pk=invite.pk)
-    _invite_usable(invite)
+    invite_assert_usable(invite)
     _invite_email(invite)
     return invite
 
@@ -394,7 +394,7 @@ def invite_accept(*, invite: Invite, user: User) -> Membership:
             existing = Membership.objects.filter(organization=organization, user=user).first()
             if existing is not None and invite.status == Invite.Status.ACCEPTED and invite.accepted_by_id == user.pk:
                 return existing
-            _invite_usable(invite)
+            invite_assert_usable(invite)
             if invite.email.lower() not in _verified_emails(user):
                 raise PermissionDenied(
                     f"This invitation was sent to {invite.email}. Sign in with that address "

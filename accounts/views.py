@@ -172,7 +172,7 @@ def invite_landing(request: HttpRequest, token: str) -> HttpResponse:
     """Where an invite link lands: accept at once, or sign up / sign in first."""
     try:
         invite = services.invite_from_token(token)
-        services._invite_usable(invite)
+        services.invite_assert_usable(invite)
     except InviteInvalid as error:
         return render(request, "accounts/invite_invalid.html", {"message": error.message}, status=410)
     if not request.user.is_authenticated:
