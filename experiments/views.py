@@ -1,3 +1,5 @@
+from datetime import datetime, time
+
 from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import render
 from django.utils import timezone
@@ -12,10 +14,20 @@ def funnel(request):
     since, until = funnel_default_window(timezone.now())
     error = ""
     if request.GET.get("since"):
-        parsed = parse_date(request.GET["since"])
+        try:
+            # None when not shaped like a date; ValueError when shaped like one that does not
+            # exist (2026-02-30), which would otherwise be a 500.
+            parsed = parse_date(request.GET["since"])
+        except ValueError:
+            parsed = None
         if parsed is None:
             error = f"'since' must be a date like 2026-11-01, got {request.GET['since']!r}."
         else:
-            since = timezone.make_aware(timezone.datetime.combine(parsed, timezone.datetime.min.time()))
+            since = timezone.make_aware(datetime.combine(parsed, time.min))
     report = funnel_report(since=since, until=until)
-    return render(request, "experiments/funnel.html", {"report": report, "error": error}, status=400 if error else 200)
+    return render(
+        request,
+        "experiments/funnel.html",
+        {"report": report, "error": error},
+        status=400 if error else 200,
+    )
