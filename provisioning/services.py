@@ -116,7 +116,16 @@ def environment_provision(*, environment_id: int) -> Attempt:
         environment_fail(environment_id=environment_id, reason=error.message)
         return Attempt(done=True)
     if isinstance(outcome, backends.Accepted):
-        # The product calls back; the stall sweep asks again if it never does.
+        # The product calls back; the stall sweep asks again if it never does, and after the
+        # last attempt the environment fails rather than spin for ever.
+        if environment.attempts >= settings.PROVISIONING_MAX_ATTEMPTS:
+            environment_fail(
+                environment_id=environment_id,
+                reason=(
+                    f"{environment.product.name} accepted the request {environment.attempts} times "
+                    "but never called back with the result."
+                ),
+            )
         return Attempt(done=True)
     environment_activate(environment_id=environment_id, url=outcome.url, external_id=outcome.external_id)
     return Attempt(done=True)
@@ -125,7 +134,7 @@ def environment_provision(*, environment_id: int) -> Attempt:
 @transaction.atomic
 def environment_activate(*, environment_id: int, url: str, external_id: str = "") -> Environment:
     """Mark an environment active with its URL; recorded and announced exactly once."""
-    environment = Environment.objects.select_for_update().select_related("organization", "product").get(pk=environment_id)
+    environment = Environment.objects.select_for_update(of=("self",)).select_related("organization", "product").get(pk=environment_id)
     if environment.status == Environment.Status.ACTIVE:
         return environment
     if environment.status == Environment.Status.FAILED:
@@ -154,7 +163,7 @@ def environment_activate(*, environment_id: int, url: str, external_id: str = ""
 @transaction.atomic
 def environment_fail(*, environment_id: int, reason: str) -> Environment:
     """Mark an environment failed with a reason staff can act on. Once only."""
-    environment = Environment.objects.select_for_update().select_related("organization", "product").get(pk=environment_id)
+    environment = Environment.objects.select_for_update(of=("self",)).select_related("organization", "product").get(pk=environment_id)
     if environment.is_settled:
         return environment
     environment.status = Environment.Status.FAILED
