@@ -6,8 +6,13 @@ PORT ?= 8000
 
 .PHONY: install run test services browser lint demo
 
+# uv comes from PyPI: into the interpreter if it allows it, else into the user's site (PEP 668
+# systems refuse both plain installs, hence the last resort).
 install:
-	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 \
+	  || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv 2>/dev/null \
+	  || $(PYTHON) -m pip install --quiet --disable-pip-version-check --user uv 2>/dev/null \
+	  || $(PYTHON) -m pip install --quiet --disable-pip-version-check --user --break-system-packages uv
 	@$(UV) sync --frozen --quiet
 
 run: install
@@ -18,7 +23,7 @@ run: install
 	@echo
 	@echo "  Flywheel is starting at http://127.0.0.1:$(PORT)/  (dev mailbox: http://127.0.0.1:$(PORT)/dev/mailbox/)"
 	@echo
-	@PORT=$(PORT) $(UV) run honcho start -f Procfile
+	@PORT=$(PORT) SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} $(UV) run honcho start -f Procfile
 
 services:
 	@bash scripts/services.sh

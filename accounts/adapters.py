@@ -1,5 +1,4 @@
 from allauth.account.adapter import DefaultAccountAdapter
-from django.conf import settings
 from django.urls import reverse
 
 from .mail import mail_queue
@@ -16,6 +15,3 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def get_email_verification_redirect_url(self, email_address):
         return reverse("welcome")
-
-    def is_open_for_signup(self, request):
-        return getattr(settings, "SIGNUP_OPEN", True)

@@ -15,8 +15,8 @@ class SeatLimitReached(FlywheelError):
     """Raised by the seat policy: the organization has no free seat for one more user."""
 
     default_message = (
-        "Your organization has used all its seats. An admin can add seats or move to a bigger "
-        "edition from the billing page."
+        "Your organization has used all its seats. An admin can move to a bigger edition, or "
+        "free a seat by removing a member or withdrawing an invite."
     )
 
     def __init__(self, message: str | None = None, *, limit: int | None = None, product: str = "") -> None:

@@ -406,9 +406,9 @@ def invite_accept(*, invite: Invite, user: User) -> Membership:
             invite.save(update_fields=["status", "accepted_by", "closed_at"])
             if existing is not None:
                 return existing
-            # The invite held a seat and now releases it to the member: nothing extra needed,
-            # unless the limit shrank since (an edition change) and the organization is over it.
-            _seats_assert_available(organization, 0)
+            # The invite, now accepted, no longer holds its seat: the member needs one. This is
+            # the seat the invite held, unless the limit shrank since (an edition change).
+            _seats_assert_available(organization, 1)
             membership = Membership.objects.create(
                 organization=organization, user=user, role=invite.role, source=Membership.Source.INVITE
             )

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.exceptions import SeatLimitReached
 from accounts.models import Organization, SignupIntent, User
+from accounts.services import seats_in_use
 from catalog.exceptions import UnknownEdition
 from catalog.models import Edition
 from catalog.selectors import edition_default_for_trial, edition_get, products_for_sale
@@ -16,7 +17,7 @@ from experiments import events
 from experiments.services import event_record
 from provisioning.services import environment_request
 
-from .exceptions import SubscriptionExists
+from .exceptions import SubscriptionExists, TrialNotOffered
 from .models import Subscription
 
 
@@ -42,8 +43,9 @@ def seat_limit_enforce(organization: Organization, seats_in_use: int, seats_want
                 .first()
             )
             advice = (
-                f"An admin can move to {bigger.product.name} {bigger.name} (up to {bigger.seat_limit} users) "
-                "from the billing page, or free a seat by removing a member or withdrawing an invite."
+                f"To get more seats, an admin can move to {bigger.product.name} {bigger.name} "
+                f"(up to {bigger.seat_limit} users), or free a seat by removing a member or "
+                "withdrawing an invite."
                 if bigger
                 else "An admin can free a seat by removing a member or withdrawing an invite."
             )
@@ -58,7 +60,8 @@ def seat_limit_enforce(organization: Organization, seats_in_use: int, seats_want
 def subscription_start_trial(*, organization: Organization, edition: Edition, actor: User | None) -> Subscription:
     """Start a product for an organization: a trial of a paid edition, or the Free edition.
 
-    Invariant: one live subscription per organization and product (a database constraint);
+    Invariant: one live subscription per organization and product (a database constraint),
+    never started for an organization that already has more users than the edition allows;
     its environment is requested in the same transaction.
     """
     with transaction.atomic():
@@ -66,6 +69,19 @@ def subscription_start_trial(*, organization: Organization, edition: Edition, ac
             organization=organization, product=edition.product, status__in=Subscription.LIVE_STATUSES
         ).exists():
             raise SubscriptionExists(f"{organization.name} already has {edition.product.name}.")
+        if not edition.is_free and edition.trial_days == 0:
+            raise TrialNotOffered(
+                f"{edition.product.name} {edition.name} has no free trial; choose an edition that has one."
+            )
+        in_use = seats_in_use(organization=organization)
+        if in_use > edition.seat_limit:
+            raise SeatLimitReached(
+                f"{edition.product.name} {edition.name} allows {edition.seat_limit} users and "
+                f"{organization.name} has {in_use} (members and pending invites). Choose a bigger "
+                "edition, or free seats first.",
+                limit=edition.seat_limit,
+                product=edition.product.code,
+            )
         now = timezone.now()
         trialing = edition.trial_days > 0 and not edition.is_free
         try:

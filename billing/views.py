@@ -39,6 +39,10 @@ def signup_entry(request: HttpRequest) -> HttpResponse:
                 if edition_code
                 else edition_default_for_trial(product_code=product_code)
             )
+            if not edition.is_free and edition.trial_days == 0:
+                raise UnknownEdition(
+                    f"{edition.product.name} {edition.name} has no free trial; choose an edition that has one."
+                )
         except UnknownEdition as error:
             return render(
                 request,

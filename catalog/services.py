@@ -47,6 +47,7 @@ EDITION_FIELDS = {
     "features",
 }
 MAX_TRIAL_DAYS = 90
+MAX_PRICE_MINOR = 2_000_000_000  # the database column is a 32-bit integer
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class _Checker:
 
     def code(self, data: dict, where: str) -> str:
         value = self.text(data, where, "code")
-        if value and not CODE_PATTERN.match(value):
+        if value and not CODE_PATTERN.fullmatch(value):
             self.problem(
                 where,
                 "code",
@@ -191,11 +192,13 @@ def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
             check.problem(
                 where, "provisioner", f"must be one of {', '.join(Product.Provisioner.values)}, got {provisioner!r}"
             )
+        if provisioner != Product.Provisioner.HTTP and (url or secret_env):
+            check.problem(where, "provisioning_url", "is only for the http provisioner")
         if provisioner == Product.Provisioner.HTTP:
             parsed = urlparse(url)
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
                 check.problem(where, "provisioning_url", f"must be an http(s) URL for the http provisioner, got {url!r}")
-            if not ENV_NAME_PATTERN.match(secret_env):
+            if not ENV_NAME_PATTERN.fullmatch(secret_env):
                 check.problem(
                     where,
                     "provisioning_secret_env",
@@ -223,8 +226,8 @@ def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
             if rank in seen_ranks:
                 check.problem(edition_where, "rank", f"{rank} is used by another edition of this product too")
             seen_ranks.add(rank)
-            monthly = check.integer(raw_edition, edition_where, "monthly_price_minor", minimum=0, maximum=10**9)
-            annual = check.integer(raw_edition, edition_where, "annual_price_minor", minimum=0, maximum=10**10)
+            monthly = check.integer(raw_edition, edition_where, "monthly_price_minor", minimum=0, maximum=MAX_PRICE_MINOR)
+            annual = check.integer(raw_edition, edition_where, "annual_price_minor", minimum=0, maximum=MAX_PRICE_MINOR)
             if (monthly == 0) != (annual == 0):
                 check.problem(
                     edition_where,
@@ -243,7 +246,7 @@ def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
                     edition_where, "support_tier", f"must be one of {', '.join(SUPPORT_TIERS)}, got {support_tier!r}"
                 )
             features = raw_edition.get("features", [])
-            if not (isinstance(features, list) and all(isinstance(f, str) and CODE_PATTERN.match(f) for f in features)):
+            if not (isinstance(features, list) and all(isinstance(f, str) and CODE_PATTERN.fullmatch(f) for f in features)):
                 check.problem(edition_where, "features", "must be a list of lowercase feature codes")
                 features = []
             editions.append(

@@ -2,8 +2,9 @@
 
 Every value has an embedded default that runs the whole system on one machine with nothing
 installed but Python (SQLite under var/, kombu's filesystem broker, mail to var/mail).
-`FLYWHEEL_ENV=production` turns the defaults that are unsafe in production into errors: the
-secret key, allowed hosts and the database must then be given. docs/configuration.md lists
+`FLYWHEEL_ENV=production` turns the defaults that are unsafe in production into errors:
+SECRET_KEY, ALLOWED_HOSTS, SITE_URL, DATABASE_URL, REDIS_URL and EMAIL_HOST must then be
+given, and DEBUG must be off. docs/configuration.md lists
 every variable.
 """
 
@@ -87,8 +88,10 @@ if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set when FLYWHEEL_ENV=production")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
-# The address people reach Flywheel at; links in emails and builtin workspace URLs use it.
+# The address people reach Flywheel at; links in emails and provisioning callbacks use it.
 SITE_URL = (env("SITE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+if PRODUCTION and not env("SITE_URL"):
+    raise ImproperlyConfigured("SITE_URL must be set when FLYWHEEL_ENV=production")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -224,6 +227,7 @@ else:
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
     }
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "flywheel")
@@ -253,6 +257,10 @@ CELERY_BEAT_SCHEDULE = {
 
 # Mail: SMTP when EMAIL_HOST is set, else one .eml file per message under var/mail.
 EMAIL_HOST = env("EMAIL_HOST")
+if PRODUCTION and not EMAIL_HOST:
+    raise ImproperlyConfigured(
+        "EMAIL_HOST must be set when FLYWHEEL_ENV=production (nobody can verify an address otherwise)"
+    )
 MAIL_DIR = Path(env("MAIL_DIR", str(VAR_DIR / "mail")))  # type: ignore[arg-type]
 if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

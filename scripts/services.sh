@@ -13,7 +13,7 @@ if ! pg_up; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
     for _ in $(seq 30); do pg_up && break; sleep 1; done
   fi
-  pg_up || { echo "ERROR: PostgreSQL does not answer on $PGHOST:$PGPORT and is not installed here. Install PostgreSQL (trust auth, a database named 'test') or set DATABASE_URL." >&2; exit 1; }
+  pg_up || { echo "ERROR: PostgreSQL does not answer on $PGHOST:$PGPORT and is not installed here. Install PostgreSQL (the tests use postgres://postgres@127.0.0.1:5432/test, trust auth) or set PGHOST/PGPORT and DATABASE_URL to a server you run." >&2; exit 1; }
 fi
 if ! redis_up; then
   if command -v redis-server >/dev/null; then
@@ -21,6 +21,6 @@ if ! redis_up; then
     redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >/dev/null
     for _ in $(seq 30); do redis_up && break; sleep 1; done
   fi
-  redis_up || { echo "ERROR: Redis does not answer on $REDIS_HOST:$REDIS_PORT and is not installed here. Install redis-server or set REDIS_URL." >&2; exit 1; }
+  redis_up || { echo "ERROR: Redis does not answer on $REDIS_HOST:$REDIS_PORT and is not installed here. Install redis-server, or set REDIS_HOST/REDIS_PORT and REDIS_URL to a server you run." >&2; exit 1; }
 fi
 echo "PostgreSQL and Redis answer."

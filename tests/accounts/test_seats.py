@@ -107,3 +107,29 @@ def test_fifty_concurrent_joins_end_with_exactly_ten_members(catalog):
     assert Membership.objects.filter(organization=organization).count() == 10
     assert Event.objects.filter(name="joined_by_domain", organization=organization).count() == 1
     assert Event.objects.filter(name="seat_limit_reached", organization=organization).count() == 49
+
+
+def test_accepting_an_invite_needs_a_seat_when_the_limit_shrank(catalog):
+    from accounts.services import invite_accept
+
+    organization, admin = organization_on("standard", members=9)
+    invite = invite_create(organization=organization, actor=admin, email="late@example.org")
+    organization.subscriptions.update(seat_limit=9)  # e.g. a downgrade since the invite
+    late = UserFactory(email="late@example.org")
+    with pytest.raises(SeatLimitReached):
+        invite_accept(invite=invite, user=late)
+    assert Membership.objects.filter(organization=organization).count() == 9
+    assert Invite.objects.get(pk=invite.pk).status == Invite.Status.PENDING
+
+
+def test_a_second_product_trial_must_fit_the_organization(catalog):
+    from billing.models import Subscription
+    from billing.services import subscription_start_trial
+    from catalog.selectors import edition_get
+
+    organization, admin = organization_on("standard", members=11)
+    with pytest.raises(SeatLimitReached, match="Wiki Free allows 10 users and .* has 11"):
+        subscription_start_trial(
+            organization=organization, edition=edition_get(product_code="wiki", edition_code="free"), actor=admin
+        )
+    assert not Subscription.objects.filter(organization=organization, product__code="wiki").exists()

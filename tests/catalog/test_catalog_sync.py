@@ -117,3 +117,16 @@ def test_management_command_reports_and_refuses(db, tmp_path, capsys):
         call_command("catalog_sync", str(bad))
     with pytest.raises(CommandError, match="cannot read the catalog file"):
         call_command("catalog_sync", str(tmp_path / "missing.toml"))
+
+
+def test_codes_and_builtin_fields_are_checked_strictly(db):
+    with_newline = SAMPLE.replace('features = ["boards", "backlog", "roadmaps"]', 'features = ["boards\\n"]', 1)
+    with pytest.raises(CatalogError, match="field 'features': must be a list of lowercase feature codes"):
+        catalog_sync(text=with_newline)
+    builtin_with_url = SAMPLE.replace('provisioner = "builtin"', 'provisioner = "builtin"\nprovisioning_url = "not a url"', 1)
+    with pytest.raises(CatalogError, match="product 'tracker', field 'provisioning_url': is only for the http provisioner"):
+        catalog_sync(text=builtin_with_url)
+    too_big = SAMPLE.replace("annual_price_minor = 8150", "annual_price_minor = 30000000000", 1)
+    with pytest.raises(CatalogError, match="must be at most 2000000000"):
+        catalog_sync(text=too_big)
+    assert not Product.objects.exists()

@@ -12,6 +12,8 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "flywheel.example.com",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
     "REDIS_URL": "redis://127.0.0.1:6379/15",
+    "SITE_URL": "https://flywheel.example.com",
+    "EMAIL_HOST": "smtp.example.com",
 }
 
 
@@ -34,7 +36,7 @@ def test_check_deploy_has_no_warnings():
 
 
 def test_production_refuses_missing_secrets():
-    for missing in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"):
+    for missing in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "SITE_URL", "EMAIL_HOST"):
         env = {key: value for key, value in PRODUCTION.items() if key != missing}
         result = _manage("check", **env)
         assert result.returncode != 0
