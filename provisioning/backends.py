@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 import requests
 from django.conf import settings
+from django.urls import reverse
 
 from catalog.models import Product
 
@@ -36,9 +37,12 @@ Outcome = Provisioned | Accepted
 
 
 def builtin_provision(environment: Environment) -> Outcome:
-    """An environment served by Flywheel itself at /w/<id>/: a record and a URL, nothing else."""
+    """An environment served by Flywheel itself: a record and its URL, nothing else.
+
+    The URL is a path on Flywheel's own site, so it stays right whatever address the site is
+    reached at (and whatever SITE_URL the worker was started with)."""
     return Provisioned(
-        url=f"{settings.SITE_URL}/w/{environment.public_id}/",
+        url=reverse("builtin_workspace", args=[environment.public_id]),
         external_id=f"builtin-{environment.public_id}",
     )
 

@@ -121,7 +121,7 @@ def test_after_a_retry_the_worker_activates_a_builtin_environment(
     )
     failed.refresh_from_db()
     assert failed.attempts == 1
-    assert failed.url == f"{settings.SITE_URL}/w/{failed.public_id}/"
+    assert failed.url == f"/w/{failed.public_id}/"
     assert failed.failure_reason == ""
     assert (
         Event.objects.filter(
@@ -196,7 +196,7 @@ def test_the_worker_finishes_what_the_stall_sweep_schedules(catalog, celery_work
         )
         environment.refresh_from_db()
         assert environment.attempts == attempts
-        assert environment.url == f"{settings.SITE_URL}/w/{environment.public_id}/"
+        assert environment.url == f"/w/{environment.public_id}/"
         assert (
             Event.objects.filter(
                 name=events.ENVIRONMENT_ACTIVE, organization=environment.organization
