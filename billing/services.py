@@ -121,7 +121,9 @@ def _signup_edition(intent: SignupIntent | None) -> Edition | None:
     if intent is not None and intent.product_code:
         try:
             if intent.edition_code:
-                return edition_get(product_code=intent.product_code, edition_code=intent.edition_code)
+                edition = edition_get(product_code=intent.product_code, edition_code=intent.edition_code)
+                if edition.is_free or edition.trial_days:
+                    return edition
             return edition_default_for_trial(product_code=intent.product_code)
         except UnknownEdition:
             pass  # The catalog changed since the landing link; fall back to the default.
