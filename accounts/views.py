@@ -19,7 +19,7 @@ from . import selectors, services
 from .exceptions import FlywheelError, InviteInvalid, NotFound
 from .forms import InviteForm
 from .middleware import ORGANIZATION_KEY
-from .models import Membership, Organization
+from .models import Invite, Membership, Organization
 from .session import signup_context_store
 
 
@@ -74,25 +74,39 @@ def _run(request: HttpRequest, action, success: str) -> HttpResponse:
     return redirect("members")
 
 
-@login_required
-@require_POST
-def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
+def _current_member(request: HttpRequest, membership_id: int) -> Membership:
+    """A membership of the organization the user works in; 404 for any other."""
     organization = _organization_or_welcome(request)
     if organization is None:
         raise Http404
     try:
-        membership = selectors.get_member_for_user(
-            user=request.user, organization=organization, membership_id=membership_id
-        )
+        return selectors.get_member_for_user(user=request.user, organization=organization, membership_id=membership_id)
     except NotFound:
         raise Http404 from None
+
+
+def _current_invite(request: HttpRequest, invite_id: uuid.UUID) -> Invite:
+    """An invite of the organization the user works in; 404 for any other."""
+    organization = _organization_or_welcome(request)
+    if organization is None:
+        raise Http404
+    try:
+        return selectors.get_invite_for_user(user=request.user, organization=organization, invite_public_id=invite_id)
+    except NotFound:
+        raise Http404 from None
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
+    membership = _current_member(request, membership_id)
     leaving = membership.user_id == request.user.pk
     response = _run(
         request,
         lambda: services.membership_remove(membership=membership, actor=request.user),
         "You left the organization." if leaving else f"{membership.user.email} was removed.",
     )
-    if leaving:
+    if leaving and not Membership.objects.filter(pk=membership.pk).exists():
         request.session.pop(ORGANIZATION_KEY, None)
         return redirect("welcome")
     return response
@@ -101,15 +115,7 @@ def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
-    organization = _organization_or_welcome(request)
-    if organization is None:
-        raise Http404
-    try:
-        membership = selectors.get_member_for_user(
-            user=request.user, organization=organization, membership_id=membership_id
-        )
-    except NotFound:
-        raise Http404 from None
+    membership = _current_member(request, membership_id)
     role = request.POST.get("role", "")
     return _run(
         request,
@@ -121,13 +127,7 @@ def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def invite_revoke(request: HttpRequest, invite_id: uuid.UUID) -> HttpResponse:
-    organization = _organization_or_welcome(request)
-    if organization is None:
-        raise Http404
-    try:
-        invite = selectors.get_invite_for_user(user=request.user, organization=organization, invite_public_id=invite_id)
-    except NotFound:
-        raise Http404 from None
+    invite = _current_invite(request, invite_id)
     return _run(
         request,
         lambda: services.invite_revoke(invite=invite, actor=request.user),
@@ -138,13 +138,7 @@ def invite_revoke(request: HttpRequest, invite_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def invite_resend(request: HttpRequest, invite_id: uuid.UUID) -> HttpResponse:
-    organization = _organization_or_welcome(request)
-    if organization is None:
-        raise Http404
-    try:
-        invite = selectors.get_invite_for_user(user=request.user, organization=organization, invite_public_id=invite_id)
-    except NotFound:
-        raise Http404 from None
+    invite = _current_invite(request, invite_id)
     return _run(
         request,
         lambda: services.invite_resend(invite=invite, actor=request.user),
