@@ -153,7 +153,8 @@ if PRODUCTION and not DATABASE_URL:
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL or f"sqlite:///{VAR_DIR / 'flywheel.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60 if PRODUCTION else 0),
+        # Persistent connections save a connect per request on a server; SQLite needs none.
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60 if DATABASE_URL else 0),
         conn_health_checks=True,
     )
 }
