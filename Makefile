@@ -32,6 +32,7 @@ browser:
 	@bash scripts/browser.sh
 
 test: install services browser
+	@$(UV) run ruff check .
 	@$(UV) run pytest
 
 lint: install

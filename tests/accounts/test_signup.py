@@ -162,3 +162,14 @@ def test_starting_an_organization_twice_gives_one(client, catalog):
     assert Organization.objects.filter(memberships__user=user).count() == 1
     assert Organization.objects.get().name == "Twice Inc"
     assert Subscription.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_password_reset_mails_only_real_accounts_and_says_the_same_either_way(client, catalog, celery_worker):
+    UserFactory(email="forgetful@example.org")
+    known = client.post(reverse("account_reset_password"), {"email": "forgetful@example.org"})
+    unknown = client.post(reverse("account_reset_password"), {"email": "nobody@example.org"})
+    assert known.status_code == unknown.status_code == 302
+    assert known["Location"] == unknown["Location"]
+    reset = wait_for(lambda: mails_to("forgetful@example.org"), what="the password reset email")[-1]
+    assert "/accounts/password/reset/key/" in body_text(reset)

@@ -46,3 +46,9 @@ def test_production_refuses_missing_secrets():
 def test_production_refuses_debug():
     result = _manage("check", DEBUG="1", **PRODUCTION)
     assert "DEBUG must be off when FLYWHEEL_ENV=production" in result.stderr
+
+
+def test_models_and_migrations_agree(db):
+    from django.core.management import call_command
+
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
