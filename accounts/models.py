@@ -176,3 +176,21 @@ class SignupIntent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} via {self.product_code or '-'}/{self.edition_code or '-'}"
+
+
+class Removal(models.Model):
+    """An admin removed this user from this organization: they may not rejoin by domain.
+
+    Only a new invite, accepted, lets them back in (and clears this record).
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="removals")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    removed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    removed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "user"], name="removal_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} removed from {self.organization}"

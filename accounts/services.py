@@ -30,7 +30,7 @@ from .exceptions import (
     ValidationError,
 )
 from .mail import mail_queue
-from .models import Invite, Membership, Organization, SignupIntent, User
+from .models import Invite, Membership, Organization, Removal, SignupIntent, User
 from .signals import analytics_event, organization_created
 
 INVITE_SALT = "flywheel.accounts.invite"
@@ -41,7 +41,14 @@ PUBLIC_EMAIL_DOMAINS = frozenset(
         "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
         "yahoo.com", "ymail.com", "icloud.com", "me.com", "mac.com", "aol.com", "proton.me",
         "protonmail.com", "gmx.com", "gmx.de", "web.de", "mail.com", "yandex.com", "yandex.ru",
-        "zoho.com", "fastmail.com", "hey.com", "qq.com", "163.com",
+        "zoho.com", "fastmail.com", "hey.com", "qq.com", "163.com", "126.com", "pm.me",
+        "hotmail.co.uk", "hotmail.fr", "hotmail.de", "hotmail.it", "outlook.de", "outlook.fr",
+        "live.co.uk", "live.fr", "yahoo.co.uk", "yahoo.fr", "yahoo.de", "yahoo.co.jp",
+        "yahoo.com.br", "gmx.net", "gmx.at", "gmx.ch", "mail.ru", "bk.ru", "inbox.ru", "list.ru",
+        "rambler.ru", "ya.ru", "t-online.de", "freenet.de", "orange.fr", "wanadoo.fr", "free.fr",
+        "laposte.net", "libero.it", "virgilio.it", "comcast.net", "verizon.net", "att.net",
+        "sbcglobal.net", "btinternet.com", "sky.com", "naver.com", "daum.net", "rediffmail.com",
+        "tutanota.com", "tuta.io", "mailbox.org", "posteo.de", "icloud.com.cn", "sina.com",
     }
 )
 
@@ -110,6 +117,11 @@ def _verified_emails(user: User) -> set[str]:
     }
 
 
+def organization_name_clean(name: str) -> str:
+    """One line of printable text: inner whitespace (newlines too) collapsed, at most 120."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in name).split())[:120]
+
+
 def organization_name_suggest(email: str) -> str:
     domain = email_domain(email)
     if domain in PUBLIC_EMAIL_DOMAINS or "." not in domain:
@@ -139,7 +151,7 @@ def user_signup_record(
         defaults={
             "product_code": product_code,
             "edition_code": edition_code,
-            "organization_name": organization_name.strip()[:120],
+            "organization_name": organization_name_clean(organization_name),
             "invite": invite,
             "anonymous_id": anonymous_id,
             "utm": utm or {},
@@ -165,6 +177,7 @@ def organizations_joinable_by_domain(*, user: User) -> list[Organization]:
     return list(
         Organization.objects.filter(join_by_domain=True, email_domain__in=domains)
         .exclude(memberships__user=user)
+        .exclude(removals__user=user)
         .order_by("name")
     )
 
@@ -178,7 +191,7 @@ def user_email_verified(*, user: User, email: str) -> Organization | None:
     (they choose on the welcome page); or a new organization with them as admin and a trial.
     Verifying a second address changes no membership.
     """
-    user = User.objects.select_for_update().get(pk=user.pk)
+    user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
     _event("email_verified", user=user, properties={"domain": email_domain(email)})
     intent = SignupIntent.objects.filter(user=user).select_related("invite").first()
     if intent is not None and intent.completed_at is not None:
@@ -206,7 +219,7 @@ def organization_create_for_signup(*, user: User, name: str = "") -> Organizatio
     is returned as it is. The organization's email domain is the user's verified domain unless it is a public
     mail provider; join-by-domain starts off.
     """
-    user = User.objects.select_for_update().get(pk=user.pk)
+    user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
     # One self-started organization per user: a double click, or verifying twice, returns it.
     started = (
         Membership.objects.filter(user=user, source=Membership.Source.SIGNUP)
@@ -219,7 +232,8 @@ def organization_create_for_signup(*, user: User, name: str = "") -> Organizatio
     domain = email_domain(user.email)
     verified = user.email.lower() in _verified_emails(user)
     organization = Organization.objects.create(
-        name=(name or (intent.organization_name if intent else "") or organization_name_suggest(user.email))[:120],
+        name=organization_name_clean(name or (intent.organization_name if intent else ""))
+        or organization_name_suggest(user.email),
         email_domain=domain if verified and domain not in PUBLIC_EMAIL_DOMAINS else "",
         created_by=user,
     )
@@ -240,8 +254,8 @@ def organization_create_for_signup(*, user: User, name: str = "") -> Organizatio
 @transaction.atomic
 def organization_rename(*, organization: Organization, actor: User, name: str) -> Organization:
     _membership_require_admin(organization=organization, user=actor)
-    name = name.strip()
-    if not name or len(name) > 120:
+    name = organization_name_clean(name)
+    if not name:
         raise ValidationError("The organization name must be between 1 and 120 characters.")
     organization = _organization_lock(organization)
     organization.name = name
@@ -259,6 +273,17 @@ def organization_set_join_by_domain(*, organization: Organization, actor: User, 
             "This organization has no verified company email domain, so it cannot let people "
             "join by domain (public mail providers such as gmail.com never qualify)."
         )
+    if enabled:
+        other = (
+            Organization.objects.filter(email_domain=organization.email_domain, join_by_domain=True)
+            .exclude(pk=organization.pk)
+            .first()
+        )
+        if other is not None:
+            raise ValidationError(
+                f"Another organization already lets people at {organization.email_domain} join by "
+                "domain. Contact support if your company owns this domain."
+            )
     organization.join_by_domain = enabled
     organization.save(update_fields=["join_by_domain"])
     return organization
@@ -327,8 +352,8 @@ def invite_create(*, organization: Organization, actor: User, email: str, role: 
         raise ValidationError(f"Unknown role {role!r}; choose admin or member.")
     try:
         with transaction.atomic():
-            _membership_require_admin(organization=organization, user=actor)
             organization = _organization_lock(organization)
+            _membership_require_admin(organization=organization, user=actor)
             if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
                 raise AlreadyMember(f"{email} is already a member of {organization.name}.")
             if Invite.objects.filter(
@@ -360,6 +385,7 @@ def invite_create(*, organization: Organization, actor: User, email: str, role: 
 
 @transaction.atomic
 def invite_resend(*, invite: Invite, actor: User) -> Invite:
+    _organization_lock(invite.organization)
     _membership_require_admin(organization=invite.organization, user=actor)
     invite = Invite.objects.select_for_update().select_related("organization").get(pk=invite.pk)
     invite_assert_usable(invite)
@@ -370,6 +396,7 @@ def invite_resend(*, invite: Invite, actor: User) -> Invite:
 @transaction.atomic
 def invite_revoke(*, invite: Invite, actor: User) -> Invite:
     """Withdraw a pending invite and free its seat."""
+    _organization_lock(invite.organization)
     _membership_require_admin(organization=invite.organization, user=actor)
     invite = Invite.objects.select_for_update().get(pk=invite.pk)
     if invite.status != Invite.Status.PENDING:
@@ -412,6 +439,8 @@ def invite_accept(*, invite: Invite, user: User) -> Membership:
             membership = Membership.objects.create(
                 organization=organization, user=user, role=invite.role, source=Membership.Source.INVITE
             )
+            Removal.objects.filter(organization=organization, user=user).delete()
+            SignupIntent.objects.filter(user=user, completed_at__isnull=True).update(completed_at=timezone.now())
             _event("invite_accepted", user=user, organization=organization, properties={"role": invite.role})
             return membership
     except SeatLimitReached as refusal:
@@ -448,6 +477,10 @@ def membership_join_by_domain(*, organization: Organization, user: User) -> Memb
             existing = Membership.objects.filter(organization=organization, user=user).first()
             if existing is not None:
                 return existing
+            if Removal.objects.filter(organization=organization, user=user).exists():
+                raise PermissionDenied(
+                    f"An admin of {organization.name} removed you; ask them for a new invitation."
+                )
             _seats_assert_available(organization, 1)
             try:
                 with transaction.atomic():
@@ -468,7 +501,8 @@ def membership_join_by_domain(*, organization: Organization, user: User) -> Memb
 def membership_remove(*, membership: Membership, actor: User) -> None:
     """Remove a member (an admin removing anyone, or a member leaving). Frees the seat.
 
-    Refused if it would leave the organization without an admin.
+    Refused if it would leave the organization without an admin. Someone an admin removed
+    cannot rejoin by domain; only a new invite brings them back.
     """
     organization = _organization_lock(membership.organization)
     if actor.pk != membership.user_id:
@@ -482,6 +516,12 @@ def membership_remove(*, membership: Membership, actor: User) -> None:
             raise ValidationError(
                 "An organization needs at least one admin: make someone else an admin first."
             )
+    if actor.pk != membership.user_id:
+        # Removal lasts: the user's address at the domain stays verified, so without this
+        # record they could rejoin by domain at once.
+        Removal.objects.update_or_create(
+            organization=organization, user_id=membership.user_id, defaults={"removed_by": actor}
+        )
     membership.delete()
 
 

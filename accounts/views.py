@@ -216,8 +216,14 @@ def join_by_domain(request: HttpRequest, organization_id: uuid.UUID) -> HttpResp
 
 
 def dev_mailbox(request: HttpRequest, name: str | None = None) -> HttpResponse:
-    """The development mailbox: every message written under MAIL_DIR. Only when DEBUG."""
+    """The development mailbox: every message written under MAIL_DIR. Only when DEBUG, and
+    only from this machine or for staff."""
     if not settings.DEBUG or settings.EMAIL_BACKEND != "accounts.mail.MaildirBackend":
+        raise Http404
+    # The mailbox holds every verification and password-reset link: only this machine, or
+    # staff, may read it, even on a development server someone exposed.
+    loopback = request.META.get("REMOTE_ADDR", "") in ("127.0.0.1", "::1")
+    if not (loopback or (request.user.is_authenticated and request.user.is_staff)):
         raise Http404
     directory = Path(settings.MAIL_DIR)
     files = sorted(directory.glob("*.eml"), reverse=True) if directory.exists() else []

@@ -65,6 +65,9 @@ def subscription_start_trial(*, organization: Organization, edition: Edition, ac
     its environment is requested in the same transaction.
     """
     with transaction.atomic():
+        # The organization row is the seat lock (accounts.services): counting seats under it
+        # keeps a concurrent invite or join from slipping past this check.
+        organization = Organization.objects.select_for_update().get(pk=organization.pk)
         if Subscription.objects.filter(
             organization=organization, product=edition.product, status__in=Subscription.LIVE_STATUSES
         ).exists():

@@ -13,7 +13,7 @@ from accounts.forms import OrganizationNameForm
 from accounts.middleware import ORGANIZATION_KEY
 from accounts.models import SignupIntent
 from accounts.services import organization_create_for_signup, organizations_joinable_by_domain
-from accounts.session import anonymous_id, signup_context_store
+from accounts.session import UTM_KEYS, anonymous_id, signup_context_store
 from catalog.exceptions import UnknownEdition
 from catalog.selectors import edition_default_for_trial, edition_get, products_for_sale
 from experiments import events
@@ -64,7 +64,7 @@ def signup_entry(request: HttpRequest) -> HttpResponse:
         properties={
             "product": edition.product.code if edition else "",
             "edition": edition.code if edition else "",
-            **{key: value for key, value in request.GET.items() if key.startswith("utm_")},
+            **{key: request.GET[key][:200] for key in UTM_KEYS if request.GET.get(key)},
         },
     )
     return redirect("account_signup")

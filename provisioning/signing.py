@@ -22,18 +22,18 @@ def verify(secret: str, body: bytes, header: str, *, tolerance_seconds: int, now
     """None if `header` is a valid, fresh signature of `body`; otherwise what is wrong."""
     if not header:
         return f"the {SIGNATURE_HEADER} header is missing"
-    parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
-    try:
-        timestamp = int(parts.get("t", ""))
-    except ValueError:
-        return f"the {SIGNATURE_HEADER} header has no valid t= timestamp"
-    signatures = [value for key, value in (p.split("=", 1) for p in header.split(",") if "=" in p) if key == "v1"]
+    pairs = [part.strip().split("=", 1) for part in header.split(",") if "=" in part]
+    timestamps = [value for key, value in pairs if key == "t"]
+    if len(timestamps) != 1 or not (timestamps[0].isascii() and timestamps[0].isdigit() and len(timestamps[0]) <= 12):
+        return f"the {SIGNATURE_HEADER} header needs exactly one t= timestamp in unix seconds"
+    timestamp = int(timestamps[0])
+    signatures = [value.encode("latin-1", "replace") for key, value in pairs if key == "v1"]
     if not signatures:
         return f"the {SIGNATURE_HEADER} header has no v1= signature"
     now = time.time() if now is None else now
     if abs(now - timestamp) > tolerance_seconds:
         return "the signature timestamp is too old or in the future (check the clock)"
-    expected = sign(secret, body, timestamp=timestamp).split("v1=", 1)[1]
+    expected = sign(secret, body, timestamp=timestamp).split("v1=", 1)[1].encode()
     if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
         return "the signature does not match the body"
     return None

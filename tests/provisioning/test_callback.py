@@ -113,7 +113,7 @@ def test_unreadable_or_unknown_callbacks_are_refused(
             lambda body, secret: f"t={int(time.time())}",
             "the Flywheel-Signature header has no v1= signature",
         ),
-        (lambda body, secret: "v1=abc", "the Flywheel-Signature header has no valid t= timestamp"),
+        (lambda body, secret: "v1=abc", "the Flywheel-Signature header needs exactly one t= timestamp in unix seconds"),
         (
             lambda body, secret: signing.sign(
                 secret,
@@ -266,3 +266,26 @@ def test_a_failed_callback_records_the_products_reason(client, environment, wiki
         ).count()
         == 1
     )
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "t=" + "9" * 400 + ",v1=abc",  # a timestamp too large to be a time
+        "t=1,t=2,v1=abc",  # two timestamps
+        "t=١٢٣,v1=abc",  # non-ASCII digits
+    ],
+)
+def test_malformed_signature_headers_are_refused_not_crashing(header):
+    from provisioning.signing import verify
+
+    assert "exactly one t= timestamp" in verify("secret", b"{}", header, tolerance_seconds=300)
+
+
+def test_non_ascii_signature_is_a_mismatch_not_a_crash():
+    import time
+
+    from provisioning.signing import verify
+
+    header = f"t={int(time.time())},v1=é"
+    assert verify("secret", b"{}", header, tolerance_seconds=300) == "the signature does not match the body"
