@@ -49,6 +49,10 @@ def test_production_refuses_debug():
 
 
 def test_models_and_migrations_agree(db):
+    import io
+
     from django.core.management import call_command
 
-    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+    output = io.StringIO()
+    call_command("makemigrations", "--check", "--dry-run", stdout=output)
+    assert output.getvalue().strip() == "No changes detected"

@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from catalog.models import Product
+from experiments.models import Event
+from provisioning.models import Environment
 
 WIKI_SECRET_ENV = "WIKI_PROVISIONING_SECRET"
 os.environ.setdefault(WIKI_SECRET_ENV, "wiki-provisioning-secret-for-tests")
@@ -143,3 +145,12 @@ def make_http_product(code: str, url: str) -> Product:
 def wiki_over_http(catalog, product_server) -> Product:
     """The Wiki product, provisioned by the local fake product server."""
     return make_http_product("wiki", product_server.url)
+
+
+def environment_events(name: str, environment: Environment) -> int:
+    """How many `name` events this environment's organization has for its product."""
+    return Event.objects.filter(
+        name=name,
+        organization=environment.organization,
+        properties__product=environment.product.code,
+    ).count()

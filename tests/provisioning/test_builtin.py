@@ -14,6 +14,7 @@ from provisioning import services, tasks
 from provisioning.models import Environment
 
 from ..conftest import organization_on, wait_for
+from .conftest import environment_events
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -21,14 +22,6 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 def _status(environment: Environment) -> str:
     environment.refresh_from_db()
     return environment.status
-
-
-def _events(name: str, environment: Environment) -> int:
-    return Event.objects.filter(
-        name=name,
-        organization=environment.organization,
-        properties__product=environment.product.code,
-    ).count()
 
 
 def _worker_finished(worker, task_id: str) -> bool:
@@ -77,7 +70,7 @@ def test_a_trial_ends_with_its_environment_active_and_announced_once(catalog, ce
     assert active.user == admin
     assert active.properties["product"] == "tracker"
     assert active.properties["attempts"] == 1
-    assert _events(events.ENVIRONMENT_REQUESTED, environment) == 1
+    assert environment_events(events.ENVIRONMENT_REQUESTED, environment) == 1
 
     # Asking again returns the same environment and records nothing.
     again = services.environment_request(
@@ -101,8 +94,8 @@ def test_a_trial_ends_with_its_environment_active_and_announced_once(catalog, ce
     environment.refresh_from_db()
     assert environment.status == Environment.Status.ACTIVE
     assert environment.attempts == 1
-    assert _events(events.ENVIRONMENT_REQUESTED, environment) == 1
-    assert _events(events.ENVIRONMENT_ACTIVE, environment) == 1
+    assert environment_events(events.ENVIRONMENT_REQUESTED, environment) == 1
+    assert environment_events(events.ENVIRONMENT_ACTIVE, environment) == 1
 
 
 def test_concurrent_requests_and_provisioning_make_one_environment_and_one_event(
@@ -143,6 +136,6 @@ def test_concurrent_requests_and_provisioning_make_one_environment_and_one_event
 
     assert Environment.objects.filter(organization=organization, product=wiki).count() == 1
     assert environment.url == f"/w/{environment.public_id}/"
-    assert _events(events.ENVIRONMENT_REQUESTED, environment) == 1
-    assert _events(events.ENVIRONMENT_ACTIVE, environment) == 1
-    assert _events(events.ENVIRONMENT_FAILED, environment) == 0
+    assert environment_events(events.ENVIRONMENT_REQUESTED, environment) == 1
+    assert environment_events(events.ENVIRONMENT_ACTIVE, environment) == 1
+    assert environment_events(events.ENVIRONMENT_FAILED, environment) == 0

@@ -13,12 +13,11 @@ from django.conf import settings
 
 from catalog.models import Product
 from experiments import events
-from experiments.models import Event
 from provisioning import services, signing
 from provisioning.models import Environment
 
 from ..conftest import organization_on, wait_for
-from .conftest import WIKI_SECRET_ENV, Reply
+from .conftest import WIKI_SECRET_ENV, Reply, environment_events
 
 WORKSPACE_URL = "https://wiki.example.test/acme"
 
@@ -27,14 +26,6 @@ def _wiki_trial() -> tuple[Environment, object]:
     """An organization on a Wiki Standard trial; its environment waits for a provisioning attempt."""
     organization, admin = organization_on("standard", product_code="wiki")
     return Environment.objects.get(organization=organization, product__code="wiki"), admin
-
-
-def _events(name: str, environment: Environment) -> int:
-    return Event.objects.filter(
-        name=name,
-        organization=environment.organization,
-        properties__product=environment.product.code,
-    ).count()
 
 
 def _assert_signed_for(environment: Environment, request, secret: str) -> None:
@@ -68,7 +59,7 @@ def test_success_activates_with_the_products_url(wiki_over_http, product_server,
     assert environment.url == WORKSPACE_URL
     assert environment.external_id == "wiki-42"
     assert environment.attempts == 1
-    assert _events(events.ENVIRONMENT_ACTIVE, environment) == 1
+    assert environment_events(events.ENVIRONMENT_ACTIVE, environment) == 1
     [request] = product_server.requests
     _assert_signed_for(environment, request, wiki_secret)
     assert request.json() == {
@@ -120,8 +111,8 @@ def test_a_slow_product_is_retried_with_backoff_then_fails_with_the_reason(
     )
     assert environment.url == ""
     assert environment.failed_at is not None
-    assert _events(events.ENVIRONMENT_FAILED, environment) == 1
-    assert _events(events.ENVIRONMENT_ACTIVE, environment) == 0
+    assert environment_events(events.ENVIRONMENT_FAILED, environment) == 1
+    assert environment_events(events.ENVIRONMENT_ACTIVE, environment) == 0
 
     assert len(product_server.requests) == settings.PROVISIONING_MAX_ATTEMPTS
     for request in product_server.requests:
@@ -153,7 +144,7 @@ def test_a_server_error_is_retried_and_the_second_attempt_activates(
     assert environment.url == WORKSPACE_URL
     assert environment.external_id == ""
     assert environment.attempts == 2
-    assert _events(events.ENVIRONMENT_ACTIVE, environment) == 1
+    assert environment_events(events.ENVIRONMENT_ACTIVE, environment) == 1
     first_request, second_request = product_server.requests
     _assert_signed_for(environment, first_request, wiki_secret)
     _assert_signed_for(environment, second_request, wiki_secret)
@@ -186,8 +177,8 @@ def test_a_refusal_fails_at_once_with_the_products_answer(wiki_over_http, produc
     assert "edition 'standard' is not sold in this region" in environment.failure_reason
     assert environment.url == ""
     assert len(product_server.requests) == 1
-    assert _events(events.ENVIRONMENT_FAILED, environment) == 1
-    assert _events(events.ENVIRONMENT_ACTIVE, environment) == 0
+    assert environment_events(events.ENVIRONMENT_FAILED, environment) == 1
+    assert environment_events(events.ENVIRONMENT_ACTIVE, environment) == 0
 
 
 def test_a_success_without_a_valid_url_fails(wiki_over_http, product_server):
@@ -261,7 +252,7 @@ def test_accepted_waits_for_the_signed_callback(
     assert environment.status == Environment.Status.ACTIVE
     assert environment.url == WORKSPACE_URL
     assert environment.external_id == "w-9"
-    assert _events(events.ENVIRONMENT_ACTIVE, environment) == 1
+    assert environment_events(events.ENVIRONMENT_ACTIVE, environment) == 1
     assert services.environment_provision(environment_id=environment.pk) == services.Attempt(
         done=True
     )
@@ -290,7 +281,7 @@ def test_through_the_worker_a_wiki_trial_is_provisioned_by_the_product(
     [request] = product_server.requests
     _assert_signed_for(environment, request, wiki_secret)
     assert request.json()["admin"] == {"id": str(admin.public_id), "email": admin.email}
-    assert _events(events.ENVIRONMENT_ACTIVE, environment) == 1
+    assert environment_events(events.ENVIRONMENT_ACTIVE, environment) == 1
 
 
 @pytest.mark.worker
@@ -313,7 +304,7 @@ def test_through_the_worker_a_server_error_is_retried_until_active(
     assert len(product_server.requests) == 2
     for request in product_server.requests:
         _assert_signed_for(environment, request, wiki_secret)
-    assert _events(events.ENVIRONMENT_ACTIVE, environment) == 1
+    assert environment_events(events.ENVIRONMENT_ACTIVE, environment) == 1
 
 
 def test_accepted_without_a_callback_fails_after_the_last_attempt(
