@@ -6,6 +6,8 @@ move it to `active` without a new model.
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 
 
@@ -17,8 +19,13 @@ class Subscription(models.Model):
         SUSPENDED = "suspended", "Suspended"
         CANCELED = "canceled", "Canceled"
 
+    class Interval(models.TextChoices):
+        MONTH = "month", "Monthly"
+        YEAR = "year", "Annual"
+
     LIVE_STATUSES = (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE, Status.SUSPENDED)
 
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey(
         "accounts.Organization", on_delete=models.CASCADE, related_name="subscriptions"
     )
@@ -27,6 +34,10 @@ class Subscription(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices)
     seat_limit = models.PositiveIntegerField()
     trial_ends_at = models.DateTimeField(null=True, blank=True)
+    # Set once the subscription is paid for; empty for trials and the Free edition.
+    interval = models.CharField(max_length=8, choices=Interval.choices, blank=True)
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
     started_by = models.ForeignKey(
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -52,3 +63,170 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization} {self.edition} ({self.status})"
+
+
+class BillingAccount(models.Model):
+    """An organization's payer record: its Stripe customer and the card on file."""
+
+    organization = models.OneToOneField(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="billing_account"
+    )
+    stripe_customer_id = models.CharField(max_length=64, blank=True)
+    payment_method_id = models.CharField(max_length=64, blank=True)
+    card_brand = models.CharField(max_length=32, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stripe_customer_id"],
+                condition=~models.Q(stripe_customer_id=""),
+                name="billing_account_customer_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Billing of {self.organization}"
+
+    @property
+    def has_card(self) -> bool:
+        return bool(self.payment_method_id)
+
+
+class InvoiceSequence(models.Model):
+    """The next invoice number. Its row is locked while a number is taken, so numbers have no
+    gaps and no duplicates: a number is only taken in the transaction that issues the invoice."""
+
+    name = models.CharField(max_length=32, unique=True)
+    next_number = models.PositiveBigIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"{self.name}: next {self.next_number}"
+
+
+class Invoice(models.Model):
+    """A bill: numbered and immutable once issued. Paying it applies its change once."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PAID = "paid", "Paid"
+        VOID = "void", "Void"
+
+    class Kind(models.TextChoices):
+        CONVERSION = "conversion", "Trial to paid"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="invoices")
+    number = models.CharField(max_length=32, unique=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    currency = models.CharField(max_length=3)
+    total_minor = models.PositiveBigIntegerField()
+    issued_at = models.DateTimeField()
+    paid_at = models.DateTimeField(null=True, blank=True)
+    # What paying this invoice does to a subscription, applied exactly once (applied_at).
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="invoices")
+    target_edition = models.ForeignKey("catalog.Edition", on_delete=models.PROTECT, related_name="+")
+    target_seats = models.PositiveIntegerField()
+    target_interval = models.CharField(max_length=8, choices=Subscription.Interval.choices)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(target_seats__gt=0), name="invoice_seats_positive"),
+            models.CheckConstraint(
+                condition=~models.Q(status="paid", paid_at__isnull=True), name="invoice_paid_has_date"
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "-issued_at"], name="invoice_org_issued_idx")]
+
+    def __str__(self) -> str:
+        return f"Invoice {self.number}"
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    description = models.CharField(max_length=240)
+    quantity = models.PositiveIntegerField()
+    unit_amount_minor = models.PositiveBigIntegerField()
+    amount_minor = models.PositiveBigIntegerField()
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class Payment(models.Model):
+    """One attempt to collect an invoice by card. Written (and committed) before Stripe is
+    called; its public id is the idempotency key of the PaymentIntent."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        REQUIRES_ACTION = "requires_action", "Needs authentication"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    SETTLED = (Status.SUCCEEDED, Status.FAILED)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="payments")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    amount_minor = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    payment_method_id = models.CharField(max_length=64)
+    stripe_payment_intent_id = models.CharField(max_length=64, blank=True)
+    client_secret = models.CharField(max_length=128, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.TextField(blank=True)
+    created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stripe_payment_intent_id"],
+                condition=~models.Q(stripe_payment_intent_id=""),
+                name="payment_intent_unique",
+            ),
+            # At most one payment per invoice in flight or done: a double click cannot start two.
+            models.UniqueConstraint(
+                fields=["invoice"],
+                condition=models.Q(status__in=["pending", "processing", "requires_action", "succeeded"]),
+                name="payment_one_live_per_invoice",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payment {self.public_id} ({self.status})"
+
+
+class WebhookEvent(models.Model):
+    """A Stripe webhook event, stored once by its id before it is processed."""
+
+    stripe_event_id = models.CharField(max_length=64, unique=True)
+    type = models.CharField(max_length=64, db_index=True)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["received_at"], condition=models.Q(processed_at__isnull=True), name="webhook_unprocessed_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.stripe_event_id}"

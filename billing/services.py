@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import calendar
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.exceptions import SeatLimitReached
@@ -13,12 +19,34 @@ from accounts.services import seats_in_use
 from catalog.exceptions import UnknownEdition
 from catalog.models import Edition
 from catalog.selectors import edition_default_for_trial, edition_get, products_for_sale
+from common.exceptions import NotFound, PermissionDenied
+from common.tasks import enqueue_on_commit
 from experiments import events
 from experiments.services import event_record
 from provisioning.services import environment_request
 
-from .exceptions import SubscriptionExists, TrialNotOffered
-from .models import Subscription
+from . import gateway
+from .exceptions import (
+    CardDeclined,
+    CheckoutInvalid,
+    NoCardOnFile,
+    PaymentProcessorUnavailable,
+    PaymentSetupInvalid,
+    SubscriptionExists,
+    TrialNotOffered,
+    WebhookSignatureInvalid,
+)
+from .models import (
+    BillingAccount,
+    Invoice,
+    InvoiceLine,
+    InvoiceSequence,
+    Payment,
+    Subscription,
+    WebhookEvent,
+)
+
+logger = logging.getLogger(__name__)
 
 
 def seat_limit_enforce(organization: Organization, seats_in_use: int, seats_wanted: int) -> None:
@@ -145,3 +173,417 @@ def subscription_start_signup_trial(*, organization: Organization, user: User, i
     if edition is None:
         return None
     return subscription_start_trial(organization=organization, edition=edition, actor=user)
+
+
+# Paying by card --------------------------------------------------------------------------------
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day `months` later, clamped to the month's last day (31 Jan + 1 = 28/29 Feb)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The exact price of a checkout, shown before the admin confirms."""
+
+    edition: Edition
+    seats: int
+    interval: str
+    unit_amount_minor: int
+    amount_minor: int
+    currency: str
+    period_start: datetime
+    period_end: datetime
+
+
+def checkout_quote(*, subscription: Subscription, edition: Edition, seats: int, interval: str) -> Quote:
+    """Price `seats` seats of `edition` for one billing period starting now.
+
+    Raises CheckoutInvalid naming what is wrong: another product's edition, a free edition,
+    fewer seats than the organization uses, more than the edition allows, an unknown interval.
+    """
+    if edition.product_id != subscription.product_id or not edition.is_active:
+        raise CheckoutInvalid(f"{edition} is not an edition of {subscription.product.name}.")
+    if edition.is_free:
+        raise CheckoutInvalid(f"{edition} is free: there is nothing to pay.")
+    if interval not in Subscription.Interval.values:
+        raise CheckoutInvalid(f"Billing must be monthly or annual, not {interval!r}.")
+    in_use = seats_in_use(organization=subscription.organization)
+    if seats < max(1, in_use):
+        raise CheckoutInvalid(
+            f"{subscription.organization.name} uses {in_use} seats (members and pending invites); "
+            f"buy at least {max(1, in_use)}."
+        )
+    if seats > edition.seat_limit:
+        raise CheckoutInvalid(f"{edition} allows at most {edition.seat_limit} users; choose a bigger edition.")
+    unit = edition.monthly_price_minor if interval == Subscription.Interval.MONTH else edition.annual_price_minor
+    start = timezone.now()
+    end = add_months(start, 1 if interval == Subscription.Interval.MONTH else 12)
+    return Quote(edition, seats, interval, unit, unit * seats, edition.currency, start, end)
+
+
+def billing_account_of(organization: Organization) -> BillingAccount:
+    account, _ = BillingAccount.objects.get_or_create(organization=organization)
+    return account
+
+
+def _customer_ensure(organization: Organization) -> BillingAccount:
+    """The organization's Stripe customer, created once (the idempotency key is the
+    organization's id, so a concurrent second request gets the same customer from Stripe)."""
+    account = billing_account_of(organization)
+    if account.stripe_customer_id:
+        return account
+    admin_email = (
+        organization.memberships.filter(role="admin").order_by("created_at").values_list("user__email", flat=True).first()
+        or ""
+    )
+    customer_id = gateway.customer_create(
+        name=organization.name,
+        email=admin_email,
+        organization_id=str(organization.public_id),
+        idempotency_key=f"flywheel-customer-{organization.public_id}",
+    )
+    BillingAccount.objects.filter(pk=account.pk, stripe_customer_id="").update(stripe_customer_id=customer_id)
+    account.refresh_from_db()
+    return account
+
+
+def _require_admin(organization: Organization, actor: User) -> None:
+    if not organization.memberships.filter(user=actor, role="admin").exists():
+        raise PermissionDenied("Only an admin of this organization can manage billing.")
+
+
+def card_setup_start(*, organization: Organization, actor: User) -> gateway.SetupIntent:
+    """Start capturing a card: a SetupIntent for the organization's Stripe customer, whose
+    client secret the card form hands to Stripe.js. Nothing is stored until it succeeds."""
+    _require_admin(organization, actor)
+    account = _customer_ensure(organization)
+    return gateway.setup_intent_create(
+        customer_id=account.stripe_customer_id, idempotency_key=f"flywheel-setup-{uuid.uuid4()}"
+    )
+
+
+def card_setup_complete(*, organization: Organization, actor: User, setup_intent_id: str) -> BillingAccount:
+    """Store the card of a succeeded SetupIntent as the organization's card on file.
+
+    The SetupIntent is read back from Stripe and must belong to this organization's
+    customer: a SetupIntent id of another organization is refused as not found.
+    """
+    _require_admin(organization, actor)
+    account = billing_account_of(organization)
+    if not account.stripe_customer_id or not setup_intent_id.startswith("seti_"):
+        raise NotFound("Card setup not found.")
+    intent = gateway.setup_intent_retrieve(setup_intent_id)
+    if intent.customer_id != account.stripe_customer_id:
+        raise NotFound("Card setup not found.")
+    if intent.status != "succeeded" or not intent.payment_method_id:
+        raise CardDeclined("The card was not confirmed. Enter it again, or try another card.")
+    card = gateway.payment_method_attach(
+        payment_method_id=intent.payment_method_id, customer_id=account.stripe_customer_id
+    )
+    with transaction.atomic():
+        account = BillingAccount.objects.select_for_update().get(pk=account.pk)
+        account.payment_method_id = card.payment_method_id
+        account.card_brand = card.brand
+        account.card_last4 = card.last4
+        account.card_exp_month = card.exp_month or None
+        account.card_exp_year = card.exp_year or None
+        account.save()
+    return account
+
+
+def _invoice_number() -> str:
+    sequence, _ = InvoiceSequence.objects.get_or_create(name="invoice")
+    sequence = InvoiceSequence.objects.select_for_update().get(pk=sequence.pk)
+    number = sequence.next_number
+    InvoiceSequence.objects.filter(pk=sequence.pk).update(next_number=F("next_number") + 1)
+    return f"{settings.INVOICE_NUMBER_PREFIX}-{number:06d}"
+
+
+def subscription_checkout(
+    *, subscription: Subscription, actor: User, edition: Edition, seats: int, interval: str
+) -> Payment:
+    """Turn a trial (or the Free edition, or a suspended subscription) into a paid one.
+
+    Issues an invoice for the quoted amount and a payment, commits, then the worker charges
+    the card on file off-session. A double click finds the payment already in flight and
+    returns it: one invoice, one charge. After a declined card the same invoice is retried.
+    Locks: organization, then subscription (the order every seat change uses).
+    """
+    organization = subscription.organization
+    _require_admin(organization, actor)
+    with transaction.atomic():
+        organization = Organization.objects.select_for_update().get(pk=organization.pk)
+        subscription = Subscription.objects.select_for_update().select_related("product").get(pk=subscription.pk)
+        subscription.organization = organization
+        account = billing_account_of(organization)
+        if not account.has_card:
+            raise NoCardOnFile("Add a card before paying.")
+        live = (
+            Payment.objects.select_related("invoice")
+            .filter(invoice__subscription=subscription, invoice__status=Invoice.Status.OPEN)
+            .exclude(status=Payment.Status.FAILED)
+            .first()
+        )
+        if live is not None:
+            return live
+        if subscription.status == Subscription.Status.ACTIVE and subscription.interval:
+            raise CheckoutInvalid(f"{subscription.product.name} is already paid for.")
+        quote = checkout_quote(subscription=subscription, edition=edition, seats=seats, interval=interval)
+        invoice = (
+            Invoice.objects.filter(
+                subscription=subscription,
+                status=Invoice.Status.OPEN,
+                target_edition=edition,
+                target_seats=seats,
+                target_interval=interval,
+                total_minor=quote.amount_minor,
+            )
+            .order_by("-issued_at")
+            .first()
+        )
+        if invoice is None:
+            Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN).update(status=Invoice.Status.VOID)
+            invoice = Invoice.objects.create(
+                organization=organization,
+                number=_invoice_number(),
+                kind=Invoice.Kind.CONVERSION,
+                currency=quote.currency,
+                total_minor=quote.amount_minor,
+                issued_at=quote.period_start,
+                subscription=subscription,
+                target_edition=edition,
+                target_seats=seats,
+                target_interval=interval,
+                period_start=quote.period_start,
+                period_end=quote.period_end,
+            )
+            InvoiceLine.objects.create(
+                invoice=invoice,
+                description=(
+                    f"{edition}, {seats} seat{'s' if seats != 1 else ''}, "
+                    f"{'monthly' if interval == Subscription.Interval.MONTH else 'annual'}"
+                ),
+                quantity=seats,
+                unit_amount_minor=quote.unit_amount_minor,
+                amount_minor=quote.amount_minor,
+                period_start=quote.period_start,
+                period_end=quote.period_end,
+            )
+        payment = Payment.objects.create(
+            organization=organization,
+            invoice=invoice,
+            amount_minor=invoice.total_minor,
+            currency=invoice.currency,
+            payment_method_id=account.payment_method_id,
+            created_by=actor,
+        )
+        from .tasks import payment_charge as payment_charge_job
+
+        enqueue_on_commit(payment_charge_job, payment.pk)
+        return payment
+
+
+@dataclass(frozen=True)
+class ChargeOutcome:
+    done: bool
+    retry_in: float | None = None
+
+
+def payment_charge(*, payment_id: int) -> ChargeOutcome:
+    """Charge one pending payment off-session (the worker's job). No row is locked while
+    Stripe is called: the attempt is claimed and committed first.
+
+    Invariant: a payment is charged at most once. The PaymentIntent's idempotency key is the
+    payment's id; before a new attempt, an intent Stripe already has for this payment (a
+    crash after Stripe answered) is adopted instead of creating another.
+    """
+    with transaction.atomic():
+        payment = (
+            Payment.objects.select_for_update(of=("self",))
+            .select_related("organization__billing_account", "invoice")
+            .filter(pk=payment_id)
+            .first()
+        )
+        if payment is None or payment.status not in (Payment.Status.PENDING, Payment.Status.PROCESSING):
+            return ChargeOutcome(done=True)
+        payment.status = Payment.Status.PROCESSING
+        payment.attempts += 1
+        payment.save(update_fields=["status", "attempts", "updated_at"])
+    account = payment.organization.billing_account
+    key = f"flywheel-payment-{payment.public_id}"
+    try:
+        existing = None
+        if payment.attempts > 1:
+            # An earlier attempt may have reached Stripe before it was cut off.
+            existing = next(
+                (
+                    intent
+                    for intent in gateway.payment_intents_of_customer(account.stripe_customer_id)
+                    if intent.metadata.get("flywheel_payment") == str(payment.public_id)
+                ),
+                None,
+            )
+        intent = existing or gateway.payment_intent_charge(
+            amount=payment.amount_minor,
+            currency=payment.currency,
+            customer_id=account.stripe_customer_id,
+            payment_method_id=payment.payment_method_id,
+            metadata={"flywheel_payment": str(payment.public_id), "flywheel_invoice": payment.invoice.number},
+            idempotency_key=key,
+        )
+    except CardDeclined as declined:
+        payment_record_failure(payment_id=payment.pk, message=declined.message, code=declined.decline_code or declined.code)
+        return ChargeOutcome(done=True)
+    except PaymentProcessorUnavailable as error:
+        if payment.attempts >= settings.PAYMENT_MAX_ATTEMPTS:
+            payment_record_failure(payment_id=payment.pk, message=error.message, code="processor_unavailable")
+            return ChargeOutcome(done=True)
+        Payment.objects.filter(pk=payment.pk, status=Payment.Status.PROCESSING).update(
+            status=Payment.Status.PENDING, failure_message=error.message
+        )
+        return ChargeOutcome(done=False, retry_in=settings.PAYMENT_RETRY_SECONDS * payment.attempts)
+    except PaymentSetupInvalid as error:
+        payment_record_failure(payment_id=payment.pk, message=error.message, code="invalid_request")
+        return ChargeOutcome(done=True)
+    payment_apply_intent(intent=intent)
+    return ChargeOutcome(done=True)
+
+
+@transaction.atomic
+def payment_record_failure(*, payment_id: int, message: str, code: str = "") -> Payment:
+    """A payment failed: the invoice stays open so the admin can try another card. A payment
+    that already succeeded is never turned back."""
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if payment.status in Payment.SETTLED:
+        return payment
+    payment.status = Payment.Status.FAILED
+    payment.failure_message = message[:2000]
+    payment.failure_code = code[:64]
+    payment.save(update_fields=["status", "failure_message", "failure_code", "updated_at"])
+    return payment
+
+
+def payment_apply_intent(*, intent: gateway.PaymentIntent) -> Payment | None:
+    """Bring the payment a PaymentIntent belongs to in line with the intent's current state.
+
+    Idempotent and safe in any order: a settled payment only moves from failed to succeeded
+    (a later successful retry of the same intent), never back; success applies the invoice.
+    """
+    payment_public_id = intent.metadata.get("flywheel_payment", "")
+    with transaction.atomic():
+        queryset = Payment.objects.select_for_update()
+        payment = queryset.filter(stripe_payment_intent_id=intent.id).first() if intent.id else None
+        if payment is None and payment_public_id:
+            try:
+                payment = queryset.filter(public_id=uuid.UUID(payment_public_id)).first()
+            except ValueError:
+                payment = None
+        if payment is None:
+            return None
+        if intent.amount != payment.amount_minor or intent.currency.upper() != payment.currency.upper():
+            logger.error("PaymentIntent %s does not match payment %s", intent.id, payment.public_id)
+            return payment
+        if not payment.stripe_payment_intent_id:
+            payment.stripe_payment_intent_id = intent.id
+            payment.client_secret = intent.client_secret
+        if intent.status == "succeeded":
+            if payment.status != Payment.Status.SUCCEEDED:
+                payment.status = Payment.Status.SUCCEEDED
+                payment.succeeded_at = timezone.now()
+                payment.failure_message = ""
+                payment.save()
+                invoice_mark_paid(invoice=payment.invoice, payment=payment)
+            return payment
+        if payment.status == Payment.Status.SUCCEEDED:
+            return payment
+        if intent.status == "requires_action":
+            payment.status = Payment.Status.REQUIRES_ACTION
+        elif intent.status in ("requires_payment_method", "canceled"):
+            payment.status = Payment.Status.FAILED
+            payment.failure_message = intent.error_message or "The payment was not completed."
+            payment.failure_code = intent.error_code
+        elif intent.status == "processing":
+            payment.status = Payment.Status.PROCESSING
+        payment.save()
+        return payment
+
+
+def invoice_mark_paid(*, invoice: Invoice, payment: Payment) -> Invoice:
+    """Mark an invoice paid and apply what it bought, exactly once (applied_at)."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.applied_at is not None:
+        return invoice
+    now = timezone.now()
+    invoice.status = Invoice.Status.PAID
+    invoice.paid_at = now
+    invoice.applied_at = now
+    invoice.save(update_fields=["status", "paid_at", "applied_at"])
+    subscription = Subscription.objects.select_for_update().select_related("edition").get(pk=invoice.subscription_id)
+    previous = subscription.status
+    subscription.edition = invoice.target_edition
+    subscription.seat_limit = invoice.target_seats
+    subscription.interval = invoice.target_interval
+    subscription.status = Subscription.Status.ACTIVE
+    subscription.trial_ends_at = None
+    subscription.current_period_start = invoice.period_start
+    subscription.current_period_end = invoice.period_end
+    subscription.save()
+    event_record(
+        name=events.SUBSCRIPTION_PAID,
+        user=payment.created_by,
+        organization=invoice.organization,
+        properties={
+            "product": subscription.product.code,
+            "edition": invoice.target_edition.code,
+            "seats": invoice.target_seats,
+            "interval": invoice.target_interval,
+            "amount_minor": invoice.total_minor,
+            "currency": invoice.currency,
+            "from_status": previous,
+        },
+    )
+    return invoice
+
+
+@transaction.atomic
+def webhook_receive(*, payload: bytes, signature: str) -> tuple[WebhookEvent, bool]:
+    """Verify and store a Stripe webhook once by its event id; the worker processes it.
+
+    Returns the stored event and whether it was new. A bad signature raises
+    WebhookSignatureInvalid and stores nothing.
+    """
+    data = gateway.webhook_event_parse(payload=payload, signature=signature)
+    event_id = str(data.get("id", ""))
+    if not event_id:
+        raise WebhookSignatureInvalid("Webhook refused: the event has no id.")
+    event, created = WebhookEvent.objects.get_or_create(
+        stripe_event_id=event_id, defaults={"type": str(data.get("type", ""))[:64], "payload": data}
+    )
+    if created:
+        from .tasks import webhook_process
+
+        enqueue_on_commit(webhook_process, event.pk)
+    return event, created
+
+
+HANDLED_WEBHOOKS = ("payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.requires_action")
+
+
+def webhook_process(*, event_id: int) -> None:
+    """Apply one stored webhook event, once. The handler reads the object's current state
+    from Stripe rather than trusting the event's copy, so a stale or reordered event cannot
+    overwrite newer state."""
+    event = WebhookEvent.objects.filter(pk=event_id, processed_at__isnull=True).first()
+    if event is None:
+        return
+    WebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
+    if event.type in HANDLED_WEBHOOKS:
+        intent_id = str(((event.payload.get("data") or {}).get("object") or {}).get("id", ""))
+        if intent_id.startswith("pi_"):
+            payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
+    WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(processed_at=timezone.now(), last_error="")

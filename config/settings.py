@@ -346,6 +346,25 @@ PROVISIONING_SIGNATURE_TOLERANCE_SECONDS = env_int("PROVISIONING_SIGNATURE_TOLER
 # An environment stuck in "requested" or "provisioning" longer than this is picked up again.
 PROVISIONING_STALL_SECONDS = env_int("PROVISIONING_STALL_SECONDS", 600)
 
+# Stripe. Outside production the defaults talk to localstripe on 127.0.0.1 (started by
+# `make run` and by the test suite); production needs real keys and no API base override.
+LOCALSTRIPE_PORT = env_int("LOCALSTRIPE_PORT", 8420)
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", None if PRODUCTION else "sk_test_flywheel_local")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", None if PRODUCTION else "pk_test_flywheel_local")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", None if PRODUCTION else "whsec_flywheel_local")
+STRIPE_API_BASE = env("STRIPE_API_BASE", None if PRODUCTION else f"http://127.0.0.1:{LOCALSTRIPE_PORT}")
+STRIPE_JS_URL = env(
+    "STRIPE_JS_URL", f"{STRIPE_API_BASE}/js.stripe.com/v3/" if STRIPE_API_BASE else "https://js.stripe.com/v3/"
+)
+STRIPE_WEBHOOK_TOLERANCE = env_int("STRIPE_WEBHOOK_TOLERANCE", 300)
+if PRODUCTION:
+    for _name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
+        if not globals()[_name]:
+            raise ImproperlyConfigured(f"{_name} must be set when FLYWHEEL_ENV=production")
+PAYMENT_MAX_ATTEMPTS = env_int("PAYMENT_MAX_ATTEMPTS", 5)
+PAYMENT_RETRY_SECONDS = env_float("PAYMENT_RETRY_SECONDS", 30.0)
+INVOICE_NUMBER_PREFIX = env("INVOICE_NUMBER_PREFIX", "FW")
+
 # Invites and seats.
 INVITE_MAX_AGE_DAYS = env_int("INVITE_MAX_AGE_DAYS", 7)
 
@@ -361,5 +380,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "stripe": {"level": "WARNING"}},
 }

@@ -21,6 +21,19 @@ os.environ.setdefault("PROVISIONING_BACKOFF_MAX_SECONDS", "1")
 os.environ.setdefault("PROVISIONING_MAX_ATTEMPTS", "4")
 os.environ.setdefault("PROVISIONING_HTTP_TIMEOUT", "1")
 os.environ.setdefault("SIGNUP_RATE_LIMIT", "1000/m/ip")
+os.environ.setdefault("PAYMENT_RETRY_SECONDS", "0.2")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# The test run's own localstripe (tests/conftest.py starts it); the worker inherits the port.
+os.environ.setdefault("LOCALSTRIPE_PORT", str(_free_port()))
 
 from .settings import *  # noqa: E402,F403
 

@@ -13,6 +13,7 @@ INVITE_ACCEPTED = "invite_accepted"
 JOINED_BY_DOMAIN = "joined_by_domain"
 SEAT_LIMIT_REACHED = "seat_limit_reached"
 SUBSCRIPTION_STARTED = "subscription_started"
+SUBSCRIPTION_PAID = "subscription_paid"
 
 # The signup funnel, step by step, as the staff funnel page shows it.
 SIGNUP_FUNNEL = [
@@ -29,5 +30,5 @@ SIGNUP_FUNNEL = [
 
 KNOWN_EVENTS = frozenset(
     SIGNUP_FUNNEL
-    + [ENVIRONMENT_FAILED, JOINED_BY_DOMAIN, SEAT_LIMIT_REACHED, SUBSCRIPTION_STARTED]
+    + [ENVIRONMENT_FAILED, JOINED_BY_DOMAIN, SEAT_LIMIT_REACHED, SUBSCRIPTION_STARTED, SUBSCRIPTION_PAID]
 )

@@ -157,3 +157,90 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.when == "call" and report.failed and "celery_worker" in getattr(item, "funcargs", {}):
         report.sections.append(("celery worker log", item.funcargs["celery_worker"].log()[-8000:]))
+
+
+class LocalStripe:
+    """The test run's localstripe process (billing/localstripe_server.py) on 127.0.0.1."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        import requests
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "billing.localstripe_server", "--port", str(self.port)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{self.url}/js.stripe.com/v3/", timeout=1)
+                return
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise RuntimeError(f"localstripe did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def flush(self) -> None:
+        import requests
+
+        requests.delete(f"{self.url}/_config/data", auth=(settings.STRIPE_SECRET_KEY, ""), timeout=5).raise_for_status()
+
+    def register_webhook(self, url: str) -> None:
+        import requests
+
+        requests.post(
+            f"{self.url}/_config/webhooks/flywheel",
+            data={"url": url, "secret": settings.STRIPE_WEBHOOK_SECRET},
+            auth=(settings.STRIPE_SECRET_KEY, ""),
+            timeout=5,
+        ).raise_for_status()
+
+    def enter_card(self, client_secret: str, number: str, *, authenticate: bool = True) -> dict:
+        """What Stripe.js does with the card form: confirm the SetupIntent with the card, and
+        complete 3-D Secure when the card asks for it (or fail it)."""
+        import requests
+
+        setup_intent = client_secret.split("_secret_")[0]
+        body = {
+            "key": settings.STRIPE_PUBLISHABLE_KEY,
+            "client_secret": client_secret,
+            "use_stripe_sdk": True,
+            "payment_method_data": {
+                "type": "card",
+                "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+                "billing_details": {"address": {"postal_code": "10001"}},
+            },
+        }
+        response = requests.post(f"{self.url}/v1/setup_intents/{setup_intent}/confirm", json=body, timeout=5)
+        result = response.json()
+        if response.ok and result.get("status") == "requires_action":
+            action = "confirm" if authenticate else "cancel"
+            result = requests.post(
+                f"{self.url}/v1/setup_intents/{setup_intent}/{action}",
+                json={"key": settings.STRIPE_PUBLISHABLE_KEY, "client_secret": client_secret, "use_stripe_sdk": True},
+                timeout=5,
+            ).json()
+        return result
+
+
+@pytest.fixture(scope="session")
+def _localstripe_process():
+    server = LocalStripe(int(settings.LOCALSTRIPE_PORT))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def localstripe(_localstripe_process):
+    """A clean localstripe for each test (objects flushed; webhook registrations survive)."""
+    _localstripe_process.flush()
+    return _localstripe_process

@@ -14,6 +14,9 @@ PRODUCTION = {
     "REDIS_URL": "redis://127.0.0.1:6379/15",
     "SITE_URL": "https://flywheel.example.com",
     "EMAIL_HOST": "smtp.example.com",
+    "STRIPE_SECRET_KEY": "sk_live_" + "x" * 24,
+    "STRIPE_PUBLISHABLE_KEY": "pk_live_" + "x" * 24,
+    "STRIPE_WEBHOOK_SECRET": "whsec_" + "x" * 24,
 }
 
 
@@ -36,7 +39,7 @@ def test_check_deploy_has_no_warnings():
 
 
 def test_production_refuses_missing_secrets():
-    for missing in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "SITE_URL", "EMAIL_HOST"):
+    for missing in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "SITE_URL", "EMAIL_HOST", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"):
         env = {key: value for key, value in PRODUCTION.items() if key != missing}
         result = _manage("check", **env)
         assert result.returncode != 0

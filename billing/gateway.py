@@ -1,0 +1,213 @@
+"""The one module that talks to Stripe (the only importer of `stripe`).
+
+Stripe stores cards and moves money; Flywheel's ledger (invoices, payments, seats) lives in
+our database. Every mutating call carries an idempotency key derived from the Flywheel object
+it serves, and every Stripe error becomes a Flywheel error with a message a customer can read.
+Locally and in tests the API base is localstripe (billing/localstripe_server.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from .exceptions import (
+    CardDeclined,
+    PaymentProcessorUnavailable,
+    PaymentSetupInvalid,
+    WebhookSignatureInvalid,
+)
+
+
+@functools.cache
+def _client(api_key: str, api_base: str | None) -> stripe.StripeClient:
+    addresses = {"api": api_base} if api_base else None
+    return stripe.StripeClient(api_key, base_addresses=addresses, max_network_retries=0)  # type: ignore[arg-type]
+
+
+def client() -> stripe.StripeClient:
+    return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE)
+
+
+def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run one Stripe call, turning Stripe's errors into Flywheel's."""
+    try:
+        return function(*args, **kwargs)
+    except stripe.CardError as error:
+        body = (error.json_body or {}).get("error", {}) if isinstance(error.json_body, dict) else {}
+        raise CardDeclined(
+            error.user_message or "Your card was declined.",
+            code=error.code or "card_declined",
+            decline_code=body.get("decline_code", "") or "",
+            payment_intent_id=(body.get("payment_intent") or {}).get("id", "") if isinstance(body.get("payment_intent"), dict) else "",
+        ) from None
+    except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+        raise PaymentProcessorUnavailable(
+            "Our payment processor did not answer. Nothing was charged twice: try again in a minute."
+        ) from error
+    except stripe.AuthenticationError as error:
+        raise PaymentProcessorUnavailable(
+            "Payments are not configured correctly on our side; our staff have been told."
+        ) from error
+    except stripe.InvalidRequestError as error:
+        raise PaymentSetupInvalid(error.user_message or "The payment request was refused.") from error
+    except stripe.StripeError as error:
+        if error.http_status and error.http_status >= 500:
+            raise PaymentProcessorUnavailable(
+                "Our payment processor is having trouble. Nothing was charged twice: try again in a minute."
+            ) from error
+        raise PaymentSetupInvalid(error.user_message or "The payment request was refused.") from error
+
+
+def _options(idempotency_key: str | None) -> dict[str, Any]:
+    return {"idempotency_key": idempotency_key} if idempotency_key else {}
+
+
+@dataclass(frozen=True)
+class Card:
+    payment_method_id: str
+    customer_id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@dataclass(frozen=True)
+class SetupIntent:
+    id: str
+    status: str
+    customer_id: str
+    payment_method_id: str
+    client_secret: str
+
+
+@dataclass(frozen=True)
+class PaymentIntent:
+    id: str
+    status: str
+    amount: int
+    currency: str
+    customer_id: str
+    client_secret: str
+    metadata: dict[str, str]
+    error_message: str
+    error_code: str
+
+
+def customer_create(*, name: str, email: str, organization_id: str, idempotency_key: str) -> str:
+    customer = _call(
+        client().v1.customers.create,
+        {"name": name, "email": email, "metadata": {"flywheel_organization": organization_id}},
+        _options(idempotency_key),
+    )
+    return customer.id
+
+
+def setup_intent_create(*, customer_id: str, idempotency_key: str) -> SetupIntent:
+    intent = _call(
+        client().v1.setup_intents.create,
+        {"customer": customer_id, "usage": "off_session", "payment_method_types": ["card"]},
+        _options(idempotency_key),
+    )
+    return _setup_intent(intent)
+
+
+def setup_intent_retrieve(setup_intent_id: str) -> SetupIntent:
+    return _setup_intent(_call(client().v1.setup_intents.retrieve, setup_intent_id))
+
+
+def _setup_intent(intent: Any) -> SetupIntent:
+    return SetupIntent(
+        id=intent.id,
+        status=intent.status,
+        customer_id=intent.customer or "",
+        payment_method_id=intent.payment_method or "",
+        client_secret=intent.client_secret or "",
+    )
+
+
+def payment_method_attach(*, payment_method_id: str, customer_id: str) -> Card:
+    """Attach a card to the customer (a no-op if it already is) and return its details."""
+    method = _call(client().v1.payment_methods.retrieve, payment_method_id)
+    if (method.customer or "") != customer_id:
+        method = _call(
+            client().v1.payment_methods.attach,
+            payment_method_id,
+            {"customer": customer_id},
+            _options(f"attach-{payment_method_id}-{customer_id}"),
+        )
+    card = method.card
+    return Card(
+        payment_method_id=method.id,
+        customer_id=customer_id,
+        brand=str(card.brand or "card"),
+        last4=str(card.last4 or ""),
+        exp_month=int(card.exp_month or 0),
+        exp_year=int(card.exp_year or 0),
+    )
+
+
+def payment_intent_charge(
+    *, amount: int, currency: str, customer_id: str, payment_method_id: str, metadata: dict[str, str], idempotency_key: str
+) -> PaymentIntent:
+    """Create and confirm an off-session PaymentIntent. A decline raises CardDeclined."""
+    intent = _call(
+        client().v1.payment_intents.create,
+        {
+            "amount": amount,
+            "currency": currency.lower(),
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "metadata": metadata,
+            "confirm": True,
+            "off_session": True,
+        },
+        _options(idempotency_key),
+    )
+    return _payment_intent(intent)
+
+
+def payment_intent_retrieve(payment_intent_id: str) -> PaymentIntent:
+    return _payment_intent(_call(client().v1.payment_intents.retrieve, payment_intent_id))
+
+
+def payment_intents_of_customer(customer_id: str) -> list[PaymentIntent]:
+    """The customer's most recent PaymentIntents (up to 100)."""
+    try:
+        page = _call(client().v1.payment_intents.list, {"customer": customer_id, "limit": 100})
+    except PaymentSetupInvalid:
+        # localstripe cannot filter lists by customer; Stripe can. Filter here instead.
+        page = _call(client().v1.payment_intents.list, {"limit": 100})
+    return [_payment_intent(intent) for intent in page.data if (intent.customer or "") == customer_id]
+
+
+def _payment_intent(intent: Any) -> PaymentIntent:
+    error = intent.last_payment_error or {}
+    metadata = intent.metadata.to_dict() if hasattr(intent.metadata, "to_dict") else dict(intent.metadata or {})
+    return PaymentIntent(
+        id=intent.id,
+        status=intent.status,
+        amount=int(intent.amount),
+        currency=str(intent.currency).upper(),
+        customer_id=intent.customer or "",
+        client_secret=intent.client_secret or "",
+        metadata={str(k): str(v) for k, v in metadata.items()},
+        error_message=str(error.get("message") or ""),
+        error_code=str(error.get("code") or ""),
+    )
+
+
+def webhook_event_parse(*, payload: bytes, signature: str) -> dict[str, Any]:
+    """The event a webhook delivered, once its Stripe-Signature is verified."""
+    try:
+        event = stripe.Webhook.construct_event(
+            payload, signature, settings.STRIPE_WEBHOOK_SECRET, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE
+        )
+    except (stripe.SignatureVerificationError, ValueError) as error:
+        raise WebhookSignatureInvalid(f"Webhook refused: {error}") from None
+    return event.to_dict()

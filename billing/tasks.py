@@ -1,0 +1,25 @@
+from celery import shared_task
+
+from . import services
+from .exceptions import PaymentProcessorUnavailable
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None)
+def payment_charge(self, payment_id: int) -> None:
+    """Charge one payment; the service bounds the attempts and picks the wait."""
+    outcome = services.payment_charge(payment_id=payment_id)
+    if not outcome.done:
+        raise self.retry(countdown=outcome.retry_in)
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(PaymentProcessorUnavailable,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=10,
+)
+def webhook_process(event_id: int) -> None:
+    """Apply one stored Stripe event; retried while Stripe cannot be read back."""
+    services.webhook_process(event_id=event_id)

@@ -1,0 +1,193 @@
+"""Paying by card against localstripe over HTTP: card capture, conversion, declines, 3-D
+Secure, double clicks, Stripe outages."""
+
+import pytest
+
+from billing import services
+from billing.exceptions import CardDeclined, CheckoutInvalid, NoCardOnFile
+from billing.models import Invoice, Payment, Subscription
+from catalog.selectors import edition_get
+from common.exceptions import NotFound
+from experiments.models import Event
+
+from ..conftest import organization_on
+
+OK_CARD = "4242424242424242"
+DECLINED_AT_SETUP = "4000000000000002"
+DECLINED_AT_CHARGE = "4000000000000341"
+THREE_D_SECURE = "4000002500003155"
+
+
+def _card(localstripe, organization, admin, number, **kwargs):
+    intent = services.card_setup_start(organization=organization, actor=admin)
+    confirmed = localstripe.enter_card(intent.client_secret, number, **kwargs)
+    return intent, confirmed
+
+
+def _standard():
+    return edition_get(product_code="tracker", edition_code="standard")
+
+
+def _checkout(organization, admin, *, seats=5, interval="month"):
+    subscription = organization.subscriptions.get()
+    return services.subscription_checkout(
+        subscription=subscription, actor=admin, edition=_standard(), seats=seats, interval=interval
+    )
+
+
+def test_trial_converts_when_the_card_is_charged(localstripe, trial_organization):
+    organization, admin = trial_organization
+    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    account = services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    assert (account.card_last4, account.card_brand) == ("4242", "visa")
+
+    payment = _checkout(organization, admin, seats=5, interval="year")
+    invoice = payment.invoice
+    assert invoice.number.startswith("FW-") and invoice.status == Invoice.Status.OPEN
+    assert invoice.total_minor == 5 * 8150
+    assert [(line.quantity, line.unit_amount_minor, line.amount_minor) for line in invoice.lines.all()] == [(5, 8150, 40750)]
+    assert services.payment_charge(payment_id=payment.pk).done
+
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED and payment.stripe_payment_intent_id.startswith("pi_")
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.PAID and invoice.paid_at
+    subscription = Subscription.objects.get(organization=organization)
+    assert subscription.status == Subscription.Status.ACTIVE
+    assert (subscription.edition.code, subscription.seat_limit, subscription.interval) == ("standard", 5, "year")
+    assert subscription.trial_ends_at is None and subscription.current_period_end > subscription.current_period_start
+    assert Event.objects.filter(name="subscription_paid", organization=organization).count() == 1
+
+    # Charging again (a retried task) changes nothing.
+    assert services.payment_charge(payment_id=payment.pk).done
+    assert Payment.objects.filter(invoice=invoice).count() == 1
+
+
+def test_a_card_declined_at_entry_is_never_stored(localstripe, trial_organization):
+    organization, admin = trial_organization
+    intent, confirmed = _card(localstripe, organization, admin, DECLINED_AT_SETUP)
+    assert confirmed["error"]["message"] == "Your card was declined."
+    with pytest.raises(CardDeclined, match="not confirmed"):
+        services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    with pytest.raises(NoCardOnFile):
+        _checkout(organization, admin)
+    assert not Invoice.objects.exists()
+
+
+def test_a_charge_declined_by_the_bank_keeps_the_trial_and_another_card_pays(localstripe, trial_organization):
+    organization, admin = trial_organization
+    intent, _ = _card(localstripe, organization, admin, DECLINED_AT_CHARGE)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    payment = _checkout(organization, admin)
+    services.payment_charge(payment_id=payment.pk)
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.FAILED
+    assert payment.failure_message == "Your card was declined."
+    subscription = Subscription.objects.get(organization=organization)
+    assert subscription.status == Subscription.Status.TRIALING and subscription.edition.code == "standard"
+    assert payment.invoice.status == Invoice.Status.OPEN
+
+    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    retry = _checkout(organization, admin)
+    assert retry.pk != payment.pk and retry.invoice_id == payment.invoice_id  # same invoice, new attempt
+    services.payment_charge(payment_id=retry.pk)
+    retry.refresh_from_db()
+    assert retry.status == Payment.Status.SUCCEEDED
+    assert Invoice.objects.filter(organization=organization).count() == 1
+    assert Subscription.objects.get(organization=organization).status == Subscription.Status.ACTIVE
+
+
+def test_three_d_secure_card_is_authenticated_when_entered(localstripe, trial_organization):
+    organization, admin = trial_organization
+    intent, confirmed = _card(localstripe, organization, admin, THREE_D_SECURE)
+    assert confirmed["status"] == "succeeded"
+    account = services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    assert account.card_last4 == "3155"
+
+    failed_intent, failed = _card(localstripe, organization, admin, THREE_D_SECURE, authenticate=False)
+    assert failed["status"] == "canceled"
+    with pytest.raises(CardDeclined):
+        services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=failed_intent.id)
+
+
+def test_off_session_charge_that_needs_authentication_waits_for_the_customer(localstripe, trial_organization):
+    organization, admin = trial_organization
+    intent, _ = _card(localstripe, organization, admin, THREE_D_SECURE)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    payment = _checkout(organization, admin)
+    services.payment_charge(payment_id=payment.pk)
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.REQUIRES_ACTION and payment.client_secret
+    assert Subscription.objects.get(organization=organization).status == Subscription.Status.TRIALING
+
+
+def test_double_click_issues_one_invoice_and_one_charge(localstripe, trial_organization):
+    organization, admin = trial_organization
+    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    first = _checkout(organization, admin)
+    second = _checkout(organization, admin)
+    assert first.pk == second.pk
+    services.payment_charge(payment_id=first.pk)
+    services.payment_charge(payment_id=second.pk)
+    assert Payment.objects.count() == 1 and Invoice.objects.count() == 1
+    account = organization.billing_account
+    from billing import gateway
+
+    assert len(gateway.payment_intents_of_customer(account.stripe_customer_id)) == 1
+
+
+def test_stripe_down_charges_nothing_then_the_retry_charges_once(localstripe, trial_organization, settings):
+    organization, admin = trial_organization
+    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    payment = _checkout(organization, admin)
+    real_base = settings.STRIPE_API_BASE
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
+    outcome = services.payment_charge(payment_id=payment.pk)
+    assert not outcome.done and outcome.retry_in > 0
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PENDING
+    assert "did not answer" in payment.failure_message
+    assert Subscription.objects.get(organization=organization).status == Subscription.Status.TRIALING
+
+    settings.STRIPE_API_BASE = real_base
+    assert services.payment_charge(payment_id=payment.pk).done
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED and payment.attempts == 2
+    from billing import gateway
+
+    assert len(gateway.payment_intents_of_customer(organization.billing_account.stripe_customer_id)) == 1
+
+
+def test_checkout_refuses_bad_choices_with_reasons(localstripe, trial_organization):
+    organization, admin = organization_on("standard", members=3)
+    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    subscription = organization.subscriptions.get()
+    with pytest.raises(CheckoutInvalid, match="uses 3 seats .* buy at least 3"):
+        services.subscription_checkout(subscription=subscription, actor=admin, edition=_standard(), seats=2, interval="month")
+    with pytest.raises(CheckoutInvalid, match="allows at most 100 users"):
+        services.subscription_checkout(subscription=subscription, actor=admin, edition=_standard(), seats=101, interval="month")
+    with pytest.raises(CheckoutInvalid, match="is free"):
+        services.subscription_checkout(
+            subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code="free"), seats=3, interval="month"
+        )
+    with pytest.raises(CheckoutInvalid, match="is not an edition of Tracker"):
+        services.subscription_checkout(
+            subscription=subscription, actor=admin, edition=edition_get(product_code="wiki", edition_code="standard"), seats=3, interval="month"
+        )
+    with pytest.raises(CheckoutInvalid, match="monthly or annual"):
+        services.subscription_checkout(subscription=subscription, actor=admin, edition=_standard(), seats=3, interval="week")
+    assert not Invoice.objects.exists()
+
+
+def test_another_organizations_card_setup_is_not_found(localstripe, catalog):
+    acme, acme_admin = organization_on("standard")
+    globex, globex_admin = organization_on("standard")
+    acme_intent, _ = _card(localstripe, acme, acme_admin, OK_CARD)
+    services.card_setup_start(organization=globex, actor=globex_admin)
+    with pytest.raises(NotFound):
+        services.card_setup_complete(organization=globex, actor=globex_admin, setup_intent_id=acme_intent.id)
+    assert not globex.billing_account.has_card
