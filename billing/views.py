@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.exceptions import FlywheelError
@@ -20,7 +23,11 @@ from experiments import events
 from experiments.services import event_record
 from provisioning.selectors import environments_of
 
+from .exceptions import WebhookSignatureInvalid
 from .selectors import subscriptions_of
+from .services import webhook_receive
+
+logger = logging.getLogger(__name__)
 
 
 def landing(request: HttpRequest) -> HttpResponse:
@@ -121,3 +128,16 @@ def home(request: HttpRequest) -> HttpResponse:
             "environments": {environment.product_id: environment for environment in environments},
         },
     )
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> JsonResponse:
+    """Stripe's webhook: verified, stored once by event id, answered at once; the worker
+    applies it (billing.tasks.webhook_process)."""
+    try:
+        event, created = webhook_receive(payload=request.body, signature=request.headers.get("Stripe-Signature", ""))
+    except WebhookSignatureInvalid as error:
+        logger.warning("stripe webhook refused from %s: %s", request.META.get("REMOTE_ADDR"), error.message)
+        return JsonResponse({"error": error.message}, status=400)
+    return JsonResponse({"received": event.stripe_event_id, "duplicate": not created})

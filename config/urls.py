@@ -24,6 +24,7 @@ urlpatterns = [
     path("environments/<uuid:environment_id>/", provisioning_views.environment_status, name="environment_status"),
     path("w/<uuid:environment_id>/", provisioning_views.builtin_workspace, name="builtin_workspace"),
     path("provisioning/callback", provisioning_views.callback, name="provisioning_callback"),
+    path("stripe/webhook", billing_views.stripe_webhook, name="stripe_webhook"),
     path("staff/funnel/", experiments_views.funnel, name="staff_funnel"),
     path("dev/mailbox/", accounts_views.dev_mailbox, name="dev_mailbox"),
     path("dev/mailbox/<str:name>", accounts_views.dev_mailbox, name="dev_mailbox_message"),

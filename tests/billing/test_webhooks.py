@@ -1,0 +1,148 @@
+"""Stripe webhooks: verified, stored once, applied from Stripe's current state, in any order."""
+
+import json
+import random
+import time
+
+import pytest
+import stripe
+from django.conf import settings
+from django.urls import reverse
+
+from billing import services
+from billing.models import Payment, Subscription, WebhookEvent
+
+from ..conftest import wait_for
+from .test_card_payments import OK_CARD, _card, _checkout
+
+
+def _signed(event: dict, secret: str | None = None) -> tuple[bytes, str]:
+    payload = json.dumps(event).encode()
+    timestamp = int(time.time())
+    signature = stripe.WebhookSignature._compute_signature(f"{timestamp}.{payload.decode()}", secret or settings.STRIPE_WEBHOOK_SECRET)
+    return payload, f"t={timestamp},v1={signature}"
+
+
+def _event(event_id: str, kind: str, intent_id: str) -> dict:
+    return {"id": event_id, "object": "event", "type": kind, "data": {"object": {"id": intent_id, "object": "payment_intent"}}}
+
+
+def _post(client, payload, signature):
+    return client.post(reverse("stripe_webhook"), data=payload, content_type="application/json", headers={"Stripe-Signature": signature})
+
+
+def test_bad_signatures_are_refused_and_nothing_is_stored(client, db):
+    payload, signature = _signed(_event("evt_1", "payment_intent.succeeded", "pi_1"), secret="whsec_wrong")
+    response = _post(client, payload, signature)
+    assert response.status_code == 400 and "Webhook refused" in response.json()["error"]
+    assert _post(client, payload, "").status_code == 400
+    assert _post(client, b"not json", "t=1,v1=abc").status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
+def test_each_event_is_stored_once(client, db, django_capture_on_commit_callbacks):
+    payload, signature = _signed(_event("evt_dup", "payment_intent.succeeded", "pi_x"))
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = _post(client, payload, signature)
+        second = _post(client, payload, signature)
+    assert first.json() == {"received": "evt_dup", "duplicate": False}
+    assert second.json() == {"received": "evt_dup", "duplicate": True}
+    assert WebhookEvent.objects.count() == 1
+    assert len(callbacks) == 1  # processed once
+
+
+def _paid_intent(localstripe, organization, admin):
+    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    payment = _checkout(organization, admin)
+    services.payment_charge(payment_id=payment.pk)
+    payment.refresh_from_db()
+    return payment
+
+
+def _charged_but_unrecorded(localstripe, organization, admin):
+    """Stripe charged the card, but the worker died before recording it: only webhooks can
+    tell Flywheel now."""
+    from billing import gateway
+
+    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    payment = _checkout(organization, admin)
+    Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.PROCESSING, attempts=1)
+    charged = gateway.payment_intent_charge(
+        amount=payment.amount_minor,
+        currency=payment.currency,
+        customer_id=organization.billing_account.stripe_customer_id,
+        payment_method_id=payment.payment_method_id,
+        metadata={"flywheel_payment": str(payment.public_id)},
+        idempotency_key=f"flywheel-payment-{payment.public_id}",
+    )
+    payment.refresh_from_db()
+    return payment, charged.id
+
+
+def test_a_stale_failure_never_undoes_a_success(client, localstripe, trial_organization):
+    organization, admin = trial_organization
+    payment, intent_id = _charged_but_unrecorded(localstripe, organization, admin)
+    for number, kind in enumerate(["payment_intent.payment_failed", "payment_intent.succeeded", "payment_intent.payment_failed"]):
+        payload, signature = _signed(_event(f"evt_{number}", kind, intent_id))
+        assert _post(client, payload, signature).status_code == 200
+        services.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=f"evt_{number}").pk)
+        payment.refresh_from_db()
+        assert payment.status == Payment.Status.SUCCEEDED  # Stripe's current state says so
+    assert Subscription.objects.get(organization=organization).status == Subscription.Status.ACTIVE
+    assert WebhookEvent.objects.filter(processed_at__isnull=False).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_localstripe_delivers_signed_webhooks_that_the_worker_applies(live_server, localstripe, catalog, celery_worker):
+    from ..conftest import organization_on
+
+    localstripe.register_webhook(f"{live_server.url}/stripe/webhook")
+    organization, admin = organization_on("standard")
+    payment = _paid_intent(localstripe, organization, admin)
+    event = wait_for(
+        lambda: WebhookEvent.objects.filter(type="payment_intent.succeeded", processed_at__isnull=False).first(),
+        what="localstripe's payment_intent.succeeded webhook, processed by the worker",
+    )
+    assert event.payload["data"]["object"]["id"] == payment.stripe_payment_intent_id
+
+
+def test_webhook_chaos_applies_each_payment_once(client, localstripe, catalog):
+    """Events for several payments, duplicated 20%, shuffled, 5% with bad signatures."""
+    from ..conftest import organization_on
+
+    charged = []
+    for _ in range(5):
+        organization, admin = organization_on("standard")
+        charged.append(_charged_but_unrecorded(localstripe, organization, admin))
+    payments = [payment for payment, _ in charged]
+    assert all(payment.status == Payment.Status.PROCESSING for payment in payments)
+    rng = random.Random(7)
+    deliveries = []
+    for number in range(200):
+        payment, intent_id = rng.choice(charged)
+        kind = rng.choice(["payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.requires_action"])
+        deliveries.append(_event(f"evt_chaos_{number}", kind, intent_id))
+    deliveries += rng.sample(deliveries, 40)  # 20% duplicates
+    rng.shuffle(deliveries)
+    accepted: set[str] = set()
+    for index, event in enumerate(deliveries):
+        bad = index % 20 == 0  # 5% with a forged signature
+        payload, signature = _signed(event, secret="whsec_forged" if bad else None)
+        response = _post(client, payload, signature)
+        assert response.status_code == (400 if bad else 200)
+        if not bad:
+            accepted.add(event["id"])
+    assert WebhookEvent.objects.count() == len(accepted)
+    for stored in WebhookEvent.objects.order_by("?"):
+        services.webhook_process(event_id=stored.pk)
+    assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
+    for payment in payments:
+        payment.refresh_from_db()
+        assert payment.status == Payment.Status.SUCCEEDED
+        assert payment.invoice.status == "paid"
+        assert Subscription.objects.get(pk=payment.invoice.subscription_id).status == Subscription.Status.ACTIVE
+    from experiments.models import Event
+
+    assert Event.objects.filter(name="subscription_paid").count() == len(payments)
