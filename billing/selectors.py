@@ -12,3 +12,46 @@ def subscriptions_of(*, organization: Organization) -> QuerySet[Subscription]:
         .select_related("product", "edition")
         .order_by("created_at")
     )
+
+
+def get_subscription_for_user(*, user, subscription_public_id) -> Subscription:
+    """A subscription of an organization the user belongs to; NotFound for anyone else's."""
+    from accounts.models import Membership
+    from common.exceptions import NotFound
+
+    subscription = (
+        Subscription.objects.select_related("organization", "product", "edition")
+        .filter(
+            public_id=subscription_public_id,
+            organization__in=Membership.objects.filter(user=user).values("organization"),
+        )
+        .first()
+    )
+    if subscription is None:
+        raise NotFound("Subscription not found.")
+    return subscription
+
+
+def get_payment_for_user(*, user, payment_public_id):
+    from accounts.models import Membership
+    from common.exceptions import NotFound
+
+    from .models import Payment
+
+    payment = (
+        Payment.objects.select_related("invoice__subscription__product", "invoice__target_edition", "organization")
+        .filter(
+            public_id=payment_public_id,
+            organization__in=Membership.objects.filter(user=user).values("organization"),
+        )
+        .first()
+    )
+    if payment is None:
+        raise NotFound("Payment not found.")
+    return payment
+
+
+def invoices_of(*, organization: Organization):
+    from .models import Invoice
+
+    return Invoice.objects.filter(organization=organization).select_related("subscription__product").order_by("-issued_at")

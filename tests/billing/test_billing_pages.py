@@ -1,0 +1,97 @@
+"""The billing pages over HTTP: billing overview, checkout with the exact price, payment
+status, and the tenant wall."""
+
+import re
+
+from django.urls import reverse
+
+from billing import services
+from billing.models import Payment, Subscription
+
+from ..conftest import organization_on
+from ..factories import MembershipFactory
+from .test_card_payments import DECLINED_AT_CHARGE, OK_CARD
+
+
+def _checkout_page(client, subscription, **params):
+    return client.get(reverse("checkout", args=[subscription.public_id]), params)
+
+
+def _pay(client, localstripe, subscription, number, **choice):
+    page = _checkout_page(client, subscription, **choice).content.decode()
+    client_secret = re.search(r'data-client-secret="([^"]+)"', page).group(1)
+    confirmed = localstripe.enter_card(client_secret, number)  # what Stripe.js does in the browser
+    return client.post(
+        reverse("checkout", args=[subscription.public_id]),
+        {**choice, "setup_intent": confirmed.get("id") or client_secret.split("_secret_")[0]},
+    )
+
+
+def test_admin_buys_the_trial_product_by_card(client, localstripe, trial_organization):
+    organization, admin = trial_organization
+    subscription = organization.subscriptions.get()
+    client.force_login(admin)
+    overview = client.get(reverse("billing")).content.decode()
+    assert "Buy Tracker" in overview and "No card yet" in overview
+
+    page = _checkout_page(client, subscription, edition="standard", seats="3", interval="month").content.decode()
+    assert "USD 24.45" in page  # 3 seats x 8.15, shown before paying
+    assert 'id="card-element"' in page
+    quote = client.get(
+        reverse("checkout", args=[subscription.public_id]), {"edition": "premium", "seats": "3", "interval": "year"},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert "USD 480.00" in quote and "card-element" not in quote  # 3 x 160.00, a fragment
+
+    response = _pay(client, localstripe, subscription, OK_CARD, edition="standard", seats="3", interval="month")
+    assert response.status_code == 302
+    payment = Payment.objects.get()
+    assert response["Location"] == reverse("payment_status", args=[payment.public_id])
+    assert "Charging your card" in client.get(response["Location"]).content.decode()
+    services.payment_charge(payment_id=payment.pk)  # the worker's job
+    page = client.get(response["Location"]).content.decode()
+    assert "Paid" in page and "Tracker Standard is active with 3 seats" in page
+    overview = client.get(reverse("billing")).content.decode()
+    assert "Visa ending 4242" in overview and payment.invoice.number in overview
+
+
+def test_declined_charge_shows_the_banks_reason_and_offers_another_card(client, localstripe, trial_organization):
+    organization, admin = trial_organization
+    subscription = organization.subscriptions.get()
+    client.force_login(admin)
+    response = _pay(client, localstripe, subscription, DECLINED_AT_CHARGE, edition="standard", seats="2", interval="month")
+    payment = Payment.objects.get()
+    services.payment_charge(payment_id=payment.pk)
+    page = client.get(response["Location"]).content.decode()
+    assert "Your card was declined." in page and "Try another card" in page
+    assert Subscription.objects.get(pk=subscription.pk).status == Subscription.Status.TRIALING
+
+
+def test_bad_seat_count_is_explained_and_nothing_is_issued(client, localstripe, trial_organization):
+    organization, admin = organization_on("standard", members=4)
+    subscription = organization.subscriptions.get()
+    client.force_login(admin)
+    page = _checkout_page(client, subscription, edition="standard", seats="2", interval="month").content.decode()
+    assert "uses 4 seats" in page and "buy at least 4" in page
+    page = _checkout_page(client, subscription, edition="standard", seats="many", interval="month").content.decode()
+    assert "buy at least 4" in page
+    assert not Payment.objects.exists()
+
+
+def test_billing_pages_are_walled_off(client, localstripe, catalog):
+    acme, acme_admin = organization_on("standard")
+    globex, globex_admin = organization_on("standard")
+    acme_subscription = acme.subscriptions.get()
+    client.force_login(acme_admin)
+    _pay(client, localstripe, acme_subscription, OK_CARD, edition="standard", seats="1", interval="month")
+    acme_payment = Payment.objects.get()
+
+    client.force_login(globex_admin)
+    assert _checkout_page(client, acme_subscription).status_code == 404
+    assert client.post(reverse("checkout", args=[acme_subscription.public_id]), {"seats": "1"}).status_code == 404
+    assert client.get(reverse("payment_status", args=[acme_payment.public_id])).status_code == 404
+    assert acme.name not in client.get(reverse("billing")).content.decode()
+
+    member = MembershipFactory(organization=acme).user  # not an admin
+    client.force_login(member)
+    assert _checkout_page(client, acme_subscription).status_code == 404
