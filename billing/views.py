@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.exceptions import FlywheelError
 from accounts.forms import OrganizationNameForm
@@ -278,6 +279,9 @@ def payment_status(request: HttpRequest, payment_id: uuid.UUID) -> HttpResponse:
         except FlywheelError as error:
             messages.error(request, error.message)
         return redirect("payment_status", payment_id=payment.public_id)
+    if request.htmx and payment.status == payment.Status.REQUIRES_ACTION:
+        # The bank wants the customer: reload the whole page, which brings Stripe.js.
+        return HttpResponseClientRefresh()
     template = "billing/_payment.html" if request.htmx else "billing/payment.html"
     return render(
         request,

@@ -346,13 +346,16 @@ PROVISIONING_SIGNATURE_TOLERANCE_SECONDS = env_int("PROVISIONING_SIGNATURE_TOLER
 # An environment stuck in "requested" or "provisioning" longer than this is picked up again.
 PROVISIONING_STALL_SECONDS = env_int("PROVISIONING_STALL_SECONDS", 600)
 
-# Stripe. Outside production the defaults talk to localstripe on 127.0.0.1 (started by
-# `make run` and by the test suite); production needs real keys and no API base override.
+# Stripe. Without STRIPE_SECRET_KEY (development and tests) Flywheel talks to localstripe on
+# 127.0.0.1 (started by `make run` and by the test suite) with throwaway keys. With a key set,
+# it talks to Stripe itself (test-mode keys for trying it out) unless STRIPE_API_BASE says
+# otherwise. Production needs real keys.
 LOCALSTRIPE_PORT = env_int("LOCALSTRIPE_PORT", 8420)
-STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", None if PRODUCTION else "sk_test_flywheel_local")
-STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", None if PRODUCTION else "pk_test_flywheel_local")
-STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", None if PRODUCTION else "whsec_flywheel_local")
-STRIPE_API_BASE = env("STRIPE_API_BASE", None if PRODUCTION else f"http://127.0.0.1:{LOCALSTRIPE_PORT}")
+USE_LOCALSTRIPE = not env("STRIPE_SECRET_KEY") and not PRODUCTION
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "sk_test_flywheel_local" if USE_LOCALSTRIPE else None)
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", "pk_test_flywheel_local" if USE_LOCALSTRIPE else None)
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "whsec_flywheel_local" if USE_LOCALSTRIPE else None)
+STRIPE_API_BASE = env("STRIPE_API_BASE", f"http://127.0.0.1:{LOCALSTRIPE_PORT}" if USE_LOCALSTRIPE else None)
 STRIPE_JS_URL = env(
     "STRIPE_JS_URL", f"{STRIPE_API_BASE}/js.stripe.com/v3/" if STRIPE_API_BASE else "https://js.stripe.com/v3/"
 )

@@ -13,8 +13,7 @@ import time
 from urllib.parse import quote
 
 import pytest
-from django.db import connections
-from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect
 
 from accounts.models import Invite, Membership, Organization
 from experiments.models import Event
@@ -22,38 +21,11 @@ from provisioning.models import Environment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 STRONG = "plum-Orchard-47-kettle"
 ADMIN_EMAIL = "pat@patterns.example"
 COLLEAGUE_EMAIL = "quinn@patterns.example"
 ORGANIZATION_NAME = "Patterns Inc"
 TIMEOUT_MS = 20_000
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    # Playwright's sync API runs an asyncio loop in this thread; the test's own ORM calls are
-    # still plain synchronous code, so tell Django not to refuse them.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-            # Inside sync_playwright() the code runs in another context, so Django's ORM opened
-            # its own connection there: close it, or it outlives the test database.
-            connections.close_all()
 
 
 @pytest.fixture
