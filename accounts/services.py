@@ -71,8 +71,11 @@ def email_domain(email: str) -> str:
     return email.rsplit("@", 1)[-1].strip().lower()
 
 
-def _organization_lock(organization: Organization) -> Organization:
-    return Organization.objects.select_for_update().get(pk=organization.pk)
+def organization_lock(organization: Organization) -> Organization:
+    """Lock the organization row: the lock every seat and billing change of one organization
+    takes first. FOR NO KEY UPDATE, so rows that merely reference the organization (events,
+    memberships) can still be inserted by others meanwhile."""
+    return Organization.objects.select_for_update(no_key=True).get(pk=organization.pk)
 
 
 def seats_in_use(*, organization: Organization) -> int:
@@ -257,7 +260,7 @@ def organization_rename(*, organization: Organization, actor: User, name: str) -
     name = organization_name_clean(name)
     if not name:
         raise ValidationError("The organization name must be between 1 and 120 characters.")
-    organization = _organization_lock(organization)
+    organization = organization_lock(organization)
     organization.name = name
     organization.save(update_fields=["name"])
     return organization
@@ -267,7 +270,7 @@ def organization_rename(*, organization: Organization, actor: User, name: str) -
 def organization_set_join_by_domain(*, organization: Organization, actor: User, enabled: bool) -> Organization:
     """Turn join-by-domain on or off. Needs a verified, non-public email domain."""
     _membership_require_admin(organization=organization, user=actor)
-    organization = _organization_lock(organization)
+    organization = organization_lock(organization)
     if enabled and not organization.email_domain:
         raise ValidationError(
             "This organization has no verified company email domain, so it cannot let people "
@@ -352,7 +355,7 @@ def invite_create(*, organization: Organization, actor: User, email: str, role: 
         raise ValidationError(f"Unknown role {role!r}; choose admin or member.")
     try:
         with transaction.atomic():
-            organization = _organization_lock(organization)
+            organization = organization_lock(organization)
             _membership_require_admin(organization=organization, user=actor)
             if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
                 raise AlreadyMember(f"{email} is already a member of {organization.name}.")
@@ -385,7 +388,7 @@ def invite_create(*, organization: Organization, actor: User, email: str, role: 
 
 @transaction.atomic
 def invite_resend(*, invite: Invite, actor: User) -> Invite:
-    _organization_lock(invite.organization)
+    organization_lock(invite.organization)
     _membership_require_admin(organization=invite.organization, user=actor)
     invite = Invite.objects.select_for_update().select_related("organization").get(pk=invite.pk)
     invite_assert_usable(invite)
@@ -396,7 +399,7 @@ def invite_resend(*, invite: Invite, actor: User) -> Invite:
 @transaction.atomic
 def invite_revoke(*, invite: Invite, actor: User) -> Invite:
     """Withdraw a pending invite and free its seat."""
-    _organization_lock(invite.organization)
+    organization_lock(invite.organization)
     _membership_require_admin(organization=invite.organization, user=actor)
     invite = Invite.objects.select_for_update().get(pk=invite.pk)
     if invite.status != Invite.Status.PENDING:
@@ -416,7 +419,7 @@ def invite_accept(*, invite: Invite, user: User) -> Membership:
     organization = invite.organization
     try:
         with transaction.atomic():
-            organization = _organization_lock(organization)
+            organization = organization_lock(organization)
             invite = Invite.objects.select_for_update().get(pk=invite.pk)
             existing = Membership.objects.filter(organization=organization, user=user).first()
             if existing is not None and invite.status == Invite.Status.ACCEPTED and invite.accepted_by_id == user.pk:
@@ -467,7 +470,7 @@ def membership_join_by_domain(*, organization: Organization, user: User) -> Memb
     """
     try:
         with transaction.atomic():
-            organization = _organization_lock(organization)
+            organization = organization_lock(organization)
             if not organization.join_by_domain or not organization.email_domain:
                 raise PermissionDenied(f"{organization.name} does not let people join by email domain.")
             if not any(email_domain(email) == organization.email_domain for email in _verified_emails(user)):
@@ -504,7 +507,7 @@ def membership_remove(*, membership: Membership, actor: User) -> None:
     Refused if it would leave the organization without an admin. Someone an admin removed
     cannot rejoin by domain; only a new invite brings them back.
     """
-    organization = _organization_lock(membership.organization)
+    organization = organization_lock(membership.organization)
     if actor.pk != membership.user_id:
         _membership_require_admin(organization=organization, user=actor)
     membership = Membership.objects.select_for_update().filter(pk=membership.pk).first()
@@ -529,7 +532,7 @@ def membership_remove(*, membership: Membership, actor: User) -> None:
 def membership_set_role(*, membership: Membership, actor: User, role: str) -> Membership:
     if role not in Membership.Role.values:
         raise ValidationError(f"Unknown role {role!r}; choose admin or member.")
-    organization = _organization_lock(membership.organization)
+    organization = organization_lock(membership.organization)
     _membership_require_admin(organization=organization, user=actor)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if membership.role == Membership.Role.ADMIN and role != Membership.Role.ADMIN:

@@ -118,6 +118,7 @@ class Invoice(models.Model):
 
     class Kind(models.TextChoices):
         CONVERSION = "conversion", "Trial to paid"
+        SEATS = "seats", "Added seats"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="invoices")
@@ -135,10 +136,19 @@ class Invoice(models.Model):
     target_interval = models.CharField(max_length=8, choices=Subscription.Interval.choices)
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
+    # For added seats: how many, granted on payment on top of whatever the limit is then.
+    seats_delta = models.PositiveIntegerField(default=0)
+    # The key of the request that issued it: a repeated request finds this invoice.
+    request_key = models.CharField(max_length=64, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "request_key"],
+                condition=~models.Q(request_key=""),
+                name="invoice_request_key_unique",
+            ),
             models.CheckConstraint(condition=models.Q(target_seats__gt=0), name="invoice_seats_positive"),
             models.CheckConstraint(
                 condition=~models.Q(status="paid", paid_at__isnull=True), name="invoice_paid_has_date"

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.exceptions import SeatLimitReached
 from accounts.models import Organization, SignupIntent, User
-from accounts.services import seats_in_use
+from accounts.services import organization_lock, seats_in_use
 from catalog.exceptions import UnknownEdition
 from catalog.models import Edition
 from catalog.selectors import edition_default_for_trial, edition_get, products_for_sale
@@ -95,7 +95,7 @@ def subscription_start_trial(*, organization: Organization, edition: Edition, ac
     with transaction.atomic():
         # The organization row is the seat lock (accounts.services): counting seats under it
         # keeps a concurrent invite or join from slipping past this check.
-        organization = Organization.objects.select_for_update().get(pk=organization.pk)
+        organization = organization_lock(organization)
         if Subscription.objects.filter(
             organization=organization, product=edition.product, status__in=Subscription.LIVE_STATUSES
         ).exists():
@@ -304,6 +304,69 @@ def _invoice_number() -> str:
     return f"{settings.INVOICE_NUMBER_PREFIX}-{number:06d}"
 
 
+def _invoice_issue(
+    *,
+    organization: Organization,
+    subscription: Subscription,
+    kind: str,
+    edition: Edition,
+    seats: int,
+    interval: str,
+    unit_amount_minor: int,
+    quantity: int,
+    amount_minor: int,
+    period_start: datetime,
+    period_end: datetime,
+    description: str,
+    seats_delta: int = 0,
+    request_key: str = "",
+) -> Invoice:
+    """Issue a numbered invoice with one line. Call inside the caller's transaction."""
+    invoice = Invoice.objects.create(
+        organization=organization,
+        number=_invoice_number(),
+        kind=kind,
+        currency=edition.currency,
+        total_minor=amount_minor,
+        issued_at=timezone.now(),
+        subscription=subscription,
+        target_edition=edition,
+        target_seats=seats,
+        target_interval=interval,
+        period_start=period_start,
+        period_end=period_end,
+        seats_delta=seats_delta,
+        request_key=request_key,
+    )
+    InvoiceLine.objects.create(
+        invoice=invoice,
+        description=description,
+        quantity=quantity,
+        unit_amount_minor=unit_amount_minor,
+        amount_minor=amount_minor,
+        period_start=period_start,
+        period_end=period_end,
+    )
+    return invoice
+
+
+def _payment_start(*, invoice: Invoice, account: BillingAccount, actor: User) -> Payment:
+    """A pending payment of the whole invoice with the card on file, charged by the worker
+    once the transaction commits."""
+    from .tasks import payment_charge as payment_charge_job
+
+    payment = Payment.objects.create(
+        organization=invoice.organization,
+        invoice=invoice,
+        amount_minor=invoice.total_minor,
+        currency=invoice.currency,
+        payment_method_id=account.payment_method_id,
+        created_by=actor,
+    )
+    enqueue_on_commit(payment_charge_job, payment.pk)
+    return payment
+
+
 def subscription_checkout(
     *, subscription: Subscription, actor: User, edition: Edition, seats: int, interval: str
 ) -> Payment:
@@ -317,7 +380,7 @@ def subscription_checkout(
     organization = subscription.organization
     _require_admin(organization, actor)
     with transaction.atomic():
-        organization = Organization.objects.select_for_update().get(pk=organization.pk)
+        organization = organization_lock(organization)
         subscription = Subscription.objects.select_for_update().select_related("product").get(pk=subscription.pk)
         subscription.organization = organization
         account = billing_account_of(organization)
@@ -348,44 +411,24 @@ def subscription_checkout(
         )
         if invoice is None:
             Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN).update(status=Invoice.Status.VOID)
-            invoice = Invoice.objects.create(
+            invoice = _invoice_issue(
                 organization=organization,
-                number=_invoice_number(),
-                kind=Invoice.Kind.CONVERSION,
-                currency=quote.currency,
-                total_minor=quote.amount_minor,
-                issued_at=quote.period_start,
                 subscription=subscription,
-                target_edition=edition,
-                target_seats=seats,
-                target_interval=interval,
+                kind=Invoice.Kind.CONVERSION,
+                edition=edition,
+                seats=seats,
+                interval=interval,
+                unit_amount_minor=quote.unit_amount_minor,
+                quantity=seats,
+                amount_minor=quote.amount_minor,
                 period_start=quote.period_start,
                 period_end=quote.period_end,
-            )
-            InvoiceLine.objects.create(
-                invoice=invoice,
                 description=(
                     f"{edition}, {seats} seat{'s' if seats != 1 else ''}, "
                     f"{'monthly' if interval == Subscription.Interval.MONTH else 'annual'}"
                 ),
-                quantity=seats,
-                unit_amount_minor=quote.unit_amount_minor,
-                amount_minor=quote.amount_minor,
-                period_start=quote.period_start,
-                period_end=quote.period_end,
             )
-        payment = Payment.objects.create(
-            organization=organization,
-            invoice=invoice,
-            amount_minor=invoice.total_minor,
-            currency=invoice.currency,
-            payment_method_id=account.payment_method_id,
-            created_by=actor,
-        )
-        from .tasks import payment_charge as payment_charge_job
-
-        enqueue_on_commit(payment_charge_job, payment.pk)
-        return payment
+        return _payment_start(invoice=invoice, account=account, actor=actor)
 
 
 @dataclass(frozen=True)
@@ -475,16 +518,19 @@ def payment_apply_intent(*, intent: gateway.PaymentIntent) -> Payment | None:
     (a later successful retry of the same intent), never back; success applies the invoice.
     """
     payment_public_id = intent.metadata.get("flywheel_payment", "")
+    found = Payment.objects.filter(stripe_payment_intent_id=intent.id).first() if intent.id else None
+    if found is None and payment_public_id:
+        try:
+            found = Payment.objects.filter(public_id=uuid.UUID(payment_public_id)).first()
+        except ValueError:
+            found = None
+    if found is None:
+        return None
     with transaction.atomic():
-        queryset = Payment.objects.select_for_update()
-        payment = queryset.filter(stripe_payment_intent_id=intent.id).first() if intent.id else None
-        if payment is None and payment_public_id:
-            try:
-                payment = queryset.filter(public_id=uuid.UUID(payment_public_id)).first()
-            except ValueError:
-                payment = None
-        if payment is None:
-            return None
+        # The lock order of every billing change: organization, subscription, payment, invoice.
+        organization_lock(found.organization)
+        Subscription.objects.select_for_update(of=("self",)).filter(invoices__payments=found).first()
+        payment = Payment.objects.select_for_update().get(pk=found.pk)
         if intent.amount != payment.amount_minor or intent.currency.upper() != payment.currency.upper():
             logger.error("PaymentIntent %s does not match payment %s", intent.id, payment.public_id)
             return payment
@@ -524,6 +570,20 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment) -> Invoice:
     invoice.applied_at = now
     invoice.save(update_fields=["status", "paid_at", "applied_at"])
     subscription = Subscription.objects.select_for_update().select_related("edition").get(pk=invoice.subscription_id)
+    if invoice.kind == Invoice.Kind.SEATS:
+        Subscription.objects.filter(pk=subscription.pk).update(seat_limit=F("seat_limit") + invoice.seats_delta)
+        event_record(
+            name=events.SEATS_ADDED,
+            user=payment.created_by,
+            organization=invoice.organization,
+            properties={
+                "product": subscription.product.code,
+                "seats_added": invoice.seats_delta,
+                "amount_minor": invoice.total_minor,
+                "currency": invoice.currency,
+            },
+        )
+        return invoice
     previous = subscription.status
     subscription.edition = invoice.target_edition
     subscription.seat_limit = invoice.target_seats
@@ -548,6 +608,115 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment) -> Invoice:
         },
     )
     return invoice
+
+
+# Adding seats ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeatsQuote:
+    """The prorated price of adding seats until the end of the current period.
+
+    amount = seats x price per seat for the period x seconds left / seconds in the period,
+    rounded half up to a whole minor unit (docs/billing.md).
+    """
+
+    seats: int
+    unit_amount_minor: int
+    amount_minor: int
+    currency: str
+    period_start: datetime
+    period_end: datetime
+    seconds_left: int
+    seconds_in_period: int
+    new_seat_limit: int
+
+
+def prorate(*, full_amount_minor: int, seconds_left: int, seconds_in_period: int) -> int:
+    """full x left / period, rounded half up, in integers only."""
+    if seconds_in_period <= 0 or seconds_left <= 0:
+        return 0
+    seconds_left = min(seconds_left, seconds_in_period)
+    return (full_amount_minor * seconds_left * 2 + seconds_in_period) // (2 * seconds_in_period)
+
+
+def seats_quote(*, subscription: Subscription, seats: int) -> SeatsQuote:
+    """Price `seats` more seats for the rest of the paid period; CheckoutInvalid says why not."""
+    if subscription.status != Subscription.Status.ACTIVE or not subscription.interval or not subscription.current_period_end:
+        raise CheckoutInvalid(f"{subscription.product.name} is not paid for yet: buy it first.")
+    if seats < 1:
+        raise CheckoutInvalid("Add at least one seat.")
+    edition = subscription.edition
+    if subscription.seat_limit + seats > edition.seat_limit:
+        raise CheckoutInvalid(
+            f"{edition} allows at most {edition.seat_limit} users and you have {subscription.seat_limit} seats; "
+            "choose a bigger edition to add more."
+        )
+    now = timezone.now()
+    seconds_left = int((subscription.current_period_end - now).total_seconds())
+    if seconds_left <= 0:
+        raise CheckoutInvalid("The current period has ended; seats are added at renewal.")
+    seconds_in_period = int((subscription.current_period_end - subscription.current_period_start).total_seconds())
+    unit = edition.monthly_price_minor if subscription.interval == Subscription.Interval.MONTH else edition.annual_price_minor
+    amount = prorate(full_amount_minor=unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period)
+    return SeatsQuote(
+        seats=seats,
+        unit_amount_minor=unit,
+        amount_minor=amount,
+        currency=edition.currency,
+        period_start=now,
+        period_end=subscription.current_period_end,
+        seconds_left=seconds_left,
+        seconds_in_period=seconds_in_period,
+        new_seat_limit=subscription.seat_limit + seats,
+    )
+
+
+def subscription_add_seats(*, subscription: Subscription, actor: User, seats: int, request_key: str) -> Payment:
+    """Add seats to a paid subscription for a prorated charge; they are granted when the
+    charge succeeds.
+
+    Invariant: one request key, one invoice and one charge. A double click or a retried
+    request (same key) returns the payment it started. Locks: organization, then subscription.
+    """
+    organization = subscription.organization
+    _require_admin(organization, actor)
+    if not request_key or len(request_key) > 64:
+        raise CheckoutInvalid("The request is missing its key; reload the page and try again.")
+    with transaction.atomic():
+        organization = organization_lock(organization)
+        existing = Payment.objects.filter(invoice__organization=organization, invoice__request_key=request_key).order_by("-created_at").first()
+        if existing is not None:
+            return existing
+        subscription = (
+            Subscription.objects.select_for_update(of=("self",)).select_related("product", "edition").get(pk=subscription.pk)
+        )
+        account = billing_account_of(organization)
+        if not account.has_card:
+            raise NoCardOnFile("Add a card before buying seats.")
+        quote = seats_quote(subscription=subscription, seats=seats)
+        if quote.amount_minor == 0:
+            raise CheckoutInvalid("The period ends now; seats are added at renewal.")
+        invoice = _invoice_issue(
+            organization=organization,
+            subscription=subscription,
+            kind=Invoice.Kind.SEATS,
+            edition=subscription.edition,
+            seats=quote.new_seat_limit,
+            interval=subscription.interval,
+            unit_amount_minor=quote.unit_amount_minor,
+            quantity=seats,
+            amount_minor=quote.amount_minor,
+            period_start=quote.period_start,
+            period_end=quote.period_end,
+            description=(
+                f"{seats} more {subscription.edition} seat{'s' if seats != 1 else ''}, "
+                f"prorated to {quote.period_end:%d %b %Y}"
+            ),
+            seats_delta=seats,
+            request_key=request_key,
+        )
+        return _payment_start(invoice=invoice, account=account, actor=actor)
 
 
 @transaction.atomic

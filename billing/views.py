@@ -47,6 +47,8 @@ from .services import (
     card_setup_start,
     checkout_quote,
     payment_apply_intent,
+    seats_quote,
+    subscription_add_seats,
     subscription_checkout,
     webhook_receive,
 )
@@ -287,4 +289,49 @@ def payment_status(request: HttpRequest, payment_id: uuid.UUID) -> HttpResponse:
         request,
         template,
         {"payment": payment, "stripe_js_url": settings.STRIPE_JS_URL, "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY},
+    )
+
+
+@login_required
+def add_seats(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
+    """Add seats: the exact prorated charge is shown, one click confirms it."""
+    organization, is_admin = _admin_organization(request)
+    try:
+        subscription = get_subscription_for_user(user=request.user, subscription_public_id=subscription_id)
+    except NotFound:
+        raise Http404 from None
+    if subscription.organization_id != organization.pk or not is_admin:
+        raise Http404
+    data = request.POST if request.method == "POST" else request.GET
+    try:
+        seats = int(data.get("seats") or 1)
+    except ValueError:
+        seats = 0
+    error = ""
+    quote = None
+    try:
+        quote = seats_quote(subscription=subscription, seats=seats)
+    except CheckoutInvalid as refusal:
+        error = refusal.message
+    if request.method == "POST" and quote is not None:
+        try:
+            payment = subscription_add_seats(
+                subscription=subscription, actor=request.user, seats=seats, request_key=request.POST.get("request_key", "")
+            )
+        except FlywheelError as refusal:
+            error = refusal.message
+        else:
+            return redirect("payment_status", payment_id=payment.public_id)
+    return render(
+        request,
+        "billing/add_seats.html",
+        {
+            "subscription": subscription,
+            "seats": seats,
+            "quote": quote,
+            "error": error,
+            "account": billing_account_of(organization),
+            "request_key": uuid.uuid4().hex,
+        },
+        status=400 if error and request.method == "POST" else 200,
     )

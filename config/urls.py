@@ -26,6 +26,7 @@ urlpatterns = [
     path("provisioning/callback", provisioning_views.callback, name="provisioning_callback"),
     path("billing/", billing_views.billing_page, name="billing"),
     path("billing/checkout/<uuid:subscription_id>/", billing_views.checkout, name="checkout"),
+    path("billing/seats/<uuid:subscription_id>/", billing_views.add_seats, name="add_seats"),
     path("billing/payments/<uuid:payment_id>/", billing_views.payment_status, name="payment_status"),
     path("stripe/webhook", billing_views.stripe_webhook, name="stripe_webhook"),
     path("staff/funnel/", experiments_views.funnel, name="staff_funnel"),

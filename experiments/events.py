@@ -14,6 +14,7 @@ JOINED_BY_DOMAIN = "joined_by_domain"
 SEAT_LIMIT_REACHED = "seat_limit_reached"
 SUBSCRIPTION_STARTED = "subscription_started"
 SUBSCRIPTION_PAID = "subscription_paid"
+SEATS_ADDED = "seats_added"
 
 # The signup funnel, step by step, as the staff funnel page shows it.
 SIGNUP_FUNNEL = [
@@ -30,5 +31,5 @@ SIGNUP_FUNNEL = [
 
 KNOWN_EVENTS = frozenset(
     SIGNUP_FUNNEL
-    + [ENVIRONMENT_FAILED, JOINED_BY_DOMAIN, SEAT_LIMIT_REACHED, SUBSCRIPTION_STARTED, SUBSCRIPTION_PAID]
+    + [ENVIRONMENT_FAILED, JOINED_BY_DOMAIN, SEAT_LIMIT_REACHED, SUBSCRIPTION_STARTED, SUBSCRIPTION_PAID, SEATS_ADDED]
 )
