@@ -38,6 +38,18 @@ class Subscription(models.Model):
     interval = models.CharField(max_length=8, choices=Interval.choices, blank=True)
     current_period_start = models.DateTimeField(null=True, blank=True)
     current_period_end = models.DateTimeField(null=True, blank=True)
+    # Changes that wait for the period end: a smaller edition, fewer seats.
+    pending_edition = models.ForeignKey(
+        "catalog.Edition", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    pending_seat_limit = models.PositiveIntegerField(null=True, blank=True)
+    # Trial reminders already sent, in days before the end (e.g. [7, 3]).
+    trial_reminders_sent = models.JSONField(default=list, blank=True)
+    # Dunning: since when the renewal is unpaid, how many retries so far, when the next is due.
+    past_due_since = models.DateTimeField(null=True, blank=True)
+    dunning_attempts = models.PositiveSmallIntegerField(default=0)
+    next_dunning_at = models.DateTimeField(null=True, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
     started_by = models.ForeignKey(
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -59,6 +71,12 @@ class Subscription(models.Model):
         ]
         indexes = [
             models.Index(fields=["trial_ends_at"], condition=models.Q(status="trialing"), name="subscription_trial_end_idx"),
+            models.Index(
+                fields=["current_period_end"], condition=models.Q(status="active"), name="subscription_renewal_idx"
+            ),
+            models.Index(
+                fields=["next_dunning_at"], condition=models.Q(status="past_due"), name="subscription_dunning_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -71,7 +89,15 @@ class BillingAccount(models.Model):
     organization = models.OneToOneField(
         "accounts.Organization", on_delete=models.CASCADE, related_name="billing_account"
     )
+    class Collection(models.TextChoices):
+        CARD = "card", "Card, charged automatically"
+        INVOICE = "invoice", "Invoice with a purchase order, paid by transfer"
+
     stripe_customer_id = models.CharField(max_length=64, blank=True)
+    collection_method = models.CharField(max_length=8, choices=Collection.choices, default=Collection.CARD)
+    net_terms_days = models.PositiveSmallIntegerField(default=30)
+    po_number = models.CharField(max_length=64, blank=True)
+    billing_email = models.EmailField(blank=True)
     payment_method_id = models.CharField(max_length=64, blank=True)
     card_brand = models.CharField(max_length=32, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
@@ -119,6 +145,8 @@ class Invoice(models.Model):
     class Kind(models.TextChoices):
         CONVERSION = "conversion", "Trial to paid"
         SEATS = "seats", "Added seats"
+        UPGRADE = "upgrade", "Edition upgrade"
+        RENEWAL = "renewal", "Renewal"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="invoices")
@@ -129,6 +157,10 @@ class Invoice(models.Model):
     total_minor = models.PositiveBigIntegerField()
     issued_at = models.DateTimeField()
     paid_at = models.DateTimeField(null=True, blank=True)
+    collection_method = models.CharField(max_length=8, default="card")
+    due_at = models.DateTimeField(null=True, blank=True)
+    po_number = models.CharField(max_length=64, blank=True)
+    overdue_reminders_sent = models.PositiveSmallIntegerField(default=0)
     # What paying this invoice does to a subscription, applied exactly once (applied_at).
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="invoices")
     target_edition = models.ForeignKey("catalog.Edition", on_delete=models.PROTECT, related_name="+")
