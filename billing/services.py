@@ -508,7 +508,56 @@ def payment_record_failure(*, payment_id: int, message: str, code: str = "") -> 
     payment.failure_message = message[:2000]
     payment.failure_code = code[:64]
     payment.save(update_fields=["status", "failure_message", "failure_code", "updated_at"])
+    _renewal_payment_failed(payment)
     return payment
+
+
+def _renewal_payment_failed(payment: Payment) -> None:
+    """A renewal charge failed: the subscription goes past due and dunning starts (retries on
+    DUNNING_RETRY_DAYS, an email each time, then suspension after DUNNING_GRACE_DAYS)."""
+    invoice = payment.invoice
+    if invoice.kind != Invoice.Kind.RENEWAL or invoice.status != Invoice.Status.OPEN:
+        return
+    subscription = Subscription.objects.select_for_update(of=("self",)).select_related("product").get(pk=invoice.subscription_id)
+    now = timezone.now()
+    if subscription.status == Subscription.Status.ACTIVE:
+        subscription.status = Subscription.Status.PAST_DUE
+        subscription.past_due_since = now
+        subscription.dunning_attempts = 0
+        subscription.next_dunning_at = now + timedelta(days=settings.DUNNING_RETRY_DAYS[0])
+        subscription.save()
+        event_record(
+            name=events.PAYMENT_FAILED,
+            organization=subscription.organization,
+            properties={"product": subscription.product.code, "invoice": invoice.number, "reason": payment.failure_message[:200]},
+        )
+    billing_email_admins(
+        organization=subscription.organization,
+        subject=f"Payment failed for {subscription.product.name}",
+        body=(
+            f"We could not charge your card for invoice {invoice.number} ({payment.failure_message}).\n\n"
+            f"Update your card and pay here: {settings.SITE_URL}/billing/\n\n"
+            "We will try again automatically. If the invoice stays unpaid, "
+            f"{subscription.product.name} will be suspended."
+        ),
+    )
+
+
+def billing_email_admins(*, organization: Organization, subject: str, body: str) -> None:
+    """A billing email to every admin of the organization (and its billing address), sent by
+    the worker after the transaction commits."""
+    from django.core.mail import EmailMessage
+
+    from accounts.mail import mail_queue
+
+    recipients = set(
+        organization.memberships.filter(role="admin").values_list("user__email", flat=True)
+    )
+    account = BillingAccount.objects.filter(organization=organization).first()
+    if account is not None and account.billing_email:
+        recipients.add(account.billing_email)
+    if recipients:
+        mail_queue(EmailMessage(subject=f"[Flywheel] {subject}", body=body, to=sorted(recipients)))
 
 
 def payment_apply_intent(*, intent: gateway.PaymentIntent) -> Payment | None:
@@ -553,13 +602,16 @@ def payment_apply_intent(*, intent: gateway.PaymentIntent) -> Payment | None:
             payment.status = Payment.Status.FAILED
             payment.failure_message = intent.error_message or "The payment was not completed."
             payment.failure_code = intent.error_code
+            payment.save()
+            _renewal_payment_failed(payment)
+            return payment
         elif intent.status == "processing":
             payment.status = Payment.Status.PROCESSING
         payment.save()
         return payment
 
 
-def invoice_mark_paid(*, invoice: Invoice, payment: Payment) -> Invoice:
+def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
     """Mark an invoice paid and apply what it bought, exactly once (applied_at)."""
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.applied_at is not None:
@@ -570,11 +622,40 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment) -> Invoice:
     invoice.applied_at = now
     invoice.save(update_fields=["status", "paid_at", "applied_at"])
     subscription = Subscription.objects.select_for_update().select_related("edition").get(pk=invoice.subscription_id)
+    if invoice.kind == Invoice.Kind.RENEWAL:
+        if subscription.current_period_end is None or invoice.period_end > subscription.current_period_end:
+            subscription.current_period_start = invoice.period_start
+            subscription.current_period_end = invoice.period_end
+        subscription.status = Subscription.Status.ACTIVE
+        subscription.past_due_since = None
+        subscription.dunning_attempts = 0
+        subscription.next_dunning_at = None
+        subscription.suspended_at = None
+        subscription.save()
+        event_record(
+            name=events.SUBSCRIPTION_RENEWED,
+            user=payment.created_by if payment else None,
+            organization=invoice.organization,
+            properties={"product": subscription.product.code, "amount_minor": invoice.total_minor, "currency": invoice.currency},
+        )
+        return invoice
+    if invoice.kind == Invoice.Kind.UPGRADE:
+        previous_edition = subscription.edition.code
+        subscription.edition = invoice.target_edition
+        subscription.pending_edition = None
+        subscription.save()
+        event_record(
+            name=events.EDITION_CHANGED,
+            user=payment.created_by if payment else None,
+            organization=invoice.organization,
+            properties={"product": subscription.product.code, "from": previous_edition, "to": invoice.target_edition.code},
+        )
+        return invoice
     if invoice.kind == Invoice.Kind.SEATS:
         Subscription.objects.filter(pk=subscription.pk).update(seat_limit=F("seat_limit") + invoice.seats_delta)
         event_record(
             name=events.SEATS_ADDED,
-            user=payment.created_by,
+            user=payment.created_by if payment else None,
             organization=invoice.organization,
             properties={
                 "product": subscription.product.code,
@@ -590,12 +671,13 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment) -> Invoice:
     subscription.interval = invoice.target_interval
     subscription.status = Subscription.Status.ACTIVE
     subscription.trial_ends_at = None
+    subscription.suspended_at = None
     subscription.current_period_start = invoice.period_start
     subscription.current_period_end = invoice.period_end
     subscription.save()
     event_record(
         name=events.SUBSCRIPTION_PAID,
-        user=payment.created_by,
+        user=payment.created_by if payment else None,
         organization=invoice.organization,
         properties={
             "product": subscription.product.code,

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import services
+from . import lifecycle, services
 from .exceptions import PaymentProcessorUnavailable
 
 
@@ -23,3 +23,9 @@ def payment_charge(self, payment_id: int) -> None:
 def webhook_process(event_id: int) -> None:
     """Apply one stored Stripe event; retried while Stripe cannot be read back."""
     services.webhook_process(event_id=event_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def lifecycle_tick() -> None:
+    """Beat: trial reminders and ends, renewals, dunning retries, overdue purchase orders."""
+    lifecycle.lifecycle_tick()

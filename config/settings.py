@@ -250,6 +250,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.tasks.environments_resume_stalled",
         "schedule": crontab(minute="*/5"),
     },
+    "billing-lifecycle": {
+        "task": "billing.tasks.lifecycle_tick",
+        "schedule": crontab(minute="*/15"),
+    },
     "expire-invites": {
         "task": "accounts.tasks.invites_expire",
         "schedule": crontab(minute=17),
@@ -367,6 +371,11 @@ if PRODUCTION:
 PAYMENT_MAX_ATTEMPTS = env_int("PAYMENT_MAX_ATTEMPTS", 5)
 PAYMENT_RETRY_SECONDS = env_float("PAYMENT_RETRY_SECONDS", 30.0)
 INVOICE_NUMBER_PREFIX = env("INVOICE_NUMBER_PREFIX", "FW")
+# Trial reminders (days before the end), dunning retries (days after the failed renewal) and
+# the grace period after the last retry before the subscription is suspended.
+TRIAL_REMINDER_DAYS = sorted((int(d) for d in env_list("TRIAL_REMINDER_DAYS", ["7", "3", "1"])), reverse=True)
+DUNNING_RETRY_DAYS = sorted(int(d) for d in env_list("DUNNING_RETRY_DAYS", ["1", "3", "5", "7"]))
+DUNNING_GRACE_DAYS = env_int("DUNNING_GRACE_DAYS", 3)
 
 # Invites and seats.
 INVITE_MAX_AGE_DAYS = env_int("INVITE_MAX_AGE_DAYS", 7)

@@ -1,0 +1,550 @@
+"""The clocks of a subscription: trial reminders and trial end, renewal, dunning; and the
+changes that wait for them: edition changes and seat removals.
+
+The beat runs `lifecycle_tick` every 15 minutes. Each tick finds what is due through partial
+indexes (trial end, period end, next dunning retry), so its cost grows with what is due, not
+with the number of subscriptions. Each subscription is handled in its own transaction with
+its row locked (SKIP LOCKED, so overlapping ticks never handle one twice) and its state
+checked again under the lock. No lock is held while Stripe is called: charges go through
+payments that the worker charges after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Organization, User
+from accounts.services import organization_lock, seats_in_use
+from catalog.models import Edition
+from experiments import events
+from experiments.services import event_record
+
+from .exceptions import CheckoutInvalid, NoCardOnFile
+from .models import BillingAccount, Invoice, Payment, Subscription
+from .services import (
+    _invoice_issue,
+    _payment_start,
+    _require_admin,
+    add_months,
+    billing_account_of,
+    billing_email_admins,
+    prorate,
+)
+
+logger = logging.getLogger(__name__)
+BATCH = 200
+
+
+@dataclass
+class TickReport:
+    reminders: int = 0
+    trials_to_free: int = 0
+    trials_suspended: int = 0
+    renewals: int = 0
+    dunning_retries: int = 0
+    suspended: int = 0
+    overdue_reminders: int = 0
+    handled: list[str] = field(default_factory=list)
+
+
+def _unit_price(edition: Edition, interval: str) -> int:
+    return edition.monthly_price_minor if interval == Subscription.Interval.MONTH else edition.annual_price_minor
+
+
+def _free_edition(subscription: Subscription) -> Edition | None:
+    return (
+        Edition.objects.filter(product=subscription.product, is_active=True, monthly_price_minor=0, annual_price_minor=0)
+        .order_by("rank")
+        .first()
+    )
+
+
+# Trials -----------------------------------------------------------------------------------------
+
+
+def trial_tick(*, now: datetime, report: TickReport) -> None:
+    """Send due trial reminders; end trials whose time is up (Free when the organization fits
+    the Free edition, otherwise suspended until someone pays)."""
+    horizon = now + timedelta(days=max(settings.TRIAL_REMINDER_DAYS, default=0))
+    due = list(
+        Subscription.objects.filter(status=Subscription.Status.TRIALING, trial_ends_at__lte=horizon)
+        .order_by("trial_ends_at")
+        .values_list("pk", flat=True)[:BATCH]
+    )
+    for subscription_id in due:
+        with transaction.atomic():
+            subscription = (
+                Subscription.objects.select_for_update(of=("self",), skip_locked=True)
+                .select_related("organization", "product", "edition")
+                .filter(pk=subscription_id, status=Subscription.Status.TRIALING)
+                .first()
+            )
+            if subscription is None:
+                continue
+            if subscription.trial_ends_at <= now:
+                _trial_end(subscription, report)
+            else:
+                _trial_remind(subscription, now, report)
+
+
+def _trial_remind(subscription: Subscription, now: datetime, report: TickReport) -> None:
+    days_left = (subscription.trial_ends_at - now).total_seconds() / 86400
+    reached = [days for days in settings.TRIAL_REMINDER_DAYS if days_left <= days]
+    if not reached or min(reached) in subscription.trial_reminders_sent:
+        return
+    threshold = min(reached)
+    # Thresholds already passed without a reminder (a late tick) are not sent late.
+    subscription.trial_reminders_sent = sorted(set(subscription.trial_reminders_sent) | set(reached), reverse=True)
+    subscription.save(update_fields=["trial_reminders_sent", "updated_at"])
+    day_word = "day" if threshold == 1 else "days"
+    billing_email_admins(
+        organization=subscription.organization,
+        subject=f"Your {subscription.product.name} trial ends in {threshold} {day_word}",
+        body=(
+            f"Your {subscription.edition} trial ends on {subscription.trial_ends_at:%d %B %Y}.\n\n"
+            f"Keep it by adding a card: {settings.SITE_URL}/billing/checkout/{subscription.public_id}/\n\n"
+            "If you do nothing, your organization moves to the Free edition when it fits its "
+            "user limit, or the product is suspended until someone pays."
+        ),
+    )
+    report.reminders += 1
+    report.handled.append(f"reminder {threshold}d {subscription.public_id}")
+
+
+def _trial_end(subscription: Subscription, report: TickReport) -> None:
+    organization = organization_lock(subscription.organization)
+    free = _free_edition(subscription)
+    in_use = seats_in_use(organization=organization)
+    if free is not None and in_use <= free.seat_limit:
+        subscription.edition = free
+        subscription.seat_limit = free.seat_limit
+        subscription.status = Subscription.Status.ACTIVE
+        outcome = "free"
+        report.trials_to_free += 1
+        body = (
+            f"Your {subscription.product.name} trial has ended and your organization is now on the "
+            f"Free edition (up to {free.seat_limit} users). Upgrade any time: {settings.SITE_URL}/billing/"
+        )
+    else:
+        subscription.status = Subscription.Status.SUSPENDED
+        subscription.suspended_at = timezone.now()
+        outcome = "suspended"
+        report.trials_suspended += 1
+        body = (
+            f"Your {subscription.product.name} trial has ended. Your organization has {in_use} users, more "
+            f"than the Free edition allows, so {subscription.product.name} is suspended until someone "
+            f"pays: {settings.SITE_URL}/billing/checkout/{subscription.public_id}/"
+        )
+    subscription.trial_ends_at = None
+    subscription.save()
+    event_record(
+        name=events.TRIAL_ENDED,
+        organization=organization,
+        properties={"product": subscription.product.code, "outcome": outcome, "seats_in_use": in_use},
+    )
+    billing_email_admins(organization=organization, subject=f"Your {subscription.product.name} trial has ended", body=body)
+    report.handled.append(f"trial end {outcome} {subscription.public_id}")
+
+
+# Renewal ----------------------------------------------------------------------------------------
+
+
+def renewal_tick(*, now: datetime, report: TickReport) -> None:
+    """Issue and collect the next period's invoice of every subscription whose period ended.
+
+    Waiting changes apply first (a smaller edition, fewer seats); a subscription moved to a
+    free edition is not charged. Card customers are charged off-session; purchase-order
+    customers get the invoice with their PO number and net terms, and keep the product.
+    """
+    due = list(
+        Subscription.objects.filter(status=Subscription.Status.ACTIVE, current_period_end__lte=now)
+        .exclude(interval="")
+        .order_by("current_period_end")
+        .values_list("pk", flat=True)[:BATCH]
+    )
+    for subscription_id in due:
+        with transaction.atomic():
+            subscription = (
+                Subscription.objects.select_for_update(of=("self",), skip_locked=True)
+                .select_related("organization", "product", "edition")
+                .filter(pk=subscription_id, status=Subscription.Status.ACTIVE, current_period_end__lte=now)
+                .first()
+            )
+            if subscription is None:
+                continue
+            _renew(subscription, now, report)
+
+
+def _renew(subscription: Subscription, now: datetime, report: TickReport) -> None:
+    organization = organization_lock(subscription.organization)
+    period_start = subscription.current_period_end
+    if Invoice.objects.filter(
+        subscription=subscription, kind=Invoice.Kind.RENEWAL, period_start=period_start
+    ).exclude(status=Invoice.Status.VOID).exists():
+        return  # issued by an earlier tick, waiting for its payment
+    if subscription.pending_edition_id:
+        subscription.edition = subscription.pending_edition
+        subscription.pending_edition = None
+    if subscription.pending_seat_limit:
+        subscription.seat_limit = subscription.pending_seat_limit
+        subscription.pending_seat_limit = None
+    subscription.seat_limit = min(subscription.seat_limit, subscription.edition.seat_limit)
+    if subscription.edition.is_free:
+        subscription.interval = ""
+        subscription.current_period_start = None
+        subscription.current_period_end = None
+        subscription.save()
+        report.handled.append(f"moved to free {subscription.public_id}")
+        return
+    period_end = add_months(period_start, 1 if subscription.interval == Subscription.Interval.MONTH else 12)
+    unit = _unit_price(subscription.edition, subscription.interval)
+    account = billing_account_of(organization)
+    purchase_order = account.collection_method == BillingAccount.Collection.INVOICE
+    invoice = _invoice_issue(
+        organization=organization,
+        subscription=subscription,
+        kind=Invoice.Kind.RENEWAL,
+        edition=subscription.edition,
+        seats=subscription.seat_limit,
+        interval=subscription.interval,
+        unit_amount_minor=unit,
+        quantity=subscription.seat_limit,
+        amount_minor=unit * subscription.seat_limit,
+        period_start=period_start,
+        period_end=period_end,
+        description=(
+            f"{subscription.edition}, {subscription.seat_limit} seats, "
+            f"{period_start:%d %b %Y} to {period_end:%d %b %Y}"
+        ),
+    )
+    subscription.save()
+    report.renewals += 1
+    report.handled.append(f"renewal {invoice.number}")
+    if purchase_order:
+        invoice.collection_method = BillingAccount.Collection.INVOICE
+        invoice.po_number = account.po_number
+        invoice.due_at = now + timedelta(days=account.net_terms_days)
+        invoice.save(update_fields=["collection_method", "po_number", "due_at"])
+        # Net terms: the product goes on while the invoice is being paid.
+        subscription.current_period_start = period_start
+        subscription.current_period_end = period_end
+        subscription.save()
+        billing_email_admins(
+            organization=organization,
+            subject=f"Invoice {invoice.number} for {subscription.product.name}",
+            body=(
+                f"Invoice {invoice.number} (PO {invoice.po_number or '-'}) for {invoice.total_minor / 100:.2f} "
+                f"{invoice.currency} is due on {invoice.due_at:%d %B %Y}. "
+                f"View it at {settings.SITE_URL}/billing/invoices/{invoice.public_id}/"
+            ),
+        )
+        return
+    if not account.has_card:
+        # Nothing to charge: straight into dunning, which asks for a card.
+        payment = Payment.objects.create(
+            organization=organization, invoice=invoice, amount_minor=invoice.total_minor, currency=invoice.currency,
+            payment_method_id="", status=Payment.Status.FAILED, failure_message="No card on file.", failure_code="no_card",
+        )
+        from .services import _renewal_payment_failed
+
+        _renewal_payment_failed(payment)
+        return
+    _payment_start(invoice=invoice, account=account, actor=None)
+
+
+# Dunning ----------------------------------------------------------------------------------------
+
+
+def dunning_tick(*, now: datetime, report: TickReport) -> None:
+    """Retry past-due renewals on DUNNING_RETRY_DAYS, e-mailing each time; suspend the
+    subscription (that one only) DUNNING_GRACE_DAYS after the last retry."""
+    due = list(
+        Subscription.objects.filter(status=Subscription.Status.PAST_DUE, next_dunning_at__lte=now)
+        .order_by("next_dunning_at")
+        .values_list("pk", flat=True)[:BATCH]
+    )
+    for subscription_id in due:
+        with transaction.atomic():
+            subscription = (
+                Subscription.objects.select_for_update(of=("self",), skip_locked=True)
+                .select_related("organization", "product", "edition")
+                .filter(pk=subscription_id, status=Subscription.Status.PAST_DUE, next_dunning_at__lte=now)
+                .first()
+            )
+            if subscription is None:
+                continue
+            _dun(subscription, now, report)
+
+
+def _dun(subscription: Subscription, now: datetime, report: TickReport) -> None:
+    organization = organization_lock(subscription.organization)
+    invoice = (
+        Invoice.objects.filter(subscription=subscription, kind=Invoice.Kind.RENEWAL, status=Invoice.Status.OPEN)
+        .order_by("-period_start")
+        .first()
+    )
+    if invoice is None:
+        subscription.status = Subscription.Status.ACTIVE
+        subscription.next_dunning_at = None
+        subscription.save()
+        return
+    schedule = settings.DUNNING_RETRY_DAYS
+    if subscription.dunning_attempts >= len(schedule):
+        subscription.status = Subscription.Status.SUSPENDED
+        subscription.suspended_at = now
+        subscription.next_dunning_at = None
+        subscription.save()
+        event_record(
+            name=events.SUBSCRIPTION_SUSPENDED,
+            organization=organization,
+            properties={"product": subscription.product.code, "invoice": invoice.number, "reason": "unpaid renewal"},
+        )
+        billing_email_admins(
+            organization=organization,
+            subject=f"{subscription.product.name} is suspended",
+            body=(
+                f"Invoice {invoice.number} is still unpaid, so {subscription.product.name} is suspended. "
+                f"Pay it to reactivate it at once: {settings.SITE_URL}/billing/"
+            ),
+        )
+        report.suspended += 1
+        report.handled.append(f"suspended {subscription.public_id}")
+        return
+    subscription.dunning_attempts += 1
+    attempt = subscription.dunning_attempts
+    past_due_since = subscription.past_due_since or now
+    if attempt < len(schedule):
+        subscription.next_dunning_at = past_due_since + timedelta(days=schedule[attempt])
+    else:
+        subscription.next_dunning_at = past_due_since + timedelta(days=schedule[-1] + settings.DUNNING_GRACE_DAYS)
+    subscription.save()
+    report.dunning_retries += 1
+    report.handled.append(f"retry {attempt} {invoice.number}")
+    account = billing_account_of(organization)
+    live = invoice.payments.exclude(status=Payment.Status.FAILED).exists()
+    if account.has_card and not live:
+        _payment_start(invoice=invoice, account=account, actor=None)
+    else:
+        billing_email_admins(
+            organization=organization,
+            subject=f"Payment needed for {subscription.product.name}",
+            body=f"Invoice {invoice.number} is unpaid. Add or update your card: {settings.SITE_URL}/billing/",
+        )
+
+
+# Purchase orders --------------------------------------------------------------------------------
+
+
+def overdue_tick(*, now: datetime, report: TickReport) -> None:
+    """Remind purchase-order customers of overdue invoices; after the grace period, suspend
+    the subscription the invoice covers (that one only)."""
+    overdue = list(
+        Invoice.objects.filter(status=Invoice.Status.OPEN, collection_method="invoice", due_at__lte=now)
+        .order_by("due_at")
+        .values_list("pk", flat=True)[:BATCH]
+    )
+    for invoice_id in overdue:
+        with transaction.atomic():
+            invoice = (
+                Invoice.objects.select_for_update(skip_locked=True)
+                .select_related("subscription__product", "organization")
+                .filter(pk=invoice_id, status=Invoice.Status.OPEN)
+                .first()
+            )
+            if invoice is None:
+                continue
+            days_overdue = (now - invoice.due_at).days
+            subscription = invoice.subscription
+            if days_overdue >= settings.DUNNING_GRACE_DAYS and subscription.status != Subscription.Status.SUSPENDED:
+                Subscription.objects.filter(pk=subscription.pk).update(
+                    status=Subscription.Status.SUSPENDED, suspended_at=now
+                )
+                event_record(
+                    name=events.SUBSCRIPTION_SUSPENDED,
+                    organization=invoice.organization,
+                    properties={"product": subscription.product.code, "invoice": invoice.number, "reason": "overdue invoice"},
+                )
+                report.suspended += 1
+                billing_email_admins(
+                    organization=invoice.organization,
+                    subject=f"{subscription.product.name} is suspended",
+                    body=f"Invoice {invoice.number} is overdue, so {subscription.product.name} is suspended until it is paid.",
+                )
+            elif invoice.overdue_reminders_sent <= days_overdue // 7 and days_overdue < settings.DUNNING_GRACE_DAYS + 1:
+                invoice.overdue_reminders_sent += 1
+                invoice.save(update_fields=["overdue_reminders_sent"])
+                report.overdue_reminders += 1
+                billing_email_admins(
+                    organization=invoice.organization,
+                    subject=f"Invoice {invoice.number} is overdue",
+                    body=(
+                        f"Invoice {invoice.number} (PO {invoice.po_number or '-'}) was due on {invoice.due_at:%d %B %Y}. "
+                        f"{subscription.product.name} will be suspended if it stays unpaid."
+                    ),
+                )
+
+
+def invoice_mark_paid_by_transfer(*, invoice: Invoice, actor: User) -> Invoice:
+    """Staff: a purchase-order invoice was paid by bank transfer or cheque. Reactivates the
+    subscription it covers if the invoice had suspended it."""
+    from .services import invoice_mark_paid
+
+    with transaction.atomic():
+        organization_lock(invoice.organization)
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status != Invoice.Status.OPEN:
+            return invoice
+        invoice = invoice_mark_paid(invoice=invoice, payment=None)
+        Subscription.objects.filter(pk=invoice.subscription_id, status=Subscription.Status.SUSPENDED).update(
+            status=Subscription.Status.ACTIVE, suspended_at=None
+        )
+        return invoice
+
+
+def lifecycle_tick(*, now: datetime | None = None) -> TickReport:
+    now = now or timezone.now()
+    report = TickReport()
+    trial_tick(now=now, report=report)
+    renewal_tick(now=now, report=report)
+    dunning_tick(now=now, report=report)
+    overdue_tick(now=now, report=report)
+    return report
+
+
+# Changes by an admin ---------------------------------------------------------------------------
+
+
+def subscription_change_edition(*, subscription: Subscription, actor: User, edition: Edition, request_key: str) -> Payment | Subscription:
+    """Move a paid subscription to another edition of its product.
+
+    A bigger edition applies at once for the prorated difference (a payment; the edition
+    changes when it succeeds). A smaller one waits for the period end, and is refused while
+    the organization has more users than it allows.
+    """
+    _require_admin(subscription.organization, actor)
+    with transaction.atomic():
+        organization = organization_lock(subscription.organization)
+        subscription = Subscription.objects.select_for_update(of=("self",)).select_related("product", "edition").get(
+            pk=subscription.pk
+        )
+        if edition.product_id != subscription.product_id or not edition.is_active:
+            raise CheckoutInvalid(f"{edition} is not an edition of {subscription.product.name}.")
+        if subscription.status != Subscription.Status.ACTIVE or not subscription.interval:
+            raise CheckoutInvalid(f"{subscription.product.name} is not paid for: buy it first.")
+        if edition.pk == subscription.edition_id:
+            if subscription.pending_edition_id:
+                subscription.pending_edition = None  # staying after all: cancel the waiting change
+                subscription.save(update_fields=["pending_edition", "updated_at"])
+                return subscription
+            raise CheckoutInvalid(f"{subscription.product.name} is already on {edition.name}.")
+        if edition.rank < subscription.edition.rank:
+            in_use = seats_in_use(organization=organization)
+            if in_use > edition.seat_limit:
+                raise CheckoutInvalid(
+                    f"{edition} allows {edition.seat_limit} users and {organization.name} has {in_use}; "
+                    "remove members or withdraw invites first."
+                )
+            subscription.pending_edition = edition
+            subscription.save(update_fields=["pending_edition", "updated_at"])
+            return subscription
+        existing = Payment.objects.filter(invoice__organization=organization, invoice__request_key=request_key).first()
+        if existing is not None:
+            return existing
+        account = billing_account_of(organization)
+        if not account.has_card:
+            raise NoCardOnFile("Add a card before upgrading.")
+        now = timezone.now()
+        seconds_left = int((subscription.current_period_end - now).total_seconds())
+        seconds_in_period = int((subscription.current_period_end - subscription.current_period_start).total_seconds())
+        difference = (_unit_price(edition, subscription.interval) - _unit_price(subscription.edition, subscription.interval)) * subscription.seat_limit
+        amount = prorate(full_amount_minor=difference, seconds_left=seconds_left, seconds_in_period=seconds_in_period)
+        invoice = _invoice_issue(
+            organization=organization,
+            subscription=subscription,
+            kind=Invoice.Kind.UPGRADE,
+            edition=edition,
+            seats=subscription.seat_limit,
+            interval=subscription.interval,
+            unit_amount_minor=difference,
+            quantity=1,
+            amount_minor=amount,
+            period_start=now,
+            period_end=subscription.current_period_end,
+            description=(
+                f"Upgrade from {subscription.edition.name} to {edition.name}, {subscription.seat_limit} seats, "
+                f"prorated to {subscription.current_period_end:%d %b %Y}"
+            ),
+            request_key=request_key,
+        )
+        subscription.pending_edition = None
+        subscription.save(update_fields=["pending_edition", "updated_at"])
+        if amount == 0:
+            from .services import invoice_mark_paid
+
+            invoice_mark_paid(invoice=invoice, payment=None)
+            return subscription
+        return _payment_start(invoice=invoice, account=account, actor=actor)
+
+
+def subscription_remove_seats(*, subscription: Subscription, actor: User, seats: int) -> Subscription:
+    """Fewer seats from the next renewal; refused below the seats the organization uses."""
+    _require_admin(subscription.organization, actor)
+    with transaction.atomic():
+        organization = organization_lock(subscription.organization)
+        subscription = Subscription.objects.select_for_update(of=("self",)).select_related("product").get(pk=subscription.pk)
+        if subscription.status != Subscription.Status.ACTIVE or not subscription.interval:
+            raise CheckoutInvalid(f"{subscription.product.name} is not paid for.")
+        target = (subscription.pending_seat_limit or subscription.seat_limit) - seats
+        in_use = seats_in_use(organization=organization)
+        if seats < 1 or target < max(1, in_use):
+            raise CheckoutInvalid(
+                f"{organization.name} uses {in_use} seats (members and pending invites); it cannot go below that."
+            )
+        subscription.pending_seat_limit = target
+        subscription.save(update_fields=["pending_seat_limit", "updated_at"])
+        return subscription
+
+
+def subscription_pay_now(*, subscription: Subscription, actor: User) -> Payment:
+    """Pay a past-due or suspended subscription's open renewal invoice now, with the card
+    on file; success reactivates it at once."""
+    _require_admin(subscription.organization, actor)
+    with transaction.atomic():
+        organization = organization_lock(subscription.organization)
+        invoice = (
+            Invoice.objects.select_for_update()
+            .filter(subscription=subscription, status=Invoice.Status.OPEN, kind=Invoice.Kind.RENEWAL)
+            .order_by("-period_start")
+            .first()
+        )
+        if invoice is None:
+            raise CheckoutInvalid("There is nothing to pay.")
+        live = invoice.payments.exclude(status=Payment.Status.FAILED).first()
+        if live is not None:
+            return live
+        account = billing_account_of(organization)
+        if not account.has_card:
+            raise NoCardOnFile("Add a card first.")
+        return _payment_start(invoice=invoice, account=account, actor=actor)
+
+
+def organizations_over_sales_threshold(*, minimum_minor: int, since: datetime) -> list[tuple[Organization, int]]:
+    """Organizations whose paid invoices since `since` add up to `minimum_minor` or more."""
+    from django.db.models import Sum
+
+    totals = (
+        Invoice.objects.filter(status=Invoice.Status.PAID, paid_at__gte=since)
+        .values("organization")
+        .annotate(total=Sum("total_minor"))
+        .filter(total__gte=minimum_minor)
+        .order_by("-total")
+    )
+    organizations = Organization.objects.in_bulk([row["organization"] for row in totals])
+    return [(organizations[row["organization"]], row["total"]) for row in totals]
+

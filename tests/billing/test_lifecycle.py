@@ -1,0 +1,243 @@
+"""Time travel through trials, renewals, dunning, edition changes, seat removals and purchase
+orders, against localstripe. Celery runs tasks in-process here (task_always_eager), so a
+charge scheduled on commit happens inside the tick that scheduled it; the real worker is
+exercised by the webhook and journey tests."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+from django.db import connection
+from django.utils import timezone
+
+from billing import lifecycle, services
+from billing.exceptions import CheckoutInvalid
+from billing.models import BillingAccount, Invoice, Payment, Subscription
+from catalog.selectors import edition_get
+from config.celery import app as celery_app
+from experiments.models import Event
+
+from ..conftest import organization_on
+from .test_card_payments import DECLINED_AT_CHARGE, OK_CARD, _card
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks():
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+def _subjects():
+    return [message.subject for message in mail.outbox]
+
+
+def _use_card(localstripe, organization, admin, number):
+    intent, _ = _card(localstripe, organization, admin, number)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+
+
+def _paid(localstripe, *, edition="standard", seats=5, interval="month", members=1):
+    organization, admin = organization_on("standard", members=members)
+    _use_card(localstripe, organization, admin, OK_CARD)
+    subscription = organization.subscriptions.get()
+    services.subscription_checkout(
+        subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code=edition),
+        seats=seats, interval=interval,
+    )
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.ACTIVE
+    return organization, admin, subscription
+
+
+def _tick(at):
+    with time_machine.travel(at, tick=False):
+        return lifecycle.lifecycle_tick()
+
+
+def test_trial_reminders_go_out_once_at_seven_three_and_one_days(localstripe, catalog):
+    organization, admin = organization_on("standard")
+    subscription = organization.subscriptions.get()
+    end = subscription.trial_ends_at
+    assert _tick(end - timedelta(days=8)).reminders == 0
+    assert _tick(end - timedelta(days=6, hours=12)).reminders == 1
+    assert _tick(end - timedelta(days=6)).reminders == 0  # not twice
+    assert _tick(end - timedelta(days=2, hours=12)).reminders == 1
+    assert _tick(end - timedelta(hours=12)).reminders == 1
+    assert _subjects() == [
+        "[Flywheel] Your Tracker trial ends in 7 days",
+        "[Flywheel] Your Tracker trial ends in 3 days",
+        "[Flywheel] Your Tracker trial ends in 1 day",
+    ]
+    assert mail.outbox[0].to == [admin.email]
+
+
+def test_a_trial_without_a_card_falls_back_to_free_when_the_organization_fits(localstripe, catalog):
+    organization, admin = organization_on("standard", members=3)
+    subscription = organization.subscriptions.get()
+    report = _tick(subscription.trial_ends_at + timedelta(minutes=1))
+    assert report.trials_to_free == 1
+    subscription.refresh_from_db()
+    assert (subscription.status, subscription.edition.code, subscription.seat_limit) == ("active", "free", 10)
+    assert Event.objects.get(name="trial_ended").properties["outcome"] == "free"
+
+
+def test_a_trial_of_an_organization_too_big_for_free_is_suspended_until_paid(localstripe, catalog):
+    organization, admin = organization_on("standard", members=12)
+    subscription = organization.subscriptions.get()
+    assert _tick(subscription.trial_ends_at + timedelta(minutes=1)).trials_suspended == 1
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.SUSPENDED
+    assert "suspended until someone pays" in mail.outbox[-1].body
+    _use_card(localstripe, organization, admin, OK_CARD)
+    services.subscription_checkout(
+        subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code="standard"),
+        seats=12, interval="month",
+    )
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.ACTIVE and subscription.suspended_at is None
+
+
+def test_renewal_charges_the_next_period_once(localstripe, catalog):
+    organization, admin, subscription = _paid(localstripe, seats=4)
+    first_end = subscription.current_period_end
+    report = _tick(first_end + timedelta(minutes=5))
+    assert report.renewals == 1
+    assert _tick(first_end + timedelta(minutes=20)).renewals == 0
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.ACTIVE
+    assert subscription.current_period_start == first_end and subscription.current_period_end > first_end
+    renewal = Invoice.objects.get(kind=Invoice.Kind.RENEWAL)
+    assert renewal.status == Invoice.Status.PAID and renewal.total_minor == 4 * 815
+
+
+def test_overlapping_ticks_issue_one_renewal(localstripe, catalog):
+    organization, admin, subscription = _paid(localstripe)
+    at = subscription.current_period_end + timedelta(minutes=5)
+    barrier = threading.Barrier(2)
+
+    def tick():
+        barrier.wait()
+        try:
+            _tick(at)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=tick) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert Invoice.objects.filter(kind=Invoice.Kind.RENEWAL).count() == 1
+    assert Payment.objects.filter(invoice__kind=Invoice.Kind.RENEWAL).count() == 1
+
+
+def test_dunning_retries_emails_then_suspends_and_a_payment_reactivates(localstripe, catalog):
+    organization, admin, subscription = _paid(localstripe, seats=2)
+    _use_card(localstripe, organization, admin, DECLINED_AT_CHARGE)  # the card that fails later
+    failed_at = subscription.current_period_end + timedelta(minutes=5)
+    _tick(failed_at)
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.PAST_DUE
+    assert mail.outbox[-1].subject == "[Flywheel] Payment failed for Tracker"
+    assert "/billing/" in mail.outbox[-1].body
+
+    for day, retries in [(1, 1), (3, 2), (5, 3), (7, 4)]:
+        assert _tick(failed_at + timedelta(days=day, minutes=1)).dunning_retries == 1
+        subscription.refresh_from_db()
+        assert subscription.status == Subscription.Status.PAST_DUE and subscription.dunning_attempts == retries
+    assert _tick(failed_at + timedelta(days=9)).suspended == 0  # still in the grace period
+    assert _tick(failed_at + timedelta(days=10, minutes=1)).suspended == 1
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.SUSPENDED
+    assert Payment.objects.filter(invoice__kind=Invoice.Kind.RENEWAL, status="failed").count() == 5
+    assert _subjects().count("[Flywheel] Payment failed for Tracker") == 5  # one email each time
+
+    _use_card(localstripe, organization, admin, OK_CARD)
+    lifecycle.subscription_pay_now(subscription=subscription, actor=admin)
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.ACTIVE and subscription.dunning_attempts == 0
+
+
+def test_upgrade_is_prorated_and_applies_at_once(localstripe, catalog):
+    organization, admin, subscription = _paid(localstripe, seats=4)
+    middle = subscription.current_period_start + (subscription.current_period_end - subscription.current_period_start) / 2
+    with time_machine.travel(middle, tick=False):
+        payment = lifecycle.subscription_change_edition(
+            subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code="premium"),
+            request_key="upgrade-1",
+        )
+    expected = services.prorate(
+        full_amount_minor=(1600 - 815) * 4,
+        seconds_left=int((subscription.current_period_end - middle).total_seconds()),
+        seconds_in_period=int((subscription.current_period_end - subscription.current_period_start).total_seconds()),
+    )
+    assert payment.amount_minor == expected == 1570
+    subscription.refresh_from_db()
+    assert subscription.edition.code == "premium"
+
+
+def test_downgrade_waits_for_the_period_end_and_is_refused_when_over_the_limit(localstripe, catalog):
+    organization, admin, subscription = _paid(localstripe, edition="premium", seats=12, members=12)
+    with pytest.raises(CheckoutInvalid, match="Tracker Free allows 10 users and .* has 12"):
+        lifecycle.subscription_change_edition(
+            subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code="free"),
+            request_key="d1",
+        )
+    lifecycle.subscription_change_edition(
+        subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code="standard"),
+        request_key="d2",
+    )
+    subscription.refresh_from_db()
+    assert subscription.edition.code == "premium" and subscription.pending_edition.code == "standard"
+    _tick(subscription.current_period_end + timedelta(minutes=5))
+    subscription.refresh_from_db()
+    assert subscription.edition.code == "standard" and subscription.pending_edition is None
+    assert Invoice.objects.get(kind=Invoice.Kind.RENEWAL).total_minor == 12 * 815
+
+
+def test_seat_removals_take_effect_at_renewal(localstripe, catalog):
+    organization, admin, subscription = _paid(localstripe, seats=5, members=2)
+    with pytest.raises(CheckoutInvalid, match="uses 2 seats"):
+        lifecycle.subscription_remove_seats(subscription=subscription, actor=admin, seats=4)
+    lifecycle.subscription_remove_seats(subscription=subscription, actor=admin, seats=2)
+    subscription.refresh_from_db()
+    assert (subscription.seat_limit, subscription.pending_seat_limit) == (5, 3)
+    _tick(subscription.current_period_end + timedelta(minutes=5))
+    subscription.refresh_from_db()
+    assert (subscription.seat_limit, subscription.pending_seat_limit) == (3, None)
+    assert Invoice.objects.get(kind=Invoice.Kind.RENEWAL).total_minor == 3 * 815
+
+
+def test_purchase_order_invoices_have_terms_and_overdue_ones_suspend_only_their_subscription(localstripe, catalog):
+    organization, admin, subscription = _paid(localstripe, seats=3, interval="year")
+    BillingAccount.objects.filter(organization=organization).update(collection_method="invoice", po_number="PO-778", net_terms_days=30)
+    renewal_at = subscription.current_period_end + timedelta(minutes=5)
+    _tick(renewal_at)
+    invoice = Invoice.objects.get(kind=Invoice.Kind.RENEWAL)
+    assert (invoice.po_number, invoice.collection_method, invoice.status) == ("PO-778", "invoice", "open")
+    assert invoice.due_at == renewal_at + timedelta(days=30)
+    assert not invoice.payments.exists()  # nobody charges a purchase order
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.ACTIVE  # net terms: the product goes on
+    assert mail.outbox[-1].subject == f"[Flywheel] Invoice {invoice.number} for Tracker"
+
+    assert _tick(invoice.due_at + timedelta(days=1)).overdue_reminders == 1
+    assert _tick(invoice.due_at + timedelta(days=4)).suspended == 1
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.SUSPENDED
+    lifecycle.invoice_mark_paid_by_transfer(invoice=invoice, actor=admin)
+    subscription.refresh_from_db()
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.PAID and subscription.status == Subscription.Status.ACTIVE
+
+
+def test_sales_threshold_lists_big_spenders(localstripe, catalog):
+    organization, admin, subscription = _paid(localstripe, seats=50, interval="year")
+    small, small_admin, _ = _paid(localstripe, seats=1)
+    flagged = lifecycle.organizations_over_sales_threshold(minimum_minor=100_000, since=timezone.now() - timedelta(days=365))
+    assert [(org.pk, total) for org, total in flagged] == [(organization.pk, 50 * 8150)]
