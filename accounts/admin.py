@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from .models import Invite, Membership, Organization, SignupIntent, User
+from .api_keys import api_key_revoke_by_staff
+from .models import ApiKey, Invite, Membership, Organization, SignupIntent, User
 
 
 class MembershipInline(admin.TabularInline):
@@ -59,3 +60,30 @@ class SignupIntentAdmin(admin.ModelAdmin):
     list_display = ["user", "product_code", "edition_code", "created_at", "completed_at"]
     search_fields = ["user__email", "product_code"]
     raw_id_fields = ["user", "invite"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Staff can see keys and revoke them; they cannot create one here (its secret would never be
+    shown), edit or delete one (a revocation must go through the service, which also clears the
+    authentication cache), nor read a secret (only its hash is stored)."""
+
+    list_display = ["name", "prefix", "organization", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix", "organization__name", "organization__public_id"]
+    list_select_related = ["organization"]
+    fields = ["public_id", "organization", "name", "prefix", "secret_hash", "created_at", "created_by",
+              "last_used_at", "revoked_at", "revoked_by"]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request, queryset):
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            api_key_revoke_by_staff(api_key=api_key, actor=request.user)

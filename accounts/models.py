@@ -194,3 +194,33 @@ class Removal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} removed from {self.organization}"
+
+
+class ApiKey(models.Model):
+    """A key a product's servers use to call Flywheel's API on behalf of one organization.
+
+    The key is `fw_live_<prefix>_<secret>`. It is shown once, when it is created; Flywheel keeps
+    only `prefix` (8 characters, unique, shown in lists so people can tell keys apart) and the
+    SHA-256 of the secret. A revoked key never authenticates again.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=120)
+    prefix = models.CharField(max_length=8, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "-created_at"], name="api_key_org_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} (fw_live_{self.prefix}_…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,6 +1,12 @@
-from django.contrib import admin
+from decimal import Decimal, InvalidOperation
 
-from .models import Subscription
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+
+from catalog.templatetags.catalog_tags import money
+
+from .models import CreditNote, Dispute, Invoice, InvoiceLine, Payment, Subscription, WebhookEvent
+from .refunds import REFUND_REASONS, RefundInvalid, payment_refundable_minor, refund_request
 
 
 @admin.register(Subscription)
@@ -11,3 +17,185 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_select_related = ["organization", "product", "edition"]
     raw_id_fields = ["organization", "started_by"]
     readonly_fields = ["created_at", "updated_at"]
+
+
+# Invoices, payments and credit notes: read-only documents; money goes back by refund only. ------
+
+
+def _minor_units(text: str) -> int | None:
+    """"12.34" -> 1234, exactly (no floats); None if it is not an amount with at most 2 decimals."""
+    try:
+        amount = Decimal(text.strip().replace(",", ""))
+    except InvalidOperation:
+        return None
+    minor = amount * 100
+    if not amount.is_finite() or minor != minor.to_integral_value():
+        return None
+    return int(minor)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Issued documents and Stripe's records are looked at, never edited here."""
+
+    def has_refund_permission(self, request) -> bool:
+        """Refunds are for staff allowed to issue credit notes (finance)."""
+        return request.user.has_perm("billing.add_creditnote")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _refund_action(modeladmin: admin.ModelAdmin, request, payments: list[Payment], selected: list[int]):
+    """The refund form for one payment, then the refund: a pending credit note that the worker
+    turns into a Stripe refund and a numbered credit note."""
+    if len(payments) != 1:
+        modeladmin.message_user(request, "Refund one payment at a time.", messages.ERROR)
+        return None
+    payment = payments[0]
+    refundable = payment_refundable_minor(payment)
+    error = ""
+    if "apply" in request.POST:
+        amount_minor = _minor_units(request.POST.get("amount", ""))
+        reason_code = request.POST.get("reason_code", "")
+        reason_label = dict(REFUND_REASONS).get(reason_code, "")
+        note_text = request.POST.get("note", "").strip()
+        reason = f"{reason_label}: {note_text}" if reason_label and note_text else reason_label or note_text
+        if amount_minor is None:
+            error = "Enter the amount as a number with at most two decimals, e.g. 12.50."
+        else:
+            try:
+                note = refund_request(payment=payment, amount_minor=amount_minor, reason=reason, actor=request.user)
+            except RefundInvalid as refusal:
+                error = refusal.message
+            else:
+                modeladmin.message_user(
+                    request,
+                    f"Refund of {money(note.amount_minor, note.currency)} on invoice {payment.invoice.number} requested; "
+                    "its credit note is numbered when Stripe confirms.",
+                    messages.SUCCESS,
+                )
+                return None
+    return TemplateResponse(
+        request,
+        "admin/billing/refund.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": f"Refund invoice {payment.invoice.number}",
+            "payment": payment,
+            "refundable": money(refundable, payment.currency),
+            "default_amount": money(refundable),
+            "reasons": REFUND_REASONS,
+            "error": error,
+            "action": request.POST.get("action", ""),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "selected": selected,
+            "collected": money(payment.amount_minor, payment.currency),
+            "opts": modeladmin.model._meta,
+        },
+    )
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    extra = 0
+    can_delete = False
+    fields = ["description", "quantity", "unit_amount_minor", "amount_minor", "period_start", "period_end"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class CreditNoteInline(admin.TabularInline):
+    model = CreditNote
+    extra = 0
+    can_delete = False
+    fields = ["number", "status", "amount_minor", "currency", "reason", "stripe_refund_id", "issued_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    list_display = ["number", "organization", "kind", "status", "total", "issued_at", "paid_at", "due_at"]
+    list_filter = ["status", "kind", "collection_method"]
+    search_fields = ["number", "organization__name", "po_number"]
+    list_select_related = ["organization"]
+    inlines = [InvoiceLineInline, CreditNoteInline]
+    actions = ["refund"]
+
+    @admin.display(description="Total")
+    def total(self, invoice: Invoice) -> str:
+        return money(invoice.total_minor, invoice.currency)
+
+    @admin.action(description="Refund the card payment of the selected invoice", permissions=["refund"])
+    def refund(self, request, queryset):
+        payments = [
+            payment
+            for invoice in queryset.order_by("pk")
+            for payment in invoice.payments.filter(status=Payment.Status.SUCCEEDED).select_related("invoice", "organization")
+        ]
+        if queryset.count() == 1 and not payments:
+            self.message_user(request, "This invoice has no succeeded card payment to refund.", messages.ERROR)
+            return None
+        return _refund_action(self, request, payments, list(queryset.values_list("pk", flat=True)))
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = ["public_id", "organization", "invoice", "status", "amount", "succeeded_at", "stripe_payment_intent_id"]
+    list_filter = ["status"]
+    search_fields = ["public_id", "stripe_payment_intent_id", "invoice__number", "organization__name"]
+    list_select_related = ["organization", "invoice"]
+    inlines = [CreditNoteInline]
+    actions = ["refund"]
+
+    @admin.display(description="Amount")
+    def amount(self, payment: Payment) -> str:
+        return money(payment.amount_minor, payment.currency)
+
+    @admin.action(description="Refund the selected payment (fully or partly)", permissions=["refund"])
+    def refund(self, request, queryset):
+        payments = list(queryset.select_related("invoice", "organization"))
+        return _refund_action(self, request, payments, [payment.pk for payment in payments])
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(ReadOnlyAdmin):
+    list_display = ["number", "organization", "invoice", "status", "source", "amount", "reason", "issued_at"]
+    list_filter = ["status", "source"]
+    search_fields = ["number", "invoice__number", "stripe_refund_id", "organization__name"]
+    list_select_related = ["organization", "invoice"]
+
+    @admin.display(description="Amount")
+    def amount(self, note: CreditNote) -> str:
+        return money(note.amount_minor, note.currency)
+
+
+@admin.register(Dispute)
+class DisputeAdmin(ReadOnlyAdmin):
+    list_display = ["stripe_dispute_id", "organization", "payment", "amount_minor", "currency", "reason", "status", "evidence_due_by"]
+    list_filter = ["status", "reason"]
+    search_fields = ["stripe_dispute_id", "organization__name"]
+    list_select_related = ["organization", "payment"]
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ["stripe_event_id", "type", "received_at", "processed_at", "attempts"]
+    list_filter = ["type"]
+    search_fields = ["stripe_event_id"]

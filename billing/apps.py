@@ -7,7 +7,10 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         from accounts.services import seat_policy_register
 
-        from . import receivers  # noqa: F401
+        from . import (
+            documents,  # noqa: F401  (immutability of issued invoices and credit notes)
+            receivers,  # noqa: F401
+        )
         from .services import seat_limit_enforce
 
         seat_policy_register(seat_limit_enforce)

@@ -211,3 +211,100 @@ def webhook_event_parse(*, payload: bytes, signature: str) -> dict[str, Any]:
     except (stripe.SignatureVerificationError, ValueError) as error:
         raise WebhookSignatureInvalid(f"Webhook refused: {error}") from None
     return event.to_dict()
+
+
+# Refunds, charges and reconciliation (billing/refunds.py, billing/reconciliation.py) -----------
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: str
+    status: str
+    amount: int
+    currency: str
+    payment_intent_id: str
+    charge_id: str
+    metadata: dict[str, str]
+    failure_reason: str
+
+
+@dataclass(frozen=True)
+class Charge:
+    id: str
+    payment_intent_id: str
+    amount: int
+    amount_refunded: int
+    currency: str
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    metadata = value.to_dict() if hasattr(value, "to_dict") else dict(value or {})
+    return {str(k): str(v) for k, v in metadata.items()}
+
+
+def _refund(refund: Any) -> Refund:
+    return Refund(
+        id=refund.id,
+        status=str(refund.status or ""),
+        amount=int(refund.amount),
+        currency=str(refund.currency).upper(),
+        payment_intent_id=str(getattr(refund, "payment_intent", None) or ""),
+        charge_id=str(getattr(refund, "charge", None) or ""),
+        metadata=_metadata(getattr(refund, "metadata", None)),
+        failure_reason=str(getattr(refund, "failure_reason", None) or ""),
+    )
+
+
+def refund_create(*, payment_intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str) -> Refund:
+    """Refund `amount` minor units of a succeeded PaymentIntent. Stripe refuses (PaymentSetupInvalid)
+    a refund of more than is left to refund."""
+    refund = _call(
+        client().v1.refunds.create,
+        {"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
+        _options(idempotency_key),
+    )
+    return _refund(refund)
+
+
+def refunds_of_payment_intent(payment_intent_id: str) -> list[Refund]:
+    """Every refund of a PaymentIntent (up to 100: a payment is never refunded that often)."""
+    page = _call(client().v1.refunds.list, {"payment_intent": payment_intent_id, "limit": 100})
+    return [_refund(refund) for refund in page.data]
+
+
+def charge_retrieve(charge_id: str) -> Charge:
+    charge = _call(client().v1.charges.retrieve, charge_id)
+    return Charge(
+        id=charge.id,
+        payment_intent_id=str(getattr(charge, "payment_intent", None) or ""),
+        amount=int(charge.amount),
+        amount_refunded=int(getattr(charge, "amount_refunded", 0) or 0),
+        currency=str(charge.currency).upper(),
+    )
+
+
+def payment_intents_created_since(since_timestamp: int, *, max_pages: int = 100) -> list[PaymentIntent]:
+    """Every PaymentIntent of the account created at or after `since_timestamp` (Unix seconds),
+    following Stripe's pagination (100 a page, at most `max_pages` pages)."""
+    params: dict[str, Any] = {"limit": 100, "created": {"gte": since_timestamp}}
+    filter_here = False
+    found: list[PaymentIntent] = []
+    for _ in range(max_pages):
+        try:
+            page = _call(client().v1.payment_intents.list, params)
+        except PaymentSetupInvalid:
+            if filter_here:
+                raise
+            # localstripe cannot filter lists by creation time; Stripe can. Filter here instead.
+            filter_here = True
+            params.pop("created", None)
+            page = _call(client().v1.payment_intents.list, params)
+        found.extend(
+            _payment_intent(intent)
+            for intent in page.data
+            if not filter_here or int(getattr(intent, "created", 0) or 0) >= since_timestamp
+        )
+        if not page.has_more or not page.data:
+            break
+        params["starting_after"] = page.data[-1].id
+    return found

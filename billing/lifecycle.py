@@ -548,3 +548,36 @@ def organizations_over_sales_threshold(*, minimum_minor: int, since: datetime) -
     organizations = Organization.objects.in_bulk([row["organization"] for row in totals])
     return [(organizations[row["organization"]], row["total"]) for row in totals]
 
+
+
+def payment_terms_request(*, organization: Organization, actor: User, po_number: str, billing_email: str) -> BillingAccount:
+    """An admin asks to pay by invoice with a purchase order. The request is recorded on the
+    billing account and staff are told; staff switch the collection method in the admin."""
+    from django.core.exceptions import ValidationError as DjangoValidationError
+    from django.core.mail import mail_admins
+    from django.core.validators import validate_email
+
+    _require_admin(organization, actor)
+    po_number = " ".join(po_number.split())[:64]
+    billing_email = billing_email.strip().lower()
+    if not po_number:
+        raise CheckoutInvalid("Enter the purchase order number your invoices should carry.")
+    if billing_email:
+        try:
+            validate_email(billing_email)
+        except DjangoValidationError:
+            raise CheckoutInvalid(f"{billing_email!r} is not a valid email address.") from None
+    with transaction.atomic():
+        organization_lock(organization)
+        account = billing_account_of(organization)
+        account.po_number = po_number
+        if billing_email:
+            account.billing_email = billing_email
+        account.save(update_fields=["po_number", "billing_email", "updated_at"])
+    mail_admins(
+        f"{organization.name} asks to pay by invoice",
+        f"{actor.email} asks to pay by invoice with PO {po_number}. Switch the billing account's "
+        "collection method to 'invoice' in the admin to accept.",
+        fail_silently=True,
+    )
+    return account

@@ -272,3 +272,99 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.stripe_event_id}"
+
+
+class CreditNote(models.Model):
+    """Money given back on a paid invoice: a refund of (part of) a card payment.
+
+    Written as `pending` (and committed) before Stripe is asked to refund, numbered in its own
+    gapless sequence ("credit_note") only once Stripe has refunded, and immutable from then on.
+    Refunds made in Stripe's dashboard become credit notes too (source `stripe`).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Refund requested"
+        ISSUED = "issued", "Issued"
+        FAILED = "failed", "Refund failed"
+
+    class Source(models.TextChoices):
+        STAFF = "staff", "Refunded by our staff"
+        STRIPE = "stripe", "Refunded in Stripe"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="credit_notes")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="credit_notes")
+    # Empty until the refund went through: numbers are only taken for credit notes that exist.
+    number = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.STAFF)
+    currency = models.CharField(max_length=3)
+    amount_minor = models.PositiveBigIntegerField()
+    reason = models.CharField(max_length=240)
+    stripe_refund_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    failure_message = models.TextField(blank=True)
+    created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["number"], condition=~models.Q(number=""), name="credit_note_number_unique"),
+            models.UniqueConstraint(
+                fields=["stripe_refund_id"], condition=~models.Q(stripe_refund_id=""), name="credit_note_refund_unique"
+            ),
+            models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="credit_note_amount_positive"),
+            models.CheckConstraint(
+                condition=~models.Q(status="issued", number="") & ~models.Q(status="issued", issued_at__isnull=True),
+                name="credit_note_issued_has_number",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Credit note {self.number or '(pending)'}"
+
+
+class Dispute(models.Model):
+    """A chargeback: the cardholder's bank disputes a payment. Stored once by Stripe's id so
+    staff can answer it (with evidence, by `evidence_due_by`) from the admin."""
+
+    stripe_dispute_id = models.CharField(max_length=64, unique=True)
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="disputes")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="disputes")
+    amount_minor = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=32, blank=True)
+    evidence_due_by = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Dispute {self.stripe_dispute_id}"
+
+
+class PromptDismissal(models.Model):
+    """A user dismissed an in-product prompt at one stage (docs/api.md#prompts).
+
+    The stage (`threshold`) is part of the key, so a dismissed "trial ends in 7 days" comes
+    back as "3 days", and a dismissed "card expiring" comes back for the next card.
+    """
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32)
+    product_code = models.CharField(max_length=64, blank=True)
+    threshold = models.CharField(max_length=64, blank=True)
+    dismissed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "organization", "kind", "product_code", "threshold"],
+                name="prompt_dismissal_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} dismissed {self.kind} {self.product_code} {self.threshold}"

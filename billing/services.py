@@ -25,7 +25,7 @@ from experiments import events
 from experiments.services import event_record
 from provisioning.services import environment_request
 
-from . import gateway
+from . import gateway, refunds
 from .exceptions import (
     CardDeclined,
     CheckoutInvalid,
@@ -199,6 +199,11 @@ class Quote:
     period_start: datetime
     period_end: datetime
 
+    @property
+    def prorated(self) -> bool:
+        """The first period is shortened to the organization's existing billing date."""
+        return self.amount_minor != self.unit_amount_minor * self.seats
+
 
 def checkout_quote(*, subscription: Subscription, edition: Edition, seats: int, interval: str) -> Quote:
     """Price `seats` seats of `edition` for one billing period starting now.
@@ -222,8 +227,29 @@ def checkout_quote(*, subscription: Subscription, edition: Edition, seats: int, 
         raise CheckoutInvalid(f"{edition} allows at most {edition.seat_limit} users; choose a bigger edition.")
     unit = edition.monthly_price_minor if interval == Subscription.Interval.MONTH else edition.annual_price_minor
     start = timezone.now()
-    end = add_months(start, 1 if interval == Subscription.Interval.MONTH else 12)
-    return Quote(edition, seats, interval, unit, unit * seats, edition.currency, start, end)
+    full_end = add_months(start, 1 if interval == Subscription.Interval.MONTH else 12)
+    # Another product already paid on this interval sets the organization's billing date: the
+    # first period runs to that date, prorated, so every product renews on one cycle.
+    anchor = (
+        Subscription.objects.filter(
+            organization=subscription.organization,
+            status=Subscription.Status.ACTIVE,
+            interval=interval,
+            current_period_end__gt=start,
+            current_period_end__lte=full_end,
+        )
+        .exclude(pk=subscription.pk)
+        .order_by("current_period_end")
+        .first()
+    )
+    if anchor is None:
+        return Quote(edition, seats, interval, unit, unit * seats, edition.currency, start, full_end)
+    amount = prorate(
+        full_amount_minor=unit * seats,
+        seconds_left=int((anchor.current_period_end - start).total_seconds()),
+        seconds_in_period=int((full_end - start).total_seconds()),
+    )
+    return Quote(edition, seats, interval, unit, amount, edition.currency, start, anchor.current_period_end)
 
 
 def billing_account_of(organization: Organization) -> BillingAccount:
@@ -837,4 +863,5 @@ def webhook_process(*, event_id: int) -> None:
         intent_id = str(((event.payload.get("data") or {}).get("object") or {}).get("id", ""))
         if intent_id.startswith("pi_"):
             payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
+    refunds.webhook_apply(event_type=event.type, payload=event.payload)  # refunds and disputes
     WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(processed_at=timezone.now(), last_error="")

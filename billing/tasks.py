@@ -29,3 +29,21 @@ def webhook_process(event_id: int) -> None:
 def lifecycle_tick() -> None:
     """Beat: trial reminders and ends, renewals, dunning retries, overdue purchase orders."""
     lifecycle.lifecycle_tick()
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None)
+def credit_note_refund(self, credit_note_id: int) -> None:
+    """Ask Stripe for one credit note's refund; the service bounds the attempts."""
+    from . import refunds
+
+    outcome = refunds.credit_note_refund(credit_note_id=credit_note_id)
+    if not outcome.done:
+        raise self.retry(countdown=outcome.retry_in)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def payments_reconcile() -> None:
+    """Beat, nightly: compare payments with Stripe's PaymentIntents (billing/reconciliation.py)."""
+    from . import reconciliation
+
+    reconciliation.payments_reconcile()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
@@ -32,9 +35,9 @@ from experiments import events
 from experiments.services import event_record
 from provisioning.selectors import environments_of
 
-from . import gateway
+from . import gateway, lifecycle
 from .exceptions import CheckoutInvalid, WebhookSignatureInvalid
-from .models import Subscription
+from .models import Payment, Subscription
 from .selectors import (
     get_payment_for_user,
     get_subscription_for_user,
@@ -50,6 +53,7 @@ from .services import (
     seats_quote,
     subscription_add_seats,
     subscription_checkout,
+    subscription_start_trial,
     webhook_receive,
 )
 
@@ -180,15 +184,25 @@ def _admin_organization(request: HttpRequest):
 def billing_page(request: HttpRequest) -> HttpResponse:
     """The organization's products, card on file and invoices."""
     organization, is_admin = _admin_organization(request)
+    subscriptions = list(subscriptions_of(organization=organization))
+    owned = {subscription.product_id for subscription in subscriptions}
+    for subscription in subscriptions:
+        subscription.other_editions = [
+            edition
+            for edition in Edition.objects.filter(product=subscription.product, is_active=True).order_by("rank")
+            if edition.pk != subscription.edition_id
+        ]
     return render(
         request,
         "billing/billing.html",
         {
             "organization": organization,
             "is_admin": is_admin,
-            "subscriptions": subscriptions_of(organization=organization),
+            "subscriptions": subscriptions,
+            "other_products": [product for product in products_for_sale() if product.pk not in owned],
             "account": billing_account_of(organization),
             "invoices": invoices_of(organization=organization)[:50],
+            "request_key": uuid.uuid4().hex,
         },
     )
 
@@ -335,3 +349,168 @@ def add_seats(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
         },
         status=400 if error and request.method == "POST" else 200,
     )
+
+
+@login_required
+@require_POST
+def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
+    """Billing-page actions on one subscription: change edition, remove seats, pay now,
+    start another product's trial."""
+    organization, is_admin = _admin_organization(request)
+    try:
+        subscription = get_subscription_for_user(user=request.user, subscription_public_id=subscription_id)
+    except NotFound:
+        raise Http404 from None
+    if subscription.organization_id != organization.pk or not is_admin:
+        raise Http404
+    action = request.POST.get("action", "")
+    try:
+        if action == "change_edition":
+            edition = Edition.objects.filter(product=subscription.product, code=request.POST.get("edition", "")).first()
+            if edition is None:
+                raise CheckoutInvalid("Choose an edition of this product.")
+            outcome = lifecycle.subscription_change_edition(
+                subscription=subscription, actor=request.user, edition=edition, request_key=request.POST.get("request_key", "")
+            )
+            if isinstance(outcome, Payment):
+                return redirect("payment_status", payment_id=outcome.public_id)
+            messages.success(
+                request,
+                f"{subscription.product.name} moves to {outcome.pending_edition.name} at the end of the period."
+                if outcome.pending_edition_id
+                else "No edition change is waiting any more.",
+            )
+        elif action == "remove_seats":
+            try:
+                seats = int(request.POST.get("seats", ""))
+            except ValueError:
+                raise CheckoutInvalid("Enter how many seats to remove.") from None
+            outcome = lifecycle.subscription_remove_seats(subscription=subscription, actor=request.user, seats=seats)
+            messages.success(request, f"From the next renewal {subscription.product.name} has {outcome.pending_seat_limit} seats.")
+        elif action == "pay_now":
+            payment = lifecycle.subscription_pay_now(subscription=subscription, actor=request.user)
+            return redirect("payment_status", payment_id=payment.public_id)
+        else:
+            raise CheckoutInvalid(f"Unknown action {action!r}.")
+    except FlywheelError as refusal:
+        messages.error(request, refusal.message)
+    return redirect("billing")
+
+
+@login_required
+@require_POST
+def product_trial_start(request: HttpRequest) -> HttpResponse:
+    """Try another product with one click: a trial inside the same organization."""
+    organization, is_admin = _admin_organization(request)
+    if not is_admin:
+        raise Http404
+    edition = (
+        Edition.objects.select_related("product")
+        .filter(product__code=request.POST.get("product", ""), product__is_active=True, is_active=True, trial_days__gt=0)
+        .order_by("rank")
+        .first()
+    )
+    if edition is None:
+        messages.error(request, "That product has no trial.")
+        return redirect("billing")
+    try:
+        subscription_start_trial(organization=organization, edition=edition, actor=request.user)
+    except FlywheelError as refusal:
+        messages.error(request, refusal.message)
+        return redirect("billing")
+    messages.success(request, f"Your {edition} trial has started; its workspace is being prepared.")
+    return redirect("home")
+
+
+@login_required
+@require_POST
+def payment_terms(request: HttpRequest) -> HttpResponse:
+    """An admin asks to pay by invoice with a purchase order (staff approve it in the admin),
+    or goes back to card payments."""
+    organization, is_admin = _admin_organization(request)
+    if not is_admin:
+        raise Http404
+    try:
+        lifecycle.payment_terms_request(
+            organization=organization, actor=request.user, po_number=request.POST.get("po_number", ""),
+            billing_email=request.POST.get("billing_email", ""),
+        )
+    except FlywheelError as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, "Your request to pay by invoice was sent; we will confirm by email.")
+    return redirect("billing")
+
+
+@staff_member_required
+def sales_leads(request: HttpRequest) -> HttpResponse:
+    """Staff: organizations whose yearly spend passed the sales threshold."""
+    since = timezone.now() - timedelta(days=365)
+    return render(
+        request,
+        "billing/sales_leads.html",
+        {
+            "threshold_minor": settings.SALES_THRESHOLD_MINOR,
+            "leads": lifecycle.organizations_over_sales_threshold(minimum_minor=settings.SALES_THRESHOLD_MINOR, since=since),
+        },
+    )
+
+
+# Invoices and credit notes as documents (billing/documents.py) ---------------------------------
+
+
+def _document_response(request: HttpRequest, document, *, pdf_url: str, as_pdf: bool) -> HttpResponse:
+    from .documents import document_pdf
+
+    if as_pdf:
+        return HttpResponse(
+            document_pdf(document),
+            content_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{document.filename}"'},
+        )
+    return render(request, "billing/invoice.html", {"document": document, "pdf_url": pdf_url})
+
+
+@login_required
+def invoice_page(request: HttpRequest, invoice_id: uuid.UUID, as_pdf: bool = False) -> HttpResponse:
+    """An invoice, for members of its organization (404 for anyone else): HTML or PDF."""
+    from django.urls import reverse
+
+    from .documents import get_invoice_for_user, invoice_document
+
+    try:
+        invoice = get_invoice_for_user(user=request.user, invoice_public_id=invoice_id)
+    except NotFound:
+        raise Http404 from None
+    return _document_response(
+        request, invoice_document(invoice), pdf_url=reverse("invoice_pdf", args=[invoice.public_id]), as_pdf=as_pdf
+    )
+
+
+@login_required
+def invoice_pdf(request: HttpRequest, invoice_id: uuid.UUID) -> HttpResponse:
+    return invoice_page(request, invoice_id, as_pdf=True)
+
+
+@login_required
+def credit_note_page(request: HttpRequest, credit_note_id: uuid.UUID, as_pdf: bool = False) -> HttpResponse:
+    """An issued credit note, for members of its organization (404 for anyone else)."""
+    from django.urls import reverse
+
+    from .documents import credit_note_document, get_credit_note_for_user
+
+    try:
+        credit_note = get_credit_note_for_user(user=request.user, credit_note_public_id=credit_note_id)
+    except NotFound:
+        raise Http404 from None
+    return _document_response(
+        request,
+        credit_note_document(credit_note),
+        pdf_url=reverse("credit_note_pdf", args=[credit_note.public_id]),
+        as_pdf=as_pdf,
+    )
+
+
+@login_required
+def credit_note_pdf(request: HttpRequest, credit_note_id: uuid.UUID) -> HttpResponse:
+    return credit_note_page(request, credit_note_id, as_pdf=True)

@@ -258,6 +258,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.invites_expire",
         "schedule": crontab(minute=17),
     },
+    "reconcile-stripe-payments": {
+        "task": "billing.tasks.payments_reconcile",
+        "schedule": crontab(hour=3, minute=41),
+    },
 }
 
 # Mail: SMTP when EMAIL_HOST is set, else one .eml file per message under var/mail.
@@ -376,6 +380,9 @@ INVOICE_NUMBER_PREFIX = env("INVOICE_NUMBER_PREFIX", "FW")
 TRIAL_REMINDER_DAYS = sorted((int(d) for d in env_list("TRIAL_REMINDER_DAYS", ["7", "3", "1"])), reverse=True)
 DUNNING_RETRY_DAYS = sorted(int(d) for d in env_list("DUNNING_RETRY_DAYS", ["1", "3", "5", "7"]))
 DUNNING_GRACE_DAYS = env_int("DUNNING_GRACE_DAYS", 3)
+# Yearly spend (minor units) above which an organization is listed for the sales team, and
+# above which staff may move it to purchase orders.
+SALES_THRESHOLD_MINOR = env_int("SALES_THRESHOLD_MINOR", 1_000_000)
 
 # Invites and seats.
 INVITE_MAX_AGE_DAYS = env_int("INVITE_MAX_AGE_DAYS", 7)

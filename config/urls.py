@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts import api_key_views
 from accounts import views as accounts_views
 from billing import views as billing_views
+from billing.api import api as flywheel_api
 from experiments import views as experiments_views
 from provisioning import views as provisioning_views
 
@@ -27,11 +29,23 @@ urlpatterns = [
     path("billing/", billing_views.billing_page, name="billing"),
     path("billing/checkout/<uuid:subscription_id>/", billing_views.checkout, name="checkout"),
     path("billing/seats/<uuid:subscription_id>/", billing_views.add_seats, name="add_seats"),
+    path("billing/subscriptions/<uuid:subscription_id>/", billing_views.subscription_manage, name="subscription_manage"),
+    path("billing/try/", billing_views.product_trial_start, name="product_trial_start"),
+    path("billing/terms/", billing_views.payment_terms, name="payment_terms"),
+    path("staff/sales-leads/", billing_views.sales_leads, name="sales_leads"),
     path("billing/payments/<uuid:payment_id>/", billing_views.payment_status, name="payment_status"),
+    path("billing/invoices/<uuid:invoice_id>/", billing_views.invoice_page, name="invoice"),
+    path("billing/invoices/<uuid:invoice_id>.pdf", billing_views.invoice_pdf, name="invoice_pdf"),
+    path("billing/credit-notes/<uuid:credit_note_id>/", billing_views.credit_note_page, name="credit_note"),
+    path("billing/credit-notes/<uuid:credit_note_id>.pdf", billing_views.credit_note_pdf, name="credit_note_pdf"),
     path("stripe/webhook", billing_views.stripe_webhook, name="stripe_webhook"),
     path("staff/funnel/", experiments_views.funnel, name="staff_funnel"),
     path("dev/mailbox/", accounts_views.dev_mailbox, name="dev_mailbox"),
     path("dev/mailbox/<str:name>", accounts_views.dev_mailbox, name="dev_mailbox_message"),
     path("accounts/", include("allauth.urls")),
+    path("app/api-keys/", api_key_views.api_keys_page, name="api_keys"),
+    path("app/api-keys/<uuid:key_id>/rotate/", api_key_views.api_key_rotate, name="api_key_rotate"),
+    path("app/api-keys/<uuid:key_id>/revoke/", api_key_views.api_key_revoke, name="api_key_revoke"),
+    path("api/", flywheel_api.urls),
     path("admin/", admin.site.urls),
 ]

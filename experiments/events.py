@@ -38,3 +38,16 @@ KNOWN_EVENTS = frozenset(
     SIGNUP_FUNNEL
     + [ENVIRONMENT_FAILED, JOINED_BY_DOMAIN, SEAT_LIMIT_REACHED, SUBSCRIPTION_STARTED, SUBSCRIPTION_PAID, SEATS_ADDED, SUBSCRIPTION_RENEWED, EDITION_CHANGED, PAYMENT_FAILED, TRIAL_ENDED, SUBSCRIPTION_SUSPENDED]
 )
+
+# In-product prompts (billing/prompts.py), as the product's servers report them through the API,
+# and the lifecycle of the organization API keys they authenticate with.
+PROMPT_SHOWN = "prompt_shown"
+PROMPT_CLICKED = "prompt_clicked"
+PROMPT_DISMISSED = "prompt_dismissed"
+API_KEY_CREATED = "api_key_created"
+API_KEY_ROTATED = "api_key_rotated"
+API_KEY_REVOKED = "api_key_revoked"
+
+KNOWN_EVENTS = KNOWN_EVENTS | frozenset(
+    [PROMPT_SHOWN, PROMPT_CLICKED, PROMPT_DISMISSED, API_KEY_CREATED, API_KEY_ROTATED, API_KEY_REVOKED]
+)

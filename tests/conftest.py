@@ -32,6 +32,14 @@ def _redis_clean():
     client.flushdb()
 
 
+@pytest.fixture(autouse=True)
+def _tasks_reach_the_worker_only_when_asked(request, settings):
+    """Tasks of a test that does not use the worker go to a queue nobody consumes, so the
+    session's worker never touches the database while such a test is being torn down."""
+    if "celery_worker" not in request.fixturenames:
+        settings.CELERY_TASK_DEFAULT_QUEUE = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-parked"
+
+
 @pytest.fixture
 def catalog(db):
     catalog_sync()

@@ -241,3 +241,33 @@ def test_sales_threshold_lists_big_spenders(localstripe, catalog):
     small, small_admin, _ = _paid(localstripe, seats=1)
     flagged = lifecycle.organizations_over_sales_threshold(minimum_minor=100_000, since=timezone.now() - timedelta(days=365))
     assert [(org.pk, total) for org, total in flagged] == [(organization.pk, 50 * 8150)]
+
+
+def test_a_second_product_is_billed_on_the_organizations_billing_date(localstripe, catalog):
+    organization, admin, tracker = _paid(localstripe, seats=2)
+    ten_days_later = tracker.current_period_start + timedelta(days=10)
+    with time_machine.travel(ten_days_later, tick=False):
+        wiki = services.subscription_start_trial(
+            organization=organization, edition=edition_get(product_code="wiki", edition_code="standard"), actor=admin
+        )
+        quote = services.checkout_quote(
+            subscription=wiki, edition=edition_get(product_code="wiki", edition_code="standard"), seats=2, interval="month"
+        )
+        payment = services.subscription_checkout(
+            subscription=wiki, actor=admin, edition=quote.edition, seats=2, interval="month"
+        )
+    full_month = services.add_months(ten_days_later, 1) - ten_days_later
+    expected = services.prorate(
+        full_amount_minor=2 * 611,
+        seconds_left=int((tracker.current_period_end - ten_days_later).total_seconds()),
+        seconds_in_period=int(full_month.total_seconds()),
+    )
+    assert payment.amount_minor == quote.amount_minor == expected < 2 * 611
+    wiki.refresh_from_db()
+    assert wiki.current_period_end == tracker.current_period_end  # one billing date
+    _tick(tracker.current_period_end + timedelta(minutes=5))
+    renewals = Invoice.objects.filter(kind=Invoice.Kind.RENEWAL).order_by("subscription__product__code")
+    assert [(i.subscription.product.code, i.total_minor, i.period_start) for i in renewals] == [
+        ("tracker", 2 * 815, tracker.current_period_end),
+        ("wiki", 2 * 611, tracker.current_period_end),
+    ]

@@ -1,0 +1,517 @@
+"""Entitlements API throughput and latency against the same server's simplest JSON view.
+
+    uv run python bench/entitlements.py                     # 8 clients, 3 rounds of 5 s
+    uv run python bench/entitlements.py --clients 16 --duration 10
+    uv run python bench/entitlements.py --web-workers 3 --env DATABASE_CONN_MAX_AGE=0
+
+What it starts (and always stops again): a fresh PostgreSQL database
+`flywheel_bench_entitlements` (dropped and recreated at the start, dropped at the end unless
+--keep-db), migrated and catalog_synced, with one organization on a Tracker Standard trial and
+one API key; gunicorn serving config.wsgi (--web-workers sync workers, 2 by default) on a free
+port of 127.0.0.1; the shared cache on Redis db 11, its keys prefixed by a name unique to the
+run and deleted at the end. Settings: config.settings, FLYWHEEL_ENV=development, DEBUG=0.
+
+The two endpoints, in the same NinjaAPI, behind the same middleware, on the same server:
+  bare          GET /api/v1/ping          no authentication, returns {"ok": true}
+  entitlements  GET /api/v1/entitlements  Bearer API key, the organization's entitlements
+The bare view is ninja's simplest operation rather than a plain Django view so that the ratio
+measures what the entitlements operation itself costs (authenticating the key, reading the
+cache, the tenant's answer), not the framework around both.
+
+Two phases, each endpoint measured in the same rounds, alternating which goes first:
+  1. throughput: --clients threads send requests back to back (a closed loop) for --duration
+     seconds; requests per second over the rounds, and the ratio entitlements / bare;
+  2. latency at moderate load: the same threads send on a fixed schedule (an open loop) at
+     --load (0.5) times the entitlements endpoint's own throughput from phase 1, i.e. with the
+     server half busy, the same rate for both endpoints. Latency counts from when a request was due, not when it went out, so a
+     stalled server is not hidden by the client waiting for it (coordinated omission).
+Each request opens its own connection: gunicorn's sync workers close it after each answer.
+A --warmup of 2 s per endpoint runs first and is left out. Every answer is checked (status 200,
+and the entitlements name the product); failures are counted and printed.
+
+Targets: entitlements at least 0.8 of the bare view's throughput, and p99 under 10 ms at
+moderate load. The load generator runs on the same machine (Python threads), so its own CPU
+use is in every figure, equally for both endpoints. Exit status 0 whether or not they are met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import redis
+from time_to_value import (
+    PG,
+    Process,
+    free_port,
+    heading,
+    load_average,
+    maintenance_connection,
+    percentile,
+    wait_until,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_NAME = "flywheel_bench_entitlements"
+REDIS_URL = "redis://127.0.0.1:6379/11"
+TARGET_RATIO = 0.8
+TARGET_P99_MS = 10.0
+
+SETUP = """
+from accounts.api_keys import api_key_create
+from accounts.models import Membership
+from billing.services import subscription_start_trial
+from catalog.selectors import edition_get
+from accounts.models import Organization, User
+
+admin = User.objects.create_user(email="bench-admin@bench.example", password=None)
+organization = Organization.objects.create(name="Bench", created_by=admin)
+Membership.objects.create(organization=organization, user=admin, role="admin", source="signup")
+for index in range(4):
+    Membership.objects.create(
+        organization=organization, user=User.objects.create_user(email=f"member{index}@bench.example")
+    )
+subscription_start_trial(
+    organization=organization, edition=edition_get(product_code="tracker", edition_code="standard"), actor=admin
+)
+_, raw = api_key_create(organization=organization, actor=admin, name="bench")
+print("KEY", raw)
+"""
+
+
+def database_recreate() -> None:
+    with maintenance_connection() as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{DB_NAME}"')
+
+
+def database_drop() -> None:
+    with maintenance_connection() as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"manage.py {' '.join(args[:2])} failed:\n{result.stdout}\n{result.stderr}"
+        )
+    return result.stdout
+
+
+@dataclass
+class Endpoint:
+    label: str
+    path: str
+    headers: dict[str, str]
+    check: object  # callable(bytes) -> bool
+
+
+@dataclass
+class Sample:
+    latencies: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+
+
+def one_request(port: int, endpoint: Endpoint) -> tuple[bool, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", endpoint.path, headers=endpoint.headers)
+        response = connection.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException) as error:
+        return False, f"{type(error).__name__}: {error}"
+    finally:
+        connection.close()
+    if response.status != 200:
+        return False, f"HTTP {response.status}: {body[:120]!r}"
+    if not endpoint.check(body):
+        return False, f"unexpected body {body[:120]!r}"
+    return True, ""
+
+
+def closed_loop(port: int, endpoint: Endpoint, clients: int, duration: float) -> Sample:
+    """`clients` threads, each sending its next request as soon as the last one is answered."""
+    sample = Sample()
+    lock = threading.Lock()
+    start_gate = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def client() -> None:
+        latencies, failures = [], []
+        start_gate.wait()
+        while True:
+            started = time.perf_counter()
+            if started >= deadline[0]:
+                break
+            ok, error = one_request(port, endpoint)
+            if ok:
+                latencies.append(time.perf_counter() - started)
+            else:
+                failures.append(error)
+        with lock:
+            sample.latencies.extend(latencies)
+            sample.failures.extend(failures)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    began = time.perf_counter()
+    deadline[0] = began + duration
+    start_gate.wait()
+    for thread in threads:
+        thread.join()
+    sample.elapsed = time.perf_counter() - began
+    return sample
+
+
+def open_loop(port: int, endpoint: Endpoint, clients: int, rate: float, duration: float) -> Sample:
+    """Requests due at a fixed total `rate`, spread over `clients` threads; each latency runs
+    from when its request was due."""
+    sample = Sample()
+    lock = threading.Lock()
+    interval = clients / rate
+    start_gate = threading.Barrier(clients + 1)
+    origin = [0.0]
+
+    def client(index: int) -> None:
+        latencies, failures = [], []
+        start_gate.wait()
+        due = origin[0] + index * interval / clients
+        end = origin[0] + duration
+        while due < end:
+            now = time.perf_counter()
+            if due > now:
+                time.sleep(due - now)
+            ok, error = one_request(port, endpoint)
+            if ok:
+                latencies.append(time.perf_counter() - due)
+            else:
+                failures.append(error)
+            due += interval
+        with lock:
+            sample.latencies.extend(latencies)
+            sample.failures.extend(failures)
+
+    threads = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
+    for thread in threads:
+        thread.start()
+    origin[0] = time.perf_counter() + 0.05
+    start_gate.wait()
+    for thread in threads:
+        thread.join()
+    sample.elapsed = duration
+    return sample
+
+
+def merge(samples: list[Sample]) -> Sample:
+    merged = Sample()
+    for sample in samples:
+        merged.latencies.extend(sample.latencies)
+        merged.failures.extend(sample.failures)
+        merged.elapsed += sample.elapsed
+    return merged
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.2f} ms"
+
+
+def server_times(access_log: Path) -> dict[str, list[float]]:
+    """Seconds gunicorn spent per request (%(D)s, microseconds), by path."""
+    found: dict[str, list[float]] = {}
+    try:
+        lines = access_log.read_text().splitlines()
+    except OSError:
+        return found
+    for entry in lines:
+        parts = entry.split()
+        if len(parts) != 3:
+            continue
+        path, status, micros = parts
+        try:
+            if status != "200":
+                continue
+            found.setdefault(path, []).append(int(micros) / 1e6)
+        except ValueError:
+            continue
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=8, help="concurrent client threads (8)")
+    parser.add_argument(
+        "--duration", type=float, default=5.0, help="seconds per endpoint per round (5)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per phase (3)")
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of warm-up per endpoint (2)"
+    )
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn sync workers (2)")
+    parser.add_argument(
+        "--load",
+        type=float,
+        default=0.5,
+        help="phase 2 rate, as a fraction of the entitlements endpoint's throughput in phase 1 (0.5)",
+    )
+    parser.add_argument(
+        "--local-seconds",
+        type=float,
+        default=0.0,
+        help="ENTITLEMENTS_LOCAL_SECONDS for the server: reuse answers in each web process for "
+        "that long without asking Redis (0, off: the default, every change shows at once)",
+    )
+    parser.add_argument("--keep-db", action="store_true", help=f"leave the {DB_NAME} database")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra setting for the server, e.g. --env DATABASE_CONN_MAX_AGE=0 (repeatable)",
+    )
+    args = parser.parse_args()
+    extra_env = dict(item.split("=", 1) for item in args.env)
+
+    run = uuid.uuid4().hex[:10]
+    port = free_port()
+    scratch = Path(tempfile.mkdtemp(prefix="flywheel-bench-entitlements-"))
+    prefix = f"flywheel-bench-{run}"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("CACHE_URL", "CELERY_BROKER_URL", "POSTHOG_API_KEY", "EMAIL_HOST")
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "FLYWHEEL_ENV": "development",
+            "DEBUG": "0",
+            "DATABASE_URL": f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{DB_NAME}",
+            "REDIS_URL": REDIS_URL,
+            "CELERY_QUEUE": prefix,
+            "CACHE_KEY_PREFIX": prefix,
+            "SITE_URL": f"http://127.0.0.1:{port}",
+            "MAIL_DIR": str(scratch / "mail"),
+            "FLYWHEEL_VAR_DIR": str(scratch / "var"),
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra_env)
+    if args.local_seconds > 0:
+        # A settings module of the run's own, since the setting has no environment variable.
+        (scratch / "bench_settings.py").write_text(
+            f"from config.settings import *  # noqa: F403\nENTITLEMENTS_LOCAL_SECONDS = {args.local_seconds!r}\n"
+        )
+        env["DJANGO_SETTINGS_MODULE"] = "bench_settings"
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(scratch), str(ROOT), env.get("PYTHONPATH")])
+        )
+
+    heading("Flywheel entitlements API bench")
+    print(
+        f"  {args.clients} clients, {args.rounds} rounds x {args.duration:g} s per endpoint and phase, "
+        f"gunicorn -w {args.web_workers} (sync), {os.cpu_count()} CPU(s)"
+    )
+    if extra_env:
+        print(f"  extra settings: {extra_env}")
+    print(
+        f"  ENTITLEMENTS_LOCAL_SECONDS={args.local_seconds:g}"
+        + (
+            " (answers reused per process: other processes' changes show late)"
+            if args.local_seconds
+            else " (off)"
+        )
+    )
+    print(f"  database {DB_NAME}, Redis db 11 prefix {prefix}, server http://127.0.0.1:{port}")
+    print(f"  load average at start: {load_average()}")
+
+    web: Process | None = None
+    failures: list[str] = []
+    try:
+        print(
+            "\n  recreating the database, migrating, syncing the catalog, creating the key ...",
+            flush=True,
+        )
+        database_recreate()
+        manage(env, "migrate", "--noinput")
+        manage(env, "catalog_sync")
+        output = manage(env, "shell", "-c", SETUP)
+        raw_key = next(line.split()[1] for line in output.splitlines() if line.startswith("KEY "))
+
+        print("  starting gunicorn ...", flush=True)
+        access_log = scratch / "access.log"
+        web = Process(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "-w",
+                str(args.web_workers),
+                "-b",
+                f"127.0.0.1:{port}",
+                "--access-logfile",
+                str(access_log),
+                "--access-logformat",
+                "%(U)s %(s)s %(D)s",
+            ],
+            env,
+            scratch,
+        )
+
+        def ping_answers() -> bool:
+            return one_request(port, bare)[0]
+
+        bare = Endpoint(
+            "bare (/api/v1/ping)", "/api/v1/ping", {}, lambda body: body == b'{"ok": true}'
+        )
+        entitlements = Endpoint(
+            "entitlements",
+            "/api/v1/entitlements",
+            {"Authorization": f"Bearer {raw_key}"},
+            lambda body: json.loads(body)[0]["product"] == "tracker",
+        )
+        wait_until(ping_answers, timeout=60, what="gunicorn", interval=0.2, processes=[web])
+        ok, error = one_request(port, entitlements)
+        if not ok:
+            raise RuntimeError(f"the entitlements endpoint does not answer: {error}")
+        print(f"  entitlements answer: {one_body(port, entitlements)}")
+
+        print(f"  warming up ({args.warmup:g} s per endpoint) ...", flush=True)
+        for endpoint in (bare, entitlements):
+            closed_loop(port, endpoint, args.clients, args.warmup)
+        # gunicorn appends (O_APPEND), so emptying the log leaves the warm-up out of it.
+        access_log.write_text("")
+
+        print("  phase 1: throughput, closed loop ...", flush=True)
+        throughput: dict[str, list[Sample]] = {bare.label: [], entitlements.label: []}
+        for round_index in range(args.rounds):
+            order = (bare, entitlements) if round_index % 2 == 0 else (entitlements, bare)
+            for endpoint in order:
+                throughput[endpoint.label].append(
+                    closed_loop(port, endpoint, args.clients, args.duration)
+                )
+        rps = {
+            label: len(merge(samples).latencies) / merge(samples).elapsed
+            for label, samples in throughput.items()
+        }
+        rate = max(1.0, rps[entitlements.label] * args.load)
+
+        print(f"  phase 2: latency at {rate:.0f} requests/s, open loop ...", flush=True)
+        paced: dict[str, list[Sample]] = {bare.label: [], entitlements.label: []}
+        for round_index in range(args.rounds):
+            order = (bare, entitlements) if round_index % 2 == 0 else (entitlements, bare)
+            for endpoint in order:
+                paced[endpoint.label].append(
+                    open_loop(port, endpoint, args.clients, rate, args.duration)
+                )
+
+        heading("Results")
+        print(f"  load average at end: {load_average()}")
+        print()
+        print(f"  Phase 1: throughput, {args.clients} clients back to back")
+        for label, samples in throughput.items():
+            sample = merge(samples)
+            failures.extend(sample.failures)
+            per_round = ", ".join(f"{len(s.latencies) / s.elapsed:.0f}" for s in samples)
+            print(
+                f"    {label:<22} {rps[label]:8.1f} req/s  (rounds: {per_round})   "
+                f"p50 {ms(percentile(sample.latencies, 50))}  p99 {ms(percentile(sample.latencies, 99))}"
+                f"   n={len(sample.latencies)}, failed {len(sample.failures)}"
+            )
+        ratio = rps[entitlements.label] / rps[bare.label] if rps[bare.label] else float("nan")
+        print(f"    ratio entitlements / bare: {ratio:.3f}   (target >= {TARGET_RATIO})")
+        print()
+        print(
+            f"  Phase 2: latency at {rate:.0f} req/s ({args.load:g} x the entitlements endpoint's throughput)"
+        )
+        p99 = {}
+        for label, samples in paced.items():
+            sample = merge(samples)
+            failures.extend(sample.failures)
+            achieved = len(sample.latencies) / sample.elapsed
+            p99[label] = percentile(sample.latencies, 99)
+            print(
+                f"    {label:<22} p50 {ms(percentile(sample.latencies, 50))}  "
+                f"p95 {ms(percentile(sample.latencies, 95))}  p99 {ms(p99[label])}  "
+                f"max {ms(max(sample.latencies) if sample.latencies else float('nan'))}   "
+                f"achieved {achieved:.0f} req/s, n={len(sample.latencies)}, failed {len(sample.failures)}"
+            )
+        print()
+        print("  Inside gunicorn (access log, both phases, warm-up left out)")
+        times = server_times(access_log)
+        for label, path in ((bare.label, bare.path), (entitlements.label, entitlements.path)):
+            values = times.get(path, [])
+            if values:
+                print(
+                    f"    {label:<22} p50 {ms(percentile(values, 50))}  p99 {ms(percentile(values, 99))}  "
+                    f"mean {ms(statistics.fmean(values))}   n={len(values)}"
+                )
+
+        heading("Targets")
+        verdict = "MET" if ratio >= TARGET_RATIO else "NOT MET"
+        print(f"  throughput ratio {ratio:.3f} >= {TARGET_RATIO}: {verdict}")
+        p99_ms = p99[entitlements.label] * 1000
+        verdict = "MET" if p99_ms < TARGET_P99_MS else "NOT MET"
+        print(
+            f"  entitlements p99 {p99_ms:.2f} ms < {TARGET_P99_MS:g} ms at {rate:.0f} req/s: {verdict}"
+        )
+        if failures:
+            heading(f"Failures ({len(failures)})")
+            for failure in sorted(set(failures))[:20]:
+                print(f"  {failure}")
+    finally:
+        if web is not None:
+            web.stop()
+            if failures:
+                print(f"\n--- last lines of the web log ---\n{web.log_tail(30)}")
+        try:
+            client = redis.Redis.from_url(REDIS_URL)
+            keys = list(client.scan_iter(match=f"*{prefix}*"))
+            if keys:
+                client.delete(*keys)
+        except redis.RedisError as error:
+            print(f"  (could not clean Redis keys of {prefix}: {error})")
+        if args.keep_db:
+            print(f"\n  kept database {DB_NAME}")
+        else:
+            try:
+                database_drop()
+            except psycopg.Error as error:
+                print(f"  (could not drop {DB_NAME}: {error})")
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+def one_body(port: int, endpoint: Endpoint) -> str:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", endpoint.path, headers=endpoint.headers)
+        return connection.getresponse().read().decode()[:300]
+    finally:
+        connection.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

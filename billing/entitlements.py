@@ -1,0 +1,246 @@
+"""What an organization is entitled to, product by product: the answer of the entitlements API.
+
+The answer is read on every request a product's server makes and changes rarely, so it is kept
+in the shared Redis (common/shared_redis.py) as ready-to-send JSON, one entry per organization,
+and a request costs one round trip: the entry, the two generations below and, for a key this
+process remembered, the key's revocation marker (accounts/api_keys.py), in one MGET.
+
+Invariants of that cache:
+
+- An entry is used only while it was computed under the organization's current *generation*
+  and the catalog's current generation: random strings, stored in front of the JSON.
+- Every change that can alter the answer replaces the organization's generation: a subscription
+  saved or deleted, an invoice saved (paying one for added seats raises the limit with a
+  queryset update, which sends no signal), a membership or invite saved or deleted (seats
+  used); billing/receivers.py. A change to the catalog replaces the catalog generation.
+  Generations are replaced once at once and once after the change commits, and a request
+  reads them before the database, so an answer computed from rows older than a commit is stored
+  under a generation nobody asks for any more: no stale answer is served after a commit.
+- A pending invite frees its seat when it expires, without any write; an entry therefore
+  lives no longer than the organization's next invite expiry (and at most
+  ENTITLEMENTS_CACHE_SECONDS, 300 by default, a bound for writes that bypass signals).
+
+A write that bypasses model signals (a queryset `update()` of subscriptions, memberships or
+invites that changes the answer) must call `entitlements_invalidate` itself.
+
+Without a shared Redis (the per-process cache of `make run` without REDIS_URL), or while Redis
+fails, every request computes the answer from the database.
+
+ENTITLEMENTS_LOCAL_SECONDS (off by default) lets a web process reuse an answer, without asking
+Redis, for that many seconds. It saves the round trip (docs/api.md#caching has the figures) at
+a price: a change made by another process (the worker that applies a payment, another web
+worker), and the revocation of a key this process remembers, then show after up to that many
+seconds instead of at once. Changes made in the same process still show at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import uuid
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from accounts.api_keys import ApiPrincipal, api_key_confirm, revocation_marker_key
+from accounts.models import Invite, Organization
+from accounts.services import seats_in_use
+from common import shared_redis
+
+from .models import Subscription
+
+logger = logging.getLogger(__name__)
+
+# Statuses whose holder may use the product. Past due keeps working through dunning;
+# suspended does not.
+ENTITLED_STATUSES = (
+    Subscription.Status.TRIALING,
+    Subscription.Status.ACTIVE,
+    Subscription.Status.PAST_DUE,
+)
+
+_GENERATION_SECONDS = 30 * 24 * 3600
+# Opt-in (ENTITLEMENTS_LOCAL_SECONDS > 0, off by default): organization id -> (reuse until,
+# answer). See the module's docstring for what it gives up.
+_local: dict[int, tuple[float, bytes]] = {}
+
+
+def _data_key(organization_id: int) -> str:
+    return shared_redis.key(f"entitlements:{organization_id}")
+
+
+def _generation_key(organization_id: int | None) -> str:
+    return shared_redis.key(f"entitlements-generation:{organization_id or 'catalog'}")
+
+
+def _cache_seconds() -> int:
+    return int(getattr(settings, "ENTITLEMENTS_CACHE_SECONDS", 300))
+
+
+def _local_seconds() -> float:
+    return float(getattr(settings, "ENTITLEMENTS_LOCAL_SECONDS", 0))
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+
+
+def entitlements_compute(*, organization_id: int) -> list[dict[str, Any]]:
+    """The organization's subscriptions (all but canceled) as entitlements, from the database."""
+    subscriptions = list(
+        Subscription.objects.filter(organization_id=organization_id)
+        .exclude(status=Subscription.Status.CANCELED)
+        .select_related("product", "edition")
+        .order_by("product__position", "product__code")
+    )
+    if not subscriptions:
+        return []
+    seats_used = seats_in_use(organization=Organization(pk=organization_id))
+    return [
+        {
+            "product": subscription.product.code,
+            "product_name": subscription.product.name,
+            "edition": subscription.edition.code,
+            "edition_name": subscription.edition.name,
+            "status": subscription.status,
+            "entitled": subscription.status in ENTITLED_STATUSES,
+            "seat_limit": subscription.seat_limit,
+            "seats_used": seats_used,
+            "features": list(subscription.edition.features or []),
+            "trial_ends_at": subscription.trial_ends_at,
+            "current_period_end": subscription.current_period_end,
+            "interval": subscription.interval or None,
+        }
+        for subscription in subscriptions
+    ]
+
+
+def _entry_seconds(organization_id: int) -> int:
+    """How long an answer may be kept: until the next pending invite expires, at most the limit."""
+    seconds = _cache_seconds()
+    now = timezone.now()
+    next_expiry = Invite.objects.filter(
+        organization_id=organization_id, status=Invite.Status.PENDING, expires_at__gt=now
+    ).aggregate(next=Min("expires_at"))["next"]
+    if next_expiry is not None:
+        seconds = min(seconds, max(1, math.floor((next_expiry - now).total_seconds())))
+    return seconds
+
+
+def _only(all_json: bytes, product_code: str | None) -> bytes:
+    if product_code is None:
+        return all_json
+    return _json([row for row in json.loads(all_json) if row["product"] == product_code])
+
+
+def _generations_ensure(
+    client: redis.Redis, organization_id: int, found: list[bytes | None]
+) -> list[bytes]:
+    """The two generations, created where missing (evicted, or never set)."""
+    keys = [_generation_key(organization_id), _generation_key(None)]
+    if all(found):
+        return [value for value in found if value is not None]
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.set(key, uuid.uuid4().hex, nx=True, ex=_GENERATION_SECONDS)
+    for key in keys:
+        pipe.get(key)
+    return pipe.execute()[2:]
+
+
+def entitlements_answer(
+    *, principal: ApiPrincipal, product_code: str | None = None
+) -> bytes | None:
+    """The JSON array of the key's organization's entitlements, all products or one (an empty
+    array for a product it does not have); None when the key turned out to be revoked."""
+    organization_id = principal.organization_id
+    client = shared_redis.client()
+    if client is None:
+        return _only(_json(entitlements_compute(organization_id=organization_id)), product_code)
+    window = _local_seconds()
+    if window > 0:
+        reused = _local.get(organization_id)
+        if reused is not None and reused[0] > time.monotonic():
+            return _only(reused[1], product_code)
+    all_json = _from_redis(client, principal)
+    if all_json is None:
+        return None
+    if window > 0:
+        _local[organization_id] = (time.monotonic() + window, all_json)
+    return _only(all_json, product_code)
+
+
+def _from_redis(client: redis.Redis, principal: ApiPrincipal) -> bytes | None:
+    organization_id = principal.organization_id
+    keys = [_data_key(organization_id), _generation_key(organization_id), _generation_key(None)]
+    if not principal.confirmed:
+        keys.append(revocation_marker_key(principal.prefix))
+    try:
+        values = client.mget(keys)
+    except redis.RedisError as error:
+        logger.warning("entitlements cache unavailable, answering from the database: %s", error)
+        if api_key_confirm(principal, None, marker_known=False) is None:
+            return None
+        return _json(entitlements_compute(organization_id=organization_id))
+    if not principal.confirmed and api_key_confirm(principal, values[3]) is None:
+        return None
+    entry, organization_generation, catalog_generation = values[:3]
+    if entry is not None and organization_generation is not None and catalog_generation is not None:
+        head = organization_generation + b"|" + catalog_generation + b"|"
+        if entry.startswith(head):
+            return entry[len(head) :]
+    try:
+        # Generations first, then the database: an answer computed from older rows lands under
+        # a generation that a later change has already replaced.
+        organization_generation, catalog_generation = _generations_ensure(
+            client, organization_id, [organization_generation, catalog_generation]
+        )
+        all_json = _json(entitlements_compute(organization_id=organization_id))
+        client.set(
+            _data_key(organization_id),
+            organization_generation + b"|" + catalog_generation + b"|" + all_json,
+            ex=_entry_seconds(organization_id),
+        )
+    except redis.RedisError as error:
+        logger.warning("entitlements cache not filled: %s", error)
+        all_json = _json(entitlements_compute(organization_id=organization_id))
+    return all_json
+
+
+def _generation_replace(organization_id: int | None) -> None:
+    if organization_id is None:
+        _local.clear()
+    else:
+        _local.pop(organization_id, None)
+    client = shared_redis.client()
+    if client is None:
+        return
+    try:
+        client.set(_generation_key(organization_id), uuid.uuid4().hex, ex=_GENERATION_SECONDS)
+    except redis.RedisError:
+        # A business change never fails for the cache's sake. While Redis is down nothing is
+        # read from it either; an answer cached before the outage lives at most its lifetime.
+        logger.exception("entitlements of %s not invalidated", organization_id or "the catalog")
+
+
+def entitlements_invalidate(*, organization_id: int | None) -> None:
+    """Forget the organization's cached answer, now and again when the current transaction commits."""
+    if organization_id is None or shared_redis.client() is None:
+        return
+    _generation_replace(organization_id)
+    transaction.on_commit(lambda: _generation_replace(organization_id))
+
+
+def entitlements_invalidate_catalog() -> None:
+    """Forget every organization's cached answer (an edition's features or name changed)."""
+    if shared_redis.client() is None:
+        return
+    _generation_replace(None)
+    transaction.on_commit(lambda: _generation_replace(None))

@@ -1,0 +1,538 @@
+"""In-product prompts: what the product should tell a user about their organization's billing now.
+
+Rules (docs/api.md#prompt-kinds), each per product unless it concerns the whole organization:
+
+| kind | when | threshold (the stage) | who |
+|---|---|---|---|
+| trial_ends | a trial ends within 7, 3 or 1 days (TRIAL_REMINDER_DAYS): the smallest reached | the days | everyone |
+| seat_limit_reached | seats in use >= the seat limit of a live subscription | the seat limit | everyone |
+| payment_failed | the latest payment of an open invoice failed, or the subscription is past due | the invoice number, or `past_due` | admins |
+| card_expiring | the card on file expires within 30 days (or has), and something is paid or trialing | the card: YYYY-MM-last4 | admins |
+| suspended | the subscription is suspended | `suspended` | everyone, not dismissible |
+
+A dismissal is kept per (user, organization, kind, product, threshold): a dismissed "7 days"
+prompt comes back as "3 days", a dismissed seat-limit prompt comes back at the next limit.
+
+The copy of each kind is the GrowthBook feature `prompt-copy-<kind>` (underscores as hyphens),
+evaluated with the user's attributes, so it can be targeted and A/B tested; its value is an
+object {title, body, cta_label} whose `{placeholders}` are filled from the prompt. Without the
+feature, or with a value that does not fit, the default copy below is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Membership, Organization, User
+from accounts.services import seats_in_use
+from common.exceptions import NotFound, ValidationError
+from experiments import events
+from experiments.flags import flag_evaluate
+from experiments.services import event_record
+
+from .models import BillingAccount, Invoice, Payment, PromptDismissal, Subscription
+
+logger = logging.getLogger(__name__)
+
+TRIAL_ENDS = "trial_ends"
+SEAT_LIMIT_REACHED = "seat_limit_reached"
+PAYMENT_FAILED = "payment_failed"
+CARD_EXPIRING = "card_expiring"
+SUSPENDED = "suspended"
+KINDS = (SUSPENDED, PAYMENT_FAILED, TRIAL_ENDS, SEAT_LIMIT_REACHED, CARD_EXPIRING)
+ADMIN_ONLY = frozenset({PAYMENT_FAILED, CARD_EXPIRING})
+NOT_DISMISSIBLE = frozenset({SUSPENDED})
+CARD_EXPIRY_WARNING = timedelta(days=30)
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+_PROMPT_ID_RE = re.compile(r"^([a-z_]{1,32})\.([A-Za-z0-9_-]{0,64})\.([A-Za-z0-9_-]{1,64})$")
+
+# The copy used when GrowthBook has none: (kind, audience) -> title, body, call to action.
+DEFAULT_COPY: dict[tuple[str, str], dict[str, str]] = {
+    (TRIAL_ENDS, "admin"): {
+        "title": "Your {product} trial ends {when}",
+        "body": "Choose an edition and add a card to keep {organization} working in {product}.",
+        "cta_label": "Choose a plan",
+    },
+    (TRIAL_ENDS, "member"): {
+        "title": "The {product} trial ends {when}",
+        "body": "Ask an admin of {organization} to choose a plan to keep using {product}.",
+        "cta_label": "",
+    },
+    (SEAT_LIMIT_REACHED, "admin"): {
+        "title": "All {seat_limit} seats of {product} {edition} are taken",
+        "body": "{organization} uses {seats_used} seats (members and pending invites). Add seats or move "
+        "to a bigger edition so more colleagues can join.",
+        "cta_label": "Add seats",
+    },
+    (SEAT_LIMIT_REACHED, "member"): {
+        "title": "{organization} has no free seats in {product}",
+        "body": "Ask an admin of {organization} to add seats before you invite more colleagues.",
+        "cta_label": "",
+    },
+    (PAYMENT_FAILED, "admin"): {
+        "title": "A payment for {product} failed",
+        "body": "{reason} Update the card or pay invoice {invoice} to keep {product} running.",
+        "cta_label": "Update payment",
+    },
+    (CARD_EXPIRING, "admin"): {
+        "title": "Your {card} card ending {card_last4} expires {card_expires}",
+        "body": "Add a new card so {organization}'s subscriptions renew without interruption.",
+        "cta_label": "Update card",
+    },
+    (SUSPENDED, "admin"): {
+        "title": "{product} is suspended",
+        "body": "{product} is suspended for {organization} because a payment is overdue. Pay the open "
+        "invoice to restore access.",
+        "cta_label": "Pay now",
+    },
+    (SUSPENDED, "member"): {
+        "title": "{product} is suspended",
+        "body": "{product} is suspended for {organization}. Ask an admin to pay the open invoice.",
+        "cta_label": "",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    kind: str
+    product: str
+    threshold: str
+    severity: str
+    title: str
+    body: str
+    cta_label: str
+    cta_url: str
+    dismissible: bool
+    copy_source: str = "default"
+    experiment_key: str = ""
+    variation_id: int | None = None
+
+    @property
+    def id(self) -> str:
+        return prompt_id(self.kind, self.product, self.threshold)
+
+
+@dataclass
+class _Candidate:
+    kind: str
+    product: str
+    threshold: str
+    severity: str
+    cta_path: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def prompt_id(kind: str, product: str, threshold: str) -> str:
+    """`<kind>.<product>.<threshold>`; the product is empty for organization-wide prompts."""
+    return f"{kind}.{product}.{threshold}"
+
+
+def prompt_id_parse(value: str) -> tuple[str, str, str]:
+    """(kind, product, threshold) of a prompt id; NotFound for anything that is not one."""
+    match = _PROMPT_ID_RE.match(value or "")
+    if match is None or match.group(1) not in KINDS:
+        raise NotFound("Prompt not found.")
+    return match.group(1), match.group(2), match.group(3)
+
+
+def flag_key(kind: str) -> str:
+    return f"prompt-copy-{kind.replace('_', '-')}"
+
+
+def member_get(*, organization_id: int, user_public_id: object) -> Membership:
+    """The user's membership of the organization; NotFound for anyone who is not a member (the
+    tenant wall: an organization's key never learns about another organization's users)."""
+    membership = (
+        Membership.objects.select_related("user", "organization")
+        .filter(organization_id=organization_id, user__public_id=user_public_id)
+        .first()
+    )
+    if membership is None:
+        raise NotFound("User not found.")
+    return membership
+
+
+def _site(path: str) -> str:
+    return f"{settings.SITE_URL}{path}" if path else ""
+
+
+def _when(remaining: timedelta) -> str:
+    if remaining <= timedelta(0):
+        return "today"
+    days = math.ceil(remaining.total_seconds() / 86400)
+    return "in 1 day" if days == 1 else f"in {days} days"
+
+
+def _card_expiry_end(year: int, month: int) -> datetime:
+    """A card works through the last day of its expiry month."""
+    return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+
+
+def _trial_thresholds() -> list[int]:
+    return sorted(int(days) for days in getattr(settings, "TRIAL_REMINDER_DAYS", [7, 3, 1]))
+
+
+def _candidates(organization: Organization, is_admin: bool) -> list[_Candidate]:
+    now = timezone.now()
+    subscriptions = list(
+        Subscription.objects.filter(
+            organization=organization, status__in=Subscription.LIVE_STATUSES
+        )
+        .select_related("product", "edition")
+        .order_by("product__position", "product__code")
+    )
+    if not subscriptions:
+        return []
+    found: list[_Candidate] = []
+    seats_used = seats_in_use(organization=organization)
+    base = {"organization": organization.name}
+    billing_path = reverse("billing")
+
+    for subscription in subscriptions:
+        code = subscription.product.code
+        context = {
+            **base,
+            "product": subscription.product.name,
+            "edition": subscription.edition.name,
+            "seat_limit": subscription.seat_limit,
+            "seats_used": seats_used,
+        }
+        checkout_path = reverse("checkout", args=[subscription.public_id])
+        if subscription.status == Subscription.Status.SUSPENDED:
+            found.append(
+                _Candidate(SUSPENDED, code, "suspended", "critical", billing_path, context)
+            )
+            continue
+        if (
+            subscription.status == Subscription.Status.TRIALING
+            and subscription.trial_ends_at is not None
+        ):
+            remaining = subscription.trial_ends_at - now
+            reached = [days for days in _trial_thresholds() if remaining <= timedelta(days=days)]
+            if reached:
+                days = reached[0]
+                severity = "critical" if days <= 1 else "warning" if days <= 3 else "info"
+                found.append(
+                    _Candidate(
+                        TRIAL_ENDS,
+                        code,
+                        str(days),
+                        severity,
+                        checkout_path,
+                        {
+                            **context,
+                            "days": days,
+                            "when": _when(remaining),
+                            "trial_ends_at": subscription.trial_ends_at,
+                        },
+                    )
+                )
+        if seats_used >= subscription.seat_limit:
+            paid = subscription.status == Subscription.Status.ACTIVE and subscription.interval
+            path = reverse("add_seats", args=[subscription.public_id]) if paid else checkout_path
+            found.append(
+                _Candidate(
+                    SEAT_LIMIT_REACHED, code, str(subscription.seat_limit), "warning", path, context
+                )
+            )
+
+    if not is_admin:
+        return found
+
+    by_id = {subscription.pk: subscription for subscription in subscriptions}
+    latest_payment = Payment.objects.filter(invoice=OuterRef("pk")).order_by("-created_at", "-pk")
+    open_invoices = (
+        Invoice.objects.filter(
+            organization=organization, status=Invoice.Status.OPEN, subscription_id__in=by_id
+        )
+        .annotate(
+            latest_status=Subquery(latest_payment.values("status")[:1]),
+            latest_message=Subquery(latest_payment.values("failure_message")[:1]),
+        )
+        .order_by("issued_at")
+    )
+    failed_products: set[int] = set()
+    for invoice in open_invoices:
+        if invoice.latest_status != Payment.Status.FAILED:
+            continue
+        subscription = by_id[invoice.subscription_id]
+        if (
+            subscription.status == Subscription.Status.SUSPENDED
+            or subscription.pk in failed_products
+        ):
+            continue
+        failed_products.add(subscription.pk)
+        reason = (invoice.latest_message or "The card was declined.").strip()
+        if not reason.endswith((".", "!", "?")):
+            reason += "."
+        found.append(
+            _Candidate(
+                PAYMENT_FAILED,
+                subscription.product.code,
+                invoice.number,
+                "critical",
+                billing_path,
+                {
+                    **base,
+                    "product": subscription.product.name,
+                    "edition": subscription.edition.name,
+                    "invoice": invoice.number,
+                    "reason": reason,
+                },
+            )
+        )
+    for subscription in subscriptions:
+        if (
+            subscription.status == Subscription.Status.PAST_DUE
+            and subscription.pk not in failed_products
+        ):
+            found.append(
+                _Candidate(
+                    PAYMENT_FAILED,
+                    subscription.product.code,
+                    "past_due",
+                    "critical",
+                    billing_path,
+                    {
+                        **base,
+                        "product": subscription.product.name,
+                        "edition": subscription.edition.name,
+                        "invoice": "",
+                        "reason": "The renewal payment did not go through.",
+                    },
+                )
+            )
+
+    account = BillingAccount.objects.filter(organization=organization).first()
+    needs_card = any(not subscription.edition.is_free for subscription in subscriptions)
+    if (
+        account is not None
+        and account.has_card
+        and needs_card
+        and account.card_exp_year
+        and account.card_exp_month
+    ):
+        ends = _card_expiry_end(account.card_exp_year, account.card_exp_month)
+        if ends - now <= CARD_EXPIRY_WARNING:
+            found.append(
+                _Candidate(
+                    CARD_EXPIRING,
+                    "",
+                    f"{account.card_exp_year:04d}-{account.card_exp_month:02d}-{account.card_last4 or 'card'}",
+                    "critical" if ends <= now else "warning",
+                    billing_path,
+                    {
+                        **base,
+                        "card": (account.card_brand or "card").capitalize(),
+                        "card_last4": account.card_last4,
+                        "card_expires": (
+                            "now"
+                            if ends <= now
+                            else f"at the end of {ends - timedelta(days=1):%B %Y}"
+                        ),
+                    },
+                )
+            )
+    return found
+
+
+def _attributes(
+    *, user: User, membership: Membership, kind: str, product: str, threshold: str
+) -> dict[str, Any]:
+    return {
+        "id": str(user.public_id),
+        "organization": str(membership.organization.public_id),
+        "role": membership.role,
+        "kind": kind,
+        "product": product,
+        "threshold": threshold,
+    }
+
+
+def _copy(
+    candidate: _Candidate, *, user: User, membership: Membership
+) -> tuple[dict[str, str], Any]:
+    """The prompt's title, body and call to action, from GrowthBook when it has usable copy."""
+    audience = "admin" if membership.role == Membership.Role.ADMIN else "member"
+    default = (
+        DEFAULT_COPY.get((candidate.kind, audience)) or DEFAULT_COPY[(candidate.kind, "admin")]
+    )
+    flag = flag_evaluate(
+        flag_key(candidate.kind),
+        attributes=_attributes(
+            user=user,
+            membership=membership,
+            kind=candidate.kind,
+            product=candidate.product,
+            threshold=candidate.threshold,
+        ),
+    )
+    context = candidate.context
+    if (
+        isinstance(flag.value, dict)
+        and isinstance(flag.value.get("title"), str)
+        and isinstance(flag.value.get("body"), str)
+    ):
+        try:
+            copy = {
+                "title": flag.value["title"].format_map(context),
+                "body": flag.value["body"].format_map(context),
+                "cta_label": str(flag.value.get("cta_label", default["cta_label"])).format_map(
+                    context
+                ),
+            }
+            return copy, flag
+        except (KeyError, ValueError, IndexError, AttributeError) as error:
+            logger.warning(
+                "GrowthBook copy of %s does not fit, default copy used: %r",
+                flag_key(candidate.kind),
+                error,
+            )
+    copy = {key: value.format_map(context) for key, value in default.items()}
+    return copy, None
+
+
+def prompts_for(*, membership: Membership, product_code: str | None = None) -> list[Prompt]:
+    """What to prompt this member about now, most severe first, without what they dismissed.
+
+    With `product_code`, only that product's prompts and the organization-wide ones.
+    """
+    organization, user = membership.organization, membership.user
+    is_admin = membership.role == Membership.Role.ADMIN
+    candidates = [
+        candidate
+        for candidate in _candidates(organization, is_admin)
+        if product_code is None or candidate.product in ("", product_code)
+    ]
+    if not candidates:
+        return []
+    dismissed = set(
+        PromptDismissal.objects.filter(user=user, organization=organization).values_list(
+            "kind", "product_code", "threshold"
+        )
+    )
+    prompts = []
+    for candidate in candidates:
+        if (candidate.kind, candidate.product, candidate.threshold) in dismissed:
+            continue
+        copy, flag = _copy(candidate, user=user, membership=membership)
+        prompts.append(
+            Prompt(
+                kind=candidate.kind,
+                product=candidate.product,
+                threshold=candidate.threshold,
+                severity=candidate.severity,
+                title=copy["title"],
+                body=copy["body"],
+                cta_label=copy["cta_label"] if is_admin else "",
+                cta_url=_site(candidate.cta_path) if is_admin else "",
+                dismissible=candidate.kind not in NOT_DISMISSIBLE,
+                copy_source="growthbook" if flag is not None else "default",
+                experiment_key=flag.experiment_key if flag is not None else "",
+                variation_id=flag.variation_id if flag is not None else None,
+            )
+        )
+    prompts.sort(
+        key=lambda prompt: (
+            SEVERITY_ORDER[prompt.severity],
+            KINDS.index(prompt.kind),
+            prompt.product,
+        )
+    )
+    return prompts
+
+
+ACTIONS = {
+    "shown": events.PROMPT_SHOWN,
+    "clicked": events.PROMPT_CLICKED,
+    "dismissed": events.PROMPT_DISMISSED,
+}
+
+
+def _event(*, membership: Membership, action: str, kind: str, product: str, threshold: str) -> None:
+    flag = flag_evaluate(
+        flag_key(kind),
+        attributes=_attributes(
+            user=membership.user,
+            membership=membership,
+            kind=kind,
+            product=product,
+            threshold=threshold,
+        ),
+    )
+    properties: dict[str, Any] = {
+        "prompt_id": prompt_id(kind, product, threshold),
+        "kind": kind,
+        "product": product,
+        "threshold": threshold,
+        "role": membership.role,
+        "copy_source": "growthbook" if isinstance(flag.value, dict) else "default",
+    }
+    if flag.experiment_key:
+        properties["experiment"] = flag.experiment_key
+        properties["variation"] = flag.variation_id
+    event_record(
+        name=ACTIONS[action],
+        user=membership.user,
+        organization=membership.organization,
+        properties=properties,
+    )
+
+
+@transaction.atomic
+def prompt_event_record(*, membership: Membership, prompt: str, action: str) -> None:
+    """Record that the product showed the member a prompt, or that they clicked its call to action."""
+    if action not in ("shown", "clicked"):
+        raise ValidationError(f"Unknown prompt action {action!r}.")
+    kind, product, threshold = prompt_id_parse(prompt)
+    _event(membership=membership, action=action, kind=kind, product=product, threshold=threshold)
+
+
+def prompt_dismiss(*, membership: Membership, prompt: str) -> PromptDismissal:
+    """Dismiss a prompt for this member at its current stage. Dismissing twice records once.
+
+    A suspended product cannot be dismissed: ValidationError.
+    """
+    kind, product, threshold = prompt_id_parse(prompt)
+    if kind in NOT_DISMISSIBLE:
+        raise ValidationError(
+            "This prompt cannot be dismissed: it stays until the product is restored."
+        )
+    try:
+        with transaction.atomic():
+            dismissal = PromptDismissal.objects.create(
+                user=membership.user,
+                organization=membership.organization,
+                kind=kind,
+                product_code=product,
+                threshold=threshold,
+            )
+            _event(
+                membership=membership,
+                action="dismissed",
+                kind=kind,
+                product=product,
+                threshold=threshold,
+            )
+            return dismissal
+    except IntegrityError:
+        return PromptDismissal.objects.get(
+            user=membership.user,
+            organization=membership.organization,
+            kind=kind,
+            product_code=product,
+            threshold=threshold,
+        )

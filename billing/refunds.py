@@ -1,0 +1,356 @@
+"""Refunds and credit notes, and the Stripe events about money going back (refunds, disputes).
+
+A refund is asked for the way a charge is: the credit note is written `pending` and committed,
+then the worker asks Stripe (idempotency key `flywheel-refund-<credit note id>`, and the note's
+id in the refund's metadata), and the outcome is recorded. Only then does the credit note take
+the next number of its own gapless sequence and become final. Refunds made outside Flywheel
+(Stripe's dashboard) become credit notes when Stripe tells us (`charge.refunded`).
+
+This module imports nothing from billing.services, so services can dispatch webhooks here.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import organization_lock
+from catalog.templatetags.catalog_tags import money
+from common.exceptions import FlywheelError
+from common.tasks import enqueue_on_commit
+
+from . import gateway
+from .exceptions import CardDeclined, PaymentProcessorUnavailable, PaymentSetupInvalid
+from .models import CreditNote, Dispute, Invoice, InvoiceSequence, Payment, Subscription
+
+logger = logging.getLogger(__name__)
+
+REFUND_REASONS = (
+    ("requested_by_customer", "Requested by the customer"),
+    ("duplicate", "Duplicate payment"),
+    ("fraudulent", "Fraudulent payment"),
+    ("service_issue", "Service problem"),
+)
+OUTSIDE_REFUND_REASON = "Refunded in Stripe"
+
+
+class RefundInvalid(FlywheelError):
+    default_message = "That refund is not possible."
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    done: bool
+    retry_in: float | None = None
+
+
+def credit_note_number() -> str:
+    """The next credit note number. Call inside the transaction that issues the credit note:
+    the sequence row stays locked until it commits, so numbers have no gaps."""
+    sequence, _ = InvoiceSequence.objects.get_or_create(name="credit_note")
+    sequence = InvoiceSequence.objects.select_for_update().get(pk=sequence.pk)
+    number = sequence.next_number
+    InvoiceSequence.objects.filter(pk=sequence.pk).update(next_number=F("next_number") + 1)
+    prefix = getattr(settings, "CREDIT_NOTE_NUMBER_PREFIX", f"{settings.INVOICE_NUMBER_PREFIX}-CN")
+    return f"{prefix}-{number:06d}"
+
+
+def payment_refundable_minor(payment: Payment) -> int:
+    """What is left to refund of a payment: what it collected less every credit note that is
+    issued or on its way (pending)."""
+    if payment.status != Payment.Status.SUCCEEDED:
+        return 0
+    taken = (
+        CreditNote.objects.filter(payment=payment, status__in=(CreditNote.Status.PENDING, CreditNote.Status.ISSUED))
+        .aggregate(total=Sum("amount_minor"))["total"]
+        or 0
+    )
+    return max(0, payment.amount_minor - int(taken))
+
+
+def _lock_payment(payment: Payment) -> Payment:
+    """Lock in the order of every billing change: organization, subscription, payment, invoice."""
+    organization_lock(payment.organization)
+    Subscription.objects.select_for_update(of=("self",)).filter(invoices__payments=payment).first()
+    locked = Payment.objects.select_for_update(of=("self",)).select_related("invoice", "organization").get(pk=payment.pk)
+    Invoice.objects.select_for_update().filter(pk=locked.invoice_id).first()
+    return locked
+
+
+def refund_request(*, payment: Payment, amount_minor: int, reason: str, actor: User | None) -> CreditNote:
+    """Staff: give back `amount_minor` of a succeeded card payment. Writes a pending credit
+    note; once committed, the worker asks Stripe for the refund (`credit_note_refund`).
+
+    Invariant: the credit notes of a payment (issued or pending) never add up to more than it
+    collected. Checked under the payment's lock, so two staff clicking at once cannot both
+    refund the last of it.
+    """
+    from .tasks import credit_note_refund as credit_note_refund_job
+
+    reason = " ".join(reason.split())[:240]
+    if not reason:
+        raise RefundInvalid("Say why the money goes back: the reason is printed on the credit note.")
+    if amount_minor <= 0:
+        raise RefundInvalid("Refund more than nothing.")
+    with transaction.atomic():
+        payment = _lock_payment(payment)
+        if payment.status != Payment.Status.SUCCEEDED or not payment.stripe_payment_intent_id:
+            raise RefundInvalid(f"Only a succeeded card payment can be refunded; this one is {payment.get_status_display().lower()}.")
+        refundable = payment_refundable_minor(payment)
+        if amount_minor > refundable:
+            raise RefundInvalid(
+                f"At most {money(refundable, payment.currency)} of invoice {payment.invoice.number} is left to refund."
+            )
+        note = CreditNote.objects.create(
+            organization=payment.organization,
+            invoice=payment.invoice,
+            payment=payment,
+            currency=payment.currency,
+            amount_minor=amount_minor,
+            reason=reason,
+            created_by=actor,
+        )
+        enqueue_on_commit(credit_note_refund_job, note.pk)
+    logger.info("refund of %s on invoice %s requested by %s", amount_minor, payment.invoice.number, actor)
+    return note
+
+
+def credit_note_refund(*, credit_note_id: int) -> RefundOutcome:
+    """Ask Stripe to refund one pending credit note (the worker's job). No row is locked while
+    Stripe is called.
+
+    Invariant: one credit note, at most one refund. The idempotency key is the credit note's
+    id; before a new attempt, a refund Stripe already has for it (a crash after Stripe
+    answered) is adopted instead of refunding again (localstripe ignores idempotency keys).
+    """
+    with transaction.atomic():
+        note = (
+            CreditNote.objects.select_for_update(of=("self",))
+            .select_related("payment", "invoice")
+            .filter(pk=credit_note_id)
+            .first()
+        )
+        if note is None or note.status != CreditNote.Status.PENDING:
+            return RefundOutcome(done=True)
+        note.attempts += 1
+        note.save(update_fields=["attempts"])
+    payment = note.payment
+    try:
+        existing = None
+        if note.attempts > 1:
+            existing = next(
+                (
+                    refund
+                    for refund in gateway.refunds_of_payment_intent(payment.stripe_payment_intent_id)
+                    if refund.metadata.get("flywheel_credit_note") == str(note.public_id)
+                ),
+                None,
+            )
+        refund = existing or gateway.refund_create(
+            payment_intent_id=payment.stripe_payment_intent_id,
+            amount=note.amount_minor,
+            metadata={
+                "flywheel_credit_note": str(note.public_id),
+                "flywheel_invoice": note.invoice.number,
+                "flywheel_payment": str(payment.public_id),
+            },
+            idempotency_key=f"flywheel-refund-{note.public_id}",
+        )
+    except PaymentProcessorUnavailable as error:
+        if note.attempts >= settings.PAYMENT_MAX_ATTEMPTS:
+            credit_note_record_failure(credit_note_id=note.pk, message=error.message)
+            return RefundOutcome(done=True)
+        CreditNote.objects.filter(pk=note.pk, status=CreditNote.Status.PENDING).update(failure_message=error.message)
+        return RefundOutcome(done=False, retry_in=settings.PAYMENT_RETRY_SECONDS * note.attempts)
+    except (PaymentSetupInvalid, CardDeclined) as error:
+        credit_note_record_failure(credit_note_id=note.pk, message=error.message)
+        return RefundOutcome(done=True)
+    refund_record(payment=payment, refund=refund)
+    return RefundOutcome(done=True)
+
+
+@transaction.atomic
+def credit_note_record_failure(*, credit_note_id: int, message: str) -> CreditNote:
+    """Stripe refused the refund: the credit note fails without a number, nothing was given
+    back, and staff may try again. An issued credit note is never failed."""
+    note = CreditNote.objects.select_for_update().get(pk=credit_note_id)
+    if note.status == CreditNote.Status.PENDING:
+        note.status = CreditNote.Status.FAILED
+        note.failure_message = message[:2000]
+        note.save(update_fields=["status", "failure_message"])
+        logger.warning("refund for credit note %s failed: %s", note.public_id, message)
+    return note
+
+
+def refund_record(*, payment: Payment, refund: gateway.Refund) -> CreditNote | None:
+    """Bring Flywheel in line with one Stripe refund of `payment`: the refund's credit note is
+    issued (numbered) once it succeeded, failed if Stripe could not refund.
+
+    Idempotent and safe in any order: one credit note per Stripe refund (a database
+    constraint), found by refund id or by the credit note id in the refund's metadata; a
+    refund nobody asked Flywheel for (the Stripe dashboard) gets a credit note of its own.
+    """
+    with transaction.atomic():
+        payment = _lock_payment(payment)
+        note = CreditNote.objects.select_for_update().filter(stripe_refund_id=refund.id).first()
+        if note is None:
+            named = refund.metadata.get("flywheel_credit_note", "")
+            try:
+                named_id = uuid.UUID(named) if named else None
+            except ValueError:
+                named_id = None
+            if named_id is not None:
+                note = CreditNote.objects.select_for_update().filter(public_id=named_id, payment=payment).first()
+        if refund.status in ("failed", "canceled"):
+            if note is None:
+                return None
+            if note.status == CreditNote.Status.ISSUED:
+                logger.error(
+                    "Stripe refund %s failed after credit note %s was issued: give the money back by other means",
+                    refund.id,
+                    note.number,
+                )
+                return note
+            note.status = CreditNote.Status.FAILED
+            note.stripe_refund_id = refund.id
+            note.failure_message = f"Stripe could not refund: {refund.failure_reason or refund.status}."
+            note.save(update_fields=["status", "stripe_refund_id", "failure_message"])
+            return note
+        if note is None:
+            note = CreditNote(
+                organization=payment.organization,
+                invoice=payment.invoice,
+                payment=payment,
+                source=CreditNote.Source.STRIPE,
+                currency=refund.currency,
+                amount_minor=refund.amount,
+                reason=OUTSIDE_REFUND_REASON,
+            )
+            logger.warning("refund %s of invoice %s was made outside Flywheel", refund.id, payment.invoice.number)
+        if note.status == CreditNote.Status.ISSUED:
+            return note
+        note.stripe_refund_id = refund.id
+        if refund.status not in ("succeeded", "pending"):
+            note.save()  # e.g. requires_action: known, not yet final
+            return note
+        if refund.amount != note.amount_minor or refund.currency.upper() != note.currency.upper():
+            logger.error(
+                "Stripe refunded %s %s for credit note %s, which asked for %s %s: the credit note says what Stripe did",
+                refund.amount,
+                refund.currency,
+                note.public_id,
+                note.amount_minor,
+                note.currency,
+            )
+            note.amount_minor, note.currency = refund.amount, refund.currency.upper()
+        note.number = credit_note_number()
+        note.status = CreditNote.Status.ISSUED
+        note.issued_at = timezone.now()
+        note.failure_message = ""
+        note.save()
+        return note
+
+
+# Webhooks -------------------------------------------------------------------------------------
+
+REFUND_WEBHOOKS = ("charge.refunded", "charge.refund.updated", "refund.created", "refund.updated", "refund.failed")
+DISPUTE_WEBHOOKS = ("charge.dispute.created",)
+HANDLED_WEBHOOKS = REFUND_WEBHOOKS + DISPUTE_WEBHOOKS
+
+
+def webhook_apply(*, event_type: str, payload: dict[str, Any]) -> None:
+    """Apply a stored Stripe event about refunds or disputes; other types are ignored.
+
+    Refund events only name the charge: its refunds are read back from Stripe and each is
+    recorded (refund_record), so a duplicate, late or reordered event changes nothing.
+    """
+    if event_type not in HANDLED_WEBHOOKS:
+        return
+    obj = (payload.get("data") or {}).get("object") or {}
+    if event_type in DISPUTE_WEBHOOKS:
+        dispute_record(dispute=obj)
+        return
+    charge_id = obj.get("id", "") if obj.get("object") == "charge" else obj.get("charge", "")
+    if isinstance(charge_id, dict):
+        charge_id = charge_id.get("id", "")
+    if charge_id:
+        charge_refunds_sync(charge_id=str(charge_id))
+
+
+def _payment_of_charge(charge_id: str) -> Payment | None:
+    charge = gateway.charge_retrieve(charge_id)
+    if not charge.payment_intent_id:
+        return None
+    return Payment.objects.select_related("invoice", "organization").filter(
+        stripe_payment_intent_id=charge.payment_intent_id
+    ).first()
+
+
+def charge_refunds_sync(*, charge_id: str) -> list[CreditNote]:
+    """Record every refund Stripe has for the charge's PaymentIntent."""
+    payment = _payment_of_charge(charge_id)
+    if payment is None:
+        logger.warning("refund event for charge %s, which no Flywheel payment knows", charge_id)
+        return []
+    notes = [
+        refund_record(payment=payment, refund=refund)
+        for refund in gateway.refunds_of_payment_intent(payment.stripe_payment_intent_id)
+    ]
+    return [note for note in notes if note is not None]
+
+
+def dispute_record(*, dispute: dict[str, Any]) -> Dispute | None:
+    """Store a new dispute (chargeback) once by Stripe's id and tell staff, who answer it with
+    evidence in Stripe by its deadline. The charge is read back from Stripe to find the payment;
+    the dispute's own facts (amount, reason, deadline) come from the verified event."""
+    dispute_id = str(dispute.get("id", ""))
+    charge_id = dispute.get("charge", "")
+    if isinstance(charge_id, dict):
+        charge_id = charge_id.get("id", "")
+    if not dispute_id or not charge_id:
+        return None
+    existing = Dispute.objects.filter(stripe_dispute_id=dispute_id).first()
+    if existing is not None:
+        return existing
+    payment = _payment_of_charge(str(charge_id))
+    if payment is None:
+        logger.error("dispute %s on charge %s, which no Flywheel payment knows", dispute_id, charge_id)
+        return None
+    due_by = (dispute.get("evidence_details") or {}).get("due_by")
+    try:
+        with transaction.atomic():
+            record, created = Dispute.objects.get_or_create(
+                stripe_dispute_id=dispute_id,
+                defaults={
+                    "organization": payment.organization,
+                    "payment": payment,
+                    "amount_minor": int(dispute.get("amount") or payment.amount_minor),
+                    "currency": str(dispute.get("currency") or payment.currency).upper(),
+                    "reason": str(dispute.get("reason") or "")[:64],
+                    "status": str(dispute.get("status") or "")[:32],
+                    "evidence_due_by": datetime.fromtimestamp(int(due_by), tz=UTC) if due_by else None,
+                },
+            )
+    except IntegrityError:
+        return Dispute.objects.get(stripe_dispute_id=dispute_id)
+    if created:
+        logger.error(
+            "payment %s of %s (invoice %s) is disputed: %s %s, reason %r; answer with evidence in Stripe by %s",
+            payment.public_id,
+            payment.organization,
+            payment.invoice.number,
+            record.amount_minor,
+            record.currency,
+            record.reason,
+            record.evidence_due_by or "the deadline Stripe gives",
+        )
+    return record

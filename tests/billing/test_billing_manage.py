@@ -1,0 +1,88 @@
+"""Managing a subscription from the billing page over HTTP, and the tenant wall around it."""
+
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from billing.models import BillingAccount, Payment, Subscription
+from provisioning.models import Environment
+
+from ..conftest import organization_on
+from ..factories import MembershipFactory, UserFactory
+from .test_add_seats import _paid_organization
+
+
+def _manage(client, subscription, **data):
+    return client.post(reverse("subscription_manage", args=[subscription.public_id]), data)
+
+
+def _last_message(response):
+    return [str(message) for message in get_messages(response.wsgi_request)][-1]
+
+
+def test_change_edition_and_remove_seats_from_the_billing_page(client, localstripe, catalog):
+    organization, admin, subscription = _paid_organization(localstripe, seats=5, members=2)
+    client.force_login(admin)
+    page = client.get(reverse("billing")).content.decode()
+    assert "Premium (now, prorated)" in page and "Free (at renewal)" in page
+
+    response = _manage(client, subscription, action="change_edition", edition="free", request_key="k1")
+    assert _last_message(response) == "Tracker moves to Free at the end of the period."
+    response = _manage(client, subscription, action="remove_seats", seats="9")
+    assert "cannot go below" in _last_message(response)
+    response = _manage(client, subscription, action="remove_seats", seats="2")
+    assert _last_message(response) == "From the next renewal Tracker has 3 seats."
+    page = client.get(reverse("billing")).content.decode()
+    assert "Moves to Free on" in page and "3 seats from" in page
+
+    response = _manage(client, subscription, action="change_edition", edition="premium", request_key="k2")
+    payment = Payment.objects.get(invoice__kind="upgrade")
+    assert response["Location"] == reverse("payment_status", args=[payment.public_id])
+    assert _manage(client, subscription, action="change_edition", edition="premium", request_key="k2")["Location"] == response["Location"]
+    assert "Unknown action" in _last_message(_manage(client, subscription, action="explode"))
+
+
+def test_try_another_product_with_one_click(client, trial_organization):
+    organization, admin = trial_organization
+    client.force_login(admin)
+    assert "Try Wiki" in client.get(reverse("billing")).content.decode()
+    response = client.post(reverse("product_trial_start"), {"product": "wiki"})
+    assert response["Location"] == reverse("home")
+    wiki = Subscription.objects.get(organization=organization, product__code="wiki")
+    assert wiki.status == Subscription.Status.TRIALING and wiki.edition.code == "standard"
+    assert Environment.objects.filter(organization=organization, product__code="wiki").exists()
+    again = client.post(reverse("product_trial_start"), {"product": "wiki"})
+    assert "already has Wiki" in _last_message(again)
+    assert Subscription.objects.filter(organization=organization, product__code="wiki").count() == 1
+
+
+def test_ask_to_pay_by_invoice(client, trial_organization):
+    organization, admin = trial_organization
+    client.force_login(admin)
+    response = client.post(reverse("payment_terms"), {"po_number": "", "billing_email": ""})
+    assert "Enter the purchase order number" in _last_message(response)
+    response = client.post(reverse("payment_terms"), {"po_number": "PO 42", "billing_email": "nope"})
+    assert "'nope' is not a valid email address" in _last_message(response)
+    client.post(reverse("payment_terms"), {"po_number": "PO 42", "billing_email": "ap@acme.example"})
+    account = BillingAccount.objects.get(organization=organization)
+    assert (account.po_number, account.billing_email, account.collection_method) == ("PO 42", "ap@acme.example", "card")
+
+
+def test_sales_leads_page_is_for_staff(client, catalog):
+    client.force_login(UserFactory(email="rep@flywheel.example"))
+    assert client.get(reverse("sales_leads")).status_code == 302
+    client.force_login(UserFactory(email="boss@flywheel.example", is_staff=True))
+    assert "Organizations above the sales threshold" in client.get(reverse("sales_leads")).content.decode()
+
+
+def test_billing_actions_are_walled_off(client, localstripe, catalog):
+    organization, admin, subscription = _paid_organization(localstripe)
+    other, other_admin = organization_on("standard")
+    client.force_login(other_admin)
+    assert _manage(client, subscription, action="remove_seats", seats="1").status_code == 404
+    member = MembershipFactory(organization=organization).user
+    client.force_login(member)
+    assert _manage(client, subscription, action="remove_seats", seats="1").status_code == 404
+    assert client.post(reverse("product_trial_start"), {"product": "wiki"}).status_code == 404
+    assert client.post(reverse("payment_terms"), {"po_number": "x"}).status_code == 404
+    subscription.refresh_from_db()
+    assert subscription.pending_seat_limit is None

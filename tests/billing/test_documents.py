@@ -1,0 +1,151 @@
+"""Invoices as documents: the HTML page and the PDF for the organization's members only, and
+an issued invoice that nothing can change."""
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.db.models import ProtectedError
+from django.urls import reverse
+from django.utils import timezone
+from pypdf import PdfReader
+
+from accounts.models import Membership
+from billing import services
+from billing.documents import DocumentImmutable, _unicode_font
+from billing.models import Invoice, InvoiceLine, Payment
+
+from ..conftest import organization_on
+from ..factories import MembershipFactory, UserFactory
+from .test_card_payments import OK_CARD, _card, _checkout
+from .test_webhooks import _paid_intent
+
+
+def _paid_invoice(localstripe, organization, admin) -> Invoice:
+    payment = _paid_intent(localstripe, organization, admin)
+    assert payment.status == Payment.Status.SUCCEEDED
+    return Invoice.objects.get(pk=payment.invoice_id)
+
+
+def _pdf_text(content: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+
+
+def test_members_see_the_invoice_page_and_other_organizations_get_404(client, localstripe, catalog):
+    organization, admin = organization_on("standard")
+    invoice = _paid_invoice(localstripe, organization, admin)
+    member = MembershipFactory(organization=organization, role=Membership.Role.MEMBER).user
+    url = reverse("invoice", args=[invoice.public_id])
+    assert url == f"/billing/invoices/{invoice.public_id}/"
+
+    client.force_login(member)
+    response = client.get(url)
+    assert response.status_code == 200
+    page = response.content.decode()
+    line = invoice.lines.get()
+    assert f'<span id="document-number">{invoice.number}</span>' in page
+    assert organization.name in page and line.description in page
+    assert "USD 40.75" in page  # 5 seats x 8.15, the total
+    assert 'id="document-status">Paid<' in page
+    assert invoice.issued_at.strftime("%-d %b %Y") in page
+    assert reverse("invoice_pdf", args=[invoice.public_id]) in page
+
+    _, stranger = organization_on("standard")
+    client.force_login(stranger)
+    assert client.get(url).status_code == 404
+    assert client.get(reverse("invoice_pdf", args=[invoice.public_id])).status_code == 404
+    client.logout()
+    assert client.get(url).status_code == 302  # to the sign-in page
+
+
+def test_purchase_order_number_and_due_date_are_shown(client, localstripe, catalog):
+    organization, admin = organization_on("standard")
+    invoice = _paid_invoice(localstripe, organization, admin)
+    invoice.po_number = "PO-4711"
+    invoice.due_at = invoice.issued_at + timedelta(days=30)
+    invoice.save(update_fields=["po_number", "due_at"])  # still allowed on an issued invoice
+    client.force_login(admin)
+    page = client.get(reverse("invoice", args=[invoice.public_id])).content.decode()
+    assert 'id="document-po">PO-4711<' in page
+    assert invoice.due_at.strftime("%-d %b %Y") in page
+
+
+def test_the_pdf_is_a_pdf_of_the_invoice(client, localstripe, catalog):
+    organization, admin = organization_on("standard")
+    organization.name = "Łódź Café"
+    organization.save()
+    invoice = _paid_invoice(localstripe, organization, admin)
+    client.force_login(admin)
+    response = client.get(f"/billing/invoices/{invoice.public_id}.pdf")
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert f'filename="{invoice.number}.pdf"' in response["Content-Disposition"]
+    assert response.content.startswith(b"%PDF")
+    text = _pdf_text(response.content)
+    assert f"Invoice {invoice.number}" in text
+    assert "USD 40.75" in text and "Status: Paid" in text
+    assert invoice.lines.get().description in text
+    assert ("Łódź Café" if _unicode_font() else "Lodz Café") in text
+    # The same invoice always gives the same PDF.
+    assert client.get(f"/billing/invoices/{invoice.public_id}.pdf").content == response.content
+
+
+def test_a_paid_invoice_cannot_be_changed(localstripe, trial_organization):
+    organization, admin = trial_organization
+    invoice = _paid_invoice(localstripe, organization, admin)
+    before = (invoice.number, invoice.total_minor, invoice.status)
+
+    invoice.total_minor = 1
+    with pytest.raises(DocumentImmutable, match=f"Invoice {invoice.number} is issued: its total_minor cannot change"):
+        with transaction.atomic():
+            invoice.save()
+    invoice.refresh_from_db()
+    invoice.number = "FW-999999"
+    with pytest.raises(DocumentImmutable, match="number"), transaction.atomic():
+        invoice.save(update_fields=["number"])
+    invoice.refresh_from_db()
+    invoice.status = Invoice.Status.OPEN
+    with pytest.raises(DocumentImmutable, match="is paid and stays paid"), transaction.atomic():
+        invoice.save()
+
+    line = invoice.lines.get()
+    line.amount_minor = 1
+    with pytest.raises(DocumentImmutable, match="lines of an issued invoice"), transaction.atomic():
+        line.save()
+    with pytest.raises(DocumentImmutable, match="never after"), transaction.atomic():
+        InvoiceLine.objects.create(
+            invoice=invoice, description="Sneaked in", quantity=1, unit_amount_minor=100, amount_minor=100,
+            period_start=invoice.period_start, period_end=invoice.period_end,
+        )
+    with pytest.raises((DocumentImmutable, ProtectedError)), transaction.atomic():
+        invoice.delete()
+
+    invoice = Invoice.objects.get(pk=invoice.pk)
+    assert (invoice.number, invoice.total_minor, invoice.status) == before
+    assert invoice.lines.count() == 1 and invoice.lines.get().amount_minor == 4075
+
+
+def test_the_admin_shows_invoices_read_only(client, localstripe, trial_organization):
+    organization, admin = trial_organization
+    invoice = _paid_invoice(localstripe, organization, admin)
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    url = reverse("admin:billing_invoice_change", args=[invoice.pk])
+    page = client.get(url).content.decode()
+    assert invoice.number in page and 'name="_save"' not in page
+    assert client.post(url, {"total_minor": "1", "number": "FW-1"}).status_code == 403
+    assert client.get(reverse("admin:billing_invoice_add")).status_code == 403
+    assert client.get(reverse("admin:billing_invoice_delete", args=[invoice.pk])).status_code == 403
+    invoice.refresh_from_db()
+    assert invoice.total_minor == 4075
+
+
+def test_an_open_invoice_is_still_numbered_and_shown(client, localstripe, trial_organization):
+    organization, admin = trial_organization
+    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    payment = _checkout(organization, admin)  # not charged yet
+    client.force_login(admin)
+    page = client.get(reverse("invoice", args=[payment.invoice.public_id])).content.decode()
+    assert 'id="document-status">Open<' in page and payment.invoice.number in page
+    assert timezone.now() >= payment.invoice.issued_at
