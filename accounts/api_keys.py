@@ -53,7 +53,7 @@ MARKER_SECONDS = 600
 # last_used_at is written at most this often per key and web process: not on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 _last_used_written: dict[int, datetime] = {}
-# "<prefix>:<secret hash>" -> (key id, organization id, remembered until, time.monotonic())
+# "<prefix>:<secret hash>" -> (key id, organization id, remembered until: a time.monotonic())
 _verified: dict[str, tuple[int, int, float]] = {}
 
 logger = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ Without a shared Redis (the per-process cache of `make run` without REDIS_URL), 
 fails, every request computes the answer from the database.
 
 ENTITLEMENTS_LOCAL_SECONDS (off by default) lets a web process reuse an answer, without asking
-Redis, for that many seconds. It saves the round trip (docs/api.md#caching has the figures) at
+Redis, for that many seconds. It saves the round trip (docs/api.md#performance has the figures) at
 a price: a change made by another process (the worker that applies a payment, another web
 worker), and the revocation of a key this process remembers, then show after up to that many
 seconds instead of at once. Changes made in the same process still show at once.

@@ -25,6 +25,7 @@ from catalog.models import Edition
 from experiments import events
 from experiments.services import event_record
 
+from .entitlements import entitlements_invalidate
 from .exceptions import CheckoutInvalid, NoCardOnFile
 from .models import BillingAccount, Invoice, Payment, Subscription
 from .services import (
@@ -365,6 +366,7 @@ def overdue_tick(*, now: datetime, report: TickReport) -> None:
                 Subscription.objects.filter(pk=subscription.pk).update(
                     status=Subscription.Status.SUSPENDED, suspended_at=now
                 )
+                entitlements_invalidate(organization_id=invoice.organization_id)
                 event_record(
                     name=events.SUBSCRIPTION_SUSPENDED,
                     organization=invoice.organization,
@@ -404,6 +406,7 @@ def invoice_mark_paid_by_transfer(*, invoice: Invoice, actor: User) -> Invoice:
         Subscription.objects.filter(pk=invoice.subscription_id, status=Subscription.Status.SUSPENDED).update(
             status=Subscription.Status.ACTIVE, suspended_at=None
         )
+        entitlements_invalidate(organization_id=invoice.organization_id)
         return invoice
 
 

@@ -26,6 +26,7 @@ from experiments.services import event_record
 from provisioning.services import environment_request
 
 from . import gateway, refunds
+from .entitlements import entitlements_invalidate
 from .exceptions import (
     CardDeclined,
     CheckoutInvalid,
@@ -679,6 +680,7 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
         return invoice
     if invoice.kind == Invoice.Kind.SEATS:
         Subscription.objects.filter(pk=subscription.pk).update(seat_limit=F("seat_limit") + invoice.seats_delta)
+        entitlements_invalidate(organization_id=invoice.organization_id)
         event_record(
             name=events.SEATS_ADDED,
             user=payment.created_by if payment else None,

@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "ninja",
     "django_celery_beat",
     "allauth",
     "allauth.account",
@@ -383,6 +384,16 @@ DUNNING_GRACE_DAYS = env_int("DUNNING_GRACE_DAYS", 3)
 # Yearly spend (minor units) above which an organization is listed for the sales team, and
 # above which staff may move it to purchase orders.
 SALES_THRESHOLD_MINOR = env_int("SALES_THRESHOLD_MINOR", 1_000_000)
+
+# The entitlements API (docs/api.md): answers are cached in Redis for at most
+# ENTITLEMENTS_CACHE_SECONDS and invalidated on every change. ENTITLEMENTS_LOCAL_SECONDS > 0
+# lets each web process reuse an answer (and a key check) that long without asking Redis:
+# faster, but another process's change (a payment, a revoked key) can then show that late.
+# Off by default: a revoked key is refused everywhere at once.
+ENTITLEMENTS_CACHE_SECONDS = env_int("ENTITLEMENTS_CACHE_SECONDS", 300)
+ENTITLEMENTS_LOCAL_SECONDS = env_float("ENTITLEMENTS_LOCAL_SECONDS", 0.0)
+# GrowthBook feature definitions (a JSON file), e.g. prompt copy experiments; none by default.
+GROWTHBOOK_FEATURES_FILE = env("GROWTHBOOK_FEATURES_FILE")
 
 # Invites and seats.
 INVITE_MAX_AGE_DAYS = env_int("INVITE_MAX_AGE_DAYS", 7)
