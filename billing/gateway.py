@@ -187,7 +187,8 @@ def payment_intents_of_customer(customer_id: str) -> list[PaymentIntent]:
 
 
 def _payment_intent(intent: Any) -> PaymentIntent:
-    error = intent.last_payment_error or {}
+    error = intent.last_payment_error
+    error = error.to_dict() if hasattr(error, "to_dict") else dict(error or {})
     metadata = intent.metadata.to_dict() if hasattr(intent.metadata, "to_dict") else dict(intent.metadata or {})
     return PaymentIntent(
         id=intent.id,

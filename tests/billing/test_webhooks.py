@@ -108,23 +108,48 @@ def test_localstripe_delivers_signed_webhooks_that_the_worker_applies(live_serve
     assert event.payload["data"]["object"]["id"] == payment.stripe_payment_intent_id
 
 
+def _declined_but_unrecorded(localstripe, organization, admin):
+    """The bank declined the charge, but the worker died before recording it."""
+    from billing import gateway
+    from billing.exceptions import CardDeclined
+
+    from .test_card_payments import DECLINED_AT_CHARGE
+
+    intent, _ = _card(localstripe, organization, admin, DECLINED_AT_CHARGE)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    payment = _checkout(organization, admin)
+    Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.PROCESSING, attempts=1)
+    with pytest.raises(CardDeclined):
+        gateway.payment_intent_charge(
+            amount=payment.amount_minor,
+            currency=payment.currency,
+            customer_id=organization.billing_account.stripe_customer_id,
+            payment_method_id=payment.payment_method_id,
+            metadata={"flywheel_payment": str(payment.public_id)},
+            idempotency_key=f"flywheel-payment-{payment.public_id}",
+        )
+    [declined] = gateway.payment_intents_of_customer(organization.billing_account.stripe_customer_id)
+    payment.refresh_from_db()
+    return payment, declined.id
+
+
 def test_webhook_chaos_applies_each_payment_once(client, localstripe, catalog):
-    """Events for several payments, duplicated 20%, shuffled, 5% with bad signatures."""
+    """1,000 events for payments Stripe charged or declined while Flywheel was not looking:
+    20% delivered twice, all shuffled, 5% with forged signatures. Every payment, invoice and
+    subscription ends in the state Stripe's objects imply, and nothing is applied twice."""
     from ..conftest import organization_on
 
-    charged = []
-    for _ in range(5):
-        organization, admin = organization_on("standard")
-        charged.append(_charged_but_unrecorded(localstripe, organization, admin))
-    payments = [payment for payment, _ in charged]
-    assert all(payment.status == Payment.Status.PROCESSING for payment in payments)
+    charged = [_charged_but_unrecorded(localstripe, *organization_on("standard")) for _ in range(4)]
+    declined = [_declined_but_unrecorded(localstripe, *organization_on("standard")) for _ in range(2)]
+    everything = charged + declined
+    assert all(payment.status == Payment.Status.PROCESSING for payment, _ in everything)
     rng = random.Random(7)
     deliveries = []
-    for number in range(200):
-        payment, intent_id = rng.choice(charged)
+    for number in range(1000):
+        payment, intent_id = rng.choice(everything)
         kind = rng.choice(["payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.requires_action"])
         deliveries.append(_event(f"evt_chaos_{number}", kind, intent_id))
-    deliveries += rng.sample(deliveries, 40)  # 20% duplicates
+    deliveries += rng.sample(deliveries, 200)  # 20% duplicates
     rng.shuffle(deliveries)
     accepted: set[str] = set()
     for index, event in enumerate(deliveries):
@@ -137,12 +162,19 @@ def test_webhook_chaos_applies_each_payment_once(client, localstripe, catalog):
     assert WebhookEvent.objects.count() == len(accepted)
     for stored in WebhookEvent.objects.order_by("?"):
         services.webhook_process(event_id=stored.pk)
+    for stored in WebhookEvent.objects.order_by("?")[:100]:
+        services.webhook_process(event_id=stored.pk)  # a replay changes nothing
     assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
-    for payment in payments:
+    for payment, _ in charged:
         payment.refresh_from_db()
         assert payment.status == Payment.Status.SUCCEEDED
         assert payment.invoice.status == "paid"
         assert Subscription.objects.get(pk=payment.invoice.subscription_id).status == Subscription.Status.ACTIVE
+    for payment, _ in declined:
+        payment.refresh_from_db()
+        assert payment.status == Payment.Status.FAILED and payment.failure_message
+        assert payment.invoice.status == "open"
+        assert Subscription.objects.get(pk=payment.invoice.subscription_id).status == Subscription.Status.TRIALING
     from experiments.models import Event
 
-    assert Event.objects.filter(name="subscription_paid").count() == len(payments)
+    assert Event.objects.filter(name="subscription_paid").count() == len(charged)
