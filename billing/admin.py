@@ -5,7 +5,16 @@ from django.template.response import TemplateResponse
 
 from catalog.templatetags.catalog_tags import money
 
-from .models import CreditNote, Dispute, Invoice, InvoiceLine, Payment, Subscription, WebhookEvent
+from .models import (
+    BillingAccount,
+    CreditNote,
+    Dispute,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    Subscription,
+    WebhookEvent,
+)
 from .refunds import REFUND_REASONS, RefundInvalid, payment_refundable_minor, refund_request
 
 
@@ -136,7 +145,28 @@ class InvoiceAdmin(ReadOnlyAdmin):
     search_fields = ["number", "organization__name", "po_number"]
     list_select_related = ["organization"]
     inlines = [InvoiceLineInline, CreditNoteInline]
-    actions = ["refund"]
+    actions = ["refund", "mark_paid_by_transfer"]
+
+    def has_mark_paid_permission(self, request) -> bool:
+        return request.user.has_perm("billing.change_invoice")
+
+    @admin.action(
+        description="Mark the selected purchase-order invoices paid (bank transfer or cheque)",
+        permissions=["mark_paid"],
+    )
+    def mark_paid_by_transfer(self, request, queryset):
+        from .lifecycle import invoice_mark_paid_by_transfer
+
+        marked = 0
+        for invoice in queryset.filter(status=Invoice.Status.OPEN, collection_method="invoice").order_by("pk"):
+            invoice_mark_paid_by_transfer(invoice=invoice, actor=request.user)
+            marked += 1
+        skipped = queryset.count() - marked
+        self.message_user(
+            request,
+            f"{marked} invoice(s) marked paid" + (f"; {skipped} skipped (not open purchase-order invoices)" if skipped else "") + ".",
+            messages.SUCCESS if marked else messages.WARNING,
+        )
 
     @admin.display(description="Total")
     def total(self, invoice: Invoice) -> str:
@@ -199,3 +229,32 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ["stripe_event_id", "type", "received_at", "processed_at", "attempts"]
     list_filter = ["type"]
     search_fields = ["stripe_event_id"]
+
+
+@admin.register(BillingAccount)
+class BillingAccountAdmin(admin.ModelAdmin):
+    """Staff switch an organization to purchase orders (collection method "invoice") here."""
+
+    list_display = ["organization", "collection_method", "po_number", "net_terms_days", "card_brand", "card_last4"]
+    list_filter = ["collection_method"]
+    search_fields = ["organization__name", "po_number", "billing_email", "stripe_customer_id"]
+    fields = [
+        "organization",
+        "collection_method",
+        "po_number",
+        "net_terms_days",
+        "billing_email",
+        "stripe_customer_id",
+        "card_brand",
+        "card_last4",
+        "card_exp_month",
+        "card_exp_year",
+    ]
+    readonly_fields = ["organization", "stripe_customer_id", "card_brand", "card_last4", "card_exp_month", "card_exp_year"]
+    list_select_related = ["organization"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -3,9 +3,9 @@ changes that wait for them: edition changes and seat removals.
 
 The beat runs `lifecycle_tick` every 15 minutes. Each tick finds what is due through partial
 indexes (trial end, period end, next dunning retry), so its cost grows with what is due, not
-with the number of subscriptions. Each subscription is handled in its own transaction with
-its row locked (SKIP LOCKED, so overlapping ticks never handle one twice) and its state
-checked again under the lock. No lock is held while Stripe is called: charges go through
+with the number of subscriptions. Each subscription is handled in its own transaction that
+locks its organization, then the subscription (the lock order of every billing change), and
+checks its state again under the locks, so overlapping ticks never handle one twice. No lock is held while Stripe is called: charges go through
 payments that the worker charges after commit.
 """
 
@@ -76,12 +76,13 @@ def trial_tick(*, now: datetime, report: TickReport) -> None:
     due = list(
         Subscription.objects.filter(status=Subscription.Status.TRIALING, trial_ends_at__lte=horizon)
         .order_by("trial_ends_at")
-        .values_list("pk", flat=True)[:BATCH]
+        .values_list("pk", "organization_id")[:BATCH]
     )
-    for subscription_id in due:
+    for subscription_id, organization_id in due:
         with transaction.atomic():
+            organization_lock(Organization(pk=organization_id))  # the lock order: organization first
             subscription = (
-                Subscription.objects.select_for_update(of=("self",), skip_locked=True)
+                Subscription.objects.select_for_update(of=("self",))
                 .select_related("organization", "product", "edition")
                 .filter(pk=subscription_id, status=Subscription.Status.TRIALING)
                 .first()
@@ -167,12 +168,13 @@ def renewal_tick(*, now: datetime, report: TickReport) -> None:
         Subscription.objects.filter(status=Subscription.Status.ACTIVE, current_period_end__lte=now)
         .exclude(interval="")
         .order_by("current_period_end")
-        .values_list("pk", flat=True)[:BATCH]
+        .values_list("pk", "organization_id")[:BATCH]
     )
-    for subscription_id in due:
+    for subscription_id, organization_id in due:
         with transaction.atomic():
+            organization_lock(Organization(pk=organization_id))
             subscription = (
-                Subscription.objects.select_for_update(of=("self",), skip_locked=True)
+                Subscription.objects.select_for_update(of=("self",))
                 .select_related("organization", "product", "edition")
                 .filter(pk=subscription_id, status=Subscription.Status.ACTIVE, current_period_end__lte=now)
                 .first()
@@ -268,12 +270,13 @@ def dunning_tick(*, now: datetime, report: TickReport) -> None:
     due = list(
         Subscription.objects.filter(status=Subscription.Status.PAST_DUE, next_dunning_at__lte=now)
         .order_by("next_dunning_at")
-        .values_list("pk", flat=True)[:BATCH]
+        .values_list("pk", "organization_id")[:BATCH]
     )
-    for subscription_id in due:
+    for subscription_id, organization_id in due:
         with transaction.atomic():
+            organization_lock(Organization(pk=organization_id))
             subscription = (
-                Subscription.objects.select_for_update(of=("self",), skip_locked=True)
+                Subscription.objects.select_for_update(of=("self",))
                 .select_related("organization", "product", "edition")
                 .filter(pk=subscription_id, status=Subscription.Status.PAST_DUE, next_dunning_at__lte=now)
                 .first()
@@ -348,12 +351,14 @@ def overdue_tick(*, now: datetime, report: TickReport) -> None:
     overdue = list(
         Invoice.objects.filter(status=Invoice.Status.OPEN, collection_method="invoice", due_at__lte=now)
         .order_by("due_at")
-        .values_list("pk", flat=True)[:BATCH]
+        .values_list("pk", "organization_id")[:BATCH]
     )
-    for invoice_id in overdue:
+    for invoice_id, organization_id in overdue:
         with transaction.atomic():
+            organization_lock(Organization(pk=organization_id))
+            Subscription.objects.select_for_update(of=("self",)).filter(invoices__pk=invoice_id).first()
             invoice = (
-                Invoice.objects.select_for_update(skip_locked=True)
+                Invoice.objects.select_for_update(of=("self",))
                 .select_related("subscription__product", "organization")
                 .filter(pk=invoice_id, status=Invoice.Status.OPEN)
                 .first()
@@ -399,6 +404,7 @@ def invoice_mark_paid_by_transfer(*, invoice: Invoice, actor: User) -> Invoice:
 
     with transaction.atomic():
         organization_lock(invoice.organization)
+        Subscription.objects.select_for_update(of=("self",)).filter(pk=invoice.subscription_id).first()
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status != Invoice.Status.OPEN:
             return invoice
@@ -557,8 +563,10 @@ def payment_terms_request(*, organization: Organization, actor: User, po_number:
     """An admin asks to pay by invoice with a purchase order. The request is recorded on the
     billing account and staff are told; staff switch the collection method in the admin."""
     from django.core.exceptions import ValidationError as DjangoValidationError
-    from django.core.mail import mail_admins
+    from django.core.mail import EmailMessage
     from django.core.validators import validate_email
+
+    from accounts.mail import mail_queue
 
     _require_admin(organization, actor)
     po_number = " ".join(po_number.split())[:64]
@@ -577,10 +585,16 @@ def payment_terms_request(*, organization: Organization, actor: User, po_number:
         if billing_email:
             account.billing_email = billing_email
         account.save(update_fields=["po_number", "billing_email", "updated_at"])
-    mail_admins(
-        f"{organization.name} asks to pay by invoice",
-        f"{actor.email} asks to pay by invoice with PO {po_number}. Switch the billing account's "
-        "collection method to 'invoice' in the admin to accept.",
-        fail_silently=True,
-    )
+    staff = sorted(User.objects.filter(is_staff=True, is_active=True).values_list("email", flat=True))
+    if staff:
+        mail_queue(
+            EmailMessage(
+                subject=f"[Flywheel] {organization.name} asks to pay by invoice",
+                body=(
+                    f"{actor.email} asks to pay by invoice with PO {po_number}. To accept, set the billing "
+                    f"account's collection method to 'invoice' in the admin: {settings.SITE_URL}/admin/billing/billingaccount/"
+                ),
+                to=staff,
+            )
+        )
     return account

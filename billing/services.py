@@ -527,7 +527,11 @@ def payment_charge(*, payment_id: int) -> ChargeOutcome:
 @transaction.atomic
 def payment_record_failure(*, payment_id: int, message: str, code: str = "") -> Payment:
     """A payment failed: the invoice stays open so the admin can try another card. A payment
-    that already succeeded is never turned back."""
+    that already succeeded is never turned back. Locks in the billing order: organization,
+    subscription, payment."""
+    found = Payment.objects.select_related("organization").get(pk=payment_id)
+    organization_lock(found.organization)
+    Subscription.objects.select_for_update(of=("self",)).filter(invoices__payments=found).first()
     payment = Payment.objects.select_for_update().get(pk=payment_id)
     if payment.status in Payment.SETTLED:
         return payment

@@ -271,3 +271,31 @@ def test_a_second_product_is_billed_on_the_organizations_billing_date(localstrip
         ("tracker", 2 * 815, tracker.current_period_end),
         ("wiki", 2 * 611, tracker.current_period_end),
     ]
+
+
+def test_purchase_order_requests_reach_staff_and_are_accepted_in_the_admin(client, localstripe, catalog):
+    from django.urls import reverse
+
+    from ..factories import UserFactory
+
+    organization, admin, subscription = _paid(localstripe, seats=2, interval="year")
+    staff = UserFactory(email="finance@flywheel.example", is_staff=True, is_superuser=True)
+    lifecycle.payment_terms_request(organization=organization, actor=admin, po_number="PO-9", billing_email="ap@acme.example")
+    assert mail.outbox[-1].to == [staff.email] and "PO-9" in mail.outbox[-1].body
+    client.force_login(staff)
+    account = BillingAccount.objects.get(organization=organization)
+    response = client.post(
+        reverse("admin:billing_billingaccount_change", args=[account.pk]),
+        {"collection_method": "invoice", "po_number": "PO-9", "net_terms_days": "45", "billing_email": "ap@acme.example"},
+    )
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert (account.collection_method, account.net_terms_days) == ("invoice", 45)
+    _tick(subscription.current_period_end + timedelta(minutes=5))
+    invoice = Invoice.objects.get(kind=Invoice.Kind.RENEWAL)
+    response = client.post(
+        reverse("admin:billing_invoice_changelist"), {"action": "mark_paid_by_transfer", "_selected_action": [invoice.pk]}
+    )
+    assert response.status_code == 302
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.PAID
