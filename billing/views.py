@@ -514,3 +514,41 @@ def credit_note_page(request: HttpRequest, credit_note_id: uuid.UUID, as_pdf: bo
 @login_required
 def credit_note_pdf(request: HttpRequest, credit_note_id: uuid.UUID) -> HttpResponse:
     return credit_note_page(request, credit_note_id, as_pdf=True)
+
+
+@login_required
+def card_update(request: HttpRequest) -> HttpResponse:
+    """Replace the card on file (Stripe.js card element, SetupIntent, 3-D Secure if asked)."""
+    organization, is_admin = _admin_organization(request)
+    if not is_admin:
+        raise Http404
+    error = ""
+    if request.method == "POST":
+        try:
+            card_setup_complete(
+                organization=organization, actor=request.user, setup_intent_id=request.POST.get("setup_intent", "")
+            )
+        except NotFound:
+            error = "The card form expired; enter the card again."
+        except FlywheelError as refusal:
+            error = refusal.message
+        else:
+            account = billing_account_of(organization)
+            messages.success(request, f"{account.card_brand.capitalize()} ending {account.card_last4} is now the card on file.")
+            return redirect("billing")
+    try:
+        setup = card_setup_start(organization=organization, actor=request.user)
+    except FlywheelError as refusal:
+        setup, error = None, error or refusal.message
+    return render(
+        request,
+        "billing/card.html",
+        {
+            "setup": setup,
+            "error": error,
+            "account": billing_account_of(organization),
+            "stripe_js_url": settings.STRIPE_JS_URL,
+            "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+        },
+        status=400 if error and request.method == "POST" else 200,
+    )

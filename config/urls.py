@@ -30,6 +30,7 @@ urlpatterns = [
     path("billing/checkout/<uuid:subscription_id>/", billing_views.checkout, name="checkout"),
     path("billing/seats/<uuid:subscription_id>/", billing_views.add_seats, name="add_seats"),
     path("billing/subscriptions/<uuid:subscription_id>/", billing_views.subscription_manage, name="subscription_manage"),
+    path("billing/card/", billing_views.card_update, name="card_update"),
     path("billing/try/", billing_views.product_trial_start, name="product_trial_start"),
     path("billing/terms/", billing_views.payment_terms, name="payment_terms"),
     path("staff/sales-leads/", billing_views.sales_leads, name="sales_leads"),

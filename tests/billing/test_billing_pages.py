@@ -95,3 +95,29 @@ def test_billing_pages_are_walled_off(client, localstripe, catalog):
     member = MembershipFactory(organization=acme).user  # not an admin
     client.force_login(member)
     assert _checkout_page(client, acme_subscription).status_code == 404
+
+
+def test_admin_replaces_the_card_on_file(client, localstripe, trial_organization):
+    organization, admin = trial_organization
+    client.force_login(admin)
+    assert "Add a card" in client.get(reverse("billing")).content.decode()
+    page = client.get(reverse("card_update")).content.decode()
+    client_secret = re.search(r'data-client-secret="([^"]+)"', page).group(1)
+    confirmed = localstripe.enter_card(client_secret, OK_CARD)
+    response = client.post(reverse("card_update"), {"setup_intent": confirmed["id"]})
+    assert response.status_code == 302
+    overview = client.get(reverse("billing")).content.decode()
+    assert "Visa ending 4242" in overview and "Replace the card" in overview
+
+    page = client.get(reverse("card_update")).content.decode()
+    client_secret = re.search(r'data-client-secret="([^"]+)"', page).group(1)
+    declined = localstripe.enter_card(client_secret, "4000000000000002")
+    response = client.post(reverse("card_update"), {"setup_intent": client_secret.split("_secret_")[0]})
+    assert response.status_code == 400 and "not confirmed" in response.content.decode()
+    assert declined["error"]["message"] == "Your card was declined."
+    assert "Visa ending 4242" in client.get(reverse("billing")).content.decode()  # the old card stays
+    assert client.post(reverse("card_update"), {"setup_intent": "seti_someone_elses"}).status_code == 400
+
+    member = MembershipFactory(organization=organization).user
+    client.force_login(member)
+    assert client.get(reverse("card_update")).status_code == 404
