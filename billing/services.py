@@ -854,6 +854,23 @@ def webhook_receive(*, payload: bytes, signature: str) -> tuple[WebhookEvent, bo
     return event, created
 
 
+def webhooks_resume_unprocessed(*, older_than_seconds: int = 300) -> int:
+    """Schedule again every stored event still unprocessed after a while: its task was lost
+    (a broker outage at commit) or failed. Processing is idempotent, so a repeat is harmless."""
+    from .tasks import webhook_process as webhook_process_job
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stale = list(
+        WebhookEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+    with transaction.atomic():
+        for event_id in stale:
+            enqueue_on_commit(webhook_process_job, event_id)
+    return len(stale)
+
+
 HANDLED_WEBHOOKS = ("payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.requires_action")
 
 
@@ -865,9 +882,13 @@ def webhook_process(*, event_id: int) -> None:
     if event is None:
         return
     WebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
-    if event.type in HANDLED_WEBHOOKS:
-        intent_id = str(((event.payload.get("data") or {}).get("object") or {}).get("id", ""))
-        if intent_id.startswith("pi_"):
-            payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
-    refunds.webhook_apply(event_type=event.type, payload=event.payload)  # refunds and disputes
+    try:
+        if event.type in HANDLED_WEBHOOKS:
+            intent_id = str(((event.payload.get("data") or {}).get("object") or {}).get("id", ""))
+            if intent_id.startswith("pi_"):
+                payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
+        refunds.webhook_apply(event_type=event.type, payload=event.payload)  # refunds and disputes
+    except Exception as error:
+        WebhookEvent.objects.filter(pk=event.pk).update(last_error=repr(error)[:2000])
+        raise
     WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(processed_at=timezone.now(), last_error="")

@@ -47,3 +47,9 @@ def payments_reconcile() -> None:
     from . import reconciliation
 
     reconciliation.payments_reconcile()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def webhooks_resume_unprocessed() -> int:
+    """Beat: re-schedule stored Stripe events whose processing was lost or failed."""
+    return services.webhooks_resume_unprocessed()

@@ -241,6 +241,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Celery's Django fixup closes the database connection after every task unless told to reuse
+# it; reconnecting per task cost more than most tasks themselves (bench/webhooks.py).
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "flush-analytics-outbox": {
@@ -249,6 +252,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "retry-stalled-provisioning": {
         "task": "provisioning.tasks.environments_resume_stalled",
+        "schedule": crontab(minute="*/5"),
+    },
+    "resume-unprocessed-webhooks": {
+        "task": "billing.tasks.webhooks_resume_unprocessed",
         "schedule": crontab(minute="*/5"),
     },
     "billing-lifecycle": {

@@ -178,3 +178,26 @@ def test_webhook_chaos_applies_each_payment_once(client, localstripe, catalog):
     from experiments.models import Event
 
     assert Event.objects.filter(name="subscription_paid").count() == len(charged)
+
+
+def test_events_whose_processing_was_lost_are_scheduled_again(client, db, django_capture_on_commit_callbacks):
+    import time_machine
+    from django.utils import timezone
+
+    payload, signature = _signed(_event("evt_lost", "payment_intent.succeeded", "pi_lost"))
+    assert _post(client, payload, signature).status_code == 200
+    assert services.webhooks_resume_unprocessed() == 0  # too fresh to call lost
+    with time_machine.travel(timezone.now() + timezone.timedelta(minutes=10)):
+        with django_capture_on_commit_callbacks() as callbacks:
+            assert services.webhooks_resume_unprocessed() == 1
+    assert len(callbacks) == 1
+
+
+def test_a_failing_event_keeps_its_error(db, settings):
+    payload, signature = _signed(_event("evt_broken", "payment_intent.succeeded", "pi_broken"))
+    event, _ = services.webhook_receive(payload=payload, signature=signature)
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # Stripe cannot be reached
+    with pytest.raises(Exception, match="did not answer"):
+        services.webhook_process(event_id=event.pk)
+    event.refresh_from_db()
+    assert event.processed_at is None and "did not answer" in event.last_error and event.attempts == 1
