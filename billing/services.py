@@ -606,6 +606,8 @@ def payment_apply_intent(*, intent: gateway.PaymentIntent) -> Payment | None:
             found = None
     if found is None:
         return None
+    if found.status == Payment.Status.SUCCEEDED and found.stripe_payment_intent_id == intent.id:
+        return found  # settled for good: nothing an intent says can change it, so take no locks
     with transaction.atomic():
         # The lock order of every billing change: organization, subscription, payment, invoice.
         organization_lock(found.organization)
