@@ -12,11 +12,13 @@ payments that the worker charges after commit.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organization, User
@@ -66,6 +68,26 @@ def _free_edition(subscription: Subscription) -> Edition | None:
     )
 
 
+def _for_each_due(due: Q, order_by: str, handle: Callable[[Subscription], None]) -> None:
+    """Handle each due subscription (at most BATCH a tick) in its own transaction: its
+    organization locked first, then the subscription, and `due` checked again under the
+    locks, so an overlapping tick that got there first leaves nothing to do."""
+    candidates = list(
+        Subscription.objects.filter(due).order_by(order_by).values_list("pk", "organization_id")[:BATCH]
+    )
+    for subscription_id, organization_id in candidates:
+        with transaction.atomic():
+            organization_lock(Organization(pk=organization_id))
+            subscription = (
+                Subscription.objects.select_for_update(of=("self",))
+                .select_related("organization", "product", "edition")
+                .filter(due, pk=subscription_id)
+                .first()
+            )
+            if subscription is not None:
+                handle(subscription)
+
+
 # Trials -----------------------------------------------------------------------------------------
 
 
@@ -73,26 +95,14 @@ def trial_tick(*, now: datetime, report: TickReport) -> None:
     """Send due trial reminders; end trials whose time is up (Free when the organization fits
     the Free edition, otherwise suspended until someone pays)."""
     horizon = now + timedelta(days=max(settings.TRIAL_REMINDER_DAYS, default=0))
-    due = list(
-        Subscription.objects.filter(status=Subscription.Status.TRIALING, trial_ends_at__lte=horizon)
-        .order_by("trial_ends_at")
-        .values_list("pk", "organization_id")[:BATCH]
-    )
-    for subscription_id, organization_id in due:
-        with transaction.atomic():
-            organization_lock(Organization(pk=organization_id))  # the lock order: organization first
-            subscription = (
-                Subscription.objects.select_for_update(of=("self",))
-                .select_related("organization", "product", "edition")
-                .filter(pk=subscription_id, status=Subscription.Status.TRIALING)
-                .first()
-            )
-            if subscription is None:
-                continue
-            if subscription.trial_ends_at <= now:
-                _trial_end(subscription, report)
-            else:
-                _trial_remind(subscription, now, report)
+
+    def handle(subscription: Subscription) -> None:
+        if subscription.trial_ends_at <= now:
+            _trial_end(subscription, report)
+        else:
+            _trial_remind(subscription, now, report)
+
+    _for_each_due(Q(status=Subscription.Status.TRIALING, trial_ends_at__lte=horizon), "trial_ends_at", handle)
 
 
 def _trial_remind(subscription: Subscription, now: datetime, report: TickReport) -> None:
@@ -120,7 +130,7 @@ def _trial_remind(subscription: Subscription, now: datetime, report: TickReport)
 
 
 def _trial_end(subscription: Subscription, report: TickReport) -> None:
-    organization = organization_lock(subscription.organization)
+    organization = subscription.organization  # locked by _for_each_due
     free = _free_edition(subscription)
     in_use = seats_in_use(organization=organization)
     if free is not None and in_use <= free.seat_limit:
@@ -164,28 +174,15 @@ def renewal_tick(*, now: datetime, report: TickReport) -> None:
     free edition is not charged. Card customers are charged off-session; purchase-order
     customers get the invoice with their PO number and net terms, and keep the product.
     """
-    due = list(
-        Subscription.objects.filter(status=Subscription.Status.ACTIVE, current_period_end__lte=now)
-        .exclude(interval="")
-        .order_by("current_period_end")
-        .values_list("pk", "organization_id")[:BATCH]
+    _for_each_due(
+        Q(status=Subscription.Status.ACTIVE, current_period_end__lte=now) & ~Q(interval=""),
+        "current_period_end",
+        lambda subscription: _renew(subscription, now, report),
     )
-    for subscription_id, organization_id in due:
-        with transaction.atomic():
-            organization_lock(Organization(pk=organization_id))
-            subscription = (
-                Subscription.objects.select_for_update(of=("self",))
-                .select_related("organization", "product", "edition")
-                .filter(pk=subscription_id, status=Subscription.Status.ACTIVE, current_period_end__lte=now)
-                .first()
-            )
-            if subscription is None:
-                continue
-            _renew(subscription, now, report)
 
 
 def _renew(subscription: Subscription, now: datetime, report: TickReport) -> None:
-    organization = organization_lock(subscription.organization)
+    organization = subscription.organization  # locked by _for_each_due
     period_start = subscription.current_period_end
     if Invoice.objects.filter(
         subscription=subscription, kind=Invoice.Kind.RENEWAL, period_start=period_start
@@ -267,27 +264,15 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
 def dunning_tick(*, now: datetime, report: TickReport) -> None:
     """Retry past-due renewals on DUNNING_RETRY_DAYS, e-mailing each time; suspend the
     subscription (that one only) DUNNING_GRACE_DAYS after the last retry."""
-    due = list(
-        Subscription.objects.filter(status=Subscription.Status.PAST_DUE, next_dunning_at__lte=now)
-        .order_by("next_dunning_at")
-        .values_list("pk", "organization_id")[:BATCH]
+    _for_each_due(
+        Q(status=Subscription.Status.PAST_DUE, next_dunning_at__lte=now),
+        "next_dunning_at",
+        lambda subscription: _dun(subscription, now, report),
     )
-    for subscription_id, organization_id in due:
-        with transaction.atomic():
-            organization_lock(Organization(pk=organization_id))
-            subscription = (
-                Subscription.objects.select_for_update(of=("self",))
-                .select_related("organization", "product", "edition")
-                .filter(pk=subscription_id, status=Subscription.Status.PAST_DUE, next_dunning_at__lte=now)
-                .first()
-            )
-            if subscription is None:
-                continue
-            _dun(subscription, now, report)
 
 
 def _dun(subscription: Subscription, now: datetime, report: TickReport) -> None:
-    organization = organization_lock(subscription.organization)
+    organization = subscription.organization  # locked by _for_each_due
     invoice = (
         Invoice.objects.filter(subscription=subscription, kind=Invoice.Kind.RENEWAL, status=Invoice.Status.OPEN)
         .order_by("-period_start")
