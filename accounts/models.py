@@ -37,6 +37,11 @@ class User(AbstractUser):
     username = None  # type: ignore[assignment]
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     email = models.EmailField("email address", unique=True)
+    # IANA zone name ("Europe/Paris") reported by the browser at signup; blank means
+    # settings.DEFAULT_USER_TIME_ZONE. Quiet hours and business-hours clocks read it.
+    time_zone = models.CharField(max_length=64, blank=True)
+    # ISO 3166-1 alpha-2, upper case; blank when unknown. An experiment targeting attribute.
+    country = models.CharField(max_length=2, blank=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

@@ -112,6 +112,9 @@ INSTALLED_APPS = [
     "experiments",
     "provisioning",
     "billing",
+    "onboarding",
+    "community",
+    "feedback",
 ]
 
 MIDDLEWARE = [
@@ -266,6 +269,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.invites_expire",
         "schedule": crontab(minute=17),
     },
+    # onboarding/ (issue 4), community/ (issue 5) and feedback/ (issue 6) add theirs below.
     "reconcile-stripe-payments": {
         "task": "billing.tasks.payments_reconcile",
         "schedule": crontab(hour=3, minute=41),
@@ -419,3 +423,13 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "stripe": {"level": "WARNING"}},
 }
+
+
+# Users' local time: a user with no time zone of their own is taken to be in this one.
+DEFAULT_USER_TIME_ZONE = env("DEFAULT_USER_TIME_ZONE", "UTC")
+
+# --- Onboarding emails and experiments (onboarding/, experiments/; docs/onboarding.md) ---
+
+# --- Community Q&A and the escalation clock (community/; docs/community.md) ---
+
+# --- In-product NPS feedback (feedback/; docs/feedback.md) ---

@@ -51,3 +51,17 @@ API_KEY_REVOKED = "api_key_revoked"
 KNOWN_EVENTS = KNOWN_EVENTS | frozenset(
     [PROMPT_SHOWN, PROMPT_CLICKED, PROMPT_DISMISSED, API_KEY_CREATED, API_KEY_ROTATED, API_KEY_REVOKED]
 )
+
+
+# Higher apps (onboarding, community, feedback) name their own events in their `events.py` and
+# register them from `AppConfig.ready()`, so this base list never imports upward.
+_registered: set[str] = set()
+
+
+def events_register(names: "list[str] | tuple[str, ...] | frozenset[str]") -> None:
+    """Allow more event names; called once per app at startup."""
+    _registered.update(names)
+
+
+def event_known(name: str) -> bool:
+    return name in KNOWN_EVENTS or name in _registered

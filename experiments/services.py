@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import Organization, User
 
 from . import posthog_gateway
-from .events import KNOWN_EVENTS
+from .events import event_known
 from .exceptions import AnalyticsUnavailable, UnknownEvent
 from .models import Event
 
@@ -33,7 +33,7 @@ def event_record(
     Invariant: the event exists if and only if the change it describes was committed, because
     it is written in the same transaction (the outbox pattern); forwarding happens later.
     """
-    if name not in KNOWN_EVENTS:
+    if not event_known(name):
         raise UnknownEvent(f"Unknown analytics event {name!r}.")
     if distinct_id is None:
         if user is not None:

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class FeedbackConfig(AppConfig):
+    name = "feedback"
+
+    def ready(self) -> None:
+        from experiments.events import events_register
+
+        from . import events
+
+        events_register(events.EVENTS)
