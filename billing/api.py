@@ -198,3 +198,4 @@ def prompt_clicked(request: HttpRequest, prompt_id: str, payload: PromptActionIn
 
 
 api.add_router("/v1/", v1)
+api.add_router("/v1/feedback/", "feedback.api.router")

@@ -1,0 +1,303 @@
+"""Reads of feedback: the reports (aggregated in SQL), follow-ups and surveys.
+
+Every customer-facing read is scoped by organization; staff reads are named as such. Reports
+aggregate in PostgreSQL: the month's breakdowns in one GROUPING SETS pass over the month's rows
+(index on month), the trend over index-only scans of (month, score), a customer's report over
+(organization, month).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
+
+from accounts.models import Membership, Organization, User
+from catalog.models import Edition, Product
+
+from .exceptions import NotFound
+from .models import Category, FollowUp, OrganizationReportRun, Response, Role, Survey
+from .reports import (
+    Group,
+    MonthlyReport,
+    MonthPoint,
+    OrganizationReport,
+    Score,
+    months_back,
+)
+
+TENURE_BUCKETS = [
+    ("0-29", "Less than 30 days", 0, 30),
+    ("30-89", "30 to 89 days", 30, 90),
+    ("90-364", "90 days to a year", 90, 365),
+    ("365+", "A year or more", 365, None),
+]
+_TENURE_CASE = (
+    "CASE WHEN tenure_days < 30 THEN '0-29' WHEN tenure_days < 90 THEN '30-89' "
+    "WHEN tenure_days < 365 THEN '90-364' ELSE '365+' END"
+)
+BREAKDOWNS = ["role", "product", "edition", "tenure", "paying", "category"]
+BREAKDOWN_TITLES = {
+    "role": "By role",
+    "product": "By product",
+    "edition": "By edition",
+    "tenure": "By tenure of the respondent",
+    "paying": "Paying or not",
+    "category": "By category of comment",
+}
+
+
+def min_group_responses() -> int:
+    return settings.FEEDBACK_MIN_GROUP_RESPONSES
+
+
+def _group(key: str, label: str, score: Score) -> Group:
+    return Group(key=key, label=label, score=score, minimum=min_group_responses())
+
+
+def _trend(*, until: date, months: int) -> list[MonthPoint]:
+    """Everyone's score per month over the `months` months up to `until`, empty months included."""
+    since = months_back(until, months - 1)
+    sql = (
+        "SELECT month, count(*), count(*) FILTER (WHERE score >= 9), count(*) FILTER (WHERE score <= 6) "
+        "FROM feedback_response WHERE month BETWEEN %s AND %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " GROUP BY month", [since, until])
+        found = {row[0]: Score(responses=row[1], promoters=row[2], detractors=row[3]) for row in cursor.fetchall()}
+    points = []
+    for offset in range(months - 1, -1, -1):
+        month = months_back(until, offset)
+        score = found.get(month, Score(0, 0, 0))
+        points.append(MonthPoint(month=month, group=_group(month.isoformat(), f"{month:%b %Y}", score)))
+    return points
+
+
+def _labels() -> dict[str, dict[str, str]]:
+    products = {str(product.pk): product.name for product in Product.objects.all()}
+    editions = {
+        str(edition.pk): f"{edition.product.name} {edition.name}"
+        for edition in Edition.objects.select_related("product")
+    }
+    return {
+        "role": dict(Role.choices),
+        "product": products,
+        "edition": editions,
+        "tenure": {key: label for key, label, _, _ in TENURE_BUCKETS},
+        "paying": {"true": "Paying", "false": "Not paying (trial or free)"},
+        "category": dict(Category.choices),
+    }
+
+
+def monthly_report(*, month: date, trend_months: int = 12) -> MonthlyReport:
+    """Staff: NPS of `month` (a first of the month) with its margin, last month's, the trend over
+    `trend_months` months, and every breakdown of `month`, in one pass over its responses."""
+    sql = f"""
+        SELECT GROUPING(role), GROUPING(product_id), GROUPING(edition_id), GROUPING(tenure),
+               GROUPING(paying), GROUPING(category),
+               role, product_id, edition_id, tenure, paying, category,
+               count(*), count(*) FILTER (WHERE score >= 9), count(*) FILTER (WHERE score <= 6)
+        FROM (
+            SELECT role, product_id, edition_id, paying, score, NULLIF(category, '') AS category,
+                   {_TENURE_CASE} AS tenure
+            FROM feedback_response WHERE month = %s
+        ) AS answers
+        GROUP BY GROUPING SETS ((), (role), (product_id), (edition_id), (tenure), (paying), (category))
+    """  # noqa: S608 - the only interpolation is a constant of this module
+    labels = _labels()
+    overall = _group("all", "Everyone", Score(0, 0, 0))
+    breakdowns: dict[str, list[Group]] = {name: [] for name in BREAKDOWNS}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [month])
+        rows = cursor.fetchall()
+    for row in rows:
+        grouping, values, counts = row[0:6], row[6:12], row[12:15]
+        score = Score(responses=counts[0], promoters=counts[1], detractors=counts[2])
+        if all(grouping):
+            overall = _group("all", "Everyone", score)
+            continue
+        index = list(grouping).index(0)
+        name = BREAKDOWNS[index]
+        value = values[index]
+        if value is None:
+            if name == "category":
+                continue  # answers without a comment have no category
+            key, label = "none", "Not known"
+        else:
+            key = str(value).lower() if isinstance(value, bool) else str(value)
+            label = labels[name].get(key, key)
+        breakdowns[name].append(_group(key, label, score))
+    order = {
+        "role": list(Role.values),
+        "tenure": [key for key, _, _, _ in TENURE_BUCKETS],
+        "paying": ["true", "false"],
+        "category": list(Category.values),
+    }
+    for name, groups in breakdowns.items():
+        if name in order:
+            groups.sort(key=lambda group, name=name: order[name].index(group.key) if group.key in order[name] else 99)
+        else:
+            groups.sort(key=lambda group: (-group.score.responses, group.label))
+    trend = _trend(until=month, months=trend_months)
+    previous = trend[-2].group if len(trend) >= 2 else _group("previous", "", Score(0, 0, 0))
+    return MonthlyReport(month=month, overall=overall, previous=previous, trend=trend, breakdowns=breakdowns)
+
+
+def comments_sample(*, month: date, count: int) -> list[dict]:
+    """`count` comments of `month` chosen at random, the same ones every time for that month
+    (ordered by a hash of the response id and the month), so a rebuilt digest is identical."""
+    rows = (
+        Response.objects.filter(month=month)
+        .exclude(comment="")
+        .annotate(draw=RawSQL("md5(feedback_response.public_id::text || %s)", [month.isoformat()]))  # noqa: S611
+        .order_by("draw")
+        .select_related("organization")
+        .values("score", "role", "comment", "category", "organization__name")[:count]
+    )
+    roles = dict(Role.choices)
+    categories = dict(Category.choices)
+    return [
+        {
+            "score": row["score"],
+            "role": roles.get(row["role"], row["role"]),
+            "comment": row["comment"],
+            "category": categories.get(row["category"], ""),
+            "organization": row["organization__name"],
+        }
+        for row in rows
+    ]
+
+
+def organization_report(
+    *, organization: Organization, until: date, months: int = 12, comments: int = 50
+) -> OrganizationReport:
+    """One customer's report over the `months` months up to `until`: its NPS against everyone's
+    over the same months, its trend, by role, and its latest comments. An author is named only
+    when they agreed to be contacted."""
+    since = months_back(until, months - 1)
+    sql = """
+        SELECT GROUPING(month), GROUPING(role), month, role,
+               count(*), count(*) FILTER (WHERE score >= 9), count(*) FILTER (WHERE score <= 6)
+        FROM feedback_response
+        WHERE organization_id = %s AND month BETWEEN %s AND %s
+        GROUP BY GROUPING SETS ((), (month), (role))
+    """
+    own_total = Score(0, 0, 0)
+    by_month: dict[date, Score] = {}
+    by_role: list[Group] = []
+    roles = dict(Role.choices)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [organization.pk, since, until])
+        rows = cursor.fetchall()
+    for month_grouped, role_grouped, month, role, total, promoters, detractors in rows:
+        score = Score(responses=total, promoters=promoters, detractors=detractors)
+        if month_grouped and role_grouped:
+            own_total = score
+        elif not month_grouped:
+            by_month[month] = score
+        else:
+            by_role.append(_group(role, roles.get(role, role), score))
+    by_role.sort(key=lambda group: Role.values.index(group.key) if group.key in Role.values else 99)
+    everyone = _trend(until=until, months=months)
+    overall_score = Score(0, 0, 0)
+    for point in everyone:
+        overall_score = overall_score + point.group.score
+    trend = []
+    for point in everyone:
+        score = by_month.get(point.month, Score(0, 0, 0))
+        trend.append(MonthPoint(month=point.month, group=_group(point.group.key, point.group.label, score)))
+    latest = (
+        Response.objects.filter(organization=organization, month__gte=since, month__lte=until)
+        .exclude(comment="")
+        .select_related("user")
+        .order_by("-submitted_at")[:comments]
+    )
+    categories = dict(Category.choices)
+    comment_rows = [
+        {
+            "score": response.score,
+            "role": roles.get(response.role, response.role),
+            "comment": response.comment,
+            "category": categories.get(response.category, ""),
+            "submitted_at": response.submitted_at,
+            "author": (
+                (response.user.get_full_name() or response.user.email)
+                if response.may_contact and response.user is not None
+                else ""
+            ),
+        }
+        for response in latest
+    ]
+    return OrganizationReport(
+        since=since,
+        until=until,
+        organization=_group("organization", organization.name, own_total),
+        overall=_group("overall", "All Flywheel customers", overall_score),
+        trend=trend,
+        by_role=by_role,
+        comments=comment_rows,
+    )
+
+
+def organizations_to_report(*, month: date) -> QuerySet[Organization]:
+    """Organizations with responses in `month` whose report of that month is not claimed yet."""
+    return (
+        Organization.objects.filter(pk__in=Response.objects.filter(month=month).values("organization_id"))
+        .exclude(pk__in=OrganizationReportRun.objects.filter(month=month).values("organization_id"))
+        .order_by("pk")
+    )
+
+
+def admins_of(*, organization: Organization) -> QuerySet[User]:
+    return User.objects.filter(
+        memberships__organization=organization, memberships__role=Membership.Role.ADMIN, is_active=True
+    ).order_by("pk")
+
+
+def staff_recipients() -> QuerySet[User]:
+    return User.objects.filter(is_staff=True, is_active=True).exclude(email="").order_by("pk")
+
+
+def survey_get_for_member(*, membership: Membership, survey_public_id: object) -> Survey:
+    """The member's own survey in their organization; NotFound for anyone else's."""
+    survey = Survey.objects.filter(
+        public_id=survey_public_id, organization_id=membership.organization_id, user_id=membership.user_id
+    ).first()
+    if survey is None:
+        raise NotFound("Survey not found.")
+    return survey
+
+
+def follow_ups_for_staff(*, status: str | None = FollowUp.Status.OPEN) -> QuerySet[FollowUp]:
+    follow_ups = FollowUp.objects.select_related("response__organization", "response__user").order_by("created_at")
+    return follow_ups.filter(status=status) if status else follow_ups
+
+
+def get_follow_up_for_staff(*, user: User, follow_up_public_id: object) -> FollowUp:
+    """A follow-up, for staff only; NotFound for everyone else (no hint that it exists)."""
+    if not user.is_staff:
+        raise NotFound("Follow-up not found.")
+    follow_up = (
+        FollowUp.objects.select_related("response__organization", "response__user", "resolved_by")
+        .filter(public_id=follow_up_public_id)
+        .first()
+    )
+    if follow_up is None:
+        raise NotFound("Follow-up not found.")
+    return follow_up
+
+
+def member_get(*, organization_id: int, user_public_id: object) -> Membership:
+    """The user's membership of the API key's organization; NotFound for anyone else (an
+    organization's key never learns about another organization's users)."""
+    membership = (
+        Membership.objects.select_related("user", "organization")
+        .filter(organization_id=organization_id, user__public_id=user_public_id, user__is_active=True)
+        .first()
+    )
+    if membership is None:
+        raise NotFound("User not found.")
+    return membership

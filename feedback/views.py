@@ -1,0 +1,137 @@
+"""Pages: a customer admin's report of what their users said, and the staff report, category
+corrections and follow-ups."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.models import Membership
+
+from . import selectors, services
+from .exceptions import FlywheelError, NotFound
+from .models import Category, FollowUp, Response
+from .reports import month_of, months_back
+from .selectors import BREAKDOWN_TITLES
+
+
+@login_required
+def report(request: HttpRequest) -> HttpResponse:
+    """An organization admin: their own users' NPS against everyone's, by role, and comments.
+    404 for members who are not admins (and there is no way to name another organization)."""
+    membership = request.membership  # type: ignore[attr-defined]
+    if not membership or membership.role != Membership.Role.ADMIN:
+        raise Http404
+    organization = membership.organization
+    result = selectors.organization_report(organization=organization, until=month_of(timezone.now()))
+    return render(
+        request,
+        "feedback/report.html",
+        {"organization": organization, "report": result, "minimum": selectors.min_group_responses()},
+    )
+
+
+def _month_param(request: HttpRequest) -> tuple[date, str]:
+    default = months_back(month_of(timezone.now()), 1)
+    text = request.GET.get("month", "").strip()
+    if not text:
+        return default, ""
+    try:
+        year, month = (int(part) for part in text.split("-"))
+        return date(year, month, 1), ""
+    except ValueError:
+        return default, f"'month' must look like 2026-10, got {text!r}."
+
+
+@staff_member_required
+def staff_report(request: HttpRequest) -> HttpResponse:
+    """Staff: one month's NPS, trend, every breakdown, and its comments to categorize."""
+    month, error = _month_param(request)
+    result = selectors.monthly_report(month=month)
+    comments = Paginator(
+        Response.objects.filter(month=month).exclude(comment="").select_related("organization").order_by("-submitted_at"),
+        50,
+    ).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "feedback/staff_report.html",
+        {
+            "report": result,
+            "breakdowns": [(BREAKDOWN_TITLES[name], groups) for name, groups in result.breakdowns.items()],
+            "comments": comments,
+            "categories": Category.choices,
+            "month_value": f"{month:%Y-%m}",
+            "previous_month": f"{months_back(month, 1):%Y-%m}",
+            "next_month": f"{months_back(month, -1):%Y-%m}",
+            "error": error,
+            "open_follow_ups": selectors.follow_ups_for_staff().count(),
+            "minimum": selectors.min_group_responses(),
+        },
+        status=400 if error else 200,
+    )
+
+
+@staff_member_required
+@require_POST
+def staff_categorize(request: HttpRequest, response_id) -> HttpResponse:
+    response = Response.objects.filter(public_id=response_id).first()
+    if response is None:
+        raise Http404
+    try:
+        services.response_categorize(response=response, category=request.POST.get("category", ""), actor=request.user)
+    except FlywheelError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Category saved.")
+    back = request.POST.get("next", "")
+    if not back.startswith("/staff/feedback/"):
+        back = reverse("feedback_staff_report")
+    return redirect(back)
+
+
+@staff_member_required
+def staff_follow_ups(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", FollowUp.Status.OPEN)
+    if status not in (*FollowUp.Status.values, "all"):
+        status = FollowUp.Status.OPEN
+    follow_ups = Paginator(
+        selectors.follow_ups_for_staff(status=None if status == "all" else status), 50
+    ).get_page(request.GET.get("page"))
+    return render(request, "feedback/follow_ups.html", {"follow_ups": follow_ups, "status": status})
+
+
+@staff_member_required
+def staff_follow_up(request: HttpRequest, follow_up_id) -> HttpResponse:
+    try:
+        follow_up = selectors.get_follow_up_for_staff(user=request.user, follow_up_public_id=follow_up_id)
+    except NotFound:
+        raise Http404 from None
+    error = ""
+    if request.method == "POST":
+        try:
+            services.follow_up_resolve(
+                follow_up=follow_up,
+                actor=request.user,
+                action_taken=request.POST.get("action_taken", ""),
+                tell_respondent=request.POST.get("tell_respondent") == "on",
+            )
+        except FlywheelError as failure:
+            error = failure.message
+        else:
+            messages.success(request, "Follow-up closed.")
+            return redirect("feedback_follow_up", follow_up_id=follow_up.public_id)
+    return render(
+        request,
+        "feedback/follow_up.html",
+        {"follow_up": follow_up, "response": follow_up.response, "error": error, "posted": request.POST},
+        status=400 if error else 200,
+    )
