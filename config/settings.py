@@ -259,7 +259,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "resume-unprocessed-webhooks": {
         "task": "billing.tasks.webhooks_resume_unprocessed",
-        "schedule": crontab(minute="*/5"),
+        "schedule": crontab(minute="*"),
     },
     "billing-lifecycle": {
         "task": "billing.tasks.lifecycle_tick",
@@ -270,6 +270,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=17),
     },
     # onboarding/ (issue 4), community/ (issue 5) and feedback/ (issue 6) add theirs below.
+    "onboarding-tick": {
+        "task": "onboarding.tasks.onboarding_tick",
+        "schedule": env_float("ONBOARDING_TICK_SECONDS", 60.0),
+    },
+    "community-escalation-tick": {
+        "task": "community.tasks.escalation_tick",
+        "schedule": env_float("COMMUNITY_TICK_SECONDS", 60.0),
+    },
+    "feedback-monthly-reports": {
+        # Daily, so a missed day is caught up; each month's digest and reports are claimed once.
+        "task": "feedback.tasks.reports_send_monthly",
+        "schedule": crontab(hour=7, minute=23),
+    },
     "reconcile-stripe-payments": {
         "task": "billing.tasks.payments_reconcile",
         "schedule": crontab(hour=3, minute=41),
@@ -380,6 +393,10 @@ STRIPE_JS_URL = env(
     "STRIPE_JS_URL", f"{STRIPE_API_BASE}/js.stripe.com/v3/" if STRIPE_API_BASE else "https://js.stripe.com/v3/"
 )
 STRIPE_WEBHOOK_TOLERANCE = env_int("STRIPE_WEBHOOK_TOLERANCE", 300)
+# The webhook drain's lease on an event, and the first wait before a failed event is tried
+# again (doubling per attempt, at most an hour).
+WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 120)
+WEBHOOK_RETRY_SECONDS = env_float("WEBHOOK_RETRY_SECONDS", 5.0)
 if PRODUCTION:
     for _name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
         if not globals()[_name]:
@@ -429,7 +446,60 @@ LOGGING = {
 DEFAULT_USER_TIME_ZONE = env("DEFAULT_USER_TIME_ZONE", "UTC")
 
 # --- Onboarding emails and experiments (onboarding/, experiments/; docs/onboarding.md) ---
+# Which experiment chooses each new user's onboarding sequence (docs/experiments.md), and the
+# sequence everyone gets while that experiment is absent or not running ("" = nobody enrolled).
+ONBOARDING_EXPERIMENT_KEY = env("ONBOARDING_EXPERIMENT_KEY", "onboarding-emails")
+ONBOARDING_DEFAULT_SEQUENCE = env("ONBOARDING_DEFAULT_SEQUENCE", "")
+ONBOARDING_FROM_EMAIL = env("ONBOARDING_FROM_EMAIL", DEFAULT_FROM_EMAIL)
+# No marketing email between these local hours of the recipient (start > end spans midnight).
+ONBOARDING_QUIET_HOURS_START = env_int("ONBOARDING_QUIET_HOURS_START", 21)
+ONBOARDING_QUIET_HOURS_END = env_int("ONBOARDING_QUIET_HOURS_END", 8)
+# The beat tick: how often, how many due steps it claims at most, and sends per worker task.
+ONBOARDING_TICK_SECONDS = env_float("ONBOARDING_TICK_SECONDS", 60.0)
+ONBOARDING_TICK_LIMIT = env_int("ONBOARDING_TICK_LIMIT", 5000)
+ONBOARDING_SEND_CHUNK = env_int("ONBOARDING_SEND_CHUNK", 50)
+# After a failed SMTP call a step is tried again this much later; a send claimed this long ago
+# and never finished (worker lost mid-send) is marked unknown and the sequence moves on.
+ONBOARDING_RETRY_MINUTES = env_int("ONBOARDING_RETRY_MINUTES", 10)
+ONBOARDING_STALE_MINUTES = env_int("ONBOARDING_STALE_MINUTES", 30)
+# Hosts that tracked click links may redirect to, besides SITE_URL's own host.
+ONBOARDING_LINK_HOSTS = env_list("ONBOARDING_LINK_HOSTS", [])
+# The frequency cap every marketing email shares: at most CAP_COUNT per address per CAP_HOURS.
+MARKETING_EMAIL_CAP_COUNT = env_int("MARKETING_EMAIL_CAP_COUNT", 1)
+MARKETING_EMAIL_CAP_HOURS = env_float("MARKETING_EMAIL_CAP_HOURS", 20.0)
+# GrowthBook features edited in the admin are re-read by each process at most this often.
+GROWTHBOOK_ADMIN_FEATURES_SECONDS = env_float("GROWTHBOOK_ADMIN_FEATURES_SECONDS", 10.0)
 
 # --- Community Q&A and the escalation clock (community/; docs/community.md) ---
+# Flags that hide a post until a moderator reviews it.
+COMMUNITY_FLAGS_TO_HIDE = env_int("COMMUNITY_FLAGS_TO_HIDE", 3)
+# Posts (questions, answers, comments) per user in any 60 minutes; new accounts (younger than
+# COMMUNITY_NEW_ACCOUNT_DAYS or below COMMUNITY_NEW_ACCOUNT_REPUTATION) get the stricter limit.
+COMMUNITY_POSTS_PER_HOUR = env_int("COMMUNITY_POSTS_PER_HOUR", 60)
+COMMUNITY_NEW_POSTS_PER_HOUR = env_int("COMMUNITY_NEW_POSTS_PER_HOUR", 5)
+COMMUNITY_NEW_ACCOUNT_DAYS = env_int("COMMUNITY_NEW_ACCOUNT_DAYS", 7)
+COMMUNITY_NEW_ACCOUNT_REPUTATION = env_int("COMMUNITY_NEW_ACCOUNT_REPUTATION", 15)
+# The due-tick escalates at most this many questions per transaction batch, and per run.
+COMMUNITY_TICK_BATCH = env_int("COMMUNITY_TICK_BATCH", 50)
+COMMUNITY_TICK_MAX = env_int("COMMUNITY_TICK_MAX", 2000)
+# Where the "still unanswered" flag goes when no support engineer is marked lead.
+COMMUNITY_SUPPORT_LEAD_EMAIL = env("COMMUNITY_SUPPORT_LEAD_EMAIL", "support-lead@flywheel.localhost")
 
 # --- In-product NPS feedback (feedback/; docs/feedback.md) ---
+
+# Asking (docs/feedback.md): a member is first asked FEEDBACK_MIN_TENURE_DAYS after joining the
+# organization; not again within FEEDBACK_AFTER_RESPONSE_DAYS of a response, FEEDBACK_AFTER_DISMISSAL_DAYS
+# of a dismissal, or FEEDBACK_UNANSWERED_DAYS of an ask left unanswered. A share
+# FEEDBACK_SAMPLING_RATE (0..1) of members is drawn per FEEDBACK_SAMPLING_PERIOD_DAYS, and at most
+# FEEDBACK_DAILY_CAP_PER_ORGANIZATION asks per organization per UTC day (0: no cap).
+FEEDBACK_MIN_TENURE_DAYS = env_int("FEEDBACK_MIN_TENURE_DAYS", 14)
+FEEDBACK_AFTER_RESPONSE_DAYS = env_int("FEEDBACK_AFTER_RESPONSE_DAYS", 90)
+FEEDBACK_AFTER_DISMISSAL_DAYS = env_int("FEEDBACK_AFTER_DISMISSAL_DAYS", 30)
+FEEDBACK_UNANSWERED_DAYS = env_int("FEEDBACK_UNANSWERED_DAYS", 7)
+FEEDBACK_SAMPLING_RATE = env_float("FEEDBACK_SAMPLING_RATE", 1.0)
+FEEDBACK_SAMPLING_PERIOD_DAYS = env_int("FEEDBACK_SAMPLING_PERIOD_DAYS", 30)
+FEEDBACK_DAILY_CAP_PER_ORGANIZATION = env_int("FEEDBACK_DAILY_CAP_PER_ORGANIZATION", 50)
+# Reports show a group (a role, an edition...) with fewer answers than this as "too few answers".
+FEEDBACK_MIN_GROUP_RESPONSES = env_int("FEEDBACK_MIN_GROUP_RESPONSES", 10)
+# Comments picked at random for the staff's monthly digest.
+FEEDBACK_DIGEST_COMMENTS = env_int("FEEDBACK_DIGEST_COMMENTS", 10)

@@ -52,6 +52,11 @@ KNOWN_EVENTS = KNOWN_EVENTS | frozenset(
     [PROMPT_SHOWN, PROMPT_CLICKED, PROMPT_DISMISSED, API_KEY_CREATED, API_KEY_ROTATED, API_KEY_REVOKED]
 )
 
+# A unit's first exposure to an experiment (experiments/services.py: experiment_assign).
+EXPERIMENT_EXPOSED = "experiment_exposed"
+
+KNOWN_EVENTS = KNOWN_EVENTS | frozenset([EXPERIMENT_EXPOSED])
+
 
 # Higher apps (onboarding, community, feedback) name their own events in their `events.py` and
 # register them from `AppConfig.ready()`, so this base list never imports upward.

@@ -7,3 +7,7 @@ class AnalyticsUnavailable(FlywheelError):
 
 class UnknownEvent(FlywheelError):
     default_message = "That analytics event is not defined."
+
+
+class DefinitionInvalid(FlywheelError):
+    default_message = "The experiment definitions are not valid."

@@ -38,3 +38,125 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.distinct_id})"
+
+
+class Experiment(models.Model):
+    """An A/B test staff define in the admin; GrowthBook's SDK assigns units to its variations.
+
+    Assignment hashes `hash_attribute` (the user's or the organization's public id) with the
+    experiment's key as seed, so it is the same in every process and on every request. Position
+    0 is the control unless a variation is marked as the holdout, which then is the control.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft (nobody is assigned)"
+        RUNNING = "running", "Running"
+        STOPPED = "stopped", "Stopped (nobody new is assigned)"
+
+    class HashAttribute(models.TextChoices):
+        USER = "id", "User"
+        ORGANIZATION = "organization_id", "Organization"
+
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    hash_attribute = models.CharField(
+        max_length=32, choices=HashAttribute.choices, default=HashAttribute.USER
+    )
+    coverage = models.FloatField(
+        default=1.0, help_text="Share of eligible units that enter the experiment (0 to 1)."
+    )
+    condition = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='GrowthBook targeting condition on attributes, e.g. {"country": {"$in": ["FR", "DE"]}}.',
+    )
+    activation_events = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Analytics event names analysed as activation metrics, e.g. ["invite_sent"].',
+    )
+    minimum_sample = models.PositiveIntegerField(
+        default=100, help_text="Below this many exposures per variation the analysis warns."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(coverage__gte=0, coverage__lte=1), name="experiment_coverage_range"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key})"
+
+
+class Variation(models.Model):
+    """One arm of an experiment. `value` is what the caller receives (for onboarding, the key of
+    the email sequence, or null for none)."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variations")
+    position = models.PositiveSmallIntegerField()
+    key = models.SlugField(max_length=64)
+    name = models.CharField(max_length=120)
+    weight = models.FloatField(default=1.0, help_text="Relative share of traffic.")
+    value = models.JSONField(null=True, blank=True)
+    holdout = models.BooleanField(
+        default=False, help_text="Gets no treatment at all; the analysis uses it as the control."
+    )
+
+    class Meta:
+        ordering = ["experiment", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "position"], name="variation_position_unique"),
+            models.UniqueConstraint(fields=["experiment", "key"], name="variation_key_unique"),
+            models.UniqueConstraint(
+                fields=["experiment"], condition=models.Q(holdout=True), name="variation_one_holdout"
+            ),
+            models.CheckConstraint(condition=models.Q(weight__gte=0), name="variation_weight_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment.key}/{self.key}"
+
+
+class Exposure(models.Model):
+    """The first time a unit (user or organization) was assigned a variation. Once per unit."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="exposures")
+    unit_id = models.CharField(max_length=64)
+    variation_position = models.PositiveSmallIntegerField()
+    variation_key = models.CharField(max_length=64)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    organization = models.ForeignKey(
+        "accounts.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    exposed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "unit_id"], name="exposure_once_per_unit")
+        ]
+        indexes = [models.Index(fields=["experiment", "variation_position"], name="exposure_variation_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.unit_id} in {self.experiment_id}/{self.variation_key}"
+
+
+class Feature(models.Model):
+    """A GrowthBook feature flag staff edit in the admin: `definition` is GrowthBook's own JSON
+    for one feature ({"defaultValue": ..., "rules": [...]}), as its SDK payload carries it.
+    Admin features add to (and override, by key) those of GROWTHBOOK_FEATURES(_FILE)."""
+
+    key = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    definition = models.JSONField(default=dict, help_text='e.g. {"defaultValue": false, "rules": [{"force": true, "condition": {"country": "FR"}}]}')
+    enabled = models.BooleanField(default=True, help_text="A disabled feature is unknown: callers use their defaults.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.key

@@ -6,12 +6,12 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from accounts.models import Organization
 
 from .events import EMAIL_VERIFIED, ENVIRONMENT_ACTIVE, SIGNED_UP, SIGNUP_FUNNEL, SIGNUP_STARTED
-from .models import Event
+from .models import Event, Experiment
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -118,3 +118,8 @@ def funnel_default_window(now: datetime) -> tuple[datetime, datetime]:
 def events_for_organization(*, organization: Organization) -> QuerySet[Event]:
     """An organization's own events, newest first; never another organization's."""
     return Event.objects.filter(organization=organization).order_by("-occurred_at")
+
+
+def experiments_with_exposures() -> QuerySet[Experiment]:
+    """Staff: all experiments (they are company-wide, not per organization), newest first."""
+    return Experiment.objects.annotate(exposure_count=Count("exposures")).order_by("-created_at")

@@ -1,4 +1,4 @@
-"""Recording analytics events and forwarding them to PostHog."""
+"""Recording analytics events, forwarding them to PostHog, and assigning experiment variations."""
 
 from __future__ import annotations
 
@@ -6,16 +6,18 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
-from accounts.models import Organization, User
+from accounts.models import Organization, SignupIntent, User
 
 from . import posthog_gateway
-from .events import event_known
+from .events import EXPERIMENT_EXPOSED, event_known
 from .exceptions import AnalyticsUnavailable, UnknownEvent
-from .models import Event
+from .flags import ExperimentDefinition, experiment_run
+from .models import Event, Experiment, Exposure, Variation
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,19 @@ def event_record(
     Invariant: the event exists if and only if the change it describes was committed, because
     it is written in the same transaction (the outbox pattern); forwarding happens later.
     """
+    return _event(
+        name=name, user=user, organization=organization, distinct_id=distinct_id, properties=properties
+    ).save_new()
+
+
+def _event(
+    *,
+    name: str,
+    user: User | None = None,
+    organization: Organization | None = None,
+    distinct_id: str | None = None,
+    properties: dict[str, Any] | None = None,
+) -> _UnsavedEvent:
     if not event_known(name):
         raise UnknownEvent(f"Unknown analytics event {name!r}.")
     if distinct_id is None:
@@ -47,9 +62,24 @@ def event_record(
         props.setdefault("organization_id", str(organization.public_id))
         # PostHog group analytics: the organization is the "company" of the event.
         props.setdefault("$groups", {"organization": str(organization.public_id)})
-    return Event.objects.create(
-        name=name, user=user, organization=organization, distinct_id=distinct_id, properties=props
+    return _UnsavedEvent(
+        Event(name=name, user=user, organization=organization, distinct_id=distinct_id, properties=props)
     )
+
+
+@dataclass
+class _UnsavedEvent:
+    event: Event
+
+    def save_new(self) -> Event:
+        self.event.save(force_insert=True)
+        return self.event
+
+
+def events_record(*, events: list[dict[str, Any]]) -> list[Event]:
+    """Store many analytics events in the caller's transaction with one INSERT; each dict holds
+    event_record's arguments. Same invariant as event_record (the outbox pattern)."""
+    return Event.objects.bulk_create([_event(**arguments).event for arguments in events])
 
 
 @dataclass
@@ -105,3 +135,190 @@ def events_forward(*, batch_size: int = 500, max_batches: int = 100) -> ForwardR
             report.batches += 1
     return report
 
+
+
+# Experiments -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The variation a unit got. `first_exposure` is True only on the call that stored it."""
+
+    experiment_key: str
+    variation_key: str
+    position: int
+    value: Any
+    holdout: bool
+    first_exposure: bool
+
+
+def experiment_attributes(
+    *, user: User | None, organization: Organization | None = None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """GrowthBook attributes of a user in an organization: id, organization_id, country,
+    product, edition and signup_source (the landing link's utm_source, "invite" or "direct").
+    `extra` overrides (a caller that knows the current edition passes it)."""
+    attributes: dict[str, Any] = {
+        "id": str(user.public_id) if user is not None else "",
+        "organization_id": str(organization.public_id) if organization is not None else "",
+        "country": (user.country if user is not None else "") or "",
+        "product": "",
+        "edition": "",
+        "signup_source": "",
+    }
+    intent = SignupIntent.objects.filter(user=user).first() if user is not None else None
+    if intent is not None:
+        attributes["product"] = intent.product_code
+        attributes["edition"] = intent.edition_code
+        attributes["signup_source"] = (intent.utm or {}).get("utm_source") or (
+            "invite" if intent.invite_id else "direct"
+        )
+    attributes.update(extra or {})
+    return attributes
+
+
+def _assignment(exposure: Exposure, variation: Variation | None, *, first: bool) -> Assignment:
+    return Assignment(
+        experiment_key=exposure.experiment.key,
+        variation_key=exposure.variation_key,
+        position=exposure.variation_position,
+        value=variation.value if variation is not None else None,
+        holdout=variation.holdout if variation is not None else False,
+        first_exposure=first,
+    )
+
+
+@transaction.atomic
+def experiment_assign(
+    *,
+    experiment_key: str,
+    user: User | None = None,
+    organization: Organization | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> Assignment | None:
+    """The variation of `experiment_key` for this user (or organization), exposing them once.
+
+    Invariants: a unit (the value of the experiment's hash attribute) has at most one Exposure
+    per experiment, enforced by a unique constraint; the `experiment_exposed` event is recorded
+    in the same transaction as that row, so exactly once; once exposed, a unit keeps its
+    variation even if staff later change the weights. None when the experiment is unknown, a
+    draft, stopped (for units not yet exposed), or the unit is not in it (coverage, condition).
+    """
+    experiment = Experiment.objects.filter(key=experiment_key).first()
+    if experiment is None or experiment.status == Experiment.Status.DRAFT:
+        return None
+    attributes = attributes or experiment_attributes(user=user, organization=organization)
+    unit_id = str(attributes.get(experiment.hash_attribute) or "")
+    if not unit_id:
+        return None
+    variations = list(experiment.variations.order_by("position"))
+    existing = Exposure.objects.filter(experiment=experiment, unit_id=unit_id).select_related("experiment").first()
+    if existing is not None:
+        return _assignment(existing, _variation_at(variations, existing.variation_position), first=False)
+    if experiment.status != Experiment.Status.RUNNING or not variations:
+        return None
+    result = experiment_run(
+        ExperimentDefinition(
+            key=experiment.key,
+            weights=[variation.weight for variation in variations],
+            hash_attribute=experiment.hash_attribute,
+            coverage=experiment.coverage,
+            condition=experiment.condition or None,
+        ),
+        attributes=attributes,
+    )
+    if not result.in_experiment:
+        return None
+    variation = variations[result.variation]
+    try:
+        with transaction.atomic():
+            exposure = Exposure.objects.create(
+                experiment=experiment,
+                unit_id=unit_id,
+                variation_position=variation.position,
+                variation_key=variation.key,
+                user=user,
+                organization=organization,
+            )
+    except IntegrityError:
+        # Another request exposed the same unit a moment ago: theirs is the exposure.
+        exposure = Exposure.objects.select_related("experiment").get(experiment=experiment, unit_id=unit_id)
+        return _assignment(exposure, _variation_at(variations, exposure.variation_position), first=False)
+    event_record(
+        name=EXPERIMENT_EXPOSED,
+        user=user,
+        organization=organization,
+        distinct_id=None if user is not None or organization is not None else unit_id,
+        properties={
+            "experiment": experiment.key,
+            "variation": variation.key,
+            "variation_position": variation.position,
+            "holdout": variation.holdout,
+            # PostHog's own names, so its experiment views can read the exposure too.
+            "$feature_flag": experiment.key,
+            "$feature_flag_response": variation.key,
+        },
+    )
+    return _assignment(exposure, variation, first=True)
+
+
+def _variation_at(variations: list[Variation], position: int) -> Variation | None:
+    return next((variation for variation in variations if variation.position == position), None)
+
+
+@transaction.atomic
+def definitions_load(*, data: dict[str, Any]) -> tuple[int, int]:
+    """Create or update experiments (with their variations) and admin features from a dict, as
+    `manage.py experiments_load FILE` reads it (docs/experiments.md shows the format).
+
+    Invariants: keyed by experiment and feature key, so loading the same file twice changes
+    nothing; a variation is matched by position; variations past the file's last position are
+    deleted (exposures keep their variation key). Returns (experiments, features) loaded.
+    """
+    from .exceptions import DefinitionInvalid
+    from .flags import admin_features_forget
+    from .models import Feature
+
+    experiments = data.get("experiments", [])
+    features = data.get("features", {})
+    if not isinstance(experiments, list) or not isinstance(features, dict):
+        raise DefinitionInvalid('Expected {"experiments": [...], "features": {...}}.')
+    for entry in experiments:
+        try:
+            key, variations = entry["key"], entry["variations"]
+        except (KeyError, TypeError):
+            raise DefinitionInvalid("Every experiment needs a key and its variations.") from None
+        if not variations or sum(float(v.get("weight", 1.0)) for v in variations) <= 0:
+            raise DefinitionInvalid(f"Experiment {key!r} needs variations with a positive total weight.")
+        experiment, _ = Experiment.objects.update_or_create(
+            key=key,
+            defaults={
+                "name": entry.get("name", key),
+                "description": entry.get("description", ""),
+                "status": entry.get("status", Experiment.Status.DRAFT),
+                "hash_attribute": entry.get("hash_attribute", Experiment.HashAttribute.USER),
+                "coverage": float(entry.get("coverage", 1.0)),
+                "condition": entry.get("condition", {}),
+                "activation_events": entry.get("activation_events", []),
+                "minimum_sample": int(entry.get("minimum_sample", 100)),
+            },
+        )
+        # Keys move between positions: clear them first so the unique constraints hold.
+        experiment.variations.update(key=Concat(Value("_old_"), F("key")), holdout=False)
+        for position, variation in enumerate(variations):
+            Variation.objects.update_or_create(
+                experiment=experiment,
+                position=position,
+                defaults={
+                    "key": variation["key"],
+                    "name": variation.get("name", variation["key"]),
+                    "weight": float(variation.get("weight", 1.0)),
+                    "value": variation.get("value"),
+                    "holdout": bool(variation.get("holdout", False)),
+                },
+            )
+        experiment.variations.filter(position__gte=len(variations)).delete()
+    for key, definition in features.items():
+        Feature.objects.update_or_create(key=key, defaults={"definition": definition, "enabled": True})
+    admin_features_forget()
+    return len(experiments), len(features)

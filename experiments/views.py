@@ -1,11 +1,14 @@
 from datetime import datetime, time
 
 from django.contrib.admin.views.decorators import staff_member_required
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.utils.safestring import mark_safe
 
-from .selectors import funnel_default_window, funnel_report
+from .analysis import experiment_analyse, uplift_chart_svg
+from .models import Experiment
+from .selectors import experiments_with_exposures, funnel_default_window, funnel_report
 
 
 @staff_member_required
@@ -31,3 +34,18 @@ def funnel(request):
         {"report": report, "error": error},
         status=400 if error else 200,
     )
+
+
+@staff_member_required
+def experiment_list(request):
+    """Staff: every experiment, newest first, with its exposures so far."""
+    return render(request, "experiments/experiment_list.html", {"experiments": experiments_with_exposures()})
+
+
+@staff_member_required
+def experiment_detail(request, key: str):
+    """Staff: one experiment's analysis, with a chart of uplift and interval per variation."""
+    experiment = get_object_or_404(Experiment, key=key)
+    analysis = experiment_analyse(experiment=experiment)
+    charts = [(metric, mark_safe(uplift_chart_svg(metric))) for metric in analysis.metrics]  # noqa: S308 - built from escaped values
+    return render(request, "experiments/experiment_detail.html", {"analysis": analysis, "charts": charts})

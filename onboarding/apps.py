@@ -7,6 +7,6 @@ class OnboardingConfig(AppConfig):
     def ready(self) -> None:
         from experiments.events import events_register
 
-        from . import events
+        from . import events, receivers  # noqa: F401
 
         events_register(events.EVENTS)

@@ -1,3 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("email/unsubscribe/<str:token>/", views.unsubscribe, name="onboarding_unsubscribe"),
+    path("email/open/<str:token>.gif", views.open_pixel, name="onboarding_open"),
+    path("email/click/<str:token>/", views.click, name="onboarding_click"),
+    path("staff/onboarding/", views.staff_report, name="staff_onboarding"),
+    # The experiments staff pages; config/urls.py may include experiments.urls itself instead.
+    path("", include("experiments.urls")),
+]

@@ -1,0 +1,342 @@
+"""Onboarding emails at size: one beat tick with 100,000 enrolled and 1,000 due, and sending.
+
+    uv run python bench/onboarding.py                     # 100,000 enrolled, 1,000 due
+    uv run python bench/onboarding.py --enrolled 1000000 --due 5000
+    uv run python bench/onboarding.py --worker-pool threads --worker-concurrency 4 --keep-db
+
+What it starts (and always stops again): a fresh PostgreSQL database
+`flywheel_bench_onboarding` (dropped and recreated at the start, dropped at the end unless
+--keep-db), migrated; an SMTP sink (aiosmtpd's Sink handler, which accepts and discards every
+message) on a free port of 127.0.0.1, in its own process; a real Celery worker (prefork,
+--worker-concurrency 2, as the Procfile runs it) on Redis db 12 with a queue name unique to the run, whose keys are
+deleted at the end. Settings: config.settings, FLYWHEEL_ENV=development, DEBUG=0, SMTP to the
+sink, no quiet hours (the bench must not depend on the hour it runs at).
+
+Data, made with SQL (generate_series), not the ORM: --enrolled users, each enrolled in a
+5-step sequence; --due of them due now, the others spread over the next 14 days, plus as many
+finished enrolments (completed, exited) that the tick must never look at.
+
+Figures:
+  1. the beat tick: one `onboarding_tick()` in a warmed-up process, which claims every due
+     step, creates the send rows and publishes their tasks to Redis (target: under 200 ms); then
+     the same tick with nothing due, and the plan of the due query (it must use the partial
+     index enrolment_due_idx, so its cost follows what is due, not who is enrolled);
+  2. sending: from the end of the tick until every send is `sent`, with the worker rendering,
+     claiming, sending over SMTP and recording each email: emails per second;
+  3. the sink's own capacity: the same number of messages of the same size sent straight to the
+     sink with smtplib from as many threads as the worker has, reusing connections the way the
+     worker does (one per chunk). If (2) is close to (3), sending is limited by the SMTP server,
+     not by Flywheel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.policy
+import os
+import smtplib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
+
+import psycopg
+import redis
+from time_to_value import (
+    PG,
+    Process,
+    free_port,
+    heading,
+    load_average,
+    maintenance_connection,
+    wait_until,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_NAME = "flywheel_bench_onboarding"
+REDIS_URL = "redis://127.0.0.1:6379/12"
+TARGET_TICK_MS = 200.0
+
+SETUP = """
+from datetime import timedelta
+from onboarding.models import Sequence, Step
+
+sequence = Sequence.objects.create(key="bench-welcome", name="Bench welcome")
+for position, days in enumerate([0, 1, 3, 7, 13]):
+    Step.objects.create(
+        sequence=sequence, position=position, name=f"day {days}", delay=timedelta(days=days),
+        subject="{{ first_name }}, day %d of your {{ product|default:'Flywheel' }} trial" % days,
+        text_body="Hello {{ first_name }},\\n\\nHere is what to do today: open {{ app_url }} and invite your team at {{ invite_url }}.\\n" * 3,
+        html_body='<html><body><p>Hello {{ first_name }},</p><p>Here is what to do today: <a href="{{ app_url }}">open Flywheel</a> and <a href="{{ invite_url }}">invite your team</a>.</p><p>Read <a href="https://docs.example.com/start">the guide</a>.</p></body></html>',
+    )
+print("SEQUENCE", sequence.pk)
+"""
+
+TICK = """
+import time
+from django.db import connection
+from onboarding.models import Enrolment
+from onboarding.services import onboarding_tick
+from onboarding.tasks import sends_deliver
+
+# Warm up what a long-lived beat worker has warm: the database connection, the broker
+# connection, imported modules.
+from django.conf import settings
+Enrolment.objects.filter(pk=0).exists()
+sends_deliver.apply_async(([],), queue=settings.CELERY_TASK_DEFAULT_QUEUE)  # an empty chunk: a no-op
+started = time.perf_counter()
+report = onboarding_tick()
+elapsed = time.perf_counter() - started
+print("TICK", elapsed, report.claimed, report.enqueued, time.time())
+empty = []
+for _ in range(5):
+    started = time.perf_counter()
+    onboarding_tick()
+    empty.append(time.perf_counter() - started)
+print("EMPTY", *empty)
+with connection.cursor() as cursor:
+    cursor.execute(
+        "EXPLAIN (ANALYZE, COSTS OFF) SELECT id FROM onboarding_enrolment "
+        "WHERE status = 'active' AND next_send_at <= now() ORDER BY next_send_at LIMIT 5000 FOR UPDATE SKIP LOCKED"
+    )
+    for (line,) in cursor.fetchall():
+        print("PLAN", line)
+"""
+
+
+def database_recreate() -> None:
+    with maintenance_connection() as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{DB_NAME}"')
+
+
+def database_drop() -> None:
+    with maintenance_connection() as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)  # noqa: S603
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args[:2])} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def bulk_data(sequence_id: int, enrolled: int, due: int) -> None:
+    """Users and enrolments with SQL: `due` due a minute ago, the rest within 14 days, and as
+    many finished enrolments again."""
+    with psycopg.connect(**PG, dbname=DB_NAME, autocommit=True) as connection:
+        total = enrolled * 2
+        connection.execute(
+            """
+            INSERT INTO accounts_user (password, is_superuser, first_name, last_name, is_staff, is_active,
+                                       date_joined, public_id, email, time_zone, country)
+            SELECT '!', false, 'User' || n, '', false, true, now(), gen_random_uuid(),
+                   'user' || n || '@bench.example', '', ''
+            FROM generate_series(1, %s) AS n
+            """,
+            [total],
+        )
+        connection.execute(
+            """
+            INSERT INTO onboarding_enrolment (public_id, user_id, organization_id, sequence_id, experiment_key,
+                variation_key, status, exit_reason, next_position, next_send_at, enrolled_at)
+            SELECT gen_random_uuid(), u.id, NULL, %(sequence)s, '', '',
+                   CASE WHEN u.rn <= %(enrolled)s THEN 'active' WHEN u.rn %% 2 = 0 THEN 'completed' ELSE 'exited' END,
+                   '', 0,
+                   CASE WHEN u.rn <= %(due)s THEN now() - interval '1 minute'
+                        WHEN u.rn <= %(enrolled)s THEN now() + (random() * interval '14 days') + interval '1 hour'
+                        ELSE NULL END,
+                   now() - interval '1 hour'
+            FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM accounts_user) AS u
+            """,
+            {"sequence": sequence_id, "enrolled": enrolled, "due": due},
+        )
+        connection.execute("ANALYZE")
+
+
+def sink_capacity(port: int, messages: int, threads: int, chunk: int, size: int) -> float:
+    """Messages per second the sink accepts from `threads` clients, `chunk` per connection."""
+    message = EmailMessage()
+    message["From"] = "hello@flywheel.localhost"
+    message["To"] = "user@bench.example"
+    message["Subject"] = "capacity"
+    message.set_content(("x" * 70 + "\n") * (size // 71))
+    payload = message.as_bytes(policy=email.policy.SMTP)  # CRLF line ends, as on the wire
+    counter = iter(range(messages))
+    lock = threading.Lock()
+
+    def client() -> None:
+        while True:
+            with lock:
+                batch = [next(counter, None) for _ in range(chunk)]
+            batch = [item for item in batch if item is not None]
+            if not batch:
+                return
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+                for _ in batch:
+                    smtp.sendmail("hello@flywheel.localhost", ["user@bench.example"], payload)
+
+    errors: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            client()
+        except (OSError, smtplib.SMTPException) as error:
+            errors.append(error)
+
+    workers = [threading.Thread(target=guarded) for _ in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise RuntimeError(f"the sink refused messages: {errors[0]}")
+    return messages / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--enrolled", type=int, default=100_000, help="active enrolments (100,000)")
+    parser.add_argument("--due", type=int, default=1_000, help="of which due now (1,000)")
+    parser.add_argument("--worker-pool", default="prefork", help="Celery pool, as in the Procfile (prefork)")
+    parser.add_argument("--worker-concurrency", type=int, default=2, help="as in the Procfile (2)")
+    parser.add_argument("--chunk", type=int, default=50, help="sends per worker task (ONBOARDING_SEND_CHUNK, 50)")
+    parser.add_argument("--keep-db", action="store_true")
+    args = parser.parse_args()
+
+    run = uuid.uuid4().hex[:10]
+    prefix = f"flywheel-bench-onboarding-{run}"
+    smtp_port = free_port()
+    scratch = Path(tempfile.mkdtemp(prefix="flywheel-bench-onboarding-"))
+    env = {key: value for key, value in os.environ.items() if key not in ("CACHE_URL", "CELERY_BROKER_URL", "POSTHOG_API_KEY")}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "FLYWHEEL_ENV": "development",
+            "DEBUG": "0",
+            "DATABASE_URL": f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{DB_NAME}",
+            "REDIS_URL": REDIS_URL,
+            "CELERY_QUEUE": prefix,
+            "CACHE_KEY_PREFIX": prefix,
+            "SITE_URL": "http://127.0.0.1:8000",
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(smtp_port),
+            "EMAIL_USE_TLS": "false",
+            "EMAIL_HOST_USER": "",
+            "EMAIL_HOST_PASSWORD": "",
+            "ONBOARDING_QUIET_HOURS_START": "0",
+            "ONBOARDING_QUIET_HOURS_END": "0",
+            "ONBOARDING_SEND_CHUNK": str(args.chunk),
+            "ONBOARDING_TICK_LIMIT": str(max(args.due, 5000)),
+            "FLYWHEEL_VAR_DIR": str(scratch / "var"),
+            "MAIL_DIR": str(scratch / "mail"),
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+
+    heading("Flywheel onboarding email bench")
+    print(f"  {args.enrolled:,} active enrolments ({args.due:,} due) + {args.enrolled:,} finished; "
+          f"worker --pool={args.worker_pool} --concurrency={args.worker_concurrency}, {args.chunk} sends per task; "
+          f"{os.cpu_count()} CPU(s)")
+    print(f"  database {DB_NAME}, Redis db 12 queue {prefix}, SMTP sink 127.0.0.1:{smtp_port}")
+    print(f"  load average at start: {load_average()}")
+    sink: Process | None = None
+    worker: Process | None = None
+    try:
+        print("\n  recreating the database and migrating ...", flush=True)
+        database_recreate()
+        manage(env, "migrate", "--noinput")
+        output = manage(env, "shell", "-c", SETUP)
+        sequence_id = int(next(line.split()[1] for line in output.splitlines() if line.startswith("SEQUENCE ")))
+        print("  inserting users and enrolments with SQL ...", flush=True)
+        started = time.perf_counter()
+        bulk_data(sequence_id, args.enrolled, args.due)
+        print(f"  {args.enrolled * 2:,} users and enrolments in {time.perf_counter() - started:.1f} s")
+
+        sink = Process(
+            "sink",
+            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}", "-c", "aiosmtpd.handlers.Sink"],
+            env, scratch,
+        )
+
+        def sink_answers() -> bool:
+            try:
+                with smtplib.SMTP("127.0.0.1", smtp_port, timeout=2) as smtp:
+                    return smtp.noop()[0] == 250
+            except OSError:
+                return False
+
+        wait_until(sink_answers, timeout=30, what="the SMTP sink", interval=0.1, processes=[sink])
+        worker = Process(
+            "worker",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING", f"--pool={args.worker_pool}",
+             f"--concurrency={args.worker_concurrency}", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            env, scratch,
+        )
+        time.sleep(3)  # the worker's start-up, off the clock
+        print("  running the tick ...", flush=True)
+        output = manage(env, "shell", "-c", TICK)
+        lines = output.splitlines()
+        _, tick_seconds, claimed, enqueued, tick_end = next(line.split() for line in lines if line.startswith("TICK "))
+        empty = [float(value) for value in next(line.split()[1:] for line in lines if line.startswith("EMPTY "))]
+        plan = [line[5:] for line in lines if line.startswith("PLAN ")]
+
+        with psycopg.connect(**PG, dbname=DB_NAME, autocommit=True) as connection:
+            def all_sent() -> bool:
+                return connection.execute("SELECT count(*) FROM onboarding_send WHERE status = 'sent'").fetchone()[0] >= int(enqueued)
+
+            wait_until(all_sent, timeout=600, what="every send to be sent", interval=0.05, processes=[worker, sink])
+            done_at = time.time()
+            first, last, statuses = connection.execute(
+                "SELECT min(claimed_at), max(sent_at), (SELECT json_object_agg(status, n) FROM "
+                "(SELECT status, count(*) AS n FROM onboarding_send GROUP BY status) s) FROM onboarding_send"
+            ).fetchone()
+            ledger = connection.execute("SELECT count(*) FROM onboarding_marketingsend").fetchone()[0]
+        sending_seconds = done_at - float(tick_end)
+        in_database = (last - first).total_seconds()
+
+        print("  measuring the sink's own capacity ...", flush=True)
+        sink_rate = sink_capacity(smtp_port, int(enqueued), args.worker_concurrency, args.chunk, size=2500)
+
+        heading("Results")
+        tick_ms = float(tick_seconds) * 1000
+        print(f"  beat tick, {int(claimed):,} due of {args.enrolled:,} enrolled: {tick_ms:7.1f} ms "
+              f"(target < {TARGET_TICK_MS:.0f} ms: {'met' if tick_ms < TARGET_TICK_MS else 'NOT met'}); "
+              f"{int(enqueued):,} sends in {-(-int(enqueued) // args.chunk)} tasks")
+        print(f"  beat tick, nothing due:                {min(empty) * 1000:7.1f} ms (best of 5), "
+              f"{sorted(empty)[2] * 1000:.1f} ms median")
+        print("  due query plan:")
+        for line in plan:
+            print(f"    {line}")
+        print(f"  sending {int(enqueued):,} emails with the worker: {sending_seconds:6.2f} s after the tick = "
+              f"{int(enqueued) / sending_seconds:7.1f} emails/s "
+              f"(first claim to last sent in the database: {in_database:.2f} s = {int(enqueued) / in_database:.1f}/s)")
+        print(f"  the SMTP sink alone ({args.worker_concurrency} clients, {args.chunk} per connection): "
+              f"{sink_rate:7.1f} emails/s")
+        print(f"  Flywheel / sink: {int(enqueued) / sending_seconds / sink_rate:.2f}")
+        print(f"  send statuses: {statuses}; marketing ledger rows: {ledger:,}")
+        print(f"  load average at end: {load_average()}")
+    finally:
+        for process in (worker, sink):
+            if process is not None:
+                process.stop()
+        try:
+            client = redis.Redis.from_url(REDIS_URL)
+            for key in client.scan_iter(f"*{prefix}*"):
+                client.delete(key)
+        except redis.RedisError as error:
+            print(f"  could not clean Redis: {error}")
+        if not args.keep_db:
+            database_drop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""Experiment analysis: per variation and metric, Bayesian uplift with GrowthBook's `gbstats`.
+
+The only importer of gbstats (imported lazily: it pulls in pandas and scipy, which a web
+process should not load until a staff member opens an analysis).
+
+Units are the experiment's exposures: each counts from its first exposure on. Metrics:
+- each activation event named on the experiment: did the unit's user (or organization) record
+  it after exposure (a proportion);
+- conversion to paid: did the unit's organization record `subscription_paid` after exposure;
+- revenue in the first 30 days: the sum of `amount_minor` of the organization's payment events
+  (`subscription_paid`, `seats_added`) within 30 days of exposure (a mean per unit, in minor
+  units; currencies are not converted).
+The control is the holdout variation if there is one, else the variation at position 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Func,
+    OuterRef,
+    Subquery,
+)
+from django.db.models import DateTimeField as DateTimeFieldType
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce
+
+from .events import SEATS_ADDED, SUBSCRIPTION_PAID
+from .models import Event, Experiment, Exposure
+
+SRM_THRESHOLD = 0.001
+REVENUE_DAYS = 30
+PAYMENT_EVENTS = (SUBSCRIPTION_PAID, SEATS_ADDED)
+
+
+@dataclass
+class VariantResult:
+    """One variation's number for one metric, and its comparison with the control."""
+
+    variation_key: str
+    units: int
+    total: float
+    mean: float
+    is_control: bool
+    uplift: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    chance_to_beat_control: float | None = None
+    error: str = ""
+
+
+@dataclass
+class MetricResult:
+    key: str
+    label: str
+    kind: str  # "proportion" or "mean"
+    variants: list[VariantResult]
+
+
+@dataclass
+class VariantSummary:
+    key: str
+    name: str
+    position: int
+    weight: float
+    expected_share: float
+    exposures: int
+    holdout: bool
+    is_control: bool
+
+
+@dataclass
+class Analysis:
+    experiment: Experiment
+    variants: list[VariantSummary]
+    metrics: list[MetricResult]
+    srm_p_value: float
+    srm_flagged: bool
+    small_sample: bool
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def control(self) -> VariantSummary | None:
+        return next((variant for variant in self.variants if variant.is_control), None)
+
+    @property
+    def total_exposures(self) -> int:
+        return sum(variant.exposures for variant in self.variants)
+
+
+def srm_p_value(observed: list[int], weights: list[float]) -> float:
+    """Chi-square goodness of fit of the observed counts to the configured split (gbstats)."""
+    from gbstats.utils import check_srm
+
+    if not observed or sum(observed) == 0:
+        return 1.0
+    return float(check_srm(observed, weights))
+
+
+def compare_proportions(*, control: tuple[int, int], treatment: tuple[int, int]):
+    """gbstats' Bayesian test on (units, conversions) of control and treatment."""
+    from gbstats.bayesian.tests import EffectBayesianABTest, EffectBayesianConfig
+    from gbstats.models.statistics import ProportionStatistic
+
+    return EffectBayesianABTest(
+        ProportionStatistic(n=control[0], sum=control[1]),
+        ProportionStatistic(n=treatment[0], sum=treatment[1]),
+        EffectBayesianConfig(difference_type="relative"),
+    ).compute_result()
+
+
+def compare_means(*, control: tuple[int, float, float], treatment: tuple[int, float, float]):
+    """gbstats' Bayesian test on (units, sum, sum of squares) of control and treatment."""
+    from gbstats.bayesian.tests import EffectBayesianABTest, EffectBayesianConfig
+    from gbstats.models.statistics import SampleMeanStatistic
+
+    return EffectBayesianABTest(
+        SampleMeanStatistic(n=control[0], sum=control[1], sum_squares=control[2]),
+        SampleMeanStatistic(n=treatment[0], sum=treatment[1], sum_squares=treatment[2]),
+        EffectBayesianConfig(difference_type="relative"),
+    ).compute_result()
+
+
+def _organization_events(names: list[str] | tuple[str, ...]):
+    """Events of one exposure's organization (correlated on the exposure row), after exposure.
+    Served by the events' (organization, occurred_at) index."""
+    return Event.objects.filter(
+        organization_id=OuterRef("organization_id"), name__in=list(names), occurred_at__gte=OuterRef("exposed_at")
+    )
+
+
+def _reached(name: str, *, by_user: bool):
+    """Did the unit record `name` after exposure: its organization, or (for user units) the
+    user themself. Two EXISTS, not one with OR, so each uses its own index."""
+    reached = Exists(_organization_events([name]))
+    if by_user:
+        reached = reached | Exists(
+            Event.objects.filter(user_id=OuterRef("user_id"), name=name, occurred_at__gte=OuterRef("exposed_at"))
+        )
+    return ExpressionWrapper(reached, output_field=BooleanField())
+
+
+def _metric_rows(experiment: Experiment):
+    """Per exposure: its variation, each activation metric (bool), paid (bool), revenue."""
+    by_user = experiment.hash_attribute == Experiment.HashAttribute.USER
+    activation = [name for name in experiment.activation_events or [] if isinstance(name, str)]
+    annotations = {
+        f"activation_{index}": _reached(name, by_user=by_user) for index, name in enumerate(activation)
+    }
+    annotations["paid"] = Exists(_organization_events([SUBSCRIPTION_PAID]))
+    revenue = (
+        _organization_events(PAYMENT_EVENTS)
+        .filter(
+            occurred_at__lt=ExpressionWrapper(
+                OuterRef("exposed_at") + timedelta(days=REVENUE_DAYS), output_field=DateTimeFieldType()
+            )
+        )
+        .annotate(amount=Cast(KeyTextTransform("amount_minor", "properties"), BigIntegerField()))
+        # SUM as a plain function, not an aggregate, so the subquery is not grouped.
+        .annotate(total=Func(F("amount"), function="SUM", output_field=BigIntegerField()))
+        .values("total")
+    )
+    annotations["revenue"] = Coalesce(Subquery(revenue, output_field=BigIntegerField()), 0)
+    rows = (
+        Exposure.objects.filter(experiment=experiment)
+        .annotate(**annotations)
+        .values_list("variation_position", *annotations.keys())
+    )
+    return activation, rows
+
+
+def experiment_analyse(*, experiment: Experiment) -> Analysis:
+    """Exposures per variation, the SRM check, and every metric compared with the control."""
+    variations = list(experiment.variations.order_by("position"))
+    control_variation = next((v for v in variations if v.holdout), variations[0] if variations else None)
+    total_weight = sum(v.weight for v in variations) or 1.0
+    activation, rows = _metric_rows(experiment)
+
+    metric_keys = [f"activation_{i}" for i in range(len(activation))] + ["paid", "revenue"]
+    # position -> [units, and per metric (sum, sum of squares)]
+    sums: dict[int, list[float]] = {v.position: [0.0] * (1 + 2 * len(metric_keys)) for v in variations}
+    for row in rows.iterator(chunk_size=5000):
+        position, values = row[0], row[1:]
+        bucket = sums.get(position)
+        if bucket is None:
+            continue
+        bucket[0] += 1
+        for index, value in enumerate(values):
+            number = float(value or 0)
+            bucket[1 + 2 * index] += number
+            bucket[2 + 2 * index] += number * number
+
+    summaries = [
+        VariantSummary(
+            key=v.key,
+            name=v.name,
+            position=v.position,
+            weight=v.weight,
+            expected_share=v.weight / total_weight,
+            exposures=int(sums[v.position][0]),
+            holdout=v.holdout,
+            is_control=control_variation is not None and v.pk == control_variation.pk,
+        )
+        for v in variations
+    ]
+    labels = [f"Activation: {name}" for name in activation] + [
+        "Conversion to paid",
+        f"Revenue in the first {REVENUE_DAYS} days (minor units per unit)",
+    ]
+    metrics: list[MetricResult] = []
+    for index, (key, label) in enumerate(zip(metric_keys, labels, strict=True)):
+        kind = "mean" if key == "revenue" else "proportion"
+        control_sums = sums[control_variation.position] if control_variation else None
+        results = []
+        for v in variations:
+            bucket = sums[v.position]
+            units, total, squares = int(bucket[0]), bucket[1 + 2 * index], bucket[2 + 2 * index]
+            result = VariantResult(
+                variation_key=v.key,
+                units=units,
+                total=total,
+                mean=(total / units) if units else 0.0,
+                is_control=control_variation is not None and v.pk == control_variation.pk,
+            )
+            if control_sums is not None and not result.is_control:
+                control_units = int(control_sums[0])
+                if kind == "proportion":
+                    test = compare_proportions(
+                        control=(control_units, control_sums[1 + 2 * index]), treatment=(units, total)
+                    )
+                else:
+                    test = compare_means(
+                        control=(control_units, control_sums[1 + 2 * index], control_sums[2 + 2 * index]),
+                        treatment=(units, total, squares),
+                    )
+                if test.error_message:
+                    result.error = str(test.error_message)
+                else:
+                    result.uplift = float(test.expected)
+                    result.ci_low, result.ci_high = (float(bound) for bound in test.ci)
+                    result.chance_to_beat_control = float(test.chance_to_win)
+            results.append(result)
+        metrics.append(MetricResult(key=key, label=label, kind=kind, variants=results))
+
+    p_value = srm_p_value([s.exposures for s in summaries], [s.weight for s in summaries])
+    flagged = p_value < SRM_THRESHOLD
+    small = any(s.exposures < experiment.minimum_sample for s in summaries)
+    warnings = []
+    if flagged:
+        warnings.append(
+            f"Sample ratio mismatch: the exposures do not match the configured split (p = {p_value:.2g} "
+            f"< {SRM_THRESHOLD}). Something other than chance decides who is exposed; do not trust "
+            "the results until the cause is found."
+        )
+    if small:
+        warnings.append(
+            f"Too few exposures so far: every variation needs at least {experiment.minimum_sample} "
+            "before the numbers mean much. Keep the experiment running."
+        )
+    return Analysis(
+        experiment=experiment,
+        variants=summaries,
+        metrics=metrics,
+        srm_p_value=p_value,
+        srm_flagged=flagged,
+        small_sample=small,
+        warnings=warnings,
+    )
+
+
+def uplift_chart_svg(metric: MetricResult, *, width: int = 640, row_height: int = 34) -> str:
+    """A forest plot: per variation, the relative uplift (dot) and its 95% interval (bar)."""
+    compared = [v for v in metric.variants if v.uplift is not None]
+    height = row_height * (len(metric.variants) + 1)
+    if compared:
+        low = min(min(v.ci_low for v in compared), 0.0)  # type: ignore[type-var]
+        high = max(max(v.ci_high for v in compared), 0.0)  # type: ignore[type-var]
+    else:
+        low, high = -0.1, 0.1
+    span = (high - low) or 0.2
+    low, high = low - span * 0.1, high + span * 0.1
+    left, right = 150, width - 20
+
+    def x(value: float) -> float:
+        return left + (value - low) / (high - low) * (right - left)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="uplift-chart" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="Relative uplift per variation">',
+        f'<line x1="{x(0):.1f}" y1="4" x2="{x(0):.1f}" y2="{height - 18}" stroke="#888" stroke-dasharray="4 3"/>',
+        f'<text x="{x(0):.1f}" y="{height - 4}" font-size="11" text-anchor="middle">0%</text>',
+        f'<text x="{left}" y="{height - 4}" font-size="11">{low:+.0%}</text>',
+        f'<text x="{right}" y="{height - 4}" font-size="11" text-anchor="end">{high:+.0%}</text>',
+    ]
+    for index, variant in enumerate(metric.variants):
+        y = row_height * index + row_height / 2 + 4
+        label = f"{variant.variation_key} (control)" if variant.is_control else variant.variation_key
+        parts.append(f'<text x="4" y="{y + 4:.1f}" font-size="12">{_escape(label)}</text>')
+        if variant.uplift is None:
+            continue
+        colour = "#2f855a" if (variant.ci_low or 0) > 0 else "#c53030" if (variant.ci_high or 0) < 0 else "#4a5ec8"
+        parts.append(
+            f'<line data-variation="{_escape(variant.variation_key)}" x1="{x(variant.ci_low):.1f}" y1="{y:.1f}" '
+            f'x2="{x(variant.ci_high):.1f}" y2="{y:.1f}" stroke="{colour}" stroke-width="6" stroke-linecap="round" opacity="0.5"/>'
+        )
+        parts.append(f'<circle cx="{x(variant.uplift):.1f}" cy="{y:.1f}" r="5" fill="{colour}"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")

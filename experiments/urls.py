@@ -1,0 +1,10 @@
+"""Staff pages of experiments (included from onboarding/urls.py, which is mounted at the root)."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("staff/experiments/", views.experiment_list, name="staff_experiments"),
+    path("staff/experiments/<slug:key>/", views.experiment_detail, name="staff_experiment"),
+]

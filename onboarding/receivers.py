@@ -1,0 +1,17 @@
+"""Receivers for lower apps' signals, each one line that calls a service."""
+
+from django.dispatch import receiver
+
+from accounts.signals import organization_created
+
+from .services import enrolment_create
+
+
+# Enrolment on `organization_created`, not allauth's `user_signed_up` or `email_confirmed`: it
+# fires once per new trial organization, after the address was verified (so no marketing email
+# goes to an address nobody proved), in the same transaction as the organization and its trial,
+# with the organization the conversion to paid is measured on. People who join an existing
+# customer by invite or domain are not trial signups and are not enrolled.
+@receiver(organization_created, dispatch_uid="onboarding.enrol_on_signup")
+def enrol_on_signup(sender, *, organization, user, **kwargs):
+    enrolment_create(user=user, organization=organization)

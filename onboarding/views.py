@@ -1,0 +1,57 @@
+import base64
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from .exceptions import LinkInvalid, UnsubscribeInvalid
+from .selectors import variation_reports
+from .services import email_from_unsubscribe_token, send_click_record, send_open_record
+from .services import unsubscribe as unsubscribe_service
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+# RFC 8058: the mail provider POSTs "List-Unsubscribe=One-Click" to the link, with no cookie and
+# no CSRF token; the signed token in the URL is the authority, so no login is needed either.
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request, token: str):
+    """GET: a page that confirms with one button. POST: unsubscribe at once (one-click)."""
+    try:
+        email = email_from_unsubscribe_token(token)
+        if request.method == "POST":
+            unsubscribe_service(token=token, source="one-click" if "List-Unsubscribe" in request.POST else "link")
+            return render(request, "onboarding/unsubscribed.html", {"email": email})
+    except UnsubscribeInvalid as error:
+        return render(request, "onboarding/link_invalid.html", {"message": error.message}, status=400)
+    return render(request, "onboarding/unsubscribe_confirm.html", {"email": email, "token": token})
+
+
+@never_cache
+@require_GET
+def open_pixel(request, token: str):
+    """A 1x1 GIF that counts an open; always the same image, whatever the token."""
+    send_open_record(token=token)
+    return HttpResponse(PIXEL, content_type="image/gif")
+
+
+@never_cache
+@require_GET
+def click(request, token: str):
+    """Count a click and redirect to the signed URL, which must be one of our own pages."""
+    try:
+        url = send_click_record(token=token)
+    except LinkInvalid as error:
+        return render(request, "onboarding/link_invalid.html", {"message": error.message}, status=400)
+    return HttpResponseRedirect(url)
+
+
+@staff_member_required
+def staff_report(request):
+    """Staff: onboarding emails per experiment variation: sent, opened, clicked, converted."""
+    return render(request, "onboarding/staff_report.html", {"reports": variation_reports()})

@@ -1,0 +1,97 @@
+"""Opens (pixel) and clicks (signed redirects that are never open redirects)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import signing
+from django.urls import reverse
+
+from experiments.models import Event
+from onboarding import events
+from onboarding.models import Send
+from onboarding.services import (
+    CLICK_SALT,
+    enrolment_create,
+    onboarding_tick,
+    open_pixel_url,
+    send_deliver,
+    tracked_url,
+)
+
+from ..factories import UserFactory
+from .factories import fourteen_day_sequence
+
+
+@pytest.fixture
+def sent(db, settings, mailoutbox):
+    settings.ONBOARDING_DEFAULT_SEQUENCE = "tracked"
+    settings.ONBOARDING_EXPERIMENT_KEY = "no-such-experiment"
+    settings.ONBOARDING_QUIET_HOURS_START = settings.ONBOARDING_QUIET_HOURS_END = 0
+    fourteen_day_sequence("tracked")
+    enrolment_create(user=UserFactory(email="tracked@example.com"))
+    [send_id] = onboarding_tick().send_ids
+    assert send_deliver(send_id=send_id) == "sent"
+    return Send.objects.get(pk=send_id)
+
+
+def local(url: str) -> str:
+    return "/" + url.split("://", 1)[1].split("/", 1)[1]
+
+
+def test_a_click_on_our_own_page_is_counted_and_redirected(client, sent, settings):
+    destination = f"{settings.SITE_URL}/app/members/?from=email"
+    response = client.get(local(tracked_url(sent, destination)))
+    assert response.status_code == 302
+    assert response["Location"] == destination
+    client.get(local(tracked_url(sent, destination)))
+    sent.refresh_from_db()
+    assert sent.click_count == 2 and sent.clicked_at is not None
+    clicks = Event.objects.filter(name=events.ONBOARDING_EMAIL_CLICKED)
+    assert clicks.count() == 2
+    assert clicks.first().properties["url"] == destination
+    assert clicks.first().properties["sequence"] == "tracked"
+
+
+@pytest.mark.parametrize(
+    "destination",
+    ["https://evil.example/phish", "//evil.example/phish", "javascript:alert(1)", "http://127.0.0.1:8000@evil.example/"],
+)
+def test_the_signed_redirect_refuses_foreign_urls_even_when_signed(client, sent, destination):
+    # Even a correctly signed token (a leaked key, a staff typo) cannot leave our hosts.
+    token = signing.dumps({"s": str(sent.public_id), "u": destination}, salt=CLICK_SALT, compress=True)
+    response = client.get(reverse("onboarding_click", args=[token]))
+    assert response.status_code == 400
+    assert b"does not lead to a Flywheel page" in response.content
+    assert not Event.objects.filter(name=events.ONBOARDING_EMAIL_CLICKED).exists()
+
+
+def test_a_tampered_click_link_is_refused(client, sent, settings):
+    good = tracked_url(sent, f"{settings.SITE_URL}/app/")
+    token = good.rstrip("/").rsplit("/", 1)[1]
+    tampered = signing.dumps({"s": str(sent.public_id), "u": "https://evil.example/"}, key="guess", salt=CLICK_SALT)
+    for bad in (token[:-3] + "xyz", tampered):
+        response = client.get(reverse("onboarding_click", args=[bad]))
+        assert response.status_code == 400
+    assert Send.objects.get(pk=sent.pk).click_count == 0
+
+
+def test_the_open_pixel_counts_opens_and_records_the_first(client, sent):
+    for _ in range(3):
+        response = client.get(local(open_pixel_url(sent)))
+        assert response.status_code == 200 and response["Content-Type"] == "image/gif"
+    sent.refresh_from_db()
+    assert sent.open_count == 3 and sent.opened_at is not None
+    assert Event.objects.filter(name=events.ONBOARDING_EMAIL_OPENED).count() == 1
+    # A made-up token still gets the image, and records nothing.
+    assert client.get(reverse("onboarding_open", args=["made-up"])).status_code == 200
+    assert Event.objects.filter(name=events.ONBOARDING_EMAIL_OPENED).count() == 1
+
+
+def test_links_in_the_sent_email_point_through_the_redirect(client, sent, mailoutbox, settings):
+    [message] = mailoutbox
+    html = message.alternatives[0][0]
+    tracked = re.search(r'href="([^"]+/email/click/[^"]+/)">Open Flywheel', html).group(1)
+    response = client.get(local(tracked))
+    assert response.status_code == 302 and response["Location"] == f"{settings.SITE_URL}/app/"
