@@ -259,7 +259,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "resume-unprocessed-webhooks": {
         "task": "billing.tasks.webhooks_resume_unprocessed",
-        "schedule": crontab(minute="*/5"),
+        "schedule": crontab(minute="*"),
     },
     "billing-lifecycle": {
         "task": "billing.tasks.lifecycle_tick",
@@ -380,6 +380,10 @@ STRIPE_JS_URL = env(
     "STRIPE_JS_URL", f"{STRIPE_API_BASE}/js.stripe.com/v3/" if STRIPE_API_BASE else "https://js.stripe.com/v3/"
 )
 STRIPE_WEBHOOK_TOLERANCE = env_int("STRIPE_WEBHOOK_TOLERANCE", 300)
+# The webhook drain's lease on an event, and the first wait before a failed event is tried
+# again (doubling per attempt, at most an hour).
+WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 120)
+WEBHOOK_RETRY_SECONDS = env_float("WEBHOOK_RETRY_SECONDS", 5.0)
 if PRODUCTION:
     for _name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
         if not globals()[_name]:
