@@ -103,6 +103,11 @@ class BillingAccount(models.Model):
     net_terms_days = models.PositiveSmallIntegerField(default=30)
     po_number = models.CharField(max_length=64, blank=True)
     billing_email = models.EmailField(blank=True)
+    # Who invoices are made out to (the organization's name when blank), printed on each
+    # invoice as it was when the invoice was issued.
+    legal_name = models.CharField(max_length=200, blank=True)
+    billing_address = models.TextField(max_length=500, blank=True)
+    tax_id = models.CharField(max_length=32, blank=True)
     payment_method_id = models.CharField(max_length=64, blank=True)
     card_brand = models.CharField(max_length=32, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
@@ -166,6 +171,10 @@ class Invoice(models.Model):
     due_at = models.DateTimeField(null=True, blank=True)
     po_number = models.CharField(max_length=64, blank=True)
     overdue_reminders_sent = models.PositiveSmallIntegerField(default=0)
+    # Seller and customer as they were at issue (settings.SELLER_DETAILS, the billing account);
+    # empty on invoices issued before these were kept.
+    seller_details = models.TextField(blank=True)
+    customer_details = models.TextField(blank=True)
     # What paying this invoice does to a subscription, applied exactly once (applied_at).
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="invoices")
     target_edition = models.ForeignKey("catalog.Edition", on_delete=models.PROTECT, related_name="+")

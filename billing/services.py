@@ -346,6 +346,42 @@ def _invoice_number() -> str:
     return f"{settings.INVOICE_NUMBER_PREFIX}-{number:06d}"
 
 
+def customer_details(account: BillingAccount) -> str:
+    """What an invoice says under "Billed to": legal name, address and tax ID."""
+    lines = [account.legal_name or account.organization.name]
+    lines += [line.strip() for line in account.billing_address.splitlines() if line.strip()]
+    if account.tax_id:
+        lines.append(f"Tax ID: {account.tax_id}")
+    return "\n".join(lines)
+
+
+@transaction.atomic
+def billing_details_update(
+    *, organization: Organization, actor: User, legal_name: str, billing_address: str, tax_id: str
+) -> BillingAccount:
+    """Set who invoices are made out to. Invoices already issued keep what they say."""
+    import re
+
+    _require_admin(organization, actor)
+    legal_name = " ".join(legal_name.split())
+    address_lines = [" ".join(line.split()) for line in billing_address.splitlines()]
+    billing_address = "\n".join(line for line in address_lines if line)
+    tax_id = tax_id.strip().upper()
+    if len(legal_name) > 200:
+        raise CheckoutInvalid("The legal name is longer than 200 characters.")
+    if len(billing_address) > 500 or len(address_lines) > 8:
+        raise CheckoutInvalid("The billing address is longer than 8 lines or 500 characters.")
+    if tax_id and not re.fullmatch(r"[A-Z0-9][A-Z0-9 .\-/]{1,31}", tax_id):
+        raise CheckoutInvalid(
+            f"{tax_id!r} does not look like a tax ID: use letters, digits, spaces, dots, dashes or slashes (at most 32)."
+        )
+    organization_lock(organization)
+    account = billing_account_of(organization)
+    account.legal_name, account.billing_address, account.tax_id = legal_name, billing_address, tax_id
+    account.save(update_fields=["legal_name", "billing_address", "tax_id", "updated_at"])
+    return account
+
+
 @dataclass(frozen=True)
 class CreditLine:
     """Money owed back inside an invoice, as positive numbers (the line stores them negated)."""
@@ -385,6 +421,8 @@ def _invoice_issue(
         kind=kind,
         currency=edition.currency,
         total_minor=total,
+        seller_details=settings.SELLER_DETAILS,
+        customer_details=customer_details(billing_account_of(organization)),
         issued_at=timezone.now(),
         subscription=subscription,
         target_edition=edition,

@@ -459,6 +459,30 @@ def payment_terms(request: HttpRequest) -> HttpResponse:
     return redirect("billing")
 
 
+@login_required
+@require_POST
+def billing_details(request: HttpRequest) -> HttpResponse:
+    """An admin sets who invoices are made out to (legal name, address, tax ID)."""
+    from .services import billing_details_update
+
+    organization, is_admin = _admin_organization(request)
+    if not is_admin:
+        raise Http404
+    try:
+        billing_details_update(
+            organization=organization,
+            actor=request.user,
+            legal_name=request.POST.get("legal_name", ""),
+            billing_address=request.POST.get("billing_address", ""),
+            tax_id=request.POST.get("tax_id", ""),
+        )
+    except FlywheelError as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, "Billing details saved. New invoices carry them; issued ones keep what they say.")
+    return redirect("billing")
+
+
 @staff_member_required
 def sales_leads(request: HttpRequest) -> HttpResponse:
     """Staff: organizations whose yearly spend passed the sales threshold."""

@@ -391,6 +391,11 @@ if PRODUCTION:
 PAYMENT_MAX_ATTEMPTS = env_int("PAYMENT_MAX_ATTEMPTS", 5)
 PAYMENT_RETRY_SECONDS = env_float("PAYMENT_RETRY_SECONDS", 30.0)
 INVOICE_NUMBER_PREFIX = env("INVOICE_NUMBER_PREFIX", "FW")
+# The seller printed at the top of every invoice: legal name, address, tax ID, one per line
+# ("\n" in the environment variable separates lines). Kept on each invoice as issued.
+if PRODUCTION and not env("SELLER_DETAILS"):
+    raise ImproperlyConfigured("SELLER_DETAILS must be set when FLYWHEEL_ENV=production (invoices name their seller)")
+SELLER_DETAILS = (env("SELLER_DETAILS", "Flywheel\nSet SELLER_DETAILS: legal name, address, tax ID") or "").replace("\\n", "\n")
 # Trial reminders (days before the end), dunning retries (days after the failed renewal) and
 # the grace period after the last retry before the subscription is suspended.
 TRIAL_REMINDER_DAYS = sorted((int(d) for d in env_list("TRIAL_REMINDER_DAYS", ["7", "3", "1"])), reverse=True)
