@@ -276,9 +276,10 @@ def main() -> int:
     parser.add_argument(
         "--local-seconds",
         type=float,
-        default=0.0,
-        help="ENTITLEMENTS_LOCAL_SECONDS for the server: reuse answers in each web process for "
-        "that long without asking Redis (0, off: the default, every change shows at once)",
+        default=None,
+        help="ENTITLEMENTS_LOCAL_SECONDS for the server (default: the server's own, 30: answers "
+        "kept in each web process's memory, forgotten when any process publishes a change); "
+        "0 makes every request read Redis",
     )
     parser.add_argument("--keep-db", action="store_true", help=f"leave the {DB_NAME} database")
     parser.add_argument(
@@ -317,15 +318,8 @@ def main() -> int:
         }
     )
     env.update(extra_env)
-    if args.local_seconds > 0:
-        # A settings module of the run's own, since the setting has no environment variable.
-        (scratch / "bench_settings.py").write_text(
-            f"from config.settings import *  # noqa: F403\nENTITLEMENTS_LOCAL_SECONDS = {args.local_seconds!r}\n"
-        )
-        env["DJANGO_SETTINGS_MODULE"] = "bench_settings"
-        env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(scratch), str(ROOT), env.get("PYTHONPATH")])
-        )
+    if args.local_seconds is not None:
+        env["ENTITLEMENTS_LOCAL_SECONDS"] = repr(args.local_seconds)
 
     heading("Flywheel entitlements API bench")
     print(
@@ -335,11 +329,11 @@ def main() -> int:
     if extra_env:
         print(f"  extra settings: {extra_env}")
     print(
-        f"  ENTITLEMENTS_LOCAL_SECONDS={args.local_seconds:g}"
+        "  ENTITLEMENTS_LOCAL_SECONDS="
         + (
-            " (answers reused per process: other processes' changes show late)"
-            if args.local_seconds
-            else " (off)"
+            "server default (30: kept in memory, invalidated by pub/sub)"
+            if args.local_seconds is None
+            else f"{args.local_seconds:g}" + (" (memory copy off: every request reads Redis)" if not args.local_seconds else "")
         )
     )
     print(f"  database {DB_NAME}, Redis db 11 prefix {prefix}, server http://127.0.0.1:{port}")

@@ -411,7 +411,11 @@ SALES_THRESHOLD_MINOR = env_int("SALES_THRESHOLD_MINOR", 1_000_000)
 # faster, but another process's change (a payment, a revoked key) can then show that late.
 # Off by default: a revoked key is refused everywhere at once.
 ENTITLEMENTS_CACHE_SECONDS = env_int("ENTITLEMENTS_CACHE_SECONDS", 300)
-ENTITLEMENTS_LOCAL_SECONDS = env_float("ENTITLEMENTS_LOCAL_SECONDS", 0.0)
+# Web processes keep entitlements answers (and verified API keys) in memory, forgotten the moment
+# another process publishes a change (common/invalidation.py); at most this many seconds.
+# 0 turns the local copy off (every request then reads Redis).
+ENTITLEMENTS_LOCAL_SECONDS = env_float("ENTITLEMENTS_LOCAL_SECONDS", 30.0)
+LOCAL_CACHE_WITH_INVALIDATION = env_bool("LOCAL_CACHE_WITH_INVALIDATION", True)
 # GrowthBook feature definitions (a JSON file), e.g. prompt copy experiments; none by default.
 GROWTHBOOK_FEATURES_FILE = env("GROWTHBOOK_FEATURES_FILE")
 
