@@ -42,7 +42,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -52,19 +51,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-import redis
-from time_to_value import (
+from _harness import (
     PG,
     Process,
+    database_drop,
+    database_recreate,
     free_port,
+    gunicorn_argv,
     heading,
     load_average,
-    maintenance_connection,
+    manage,
     percentile,
+    redis_keys_delete,
     wait_until,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "flywheel_bench_entitlements"
 REDIS_URL = "redis://127.0.0.1:6379/11"
 TARGET_RATIO = 0.8
@@ -90,28 +91,6 @@ subscription_start_trial(
 _, raw = api_key_create(organization=organization, actor=admin, name="bench")
 print("KEY", raw)
 """
-
-
-def database_recreate() -> None:
-    with maintenance_connection() as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def database_drop() -> None:
-    with maintenance_connection() as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"manage.py {' '.join(args[:2])} failed:\n{result.stdout}\n{result.stderr}"
-        )
-    return result.stdout
 
 
 @dataclass
@@ -346,7 +325,7 @@ def main() -> int:
             "\n  recreating the database, migrating, syncing the catalog, creating the key ...",
             flush=True,
         )
-        database_recreate()
+        database_recreate(DB_NAME)
         manage(env, "migrate", "--noinput")
         manage(env, "catalog_sync")
         output = manage(env, "shell", "-c", SETUP)
@@ -356,20 +335,7 @@ def main() -> int:
         access_log = scratch / "access.log"
         web = Process(
             "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi",
-                "-w",
-                str(args.web_workers),
-                "-b",
-                f"127.0.0.1:{port}",
-                "--access-logfile",
-                str(access_log),
-                "--access-logformat",
-                "%(U)s %(s)s %(D)s",
-            ],
+            gunicorn_argv(port, args.web_workers, access_log, "%(U)s %(s)s %(D)s"),
             env,
             scratch,
         )
@@ -480,18 +446,12 @@ def main() -> int:
             web.stop()
             if failures:
                 print(f"\n--- last lines of the web log ---\n{web.log_tail(30)}")
-        try:
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(match=f"*{prefix}*"))
-            if keys:
-                client.delete(*keys)
-        except redis.RedisError as error:
-            print(f"  (could not clean Redis keys of {prefix}: {error})")
+        redis_keys_delete(REDIS_URL, prefix)
         if args.keep_db:
             print(f"\n  kept database {DB_NAME}")
         else:
             try:
-                database_drop()
+                database_drop(DB_NAME)
             except psycopg.Error as error:
                 print(f"  (could not drop {DB_NAME}: {error})")
         shutil.rmtree(scratch, ignore_errors=True)

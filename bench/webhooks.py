@@ -70,18 +70,23 @@ from pathlib import Path
 import psycopg
 import redis
 import requests
-from time_to_value import (
+from _harness import (
     PG,
+    ROOT,
     Process,
+    celery_worker_argv,
+    database_drop,
+    database_recreate,
     free_port,
+    gunicorn_argv,
     heading,
     load_average,
-    maintenance_connection,
+    manage,
     percentile,
+    redis_keys_delete,
     wait_until,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "flywheel_bench_webhooks"
 REDIS_URL = "redis://127.0.0.1:6379/12"
 SECRET_KEY = "sk_test_flywheel_local"
@@ -146,28 +151,6 @@ for index in range({count}):
 
 
 # Helpers ------------------------------------------------------------------------------------
-
-
-def database_recreate() -> None:
-    with maintenance_connection() as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def database_drop() -> None:
-    with maintenance_connection() as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"manage.py {' '.join(args[:2])} failed:\n{result.stdout}\n{result.stderr}"
-        )
-    return result.stdout
 
 
 def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -879,7 +862,7 @@ def main() -> int:
     failures: list[str] = []
     try:
         print("\n  recreating the database, migrating, syncing the catalog ...", flush=True)
-        database_recreate()
+        database_recreate(DB_NAME)
         manage(env, "migrate", "--noinput")
         manage(env, "catalog_sync")
 
@@ -932,42 +915,18 @@ def main() -> int:
 
         print(f"  starting gunicorn ({web_label}) and the Celery worker ...", flush=True)
         access_log = scratch / "access.log"
-        web_argv = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "-k",
-            args.worker_class,
-            "-w",
-            str(args.web_workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "120",
-            "--access-logfile",
-            str(access_log),
-            "--access-logformat",
+        web_argv = gunicorn_argv(
+            port,
+            args.web_workers,
+            access_log,
             "%(m)s %(U)s %(s)s %(D)s",
-        ]
-        if args.worker_class == "gthread":
-            web_argv += ["--threads", str(args.threads)]
+            worker_class=args.worker_class,
+            timeout=120,
+            threads=args.threads if args.worker_class == "gthread" else None,
+        )
         web = Process("web", web_argv, env, scratch)
         processes.append(web)
-        worker_argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--loglevel=INFO",
-            "--pool=threads",
-            f"--concurrency={args.worker_concurrency}",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
+        worker_argv = celery_worker_argv(args.worker_concurrency)
 
         def worker_start(name: str) -> Process:
             process = Process(name, worker_argv, env, scratch)
@@ -1151,18 +1110,12 @@ def main() -> int:
         if failures and processes:
             for process in processes:
                 print(f"\n--- last lines of the {process.name} log ---\n{process.log_tail(20)}")
-        try:
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(match=f"*{queue}*"))
-            if keys:
-                client.delete(*keys)
-        except redis.RedisError as error:
-            print(f"  (could not clean Redis keys of {queue}: {error})")
+        redis_keys_delete(REDIS_URL, queue)
         if args.keep_db:
             print(f"\n  kept database {DB_NAME}")
         else:
             try:
-                database_drop()
+                database_drop(DB_NAME)
             except psycopg.Error as error:
                 print(f"  (could not drop {DB_NAME}: {error})")
         shutil.rmtree(scratch, ignore_errors=True)
