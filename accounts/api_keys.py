@@ -37,7 +37,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from common import shared_redis
+from common import invalidation, shared_redis
 
 from .exceptions import NotFound, PermissionDenied, ValidationError
 from .models import ApiKey, Organization, User
@@ -53,8 +53,10 @@ MARKER_SECONDS = 600
 # last_used_at is written at most this often per key and web process: not on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 _last_used_written: dict[int, datetime] = {}
-# "<prefix>:<secret hash>" -> (key id, organization id, remembered until: a time.monotonic())
-_verified: dict[str, tuple[int, int, float]] = {}
+# "<prefix>:<secret hash>" -> (key id, organization id, remembered until: a time.monotonic(),
+# the invalidation epoch it was verified under, or None)
+_verified: dict[str, tuple[int, int, float, int | None]] = {}
+_revocations_seen = 0
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,8 @@ class ApiPrincipal:
     # True when the database said the key is live during this request; False when it came from
     # this process's memory and its revocation marker still has to be read.
     confirmed: bool = True
+    # For a key from memory: the invalidation epoch it was verified under (None: unknown).
+    verified_epoch: int | None = None
 
 
 def _secret_hash(secret: str) -> str:
@@ -122,6 +126,8 @@ def _marker_set(prefix: str) -> None:
         return
     try:
         client.set(revocation_marker_key(prefix), b"1", ex=MARKER_SECONDS)
+        # Processes that trust their memory without reading the marker hear it here.
+        invalidation.publish(f"key:{prefix}")
     except redis.RedisError as error:
         # Refuse (and roll back) rather than let other processes accept the key meanwhile.
         raise ValidationError(
@@ -243,7 +249,33 @@ def _last_used_touch(key_id: int) -> None:
     ApiKey.objects.filter(pk=key_id, revoked_at__isnull=True).update(last_used_at=now)
 
 
+def _on_invalidation(message: str) -> None:
+    """Another process revoked a key ("key:<prefix>"), or this process's listener changed
+    epoch ("*"): forget the keys concerned."""
+    global _revocations_seen
+    if message.startswith("key:"):
+        _revocations_seen += 1
+        prefix = message[4:]
+        for memory_key in [k for k in _verified if k.startswith(f"{prefix}:")]:
+            _verified.pop(memory_key, None)
+    elif message == "*":
+        _revocations_seen += 1
+        _verified.clear()
+
+
+invalidation.handler_register(_on_invalidation)
+
+
+def api_key_trusted_locally(principal: ApiPrincipal, epoch: int) -> bool:
+    """Whether a principal may be trusted without reading its revocation marker: verified
+    against the database, or remembered from a verification under the listener's current
+    epoch (every revocation since then has reached this process: common/invalidation.py)."""
+    return principal.confirmed or (principal.verified_epoch is not None and principal.verified_epoch == epoch)
+
+
 def _from_database(prefix: str, secret_hash: str) -> ApiPrincipal | None:
+    epoch = invalidation.epoch()
+    seen = _revocations_seen
     row = (
         ApiKey.objects.filter(prefix=prefix)
         .values_list("pk", "organization_id", "secret_hash", "revoked_at")
@@ -255,10 +287,13 @@ def _from_database(prefix: str, secret_hash: str) -> ApiPrincipal | None:
     if not hmac.compare_digest(stored_hash, secret_hash) or revoked_at is not None:
         return None
     if shared_redis.client() is not None:
+        # Verified under `epoch` only if no revocation arrived while the database was read.
+        trusted_epoch = epoch if seen == _revocations_seen and invalidation.epoch() == epoch else None
         _verified[f"{prefix}:{secret_hash}"] = (
             key_id,
             organization_id,
             time.monotonic() + LOCAL_SECONDS,
+            trusted_epoch,
         )
     _last_used_touch(key_id)
     return ApiPrincipal(key_id=key_id, organization_id=organization_id, prefix=prefix)
@@ -280,7 +315,11 @@ def api_key_resolve(raw: str) -> ApiPrincipal | None:
     if remembered is not None and remembered[2] > time.monotonic():
         _last_used_touch(remembered[0])
         return ApiPrincipal(
-            key_id=remembered[0], organization_id=remembered[1], prefix=prefix, confirmed=False
+            key_id=remembered[0],
+            organization_id=remembered[1],
+            prefix=prefix,
+            confirmed=False,
+            verified_epoch=remembered[3],
         )
     return _from_database(prefix, secret_hash)
 

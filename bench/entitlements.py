@@ -42,7 +42,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -52,19 +51,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-import redis
-from time_to_value import (
+from _harness import (
     PG,
     Process,
+    database_drop,
+    database_recreate,
     free_port,
+    gunicorn_argv,
     heading,
     load_average,
-    maintenance_connection,
+    manage,
     percentile,
+    redis_keys_delete,
     wait_until,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "flywheel_bench_entitlements"
 REDIS_URL = "redis://127.0.0.1:6379/11"
 TARGET_RATIO = 0.8
@@ -90,28 +91,6 @@ subscription_start_trial(
 _, raw = api_key_create(organization=organization, actor=admin, name="bench")
 print("KEY", raw)
 """
-
-
-def database_recreate() -> None:
-    with maintenance_connection() as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def database_drop() -> None:
-    with maintenance_connection() as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"manage.py {' '.join(args[:2])} failed:\n{result.stdout}\n{result.stderr}"
-        )
-    return result.stdout
 
 
 @dataclass
@@ -276,9 +255,10 @@ def main() -> int:
     parser.add_argument(
         "--local-seconds",
         type=float,
-        default=0.0,
-        help="ENTITLEMENTS_LOCAL_SECONDS for the server: reuse answers in each web process for "
-        "that long without asking Redis (0, off: the default, every change shows at once)",
+        default=None,
+        help="ENTITLEMENTS_LOCAL_SECONDS for the server (default: the server's own, 30: answers "
+        "kept in each web process's memory, forgotten when any process publishes a change); "
+        "0 makes every request read Redis",
     )
     parser.add_argument("--keep-db", action="store_true", help=f"leave the {DB_NAME} database")
     parser.add_argument(
@@ -317,15 +297,8 @@ def main() -> int:
         }
     )
     env.update(extra_env)
-    if args.local_seconds > 0:
-        # A settings module of the run's own, since the setting has no environment variable.
-        (scratch / "bench_settings.py").write_text(
-            f"from config.settings import *  # noqa: F403\nENTITLEMENTS_LOCAL_SECONDS = {args.local_seconds!r}\n"
-        )
-        env["DJANGO_SETTINGS_MODULE"] = "bench_settings"
-        env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(scratch), str(ROOT), env.get("PYTHONPATH")])
-        )
+    if args.local_seconds is not None:
+        env["ENTITLEMENTS_LOCAL_SECONDS"] = repr(args.local_seconds)
 
     heading("Flywheel entitlements API bench")
     print(
@@ -335,11 +308,11 @@ def main() -> int:
     if extra_env:
         print(f"  extra settings: {extra_env}")
     print(
-        f"  ENTITLEMENTS_LOCAL_SECONDS={args.local_seconds:g}"
+        "  ENTITLEMENTS_LOCAL_SECONDS="
         + (
-            " (answers reused per process: other processes' changes show late)"
-            if args.local_seconds
-            else " (off)"
+            "server default (30: kept in memory, invalidated by pub/sub)"
+            if args.local_seconds is None
+            else f"{args.local_seconds:g}" + (" (memory copy off: every request reads Redis)" if not args.local_seconds else "")
         )
     )
     print(f"  database {DB_NAME}, Redis db 11 prefix {prefix}, server http://127.0.0.1:{port}")
@@ -352,7 +325,7 @@ def main() -> int:
             "\n  recreating the database, migrating, syncing the catalog, creating the key ...",
             flush=True,
         )
-        database_recreate()
+        database_recreate(DB_NAME)
         manage(env, "migrate", "--noinput")
         manage(env, "catalog_sync")
         output = manage(env, "shell", "-c", SETUP)
@@ -362,20 +335,7 @@ def main() -> int:
         access_log = scratch / "access.log"
         web = Process(
             "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi",
-                "-w",
-                str(args.web_workers),
-                "-b",
-                f"127.0.0.1:{port}",
-                "--access-logfile",
-                str(access_log),
-                "--access-logformat",
-                "%(U)s %(s)s %(D)s",
-            ],
+            gunicorn_argv(port, args.web_workers, access_log, "%(U)s %(s)s %(D)s"),
             env,
             scratch,
         )
@@ -486,18 +446,12 @@ def main() -> int:
             web.stop()
             if failures:
                 print(f"\n--- last lines of the web log ---\n{web.log_tail(30)}")
-        try:
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(match=f"*{prefix}*"))
-            if keys:
-                client.delete(*keys)
-        except redis.RedisError as error:
-            print(f"  (could not clean Redis keys of {prefix}: {error})")
+        redis_keys_delete(REDIS_URL, prefix)
         if args.keep_db:
             print(f"\n  kept database {DB_NAME}")
         else:
             try:
-                database_drop()
+                database_drop(DB_NAME)
             except psycopg.Error as error:
                 print(f"  (could not drop {DB_NAME}: {error})")
         shutil.rmtree(scratch, ignore_errors=True)

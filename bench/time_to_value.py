@@ -38,10 +38,7 @@ import email.policy
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -53,12 +50,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-import redis
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+# The shared harness (bench/_harness.py). Benches written before it import these names from
+# here (`from time_to_value import PG, Process, percentile, ...`): keep every one of them in
+# this module's namespace, including those it does not use itself.
+from _harness import (
+    PG,
+    ROOT,
+    Process,
+    celery_worker_argv,
+    database_drop,
+    database_recreate,
+    free_port,
+    gunicorn_argv,
+    heading,
+    load_average,
+    manage,
+    percentile,
+    redis_keys_delete,
+    wait_until,
+)
+from _harness import maintenance_connection as maintenance_connection  # re-exported only
+
 DB_NAME = "flywheel_bench"
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REDIS_URL = "redis://127.0.0.1:6379/10"
 PASSWORD = "plum-Orchard-47-kettle"
 
@@ -67,118 +82,6 @@ TARGET_RATIO = 1.3
 
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken"\s+value="([^"]+)"')
 CONFIRM_RE = re.compile(r"/accounts/confirm-email/[^/\s]+/")
-
-
-# Helpers ------------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lower = int(k)
-    upper = min(lower + 1, len(ordered) - 1)
-    return ordered[lower] + (ordered[upper] - ordered[lower]) * (k - lower)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def heading(text: str) -> None:
-    print()
-    print(text)
-    print("=" * len(text))
-
-
-def maintenance_connection() -> psycopg.Connection:
-    last: Exception | None = None
-    for dbname in ("postgres", "test"):
-        try:
-            return psycopg.connect(**PG, dbname=dbname, autocommit=True)
-        except psycopg.OperationalError as error:
-            last = error
-    raise SystemExit(f"Cannot reach PostgreSQL at {PG['host']}:{PG['port']}: {last}")
-
-
-def database_recreate() -> None:
-    with maintenance_connection() as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def database_drop() -> None:
-    with maintenance_connection() as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
-class Process:
-    """A child process in its own process group, its output kept in a log file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self._log = self.log_path.open("w")
-        self.popen = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self) -> None:
-        if self.alive():
-            try:
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.popen.wait(20)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.popen.wait(10)
-        self._log.close()
-
-
-def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.05, processes=()):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        for process in processes:
-            if not process.alive():
-                raise RuntimeError(
-                    f"{process.name} exited while waiting for {what}:\n{process.log_tail()}"
-                )
-        time.sleep(interval)
-    raise RuntimeError(f"Timed out after {timeout:.0f}s waiting for {what}")
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
 
 
 # The mailbox -------------------------------------------------------------------------------
@@ -415,13 +318,6 @@ def count_active() -> int:
         ).fetchone()[0]
 
 
-def load_average() -> str:
-    try:
-        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:9.1f} ms"
 
@@ -580,52 +476,25 @@ def main() -> int:
     failures: list[str] = []
     try:
         print("\n  recreating the database, migrating, syncing the catalog ...", flush=True)
-        database_recreate()
+        database_recreate(DB_NAME)
         manage(env, "migrate", "--noinput")
         manage(env, "catalog_sync")
 
         print("  starting gunicorn and the Celery worker ...", flush=True)
         web = Process(
             "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi",
-                "-w",
-                str(args.web_workers),
-                "-b",
-                f"127.0.0.1:{port}",
-                "--timeout",
-                "120",
-                "--access-logfile",
-                str(scratch / "access.log"),
-                "--access-logformat",
+            gunicorn_argv(
+                port,
+                args.web_workers,
+                scratch / "access.log",
                 "%(m)s %(U)s %(s)s %(D)s",
-            ],
+                timeout=120,
+            ),
             env,
             scratch,
         )
         processes.append(web)
-        worker = Process(
-            "worker",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--loglevel=INFO",
-                "--pool=threads",
-                f"--concurrency={args.worker_concurrency}",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            env,
-            scratch,
-        )
+        worker = Process("worker", celery_worker_argv(args.worker_concurrency), env, scratch)
         processes.append(worker)
 
         def web_up() -> bool:
@@ -778,18 +647,12 @@ def main() -> int:
         if failures and processes:
             for process in processes:
                 print(f"\n--- last lines of the {process.name} log ---\n{process.log_tail(30)}")
-        try:
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = [key for key in client.scan_iter(match=f"*{queue}*")]
-            if keys:
-                client.delete(*keys)
-        except redis.RedisError as error:
-            print(f"  (could not clean Redis keys of {queue}: {error})")
+        redis_keys_delete(REDIS_URL, queue)
         if args.keep_db:
             print(f"\n  kept database {DB_NAME}")
         else:
             try:
-                database_drop()
+                database_drop(DB_NAME)
             except Exception as error:  # noqa: BLE001
                 print(f"  (could not drop {DB_NAME}: {error})")
         shutil.rmtree(scratch, ignore_errors=True)

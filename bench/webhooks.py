@@ -55,6 +55,7 @@ import hmac
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -69,18 +70,23 @@ from pathlib import Path
 import psycopg
 import redis
 import requests
-from time_to_value import (
+from _harness import (
     PG,
+    ROOT,
     Process,
+    celery_worker_argv,
+    database_drop,
+    database_recreate,
     free_port,
+    gunicorn_argv,
     heading,
     load_average,
-    maintenance_connection,
+    manage,
     percentile,
+    redis_keys_delete,
     wait_until,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "flywheel_bench_webhooks"
 REDIS_URL = "redis://127.0.0.1:6379/12"
 SECRET_KEY = "sk_test_flywheel_local"
@@ -145,28 +151,6 @@ for index in range({count}):
 
 
 # Helpers ------------------------------------------------------------------------------------
-
-
-def database_recreate() -> None:
-    with maintenance_connection() as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def database_drop() -> None:
-    with maintenance_connection() as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"manage.py {' '.join(args[:2])} failed:\n{result.stdout}\n{result.stderr}"
-        )
-    return result.stdout
 
 
 def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -284,7 +268,8 @@ class CpuMeter:
     def snapshot(self) -> dict[str, object]:
         times = os.times()
         return {
-            "client (this process)": times.user + times.system,
+            # This process and the children it waited for meanwhile (wrk).
+            "client (bench + wrk)": times.user + times.system + times.children_user + times.children_system,
             **{name: group_cpu(process.popen.pid) for name, process in self.groups.items()},
             "postgres, bench database": {pid: pid_cpu(pid) for pid in self._postgres_pids()},
             "postgres, whole server": postgres_server_cpu(),
@@ -348,6 +333,133 @@ class Sent:
     failures: list[str] = field(default_factory=list)
     duplicates_answered: int = 0
     elapsed: float = 0.0
+    accepted: int = 0
+    # wrk reports percentiles, not every latency.
+    p50: float | None = None
+    p99: float | None = None
+    latency_max: float | None = None
+    exhausted: bool = False
+
+
+WRK_SCRIPT = r"""
+-- Each wrk thread sends its share of the pre-signed deliveries, each once, for the run's
+-- duration; a thread that runs out sends GETs (answered 405, not counted) and says so.
+local path = os.getenv("WEBHOOK_DELIVERIES")
+local nthreads = tonumber(os.getenv("WEBHOOK_THREADS"))
+local counter = 0
+local threads = {}
+
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+
+function init(args)
+  deliveries = {}
+  local i = 0
+  local file = io.open(path, "rb")
+  local data = file:read("*a")
+  file:close()
+  -- records end with \30 (RS); a record's signature and body are split by \31 (US)
+  for signature, body in data:gmatch("([^\30\31]*)\31([^\30]*)\30") do
+    if i % nthreads == id then
+      deliveries[#deliveries + 1] = wrk.format("POST", "/stripe/webhook",
+        {["Stripe-Signature"] = signature, ["Content-Type"] = "application/json"}, body)
+    end
+    i = i + 1
+  end
+  index = 0
+  ok = 0
+  duplicates = 0
+  failed = 0
+  extra = 0
+end
+
+function request()
+  index = index + 1
+  if index > #deliveries then
+    extra = extra + 1
+    return wrk.format("GET", "/stripe/webhook")
+  end
+  return deliveries[index]
+end
+
+function response(status, headers, body)
+  if status >= 200 and status < 300 then
+    ok = ok + 1
+    if body:find('"duplicate": true', 1, true) then duplicates = duplicates + 1 end
+  elseif status ~= 405 then
+    failed = failed + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local ok_all, dup_all, failed_all, extra_all = 0, 0, 0, 0
+  for _, thread in ipairs(threads) do
+    ok_all = ok_all + thread:get("ok")
+    dup_all = dup_all + thread:get("duplicates")
+    failed_all = failed_all + thread:get("failed")
+    extra_all = extra_all + thread:get("extra")
+  end
+  io.write(string.format(
+    "WRKRESULT ok=%d duplicates=%d failed=%d exhausted=%d runtime_us=%d p50_us=%d p99_us=%d max_us=%d errors=%d\n",
+    ok_all, dup_all, failed_all, extra_all, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def post_all_wrk(
+    url: str, deliveries: list[Delivery], connections: int, threads: int, duration: float
+) -> Sent:
+    """POST deliveries in order, each at most once, with wrk (C, event-driven) for `duration`
+    seconds: the load generator costs a fraction of what Python clients cost, leaving the two
+    cores to the server. Every payload is signed just before wrk starts (signatures stay valid
+    for STRIPE_WEBHOOK_TOLERANCE). `exhausted` says the deliveries ran out before the end."""
+    wrk = shutil.which("wrk")
+    if not wrk:
+        raise RuntimeError("wrk is not installed (apt-get install wrk), or use --client python")
+    scratch = Path(tempfile.mkdtemp(prefix="flywheel-wrk-"))
+    try:
+        records = []
+        for delivery in deliveries:
+            if b"\x1e" in delivery.payload or b"\x1f" in delivery.payload:
+                raise RuntimeError("a payload holds a control character JSON never has")
+            signature = sign(delivery.payload, WEBHOOK_SECRET).encode()
+            records.append(signature + b"\x1f" + delivery.payload + b"\x1e")
+        (scratch / "deliveries.tsv").write_bytes(b"".join(records))
+        (scratch / "send.lua").write_text(WRK_SCRIPT)
+        threads = max(1, min(threads, connections))
+        env = {
+            **os.environ,
+            "WEBHOOK_DELIVERIES": str(scratch / "deliveries.tsv"),
+            "WEBHOOK_THREADS": str(threads),
+        }
+        base = url.rsplit("/stripe/webhook", 1)[0]
+        completed = subprocess.run(
+            [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "30s",
+             "-s", str(scratch / "send.lua"), base],
+            env=env, capture_output=True, text=True, timeout=900, check=False,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    match = re.search(r"WRKRESULT (.*)", completed.stdout)
+    if not match:
+        raise RuntimeError(f"wrk printed no result: {completed.stdout[-400:]} {completed.stderr[-400:]}")
+    values = dict(item.split("=") for item in match.group(1).split())
+    sent = Sent(
+        accepted=int(values["ok"]),
+        duplicates_answered=int(values["duplicates"]),
+        elapsed=int(values["runtime_us"]) / 1e6,
+        p50=int(values["p50_us"]) / 1e6,
+        p99=int(values["p99_us"]) / 1e6,
+        latency_max=int(values["max_us"]) / 1e6,
+        exhausted=int(values["exhausted"]) > 0,
+    )
+    failed = int(values["failed"]) + int(values["errors"])
+    sent.failures = [f"{failed} requests failed (non-2xx or socket errors)"] if failed else []
+    return sent
 
 
 def post_all(url: str, deliveries: list[Delivery], clients: int) -> Sent:
@@ -398,6 +510,7 @@ def post_all(url: str, deliveries: list[Delivery], clients: int) -> Sent:
     for thread in threads:
         thread.join()
     sent.elapsed = time.perf_counter() - began
+    sent.accepted = len(sent.latencies)
     return sent
 
 
@@ -590,14 +703,37 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=5000, help="distinct events to send (5000)")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=None,
+        help="distinct events: the pool a timed wrk run draws from (20,000), or how many the "
+        "Python clients send (5,000)",
+    )
     parser.add_argument(
         "--duplicates",
         type=float,
         default=0.1,
         help="re-deliveries of already-sent events, as a fraction of --events (0.1)",
     )
-    parser.add_argument("--clients", type=int, default=8, help="client threads (8)")
+    parser.add_argument(
+        "--client",
+        choices=("wrk", "python"),
+        default="wrk",
+        help="load generator: wrk (C, installed with apt-get install wrk; the default) or "
+        "Python threads with requests (--clients of them), which cost about 1 ms of CPU per POST",
+    )
+    parser.add_argument(
+        "--clients", type=int, default=8, help="concurrent connections (wrk) or client threads (8)"
+    )
+    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk -t (1)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=10.0,
+        help="with wrk: seconds of load; --events is then the pool of distinct events to draw "
+        "from, and must outlast the run (10)",
+    )
     parser.add_argument(
         "--payments", type=int, default=20, help="Flywheel payments the events are about (20)"
     )
@@ -649,6 +785,8 @@ def main() -> int:
         help="extra setting for every process, e.g. --env DATABASE_CONN_MAX_AGE=0 (repeatable)",
     )
     args = parser.parse_args()
+    if args.events is None:
+        args.events = 20000 if args.client == "wrk" else 5000
     extra_env = dict(item.split("=", 1) for item in args.env)
 
     run = uuid.uuid4().hex[:10]
@@ -698,7 +836,7 @@ def main() -> int:
     heading("Flywheel webhook intake bench")
     print(
         f"  {args.events} events (+{round(args.events * args.duplicates)} duplicates, "
-        f"+{args.warmup} warm-up) about {args.payments} payments, {args.clients} client threads, "
+        f"+{args.warmup} warm-up) about {args.payments} payments, {args.clients} {'wrk connections' if args.client == 'wrk' else 'client threads'}, "
         f"{web_label}, celery --pool=threads -c {args.worker_concurrency} ({args.worker} the intake), "
         f"{os.cpu_count()} CPU(s)"
     )
@@ -724,7 +862,7 @@ def main() -> int:
     failures: list[str] = []
     try:
         print("\n  recreating the database, migrating, syncing the catalog ...", flush=True)
-        database_recreate()
+        database_recreate(DB_NAME)
         manage(env, "migrate", "--noinput")
         manage(env, "catalog_sync")
 
@@ -777,42 +915,18 @@ def main() -> int:
 
         print(f"  starting gunicorn ({web_label}) and the Celery worker ...", flush=True)
         access_log = scratch / "access.log"
-        web_argv = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "-k",
-            args.worker_class,
-            "-w",
-            str(args.web_workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "120",
-            "--access-logfile",
-            str(access_log),
-            "--access-logformat",
+        web_argv = gunicorn_argv(
+            port,
+            args.web_workers,
+            access_log,
             "%(m)s %(U)s %(s)s %(D)s",
-        ]
-        if args.worker_class == "gthread":
-            web_argv += ["--threads", str(args.threads)]
+            worker_class=args.worker_class,
+            timeout=120,
+            threads=args.threads if args.worker_class == "gthread" else None,
+        )
         web = Process("web", web_argv, env, scratch)
         processes.append(web)
-        worker_argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--loglevel=INFO",
-            "--pool=threads",
-            f"--concurrency={args.worker_concurrency}",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
+        worker_argv = celery_worker_argv(args.worker_concurrency)
 
         def worker_start(name: str) -> Process:
             process = Process(name, worker_argv, env, scratch)
@@ -837,12 +951,17 @@ def main() -> int:
 
         rng = random.Random(args.seed)
         url = f"{base}/stripe/webhook"
+
+        def send(url: str, deliveries: list[Delivery]) -> Sent:
+            if args.client == "wrk":
+                return post_all_wrk(url, deliveries, args.clients, args.wrk_threads, args.duration)
+            return post_all(url, deliveries, args.clients)
         if args.warmup:
             print(
                 f"  warming up with {args.warmup} events (left out of every figure) ...", flush=True
             )
             warm, warm_distinct = make_deliveries(f"{run}w", args.warmup, 0.0, intents, rng)
-            sent = post_all(url, warm, args.clients)
+            sent = post_all(url, warm, args.clients)  # few: Python threads will do
             if sent.failures:
                 raise RuntimeError(f"warm-up POSTs failed: {sent.failures[:3]}")
             state = wait_processed(f"{run}w", warm_distinct, args.stall, worker)
@@ -869,11 +988,18 @@ def main() -> int:
         )
         cpu_before = meter.snapshot()
         intake_started_at = time.time()
-        sent = post_all(url, deliveries, args.clients)
+        sent = send(url, deliveries)
         intake_ended_at = time.time()
         cpu_after = meter.snapshot()
         failures.extend(sent.failures)
         state_after_intake = events_state(f"{run}m")
+        if args.client == "wrk":
+            if sent.exhausted:
+                failures.append(
+                    f"wrk ran out of deliveries before {args.duration:g}s: raise --events "
+                    "(the rate is understated)"
+                )
+            distinct = state_after_intake[0]  # a timed run sends part of the pool
 
         print("  waiting until every stored event is processed ...", flush=True)
         if args.worker == "after":
@@ -894,9 +1020,9 @@ def main() -> int:
             f"  load average at end: {load_average()}, speed probe at end: {speed_probe():.1f} ms"
         )
         print()
-        accepted = len(sent.latencies)
+        accepted = sent.accepted
         rate = accepted / sent.elapsed if sent.elapsed else float("nan")
-        print(f"  Intake: {len(deliveries)} POSTs by {args.clients} client threads to {web_label}")
+        print(f"  Intake: {len(deliveries)} POSTs by {args.clients} {'wrk connections' if args.client == 'wrk' else 'client threads'} to {web_label}")
         print(
             f"    accepted (2xx)           {accepted} in {sent.elapsed:.2f} s = {rate:8.1f} events/s"
             f"   (target >= {TARGET_ACCEPTED:,.0f}/s)"
@@ -907,8 +1033,9 @@ def main() -> int:
             f"{len(sent.failures)} failed"
         )
         print(
-            f"    client latency           p50 {ms(percentile(sent.latencies, 50))}  "
-            f"p99 {ms(percentile(sent.latencies, 99))}  max {ms(max(sent.latencies, default=float('nan')))}"
+            f"    client latency           p50 {ms(sent.p50 if sent.p50 is not None else percentile(sent.latencies, 50))}  "
+            f"p99 {ms(sent.p99 if sent.p99 is not None else percentile(sent.latencies, 99))}  "
+            f"max {ms(sent.latency_max if sent.latency_max is not None else max(sent.latencies, default=float('nan')))}"
         )
         inside = server_times(access_log)
         if inside:
@@ -983,18 +1110,12 @@ def main() -> int:
         if failures and processes:
             for process in processes:
                 print(f"\n--- last lines of the {process.name} log ---\n{process.log_tail(20)}")
-        try:
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(match=f"*{queue}*"))
-            if keys:
-                client.delete(*keys)
-        except redis.RedisError as error:
-            print(f"  (could not clean Redis keys of {queue}: {error})")
+        redis_keys_delete(REDIS_URL, queue)
         if args.keep_db:
             print(f"\n  kept database {DB_NAME}")
         else:
             try:
-                database_drop()
+                database_drop(DB_NAME)
             except psycopg.Error as error:
                 print(f"  (could not drop {DB_NAME}: {error})")
         shutil.rmtree(scratch, ignore_errors=True)

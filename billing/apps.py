@@ -6,6 +6,11 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.services import seat_policy_register
+        from experiments.events import events_register
+
+        from . import events
+
+        events_register(events.EVENTS)
 
         from . import (
             documents,  # noqa: F401  (immutability of issued invoices and credit notes)

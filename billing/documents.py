@@ -53,6 +53,8 @@ INVOICE_FROZEN_FIELDS = (
     "period_start",
     "period_end",
     "seats_delta",
+    "seller_details",
+    "customer_details",
 )
 CREDIT_NOTE_FROZEN_FIELDS = (
     "organization",
@@ -248,6 +250,12 @@ class Document:
     refunded_minor: int = 0
     references: list[Reference] = field(default_factory=list)
     public_id: str = ""
+    seller_details: str = ""
+    customer_details: str = ""
+
+    @property
+    def billed_to(self) -> str:
+        return self.customer_details or self.organization_name
 
     @property
     def net_minor(self) -> int:
@@ -270,6 +278,8 @@ def invoice_document(invoice: Invoice) -> Document:
         status=invoice.get_status_display(),
         status_code=invoice.status,
         organization_name=invoice.organization.name,
+        seller_details=invoice.seller_details,
+        customer_details=invoice.customer_details,
         issued_at=invoice.issued_at,
         currency=invoice.currency,
         lines=[
@@ -315,6 +325,8 @@ def credit_note_document(credit_note: CreditNote) -> Document:
         status=credit_note.get_status_display(),
         status_code=credit_note.status,
         organization_name=credit_note.organization.name,
+        seller_details=credit_note.invoice.seller_details,
+        customer_details=credit_note.invoice.customer_details,
         issued_at=credit_note.issued_at or credit_note.created_at,
         currency=credit_note.currency,
         lines=[
@@ -402,12 +414,12 @@ def document_pdf(document: Document) -> bytes:
         pdf.set_font(family, style, size)
         pdf.multi_cell(0, height, text(value), new_x="LMARGIN", new_y="NEXT")
 
-    line("Flywheel", size=10, style="B")
+    line(document.seller_details or "Flywheel", size=10, style="B" if not document.seller_details else "")
     pdf.ln(4)
     line(f"{document.kind} {document.number}", size=18, style="B", height=10)
     line(f"Status: {document.status}")
     pdf.ln(2)
-    line(f"Billed to: {document.organization_name}", style="B")
+    line(f"Billed to: {document.billed_to}", style="B")
     line(f"Issued: {_date(document.issued_at)}")
     if document.period_start and document.period_end:
         line(f"Period: {_date(document.period_start)} to {_date(document.period_end)}")

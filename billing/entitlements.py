@@ -26,11 +26,14 @@ invites that changes the answer) must call `entitlements_invalidate` itself.
 Without a shared Redis (the per-process cache of `make run` without REDIS_URL), or while Redis
 fails, every request computes the answer from the database.
 
-ENTITLEMENTS_LOCAL_SECONDS (off by default) lets a web process reuse an answer, without asking
-Redis, for that many seconds. It saves the round trip (docs/api.md#performance has the figures) at
-a price: a change made by another process (the worker that applies a payment, another web
-worker), and the revocation of a key this process remembers, then show after up to that many
-seconds instead of at once. Changes made in the same process still show at once.
+Each web process also keeps the answers it read in its own memory, and answers from there with
+no round trip at all, under common/invalidation.py's rules: every change above also publishes an
+invalidation message ("org:<id>", "catalog"; a revoked API key "key:<prefix>") that each
+process's listener applies, and a kept answer is used only while that listener has stayed
+subscribed since it was kept. A change made anywhere therefore reaches every process as soon as
+its message is delivered. A kept answer also lives no longer than its Redis entry would
+(the invite expiry above), and at most ENTITLEMENTS_LOCAL_SECONDS (30). While the listener is
+not subscribed nothing is kept, and every request asks Redis as above.
 """
 
 from __future__ import annotations
@@ -49,10 +52,15 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from accounts.api_keys import ApiPrincipal, api_key_confirm, revocation_marker_key
+from accounts.api_keys import (
+    ApiPrincipal,
+    api_key_confirm,
+    api_key_trusted_locally,
+    revocation_marker_key,
+)
 from accounts.models import Invite, Organization
 from accounts.services import seats_in_use
-from common import shared_redis
+from common import invalidation, shared_redis
 
 from .models import Subscription
 
@@ -67,9 +75,29 @@ ENTITLED_STATUSES = (
 )
 
 _GENERATION_SECONDS = 30 * 24 * 3600
-# Opt-in (ENTITLEMENTS_LOCAL_SECONDS > 0, off by default): organization id -> (reuse until,
-# answer). See the module's docstring for what it gives up.
-_local: dict[int, tuple[float, bytes]] = {}
+# This process's kept answers: organization id -> (invalidation epoch, use until (a
+# time.monotonic()), answer); and how many invalidations it has seen, per organization and for
+# all, so an answer read while one arrived is not kept.
+_local: dict[int, tuple[int, float, bytes]] = {}
+_changes: dict[int, int] = {}
+_changes_all = 0
+
+
+def _on_invalidation(message: str) -> None:
+    global _changes_all
+    if message.startswith("org:"):
+        try:
+            organization_id = int(message[4:])
+        except ValueError:
+            return
+        _changes[organization_id] = _changes.get(organization_id, 0) + 1
+        _local.pop(organization_id, None)
+    else:  # "*" (the listener's epoch changed), "catalog", "key:<prefix>"
+        _changes_all += 1
+        _local.clear()
+
+
+invalidation.handler_register(_on_invalidation)
 
 
 def _data_key(organization_id: int) -> str:
@@ -164,20 +192,35 @@ def entitlements_answer(
     client = shared_redis.client()
     if client is None:
         return _only(_json(entitlements_compute(organization_id=organization_id)), product_code)
-    window = _local_seconds()
-    if window > 0:
-        reused = _local.get(organization_id)
-        if reused is not None and reused[0] > time.monotonic():
-            return _only(reused[1], product_code)
-    all_json = _from_redis(client, principal)
-    if all_json is None:
+    epoch = invalidation.epoch() if _local_seconds() > 0 else None
+    if epoch is not None:
+        kept = _local.get(organization_id)
+        if (
+            kept is not None
+            and kept[0] == epoch
+            and kept[1] > time.monotonic()
+            and api_key_trusted_locally(principal, epoch)
+        ):
+            return _only(kept[2], product_code)
+        seen = (_changes.get(organization_id, 0), _changes_all)
+    answer = _from_redis(client, principal)
+    if answer is None:
         return None
-    if window > 0:
-        _local[organization_id] = (time.monotonic() + window, all_json)
+    all_json, expires_at = answer
+    if (
+        epoch is not None
+        and invalidation.epoch() == epoch
+        and seen == (_changes.get(organization_id, 0), _changes_all)
+    ):
+        lifetime = min(_local_seconds(), expires_at - time.time())
+        if lifetime > 0:
+            _local[organization_id] = (epoch, time.monotonic() + lifetime, all_json)
     return _only(all_json, product_code)
 
 
-def _from_redis(client: redis.Redis, principal: ApiPrincipal) -> bytes | None:
+def _from_redis(client: redis.Redis, principal: ApiPrincipal) -> tuple[bytes, float] | None:
+    """The answer and when its Redis entry expires (a time.time()); None for a revoked key.
+    An entry is "<organization generation>|<catalog generation>|<expires at>|<JSON>"."""
     organization_id = principal.organization_id
     keys = [_data_key(organization_id), _generation_key(organization_id), _generation_key(None)]
     if not principal.confirmed:
@@ -188,14 +231,18 @@ def _from_redis(client: redis.Redis, principal: ApiPrincipal) -> bytes | None:
         logger.warning("entitlements cache unavailable, answering from the database: %s", error)
         if api_key_confirm(principal, None, marker_known=False) is None:
             return None
-        return _json(entitlements_compute(organization_id=organization_id))
+        return _json(entitlements_compute(organization_id=organization_id)), 0.0
     if not principal.confirmed and api_key_confirm(principal, values[3]) is None:
         return None
     entry, organization_generation, catalog_generation = values[:3]
     if entry is not None and organization_generation is not None and catalog_generation is not None:
         head = organization_generation + b"|" + catalog_generation + b"|"
         if entry.startswith(head):
-            return entry[len(head) :]
+            expires_at, _, all_json = entry[len(head) :].partition(b"|")
+            try:
+                return all_json, float(expires_at)
+            except ValueError:
+                pass  # an entry of an older format: computed again below
     try:
         # Generations first, then the database: an answer computed from older rows lands under
         # a generation that a later change has already replaced.
@@ -203,27 +250,28 @@ def _from_redis(client: redis.Redis, principal: ApiPrincipal) -> bytes | None:
             client, organization_id, [organization_generation, catalog_generation]
         )
         all_json = _json(entitlements_compute(organization_id=organization_id))
+        seconds = _entry_seconds(organization_id)
+        expires_at = time.time() + seconds
         client.set(
             _data_key(organization_id),
-            organization_generation + b"|" + catalog_generation + b"|" + all_json,
-            ex=_entry_seconds(organization_id),
+            b"|".join([organization_generation, catalog_generation, f"{expires_at:.3f}".encode(), all_json]),
+            ex=seconds,
         )
     except redis.RedisError as error:
         logger.warning("entitlements cache not filled: %s", error)
-        all_json = _json(entitlements_compute(organization_id=organization_id))
-    return all_json
+        return _json(entitlements_compute(organization_id=organization_id)), 0.0
+    return all_json, expires_at
 
 
 def _generation_replace(organization_id: int | None) -> None:
-    if organization_id is None:
-        _local.clear()
-    else:
-        _local.pop(organization_id, None)
+    _on_invalidation("catalog" if organization_id is None else f"org:{organization_id}")
     client = shared_redis.client()
     if client is None:
         return
     try:
         client.set(_generation_key(organization_id), uuid.uuid4().hex, ex=_GENERATION_SECONDS)
+        # After the generation: a process that hears this and reads again reads the new one.
+        invalidation.publish("catalog" if organization_id is None else f"org:{organization_id}")
     except redis.RedisError:
         # A business change never fails for the cache's sake. While Redis is down nothing is
         # read from it either; an answer cached before the outage lives at most its lifetime.

@@ -27,10 +27,12 @@ from catalog.models import Edition
 from experiments import events
 from experiments.services import event_record
 
+from . import events as billing_events
 from .entitlements import entitlements_invalidate
 from .exceptions import CheckoutInvalid, NoCardOnFile
 from .models import BillingAccount, Invoice, Payment, Subscription
 from .services import (
+    CreditLine,
     _invoice_issue,
     _payment_start,
     _require_admin,
@@ -184,6 +186,10 @@ def renewal_tick(*, now: datetime, report: TickReport) -> None:
 def _renew(subscription: Subscription, now: datetime, report: TickReport) -> None:
     organization = subscription.organization  # locked by _for_each_due
     period_start = subscription.current_period_end
+    if subscription.cancel_at_period_end:
+        _cancel_now(subscription, when=period_start, scheduled=True)
+        report.handled.append(f"canceled at period end {subscription.public_id}")
+        return
     if Invoice.objects.filter(
         subscription=subscription, kind=Invoice.Kind.RENEWAL, period_start=period_start
     ).exclude(status=Invoice.Status.VOID).exists():
@@ -323,7 +329,10 @@ def _dun(subscription: Subscription, now: datetime, report: TickReport) -> None:
         billing_email_admins(
             organization=organization,
             subject=f"Payment needed for {subscription.product.name}",
-            body=f"Invoice {invoice.number} is unpaid. Add or update your card: {settings.SITE_URL}/billing/",
+            body=(
+                f"Invoice {invoice.number} is unpaid. Enter a card and pay it here: "
+                f"{settings.SITE_URL}/billing/card/?invoice={invoice.public_id}"
+            ),
         )
 
 
@@ -456,26 +465,36 @@ def subscription_change_edition(*, subscription: Subscription, actor: User, edit
         now = timezone.now()
         seconds_left = int((subscription.current_period_end - now).total_seconds())
         seconds_in_period = int((subscription.current_period_end - subscription.current_period_start).total_seconds())
-        difference = (_unit_price(edition, subscription.interval) - _unit_price(subscription.edition, subscription.interval)) * subscription.seat_limit
-        amount = prorate(full_amount_minor=difference, seconds_left=seconds_left, seconds_in_period=seconds_in_period)
+        seats = subscription.seat_limit
+        new_unit = _unit_price(edition, subscription.interval)
+        old_unit = _unit_price(subscription.edition, subscription.interval)
+        # Two lines, each prorated and rounded on its own: the new edition for the rest of the
+        # period, and a credit for the unused rest of the old one. The total is their sum.
+        charge = prorate(full_amount_minor=new_unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period)
+        credit = prorate(full_amount_minor=old_unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period)
+        span = f"{now:%d %b %Y} to {subscription.current_period_end:%d %b %Y}"
         invoice = _invoice_issue(
             organization=organization,
             subscription=subscription,
             kind=Invoice.Kind.UPGRADE,
             edition=edition,
-            seats=subscription.seat_limit,
+            seats=seats,
             interval=subscription.interval,
-            unit_amount_minor=difference,
-            quantity=1,
-            amount_minor=amount,
+            unit_amount_minor=new_unit,
+            quantity=seats,
+            amount_minor=charge,
             period_start=now,
             period_end=subscription.current_period_end,
-            description=(
-                f"Upgrade from {subscription.edition.name} to {edition.name}, {subscription.seat_limit} seats, "
-                f"prorated to {subscription.current_period_end:%d %b %Y}"
-            ),
+            description=f"{edition}, {seats} seats, {span} (prorated)",
             request_key=request_key,
+            credit=CreditLine(
+                description=f"Unused time on {subscription.edition}, {seats} seats, {span}",
+                quantity=seats,
+                unit_amount_minor=old_unit,
+                amount_minor=credit,
+            ),
         )
+        amount = invoice.total_minor
         subscription.pending_edition = None
         subscription.save(update_fields=["pending_edition", "updated_at"])
         if amount == 0:
@@ -505,20 +524,161 @@ def subscription_remove_seats(*, subscription: Subscription, actor: User, seats:
         return subscription
 
 
+# Cancellation -----------------------------------------------------------------------------------
+
+CANCELLATION_REASONS = {
+    "too_expensive": "Too expensive",
+    "missing_features": "Missing features we need",
+    "switched": "Switched to another product",
+    "not_using": "Not using it enough",
+    "other": "Something else",
+}
+
+
+def _cancel_now(subscription: Subscription, *, when: datetime, scheduled: bool) -> None:
+    """End a subscription (its organization and row locked by the caller): it stops being
+    entitled, its open invoices are voided, and the product can be started again later."""
+    open_invoices = list(Invoice.objects.select_for_update().filter(subscription=subscription, status=Invoice.Status.OPEN))
+    for invoice in open_invoices:
+        if invoice.payments.filter(status__in=[Payment.Status.PENDING, Payment.Status.PROCESSING, Payment.Status.REQUIRES_ACTION]).exists():
+            raise CheckoutInvalid(
+                f"A payment of invoice {invoice.number} is under way; wait for it to finish, then cancel."
+            )
+    for invoice in open_invoices:
+        invoice.status = Invoice.Status.VOID
+        invoice.save(update_fields=["status"])
+    previous = subscription.status
+    subscription.status = Subscription.Status.CANCELED
+    subscription.canceled_at = when
+    subscription.cancel_at_period_end = False
+    subscription.pending_edition = None
+    subscription.pending_seat_limit = None
+    subscription.next_dunning_at = None
+    subscription.save()
+    event_record(
+        name=billing_events.SUBSCRIPTION_CANCELED,
+        organization=subscription.organization,
+        properties={
+            "product": subscription.product.code,
+            "edition": subscription.edition.code,
+            "from_status": previous,
+            "scheduled": scheduled,
+            "reason": subscription.cancellation_reason,
+            "voided_invoices": [invoice.number for invoice in open_invoices],
+        },
+    )
+    billing_email_admins(
+        organization=subscription.organization,
+        subject=f"{subscription.product.name} is canceled",
+        body=(
+            f"{subscription.product.name} ({subscription.edition.name}) of {subscription.organization.name} "
+            f"ended on {when:%d %B %Y}. Nothing more will be charged for it."
+            + (f" Open invoices voided: {', '.join(i.number for i in open_invoices)}." if open_invoices else "")
+            + f"\n\nChanged your mind? Start it again from {settings.SITE_URL}/billing/"
+        ),
+    )
+
+
+def subscription_cancel(*, subscription: Subscription, actor: User, reason: str = "") -> Subscription:
+    """Cancel a subscription.
+
+    A paid, active subscription runs to the end of the period it is paid for and then ends
+    (`cancel_at_period_end`; the renewal tick ends it instead of renewing, and no refund is
+    made for the rest of the period). A trial, the Free edition, and a past-due or suspended
+    subscription end at once, and their open invoices are voided. Canceling twice changes
+    nothing.
+    """
+    _require_admin(subscription.organization, actor)
+    if reason and reason not in CANCELLATION_REASONS:
+        raise CheckoutInvalid(f"Unknown cancellation reason {reason!r}; choose one from the list.")
+    with transaction.atomic():
+        organization_lock(subscription.organization)
+        subscription = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("organization", "product", "edition")
+            .get(pk=subscription.pk)
+        )
+        if subscription.status == Subscription.Status.CANCELED or subscription.cancel_at_period_end:
+            return subscription
+        subscription.cancellation_reason = reason
+        if subscription.status == Subscription.Status.ACTIVE and subscription.interval:
+            subscription.cancel_at_period_end = True
+            subscription.save(update_fields=["cancel_at_period_end", "cancellation_reason", "updated_at"])
+            event_record(
+                name=billing_events.SUBSCRIPTION_CANCEL_SCHEDULED,
+                user=actor,
+                organization=subscription.organization,
+                properties={
+                    "product": subscription.product.code,
+                    "edition": subscription.edition.code,
+                    "ends_at": subscription.current_period_end.isoformat(),
+                    "reason": reason,
+                },
+            )
+            billing_email_admins(
+                organization=subscription.organization,
+                subject=f"{subscription.product.name} will end on {subscription.current_period_end:%d %B %Y}",
+                body=(
+                    f"{actor.email} canceled {subscription.product.name}. It stays available until "
+                    f"{subscription.current_period_end:%d %B %Y}, the end of the period already paid, "
+                    f"and will not renew. To keep it after all: {settings.SITE_URL}/billing/"
+                ),
+            )
+            return subscription
+        _cancel_now(subscription, when=timezone.now(), scheduled=False)
+        return subscription
+
+
+def subscription_keep(*, subscription: Subscription, actor: User) -> Subscription:
+    """Withdraw a cancellation that waits for the period end: the subscription renews again."""
+    _require_admin(subscription.organization, actor)
+    with transaction.atomic():
+        organization_lock(subscription.organization)
+        subscription = Subscription.objects.select_for_update(of=("self",)).select_related("product").get(pk=subscription.pk)
+        if not subscription.cancel_at_period_end:
+            return subscription
+        subscription.cancel_at_period_end = False
+        subscription.cancellation_reason = ""
+        subscription.save(update_fields=["cancel_at_period_end", "cancellation_reason", "updated_at"])
+        event_record(
+            name=billing_events.SUBSCRIPTION_CANCEL_WITHDRAWN,
+            user=actor,
+            organization=subscription.organization,
+            properties={"product": subscription.product.code},
+        )
+        return subscription
+
+
 def subscription_pay_now(*, subscription: Subscription, actor: User) -> Payment:
     """Pay a past-due or suspended subscription's open renewal invoice now, with the card
     on file; success reactivates it at once."""
-    _require_admin(subscription.organization, actor)
+    invoice = (
+        Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN, kind=Invoice.Kind.RENEWAL)
+        .order_by("-period_start")
+        .first()
+    )
+    if invoice is None:
+        _require_admin(subscription.organization, actor)
+        raise CheckoutInvalid("There is nothing to pay.")
+    return invoice_pay_now(invoice=invoice, actor=actor)
+
+
+def invoice_pay_now(*, invoice: Invoice, actor: User) -> Payment:
+    """Charge an open card invoice to the card on file now: after a decline, with the card
+    the admin just entered. The invoice is the one whose price was shown; paying it applies
+    its change as if the first attempt had succeeded.
+
+    Invariant: at most one payment per invoice is in flight or succeeded (a database
+    constraint), so a double click returns the payment already under way.
+    """
+    _require_admin(invoice.organization, actor)
     with transaction.atomic():
-        organization = organization_lock(subscription.organization)
-        invoice = (
-            Invoice.objects.select_for_update()
-            .filter(subscription=subscription, status=Invoice.Status.OPEN, kind=Invoice.Kind.RENEWAL)
-            .order_by("-period_start")
-            .first()
-        )
-        if invoice is None:
-            raise CheckoutInvalid("There is nothing to pay.")
+        organization = organization_lock(invoice.organization)
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status != Invoice.Status.OPEN:
+            raise CheckoutInvalid(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; there is nothing to pay.")
+        if invoice.collection_method != BillingAccount.Collection.CARD:
+            raise CheckoutInvalid(f"Invoice {invoice.number} is paid by bank transfer against its purchase order.")
         live = invoice.payments.exclude(status=Payment.Status.FAILED).first()
         if live is not None:
             return live

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
+import threading
 
 from aiohttp import web
 from localstripe import resources, server, webhooks
@@ -30,7 +32,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8420)
     parser.add_argument("--webhook-url", default="")
     parser.add_argument("--webhook-secret", default="")
+    parser.add_argument(
+        "--unless-real-stripe",
+        action="store_true",
+        help="do nothing (and stay up, so honcho keeps the other processes) when STRIPE_SECRET_KEY "
+        "is set: the app talks to real Stripe then",
+    )
     args = parser.parse_args(argv)
+    if args.unless_real_stripe and os.environ.get("STRIPE_SECRET_KEY"):
+        print("STRIPE_SECRET_KEY is set: Flywheel talks to Stripe; localstripe is not started", flush=True)
+        threading.Event().wait()
+        return
 
     resources.Store.dump_to_disk = _no_disk  # type: ignore[method-assign]
     resources.Store.try_load_from_disk = _no_disk  # type: ignore[method-assign]

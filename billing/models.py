@@ -50,6 +50,11 @@ class Subscription(models.Model):
     dunning_attempts = models.PositiveSmallIntegerField(default=0)
     next_dunning_at = models.DateTimeField(null=True, blank=True)
     suspended_at = models.DateTimeField(null=True, blank=True)
+    # Cancellation: a paid subscription ends at its period end (until then it can be kept after
+    # all); anything else ends at once. The reason is the admin's own words, for the growth team.
+    cancel_at_period_end = models.BooleanField(default=False)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    cancellation_reason = models.CharField(max_length=240, blank=True)
     started_by = models.ForeignKey(
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -98,6 +103,11 @@ class BillingAccount(models.Model):
     net_terms_days = models.PositiveSmallIntegerField(default=30)
     po_number = models.CharField(max_length=64, blank=True)
     billing_email = models.EmailField(blank=True)
+    # Who invoices are made out to (the organization's name when blank), printed on each
+    # invoice as it was when the invoice was issued.
+    legal_name = models.CharField(max_length=200, blank=True)
+    billing_address = models.TextField(max_length=500, blank=True)
+    tax_id = models.CharField(max_length=32, blank=True)
     payment_method_id = models.CharField(max_length=64, blank=True)
     card_brand = models.CharField(max_length=32, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
@@ -161,6 +171,10 @@ class Invoice(models.Model):
     due_at = models.DateTimeField(null=True, blank=True)
     po_number = models.CharField(max_length=64, blank=True)
     overdue_reminders_sent = models.PositiveSmallIntegerField(default=0)
+    # Seller and customer as they were at issue (settings.SELLER_DETAILS, the billing account);
+    # empty on invoices issued before these were kept.
+    seller_details = models.TextField(blank=True)
+    customer_details = models.TextField(blank=True)
     # What paying this invoice does to a subscription, applied exactly once (applied_at).
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="invoices")
     target_edition = models.ForeignKey("catalog.Edition", on_delete=models.PROTECT, related_name="+")
@@ -193,11 +207,14 @@ class Invoice(models.Model):
 
 
 class InvoiceLine(models.Model):
+    """One line of an invoice. A credit (unused time on the edition being left) is a line
+    with a negative unit amount and amount; the invoice's total, their sum, is never negative."""
+
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
     description = models.CharField(max_length=240)
     quantity = models.PositiveIntegerField()
-    unit_amount_minor = models.PositiveBigIntegerField()
-    amount_minor = models.PositiveBigIntegerField()
+    unit_amount_minor = models.BigIntegerField()
+    amount_minor = models.BigIntegerField()
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
 
@@ -264,6 +281,9 @@ class WebhookEvent(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # A drain's lease: until then no other drain takes the event. After a failure, the time of
+    # the next try (a backoff). Empty for an event nobody has taken yet.
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -338,7 +358,16 @@ class Dispute(models.Model):
     reason = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=32, blank=True)
     evidence_due_by = models.DateTimeField(null=True, blank=True)
+    # When Stripe created the event that set `status`: an older event never overwrites it.
+    status_at = models.DateTimeField(null=True, blank=True)
+    # Set once the bank decided (won, lost) or a warning closed; never reopened.
+    closed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    CLOSED_STATUSES = ("won", "lost", "warning_closed")
+
+    class Meta:
+        indexes = [models.Index(fields=["evidence_due_by"], condition=models.Q(closed_at__isnull=True), name="dispute_open_due_idx")]
 
     def __str__(self) -> str:
         return f"Dispute {self.stripe_dispute_id}"

@@ -263,7 +263,13 @@ def refund_record(*, payment: Payment, refund: gateway.Refund) -> CreditNote | N
 # Webhooks -------------------------------------------------------------------------------------
 
 REFUND_WEBHOOKS = ("charge.refunded", "charge.refund.updated", "refund.created", "refund.updated", "refund.failed")
-DISPUTE_WEBHOOKS = ("charge.dispute.created",)
+DISPUTE_WEBHOOKS = (
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+)
 HANDLED_WEBHOOKS = REFUND_WEBHOOKS + DISPUTE_WEBHOOKS
 
 
@@ -277,7 +283,10 @@ def webhook_apply(*, event_type: str, payload: dict[str, Any]) -> None:
         return
     obj = (payload.get("data") or {}).get("object") or {}
     if event_type in DISPUTE_WEBHOOKS:
-        dispute_record(dispute=obj)
+        created = payload.get("created")
+        dispute_record(
+            dispute=obj, event_created=datetime.fromtimestamp(int(created), tz=UTC) if created else None
+        )
         return
     charge_id = obj.get("id", "") if obj.get("object") == "charge" else obj.get("charge", "")
     if isinstance(charge_id, dict):
@@ -308,49 +317,111 @@ def charge_refunds_sync(*, charge_id: str) -> list[CreditNote]:
     return [note for note in notes if note is not None]
 
 
-def dispute_record(*, dispute: dict[str, Any]) -> Dispute | None:
-    """Store a new dispute (chargeback) once by Stripe's id and tell staff, who answer it with
-    evidence in Stripe by its deadline. The charge is read back from Stripe to find the payment;
-    the dispute's own facts (amount, reason, deadline) come from the verified event."""
+def dispute_record(*, dispute: dict[str, Any], event_created: datetime | None = None) -> Dispute | None:
+    """Store a dispute (chargeback) once by Stripe's id and follow it to its outcome.
+
+    Any dispute event may come first (Stripe does not promise an order): the first one stores
+    the dispute, later ones move its status. A status is only replaced by one from a newer
+    event (`status_at`), and a closed dispute (won, lost, warning closed) never reopens, so a
+    late or duplicate event changes nothing. Staff hear of a new dispute and of its outcome;
+    they answer it with evidence in Stripe by `evidence_due_by`. The charge is read back from
+    Stripe to find the payment; the dispute's facts come from the verified event.
+    """
     dispute_id = str(dispute.get("id", ""))
     charge_id = dispute.get("charge", "")
     if isinstance(charge_id, dict):
         charge_id = charge_id.get("id", "")
     if not dispute_id or not charge_id:
         return None
-    existing = Dispute.objects.filter(stripe_dispute_id=dispute_id).first()
-    if existing is not None:
-        return existing
-    payment = _payment_of_charge(str(charge_id))
-    if payment is None:
-        logger.error("dispute %s on charge %s, which no Flywheel payment knows", dispute_id, charge_id)
-        return None
+    status = str(dispute.get("status") or "")[:32]
     due_by = (dispute.get("evidence_details") or {}).get("due_by")
-    try:
-        with transaction.atomic():
-            record, created = Dispute.objects.get_or_create(
-                stripe_dispute_id=dispute_id,
-                defaults={
-                    "organization": payment.organization,
-                    "payment": payment,
-                    "amount_minor": int(dispute.get("amount") or payment.amount_minor),
-                    "currency": str(dispute.get("currency") or payment.currency).upper(),
-                    "reason": str(dispute.get("reason") or "")[:64],
-                    "status": str(dispute.get("status") or "")[:32],
-                    "evidence_due_by": datetime.fromtimestamp(int(due_by), tz=UTC) if due_by else None,
-                },
+    existing = Dispute.objects.filter(stripe_dispute_id=dispute_id).first()
+    if existing is None:
+        payment = _payment_of_charge(str(charge_id))
+        if payment is None:
+            logger.error("dispute %s on charge %s, which no Flywheel payment knows", dispute_id, charge_id)
+            return None
+        try:
+            with transaction.atomic():
+                existing, created = Dispute.objects.get_or_create(
+                    stripe_dispute_id=dispute_id,
+                    defaults={
+                        "organization": payment.organization,
+                        "payment": payment,
+                        "amount_minor": int(dispute.get("amount") or payment.amount_minor),
+                        "currency": str(dispute.get("currency") or payment.currency).upper(),
+                        "reason": str(dispute.get("reason") or "")[:64],
+                        "status": status,
+                        "status_at": event_created,
+                        "closed_at": timezone.now() if status in Dispute.CLOSED_STATUSES else None,
+                        "evidence_due_by": datetime.fromtimestamp(int(due_by), tz=UTC) if due_by else None,
+                    },
+                )
+        except IntegrityError:
+            existing, created = Dispute.objects.get(stripe_dispute_id=dispute_id), False
+        if created:
+            logger.error(
+                "payment %s of %s (invoice %s) is disputed: %s %s, reason %r, status %s; answer with evidence in Stripe by %s",
+                payment.public_id,
+                payment.organization,
+                payment.invoice.number,
+                existing.amount_minor,
+                existing.currency,
+                existing.reason,
+                existing.status,
+                existing.evidence_due_by or "the deadline Stripe gives",
             )
-    except IntegrityError:
-        return Dispute.objects.get(stripe_dispute_id=dispute_id)
-    if created:
-        logger.error(
-            "payment %s of %s (invoice %s) is disputed: %s %s, reason %r; answer with evidence in Stripe by %s",
-            payment.public_id,
-            payment.organization,
-            payment.invoice.number,
-            record.amount_minor,
-            record.currency,
-            record.reason,
-            record.evidence_due_by or "the deadline Stripe gives",
-        )
-    return record
+            if existing.closed_at:
+                _dispute_closed(existing)
+            return existing
+    return _dispute_status_apply(dispute_id=dispute_id, status=status, event_created=event_created, due_by=due_by)
+
+
+def _dispute_status_apply(*, dispute_id: str, status: str, event_created: datetime | None, due_by: Any) -> Dispute:
+    with transaction.atomic():
+        record = Dispute.objects.select_for_update().get(stripe_dispute_id=dispute_id)
+        if not status or status == record.status or record.closed_at is not None:
+            return record
+        if event_created is not None and record.status_at is not None and event_created < record.status_at:
+            return record  # a stale event: a newer one already set the status
+        record.status = status
+        record.status_at = event_created or record.status_at
+        if due_by:
+            record.evidence_due_by = datetime.fromtimestamp(int(due_by), tz=UTC)
+        closing = status in Dispute.CLOSED_STATUSES
+        if closing:
+            record.closed_at = timezone.now()
+        record.save(update_fields=["status", "status_at", "evidence_due_by", "closed_at"])
+        if closing:
+            _dispute_closed(record)
+        return record
+
+
+def _dispute_closed(record: Dispute) -> None:
+    from experiments.services import event_record
+
+    from .events import DISPUTE_CLOSED
+
+    payment = record.payment
+    event_record(
+        name=DISPUTE_CLOSED,
+        organization=record.organization,
+        properties={
+            "dispute": record.stripe_dispute_id,
+            "outcome": record.status,
+            "amount_minor": record.amount_minor,
+            "currency": record.currency,
+            "invoice": payment.invoice.number,
+        },
+    )
+    log = logger.error if record.status == "lost" else logger.warning
+    log(
+        "dispute %s on payment %s of %s (invoice %s) closed: %s (%s %s)",
+        record.stripe_dispute_id,
+        payment.public_id,
+        record.organization,
+        payment.invoice.number,
+        record.status,
+        record.amount_minor,
+        record.currency,
+    )

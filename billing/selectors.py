@@ -55,3 +55,17 @@ def invoices_of(*, organization: Organization):
     from .models import Invoice
 
     return Invoice.objects.filter(organization=organization).select_related("subscription__product").order_by("-issued_at")
+
+
+def get_open_invoice_for_organization(*, organization: Organization, invoice_public_id):
+    """An open invoice of this organization; NotFound for any other (another tenant's too)."""
+    from common.exceptions import NotFound
+
+    from .models import Invoice
+
+    invoice = Invoice.objects.filter(
+        organization=organization, public_id=invoice_public_id, status=Invoice.Status.OPEN
+    ).first()
+    if invoice is None:
+        raise NotFound("Invoice not found.")
+    return invoice

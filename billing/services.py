@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import calendar
 import logging
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connections, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.exceptions import SeatLimitReached
@@ -115,16 +117,28 @@ def subscription_start_trial(*, organization: Organization, edition: Edition, ac
                 product=edition.product.code,
             )
         now = timezone.now()
-        trialing = edition.trial_days > 0 and not edition.is_free
+        # One trial per organization and product: a product canceled earlier comes back
+        # suspended (its checkout open, nothing usable until paid) instead of a second trial.
+        trial_used = Subscription.objects.filter(
+            organization=organization, product=edition.product, status=Subscription.Status.CANCELED
+        ).exists()
+        trialing = edition.trial_days > 0 and not edition.is_free and not trial_used
+        if trialing:
+            status = Subscription.Status.TRIALING
+        elif edition.is_free:
+            status = Subscription.Status.ACTIVE
+        else:
+            status = Subscription.Status.SUSPENDED
         try:
             with transaction.atomic():
                 subscription = Subscription.objects.create(
                     organization=organization,
                     product=edition.product,
                     edition=edition,
-                    status=Subscription.Status.TRIALING if trialing else Subscription.Status.ACTIVE,
+                    status=status,
                     seat_limit=edition.seat_limit,
                     trial_ends_at=now + timedelta(days=edition.trial_days) if trialing else None,
+                    suspended_at=now if status == Subscription.Status.SUSPENDED else None,
                     started_by=actor,
                 )
         except IntegrityError:
@@ -138,6 +152,7 @@ def subscription_start_trial(*, organization: Organization, edition: Edition, ac
                 "edition": edition.code,
                 "trial_days": edition.trial_days if trialing else 0,
                 "seat_limit": edition.seat_limit,
+                "restarted": trial_used,
             },
         )
         environment_request(
@@ -331,6 +346,52 @@ def _invoice_number() -> str:
     return f"{settings.INVOICE_NUMBER_PREFIX}-{number:06d}"
 
 
+def customer_details(account: BillingAccount) -> str:
+    """What an invoice says under "Billed to": legal name, address and tax ID."""
+    lines = [account.legal_name or account.organization.name]
+    lines += [line.strip() for line in account.billing_address.splitlines() if line.strip()]
+    if account.tax_id:
+        lines.append(f"Tax ID: {account.tax_id}")
+    return "\n".join(lines)
+
+
+@transaction.atomic
+def billing_details_update(
+    *, organization: Organization, actor: User, legal_name: str, billing_address: str, tax_id: str
+) -> BillingAccount:
+    """Set who invoices are made out to. Invoices already issued keep what they say."""
+    import re
+
+    _require_admin(organization, actor)
+    legal_name = " ".join(legal_name.split())
+    address_lines = [" ".join(line.split()) for line in billing_address.splitlines()]
+    billing_address = "\n".join(line for line in address_lines if line)
+    tax_id = tax_id.strip().upper()
+    if len(legal_name) > 200:
+        raise CheckoutInvalid("The legal name is longer than 200 characters.")
+    if len(billing_address) > 500 or len(address_lines) > 8:
+        raise CheckoutInvalid("The billing address is longer than 8 lines or 500 characters.")
+    if tax_id and not re.fullmatch(r"[A-Z0-9][A-Z0-9 .\-/]{1,31}", tax_id):
+        raise CheckoutInvalid(
+            f"{tax_id!r} does not look like a tax ID: use letters, digits, spaces, dots, dashes or slashes (at most 32)."
+        )
+    organization_lock(organization)
+    account = billing_account_of(organization)
+    account.legal_name, account.billing_address, account.tax_id = legal_name, billing_address, tax_id
+    account.save(update_fields=["legal_name", "billing_address", "tax_id", "updated_at"])
+    return account
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    """Money owed back inside an invoice, as positive numbers (the line stores them negated)."""
+
+    description: str
+    quantity: int
+    unit_amount_minor: int
+    amount_minor: int
+
+
 def _invoice_issue(
     *,
     organization: Organization,
@@ -347,14 +408,21 @@ def _invoice_issue(
     description: str,
     seats_delta: int = 0,
     request_key: str = "",
+    credit: CreditLine | None = None,
 ) -> Invoice:
-    """Issue a numbered invoice with one line. Call inside the caller's transaction."""
+    """Issue a numbered invoice: one line, and a credit line when given. Call inside the
+    caller's transaction. The total is the lines' sum and is never negative."""
+    total = amount_minor - (credit.amount_minor if credit else 0)
+    if total < 0:
+        raise CheckoutInvalid("The credit is larger than the charge; nothing to invoice.")
     invoice = Invoice.objects.create(
         organization=organization,
         number=_invoice_number(),
         kind=kind,
         currency=edition.currency,
-        total_minor=amount_minor,
+        total_minor=total,
+        seller_details=settings.SELLER_DETAILS,
+        customer_details=customer_details(billing_account_of(organization)),
         issued_at=timezone.now(),
         subscription=subscription,
         target_edition=edition,
@@ -374,6 +442,16 @@ def _invoice_issue(
         period_start=period_start,
         period_end=period_end,
     )
+    if credit is not None:
+        InvoiceLine.objects.create(
+            invoice=invoice,
+            description=credit.description,
+            quantity=credit.quantity,
+            unit_amount_minor=-credit.unit_amount_minor,
+            amount_minor=-credit.amount_minor,
+            period_start=period_start,
+            period_end=period_end,
+        )
     return invoice
 
 
@@ -567,7 +645,7 @@ def _renewal_payment_failed(payment: Payment) -> None:
         subject=f"Payment failed for {subscription.product.name}",
         body=(
             f"We could not charge your card for invoice {invoice.number} ({payment.failure_message}).\n\n"
-            f"Update your card and pay here: {settings.SITE_URL}/billing/\n\n"
+            f"Enter a card and pay this invoice here: {settings.SITE_URL}/billing/card/?invoice={invoice.public_id}\n\n"
             "We will try again automatically. If the invoice stays unpaid, "
             f"{subscription.product.name} will be suspended."
         ),
@@ -835,42 +913,253 @@ def subscription_add_seats(*, subscription: Subscription, actor: User, seats: in
         return _payment_start(invoice=invoice, account=account, actor=actor)
 
 
-@transaction.atomic
-def webhook_receive(*, payload: bytes, signature: str) -> tuple[WebhookEvent, bool]:
+@dataclass(frozen=True)
+class ReceivedWebhook:
+    pk: int
+    stripe_event_id: str
+    created: bool
+
+
+def _webhook_insert_sql(vendor: str) -> str:
+    table = WebhookEvent._meta.db_table
+    payload = "%s::jsonb" if vendor == "postgresql" else "%s"
+    return (
+        f"INSERT INTO {table} (stripe_event_id, type, payload, received_at, attempts, last_error) "  # noqa: S608 - table name only
+        f"VALUES (%s, %s, {payload}, %s, 0, '') ON CONFLICT (stripe_event_id) DO NOTHING RETURNING id"
+    )
+
+
+def webhook_receive(*, payload: bytes, signature: str) -> ReceivedWebhook:
     """Verify and store a Stripe webhook once by its event id; the worker processes it.
 
-    Returns the stored event and whether it was new. A bad signature raises
-    WebhookSignatureInvalid and stores nothing.
+    One statement, `INSERT ... ON CONFLICT (stripe_event_id) DO NOTHING`: a duplicate delivery,
+    even one racing the first on another connection, stores nothing and is told so. The body
+    is stored as Stripe sent it (the database parses it), and the worker is nudged once the
+    row is committed (webhooks_drain_nudge). A bad signature raises WebhookSignatureInvalid
+    and stores nothing.
     """
     data = gateway.webhook_event_parse(payload=payload, signature=signature)
     event_id = str(data.get("id", ""))
-    if not event_id:
-        raise WebhookSignatureInvalid("Webhook refused: the event has no id.")
-    event, created = WebhookEvent.objects.get_or_create(
-        stripe_event_id=event_id, defaults={"type": str(data.get("type", ""))[:64], "payload": data}
-    )
-    if created:
-        from .tasks import webhook_process
+    if not event_id or len(event_id) > 64:
+        raise WebhookSignatureInvalid("Webhook refused: the event has no usable id.")
+    connection = connections[WebhookEvent.objects.db]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _webhook_insert_sql(connection.vendor),
+            [event_id, str(data.get("type", ""))[:64], payload.decode("utf-8"), timezone.now()],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        existing = WebhookEvent.objects.filter(stripe_event_id=event_id).values_list("pk", flat=True).first()
+        return ReceivedWebhook(pk=existing or 0, stripe_event_id=event_id, created=False)
+    transaction.on_commit(webhooks_drain_nudge_soon, robust=True)
+    return ReceivedWebhook(pk=row[0], stripe_event_id=event_id, created=True)
 
-        enqueue_on_commit(webhook_process, event.pk)
-    return event, created
+
+# The drain: one worker task applies every stored, unprocessed event, instead of one task per
+# event (a Celery publish per webhook cost more than storing it). A Redis flag says "a drain is
+# scheduled or running", so a burst of webhooks publishes one task, not thousands.
+_DRAIN_FLAG = "webhooks-drain"
+_DRAIN_FLAG_SECONDS = 60  # a drain that died leaves the flag this long at most
 
 
-def webhooks_resume_unprocessed(*, older_than_seconds: int = 300) -> int:
-    """Schedule again every stored event still unprocessed after a while: its task was lost
-    (a broker outage at commit) or failed. Processing is idempotent, so a repeat is harmless."""
-    from .tasks import webhook_process as webhook_process_job
+_NUDGE_WINDOW_SECONDS = 0.05
+_nudge_lock = threading.Lock()
+_nudge_last = float("-inf")
+_nudge_timer: threading.Timer | None = None
 
+
+def webhooks_drain_nudge_soon() -> None:
+    """After an event is committed: nudge a drain now, or, if this process already nudged in
+    the last 50 ms, once at the end of that window (a trailing debounce). Either way a nudge
+    follows every committed event within 50 ms, at a cost of at most 20 Redis calls a second
+    per process however many webhooks arrive."""
+    global _nudge_last, _nudge_timer
+    now = time.monotonic()
+    with _nudge_lock:
+        if now - _nudge_last >= _NUDGE_WINDOW_SECONDS:
+            _nudge_last = now
+        else:
+            if _nudge_timer is None:
+                _nudge_timer = threading.Timer(_NUDGE_WINDOW_SECONDS - (now - _nudge_last), _nudge_trailing)
+                _nudge_timer.daemon = True
+                _nudge_timer.start()
+            return
+    webhooks_drain_nudge()
+
+
+def _nudge_trailing() -> None:
+    global _nudge_last, _nudge_timer
+    with _nudge_lock:
+        _nudge_timer = None
+        _nudge_last = time.monotonic()
+    try:
+        webhooks_drain_nudge()
+    except Exception:  # noqa: BLE001 - the beat sweep nudges again within a minute
+        logger.exception("webhook drain nudge failed")
+
+
+def webhooks_drain_nudge() -> None:
+    """Make sure a drain will run after this moment: publish one unless one is pending."""
+    from common import shared_redis
+
+    from .tasks import webhooks_drain as webhooks_drain_job
+
+    redis_client = shared_redis.client()
+    if redis_client is not None:
+        try:
+            if not redis_client.set(shared_redis.key(_DRAIN_FLAG), b"1", nx=True, ex=_DRAIN_FLAG_SECONDS):
+                return  # a drain is pending or running, and rechecks before it stops
+        except Exception:  # noqa: BLE001 - no Redis: publish anyway, drains are idempotent
+            logger.warning("webhook drain flag unavailable; publishing a drain", exc_info=True)
+    webhooks_drain_job.apply_async(queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def _drain_successor_publish() -> None:
+    """A drain that stops with work left hands over to a new task. The flag is still its own,
+    so it publishes directly (a nudge would see the flag and do nothing) and renews the flag."""
+    from common import shared_redis
+
+    from .tasks import webhooks_drain as webhooks_drain_job
+
+    redis_client = shared_redis.client()
+    if redis_client is not None:
+        try:
+            redis_client.set(shared_redis.key(_DRAIN_FLAG), b"1", ex=_DRAIN_FLAG_SECONDS)
+        except Exception:  # noqa: BLE001 - the successor runs anyway
+            logger.warning("webhook drain flag not renewed", exc_info=True)
+    webhooks_drain_job.apply_async(queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def _drain_flag_clear() -> None:
+    from common import shared_redis
+
+    redis_client = shared_redis.client()
+    if redis_client is not None:
+        try:
+            redis_client.delete(shared_redis.key(_DRAIN_FLAG))
+        except Exception:  # noqa: BLE001 - the flag expires by itself
+            logger.warning("webhook drain flag not cleared", exc_info=True)
+
+
+def _webhook_retry_delay(attempts: int) -> timedelta:
+    return timedelta(seconds=min(settings.WEBHOOK_RETRY_SECONDS * 2 ** max(attempts - 1, 0), 3600))
+
+
+def webhooks_claim(*, limit: int) -> list[int]:
+    """Lease up to `limit` unprocessed events to this caller, oldest first.
+
+    A leased event is invisible to other drains until its lease ends (WEBHOOK_LEASE_SECONDS):
+    concurrent drains never apply one event at the same time, and an event whose drain died
+    is picked up again when its lease runs out. No row lock is held after this returns.
+    """
+    connection = connections[WebhookEvent.objects.db]
+    table = WebhookEvent._meta.db_table
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET claimed_until = %s WHERE id IN ("  # noqa: S608 - no user input
+            f"SELECT id FROM {table} WHERE processed_at IS NULL AND (claimed_until IS NULL OR claimed_until < %s) "
+            f"ORDER BY received_at, id LIMIT %s{skip_locked}) RETURNING id",
+            [now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS), now, limit],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+@dataclass
+class DrainReport:
+    processed: int = 0
+    failed: int = 0
+
+
+def webhooks_drain(*, batch: int = 50, max_seconds: float = 20.0) -> DrainReport:
+    """Apply stored events until none is left to claim; return what was done.
+
+    Stops after `max_seconds` and publishes its successor, so one long burst never holds a
+    worker process. Before stopping for lack of work it clears the flag and claims once more:
+    an event stored while the flag was still set is never left waiting for the sweep.
+    """
+    report = DrainReport()
+    deadline = time.monotonic() + max_seconds
+    flag_cleared = False
+    while True:
+        claimed = webhooks_claim(limit=batch)
+        if not claimed:
+            if flag_cleared:
+                return report
+            _drain_flag_clear()
+            flag_cleared = True
+            continue
+        flag_cleared = False
+        _webhooks_apply(claimed, report)
+        if time.monotonic() > deadline:
+            _drain_successor_publish()
+            return report
+
+
+def _intent_of(event: WebhookEvent) -> str:
+    if event.type not in HANDLED_WEBHOOKS:
+        return ""
+    intent_id = str(((event.payload.get("data") or {}).get("object") or {}).get("id", ""))
+    return intent_id if intent_id.startswith("pi_") else ""
+
+
+def _webhooks_apply(event_ids: list[int], report: DrainReport) -> None:
+    """Apply a claimed batch of events.
+
+    Events about the same PaymentIntent share one read of it from Stripe and one application:
+    that read comes after every one of them was stored, so it is at least as new as each, and
+    applying it once is what applying each in turn would have done. Any other event is applied
+    on its own. A failure keeps its error on the events concerned and backs them off.
+    """
+    by_intent: dict[str, list[WebhookEvent]] = {}
+    for event in WebhookEvent.objects.filter(pk__in=event_ids, processed_at__isnull=True).order_by("pk"):
+        intent_id = _intent_of(event)
+        if not intent_id:
+            try:
+                webhook_process(event_id=event.pk)
+                report.processed += 1
+            except Exception:  # noqa: BLE001 - kept in last_error, retried after a backoff
+                report.failed += 1
+                logger.exception("stripe webhook event %s failed", event.pk)
+            continue
+        by_intent.setdefault(intent_id, []).append(event)
+    for intent_id, group in by_intent.items():
+        ids = [event.pk for event in group]
+        WebhookEvent.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1)
+        try:
+            payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
+        except Exception as error:  # noqa: BLE001 - kept in last_error, retried after a backoff
+            report.failed += len(group)
+            logger.exception("stripe webhook events %s about %s failed", ids, intent_id)
+            for event in group:
+                WebhookEvent.objects.filter(pk=event.pk).update(
+                    last_error=repr(error)[:2000],
+                    claimed_until=timezone.now() + _webhook_retry_delay(event.attempts + 1),
+                )
+            continue
+        WebhookEvent.objects.filter(pk__in=ids, processed_at__isnull=True).update(
+            processed_at=timezone.now(), last_error=""
+        )
+        report.processed += len(group)
+
+
+def webhooks_resume_unprocessed(*, older_than_seconds: int = 60) -> int:
+    """Beat: nudge a drain when events wait with no drain to take them (its task was lost to a
+    broker outage, its worker died, or a failed event's backoff is over). Returns how many
+    events are waiting."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    stale = list(
+    now = timezone.now()
+    waiting = (
         WebhookEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:1000]
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .count()
     )
-    with transaction.atomic():
-        for event_id in stale:
-            enqueue_on_commit(webhook_process_job, event_id)
-    return len(stale)
+    if waiting:
+        _drain_flag_clear()  # whoever held it is gone: its events' leases ran out
+        transaction.on_commit(webhooks_drain_nudge, robust=True)
+    return waiting
 
 
 HANDLED_WEBHOOKS = ("payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.requires_action")
@@ -891,6 +1180,8 @@ def webhook_process(*, event_id: int) -> None:
                 payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
         refunds.webhook_apply(event_type=event.type, payload=event.payload)  # refunds and disputes
     except Exception as error:
-        WebhookEvent.objects.filter(pk=event.pk).update(last_error=repr(error)[:2000])
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            last_error=repr(error)[:2000], claimed_until=timezone.now() + _webhook_retry_delay(event.attempts + 1)
+        )
         raise
     WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(processed_at=timezone.now(), last_error="")

@@ -21,8 +21,15 @@ def payment_charge(self, payment_id: int) -> None:
     max_retries=10,
 )
 def webhook_process(event_id: int) -> None:
-    """Apply one stored Stripe event; retried while Stripe cannot be read back."""
+    """Apply one stored Stripe event; retried while Stripe cannot be read back. (Intake now
+    nudges `webhooks_drain`; this stays for messages queued before an upgrade.)"""
     services.webhook_process(event_id=event_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def webhooks_drain() -> None:
+    """Apply every stored, unprocessed Stripe event (failures keep their error and back off)."""
+    services.webhooks_drain()
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -51,5 +58,5 @@ def payments_reconcile() -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def webhooks_resume_unprocessed() -> int:
-    """Beat: re-schedule stored Stripe events whose processing was lost or failed."""
+    """Beat: nudge a drain for stored Stripe events that wait with no drain running."""
     return services.webhooks_resume_unprocessed()

@@ -164,13 +164,13 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_POST
 def stripe_webhook(request: HttpRequest) -> JsonResponse:
     """Stripe's webhook: verified, stored once by event id, answered at once; the worker
-    applies it (billing.tasks.webhook_process)."""
+    applies it (billing.tasks.webhooks_drain)."""
     try:
-        event, created = webhook_receive(payload=request.body, signature=request.headers.get("Stripe-Signature", ""))
+        received = webhook_receive(payload=request.body, signature=request.headers.get("Stripe-Signature", ""))
     except WebhookSignatureInvalid as error:
         logger.warning("stripe webhook refused from %s: %s", request.META.get("REMOTE_ADDR"), error.message)
         return JsonResponse({"error": error.message}, status=400)
-    return JsonResponse({"received": event.stripe_event_id, "duplicate": not created})
+    return JsonResponse({"received": received.stripe_event_id, "duplicate": not received.created})
 
 
 def _admin_organization(request: HttpRequest):
@@ -203,6 +203,7 @@ def billing_page(request: HttpRequest) -> HttpResponse:
             "account": billing_account_of(organization),
             "invoices": invoices_of(organization=organization)[:50],
             "request_key": uuid.uuid4().hex,
+            "cancellation_reasons": lifecycle.CANCELLATION_REASONS,
         },
     )
 
@@ -355,7 +356,7 @@ def add_seats(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
 @require_POST
 def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
     """Billing-page actions on one subscription: change edition, remove seats, pay now,
-    start another product's trial."""
+    cancel, keep (withdraw a cancellation)."""
     organization, is_admin = _admin_organization(request)
     try:
         subscription = get_subscription_for_user(user=request.user, subscription_public_id=subscription_id)
@@ -387,6 +388,19 @@ def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> Htt
                 raise CheckoutInvalid("Enter how many seats to remove.") from None
             outcome = lifecycle.subscription_remove_seats(subscription=subscription, actor=request.user, seats=seats)
             messages.success(request, f"From the next renewal {subscription.product.name} has {outcome.pending_seat_limit} seats.")
+        elif action == "cancel":
+            outcome = lifecycle.subscription_cancel(
+                subscription=subscription, actor=request.user, reason=request.POST.get("reason", "")
+            )
+            messages.success(
+                request,
+                f"{subscription.product.name} ends on {outcome.current_period_end:%d %B %Y}, the end of the paid period."
+                if outcome.cancel_at_period_end
+                else f"{subscription.product.name} is canceled.",
+            )
+        elif action == "keep":
+            lifecycle.subscription_keep(subscription=subscription, actor=request.user)
+            messages.success(request, f"{subscription.product.name} will renew as before.")
         elif action == "pay_now":
             payment = lifecycle.subscription_pay_now(subscription=subscription, actor=request.user)
             return redirect("payment_status", payment_id=payment.public_id)
@@ -414,10 +428,13 @@ def product_trial_start(request: HttpRequest) -> HttpResponse:
         messages.error(request, "That product has no trial.")
         return redirect("billing")
     try:
-        subscription_start_trial(organization=organization, edition=edition, actor=request.user)
+        subscription = subscription_start_trial(organization=organization, edition=edition, actor=request.user)
     except FlywheelError as refusal:
         messages.error(request, refusal.message)
         return redirect("billing")
+    if subscription.status == Subscription.Status.SUSPENDED:
+        messages.info(request, f"{edition.product.name}'s trial was used before; buy it to use it again.")
+        return redirect("checkout", subscription_id=subscription.public_id)
     messages.success(request, f"Your {edition} trial has started; its workspace is being prepared.")
     return redirect("home")
 
@@ -439,6 +456,30 @@ def payment_terms(request: HttpRequest) -> HttpResponse:
         messages.error(request, refusal.message)
     else:
         messages.success(request, "Your request to pay by invoice was sent; we will confirm by email.")
+    return redirect("billing")
+
+
+@login_required
+@require_POST
+def billing_details(request: HttpRequest) -> HttpResponse:
+    """An admin sets who invoices are made out to (legal name, address, tax ID)."""
+    from .services import billing_details_update
+
+    organization, is_admin = _admin_organization(request)
+    if not is_admin:
+        raise Http404
+    try:
+        billing_details_update(
+            organization=organization,
+            actor=request.user,
+            legal_name=request.POST.get("legal_name", ""),
+            billing_address=request.POST.get("billing_address", ""),
+            tax_id=request.POST.get("tax_id", ""),
+        )
+    except FlywheelError as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, "Billing details saved. New invoices carry them; issued ones keep what they say.")
     return redirect("billing")
 
 
@@ -518,10 +559,25 @@ def credit_note_pdf(request: HttpRequest, credit_note_id: uuid.UUID) -> HttpResp
 
 @login_required
 def card_update(request: HttpRequest) -> HttpResponse:
-    """Replace the card on file (Stripe.js card element, SetupIntent, 3-D Secure if asked)."""
+    """Replace the card on file (Stripe.js card element, SetupIntent, 3-D Secure if asked).
+
+    With `invoice` (after a declined payment: "Try another card"), the new card then pays that
+    same open invoice, at the price already shown, instead of starting over.
+    """
+    from .selectors import get_open_invoice_for_organization
+
     organization, is_admin = _admin_organization(request)
     if not is_admin:
         raise Http404
+    retry_invoice = None
+    retry_invoice_id = request.POST.get("invoice") or request.GET.get("invoice")
+    if retry_invoice_id:
+        try:
+            retry_invoice = get_open_invoice_for_organization(
+                organization=organization, invoice_public_id=uuid.UUID(str(retry_invoice_id))
+            )
+        except (NotFound, ValueError):
+            raise Http404 from None
     error = ""
     if request.method == "POST":
         try:
@@ -535,7 +591,14 @@ def card_update(request: HttpRequest) -> HttpResponse:
         else:
             account = billing_account_of(organization)
             messages.success(request, f"{account.card_brand.capitalize()} ending {account.card_last4} is now the card on file.")
-            return redirect("billing")
+            if retry_invoice is None:
+                return redirect("billing")
+            try:
+                payment = lifecycle.invoice_pay_now(invoice=retry_invoice, actor=request.user)
+            except FlywheelError as refusal:
+                messages.error(request, refusal.message)
+                return redirect("billing")
+            return redirect("payment_status", payment_id=payment.public_id)
     try:
         setup = card_setup_start(organization=organization, actor=request.user)
     except FlywheelError as refusal:
@@ -546,6 +609,7 @@ def card_update(request: HttpRequest) -> HttpResponse:
         {
             "setup": setup,
             "error": error,
+            "retry_invoice": retry_invoice,
             "account": billing_account_of(organization),
             "stripe_js_url": settings.STRIPE_JS_URL,
             "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,

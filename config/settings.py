@@ -404,6 +404,11 @@ if PRODUCTION:
 PAYMENT_MAX_ATTEMPTS = env_int("PAYMENT_MAX_ATTEMPTS", 5)
 PAYMENT_RETRY_SECONDS = env_float("PAYMENT_RETRY_SECONDS", 30.0)
 INVOICE_NUMBER_PREFIX = env("INVOICE_NUMBER_PREFIX", "FW")
+# The seller printed at the top of every invoice: legal name, address, tax ID, one per line
+# ("\n" in the environment variable separates lines). Kept on each invoice as issued.
+if PRODUCTION and not env("SELLER_DETAILS"):
+    raise ImproperlyConfigured("SELLER_DETAILS must be set when FLYWHEEL_ENV=production (invoices name their seller)")
+SELLER_DETAILS = (env("SELLER_DETAILS", "Flywheel\nSet SELLER_DETAILS: legal name, address, tax ID") or "").replace("\\n", "\n")
 # Trial reminders (days before the end), dunning retries (days after the failed renewal) and
 # the grace period after the last retry before the subscription is suspended.
 TRIAL_REMINDER_DAYS = sorted((int(d) for d in env_list("TRIAL_REMINDER_DAYS", ["7", "3", "1"])), reverse=True)
@@ -419,7 +424,11 @@ SALES_THRESHOLD_MINOR = env_int("SALES_THRESHOLD_MINOR", 1_000_000)
 # faster, but another process's change (a payment, a revoked key) can then show that late.
 # Off by default: a revoked key is refused everywhere at once.
 ENTITLEMENTS_CACHE_SECONDS = env_int("ENTITLEMENTS_CACHE_SECONDS", 300)
-ENTITLEMENTS_LOCAL_SECONDS = env_float("ENTITLEMENTS_LOCAL_SECONDS", 0.0)
+# Web processes keep entitlements answers (and verified API keys) in memory, forgotten the moment
+# another process publishes a change (common/invalidation.py); at most this many seconds.
+# 0 turns the local copy off (every request then reads Redis).
+ENTITLEMENTS_LOCAL_SECONDS = env_float("ENTITLEMENTS_LOCAL_SECONDS", 30.0)
+LOCAL_CACHE_WITH_INVALIDATION = env_bool("LOCAL_CACHE_WITH_INVALIDATION", True)
 # GrowthBook feature definitions (a JSON file), e.g. prompt copy experiments; none by default.
 GROWTHBOOK_FEATURES_FILE = env("GROWTHBOOK_FEATURES_FILE")
 

@@ -33,6 +33,7 @@ urlpatterns = [
     path("billing/card/", billing_views.card_update, name="card_update"),
     path("billing/try/", billing_views.product_trial_start, name="product_trial_start"),
     path("billing/terms/", billing_views.payment_terms, name="payment_terms"),
+    path("billing/details/", billing_views.billing_details, name="billing_details"),
     path("staff/sales-leads/", billing_views.sales_leads, name="sales_leads"),
     path("billing/payments/<uuid:payment_id>/", billing_views.payment_status, name="payment_status"),
     path("billing/invoices/<uuid:invoice_id>/", billing_views.invoice_page, name="invoice"),

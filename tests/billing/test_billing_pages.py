@@ -66,6 +66,28 @@ def test_declined_charge_shows_the_banks_reason_and_offers_another_card(client, 
     assert "Your card was declined." in page and "Try another card" in page
     assert Subscription.objects.get(pk=subscription.pk).status == Subscription.Status.TRIALING
 
+    # "Try another card": the new card pays the same invoice, at the price already shown.
+    another = re.search(r'id="try-another-card" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    card_page = client.get(another).content.decode()
+    assert f"pays invoice {payment.invoice.number}" in card_page and "USD 16.30" in card_page
+    client_secret = re.search(r'data-client-secret="([^"]+)"', card_page).group(1)
+    confirmed = localstripe.enter_card(client_secret, OK_CARD)
+    response = client.post(another, {"setup_intent": confirmed["id"], "invoice": str(payment.invoice.public_id)})
+    retry = Payment.objects.exclude(pk=payment.pk).get()
+    assert response["Location"] == reverse("payment_status", args=[retry.public_id])
+    assert retry.invoice_id == payment.invoice_id and retry.amount_minor == 1630
+    services.payment_charge(payment_id=retry.pk)
+    assert "Tracker Standard is active with 2 seats" in client.get(response["Location"]).content.decode()
+    assert Subscription.objects.get(pk=subscription.pk).status == Subscription.Status.ACTIVE
+    from billing.models import Invoice
+
+    assert list(Invoice.objects.values_list("status", flat=True)) == ["paid"]  # nothing voided, no second bill
+    # A paid invoice, or another organization's, cannot be "retried".
+    assert client.get(another).status_code == 404
+    stranger, stranger_admin = organization_on("standard")
+    client.force_login(stranger_admin)
+    assert client.get(another).status_code == 404
+
 
 def test_bad_seat_count_is_explained_and_nothing_is_issued(client, localstripe, trial_organization):
     organization, admin = organization_on("standard", members=4)

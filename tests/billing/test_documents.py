@@ -149,3 +149,43 @@ def test_an_open_invoice_is_still_numbered_and_shown(client, localstripe, trial_
     page = client.get(reverse("invoice", args=[payment.invoice.public_id])).content.decode()
     assert 'id="document-status">Open<' in page and payment.invoice.number in page
     assert timezone.now() >= payment.invoice.issued_at
+
+
+def test_invoices_name_the_seller_and_the_customer_as_they_were_at_issue(client, localstripe, catalog, settings):
+    settings.SELLER_DETAILS = "Flywheel Inc.\n1 Main Street, Springfield\nVAT US123456789"
+    organization, admin = organization_on("standard")
+    client.force_login(admin)
+    response = client.post(
+        reverse("billing_details"),
+        {"legal_name": "  Acme   Widgets Ltd ", "billing_address": "4 Quay Road\r\n\r\nDublin D02  X285", "tax_id": "ie 6388047v"},
+    )
+    assert response.status_code == 302
+    refused = client.post(reverse("billing_details"), {"legal_name": "Acme", "billing_address": "", "tax_id": "<script>"}, follow=True)
+    assert "does not look like a tax ID" in refused.content.decode()
+    account = organization.billing_account
+    account.refresh_from_db()
+    assert (account.legal_name, account.billing_address, account.tax_id) == ("Acme Widgets Ltd", "4 Quay Road\nDublin D02 X285", "IE 6388047V")
+
+    from catalog.selectors import edition_get
+
+    from .test_lifecycle import _use_card
+
+    _use_card(localstripe, organization, admin, OK_CARD)
+    services.subscription_checkout(
+        subscription=organization.subscriptions.get(), actor=admin,
+        edition=edition_get(product_code="tracker", edition_code="standard"), seats=2, interval="month",
+    )
+    invoice = Invoice.objects.get()
+    page = client.get(reverse("invoice", args=[invoice.public_id])).content.decode()
+    assert "Flywheel Inc.<br>1 Main Street, Springfield<br>VAT US123456789" in page
+    assert "Acme Widgets Ltd<br>4 Quay Road<br>Dublin D02 X285<br>Tax ID: IE 6388047V" in page
+    # Later changes reach new invoices only.
+    client.post(reverse("billing_details"), {"legal_name": "Acme Holdings", "billing_address": "", "tax_id": ""})
+    invoice.refresh_from_db()
+    assert invoice.customer_details.startswith("Acme Widgets Ltd")
+    pdf_text = _pdf_text(client.get(reverse("invoice_pdf", args=[invoice.public_id])).content)
+    assert "Acme Widgets Ltd" in pdf_text and "VAT US123456789" in pdf_text
+    # A member who is not an admin cannot change them.
+    member = MembershipFactory(organization=organization, role="member").user
+    client.force_login(member)
+    assert client.post(reverse("billing_details"), {"legal_name": "Evil"}).status_code == 404

@@ -171,12 +171,19 @@ def test_upgrade_is_prorated_and_applies_at_once(localstripe, catalog):
             subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code="premium"),
             request_key="upgrade-1",
         )
-    expected = services.prorate(
-        full_amount_minor=(1600 - 815) * 4,
-        seconds_left=int((subscription.current_period_end - middle).total_seconds()),
-        seconds_in_period=int((subscription.current_period_end - subscription.current_period_start).total_seconds()),
-    )
-    assert payment.amount_minor == expected == 1570
+    left = int((subscription.current_period_end - middle).total_seconds())
+    period = int((subscription.current_period_end - subscription.current_period_start).total_seconds())
+    charge = services.prorate(full_amount_minor=1600 * 4, seconds_left=left, seconds_in_period=period)
+    credit = services.prorate(full_amount_minor=815 * 4, seconds_left=left, seconds_in_period=period)
+    assert payment.amount_minor == charge - credit == 1570
+    # The invoice shows both: the new edition for the rest of the period, and a credit line.
+    lines = list(payment.invoice.lines.order_by("pk").values_list("description", "quantity", "unit_amount_minor", "amount_minor"))
+    assert [line[1:] for line in lines] == [(4, 1600, 3200), (4, -815, -1630)]
+    assert lines[1][0].startswith("Unused time on Tracker Standard, 4 seats")
+    from billing.documents import invoice_document
+
+    document = invoice_document(payment.invoice)
+    assert [line.amount_minor for line in document.lines] == [3200, -1630] and document.total_minor == 1570
     subscription.refresh_from_db()
     assert subscription.edition.code == "premium"
 

@@ -280,3 +280,37 @@ def test_concurrent_refunds_never_give_back_more_than_was_paid(localstripe, cata
         thread.join()
     assert sorted(outcomes) == ["ok", "ok"] + ["refused"] * 4  # 2 x 15.00 fit in 40.75, a third does not
     assert sum(note.amount_minor for note in CreditNote.objects.all()) == 3000
+
+
+def test_a_dispute_is_followed_to_its_outcome_in_any_event_order(client, localstripe, trial_organization):
+    from experiments.models import Event
+
+    organization, admin = trial_organization
+    payment = _paid_intent(localstripe, organization, admin)
+    _refund(payment, 100)
+    charge_id = _stripe_refunds(payment)[0].charge_id
+
+    def deliver(number: int, kind: str, status: str, created: int, dispute_id: str = "dp_follow") -> None:
+        dispute = {"id": dispute_id, "object": "dispute", "charge": charge_id, "amount": 4075, "currency": "usd",
+                   "reason": "product_not_received", "status": status, "evidence_details": {"due_by": 1798761600}}
+        _deliver(client, {"id": f"evt_{dispute_id}_{number}", "object": "event", "type": kind, "created": created,
+                          "data": {"object": dispute}})
+
+    deliver(1, "charge.dispute.created", "needs_response", 1_000)
+    deliver(2, "charge.dispute.updated", "under_review", 1_100)
+    deliver(3, "charge.dispute.updated", "needs_response", 1_050)  # late: older than the last one
+    assert Dispute.objects.get().status == "under_review" and Dispute.objects.get().closed_at is None
+    deliver(4, "charge.dispute.closed", "lost", 1_200)
+    deliver(5, "charge.dispute.updated", "under_review", 1_300)  # a closed dispute never reopens
+    deliver(4, "charge.dispute.closed", "lost", 1_200)  # a duplicate delivery
+    record = Dispute.objects.get()
+    assert record.status == "lost" and record.closed_at is not None
+    closed = Event.objects.get(name="dispute_closed")
+    assert closed.properties["outcome"] == "lost" and closed.properties["invoice"] == payment.invoice.number
+
+    # Reordered from the start: the outcome arrives before the dispute was ever announced.
+    deliver(1, "charge.dispute.closed", "won", 2_000, dispute_id="dp_reordered")
+    deliver(2, "charge.dispute.created", "needs_response", 1_900, dispute_id="dp_reordered")
+    reordered = Dispute.objects.get(stripe_dispute_id="dp_reordered")
+    assert reordered.status == "won" and reordered.closed_at is not None
+    assert Event.objects.filter(name="dispute_closed").count() == 2

@@ -133,7 +133,8 @@ def _declined_but_unrecorded(localstripe, organization, admin):
     return payment, declined.id
 
 
-def test_webhook_chaos_applies_each_payment_once(client, localstripe, catalog):
+@pytest.mark.parametrize("apply", ["one by one, in random order", "by the drain, in batches"])
+def test_webhook_chaos_applies_each_payment_once(client, localstripe, catalog, apply):
     """1,000 events for payments Stripe charged or declined while Flywheel was not looking:
     20% delivered twice, all shuffled, 5% with forged signatures. Every payment, invoice and
     subscription ends in the state Stripe's objects imply, and nothing is applied twice."""
@@ -160,8 +161,12 @@ def test_webhook_chaos_applies_each_payment_once(client, localstripe, catalog):
         if not bad:
             accepted.add(event["id"])
     assert WebhookEvent.objects.count() == len(accepted)
-    for stored in WebhookEvent.objects.order_by("?"):
-        services.webhook_process(event_id=stored.pk)
+    if apply == "by the drain, in batches":
+        report = services.webhooks_drain(batch=50)
+        assert (report.processed, report.failed) == (len(accepted), 0)
+    else:
+        for stored in WebhookEvent.objects.order_by("?"):
+            services.webhook_process(event_id=stored.pk)
     for stored in WebhookEvent.objects.order_by("?")[:100]:
         services.webhook_process(event_id=stored.pk)  # a replay changes nothing
     assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
@@ -185,19 +190,109 @@ def test_events_whose_processing_was_lost_are_scheduled_again(client, db, django
     from django.utils import timezone
 
     payload, signature = _signed(_event("evt_lost", "payment_intent.succeeded", "pi_lost"))
-    assert _post(client, payload, signature).status_code == 200
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert _post(client, payload, signature).status_code == 200
+    assert len(callbacks) == 1  # the intake nudged a drain
     assert services.webhooks_resume_unprocessed() == 0  # too fresh to call lost
     with time_machine.travel(timezone.now() + timezone.timedelta(minutes=10)):
         with django_capture_on_commit_callbacks() as callbacks:
             assert services.webhooks_resume_unprocessed() == 1
     assert len(callbacks) == 1
+    # A drain's lease hides an event from the sweep until the lease runs out.
+    assert services.webhooks_claim(limit=10) == [WebhookEvent.objects.get().pk]
+    assert services.webhooks_claim(limit=10) == []
+    with time_machine.travel(timezone.now() + timezone.timedelta(seconds=30)):
+        assert services.webhooks_resume_unprocessed() == 0
+    with time_machine.travel(timezone.now() + timezone.timedelta(minutes=10)):
+        assert services.webhooks_claim(limit=10) == [WebhookEvent.objects.get().pk]
 
 
-def test_a_failing_event_keeps_its_error(db, settings):
+def test_a_failing_event_keeps_its_error_and_is_retried_after_a_backoff(db, settings):
+    import time_machine
+    from django.utils import timezone
+
     payload, signature = _signed(_event("evt_broken", "payment_intent.succeeded", "pi_broken"))
-    event, _ = services.webhook_receive(payload=payload, signature=signature)
+    received = services.webhook_receive(payload=payload, signature=signature)
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # Stripe cannot be reached
-    with pytest.raises(Exception, match="did not answer"):
-        services.webhook_process(event_id=event.pk)
-    event.refresh_from_db()
+    report = services.webhooks_drain()
+    assert (report.processed, report.failed) == (0, 1)
+    event = WebhookEvent.objects.get(pk=received.pk)
     assert event.processed_at is None and "did not answer" in event.last_error and event.attempts == 1
+    # It backs off rather than being retried in a loop, and is tried again afterwards.
+    assert event.claimed_until > timezone.now()
+    assert services.webhooks_drain().failed == 0
+    first_wait = event.claimed_until - timezone.now()
+    with time_machine.travel(event.claimed_until + timezone.timedelta(seconds=1)):
+        retry_started = timezone.now()
+        assert services.webhooks_drain().failed == 1
+    event.refresh_from_db()
+    assert event.attempts == 2 and event.processed_at is None
+    assert event.claimed_until - retry_started > first_wait  # the wait doubles
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_out_of_time_hands_over_to_a_successor_that_finishes(celery_worker):
+    # Stored without the intake's nudge, so only the drain below and its successor apply them.
+    for number in range(5):
+        WebhookEvent.objects.create(
+            stripe_event_id=f"evt_handover_{number}", type="customer.created", payload={"id": f"evt_handover_{number}"}
+        )
+    report = services.webhooks_drain(batch=1, max_seconds=0)
+    assert (report.processed, report.failed) == (1, 0)
+    wait_for(
+        lambda: not WebhookEvent.objects.filter(processed_at__isnull=True).exists(),
+        what="the successor drain, on the worker, applying the other four",
+    )
+    assert WebhookEvent.objects.filter(attempts=1).count() == 5  # each applied once
+
+
+def _wsgi(path: str, *, method: str = "POST", body: bytes = b"", headers: dict | None = None):
+    import io
+    import sys
+
+    from config.wsgi import application
+
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "127.0.0.1",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json",
+        **{f"HTTP_{name.upper().replace('-', '_')}": value for name, value in (headers or {}).items()},
+    }
+    answer: dict = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        answer["status"], answer["headers"] = int(status.split()[0]), dict(response_headers)
+
+    chunks = application(environ, start_response)
+    answer["body"] = b"".join(chunks)
+    getattr(chunks, "close", lambda: None)()
+    return answer
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_production_entry_point_serves_the_webhook_without_browser_middleware(settings):
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    payload, signature = _signed(_event("evt_wsgi", "customer.created", "pi_wsgi"))
+    stored = _wsgi("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature})
+    assert stored["status"] == 200 and json.loads(stored["body"]) == {"received": "evt_wsgi", "duplicate": False}
+    again = _wsgi("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature})
+    assert json.loads(again["body"])["duplicate"] is True
+    forged, forged_signature = _signed(_event("evt_wsgi_forged", "customer.created", "pi_x"), secret="whsec_forged")
+    refused = _wsgi("/stripe/webhook", body=forged, headers={"Stripe-Signature": forged_signature})
+    assert refused["status"] == 400 and b"signature" in refused["body"].lower()
+    assert _wsgi("/stripe/webhook", method="GET")["status"] == 405
+    assert list(WebhookEvent.objects.values_list("stripe_event_id", flat=True)) == ["evt_wsgi"]
+    # No session cookie or browser headers on the webhook; every other page keeps them.
+    assert "Set-Cookie" not in stored["headers"] and "X-Frame-Options" not in stored["headers"]
+    assert _wsgi("/", method="GET")["headers"].get("X-Frame-Options") == "DENY"

@@ -17,6 +17,7 @@ PRODUCTION = {
     "STRIPE_SECRET_KEY": "sk_live_" + "x" * 24,
     "STRIPE_PUBLISHABLE_KEY": "pk_live_" + "x" * 24,
     "STRIPE_WEBHOOK_SECRET": "whsec_" + "x" * 24,
+    "SELLER_DETAILS": "Flywheel Inc.\\n1 Main Street, Springfield\\nVAT US123456789",
 }
 
 
@@ -39,7 +40,7 @@ def test_check_deploy_has_no_warnings():
 
 
 def test_production_refuses_missing_secrets():
-    for missing in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "SITE_URL", "EMAIL_HOST", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"):
+    for missing in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "SITE_URL", "EMAIL_HOST", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "SELLER_DETAILS"):
         env = {key: value for key, value in PRODUCTION.items() if key != missing}
         result = _manage("check", **env)
         assert result.returncode != 0

@@ -1,0 +1,204 @@
+"""What the benches share: figures, ports, the bench databases, manage.py, child processes.
+
+Imported by the scripts in bench/ as `from _harness import ...` (a script's own directory is
+on sys.path when it runs as `python bench/<name>.py`). Only what is the same in every bench
+lives here; each bench keeps its own settings, workloads and figures.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+# Figures and output -------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lower = int(k)
+    upper = min(lower + 1, len(ordered) - 1)
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * (k - lower)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def heading(text: str) -> None:
+    print()
+    print(text)
+    print("=" * len(text))
+
+
+def load_average() -> str:
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+# The bench databases ------------------------------------------------------------------------
+
+
+def maintenance_connection() -> psycopg.Connection:
+    last: Exception | None = None
+    for dbname in ("postgres", "test"):
+        try:
+            return psycopg.connect(**PG, dbname=dbname, autocommit=True)
+        except psycopg.OperationalError as error:
+            last = error
+    raise SystemExit(f"Cannot reach PostgreSQL at {PG['host']}:{PG['port']}: {last}")
+
+
+def database_recreate(name: str) -> None:
+    with maintenance_connection() as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def database_drop(name: str) -> None:
+    with maintenance_connection() as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """Run `manage.py *args` from the project root with `env`; return what it printed."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"manage.py {' '.join(args[:2])} failed:\n{result.stdout}\n{result.stderr}"
+        )
+    return result.stdout
+
+
+def redis_keys_delete(url: str, marker: str) -> None:
+    """Delete the keys of the Redis database at `url` whose names hold `marker` (the run's
+    queue name or cache key prefix); if Redis cannot be reached, say so and go on."""
+    try:
+        client = redis.Redis.from_url(url)
+        keys = list(client.scan_iter(match=f"*{marker}*"))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError as error:
+        print(f"  (could not clean Redis keys of {marker}: {error})")
+
+
+# Child processes ----------------------------------------------------------------------------
+
+
+class Process:
+    """A child process in its own process group, its output kept in a log file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("w")
+        self.popen = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(20)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.popen.wait(10)
+        self._log.close()
+
+
+def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.05, processes=()):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        for process in processes:
+            if not process.alive():
+                raise RuntimeError(
+                    f"{process.name} exited while waiting for {what}:\n{process.log_tail()}"
+                )
+        time.sleep(interval)
+    raise RuntimeError(f"Timed out after {timeout:.0f}s waiting for {what}")
+
+
+def gunicorn_argv(
+    port: int,
+    workers: int,
+    access_log: Path,
+    access_log_format: str,
+    *,
+    worker_class: str | None = None,
+    timeout: int | None = None,
+    threads: int | None = None,
+) -> list[str]:
+    """gunicorn serving config.wsgi on 127.0.0.1:`port`, each request in `access_log`."""
+    argv = [sys.executable, "-m", "gunicorn", "config.wsgi"]
+    if worker_class is not None:
+        argv += ["-k", worker_class]
+    argv += ["-w", str(workers), "-b", f"127.0.0.1:{port}"]
+    if timeout is not None:
+        argv += ["--timeout", str(timeout)]
+    argv += ["--access-logfile", str(access_log), "--access-logformat", access_log_format]
+    if threads is not None:
+        argv += ["--threads", str(threads)]
+    return argv
+
+
+def celery_worker_argv(concurrency: int) -> list[str]:
+    """A Celery worker for config, `concurrency` threads, without gossip, mingle or heartbeat."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--loglevel=INFO",
+        "--pool=threads",
+        f"--concurrency={concurrency}",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
