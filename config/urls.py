@@ -45,6 +45,7 @@ urlpatterns = [
     path("dev/mailbox/", accounts_views.dev_mailbox, name="dev_mailbox"),
     path("dev/mailbox/<str:name>", accounts_views.dev_mailbox, name="dev_mailbox_message"),
     path("accounts/", include("allauth.urls")),
+    path("", include("experiments.urls")),
     path("", include("onboarding.urls")),
     path("", include("community.urls")),
     path("", include("feedback.urls")),

@@ -1,4 +1,4 @@
-"""Staff pages of experiments (included from onboarding/urls.py, which is mounted at the root)."""
+"""Staff pages of experiments (mounted at the site root by config/urls.py)."""
 
 from django.urls import path
 

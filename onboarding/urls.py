@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 
 from . import views
 
@@ -7,6 +7,4 @@ urlpatterns = [
     path("email/open/<str:token>.gif", views.open_pixel, name="onboarding_open"),
     path("email/click/<str:token>/", views.click, name="onboarding_click"),
     path("staff/onboarding/", views.staff_report, name="staff_onboarding"),
-    # The experiments staff pages; config/urls.py may include experiments.urls itself instead.
-    path("", include("experiments.urls")),
 ]
