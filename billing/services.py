@@ -921,11 +921,20 @@ class ReceivedWebhook:
 
 
 def _webhook_insert_sql(vendor: str) -> str:
+    """One statement, one round trip: the new row's id and True, or the stored row's id and
+    False for a duplicate (on PostgreSQL; SQLite answers nothing for a duplicate)."""
     table = WebhookEvent._meta.db_table
-    payload = "%s::jsonb" if vendor == "postgresql" else "%s"
-    return (
+    insert = (
         f"INSERT INTO {table} (stripe_event_id, type, payload, received_at, attempts, last_error) "  # noqa: S608 - table name only
-        f"VALUES (%s, %s, {payload}, %s, 0, '') ON CONFLICT (stripe_event_id) DO NOTHING RETURNING id"
+        f"VALUES (%(id)s, %(type)s, {'%(payload)s::jsonb' if vendor == 'postgresql' else '%(payload)s'}, %(at)s, 0, '') "
+        "ON CONFLICT (stripe_event_id) DO NOTHING RETURNING id"
+    )
+    if vendor != "postgresql":
+        return insert
+    return (
+        f"WITH inserted AS ({insert}) SELECT id, true FROM inserted "  # noqa: S608 - table name only
+        f"UNION ALL SELECT id, false FROM {table} WHERE stripe_event_id = %(id)s "
+        "AND NOT EXISTS (SELECT 1 FROM inserted)"
     )
 
 
@@ -946,12 +955,14 @@ def webhook_receive(*, payload: bytes, signature: str) -> ReceivedWebhook:
     with connection.cursor() as cursor:
         cursor.execute(
             _webhook_insert_sql(connection.vendor),
-            [event_id, str(data.get("type", ""))[:64], payload.decode("utf-8"), timezone.now()],
+            {"id": event_id, "type": str(data.get("type", ""))[:64], "payload": payload.decode("utf-8"), "at": timezone.now()},
         )
         row = cursor.fetchone()
-    if row is None:
+    if row is None:  # SQLite: a duplicate
         existing = WebhookEvent.objects.filter(stripe_event_id=event_id).values_list("pk", flat=True).first()
         return ReceivedWebhook(pk=existing or 0, stripe_event_id=event_id, created=False)
+    if len(row) > 1 and not row[1]:
+        return ReceivedWebhook(pk=row[0], stripe_event_id=event_id, created=False)
     transaction.on_commit(webhooks_drain_nudge_soon, robust=True)
     return ReceivedWebhook(pk=row[0], stripe_event_id=event_id, created=True)
 

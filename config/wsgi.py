@@ -6,6 +6,11 @@ files): nothing there applies to a signed server-to-server POST, and together th
 CPU than verifying and storing the event (bench/webhooks.py). That handler still runs Django's
 request cycle: request signals (database connections opened, health-checked and closed as for
 any request), URL resolution, the view's own decorators and Django's error handling.
+
+It also skips the per-request connection health check (a `SELECT 1` round trip before the first
+query). If the database connection died, that request fails with a 500, Django closes the
+broken connection when the request ends, and Stripe delivers the event again later; every other
+page keeps the check.
 """
 
 import os
@@ -13,6 +18,7 @@ import os
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.wsgi import get_wsgi_application
+from django.db import connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -27,6 +33,11 @@ class MiddlewareFreeHandler(WSGIHandler):
         self._template_response_middleware = []
         self._exception_middleware = []
         self._middleware_chain = convert_exception_to_response(self._get_response)
+
+    def get_response(self, request):
+        for connection in connections.all(initialized_only=True):
+            connection.health_check_done = True
+        return super().get_response(request)
 
 
 django_application = get_wsgi_application()
