@@ -312,6 +312,10 @@ def api_key_resolve(raw: str) -> ApiPrincipal | None:
     prefix, secret = match.groups()
     secret_hash = _secret_hash(secret)
     remembered = _verified.get(f"{prefix}:{secret_hash}")
+    if remembered is not None and remembered[3] is None and invalidation.epoch() is not None:
+        # Verified before this process's invalidation listener was subscribed: verify once more,
+        # so that from now on the key can be trusted from memory (api_key_trusted_locally).
+        remembered = None
     if remembered is not None and remembered[2] > time.monotonic():
         _last_used_touch(remembered[0])
         return ApiPrincipal(
