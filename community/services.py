@@ -754,17 +754,23 @@ def questions_escalate(*, question_ids: list[int], now: datetime | None = None) 
         SupportEngineer.objects.filter(pk=engineer_id).update(
             open_assignments=F("open_assignments") + count, last_assigned_at=by_pk[engineer_id].last_assigned_at
         )
-    recorded = []
-    for escalation in escalations:
-        question = escalation.question
-        properties = {"question": str(question.public_id), "tier": question.support_tier}
-        recorded.append(
-            {"name": events.QUESTION_ESCALATED, "user": question.author, "organization": question.organization,
-             "properties": properties}
-        )
-        if escalation.engineer is not None:
-            recorded.append({"name": events.ESCALATION_ASSIGNED, "user": escalation.engineer.user, "properties": properties})
-    events_record(events=recorded)
+    # One event per escalation, naming the engineer it went to (an escalation assigned later,
+    # from the queue, records its own assignment event).
+    events_record(
+        events=[
+            {
+                "name": events.QUESTION_ESCALATED,
+                "user": escalation.question.author,
+                "organization": escalation.question.organization,
+                "properties": {
+                    "question": str(escalation.question.public_id),
+                    "tier": escalation.question.support_tier,
+                    "engineer": str(escalation.engineer.user.public_id) if escalation.engineer else "",
+                },
+            }
+            for escalation in escalations
+        ]
+    )
     assigned = [escalation.pk for escalation in escalations if escalation.engineer is not None]
     if assigned:
         from .tasks import escalations_notify

@@ -489,7 +489,7 @@ COMMUNITY_NEW_POSTS_PER_HOUR = env_int("COMMUNITY_NEW_POSTS_PER_HOUR", 5)
 COMMUNITY_NEW_ACCOUNT_DAYS = env_int("COMMUNITY_NEW_ACCOUNT_DAYS", 7)
 COMMUNITY_NEW_ACCOUNT_REPUTATION = env_int("COMMUNITY_NEW_ACCOUNT_REPUTATION", 15)
 # The due-tick escalates at most this many questions per transaction batch, and per run.
-COMMUNITY_TICK_BATCH = env_int("COMMUNITY_TICK_BATCH", 50)
+COMMUNITY_TICK_BATCH = env_int("COMMUNITY_TICK_BATCH", 100)
 COMMUNITY_TICK_MAX = env_int("COMMUNITY_TICK_MAX", 2000)
 # Where the "still unanswered" flag goes when no support engineer is marked lead.
 COMMUNITY_SUPPORT_LEAD_EMAIL = env("COMMUNITY_SUPPORT_LEAD_EMAIL", "support-lead@flywheel.localhost")
