@@ -91,8 +91,10 @@ def test_sampling_is_deterministic_per_user_and_period(organization, settings):
     outside = next(m for m, chosen in zip(memberships, drawn, strict=True) if not chosen)
     assert _decide(outside).reason == "not_sampled"
     assert not Survey.objects.filter(user=outside.user).exists()
-    # Another period draws again: over a year of periods, everyone gets a chance.
-    periods = [now + timedelta(days=30 * k) for k in range(12)]
+    # Another period draws again: over enough periods, everyone gets a chance. (48 periods:
+    # a user left out of all of them at 30% has odds 0.7^48, about 4e-8; 12 periods would fail
+    # this for one of 10 random users about one run in eight.)
+    periods = [now + timedelta(days=30 * k) for k in range(48)]
     assert all(any(services.sampled(user=m.user, moment=when) for when in periods) for m in memberships[:10])
     settings.FEEDBACK_SAMPLING_RATE = 0.0
     assert not services.sampled(user=memberships[0].user, moment=now)
