@@ -20,6 +20,9 @@ run: install
 	@$(UV) run python manage.py migrate --noinput
 	@$(UV) run python manage.py catalog_sync
 	@$(UV) run python manage.py demo_data
+	@$(UV) run python manage.py onboarding_demo
+	@$(UV) run python manage.py community_demo
+	@$(UV) run python manage.py feedback_demo
 	@echo
 	@echo "  Flywheel is starting at http://127.0.0.1:$(PORT)/  (dev mailbox: http://127.0.0.1:$(PORT)/dev/mailbox/)"
 	@echo
