@@ -8,6 +8,7 @@ aggregate in PostgreSQL: the month's breakdowns in one GROUPING SETS pass over t
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
 from django.conf import settings
@@ -58,6 +59,39 @@ def _group(key: str, label: str, score: Score) -> Group:
     return Group(key=key, label=label, score=score, minimum=min_group_responses())
 
 
+_COUNTS = "count(*), count(*) FILTER (WHERE score >= 9), count(*) FILTER (WHERE score <= 6)"
+
+
+def _grouping_sets(*, dimensions: list[str], sets: list[tuple[str, ...]], source: str, params: list) -> list[tuple]:
+    """Rows of `GROUPING(d)...` flags, the dimensions' values, then the three counts, one row per
+    group of each grouping set over `source` (a FROM clause). PostgreSQL does it in one pass
+    with GROUPING SETS; SQLite (`make run` without DATABASE_URL) gets the same rows from one
+    GROUP BY per set, joined with UNION ALL."""
+    if connection.vendor == "postgresql":
+        sql = (
+            f"SELECT {', '.join(f'GROUPING({d})' for d in dimensions)}, {', '.join(dimensions)}, {_COUNTS} "  # noqa: S608
+            f"FROM {source} GROUP BY GROUPING SETS ({', '.join('(' + ', '.join(s) + ')' for s in sets)})"
+        )
+        run_params = params
+    else:
+        parts = []
+        for grouping_set in sets:
+            flags = ", ".join("0" if d in grouping_set else "1" for d in dimensions)
+            values = ", ".join(d if d in grouping_set else "NULL" for d in dimensions)
+            group_by = f" GROUP BY {', '.join(grouping_set)}" if grouping_set else ""
+            parts.append(f"SELECT {flags}, {values}, {_COUNTS} FROM {source}{group_by}")  # noqa: S608
+        sql = " UNION ALL ".join(parts)
+        run_params = params * len(sets)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, run_params)  # noqa: S608 - dimensions and sources are constants of this module
+        return cursor.fetchall()
+
+
+def _as_date(value) -> date:
+    """A month as the database gives it back: a date (PostgreSQL) or ISO text (SQLite)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
 def _trend(*, until: date, months: int) -> list[MonthPoint]:
     """Everyone's score per month over the `months` months up to `until`, empty months included."""
     since = months_back(until, months - 1)
@@ -67,7 +101,9 @@ def _trend(*, until: date, months: int) -> list[MonthPoint]:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql + " GROUP BY month", [since, until])
-        found = {row[0]: Score(responses=row[1], promoters=row[2], detractors=row[3]) for row in cursor.fetchall()}
+        found = {
+            _as_date(row[0]): Score(responses=row[1], promoters=row[2], detractors=row[3]) for row in cursor.fetchall()
+        }
     points = []
     for offset in range(months - 1, -1, -1):
         month = months_back(until, offset)
@@ -95,24 +131,19 @@ def _labels() -> dict[str, dict[str, str]]:
 def monthly_report(*, month: date, trend_months: int = 12) -> MonthlyReport:
     """Staff: NPS of `month` (a first of the month) with its margin, last month's, the trend over
     `trend_months` months, and every breakdown of `month`, in one pass over its responses."""
-    sql = f"""
-        SELECT GROUPING(role), GROUPING(product_id), GROUPING(edition_id), GROUPING(tenure),
-               GROUPING(paying), GROUPING(category),
-               role, product_id, edition_id, tenure, paying, category,
-               count(*), count(*) FILTER (WHERE score >= 9), count(*) FILTER (WHERE score <= 6)
-        FROM (
-            SELECT role, product_id, edition_id, paying, score, NULLIF(category, '') AS category,
-                   {_TENURE_CASE} AS tenure
-            FROM feedback_response WHERE month = %s
-        ) AS answers
-        GROUP BY GROUPING SETS ((), (role), (product_id), (edition_id), (tenure), (paying), (category))
-    """  # noqa: S608 - the only interpolation is a constant of this module
+    dimensions = ["role", "product_id", "edition_id", "tenure", "paying", "category"]
+    rows = _grouping_sets(
+        dimensions=dimensions,
+        sets=[(), *((dimension,) for dimension in dimensions)],
+        source=(
+            "(SELECT role, product_id, edition_id, paying, score, NULLIF(category, '') AS category, "  # noqa: S608
+            f"{_TENURE_CASE} AS tenure FROM feedback_response WHERE month = %s) AS answers"
+        ),
+        params=[month],
+    )
     labels = _labels()
     overall = _group("all", "Everyone", Score(0, 0, 0))
     breakdowns: dict[str, list[Group]] = {name: [] for name in BREAKDOWNS}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [month])
-        rows = cursor.fetchall()
     for row in rows:
         grouping, values, counts = row[0:6], row[6:12], row[12:15]
         score = Score(responses=counts[0], promoters=counts[1], detractors=counts[2])
@@ -149,14 +180,18 @@ def monthly_report(*, month: date, trend_months: int = 12) -> MonthlyReport:
 def comments_sample(*, month: date, count: int) -> list[dict]:
     """`count` comments of `month` chosen at random, the same ones every time for that month
     (ordered by a hash of the response id and the month), so a rebuilt digest is identical."""
-    rows = (
-        Response.objects.filter(month=month)
-        .exclude(comment="")
-        .annotate(draw=RawSQL("md5(feedback_response.public_id::text || %s)", [month.isoformat()]))  # noqa: S611
-        .order_by("draw")
-        .select_related("organization")
-        .values("score", "role", "comment", "category", "organization__name")[:count]
-    )
+    responses = Response.objects.filter(month=month).exclude(comment="").select_related("organization")
+    fields = ("score", "role", "comment", "category", "organization__name")
+    if connection.vendor == "postgresql":
+        rows = list(
+            responses.annotate(draw=RawSQL("md5(feedback_response.public_id::text || %s)", [month.isoformat()]))  # noqa: S611
+            .order_by("draw")
+            .values(*fields)[:count]
+        )
+    else:  # SQLite has no md5(): the same order, computed here (a development database is small)
+        everything = list(responses.values("public_id", *fields))
+        everything.sort(key=lambda row: hashlib.md5(f"{row['public_id']}{month.isoformat()}".encode()).hexdigest())  # noqa: S324
+        rows = everything[:count]
     roles = dict(Role.choices)
     categories = dict(Category.choices)
     return [
@@ -178,26 +213,22 @@ def organization_report(
     over the same months, its trend, by role, and its latest comments. An author is named only
     when they agreed to be contacted."""
     since = months_back(until, months - 1)
-    sql = """
-        SELECT GROUPING(month), GROUPING(role), month, role,
-               count(*), count(*) FILTER (WHERE score >= 9), count(*) FILTER (WHERE score <= 6)
-        FROM feedback_response
-        WHERE organization_id = %s AND month BETWEEN %s AND %s
-        GROUP BY GROUPING SETS ((), (month), (role))
-    """
+    rows = _grouping_sets(
+        dimensions=["month", "role"],
+        sets=[(), ("month",), ("role",)],
+        source="(SELECT month, role, score FROM feedback_response WHERE organization_id = %s AND month BETWEEN %s AND %s) AS own",
+        params=[organization.pk, since, until],
+    )
     own_total = Score(0, 0, 0)
     by_month: dict[date, Score] = {}
     by_role: list[Group] = []
     roles = dict(Role.choices)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [organization.pk, since, until])
-        rows = cursor.fetchall()
     for month_grouped, role_grouped, month, role, total, promoters, detractors in rows:
         score = Score(responses=total, promoters=promoters, detractors=detractors)
         if month_grouped and role_grouped:
             own_total = score
         elif not month_grouped:
-            by_month[month] = score
+            by_month[_as_date(month)] = score
         else:
             by_role.append(_group(role, roles.get(role, role), score))
     by_role.sort(key=lambda group: Role.values.index(group.key) if group.key in Role.values else 99)
