@@ -264,14 +264,15 @@ def _from_redis(client: redis.Redis, principal: ApiPrincipal) -> tuple[bytes, fl
 
 
 def _generation_replace(organization_id: int | None) -> None:
-    _on_invalidation("catalog" if organization_id is None else f"org:{organization_id}")
+    message = "catalog" if organization_id is None else f"org:{organization_id}"
+    _on_invalidation(message)
     client = shared_redis.client()
     if client is None:
         return
     try:
         client.set(_generation_key(organization_id), uuid.uuid4().hex, ex=_GENERATION_SECONDS)
         # After the generation: a process that hears this and reads again reads the new one.
-        invalidation.publish("catalog" if organization_id is None else f"org:{organization_id}")
+        invalidation.publish(message)
     except redis.RedisError:
         # A business change never fails for the cache's sake. While Redis is down nothing is
         # read from it either; an answer cached before the outage lives at most its lifetime.

@@ -1109,6 +1109,14 @@ def webhooks_drain(*, batch: int = 50, max_seconds: float = 20.0) -> DrainReport
             return report
 
 
+def _webhook_failed(event: WebhookEvent, error: Exception) -> None:
+    """Keep the error on the event and hide it from drains until its backoff is over
+    (`event.attempts` is the count before this attempt)."""
+    WebhookEvent.objects.filter(pk=event.pk).update(
+        last_error=repr(error)[:2000], claimed_until=timezone.now() + _webhook_retry_delay(event.attempts + 1)
+    )
+
+
 def _intent_of(event: WebhookEvent) -> str:
     if event.type not in HANDLED_WEBHOOKS:
         return ""
@@ -1145,10 +1153,7 @@ def _webhooks_apply(event_ids: list[int], report: DrainReport) -> None:
             report.failed += len(group)
             logger.exception("stripe webhook events %s about %s failed", ids, intent_id)
             for event in group:
-                WebhookEvent.objects.filter(pk=event.pk).update(
-                    last_error=repr(error)[:2000],
-                    claimed_until=timezone.now() + _webhook_retry_delay(event.attempts + 1),
-                )
+                _webhook_failed(event, error)
             continue
         WebhookEvent.objects.filter(pk__in=ids, processed_at__isnull=True).update(
             processed_at=timezone.now(), last_error=""
@@ -1185,14 +1190,11 @@ def webhook_process(*, event_id: int) -> None:
         return
     WebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
     try:
-        if event.type in HANDLED_WEBHOOKS:
-            intent_id = str(((event.payload.get("data") or {}).get("object") or {}).get("id", ""))
-            if intent_id.startswith("pi_"):
-                payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
+        intent_id = _intent_of(event)
+        if intent_id:
+            payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
         refunds.webhook_apply(event_type=event.type, payload=event.payload)  # refunds and disputes
     except Exception as error:
-        WebhookEvent.objects.filter(pk=event.pk).update(
-            last_error=repr(error)[:2000], claimed_until=timezone.now() + _webhook_retry_delay(event.attempts + 1)
-        )
+        _webhook_failed(event, error)
         raise
     WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(processed_at=timezone.now(), last_error="")
