@@ -7,6 +7,7 @@ lives here; each bench keeps its own settings, workloads and figures.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -186,9 +187,65 @@ def gunicorn_argv(
     return argv
 
 
-def celery_worker_argv(concurrency: int) -> list[str]:
-    """A Celery worker for config, `concurrency` threads, without gossip, mingle or heartbeat."""
+def granian_argv(
+    port: int,
+    workers: int,
+    access_log: Path,
+    *,
+    blocking_threads: int | None = None,
+    log_config: Path,
+) -> list[str]:
+    """granian (WSGI) serving config.wsgi on 127.0.0.1:`port`, as docs/deployment.md runs it,
+    each request in `access_log` as "<method> <path> <status> <milliseconds>".
+
+    granian's access logger writes through Python's logging, so a small dictConfig file (written
+    to `log_config`) sends it to `access_log`, appended (O_APPEND, as gunicorn's): emptying the
+    file between phases leaves the earlier phase out.
+    """
+    log_config.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "disable_existing_loggers": False,
+                "formatters": {"plain": {"format": "%(message)s"}},
+                "handlers": {
+                    "console": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stdout"},
+                    "access": {"class": "logging.FileHandler", "formatter": "plain", "filename": str(access_log), "mode": "a"},
+                },
+                "loggers": {
+                    "_granian": {"handlers": ["console"], "level": "INFO", "propagate": False},
+                    "granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+                },
+            }
+        )
+    )
+    argv = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--workers", str(workers), "--runtime-mode", "st", "--no-ws"]
+    if blocking_threads is not None:
+        argv += ["--blocking-threads", str(blocking_threads)]
+    argv += ["--log-config", str(log_config), "--access-log"]
+    argv += ["--access-log-fmt", "%(method)s %(path)s %(status)d %(dt_ms).3f", "config.wsgi:application"]
+    return argv
+
+
+def access_log_seconds(line: str, server: str) -> tuple[str, str, str, float] | None:
+    """(method, path, status, seconds) of one access-log line written with the format given to
+    gunicorn_argv ("%(m)s %(U)s %(s)s %(D)s", microseconds) or granian_argv (milliseconds)."""
+    parts = line.split()
+    if len(parts) != 4:
+        return None
+    try:
+        value = float(parts[3])
+    except ValueError:
+        return None
+    return parts[0], parts[1], parts[2], value / (1e6 if server == "gunicorn" else 1e3)
+
+
+def celery_worker_argv(concurrency: int, *, nice: int = 0) -> list[str]:
+    """A Celery worker for config, `concurrency` threads, without gossip, mingle or heartbeat;
+    `nice` > 0 runs it at that lower CPU priority (nice(1) execs it: the pid stays the same)."""
     return [
+        *(["nice", "-n", str(nice)] if nice else []),
         sys.executable,
         "-m",
         "celery",

@@ -1,18 +1,21 @@
 """Stripe webhook intake: events per second accepted (verified and stored) and processed.
 
-    uv run python bench/webhooks.py                          # 5,000 events, 8 clients
-    uv run python bench/webhooks.py --events 1000            # a quick check
-    uv run python bench/webhooks.py --worker-class sync --web-workers 4
+    uv run python bench/webhooks.py                          # wrk, 8 connections, 10 s
+    uv run python bench/webhooks.py --duration 3             # a quick check
     uv run python bench/webhooks.py --worker after           # intake alone, then processing alone
+    uv run python bench/webhooks.py --worker-nice 10         # the worker at a lower CPU priority
+    uv run python bench/webhooks.py --server gunicorn        # gunicorn gthread, for comparison
     uv run python bench/webhooks.py --env DATABASE_CONN_MAX_AGE=0   # try a setting
 
 What it starts (and always stops again): a fresh PostgreSQL database `flywheel_bench_webhooks`
 (dropped and recreated at the start, dropped at the end unless --keep-db), migrated and
-catalog_synced; localstripe (python -m billing.localstripe_server) on a free port; gunicorn
-serving config.wsgi on a free port of 127.0.0.1 (--worker-class gthread, --web-workers 2,
---threads 4 by default: one process per core, connections kept alive); a real Celery worker
-(--pool=threads, --worker-concurrency 4) on Redis db 12 with a queue name unique to the run,
-whose keys are deleted at the end.
+catalog_synced; localstripe (python -m billing.localstripe_server) on a free port; the web
+server on a free port of 127.0.0.1, as docs/deployment.md runs it: granian --interface wsgi
+config.wsgi:application, --web-workers 2 (one process per core) and --threads 2 (its blocking
+threads) by default, connections kept alive (--server gunicorn: gunicorn -k gthread -w 2
+--threads 4); a real Celery worker (--pool=threads, --worker-concurrency 4, under nice -n
+--worker-nice if given) on Redis db 12 with a queue name unique to the run, whose keys are
+deleted at the end.
 Settings: config.settings, FLYWHEEL_ENV=development, DEBUG=0, Stripe at the localstripe.
 
 Before the clock starts, --payments (20) organizations each get a Tracker Standard trial, a card
@@ -24,17 +27,19 @@ The events: --events (5,000) distinct Stripe events (payment_intent.succeeded 80
 .payment_failed 10 %, .requires_action 10 %), each carrying the real PaymentIntent as localstripe
 returns it, spread over the payments, plus --duplicates (10 %) re-deliveries of some of them,
 shuffled. Each is signed just before it is sent (the Stripe-Signature header `t=...,v1=...`,
-HMAC-SHA256 of "<t>.<payload>" with STRIPE_WEBHOOK_SECRET) and POSTed to /stripe/webhook by
---clients (8) threads, each with its own requests.Session, back to back (a closed loop). A
---warmup (200) of other events goes first, is processed, and is left out of every figure.
+HMAC-SHA256 of "<t>.<payload>" with STRIPE_WEBHOOK_SECRET) and POSTed to /stripe/webhook back
+to back (a closed loop) by wrk over --clients (8) keep-alive connections for --duration seconds
+(--events is then the pool it draws from), or with --client python by that many threads, each
+with its own requests.Session, until all are sent. A --warmup (200) of other events goes
+first, is processed, and is left out of every figure.
 
 It prints
   accepted   events answered 2xx per second of wall time for all the POSTs (target 1,000/s),
-             the client's p50/p99 latency, and gunicorn's own time per request (access log);
+             the client's p50/p99 latency, and the web server's own time per request (access log);
   processed  distinct events per second from the first POST (or, with --worker after, from the
              moment the worker is ready) until every stored WebhookEvent has processed_at
              (polled in the database);
-  CPU        seconds of CPU used by each part (this client, gunicorn, the worker, localstripe,
+  CPU        seconds of CPU used by each part (this client, the web server, the worker, localstripe,
              PostgreSQL: the bench database's connections, and the whole server, which also
              counts connections opened and closed meanwhile; Redis; the machine) while the
              events were being POSTed, and after, until the last was processed: where the two
@@ -74,10 +79,12 @@ from _harness import (
     PG,
     ROOT,
     Process,
+    access_log_seconds,
     celery_worker_argv,
     database_drop,
     database_recreate,
     free_port,
+    granian_argv,
     gunicorn_argv,
     heading,
     load_average,
@@ -584,17 +591,17 @@ def payments_state() -> dict[str, int]:
         )
 
 
-def server_times(access_log: Path) -> list[float]:
-    """Seconds gunicorn spent on each /stripe/webhook answered 2xx (%(D)s, microseconds)."""
+def server_times(access_log: Path, server: str) -> list[float]:
+    """Seconds the web server spent on each /stripe/webhook answered 2xx (its access log)."""
     times = []
     try:
         lines = access_log.read_text().splitlines()
     except OSError:
         return times
     for entry in lines:
-        parts = entry.split()
-        if len(parts) == 4 and parts[1] == "/stripe/webhook" and parts[2].startswith("2"):
-            times.append(int(parts[3]) / 1e6)
+        parsed = access_log_seconds(entry, server)
+        if parsed and parsed[1] == "/stripe/webhook" and parsed[2].startswith("2"):
+            times.append(parsed[3])
     return times
 
 
@@ -692,7 +699,7 @@ def breakdown(env: dict[str, str], prefix: str, intents: list[dict], rounds: int
     timed("the view through Django's test client (all middleware)", via_django, post)
     print(
         "    (webhook_receive - parse - publish = the ORM's share; the test client - webhook_receive\n"
-        "     = Django's request handling and middleware; gunicorn's time - the test client = gunicorn)"
+        "     = Django's request handling; the server's time - the test client = the server)"
     )
 
 
@@ -741,14 +748,27 @@ def main() -> int:
         "--warmup", type=int, default=200, help="events sent and processed first, not counted (200)"
     )
     parser.add_argument(
+        "--server",
+        choices=("granian", "gunicorn"),
+        default="granian",
+        help="the web server: granian, as docs/deployment.md runs Flywheel (the default), or "
+        "gunicorn (its earlier setup, for comparison)",
+    )
+    parser.add_argument(
         "--worker-class",
         choices=("sync", "gthread"),
         default="gthread",
-        help="gunicorn -k (gthread)",
+        help="gunicorn -k, with --server gunicorn (gthread)",
     )
-    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn -w (2)")
     parser.add_argument(
-        "--threads", type=int, default=4, help="gunicorn --threads, with --worker-class gthread (4)"
+        "--web-workers", type=int, default=2, help="web server processes: granian --workers, gunicorn -w (2)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads per web process: granian --blocking-threads (2, as docs/deployment.md runs "
+        "it), gunicorn --threads with gthread (4, its earlier setup)",
     )
     parser.add_argument(
         "--worker-concurrency", type=int, default=4, help="Celery worker threads (4)"
@@ -760,6 +780,14 @@ def main() -> int:
         help="run the Celery worker while the events arrive (during, the default: both share the "
         "cores) or stop it and start it once they are all in (after: intake and processing "
         "each alone)",
+    )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="start the worker under nice -n N (0, the default: the same priority as the web "
+        "server); docs/deployment.md explains when a lower priority for the worker makes sense",
     )
     parser.add_argument(
         "--breakdown-rounds",
@@ -829,15 +857,21 @@ def main() -> int:
         }
     )
     env.update(extra_env)
-    web_label = f"gunicorn -k {args.worker_class} -w {args.web_workers}" + (
-        f" --threads {args.threads}" if args.worker_class == "gthread" else ""
-    )
+    if args.threads is None:
+        args.threads = 2 if args.server == "granian" else 4
+    if args.server == "granian":
+        web_label = f"granian --workers {args.web_workers} --blocking-threads {args.threads}"
+    else:
+        web_label = f"gunicorn -k {args.worker_class} -w {args.web_workers}" + (
+            f" --threads {args.threads}" if args.worker_class == "gthread" else ""
+        )
 
     heading("Flywheel webhook intake bench")
     print(
         f"  {args.events} events (+{round(args.events * args.duplicates)} duplicates, "
         f"+{args.warmup} warm-up) about {args.payments} payments, {args.clients} {'wrk connections' if args.client == 'wrk' else 'client threads'}, "
-        f"{web_label}, celery --pool=threads -c {args.worker_concurrency} ({args.worker} the intake), "
+        f"{web_label}, {'nice -n ' + str(args.worker_nice) + ' ' if args.worker_nice else ''}"
+        f"celery --pool=threads -c {args.worker_concurrency} ({args.worker} the intake), "
         f"{os.cpu_count()} CPU(s)"
     )
     if extra_env:
@@ -913,20 +947,29 @@ def main() -> int:
             f"payments: {payments_state()}"
         )
 
-        print(f"  starting gunicorn ({web_label}) and the Celery worker ...", flush=True)
+        print(f"  starting {web_label} and the Celery worker ...", flush=True)
         access_log = scratch / "access.log"
-        web_argv = gunicorn_argv(
-            port,
-            args.web_workers,
-            access_log,
-            "%(m)s %(U)s %(s)s %(D)s",
-            worker_class=args.worker_class,
-            timeout=120,
-            threads=args.threads if args.worker_class == "gthread" else None,
-        )
+        if args.server == "granian":
+            web_argv = granian_argv(
+                port,
+                args.web_workers,
+                access_log,
+                blocking_threads=args.threads,
+                log_config=scratch / "granian-logging.json",
+            )
+        else:
+            web_argv = gunicorn_argv(
+                port,
+                args.web_workers,
+                access_log,
+                "%(m)s %(U)s %(s)s %(D)s",
+                worker_class=args.worker_class,
+                timeout=120,
+                threads=args.threads if args.worker_class == "gthread" else None,
+            )
         web = Process("web", web_argv, env, scratch)
         processes.append(web)
-        worker_argv = celery_worker_argv(args.worker_concurrency)
+        worker_argv = celery_worker_argv(args.worker_concurrency, nice=args.worker_nice)
 
         def worker_start(name: str) -> Process:
             process = Process(name, worker_argv, env, scratch)
@@ -946,7 +989,7 @@ def main() -> int:
             except requests.RequestException:
                 return False
 
-        wait_until(web_up, timeout=60, what="gunicorn", interval=0.2, processes=[web])
+        wait_until(web_up, timeout=60, what=args.server, interval=0.2, processes=[web])
         worker = worker_start("worker")
 
         rng = random.Random(args.seed)
@@ -975,11 +1018,11 @@ def main() -> int:
             f"{run}m", args.events, args.duplicates, intents, rng
         )
         sizes = [len(d.payload) for d in deliveries]
-        meter = CpuMeter({"gunicorn": web, "celery worker": worker, "localstripe": localstripe})
+        meter = CpuMeter({args.server: web, "celery worker": worker, "localstripe": localstripe})
         if args.worker == "after":
             worker.stop()
             meter.groups.pop("celery worker")
-        access_log.write_text("")  # gunicorn appends (O_APPEND): the warm-up is left out
+        access_log.write_text("")  # the server appends (O_APPEND): the warm-up is left out
 
         print(
             f"  POSTing {len(deliveries)} deliveries ({distinct} distinct events, "
@@ -1037,10 +1080,10 @@ def main() -> int:
             f"p99 {ms(sent.p99 if sent.p99 is not None else percentile(sent.latencies, 99))}  "
             f"max {ms(sent.latency_max if sent.latency_max is not None else max(sent.latencies, default=float('nan')))}"
         )
-        inside = server_times(access_log)
+        inside = server_times(access_log, args.server)
         if inside:
             print(
-                f"    inside gunicorn          p50 {ms(percentile(inside, 50))}  "
+                f"    inside {args.server:<17} p50 {ms(percentile(inside, 50))}  "
                 f"p99 {ms(percentile(inside, 99))}  mean {ms(statistics.fmean(inside))}  (access log, n={len(inside)})"
             )
         print(

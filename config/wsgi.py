@@ -1,4 +1,4 @@
-"""WSGI entry point (gunicorn config.wsgi).
+"""WSGI entry point (granian --interface wsgi config.wsgi:application; docs/deployment.md).
 
 Stripe's webhook is served by a second Django handler without the browser middleware
 (sessions, authentication, CSRF, messages, allauth, htmx, the current organization, static
