@@ -125,3 +125,20 @@ def variation_reports() -> list[VariationReport]:
 
 def sends_of(*, enrolment: Enrolment) -> QuerySet[Send]:
     return Send.objects.filter(enrolment=enrolment).select_related("step").order_by("step__position")
+
+
+def organization_trials(*, organization_ids: set[int]) -> dict[int, Subscription]:
+    """organization_trial for many organizations in one query (a chunk of sends): the same
+    subscription billing.selectors.subscriptions_of lists first, by organization id."""
+    trials: dict[int, Subscription] = {}
+    if not organization_ids:
+        return trials
+    subscriptions = (
+        Subscription.objects.filter(organization_id__in=organization_ids)
+        .exclude(status=Subscription.Status.CANCELED)
+        .select_related("product", "edition")
+        .order_by("created_at", "id")
+    )
+    for subscription in subscriptions:
+        trials.setdefault(subscription.organization_id, subscription)
+    return trials

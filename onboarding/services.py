@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.template import Context, Template
@@ -27,11 +27,13 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.models import Organization, User
+from billing.models import Subscription
 from common.tasks import enqueue_on_commit
 from experiments.services import event_record, events_record, experiment_assign
 
 from . import events, selectors
 from .exceptions import LinkInvalid, UnsubscribeInvalid
+from .mail import OutgoingEmail, Sender
 from .models import Enrolment, MarketingSend, Send, Sequence, Step, Suppression
 
 logger = logging.getLogger(__name__)
@@ -579,9 +581,63 @@ def sample_context() -> dict:
     }
 
 
-def _recipient_context(enrolment: Enrolment) -> dict:
+_STAND_IN = "STAND-IN"  # where the signed token goes, while a link's route is resolved
+
+
+def _around_token(route: str) -> tuple[str, str]:
+    # Tokens are URL-safe base64 with ':' and '.', which reverse() never quotes, so the link
+    # of any token is the route's link for _STAND_IN with the token in its place.
+    prefix, suffix = reverse(route, args=[_STAND_IN]).split(_STAND_IN)
+    return f"{settings.SITE_URL}{prefix}", suffix
+
+
+@dataclass(frozen=True)
+class _Links:
+    """The links and names every email of a chunk shares, resolved once per chunk: reverse()
+    costs more than signing the token that goes into a link."""
+
+    app_url: str
+    invite_url: str
+    billing_url: str
+    unsubscribe: tuple[str, str]
+    click: tuple[str, str]
+    open: tuple[str, str]
+    hosts: frozenset[str]
+    message_id_domain: str
+    own: dict[str, bool] = field(default_factory=dict)  # URL -> on one of our hosts
+
+    @classmethod
+    def resolve(cls) -> _Links:
+        return cls(
+            app_url=f"{settings.SITE_URL}/app/",
+            invite_url=f"{settings.SITE_URL}{reverse('members')}",
+            billing_url=f"{settings.SITE_URL}{reverse('billing')}",
+            unsubscribe=_around_token("onboarding_unsubscribe"),
+            click=_around_token("onboarding_click"),
+            open=_around_token("onboarding_open"),
+            hosts=frozenset(link_hosts()),
+            message_id_domain=_message_id_domain(),
+        )
+
+    def unsubscribe_url(self, email: str) -> str:
+        return f"{self.unsubscribe[0]}{unsubscribe_token(email)}{self.unsubscribe[1]}"
+
+    def tracked_url(self, send: Send, url: str) -> str:
+        token = signing.dumps({"s": str(send.public_id), "u": url}, salt=CLICK_SALT, compress=True)
+        return f"{self.click[0]}{token}{self.click[1]}"
+
+    def open_pixel_url(self, send: Send) -> str:
+        return f"{self.open[0]}{signing.dumps(str(send.public_id), salt=OPEN_SALT)}{self.open[1]}"
+
+    def is_own(self, url: str) -> bool:
+        own = self.own.get(url)
+        if own is None:
+            own = self.own[url] = url_has_allowed_host_and_scheme(url, allowed_hosts=set(self.hosts), require_https=False)
+        return own
+
+
+def _recipient_context(enrolment: Enrolment, *, trial: Subscription | None, links: _Links, unsubscribe: str) -> dict:
     user, organization = enrolment.user, enrolment.organization
-    trial = selectors.organization_trial(organization=organization) if organization is not None else None
     return {
         "user": user,
         "first_name": user.first_name or user.email.split("@", 1)[0],
@@ -590,10 +646,10 @@ def _recipient_context(enrolment: Enrolment) -> dict:
         "product": trial.product.name if trial is not None else "",
         "edition": trial.edition.name if trial is not None else "",
         "trial_ends_at": trial.trial_ends_at if trial is not None else None,
-        "app_url": f"{settings.SITE_URL}/app/",
-        "invite_url": f"{settings.SITE_URL}{reverse('members')}",
-        "billing_url": f"{settings.SITE_URL}{reverse('billing')}",
-        "unsubscribe_url": unsubscribe_url(user.email),
+        "app_url": links.app_url,
+        "invite_url": links.invite_url,
+        "billing_url": links.billing_url,
+        "unsubscribe_url": unsubscribe,
     }
 
 
@@ -616,15 +672,14 @@ def open_pixel_url(send: Send) -> str:
 _HREF = re.compile(r'href="(https?://[^"]+)"', re.IGNORECASE)
 
 
-def _track_links(send: Send, body: str, *, unsubscribe: str) -> str:
+def _track_links(send: Send, body: str, *, unsubscribe: str, links: _Links) -> str:
     """Rewrite links to our own hosts as signed click links; other links stay as they are."""
-    hosts = link_hosts()
 
     def rewrite(match: re.Match) -> str:
         url = html.unescape(match.group(1))
-        if url == unsubscribe or not url_has_allowed_host_and_scheme(url, allowed_hosts=hosts, require_https=False):
+        if url == unsubscribe or not links.is_own(url):
             return match.group(0)
-        return f'href="{html.escape(tracked_url(send, url))}"'
+        return f'href="{html.escape(links.tracked_url(send, url))}"'
 
     return _HREF.sub(rewrite, body)
 
@@ -635,30 +690,35 @@ def _message_id_domain() -> str:
 
 def build_message(send: Send, rendered: Rendered, *, to: str) -> EmailMultiAlternatives:
     """The email of one send: both bodies, the unsubscribe link and headers, the open pixel."""
-    link = unsubscribe_url(to)
-    text = f"{rendered.text.rstrip()}\n\n--\nYou get these emails because you started a Flywheel trial.\nUnsubscribe: {link}\n"
-    body = _track_links(send, rendered.html, unsubscribe=link)
+    links = _Links.resolve()
+    return _compose(send, rendered, to=to, links=links, unsubscribe=links.unsubscribe_url(to)).django_message()
+
+
+def _compose(send: Send, rendered: Rendered, *, to: str, links: _Links, unsubscribe: str) -> OutgoingEmail:
+    """build_message with the chunk's links resolved, and the recipient's unsubscribe link
+    (signed once, for the context and the email)."""
+    text = f"{rendered.text.rstrip()}\n\n--\nYou get these emails because you started a Flywheel trial.\nUnsubscribe: {unsubscribe}\n"
+    body = _track_links(send, rendered.html, unsubscribe=unsubscribe, links=links)
     footer = (
         '<p style="font-size:12px;color:#667">You get these emails because you started a Flywheel trial. '
-        f'<a href="{html.escape(link)}">Unsubscribe</a></p>'
-        f'<img src="{html.escape(open_pixel_url(send))}" width="1" height="1" alt="">'
+        f'<a href="{html.escape(unsubscribe)}">Unsubscribe</a></p>'
+        f'<img src="{html.escape(links.open_pixel_url(send))}" width="1" height="1" alt="">'
     )
     body = body.replace("</body>", footer + "</body>") if "</body>" in body else body + footer
-    message = EmailMultiAlternatives(
+    return OutgoingEmail(
         subject=rendered.subject,
-        body=text,
+        text=text,
+        html=body,
         from_email=settings.ONBOARDING_FROM_EMAIL,
-        to=[to],
+        to=to,
         headers={
-            "List-Unsubscribe": f"<{link}>",
+            "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             # Fixed per send: should a message ever go out twice, mail systems drop the copy.
-            "Message-ID": f"<{send.public_id.hex}@{_message_id_domain()}>",
+            "Message-ID": f"<{send.public_id.hex}@{links.message_id_domain}>",
             "X-Flywheel-Sequence": send.enrolment.sequence.key if send.enrolment.sequence_id else "",
         },
     )
-    message.attach_alternative(body, "text/html")
-    return message
 
 
 def _transition(send: Send, *, source: str, target: str, **fields) -> bool:
@@ -900,41 +960,46 @@ def _deliver(send_ids: list[int], mail_connection) -> tuple[dict[int, str], dict
         return outcomes, {}
     steps: dict[int, list[Step]] = {}
     prepared = _prepare_many(list(dict.fromkeys(send_ids)), steps)
-    to_send = [(send_id, value) for send_id, value in prepared.items() if not isinstance(value, str)]
+    to_send = [value for value in prepared.values() if not isinstance(value, str)]
     outcomes.update({send_id: value for send_id, value in prepared.items() if isinstance(value, str)})
     sent: list[Send] = []
     if to_send:
-        own_connection = mail_connection is None
-        connection_ = mail_connection or get_connection()
+        links = _Links.resolve()
+        trials = selectors.organization_trials(
+            organization_ids={send.enrolment.organization_id for send, _ in to_send if send.enrolment.organization_id}
+        )
+        waiting = dict.fromkeys(send.pk for send, _ in to_send)
         try:
-            if own_connection:
-                connection_.open()
-        except OSError as error:
-            for send_id, (send, claim) in to_send:
-                _record_failed(send, claim, error)
-                outcomes[send_id] = "failed"
-            to_send = []
-        try:
-            for send_id, (send, claim) in to_send:
-                try:
-                    rendered = render_step(send.step, _recipient_context(send.enrolment))
-                    message = build_message(send, rendered, to=send.to_email)
-                    message.connection = connection_
-                    message.send()
-                except Exception as error:  # noqa: BLE001 - any failure: this send is tried again later
+            with Sender(mail_connection) as sender:
+                for send, claim in to_send:
+                    del waiting[send.pk]
+                    try:
+                        sender.send(_email_of(send, links=links, trials=trials))
+                    except Exception as error:  # noqa: BLE001 - any failure: this send is tried again later
+                        _record_failed(send, claim, error)
+                        outcomes[send.pk] = "failed"
+                        continue
+                    sent.append(send)
+                    outcomes[send.pk] = "sent"
+        except OSError as error:  # the connection could not be opened: none of them went out
+            for send, claim in to_send:
+                if send.pk in waiting:
                     _record_failed(send, claim, error)
-                    outcomes[send_id] = "failed"
-                    continue
-                sent.append(send)
-                outcomes[send_id] = "sent"
-        finally:
-            if own_connection and to_send:
-                connection_.close()
+                    outcomes[send.pk] = "failed"
         _record_sent(sent, steps)
     counts: dict[str, int] = {}
     for outcome in outcomes.values():
         counts[outcome] = counts.get(outcome, 0) + 1
     return outcomes, counts
+
+
+def _email_of(send: Send, *, links: _Links, trials: dict[int, Subscription]) -> OutgoingEmail:
+    enrolment = send.enrolment
+    unsubscribe = links.unsubscribe_url(send.to_email)
+    context = _recipient_context(
+        enrolment, trial=trials.get(enrolment.organization_id), links=links, unsubscribe=unsubscribe
+    )
+    return _compose(send, render_step(send.step, context), to=send.to_email, links=links, unsubscribe=unsubscribe)
 
 
 # Opens and clicks --------------------------------------------------------------------------------
