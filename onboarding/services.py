@@ -726,7 +726,7 @@ def _transition(send: Send, *, source: str, target: str, **fields) -> bool:
     return Send.objects.filter(pk=send.pk, status=source).update(status=target, **fields) == 1
 
 
-def _decide(send: Send, *, now: datetime, paid: set[int], steps: dict[int, list[Step]]) -> str:
+def _decide(send: Send, *, now: datetime, paid: set[int], skip: bool, steps: dict[int, list[Step]]) -> str:
     """With the enrolment locked: act on every reason not to send now and say which, or
     "send". The rare outcomes here write row by row; the usual one is batched by the caller."""
     enrolment = send.enrolment
@@ -743,7 +743,7 @@ def _decide(send: Send, *, now: datetime, paid: set[int], steps: dict[int, list[
             return "done"
         _enrolment_exit(enrolment, reason=Enrolment.ExitReason.CONVERTED)
         return "converted"
-    if selectors.skip_condition_met(send.step.skip_condition, user=user, organization=organization):
+    if skip:
         if not _transition(send, source=Send.Status.PENDING, target=Send.Status.SKIPPED):
             return "done"
         event_record(
@@ -796,18 +796,20 @@ def _prepare_many(send_ids: list[int], steps: dict[int, list[Step]]) -> dict[int
     results: dict[int, str | tuple[Send, MarketingClaim]] = {send_id: "missing" for send_id in send_ids}
     with transaction.atomic():
         sends = list(
-            Send.objects.select_related("step", "enrolment__user", "enrolment__organization", "enrolment__sequence")
+            Send.objects.select_related("enrolment__user", "enrolment__organization")
             .select_for_update(of=("enrolment",))
             .filter(pk__in=send_ids)
             .order_by("enrolment_id", "id")
         )
+        _attach_steps(sends, steps)
         now = timezone.now()
         paid = selectors.organizations_paid(
             organization_ids={send.enrolment.organization_id for send in sends if send.enrolment.organization_id}
         )
+        skip = _skip_conditions_met(sends)
         ready: list[Send] = []
         for send in sends:
-            outcome = _decide(send, now=now, paid=paid, steps=steps)
+            outcome = _decide(send, now=now, paid=paid, skip=send.pk in skip, steps=steps)
             if outcome == "send":
                 ready.append(send)
             else:
@@ -835,6 +837,42 @@ def _prepare_many(send_ids: list[int], steps: dict[int, list[Step]]) -> dict[int
                 send.status, send.claimed_at, send.to_email = Send.Status.SENDING, now, enrolment.user.email
                 results[send.pk] = (send, claim)
     return results
+
+
+def _attach_steps(sends: list[Send], steps: dict[int, list[Step]]) -> None:
+    """Give each send its step and each enrolment its sequence from one query for the whole
+    chunk (a few sequences, their steps' long template texts read once, not once per send),
+    and keep the steps for planning the next ones."""
+    wanted = {send.enrolment.sequence_id for send in sends if send.enrolment.sequence_id} - steps.keys()
+    if wanted:
+        for sequence_id in wanted:
+            steps[sequence_id] = []
+        for step in Step.objects.select_related("sequence").filter(sequence_id__in=wanted).order_by("sequence_id", "position"):
+            steps[step.sequence_id].append(step)
+    by_id = {step.pk: step for sequence_steps in steps.values() for step in sequence_steps}
+    for send in sends:
+        step = by_id.get(send.step_id)
+        if step is None:  # not a step of the enrolment's sequence: never made so, read it anyway
+            continue
+        send.step = step
+        if send.enrolment.sequence_id == step.sequence_id:
+            send.enrolment.sequence = step.sequence
+
+
+def _skip_conditions_met(sends: list[Send]) -> set[int]:
+    """The sends whose step's skip condition holds for their recipient, a query or two per
+    condition for the whole chunk."""
+    by_condition: dict[str, list[Send]] = {}
+    for send in sends:
+        if send.step.skip_condition and send.status == Send.Status.PENDING:
+            by_condition.setdefault(send.step.skip_condition, []).append(send)
+    met: set[int] = set()
+    for condition, conditioned in by_condition.items():
+        users = selectors.skip_conditions_met(
+            condition, recipients=[(send.enrolment.user_id, send.enrolment.organization_id) for send in conditioned]
+        )
+        met.update(send.pk for send in conditioned if send.enrolment.user_id in users)
+    return met
 
 
 @lru_cache(maxsize=512)
