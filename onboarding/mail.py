@@ -43,6 +43,10 @@ _LINE_ENDS = re.compile(rb"\r\n|\r|\n")
 # room for what Header.encode counts differently for the subject).
 _PLAIN_VALUE = re.compile(r"(?:[!-~]+(?: [!-~]+)*)?\Z")
 _PLAIN_LINE = 76
+# A value the standard library cannot fold (one word: no space, nor the ';' and ',' it would
+# break after) goes whole onto a continuation line once it no longer fits on the first.
+_ONE_WORD = re.compile(r"[!-+\--:<-~]+\Z")
+_FOLD_LINE = 78
 # An address sanitize_address() returns unchanged: a dot-atom local part at an ASCII domain.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]{{1,63}}(?:\.[A-Za-z0-9-]{{1,63}})*\Z")
@@ -79,6 +83,8 @@ def _header(name: str, value: str) -> bytes:
     refuses newlines and encodes non-ASCII), then the generator's folding."""
     if _plain(name, value):
         return f"{name}: {value}\r\n".encode("ascii")
+    if len(name) + 2 + len(value) > _FOLD_LINE and _ONE_WORD.match(value):
+        return f"{name}: \r\n {value}\r\n".encode("ascii")
     return _POLICY.fold_binary(name, forbid_multi_line_headers(name, value, settings.DEFAULT_CHARSET)[1])
 
 

@@ -115,3 +115,13 @@ def test_plain_addresses_are_their_own_envelope_address():
             assert envelope_recipient(address) == sanitize_address(address, "utf-8") == address
     assert checked > 500
     assert envelope_recipient("ada@exämple.com") == sanitize_address("ada@exämple.com", "utf-8") == "ada@xn--exmple-cua.com"
+
+
+def test_long_one_word_values_are_folded_as_the_standard_library_folds_them():
+    generator = random.Random(6)
+    alphabet = [character for character in string.printable[:94] if character not in ",;"] + ["=?utf-8?q?", "?="]
+    for _ in range(3000):
+        value = "<" + "".join(generator.choice(alphabet) for _ in range(generator.randrange(40, 400))) + ">"
+        for name in ("List-Unsubscribe", "To", "X-Flywheel-Sequence", "Message-ID"):
+            expected = _POLICY.fold_binary(name, forbid_multi_line_headers(name, value, "utf-8")[1])
+            assert _header(name, value) == expected, (name, value)
