@@ -13,8 +13,14 @@ deleted at the end. Settings: config.settings, FLYWHEEL_ENV=development, DEBUG=0
 sink, no quiet hours (the bench must not depend on the hour it runs at).
 
 Data, made with SQL (generate_series), not the ORM: --enrolled users, each enrolled in a
-5-step sequence; --due of them due now, the others spread over the next 14 days, plus as many
-finished enrolments (completed, exited) that the tick must never look at.
+5-step sequence; --due of them due at the measured tick, the others spread over the next 14
+days, plus as many finished enrolments (completed, exited) that the tick must never look at.
+
+Before anything is measured, a warm-up tick sends 2 x chunk x concurrency emails to other
+users, so that the worker's start-up is over (it took more than the 3 s once allowed on a
+loaded 2-core machine) and every worker process has done what a long-lived worker has done
+(imports, Django's URL resolver and template engine, its database connection), as the tick's
+process is warmed up for the beat side.
 
 Figures:
   1. the beat tick: one `onboarding_tick()` in a warmed-up process, which claims every due
@@ -23,10 +29,16 @@ Figures:
      index enrolment_due_idx, so its cost follows what is due, not who is enrolled);
   2. sending: from the end of the tick until every send is `sent`, with the worker rendering,
      claiming, sending over SMTP and recording each email: emails per second;
-  3. the sink's own capacity: the same number of messages of the same size sent straight to the
-     sink with smtplib from as many threads as the worker has, reusing connections the way the
-     worker does (one per chunk). If (2) is close to (3), sending is limited by the SMTP server,
-     not by Flywheel.
+  3. the sink's own capacity: as many messages of about the same size sent straight to the
+     sink with smtplib from as many client threads as the worker has processes, one
+     connection per chunk as the worker opens one per task (neither pipelines: aiosmtpd does
+     not offer PIPELINING), measured before and after (2) and averaged, so that a change of
+     the machine's other load weighs on both sides. If (2) is close to (3), sending is limited
+     by the SMTP server, not by Flywheel;
+  4. CPU time per email (from /proc) of the worker's processes, of the PostgreSQL backends
+     serving it and of the sink while Flywheel sends, and of the sink and its clients in (3):
+     on a shared machine these move much less than the rates do, and they say where the time
+     goes.
 """
 
 from __future__ import annotations
@@ -74,6 +86,14 @@ for position, days in enumerate([0, 1, 3, 7, 13]):
         html_body='<html><body><p>Hello {{ first_name }},</p><p>Here is what to do today: <a href="{{ app_url }}">open Flywheel</a> and <a href="{{ invite_url }}">invite your team</a>.</p><p>Read <a href="https://docs.example.com/start">the guide</a>.</p></body></html>',
     )
 print("SEQUENCE", sequence.pk)
+"""
+
+# The warm-up: a first tick sends a few chunks, so that every worker process has done what a
+# long-lived worker has done before (imported the modules, filled Django's URL resolver and
+# template engine, opened its database connection) and the worker's start-up is over.
+WARM_UP = """
+from onboarding.services import onboarding_tick
+print("WARM", onboarding_tick().enqueued)
 """
 
 TICK = """
@@ -126,9 +146,13 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def bulk_data(sequence_id: int, enrolled: int, due: int) -> None:
-    """Users and enrolments with SQL: `due` due a minute ago, the rest within 14 days, and as
-    many finished enrolments again."""
+PARKED_DAYS = 30  # the measured due steps wait that far ahead until the warm-up is over
+
+
+def bulk_data(sequence_id: int, enrolled: int, due: int, warm: int) -> None:
+    """Users and enrolments with SQL: `due` parked 30 days ahead (made due after the warm-up),
+    `warm` due a minute ago (the warm-up's), the rest within 14 days, and as many finished
+    enrolments again."""
     with psycopg.connect(**PG, dbname=DB_NAME, autocommit=True) as connection:
         total = enrolled * 2
         connection.execute(
@@ -148,15 +172,52 @@ def bulk_data(sequence_id: int, enrolled: int, due: int) -> None:
             SELECT gen_random_uuid(), u.id, NULL, %(sequence)s, '', '',
                    CASE WHEN u.rn <= %(enrolled)s THEN 'active' WHEN u.rn %% 2 = 0 THEN 'completed' ELSE 'exited' END,
                    '', 0,
-                   CASE WHEN u.rn <= %(due)s THEN now() - interval '1 minute'
+                   CASE WHEN u.rn <= %(due)s THEN now() + make_interval(days => %(parked)s)
+                        WHEN u.rn <= %(due)s + %(warm)s THEN now() - interval '1 minute'
                         WHEN u.rn <= %(enrolled)s THEN now() + (random() * interval '14 days') + interval '1 hour'
                         ELSE NULL END,
                    now() - interval '1 hour'
             FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM accounts_user) AS u
             """,
-            {"sequence": sequence_id, "enrolled": enrolled, "due": due},
+            {"sequence": sequence_id, "enrolled": enrolled, "due": due, "warm": warm, "parked": PARKED_DAYS},
         )
         connection.execute("ANALYZE")
+
+
+def cpu_seconds(*, groups: tuple[int, ...] = (), pids: tuple[int, ...] = ()) -> float | None:
+    """CPU time (user + system) used so far by the processes of these process groups and these
+    processes, from /proc; None where there is no /proc. A figure per email that the machine's
+    other load does not change much, unlike emails per second."""
+    if not Path("/proc/self/stat").exists():
+        return None
+    ticks = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the name: state, ppid, pgrp, ..., utime and stime are the 12th and 13th.
+        if int(entry.name) in pids or int(fields[2]) in groups:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def database_backends(connection: psycopg.Connection) -> tuple[int, ...]:
+    """The server processes of the clients connected to the bench database, but this one."""
+    return tuple(
+        pid
+        for (pid,) in connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend' "
+            "AND pid <> pg_backend_pid()",
+            [DB_NAME],
+        ).fetchall()
+    )
+
+
+def per_email_ms(before: float | None, after: float | None, emails: int) -> str:
+    return "?" if before is None or after is None else f"{(after - before) / emails * 1000:.2f}"
 
 
 def sink_capacity(port: int, messages: int, threads: int, chunk: int, size: int) -> float:
@@ -257,7 +318,8 @@ def main() -> int:
         sequence_id = int(next(line.split()[1] for line in output.splitlines() if line.startswith("SEQUENCE ")))
         print("  inserting users and enrolments with SQL ...", flush=True)
         started = time.perf_counter()
-        bulk_data(sequence_id, args.enrolled, args.due)
+        warm = args.chunk * args.worker_concurrency * 2
+        bulk_data(sequence_id, args.enrolled, args.due, warm)
         print(f"  {args.enrolled * 2:,} users and enrolments in {time.perf_counter() - started:.1f} s")
 
         sink = Process(
@@ -280,8 +342,25 @@ def main() -> int:
              f"--concurrency={args.worker_concurrency}", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             env, scratch,
         )
-        time.sleep(3)  # the worker's start-up, off the clock
+        print(f"  warming the worker up with {warm} emails ...", flush=True)
+        warm_sends = int(next(line.split()[1] for line in manage(env, "shell", "-c", WARM_UP).splitlines() if line.startswith("WARM ")))
+        with psycopg.connect(**PG, dbname=DB_NAME, autocommit=True) as connection:
+            wait_until(
+                lambda: connection.execute("SELECT count(*) FROM onboarding_send WHERE status = 'sent'").fetchone()[0] >= warm_sends,
+                timeout=600, what="the warm-up's sends", interval=0.1, processes=[worker, sink],
+            )
+            warm_last_send = connection.execute("SELECT coalesce(max(id), 0) FROM onboarding_send").fetchone()[0]
+            connection.execute(
+                "UPDATE onboarding_enrolment SET next_send_at = now() - interval '1 minute' "
+                "WHERE next_send_at > now() + make_interval(days => %s)",
+                [PARKED_DAYS - 1],
+            )
+        # The sink alone before and after Flywheel sends, so that a change of the machine's
+        # other load during the run weighs on both sides of the ratio alike.
+        print("  measuring the sink's own capacity (before) ...", flush=True)
+        sink_before = sink_capacity(smtp_port, args.due, args.worker_concurrency, args.chunk, size=2500)
         print("  running the tick ...", flush=True)
+        worker_cpu_before, sink_cpu_before = cpu_seconds(groups=(worker.popen.pid,)), cpu_seconds(groups=(sink.popen.pid,))
         output = manage(env, "shell", "-c", TICK)
         lines = output.splitlines()
         _, tick_seconds, claimed, enqueued, tick_end = next(line.split() for line in lines if line.startswith("TICK "))
@@ -290,20 +369,30 @@ def main() -> int:
 
         with psycopg.connect(**PG, dbname=DB_NAME, autocommit=True) as connection:
             def all_sent() -> bool:
-                return connection.execute("SELECT count(*) FROM onboarding_send WHERE status = 'sent'").fetchone()[0] >= int(enqueued)
+                return connection.execute(
+                    "SELECT count(*) FROM onboarding_send WHERE status = 'sent' AND id > %s", [warm_last_send]
+                ).fetchone()[0] >= int(enqueued)
 
+            backends_cpu_before = cpu_seconds(pids=database_backends(connection))  # those already connected
             wait_until(all_sent, timeout=600, what="every send to be sent", interval=0.05, processes=[worker, sink])
             done_at = time.time()
+            worker_cpu, sink_cpu = cpu_seconds(groups=(worker.popen.pid,)), cpu_seconds(groups=(sink.popen.pid,))
+            backends_cpu = cpu_seconds(pids=database_backends(connection))
             first, last, statuses = connection.execute(
                 "SELECT min(claimed_at), max(sent_at), (SELECT json_object_agg(status, n) FROM "
-                "(SELECT status, count(*) AS n FROM onboarding_send GROUP BY status) s) FROM onboarding_send"
+                "(SELECT status, count(*) AS n FROM onboarding_send WHERE id > %(warm)s GROUP BY status) s) "
+                "FROM onboarding_send WHERE id > %(warm)s",
+                {"warm": warm_last_send},
             ).fetchone()
-            ledger = connection.execute("SELECT count(*) FROM onboarding_marketingsend").fetchone()[0]
+            ledger = connection.execute("SELECT count(*) FROM onboarding_marketingsend").fetchone()[0] - warm_sends
         sending_seconds = done_at - float(tick_end)
         in_database = (last - first).total_seconds()
 
-        print("  measuring the sink's own capacity ...", flush=True)
-        sink_rate = sink_capacity(smtp_port, int(enqueued), args.worker_concurrency, args.chunk, size=2500)
+        print("  measuring the sink's own capacity (after) ...", flush=True)
+        sink_alone_cpu_before, clients_cpu_before = cpu_seconds(groups=(sink.popen.pid,)), time.process_time()
+        sink_after = sink_capacity(smtp_port, int(enqueued), args.worker_concurrency, args.chunk, size=2500)
+        sink_alone_cpu, clients_cpu = cpu_seconds(groups=(sink.popen.pid,)), time.process_time()
+        sink_rate = (sink_before + sink_after) / 2
 
         heading("Results")
         tick_ms = float(tick_seconds) * 1000
@@ -319,8 +408,14 @@ def main() -> int:
               f"{int(enqueued) / sending_seconds:7.1f} emails/s "
               f"(first claim to last sent in the database: {in_database:.2f} s = {int(enqueued) / in_database:.1f}/s)")
         print(f"  the SMTP sink alone ({args.worker_concurrency} clients, {args.chunk} per connection): "
-              f"{sink_rate:7.1f} emails/s")
+              f"{sink_rate:7.1f} emails/s (mean of {sink_before:.1f} before and {sink_after:.1f} after)")
         print(f"  Flywheel / sink: {int(enqueued) / sending_seconds / sink_rate:.2f}")
+        emails = int(enqueued)
+        print(f"  CPU per email while Flywheel sends: worker {per_email_ms(worker_cpu_before, worker_cpu, emails)} ms, "
+              f"PostgreSQL {per_email_ms(backends_cpu_before, backends_cpu, emails)} ms, "
+              f"sink {per_email_ms(sink_cpu_before, sink_cpu, emails)} ms; the sink alone: sink "
+              f"{per_email_ms(sink_alone_cpu_before, sink_alone_cpu, emails)} ms, "
+              f"its clients {per_email_ms(clients_cpu_before, clients_cpu, emails)} ms")
         print(f"  send statuses: {statuses}; marketing ledger rows: {ledger:,}")
         print(f"  load average at end: {load_average()}")
     finally:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -76,10 +77,53 @@ class _UnsavedEvent:
         return self.event
 
 
+# Every column of Event, from unsaved Event objects (so each default is the model's own).
+_EVENTS_INSERT_SQL = """
+INSERT INTO experiments_event (public_id, name, distinct_id, user_id, organization_id, properties,
+                               occurred_at, sent_at, attempts, last_error)
+SELECT event.public_id, event.name, event.distinct_id, event.user_id, event.organization_id,
+       event.properties::jsonb, event.occurred_at, event.sent_at, event.attempts, event.last_error
+FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::timestamptz[],
+            %s::timestamptz[], %s::int[], %s::text[])
+     AS event(public_id, name, distinct_id, user_id, organization_id, properties, occurred_at, sent_at,
+              attempts, last_error)
+RETURNING public_id, id
+"""
+
+
 def events_record(*, events: list[dict[str, Any]]) -> list[Event]:
     """Store many analytics events in the caller's transaction with one INSERT; each dict holds
-    event_record's arguments. Same invariant as event_record (the outbox pattern)."""
-    return Event.objects.bulk_create([_event(**arguments).event for arguments in events])
+    event_record's arguments. Same invariant as event_record (the outbox pattern).
+
+    On PostgreSQL the rows go in as one array per column (INSERT ... SELECT FROM unnest):
+    bulk_create prepares every field of every object through the ORM, which cost the onboarding
+    worker about a third more CPU per event than the email's own SQL did."""
+    unsaved = [_event(**arguments).event for arguments in events]
+    if not unsaved or connection.vendor != "postgresql":
+        return Event.objects.bulk_create(unsaved)
+    properties = Event._meta.get_field("properties")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _EVENTS_INSERT_SQL,
+            [
+                [event.public_id for event in unsaved],
+                [event.name for event in unsaved],
+                [event.distinct_id for event in unsaved],
+                [event.user_id for event in unsaved],
+                [event.organization_id for event in unsaved],
+                [json.dumps(event.properties, cls=properties.encoder) for event in unsaved],
+                [event.occurred_at for event in unsaved],
+                [event.sent_at for event in unsaved],
+                [event.attempts for event in unsaved],
+                [event.last_error for event in unsaved],
+            ],
+        )
+        ids = dict(cursor.fetchall())
+    for event in unsaved:
+        event.pk = ids[event.public_id]
+        event._state.adding = False
+        event._state.db = connection.alias
+    return unsaved
 
 
 @dataclass

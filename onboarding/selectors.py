@@ -38,18 +38,42 @@ def organization_trial(*, organization: Organization) -> Subscription | None:
 
 def skip_condition_met(condition: str, *, user: User, organization: Organization | None) -> bool:
     """Whether a step's skip condition holds for this recipient now."""
-    if not condition or organization is None:
+    if organization is None:
         return False
+    return user.pk in skip_conditions_met(condition, recipients=[(user.pk, organization.pk)])
+
+
+def skip_conditions_met(condition: str, *, recipients: list[tuple[int, int | None]]) -> set[int]:
+    """The users among (user id, organization id) pairs for whom a step's skip condition holds
+    now: one or two queries for a whole chunk of sends. Nobody without an organization."""
+    organization_ids = {organization_id for _, organization_id in recipients if organization_id is not None}
+    if not condition or not organization_ids:
+        return set()
     if condition == Step.SkipCondition.INVITED_COLLEAGUE:
-        return (
-            Invite.objects.filter(organization=organization).exists()
-            or Membership.objects.filter(organization=organization).exclude(user=user).exists()
+        inviting = set(
+            Invite.objects.filter(organization_id__in=organization_ids).values_list("organization_id", flat=True).distinct()
         )
+        members: dict[int, set[int]] = {}
+        for organization_id, user_id in Membership.objects.filter(organization_id__in=organization_ids).values_list(
+            "organization_id", "user_id"
+        ):
+            members.setdefault(organization_id, set()).add(user_id)
+        return {
+            user_id
+            for user_id, organization_id in recipients
+            if organization_id in inviting or members.get(organization_id, set()) - {user_id}
+        }
     if condition == Step.SkipCondition.PAID:
-        return organization_paid(organization=organization)
-    if condition == Step.SkipCondition.WORKSPACE_READY:
-        return Event.objects.filter(organization=organization, name=ENVIRONMENT_ACTIVE).exists()
-    return False
+        done = organizations_paid(organization_ids=organization_ids)
+    elif condition == Step.SkipCondition.WORKSPACE_READY:
+        done = set(
+            Event.objects.filter(organization_id__in=organization_ids, name=ENVIRONMENT_ACTIVE)
+            .values_list("organization_id", flat=True)
+            .distinct()
+        )
+    else:
+        return set()
+    return {user_id for user_id, organization_id in recipients if organization_id in done}
 
 
 @dataclass
@@ -125,3 +149,20 @@ def variation_reports() -> list[VariationReport]:
 
 def sends_of(*, enrolment: Enrolment) -> QuerySet[Send]:
     return Send.objects.filter(enrolment=enrolment).select_related("step").order_by("step__position")
+
+
+def organization_trials(*, organization_ids: set[int]) -> dict[int, Subscription]:
+    """organization_trial for many organizations in one query (a chunk of sends): the same
+    subscription billing.selectors.subscriptions_of lists first, by organization id."""
+    trials: dict[int, Subscription] = {}
+    if not organization_ids:
+        return trials
+    subscriptions = (
+        Subscription.objects.filter(organization_id__in=organization_ids)
+        .exclude(status=Subscription.Status.CANCELED)
+        .select_related("product", "edition")
+        .order_by("created_at", "id")
+    )
+    for subscription in subscriptions:
+        trials.setdefault(subscription.organization_id, subscription)
+    return trials

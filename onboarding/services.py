@@ -18,20 +18,25 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.template import Context, Template
+from django.template.base import TextNode, Variable, VariableNode
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import conditional_escape
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString
 
 from accounts.models import Organization, User
+from billing.models import Subscription
 from common.tasks import enqueue_on_commit
 from experiments.services import event_record, events_record, experiment_assign
 
 from . import events, selectors
 from .exceptions import LinkInvalid, UnsubscribeInvalid
+from .mail import OutgoingEmail, Sender
 from .models import Enrolment, MarketingSend, Send, Sequence, Step, Suppression
 
 logger = logging.getLogger(__name__)
@@ -555,12 +560,58 @@ class Rendered:
 
 def render_step(step: Step, context: dict) -> Rendered:
     """Subject, text and HTML of a step for one recipient's context (also the admin preview)."""
-    subject = _template(step.subject).render(Context(context, autoescape=False))
+    subject = _render(step.subject, context, autoescape=False)
     return Rendered(
         subject=" ".join(subject.split()),
-        text=_template(step.text_body).render(Context(context, autoescape=False)),
-        html=_template(step.html_body).render(Context(context)),
+        text=_render(step.text_body, context, autoescape=False),
+        html=_render(step.html_body, context, autoescape=True),
     )
+
+
+# The context variables that are plain text for every recipient: a template that only prints
+# them ({{ first_name }}, no filter, no tag) is its text with them put in their places.
+_TEXT_VARIABLES = frozenset(
+    {"first_name", "email", "organization_name", "product", "edition", "app_url", "invite_url", "billing_url", "unsubscribe_url"}
+)
+
+
+def _render(source: str, context: dict, *, autoescape: bool) -> str:
+    """What Template(source).render(Context(context, autoescape=autoescape)) returns.
+
+    A template made of text and bare text variables (most steps) is split once per process
+    into its pieces, and rendered by joining them with the recipient's values, escaped for
+    HTML as Django escapes them (conditional_escape); any other template is rendered by
+    Django. Creating the Contexts and walking the nodes cost more than the rest of an email."""
+    pieces = _pieces(source)
+    if pieces is None or any(type(context.get(name)) is not str for name in pieces[1::2]):
+        return _template(source).render(Context(context, autoescape=autoescape))
+    escape = conditional_escape if autoescape else str
+    # Safe, as Django's render returns it (the admin preview prints it as it is).
+    return SafeString("".join(piece if index % 2 == 0 else escape(context[piece]) for index, piece in enumerate(pieces)))
+
+
+@lru_cache(maxsize=512)
+def _pieces(source: str) -> tuple[str, ...] | None:
+    """The template's text and variable names, alternating (text first, text last), or None
+    when it holds anything else: a tag, a filter, a lookup with a dot, a literal."""
+    pieces = [""]
+    for node in _template(source).nodelist:
+        if type(node) is TextNode:
+            pieces[-1] += node.s
+            continue
+        variable = node.filter_expression.var if type(node) is VariableNode else None
+        if (
+            not isinstance(variable, Variable)
+            or node.filter_expression.filters
+            or variable.literal is not None
+            or variable.translate
+            or variable.lookups is None
+            or len(variable.lookups) != 1
+            or variable.lookups[0] not in _TEXT_VARIABLES
+        ):
+            return None
+        pieces.extend([variable.lookups[0], ""])
+    return tuple(pieces)
 
 
 def sample_context() -> dict:
@@ -579,9 +630,71 @@ def sample_context() -> dict:
     }
 
 
-def _recipient_context(enrolment: Enrolment) -> dict:
+_STAND_IN = "STAND-IN"  # where the signed token goes, while a link's route is resolved
+
+
+def _around_token(route: str) -> tuple[str, str]:
+    # Tokens are URL-safe base64 with ':' and '.', which reverse() never quotes, so the link
+    # of any token is the route's link for _STAND_IN with the token in its place.
+    prefix, suffix = reverse(route, args=[_STAND_IN]).split(_STAND_IN)
+    return f"{settings.SITE_URL}{prefix}", suffix
+
+
+@dataclass(frozen=True)
+class _Links:
+    """The links and names every email of a chunk shares, resolved once per chunk: reverse()
+    costs more than signing the token that goes into a link."""
+
+    app_url: str
+    invite_url: str
+    billing_url: str
+    unsubscribe: tuple[str, str]
+    click: tuple[str, str]
+    open: tuple[str, str]
+    hosts: frozenset[str]
+    message_id_domain: str
+    # signing.dumps() makes a signer per token; one per salt for the chunk signs the same tokens.
+    unsubscribe_signer: signing.TimestampSigner = field(default_factory=lambda: signing.TimestampSigner(salt=UNSUBSCRIBE_SALT))
+    click_signer: signing.TimestampSigner = field(default_factory=lambda: signing.TimestampSigner(salt=CLICK_SALT))
+    open_signer: signing.TimestampSigner = field(default_factory=lambda: signing.TimestampSigner(salt=OPEN_SALT))
+    own: dict[str, bool] = field(default_factory=dict)  # URL -> on one of our hosts
+
+    @classmethod
+    def resolve(cls) -> _Links:
+        return cls(
+            app_url=f"{settings.SITE_URL}/app/",
+            invite_url=f"{settings.SITE_URL}{reverse('members')}",
+            billing_url=f"{settings.SITE_URL}{reverse('billing')}",
+            unsubscribe=_around_token("onboarding_unsubscribe"),
+            click=_around_token("onboarding_click"),
+            open=_around_token("onboarding_open"),
+            hosts=frozenset(link_hosts()),
+            message_id_domain=_message_id_domain(),
+        )
+
+    def unsubscribe_url(self, email: str) -> str:
+        """The link unsubscribe_url(email) makes, with the route resolved once."""
+        token = self.unsubscribe_signer.sign_object(_normalize(email), compress=True)
+        return f"{self.unsubscribe[0]}{token}{self.unsubscribe[1]}"
+
+    def tracked_url(self, send: Send, url: str) -> str:
+        """The link tracked_url(send, url) makes, with the route resolved once."""
+        token = self.click_signer.sign_object({"s": str(send.public_id), "u": url}, compress=True)
+        return f"{self.click[0]}{token}{self.click[1]}"
+
+    def open_pixel_url(self, send: Send) -> str:
+        """The link open_pixel_url(send) makes, with the route resolved once."""
+        return f"{self.open[0]}{self.open_signer.sign_object(str(send.public_id))}{self.open[1]}"
+
+    def is_own(self, url: str) -> bool:
+        own = self.own.get(url)
+        if own is None:
+            own = self.own[url] = url_has_allowed_host_and_scheme(url, allowed_hosts=set(self.hosts), require_https=False)
+        return own
+
+
+def _recipient_context(enrolment: Enrolment, *, trial: Subscription | None, links: _Links, unsubscribe: str) -> dict:
     user, organization = enrolment.user, enrolment.organization
-    trial = selectors.organization_trial(organization=organization) if organization is not None else None
     return {
         "user": user,
         "first_name": user.first_name or user.email.split("@", 1)[0],
@@ -590,10 +703,10 @@ def _recipient_context(enrolment: Enrolment) -> dict:
         "product": trial.product.name if trial is not None else "",
         "edition": trial.edition.name if trial is not None else "",
         "trial_ends_at": trial.trial_ends_at if trial is not None else None,
-        "app_url": f"{settings.SITE_URL}/app/",
-        "invite_url": f"{settings.SITE_URL}{reverse('members')}",
-        "billing_url": f"{settings.SITE_URL}{reverse('billing')}",
-        "unsubscribe_url": unsubscribe_url(user.email),
+        "app_url": links.app_url,
+        "invite_url": links.invite_url,
+        "billing_url": links.billing_url,
+        "unsubscribe_url": unsubscribe,
     }
 
 
@@ -616,15 +729,14 @@ def open_pixel_url(send: Send) -> str:
 _HREF = re.compile(r'href="(https?://[^"]+)"', re.IGNORECASE)
 
 
-def _track_links(send: Send, body: str, *, unsubscribe: str) -> str:
+def _track_links(send: Send, body: str, *, unsubscribe: str, links: _Links) -> str:
     """Rewrite links to our own hosts as signed click links; other links stay as they are."""
-    hosts = link_hosts()
 
     def rewrite(match: re.Match) -> str:
         url = html.unescape(match.group(1))
-        if url == unsubscribe or not url_has_allowed_host_and_scheme(url, allowed_hosts=hosts, require_https=False):
+        if url == unsubscribe or not links.is_own(url):
             return match.group(0)
-        return f'href="{html.escape(tracked_url(send, url))}"'
+        return f'href="{html.escape(links.tracked_url(send, url))}"'
 
     return _HREF.sub(rewrite, body)
 
@@ -635,30 +747,35 @@ def _message_id_domain() -> str:
 
 def build_message(send: Send, rendered: Rendered, *, to: str) -> EmailMultiAlternatives:
     """The email of one send: both bodies, the unsubscribe link and headers, the open pixel."""
-    link = unsubscribe_url(to)
-    text = f"{rendered.text.rstrip()}\n\n--\nYou get these emails because you started a Flywheel trial.\nUnsubscribe: {link}\n"
-    body = _track_links(send, rendered.html, unsubscribe=link)
+    links = _Links.resolve()
+    return _compose(send, rendered, to=to, links=links, unsubscribe=links.unsubscribe_url(to)).django_message()
+
+
+def _compose(send: Send, rendered: Rendered, *, to: str, links: _Links, unsubscribe: str) -> OutgoingEmail:
+    """build_message with the chunk's links resolved, and the recipient's unsubscribe link
+    (signed once, for the context and the email)."""
+    text = f"{rendered.text.rstrip()}\n\n--\nYou get these emails because you started a Flywheel trial.\nUnsubscribe: {unsubscribe}\n"
+    body = _track_links(send, rendered.html, unsubscribe=unsubscribe, links=links)
     footer = (
         '<p style="font-size:12px;color:#667">You get these emails because you started a Flywheel trial. '
-        f'<a href="{html.escape(link)}">Unsubscribe</a></p>'
-        f'<img src="{html.escape(open_pixel_url(send))}" width="1" height="1" alt="">'
+        f'<a href="{html.escape(unsubscribe)}">Unsubscribe</a></p>'
+        f'<img src="{html.escape(links.open_pixel_url(send))}" width="1" height="1" alt="">'
     )
     body = body.replace("</body>", footer + "</body>") if "</body>" in body else body + footer
-    message = EmailMultiAlternatives(
+    return OutgoingEmail(
         subject=rendered.subject,
-        body=text,
+        text=text,
+        html=body,
         from_email=settings.ONBOARDING_FROM_EMAIL,
-        to=[to],
+        to=to,
         headers={
-            "List-Unsubscribe": f"<{link}>",
+            "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             # Fixed per send: should a message ever go out twice, mail systems drop the copy.
-            "Message-ID": f"<{send.public_id.hex}@{_message_id_domain()}>",
+            "Message-ID": f"<{send.public_id.hex}@{links.message_id_domain}>",
             "X-Flywheel-Sequence": send.enrolment.sequence.key if send.enrolment.sequence_id else "",
         },
     )
-    message.attach_alternative(body, "text/html")
-    return message
 
 
 def _transition(send: Send, *, source: str, target: str, **fields) -> bool:
@@ -666,7 +783,7 @@ def _transition(send: Send, *, source: str, target: str, **fields) -> bool:
     return Send.objects.filter(pk=send.pk, status=source).update(status=target, **fields) == 1
 
 
-def _decide(send: Send, *, now: datetime, paid: set[int], steps: dict[int, list[Step]]) -> str:
+def _decide(send: Send, *, now: datetime, paid: set[int], skip: bool, steps: dict[int, list[Step]]) -> str:
     """With the enrolment locked: act on every reason not to send now and say which, or
     "send". The rare outcomes here write row by row; the usual one is batched by the caller."""
     enrolment = send.enrolment
@@ -683,7 +800,7 @@ def _decide(send: Send, *, now: datetime, paid: set[int], steps: dict[int, list[
             return "done"
         _enrolment_exit(enrolment, reason=Enrolment.ExitReason.CONVERTED)
         return "converted"
-    if selectors.skip_condition_met(send.step.skip_condition, user=user, organization=organization):
+    if skip:
         if not _transition(send, source=Send.Status.PENDING, target=Send.Status.SKIPPED):
             return "done"
         event_record(
@@ -736,18 +853,20 @@ def _prepare_many(send_ids: list[int], steps: dict[int, list[Step]]) -> dict[int
     results: dict[int, str | tuple[Send, MarketingClaim]] = {send_id: "missing" for send_id in send_ids}
     with transaction.atomic():
         sends = list(
-            Send.objects.select_related("step", "enrolment__user", "enrolment__organization", "enrolment__sequence")
+            Send.objects.select_related("enrolment__user", "enrolment__organization")
             .select_for_update(of=("enrolment",))
             .filter(pk__in=send_ids)
             .order_by("enrolment_id", "id")
         )
+        _attach_steps(sends, steps)
         now = timezone.now()
         paid = selectors.organizations_paid(
             organization_ids={send.enrolment.organization_id for send in sends if send.enrolment.organization_id}
         )
+        skip = _skip_conditions_met(sends)
         ready: list[Send] = []
         for send in sends:
-            outcome = _decide(send, now=now, paid=paid, steps=steps)
+            outcome = _decide(send, now=now, paid=paid, skip=send.pk in skip, steps=steps)
             if outcome == "send":
                 ready.append(send)
             else:
@@ -775,6 +894,42 @@ def _prepare_many(send_ids: list[int], steps: dict[int, list[Step]]) -> dict[int
                 send.status, send.claimed_at, send.to_email = Send.Status.SENDING, now, enrolment.user.email
                 results[send.pk] = (send, claim)
     return results
+
+
+def _attach_steps(sends: list[Send], steps: dict[int, list[Step]]) -> None:
+    """Give each send its step and each enrolment its sequence from one query for the whole
+    chunk (a few sequences, their steps' long template texts read once, not once per send),
+    and keep the steps for planning the next ones."""
+    wanted = {send.enrolment.sequence_id for send in sends if send.enrolment.sequence_id} - steps.keys()
+    if wanted:
+        for sequence_id in wanted:
+            steps[sequence_id] = []
+        for step in Step.objects.select_related("sequence").filter(sequence_id__in=wanted).order_by("sequence_id", "position"):
+            steps[step.sequence_id].append(step)
+    by_id = {step.pk: step for sequence_steps in steps.values() for step in sequence_steps}
+    for send in sends:
+        step = by_id.get(send.step_id)
+        if step is None:  # not a step of the enrolment's sequence: never made so, read it anyway
+            continue
+        send.step = step
+        if send.enrolment.sequence_id == step.sequence_id:
+            send.enrolment.sequence = step.sequence
+
+
+def _skip_conditions_met(sends: list[Send]) -> set[int]:
+    """The sends whose step's skip condition holds for their recipient, a query or two per
+    condition for the whole chunk."""
+    by_condition: dict[str, list[Send]] = {}
+    for send in sends:
+        if send.step.skip_condition and send.status == Send.Status.PENDING:
+            by_condition.setdefault(send.step.skip_condition, []).append(send)
+    met: set[int] = set()
+    for condition, conditioned in by_condition.items():
+        users = selectors.skip_conditions_met(
+            condition, recipients=[(send.enrolment.user_id, send.enrolment.organization_id) for send in conditioned]
+        )
+        met.update(send.pk for send in conditioned if send.enrolment.user_id in users)
+    return met
 
 
 @lru_cache(maxsize=512)
@@ -900,41 +1055,46 @@ def _deliver(send_ids: list[int], mail_connection) -> tuple[dict[int, str], dict
         return outcomes, {}
     steps: dict[int, list[Step]] = {}
     prepared = _prepare_many(list(dict.fromkeys(send_ids)), steps)
-    to_send = [(send_id, value) for send_id, value in prepared.items() if not isinstance(value, str)]
+    to_send = [value for value in prepared.values() if not isinstance(value, str)]
     outcomes.update({send_id: value for send_id, value in prepared.items() if isinstance(value, str)})
     sent: list[Send] = []
     if to_send:
-        own_connection = mail_connection is None
-        connection_ = mail_connection or get_connection()
+        links = _Links.resolve()
+        trials = selectors.organization_trials(
+            organization_ids={send.enrolment.organization_id for send, _ in to_send if send.enrolment.organization_id}
+        )
+        waiting = dict.fromkeys(send.pk for send, _ in to_send)
         try:
-            if own_connection:
-                connection_.open()
-        except OSError as error:
-            for send_id, (send, claim) in to_send:
-                _record_failed(send, claim, error)
-                outcomes[send_id] = "failed"
-            to_send = []
-        try:
-            for send_id, (send, claim) in to_send:
-                try:
-                    rendered = render_step(send.step, _recipient_context(send.enrolment))
-                    message = build_message(send, rendered, to=send.to_email)
-                    message.connection = connection_
-                    message.send()
-                except Exception as error:  # noqa: BLE001 - any failure: this send is tried again later
+            with Sender(mail_connection) as sender:
+                for send, claim in to_send:
+                    del waiting[send.pk]
+                    try:
+                        sender.send(_email_of(send, links=links, trials=trials))
+                    except Exception as error:  # noqa: BLE001 - any failure: this send is tried again later
+                        _record_failed(send, claim, error)
+                        outcomes[send.pk] = "failed"
+                        continue
+                    sent.append(send)
+                    outcomes[send.pk] = "sent"
+        except OSError as error:  # the connection could not be opened: none of them went out
+            for send, claim in to_send:
+                if send.pk in waiting:
                     _record_failed(send, claim, error)
-                    outcomes[send_id] = "failed"
-                    continue
-                sent.append(send)
-                outcomes[send_id] = "sent"
-        finally:
-            if own_connection and to_send:
-                connection_.close()
+                    outcomes[send.pk] = "failed"
         _record_sent(sent, steps)
     counts: dict[str, int] = {}
     for outcome in outcomes.values():
         counts[outcome] = counts.get(outcome, 0) + 1
     return outcomes, counts
+
+
+def _email_of(send: Send, *, links: _Links, trials: dict[int, Subscription]) -> OutgoingEmail:
+    enrolment = send.enrolment
+    unsubscribe = links.unsubscribe_url(send.to_email)
+    context = _recipient_context(
+        enrolment, trial=trials.get(enrolment.organization_id), links=links, unsubscribe=unsubscribe
+    )
+    return _compose(send, render_step(send.step, context), to=send.to_email, links=links, unsubscribe=unsubscribe)
 
 
 # Opens and clicks --------------------------------------------------------------------------------

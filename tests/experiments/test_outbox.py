@@ -10,7 +10,7 @@ from accounts.services import user_signup_record
 from experiments import events
 from experiments.exceptions import UnknownEvent
 from experiments.models import Event
-from experiments.services import event_record
+from experiments.services import event_record, events_record
 
 from ..factories import MembershipFactory, OrganizationFactory, UserFactory
 
@@ -132,3 +132,27 @@ def test_the_trial_a_service_starts_is_recorded_with_its_organization(trial_orga
     assert trial.properties["$groups"] == {"organization": str(organization.public_id)}
     assert trial.properties["product"] == "tracker"
     assert trial.properties["edition"] == "standard"
+
+
+@pytest.mark.django_db
+def test_many_events_are_stored_as_event_record_stores_one():
+    user, organization = UserFactory(), OrganizationFactory()
+    arguments = [
+        {"name": events.SIGNUP_STARTED, "user": user, "properties": {"utm": {"source": "ads"}, "step": 1, "note": "é \"q\""}},
+        {"name": events.ENVIRONMENT_ACTIVE, "organization": organization},
+        {"name": events.SIGNUP_STARTED, "distinct_id": "email:0badf00d", "properties": {}},
+    ]
+
+    many = events_record(events=arguments)
+    one_by_one = [event_record(**argument) for argument in arguments]
+
+    assert [event.pk for event in many] == [event.pk for event in Event.objects.filter(pk__in=[e.pk for e in many]).order_by("id")]
+    assert all(not event._state.adding for event in many)
+    columns = ["name", "distinct_id", "user_id", "organization_id", "properties", "sent_at", "attempts", "last_error"]
+    stored = {row["public_id"]: row for row in Event.objects.values("public_id", "occurred_at", *columns)}
+    for batch, single in zip(many, one_by_one, strict=True):
+        assert stored[batch.public_id]["occurred_at"] == batch.occurred_at
+        assert {column: stored[batch.public_id][column] for column in columns} == {
+            column: stored[single.public_id][column] for column in columns
+        }
+    assert events_record(events=[]) == []

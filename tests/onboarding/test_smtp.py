@@ -6,13 +6,16 @@ import email
 import email.policy
 import re
 import socket
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from aiosmtpd.controller import Controller
 from django.test import Client
 
+from onboarding import selectors
 from onboarding.models import Send, Suppression
-from onboarding.services import enrolment_create, onboarding_tick, sends_deliver
+from onboarding.services import _email_of, _Links, enrolment_create, onboarding_tick, sends_deliver
 
 from ..conftest import organization_on
 from .factories import fourteen_day_sequence
@@ -21,9 +24,11 @@ from .factories import fourteen_day_sequence
 class Inbox:
     def __init__(self) -> None:
         self.messages: list = []
+        self.raw: list[bytes] = []
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=email.policy.default)))
+        self.raw.append(envelope.content)
         return "250 OK"
 
 
@@ -84,3 +89,66 @@ def test_an_onboarding_email_arrives_with_its_headers_and_both_bodies(catalog, s
     response = Client(enforce_csrf_checks=True).post(path, {"List-Unsubscribe": "One-Click"})
     assert response.status_code == 200
     assert Suppression.objects.filter(email=admin.email, source="one-click").exists()
+
+
+def _boundary(message: bytes) -> bytes:
+    return re.search(rb'boundary="([^"]+)"', message).group(1)
+
+
+@pytest.mark.django_db
+def test_a_chunk_on_the_wire_is_byte_for_byte_what_django_s_backend_would_send(catalog, settings, smtp_server):
+    settings.ONBOARDING_DEFAULT_SEQUENCE = "smtp-chunk"
+    settings.ONBOARDING_EXPERIMENT_KEY = "no-such-experiment"
+    settings.ONBOARDING_QUIET_HOURS_START = settings.ONBOARDING_QUIET_HOURS_END = 0
+    sequence = fourteen_day_sequence("smtp-chunk")
+    sequence.steps.filter(position=0).update(text_body="Your {{ product }} {{ edition }} trial ends {{ trial_ends_at|date:'j F' }}.")
+    recipients = []
+    with time_machine.travel(datetime(2026, 3, 2, 10, 0, tzinfo=UTC), tick=False):
+        for first_name in ("Grace", "Zoë", ""):  # plain, non-ASCII, none (the address's local part)
+            organization, admin = organization_on("standard")
+            admin.first_name = first_name
+            admin.save(update_fields=["first_name"])
+            enrolment_create(user=admin, organization=organization)
+            recipients.append(admin.email)
+
+        report = onboarding_tick()
+        assert sends_deliver(send_ids=report.send_ids) == {"sent": 3}
+        # The old way: each send's email as an EmailMultiAlternatives, flattened by Django.
+        sends = Send.objects.select_related("step", "enrolment__user", "enrolment__organization", "enrolment__sequence")
+        trials = selectors.organization_trials(organization_ids={send.enrolment.organization_id for send in sends})
+        expected = {
+            send.to_email: _email_of(send, links=_Links.resolve(), trials=trials).django_message().message().as_bytes(linesep="\r\n")
+            for send in sends.filter(pk__in=report.send_ids)
+        }
+
+    assert sorted(to for to, _ in smtp_server.messages) == sorted([address] for address in recipients)
+    assert {message["Subject"] for _, message in smtp_server.messages} >= {"Step 0 for Grace", "Step 0 for Zoë"}
+    for (to, _), raw in zip(smtp_server.messages, smtp_server.raw, strict=True):
+        django = expected[to[0]]
+        assert raw == django.replace(_boundary(django), _boundary(raw))
+    # Each recipient's trial, read for the whole chunk in one query.
+    for _, message in smtp_server.messages:
+        assert "Your Tracker Standard trial ends 16 March." in message.get_body(preferencelist=("plain",)).get_content()
+
+
+@pytest.mark.django_db
+def test_recipient_data_is_escaped_in_the_html_and_only_there(catalog, settings, smtp_server):
+    settings.ONBOARDING_DEFAULT_SEQUENCE = "smtp-escape"
+    settings.ONBOARDING_EXPERIMENT_KEY = "no-such-experiment"
+    settings.ONBOARDING_QUIET_HOURS_START = settings.ONBOARDING_QUIET_HOURS_END = 0
+    fourteen_day_sequence("smtp-escape")
+    organization, admin = organization_on("standard")
+    admin.first_name = '<b onclick="x()">Bob</b> & Co'
+    admin.save(update_fields=["first_name"])
+    enrolment_create(user=admin, organization=organization)
+
+    report = onboarding_tick()
+    assert sends_deliver(send_ids=report.send_ids) == {"sent": 1}
+
+    [(_, message)] = smtp_server.messages
+    html = message.get_body(preferencelist=("html",)).get_content()
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "<p>Hello &lt;b onclick=&quot;x()&quot;&gt;Bob&lt;/b&gt; &amp; Co</p>" in html
+    assert "<b onclick" not in html
+    assert 'Hello <b onclick="x()">Bob</b> & Co of' in text
+    assert message["Subject"] == 'Step 0 for <b onclick="x()">Bob</b> & Co'

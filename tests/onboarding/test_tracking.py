@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import time_machine
 from django.core import signing
 from django.urls import reverse
 
@@ -95,3 +96,16 @@ def test_links_in_the_sent_email_point_through_the_redirect(client, sent, mailou
     tracked = re.search(r'href="([^"]+/email/click/[^"]+/)">Open Flywheel', html).group(1)
     response = client.get(local(tracked))
     assert response.status_code == 302 and response["Location"] == f"{settings.SITE_URL}/app/"
+
+
+def test_links_resolved_once_per_chunk_are_the_links_made_one_by_one(sent, settings):
+    from onboarding.services import _Links, unsubscribe_url
+
+    settings.ONBOARDING_LINK_HOSTS = ["app.example.com"]
+    with time_machine.travel(sent.sent_at, tick=False):  # tokens carry the second they were signed
+        links = _Links.resolve()
+        assert links.unsubscribe_url("Tracked@Example.com ") == unsubscribe_url("tracked@example.com")
+        assert links.tracked_url(sent, f"{settings.SITE_URL}/app/?a=1&b=2") == tracked_url(sent, f"{settings.SITE_URL}/app/?a=1&b=2")
+        assert links.open_pixel_url(sent) == open_pixel_url(sent)
+    assert links.is_own("https://app.example.com/x") and links.is_own(f"{settings.SITE_URL}/y")
+    assert not links.is_own("https://evil.example/") and not links.is_own("//evil.example/")

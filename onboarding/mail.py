@@ -1,0 +1,201 @@
+"""Onboarding emails as bytes, and sending them over one connection of the mail backend.
+
+Why not EmailMultiAlternatives for every recipient: building its email.message tree, folding
+each header and flattening the tree with email.generator costs more CPU per email than the
+SMTP server takes to accept one (about 0.8 ms of the 1 ms a loopback server needs, profiled
+with bench/onboarding.py). mime_bytes() writes the very bytes Django's SMTP backend would
+send for the same email (the same headers in the same order, the same body encodings:
+7bit, 8bit, or quoted-printable when a line is longer than 998 bytes), with plain string
+operations where the standard library would leave a value unchanged, and with the standard
+library's own functions everywhere else. tests/onboarding/test_mail.py compares the two
+byte for byte; what the fast path does not cover (a non-ASCII address, a long subject)
+goes through Django's message, unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import sys
+from dataclasses import dataclass, field
+from email import quoprimime
+from email.policy import compat32
+from email.utils import formatdate, make_msgid
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
+from django.core.mail.message import (
+    RFC5322_EMAIL_LINE_LENGTH_LIMIT,
+    forbid_multi_line_headers,
+    sanitize_address,
+)
+from django.core.mail.utils import DNS_NAME
+
+logger = logging.getLogger(__name__)
+
+_POLICY = compat32.clone(linesep="\r\n")  # what Django's as_bytes(linesep="\r\n") folds with
+_LINE_ENDS = re.compile(rb"\r\n|\r|\n")
+# A header value the standard library writes as it is: printable ASCII words separated by
+# single spaces, short enough never to be folded (the limit is 78 with the name; 76 leaves
+# room for what Header.encode counts differently for the subject).
+_PLAIN_VALUE = re.compile(r"(?:[!-~]+(?: [!-~]+)*)?\Z")
+_PLAIN_LINE = 76
+# A value the standard library cannot fold (one word: no space, nor the ';' and ',' it would
+# break after) goes whole onto a continuation line once it no longer fits on the first.
+_ONE_WORD = re.compile(r"[!-+\--:<-~]+\Z")
+_FOLD_LINE = 78
+# An address sanitize_address() returns unchanged: a dot-atom local part at an ASCII domain.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]{{1,63}}(?:\.[A-Za-z0-9-]{{1,63}})*\Z")
+_BOUNDARY_WIDTH = len(repr(sys.maxsize - 1))  # as email.generator makes them
+_SKIPPED_EXTRA = {"from", "to", "cc", "reply-to"}  # headers Django sets from fields, not from `headers`
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """One email to one recipient: both bodies and the extra headers (Message-ID and so on)."""
+
+    subject: str
+    text: str
+    html: str
+    from_email: str
+    to: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def django_message(self) -> EmailMultiAlternatives:
+        """The same email as Django's EmailMultiAlternatives (for every other mail backend)."""
+        message = EmailMultiAlternatives(
+            subject=self.subject, body=self.text, from_email=self.from_email, to=[self.to], headers=dict(self.headers)
+        )
+        message.attach_alternative(self.html, "text/html")
+        return message
+
+
+def _plain(name: str, value: str) -> bool:
+    return len(name) + 2 + len(value) <= _PLAIN_LINE and _PLAIN_VALUE.match(value) is not None
+
+
+def _header(name: str, value: str) -> bytes:
+    """One header line as Django's message writes it: forbid_multi_line_headers() (which
+    refuses newlines and encodes non-ASCII), then the generator's folding."""
+    if _plain(name, value):
+        return f"{name}: {value}\r\n".encode("ascii")
+    if len(name) + 2 + len(value) > _FOLD_LINE and _ONE_WORD.match(value):
+        return f"{name}: \r\n {value}\r\n".encode("ascii")
+    return _POLICY.fold_binary(name, forbid_multi_line_headers(name, value, settings.DEFAULT_CHARSET)[1])
+
+
+def _body(payload: str) -> tuple[str, bytes]:
+    """(Content-Transfer-Encoding, body) as Django's SafeMIMEText encodes a utf-8 text:
+    quoted-printable when a line is longer than RFC 5322 allows, else 7bit or 8bit."""
+    encoded = payload.encode("utf-8")
+    long_lines = len(encoded) > RFC5322_EMAIL_LINE_LENGTH_LIMIT and any(
+        len(line.encode(errors="surrogateescape")) > RFC5322_EMAIL_LINE_LENGTH_LIMIT for line in payload.splitlines()
+    )
+    if long_lines:
+        return "quoted-printable", _LINE_ENDS.sub(b"\r\n", quoprimime.body_encode(encoded.decode("latin-1")).encode("ascii"))
+    return ("7bit" if encoded.isascii() else "8bit"), _LINE_ENDS.sub(b"\r\n", encoded)
+
+
+def _part(subtype: str, payload: str) -> bytes:
+    encoding, body = _body(payload)
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\nMIME-Version: 1.0\r\n'
+        f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
+    ).encode("ascii") + body
+
+
+def _boundary(*parts: bytes) -> str:
+    while True:
+        boundary = "=" * 15 + f"{random.randrange(sys.maxsize):0{_BOUNDARY_WIDTH}d}" + "=="  # noqa: S311 - not a secret
+        if not any(boundary.encode("ascii") in part for part in parts):
+            return boundary
+
+
+def mime_bytes(email: OutgoingEmail, *, boundary: str | None = None) -> bytes:
+    """The message as Django's SMTP backend sends it (EmailMultiAlternatives with the text
+    body and the HTML alternative, message().as_bytes(linesep="\\r\\n")), byte for byte but
+    for the random MIME boundary (`boundary` fixes it, for tests) and the Date."""
+    if settings.DEFAULT_CHARSET.lower() != "utf-8" or not email.text or not _PLAIN_ADDRESS.match(email.to):
+        return _django_bytes(email, boundary)
+    text, html = _part("plain", email.text), _part("html", email.html)
+    boundary = boundary or _boundary(text, html)
+    names = {name.lower() for name in email.headers}
+    lines = [
+        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\nMIME-Version: 1.0\r\n'.encode("ascii"),
+        _subject(email.subject),
+        _header("From", email.headers.get("From", email.from_email)),
+        _header("To", email.to),
+    ]
+    if "date" not in names:
+        lines.append(_header("Date", formatdate(localtime=settings.EMAIL_USE_LOCALTIME)))
+    if "message-id" not in names:
+        lines.append(_header("Message-ID", make_msgid(domain=DNS_NAME)))
+    lines.extend(_header(name, value) for name, value in email.headers.items() if name.lower() not in _SKIPPED_EXTRA)
+    separator = f"\r\n--{boundary}\r\n".encode("ascii")
+    lines.append(b"\r\n--" + boundary.encode("ascii") + b"\r\n" + text + separator + html)
+    lines.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
+    return b"".join(lines)
+
+
+def _subject(subject: str) -> bytes:
+    # Django encodes every subject with Header() (ASCII ones too), then the generator folds it.
+    if _plain("Subject", subject):
+        return f"Subject: {subject}\r\n".encode("ascii")
+    return _POLICY.fold_binary("Subject", forbid_multi_line_headers("Subject", subject, settings.DEFAULT_CHARSET)[1])
+
+
+def _django_bytes(email: OutgoingEmail, boundary: str | None) -> bytes:
+    message = email.django_message().message()
+    if boundary is not None:
+        message.set_boundary(boundary)
+    return message.as_bytes(linesep="\r\n")
+
+
+@lru_cache(maxsize=64)
+def _envelope_address(address: str) -> str:
+    return sanitize_address(address, settings.DEFAULT_CHARSET)
+
+
+def envelope_recipient(address: str) -> str:
+    """The SMTP envelope's address, as Django's SMTP backend writes it (sanitize_address)."""
+    return address if _PLAIN_ADDRESS.match(address) else sanitize_address(address, settings.DEFAULT_CHARSET)
+
+
+class Sender:
+    """Sends OutgoingEmails over one connection of the configured mail backend: as bytes
+    straight to smtplib when it is Django's SMTP backend (what its send_messages() would do,
+    without building an email.message per recipient), else through the backend's
+    send_messages() with an EmailMultiAlternatives (files in development, the test outbox).
+
+    A failed send raises (smtplib's or the backend's error); the connection stays usable for
+    the next email when the server only refused that one.
+    """
+
+    def __init__(self, connection=None) -> None:
+        self.backend = connection or get_connection()
+        self._opened_here = False
+
+    def __enter__(self) -> Sender:
+        # True when open() made a new connection, None when it was open already: close only ours.
+        self._opened_here = bool(self.backend.open())
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if not self._opened_here:
+            return
+        try:
+            self.backend.close()
+        except Exception:  # noqa: BLE001 - every email was accepted or refused already
+            logger.warning("could not close the mail connection", exc_info=True)
+
+    def send(self, email: OutgoingEmail) -> None:
+        if isinstance(self.backend, SMTPBackend):
+            self.backend.connection.sendmail(
+                _envelope_address(email.from_email), [envelope_recipient(email.to)], mime_bytes(email)
+            )
+            return
+        self.backend.send_messages([email.django_message()])

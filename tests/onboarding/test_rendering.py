@@ -1,0 +1,70 @@
+"""Step templates: the pieces path renders exactly what Django's template engine renders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.template import Context, Template
+from django.utils.safestring import SafeString, mark_safe
+
+from onboarding.services import _pieces, _render
+
+HOSTILE = '<script>alert("x")</script> & \'quotes\''
+CONTEXT = {
+    "first_name": HOSTILE,
+    "email": "o'brien+tag@example.com",
+    "organization_name": "Smith & Sons <Ltd>",
+    "product": "",
+    "edition": "Standard",
+    "trial_ends_at": datetime(2026, 3, 16, 12, 0, tzinfo=UTC),
+    "app_url": "http://127.0.0.1:8000/app/?a=1&b=2",
+    "invite_url": "http://127.0.0.1:8000/app/members/",
+    "billing_url": "http://127.0.0.1:8000/app/billing/",
+    "unsubscribe_url": "http://127.0.0.1:8000/email/unsubscribe/abc:def/",
+    "user": None,
+}
+
+FLAT = [
+    "{{ first_name }}, day 3 of your trial",
+    '<p>Hello {{ first_name }} of {{organization_name}}</p><a href="{{ app_url }}">open</a>{{ unsubscribe_url }}',
+    "Hello {{ first_name }},\n\nOpen {{ app_url }} ({{ email }}) {{ product }}{{ edition }}\n",
+    "no variables at all {# a comment #} & <b>text</b>",
+    "",
+]
+OTHER = [
+    "{{ product|default:'Flywheel' }}",  # a filter: an empty product must still say Flywheel
+    "{% if product %}{{ product }}{% else %}your trial{% endif %}",
+    "{{ trial_ends_at|date:'j F' }}",
+    "{{ trial_ends_at }}",  # not text: localized by Django
+    "{{ user.first_name }} {{ first_name|upper }}",
+    "{{ 'literal' }} {{ unknown }}",
+    "{% autoescape off %}{{ first_name }}{% endautoescape %}",
+    "{{ first_name|safe }}",
+]
+
+
+@pytest.mark.parametrize("source", FLAT + OTHER)
+@pytest.mark.parametrize("autoescape", [True, False], ids=["html", "text"])
+def test_a_template_renders_as_django_renders_it(source, autoescape):
+    expected = Template(source).render(Context(CONTEXT, autoescape=autoescape))
+    rendered = _render(source, CONTEXT, autoescape=autoescape)
+    assert rendered == expected
+    assert isinstance(rendered, SafeString)
+
+
+def test_only_text_and_bare_text_variables_take_the_pieces_path():
+    assert all(_pieces(source) is not None for source in FLAT)
+    assert all(_pieces(source) is None for source in OTHER)
+    assert _pieces("a {{ first_name }} b") == ("a ", "first_name", " b")
+
+
+def test_recipient_values_are_escaped_in_html_and_left_alone_in_text():
+    source = "<p>{{ first_name }}</p>"
+    assert _render(source, CONTEXT, autoescape=True) == (
+        "<p>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;quotes&#x27;</p>"
+    )
+    assert _render(source, CONTEXT, autoescape=False) == f"<p>{HOSTILE}</p>"
+    # A value already marked safe is not escaped twice, as in Django.
+    safe = {**CONTEXT, "first_name": mark_safe("<b>Ada</b>")}  # noqa: S308 - the test's own text
+    assert _render(source, safe, autoescape=True) == "<p><b>Ada</b></p>"
