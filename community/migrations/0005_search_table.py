@@ -9,7 +9,8 @@ answers C), created_at, product, hidden, answered, solved and the tag ids, about
 row, so the whole table stays in shared_buffers and a match costs a buffer hit.
 
 Triggers keep it in step with community_question and community_question_tags, whatever writes
-them (the services, the admin, a bulk UPDATE): every service keeps working unchanged, and
+them (the services, the admin, a bulk UPDATE; the through table's rows are only ever inserted
+and deleted, as Django's many-to-many does): every service keeps working unchanged, and
 the services still write the answers' part into question.answers_vector. A deleted question
 has no row. question.search_vector, the old trigger and its GIN index are dropped; the rows
 that exist are copied over (the backfill), and the indexes are built after it.
@@ -80,21 +81,26 @@ FORWARD = [
         answer_count, accepted_answer_id ON community_question
     FOR EACH ROW EXECUTE FUNCTION community_question_search_sync()
     """,
+    # Per statement, with the rows it changed: Django sets a question's tags with one INSERT
+    # (and one DELETE), so the row is rewritten once, not once per tag.
     f"""
     CREATE FUNCTION community_question_tags_search_sync() RETURNS trigger LANGUAGE plpgsql AS $$
-    DECLARE
-        question bigint := CASE WHEN TG_OP = 'DELETE' THEN OLD.question_id ELSE NEW.question_id END;
     BEGIN
-        UPDATE community_questionsearch SET tag_ids = {TAG_IDS.format(question="question")}
-        WHERE question_id = question;
+        UPDATE community_questionsearch SET tag_ids = {TAG_IDS.format(question="community_questionsearch.question_id")}
+        WHERE question_id IN (SELECT question_id FROM changed);
         RETURN NULL;
     END
     $$
     """,
     """
-    CREATE TRIGGER community_question_tags_search_sync
-    AFTER INSERT OR DELETE OR UPDATE ON community_question_tags
-    FOR EACH ROW EXECUTE FUNCTION community_question_tags_search_sync()
+    CREATE TRIGGER community_question_tags_added_search_sync
+    AFTER INSERT ON community_question_tags REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION community_question_tags_search_sync()
+    """,
+    """
+    CREATE TRIGGER community_question_tags_removed_search_sync
+    AFTER DELETE ON community_question_tags REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION community_question_tags_search_sync()
     """,
     # The backfill: every question that exists, before the indexes (one build each, not one
     # insertion per row). Its foreign keys are checked now, not at commit, so that the indexes
@@ -129,7 +135,8 @@ FORWARD = [
 
 # Back to migration 0002: the document on the question itself, kept by its own trigger.
 BACKWARD = [
-    "DROP TRIGGER IF EXISTS community_question_tags_search_sync ON community_question_tags",
+    "DROP TRIGGER IF EXISTS community_question_tags_added_search_sync ON community_question_tags",
+    "DROP TRIGGER IF EXISTS community_question_tags_removed_search_sync ON community_question_tags",
     "DROP FUNCTION IF EXISTS community_question_tags_search_sync()",
     "DROP TRIGGER IF EXISTS community_question_search_sync ON community_question",
     "DROP FUNCTION IF EXISTS community_question_search_sync()",
