@@ -114,41 +114,53 @@ def _search_ranked_ids(*, text: str, filters: SearchFilters, include_hidden: boo
     questions, TABLESAMPLE SYSTEM) tells both shares, and the cheaper plan runs. The walk has a
     bound, past which the bitmap finishes the search: the result is the same either way.
     """
+    nested = connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
-        # The query is parsed once, here, and passed on as a constant: inside a walk's filter,
-        # websearch_to_tsquery() would run again for every row.
-        cursor.execute(
-            """
-            SELECT set_config('max_parallel_workers_per_gather', '0', true),
-                websearch_to_tsquery('english', %s)::text,
-                (SELECT id FROM catalog_product WHERE code = %s),
-                (SELECT id FROM community_tag WHERE name = %s),
-                (SELECT reltuples FROM pg_class WHERE oid = 'community_questionsearch'::regclass)
-            """,
-            [text, filters.product, filters.tag],
-        )
-        _, query, product_id, tag_id, questions = cursor.fetchone()
-        if not query or (filters.product and product_id is None) or (filters.tag and tag_id is None):
-            return []  # only stop words, or an unknown product or tag: nothing matches
-        conditions = [] if include_hidden else ["NOT is_hidden"]
-        if filters.product:
-            conditions.append("product_id = %(product)s")
-        if filters.tag:
-            conditions.append("tag_ids @> ARRAY[%(tag)s]::bigint[]")
-        if filters.unanswered:
-            conditions.append("NOT is_answered")
-        if filters.solved:
-            conditions.append("is_solved")
-        search = _Search(
-            filters=" AND ".join(conditions) or "true",
-            parameters={"query": query, "candidates": _phrases_as_and(query), "product": product_id, "tag": tag_id},
-        )
-        walk = search.walk_length(cursor, questions=questions)
-        if walk:
-            found = search.walk(cursor, bound=2 * walk)
-            if len(found) == MAX_RESULTS:
-                return found
-        return search.bitmap(cursor)
+        question_ids = _search_plan_and_run(cursor, text=text, filters=filters, include_hidden=include_hidden)
+        if nested:  # the planner settings below last until the outer transaction ends
+            cursor.execute(
+                "SET LOCAL max_parallel_workers_per_gather TO DEFAULT; SET LOCAL enable_seqscan TO DEFAULT; "
+                "SET LOCAL enable_indexscan TO DEFAULT; SET LOCAL enable_bitmapscan TO DEFAULT"
+            )
+    return question_ids
+
+
+def _search_plan_and_run(cursor, *, text: str, filters: SearchFilters, include_hidden: bool) -> list[int]:
+    """_search_ranked_ids inside its transaction."""
+    # The query is parsed once, here, and passed on as a constant: inside a walk's filter,
+    # websearch_to_tsquery() would run again for every row.
+    cursor.execute(
+        """
+        SELECT set_config('max_parallel_workers_per_gather', '0', true),
+            websearch_to_tsquery('english', %s)::text,
+            (SELECT id FROM catalog_product WHERE code = %s),
+            (SELECT id FROM community_tag WHERE name = %s),
+            (SELECT reltuples FROM pg_class WHERE oid = 'community_questionsearch'::regclass)
+        """,
+        [text, filters.product, filters.tag],
+    )
+    _, query, product_id, tag_id, questions = cursor.fetchone()
+    if not query or (filters.product and product_id is None) or (filters.tag and tag_id is None):
+        return []  # only stop words, or an unknown product or tag: nothing matches
+    conditions = [] if include_hidden else ["NOT is_hidden"]
+    if filters.product:
+        conditions.append("product_id = %(product)s")
+    if filters.tag:
+        conditions.append("tag_ids @> ARRAY[%(tag)s]::bigint[]")
+    if filters.unanswered:
+        conditions.append("NOT is_answered")
+    if filters.solved:
+        conditions.append("is_solved")
+    search = _Search(
+        filters=" AND ".join(conditions) or "true",
+        parameters={"query": query, "candidates": _phrases_as_and(query), "product": product_id, "tag": tag_id},
+    )
+    walk = search.walk_length(cursor, questions=questions)
+    if walk:
+        found = search.walk(cursor, bound=2 * walk)
+        if len(found) == MAX_RESULTS:
+            return found
+    return search.bitmap(cursor)
 
 
 # A phrase operator ('a' <-> 'b', 'a' <2> 'b'), or a quoted lexeme (left alone).

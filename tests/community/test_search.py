@@ -148,3 +148,22 @@ def test_migration_0005_copies_the_questions_that_exist_and_goes_back(policies, 
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def planner_settings() -> tuple:
+    with connection.cursor() as cursor:  # pytest-django's transaction is still open
+        cursor.execute(
+            "SELECT current_setting('enable_seqscan'), current_setting('enable_indexscan'), "
+            "current_setting('enable_bitmapscan'), current_setting('max_parallel_workers_per_gather')"
+        )
+        return cursor.fetchone()
+
+
+def test_a_search_inside_a_transaction_gives_back_the_planner_settings(policies, tracker, monkeypatch):
+    ask(member(reputation=1000), tracker, title="Webhook retries for webhooks", body=BODY)
+    before = planner_settings()
+    monkeypatch.setattr(_Search, "walk_length", lambda self, cursor, questions: 3)
+    for max_results in (1, 2):  # the walk, then the walk and the bitmap
+        monkeypatch.setattr(selectors, "MAX_RESULTS", max_results)
+        assert len(search(text="webhook")) == 1
+        assert planner_settings() == before
