@@ -153,6 +153,8 @@ def _search_plan_and_run(cursor, *, text: str, filters: SearchFilters, include_h
         conditions.append("is_solved")
     search = _Search(
         filters=" AND ".join(conditions) or "true",
+        # The tag filter has its own GIN index, which the bitmap combines with the document's.
+        candidate_filters="tag_ids @> ARRAY[%(tag)s]::bigint[]" if filters.tag else "true",
         parameters={"query": query, "candidates": _phrases_as_and(query), "product": product_id, "tag": tag_id},
     )
     walk = search.walk_length(cursor, questions=questions)
@@ -182,13 +184,14 @@ class _Search:
     _search_ranked_ids from its own constants, every value is a parameter."""
 
     filters: str
+    candidate_filters: str  # the filters the bitmap answers from its indexes, before reading rows
     parameters: dict
     RANKED = "ORDER BY ts_rank(document, %(query)s::tsquery) DESC, created_at DESC, question_id DESC"
 
     def walk_length(self, cursor, *, questions: float) -> int:
         """About how many questions the walk reads to find MAX_RESULTS matches, or 0 when the
         bitmap is cheaper: from a sample of the table, the share of questions that match
-        (filters included) and the share that are the GIN index's candidates. Reading a
+        (filters included) and the share that are the GIN indexes' candidates. Reading a
         candidate through the bitmap costs about 1.5 times walking past a question (measured
         with bench/community.py)."""
         if questions < 0:  # never analysed (a new or tiny table): no estimate
@@ -197,7 +200,8 @@ class _Search:
         cursor.execute(
             f"""
             SELECT count(*) FILTER (WHERE document @@ %(query)s::tsquery AND {self.filters}),
-                count(*) FILTER (WHERE document @@ %(candidates)s::tsquery), count(*)
+                count(*) FILTER (WHERE document @@ %(candidates)s::tsquery AND {self.candidate_filters}),
+                count(*)
             FROM community_questionsearch TABLESAMPLE SYSTEM (%(percent)s)
             """,  # noqa: S608 - filters is made of this module's constants; the values are parameters
             {**self.parameters, "percent": percent},

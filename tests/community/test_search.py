@@ -110,9 +110,9 @@ def test_the_estimate_picks_the_walk_only_for_dense_matches(policies, tracker):
         ask(author, tracker, title=f"Webhook question number {number}", body=BODY if number else "A rare word: okta. " + BODY)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE community_questionsearch")
-        dense = _Search(filters="true", parameters={"query": "'webhook'", "candidates": "'webhook'"})
-        rare = _Search(filters="true", parameters={"query": "'okta'", "candidates": "'okta'"})
-        nothing = _Search(filters="true", parameters={"query": "'nothing'", "candidates": "'nothing'"})
+        dense = _Search(filters="true", candidate_filters="true", parameters={"query": "'webhook'", "candidates": "'webhook'"})
+        rare = _Search(filters="true", candidate_filters="true", parameters={"query": "'okta'", "candidates": "'okta'"})
+        nothing = _Search(filters="true", candidate_filters="true", parameters={"query": "'nothing'", "candidates": "'nothing'"})
         # A forum of 30 questions is too small to walk for 500 matches ...
         assert dense.walk_length(cursor, questions=30) == 0
         # ... one of 2,000 where every question matches is not; rare words never walk.
