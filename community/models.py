@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
@@ -169,11 +170,9 @@ class Question(models.Model):
     clock_remaining_seconds = models.PositiveIntegerField(null=True, blank=True)
     clock_stopped_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.CharField(max_length=16, choices=StopReason.choices, blank=True)
-    # Full-text search (PostgreSQL only; the SQLite development database leaves them empty and
+    # Full-text search (PostgreSQL only; the SQLite development database leaves it empty and
     # searches by substring). The services write the answers' text (weight C) into
-    # answers_vector; a trigger (migration 0002) keeps search_vector = title (A) + body (B) +
-    # answers_vector, and the same migration gives search_vector its GIN index.
-    search_vector = SearchVectorField(null=True, editable=False)
+    # answers_vector; searches read QuestionSearch, which triggers keep in step with this table.
     answers_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
@@ -199,6 +198,33 @@ class Question(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class QuestionSearch(models.Model):
+    """A question as full-text search reads it: its document (title A + body B + the answers'
+    vector C) and what the filters look at, in a narrow row (about 450 bytes against the
+    question's 2.4 kB), so the whole table stays in shared_buffers and a search pays a buffer
+    hit per match, not a page of the wide question table.
+
+    One row per question that is not deleted. Only the triggers of migration 0005 write it, on
+    every write to community_question and community_question_tags (the services, the admin, a
+    bulk UPDATE alike); the same migration creates its GIN and newest-first indexes, which are
+    PostgreSQL's own. PostgreSQL only: on SQLite the table stays empty.
+    """
+
+    question = models.OneToOneField(
+        Question, primary_key=True, on_delete=models.CASCADE, related_name="search", editable=False
+    )
+    document = SearchVectorField()
+    created_at = models.DateTimeField()
+    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="+", db_index=False)
+    is_hidden = models.BooleanField()
+    is_answered = models.BooleanField()
+    is_solved = models.BooleanField()
+    tag_ids = ArrayField(models.BigIntegerField(), default=list)
+
+    def __str__(self) -> str:
+        return f"Search row of question {self.question_id}"
 
 
 class Answer(models.Model):

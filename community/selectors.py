@@ -7,10 +7,11 @@ flags) is read only by the staff selectors below, and the pages show it to staff
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection, transaction
 from django.db.models import Avg, Count, F, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncMonth
@@ -23,7 +24,9 @@ PAGE_SIZE = 30
 # matches (a one-word search can match a third of the forum, and ranking reads every match's
 # whole vector), a plain listing shows the newest.
 MAX_RESULTS = 500
-PROBE = 2000
+# About how many questions a search samples to tell how dense its matches are (see
+# _search_ranked_ids).
+SAMPLE_ROWS = 2000
 
 
 @dataclass
@@ -35,12 +38,50 @@ class SearchFilters:
     solved: bool = False
 
 
-def questions_search(*, filters: SearchFilters, viewer=None) -> QuerySet[Question]:
+class SearchResults:
+    """The questions a full-text search found, best first.
+
+    The order is settled up front in the narrow search table (at most MAX_RESULTS question
+    ids); only the questions a page shows are read from the question table. It pages like a
+    list (Django's Paginator takes it): a slice is again SearchResults, read when iterated.
+    """
+
+    def __init__(self, question_ids: list[int]) -> None:
+        self.question_ids = question_ids
+        self._questions: list[Question] | None = None
+
+    def count(self) -> int:
+        return len(self.question_ids)
+
+    def __len__(self) -> int:
+        return len(self.question_ids)
+
+    def __getitem__(self, index: int | slice) -> SearchResults | Question:
+        if isinstance(index, slice):
+            return SearchResults(self.question_ids[index])
+        return list(SearchResults([self.question_ids[index]]))[0]
+
+    def __iter__(self) -> Iterator[Question]:
+        if self._questions is None:
+            found = (
+                Question.objects.select_related("product")
+                .defer("body", "body_html", "answers_vector")
+                .in_bulk(self.question_ids)
+            )
+            self._questions = [found[pk] for pk in self.question_ids if pk in found]
+        return iter(self._questions)
+
+
+def questions_search(*, filters: SearchFilters, viewer=None) -> QuerySet[Question] | SearchResults:
     """Questions matching the filters: full-text ranked (title over body over answers) among
     the newest MAX_RESULTS matches when there is text, newest first otherwise. Hidden and
     deleted questions are left out, except hidden ones for staff."""
+    include_hidden = viewer is not None and viewer.is_staff
+    text = filters.text.strip()
+    if text and connection.vendor == "postgresql":
+        return SearchResults(_search_ranked_ids(text=text, filters=filters, include_hidden=include_hidden))
     questions = Question.objects.exclude(state=Question.State.DELETED).select_related("product")
-    if not (viewer is not None and viewer.is_staff):
+    if not include_hidden:
         questions = questions.filter(is_hidden=False)
     if filters.tag:
         questions = questions.filter(tags__name=filters.tag)
@@ -50,35 +91,165 @@ def questions_search(*, filters: SearchFilters, viewer=None) -> QuerySet[Questio
         questions = questions.filter(answer_count=0)
     if filters.solved:
         questions = questions.filter(accepted_answer__isnull=False)
-    text = filters.text.strip()
     if not text:
         return questions.order_by("-created_at", "-pk")
-    if connection.vendor != "postgresql":
-        return questions.filter(Q(title__icontains=text) | Q(body__icontains=text)).order_by("-created_at")
-    query = SearchQuery(text, search_type="websearch", config="english")
-    matching = questions.filter(search_vector=query)
-    # Rank the newest MAX_RESULTS matches, not every match: a one-word search can match a third
-    # of the forum, and ranking reads each match's whole vector. Which plan finds them cheaply
-    # depends on how many there are, and PostgreSQL's guess for phrases, exclusions and filters
-    # can be far off (walking the created_at index for a search that matches nothing reads the
-    # whole table). So probe first, through the GIN index only, for up to PROBE matches: fewer
-    # means that is all of them; more means matches are dense, and walking the newest questions
-    # finds MAX_RESULTS of them quickly.
+    return questions.filter(Q(title__icontains=text) | Q(body__icontains=text)).order_by("-created_at")
+
+
+def _search_ranked_ids(*, text: str, filters: SearchFilters, include_hidden: bool) -> list[int]:
+    """The ids of the newest MAX_RESULTS questions matching the search, best ranked first.
+
+    Everything is read from community_questionsearch (migration 0005), whose rows are small
+    enough to stay in shared_buffers. Two plans find the newest matches:
+
+    - the bitmap: the GIN index gives every candidate (a phrase's candidates have all its words),
+      each is read and checked, and the newest MAX_RESULTS matches are kept. Its cost grows with
+      the number of candidates;
+    - the walk: down the newest-first btree that fits the filters, checking each question until
+      MAX_RESULTS match. Its cost grows with MAX_RESULTS / (the share of questions that match).
+
+    PostgreSQL's own guess for phrases, exclusions and filters can be far off (walking for a
+    search that matches nothing reads the whole table), and building the bitmap of a word in
+    every third question costs more than the walk, so a sample of the table (about SAMPLE_ROWS
+    questions, TABLESAMPLE SYSTEM) tells both shares, and the cheaper plan runs. The walk has a
+    bound, past which the bitmap finishes the search: the result is the same either way.
+    """
+    nested = connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_indexscan = off")
-        probe = list(matching.order_by().values_list("pk", flat=True)[:PROBE])
-    if len(probe) < PROBE:
-        candidates = Question.objects.filter(pk__in=probe).order_by("-created_at").values("pk")[:MAX_RESULTS]
-    else:
-        candidates = matching.order_by("-created_at").values("pk")[:MAX_RESULTS]
-    return (
-        Question.objects.filter(pk__in=candidates)
-        .select_related("product")
-        .annotate(rank=SearchRank(F("search_vector"), query))
-        .order_by("-rank", "-created_at")
-        .defer("body", "body_html", "search_vector", "answers_vector")
+        question_ids = _search_plan_and_run(cursor, text=text, filters=filters, include_hidden=include_hidden)
+        if nested:  # the planner settings below last until the outer transaction ends
+            cursor.execute(
+                "SET LOCAL max_parallel_workers_per_gather TO DEFAULT; SET LOCAL enable_seqscan TO DEFAULT; "
+                "SET LOCAL enable_indexscan TO DEFAULT; SET LOCAL enable_bitmapscan TO DEFAULT"
+            )
+    return question_ids
+
+
+def _search_plan_and_run(cursor, *, text: str, filters: SearchFilters, include_hidden: bool) -> list[int]:
+    """_search_ranked_ids inside its transaction."""
+    # The query is parsed once, here, and passed on as a constant: inside a walk's filter,
+    # websearch_to_tsquery() would run again for every row.
+    cursor.execute(
+        """
+        SELECT set_config('max_parallel_workers_per_gather', '0', true),
+            websearch_to_tsquery('english', %s)::text,
+            (SELECT id FROM catalog_product WHERE code = %s),
+            (SELECT id FROM community_tag WHERE name = %s),
+            (SELECT reltuples FROM pg_class WHERE oid = 'community_questionsearch'::regclass)
+        """,
+        [text, filters.product, filters.tag],
     )
+    _, query, product_id, tag_id, questions = cursor.fetchone()
+    if not query or (filters.product and product_id is None) or (filters.tag and tag_id is None):
+        return []  # only stop words, or an unknown product or tag: nothing matches
+    conditions = [] if include_hidden else ["NOT is_hidden"]
+    if filters.product:
+        conditions.append("product_id = %(product)s")
+    if filters.tag:
+        conditions.append("tag_ids @> ARRAY[%(tag)s]::bigint[]")
+    if filters.unanswered:
+        conditions.append("NOT is_answered")
+    if filters.solved:
+        conditions.append("is_solved")
+    search = _Search(
+        filters=" AND ".join(conditions) or "true",
+        # The tag filter has its own GIN index, which the bitmap combines with the document's.
+        candidate_filters="tag_ids @> ARRAY[%(tag)s]::bigint[]" if filters.tag else "true",
+        parameters={"query": query, "candidates": _phrases_as_and(query), "product": product_id, "tag": tag_id},
+    )
+    walk = search.walk_length(cursor, questions=questions)
+    if walk:
+        found = search.walk(cursor, bound=2 * walk)
+        if len(found) == MAX_RESULTS:
+            return found
+    return search.bitmap(cursor)
+
+
+# A phrase operator ('a' <-> 'b', 'a' <2> 'b'), or a quoted lexeme (left alone).
+_PHRASE_OR_LEXEME = re.compile(r"('(?:[^']|'')*')|<(?:-|\d+)>")
+
+
+def _phrases_as_and(query: str) -> str:
+    """The query with every phrase operator made an AND: the GIN index answers that without
+    reading any candidate, and whatever matches the query matches it too. Not so under a NOT
+    (!), where the query is kept as it is."""
+    if "!" in _PHRASE_OR_LEXEME.sub(lambda found: "''" if found.group(1) else found.group(0), query):
+        return query
+    return _PHRASE_OR_LEXEME.sub(lambda found: found.group(1) or "&", query)
+
+
+@dataclass
+class _Search:
+    """The statements of one search over community_questionsearch; `filters` is SQL made by
+    _search_ranked_ids from its own constants, every value is a parameter."""
+
+    filters: str
+    candidate_filters: str  # the filters the bitmap answers from its indexes, before reading rows
+    parameters: dict
+    RANKED = "ORDER BY ts_rank(document, %(query)s::tsquery) DESC, created_at DESC, question_id DESC"
+
+    def walk_length(self, cursor, *, questions: float) -> int:
+        """About how many questions the walk reads to find MAX_RESULTS matches, or 0 when the
+        bitmap is cheaper: from a sample of the table, the share of questions that match
+        (filters included) and the share that are the GIN indexes' candidates. Reading a
+        candidate through the bitmap costs about 1.5 times walking past a question (measured
+        with bench/community.py)."""
+        if questions < 0:  # never analysed (a new or tiny table): no estimate
+            return 0
+        percent = min(100.0, 100.0 * SAMPLE_ROWS / max(questions, 1.0))
+        cursor.execute(
+            f"""
+            SELECT count(*) FILTER (WHERE document @@ %(query)s::tsquery AND {self.filters}),
+                count(*) FILTER (WHERE document @@ %(candidates)s::tsquery AND {self.candidate_filters}),
+                count(*)
+            FROM community_questionsearch TABLESAMPLE SYSTEM (%(percent)s)
+            """,  # noqa: S608 - filters is made of this module's constants; the values are parameters
+            {**self.parameters, "percent": percent},
+        )
+        matches, candidates, sampled = cursor.fetchone()
+        if not matches:
+            return 0
+        walk = MAX_RESULTS * sampled / matches
+        return int(walk) if walk < 1.5 * candidates / sampled * questions else 0
+
+    def walk(self, cursor, *, bound: int) -> list[int]:
+        """The newest matches among the newest `bound` questions that pass the filters, ranked."""
+        cursor.execute(
+            "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)"
+        )
+        cursor.execute(
+            f"""
+            SELECT question_id FROM (
+                SELECT question_id, created_at, document FROM (
+                    SELECT question_id, created_at, document FROM community_questionsearch
+                    WHERE {self.filters} ORDER BY created_at DESC LIMIT %(bound)s
+                ) recent
+                WHERE document @@ %(query)s::tsquery ORDER BY created_at DESC LIMIT %(newest)s
+            ) newest
+            {self.RANKED}
+            """,  # noqa: S608 - as above
+            {**self.parameters, "bound": bound, "newest": MAX_RESULTS},
+        )
+        return [question_id for (question_id,) in cursor.fetchall()]
+
+    def bitmap(self, cursor) -> list[int]:
+        """The newest matches out of all of them (through the GIN index), ranked."""
+        cursor.execute(
+            "SELECT set_config('enable_bitmapscan', 'on', true), set_config('enable_seqscan', 'off', true), "
+            "set_config('enable_indexscan', 'off', true)"
+        )
+        cursor.execute(
+            f"""
+            SELECT question_id FROM (
+                SELECT question_id, created_at, document FROM community_questionsearch
+                WHERE document @@ %(query)s::tsquery AND {self.filters}
+                ORDER BY created_at DESC LIMIT %(newest)s
+            ) newest
+            {self.RANKED}
+            """,  # noqa: S608 - as above
+            {**self.parameters, "newest": MAX_RESULTS},
+        )
+        return [question_id for (question_id,) in cursor.fetchall()]
 
 
 def get_question_for_user(*, user, public_id) -> Question:

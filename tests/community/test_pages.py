@@ -210,18 +210,3 @@ def test_answers_comments_and_acceptance_are_emailed_until_unsubscribed(celery_w
     comment_post(author=asker, answer_id=answer.pk, body=helper_answer_comment)
     wait_for(lambda: len(mails_to("helper@example.com")) == 2, what="the comment notification")
     assert len(mails_to("asker@example.com")) == 1  # nothing since unsubscribing
-
-
-def test_search_ranks_the_same_whether_matches_are_few_or_dense(policies, tracker, monkeypatch):
-    from community import selectors
-
-    author = member(reputation=1000)
-    best = ask(author, tracker, title="Webhook webhook retries for webhooks", body="Webhook delivery retries. " + BODY)
-    ask(author, tracker, title="Another question on boards", body="The webhook fires twice here, " + BODY)
-    ask(author, tracker, title="Nothing to do with the search", body=BODY)
-    few = list(questions_search(filters=SearchFilters(text="webhook")))
-    monkeypatch.setattr(selectors, "PROBE", 1)  # as if the matches were dense
-    dense = list(questions_search(filters=SearchFilters(text="webhook")))
-    assert few == dense and len(few) == 2 and few[0] == best
-    monkeypatch.setattr(selectors, "MAX_RESULTS", 1)  # only the newest match is ranked
-    assert [q.title for q in questions_search(filters=SearchFilters(text="webhook"))] == ["Another question on boards"]
