@@ -43,8 +43,9 @@ It prints
              PostgreSQL: the bench database's connections, and the whole server, which also
              counts connections opened and closed meanwhile; Redis; the machine) while the
              events were being POSTed, and after, until the last was processed: where the two
-             cores went. A speed probe (a fixed pure-Python loop) at start and end shows how
-             fast the host was;
+             cores went. A speed probe (a fixed pure-Python loop) and a round-trip probe
+             (SELECT 1 to PostgreSQL) at start and end show how fast the host computed and
+             how fast it woke a process waiting on a socket;
   breakdown  with the servers stopped, in this process: json.loads, the signature check alone,
              gateway.webhook_event_parse, services.webhook_receive (parse, store, enqueue), a
              duplicate, Celery's publish alone, and the whole view through Django's test client.
@@ -249,6 +250,20 @@ def speed_probe() -> float:
         sum(i * i for i in range(1_000_000))
         best = min(best, time.perf_counter() - started)
     return best * 1000
+
+
+def round_trip_probe() -> float:
+    """Median microseconds of a `SELECT 1` round trip to PostgreSQL over 127.0.0.1 (500 of them,
+    one connection). Every webhook waits on several round trips; on a host whose idle vCPUs
+    halt and are slow to wake (a VM without guest halt polling) this grows several-fold while
+    the speed probe does not, and the web server's CPU per event grows with it."""
+    with psycopg.connect(**PG, dbname="postgres", autocommit=True) as connection:
+        durations = []
+        for _ in range(500):
+            started = time.perf_counter()
+            connection.execute("SELECT 1").fetchone()
+            durations.append(time.perf_counter() - started)
+    return statistics.median(durations) * 1e6
 
 
 class CpuMeter:
@@ -787,7 +802,7 @@ def main() -> int:
         default=0,
         metavar="N",
         help="start the worker under nice -n N (0, the default: the same priority as the web "
-        "server); docs/deployment.md explains when a lower priority for the worker makes sense",
+        "server), to see how much a lower priority gives the intake back (docs/deployment.md)",
     )
     parser.add_argument(
         "--breakdown-rounds",
@@ -881,6 +896,7 @@ def main() -> int:
         f"  load average at start: {load_average()} (other work on the machine skews every figure)"
     )
     print(f"  speed probe at start: {speed_probe():.1f} ms (a fixed pure-Python loop, best of 5)")
+    print(f"  round-trip probe at start: {round_trip_probe():.0f} µs (SELECT 1 to PostgreSQL, median of 500)")
 
     # Our signing is Stripe's.
     import stripe
@@ -1060,7 +1076,8 @@ def main() -> int:
         # Figures --------------------------------------------------------------------------
         heading("Results")
         print(
-            f"  load average at end: {load_average()}, speed probe at end: {speed_probe():.1f} ms"
+            f"  load average at end: {load_average()}, speed probe at end: {speed_probe():.1f} ms, "
+            f"round-trip probe at end: {round_trip_probe():.0f} µs"
         )
         print()
         accepted = sent.accepted
