@@ -49,22 +49,30 @@ def smtp_server(settings):
     controller.stop()
 
 
-@pytest.mark.django_db
-def test_an_onboarding_email_arrives_with_its_headers_and_both_bodies(catalog, settings, smtp_server):
-    settings.ONBOARDING_DEFAULT_SEQUENCE = "smtp-welcome"
+def _first_step_sent_to(first_name: str, *, sequence_key: str, settings, smtp_server):
+    """Enrol one admin named `first_name` in a fresh 14-day sequence, run a tick, deliver its
+    send over SMTP; return the admin, their organization, the tick's report and the message."""
+    settings.ONBOARDING_DEFAULT_SEQUENCE = sequence_key
     settings.ONBOARDING_EXPERIMENT_KEY = "no-such-experiment"
     settings.ONBOARDING_QUIET_HOURS_START = settings.ONBOARDING_QUIET_HOURS_END = 0
-    fourteen_day_sequence("smtp-welcome")
+    fourteen_day_sequence(sequence_key)
     organization, admin = organization_on("standard")
-    admin.first_name = "Grace"
+    admin.first_name = first_name
     admin.save(update_fields=["first_name"])
     enrolment_create(user=admin, organization=organization)
 
     report = onboarding_tick()
     assert sends_deliver(send_ids=report.send_ids) == {"sent": 1}
-
     [(recipients, message)] = smtp_server.messages
     assert recipients == [admin.email]
+    return admin, organization, report, message
+
+
+@pytest.mark.django_db
+def test_an_onboarding_email_arrives_with_its_headers_and_both_bodies(catalog, settings, smtp_server):
+    admin, organization, report, message = _first_step_sent_to(
+        "Grace", sequence_key="smtp-welcome", settings=settings, smtp_server=smtp_server
+    )
     assert message["Subject"] == "Step 0 for Grace"
     assert message["To"] == admin.email
     unsubscribe = re.fullmatch(r"<(http://[^>]+/email/unsubscribe/[^/>]+/)>", str(message["List-Unsubscribe"]).strip())
@@ -133,19 +141,9 @@ def test_a_chunk_on_the_wire_is_byte_for_byte_what_django_s_backend_would_send(c
 
 @pytest.mark.django_db
 def test_recipient_data_is_escaped_in_the_html_and_only_there(catalog, settings, smtp_server):
-    settings.ONBOARDING_DEFAULT_SEQUENCE = "smtp-escape"
-    settings.ONBOARDING_EXPERIMENT_KEY = "no-such-experiment"
-    settings.ONBOARDING_QUIET_HOURS_START = settings.ONBOARDING_QUIET_HOURS_END = 0
-    fourteen_day_sequence("smtp-escape")
-    organization, admin = organization_on("standard")
-    admin.first_name = '<b onclick="x()">Bob</b> & Co'
-    admin.save(update_fields=["first_name"])
-    enrolment_create(user=admin, organization=organization)
-
-    report = onboarding_tick()
-    assert sends_deliver(send_ids=report.send_ids) == {"sent": 1}
-
-    [(_, message)] = smtp_server.messages
+    _, _, _, message = _first_step_sent_to(
+        '<b onclick="x()">Bob</b> & Co', sequence_key="smtp-escape", settings=settings, smtp_server=smtp_server
+    )
     html = message.get_body(preferencelist=("html",)).get_content()
     text = message.get_body(preferencelist=("plain",)).get_content()
     assert "<p>Hello &lt;b onclick=&quot;x()&quot;&gt;Bob&lt;/b&gt; &amp; Co</p>" in html
