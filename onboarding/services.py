@@ -586,7 +586,7 @@ def _render(source: str, context: dict, *, autoescape: bool) -> str:
     if pieces is None or any(type(context.get(name)) is not str for name in pieces[1::2]):
         return _template(source).render(Context(context, autoescape=autoescape))
     escape = conditional_escape if autoescape else str
-    # Safe, as Django's render returns it (the admin preview prints it as it is).
+    # Safe, as Django's render returns it (the admin preview escapes the subject and text itself).
     return SafeString("".join(piece if index % 2 == 0 else escape(context[piece]) for index, piece in enumerate(pieces)))
 
 

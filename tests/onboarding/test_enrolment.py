@@ -99,6 +99,15 @@ def test_staff_preview_a_step_with_sample_data(admin_client):
     assert 'srcdoc="&lt;p class=&quot;x&quot;&gt;Hi &lt;b&gt;Ada&lt;/b&gt;' in content
 
 
+def test_the_preview_prints_markup_in_the_subject_and_text_as_text(admin_client):
+    step = StepFactory(sequence__key="preview-markup", subject='<img src=x onerror="alert(1)"> {{ first_name }}',
+                       text_body="<script>alert(2)</script> & {{ first_name }}")
+    content = admin_client.get(reverse("admin:onboarding_step_preview", args=[step.pk])).content.decode()
+    assert "<script>alert(2)" not in content and "<img src=x" not in content
+    assert "&lt;script&gt;alert(2)&lt;/script&gt; &amp; Ada" in content
+    assert "Subject: &lt;img src=x onerror=&quot;alert(1)&quot;&gt; Ada" in content
+
+
 def test_the_staff_report_counts_per_variation(client, admin_client, onboarding_experiment, settings):
     settings.ONBOARDING_QUIET_HOURS_START = settings.ONBOARDING_QUIET_HOURS_END = 0
     for index in range(9):
