@@ -426,9 +426,10 @@ def onboarding_tick(*, limit: int | None = None) -> TickReport:
     now = timezone.now()
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            claimed, send_ids = _claim_due_postgresql(now=now, limit=limit)
+            claimed, send_ids, stepless = _claim_due_postgresql(now=now, limit=limit)
         else:
-            claimed, send_ids = _claim_due(now=now, limit=limit)
+            claimed, send_ids, stepless = _claim_due(now=now, limit=limit)
+        _replan_stepless(stepless)
         report.claimed = claimed
         report.enqueued = len(send_ids)
         report.send_ids = send_ids
@@ -439,7 +440,8 @@ def onboarding_tick(*, limit: int | None = None) -> TickReport:
 
 # One round trip: lock the due rows (SKIP LOCKED, through the partial index), clear their
 # next_send_at, insert their sends (a conflict means the send exists: postponed earlier), and
-# return every pending send of the claimed enrolments.
+# return every pending send of the claimed enrolments, and those whose step is gone (deleted
+# by staff while they waited for it).
 _CLAIM_DUE_SQL = """
 WITH due AS (
     SELECT id, sequence_id, next_position FROM onboarding_enrolment
@@ -464,19 +466,28 @@ UNION ALL
 SELECT 'send', send.id FROM onboarding_send AS send JOIN claimed ON send.enrolment_id = claimed.id
 WHERE send.status = 'pending'
 UNION ALL
+SELECT 'stepless', claimed.id FROM claimed
+WHERE NOT EXISTS (SELECT 1 FROM onboarding_step AS step
+                  WHERE step.sequence_id = claimed.sequence_id AND step.position = claimed.next_position)
+UNION ALL
 SELECT 'claimed', count(*) FROM claimed
 """
 
 
-def _claim_due_postgresql(*, now: datetime, limit: int) -> tuple[int, list[int]]:
+def _claim_due_postgresql(*, now: datetime, limit: int) -> tuple[int, list[int], list[int]]:
+    """(how many were claimed, their pending send ids, the claimed enrolments whose step is gone)."""
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_DUE_SQL, {"now": now, "limit": limit})
         rows = cursor.fetchall()
     claimed = next(value for kind, value in rows if kind == "claimed")
-    return claimed, sorted(value for kind, value in rows if kind == "send")
+    return (
+        claimed,
+        sorted(value for kind, value in rows if kind == "send"),
+        sorted(value for kind, value in rows if kind == "stepless"),
+    )
 
 
-def _claim_due(*, now: datetime, limit: int) -> tuple[int, list[int]]:
+def _claim_due(*, now: datetime, limit: int) -> tuple[int, list[int], list[int]]:
     """The same claim with the ORM, for databases other than PostgreSQL (the SQLite default)."""
     due = list(
         Enrolment.objects.select_for_update(skip_locked=True)
@@ -485,7 +496,7 @@ def _claim_due(*, now: datetime, limit: int) -> tuple[int, list[int]]:
         .values_list("id", "sequence_id", "next_position")[:limit]
     )
     if not due:
-        return 0, []
+        return 0, [], []
     ids = [row[0] for row in due]
     Enrolment.objects.filter(pk__in=ids).update(next_send_at=None)
     step_ids = {
@@ -505,7 +516,29 @@ def _claim_due(*, now: datetime, limit: int) -> tuple[int, list[int]]:
     send_ids = list(
         Send.objects.filter(enrolment_id__in=ids, status=Send.Status.PENDING).order_by("id").values_list("id", flat=True)
     )
-    return len(due), send_ids
+    stepless = sorted(enrolment_id for enrolment_id, sequence_id, position in due if (sequence_id, position) not in step_ids)
+    return len(due), send_ids, stepless
+
+
+def _replan_stepless(enrolment_ids: list[int]) -> None:
+    """Enrolments claimed for a step that no longer exists (staff deleted it while they waited;
+    a step that was sent to anyone cannot be deleted) move on to the step after it, timed from
+    their last email as if the deleted one had never been there, or complete when none is left.
+    Without this they would stay active with no next send time, never to be picked up again."""
+    if not enrolment_ids:
+        return
+    enrolments = Enrolment.objects.select_related("user", "sequence", "organization").filter(
+        pk__in=enrolment_ids, status=Enrolment.Status.ACTIVE
+    )
+    for enrolment in enrolments:
+        if enrolment.next_position == 0 and enrolment.last_step_at is None:
+            completed = _plan_next(enrolment, after_position=None, base=enrolment.enrolled_at)
+        else:
+            base = enrolment.last_step_at or enrolment.enrolled_at
+            completed = _plan_next(enrolment, after_position=enrolment.next_position, base=base)
+        if completed:
+            _completed_record(enrolment)
+        enrolment.save(update_fields=_PLANNED_FIELDS)
 
 
 def _enqueue_sends(send_ids: list[int]) -> None:

@@ -230,3 +230,36 @@ def test_a_holdout_enrolment_never_gets_email(catalog, settings):
         assert (enrolment.status, enrolment.variation_key, enrolment.sequence) == ("holdout", "holdout", None)
         assert onboarding_tick().enqueued == 0
     assert Event.objects.get(name=events.ONBOARDING_ENROLLED, user=user).properties["holdout"] is True
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("deleted", ["invite", "welcome", "trial-ending"])
+def test_a_step_deleted_while_people_wait_for_it_is_stepped_over(catalog, settings, deleted):
+    """Staff delete a step nobody has been sent yet: those waiting for it move on to the step
+    after it (or complete), instead of staying enrolled with no next send time."""
+    settings.ONBOARDING_DEFAULT_SEQUENCE = "pruned"
+    settings.ONBOARDING_EXPERIMENT_KEY = "no-such-experiment"
+    settings.ONBOARDING_QUIET_HOURS_START = settings.ONBOARDING_QUIET_HOURS_END = 0
+    sequence = fourteen_day_sequence("pruned")
+    if deleted == "trial-ending":  # the last step: the rest are gone too, but not sent
+        sequence.steps.filter(position__in=[1, 2, 3]).delete()
+    with time_machine.travel(START, tick=False) as traveller:
+        user, organization = newcomer(f"pruned-{deleted}@example.com")
+        enrolment = enrolment_create(user=user, organization=organization)
+        if deleted != "welcome":
+            sends_deliver(send_ids=onboarding_tick().send_ids)  # day 0: the welcome goes out
+        sequence.steps.get(name=deleted).delete()
+        for days in range(1, 21):  # a tick a day for three weeks
+            traveller.move_to(day(days))
+            for _ in range(2):  # a replanned enrolment may be due at once
+                sends_deliver(send_ids=onboarding_tick().send_ids)
+        enrolment.refresh_from_db()
+        sent = [send.step.name for send in Send.objects.filter(enrolment=enrolment).order_by("id")]
+
+    if deleted == "trial-ending":
+        assert sent == ["welcome"] and enrolment.status == Enrolment.Status.COMPLETED
+    else:
+        expected = {"invite": ["welcome", "tips", "case-study", "trial-ending"], "welcome": ["invite", "tips", "case-study", "trial-ending"]}
+        assert sent == expected[deleted]
+        assert enrolment.status == Enrolment.Status.COMPLETED
+    assert enrolment.next_send_at is None
