@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q
@@ -938,6 +939,18 @@ def _webhook_insert_sql(vendor: str) -> str:
     )
 
 
+def _webhook_insert_prepared(connection, params: dict) -> tuple | None:
+    """Run the insert as a server-side prepared statement on Django's own connection (and so
+    in its transaction, if any). Django's cursors bind parameters on the client, so PostgreSQL
+    would parse and plan the statement for every webhook; prepared once per connection, it
+    costs PostgreSQL about 0.1 ms less CPU per event (bench/webhooks.py). psycopg keeps the
+    prepared statement with the connection and prepares it again on a new one."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_webhook_insert_sql("postgresql"), params, prepare=True)
+        return cursor.fetchone()
+
+
 def webhook_receive(*, payload: bytes, signature: str) -> ReceivedWebhook:
     """Verify and store a Stripe webhook once by its event id; the worker processes it.
 
@@ -952,12 +965,13 @@ def webhook_receive(*, payload: bytes, signature: str) -> ReceivedWebhook:
     if not event_id or len(event_id) > 64:
         raise WebhookSignatureInvalid("Webhook refused: the event has no usable id.")
     connection = connections[WebhookEvent.objects.db]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _webhook_insert_sql(connection.vendor),
-            {"id": event_id, "type": str(data.get("type", ""))[:64], "payload": payload.decode("utf-8"), "at": timezone.now()},
-        )
-        row = cursor.fetchone()
+    params = {"id": event_id, "type": str(data.get("type", ""))[:64], "payload": payload.decode("utf-8"), "at": timezone.now()}
+    if connection.vendor == "postgresql":
+        row = _webhook_insert_prepared(connection, params)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_webhook_insert_sql(connection.vendor), params)
+            row = cursor.fetchone()
     if row is None:  # SQLite: a duplicate
         existing = WebhookEvent.objects.filter(stripe_event_id=event_id).values_list("pk", flat=True).first()
         return ReceivedWebhook(pk=existing or 0, stripe_event_id=event_id, created=False)
