@@ -296,3 +296,28 @@ def test_the_production_entry_point_serves_the_webhook_without_browser_middlewar
     # No session cookie or browser headers on the webhook; every other page keeps them.
     assert "Set-Cookie" not in stored["headers"] and "X-Frame-Options" not in stored["headers"]
     assert _wsgi("/", method="GET")["headers"].get("X-Frame-Options") == "DENY"
+
+
+@pytest.mark.parametrize("apply", ["one by one", "by the drain"])
+def test_events_about_a_settled_payment_need_no_read_from_stripe(client, localstripe, trial_organization, apply):
+    """A late or duplicate event about an intent whose payment already succeeded changes
+    nothing, so it is done without asking Stripe: here Stripe no longer even knows the intent
+    (localstripe flushed), and the events are still processed, the payment untouched."""
+    organization, admin = trial_organization
+    payment = _paid_intent(localstripe, organization, admin)
+    assert payment.status == Payment.Status.SUCCEEDED
+    localstripe.flush()
+    kinds = ["payment_intent.payment_failed", "payment_intent.requires_action", "payment_intent.succeeded"]
+    for number, kind in enumerate(kinds):
+        payload, signature = _signed(_event(f"evt_settled_{number}", kind, payment.stripe_payment_intent_id))
+        assert _post(client, payload, signature).status_code == 200
+    if apply == "one by one":
+        for event in WebhookEvent.objects.order_by("pk"):
+            services.webhook_process(event_id=event.pk)
+    else:
+        report = services.webhooks_drain(batch=50)
+        assert (report.processed, report.failed) == (3, 0)
+    assert WebhookEvent.objects.filter(processed_at__isnull=True).count() == 0
+    assert set(WebhookEvent.objects.values_list("last_error", flat=True)) == {""}
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
