@@ -14,6 +14,7 @@ import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from accounts.exceptions import SeatLimitReached
@@ -1123,18 +1124,19 @@ def webhooks_drain(*, batch: int = 50, max_seconds: float = 20.0) -> DrainReport
             return report
 
 
-def _webhook_failed(event: WebhookEvent, error: Exception) -> None:
+def _webhook_failed(event_id: int, attempts: int, error: Exception) -> None:
     """Keep the error on the event and hide it from drains until its backoff is over
-    (`event.attempts` is the count before this attempt)."""
-    WebhookEvent.objects.filter(pk=event.pk).update(
-        last_error=repr(error)[:2000], claimed_until=timezone.now() + _webhook_retry_delay(event.attempts + 1)
+    (`attempts` is the count before this attempt)."""
+    WebhookEvent.objects.filter(pk=event_id).update(
+        last_error=repr(error)[:2000], claimed_until=timezone.now() + _webhook_retry_delay(attempts + 1)
     )
 
 
-def _intent_of(event: WebhookEvent) -> str:
-    if event.type not in HANDLED_WEBHOOKS:
+def _intent_of(event_type: str, object_id) -> str:
+    """The PaymentIntent an event is about (the id of its data.object), or "" for any other."""
+    if event_type not in HANDLED_WEBHOOKS:
         return ""
-    intent_id = str(((event.payload.get("data") or {}).get("object") or {}).get("id", ""))
+    intent_id = str(object_id or "")
     return intent_id if intent_id.startswith("pi_") else ""
 
 
@@ -1160,30 +1162,41 @@ def _webhooks_apply(event_ids: list[int], report: DrainReport) -> None:
     other event is applied on its own. A failure keeps its error on the events concerned and
     backs them off.
     """
-    by_intent: dict[str, list[WebhookEvent]] = {}
-    for event in WebhookEvent.objects.filter(pk__in=event_ids, processed_at__isnull=True).order_by("pk"):
-        intent_id = _intent_of(event)
+    by_intent: dict[str, list[tuple[int, int]]] = {}  # intent id -> [(event id, attempts)]
+    rows = (
+        WebhookEvent.objects.filter(pk__in=event_ids, processed_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", "type", "attempts", KT("payload__data__object__id"))  # not the whole body
+    )
+    for event_id, event_type, attempts, object_id in rows:
+        intent_id = _intent_of(event_type, object_id)
         if not intent_id:
             try:
-                webhook_process(event_id=event.pk)
+                webhook_process(event_id=event_id)
                 report.processed += 1
             except Exception:  # noqa: BLE001 - kept in last_error, retried after a backoff
                 report.failed += 1
-                logger.exception("stripe webhook event %s failed", event.pk)
+                logger.exception("stripe webhook event %s failed", event_id)
             continue
-        by_intent.setdefault(intent_id, []).append(event)
+        by_intent.setdefault(intent_id, []).append((event_id, attempts))
     settled = _intents_settled(by_intent)
+    # Settled: nothing to apply, so every such event of the batch is done in one statement.
+    done = [event_id for intent_id in settled for event_id, _ in by_intent.pop(intent_id, [])]
+    if done:
+        WebhookEvent.objects.filter(pk__in=done, processed_at__isnull=True).update(
+            attempts=F("attempts") + 1, processed_at=timezone.now(), last_error=""
+        )
+        report.processed += len(done)
     for intent_id, group in by_intent.items():
-        ids = [event.pk for event in group]
+        ids = [event_id for event_id, _ in group]
         WebhookEvent.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1)
         try:
-            if intent_id not in settled:
-                payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
+            payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
         except Exception as error:  # noqa: BLE001 - kept in last_error, retried after a backoff
             report.failed += len(group)
             logger.exception("stripe webhook events %s about %s failed", ids, intent_id)
-            for event in group:
-                _webhook_failed(event, error)
+            for event_id, attempts in group:
+                _webhook_failed(event_id, attempts, error)
             continue
         WebhookEvent.objects.filter(pk__in=ids, processed_at__isnull=True).update(
             processed_at=timezone.now(), last_error=""
@@ -1220,11 +1233,11 @@ def webhook_process(*, event_id: int) -> None:
         return
     WebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
     try:
-        intent_id = _intent_of(event)
+        intent_id = _intent_of(event.type, ((event.payload.get("data") or {}).get("object") or {}).get("id"))
         if intent_id and not _intents_settled([intent_id]):
             payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
         refunds.webhook_apply(event_type=event.type, payload=event.payload)  # refunds and disputes
     except Exception as error:
-        _webhook_failed(event, error)
+        _webhook_failed(event.pk, event.attempts, error)
         raise
     WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(processed_at=timezone.now(), last_error="")
