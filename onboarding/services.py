@@ -531,12 +531,8 @@ def _replan_stepless(enrolment_ids: list[int]) -> None:
         pk__in=enrolment_ids, status=Enrolment.Status.ACTIVE
     )
     for enrolment in enrolments:
-        if enrolment.next_position == 0 and enrolment.last_step_at is None:
-            completed = _plan_next(enrolment, after_position=None, base=enrolment.enrolled_at)
-        else:
-            base = enrolment.last_step_at or enrolment.enrolled_at
-            completed = _plan_next(enrolment, after_position=enrolment.next_position, base=base)
-        if completed:
+        base = enrolment.last_step_at or enrolment.enrolled_at
+        if _plan_next(enrolment, after_position=enrolment.next_position, base=base):
             _completed_record(enrolment)
         enrolment.save(update_fields=_PLANNED_FIELDS)
 
