@@ -155,14 +155,16 @@ def _django_bytes(email: OutgoingEmail, boundary: str | None) -> bytes:
     return message.as_bytes(linesep="\r\n")
 
 
+def envelope_address(address: str) -> str:
+    """The SMTP envelope's address (sender or recipient), as Django's SMTP backend writes it
+    (sanitize_address), which leaves a plain address as it is."""
+    return address if _PLAIN_ADDRESS.match(address) else _sanitized_address(address)
+
+
 @lru_cache(maxsize=64)
-def _envelope_address(address: str) -> str:
+def _sanitized_address(address: str) -> str:
+    # The sender ("Flywheel <onboarding@...>") is the same for every email of every chunk.
     return sanitize_address(address, settings.DEFAULT_CHARSET)
-
-
-def envelope_recipient(address: str) -> str:
-    """The SMTP envelope's address, as Django's SMTP backend writes it (sanitize_address)."""
-    return address if _PLAIN_ADDRESS.match(address) else sanitize_address(address, settings.DEFAULT_CHARSET)
 
 
 class Sender:
@@ -195,7 +197,7 @@ class Sender:
     def send(self, email: OutgoingEmail) -> None:
         if isinstance(self.backend, SMTPBackend):
             self.backend.connection.sendmail(
-                _envelope_address(email.from_email), [envelope_recipient(email.to)], mime_bytes(email)
+                envelope_address(email.from_email), [envelope_address(email.to)], mime_bytes(email)
             )
             return
         self.backend.send_messages([email.django_message()])
