@@ -70,6 +70,19 @@ def trial_organization(catalog):
     return organization_on("standard")
 
 
+def subprocess_env() -> dict[str, str]:
+    """The environment of a process the tests start (the worker, a web server): this run's
+    settings, its test database, queue and cache prefix."""
+    database = settings.DATABASES["default"]
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", ""),
+    }
+
+
 class WorkerProcess:
     """A real `celery worker` subprocess on the test Redis and the test database."""
 
@@ -78,16 +91,7 @@ class WorkerProcess:
         self.output: list[str] = []
 
     def start(self) -> None:
-        database = settings.DATABASES["default"]
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings_test",
-            "DATABASE_URL": (
-                f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-            ),
-            "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
-            "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", ""),
-        }
+        env = subprocess_env()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--pool=threads",
              "--concurrency=4", "--without-gossip", "--without-mingle", "--without-heartbeat"],

@@ -2,7 +2,6 @@
 a page, a static file, a form with its CSRF cookie, and Stripe's webhook, over HTTP."""
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -11,12 +10,11 @@ import time
 
 import pytest
 import requests
-from django.conf import settings
 
 from billing.models import WebhookEvent
 
 from ..billing.test_webhooks import _event, _signed
-from ..conftest import ROOT
+from ..conftest import ROOT, subprocess_env
 
 
 def _free_port() -> int:
@@ -29,20 +27,12 @@ def _free_port() -> int:
 def granian(transactional_db):
     """granian as docs/deployment.md starts it (two processes, two threads each), on the test
     database and Redis."""
-    database = settings.DATABASES["default"]
     port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
-        "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", ""),
-    }
     process = subprocess.Popen(
         [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
          "--workers", "2", "--blocking-threads", "2", "--no-ws", "--respawn-failed-workers",
          "config.wsgi:application"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
