@@ -14,7 +14,7 @@ import redis
 from django.conf import settings
 
 from accounts.models import Membership
-from billing.services import subscription_start_trial
+from billing.services import _drain_flag_clear, subscription_start_trial
 from catalog.selectors import edition_get
 from catalog.services import catalog_sync
 
@@ -35,9 +35,15 @@ def _redis_clean():
 @pytest.fixture(autouse=True)
 def _tasks_reach_the_worker_only_when_asked(request, settings):
     """Tasks of a test that does not use the worker go to a queue nobody consumes, so the
-    session's worker never touches the database while such a test is being torn down."""
+    session's worker never touches the database while such a test is being torn down.
+
+    A webhook drain parked so leaves its Redis flag ("a drain is pending") behind for up to a
+    minute, and the next test's webhooks would wait for the sweep instead of nudging a drain:
+    every test ends with the flag cleared."""
     if "celery_worker" not in request.fixturenames:
         settings.CELERY_TASK_DEFAULT_QUEUE = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-parked"
+    yield
+    _drain_flag_clear()
 
 
 @pytest.fixture
