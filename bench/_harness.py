@@ -168,20 +168,20 @@ def gunicorn_argv(
     port: int,
     workers: int,
     access_log: Path,
-    access_log_format: str,
     *,
     worker_class: str | None = None,
     timeout: int | None = None,
     threads: int | None = None,
 ) -> list[str]:
-    """gunicorn serving config.wsgi on 127.0.0.1:`port`, each request in `access_log`."""
+    """gunicorn serving config.wsgi on 127.0.0.1:`port`, each request in `access_log` as
+    "<method> <path> <status> <microseconds>" (read it with access_log_requests)."""
     argv = [sys.executable, "-m", "gunicorn", "config.wsgi"]
     if worker_class is not None:
         argv += ["-k", worker_class]
     argv += ["-w", str(workers), "-b", f"127.0.0.1:{port}"]
     if timeout is not None:
         argv += ["--timeout", str(timeout)]
-    argv += ["--access-logfile", str(access_log), "--access-logformat", access_log_format]
+    argv += ["--access-logfile", str(access_log), "--access-logformat", "%(m)s %(U)s %(s)s %(D)s"]
     if threads is not None:
         argv += ["--threads", str(threads)]
     return argv
@@ -228,17 +228,26 @@ def granian_argv(
     return argv
 
 
-def access_log_seconds(line: str, server: str) -> tuple[str, str, str, float] | None:
-    """(method, path, status, seconds) of one access-log line written with the format given to
-    gunicorn_argv ("%(m)s %(U)s %(s)s %(D)s", microseconds) or granian_argv (milliseconds)."""
-    parts = line.split()
-    if len(parts) != 4:
-        return None
+def access_log_requests(access_log: Path, server: str) -> list[tuple[str, str, str, float]]:
+    """(method, path, status, seconds) of each request in an access log written by
+    gunicorn_argv (microseconds) or granian_argv (milliseconds), in order; lines of any other
+    shape are skipped, and a log that is not there holds nothing."""
     try:
-        value = float(parts[3])
-    except ValueError:
-        return None
-    return parts[0], parts[1], parts[2], value / (1e6 if server == "gunicorn" else 1e3)
+        lines = access_log.read_text().splitlines()
+    except OSError:
+        return []
+    unit = 1e6 if server == "gunicorn" else 1e3
+    requests = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 4:
+            continue
+        try:
+            value = float(parts[3])
+        except ValueError:
+            continue
+        requests.append((parts[0], parts[1], parts[2], value / unit))
+    return requests
 
 
 def celery_worker_argv(concurrency: int, *, nice: int = 0) -> list[str]:

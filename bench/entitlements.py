@@ -54,6 +54,7 @@ import psycopg
 from _harness import (
     PG,
     Process,
+    access_log_requests,
     database_drop,
     database_recreate,
     free_port,
@@ -213,23 +214,11 @@ def ms(seconds: float) -> str:
 
 
 def server_times(access_log: Path) -> dict[str, list[float]]:
-    """Seconds gunicorn spent per request (%(D)s, microseconds), by path."""
+    """Seconds gunicorn spent per request answered 200 (%(D)s, microseconds), by path."""
     found: dict[str, list[float]] = {}
-    try:
-        lines = access_log.read_text().splitlines()
-    except OSError:
-        return found
-    for entry in lines:
-        parts = entry.split()
-        if len(parts) != 3:
-            continue
-        path, status, micros = parts
-        try:
-            if status != "200":
-                continue
-            found.setdefault(path, []).append(int(micros) / 1e6)
-        except ValueError:
-            continue
+    for _, path, status, seconds in access_log_requests(access_log, "gunicorn"):
+        if status == "200":
+            found.setdefault(path, []).append(seconds)
     return found
 
 
@@ -335,7 +324,7 @@ def main() -> int:
         access_log = scratch / "access.log"
         web = Process(
             "web",
-            gunicorn_argv(port, args.web_workers, access_log, "%(U)s %(s)s %(D)s"),
+            gunicorn_argv(port, args.web_workers, access_log),
             env,
             scratch,
         )

@@ -59,6 +59,7 @@ from _harness import (
     PG,
     ROOT,
     Process,
+    access_log_requests,
     celery_worker_argv,
     database_drop,
     database_recreate,
@@ -299,16 +300,11 @@ def verified_to_active_steps(emails: list[str]) -> dict[str, list[float]]:
 
 def signup_times_in_gunicorn(access_log: Path, skip: int) -> list[float]:
     """Seconds gunicorn spent on each signup POST (%(D)s), in order, the warm-up ones skipped."""
-    try:
-        lines = access_log.read_text().splitlines()
-    except OSError:
-        return []
-    times = []
-    for entry in lines:
-        parts = entry.split()
-        if len(parts) == 4 and parts[0] == "POST" and parts[1] == "/accounts/signup/":
-            times.append(int(parts[3]) / 1e6)
-    return times[skip:]
+    return [
+        seconds
+        for method, path, _, seconds in access_log_requests(access_log, "gunicorn")
+        if method == "POST" and path == "/accounts/signup/"
+    ][skip:]
 
 
 def count_active() -> int:
@@ -487,7 +483,6 @@ def main() -> int:
                 port,
                 args.web_workers,
                 scratch / "access.log",
-                "%(m)s %(U)s %(s)s %(D)s",
                 timeout=120,
             ),
             env,

@@ -80,7 +80,7 @@ from _harness import (
     PG,
     ROOT,
     Process,
-    access_log_seconds,
+    access_log_requests,
     celery_worker_argv,
     database_drop,
     database_recreate,
@@ -608,16 +608,11 @@ def payments_state() -> dict[str, int]:
 
 def server_times(access_log: Path, server: str) -> list[float]:
     """Seconds the web server spent on each /stripe/webhook answered 2xx (its access log)."""
-    times = []
-    try:
-        lines = access_log.read_text().splitlines()
-    except OSError:
-        return times
-    for entry in lines:
-        parsed = access_log_seconds(entry, server)
-        if parsed and parsed[1] == "/stripe/webhook" and parsed[2].startswith("2"):
-            times.append(parsed[3])
-    return times
+    return [
+        seconds
+        for _, path, status, seconds in access_log_requests(access_log, server)
+        if path == "/stripe/webhook" and status.startswith("2")
+    ]
 
 
 # The breakdown, in this process ---------------------------------------------------------------
@@ -978,7 +973,6 @@ def main() -> int:
                 port,
                 args.web_workers,
                 access_log,
-                "%(m)s %(U)s %(s)s %(D)s",
                 worker_class=args.worker_class,
                 timeout=120,
                 threads=args.threads if args.worker_class == "gthread" else None,
