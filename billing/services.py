@@ -1099,14 +1099,21 @@ class DrainReport:
     failed: int = 0
 
 
-def webhooks_drain(*, batch: int = 50, max_seconds: float = 20.0) -> DrainReport:
+def webhooks_drain(*, batch: int = 100, max_seconds: float = 20.0, linger: float | None = None) -> DrainReport:
     """Apply stored events until none is left to claim; return what was done.
+
+    After a batch that was not full it waits `linger` seconds (WEBHOOK_DRAIN_LINGER_SECONDS)
+    before claiming again, with its flag still set, so the intake publishes no other drain
+    meanwhile. During a burst the events then come in batches of what arrived in that time,
+    each for the same few statements, rather than one or two per claim; a lone event is still
+    applied as soon as the drain starts, and the wait only delays the drain's end.
 
     Stops after `max_seconds` and publishes its successor, so one long burst never holds a
     worker process. Before stopping for lack of work it clears the flag and claims once more:
     an event stored while the flag was still set is never left waiting for the sweep.
     """
     report = DrainReport()
+    linger = settings.WEBHOOK_DRAIN_LINGER_SECONDS if linger is None else linger
     deadline = time.monotonic() + max_seconds
     flag_cleared = False
     while True:
@@ -1122,6 +1129,8 @@ def webhooks_drain(*, batch: int = 50, max_seconds: float = 20.0) -> DrainReport
         if time.monotonic() > deadline:
             _drain_successor_publish()
             return report
+        if len(claimed) < batch and linger > 0:
+            time.sleep(linger)
 
 
 def _webhook_failed(event_id: int, attempts: int, error: Exception) -> None:

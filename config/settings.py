@@ -165,6 +165,13 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share the file: wait for a lock rather than fail at once.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+elif env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    # Django turns psycopg's prepared statements off (prepare_threshold None), which also
+    # ignores an explicit prepare=True. Its own cursors bind on the client and are never
+    # prepared whatever this says; only statements run with prepare=True on a psycopg Cursor
+    # are (the Stripe webhook's insert, billing.services). Turn it off behind a pooler that
+    # cannot keep prepared statements (PgBouncer before 1.21 in transaction mode).
+    DATABASES["default"]["OPTIONS"] = {"prepare_threshold": 5}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -397,6 +404,9 @@ STRIPE_WEBHOOK_TOLERANCE = env_int("STRIPE_WEBHOOK_TOLERANCE", 300)
 # again (doubling per attempt, at most an hour).
 WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 120)
 WEBHOOK_RETRY_SECONDS = env_float("WEBHOOK_RETRY_SECONDS", 5.0)
+# After a batch that was not full, the drain waits this long for more events before claiming
+# again: a burst is then applied in batches (billing.services.webhooks_drain).
+WEBHOOK_DRAIN_LINGER_SECONDS = env_float("WEBHOOK_DRAIN_LINGER_SECONDS", 0.2)
 if PRODUCTION:
     for _name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
         if not globals()[_name]:

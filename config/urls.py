@@ -9,6 +9,8 @@ from experiments import views as experiments_views
 from provisioning import views as provisioning_views
 
 urlpatterns = [
+    # First: Django tries the patterns in order, and Stripe may post a thousand a second.
+    path("stripe/webhook", billing_views.stripe_webhook, name="stripe_webhook"),
     path("", billing_views.landing, name="landing"),
     path("signup", billing_views.signup_entry, name="signup_entry"),
     path("welcome/", billing_views.welcome, name="welcome"),
@@ -40,7 +42,6 @@ urlpatterns = [
     path("billing/invoices/<uuid:invoice_id>.pdf", billing_views.invoice_pdf, name="invoice_pdf"),
     path("billing/credit-notes/<uuid:credit_note_id>/", billing_views.credit_note_page, name="credit_note"),
     path("billing/credit-notes/<uuid:credit_note_id>.pdf", billing_views.credit_note_pdf, name="credit_note_pdf"),
-    path("stripe/webhook", billing_views.stripe_webhook, name="stripe_webhook"),
     path("staff/funnel/", experiments_views.funnel, name="staff_funnel"),
     path("dev/mailbox/", accounts_views.dev_mailbox, name="dev_mailbox"),
     path("dev/mailbox/<str:name>", accounts_views.dev_mailbox, name="dev_mailbox_message"),

@@ -31,6 +31,20 @@ def _post(client, payload, signature):
     return client.post(reverse("stripe_webhook"), data=payload, content_type="application/json", headers={"Stripe-Signature": signature})
 
 
+def test_the_intake_insert_is_prepared_once_per_connection(db):
+    """Django turns psycopg's prepared statements off unless OPTIONS say otherwise; the
+    webhook insert asks for one, and PostgreSQL must really hold it after the first event."""
+    from django.db import connection
+
+    for number in range(2):
+        payload, signature = _signed(_event(f"evt_prepared_{number}", "customer.created", "pi_p"))
+        services.webhook_receive(payload=payload, signature=signature)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert len([sql for sql in prepared if "INSERT INTO billing_webhookevent" in sql]) == 1
+
+
 def test_bad_signatures_are_refused_and_nothing_is_stored(client, db):
     payload, signature = _signed(_event("evt_1", "payment_intent.succeeded", "pi_1"), secret="whsec_wrong")
     response = _post(client, payload, signature)
