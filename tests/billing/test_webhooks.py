@@ -306,10 +306,36 @@ def test_the_production_entry_point_serves_the_webhook_without_browser_middlewar
     refused = _wsgi("/stripe/webhook", body=forged, headers={"Stripe-Signature": forged_signature})
     assert refused["status"] == 400 and b"signature" in refused["body"].lower()
     assert _wsgi("/stripe/webhook", method="GET")["status"] == 405
+    too_large = _wsgi("/stripe/webhook", body=b"{" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1))
+    assert too_large["status"] == 413 and b"too large" in too_large["body"]
     assert list(WebhookEvent.objects.values_list("stripe_event_id", flat=True)) == ["evt_wsgi"]
     # No session cookie or browser headers on the webhook; every other page keeps them.
     assert "Set-Cookie" not in stored["headers"] and "X-Frame-Options" not in stored["headers"]
     assert _wsgi("/", method="GET")["headers"].get("X-Frame-Options") == "DENY"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_production_entry_point_answers_500_when_the_database_fails_and_recovers(settings, monkeypatch):
+    from django.db import OperationalError, connection
+
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    real_insert = services._webhook_insert_prepared
+
+    def insert_on_a_dead_connection(db_connection, params):
+        db_connection.errors_occurred = True  # what wrap_database_errors records for a dead socket
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "_webhook_insert_prepared", insert_on_a_dead_connection)
+    payload, signature = _signed(_event("evt_db_down", "customer.created", "pi_db"))
+    failed = _wsgi("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature})
+    assert failed["status"] == 500 and "again later" in json.loads(failed["body"])["error"]
+    assert not WebhookEvent.objects.exists()
+    # Stripe's next delivery of the same event is stored, once.
+    monkeypatch.setattr(services, "_webhook_insert_prepared", real_insert)
+    stored = _wsgi("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature})
+    assert stored["status"] == 200 and json.loads(stored["body"])["duplicate"] is False
+    assert connection.errors_occurred is False
+    assert list(WebhookEvent.objects.values_list("stripe_event_id", flat=True)) == ["evt_db_down"]
 
 
 @pytest.mark.parametrize("apply", ["one by one", "by the drain"])
