@@ -48,7 +48,8 @@ It prints
              how fast it woke a process waiting on a socket;
   breakdown  with the servers stopped, in this process: json.loads, the signature check alone,
              gateway.webhook_event_parse, services.webhook_receive (parse, store, enqueue), a
-             duplicate, Celery's publish alone, and the whole view through Django's test client.
+             duplicate, Celery's publish alone, the Django view through the test client, and
+             config.wsgi.application called as the web server calls it (the bare endpoint).
 It checks that every event was stored once and processed, and that every payment ended up
 succeeded. Exit status 0 whether or not the target is met; it asserts nothing.
 """
@@ -58,6 +59,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import io
 import json
 import os
 import random
@@ -706,10 +708,32 @@ def breakdown(env: dict[str, str], prefix: str, intents: list[dict], rounds: int
                 f"the test client got {response.status_code}: {response.content[:200]!r}"
             )
 
-    timed("the view through Django's test client (all middleware)", via_django, post)
+    timed("the Django view through the test client (all middleware)", via_django, post)
+    from config.wsgi import application
+
+    def wsgi_post(item) -> None:
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/stripe/webhook",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "HTTP_HOST": "127.0.0.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(item[0])),
+            "HTTP_STRIPE_SIGNATURE": item[1],
+            "wsgi.input": io.BytesIO(item[0]),
+        }
+        answer: list[str] = []
+        b"".join(application(environ, lambda status, headers, exc_info=None: answer.append(status)))
+        if not answer[0].startswith("200"):
+            raise RuntimeError(f"config.wsgi.application answered {answer[0]}")
+
+    via_wsgi = [(d.payload, sign(d.payload, WEBHOOK_SECRET)) for d in fresh("d")]
+    timed("config.wsgi.application, as the web server calls it", via_wsgi, wsgi_post)
     print(
-        "    (webhook_receive - parse - publish = the ORM's share; the test client - webhook_receive\n"
-        "     = Django's request handling; the server's time - the test client = the server)"
+        "    (webhook_receive - parse = storing and nudging; config.wsgi.application - webhook_receive\n"
+        "     = the bare WSGI endpoint's own work; the server's time - that = the web server)"
     )
 
 
