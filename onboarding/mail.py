@@ -24,6 +24,7 @@ from email import quoprimime
 from email.policy import compat32
 from email.utils import formatdate, make_msgid
 from functools import lru_cache
+from time import time as time_now
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -132,7 +133,7 @@ def mime_bytes(email: OutgoingEmail, *, boundary: str | None = None) -> bytes:
         _header("To", email.to),
     ]
     if "date" not in names:
-        lines.append(_header("Date", formatdate(localtime=settings.EMAIL_USE_LOCALTIME)))
+        lines.append(_date_header(int(time_now()), settings.EMAIL_USE_LOCALTIME))
     if "message-id" not in names:
         lines.append(_header("Message-ID", make_msgid(domain=DNS_NAME)))
     lines.extend(_header(name, value) for name, value in email.headers.items() if name.lower() not in _SKIPPED_EXTRA)
@@ -140,6 +141,12 @@ def mime_bytes(email: OutgoingEmail, *, boundary: str | None = None) -> bytes:
     lines.append(b"\r\n--" + boundary.encode("ascii") + b"\r\n" + text + separator + html)
     lines.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
     return b"".join(lines)
+
+
+@lru_cache(maxsize=2)
+def _date_header(second: int, localtime: bool) -> bytes:
+    # Every email of the same second has the same Date (formatdate costs as much as a header).
+    return _header("Date", formatdate(second, localtime=localtime))
 
 
 def _subject(subject: str) -> bytes:

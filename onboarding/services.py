@@ -658,23 +658,68 @@ _TEXT_VARIABLES = frozenset(
 def _render(source: str, context: dict, *, autoescape: bool) -> str:
     """What Template(source).render(Context(context, autoescape=autoescape)) returns.
 
-    A template made of text and bare text variables (most steps) is split once per process
-    into its pieces, and rendered by joining them with the recipient's values, escaped for
-    HTML as Django escapes them (conditional_escape); any other template is rendered by
-    Django. Creating the Contexts and walking the nodes cost more than the rest of an email."""
+    A template made of text and variables of the context, with or without filters (most
+    steps), is split once per process into its pieces and rendered by joining them: a bare
+    text variable is the recipient's value, escaped for HTML as Django escapes it
+    (conditional_escape); a variable with filters (or one that is not text) is rendered by
+    its own node, which reads only the variables and the autoescape, use_l10n and use_tz
+    flags of what it is given. Any other template (tags, dotted lookups, literals, unknown
+    names) is rendered by Django, and so is a template whose pieces raise. Creating the
+    Contexts and walking the nodes cost more than the rest of an email."""
     pieces = _pieces(source)
-    if pieces is None or any(type(context.get(name)) is not str for name in pieces[1::2]):
-        return _template(source).render(Context(context, autoescape=autoescape))
+    if pieces is not None:
+        rendered = _render_pieces(pieces, context, autoescape=autoescape)
+        if rendered is not None:
+            # Safe, as Django's render returns it (the admin preview escapes the subject and text itself).
+            return SafeString(rendered)
+    return _template(source).render(Context(context, autoescape=autoescape))
+
+
+class _VariableContext(dict):
+    """The variables of a recipient's context and what a VariableNode reads of a Context
+    besides them, with Context's defaults (no Context with its stacks per email)."""
+
+    use_l10n = None
+    use_tz = None
+    template = None
+
+    def __init__(self, variables: dict, *, autoescape: bool) -> None:
+        super().__init__(variables)
+        self.autoescape = autoescape
+
+
+def _render_pieces(pieces: tuple[str | VariableNode, ...], context: dict, *, autoescape: bool) -> str | None:
+    """The pieces joined, or None when one of them cannot be rendered here."""
     escape = conditional_escape if autoescape else str
-    # Safe, as Django's render returns it (the admin preview escapes the subject and text itself).
-    return SafeString("".join(piece if index % 2 == 0 else escape(context[piece]) for index, piece in enumerate(pieces)))
+    variables: _VariableContext | None = None
+    out = []
+    for index, piece in enumerate(pieces):
+        if index % 2 == 0:
+            out.append(piece)
+        elif type(piece) is str:
+            value = context.get(piece)
+            if type(value) is not str:
+                return None
+            out.append(escape(value))
+        else:
+            if piece.filter_expression.var.lookups[0] not in context:
+                return None  # Django decides: string_if_invalid, or an error
+            if variables is None:
+                variables = _VariableContext(context, autoescape=autoescape)
+            try:
+                out.append(piece.render(variables))
+            except Exception:  # noqa: BLE001 - Django's own render says what is wrong, or renders it
+                return None
+    return "".join(out)
 
 
 @lru_cache(maxsize=512)
-def _pieces(source: str) -> tuple[str, ...] | None:
-    """The template's text and variable names, alternating (text first, text last), or None
-    when it holds anything else: a tag, a filter, a lookup with a dot, a literal."""
-    pieces = [""]
+def _pieces(source: str) -> tuple[str | VariableNode, ...] | None:
+    """The template's text and variables, alternating (text first, text last): the name of
+    a bare text variable, else the VariableNode of one context variable (with filters, or a
+    variable that is not text); or None when the template holds anything else: a tag, a
+    lookup with a dot, a literal, a translated string."""
+    pieces: list[str | VariableNode] = [""]
     for node in _template(source).nodelist:
         if type(node) is TextNode:
             pieces[-1] += node.s
@@ -682,15 +727,15 @@ def _pieces(source: str) -> tuple[str, ...] | None:
         variable = node.filter_expression.var if type(node) is VariableNode else None
         if (
             not isinstance(variable, Variable)
-            or node.filter_expression.filters
             or variable.literal is not None
             or variable.translate
+            or variable.message_context
             or variable.lookups is None
             or len(variable.lookups) != 1
-            or variable.lookups[0] not in _TEXT_VARIABLES
         ):
             return None
-        pieces.extend([variable.lookups[0], ""])
+        bare = not node.filter_expression.filters and variable.lookups[0] in _TEXT_VARIABLES
+        pieces.extend([variable.lookups[0] if bare else node, ""])
     return tuple(pieces)
 
 
@@ -836,10 +881,12 @@ def _compose(send: Send, rendered: Rendered, *, to: str, links: _Links, unsubscr
     (signed once, for the context and the email)."""
     text = f"{rendered.text.rstrip()}\n\n--\nYou get these emails because you started a Flywheel trial.\nUnsubscribe: {unsubscribe}\n"
     body = _track_links(send, rendered.html, unsubscribe=unsubscribe, links=links)
+    # On lines of their own: a body line over 998 bytes makes the whole HTML part
+    # quoted-printable, and the signed links would lengthen the step's own last line.
     footer = (
-        '<p style="font-size:12px;color:#667">You get these emails because you started a Flywheel trial. '
-        f'<a href="{html.escape(unsubscribe)}">Unsubscribe</a></p>'
-        f'<img src="{html.escape(links.open_pixel_url(send))}" width="1" height="1" alt="">'
+        '\n<p style="font-size:12px;color:#667">You get these emails because you started a Flywheel trial. '
+        f'<a href="{html.escape(unsubscribe)}">Unsubscribe</a></p>\n'
+        f'<img src="{html.escape(links.open_pixel_url(send))}" width="1" height="1" alt="">\n'
     )
     body = body.replace("</body>", footer + "</body>") if "</body>" in body else body + footer
     return OutgoingEmail(
