@@ -36,6 +36,7 @@ from django.utils.safestring import SafeString
 
 from accounts.models import Organization, User
 from billing.models import Subscription
+from common.json_rows import json_rows, timestamp_text
 from common.tasks import enqueue_on_commit
 from experiments.services import event_record, events_record, experiment_assign
 
@@ -178,7 +179,7 @@ def marketing_email_claim(*, email: str, source: str) -> MarketingClaim:
 
 _CLAIM_MANY_SQL = """
 INSERT INTO onboarding_marketingsend (email, source, sent_at)
-SELECT wanted.email, wanted.source, %(now)s FROM unnest(%(emails)s::text[], %(sources)s::text[]) AS wanted(email, source)
+SELECT wanted.email, wanted.source, %(now)s FROM jsonb_to_recordset(%(wanted)s::jsonb) AS wanted(email text, source text)
 WHERE NOT EXISTS (SELECT 1 FROM onboarding_suppression WHERE email = wanted.email)
   AND (SELECT count(*) FROM onboarding_marketingsend AS sent
        WHERE sent.email = wanted.email AND sent.sent_at > %(since)s) < %(cap)s
@@ -206,8 +207,8 @@ def marketing_email_claim_many(*, requests: list[tuple[str, str]]) -> list[Marke
         )
         cursor.execute(
             _CLAIM_MANY_SQL,
-            {"emails": emails, "sources": [source[:64] for _, source in requests], "now": now,
-             "since": now - window, "cap": settings.MARKETING_EMAIL_CAP_COUNT},
+            {"wanted": json_rows(["email", "source"], [(email, source[:64]) for email, (_, source) in zip(emails, requests, strict=True)]),
+             "now": now, "since": now - window, "cap": settings.MARKETING_EMAIL_CAP_COUNT},
         )
         granted = {email: ledger_id for ledger_id, email in cursor.fetchall()}
     return [
@@ -957,9 +958,9 @@ def _claim_sends(sends: list[Send], *, now: datetime) -> set[int]:
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE onboarding_send AS send SET status = 'sending', claimed_at = %s, to_email = claim.email "
-                "FROM unnest(%s::bigint[], %s::text[]) AS claim(id, email) "
+                "FROM jsonb_to_recordset(%s::jsonb) AS claim(id bigint, email text) "
                 "WHERE send.id = claim.id AND send.status = 'pending' RETURNING send.id",
-                [now, [send.pk for send in sends], [send.enrolment.user.email for send in sends]],
+                [now, json_rows(["id", "email"], ((send.pk, send.enrolment.user.email) for send in sends))],
             )
             return {row[0] for row in cursor.fetchall()}
     return {
@@ -1128,16 +1129,17 @@ def _enrolments_save_planned(enrolments: list[Enrolment]) -> None:
             "UPDATE onboarding_enrolment AS enrolment SET status = planned.status, "
             "next_position = planned.next_position, next_send_at = planned.next_send_at, "
             "finished_at = planned.finished_at, last_step_at = planned.last_step_at "
-            "FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[]) "
-            "AS planned(id, status, next_position, next_send_at, finished_at, last_step_at) "
+            "FROM jsonb_to_recordset(%s::jsonb) AS planned(id bigint, status text, next_position int, "
+            "next_send_at timestamptz, finished_at timestamptz, last_step_at timestamptz) "
             "WHERE enrolment.id = planned.id",
             [
-                [e.pk for e in enrolments],
-                [e.status for e in enrolments],
-                [e.next_position for e in enrolments],
-                [e.next_send_at for e in enrolments],
-                [e.finished_at for e in enrolments],
-                [e.last_step_at for e in enrolments],
+                json_rows(
+                    ["id", *_PLANNED_FIELDS],
+                    (
+                        (e.pk, e.status, e.next_position, *(timestamp_text(moment) for moment in (e.next_send_at, e.finished_at, e.last_step_at)))
+                        for e in enrolments
+                    ),
+                )
             ],
         )
 
