@@ -268,7 +268,7 @@ def main() -> int:
     parser.add_argument("--due", type=int, default=1_000, help="of which due now (1,000)")
     parser.add_argument("--worker-pool", default="prefork", help="Celery pool, as in the Procfile (prefork)")
     parser.add_argument("--worker-concurrency", type=int, default=2, help="as in the Procfile (2)")
-    parser.add_argument("--chunk", type=int, default=50, help="sends per worker task (ONBOARDING_SEND_CHUNK, 50)")
+    parser.add_argument("--chunk", type=int, default=100, help="sends per worker task (ONBOARDING_SEND_CHUNK, 100)")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
