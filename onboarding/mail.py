@@ -195,6 +195,12 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, recipient: str, message: bytes) -
     each of the four round trips: each envelope address is put in angle brackets without
     parsing it again (quoteaddr's parseaddr cost as much as the rest of the dialogue), and
     each command is written to the socket at once."""
+    _sendmail_start(smtp, sender, recipient, message)
+    _sendmail_finish(smtp)
+
+
+def _sendmail_start(smtp: smtplib.SMTP, sender: str, recipient: str, message: bytes) -> None:
+    """_sendmail up to the message's final dot, without reading the server's answer to it."""
     smtp.ehlo_or_helo_if_needed()
     size = f" size={len(message)}" if smtp.does_esmtp and smtp.has_extn("size") else ""
     code, reply = _command(smtp, f"mail from:{_angle_address(sender)}{size}")
@@ -209,30 +215,36 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, recipient: str, message: bytes) -
     if code != 354:
         raise smtplib.SMTPDataError(code, reply)
     data = _LEADING_DOT.sub(b"..", message)
-    code, reply = _written(smtp, data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"))
+    _write(smtp, data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"))
+
+
+def _sendmail_finish(smtp: smtplib.SMTP) -> None:
+    """The server's answer to the message _sendmail_start() wrote: accepted, or raise."""
+    code, reply = smtp.getreply()
     if code != 250:
         _give_up(smtp, code)
         raise smtplib.SMTPDataError(code, reply)
 
 
 def _command(smtp: smtplib.SMTP, command: str) -> tuple[int, bytes]:
+    """Send a command and read its reply, as putcmd() and getreply() do."""
     if "\r" in command or "\n" in command:  # as putcmd() refuses them
         raise ValueError(f"command and arguments contain prohibited newline characters: {command!r}")
-    return _written(smtp, f"{command}\r\n".encode(smtp.command_encoding))
+    _write(smtp, f"{command}\r\n".encode(smtp.command_encoding))
+    return smtp.getreply()
 
 
-def _written(smtp: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:
-    """smtp.send(data) then smtp.getreply(), the sending without send()'s checks for a
-    debugging level and a closed connection, but for a debugging SMTP object."""
+def _write(smtp: smtplib.SMTP, data: bytes) -> None:
+    """smtp.send(data), without send()'s checks for a debugging level and a closed connection
+    but for a debugging SMTP object."""
     if smtp.debuglevel or smtp.sock is None:
         smtp.send(data)
-    else:
-        try:
-            smtp.sock.sendall(data)
-        except OSError:
-            smtp.close()
-            raise smtplib.SMTPServerDisconnected("Server not connected") from None
-    return smtp.getreply()
+        return
+    try:
+        smtp.sock.sendall(data)
+    except OSError:
+        smtp.close()
+        raise smtplib.SMTPServerDisconnected("Server not connected") from None
 
 
 def _give_up(smtp: smtplib.SMTP, code: int) -> None:
@@ -254,6 +266,12 @@ class Sender:
 
     A failed send raises (smtplib's or the backend's error); the connection stays usable for
     the next email when the server only refused that one.
+
+    send() is start() then finish(). Between the two, the caller can compose the next email
+    while the server takes in this one: over SMTP, start() writes the message up to its final
+    dot and finish() reads the server's answer (no command is sent before it: this is not
+    pipelining, which the server may not offer), so the time the server spends on the message
+    is not time the worker waits.
     """
 
     def __init__(self, connection=None) -> None:
@@ -274,7 +292,19 @@ class Sender:
             logger.warning("could not close the mail connection", exc_info=True)
 
     def send(self, email: OutgoingEmail) -> None:
+        self.start(email)
+        self.finish()
+
+    def start(self, email: OutgoingEmail) -> None:
+        """Hand the email over; raises when it is refused before its end (finish() tells the rest)."""
         if isinstance(self.backend, SMTPBackend):
-            _sendmail(self.backend.connection, envelope_address(email.from_email), envelope_address(email.to), mime_bytes(email))
+            _sendmail_start(
+                self.backend.connection, envelope_address(email.from_email), envelope_address(email.to), mime_bytes(email)
+            )
             return
         self.backend.send_messages([email.django_message()])
+
+    def finish(self) -> None:
+        """Wait for the server to accept the email start() handed over; raises if it refuses it."""
+        if isinstance(self.backend, SMTPBackend):
+            _sendmail_finish(self.backend.connection)

@@ -1209,18 +1209,45 @@ def _deliver(send_ids: list[int], mail_connection) -> tuple[dict[int, str], dict
             organization_ids={send.enrolment.organization_id for send, _ in to_send if send.enrolment.organization_id}
         )
         waiting = dict.fromkeys(send.pk for send, _ in to_send)
+
+        def failed(send: Send, claim: MarketingClaim, error: Exception) -> None:
+            _record_failed(send, claim, error)
+            outcomes[send.pk] = "failed"
+
+        def settle(send: Send, claim: MarketingClaim) -> None:
+            try:
+                sender.finish()
+            except Exception as error:  # noqa: BLE001 - any failure: this send is tried again later
+                failed(send, claim, error)
+                return
+            sent.append(send)
+            outcomes[send.pk] = "sent"
+
         try:
             with Sender(mail_connection) as sender:
+                # Each email is composed while the server takes in the one before it: its
+                # answer is read (settled) only then, and before the next email's first command.
+                in_flight: tuple[Send, MarketingClaim] | None = None
                 for send, claim in to_send:
                     del waiting[send.pk]
                     try:
-                        sender.send(_email_of(send, links=links, trials=trials))
+                        email = _email_of(send, links=links, trials=trials)
                     except Exception as error:  # noqa: BLE001 - any failure: this send is tried again later
-                        _record_failed(send, claim, error)
-                        outcomes[send.pk] = "failed"
+                        email, composing_error = None, error
+                    if in_flight is not None:
+                        settle(*in_flight)
+                        in_flight = None
+                    if email is None:
+                        failed(send, claim, composing_error)
                         continue
-                    sent.append(send)
-                    outcomes[send.pk] = "sent"
+                    try:
+                        sender.start(email)
+                    except Exception as error:  # noqa: BLE001 - any failure: this send is tried again later
+                        failed(send, claim, error)
+                        continue
+                    in_flight = (send, claim)
+                if in_flight is not None:
+                    settle(*in_flight)
         except OSError as error:  # the connection could not be opened: none of them went out
             for send, claim in to_send:
                 if send.pk in waiting:

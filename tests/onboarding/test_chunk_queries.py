@@ -10,7 +10,7 @@ from onboarding.models import Send
 from onboarding.services import enrolment_create, onboarding_tick, sends_deliver
 
 from ..conftest import organization_on
-from .factories import fourteen_day_sequence
+from .factories import everyone_enrolled_in
 
 
 def _deliver_chunk(size: int, mailoutbox) -> int:
@@ -28,9 +28,6 @@ def _deliver_chunk(size: int, mailoutbox) -> int:
 @pytest.mark.django_db
 def test_a_chunk_reads_no_field_row_by_row(catalog, settings, mailoutbox):
     # A field that sending uses but the chunk's read left out would cost a query per send.
-    settings.ONBOARDING_DEFAULT_SEQUENCE = "chunk-queries"
-    settings.ONBOARDING_EXPERIMENT_KEY = "no-such-experiment"
-    settings.ONBOARDING_QUIET_HOURS_START = settings.ONBOARDING_QUIET_HOURS_END = 0
-    fourteen_day_sequence("chunk-queries")
+    everyone_enrolled_in("chunk-queries", settings)
     assert _deliver_chunk(2, mailoutbox) == _deliver_chunk(6, mailoutbox)
     assert len(mailoutbox) == 8
