@@ -67,6 +67,7 @@ from time_to_value import (
     maintenance_connection,
     wait_until,
 )
+from webhooks import round_trip_probe, speed_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "flywheel_bench_onboarding"
@@ -267,7 +268,7 @@ def main() -> int:
     parser.add_argument("--due", type=int, default=1_000, help="of which due now (1,000)")
     parser.add_argument("--worker-pool", default="prefork", help="Celery pool, as in the Procfile (prefork)")
     parser.add_argument("--worker-concurrency", type=int, default=2, help="as in the Procfile (2)")
-    parser.add_argument("--chunk", type=int, default=50, help="sends per worker task (ONBOARDING_SEND_CHUNK, 50)")
+    parser.add_argument("--chunk", type=int, default=100, help="sends per worker task (ONBOARDING_SEND_CHUNK, 100)")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
@@ -308,6 +309,8 @@ def main() -> int:
           f"{os.cpu_count()} CPU(s)")
     print(f"  database {DB_NAME}, Redis db 12 queue {prefix}, SMTP sink 127.0.0.1:{smtp_port}")
     print(f"  load average at start: {load_average()}")
+    print(f"  speed probe at start: {speed_probe():.1f} ms (a fixed pure-Python loop, best of 5); "
+          f"round-trip probe: {round_trip_probe():.0f} µs (SELECT 1 to PostgreSQL, median of 500)")
     sink: Process | None = None
     worker: Process | None = None
     try:
@@ -417,7 +420,8 @@ def main() -> int:
               f"{per_email_ms(sink_alone_cpu_before, sink_alone_cpu, emails)} ms, "
               f"its clients {per_email_ms(clients_cpu_before, clients_cpu, emails)} ms")
         print(f"  send statuses: {statuses}; marketing ledger rows: {ledger:,}")
-        print(f"  load average at end: {load_average()}")
+        print(f"  load average at end: {load_average()}, speed probe at end: {speed_probe():.1f} ms, "
+              f"round-trip probe at end: {round_trip_probe():.0f} µs")
     finally:
         for process in (worker, sink):
             if process is not None:

@@ -473,10 +473,12 @@ ONBOARDING_FROM_EMAIL = env("ONBOARDING_FROM_EMAIL", DEFAULT_FROM_EMAIL)
 # No marketing email between these local hours of the recipient (start > end spans midnight).
 ONBOARDING_QUIET_HOURS_START = env_int("ONBOARDING_QUIET_HOURS_START", 21)
 ONBOARDING_QUIET_HOURS_END = env_int("ONBOARDING_QUIET_HOURS_END", 8)
-# The beat tick: how often, how many due steps it claims at most, and sends per worker task.
+# The beat tick: how often, how many due steps it claims at most, and sends per worker task
+# (each task pays a few statements, two transactions and an SMTP connection whatever its size:
+# 100 instead of 50 took a quarter off the worker's CPU per email in bench/onboarding.py).
 ONBOARDING_TICK_SECONDS = env_float("ONBOARDING_TICK_SECONDS", 60.0)
 ONBOARDING_TICK_LIMIT = env_int("ONBOARDING_TICK_LIMIT", 5000)
-ONBOARDING_SEND_CHUNK = env_int("ONBOARDING_SEND_CHUNK", 50)
+ONBOARDING_SEND_CHUNK = env_int("ONBOARDING_SEND_CHUNK", 100)
 # After a failed SMTP call a step is tried again this much later; a send claimed this long ago
 # and never finished (worker lost mid-send) is marked unknown and the sequence moves on.
 ONBOARDING_RETRY_MINUTES = env_int("ONBOARDING_RETRY_MINUTES", 10)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from accounts.models import Organization, SignupIntent, User
+from common.json_rows import json_rows, timestamp_text
 
 from . import posthog_gateway
 from .events import EXPERIMENT_EXPOSED, event_known
@@ -82,11 +82,10 @@ _EVENTS_INSERT_SQL = """
 INSERT INTO experiments_event (public_id, name, distinct_id, user_id, organization_id, properties,
                                occurred_at, sent_at, attempts, last_error)
 SELECT event.public_id, event.name, event.distinct_id, event.user_id, event.organization_id,
-       event.properties::jsonb, event.occurred_at, event.sent_at, event.attempts, event.last_error
-FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::timestamptz[],
-            %s::timestamptz[], %s::int[], %s::text[])
-     AS event(public_id, name, distinct_id, user_id, organization_id, properties, occurred_at, sent_at,
-              attempts, last_error)
+       event.properties, event.occurred_at, event.sent_at, event.attempts, event.last_error
+FROM jsonb_to_recordset(%s::jsonb)
+     AS event(public_id uuid, name text, distinct_id text, user_id bigint, organization_id bigint,
+              properties jsonb, occurred_at timestamptz, sent_at timestamptz, attempts int, last_error text)
 RETURNING public_id, id
 """
 
@@ -95,29 +94,27 @@ def events_record(*, events: list[dict[str, Any]]) -> list[Event]:
     """Store many analytics events in the caller's transaction with one INSERT; each dict holds
     event_record's arguments. Same invariant as event_record (the outbox pattern).
 
-    On PostgreSQL the rows go in as one array per column (INSERT ... SELECT FROM unnest):
-    bulk_create prepares every field of every object through the ORM, which cost the onboarding
-    worker about a third more CPU per event than the email's own SQL did."""
+    On PostgreSQL the rows go in as one JSON document (INSERT ... SELECT FROM
+    jsonb_to_recordset), written by the json module's C encoder: bulk_create prepares every
+    field of every object through the ORM, which cost the onboarding worker about a third
+    more CPU per event than the email's own SQL did, and Django's cursors quote an array
+    parameter element by element in Python, which cost 40 us per event for these ten."""
     unsaved = [_event(**arguments).event for arguments in events]
     if not unsaved or connection.vendor != "postgresql":
         return Event.objects.bulk_create(unsaved)
-    properties = Event._meta.get_field("properties")
+    columns = ["public_id", "name", "distinct_id", "user_id", "organization_id", "properties", "occurred_at",
+               "sent_at", "attempts", "last_error"]
+    rows = json_rows(
+        columns,
+        (
+            (str(event.public_id), event.name, event.distinct_id, event.user_id, event.organization_id, event.properties,
+             timestamp_text(event.occurred_at), timestamp_text(event.sent_at), event.attempts, event.last_error)
+            for event in unsaved
+        ),
+        encoder=Event._meta.get_field("properties").encoder,
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            _EVENTS_INSERT_SQL,
-            [
-                [event.public_id for event in unsaved],
-                [event.name for event in unsaved],
-                [event.distinct_id for event in unsaved],
-                [event.user_id for event in unsaved],
-                [event.organization_id for event in unsaved],
-                [json.dumps(event.properties, cls=properties.encoder) for event in unsaved],
-                [event.occurred_at for event in unsaved],
-                [event.sent_at for event in unsaved],
-                [event.attempts for event in unsaved],
-                [event.last_error for event in unsaved],
-            ],
-        )
+        cursor.execute(_EVENTS_INSERT_SQL, [rows])
         ids = dict(cursor.fetchall())
     for event in unsaved:
         event.pk = ids[event.public_id]

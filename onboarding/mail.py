@@ -17,12 +17,14 @@ from __future__ import annotations
 import logging
 import random
 import re
+import smtplib
 import sys
 from dataclasses import dataclass, field
 from email import quoprimime
 from email.policy import compat32
 from email.utils import formatdate, make_msgid
 from functools import lru_cache
+from time import time as time_now
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -131,7 +133,7 @@ def mime_bytes(email: OutgoingEmail, *, boundary: str | None = None) -> bytes:
         _header("To", email.to),
     ]
     if "date" not in names:
-        lines.append(_header("Date", formatdate(localtime=settings.EMAIL_USE_LOCALTIME)))
+        lines.append(_date_header(int(time_now()), settings.EMAIL_USE_LOCALTIME))
     if "message-id" not in names:
         lines.append(_header("Message-ID", make_msgid(domain=DNS_NAME)))
     lines.extend(_header(name, value) for name, value in email.headers.items() if name.lower() not in _SKIPPED_EXTRA)
@@ -139,6 +141,12 @@ def mime_bytes(email: OutgoingEmail, *, boundary: str | None = None) -> bytes:
     lines.append(b"\r\n--" + boundary.encode("ascii") + b"\r\n" + text + separator + html)
     lines.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
     return b"".join(lines)
+
+
+@lru_cache(maxsize=2)
+def _date_header(second: int, localtime: bool) -> bytes:
+    # Every email of the same second has the same Date (formatdate costs as much as a header).
+    return _header("Date", formatdate(second, localtime=localtime))
 
 
 def _subject(subject: str) -> bytes:
@@ -167,6 +175,89 @@ def _sanitized_address(address: str) -> str:
     return sanitize_address(address, settings.DEFAULT_CHARSET)
 
 
+def _angle_address(address: str) -> str:
+    """smtplib.quoteaddr() of an envelope address: `<address>` for a plain one (what
+    email.utils.parseaddr, which quoteaddr calls, finds in it), else quoteaddr's own answer."""
+    return f"<{address}>" if _PLAIN_ADDRESS.match(address) else _quoted_address(address)
+
+
+@lru_cache(maxsize=64)
+def _quoted_address(address: str) -> str:
+    return smtplib.quoteaddr(address)
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _sendmail(smtp: smtplib.SMTP, sender: str, recipient: str, message: bytes) -> None:
+    """smtplib's SMTP.sendmail(sender, [recipient], message): the same commands and bytes on
+    the wire, the same replies accepted and the same errors raised, with less Python around
+    each of the four round trips: each envelope address is put in angle brackets without
+    parsing it again (quoteaddr's parseaddr cost as much as the rest of the dialogue), and
+    each command is written to the socket at once."""
+    _sendmail_start(smtp, sender, recipient, message)
+    _sendmail_finish(smtp)
+
+
+def _sendmail_start(smtp: smtplib.SMTP, sender: str, recipient: str, message: bytes) -> None:
+    """_sendmail up to the message's final dot, without reading the server's answer to it."""
+    smtp.ehlo_or_helo_if_needed()
+    size = f" size={len(message)}" if smtp.does_esmtp and smtp.has_extn("size") else ""
+    code, reply = _command(smtp, f"mail from:{_angle_address(sender)}{size}")
+    if code != 250:
+        _give_up(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = _command(smtp, f"rcpt to:{_angle_address(recipient)}")
+    if code not in (250, 251):
+        _give_up(smtp, code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    code, reply = _command(smtp, "data")
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    data = _LEADING_DOT.sub(b"..", message)
+    _write(smtp, data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"))
+
+
+def _sendmail_finish(smtp: smtplib.SMTP) -> None:
+    """The server's answer to the message _sendmail_start() wrote: accepted, or raise."""
+    code, reply = smtp.getreply()
+    if code != 250:
+        _give_up(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _command(smtp: smtplib.SMTP, command: str) -> tuple[int, bytes]:
+    """Send a command and read its reply, as putcmd() and getreply() do."""
+    if "\r" in command or "\n" in command:  # as putcmd() refuses them
+        raise ValueError(f"command and arguments contain prohibited newline characters: {command!r}")
+    _write(smtp, f"{command}\r\n".encode(smtp.command_encoding))
+    return smtp.getreply()
+
+
+def _write(smtp: smtplib.SMTP, data: bytes) -> None:
+    """smtp.send(data), without send()'s checks for a debugging level and a closed connection
+    but for a debugging SMTP object."""
+    if smtp.debuglevel or smtp.sock is None:
+        smtp.send(data)
+        return
+    try:
+        smtp.sock.sendall(data)
+    except OSError:
+        smtp.close()
+        raise smtplib.SMTPServerDisconnected("Server not connected") from None
+
+
+def _give_up(smtp: smtplib.SMTP, code: int) -> None:
+    # As sendmail(): a server closing down (421) is left, any other refusal is reset.
+    if code == 421:
+        smtp.close()
+        return
+    try:
+        smtp.rset()
+    except smtplib.SMTPServerDisconnected:
+        pass  # the next command says so
+
+
 class Sender:
     """Sends OutgoingEmails over one connection of the configured mail backend: as bytes
     straight to smtplib when it is Django's SMTP backend (what its send_messages() would do,
@@ -175,6 +266,12 @@ class Sender:
 
     A failed send raises (smtplib's or the backend's error); the connection stays usable for
     the next email when the server only refused that one.
+
+    send() is start() then finish(). Between the two, the caller can compose the next email
+    while the server takes in this one: over SMTP, start() writes the message up to its final
+    dot and finish() reads the server's answer (no command is sent before it: this is not
+    pipelining, which the server may not offer), so the time the server spends on the message
+    is not time the worker waits.
     """
 
     def __init__(self, connection=None) -> None:
@@ -195,9 +292,19 @@ class Sender:
             logger.warning("could not close the mail connection", exc_info=True)
 
     def send(self, email: OutgoingEmail) -> None:
+        self.start(email)
+        self.finish()
+
+    def start(self, email: OutgoingEmail) -> None:
+        """Hand the email over; raises when it is refused before its end (finish() tells the rest)."""
         if isinstance(self.backend, SMTPBackend):
-            self.backend.connection.sendmail(
-                envelope_address(email.from_email), [envelope_address(email.to)], mime_bytes(email)
+            _sendmail_start(
+                self.backend.connection, envelope_address(email.from_email), envelope_address(email.to), mime_bytes(email)
             )
             return
         self.backend.send_messages([email.django_message()])
+
+    def finish(self) -> None:
+        """Wait for the server to accept the email start() handed over; raises if it refuses it."""
+        if isinstance(self.backend, SMTPBackend):
+            _sendmail_finish(self.backend.connection)

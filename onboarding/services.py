@@ -6,13 +6,17 @@ serializes per address with a transaction-scoped advisory lock, taken after both
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
+import json
 import logging
 import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
+from time import time as time_now
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,12 +29,14 @@ from django.template import Context, Template
 from django.template.base import TextNode, Variable, VariableNode
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
 from django.utils.html import conditional_escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 
 from accounts.models import Organization, User
 from billing.models import Subscription
+from common.json_rows import json_rows, timestamp_text
 from common.tasks import enqueue_on_commit
 from experiments.services import event_record, events_record, experiment_assign
 
@@ -173,7 +179,7 @@ def marketing_email_claim(*, email: str, source: str) -> MarketingClaim:
 
 _CLAIM_MANY_SQL = """
 INSERT INTO onboarding_marketingsend (email, source, sent_at)
-SELECT wanted.email, wanted.source, %(now)s FROM unnest(%(emails)s::text[], %(sources)s::text[]) AS wanted(email, source)
+SELECT wanted.email, wanted.source, %(now)s FROM jsonb_to_recordset(%(wanted)s::jsonb) AS wanted(email text, source text)
 WHERE NOT EXISTS (SELECT 1 FROM onboarding_suppression WHERE email = wanted.email)
   AND (SELECT count(*) FROM onboarding_marketingsend AS sent
        WHERE sent.email = wanted.email AND sent.sent_at > %(since)s) < %(cap)s
@@ -201,8 +207,8 @@ def marketing_email_claim_many(*, requests: list[tuple[str, str]]) -> list[Marke
         )
         cursor.execute(
             _CLAIM_MANY_SQL,
-            {"emails": emails, "sources": [source[:64] for _, source in requests], "now": now,
-             "since": now - window, "cap": settings.MARKETING_EMAIL_CAP_COUNT},
+            {"wanted": json_rows(["email", "source"], [(email, source[:64]) for email, (_, source) in zip(emails, requests, strict=True)]),
+             "now": now, "since": now - window, "cap": settings.MARKETING_EMAIL_CAP_COUNT},
         )
         granted = {email: ledger_id for ledger_id, email in cursor.fetchall()}
     return [
@@ -219,9 +225,55 @@ def marketing_email_release(*, claim: MarketingClaim) -> None:
         MarketingSend.objects.filter(pk=claim.ledger_id).delete()
 
 
+class _TokenSigner(signing.TimestampSigner):
+    """Makes the very tokens signing.dumps(payload, salt=...) makes, which signing.loads()
+    checks, at a fifth of the CPU: the HMAC key is derived from the salt and SECRET_KEY once
+    per signer (salted_hmac hashes it anew for every token, and a worker signs four tokens per
+    email), and the payload's JSON is written without a serializer object. Nothing is
+    compressed: the payloads are a few dozen bytes, which zlib does not shorten."""
+
+    def __init__(self, *, salt: str) -> None:
+        super().__init__(salt=salt)
+        key = hashlib.sha256(force_bytes(self.salt + "signer") + force_bytes(self.key)).digest()
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        self._second, self._timestamp = -1, ""
+
+    def timestamp(self) -> str:
+        # The same for every token signed within a second.
+        second = int(time_now())
+        if second != self._second:
+            self._second, self._timestamp = second, signing.b62_encode(second)
+        return self._timestamp
+
+    def signature(self, value, key=None) -> str:
+        if (key is not None and key != self.key) or self.algorithm != "sha256":
+            return super().signature(value, key)
+        keyed = self._keyed.copy()
+        keyed.update(force_bytes(value))
+        return signing.b64_encode(keyed.digest()).decode()
+
+    def token(self, payload) -> str:
+        """signing.dumps(payload, salt=self.salt)."""
+        return self.sign(signing.b64_encode(_COMPACT_JSON.encode(payload).encode("latin-1")).decode())
+
+
+# signing.JSONSerializer's JSON (json.dumps with these separators makes an encoder per call).
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+@lru_cache(maxsize=16)
+def _signer(salt: str, secret_key: str) -> _TokenSigner:
+    # Keyed by SECRET_KEY too, so a changed key (a test's settings) makes a new signer.
+    return _TokenSigner(salt=salt)
+
+
+def _token(payload, *, salt: str) -> str:
+    return _signer(salt, settings.SECRET_KEY).token(payload)
+
+
 def unsubscribe_token(email: str) -> str:
     """A signed, non-expiring token naming one address (unsubscribe links must keep working)."""
-    return signing.dumps(_normalize(email), salt=UNSUBSCRIBE_SALT, compress=True)
+    return _token(_normalize(email), salt=UNSUBSCRIBE_SALT)
 
 
 def email_from_unsubscribe_token(token: str) -> str:
@@ -607,23 +659,68 @@ _TEXT_VARIABLES = frozenset(
 def _render(source: str, context: dict, *, autoescape: bool) -> str:
     """What Template(source).render(Context(context, autoescape=autoescape)) returns.
 
-    A template made of text and bare text variables (most steps) is split once per process
-    into its pieces, and rendered by joining them with the recipient's values, escaped for
-    HTML as Django escapes them (conditional_escape); any other template is rendered by
-    Django. Creating the Contexts and walking the nodes cost more than the rest of an email."""
+    A template made of text and variables of the context, with or without filters (most
+    steps), is split once per process into its pieces and rendered by joining them: a bare
+    text variable is the recipient's value, escaped for HTML as Django escapes it
+    (conditional_escape); a variable with filters (or one that is not text) is rendered by
+    its own node, which reads only the variables and the autoescape, use_l10n and use_tz
+    flags of what it is given. Any other template (tags, dotted lookups, literals, unknown
+    names) is rendered by Django, and so is a template whose pieces raise. Creating the
+    Contexts and walking the nodes cost more than the rest of an email."""
     pieces = _pieces(source)
-    if pieces is None or any(type(context.get(name)) is not str for name in pieces[1::2]):
-        return _template(source).render(Context(context, autoescape=autoescape))
+    if pieces is not None:
+        rendered = _render_pieces(pieces, context, autoescape=autoescape)
+        if rendered is not None:
+            # Safe, as Django's render returns it (the admin preview escapes the subject and text itself).
+            return SafeString(rendered)
+    return _template(source).render(Context(context, autoescape=autoescape))
+
+
+class _VariableContext(dict):
+    """The variables of a recipient's context and what a VariableNode reads of a Context
+    besides them, with Context's defaults (no Context with its stacks per email)."""
+
+    use_l10n = None
+    use_tz = None
+    template = None
+
+    def __init__(self, variables: dict, *, autoescape: bool) -> None:
+        super().__init__(variables)
+        self.autoescape = autoescape
+
+
+def _render_pieces(pieces: tuple[str | VariableNode, ...], context: dict, *, autoescape: bool) -> str | None:
+    """The pieces joined, or None when one of them cannot be rendered here."""
     escape = conditional_escape if autoescape else str
-    # Safe, as Django's render returns it (the admin preview escapes the subject and text itself).
-    return SafeString("".join(piece if index % 2 == 0 else escape(context[piece]) for index, piece in enumerate(pieces)))
+    variables: _VariableContext | None = None
+    out = []
+    for index, piece in enumerate(pieces):
+        if index % 2 == 0:
+            out.append(piece)
+        elif type(piece) is str:
+            value = context.get(piece)
+            if type(value) is not str:
+                return None
+            out.append(escape(value))
+        else:
+            if piece.filter_expression.var.lookups[0] not in context:
+                return None  # Django decides: string_if_invalid, or an error
+            if variables is None:
+                variables = _VariableContext(context, autoescape=autoescape)
+            try:
+                out.append(piece.render(variables))
+            except Exception:  # noqa: BLE001 - Django's own render says what is wrong, or renders it
+                return None
+    return "".join(out)
 
 
 @lru_cache(maxsize=512)
-def _pieces(source: str) -> tuple[str, ...] | None:
-    """The template's text and variable names, alternating (text first, text last), or None
-    when it holds anything else: a tag, a filter, a lookup with a dot, a literal."""
-    pieces = [""]
+def _pieces(source: str) -> tuple[str | VariableNode, ...] | None:
+    """The template's text and variables, alternating (text first, text last): the name of
+    a bare text variable, else the VariableNode of one context variable (with filters, or a
+    variable that is not text); or None when the template holds anything else: a tag, a
+    lookup with a dot, a literal, a translated string."""
+    pieces: list[str | VariableNode] = [""]
     for node in _template(source).nodelist:
         if type(node) is TextNode:
             pieces[-1] += node.s
@@ -631,15 +728,15 @@ def _pieces(source: str) -> tuple[str, ...] | None:
         variable = node.filter_expression.var if type(node) is VariableNode else None
         if (
             not isinstance(variable, Variable)
-            or node.filter_expression.filters
             or variable.literal is not None
             or variable.translate
+            or variable.message_context
             or variable.lookups is None
             or len(variable.lookups) != 1
-            or variable.lookups[0] not in _TEXT_VARIABLES
         ):
             return None
-        pieces.extend([variable.lookups[0], ""])
+        bare = not node.filter_expression.filters and variable.lookups[0] in _TEXT_VARIABLES
+        pieces.extend([variable.lookups[0] if bare else node, ""])
     return tuple(pieces)
 
 
@@ -682,10 +779,6 @@ class _Links:
     open: tuple[str, str]
     hosts: frozenset[str]
     message_id_domain: str
-    # signing.dumps() makes a signer per token; one per salt for the chunk signs the same tokens.
-    unsubscribe_signer: signing.TimestampSigner = field(default_factory=lambda: signing.TimestampSigner(salt=UNSUBSCRIBE_SALT))
-    click_signer: signing.TimestampSigner = field(default_factory=lambda: signing.TimestampSigner(salt=CLICK_SALT))
-    open_signer: signing.TimestampSigner = field(default_factory=lambda: signing.TimestampSigner(salt=OPEN_SALT))
     own: dict[str, bool] = field(default_factory=dict)  # URL -> on one of our hosts
 
     @classmethod
@@ -703,17 +796,15 @@ class _Links:
 
     def unsubscribe_url(self, email: str) -> str:
         """The link unsubscribe_url(email) makes, with the route resolved once."""
-        token = self.unsubscribe_signer.sign_object(_normalize(email), compress=True)
-        return f"{self.unsubscribe[0]}{token}{self.unsubscribe[1]}"
+        return f"{self.unsubscribe[0]}{unsubscribe_token(email)}{self.unsubscribe[1]}"
 
     def tracked_url(self, send: Send, url: str) -> str:
         """The link tracked_url(send, url) makes, with the route resolved once."""
-        token = self.click_signer.sign_object({"s": str(send.public_id), "u": url}, compress=True)
-        return f"{self.click[0]}{token}{self.click[1]}"
+        return f"{self.click[0]}{_click_token(send, url)}{self.click[1]}"
 
     def open_pixel_url(self, send: Send) -> str:
         """The link open_pixel_url(send) makes, with the route resolved once."""
-        return f"{self.open[0]}{self.open_signer.sign_object(str(send.public_id))}{self.open[1]}"
+        return f"{self.open[0]}{_open_token(send)}{self.open[1]}"
 
     def is_own(self, url: str) -> bool:
         own = self.own.get(url)
@@ -745,14 +836,20 @@ def link_hosts() -> set[str]:
     return {host for host in hosts if host}
 
 
+def _click_token(send: Send, url: str) -> str:
+    return _token({"s": str(send.public_id), "u": url}, salt=CLICK_SALT)
+
+
+def _open_token(send: Send) -> str:
+    return _token(str(send.public_id), salt=OPEN_SALT)
+
+
 def tracked_url(send: Send, url: str) -> str:
-    token = signing.dumps({"s": str(send.public_id), "u": url}, salt=CLICK_SALT, compress=True)
-    return f"{settings.SITE_URL}{reverse('onboarding_click', args=[token])}"
+    return f"{settings.SITE_URL}{reverse('onboarding_click', args=[_click_token(send, url)])}"
 
 
 def open_pixel_url(send: Send) -> str:
-    token = signing.dumps(str(send.public_id), salt=OPEN_SALT)
-    return f"{settings.SITE_URL}{reverse('onboarding_open', args=[token])}"
+    return f"{settings.SITE_URL}{reverse('onboarding_open', args=[_open_token(send)])}"
 
 
 _HREF = re.compile(r'href="(https?://[^"]+)"', re.IGNORECASE)
@@ -785,10 +882,12 @@ def _compose(send: Send, rendered: Rendered, *, to: str, links: _Links, unsubscr
     (signed once, for the context and the email)."""
     text = f"{rendered.text.rstrip()}\n\n--\nYou get these emails because you started a Flywheel trial.\nUnsubscribe: {unsubscribe}\n"
     body = _track_links(send, rendered.html, unsubscribe=unsubscribe, links=links)
+    # On lines of their own: a body line over 998 bytes makes the whole HTML part
+    # quoted-printable, and the signed links would lengthen the step's own last line.
     footer = (
-        '<p style="font-size:12px;color:#667">You get these emails because you started a Flywheel trial. '
-        f'<a href="{html.escape(unsubscribe)}">Unsubscribe</a></p>'
-        f'<img src="{html.escape(links.open_pixel_url(send))}" width="1" height="1" alt="">'
+        '\n<p style="font-size:12px;color:#667">You get these emails because you started a Flywheel trial. '
+        f'<a href="{html.escape(unsubscribe)}">Unsubscribe</a></p>\n'
+        f'<img src="{html.escape(links.open_pixel_url(send))}" width="1" height="1" alt="">\n'
     )
     body = body.replace("</body>", footer + "</body>") if "</body>" in body else body + footer
     return OutgoingEmail(
@@ -859,9 +958,9 @@ def _claim_sends(sends: list[Send], *, now: datetime) -> set[int]:
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE onboarding_send AS send SET status = 'sending', claimed_at = %s, to_email = claim.email "
-                "FROM unnest(%s::bigint[], %s::text[]) AS claim(id, email) "
+                "FROM jsonb_to_recordset(%s::jsonb) AS claim(id bigint, email text) "
                 "WHERE send.id = claim.id AND send.status = 'pending' RETURNING send.id",
-                [now, [send.pk for send in sends], [send.enrolment.user.email for send in sends]],
+                [now, json_rows(["id", "email"], ((send.pk, send.enrolment.user.email) for send in sends))],
             )
             return {row[0] for row in cursor.fetchall()}
     return {
@@ -869,6 +968,21 @@ def _claim_sends(sends: list[Send], *, now: datetime) -> set[int]:
         for send in sends
         if _transition(send, source=Send.Status.PENDING, target=Send.Status.SENDING, claimed_at=now, to_email=send.enrolment.user.email)
     }
+
+
+# What sending reads of a send, its enrolment, user and organization: reading and converting
+# every column of the four rows (the password hash, a dozen timestamps) cost more than the rest
+# of the chunk's statements. A field left out is read with a query of its own when used, so
+# tests/onboarding/test_chunk_queries.py checks that a chunk's queries do not grow with it.
+_SEND_FIELDS = (
+    "public_id", "enrolment_id", "step_id", "status",
+    *(f"enrolment__{name}" for name in (
+        "user_id", "organization_id", "sequence_id", "experiment_key", "variation_key", "status", "exit_reason",
+        "next_position", "next_send_at", "enrolled_at", "last_step_at", "converted_at", "finished_at",
+    )),
+    "enrolment__user__email", "enrolment__user__first_name", "enrolment__user__time_zone", "enrolment__user__public_id",
+    "enrolment__organization__name", "enrolment__organization__public_id",
+)
 
 
 def _prepare_many(send_ids: list[int], steps: dict[int, list[Step]]) -> dict[int, str | tuple[Send, MarketingClaim]]:
@@ -883,6 +997,7 @@ def _prepare_many(send_ids: list[int], steps: dict[int, list[Step]]) -> dict[int
     with transaction.atomic():
         sends = list(
             Send.objects.select_related("enrolment__user", "enrolment__organization")
+            .only(*_SEND_FIELDS)
             .select_for_update(of=("enrolment",))
             .filter(pk__in=send_ids)
             .order_by("enrolment_id", "id")
@@ -1030,16 +1145,17 @@ def _enrolments_save_planned(enrolments: list[Enrolment]) -> None:
             "UPDATE onboarding_enrolment AS enrolment SET status = planned.status, "
             "next_position = planned.next_position, next_send_at = planned.next_send_at, "
             "finished_at = planned.finished_at, last_step_at = planned.last_step_at "
-            "FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[]) "
-            "AS planned(id, status, next_position, next_send_at, finished_at, last_step_at) "
+            "FROM jsonb_to_recordset(%s::jsonb) AS planned(id bigint, status text, next_position int, "
+            "next_send_at timestamptz, finished_at timestamptz, last_step_at timestamptz) "
             "WHERE enrolment.id = planned.id",
             [
-                [e.pk for e in enrolments],
-                [e.status for e in enrolments],
-                [e.next_position for e in enrolments],
-                [e.next_send_at for e in enrolments],
-                [e.finished_at for e in enrolments],
-                [e.last_step_at for e in enrolments],
+                json_rows(
+                    ["id", *_PLANNED_FIELDS],
+                    (
+                        (e.pk, e.status, e.next_position, *(timestamp_text(moment) for moment in (e.next_send_at, e.finished_at, e.last_step_at)))
+                        for e in enrolments
+                    ),
+                )
             ],
         )
 
@@ -1093,18 +1209,45 @@ def _deliver(send_ids: list[int], mail_connection) -> tuple[dict[int, str], dict
             organization_ids={send.enrolment.organization_id for send, _ in to_send if send.enrolment.organization_id}
         )
         waiting = dict.fromkeys(send.pk for send, _ in to_send)
+
+        def failed(send: Send, claim: MarketingClaim, error: Exception) -> None:
+            _record_failed(send, claim, error)
+            outcomes[send.pk] = "failed"
+
+        def settle(send: Send, claim: MarketingClaim) -> None:
+            try:
+                sender.finish()
+            except Exception as error:  # noqa: BLE001 - any failure: this send is tried again later
+                failed(send, claim, error)
+                return
+            sent.append(send)
+            outcomes[send.pk] = "sent"
+
         try:
             with Sender(mail_connection) as sender:
+                # Each email is composed while the server takes in the one before it: its
+                # answer is read (settled) only then, and before the next email's first command.
+                in_flight: tuple[Send, MarketingClaim] | None = None
                 for send, claim in to_send:
                     del waiting[send.pk]
                     try:
-                        sender.send(_email_of(send, links=links, trials=trials))
+                        email = _email_of(send, links=links, trials=trials)
                     except Exception as error:  # noqa: BLE001 - any failure: this send is tried again later
-                        _record_failed(send, claim, error)
-                        outcomes[send.pk] = "failed"
+                        email, composing_error = None, error
+                    if in_flight is not None:
+                        settle(*in_flight)
+                        in_flight = None
+                    if email is None:
+                        failed(send, claim, composing_error)
                         continue
-                    sent.append(send)
-                    outcomes[send.pk] = "sent"
+                    try:
+                        sender.start(email)
+                    except Exception as error:  # noqa: BLE001 - any failure: this send is tried again later
+                        failed(send, claim, error)
+                        continue
+                    in_flight = (send, claim)
+                if in_flight is not None:
+                    settle(*in_flight)
         except OSError as error:  # the connection could not be opened: none of them went out
             for send, claim in to_send:
                 if send.pk in waiting:

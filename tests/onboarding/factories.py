@@ -39,3 +39,12 @@ def fourteen_day_sequence(key: str = "trial-welcome") -> Sequence:
     StepFactory(sequence=sequence, position=3, name="case-study", delay=timedelta(days=4), delay_from=Step.DelayFrom.PREVIOUS)
     StepFactory(sequence=sequence, position=4, name="trial-ending", delay=timedelta(days=13))
     return sequence
+
+
+def everyone_enrolled_in(key: str, settings) -> Sequence:
+    """From now on every new user is enrolled in a fresh fourteen_day_sequence(key), with no
+    experiment deciding and no quiet hours (emails go out whatever the hour)."""
+    settings.ONBOARDING_DEFAULT_SEQUENCE = key
+    settings.ONBOARDING_EXPERIMENT_KEY = "no-such-experiment"
+    settings.ONBOARDING_QUIET_HOURS_START = settings.ONBOARDING_QUIET_HOURS_END = 0
+    return fourteen_day_sequence(key)

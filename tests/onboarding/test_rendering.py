@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.template import Context, Template
+from django.template.base import VariableNode
 from django.utils.safestring import SafeString, mark_safe
 
 from onboarding.services import _pieces, _render
@@ -32,19 +33,26 @@ FLAT = [
     "no variables at all {# a comment #} & <b>text</b>",
     "",
 ]
+# Variables rendered by their own nodes, between the joined pieces.
+FILTERED = [
+    "{{ first_name }}, your {{ product|default:'Flywheel' }} trial",  # an empty product still says Flywheel
+    "{{ trial_ends_at|date:'j F' }} <b>{{ first_name|upper }}</b>",
+    "{{ trial_ends_at }}",  # not text: localized as Django localizes it
+    "{{ first_name|safe }} {{ organization_name|default:email }}",
+    "{{ unknown }} and {{ unknown|default:'x' }}",  # not in the context: Django decides
+    "{{ product|default:edition }}",  # a filter argument from the context
+    "{{ edition|date:'j F' }} {{ user }}",
+]
 OTHER = [
-    "{{ product|default:'Flywheel' }}",  # a filter: an empty product must still say Flywheel
     "{% if product %}{{ product }}{% else %}your trial{% endif %}",
-    "{{ trial_ends_at|date:'j F' }}",
-    "{{ trial_ends_at }}",  # not text: localized by Django
     "{{ user.first_name }} {{ first_name|upper }}",
-    "{{ 'literal' }} {{ unknown }}",
+    "{{ 'literal' }}",
     "{% autoescape off %}{{ first_name }}{% endautoescape %}",
-    "{{ first_name|safe }}",
+    '{{ _("translated") }}',
 ]
 
 
-@pytest.mark.parametrize("source", FLAT + OTHER)
+@pytest.mark.parametrize("source", FLAT + FILTERED + OTHER)
 @pytest.mark.parametrize("autoescape", [True, False], ids=["html", "text"])
 def test_a_template_renders_as_django_renders_it(source, autoescape):
     expected = Template(source).render(Context(CONTEXT, autoescape=autoescape))
@@ -53,10 +61,11 @@ def test_a_template_renders_as_django_renders_it(source, autoescape):
     assert isinstance(rendered, SafeString)
 
 
-def test_only_text_and_bare_text_variables_take_the_pieces_path():
-    assert all(_pieces(source) is not None for source in FLAT)
+def test_only_text_and_variables_of_the_context_take_the_pieces_path():
+    assert all(_pieces(source) is not None for source in FLAT + FILTERED)
     assert all(_pieces(source) is None for source in OTHER)
     assert _pieces("a {{ first_name }} b") == ("a ", "first_name", " b")
+    assert [type(piece) for piece in _pieces("{{ first_name|upper }}!")] == [str, VariableNode, str]
 
 
 def test_recipient_values_are_escaped_in_html_and_left_alone_in_text():

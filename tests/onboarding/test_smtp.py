@@ -18,7 +18,7 @@ from onboarding.models import Send, Suppression
 from onboarding.services import _email_of, _Links, enrolment_create, onboarding_tick, sends_deliver
 
 from ..conftest import organization_on
-from .factories import fourteen_day_sequence
+from .factories import everyone_enrolled_in
 
 
 class Inbox:
@@ -52,10 +52,7 @@ def smtp_server(settings):
 def _first_step_sent_to(first_name: str, *, sequence_key: str, settings, smtp_server):
     """Enrol one admin named `first_name` in a fresh 14-day sequence, run a tick, deliver its
     send over SMTP; return the admin, their organization, the tick's report and the message."""
-    settings.ONBOARDING_DEFAULT_SEQUENCE = sequence_key
-    settings.ONBOARDING_EXPERIMENT_KEY = "no-such-experiment"
-    settings.ONBOARDING_QUIET_HOURS_START = settings.ONBOARDING_QUIET_HOURS_END = 0
-    fourteen_day_sequence(sequence_key)
+    everyone_enrolled_in(sequence_key, settings)
     organization, admin = organization_on("standard")
     admin.first_name = first_name
     admin.save(update_fields=["first_name"])
@@ -105,10 +102,7 @@ def _boundary(message: bytes) -> bytes:
 
 @pytest.mark.django_db
 def test_a_chunk_on_the_wire_is_byte_for_byte_what_django_s_backend_would_send(catalog, settings, smtp_server):
-    settings.ONBOARDING_DEFAULT_SEQUENCE = "smtp-chunk"
-    settings.ONBOARDING_EXPERIMENT_KEY = "no-such-experiment"
-    settings.ONBOARDING_QUIET_HOURS_START = settings.ONBOARDING_QUIET_HOURS_END = 0
-    sequence = fourteen_day_sequence("smtp-chunk")
+    sequence = everyone_enrolled_in("smtp-chunk", settings)
     sequence.steps.filter(position=0).update(text_body="Your {{ product }} {{ edition }} trial ends {{ trial_ends_at|date:'j F' }}.")
     recipients = []
     with time_machine.travel(datetime(2026, 3, 2, 10, 0, tzinfo=UTC), tick=False):
@@ -150,3 +144,52 @@ def test_recipient_data_is_escaped_in_the_html_and_only_there(catalog, settings,
     assert "<b onclick" not in html
     assert 'Hello <b onclick="x()">Bob</b> & Co of' in text
     assert message["Subject"] == 'Step 0 for <b onclick="x()">Bob</b> & Co'
+
+
+class RefusingInbox(Inbox):
+    """Refuses one recipient at RCPT and another's message at the end of DATA."""
+
+    def __init__(self, refused_recipient: str, refused_message_to: str) -> None:
+        super().__init__()
+        self.refused_recipient, self.refused_message_to = refused_recipient, refused_message_to
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook name
+        if address == self.refused_recipient:
+            return "550 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        if envelope.rcpt_tos == [self.refused_message_to]:
+            return "554 message refused"
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.django_db
+def test_refusals_in_the_middle_of_a_chunk_fail_only_their_sends(catalog, settings, smtp_server):
+    everyone_enrolled_in("smtp-refusals", settings)
+    admins = []
+    for _ in range(5):
+        organization, admin = organization_on("standard")
+        enrolment_create(user=admin, organization=organization)
+        admins.append(admin)
+    by_email = {admin.email: admin for admin in admins}
+    ordered = sorted(by_email)  # the chunk goes out in enrolment order; any two will do
+    refusing = RefusingInbox(refused_recipient=ordered[1], refused_message_to=ordered[3])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(refusing, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_PORT = port
+    try:
+        report = onboarding_tick()
+        assert sends_deliver(send_ids=report.send_ids) == {"sent": 3, "failed": 2}
+    finally:
+        controller.stop()
+
+    assert sorted(to for [to], _ in refusing.messages) == sorted(set(ordered) - {ordered[1], ordered[3]})
+    sends = {send.enrolment.user.email: send for send in Send.objects.filter(pk__in=report.send_ids).select_related("enrolment__user")}
+    assert {email for email, send in sends.items() if send.status == Send.Status.PENDING} == {ordered[1], ordered[3]}
+    assert "550" in sends[ordered[1]].last_error and "554" in sends[ordered[3]].last_error
+    assert all(send.status == Send.Status.SENT for email, send in sends.items() if email not in (ordered[1], ordered[3]))

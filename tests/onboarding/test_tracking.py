@@ -109,3 +109,19 @@ def test_links_resolved_once_per_chunk_are_the_links_made_one_by_one(sent, setti
         assert links.open_pixel_url(sent) == open_pixel_url(sent)
     assert links.is_own("https://app.example.com/x") and links.is_own(f"{settings.SITE_URL}/y")
     assert not links.is_own("https://evil.example/") and not links.is_own("//evil.example/")
+
+
+@pytest.mark.parametrize("payload", ["tracked@example.com", {"s": "4c1d", "u": "https://app.example.com/x?a=1&b=é"}])
+def test_email_tokens_are_the_tokens_django_signing_makes_and_checks(settings, payload):
+    from onboarding.services import _token
+
+    with time_machine.travel("2026-03-02 10:00:00Z", tick=False):
+        token = _token(payload, salt=CLICK_SALT)
+        assert token == signing.dumps(payload, salt=CLICK_SALT)
+    assert signing.loads(token, salt=CLICK_SALT) == payload
+    with pytest.raises(signing.BadSignature):
+        signing.loads(token, salt="another.salt")
+    settings.SECRET_KEY = "a-rotated-secret-key-long-enough-for-django-" * 2
+    assert _token(payload, salt=CLICK_SALT) != token  # signed with the new key, not a cached one
+    with pytest.raises(signing.BadSignature):
+        signing.loads(token, salt=CLICK_SALT)
