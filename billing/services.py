@@ -1041,19 +1041,26 @@ def webhooks_drain_nudge() -> None:
     webhooks_drain_job.apply_async(queue=settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
-def _drain_successor_publish() -> None:
-    """A drain that stops with work left hands over to a new task. The flag is still its own,
-    so it publishes directly (a nudge would see the flag and do nothing) and renews the flag."""
+def _drain_flag_renew() -> None:
+    """Set the flag for another _DRAIN_FLAG_SECONDS: a drain does so for each batch it takes,
+    so the flag says "a drain is running" as long as one is, even after it cleared the flag
+    and then found more work."""
     from common import shared_redis
-
-    from .tasks import webhooks_drain as webhooks_drain_job
 
     redis_client = shared_redis.client()
     if redis_client is not None:
         try:
             redis_client.set(shared_redis.key(_DRAIN_FLAG), b"1", ex=_DRAIN_FLAG_SECONDS)
-        except Exception:  # noqa: BLE001 - the successor runs anyway
+        except Exception:  # noqa: BLE001 - without the flag, nudges publish more drains; leases keep them apart
             logger.warning("webhook drain flag not renewed", exc_info=True)
+
+
+def _drain_successor_publish() -> None:
+    """A drain that stops with work left hands over to a new task. The flag is still its own,
+    so it publishes directly (a nudge would see the flag and do nothing) and renews the flag."""
+    from .tasks import webhooks_drain as webhooks_drain_job
+
+    _drain_flag_renew()
     webhooks_drain_job.apply_async(queue=settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
@@ -1099,7 +1106,7 @@ class DrainReport:
     failed: int = 0
 
 
-def webhooks_drain(*, batch: int = 100, max_seconds: float = 20.0, linger: float | None = None) -> DrainReport:
+def webhooks_drain(*, batch: int = 50, max_seconds: float = 20.0, linger: float | None = None) -> DrainReport:
     """Apply stored events until none is left to claim; return what was done.
 
     After a batch that was not full it waits `linger` seconds (WEBHOOK_DRAIN_LINGER_SECONDS)
@@ -1124,6 +1131,7 @@ def webhooks_drain(*, batch: int = 100, max_seconds: float = 20.0, linger: float
             _drain_flag_clear()
             flag_cleared = True
             continue
+        _drain_flag_renew()
         flag_cleared = False
         _webhooks_apply(claimed, report)
         if time.monotonic() > deadline:

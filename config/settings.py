@@ -170,8 +170,9 @@ elif env_bool("DATABASE_PREPARED_STATEMENTS", True):
     # ignores an explicit prepare=True. Its own cursors bind on the client and are never
     # prepared whatever this says; only statements run with prepare=True on a psycopg Cursor
     # are (the Stripe webhook's insert, billing.services). Turn it off behind a pooler that
-    # cannot keep prepared statements (PgBouncer before 1.21 in transaction mode).
-    DATABASES["default"]["OPTIONS"] = {"prepare_threshold": 5}
+    # cannot keep them (PgBouncer before 1.22 in transaction mode: psycopg sends DEALLOCATE ALL
+    # after a rollback).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5  # keeps sslmode etc. from the URL
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

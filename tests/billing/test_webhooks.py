@@ -244,6 +244,29 @@ def test_a_failing_event_keeps_its_error_and_is_retried_after_a_backoff(db, sett
     assert event.claimed_until - retry_started > first_wait  # the wait doubles
 
 
+def test_a_running_drain_holds_its_flag_for_every_batch_it_applies(db, monkeypatch):
+    """While a drain applies events its flag is set, even when it had cleared the flag and
+    then found more, so the intake's nudges publish no second drain meanwhile; it is cleared
+    when the drain stops."""
+    from common import shared_redis
+
+    flag = shared_redis.key(services._DRAIN_FLAG)
+    seen: list[bool] = []
+    real_apply = services._webhooks_apply
+
+    def apply_and_look(event_ids, report):
+        seen.append(bool(shared_redis.client().exists(flag)))
+        real_apply(event_ids, report)
+
+    monkeypatch.setattr(services, "_webhooks_apply", apply_and_look)
+    for number in range(3):
+        WebhookEvent.objects.create(stripe_event_id=f"evt_flag_{number}", type="customer.created", payload={})
+    services._drain_flag_clear()  # as after a drain's last empty claim
+    report = services.webhooks_drain(batch=2, linger=0)
+    assert report.processed == 3 and seen == [True, True]
+    assert not shared_redis.client().exists(flag)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_drain_out_of_time_hands_over_to_a_successor_that_finishes(celery_worker):
     # Stored without the intake's nudge, so only the drain below and its successor apply them.

@@ -60,3 +60,16 @@ def test_models_and_migrations_agree(db):
     output = io.StringIO()
     call_command("makemigrations", "--check", "--dry-run", stdout=output)
     assert output.getvalue().strip() == "No changes detected"
+
+
+def test_prepared_statements_keep_the_connection_options_of_the_database_url():
+    """The prepared-statement option is added to the URL's options (sslmode, ...), never in
+    their place: dropping sslmode=verify-full would quietly connect without checking TLS."""
+    show = "from django.conf import settings; print(sorted(settings.DATABASES['default']['OPTIONS'].items()))"
+    url = "postgres://postgres@127.0.0.1:5432/test?sslmode=verify-full&sslrootcert=/etc/ca.pem"
+    result = _manage("shell", "-c", show, FLYWHEEL_ENV="development", DATABASE_URL=url)
+    assert result.returncode == 0, result.stderr
+    assert "('sslmode', 'verify-full')" in result.stdout and "('sslrootcert', '/etc/ca.pem')" in result.stdout
+    assert "('prepare_threshold', 5)" in result.stdout
+    off = _manage("shell", "-c", show, FLYWHEEL_ENV="development", DATABASE_URL=url, DATABASE_PREPARED_STATEMENTS="0")
+    assert "prepare_threshold" not in off.stdout and "('sslmode', 'verify-full')" in off.stdout
