@@ -1106,7 +1106,7 @@ class DrainReport:
     failed: int = 0
 
 
-def webhooks_drain(*, batch: int = 50, max_seconds: float = 20.0, linger: float | None = None) -> DrainReport:
+def webhooks_drain(*, batch: int = 100, max_seconds: float = 20.0, linger: float | None = None) -> DrainReport:
     """Apply stored events until none is left to claim; return what was done.
 
     After a batch that was not full it waits `linger` seconds (WEBHOOK_DRAIN_LINGER_SECONDS)
@@ -1178,7 +1178,14 @@ def _webhooks_apply(event_ids: list[int], report: DrainReport) -> None:
     whose payment is already settled are done without asking Stripe (_intents_settled). Any
     other event is applied on its own. A failure keeps its error on the events concerned and
     backs them off.
+
+    Each of those applications may wait on Stripe. Once half the lease has gone, the events
+    not yet started are handed back (their lease cleared) for the next claim, so a slow Stripe
+    never lets the lease run out under an event still being applied, which another drain
+    would then apply too.
     """
+    hand_back_after = time.monotonic() + settings.WEBHOOK_LEASE_SECONDS / 2
+    handed_back: list[int] = []
     by_intent: dict[str, list[tuple[int, int]]] = {}  # intent id -> [(event id, attempts)]
     rows = (
         WebhookEvent.objects.filter(pk__in=event_ids, processed_at__isnull=True)
@@ -1188,6 +1195,9 @@ def _webhooks_apply(event_ids: list[int], report: DrainReport) -> None:
     for event_id, event_type, attempts, object_id in rows:
         intent_id = _intent_of(event_type, object_id)
         if not intent_id:
+            if time.monotonic() > hand_back_after:
+                handed_back.append(event_id)
+                continue
             try:
                 webhook_process(event_id=event_id)
                 report.processed += 1
@@ -1206,6 +1216,9 @@ def _webhooks_apply(event_ids: list[int], report: DrainReport) -> None:
         report.processed += len(done)
     for intent_id, group in by_intent.items():
         ids = [event_id for event_id, _ in group]
+        if time.monotonic() > hand_back_after:
+            handed_back += ids
+            continue
         WebhookEvent.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1)
         try:
             payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
@@ -1219,6 +1232,8 @@ def _webhooks_apply(event_ids: list[int], report: DrainReport) -> None:
             processed_at=timezone.now(), last_error=""
         )
         report.processed += len(group)
+    if handed_back:
+        WebhookEvent.objects.filter(pk__in=handed_back, processed_at__isnull=True).update(claimed_until=None)
 
 
 def webhooks_resume_unprocessed(*, older_than_seconds: int = 60) -> int:

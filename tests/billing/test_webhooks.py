@@ -267,6 +267,29 @@ def test_a_running_drain_holds_its_flag_for_every_batch_it_applies(db, monkeypat
     assert not shared_redis.client().exists(flag)
 
 
+def test_a_batch_hands_back_what_it_has_not_started_once_half_its_lease_is_gone(db, settings, monkeypatch):
+    """A slow Stripe must never let a lease run out under an event still being applied (another
+    drain would take it and apply it too): past half the lease, the rest of the batch goes
+    back, unleased, to the next claim."""
+    settings.WEBHOOK_LEASE_SECONDS = 2
+    real_process = services.webhook_process
+
+    def slow_process(*, event_id):
+        time.sleep(0.6)  # a Stripe read that takes its time
+        real_process(event_id=event_id)
+
+    monkeypatch.setattr(services, "webhook_process", slow_process)
+    for number in range(3):
+        WebhookEvent.objects.create(stripe_event_id=f"evt_slow_{number}", type="customer.created", payload={})
+    claimed = services.webhooks_claim(limit=10)
+    report = services.DrainReport()
+    services._webhooks_apply(claimed, report)
+    assert (report.processed, report.failed) == (2, 0)
+    last = WebhookEvent.objects.get(stripe_event_id="evt_slow_2")
+    assert last.processed_at is None and last.claimed_until is None and last.attempts == 0
+    assert services.webhooks_claim(limit=10) == [last.pk]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_drain_out_of_time_hands_over_to_a_successor_that_finishes(celery_worker):
     # Stored without the intake's nudge, so only the drain below and its successor apply them.
