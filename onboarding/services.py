@@ -39,7 +39,7 @@ from accounts.models import Organization, User
 from billing.models import Subscription
 from common.json_rows import json_rows, timestamp_text
 from common.tasks import enqueue_on_commit
-from experiments.services import event_record, events_record, experiment_assign
+from experiments.services import event_record, events_store, experiment_assign
 
 from . import events, selectors
 from .exceptions import LinkInvalid, UnsubscribeInvalid
@@ -1136,7 +1136,7 @@ def _record_sent(sent: list[Send], steps: dict[int, list[Step]]) -> None:
         Send.objects.filter(pk__in=[send.pk for send in sent], status=Send.Status.SENDING).update(
             status=Send.Status.SENT, sent_at=now, last_error="", attempts=F("attempts") + 1
         )
-        events_record(
+        events_store(
             events=[
                 {
                     "name": events.ONBOARDING_EMAIL_SENT,
