@@ -219,3 +219,19 @@ def test_replies_are_read_as_smtplib_reads_them():
     assert smtp.sock is None
     theirs.close()
     theirs_server.close()
+
+
+def test_lines_that_start_with_a_dot_arrive_whole(smtp_server):
+    with_dots = mail.OutgoingEmail(
+        subject="Dots", text=".\n..two\n.three\nend\n", html="<p>x</p>\n.<br>\n", from_email="a@example.com", to="b@example.com"
+    )
+    without = mail.OutgoingEmail(subject="None", text="plain\n", html="<p>x</p>\n", from_email="a@example.com", to="b@example.com")
+    with mail.Sender() as sender:
+        for outgoing in (with_dots, without):
+            sender.send(outgoing)
+    expected = [mail.mime_bytes(outgoing, boundary="b") for outgoing in (with_dots, without)]
+    received = [re.sub(rb'boundary="[^"]+"|--=+\d+==', b"B", raw) for raw in smtp_server.raw]
+    assert [b"\r\n".join(line for line in raw.split(b"\r\n") if not line.startswith((b"Date:", b"Message-ID:"))) for raw in received] == [
+        b"\r\n".join(line for line in re.sub(rb'boundary="b"|--b', b"B", raw).split(b"\r\n") if not line.startswith((b"Date:", b"Message-ID:")))
+        for raw in expected
+    ]
