@@ -39,7 +39,6 @@ from django.core.mail.utils import DNS_NAME
 logger = logging.getLogger(__name__)
 
 _POLICY = compat32.clone(linesep="\r\n")  # what Django's as_bytes(linesep="\r\n") folds with
-_LINE_ENDS = re.compile(rb"\r\n|\r|\n")
 # A header value the standard library writes as it is: printable ASCII words separated by
 # single spaces, short enough never to be folded (the limit is 78 with the name; 76 leaves
 # room for what Header.encode counts differently for the subject).
@@ -94,12 +93,24 @@ def _body(payload: str) -> tuple[str, bytes]:
     """(Content-Transfer-Encoding, body) as Django's SafeMIMEText encodes a utf-8 text:
     quoted-printable when a line is longer than RFC 5322 allows, else 7bit or 8bit."""
     encoded = payload.encode("utf-8")
-    long_lines = len(encoded) > RFC5322_EMAIL_LINE_LENGTH_LIMIT and any(
-        len(line.encode(errors="surrogateescape")) > RFC5322_EMAIL_LINE_LENGTH_LIMIT for line in payload.splitlines()
+    # A line of splitlines() lies within a line between two b"\n": when none of those is too
+    # long, no line is (the exact test, in Python per line, only when one of them is).
+    long_lines = (
+        len(encoded) > RFC5322_EMAIL_LINE_LENGTH_LIMIT
+        and max(map(len, encoded.split(b"\n"))) > RFC5322_EMAIL_LINE_LENGTH_LIMIT
+        and any(
+            len(line.encode(errors="surrogateescape")) > RFC5322_EMAIL_LINE_LENGTH_LIMIT for line in payload.splitlines()
+        )
     )
     if long_lines:
-        return "quoted-printable", _LINE_ENDS.sub(b"\r\n", quoprimime.body_encode(encoded.decode("latin-1")).encode("ascii"))
-    return ("7bit" if encoded.isascii() else "8bit"), _LINE_ENDS.sub(b"\r\n", encoded)
+        return "quoted-printable", _crlf(quoprimime.body_encode(encoded.decode("latin-1")).encode("ascii"))
+    return ("7bit" if encoded.isascii() else "8bit"), _crlf(encoded)
+
+
+def _crlf(data: bytes) -> bytes:
+    """Every line end (\\r\\n, \\r or \\n) as \\r\\n: what the generator's linesep gives, with
+    bytes.replace in C rather than a regular expression stepping through every byte."""
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
 
 
 def _part(subtype: str, payload: str) -> bytes:
@@ -189,49 +200,103 @@ def _quoted_address(address: str) -> str:
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-def _sendmail(smtp: smtplib.SMTP, sender: str, recipient: str, message: bytes) -> None:
+def _sendmail(smtp: smtplib.SMTP, replies: _Replies, sender: str, recipient: str, message: bytes) -> None:
     """smtplib's SMTP.sendmail(sender, [recipient], message): the same commands and bytes on
     the wire, the same replies accepted and the same errors raised, with less Python around
     each of the four round trips: each envelope address is put in angle brackets without
-    parsing it again (quoteaddr's parseaddr cost as much as the rest of the dialogue), and
-    each command is written to the socket at once."""
-    _sendmail_start(smtp, sender, recipient, message)
-    _sendmail_finish(smtp)
+    parsing it again (quoteaddr's parseaddr cost as much as the rest of the dialogue), each
+    command is written to the socket at once, and each reply is read by `replies`."""
+    _sendmail_start(smtp, replies, sender, recipient, message)
+    _sendmail_finish(smtp, replies)
 
 
-def _sendmail_start(smtp: smtplib.SMTP, sender: str, recipient: str, message: bytes) -> None:
+def _sendmail_start(smtp: smtplib.SMTP, replies: _Replies, sender: str, recipient: str, message: bytes) -> None:
     """_sendmail up to the message's final dot, without reading the server's answer to it."""
     smtp.ehlo_or_helo_if_needed()
     size = f" size={len(message)}" if smtp.does_esmtp and smtp.has_extn("size") else ""
-    code, reply = _command(smtp, f"mail from:{_angle_address(sender)}{size}")
+    code, reply = _command(smtp, replies, f"mail from:{_angle_address(sender)}{size}")
     if code != 250:
         _give_up(smtp, code)
         raise smtplib.SMTPSenderRefused(code, reply, sender)
-    code, reply = _command(smtp, f"rcpt to:{_angle_address(recipient)}")
+    code, reply = _command(smtp, replies, f"rcpt to:{_angle_address(recipient)}")
     if code not in (250, 251):
         _give_up(smtp, code)
         raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-    code, reply = _command(smtp, "data")
+    code, reply = _command(smtp, replies, "data")
     if code != 354:
         raise smtplib.SMTPDataError(code, reply)
-    data = _LEADING_DOT.sub(b"..", message)
+    # Dot-stuffing, only when a line starts with a dot (the expression tries every byte).
+    data = _LEADING_DOT.sub(b"..", message) if message.startswith(b".") or b"\n." in message else message
     _write(smtp, data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"))
 
 
-def _sendmail_finish(smtp: smtplib.SMTP) -> None:
+def _sendmail_finish(smtp: smtplib.SMTP, replies: _Replies) -> None:
     """The server's answer to the message _sendmail_start() wrote: accepted, or raise."""
-    code, reply = smtp.getreply()
+    code, reply = replies.read(smtp)
     if code != 250:
         _give_up(smtp, code)
         raise smtplib.SMTPDataError(code, reply)
 
 
-def _command(smtp: smtplib.SMTP, command: str) -> tuple[int, bytes]:
+def _command(smtp: smtplib.SMTP, replies: _Replies, command: str) -> tuple[int, bytes]:
     """Send a command and read its reply, as putcmd() and getreply() do."""
     if "\r" in command or "\n" in command:  # as putcmd() refuses them
         raise ValueError(f"command and arguments contain prohibited newline characters: {command!r}")
     _write(smtp, f"{command}\r\n".encode(smtp.command_encoding))
-    return smtp.getreply()
+    return replies.read(smtp)
+
+
+class _Replies:
+    """smtplib's getreply() reading the connection's socket itself: the same codes, texts and
+    errors, without the buffered file object and its Python-level readinto() between the
+    socket and each line (a third of the dialogue's CPU). Only for replies to commands
+    written after smtplib's own last read (the greeting, EHLO): nothing is pipelined, so the
+    server sends nothing more until the next command, and neither reader holds bytes the
+    other one needs. Bytes after a complete reply (which a server would send only out of
+    turn) are kept for the next read."""
+
+    _LIMIT = smtplib._MAXLINE  # noqa: SLF001 - the line limit smtplib enforces
+
+    def __init__(self, sock) -> None:
+        self.sock = sock
+        self._pending = b""
+
+    def read(self, smtp: smtplib.SMTP) -> tuple[int, bytes]:
+        if smtp.debuglevel or smtp.sock is not self.sock:
+            return smtp.getreply()  # its debug output, or its own error for a closed connection
+        data, texts, code = self._pending, [], -1
+        while True:
+            end = data.find(b"\n") + 1
+            if not end:
+                if len(data) > self._LIMIT:
+                    smtp.close()
+                    raise smtplib.SMTPResponseException(500, "Line too long.")
+                try:
+                    more = self.sock.recv(8192)
+                except OSError as error:
+                    smtp.close()
+                    raise smtplib.SMTPServerDisconnected(f"Connection unexpectedly closed: {error}") from None
+                if more:
+                    data += more
+                    continue
+                if not data:
+                    smtp.close()
+                    raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+                end = len(data)  # the last line, without its end, as readline() returns it
+            line, data = data[:end], data[end:]
+            if len(line) > self._LIMIT:
+                smtp.close()
+                raise smtplib.SMTPResponseException(500, "Line too long.")
+            texts.append(line[4:].strip(b" \t\r\n"))
+            try:
+                code = int(line[:3])
+            except ValueError:
+                code = -1
+                break
+            if line[3:4] != b"-":
+                break
+        self._pending = data
+        return code, b"\n".join(texts)
 
 
 def _write(smtp: smtplib.SMTP, data: bytes) -> None:
@@ -277,6 +342,7 @@ class Sender:
     def __init__(self, connection=None) -> None:
         self.backend = connection or get_connection()
         self._opened_here = False
+        self._replies: _Replies | None = None
 
     def __enter__(self) -> Sender:
         # True when open() made a new connection, None when it was open already: close only ours.
@@ -298,8 +364,9 @@ class Sender:
     def start(self, email: OutgoingEmail) -> None:
         """Hand the email over; raises when it is refused before its end (finish() tells the rest)."""
         if isinstance(self.backend, SMTPBackend):
+            smtp = self.backend.connection
             _sendmail_start(
-                self.backend.connection, envelope_address(email.from_email), envelope_address(email.to), mime_bytes(email)
+                smtp, self._replies_of(smtp), envelope_address(email.from_email), envelope_address(email.to), mime_bytes(email)
             )
             return
         self.backend.send_messages([email.django_message()])
@@ -307,4 +374,11 @@ class Sender:
     def finish(self) -> None:
         """Wait for the server to accept the email start() handed over; raises if it refuses it."""
         if isinstance(self.backend, SMTPBackend):
-            _sendmail_finish(self.backend.connection)
+            smtp = self.backend.connection
+            _sendmail_finish(smtp, self._replies_of(smtp))
+
+    def _replies_of(self, smtp: smtplib.SMTP) -> _Replies:
+        # One reader per socket: a connection opened again is read afresh.
+        if self._replies is None or self._replies.sock is not smtp.sock:
+            self._replies = _Replies(smtp.sock)
+        return self._replies

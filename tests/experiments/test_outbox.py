@@ -10,7 +10,7 @@ from accounts.services import user_signup_record
 from experiments import events
 from experiments.exceptions import UnknownEvent
 from experiments.models import Event
-from experiments.services import event_record, events_record
+from experiments.services import event_record, events_record, events_store
 
 from ..factories import MembershipFactory, OrganizationFactory, UserFactory
 
@@ -156,3 +156,12 @@ def test_many_events_are_stored_as_event_record_stores_one():
             column: stored[single.public_id][column] for column in columns
         }
     assert events_record(events=[]) == []
+
+    Event.objects.all().delete()
+    events_store(events=arguments)
+    events_record(events=arguments)
+    stored = list(Event.objects.order_by("id").values("public_id", *columns))
+    assert [{column: row[column] for column in columns} for row in stored[:3]] == [
+        {column: row[column] for column in columns} for row in stored[3:]
+    ]
+    assert len({row["public_id"] for row in stored}) == 6 and all(row["public_id"].version == 4 for row in stored)

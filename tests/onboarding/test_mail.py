@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import string
 from datetime import UTC, datetime
 
@@ -10,6 +11,7 @@ import pytest
 import time_machine
 from django.core.mail.message import BadHeaderError, forbid_multi_line_headers, sanitize_address
 
+from onboarding import mail
 from onboarding.mail import (
     _PLAIN_ADDRESS,
     _POLICY,
@@ -125,3 +127,8 @@ def test_long_one_word_values_are_folded_as_the_standard_library_folds_them():
         for name in ("List-Unsubscribe", "To", "X-Flywheel-Sequence", "Message-ID"):
             expected = _POLICY.fold_binary(name, forbid_multi_line_headers(name, value, "utf-8")[1])
             assert _header(name, value) == expected, (name, value)
+
+
+@pytest.mark.parametrize("text", [b"", b"a\nb", b"a\r\nb\r", b"\r\r\n\n\r", b".\n..\r\n.x", b"no end"])
+def test_line_ends_become_crlf_as_the_generator_writes_them(text):
+    assert mail._crlf(text) == re.sub(rb"\r\n|\r|\n", b"\r\n", text)

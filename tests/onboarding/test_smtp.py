@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import smtplib
 import socket
 from datetime import UTC, datetime
 
@@ -13,7 +14,7 @@ import time_machine
 from aiosmtpd.controller import Controller
 from django.test import Client
 
-from onboarding import selectors
+from onboarding import mail, selectors
 from onboarding.models import Send, Suppression
 from onboarding.services import _email_of, _Links, enrolment_create, onboarding_tick, sends_deliver
 
@@ -193,3 +194,44 @@ def test_refusals_in_the_middle_of_a_chunk_fail_only_their_sends(catalog, settin
     assert {email for email, send in sends.items() if send.status == Send.Status.PENDING} == {ordered[1], ordered[3]}
     assert "550" in sends[ordered[1]].last_error and "554" in sends[ordered[3]].last_error
     assert all(send.status == Send.Status.SENT for email, send in sends.items() if email not in (ordered[1], ordered[3]))
+
+
+def test_replies_are_read_as_smtplib_reads_them():
+    """The reply reader on the socket gives smtplib's getreply() answers: multi-line replies,
+    replies that arrive in pieces, and a connection the server closes."""
+    ours, server = socket.socketpair()
+    smtp, theirs = smtplib.SMTP(), smtplib.SMTP()
+    smtp.sock = ours
+    replies = mail._Replies(ours)
+    server.sendall(b"250-first\r\n250-second  \r\n250 last\r\n")
+    assert replies.read(smtp) == (250, b"first\nsecond\nlast")
+    server.sendall(b"35")
+    server.sendall(b"4 go ahead\r\n")
+    assert replies.read(smtp) == (354, b"go ahead")
+    server.sendall(b"xyz broken\r\n")
+    theirs_ours, theirs_server = socket.socketpair()
+    theirs.sock = theirs_ours
+    theirs_server.sendall(b"xyz broken\r\n")
+    assert replies.read(smtp) == theirs.getreply() == (-1, b"broken")
+    server.close()
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        replies.read(smtp)
+    assert smtp.sock is None
+    theirs.close()
+    theirs_server.close()
+
+
+def test_lines_that_start_with_a_dot_arrive_whole(smtp_server):
+    with_dots = mail.OutgoingEmail(
+        subject="Dots", text=".\n..two\n.three\nend\n", html="<p>x</p>\n.<br>\n", from_email="a@example.com", to="b@example.com"
+    )
+    without = mail.OutgoingEmail(subject="None", text="plain\n", html="<p>x</p>\n", from_email="a@example.com", to="b@example.com")
+    with mail.Sender() as sender:
+        for outgoing in (with_dots, without):
+            sender.send(outgoing)
+    expected = [mail.mime_bytes(outgoing, boundary="b") for outgoing in (with_dots, without)]
+    received = [re.sub(rb'boundary="[^"]+"|--=+\d+==', b"B", raw) for raw in smtp_server.raw]
+    assert [b"\r\n".join(line for line in raw.split(b"\r\n") if not line.startswith((b"Date:", b"Message-ID:"))) for raw in received] == [
+        b"\r\n".join(line for line in re.sub(rb'boundary="b"|--b', b"B", raw).split(b"\r\n") if not line.startswith((b"Date:", b"Message-ID:")))
+        for raw in expected
+    ]
