@@ -200,18 +200,13 @@ def _quoted_address(address: str) -> str:
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-def _sendmail(smtp: smtplib.SMTP, replies: _Replies, sender: str, recipient: str, message: bytes) -> None:
-    """smtplib's SMTP.sendmail(sender, [recipient], message): the same commands and bytes on
-    the wire, the same replies accepted and the same errors raised, with less Python around
-    each of the four round trips: each envelope address is put in angle brackets without
-    parsing it again (quoteaddr's parseaddr cost as much as the rest of the dialogue), each
-    command is written to the socket at once, and each reply is read by `replies`."""
-    _sendmail_start(smtp, replies, sender, recipient, message)
-    _sendmail_finish(smtp, replies)
-
-
 def _sendmail_start(smtp: smtplib.SMTP, replies: _Replies, sender: str, recipient: str, message: bytes) -> None:
-    """_sendmail up to the message's final dot, without reading the server's answer to it."""
+    """smtplib's SMTP.sendmail(sender, [recipient], message) up to the message's final dot,
+    without reading the server's answer to it (_sendmail_finish does): the same commands and
+    bytes on the wire, the same replies accepted and the same errors raised, with less Python
+    around each round trip: each envelope address is put in angle brackets without parsing it
+    again (quoteaddr's parseaddr cost as much as the rest of the dialogue), each command is
+    written to the socket at once, and each reply is read by `replies`."""
     smtp.ehlo_or_helo_if_needed()
     size = f" size={len(message)}" if smtp.does_esmtp and smtp.has_extn("size") else ""
     code, reply = _command(smtp, replies, f"mail from:{_angle_address(sender)}{size}")

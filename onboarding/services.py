@@ -258,9 +258,7 @@ class _TokenSigner(signing.TimestampSigner):
         if self.algorithm != "sha256":
             return self.sign(signing.b64_encode(_COMPACT_JSON.encode(payload).encode("ascii")).decode())
         value = f"{urlsafe_b64encode(_COMPACT_JSON.encode(payload).encode('ascii')).rstrip(b'=').decode()}{self.sep}{self.timestamp()}"
-        keyed = self._keyed.copy()
-        keyed.update(value.encode())
-        return f"{value}{self.sep}{urlsafe_b64encode(keyed.digest()).rstrip(b'=').decode()}"
+        return f"{value}{self.sep}{self.signature(value)}"
 
 
 # signing.JSONSerializer's JSON (json.dumps with these separators makes an encoder per call).
