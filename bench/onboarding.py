@@ -30,15 +30,16 @@ Figures:
   2. sending: from the end of the tick until every send is `sent`, with the worker rendering,
      claiming, sending over SMTP and recording each email: emails per second;
   3. the sink's own capacity: as many messages of about the same size sent straight to the
-     sink with smtplib from as many client threads as the worker has processes, one
-     connection per chunk as the worker opens one per task (neither pipelines: aiosmtpd does
-     not offer PIPELINING), measured before and after (2) and averaged, so that a change of
-     the machine's other load weighs on both sides. If (2) is close to (3), sending is limited
-     by the SMTP server, not by Flywheel;
+     sink with smtplib from as many client threads as the worker keeps SMTP connections open
+     (processes x --smtp-connections), each connection taking as many messages as one of the
+     worker's does (neither pipelines: aiosmtpd does not offer PIPELINING), measured before
+     and after (2) and averaged, so that a change of the machine's other load weighs on both
+     sides. If (2) is close to (3), sending is limited by the SMTP server, not by Flywheel;
   4. CPU time per email (from /proc) of the worker's processes, of the PostgreSQL backends
      serving it and of the sink while Flywheel sends, and of the sink and its clients in (3):
      on a shared machine these move much less than the rates do, and they say where the time
-     goes.
+     goes; and how busy the machine's cores were (from /proc/stat) during (2) and (3): an idle
+     share means something waited, not that the CPUs ran out.
 """
 
 from __future__ import annotations
@@ -205,6 +206,26 @@ def cpu_seconds(*, groups: tuple[int, ...] = (), pids: tuple[int, ...] = ()) -> 
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def machine_times() -> list[int] | None:
+    """The machine's CPU time so far by state (the first line of /proc/stat, in ticks): user,
+    nice, system, idle, iowait, irq, softirq, steal; None where there is no /proc."""
+    try:
+        return [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except OSError:
+        return None
+
+
+def machine_use(before: list[int] | None, after: list[int] | None) -> str:
+    """How the machine's cores spent a span: busy (ours and everyone's), idle, and stolen by
+    the hypervisor; an idle share while Flywheel sends means waiting, not a lack of CPU."""
+    if before is None or after is None:
+        return "?"
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(spent) or 1
+    idle, steal = spent[3] + spent[4], spent[7]
+    return f"busy {100 * (total - idle - steal) / total:.0f}%, idle {100 * idle / total:.0f}%, stolen {100 * steal / total:.0f}%"
+
+
 def database_backends(connection: psycopg.Connection) -> tuple[int, ...]:
     """The server processes of the clients connected to the bench database, but this one."""
     return tuple(
@@ -269,6 +290,11 @@ def main() -> int:
     parser.add_argument("--worker-pool", default="prefork", help="Celery pool, as in the Procfile (prefork)")
     parser.add_argument("--worker-concurrency", type=int, default=2, help="as in the Procfile (2)")
     parser.add_argument("--chunk", type=int, default=100, help="sends per worker task (ONBOARDING_SEND_CHUNK, 100)")
+    parser.add_argument("--smtp-connections", type=int, default=4,
+                        help="SMTP connections per worker task (ONBOARDING_SMTP_CONNECTIONS, 4)")
+    parser.add_argument("--relay-latency-ms", type=float, default=0.0,
+                        help="the sink answers MAIL, RCPT and each message this late, like a relay across a network "
+                             "(bench/_relay_sink.py; 0 = aiosmtpd's Sink, as fast as it can)")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
@@ -295,6 +321,7 @@ def main() -> int:
             "ONBOARDING_QUIET_HOURS_START": "0",
             "ONBOARDING_QUIET_HOURS_END": "0",
             "ONBOARDING_SEND_CHUNK": str(args.chunk),
+            "ONBOARDING_SMTP_CONNECTIONS": str(args.smtp_connections),
             "ONBOARDING_TICK_LIMIT": str(max(args.due, 5000)),
             "FLYWHEEL_VAR_DIR": str(scratch / "var"),
             "MAIL_DIR": str(scratch / "mail"),
@@ -305,9 +332,11 @@ def main() -> int:
 
     heading("Flywheel onboarding email bench")
     print(f"  {args.enrolled:,} active enrolments ({args.due:,} due) + {args.enrolled:,} finished; "
-          f"worker --pool={args.worker_pool} --concurrency={args.worker_concurrency}, {args.chunk} sends per task; "
+          f"worker --pool={args.worker_pool} --concurrency={args.worker_concurrency}, {args.chunk} sends per task "
+          f"over up to {args.smtp_connections} SMTP connections; "
           f"{os.cpu_count()} CPU(s)")
-    print(f"  database {DB_NAME}, Redis db 12 queue {prefix}, SMTP sink 127.0.0.1:{smtp_port}")
+    print(f"  database {DB_NAME}, Redis db 12 queue {prefix}, SMTP sink 127.0.0.1:{smtp_port}"
+          + (f" answering {args.relay_latency_ms:g} ms late, like a relay" if args.relay_latency_ms else ""))
     print(f"  load average at start: {load_average()}")
     print(f"  speed probe at start: {speed_probe():.1f} ms (a fixed pure-Python loop, best of 5); "
           f"round-trip probe: {round_trip_probe():.0f} µs (SELECT 1 to PostgreSQL, median of 500)")
@@ -325,10 +354,11 @@ def main() -> int:
         bulk_data(sequence_id, args.enrolled, args.due, warm)
         print(f"  {args.enrolled * 2:,} users and enrolments in {time.perf_counter() - started:.1f} s")
 
+        handler = ["_relay_sink.RelaySink", str(args.relay_latency_ms)] if args.relay_latency_ms else ["aiosmtpd.handlers.Sink"]
         sink = Process(
             "sink",
-            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}", "-c", "aiosmtpd.handlers.Sink"],
-            env, scratch,
+            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}", "-c", *handler],
+            {**env, "PYTHONPATH": str(ROOT / "bench")}, scratch,
         )
 
         def sink_answers() -> bool:
@@ -361,10 +391,14 @@ def main() -> int:
         # The sink alone before and after Flywheel sends, so that a change of the machine's
         # other load during the run weighs on both sides of the ratio alike.
         print("  measuring the sink's own capacity (before) ...", flush=True)
-        sink_before = sink_capacity(smtp_port, args.due, args.worker_concurrency, args.chunk, size=2500)
+        # As many connections as the worker keeps open, each taking as many messages as one of its.
+        connections = min(args.smtp_connections, args.chunk)
+        clients, per_connection = args.worker_concurrency * connections, -(-args.chunk // connections)
+        sink_before = sink_capacity(smtp_port, args.due, clients, per_connection, size=2500)
         print("  running the tick ...", flush=True)
         worker_cpu_before, sink_cpu_before = cpu_seconds(groups=(worker.popen.pid,)), cpu_seconds(groups=(sink.popen.pid,))
         output = manage(env, "shell", "-c", TICK)
+        machine_before = machine_times()
         lines = output.splitlines()
         _, tick_seconds, claimed, enqueued, tick_end = next(line.split() for line in lines if line.startswith("TICK "))
         empty = [float(value) for value in next(line.split()[1:] for line in lines if line.startswith("EMPTY "))]
@@ -379,6 +413,7 @@ def main() -> int:
             backends_cpu_before = cpu_seconds(pids=database_backends(connection))  # those already connected
             wait_until(all_sent, timeout=600, what="every send to be sent", interval=0.05, processes=[worker, sink])
             done_at = time.time()
+            machine_after = machine_times()
             worker_cpu, sink_cpu = cpu_seconds(groups=(worker.popen.pid,)), cpu_seconds(groups=(sink.popen.pid,))
             backends_cpu = cpu_seconds(pids=database_backends(connection))
             first, last, statuses = connection.execute(
@@ -393,8 +428,10 @@ def main() -> int:
 
         print("  measuring the sink's own capacity (after) ...", flush=True)
         sink_alone_cpu_before, clients_cpu_before = cpu_seconds(groups=(sink.popen.pid,)), time.process_time()
-        sink_after = sink_capacity(smtp_port, int(enqueued), args.worker_concurrency, args.chunk, size=2500)
+        sink_alone_machine_before = machine_times()
+        sink_after = sink_capacity(smtp_port, int(enqueued), clients, per_connection, size=2500)
         sink_alone_cpu, clients_cpu = cpu_seconds(groups=(sink.popen.pid,)), time.process_time()
+        sink_alone_machine = machine_times()
         sink_rate = (sink_before + sink_after) / 2
 
         heading("Results")
@@ -410,7 +447,7 @@ def main() -> int:
         print(f"  sending {int(enqueued):,} emails with the worker: {sending_seconds:6.2f} s after the tick = "
               f"{int(enqueued) / sending_seconds:7.1f} emails/s "
               f"(first claim to last sent in the database: {in_database:.2f} s = {int(enqueued) / in_database:.1f}/s)")
-        print(f"  the SMTP sink alone ({args.worker_concurrency} clients, {args.chunk} per connection): "
+        print(f"  the SMTP sink alone ({clients} clients, {per_connection} per connection): "
               f"{sink_rate:7.1f} emails/s (mean of {sink_before:.1f} before and {sink_after:.1f} after)")
         print(f"  Flywheel / sink: {int(enqueued) / sending_seconds / sink_rate:.2f}")
         emails = int(enqueued)
@@ -419,6 +456,8 @@ def main() -> int:
               f"sink {per_email_ms(sink_cpu_before, sink_cpu, emails)} ms; the sink alone: sink "
               f"{per_email_ms(sink_alone_cpu_before, sink_alone_cpu, emails)} ms, "
               f"its clients {per_email_ms(clients_cpu_before, clients_cpu, emails)} ms")
+        print(f"  the machine's {os.cpu_count()} CPU(s) while Flywheel sends: {machine_use(machine_before, machine_after)}; "
+              f"while the sink alone is measured (after): {machine_use(sink_alone_machine_before, sink_alone_machine)}")
         print(f"  send statuses: {statuses}; marketing ledger rows: {ledger:,}")
         print(f"  load average at end: {load_average()}, speed probe at end: {speed_probe():.1f} ms, "
               f"round-trip probe at end: {round_trip_probe():.0f} µs")

@@ -480,6 +480,12 @@ ONBOARDING_QUIET_HOURS_END = env_int("ONBOARDING_QUIET_HOURS_END", 8)
 ONBOARDING_TICK_SECONDS = env_float("ONBOARDING_TICK_SECONDS", 60.0)
 ONBOARDING_TICK_LIMIT = env_int("ONBOARDING_TICK_LIMIT", 5000)
 ONBOARDING_SEND_CHUNK = env_int("ONBOARDING_SEND_CHUNK", 100)
+# SMTP connections each sending task keeps an email in flight on (at most one per send of the
+# chunk): one connection waits on the server for every step of every email and leaves it idle in
+# between, several keep it busy. Lower it for a server that limits connections per client.
+ONBOARDING_SMTP_CONNECTIONS = env_int("ONBOARDING_SMTP_CONNECTIONS", 4)
+if ONBOARDING_SMTP_CONNECTIONS < 1:
+    raise ImproperlyConfigured(f"ONBOARDING_SMTP_CONNECTIONS must be at least 1, got {ONBOARDING_SMTP_CONNECTIONS}")
 # After a failed SMTP call a step is tried again this much later; a send claimed this long ago
 # and never finished (worker lost mid-send) is marked unknown and the sequence moves on.
 ONBOARDING_RETRY_MINUTES = env_int("ONBOARDING_RETRY_MINUTES", 10)

@@ -19,12 +19,15 @@ import random
 import re
 import smtplib
 import sys
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from email import quoprimime
 from email.policy import compat32
 from email.utils import formatdate, make_msgid
 from functools import lru_cache
 from time import time as time_now
+from typing import Generic, TypeVar
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -37,6 +40,8 @@ from django.core.mail.message import (
 from django.core.mail.utils import DNS_NAME
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _POLICY = compat32.clone(linesep="\r\n")  # what Django's as_bytes(linesep="\r\n") folds with
 # A header value the standard library writes as it is: printable ASCII words separated by
@@ -200,45 +205,41 @@ def _quoted_address(address: str) -> str:
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-def _sendmail_start(smtp: smtplib.SMTP, replies: _Replies, sender: str, recipient: str, message: bytes) -> None:
-    """smtplib's SMTP.sendmail(sender, [recipient], message) up to the message's final dot,
-    without reading the server's answer to it (_sendmail_finish does): the same commands and
-    bytes on the wire, the same replies accepted and the same errors raised, with less Python
-    around each round trip: each envelope address is put in angle brackets without parsing it
-    again (quoteaddr's parseaddr cost as much as the rest of the dialogue), each command is
-    written to the socket at once, and each reply is read by `replies`."""
+def _transaction(smtp: smtplib.SMTP, sender: str, recipient: str, message: bytes) -> Generator[bytes, tuple[int, bytes], None]:
+    """smtplib's SMTP.sendmail(sender, [recipient], message) as a generator, for a driver that
+    keeps one email in flight on each of several connections: it yields each command's bytes
+    (the driver writes them) and is sent the server's reply (the driver reads it); it returns
+    once the message is accepted and raises smtplib's own error when the server refuses it.
+    The same commands and bytes on the wire, the same replies accepted and the same errors
+    raised as sendmail(), with less Python around each round trip: each envelope address is
+    put in angle brackets without parsing it again (quoteaddr's parseaddr cost as much as the
+    rest of the dialogue), and a refusal is reset (RSET) here, on this connection only."""
     smtp.ehlo_or_helo_if_needed()
     size = f" size={len(message)}" if smtp.does_esmtp and smtp.has_extn("size") else ""
-    code, reply = _command(smtp, replies, f"mail from:{_angle_address(sender)}{size}")
+    code, reply = yield _command_bytes(smtp, f"mail from:{_angle_address(sender)}{size}")
     if code != 250:
         _give_up(smtp, code)
         raise smtplib.SMTPSenderRefused(code, reply, sender)
-    code, reply = _command(smtp, replies, f"rcpt to:{_angle_address(recipient)}")
+    code, reply = yield _command_bytes(smtp, f"rcpt to:{_angle_address(recipient)}")
     if code not in (250, 251):
         _give_up(smtp, code)
         raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-    code, reply = _command(smtp, replies, "data")
+    code, reply = yield b"data\r\n"
     if code != 354:
         raise smtplib.SMTPDataError(code, reply)
     # Dot-stuffing, only when a line starts with a dot (the expression tries every byte).
     data = _LEADING_DOT.sub(b"..", message) if message.startswith(b".") or b"\n." in message else message
-    _write(smtp, data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"))
-
-
-def _sendmail_finish(smtp: smtplib.SMTP, replies: _Replies) -> None:
-    """The server's answer to the message _sendmail_start() wrote: accepted, or raise."""
-    code, reply = replies.read(smtp)
+    code, reply = yield data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n")
     if code != 250:
         _give_up(smtp, code)
         raise smtplib.SMTPDataError(code, reply)
 
 
-def _command(smtp: smtplib.SMTP, replies: _Replies, command: str) -> tuple[int, bytes]:
-    """Send a command and read its reply, as putcmd() and getreply() do."""
-    if "\r" in command or "\n" in command:  # as putcmd() refuses them
+def _command_bytes(smtp: smtplib.SMTP, command: str) -> bytes:
+    """A command as putcmd() writes it, refusing line ends in it as putcmd() does."""
+    if "\r" in command or "\n" in command:
         raise ValueError(f"command and arguments contain prohibited newline characters: {command!r}")
-    _write(smtp, f"{command}\r\n".encode(smtp.command_encoding))
-    return replies.read(smtp)
+    return f"{command}\r\n".encode(smtp.command_encoding)
 
 
 class _Replies:
@@ -318,26 +319,61 @@ def _give_up(smtp: smtplib.SMTP, code: int) -> None:
         pass  # the next command says so
 
 
+_MESSAGE_STEP = 3
+
+
+@dataclass(eq=False)
+class _Channel:
+    """One SMTP connection of a Sender, and the email in flight on it."""
+
+    backend: SMTPBackend
+    replies: _Replies | None = None
+    item: object = None
+    transaction: Generator[bytes, tuple[int, bytes], None] | None = None
+    command: bytes = b""  # what to write next
+    step: int = 0  # of the email's commands: MAIL, RCPT, DATA, then the message (_MESSAGE_STEP)
+
+    @property
+    def smtp(self) -> smtplib.SMTP:
+        return self.backend.connection
+
+    @property
+    def alive(self) -> bool:
+        return self.backend.connection is not None and self.backend.connection.sock is not None
+
+    def read(self) -> tuple[int, bytes]:
+        # One reader per socket: a connection opened again is read afresh.
+        if self.replies is None or self.replies.sock is not self.smtp.sock:
+            self.replies = _Replies(self.smtp.sock)
+        return self.replies.read(self.smtp)
+
+
 class Sender:
-    """Sends OutgoingEmails over one connection of the configured mail backend: as bytes
-    straight to smtplib when it is Django's SMTP backend (what its send_messages() would do,
-    without building an email.message per recipient), else through the backend's
-    send_messages() with an EmailMultiAlternatives (files in development, the test outbox).
+    """Sends OutgoingEmails through the configured mail backend: as bytes straight to smtplib
+    when it is Django's SMTP backend (what its send_messages() would do, without building an
+    email.message per recipient), else through the backend's send_messages() with an
+    EmailMultiAlternatives (files in development, the test outbox).
 
-    A failed send raises (smtplib's or the backend's error); the connection stays usable for
-    the next email when the server only refused that one.
+    Over SMTP, send_all() keeps one email in flight on each of up to `connections`
+    connections to the server, and answers each reply at once with that connection's next
+    command; the next email is composed while the server takes in a message. One connection
+    waits on the server for each of the four steps of every email (MAIL, RCPT, DATA, the
+    message) and leaves the server idle while it works on the reply; several keep the server
+    busy, which is what makes the server's speed the limit (and, against a relay across a
+    network, what keeps its round trips from setting the rate). Nothing is pipelined within
+    a connection: the server may not offer PIPELINING.
 
-    send() is start() then finish(). Between the two, the caller can compose the next email
-    while the server takes in this one: over SMTP, start() writes the message up to its final
-    dot and finish() reads the server's answer (no command is sent before it: this is not
-    pipelining, which the server may not offer), so the time the server spends on the message
-    is not time the worker waits.
+    A refused or failed email is reported and the others go on; a connection the server
+    closes is left, and its emails go out on the others. A connection other than the first
+    that cannot be opened is logged and done without (the server may limit connections per
+    client); the first one failing to open raises (OSError), before any email is handed over.
     """
 
-    def __init__(self, connection=None) -> None:
+    def __init__(self, connection=None, *, connections: int = 1) -> None:
         self.backend = connection or get_connection()
+        self.connections = max(1, connections) if connection is None else 1
         self._opened_here = False
-        self._replies: _Replies | None = None
+        self._extra: list[SMTPBackend] = []
 
     def __enter__(self) -> Sender:
         # True when open() made a new connection, None when it was open already: close only ours.
@@ -345,35 +381,120 @@ class Sender:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if not self._opened_here:
-            return
-        try:
-            self.backend.close()
-        except Exception:  # noqa: BLE001 - every email was accepted or refused already
-            logger.warning("could not close the mail connection", exc_info=True)
+        for backend in [*self._extra, *([self.backend] if self._opened_here else [])]:
+            try:
+                backend.close()
+            except Exception:  # noqa: BLE001 - every email was accepted or refused already
+                logger.warning("could not close the mail connection", exc_info=True)
+        self._extra = []
 
     def send(self, email: OutgoingEmail) -> None:
-        self.start(email)
-        self.finish()
+        """Send one email; raises smtplib's (or the backend's) error when it is refused."""
+        errors: list[Exception] = []
+        self.send_all([email], compose=lambda outgoing: outgoing, sent=lambda _: None, failed=lambda _, error: errors.append(error))
+        if errors:
+            raise errors[0]
 
-    def start(self, email: OutgoingEmail) -> None:
-        """Hand the email over; raises when it is refused before its end (finish() tells the rest)."""
-        if isinstance(self.backend, SMTPBackend):
-            smtp = self.backend.connection
-            _sendmail_start(
-                smtp, self._replies_of(smtp), envelope_address(email.from_email), envelope_address(email.to), mime_bytes(email)
-            )
+    def send_all(
+        self,
+        items: Sequence[T],
+        *,
+        compose: Callable[[T], OutgoingEmail],
+        sent: Callable[[T], None],
+        failed: Callable[[T, Exception], None],
+    ) -> None:
+        """Compose each item's email and send it; sent(item) once the server accepted it,
+        failed(item, error) when composing or sending it failed. Every item gets one of the
+        two, exactly once (unless opening the first connection raises, before any)."""
+        if not isinstance(self.backend, SMTPBackend):
+            for item in items:
+                try:
+                    self.backend.send_messages([compose(item).django_message()])
+                except Exception as error:  # noqa: BLE001 - any failure: reported, the others go on
+                    failed(item, error)
+                else:
+                    sent(item)
             return
-        self.backend.send_messages([email.django_message()])
+        _Flight(self._channels(len(items)), items, compose, sent, failed).run()
 
-    def finish(self) -> None:
-        """Wait for the server to accept the email start() handed over; raises if it refuses it."""
-        if isinstance(self.backend, SMTPBackend):
-            smtp = self.backend.connection
-            _sendmail_finish(smtp, self._replies_of(smtp))
+    def _channels(self, wanted: int) -> list[_Channel]:
+        while len(self._extra) + 1 < min(self.connections, wanted):
+            backend = get_connection()
+            try:
+                backend.open()
+            except OSError as error:
+                logger.warning("sending over %d SMTP connection(s), could not open another: %s", len(self._extra) + 1, error)
+                break
+            self._extra.append(backend)
+        return [_Channel(backend) for backend in [self.backend, *self._extra]]
 
-    def _replies_of(self, smtp: smtplib.SMTP) -> _Replies:
-        # One reader per socket: a connection opened again is read afresh.
-        if self._replies is None or self._replies.sock is not smtp.sock:
-            self._replies = _Replies(smtp.sock)
-        return self._replies
+
+class _Flight(Generic[T]):
+    """One send_all() over SMTP: the items' emails, one in flight on each live channel."""
+
+    def __init__(self, channels: list[_Channel], items: Sequence[T], compose, sent, failed) -> None:
+        self.channels, self.items = channels, iter(items)
+        self.compose, self.sent, self.failed = compose, sent, failed
+        self.ready: deque[tuple[T, str, str, bytes]] = deque()
+
+    def run(self) -> None:
+        busy = [channel for channel in self.channels if self._begin(channel) and self._write(channel)]
+        while busy:
+            # Each reply is answered at once with that connection's next command, so the server
+            # has the other connections' commands to work on while this one is handled.
+            busy = [channel for channel in busy if self._advance(channel) and self._write(channel)]
+        # Every connection was lost with emails left: they fail now, to be tried again later.
+        lost = smtplib.SMTPServerDisconnected("every SMTP connection was lost before this email could be sent")
+        for item, *_ in self.ready:
+            self.failed(item, lost)
+        for item in self.items:
+            self.failed(item, lost)
+
+    def _advance(self, channel: _Channel) -> bool:
+        """Read the reply to the channel's command and find its next one (the next step of
+        the same email, or the first of the next email); False when it has none."""
+        try:
+            channel.command = channel.transaction.send(channel.read())
+        except StopIteration:
+            self.sent(channel.item)
+        except Exception as error:  # noqa: BLE001 - refused or lost: this email fails, the others go on
+            self.failed(channel.item, error)
+        else:
+            channel.step += 1
+            return True
+        return self._begin(channel)
+
+    def _write(self, channel: _Channel) -> bool:
+        try:
+            _write(channel.smtp, channel.command)
+        except Exception as error:  # noqa: BLE001 - this email fails; the connection is closed
+            self.failed(channel.item, error)
+            return False
+        if channel.step == _MESSAGE_STEP and not self.ready:
+            self._compose_next()  # the next email, while the server takes in this one
+        return True
+
+    def _compose_next(self) -> bool:
+        """Compose one more email into `ready`; False when no item is left."""
+        for item in self.items:
+            try:
+                email = self.compose(item)
+                self.ready.append((item, envelope_address(email.from_email), envelope_address(email.to), mime_bytes(email)))
+            except Exception as error:  # noqa: BLE001 - any failure: reported, the others go on
+                self.failed(item, error)
+                continue
+            return True
+        return False
+
+    def _begin(self, channel: _Channel) -> bool:
+        """Start the next email on this channel; False when none is left or the channel is lost."""
+        while channel.alive and (self.ready or self._compose_next()):
+            item, sender, recipient, message = self.ready.popleft()
+            channel.item, channel.transaction, channel.step = item, _transaction(channel.smtp, sender, recipient, message), 0
+            try:
+                channel.command = next(channel.transaction)
+            except Exception as error:  # noqa: BLE001 - EHLO refused, a newline in an address: this one fails
+                self.failed(item, error)
+                continue
+            return True
+        return False

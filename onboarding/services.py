@@ -1235,44 +1235,26 @@ def _deliver(send_ids: list[int], mail_connection) -> tuple[dict[int, str], dict
         )
         waiting = dict.fromkeys(send.pk for send, _ in to_send)
 
-        def failed(send: Send, claim: MarketingClaim, error: Exception) -> None:
+        def failed(item: tuple[Send, MarketingClaim], error: Exception) -> None:
+            send, claim = item
+            del waiting[send.pk]
             _record_failed(send, claim, error)
             outcomes[send.pk] = "failed"
 
-        def settle(send: Send, claim: MarketingClaim) -> None:
-            try:
-                sender.finish()
-            except Exception as error:  # noqa: BLE001 - any failure: this send is tried again later
-                failed(send, claim, error)
-                return
+        def delivered(item: tuple[Send, MarketingClaim]) -> None:
+            send, _ = item
+            del waiting[send.pk]
             sent.append(send)
             outcomes[send.pk] = "sent"
 
         try:
-            with Sender(mail_connection) as sender:
-                # Each email is composed while the server takes in the one before it: its
-                # answer is read (settled) only then, and before the next email's first command.
-                in_flight: tuple[Send, MarketingClaim] | None = None
-                for send, claim in to_send:
-                    del waiting[send.pk]
-                    try:
-                        email = _email_of(send, links=links, trials=trials)
-                    except Exception as error:  # noqa: BLE001 - any failure: this send is tried again later
-                        email, composing_error = None, error
-                    if in_flight is not None:
-                        settle(*in_flight)
-                        in_flight = None
-                    if email is None:
-                        failed(send, claim, composing_error)
-                        continue
-                    try:
-                        sender.start(email)
-                    except Exception as error:  # noqa: BLE001 - any failure: this send is tried again later
-                        failed(send, claim, error)
-                        continue
-                    in_flight = (send, claim)
-                if in_flight is not None:
-                    settle(*in_flight)
+            with Sender(mail_connection, connections=settings.ONBOARDING_SMTP_CONNECTIONS) as sender:
+                sender.send_all(
+                    to_send,
+                    compose=lambda item: _email_of(item[0], links=links, trials=trials),
+                    sent=delivered,
+                    failed=failed,
+                )
         except OSError as error:  # the connection could not be opened: none of them went out
             for send, claim in to_send:
                 if send.pk in waiting:

@@ -73,3 +73,11 @@ def test_prepared_statements_keep_the_connection_options_of_the_database_url():
     assert "('prepare_threshold', 5)" in result.stdout
     off = _manage("shell", "-c", show, FLYWHEEL_ENV="development", DATABASE_URL=url, DATABASE_PREPARED_STATEMENTS="0")
     assert "prepare_threshold" not in off.stdout and "('sslmode', 'verify-full')" in off.stdout
+
+
+def test_smtp_connections_must_be_a_positive_count():
+    show = "from django.conf import settings; print(settings.ONBOARDING_SMTP_CONNECTIONS)"
+    assert _manage("shell", "-c", show, FLYWHEEL_ENV="development", ONBOARDING_SMTP_CONNECTIONS="2").stdout.splitlines()[-1] == "2"
+    for wrong, message in (("0", "ONBOARDING_SMTP_CONNECTIONS must be at least 1, got 0"), ("many", "ONBOARDING_SMTP_CONNECTIONS must be an integer, got 'many'")):
+        result = _manage("check", FLYWHEEL_ENV="development", ONBOARDING_SMTP_CONNECTIONS=wrong)
+        assert result.returncode != 0 and message in result.stderr

@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from aiosmtpd.controller import Controller
 from django.test import Client
+from django.utils import timezone
 
 from onboarding import mail, selectors
 from onboarding.models import Send, Suppression
@@ -26,21 +27,48 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list = []
         self.raw: list[bytes] = []
+        self.peers: list = []  # the client's address of each message's connection
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=email.policy.default)))
         self.raw.append(envelope.content)
+        self.peers.append(session.peer)
         return "250 OK"
+
+
+def _serve(handler) -> tuple[Controller, int]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, port
+
+
+def _admins_enrolled(count: int) -> list:
+    admins = []
+    for _ in range(count):
+        organization, admin = organization_on("standard")
+        enrolment_create(user=admin, organization=organization)
+        admins.append(admin)
+    return admins
+
+
+def _tick_and_deliver_through(handler, settings):
+    """Run a tick and deliver its sends through an SMTP server with this handler; the tick's
+    report and the outcomes."""
+    controller, settings.EMAIL_PORT = _serve(handler)
+    try:
+        report = onboarding_tick()
+        return report, sends_deliver(send_ids=report.send_ids)
+    finally:
+        controller.stop()
 
 
 @pytest.fixture
 def smtp_server(settings):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller, port = _serve(inbox)
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
@@ -167,27 +195,14 @@ class RefusingInbox(Inbox):
 
 
 @pytest.mark.django_db
-def test_refusals_in_the_middle_of_a_chunk_fail_only_their_sends(catalog, settings, smtp_server):
+@pytest.mark.parametrize("connections", [1, 3])
+def test_refusals_in_the_middle_of_a_chunk_fail_only_their_sends(catalog, settings, smtp_server, connections):
+    settings.ONBOARDING_SMTP_CONNECTIONS = connections
     everyone_enrolled_in("smtp-refusals", settings)
-    admins = []
-    for _ in range(5):
-        organization, admin = organization_on("standard")
-        enrolment_create(user=admin, organization=organization)
-        admins.append(admin)
-    by_email = {admin.email: admin for admin in admins}
-    ordered = sorted(by_email)  # the chunk goes out in enrolment order; any two will do
+    ordered = sorted(admin.email for admin in _admins_enrolled(5))  # any two will do
     refusing = RefusingInbox(refused_recipient=ordered[1], refused_message_to=ordered[3])
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(refusing, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_PORT = port
-    try:
-        report = onboarding_tick()
-        assert sends_deliver(send_ids=report.send_ids) == {"sent": 3, "failed": 2}
-    finally:
-        controller.stop()
+    report, outcomes = _tick_and_deliver_through(refusing, settings)
+    assert outcomes == {"sent": 3, "failed": 2}
 
     assert sorted(to for [to], _ in refusing.messages) == sorted(set(ordered) - {ordered[1], ordered[3]})
     sends = {send.enrolment.user.email: send for send in Send.objects.filter(pk__in=report.send_ids).select_related("enrolment__user")}
@@ -235,3 +250,107 @@ def test_lines_that_start_with_a_dot_arrive_whole(smtp_server):
         b"\r\n".join(line for line in re.sub(rb'boundary="b"|--b', b"B", raw).split(b"\r\n") if not line.startswith((b"Date:", b"Message-ID:")))
         for raw in expected
     ]
+
+
+@pytest.mark.django_db
+def test_a_chunk_goes_out_over_several_connections_each_email_once(catalog, settings, smtp_server):
+    settings.ONBOARDING_SMTP_CONNECTIONS = 3
+    everyone_enrolled_in("smtp-connections", settings)
+    admins = _admins_enrolled(8)
+
+    report = onboarding_tick()
+    assert sends_deliver(send_ids=report.send_ids) == {"sent": 8}
+
+    assert sorted(to for [to], _ in smtp_server.messages) == sorted(admin.email for admin in admins)
+    assert len(set(smtp_server.peers)) == 3  # one email in flight on each of three connections
+    assert Send.objects.filter(pk__in=report.send_ids, status=Send.Status.SENT).count() == 8
+
+    # A chunk smaller than the setting opens no more connections than it has emails.
+    smtp_server.peers.clear()
+    settings.ONBOARDING_SMTP_CONNECTIONS = 10
+    _admins_enrolled(2)
+    report = onboarding_tick()
+    assert sends_deliver(send_ids=report.send_ids) == {"sent": 2}
+    assert len(smtp_server.peers) == 2
+
+
+class ClosingInbox(Inbox):
+    """Answers 421 (closing the connection) to the messages for some recipients."""
+
+    def __init__(self, closing_for: set[str]) -> None:
+        super().__init__()
+        self.closing_for = closing_for
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        if set(envelope.rcpt_tos) & self.closing_for:
+            return "421 shutting down"
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.django_db
+def test_a_lost_connection_leaves_its_emails_to_the_others(catalog, settings, smtp_server):
+    settings.ONBOARDING_SMTP_CONNECTIONS = 3
+    everyone_enrolled_in("smtp-lost", settings)
+    admins = _admins_enrolled(9)
+    lost = sorted(admin.email for admin in admins)[4]
+    closing = ClosingInbox({lost})
+    report, outcomes = _tick_and_deliver_through(closing, settings)
+    assert outcomes == {"sent": 8, "failed": 1}
+
+    assert sorted(to for [to], _ in closing.messages) == sorted(admin.email for admin in admins if admin.email != lost)
+    failed = Send.objects.get(pk__in=report.send_ids, status=Send.Status.PENDING)
+    assert failed.to_email == lost and "421" in failed.last_error
+
+
+@pytest.mark.django_db
+def test_when_every_connection_is_lost_the_rest_fail_and_are_tried_again(catalog, settings, smtp_server):
+    settings.ONBOARDING_SMTP_CONNECTIONS = 2
+    everyone_enrolled_in("smtp-all-lost", settings)
+    admins = _admins_enrolled(5)
+    report, outcomes = _tick_and_deliver_through(ClosingInbox({admin.email for admin in admins}), settings)
+    assert outcomes == {"failed": 5}
+
+    sends = Send.objects.filter(pk__in=report.send_ids)
+    assert all(send.status == Send.Status.PENDING and send.claimed_at is None for send in sends)
+    errors = sorted(send.last_error for send in sends)
+    assert sum("421" in error for error in errors) == 2  # one on each connection
+    assert sum("every SMTP connection was lost" in error for error in errors) == 3
+    # Each is tried again later, once the server is back.
+    assert all(send.enrolment.next_send_at > timezone.now() for send in sends.select_related("enrolment"))
+
+
+def test_an_extra_connection_that_cannot_be_opened_is_done_without(settings, smtp_server, monkeypatch, caplog):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]  # nothing listens there once the probe is closed
+    real = mail.get_connection
+    opened = []
+
+    def get_connection():
+        backend = real() if not opened else real(port=closed_port)
+        opened.append(backend)
+        return backend
+
+    monkeypatch.setattr(mail, "get_connection", get_connection)
+    emails = [
+        mail.OutgoingEmail(subject=f"n{n}", text="plain\n", html="<p>x</p>\n", from_email="a@example.com", to=f"b{n}@example.com")
+        for n in range(4)
+    ]
+    sent, failed = [], []
+    with mail.Sender(connections=3) as sender:
+        sender.send_all(emails, compose=lambda outgoing: outgoing, sent=sent.append, failed=lambda item, error: failed.append(item))
+    assert sent == emails and failed == []
+    assert sorted(message["Subject"] for _, message in smtp_server.messages) == ["n0", "n1", "n2", "n3"]
+    assert len(set(smtp_server.peers)) == 1
+    assert "could not open another" in caplog.text
+
+
+def test_a_first_connection_that_cannot_be_opened_raises(settings):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        settings.EMAIL_PORT = probe.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_TIMEOUT = "127.0.0.1", 5
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    with pytest.raises(OSError), mail.Sender(connections=3):
+        pass
