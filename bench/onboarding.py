@@ -297,6 +297,8 @@ def main() -> int:
                              "(bench/_relay_sink.py; 0 = aiosmtpd's Sink, as fast as it can)")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
+    if args.smtp_connections < 1 or args.chunk < 1:
+        parser.error("--smtp-connections and --chunk must be at least 1")
 
     run = uuid.uuid4().hex[:10]
     prefix = f"flywheel-bench-onboarding-{run}"
@@ -358,7 +360,7 @@ def main() -> int:
         sink = Process(
             "sink",
             [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}", "-c", *handler],
-            {**env, "PYTHONPATH": str(ROOT / "bench")}, scratch,
+            {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "bench"), env.get("PYTHONPATH")]))}, scratch,
         )
 
         def sink_answers() -> bool:

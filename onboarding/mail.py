@@ -1,4 +1,4 @@
-"""Onboarding emails as bytes, and sending them over one connection of the mail backend.
+"""Onboarding emails as bytes, and sending them over the mail backend's connections.
 
 Why not EmailMultiAlternatives for every recipient: building its email.message tree, folding
 each header and flattening the tree with email.generator costs more CPU per email than the
@@ -213,19 +213,21 @@ def _transaction(smtp: smtplib.SMTP, sender: str, recipient: str, message: bytes
     The same commands and bytes on the wire, the same replies accepted and the same errors
     raised as sendmail(), with less Python around each round trip: each envelope address is
     put in angle brackets without parsing it again (quoteaddr's parseaddr cost as much as the
-    rest of the dialogue), and a refusal is reset (RSET) here, on this connection only."""
+    rest of the dialogue), and a refusal is reset (RSET) here, on this connection only, at
+    every step (sendmail() leaves a refused DATA command unreset)."""
     smtp.ehlo_or_helo_if_needed()
     size = f" size={len(message)}" if smtp.does_esmtp and smtp.has_extn("size") else ""
-    code, reply = yield _command_bytes(smtp, f"mail from:{_angle_address(sender)}{size}")
+    code, reply = yield _command_bytes(smtp, f"mail FROM:{_angle_address(sender)}{size}")
     if code != 250:
         _give_up(smtp, code)
         raise smtplib.SMTPSenderRefused(code, reply, sender)
-    code, reply = yield _command_bytes(smtp, f"rcpt to:{_angle_address(recipient)}")
+    code, reply = yield _command_bytes(smtp, f"rcpt TO:{_angle_address(recipient)}")
     if code not in (250, 251):
         _give_up(smtp, code)
         raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
     code, reply = yield b"data\r\n"
     if code != 354:
+        _give_up(smtp, code)  # sendmail() would leave the transaction open: the next MAIL would be refused
         raise smtplib.SMTPDataError(code, reply)
     # Dot-stuffing, only when a line starts with a dot (the expression tries every byte).
     data = _LEADING_DOT.sub(b"..", message) if message.startswith(b".") or b"\n." in message else message
@@ -309,14 +311,18 @@ def _write(smtp: smtplib.SMTP, data: bytes) -> None:
 
 
 def _give_up(smtp: smtplib.SMTP, code: int) -> None:
-    # As sendmail(): a server closing down (421) is left, any other refusal is reset.
+    """After a refusal: as sendmail(), a server closing down (421) is left and any other
+    refusal is reset; a connection whose RSET is not accepted is left too, so that it takes no
+    more emails in a state nobody knows."""
     if code == 421:
         smtp.close()
         return
     try:
-        smtp.rset()
+        reset, _ = smtp.rset()
     except smtplib.SMTPServerDisconnected:
-        pass  # the next command says so
+        return  # closed already
+    if reset != 250:
+        smtp.close()
 
 
 _MESSAGE_STEP = 3
@@ -355,8 +361,9 @@ class Sender:
     EmailMultiAlternatives (files in development, the test outbox).
 
     Over SMTP, send_all() keeps one email in flight on each of up to `connections`
-    connections to the server, and answers each reply at once with that connection's next
-    command; the next email is composed while the server takes in a message. One connection
+    connections to the server, reads their replies in turn and answers each at once with that
+    connection's next command; the next email is composed while the server takes in a
+    message. One connection
     waits on the server for each of the four steps of every email (MAIL, RCPT, DATA, the
     message) and leaves the server idle while it works on the reply; several keep the server
     busy, which is what makes the server's speed the limit (and, against a relay across a
@@ -364,9 +371,11 @@ class Sender:
     a connection: the server may not offer PIPELINING.
 
     A refused or failed email is reported and the others go on; a connection the server
-    closes is left, and its emails go out on the others. A connection other than the first
-    that cannot be opened is logged and done without (the server may limit connections per
-    client); the first one failing to open raises (OSError), before any email is handed over.
+    closes (or answers 421, or refuses to greet) is left, and its emails go out on the others.
+    A connection other than the first that cannot be opened (connect, greeting, EHLO,
+    STARTTLS, AUTH) is logged and done without (the server may limit connections per client);
+    the first one failing to open raises (OSError) from open(), before any email is handed
+    over. A connection passed in is the only one used (`connections` is then ignored).
     """
 
     def __init__(self, connection=None, *, connections: int = 1) -> None:
@@ -376,17 +385,22 @@ class Sender:
         self._extra: list[SMTPBackend] = []
 
     def __enter__(self) -> Sender:
-        # True when open() made a new connection, None when it was open already: close only ours.
-        self._opened_here = bool(self.backend.open())
+        self.open()
         return self
 
     def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Open the first connection and greet the server (EHLO); raises (OSError) when it
+        cannot, leaving nothing open."""
+        # True when open() made a new connection, None when it was open already: close only ours.
+        self._opened_here = bool(_open(self.backend)) or self._opened_here
+
+    def close(self) -> None:
         for backend in [*self._extra, *([self.backend] if self._opened_here else [])]:
-            try:
-                backend.close()
-            except Exception:  # noqa: BLE001 - every email was accepted or refused already
-                logger.warning("could not close the mail connection", exc_info=True)
-        self._extra = []
+            _close(backend)
+        self._extra, self._opened_here = [], False
 
     def send(self, email: OutgoingEmail) -> None:
         """Send one email; raises smtplib's (or the backend's) error when it is refused."""
@@ -405,7 +419,7 @@ class Sender:
     ) -> None:
         """Compose each item's email and send it; sent(item) once the server accepted it,
         failed(item, error) when composing or sending it failed. Every item gets one of the
-        two, exactly once (unless opening the first connection raises, before any)."""
+        two, exactly once. The first connection must be open (open(), or `with`)."""
         if not isinstance(self.backend, SMTPBackend):
             for item in items:
                 try:
@@ -421,12 +435,34 @@ class Sender:
         while len(self._extra) + 1 < min(self.connections, wanted):
             backend = get_connection()
             try:
-                backend.open()
-            except OSError as error:
+                _open(backend)
+            except OSError as error:  # refused at connect, greeting, EHLO, STARTTLS or AUTH
                 logger.warning("sending over %d SMTP connection(s), could not open another: %s", len(self._extra) + 1, error)
                 break
             self._extra.append(backend)
         return [_Channel(backend) for backend in [self.backend, *self._extra]]
+
+
+def _open(backend) -> bool | None:
+    """backend.open(), then EHLO over SMTP (which Django's open() sends only for STARTTLS), so
+    that a server refusing this connection says so now, not to its first email. On failure
+    whatever was opened is closed (Django keeps a connection that failed after connecting
+    until the backend's next open or close) and the error raised."""
+    try:
+        opened = backend.open()
+        if isinstance(backend, SMTPBackend) and backend.connection is not None:
+            backend.connection.ehlo_or_helo_if_needed()
+    except BaseException:
+        _close(backend)
+        raise
+    return opened
+
+
+def _close(backend) -> None:
+    try:
+        backend.close()
+    except Exception:  # noqa: BLE001 - every email was accepted or refused already
+        logger.warning("could not close the mail connection", exc_info=True)
 
 
 class _Flight(Generic[T]):
@@ -489,11 +525,19 @@ class _Flight(Generic[T]):
     def _begin(self, channel: _Channel) -> bool:
         """Start the next email on this channel; False when none is left or the channel is lost."""
         while channel.alive and (self.ready or self._compose_next()):
-            item, sender, recipient, message = self.ready.popleft()
+            entry = self.ready.popleft()
+            item, sender, recipient, message = entry
             channel.item, channel.transaction, channel.step = item, _transaction(channel.smtp, sender, recipient, message), 0
             try:
                 channel.command = next(channel.transaction)
-            except Exception as error:  # noqa: BLE001 - EHLO refused, a newline in an address: this one fails
+            except (smtplib.SMTPHeloError, smtplib.SMTPServerDisconnected) as error:
+                # The connection is no good (its greeting refused, or gone): nothing of this
+                # email was written, another connection takes it.
+                logger.warning("leaving an SMTP connection: %s", error)
+                channel.smtp.close()
+                self.ready.appendleft(entry)
+                return False
+            except Exception as error:  # noqa: BLE001 - a newline in an address: this one fails
                 self.failed(item, error)
                 continue
             return True

@@ -1207,8 +1207,8 @@ def sends_deliver(*, send_ids: list[int], mail_connection=None) -> dict[str, int
     or sent and does nothing; exits (unsubscribed, converted), skip conditions, quiet hours and
     the shared frequency cap are checked with the enrolments locked. A failed SMTP call puts
     its send back to pending and the step is tried again ONBOARDING_RETRY_MINUTES later; one
-    send's failure never stops the others. The chunk shares one SMTP connection and a few
-    statements per transaction, so the cost per email is the SMTP call, not the bookkeeping.
+    send's failure never stops the others. The chunk shares its SMTP connections
+    (ONBOARDING_SMTP_CONNECTIONS) and a few statements per transaction, so the cost per email is the SMTP call, not the bookkeeping.
     Returns how many sends ended how, by word.
     """
     return _deliver(send_ids, mail_connection)[1]
@@ -1233,34 +1233,31 @@ def _deliver(send_ids: list[int], mail_connection) -> tuple[dict[int, str], dict
         trials = selectors.organization_trials(
             organization_ids={send.enrolment.organization_id for send, _ in to_send if send.enrolment.organization_id}
         )
-        waiting = dict.fromkeys(send.pk for send, _ in to_send)
-
         def failed(item: tuple[Send, MarketingClaim], error: Exception) -> None:
             send, claim = item
-            del waiting[send.pk]
             _record_failed(send, claim, error)
             outcomes[send.pk] = "failed"
 
         def delivered(item: tuple[Send, MarketingClaim]) -> None:
             send, _ = item
-            del waiting[send.pk]
             sent.append(send)
             outcomes[send.pk] = "sent"
 
+        sender = Sender(mail_connection, connections=settings.ONBOARDING_SMTP_CONNECTIONS)
         try:
-            with Sender(mail_connection, connections=settings.ONBOARDING_SMTP_CONNECTIONS) as sender:
-                sender.send_all(
-                    to_send,
-                    compose=lambda item: _email_of(item[0], links=links, trials=trials),
-                    sent=delivered,
-                    failed=failed,
-                )
+            sender.open()
         except OSError as error:  # the connection could not be opened: none of them went out
             for send, claim in to_send:
-                if send.pk in waiting:
-                    _record_failed(send, claim, error)
-                    outcomes[send.pk] = "failed"
-        _record_sent(sent, steps)
+                failed((send, claim), error)
+        else:
+            try:
+                sender.send_all(
+                    to_send, compose=lambda item: _email_of(item[0], links=links, trials=trials), sent=delivered, failed=failed
+                )
+            finally:
+                sender.close()
+                # Recorded even if recording a failure raised: what the server accepted is sent.
+                _record_sent(sent, steps)
     counts: dict[str, int] = {}
     for outcome in outcomes.values():
         counts[outcome] = counts.get(outcome, 0) + 1

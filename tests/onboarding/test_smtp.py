@@ -7,6 +7,7 @@ import email.policy
 import re
 import smtplib
 import socket
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -21,6 +22,7 @@ from onboarding.services import _email_of, _Links, enrolment_create, onboarding_
 
 from ..conftest import organization_on
 from .factories import everyone_enrolled_in
+from .scripted_smtp import ScriptedServer
 
 
 class Inbox:
@@ -253,7 +255,7 @@ def test_lines_that_start_with_a_dot_arrive_whole(smtp_server):
 
 
 @pytest.mark.django_db
-def test_a_chunk_goes_out_over_several_connections_each_email_once(catalog, settings, smtp_server):
+def test_a_chunk_goes_out_over_several_connections_each_email_once(catalog, settings, smtp_server, monkeypatch):
     settings.ONBOARDING_SMTP_CONNECTIONS = 3
     everyone_enrolled_in("smtp-connections", settings)
     admins = _admins_enrolled(8)
@@ -266,12 +268,14 @@ def test_a_chunk_goes_out_over_several_connections_each_email_once(catalog, sett
     assert Send.objects.filter(pk__in=report.send_ids, status=Send.Status.SENT).count() == 8
 
     # A chunk smaller than the setting opens no more connections than it has emails.
-    smtp_server.peers.clear()
+    opened = []
+    real = mail.get_connection
+    monkeypatch.setattr(mail, "get_connection", lambda: opened.append(1) or real())
     settings.ONBOARDING_SMTP_CONNECTIONS = 10
     _admins_enrolled(2)
     report = onboarding_tick()
     assert sends_deliver(send_ids=report.send_ids) == {"sent": 2}
-    assert len(smtp_server.peers) == 2
+    assert len(opened) == 2
 
 
 class ClosingInbox(Inbox):
@@ -354,3 +358,99 @@ def test_a_first_connection_that_cannot_be_opened_raises(settings):
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     with pytest.raises(OSError), mail.Sender(connections=3):
         pass
+
+
+@pytest.fixture
+def scripted(settings):
+    """Start a ScriptedServer with the given script and point the SMTP settings at it."""
+    servers = []
+
+    def start(script=lambda index, line: None) -> ScriptedServer:
+        server = ScriptedServer(script)
+        servers.append(server)
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 5
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def _send_all(emails, *, connections: int) -> tuple[list, dict]:
+    sent, failed = [], {}
+    with mail.Sender(connections=connections) as sender:
+        sender.send_all(emails, compose=lambda outgoing: outgoing, sent=sent.append, failed=lambda item, error: failed.update({item.to: error}))
+    return sent, failed
+
+
+def _emails(count: int) -> list[mail.OutgoingEmail]:
+    return [
+        mail.OutgoingEmail(subject=f"n{n}", text="plain\n", html="<p>x</p>\n", from_email="a@example.com", to=f"b{n}@example.com")
+        for n in range(count)
+    ]
+
+
+def _wait_closed(server: ScriptedServer) -> None:
+    for _ in range(100):
+        if not any(record["open"] for record in server.connections):
+            return
+        time.sleep(0.02)
+
+
+def test_a_refused_data_command_is_reset_and_the_connection_goes_on(scripted):
+    server = scripted(lambda index, line: "451 try later" if line == "data" and refuse.pop(0) else None)
+    refuse = [False, True, False, False]  # the second email's DATA
+    sent, failed = _send_all(_emails(4), connections=1)
+    assert [email.to for email in sent] == ["b0@example.com", "b2@example.com", "b3@example.com"]
+    assert list(failed) == ["b1@example.com"] and isinstance(failed["b1@example.com"], smtplib.SMTPDataError)
+    assert "rset" in server.connections[0]["lines"]
+    assert len(server.connections) == 1 and [recipients for _, recipients in server.delivered] == [["b0@example.com"], ["b2@example.com"], ["b3@example.com"]]
+
+
+def test_a_421_to_data_leaves_the_connection_and_the_others_take_its_emails(scripted):
+    closed = []
+
+    def script(index, line):
+        if line == "data" and index == 0 and not closed:
+            closed.append(index)
+            return "421 closing"
+        return None
+
+    server = scripted(script)
+    sent, failed = _send_all(_emails(6), connections=2)
+    assert len(failed) == 1 and "421" in str(next(iter(failed.values())))
+    assert len(sent) == 5 and {index for index, _ in server.delivered} == {1}  # the rest went out on the other one
+    assert sorted(recipient for _, [recipient] in server.delivered) == sorted(email.to for email in sent)
+
+
+@pytest.mark.parametrize("refusal", ["EHLO", "AUTH"])
+def test_an_extra_connection_refused_at_its_greeting_or_login_is_closed_and_done_without(scripted, settings, caplog, refusal):
+    def script(index, line):
+        if index == 1 and line.upper().startswith(refusal):
+            return "421 too many connections" if refusal == "EHLO" else "535 no"
+        return None
+
+    server = scripted(script)
+    if refusal == "AUTH":
+        settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "user", "secret"
+    sent, failed = _send_all(_emails(5), connections=2)
+    assert failed == {} and len(sent) == 5
+    assert {index for index, _ in server.delivered} == {0}
+    assert "could not open another" in caplog.text
+    _wait_closed(server)
+    assert not any(record["open"] for record in server.connections)  # nothing left open, the refused one neither
+
+
+def test_a_connection_whose_greeting_fails_mid_chunk_hands_its_email_to_another(scripted):
+    """A server can refuse EHLO on a connection that was open: the email is not failed for it."""
+    server = scripted()
+    with mail.Sender(connections=2) as sender:
+        channels = sender._channels(2)
+        channels[1].smtp.helo_resp = channels[1].smtp.ehlo_resp = None  # EHLO will be sent again...
+        server.script = lambda index, line: "554 go away" if index == 1 and line.upper().startswith(("EHLO", "HELO")) else None
+        sent, failed = [], []
+        mail._Flight(channels, _emails(4), lambda outgoing: outgoing, sent.append, lambda item, error: failed.append(item)).run()
+    assert failed == [] and len(sent) == 4 and {index for index, _ in server.delivered} == {0}
