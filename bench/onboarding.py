@@ -13,8 +13,9 @@ deleted at the end. Settings: config.settings, FLYWHEEL_ENV=development, DEBUG=0
 sink, no quiet hours (the bench must not depend on the hour it runs at).
 
 Data, made with SQL (generate_series), not the ORM: --enrolled users, each enrolled in a
-5-step sequence; --due of them due at the measured tick, the others spread over the next 14
-days, plus as many finished enrolments (completed, exited) that the tick must never look at.
+5-step sequence; --due of them due at each of the --rounds (3) measured ticks, the others
+spread over the next 14 days, plus as many finished enrolments (completed, exited) that the
+tick must never look at.
 
 Before anything is measured, a warm-up tick sends 2 x chunk x concurrency emails to other
 users, so that the worker's start-up is over (it took more than the 3 s once allowed on a
@@ -22,8 +23,14 @@ loaded 2-core machine) and every worker process has done what a long-lived worke
 (imports, Django's URL resolver and template engine, its database connection), as the tick's
 process is warmed up for the beat side.
 
+Each round makes --due steps due, runs the tick and waits until Flywheel has sent them all;
+the sink alone is measured before the first round and after each one, and each round's ratio
+is taken against the two measures around it (this VM's speed swings 2x within a minute, so
+one Flywheel figure against one sink figure said more about the moment than about the code).
+
 Figures:
-  1. the beat tick: one `onboarding_tick()` in a warmed-up process, which claims every due
+  1. the beat tick: one `onboarding_tick()` in a warmed-up process (the first round's; the
+     others' are printed too), which claims every due
      step, creates the send rows and publishes their tasks to Redis (target: under 200 ms); then
      the same tick with nothing due, and the plan of the due query (it must use the partial
      index enrolment_due_idx, so its cost follows what is due, not who is enrolled);
@@ -32,13 +39,14 @@ Figures:
   3. the sink's own capacity: as many messages of about the same size sent straight to the
      sink with smtplib from as many client threads as the worker keeps SMTP connections open
      (processes x --smtp-connections), each connection taking as many messages as one of the
-     worker's does (neither pipelines: aiosmtpd does not offer PIPELINING), measured before
-     and after (2) and averaged, so that a change of the machine's other load weighs on both
-     sides. If (2) is close to (3), sending is limited by the SMTP server, not by Flywheel;
+     worker's does (neither pipelines: aiosmtpd does not offer PIPELINING), measured around
+     every round. If (2) is close to (3), sending is limited by the SMTP server, not by
+     Flywheel: the ratio is printed per round and as the median of the rounds;
   4. CPU time per email (from /proc) of the worker's processes, of the PostgreSQL backends
      serving it and of the sink while Flywheel sends, and of the sink and its clients in (3):
      on a shared machine these move much less than the rates do, and they say where the time
-     goes; and how busy the machine's cores were (from /proc/stat) during (2) and (3): an idle
+     goes; the rate those costs would allow with every core busy (the ceiling the CPU sets on
+     this machine); and how busy the cores were (from /proc/stat) during (2) and (3): an idle
      share means something waited, not that the CPUs ran out.
 """
 
@@ -130,6 +138,10 @@ with connection.cursor() as cursor:
 """
 
 
+# The next rounds' tick, in a fresh process as the first one (warmed up the same way).
+TICK_ONLY = TICK.split("empty = []", 1)[0]
+
+
 def database_recreate() -> None:
     with maintenance_connection() as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
@@ -151,10 +163,10 @@ def manage(env: dict[str, str], *args: str) -> str:
 PARKED_DAYS = 30  # the measured due steps wait that far ahead until the warm-up is over
 
 
-def bulk_data(sequence_id: int, enrolled: int, due: int, warm: int) -> None:
-    """Users and enrolments with SQL: `due` parked 30 days ahead (made due after the warm-up),
-    `warm` due a minute ago (the warm-up's), the rest within 14 days, and as many finished
-    enrolments again."""
+def bulk_data(sequence_id: int, enrolled: int, due: int, warm: int, rounds: int) -> None:
+    """Users and enrolments with SQL: `due` x `rounds` parked, those of round r 30 + r days
+    ahead (made due one round at a time after the warm-up), `warm` due a minute ago (the
+    warm-up's), the rest within 14 days, and as many finished enrolments again."""
     with psycopg.connect(**PG, dbname=DB_NAME, autocommit=True) as connection:
         total = enrolled * 2
         connection.execute(
@@ -174,14 +186,15 @@ def bulk_data(sequence_id: int, enrolled: int, due: int, warm: int) -> None:
             SELECT gen_random_uuid(), u.id, NULL, %(sequence)s, '', '',
                    CASE WHEN u.rn <= %(enrolled)s THEN 'active' WHEN u.rn %% 2 = 0 THEN 'completed' ELSE 'exited' END,
                    '', 0,
-                   CASE WHEN u.rn <= %(due)s THEN now() + make_interval(days => %(parked)s)
-                        WHEN u.rn <= %(due)s + %(warm)s THEN now() - interval '1 minute'
+                   CASE WHEN u.rn <= %(parked_rows)s THEN now() + make_interval(days => %(parked)s + ((u.rn - 1) / %(due)s)::int)
+                        WHEN u.rn <= %(parked_rows)s + %(warm)s THEN now() - interval '1 minute'
                         WHEN u.rn <= %(enrolled)s THEN now() + (random() * interval '14 days') + interval '1 hour'
                         ELSE NULL END,
                    now() - interval '1 hour'
             FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM accounts_user) AS u
             """,
-            {"sequence": sequence_id, "enrolled": enrolled, "due": due, "warm": warm, "parked": PARKED_DAYS},
+            {"sequence": sequence_id, "enrolled": enrolled, "due": due, "warm": warm, "parked": PARKED_DAYS,
+             "parked_rows": due * rounds},
         )
         connection.execute("ANALYZE")
 
@@ -213,6 +226,13 @@ def machine_times() -> list[int] | None:
         return [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     except OSError:
         return None
+
+
+def add_times(total: list[int] | None, before: list[int] | None, after: list[int] | None) -> list[int] | None:
+    """total + (after - before), per CPU state; None once any is None."""
+    if total is None or before is None or after is None:
+        return None
+    return [sum_ + b - a for sum_, a, b in zip(total, before, after, strict=True)]
 
 
 def machine_use(before: list[int] | None, after: list[int] | None) -> str:
@@ -295,10 +315,12 @@ def main() -> int:
     parser.add_argument("--relay-latency-ms", type=float, default=0.0,
                         help="the sink answers MAIL, RCPT and each message this late, like a relay across a network "
                              "(bench/_relay_sink.py; 0 = aiosmtpd's Sink, as fast as it can)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times --due steps are made due and sent, each between two measures of the sink alone (3)")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
-    if args.smtp_connections < 1 or args.chunk < 1:
-        parser.error("--smtp-connections and --chunk must be at least 1")
+    if min(args.smtp_connections, args.chunk, args.rounds, args.due) < 1:
+        parser.error("--smtp-connections, --chunk, --rounds and --due must be at least 1")
 
     run = uuid.uuid4().hex[:10]
     prefix = f"flywheel-bench-onboarding-{run}"
@@ -353,7 +375,7 @@ def main() -> int:
         print("  inserting users and enrolments with SQL ...", flush=True)
         started = time.perf_counter()
         warm = args.chunk * args.worker_concurrency * 2
-        bulk_data(sequence_id, args.enrolled, args.due, warm)
+        bulk_data(sequence_id, args.enrolled, args.due, warm, args.rounds)
         print(f"  {args.enrolled * 2:,} users and enrolments in {time.perf_counter() - started:.1f} s")
 
         handler = ["_relay_sink.RelaySink", str(args.relay_latency_ms)] if args.relay_latency_ms else ["aiosmtpd.handlers.Sink"]
@@ -384,83 +406,113 @@ def main() -> int:
                 lambda: connection.execute("SELECT count(*) FROM onboarding_send WHERE status = 'sent'").fetchone()[0] >= warm_sends,
                 timeout=600, what="the warm-up's sends", interval=0.1, processes=[worker, sink],
             )
-            warm_last_send = connection.execute("SELECT coalesce(max(id), 0) FROM onboarding_send").fetchone()[0]
-            connection.execute(
-                "UPDATE onboarding_enrolment SET next_send_at = now() - interval '1 minute' "
-                "WHERE next_send_at > now() + make_interval(days => %s)",
-                [PARKED_DAYS - 1],
-            )
-        # The sink alone before and after Flywheel sends, so that a change of the machine's
-        # other load during the run weighs on both sides of the ratio alike.
-        print("  measuring the sink's own capacity (before) ...", flush=True)
         # As many connections as the worker keeps open, each taking as many messages as one of its.
         connections = min(args.smtp_connections, args.chunk)
         clients, per_connection = args.worker_concurrency * connections, -(-args.chunk // connections)
-        sink_before = sink_capacity(smtp_port, args.due, clients, per_connection, size=2500)
-        print("  running the tick ...", flush=True)
-        worker_cpu_before, sink_cpu_before = cpu_seconds(groups=(worker.popen.pid,)), cpu_seconds(groups=(sink.popen.pid,))
-        output = manage(env, "shell", "-c", TICK)
-        machine_before = machine_times()
-        lines = output.splitlines()
-        _, tick_seconds, claimed, enqueued, tick_end = next(line.split() for line in lines if line.startswith("TICK "))
-        empty = [float(value) for value in next(line.split()[1:] for line in lines if line.startswith("EMPTY "))]
-        plan = [line[5:] for line in lines if line.startswith("PLAN ")]
+        # Rounds: the sink alone, Flywheel, the sink alone, Flywheel, ..., the sink alone. Each
+        # round's ratio is taken against the two measures of the sink around it, so that the
+        # machine's changes of speed (this VM's swing 2x within a minute) weigh on both sides.
+        print("  measuring the sink's own capacity ...", flush=True)
+        sink_rates = [sink_capacity(smtp_port, args.due, clients, per_connection, size=2500)]
+        rounds: list[dict] = []
+        spent = {"worker": 0.0, "backends": 0.0, "sink": 0.0, "sink alone": 0.0, "clients": 0.0}
+        machine_sending: list[int] | None = [0] * 8
+        machine_alone: list[int] | None = [0] * 8
+        tick_report: dict = {}
+        for number in range(args.rounds):
+            with psycopg.connect(**PG, dbname=DB_NAME, autocommit=True) as connection:
+                last_send = connection.execute("SELECT coalesce(max(id), 0) FROM onboarding_send").fetchone()[0]
+                connection.execute(
+                    "UPDATE onboarding_enrolment SET next_send_at = now() - interval '1 minute' "
+                    "WHERE next_send_at BETWEEN now() + make_interval(days => %(day)s) - interval '12 hours' "
+                    "AND now() + make_interval(days => %(day)s) + interval '12 hours'",
+                    {"day": PARKED_DAYS + number},
+                )
+            print(f"  round {number + 1} of {args.rounds}: the tick, then sending ...", flush=True)
+            worker_before, sink_before = cpu_seconds(groups=(worker.popen.pid,)), cpu_seconds(groups=(sink.popen.pid,))
+            output = manage(env, "shell", "-c", TICK if number == 0 else TICK_ONLY)
+            machine_before = machine_times()
+            lines = output.splitlines()
+            _, tick_seconds, claimed, enqueued, tick_end = next(line.split() for line in lines if line.startswith("TICK "))
+            if number == 0:
+                tick_report = {
+                    "seconds": float(tick_seconds), "claimed": int(claimed),
+                    "empty": [float(value) for value in next(line.split()[1:] for line in lines if line.startswith("EMPTY "))],
+                    "plan": [line[5:] for line in lines if line.startswith("PLAN ")],
+                }
+            with psycopg.connect(**PG, dbname=DB_NAME, autocommit=True) as connection:
+                def all_sent() -> bool:
+                    return connection.execute(  # noqa: B023 - used within this round
+                        "SELECT count(*) FROM onboarding_send WHERE status = 'sent' AND id > %s", [last_send]  # noqa: B023
+                    ).fetchone()[0] >= int(enqueued)  # noqa: B023
 
-        with psycopg.connect(**PG, dbname=DB_NAME, autocommit=True) as connection:
-            def all_sent() -> bool:
-                return connection.execute(
-                    "SELECT count(*) FROM onboarding_send WHERE status = 'sent' AND id > %s", [warm_last_send]
-                ).fetchone()[0] >= int(enqueued)
-
-            backends_cpu_before = cpu_seconds(pids=database_backends(connection))  # those already connected
-            wait_until(all_sent, timeout=600, what="every send to be sent", interval=0.05, processes=[worker, sink])
-            done_at = time.time()
-            machine_after = machine_times()
-            worker_cpu, sink_cpu = cpu_seconds(groups=(worker.popen.pid,)), cpu_seconds(groups=(sink.popen.pid,))
-            backends_cpu = cpu_seconds(pids=database_backends(connection))
-            first, last, statuses = connection.execute(
-                "SELECT min(claimed_at), max(sent_at), (SELECT json_object_agg(status, n) FROM "
-                "(SELECT status, count(*) AS n FROM onboarding_send WHERE id > %(warm)s GROUP BY status) s) "
-                "FROM onboarding_send WHERE id > %(warm)s",
-                {"warm": warm_last_send},
-            ).fetchone()
-            ledger = connection.execute("SELECT count(*) FROM onboarding_marketingsend").fetchone()[0] - warm_sends
-        sending_seconds = done_at - float(tick_end)
-        in_database = (last - first).total_seconds()
-
-        print("  measuring the sink's own capacity (after) ...", flush=True)
-        sink_alone_cpu_before, clients_cpu_before = cpu_seconds(groups=(sink.popen.pid,)), time.process_time()
-        sink_alone_machine_before = machine_times()
-        sink_after = sink_capacity(smtp_port, int(enqueued), clients, per_connection, size=2500)
-        sink_alone_cpu, clients_cpu = cpu_seconds(groups=(sink.popen.pid,)), time.process_time()
-        sink_alone_machine = machine_times()
-        sink_rate = (sink_before + sink_after) / 2
+                backends_before = cpu_seconds(pids=database_backends(connection))  # those already connected
+                wait_until(all_sent, timeout=600, what="every send to be sent", interval=0.05, processes=[worker, sink])
+                done_at = time.time()
+                machine_after = machine_times()
+                worker_after, sink_after = cpu_seconds(groups=(worker.popen.pid,)), cpu_seconds(groups=(sink.popen.pid,))
+                backends_after = cpu_seconds(pids=database_backends(connection))
+                statuses = connection.execute(
+                    "SELECT json_object_agg(status, n) FROM (SELECT status, count(*) AS n FROM onboarding_send "
+                    "WHERE id > %s GROUP BY status) s",
+                    [last_send],
+                ).fetchone()[0]
+            alone_before, clients_before, alone_machine_before = cpu_seconds(groups=(sink.popen.pid,)), time.process_time(), machine_times()
+            sink_rates.append(sink_capacity(smtp_port, int(enqueued), clients, per_connection, size=2500))
+            alone_after, clients_after, alone_machine_after = cpu_seconds(groups=(sink.popen.pid,)), time.process_time(), machine_times()
+            for key, before, after in (
+                ("worker", worker_before, worker_after), ("backends", backends_before, backends_after),
+                ("sink", sink_before, sink_after), ("sink alone", alone_before, alone_after),
+                ("clients", clients_before, clients_after),
+            ):
+                spent[key] = None if before is None or after is None or spent[key] is None else spent[key] + after - before
+            machine_sending = add_times(machine_sending, machine_before, machine_after)
+            machine_alone = add_times(machine_alone, alone_machine_before, alone_machine_after)
+            rate = int(enqueued) / (done_at - float(tick_end))
+            sink_rate = (sink_rates[-2] + sink_rates[-1]) / 2
+            rounds.append({"emails": int(enqueued), "seconds": done_at - float(tick_end), "rate": rate, "sink": sink_rate,
+                           "ratio": rate / sink_rate, "tick": float(tick_seconds), "statuses": statuses})
 
         heading("Results")
-        tick_ms = float(tick_seconds) * 1000
-        print(f"  beat tick, {int(claimed):,} due of {args.enrolled:,} enrolled: {tick_ms:7.1f} ms "
+        tick_ms = tick_report["seconds"] * 1000
+        later_ticks = ", ".join(f"{result['tick'] * 1000:.1f}" for result in rounds[1:])
+        print(f"  beat tick, {tick_report['claimed']:,} due of {args.enrolled:,} enrolled: {tick_ms:7.1f} ms "
               f"(target < {TARGET_TICK_MS:.0f} ms: {'met' if tick_ms < TARGET_TICK_MS else 'NOT met'}); "
-              f"{int(enqueued):,} sends in {-(-int(enqueued) // args.chunk)} tasks")
+              f"{rounds[0]['emails']:,} sends in {-(-rounds[0]['emails'] // args.chunk)} tasks"
+              + (f"; the next rounds' ticks: {later_ticks} ms" if len(rounds) > 1 else ""))
+        empty = tick_report["empty"]
         print(f"  beat tick, nothing due:                {min(empty) * 1000:7.1f} ms (best of 5), "
               f"{sorted(empty)[2] * 1000:.1f} ms median")
         print("  due query plan:")
-        for line in plan:
+        for line in tick_report["plan"]:
             print(f"    {line}")
-        print(f"  sending {int(enqueued):,} emails with the worker: {sending_seconds:6.2f} s after the tick = "
-              f"{int(enqueued) / sending_seconds:7.1f} emails/s "
-              f"(first claim to last sent in the database: {in_database:.2f} s = {int(enqueued) / in_database:.1f}/s)")
-        print(f"  the SMTP sink alone ({clients} clients, {per_connection} per connection): "
-              f"{sink_rate:7.1f} emails/s (mean of {sink_before:.1f} before and {sink_after:.1f} after)")
-        print(f"  Flywheel / sink: {int(enqueued) / sending_seconds / sink_rate:.2f}")
-        emails = int(enqueued)
-        print(f"  CPU per email while Flywheel sends: worker {per_email_ms(worker_cpu_before, worker_cpu, emails)} ms, "
-              f"PostgreSQL {per_email_ms(backends_cpu_before, backends_cpu, emails)} ms, "
-              f"sink {per_email_ms(sink_cpu_before, sink_cpu, emails)} ms; the sink alone: sink "
-              f"{per_email_ms(sink_alone_cpu_before, sink_alone_cpu, emails)} ms, "
-              f"its clients {per_email_ms(clients_cpu_before, clients_cpu, emails)} ms")
-        print(f"  the machine's {os.cpu_count()} CPU(s) while Flywheel sends: {machine_use(machine_before, machine_after)}; "
-              f"while the sink alone is measured (after): {machine_use(sink_alone_machine_before, sink_alone_machine)}")
-        print(f"  send statuses: {statuses}; marketing ledger rows: {ledger:,}")
+        print(f"  the SMTP sink alone: {clients} clients, {per_connection} messages per connection, measured "
+              f"{len(sink_rates)} times: {', '.join(f'{rate:.1f}' for rate in sink_rates)} emails/s")
+        for number, result in enumerate(rounds, 1):
+            print(f"  round {number}: Flywheel sent {result['emails']:,} emails in {result['seconds']:.2f} s after the tick = "
+                  f"{result['rate']:7.1f} emails/s; the sink alone around it {result['sink']:7.1f}/s; "
+                  f"Flywheel / sink {result['ratio']:.2f}")
+        emails = sum(result["emails"] for result in rounds)
+        ratios = sorted(result["ratio"] for result in rounds)
+        print(f"  sending, all rounds: {emails / sum(result['seconds'] for result in rounds):7.1f} emails/s; the sink alone "
+              f"{sum(sink_rates) / len(sink_rates):7.1f} emails/s")
+        print(f"  Flywheel / sink: {ratios[len(ratios) // 2]:.2f} (median of {len(ratios)} rounds; "
+              f"{ratios[0]:.2f} to {ratios[-1]:.2f})")
+
+        def per_email(key: str) -> str:
+            return "?" if spent[key] is None else f"{spent[key] / emails * 1000:.2f}"
+
+        print(f"  CPU per email while Flywheel sends: worker {per_email('worker')} ms, PostgreSQL {per_email('backends')} ms, "
+              f"sink {per_email('sink')} ms; the sink alone: sink {per_email('sink alone')} ms, its clients {per_email('clients')} ms")
+        if None not in (spent["worker"], spent["backends"], spent["sink"]):
+            # What the CPU alone would allow: every core busy with the worker, PostgreSQL and the
+            # sink at their measured cost per email. Below it, something waited; at it, CPU is the limit.
+            ceiling = (os.cpu_count() or 1) * emails / (spent["worker"] + spent["backends"] + spent["sink"])
+            sink_mean = sum(sink_rates) / len(sink_rates)
+            print(f"  at those costs, every core busy would send {ceiling:7.1f} emails/s = {ceiling / sink_mean:.2f} of the sink alone")
+        print(f"  the machine's {os.cpu_count()} CPU(s) while Flywheel sends: {machine_use([0] * 8, machine_sending)}; "
+              f"while the sink alone is measured: {machine_use([0] * 8, machine_alone)}")
+        print(f"  send statuses: {'; '.join(str(result['statuses']) for result in rounds)}")
         print(f"  load average at end: {load_average()}, speed probe at end: {speed_probe():.1f} ms, "
               f"round-trip probe at end: {round_trip_probe():.0f} µs")
     finally:
