@@ -363,12 +363,11 @@ class Sender:
     Over SMTP, send_all() keeps one email in flight on each of up to `connections`
     connections to the server, reads their replies in turn and answers each at once with that
     connection's next command; the next email is composed while the server takes in a
-    message. One connection
-    waits on the server for each of the four steps of every email (MAIL, RCPT, DATA, the
-    message) and leaves the server idle while it works on the reply; several keep the server
-    busy, which is what makes the server's speed the limit (and, against a relay across a
-    network, what keeps its round trips from setting the rate). Nothing is pipelined within
-    a connection: the server may not offer PIPELINING.
+    message. One connection waits on the server for each of the four steps of every email
+    (MAIL, RCPT, DATA, the message) and leaves the server idle while it works on the reply;
+    several keep the server busy, which is what makes the server's speed the limit (and,
+    against a relay across a network, what keeps its round trips from setting the rate).
+    Nothing is pipelined within a connection: the server may not offer PIPELINING.
 
     A refused or failed email is reported and the others go on; a connection the server
     closes (or answers 421, or refuses to greet) is left, and its emails go out on the others.
