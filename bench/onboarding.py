@@ -258,10 +258,6 @@ def database_backends(connection: psycopg.Connection) -> tuple[int, ...]:
     )
 
 
-def per_email_ms(before: float | None, after: float | None, emails: int) -> str:
-    return "?" if before is None or after is None else f"{(after - before) / emails * 1000:.2f}"
-
-
 def sink_capacity(port: int, messages: int, threads: int, chunk: int, size: int) -> float:
     """Messages per second the sink accepts from `threads` clients, `chunk` per connection."""
     message = EmailMessage()

@@ -805,10 +805,6 @@ class _Links:
         """The link unsubscribe_url(email) makes, with the route resolved once."""
         return f"{self.unsubscribe[0]}{unsubscribe_token(email)}{self.unsubscribe[1]}"
 
-    def tracked_url(self, send: Send, url: str) -> str:
-        """The link tracked_url(send, url) makes, with the route resolved once."""
-        return f"{self.click[0]}{_click_token(send, url)}{self.click[1]}"
-
     def open_pixel_url(self, send: Send) -> str:
         """The link open_pixel_url(send) makes, with the route resolved once."""
         return f"{self.open[0]}{_open_token(send)}{self.open[1]}"
@@ -828,8 +824,9 @@ class _Links:
         return self.hrefs[href]
 
     def tracked_href(self, send: Send, url: str) -> str:
-        """html.escape(self.tracked_url(send, url)): a token has nothing to escape (URL-safe
-        base64 and ':'), so the route's parts around it are escaped once."""
+        """html.escape(tracked_url(send, url)), with the route resolved once: a token has
+        nothing to escape (URL-safe base64 and ':'), so the route's parts around it are
+        escaped once."""
         prefix, suffix = self.escaped_click
         return f"{prefix}{_click_token(send, url)}{suffix}"
 
@@ -1208,7 +1205,8 @@ def sends_deliver(*, send_ids: list[int], mail_connection=None) -> dict[str, int
     the shared frequency cap are checked with the enrolments locked. A failed SMTP call puts
     its send back to pending and the step is tried again ONBOARDING_RETRY_MINUTES later; one
     send's failure never stops the others. The chunk shares its SMTP connections
-    (ONBOARDING_SMTP_CONNECTIONS) and a few statements per transaction, so the cost per email is the SMTP call, not the bookkeeping.
+    (ONBOARDING_SMTP_CONNECTIONS) and a few statements per transaction, so the cost per email
+    is the SMTP call, not the bookkeeping.
     Returns how many sends ended how, by word.
     """
     return _deliver(send_ids, mail_connection)[1]
@@ -1233,6 +1231,7 @@ def _deliver(send_ids: list[int], mail_connection) -> tuple[dict[int, str], dict
         trials = selectors.organization_trials(
             organization_ids={send.enrolment.organization_id for send, _ in to_send if send.enrolment.organization_id}
         )
+
         def failed(item: tuple[Send, MarketingClaim], error: Exception) -> None:
             send, claim = item
             _record_failed(send, claim, error)

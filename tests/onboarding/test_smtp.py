@@ -38,10 +38,23 @@ class Inbox:
         return "250 OK"
 
 
-def _serve(handler) -> tuple[Controller, int]:
+def _free_port() -> int:
+    """A port of 127.0.0.1 nothing listens on (once the probe is closed)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+def _smtp_to(settings, port: int) -> None:
+    """Django's SMTP backend, to 127.0.0.1:port, plain and without a login."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 5
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+
+
+def _serve(handler) -> tuple[Controller, int]:
+    port = _free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     return controller, port
@@ -71,11 +84,7 @@ def _tick_and_deliver_through(handler, settings):
 def smtp_server(settings):
     inbox = Inbox()
     controller, port = _serve(inbox)
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_TIMEOUT = 5
+    _smtp_to(settings, port)
     yield inbox
     controller.stop()
 
@@ -324,9 +333,7 @@ def test_when_every_connection_is_lost_the_rest_fail_and_are_tried_again(catalog
 
 
 def test_an_extra_connection_that_cannot_be_opened_is_done_without(settings, smtp_server, monkeypatch, caplog):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]  # nothing listens there once the probe is closed
+    closed_port = _free_port()
     real = mail.get_connection
     opened = []
 
@@ -336,26 +343,16 @@ def test_an_extra_connection_that_cannot_be_opened_is_done_without(settings, smt
         return backend
 
     monkeypatch.setattr(mail, "get_connection", get_connection)
-    emails = [
-        mail.OutgoingEmail(subject=f"n{n}", text="plain\n", html="<p>x</p>\n", from_email="a@example.com", to=f"b{n}@example.com")
-        for n in range(4)
-    ]
-    sent, failed = [], []
-    with mail.Sender(connections=3) as sender:
-        sender.send_all(emails, compose=lambda outgoing: outgoing, sent=sent.append, failed=lambda item, error: failed.append(item))
-    assert sent == emails and failed == []
+    emails = _emails(4)
+    sent, failed = _send_all(emails, connections=3)
+    assert sent == emails and failed == {}
     assert sorted(message["Subject"] for _, message in smtp_server.messages) == ["n0", "n1", "n2", "n3"]
     assert len(set(smtp_server.peers)) == 1
     assert "could not open another" in caplog.text
 
 
 def test_a_first_connection_that_cannot_be_opened_raises(settings):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        settings.EMAIL_PORT = probe.getsockname()[1]
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_TIMEOUT = "127.0.0.1", 5
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    _smtp_to(settings, _free_port())
     with pytest.raises(OSError), mail.Sender(connections=3):
         pass
 
@@ -368,10 +365,7 @@ def scripted(settings):
     def start(script=lambda index, line: None) -> ScriptedServer:
         server = ScriptedServer(script)
         servers.append(server)
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 5
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        _smtp_to(settings, server.port)
         return server
 
     yield start
