@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import selectors
 import smtplib
 import sys
 from collections import deque
@@ -259,6 +260,10 @@ class _Replies:
         self.sock = sock
         self._pending = b""
 
+    @property
+    def buffered(self) -> bool:
+        return bool(self._pending)
+
     def read(self, smtp: smtplib.SMTP) -> tuple[int, bytes]:
         if smtp.debuglevel or smtp.sock is not self.sock:
             return smtp.getreply()  # its debug output, or its own error for a closed connection
@@ -361,7 +366,7 @@ class Sender:
     EmailMultiAlternatives (files in development, the test outbox).
 
     Over SMTP, send_all() keeps one email in flight on each of up to `connections`
-    connections to the server, reads their replies in turn and answers each at once with that
+    connections to the server, reads their replies as they arrive and answers each at once with that
     connection's next command; the next email is composed while the server takes in a
     message. One connection waits on the server for each of the four steps of every email
     (MAIL, RCPT, DATA, the message) and leaves the server idle while it works on the reply;
@@ -474,16 +479,36 @@ class _Flight(Generic[T]):
 
     def run(self) -> None:
         busy = [channel for channel in self.channels if self._begin(channel) and self._write(channel)]
-        while busy:
-            # Each reply is answered at once with that connection's next command, so the server
-            # has the other connections' commands to work on while this one is handled.
-            busy = [channel for channel in busy if self._advance(channel) and self._write(channel)]
+        with selectors.DefaultSelector() as selector:
+            for channel in busy:
+                selector.register(channel.smtp.sock, selectors.EVENT_READ, channel)
+            while busy:
+                # Each reply is answered at once with that connection's next command, so the
+                # server has the other connections' commands to work on while this one is
+                # handled; replies are taken as they arrive, so that a slow answer on one
+                # connection (a relay's check, a long message) holds up no other.
+                for channel in self._answered(selector, busy):
+                    sock = channel.smtp.sock
+                    if not (self._advance(channel) and self._write(channel)):
+                        selector.unregister(sock)
+                        busy.remove(channel)
         # Every connection was lost with emails left: they fail now, to be tried again later.
         lost = smtplib.SMTPServerDisconnected("every SMTP connection was lost before this email could be sent")
         for item, *_ in self.ready:
             self.failed(item, lost)
         for item in self.items:
             self.failed(item, lost)
+
+    @staticmethod
+    def _answered(selector: selectors.BaseSelector, busy: list[_Channel]) -> list[_Channel]:
+        """The channels whose reply has come (or is read already, which only a server
+        answering out of turn leaves); when none comes within the connection's timeout, the
+        first one, whose read then fails as a blocking read would."""
+        buffered = [channel for channel in busy if channel.replies is not None and channel.replies.buffered]
+        if buffered:
+            return buffered
+        ready = [key.data for key, _ in selector.select(busy[0].smtp.sock.gettimeout())]
+        return ready or busy[:1]
 
     def _advance(self, channel: _Channel) -> bool:
         """Read the reply to the channel's command and find its next one (the next step of

@@ -7,6 +7,7 @@ import email.policy
 import re
 import smtplib
 import socket
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -448,3 +449,29 @@ def test_a_connection_whose_greeting_fails_mid_chunk_hands_its_email_to_another(
         sent, failed = [], []
         mail._Flight(channels, _emails(4), lambda outgoing: outgoing, sent.append, lambda item, error: failed.append(item)).run()
     assert failed == [] and len(sent) == 4 and {index for index, _ in server.delivered} == {0}
+
+
+def test_a_slow_reply_on_one_connection_holds_up_no_other(scripted):
+    """Replies are taken as they arrive: while one connection waits on the server (a relay's
+    slow check of one recipient), the others go on sending. The server holds its reply to the
+    first connection's RCPT until the other connection has delivered three emails; a client
+    reading its connections in a fixed order would wait on it instead, until the hold ran out."""
+    released = threading.Event()
+    released_by_deliveries = []
+    ends = []
+
+    def script(index, line):
+        if index == 0 and line.startswith("rcpt") and not released_by_deliveries:
+            released_by_deliveries.append(released.wait(10))
+        if index == 1 and line == "END":
+            ends.append(line)
+            if len(ends) == 3:
+                released.set()
+        return None
+
+    server = scripted(script)
+    sent, failed = _send_all(_emails(5), connections=2)
+    assert failed == {} and sorted(email.to for email in sent) == sorted(email.to for email in _emails(5))
+    assert released_by_deliveries == [True]  # released by the other connection's emails, not by the hold running out
+    assert [index for index, _ in server.delivered[:3]] == [1, 1, 1]
+    assert 0 in {index for index, _ in server.delivered}
