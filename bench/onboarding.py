@@ -410,6 +410,7 @@ def main() -> int:
         # machine's changes of speed (this VM's swing 2x within a minute) weigh on both sides.
         print("  measuring the sink's own capacity ...", flush=True)
         sink_rates = [sink_capacity(smtp_port, args.due, clients, per_connection, size=2500)]
+        alone_seconds: list[float] = []  # the measures after each round, whose CPU time is counted
         rounds: list[dict] = []
         spent = {"worker": 0.0, "backends": 0.0, "sink": 0.0, "sink alone": 0.0, "clients": 0.0}
         machine_sending: list[int] | None = [0] * 8
@@ -454,7 +455,9 @@ def main() -> int:
                     [last_send],
                 ).fetchone()[0]
             alone_before, clients_before, alone_machine_before = cpu_seconds(groups=(sink.popen.pid,)), time.process_time(), machine_times()
+            alone_started = time.perf_counter()
             sink_rates.append(sink_capacity(smtp_port, int(enqueued), clients, per_connection, size=2500))
+            alone_seconds.append(time.perf_counter() - alone_started)
             alone_after, clients_after, alone_machine_after = cpu_seconds(groups=(sink.popen.pid,)), time.process_time(), machine_times()
             for key, before, after in (
                 ("worker", worker_before, worker_after), ("backends", backends_before, backends_after),
@@ -506,6 +509,12 @@ def main() -> int:
             ceiling = (os.cpu_count() or 1) * emails / (spent["worker"] + spent["backends"] + spent["sink"])
             sink_mean = sum(sink_rates) / len(sink_rates)
             print(f"  at those costs, every core busy would send {ceiling:7.1f} emails/s = {ceiling / sink_mean:.2f} of the sink alone")
+        if spent["sink"] is not None:
+            # The sink is one process on one core: were it the limit, it would be busy all along.
+            sending_seconds = sum(result["seconds"] for result in rounds)
+            print(f"  the sink's process was busy {100 * spent['sink'] / sending_seconds:.0f}% of the time Flywheel sent "
+                  f"(about 100% if the sink is the limit); {100 * spent['sink alone'] / sum(alone_seconds):.0f}% "
+                  "while it was measured alone")
         print(f"  the machine's {os.cpu_count()} CPU(s) while Flywheel sends: {machine_use([0] * 8, machine_sending)}; "
               f"while the sink alone is measured: {machine_use([0] * 8, machine_alone)}")
         print(f"  send statuses: {'; '.join(str(result['statuses']) for result in rounds)}")
