@@ -486,6 +486,12 @@ ONBOARDING_SEND_CHUNK = env_int("ONBOARDING_SEND_CHUNK", 100)
 ONBOARDING_SMTP_CONNECTIONS = env_int("ONBOARDING_SMTP_CONNECTIONS", 4)
 if ONBOARDING_SMTP_CONNECTIONS < 1:
     raise ImproperlyConfigured(f"ONBOARDING_SMTP_CONNECTIONS must be at least 1, got {ONBOARDING_SMTP_CONNECTIONS}")
+# Between chunks a worker process keeps its SMTP connections open this many seconds, so that a
+# burst of chunks connects, negotiates TLS and logs in once per connection, not once per chunk.
+# 0 closes them after every chunk. Keep it under the server's own idle timeout.
+ONBOARDING_SMTP_KEEP_SECONDS = env_float("ONBOARDING_SMTP_KEEP_SECONDS", 30.0)
+if ONBOARDING_SMTP_KEEP_SECONDS < 0:
+    raise ImproperlyConfigured(f"ONBOARDING_SMTP_KEEP_SECONDS must be 0 or more, got {ONBOARDING_SMTP_KEEP_SECONDS}")
 # After a failed SMTP call a step is tried again this much later; a send claimed this long ago
 # and never finished (worker lost mid-send) is marked unknown and the sequence moves on.
 ONBOARDING_RETRY_MINUTES = env_int("ONBOARDING_RETRY_MINUTES", 10)

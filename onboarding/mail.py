@@ -15,11 +15,14 @@ goes through Django's message, unchanged.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
+import select
 import selectors
 import smtplib
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
@@ -380,12 +383,19 @@ class Sender:
     STARTTLS, AUTH) is logged and done without (the server may limit connections per client);
     the first one failing to open raises (OSError) from open(), before any email is handed
     over. A connection passed in is the only one used (`connections` is then ignored).
+
+    With `keep_seconds`, close() keeps the connections opened here that are still open and
+    idle, and the next Sender of the process (with keep_seconds, to the same server) takes
+    them up within that many seconds instead of connecting again; those of a send_all() that
+    an error cut short are closed, as a transaction may be open on them.
     """
 
-    def __init__(self, connection=None, *, connections: int = 1) -> None:
+    def __init__(self, connection=None, *, connections: int = 1, keep_seconds: float = 0) -> None:
         self.backend = connection or get_connection()
         self.connections = max(1, connections) if connection is None else 1
-        self._opened_here = False
+        # Only connections made here are kept: one passed in is its caller's to close.
+        self.keep_seconds = keep_seconds if connection is None and isinstance(self.backend, SMTPBackend) else 0
+        self._opened_here = self._in_flight = False
         self._extra: list[SMTPBackend] = []
 
     def __enter__(self) -> Sender:
@@ -397,12 +407,24 @@ class Sender:
 
     def open(self) -> None:
         """Open the first connection and greet the server (EHLO); raises (OSError) when it
-        cannot, leaving nothing open."""
+        cannot, leaving nothing open. With `keep_seconds`, connections an earlier Sender of
+        this process kept open to the same server are taken up first."""
+        if self.keep_seconds and not self._opened_here:
+            kept = _kept.take(self.backend, self.connections, self.keep_seconds)
+            if kept:
+                self.backend, self._extra, self._opened_here = kept[0], kept[1:], True
+                return
         # True when open() made a new connection, None when it was open already: close only ours.
         self._opened_here = bool(_open(self.backend)) or self._opened_here
 
     def close(self) -> None:
-        for backend in [*self._extra, *([self.backend] if self._opened_here else [])]:
+        """Close the connections opened here; with `keep_seconds`, those still open and idle
+        are kept for the next Sender of this process instead (up to `connections` of them,
+        for at most that many seconds)."""
+        ours = [*([self.backend] if self._opened_here else []), *self._extra]
+        if self.keep_seconds and not self._in_flight:  # a flight cut short may have left a transaction open
+            ours = _kept.put(ours, self.connections)
+        for backend in ours:
             _close(backend)
         self._extra, self._opened_here = [], False
 
@@ -433,7 +455,9 @@ class Sender:
                 else:
                     sent(item)
             return
+        self._in_flight = True
         _Flight(self._channels(len(items)), items, compose, sent, failed).run()
+        self._in_flight = False
 
     def _channels(self, wanted: int) -> list[_Channel]:
         while len(self._extra) + 1 < min(self.connections, wanted):
@@ -467,6 +491,91 @@ def _close(backend) -> None:
         backend.close()
     except Exception:  # noqa: BLE001 - every email was accepted or refused already
         logger.warning("could not close the mail connection", exc_info=True)
+
+
+def _server(backend: SMTPBackend) -> tuple:
+    """What a kept connection must have been opened with to be used again."""
+    return (
+        backend.host, backend.port, backend.username, backend.password, backend.use_tls, backend.use_ssl,
+        backend.timeout, backend.ssl_keyfile, backend.ssl_certfile,
+    )
+
+
+def _idle_and_open(backend: SMTPBackend) -> bool:
+    """The connection is open and the server has said nothing since its last reply: nothing
+    to read (a server closing an idle connection makes it readable, with the end of the
+    stream or a 421 first)."""
+    smtp = backend.connection
+    if smtp is None or smtp.sock is None:
+        return False
+    pending = getattr(smtp.sock, "pending", None)  # bytes TLS has decrypted already
+    try:
+        poller = select.poll()
+        poller.register(smtp.sock, select.POLLIN | select.POLLPRI)
+        return not poller.poll(0) and not (pending and pending())
+    except (OSError, ValueError):
+        return False
+
+
+class _KeptConnections:
+    """SMTP connections a process keeps open between Senders (between the chunks of a burst
+    of onboarding emails), so that each chunk does not connect, greet, negotiate TLS and log in
+    again. Kept for one server at a time, for at most the Sender's keep_seconds; one the server
+    has closed, or spoken on out of turn, is closed rather than used. A forked child forgets
+    its parent's (the sockets are the parent's). Safe for a worker's threads; the goodbyes
+    (QUIT) are said outside the lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connections: list[tuple[SMTPBackend, float]] = []
+        self._pid = os.getpid()
+
+    def _mine(self) -> list[tuple[SMTPBackend, float]]:
+        if self._pid != os.getpid():
+            self._connections, self._pid = [], os.getpid()
+        return self._connections
+
+    def take(self, like: SMTPBackend, most: int, keep_seconds: float) -> list[SMTPBackend]:
+        """Up to `most` kept connections to the server `like` is for; the others are closed."""
+        now, server, taken, stale = time_now(), _server(like), [], []
+        with self._lock:
+            kept, self._connections = self._mine(), []
+            for backend, since in kept:
+                fresh = _server(backend) == server and now - since <= keep_seconds
+                (taken if fresh and len(taken) < most and _idle_and_open(backend) else stale).append(backend)
+        for backend in stale:
+            _close(backend)
+        return taken
+
+    def put(self, backends: list[SMTPBackend], most: int) -> list[SMTPBackend]:
+        """Keep those of `backends` still open (up to `most`, and only for their server);
+        returns the others, for the caller to close."""
+        now, rest = time_now(), []
+        server = _server(backends[0]) if backends else None
+        with self._lock:
+            kept = self._mine()
+            rest.extend(backend for backend, _ in kept if _server(backend) != server)
+            kept[:] = [entry for entry in kept if _server(entry[0]) == server]
+            for backend in backends:
+                if len(kept) < most and _idle_and_open(backend):
+                    kept.append((backend, now))
+                else:
+                    rest.append(backend)
+        return rest
+
+    def close_all(self) -> None:
+        with self._lock:
+            kept, self._connections = self._mine(), []
+        for backend, _ in kept:
+            _close(backend)
+
+
+_kept = _KeptConnections()
+
+
+def kept_connections_close() -> None:
+    """Close (QUIT) the SMTP connections this process keeps open between Senders."""
+    _kept.close_all()
 
 
 class _Flight(Generic[T]):

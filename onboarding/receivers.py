@@ -1,9 +1,11 @@
 """Receivers for lower apps' signals, each one line that calls a service."""
 
+from celery.signals import worker_process_shutdown
 from django.dispatch import receiver
 
 from accounts.signals import organization_created
 
+from .mail import kept_connections_close
 from .services import enrolment_create
 
 
@@ -15,3 +17,10 @@ from .services import enrolment_create
 @receiver(organization_created, dispatch_uid="onboarding.enrol_on_signup")
 def enrol_on_signup(sender, *, organization, user, **kwargs):
     enrolment_create(user=user, organization=organization)
+
+
+# A worker process that stops says goodbye (QUIT) on the SMTP connections it kept open between
+# chunks, rather than leaving the server to time them out.
+@worker_process_shutdown.connect(dispatch_uid="onboarding.smtp_goodbye", weak=False)
+def smtp_goodbye(**kwargs):
+    kept_connections_close()

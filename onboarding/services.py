@@ -1242,7 +1242,9 @@ def _deliver(send_ids: list[int], mail_connection) -> tuple[dict[int, str], dict
             sent.append(send)
             outcomes[send.pk] = "sent"
 
-        sender = Sender(mail_connection, connections=settings.ONBOARDING_SMTP_CONNECTIONS)
+        sender = Sender(
+            mail_connection, connections=settings.ONBOARDING_SMTP_CONNECTIONS, keep_seconds=settings.ONBOARDING_SMTP_KEEP_SECONDS
+        )
         try:
             sender.open()
         except OSError as error:  # the connection could not be opened: none of them went out

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION = {
     "FLYWHEEL_ENV": "production",
@@ -75,9 +77,16 @@ def test_prepared_statements_keep_the_connection_options_of_the_database_url():
     assert "prepare_threshold" not in off.stdout and "('sslmode', 'verify-full')" in off.stdout
 
 
-def test_smtp_connections_must_be_a_positive_count():
-    show = "from django.conf import settings; print(settings.ONBOARDING_SMTP_CONNECTIONS)"
-    assert _manage("shell", "-c", show, FLYWHEEL_ENV="development", ONBOARDING_SMTP_CONNECTIONS="2").stdout.splitlines()[-1] == "2"
-    for wrong, message in (("0", "ONBOARDING_SMTP_CONNECTIONS must be at least 1, got 0"), ("many", "ONBOARDING_SMTP_CONNECTIONS must be an integer, got 'many'")):
-        result = _manage("check", FLYWHEEL_ENV="development", ONBOARDING_SMTP_CONNECTIONS=wrong)
-        assert result.returncode != 0 and message in result.stderr
+@pytest.mark.parametrize(
+    ("name", "good", "shown", "wrong"),
+    [
+        ("ONBOARDING_SMTP_CONNECTIONS", "2", "2", {"0": "must be at least 1, got 0", "many": "must be an integer, got 'many'"}),
+        ("ONBOARDING_SMTP_KEEP_SECONDS", "0", "0.0", {"-1": "must be 0 or more, got -1.0", "long": "must be a number, got 'long'"}),
+    ],
+)
+def test_onboarding_smtp_settings_are_checked_at_start_up(name, good, shown, wrong):
+    show = f"from django.conf import settings; print(settings.{name})"
+    assert _manage("shell", "-c", show, FLYWHEEL_ENV="development", **{name: good}).stdout.splitlines()[-1] == shown
+    for value, message in wrong.items():
+        result = _manage("check", FLYWHEEL_ENV="development", **{name: value})
+        assert result.returncode != 0 and f"{name} {message}" in result.stderr

@@ -16,7 +16,7 @@ class ScriptedServer:
         self.script = script
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
-        self.connections: list[dict] = []  # per connection: its command lines, and whether it is open
+        self.connections: list[dict] = []  # per connection: its command lines, whether it is open, its socket
         self.delivered: list[tuple[int, list[str]]] = []  # (connection index, recipients) per message
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -29,7 +29,7 @@ class ScriptedServer:
                 connection, _ = self.listener.accept()
             except OSError:
                 return
-            record = {"lines": [], "open": True}
+            record = {"lines": [], "open": True, "socket": connection}
             self.connections.append(record)
             threading.Thread(target=self._serve, args=(len(self.connections) - 1, connection, record), daemon=True).start()
 

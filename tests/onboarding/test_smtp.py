@@ -9,7 +9,7 @@ import smtplib
 import socket
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -278,6 +278,8 @@ def test_a_chunk_goes_out_over_several_connections_each_email_once(catalog, sett
     assert Send.objects.filter(pk__in=report.send_ids, status=Send.Status.SENT).count() == 8
 
     # A chunk smaller than the setting opens no more connections than it has emails.
+    settings.ONBOARDING_SMTP_KEEP_SECONDS = 0
+    mail.kept_connections_close()
     opened = []
     real = mail.get_connection
     monkeypatch.setattr(mail, "get_connection", lambda: opened.append(1) or real())
@@ -374,9 +376,9 @@ def scripted(settings):
         server.close()
 
 
-def _send_all(emails, *, connections: int) -> tuple[list, dict]:
+def _send_all(emails, *, connections: int, keep_seconds: float = 0) -> tuple[list, dict]:
     sent, failed = [], {}
-    with mail.Sender(connections=connections) as sender:
+    with mail.Sender(connections=connections, keep_seconds=keep_seconds) as sender:
         sender.send_all(emails, compose=lambda outgoing: outgoing, sent=sent.append, failed=lambda item, error: failed.update({item.to: error}))
     return sent, failed
 
@@ -475,3 +477,82 @@ def test_a_slow_reply_on_one_connection_holds_up_no_other(scripted):
     assert released_by_deliveries == [True]  # released by the other connection's emails, not by the hold running out
     assert [index for index, _ in server.delivered[:3]] == [1, 1, 1]
     assert 0 in {index for index, _ in server.delivered}
+
+
+@pytest.mark.django_db
+def test_chunks_in_a_row_share_their_connections(catalog, settings, smtp_server):
+    """A worker process keeps its SMTP connections open between chunks (greeted, logged in),
+    so that a burst of chunks does not connect again for each."""
+    settings.ONBOARDING_SMTP_CONNECTIONS, settings.ONBOARDING_SMTP_KEEP_SECONDS = 2, 30
+    everyone_enrolled_in("smtp-kept", settings)
+    for _ in range(3):
+        _admins_enrolled(4)
+        report = onboarding_tick()
+        assert sends_deliver(send_ids=report.send_ids) == {"sent": 4}
+    assert len(smtp_server.messages) == 12
+    assert len(set(smtp_server.peers)) == 2  # the first chunk's two connections, for all three
+
+    # Kept connections are closed politely (QUIT) when the worker process stops.
+    mail.kept_connections_close()
+    assert mail._kept._connections == []
+
+
+def test_a_kept_connection_the_server_closed_meanwhile_is_replaced(scripted):
+    server = scripted()
+    sent, failed = _send_all(_emails(4), connections=2, keep_seconds=30)
+    assert failed == {} and len(sent) == 4 and len(server.connections) == 2
+    # The server times one of them out (or restarts) while it is kept.
+    server.connections[0]["socket"].shutdown(socket.SHUT_RDWR)
+    _wait_until(lambda: not server.connections[0]["open"])
+
+    sent, failed = _send_all(_emails(4), connections=2, keep_seconds=30)
+    assert failed == {} and len(sent) == 4  # no email fails for it
+    assert len(server.connections) == 3  # a new one in its place; the other one kept
+    assert {index for index, _ in server.delivered[4:]} == {1, 2}
+
+
+def test_kept_connections_are_used_only_while_fresh_and_only_for_their_server(scripted, settings):
+    server = scripted()
+    with time_machine.travel(datetime(2026, 3, 2, 10, 0, tzinfo=UTC)) as traveller:
+        _send_all(_emails(2), connections=2, keep_seconds=30)
+        traveller.shift(timedelta(seconds=31))
+        _send_all(_emails(2), connections=2, keep_seconds=30)
+    # Older than keep_seconds: said goodbye to and replaced.
+    assert len(server.connections) == 4
+    assert all("quit" in record["lines"] for record in server.connections[:2])
+
+    other = scripted()  # the settings now point at another server
+    _send_all(_emails(2), connections=2, keep_seconds=30)
+    assert len(other.connections) == 2 and len(other.delivered) == 2
+    _wait_until(lambda: not any(record["open"] for record in server.connections))
+    assert all("quit" in record["lines"] for record in server.connections[2:])
+
+
+def test_a_sender_without_keep_seconds_closes_its_connections(scripted):
+    server = scripted()
+    _send_all(_emails(2), connections=2)
+    _wait_closed(server)
+    assert not any(record["open"] for record in server.connections)
+    assert mail._kept._connections == []
+
+
+def test_the_connections_of_a_flight_cut_short_are_not_kept(scripted):
+    """A flight cut short by an error may leave a transaction open on a connection (MAIL
+    accepted, no message yet): such a connection must not carry the next chunk's emails."""
+    server = scripted()
+
+    def sent(item):
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError), mail.Sender(connections=2, keep_seconds=30) as sender:
+        sender.send_all(_emails(4), compose=lambda outgoing: outgoing, sent=sent, failed=lambda item, error: None)
+    assert mail._kept._connections == []
+    _wait_until(lambda: server.connections and not any(record["open"] for record in server.connections))
+
+
+def _wait_until(condition) -> None:
+    for _ in range(250):
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError("the condition did not come true within 5 s")
