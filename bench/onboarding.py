@@ -47,7 +47,11 @@ Figures:
      on a shared machine these move much less than the rates do, and they say where the time
      goes; the rate those costs would allow with every core busy (the ceiling the CPU sets on
      this machine); and how busy the cores were (from /proc/stat) during (2) and (3): an idle
-     share means something waited, not that the CPUs ran out.
+     share means something waited, not that the CPUs ran out; and how busy the sink's process
+     was during (2) and (3) (one process: about 100% when it is what limits the rate);
+  5. Flywheel's SMTP path alone, after the rounds: as many emails, built in advance, sent by
+     onboarding.mail.Sender from as many processes as the worker has, chunk by chunk, with no
+     database, rendering or recording: its rate, and how busy it keeps the sink.
 """
 
 from __future__ import annotations
@@ -142,6 +146,69 @@ with connection.cursor() as cursor:
         print("PLAN", line)
 """
 TICK = TICK_ONLY + EMPTY_AND_PLAN
+
+
+# Flywheel's SMTP path without the rest: emails built in advance (multipart, about the size of
+# the bench's), sent by onboarding.mail.Sender as a worker process sends a chunk (the same
+# connections, kept between chunks), with no database, rendering or recording. Started in as
+# many processes as the worker has, each waiting for a line on stdin to begin together.
+SMTP_PATH = """
+import os, sys, time
+from django.conf import settings
+from onboarding import mail
+count, chunk = int(os.environ["SMTP_PATH_EMAILS"]), settings.ONBOARDING_SEND_CHUNK
+text = "Hello User1,\\n\\nHere is what to do today: open the app and invite your team.\\n" * 12
+html = "<html><body>" + "<p>Hello User1, here is what to do today: <a href='x'>open it</a>.</p>" * 12 + "</body></html>"
+emails = [
+    mail.OutgoingEmail(subject=f"User{n}, day 0 of your trial", text=text, html=html,
+                       from_email=settings.ONBOARDING_FROM_EMAIL, to=f"path{n}@bench.example",
+                       headers={"List-Unsubscribe": "<http://127.0.0.1:8000/email/unsubscribe/x/>"})
+    for n in range(count)
+]
+print("READY", flush=True)
+sys.stdin.readline()
+started = time.perf_counter()
+for start in range(0, count, chunk):
+    with mail.Sender(connections=settings.ONBOARDING_SMTP_CONNECTIONS, keep_seconds=settings.ONBOARDING_SMTP_KEEP_SECONDS) as sender:
+        failed = []
+        sender.send_all(emails[start:start + chunk], compose=lambda email: email, sent=lambda email: None,
+                        failed=lambda email, error: failed.append(error))
+        if failed:
+            raise SystemExit(f"the sink refused: {failed[0]}")
+print("DONE", time.perf_counter() - started, flush=True)
+"""
+
+
+def smtp_path_rate(env: dict[str, str], processes: int, count: int) -> tuple[float, float]:
+    """Emails per second Flywheel's SMTP path alone sends from `processes` processes of `count`
+    emails each, and the wall time it took."""
+    script = [sys.executable, "manage.py", "shell", "-c", SMTP_PATH]
+    clients = [
+        subprocess.Popen(script, cwd=ROOT, env={**env, "SMTP_PATH_EMAILS": str(count)}, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # noqa: S603
+        for _ in range(processes)
+    ]
+    try:
+        for client in clients:
+            # Past what the shell prints first ("... objects imported automatically").
+            while (line := client.stdout.readline()) and line.strip() != "READY":
+                pass
+            if not line:
+                raise RuntimeError("the SMTP path's process did not start")
+        for client in clients:
+            client.stdin.write("\n")
+            client.stdin.flush()
+        seconds = 0.0
+        for client in clients:
+            output, _ = client.communicate(timeout=600)
+            done = [line.split()[1] for line in output.splitlines() if line.startswith("DONE ")]
+            if client.returncode != 0 or not done:
+                raise RuntimeError(f"the SMTP path's process failed: {output}")
+            seconds = max(seconds, float(done[0]))  # its own sending time, without the interpreter's exit
+    finally:
+        for client in clients:
+            if client.poll() is None:
+                client.kill()
+    return processes * count / seconds, seconds
 
 
 def database_recreate() -> None:
@@ -474,6 +541,13 @@ def main() -> int:
             rounds.append({"emails": int(enqueued), "seconds": done_at - float(tick_end), "rate": rate, "sink": sink_rate,
                            "ratio": rate / sink_rate, "tick": float(tick_seconds), "statuses": statuses})
 
+        print("  measuring Flywheel's SMTP path alone ...", flush=True)
+        path_before = cpu_seconds(groups=(sink.popen.pid,))
+        path_rate, path_seconds = smtp_path_rate(env, args.worker_concurrency, args.due // args.worker_concurrency)
+        path_sink = cpu_seconds(groups=(sink.popen.pid,))
+        # The sink works only while the emails go out: its CPU time over the sending time.
+        path_sink_busy = None if path_before is None or path_sink is None else (path_sink - path_before) / path_seconds
+
         heading("Results")
         tick_ms = tick_report["seconds"] * 1000
         later_ticks = ", ".join(f"{result['tick'] * 1000:.1f}" for result in rounds[1:])
@@ -517,6 +591,10 @@ def main() -> int:
             print(f"  the sink's process was busy {100 * spent['sink'] / sending_seconds:.0f}% of the time Flywheel sent "
                   f"(about 100% if the sink is the limit); {100 * spent['sink alone'] / sum(alone_seconds):.0f}% "
                   "while it was measured alone")
+        path_busy = "?" if path_sink_busy is None else f"{100 * path_sink_busy:.0f}%"
+        print(f"  Flywheel's SMTP path alone (emails built in advance; no database, rendering or recording; "
+              f"{args.worker_concurrency} processes): {path_rate:7.1f} emails/s = {path_rate / sink_rates[-1]:.2f} of the last "
+              f"sink-alone measure; the sink's process busy {path_busy}")
         print(f"  the machine's {os.cpu_count()} CPU(s) while Flywheel sends: {machine_use([0] * 8, machine_sending)}; "
               f"while the sink alone is measured: {machine_use([0] * 8, machine_alone)}")
         print(f"  send statuses: {'; '.join(str(result['statuses']) for result in rounds)}")
