@@ -15,6 +15,7 @@ goes through Django's message, unchanged.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import re
@@ -30,6 +31,7 @@ from email import quoprimime
 from email.policy import compat32
 from email.utils import formatdate, make_msgid
 from functools import lru_cache
+from time import monotonic
 from time import time as time_now
 from typing import Generic, TypeVar
 
@@ -346,6 +348,8 @@ class _Channel:
     transaction: Generator[bytes, tuple[int, bytes], None] | None = None
     command: bytes = b""  # what to write next
     step: int = 0  # of the email's commands: MAIL, RCPT, DATA, then the message (_MESSAGE_STEP)
+    entry: tuple | None = None  # the email in flight as composed: (item, sender, recipient, message)
+    deadline: float = math.inf  # when the reply to the command written last is overdue (monotonic)
 
     @property
     def smtp(self) -> smtplib.SMTP:
@@ -378,7 +382,9 @@ class Sender:
     Nothing is pipelined within a connection: the server may not offer PIPELINING.
 
     A refused or failed email is reported and the others go on; a connection the server
-    closes (or answers 421, or refuses to greet) is left, and its emails go out on the others.
+    closes (or answers 421, or refuses to greet, or leaves without a reply for the socket's
+    timeout) is left, and its emails go out on the others: the one in flight too when its
+    message had not been written, else it fails (the server may have taken it).
     A connection other than the first that cannot be opened (connect, greeting, EHLO,
     STARTTLS, AUTH) is logged and done without (the server may limit connections per client);
     the first one failing to open raises (OSError) from open(), before any email is handed
@@ -386,8 +392,9 @@ class Sender:
 
     With `keep_seconds`, close() keeps the connections opened here that are still open and
     idle, and the next Sender of the process (with keep_seconds, to the same server) takes
-    them up within that many seconds instead of connecting again; those of a send_all() that
-    an error cut short are closed, as a transaction may be open on them.
+    them up within that many seconds instead of connecting again (a timer closes them after
+    that); those of a send_all() that an error cut short are closed, as a transaction may be
+    open on them.
     """
 
     def __init__(self, connection=None, *, connections: int = 1, keep_seconds: float = 0) -> None:
@@ -422,11 +429,14 @@ class Sender:
         are kept for the next Sender of this process instead (up to `connections` of them,
         for at most that many seconds)."""
         ours = [*([self.backend] if self._opened_here else []), *self._extra]
+        closing = ours
         if self.keep_seconds and not self._in_flight:  # a flight cut short may have left a transaction open
-            ours = _kept.put(ours, self.connections)
-        for backend in ours:
+            closing = _kept.put(ours, self.connections, self.keep_seconds)
+        for backend in closing:
             _close(backend)
-        self._extra, self._opened_here = [], False
+        if self._opened_here and self.backend not in closing:
+            self.backend = get_connection()  # that one is kept for the next Sender now, not this one's
+        self._extra, self._opened_here, self._in_flight = [], False, False
 
     def send(self, email: OutgoingEmail) -> None:
         """Send one email; raises smtplib's (or the backend's) error when it is refused."""
@@ -496,7 +506,7 @@ def _close(backend) -> None:
 def _server(backend: SMTPBackend) -> tuple:
     """What a kept connection must have been opened with to be used again."""
     return (
-        backend.host, backend.port, backend.username, backend.password, backend.use_tls, backend.use_ssl,
+        type(backend), backend.host, backend.port, backend.username, backend.password, backend.use_tls, backend.use_ssl,
         backend.timeout, backend.ssl_keyfile, backend.ssl_certfile,
     )
 
@@ -520,26 +530,27 @@ def _idle_and_open(backend: SMTPBackend) -> bool:
 class _KeptConnections:
     """SMTP connections a process keeps open between Senders (between the chunks of a burst
     of onboarding emails), so that each chunk does not connect, greet, negotiate TLS and log in
-    again. Kept for one server at a time, for at most the Sender's keep_seconds; one the server
-    has closed, or spoken on out of turn, is closed rather than used. A forked child forgets
-    its parent's (the sockets are the parent's). Safe for a worker's threads; the goodbyes
-    (QUIT) are said outside the lock."""
+    again. Kept for one server at a time, for at most the Sender's keep_seconds, then closed
+    (QUIT) by a timer, so that idle sessions do not count against the server's per-client
+    limits for longer; one the server has closed, or spoken on out of turn, is closed rather
+    than used. A forked child forgets its parent's (the sockets are the parent's). Safe for a
+    worker's threads; the goodbyes are said outside the lock."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._connections: list[tuple[SMTPBackend, float]] = []
-        self._pid = os.getpid()
+        self._forget()
+        os.register_at_fork(after_in_child=self._forget)
 
-    def _mine(self) -> list[tuple[SMTPBackend, float]]:
-        if self._pid != os.getpid():
-            self._connections, self._pid = [], os.getpid()
-        return self._connections
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._connections: list[tuple[SMTPBackend, float]] = []  # with when each went idle
+        self._keep_seconds = 0.0
+        self._timer: threading.Timer | None = None
 
     def take(self, like: SMTPBackend, most: int, keep_seconds: float) -> list[SMTPBackend]:
         """Up to `most` kept connections to the server `like` is for; the others are closed."""
         now, server, taken, stale = time_now(), _server(like), [], []
         with self._lock:
-            kept, self._connections = self._mine(), []
+            kept, self._connections = self._connections, []
             for backend, since in kept:
                 fresh = _server(backend) == server and now - since <= keep_seconds
                 (taken if fresh and len(taken) < most and _idle_and_open(backend) else stale).append(backend)
@@ -547,25 +558,48 @@ class _KeptConnections:
             _close(backend)
         return taken
 
-    def put(self, backends: list[SMTPBackend], most: int) -> list[SMTPBackend]:
-        """Keep those of `backends` still open (up to `most`, and only for their server);
-        returns the others, for the caller to close."""
+    def put(self, backends: list[SMTPBackend], most: int, keep_seconds: float) -> list[SMTPBackend]:
+        """Keep those of `backends` still open (up to `most`, and only for their server) for
+        `keep_seconds`; returns the others, for the caller to close."""
         now, rest = time_now(), []
         server = _server(backends[0]) if backends else None
         with self._lock:
-            kept = self._mine()
-            rest.extend(backend for backend, _ in kept if _server(backend) != server)
-            kept[:] = [entry for entry in kept if _server(entry[0]) == server]
+            rest.extend(backend for backend, _ in self._connections if _server(backend) != server)
+            kept = [entry for entry in self._connections if _server(entry[0]) == server]
             for backend in backends:
                 if len(kept) < most and _idle_and_open(backend):
                     kept.append((backend, now))
                 else:
                     rest.append(backend)
+            self._connections, self._keep_seconds = kept, keep_seconds
+            if kept and self._timer is None:
+                self._timer = threading.Timer(keep_seconds, self._expire)
+                self._timer.daemon = True
+                self._timer.start()
         return rest
+
+    def _expire(self) -> None:
+        """The timer: close the connections idle for longer than keep_seconds; come back for
+        the others when they will be."""
+        with self._lock:
+            self._timer = None
+            now = time_now()
+            expired = [backend for backend, since in self._connections if now - since >= self._keep_seconds]
+            self._connections = [entry for entry in self._connections if now - entry[1] < self._keep_seconds]
+            if self._connections:
+                soonest = min(since for _, since in self._connections) + self._keep_seconds - now
+                self._timer = threading.Timer(max(soonest, 0.01), self._expire)
+                self._timer.daemon = True
+                self._timer.start()
+        for backend in expired:
+            _close(backend)
 
     def close_all(self) -> None:
         with self._lock:
-            kept, self._connections = self._mine(), []
+            kept, self._connections = self._connections, []
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
         for backend, _ in kept:
             _close(backend)
 
@@ -589,18 +623,33 @@ class _Flight(Generic[T]):
     def run(self) -> None:
         busy = [channel for channel in self.channels if self._begin(channel) and self._write(channel)]
         with selectors.DefaultSelector() as selector:
-            for channel in busy:
-                selector.register(channel.smtp.sock, selectors.EVENT_READ, channel)
+            sockets = {channel: channel.smtp.sock for channel in busy}  # as registered, for unregistering
+            for channel, sock in sockets.items():
+                selector.register(sock, selectors.EVENT_READ, channel)
+            idle: list[_Channel] = []  # done with their emails, still open: for an email handed on
             while busy:
                 # Each reply is answered at once with that connection's next command, so the
                 # server has the other connections' commands to work on while this one is
                 # handled; replies are taken as they arrive, so that a slow answer on one
                 # connection (a relay's check, a long message) holds up no other.
-                for channel in self._answered(selector, busy):
-                    sock = channel.smtp.sock
-                    if not (self._advance(channel) and self._write(channel)):
-                        selector.unregister(sock)
+                for channel, overdue in self._answered(selector, busy):
+                    if not (self._advance(channel, overdue) and self._write(channel)):
+                        selector.unregister(sockets.pop(channel))
                         busy.remove(channel)
+                        if channel.alive:
+                            idle.append(channel)
+                while self.ready and idle:  # an email handed on by a lost connection
+                    channel = idle.pop()
+                    if self._begin(channel) and self._write(channel):
+                        sockets[channel] = channel.smtp.sock
+                        selector.register(sockets[channel], selectors.EVENT_READ, channel)
+                        busy.append(channel)
+                    elif channel.alive:
+                        idle.append(channel)
+                        break
+            for channel in self.channels:
+                if channel.alive and channel.replies is not None and channel.replies.buffered:
+                    channel.smtp.close()  # the server said more than it was asked: not for another email
         # Every connection was lost with emails left: they fail now, to be tried again later.
         lost = smtplib.SMTPServerDisconnected("every SMTP connection was lost before this email could be sent")
         for item, *_ in self.ready:
@@ -609,36 +658,61 @@ class _Flight(Generic[T]):
             self.failed(item, lost)
 
     @staticmethod
-    def _answered(selector: selectors.BaseSelector, busy: list[_Channel]) -> list[_Channel]:
-        """The channels whose reply has come (or is read already, which only a server
-        answering out of turn leaves); when none comes within the connection's timeout, the
-        first one, whose read then fails as a blocking read would."""
-        buffered = [channel for channel in busy if channel.replies is not None and channel.replies.buffered]
+    def _answered(
+        selector: selectors.BaseSelector, busy: list[_Channel]
+    ) -> list[tuple[_Channel, smtplib.SMTPServerDisconnected | None]]:
+        """The channels whose reply has come (or was read already, which only a server
+        answering out of turn leaves), or else, once the first of their replies is overdue
+        (the connection's timeout after its command), those overdue, closed, with the error a
+        blocking read would have raised."""
+        buffered = [(channel, None) for channel in busy if channel.replies is not None and channel.replies.buffered]
         if buffered:
             return buffered
-        ready = [key.data for key, _ in selector.select(busy[0].smtp.sock.gettimeout())]
-        return ready or busy[:1]
+        first = min(channel.deadline for channel in busy)
+        ready = selector.select(None if first == math.inf else max(first - monotonic(), 0))
+        if ready:
+            return [(key.data, None) for key, _ in ready]
+        now, overdue = monotonic(), []
+        for channel in busy:
+            if channel.deadline <= now:
+                channel.smtp.close()
+                overdue.append((channel, smtplib.SMTPServerDisconnected("Connection unexpectedly closed: timed out")))
+        return overdue
 
-    def _advance(self, channel: _Channel) -> bool:
+    def _advance(self, channel: _Channel, error: Exception | None = None) -> bool:
         """Read the reply to the channel's command and find its next one (the next step of
         the same email, or the first of the next email); False when it has none."""
         try:
+            if error is not None:
+                raise error
             channel.command = channel.transaction.send(channel.read())
         except StopIteration:
             self.sent(channel.item)
         except Exception as error:  # noqa: BLE001 - refused or lost: this email fails, the others go on
-            self.failed(channel.item, error)
+            self._failed(channel, error)
         else:
             channel.step += 1
             return True
         return self._begin(channel)
 
+    def _failed(self, channel: _Channel, error: Exception) -> None:
+        if not channel.alive and channel.step < _MESSAGE_STEP:
+            # The connection was lost (closed, 421, timed out) before the message was written:
+            # the email was not sent, and another connection takes it. Each connection is
+            # lost once, so an email is handed on at most once per connection.
+            logger.warning("leaving an SMTP connection, its email goes on another: %s", error)
+            self.ready.appendleft(channel.entry)
+        else:
+            self.failed(channel.item, error)
+
     def _write(self, channel: _Channel) -> bool:
         try:
             _write(channel.smtp, channel.command)
-        except Exception as error:  # noqa: BLE001 - this email fails; the connection is closed
-            self.failed(channel.item, error)
+        except Exception as error:  # noqa: BLE001 - the connection is closed: this email goes on another or fails
+            self._failed(channel, error)
             return False
+        timeout = channel.smtp.sock.gettimeout()
+        channel.deadline = math.inf if timeout is None else monotonic() + timeout
         if channel.step == _MESSAGE_STEP and not self.ready:
             self._compose_next()  # the next email, while the server takes in this one
         return True
@@ -660,7 +734,8 @@ class _Flight(Generic[T]):
         while channel.alive and (self.ready or self._compose_next()):
             entry = self.ready.popleft()
             item, sender, recipient, message = entry
-            channel.item, channel.transaction, channel.step = item, _transaction(channel.smtp, sender, recipient, message), 0
+            channel.item, channel.entry, channel.step = item, entry, 0
+            channel.transaction = _transaction(channel.smtp, sender, recipient, message)
             try:
                 channel.command = next(channel.transaction)
             except (smtplib.SMTPHeloError, smtplib.SMTPServerDisconnected) as error:

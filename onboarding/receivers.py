@@ -1,6 +1,6 @@
 """Receivers for lower apps' signals, each one line that calls a service."""
 
-from celery.signals import worker_process_shutdown
+from celery.signals import worker_process_shutdown, worker_shutdown
 from django.dispatch import receiver
 
 from accounts.signals import organization_created
@@ -20,7 +20,9 @@ def enrol_on_signup(sender, *, organization, user, **kwargs):
 
 
 # A worker process that stops says goodbye (QUIT) on the SMTP connections it kept open between
-# chunks, rather than leaving the server to time them out.
-@worker_process_shutdown.connect(dispatch_uid="onboarding.smtp_goodbye", weak=False)
+# chunks, rather than leaving the server to time them out: each prefork child, or the worker
+# itself with the threads or solo pool.
+@worker_process_shutdown.connect(dispatch_uid="onboarding.smtp_goodbye_child", weak=False)
+@worker_shutdown.connect(dispatch_uid="onboarding.smtp_goodbye", weak=False)
 def smtp_goodbye(**kwargs):
     kept_connections_close()

@@ -1256,9 +1256,11 @@ def _deliver(send_ids: list[int], mail_connection) -> tuple[dict[int, str], dict
                     to_send, compose=lambda item: _email_of(item[0], links=links, trials=trials), sent=delivered, failed=failed
                 )
             finally:
-                sender.close()
-                # Recorded even if recording a failure raised: what the server accepted is sent.
-                _record_sent(sent, steps)
+                try:
+                    sender.close()
+                finally:
+                    # Recorded even if recording a failure or closing raised: what the server accepted is sent.
+                    _record_sent(sent, steps)
     counts: dict[str, int] = {}
     for outcome in outcomes.values():
         counts[outcome] = counts.get(outcome, 0) + 1

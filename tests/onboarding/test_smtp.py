@@ -23,7 +23,7 @@ from onboarding.services import _email_of, _Links, enrolment_create, onboarding_
 
 from ..conftest import organization_on
 from .factories import everyone_enrolled_in
-from .scripted_smtp import ScriptedServer
+from .scripted_smtp import CLOSE, ScriptedServer
 
 
 class Inbox:
@@ -418,8 +418,10 @@ def test_a_421_to_data_leaves_the_connection_and_the_others_take_its_emails(scri
 
     server = scripted(script)
     sent, failed = _send_all(_emails(6), connections=2)
-    assert len(failed) == 1 and "421" in str(next(iter(failed.values())))
-    assert len(sent) == 5 and {index for index, _ in server.delivered} == {1}  # the rest went out on the other one
+    # The email in flight had not been sent (its message was not written yet): it goes out
+    # on the other connection with the rest, and nothing fails.
+    assert failed == {} and len(sent) == 6
+    assert {index for index, _ in server.delivered} == {1}
     assert sorted(recipient for _, [recipient] in server.delivered) == sorted(email.to for email in sent)
 
 
@@ -527,6 +529,11 @@ def test_kept_connections_are_used_only_while_fresh_and_only_for_their_server(sc
     _wait_until(lambda: not any(record["open"] for record in server.connections))
     assert all("quit" in record["lines"] for record in server.connections[2:])
 
+    # And when the worker process stops.
+    mail.kept_connections_close()
+    _wait_until(lambda: not any(record["open"] for record in other.connections))
+    assert all("quit" in record["lines"] for record in other.connections)
+
 
 def test_a_sender_without_keep_seconds_closes_its_connections(scripted):
     server = scripted()
@@ -548,6 +555,57 @@ def test_the_connections_of_a_flight_cut_short_are_not_kept(scripted):
         sender.send_all(_emails(4), compose=lambda outgoing: outgoing, sent=sent, failed=lambda item, error: None)
     assert mail._kept._connections == []
     _wait_until(lambda: server.connections and not any(record["open"] for record in server.connections))
+
+
+def test_kept_connections_are_closed_once_idle_for_keep_seconds(scripted):
+    """Kept connections are not left open until the next chunk: idle sessions count against
+    the server's limits per client."""
+    server = scripted()
+    _send_all(_emails(2), connections=2, keep_seconds=0.2)
+    assert all(record["open"] for record in server.connections)
+    _wait_until(lambda: not any(record["open"] for record in server.connections))
+    assert all("quit" in record["lines"] for record in server.connections)
+    assert mail._kept._connections == []
+
+
+def test_a_connection_lost_before_its_message_hands_the_email_on(scripted):
+    """A kept connection the server drops as the next chunk begins (or one answering 421 to
+    MAIL): the message was never written, so the email goes out on another connection."""
+    server = scripted()
+    _send_all(_emails(2), connections=2, keep_seconds=30)
+    dropped = []
+
+    def script(index, line):
+        if index == 0 and line.startswith("mail") and not dropped:
+            dropped.append(line)
+            return CLOSE
+        return None
+
+    server.script = script
+    sent, failed = _send_all(_emails(4), connections=2, keep_seconds=30)
+    assert dropped and failed == {} and len(sent) == 4
+    assert len(server.connections) == 2  # no new connection: the other kept one took it
+    assert [index for index, _ in server.delivered[2:]] == [1, 1, 1, 1]
+
+
+def test_a_connection_that_does_not_answer_is_left_after_the_timeout(scripted, settings):
+    """No reply within EMAIL_TIMEOUT: the connection is closed, and the email (whose message
+    was not written yet) goes out on another one, while the others go on meanwhile."""
+    settings.EMAIL_TIMEOUT = 1
+    release = threading.Event()
+
+    def script(index, line):
+        if index == 0 and line.startswith("mail"):
+            release.wait(10)  # never answers in time
+        return None
+
+    server = scripted(script)
+    try:
+        sent, failed = _send_all(_emails(4), connections=2)
+    finally:
+        release.set()
+    assert failed == {} and len(sent) == 4
+    assert {index for index, _ in server.delivered} == {1}
 
 
 def _wait_until(condition) -> None:
