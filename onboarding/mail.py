@@ -336,6 +336,18 @@ def _give_up(smtp: smtplib.SMTP, code: int) -> None:
 
 
 _MESSAGE_STEP = 3
+# A server that defers this many emails in a row (4xx: throttled, over a quota) is given a rest:
+# the chunk's other emails are not tried now but failed, to be tried again later.
+_DEFERRALS_IN_A_ROW = 5
+
+
+def _deferral(error: Exception) -> bool:
+    """A refusal for now (4xx), not for good: what a throttling server answers."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in error.recipients.values()]
+    else:
+        codes = [getattr(error, "smtp_code", 0)]
+    return any(400 <= code < 500 for code in codes)
 
 
 @dataclass(eq=False)
@@ -619,6 +631,8 @@ class _Flight(Generic[T]):
         self.channels, self.items = channels, iter(items)
         self.compose, self.sent, self.failed = compose, sent, failed
         self.ready: deque[tuple[T, str, str, bytes]] = deque()
+        self.deferrals = 0  # emails deferred by the server in a row
+        self.resting: smtplib.SMTPException | None = None  # why no more emails are started
 
     def run(self) -> None:
         busy = [channel for channel in self.channels if self._begin(channel) and self._write(channel)]
@@ -650,8 +664,9 @@ class _Flight(Generic[T]):
             for channel in self.channels:
                 if channel.alive and channel.replies is not None and channel.replies.buffered:
                     channel.smtp.close()  # the server said more than it was asked: not for another email
-        # Every connection was lost with emails left: they fail now, to be tried again later.
-        lost = smtplib.SMTPServerDisconnected("every SMTP connection was lost before this email could be sent")
+        # Every connection was lost, or the server is throttling, with emails left: they fail
+        # now, to be tried again later.
+        lost = self.resting or smtplib.SMTPServerDisconnected("every SMTP connection was lost before this email could be sent")
         for item, *_ in self.ready:
             self.failed(item, lost)
         for item in self.items:
@@ -687,6 +702,7 @@ class _Flight(Generic[T]):
                 raise error
             channel.command = channel.transaction.send(channel.read())
         except StopIteration:
+            self.deferrals = 0
             self.sent(channel.item)
         except Exception as error:  # noqa: BLE001 - refused or lost: this email fails, the others go on
             self._failed(channel, error)
@@ -702,8 +718,14 @@ class _Flight(Generic[T]):
             # lost once, so an email is handed on at most once per connection.
             logger.warning("leaving an SMTP connection, its email goes on another: %s", error)
             self.ready.appendleft(channel.entry)
-        else:
-            self.failed(channel.item, error)
+            return
+        self.failed(channel.item, error)
+        self.deferrals = self.deferrals + 1 if _deferral(error) else 0
+        if self.deferrals >= _DEFERRALS_IN_A_ROW and self.resting is None:
+            logger.warning("the SMTP server deferred %d emails in a row (%s): the others are tried again later", self.deferrals, error)
+            self.resting = smtplib.SMTPException(
+                f"not tried: the SMTP server deferred {self.deferrals} emails in a row, the last with {error}"
+            )
 
     def _write(self, channel: _Channel) -> bool:
         try:
@@ -731,7 +753,7 @@ class _Flight(Generic[T]):
 
     def _begin(self, channel: _Channel) -> bool:
         """Start the next email on this channel; False when none is left or the channel is lost."""
-        while channel.alive and (self.ready or self._compose_next()):
+        while channel.alive and self.resting is None and (self.ready or self._compose_next()):
             entry = self.ready.popleft()
             item, sender, recipient, message = entry
             channel.item, channel.entry, channel.step = item, entry, 0

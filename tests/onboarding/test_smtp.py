@@ -608,6 +608,27 @@ def test_a_connection_that_does_not_answer_is_left_after_the_timeout(scripted, s
     assert {index for index, _ in server.delivered} == {1}
 
 
+def test_a_server_deferring_email_after_email_is_given_a_rest(scripted):
+    """A throttling server (451 to every email) is not sent the whole chunk: after a few
+    deferrals in a row the other emails fail untried, to be tried again later."""
+    server = scripted(lambda index, line: "451 4.7.0 slow down" if line.startswith("mail") else None)
+    sent, failed = _send_all(_emails(30), connections=2)
+    assert sent == [] and len(failed) == 30
+    tried = sum(line.startswith("mail") for record in server.connections for line in record["lines"])
+    assert mail._DEFERRALS_IN_A_ROW <= tried <= mail._DEFERRALS_IN_A_ROW + 1  # plus the one in flight on the other connection
+    untried = [error for error in failed.values() if "not tried" in str(error)]
+    assert len(untried) == 30 - tried and "deferred 5 emails in a row" in str(untried[0]) and "451" in str(untried[0])
+
+    # Deferrals between accepted emails, or refusals for good, are not a throttling server.
+    answers = iter(["451 4.2.2 mailbox full", None] * 20)
+    server = scripted(lambda index, line: next(answers) if line.startswith("mail") else None)
+    sent, failed = _send_all(_emails(12), connections=1)
+    assert len(sent) == 6 and len(failed) == 6 and not any("not tried" in str(error) for error in failed.values())
+    server = scripted(lambda index, line: "550 no such user" if line.startswith("rcpt") else None)
+    sent, failed = _send_all(_emails(12), connections=1)
+    assert len(failed) == 12 and not any("not tried" in str(error) for error in failed.values())
+
+
 def _wait_until(condition) -> None:
     for _ in range(250):
         if condition():
