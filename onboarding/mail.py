@@ -341,13 +341,16 @@ _MESSAGE_STEP = 3
 _DEFERRALS_IN_A_ROW = 5
 
 
+def _reply_codes(error: Exception) -> list[int]:
+    """The SMTP reply codes an error of smtplib carries (none for a lost connection)."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return [code for code, _ in error.recipients.values()]
+    return [error.smtp_code] if isinstance(error, smtplib.SMTPResponseException) else []
+
+
 def _deferral(error: Exception) -> bool:
     """A refusal for now (4xx), not for good: what a throttling server answers."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in error.recipients.values()]
-    else:
-        codes = [getattr(error, "smtp_code", 0)]
-    return any(400 <= code < 500 for code in codes)
+    return any(400 <= code < 500 for code in _reply_codes(error))
 
 
 @dataclass(eq=False)
@@ -360,7 +363,7 @@ class _Channel:
     transaction: Generator[bytes, tuple[int, bytes], None] | None = None
     command: bytes = b""  # what to write next
     step: int = 0  # of the email's commands: MAIL, RCPT, DATA, then the message (_MESSAGE_STEP)
-    entry: tuple | None = None  # the email in flight as composed: (item, sender, recipient, message)
+    entry: tuple | None = None  # the email in flight as composed (see _Flight.ready)
     deadline: float = math.inf  # when the reply to the command written last is overdue (monotonic)
 
     @property
@@ -395,8 +398,8 @@ class Sender:
 
     A refused or failed email is reported and the others go on; a connection the server
     closes (or answers 421, or refuses to greet, or leaves without a reply for the socket's
-    timeout) is left, and its emails go out on the others: the one in flight too when its
-    message had not been written, else it fails (the server may have taken it).
+    timeout) is left, and its emails go out on the others: the one in flight too (once) when
+    its message had not been written, else it fails (the server may have taken it).
     A connection other than the first that cannot be opened (connect, greeting, EHLO,
     STARTTLS, AUTH) is logged and done without (the server may limit connections per client);
     the first one failing to open raises (OSError) from open(), before any email is handed
@@ -573,8 +576,9 @@ class _KeptConnections:
     def put(self, backends: list[SMTPBackend], most: int, keep_seconds: float) -> list[SMTPBackend]:
         """Keep those of `backends` still open (up to `most`, and only for their server) for
         `keep_seconds`; returns the others, for the caller to close."""
-        now, rest = time_now(), []
-        server = _server(backends[0]) if backends else None
+        if not backends:  # a Sender closed twice: the others' kept connections stay
+            return []
+        now, rest, server = time_now(), [], _server(backends[0])
         with self._lock:
             rest.extend(backend for backend, _ in self._connections if _server(backend) != server)
             kept = [entry for entry in self._connections if _server(entry[0]) == server]
@@ -630,17 +634,23 @@ class _Flight(Generic[T]):
     def __init__(self, channels: list[_Channel], items: Sequence[T], compose, sent, failed) -> None:
         self.channels, self.items = channels, iter(items)
         self.compose, self.sent, self.failed = compose, sent, failed
-        self.ready: deque[tuple[T, str, str, bytes]] = deque()
+        # Composed emails: (item, sender, recipient, message, handed on by a lost connection).
+        self.ready: deque[tuple[T, str, str, bytes, bool]] = deque()
         self.deferrals = 0  # emails deferred by the server in a row
         self.resting: smtplib.SMTPException | None = None  # why no more emails are started
 
     def run(self) -> None:
-        busy = [channel for channel in self.channels if self._begin(channel) and self._write(channel)]
+        busy: list[_Channel] = []
+        idle: list[_Channel] = []  # open, with no email: for one a lost connection hands on
+        for channel in self.channels:
+            if self._begin(channel) and self._write(channel):
+                busy.append(channel)
+            elif channel.alive:
+                idle.append(channel)
         with selectors.DefaultSelector() as selector:
             sockets = {channel: channel.smtp.sock for channel in busy}  # as registered, for unregistering
             for channel, sock in sockets.items():
                 selector.register(sock, selectors.EVENT_READ, channel)
-            idle: list[_Channel] = []  # done with their emails, still open: for an email handed on
             while busy:
                 # Each reply is answered at once with that connection's next command, so the
                 # server has the other connections' commands to work on while this one is
@@ -677,22 +687,19 @@ class _Flight(Generic[T]):
         selector: selectors.BaseSelector, busy: list[_Channel]
     ) -> list[tuple[_Channel, smtplib.SMTPServerDisconnected | None]]:
         """The channels whose reply has come (or was read already, which only a server
-        answering out of turn leaves), or else, once the first of their replies is overdue
-        (the connection's timeout after its command), those overdue, closed, with the error a
-        blocking read would have raised."""
+        answering out of turn leaves), and those whose reply is overdue (the connection's
+        timeout after its command), closed, with the error a blocking read would have raised."""
         buffered = [(channel, None) for channel in busy if channel.replies is not None and channel.replies.buffered]
         if buffered:
             return buffered
         first = min(channel.deadline for channel in busy)
-        ready = selector.select(None if first == math.inf else max(first - monotonic(), 0))
-        if ready:
-            return [(key.data, None) for key, _ in ready]
+        answered = [key.data for key, _ in selector.select(None if first == math.inf else max(first - monotonic(), 0))]
         now, overdue = monotonic(), []
         for channel in busy:
-            if channel.deadline <= now:
+            if channel.deadline <= now and channel not in answered:
                 channel.smtp.close()
                 overdue.append((channel, smtplib.SMTPServerDisconnected("Connection unexpectedly closed: timed out")))
-        return overdue
+        return [(channel, None) for channel in answered] + overdue
 
     def _advance(self, channel: _Channel, error: Exception | None = None) -> bool:
         """Read the reply to the channel's command and find its next one (the next step of
@@ -712,12 +719,14 @@ class _Flight(Generic[T]):
         return self._begin(channel)
 
     def _failed(self, channel: _Channel, error: Exception) -> None:
-        if not channel.alive and channel.step < _MESSAGE_STEP:
+        lost = isinstance(error, smtplib.SMTPServerDisconnected) or 421 in _reply_codes(error)
+        if lost and not channel.alive and channel.step < _MESSAGE_STEP and not channel.entry[4]:
             # The connection was lost (closed, 421, timed out) before the message was written:
-            # the email was not sent, and another connection takes it. Each connection is
-            # lost once, so an email is handed on at most once per connection.
+            # the email was not sent, and another connection takes it, once (an email that
+            # loses its connection again, a recipient the server always times out on, fails
+            # then rather than take every connection with it). A refusal is the email's own.
             logger.warning("leaving an SMTP connection, its email goes on another: %s", error)
-            self.ready.appendleft(channel.entry)
+            self.ready.appendleft((*channel.entry[:4], True))
             return
         self.failed(channel.item, error)
         self.deferrals = self.deferrals + 1 if _deferral(error) else 0
@@ -744,7 +753,7 @@ class _Flight(Generic[T]):
         for item in self.items:
             try:
                 email = self.compose(item)
-                self.ready.append((item, envelope_address(email.from_email), envelope_address(email.to), mime_bytes(email)))
+                self.ready.append((item, envelope_address(email.from_email), envelope_address(email.to), mime_bytes(email), False))
             except Exception as error:  # noqa: BLE001 - any failure: reported, the others go on
                 self.failed(item, error)
                 continue
@@ -755,7 +764,7 @@ class _Flight(Generic[T]):
         """Start the next email on this channel; False when none is left or the channel is lost."""
         while channel.alive and self.resting is None and (self.ready or self._compose_next()):
             entry = self.ready.popleft()
-            item, sender, recipient, message = entry
+            item, sender, recipient, message, _ = entry
             channel.item, channel.entry, channel.step = item, entry, 0
             channel.transaction = _transaction(channel.smtp, sender, recipient, message)
             try:

@@ -571,27 +571,33 @@ def test_kept_connections_are_closed_once_idle_for_keep_seconds(scripted):
 def test_a_connection_lost_before_its_message_hands_the_email_on(scripted):
     """A kept connection the server drops as the next chunk begins (or one answering 421 to
     MAIL): the message was never written, so the email goes out on another connection."""
+    server, dropped, sent, failed = _kept_then_dropped_at_first_mail(scripted, kept=2, emails=4, on=0)
+    assert dropped == [0] and failed == {} and len(sent) == 4
+    assert len(server.connections) == 2  # no new connection: the other kept one took it
+    assert [index for index, _ in server.delivered[2:]] == [1, 1, 1, 1]
+
+
+def _kept_then_dropped_at_first_mail(scripted, *, kept: int, emails: int, on: int | None = None):
+    """Keep `kept` connections, then send `emails` while the server drops the connection of
+    the first MAIL (on connection `on`, or any); the server, which connection it dropped, and
+    the outcomes."""
     server = scripted()
-    _send_all(_emails(2), connections=2, keep_seconds=30)
+    _send_all(_emails(kept), connections=kept, keep_seconds=30)
     dropped = []
 
     def script(index, line):
-        if index == 0 and line.startswith("mail") and not dropped:
-            dropped.append(line)
+        if line.startswith("mail") and not dropped and on in (None, index):
+            dropped.append(index)
             return CLOSE
         return None
 
     server.script = script
-    sent, failed = _send_all(_emails(4), connections=2, keep_seconds=30)
-    assert dropped and failed == {} and len(sent) == 4
-    assert len(server.connections) == 2  # no new connection: the other kept one took it
-    assert [index for index, _ in server.delivered[2:]] == [1, 1, 1, 1]
+    return server, dropped, *_send_all(_emails(emails), connections=kept, keep_seconds=30)
 
 
 def test_a_connection_that_does_not_answer_is_left_after_the_timeout(scripted, settings):
     """No reply within EMAIL_TIMEOUT: the connection is closed, and the email (whose message
     was not written yet) goes out on another one, while the others go on meanwhile."""
-    settings.EMAIL_TIMEOUT = 1
     release = threading.Event()
 
     def script(index, line):
@@ -600,6 +606,7 @@ def test_a_connection_that_does_not_answer_is_left_after_the_timeout(scripted, s
         return None
 
     server = scripted(script)
+    settings.EMAIL_TIMEOUT = 1  # after scripted(), which sets 5
     try:
         sent, failed = _send_all(_emails(4), connections=2)
     finally:
@@ -627,6 +634,63 @@ def test_a_server_deferring_email_after_email_is_given_a_rest(scripted):
     server = scripted(lambda index, line: "550 no such user" if line.startswith("rcpt") else None)
     sent, failed = _send_all(_emails(12), connections=1)
     assert len(failed) == 12 and not any("not tried" in str(error) for error in failed.values())
+
+
+def test_a_refused_email_is_not_handed_on_even_when_the_server_hangs_up_after(scripted):
+    """A refusal is the email's own: when the server closes the connection after refusing a
+    recipient (its RSET unanswered), that email fails with its refusal and is not tried on
+    the other connections, which go on with the rest."""
+    refused = []
+
+    def script(index, line):
+        if line.startswith("rcpt") and "b0@" in line:
+            refused.append(index)
+            return "550 5.1.1 no such user"
+        return CLOSE if line == "rset" and index in refused else None
+
+    scripted(script)
+    sent, failed = _send_all(_emails(10), connections=3)
+    assert len(sent) == 9 and list(failed) == ["b0@example.com"] and "550" in str(failed["b0@example.com"])
+    assert len(refused) == 1
+
+
+def test_an_email_is_handed_on_once(scripted, settings):
+    """A recipient the server never answers for: its email is tried on a second connection,
+    then fails, rather than take every connection with it."""
+    release, tried = threading.Event(), []
+
+    def script(index, line):
+        if line.startswith("rcpt") and "b0@" in line:
+            tried.append(index)
+            release.wait(5)
+        return None
+
+    scripted(script)
+    settings.EMAIL_TIMEOUT = 1  # after scripted(), which sets 5
+    try:
+        sent, failed = _send_all(_emails(10), connections=3)
+    finally:
+        release.set()
+    assert len(sent) == 9 and list(failed) == ["b0@example.com"] and "timed out" in str(failed["b0@example.com"])
+    assert len(tried) == 2
+
+
+def test_a_kept_connection_without_an_email_takes_one_handed_on(scripted):
+    """More kept connections than the chunk has emails: those left without one still take an
+    email whose connection was lost before its message."""
+    server, dropped, sent, failed = _kept_then_dropped_at_first_mail(scripted, kept=3, emails=1)
+    assert dropped and failed == {} and len(sent) == 1
+    assert len(server.connections) == 3  # another kept one took it
+
+
+def test_closing_a_sender_twice_leaves_the_other_kept_connections(scripted):
+    scripted()
+    sender = mail.Sender(connections=2, keep_seconds=30)
+    with sender:
+        sender.send_all(_emails(2), compose=lambda outgoing: outgoing, sent=lambda _: None, failed=lambda *_: None)
+    assert len(mail._kept._connections) == 2
+    sender.close()
+    assert len(mail._kept._connections) == 2
 
 
 def _wait_until(condition) -> None:
