@@ -589,10 +589,14 @@ class _KeptConnections:
                     rest.append(backend)
             self._connections, self._keep_seconds = kept, keep_seconds
             if kept and self._timer is None:
-                self._timer = threading.Timer(keep_seconds, self._expire)
-                self._timer.daemon = True
-                self._timer.start()
+                self._expire_in(keep_seconds)
         return rest
+
+    def _expire_in(self, seconds: float) -> None:
+        """Run _expire() that much later (with the lock held)."""
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
 
     def _expire(self) -> None:
         """The timer: close the connections idle for longer than keep_seconds; come back for
@@ -604,9 +608,7 @@ class _KeptConnections:
             self._connections = [entry for entry in self._connections if now - entry[1] < self._keep_seconds]
             if self._connections:
                 soonest = min(since for _, since in self._connections) + self._keep_seconds - now
-                self._timer = threading.Timer(max(soonest, 0.01), self._expire)
-                self._timer.daemon = True
-                self._timer.start()
+                self._expire_in(max(soonest, 0.01))
         for backend in expired:
             _close(backend)
 

@@ -391,10 +391,7 @@ def _emails(count: int) -> list[mail.OutgoingEmail]:
 
 
 def _wait_closed(server: ScriptedServer) -> None:
-    for _ in range(100):
-        if not any(record["open"] for record in server.connections):
-            return
-        time.sleep(0.02)
+    _wait_until(lambda: not any(record["open"] for record in server.connections))
 
 
 def test_a_refused_data_command_is_reset_and_the_connection_goes_on(scripted):
@@ -526,12 +523,12 @@ def test_kept_connections_are_used_only_while_fresh_and_only_for_their_server(sc
     other = scripted()  # the settings now point at another server
     _send_all(_emails(2), connections=2, keep_seconds=30)
     assert len(other.connections) == 2 and len(other.delivered) == 2
-    _wait_until(lambda: not any(record["open"] for record in server.connections))
+    _wait_closed(server)
     assert all("quit" in record["lines"] for record in server.connections[2:])
 
     # And when the worker process stops.
     mail.kept_connections_close()
-    _wait_until(lambda: not any(record["open"] for record in other.connections))
+    _wait_closed(other)
     assert all("quit" in record["lines"] for record in other.connections)
 
 
@@ -563,7 +560,7 @@ def test_kept_connections_are_closed_once_idle_for_keep_seconds(scripted):
     server = scripted()
     _send_all(_emails(2), connections=2, keep_seconds=0.2)
     assert all(record["open"] for record in server.connections)
-    _wait_until(lambda: not any(record["open"] for record in server.connections))
+    _wait_closed(server)
     assert all("quit" in record["lines"] for record in server.connections)
     assert mail._kept._connections == []
 
