@@ -257,6 +257,9 @@ def refund_record(*, payment: Payment, refund: gateway.Refund) -> CreditNote | N
         note.issued_at = timezone.now()
         note.failure_message = ""
         note.save()
+        _payment_refunded(
+            payment, amount_minor=note.amount_minor, currency=note.currency, source="refund", reference=note.number
+        )
         return note
 
 
@@ -397,12 +400,35 @@ def _dispute_status_apply(*, dispute_id: str, status: str, event_created: dateti
         return record
 
 
+def _payment_refunded(payment: Payment, *, amount_minor: int, currency: str, source: str, reference: str) -> None:
+    """The analytics event of money given back on a paid invoice (revenue in experiment analysis
+    is what was paid less this), in the caller's transaction."""
+    from experiments import events
+    from experiments.services import event_record
+
+    event_record(
+        name=events.PAYMENT_REFUNDED,
+        organization=payment.organization,
+        properties={
+            "amount_minor": amount_minor,
+            "currency": currency.upper(),
+            "source": source,
+            "reference": reference,
+            "invoice": payment.invoice.number,
+        },
+    )
+
+
 def _dispute_closed(record: Dispute) -> None:
     from experiments.services import event_record
 
     from .events import DISPUTE_CLOSED
 
     payment = record.payment
+    if record.status == "lost":
+        _payment_refunded(
+            payment, amount_minor=record.amount_minor, currency=record.currency, source="dispute", reference=record.stripe_dispute_id
+        )
     event_record(
         name=DISPUTE_CLOSED,
         organization=record.organization,

@@ -761,7 +761,13 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
             name=events.EDITION_CHANGED,
             user=payment.created_by if payment else None,
             organization=invoice.organization,
-            properties={"product": subscription.product.code, "from": previous_edition, "to": invoice.target_edition.code},
+            properties={
+                "product": subscription.product.code,
+                "from": previous_edition,
+                "to": invoice.target_edition.code,
+                "amount_minor": invoice.total_minor,
+                "currency": invoice.currency,
+            },
         )
         return invoice
     if invoice.kind == Invoice.Kind.SEATS:

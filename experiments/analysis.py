@@ -7,9 +7,17 @@ Units are the experiment's exposures: each counts from its first exposure on. Me
 - each activation event named on the experiment: did the unit's user (or organization) record
   it after exposure (a proportion);
 - conversion to paid: did the unit's organization record `subscription_paid` after exposure;
-- revenue in the first 30 days: the sum of `amount_minor` of the organization's payment events
-  (`subscription_paid`, `seats_added`) within 30 days of exposure (a mean per unit, in minor
-  units; currencies are not converted).
+- revenue in the first 30 days: what the unit's organization paid within 30 days of exposure
+  (every paid invoice: `subscription_paid`, `seats_added`, `edition_changed`,
+  `subscription_renewed`), less what it was given back in that time (`payment_refunded`: a
+  refund, or a dispute lost), as a mean per unit in minor units. Currencies are never added
+  together or converted: with payments in several currencies, each gets a revenue metric of
+  its own, counting only its amounts.
+When the unit is a user, several members of one organization may be exposed, in different
+variations: what the organization does (conversion, revenue, an activation event by anyone
+in it but its exposed members) is credited once, to its first exposed member; each member is
+credited with their own activation events. Otherwise one payment would count once per exposed
+member, and one member's action for another, in every variation they are in.
 The control is the holdout variation if there is one, else the variation at position 0.
 """
 
@@ -21,23 +29,36 @@ from datetime import timedelta
 from django.db.models import (
     BigIntegerField,
     BooleanField,
+    Case,
     Exists,
     ExpressionWrapper,
     F,
     Func,
     OuterRef,
+    Q,
     Subquery,
+    TextField,
+    Value,
+    When,
 )
 from django.db.models import DateTimeField as DateTimeFieldType
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, Upper
 
-from .events import SEATS_ADDED, SUBSCRIPTION_PAID
+from .events import (
+    EDITION_CHANGED,
+    PAYMENT_REFUNDED,
+    SEATS_ADDED,
+    SUBSCRIPTION_PAID,
+    SUBSCRIPTION_RENEWED,
+)
 from .models import Event, Experiment, Exposure
 
 SRM_THRESHOLD = 0.001
 REVENUE_DAYS = 30
-PAYMENT_EVENTS = (SUBSCRIPTION_PAID, SEATS_ADDED)
+# Money in (each a paid invoice) and money back, with `amount_minor` and `currency`.
+PAYMENT_EVENTS = (SUBSCRIPTION_PAID, SEATS_ADDED, EDITION_CHANGED, SUBSCRIPTION_RENEWED)
+REFUND_EVENTS = (PAYMENT_REFUNDED,)
 
 
 @dataclass
@@ -136,44 +157,92 @@ def _organization_events(names: list[str] | tuple[str, ...]):
     )
 
 
-def _reached(name: str, *, by_user: bool):
-    """Did the unit record `name` after exposure: its organization, or (for user units) the
-    user themself. Two EXISTS, not one with OR, so each uses its own index."""
-    reached = Exists(_organization_events([name]))
-    if by_user:
-        reached = reached | Exists(
-            Event.objects.filter(user_id=OuterRef("user_id"), name=name, occurred_at__gte=OuterRef("exposed_at"))
-        )
-    return ExpressionWrapper(reached, output_field=BooleanField())
+def _first_of_organization(experiment: Experiment):
+    """The exposure is its organization's first in the experiment (by time, then id): the one
+    that what the organization does is credited to, when several of its members are units."""
+    earlier = Exposure.objects.filter(experiment_id=experiment.pk, organization_id=OuterRef("organization_id")).filter(
+        Q(exposed_at__lt=OuterRef("exposed_at")) | Q(exposed_at=OuterRef("exposed_at"), pk__lt=OuterRef("pk"))
+    )
+    return ~Exists(earlier)
 
 
-def _metric_rows(experiment: Experiment):
-    """Per exposure: its variation, each activation metric (bool), paid (bool), revenue."""
-    by_user = experiment.hash_attribute == Experiment.HashAttribute.USER
-    activation = [name for name in experiment.activation_events or [] if isinstance(name, str)]
-    annotations = {
-        f"activation_{index}": _reached(name, by_user=by_user) for index, name in enumerate(activation)
-    }
-    annotations["paid"] = Exists(_organization_events([SUBSCRIPTION_PAID]))
-    revenue = (
-        _organization_events(PAYMENT_EVENTS)
-        .filter(
-            occurred_at__lt=ExpressionWrapper(
-                OuterRef("exposed_at") + timedelta(days=REVENUE_DAYS), output_field=DateTimeFieldType()
-            )
+def _reached(name: str, *, experiment: Experiment, by_user: bool):
+    """Did the unit record `name` after exposure: its organization; for a user unit, the user
+    themself, or, when it is the organization's first exposed member, the organization by
+    anyone else than its exposed members (the system, a colleague not in the experiment).
+    Separate EXISTS, not one with OR, so each uses its own index."""
+    if not by_user:
+        return Exists(_organization_events([name]))
+    by_others = _organization_events([name]).filter(
+        Q(user__isnull=True) | ~Exists(Exposure.objects.filter(experiment_id=experiment.pk, user_id=OuterRef("user_id")))
+    )
+    own = Exists(Event.objects.filter(user_id=OuterRef("user_id"), name=name, occurred_at__gte=OuterRef("exposed_at")))
+    return ExpressionWrapper(own | (Q(first_of_organization=True) & Exists(by_others)), output_field=BooleanField())
+
+
+def _currency():
+    """An event's `currency` property, upper case; "" when it has none."""
+    return Coalesce(Upper(KeyTextTransform("currency", "properties")), Value(""), output_field=TextField())
+
+
+def _revenue_currencies(experiment: Experiment) -> list[str]:
+    """The currencies the exposed organizations paid or were refunded in ("" for an amount
+    recorded without one)."""
+    return sorted(
+        Event.objects.filter(
+            name__in=[*PAYMENT_EVENTS, *REFUND_EVENTS],
+            organization_id__in=Exposure.objects.filter(experiment=experiment, organization__isnull=False).values("organization_id"),
         )
-        .annotate(amount=Cast(KeyTextTransform("amount_minor", "properties"), BigIntegerField()))
+        .annotate(currency=_currency())
+        .values_list("currency", flat=True)
+        .distinct()
+    )
+
+
+def _revenue(currency: str, *, several: bool):
+    """Per exposure: its organization's payments less refunds in `currency` (every currency
+    when it is the only one) within REVENUE_DAYS of exposure."""
+    amount = Cast(KeyTextTransform("amount_minor", "properties"), BigIntegerField())
+    events = _organization_events([*PAYMENT_EVENTS, *REFUND_EVENTS]).filter(
+        occurred_at__lt=ExpressionWrapper(OuterRef("exposed_at") + timedelta(days=REVENUE_DAYS), output_field=DateTimeFieldType())
+    )
+    if several:
+        events = events.annotate(currency=_currency()).filter(
+            currency=currency
+        )
+    total = (
+        events.annotate(
+            amount=Case(When(name__in=REFUND_EVENTS, then=-amount), default=amount, output_field=BigIntegerField())
+        )
         # SUM as a plain function, not an aggregate, so the subquery is not grouped.
         .annotate(total=Func(F("amount"), function="SUM", output_field=BigIntegerField()))
         .values("total")
     )
-    annotations["revenue"] = Coalesce(Subquery(revenue, output_field=BigIntegerField()), 0)
-    rows = (
-        Exposure.objects.filter(experiment=experiment)
-        .annotate(**annotations)
-        .values_list("variation_position", *annotations.keys())
-    )
-    return activation, rows
+    return Coalesce(Subquery(total, output_field=BigIntegerField()), 0)
+
+
+def _metric_rows(experiment: Experiment, currencies: list[str]):
+    """Per exposure: its variation, each activation metric (bool), paid (bool), revenue per currency."""
+    by_user = experiment.hash_attribute == Experiment.HashAttribute.USER
+    activation = [name for name in experiment.activation_events or [] if isinstance(name, str)]
+    annotations = {
+        f"activation_{index}": _reached(name, experiment=experiment, by_user=by_user) for index, name in enumerate(activation)
+    }
+    paid = Exists(_organization_events([SUBSCRIPTION_PAID]))
+    annotations["paid"] = ExpressionWrapper(Q(first_of_organization=True) & paid if by_user else paid, output_field=BooleanField())
+    for currency in currencies:
+        revenue = _revenue(currency, several=len(currencies) > 1)
+        annotations[_revenue_key(currency, currencies)] = (
+            Case(When(first_of_organization=True, then=revenue), default=0, output_field=BigIntegerField()) if by_user else revenue
+        )
+    rows = Exposure.objects.filter(experiment=experiment)
+    if by_user:
+        rows = rows.annotate(first_of_organization=_first_of_organization(experiment))
+    return activation, rows.annotate(**annotations).values_list("variation_position", *annotations.keys())
+
+
+def _revenue_key(currency: str, currencies: list[str]) -> str:
+    return "revenue" if len(currencies) == 1 else f"revenue_{currency or 'unknown'}"
 
 
 def experiment_analyse(*, experiment: Experiment) -> Analysis:
@@ -181,9 +250,11 @@ def experiment_analyse(*, experiment: Experiment) -> Analysis:
     variations = list(experiment.variations.order_by("position"))
     control_variation = next((v for v in variations if v.holdout), variations[0] if variations else None)
     total_weight = sum(v.weight for v in variations) or 1.0
-    activation, rows = _metric_rows(experiment)
+    currencies = _revenue_currencies(experiment) or [""]
+    activation, rows = _metric_rows(experiment, currencies)
 
-    metric_keys = [f"activation_{i}" for i in range(len(activation))] + ["paid", "revenue"]
+    revenue_keys = [_revenue_key(currency, currencies) for currency in currencies]
+    metric_keys = [f"activation_{i}" for i in range(len(activation))] + ["paid", *revenue_keys]
     # position -> [units, and per metric (sum, sum of squares)]
     sums: dict[int, list[float]] = {v.position: [0.0] * (1 + 2 * len(metric_keys)) for v in variations}
     for row in rows.iterator(chunk_size=5000):
@@ -212,11 +283,11 @@ def experiment_analyse(*, experiment: Experiment) -> Analysis:
     ]
     labels = [f"Activation: {name}" for name in activation] + [
         "Conversion to paid",
-        f"Revenue in the first {REVENUE_DAYS} days (minor units per unit)",
+        *(f"Revenue in the first {REVENUE_DAYS} days{f', {currency}' if currency else ''} (minor units per unit)" for currency in currencies),
     ]
     metrics: list[MetricResult] = []
     for index, (key, label) in enumerate(zip(metric_keys, labels, strict=True)):
-        kind = "mean" if key == "revenue" else "proportion"
+        kind = "mean" if key in revenue_keys else "proportion"
         control_sums = sums[control_variation.position] if control_variation else None
         results = []
         for v in variations:
@@ -258,6 +329,11 @@ def experiment_analyse(*, experiment: Experiment) -> Analysis:
             f"Sample ratio mismatch: the exposures do not match the configured split (p = {p_value:.2g} "
             f"< {SRM_THRESHOLD}). Something other than chance decides who is exposed; do not trust "
             "the results until the cause is found."
+        )
+    if len(currencies) > 1:
+        warnings.append(
+            f"Payments in {len(currencies)} currencies ({', '.join(c or 'unknown' for c in currencies)}): revenue is "
+            "compared per currency, each counting only its own amounts; nothing is converted."
         )
     if small:
         warnings.append(

@@ -20,6 +20,8 @@ EDITION_CHANGED = "edition_changed"
 PAYMENT_FAILED = "payment_failed"
 TRIAL_ENDED = "trial_ended"
 SUBSCRIPTION_SUSPENDED = "subscription_suspended"
+# Money given back on a paid invoice: a refund issued (a credit note), or a dispute lost.
+PAYMENT_REFUNDED = "payment_refunded"
 
 # The signup funnel, step by step, as the staff funnel page shows it.
 SIGNUP_FUNNEL = [
@@ -36,7 +38,8 @@ SIGNUP_FUNNEL = [
 
 KNOWN_EVENTS = frozenset(
     SIGNUP_FUNNEL
-    + [ENVIRONMENT_FAILED, JOINED_BY_DOMAIN, SEAT_LIMIT_REACHED, SUBSCRIPTION_STARTED, SUBSCRIPTION_PAID, SEATS_ADDED, SUBSCRIPTION_RENEWED, EDITION_CHANGED, PAYMENT_FAILED, TRIAL_ENDED, SUBSCRIPTION_SUSPENDED]
+    + [ENVIRONMENT_FAILED, JOINED_BY_DOMAIN, SEAT_LIMIT_REACHED, SUBSCRIPTION_STARTED, SUBSCRIPTION_PAID, SEATS_ADDED, SUBSCRIPTION_RENEWED, EDITION_CHANGED, PAYMENT_FAILED, TRIAL_ENDED, SUBSCRIPTION_SUSPENDED,
+       PAYMENT_REFUNDED]
 )
 
 # In-product prompts (billing/prompts.py), as the product's servers report them through the API,

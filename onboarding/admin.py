@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -51,6 +52,8 @@ class StepAdmin(admin.ModelAdmin):
     def preview_view(self, request, step_id: int):
         """The step rendered with sample data: subject, text body, and HTML in a sandbox."""
         step = get_object_or_404(Step.objects.select_related("sequence"), pk=step_id)
+        if not self.has_view_or_change_permission(request, step):  # staff alone is not enough
+            raise PermissionDenied
         error = ""
         try:
             rendered = render_step(step, sample_context())

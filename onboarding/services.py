@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -836,9 +837,11 @@ class _Links:
 
 
 def _recipient_context(enrolment: Enrolment, *, trial: Subscription | None, links: _Links, unsubscribe: str) -> dict:
+    """What a step's templates see: plain values only, the very names sample_context() has (no
+    model instance, whose attributes and relations would reach the password hash and other
+    tenants' rows; and what the preview shows is what is sent)."""
     user, organization = enrolment.user, enrolment.organization
     return {
-        "user": user,
         "first_name": user.first_name or user.email.split("@", 1)[0],
         "email": user.email,
         "organization_name": organization.name if organization is not None else "",
@@ -1282,7 +1285,7 @@ def _email_of(send: Send, *, links: _Links, trials: dict[int, Subscription]) -> 
 def _send_by_public_id(public_id: str) -> Send | None:
     try:
         return Send.objects.select_related("enrolment__user", "enrolment__organization", "enrolment__sequence").filter(public_id=public_id).first()
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, ValidationError):  # not a UUID
         return None
 
 

