@@ -137,6 +137,8 @@ class Question(models.Model):
         ACCEPTED = "accepted", "An answer was accepted"
         UPVOTED = "upvoted", "An answer from outside the asker's organization was upvoted"
         CLOSED = "closed", "Closed by staff"
+        SUPPORT = "support", "Answered by support"
+        SELF_SOLVED = "self_solved", "The asker accepted their own answer"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="+")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -77,6 +77,9 @@ def questions_search(*, filters: SearchFilters, viewer=None) -> QuerySet[Questio
     the newest MAX_RESULTS matches when there is text, newest first otherwise. Hidden and
     deleted questions are left out, except hidden ones for staff."""
     include_hidden = viewer is not None and viewer.is_staff
+    # PostgreSQL text cannot hold a NUL byte: one typed or pasted into the search finds nothing
+    # by it, rather than failing the page.
+    filters = replace(filters, **{name: getattr(filters, name).replace("\x00", "") for name in ("text", "tag", "product")})
     text = filters.text.strip()
     if text and connection.vendor == "postgresql":
         return SearchResults(_search_ranked_ids(text=text, filters=filters, include_hidden=include_hidden))

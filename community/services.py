@@ -207,19 +207,60 @@ def _clock_stop(question: Question, *, now: datetime, reason: str, actor: User |
     """Running or paused -> stopped: the community answered (or staff closed it) in time."""
     if question.clock not in (Question.Clock.RUNNING, Question.Clock.PAUSED):
         return
+    if question.clock == Question.Clock.RUNNING:
+        # Kept (a paused clock keeps its own): an upvote taken back restarts the clock from here.
+        policy = question.policy
+        question.clock_remaining_seconds = clock.seconds_left(
+            calendar=calendar_of(policy), business=_is_business(policy), now=now, deadline=question.deadline
+        )
     question.clock = Question.Clock.STOPPED
     question.deadline = None
-    question.clock_remaining_seconds = None
     question.clock_stopped_at = now
     question.stop_reason = reason
     question.save(update_fields=["clock", "deadline", "clock_remaining_seconds", "clock_stopped_at", "stop_reason"])
+    _clock_event(question, events.CLOCK_STOPPED, actor=actor, reason=reason, tier=question.support_tier)
+
+
+def _clock_event(question: Question, name: str, *, actor: User | None, **properties) -> None:
+    """An analytics event of the question's clock, by the actor or else the question itself."""
     event_record(
-        name=events.CLOCK_STOPPED,
+        name=name,
         user=actor,
         organization=question.organization,
         distinct_id=None if actor or question.organization else f"question:{question.public_id}",
-        properties={"question": str(question.public_id), "reason": reason, "tier": question.support_tier},
+        properties={"question": str(question.public_id), **properties},
     )
+
+
+def _upvoted_from_outside(question: Question) -> bool:
+    """A visible answer upvoted (score above 0) by its author's peers, from outside the asker's
+    organization: what stops the clock as "upvoted"."""
+    answers = Answer.objects.filter(question_id=question.pk, is_deleted=False, is_hidden=False, score__gt=0)
+    return any(_author_outside_asker_organization(question, answer) for answer in answers)
+
+
+def _clock_follow_upvotes(question: Question, *, now: datetime, actor: User | None) -> None:
+    """After a vote on an answer, or an answer hidden, shown again or deleted: a running (or
+    paused) clock stops when an answer from outside the asker's organization is upvoted, and a
+    clock stopped for that alone runs again, with the time it had left, once no such answer is
+    left (the vote taken back, the answer removed), so the question still reaches support."""
+    upvoted = _upvoted_from_outside(question)
+    if upvoted and question.clock in (Question.Clock.RUNNING, Question.Clock.PAUSED):
+        _clock_stop(question, now=now, reason=Question.StopReason.UPVOTED, actor=actor)
+    elif (
+        not upvoted
+        and question.clock == Question.Clock.STOPPED
+        and question.stop_reason == Question.StopReason.UPVOTED
+        and question.accepted_answer_id is None
+    ):
+        policy = question.policy
+        question.deadline = clock.deadline_after(
+            calendar=calendar_of(policy), business=_is_business(policy), start=now, seconds=question.clock_remaining_seconds or 0
+        )
+        question.clock, question.clock_remaining_seconds = Question.Clock.RUNNING, None
+        question.clock_stopped_at, question.stop_reason = None, ""
+        question.save(update_fields=["clock", "deadline", "clock_remaining_seconds", "clock_stopped_at", "stop_reason"])
+        _clock_event(question, events.CLOCK_RESUMED, actor=actor, reason="upvote_gone")
 
 
 def _question_lock(question_id: int) -> Question:
@@ -389,6 +430,8 @@ def answer_post(*, question_id: int, author: User, body: str) -> Answer:
     Question.objects.filter(pk=question.pk, first_answer_at__isnull=True).update(first_answer_at=now)
     _answers_vector_refresh(question.pk)
     if _is_support(author) or author.is_staff:
+        # Support answered: before the deadline, nothing is left to escalate.
+        _clock_stop(question, now=now, reason=Question.StopReason.SUPPORT, actor=author)
         _escalation_resolve(question, now=now, actor=author)
     event_record(
         name=events.ANSWER_POSTED,
@@ -534,8 +577,8 @@ def vote_cast(*, user: User, value: int, question_id: int | None = None, answer_
     type(post).objects.filter(pk=post.pk).update(score=F("score") + (new - old))
     _reputation_move(changes)
     post.refresh_from_db(fields=["score"])
-    if answer is not None and new == 1 and post.score > 0 and _author_outside_asker_organization(question, answer):
-        _clock_stop(question, now=now, reason=Question.StopReason.UPVOTED, actor=user)
+    if answer is not None:
+        _clock_follow_upvotes(question, now=now, actor=user)
     event_record(
         name=events.VOTE_CAST,
         user=user,
@@ -558,20 +601,24 @@ def answer_accept(*, user: User, answer_id: int) -> Question:
     answer = Answer.objects.select_related("author").get(pk=answer_id)
     if question.accepted_answer_id == answer.pk:
         return question
+    # The answer's author earns for an accepted answer, and the asker for accepting one, only
+    # when they are not the same person (accepting your own answer earns nothing).
+    own = answer.author_id == user.pk
+    previous = Answer.objects.get(pk=question.accepted_answer_id) if question.accepted_answer_id is not None else None
     changes: dict[int, int] = {}
-    if question.accepted_answer_id is not None:
-        previous = Answer.objects.get(pk=question.accepted_answer_id)
-        if previous.author_id != user.pk:
-            changes[previous.author_id] = -privileges.ANSWER_ACCEPTED
-    else:
-        changes[user.pk] = privileges.ACCEPTOR
-    if answer.author_id != user.pk:
+    if previous is not None and previous.author_id != user.pk:
+        changes[previous.author_id] = -privileges.ANSWER_ACCEPTED
+    if not own:
         changes[answer.author_id] = changes.get(answer.author_id, 0) + privileges.ANSWER_ACCEPTED
+    held = previous is not None and previous.author_id != user.pk  # the asker has the acceptor's reputation
+    acceptor = (0 if own else privileges.ACCEPTOR) - (privileges.ACCEPTOR if held else 0)
+    if acceptor:
+        changes[user.pk] = changes.get(user.pk, 0) + acceptor
     question.accepted_answer = answer
     question.updated_at = now
     question.save(update_fields=["accepted_answer", "updated_at"])
     _reputation_move(changes)
-    _clock_stop(question, now=now, reason=Question.StopReason.ACCEPTED, actor=user)
+    _clock_stop(question, now=now, reason=Question.StopReason.SELF_SOLVED if own else Question.StopReason.ACCEPTED, actor=user)
     _escalation_resolve(question, now=now, actor=user)
     event_record(
         name=events.ANSWER_ACCEPTED,
@@ -618,7 +665,11 @@ def post_flag(*, user: User, reason: str, question_id: int | None = None, answer
     if not post.is_hidden and post.flag_count >= settings.COMMUNITY_FLAGS_TO_HIDE:
         model.objects.filter(pk=post.pk).update(is_hidden=True)
         if isinstance(post, Answer):
+            # A hidden answer is not an answer: the question counts (and searches) as unanswered
+            # without it, and an upvote on it no longer stops the clock.
+            Question.objects.filter(pk=question.pk).update(answer_count=F("answer_count") - 1)
             _answers_vector_refresh(question.pk)
+            _clock_follow_upvotes(question, now=now, actor=user)
         event_record(name=events.POST_HIDDEN, user=user, properties={"post": str(post.public_id)})
         return True
     return post.is_hidden
@@ -647,12 +698,23 @@ def post_review(*, moderator: User, keep: bool, question_id: int | None = None, 
         else:
             _question_remove(question, now=now, moderator=moderator)
     else:
-        Answer.objects.filter(pk=answer_id).update(
-            is_hidden=False if keep else F("is_hidden"), flag_count=0, is_deleted=not keep
-        )
-        if not keep:
-            Question.objects.filter(pk=question.pk).update(answer_count=F("answer_count") - 1)
+        # answer_count counts the answers shown: one comes back when a hidden one is kept, and
+        # one goes when a shown one is deleted. Each change is made once, whoever reviews first
+        # (two moderators on one queue page, a double submit).
+        answer = Answer.objects.select_for_update().get(pk=answer_id)
+        counted = not answer.is_deleted and not answer.is_hidden
+        if answer.is_deleted:
+            Answer.objects.filter(pk=answer_id).update(flag_count=0)
+        elif keep:
+            Answer.objects.filter(pk=answer_id).update(is_hidden=False, flag_count=0)
+            if not counted:
+                Question.objects.filter(pk=question.pk).update(answer_count=F("answer_count") + 1)
+        else:
+            Answer.objects.filter(pk=answer_id).update(flag_count=0, is_deleted=True)
+            if counted:
+                Question.objects.filter(pk=question.pk).update(answer_count=F("answer_count") - 1)
         _answers_vector_refresh(question.pk)
+        _clock_follow_upvotes(question, now=now, actor=moderator)
     event_record(name=events.POST_REVIEWED, user=moderator, properties={"question": str(question.public_id), "kept": keep})
 
 
@@ -826,7 +888,7 @@ def _escalation_assign(escalation: Escalation, *, now: datetime, engineers: list
     escalation.state = Escalation.State.ASSIGNED
     escalation.assigned_at = now
     escalation.reminder_due_at = now + timedelta(seconds=int(policy.reminder_hours * 3600))
-    escalation.save(update_fields=["engineer", "state", "assigned_at", "reminder_due_at"])
+    escalation.save(update_fields=["engineer", "state", "assigned_at", "reminder_due_at", "lead_flagged_at"])
     event_record(
         name=events.ESCALATION_ASSIGNED,
         user=engineer.user,

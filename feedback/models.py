@@ -65,13 +65,15 @@ class DailyAskCount(models.Model):
 class Survey(models.Model):
     """One ask: the product showed (or was told to show) the question to one member.
 
-    It ends answered (one Response), dismissed, or left open until it no longer matters.
+    It ends answered (one Response), dismissed, replaced (the member was asked again, so this
+    one takes no answer: one response per ask window), or left open until it no longer matters.
     """
 
     class Status(models.TextChoices):
         OPEN = "open", "Asked"
         ANSWERED = "answered", "Answered"
         DISMISSED = "dismissed", "Dismissed"
+        REPLACED = "replaced", "Replaced by a newer ask"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")

@@ -151,6 +151,9 @@ def survey_decide(*, membership: Membership, product_code: str | None = None) ->
         return AskDecision(ask=False, reason=reason)
     if not _daily_cap_take(organization_id=membership.organization_id, day=now.date()):
         return AskDecision(ask=False, reason="daily_cap")
+    # An earlier ask left open (the window for an unanswered ask is over) takes no answer any
+    # more: otherwise answering both would give two responses inside the response window.
+    Survey.objects.filter(user=user, status=Survey.Status.OPEN).update(status=Survey.Status.REPLACED, closed_at=now)
     survey = Survey.objects.create(
         organization_id=membership.organization_id, user=user, product=product, asked_at=now
     )
@@ -188,6 +191,8 @@ def survey_dismiss(*, membership: Membership, survey_public_id: object) -> Surve
         return survey
     if survey.status == Survey.Status.ANSWERED:
         raise SurveyClosed("This survey was already answered.")
+    if survey.status == Survey.Status.REPLACED:
+        return survey  # nothing to dismiss: a newer ask took its place
     survey.status = Survey.Status.DISMISSED
     survey.closed_at = now
     survey.save(update_fields=["status", "closed_at"])
@@ -258,6 +263,8 @@ def response_submit(
         return Response.objects.get(survey=survey), False
     if survey.status == Survey.Status.DISMISSED:
         raise SurveyClosed("This survey was dismissed; it takes no answer any more.")
+    if survey.status == Survey.Status.REPLACED:
+        raise SurveyClosed("This survey was replaced by a newer one; answer that one instead.")
     category = categorizer.categorize(comment)
     response = Response.objects.create(
         survey=survey,
