@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.models import Organization, User
 from accounts.services import organization_lock, seats_in_use
 from catalog.models import Edition
+from common.tasks import enqueue_on_commit
 from experiments import events
 from experiments.services import event_record
 
@@ -55,6 +56,7 @@ class TickReport:
     dunning_retries: int = 0
     suspended: int = 0
     overdue_reminders: int = 0
+    resumed: int = 0
     handled: list[str] = field(default_factory=list)
 
 
@@ -194,6 +196,15 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
         subscription=subscription, kind=Invoice.Kind.RENEWAL, period_start=period_start
     ).exclude(status=Invoice.Status.VOID).exists():
         return  # issued by an earlier tick, waiting for its payment
+    # Upgrades and seats left unpaid (declined) were priced for the period that ends now: void
+    # them, so that none can be paid later to change the new period at the old one's price.
+    for stale in Invoice.objects.select_for_update().filter(
+        subscription=subscription, kind__in=(Invoice.Kind.UPGRADE, Invoice.Kind.SEATS), status=Invoice.Status.OPEN,
+        period_end__lte=period_start,
+    ):
+        if not stale.payments.filter(status__in=Payment.LIVE).exists():
+            stale.status = Invoice.Status.VOID
+            stale.save(update_fields=["status"])
     if subscription.pending_edition_id:
         subscription.edition = subscription.pending_edition
         subscription.pending_edition = None
@@ -417,7 +428,37 @@ def lifecycle_tick(*, now: datetime | None = None) -> TickReport:
     renewal_tick(now=now, report=report)
     dunning_tick(now=now, report=report)
     overdue_tick(now=now, report=report)
+    report.resumed = work_resume_stalled(now=now)
     return report
+
+
+def work_resume_stalled(*, now: datetime) -> int:
+    """Schedule again the charges and refunds that nothing is working on: a task that was never
+    published (the broker was down at commit), or a worker lost in the middle. A payment or
+    credit note still pending (or a payment processing) PAYMENT_STALE_MINUTES after it last
+    moved is charged or refunded again, which adopts what Stripe already did for it, if
+    anything, and never does it twice. Returns how many were scheduled."""
+    from .models import CreditNote
+    from .tasks import credit_note_refund, payment_charge
+
+    stale = now - timedelta(minutes=settings.PAYMENT_STALE_MINUTES)
+    payments = list(
+        Payment.objects.filter(status__in=(Payment.Status.PENDING, Payment.Status.PROCESSING), updated_at__lt=stale)
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    notes = list(
+        CreditNote.objects.filter(status=CreditNote.Status.PENDING, created_at__lt=stale)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    for payment_id in payments:
+        enqueue_on_commit(payment_charge, payment_id)
+    for note_id in notes:
+        enqueue_on_commit(credit_note_refund, note_id)
+    if payments or notes:
+        logger.warning("resumed %d stalled payment(s) and %d stalled refund(s)", len(payments), len(notes))
+    return len(payments) + len(notes)
 
 
 # Changes by an admin ---------------------------------------------------------------------------
@@ -459,6 +500,22 @@ def subscription_change_edition(*, subscription: Subscription, actor: User, edit
         existing = Payment.objects.filter(invoice__organization=organization, invoice__request_key=request_key).first()
         if existing is not None:
             return existing
+        # One upgrade at a time: each is priced from the edition the subscription has now, so a
+        # second one issued while the first is unpaid (another tab, a reload) would credit the
+        # same unused time twice and charge for both.
+        for unpaid in Invoice.objects.select_for_update().filter(
+            subscription=subscription, kind=Invoice.Kind.UPGRADE, status=Invoice.Status.OPEN
+        ):
+            live = unpaid.payments.filter(status__in=Payment.LIVE).first()
+            if live is not None:
+                if unpaid.target_edition_id == edition.pk:
+                    return live  # the same upgrade, asked for again
+                raise CheckoutInvalid(
+                    f"The upgrade to {unpaid.target_edition} (invoice {unpaid.number}) is being charged; "
+                    "wait for it to finish, then change again."
+                )
+            unpaid.status = Invoice.Status.VOID  # declined earlier, and replaced by this one
+            unpaid.save(update_fields=["status"])
         account = billing_account_of(organization)
         if not account.has_card:
             raise NoCardOnFile("Add a card before upgrading.")
@@ -540,7 +597,7 @@ def _cancel_now(subscription: Subscription, *, when: datetime, scheduled: bool) 
     entitled, its open invoices are voided, and the product can be started again later."""
     open_invoices = list(Invoice.objects.select_for_update().filter(subscription=subscription, status=Invoice.Status.OPEN))
     for invoice in open_invoices:
-        if invoice.payments.filter(status__in=[Payment.Status.PENDING, Payment.Status.PROCESSING, Payment.Status.REQUIRES_ACTION]).exists():
+        if invoice.payments.filter(status__in=Payment.LIVE).exists():
             raise CheckoutInvalid(
                 f"A payment of invoice {invoice.number} is under way; wait for it to finish, then cancel."
             )
@@ -679,6 +736,10 @@ def invoice_pay_now(*, invoice: Invoice, actor: User) -> Payment:
             raise CheckoutInvalid(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; there is nothing to pay.")
         if invoice.collection_method != BillingAccount.Collection.CARD:
             raise CheckoutInvalid(f"Invoice {invoice.number} is paid by bank transfer against its purchase order.")
+        if invoice.kind in (Invoice.Kind.UPGRADE, Invoice.Kind.SEATS) and invoice.period_end <= timezone.now():
+            # Priced for the rest of a period that is over: paying it now would give the change
+            # for the next period at this one's price.
+            raise CheckoutInvalid(f"Invoice {invoice.number} was for a period that is over; make the change again.")
         live = invoice.payments.exclude(status=Payment.Status.FAILED).first()
         if live is not None:
             return live

@@ -234,6 +234,7 @@ class Payment(models.Model):
         FAILED = "failed", "Failed"
 
     SETTLED = (Status.SUCCEEDED, Status.FAILED)
+    LIVE = (Status.PENDING, Status.PROCESSING, Status.REQUIRES_ACTION)  # under way: may still charge
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="payments")

@@ -550,7 +550,10 @@ def payment_charge(*, payment_id: int) -> ChargeOutcome:
 
     Invariant: a payment is charged at most once. The PaymentIntent's idempotency key is the
     payment's id; before a new attempt, an intent Stripe already has for this payment (a
-    crash after Stripe answered) is adopted instead of creating another.
+    crash after Stripe answered) is adopted instead of creating another. When Stripe could not
+    be reached by the last attempt, that attempt may still have charged (its answer lost): the
+    payment fails only once Stripe says it holds no intent for it, and until Stripe answers it
+    is only looked up, never charged again.
     """
     with transaction.atomic():
         payment = (
@@ -578,6 +581,12 @@ def payment_charge(*, payment_id: int) -> ChargeOutcome:
                 ),
                 None,
             )
+        if existing is None and payment.attempts > settings.PAYMENT_MAX_ATTEMPTS:
+            # Only checking whether the last attempt charged: Stripe says it did not.
+            payment_record_failure(
+                payment_id=payment.pk, message=payment.failure_message or "Stripe could not be reached.", code="processor_unavailable"
+            )
+            return ChargeOutcome(done=True)
         intent = existing or gateway.payment_intent_charge(
             amount=payment.amount_minor,
             currency=payment.currency,
@@ -590,13 +599,12 @@ def payment_charge(*, payment_id: int) -> ChargeOutcome:
         payment_record_failure(payment_id=payment.pk, message=declined.message, code=declined.decline_code or declined.code)
         return ChargeOutcome(done=True)
     except PaymentProcessorUnavailable as error:
-        if payment.attempts >= settings.PAYMENT_MAX_ATTEMPTS:
-            payment_record_failure(payment_id=payment.pk, message=error.message, code="processor_unavailable")
-            return ChargeOutcome(done=True)
         Payment.objects.filter(pk=payment.pk, status=Payment.Status.PROCESSING).update(
             status=Payment.Status.PENDING, failure_message=error.message
         )
-        return ChargeOutcome(done=False, retry_in=settings.PAYMENT_RETRY_SECONDS * payment.attempts)
+        # After the last attempt, whether it charged is unknown until Stripe answers: look again.
+        attempts = min(payment.attempts, settings.PAYMENT_MAX_ATTEMPTS)
+        return ChargeOutcome(done=False, retry_in=settings.PAYMENT_RETRY_SECONDS * attempts)
     except PaymentSetupInvalid as error:
         payment_record_failure(payment_id=payment.pk, message=error.message, code="invalid_request")
         return ChargeOutcome(done=True)

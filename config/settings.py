@@ -414,6 +414,11 @@ if PRODUCTION:
             raise ImproperlyConfigured(f"{_name} must be set when FLYWHEEL_ENV=production")
 PAYMENT_MAX_ATTEMPTS = env_int("PAYMENT_MAX_ATTEMPTS", 5)
 PAYMENT_RETRY_SECONDS = env_float("PAYMENT_RETRY_SECONDS", 30.0)
+# A payment or refund nothing has moved for this long (its task lost) is scheduled again by the
+# billing lifecycle tick (every 15 minutes).
+PAYMENT_STALE_MINUTES = env_int("PAYMENT_STALE_MINUTES", 15)
+if PAYMENT_STALE_MINUTES < 1:
+    raise ImproperlyConfigured(f"PAYMENT_STALE_MINUTES must be at least 1, got {PAYMENT_STALE_MINUTES}")
 INVOICE_NUMBER_PREFIX = env("INVOICE_NUMBER_PREFIX", "FW")
 # The seller printed at the top of every invoice: legal name, address, tax ID, one per line
 # ("\n" in the environment variable separates lines). Kept on each invoice as issued.
