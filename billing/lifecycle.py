@@ -40,6 +40,7 @@ from .services import (
     add_months,
     billing_account_of,
     billing_email_admins,
+    owed_for_time_used,
     prorate,
 )
 
@@ -372,7 +373,8 @@ def overdue_tick(*, now: datetime, report: TickReport) -> None:
                 continue
             days_overdue = (now - invoice.due_at).days
             subscription = invoice.subscription
-            if days_overdue >= settings.DUNNING_GRACE_DAYS and subscription.status != Subscription.Status.SUSPENDED:
+            ended = subscription.status in (Subscription.Status.SUSPENDED, Subscription.Status.CANCELED)
+            if days_overdue >= settings.DUNNING_GRACE_DAYS and not ended:
                 Subscription.objects.filter(pk=subscription.pk).update(
                     status=Subscription.Status.SUSPENDED, suspended_at=now
                 )
@@ -594,8 +596,13 @@ CANCELLATION_REASONS = {
 
 def _cancel_now(subscription: Subscription, *, when: datetime, scheduled: bool) -> None:
     """End a subscription (its organization and row locked by the caller): it stops being
-    entitled, its open invoices are voided, and the product can be started again later."""
-    open_invoices = list(Invoice.objects.select_for_update().filter(subscription=subscription, status=Invoice.Status.OPEN))
+    entitled, its open invoices are voided (not a purchase-order renewal for a period that
+    began: that is owed, and is still collected), and the product can be started again later."""
+    open_invoices = list(
+        Invoice.objects.select_for_update().filter(subscription=subscription, status=Invoice.Status.OPEN).exclude(
+            owed_for_time_used(when)
+        )
+    )
     for invoice in open_invoices:
         if invoice.payments.filter(status__in=Payment.LIVE).exists():
             raise CheckoutInvalid(

@@ -503,11 +503,18 @@ def subscription_checkout(
             return live
         if subscription.status == Subscription.Status.ACTIVE and subscription.interval:
             raise CheckoutInvalid(f"{subscription.product.name} is already paid for.")
+        owed = Invoice.objects.filter(owed_for_time_used(timezone.now()), subscription=subscription, status=Invoice.Status.OPEN).first()
+        if owed is not None:
+            raise CheckoutInvalid(
+                f"Invoice {owed.number} for a period {subscription.product.name} was used is not paid yet; once it is "
+                "paid (against its purchase order), the subscription is active again."
+            )
         quote = checkout_quote(subscription=subscription, edition=edition, seats=seats, interval=interval)
         invoice = (
             Invoice.objects.filter(
                 subscription=subscription,
                 status=Invoice.Status.OPEN,
+                kind=Invoice.Kind.CONVERSION,
                 target_edition=edition,
                 target_seats=seats,
                 target_interval=interval,
@@ -517,7 +524,9 @@ def subscription_checkout(
             .first()
         )
         if invoice is None:
-            Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN).update(status=Invoice.Status.VOID)
+            Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN).exclude(
+                owed_for_time_used(timezone.now())
+            ).update(status=Invoice.Status.VOID)
             invoice = _invoice_issue(
                 organization=organization,
                 subscription=subscription,
@@ -732,6 +741,12 @@ def payment_apply_intent(*, intent: gateway.PaymentIntent) -> Payment | None:
         return payment
 
 
+def owed_for_time_used(now) -> Q:
+    """Open invoices that are a debt whatever happens next: a purchase-order renewal for a
+    period that has begun (the customer had the product on its terms). Never voided."""
+    return Q(kind=Invoice.Kind.RENEWAL, collection_method=BillingAccount.Collection.INVOICE, period_start__lte=now)
+
+
 def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
     """Mark an invoice paid and apply what it bought, exactly once (applied_at)."""
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
@@ -744,15 +759,17 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
     invoice.save(update_fields=["status", "paid_at", "applied_at"])
     subscription = Subscription.objects.select_for_update().select_related("edition").get(pk=invoice.subscription_id)
     if invoice.kind == Invoice.Kind.RENEWAL:
-        if subscription.current_period_end is None or invoice.period_end > subscription.current_period_end:
-            subscription.current_period_start = invoice.period_start
-            subscription.current_period_end = invoice.period_end
-        subscription.status = Subscription.Status.ACTIVE
-        subscription.past_due_since = None
-        subscription.dunning_attempts = 0
-        subscription.next_dunning_at = None
-        subscription.suspended_at = None
-        subscription.save()
+        # A debt paid after the subscription ended (a purchase order paid late) starts nothing again.
+        if subscription.status != Subscription.Status.CANCELED:
+            if subscription.current_period_end is None or invoice.period_end > subscription.current_period_end:
+                subscription.current_period_start = invoice.period_start
+                subscription.current_period_end = invoice.period_end
+            subscription.status = Subscription.Status.ACTIVE
+            subscription.past_due_since = None
+            subscription.dunning_attempts = 0
+            subscription.next_dunning_at = None
+            subscription.suspended_at = None
+            subscription.save()
         event_record(
             name=events.SUBSCRIPTION_RENEWED,
             user=payment.created_by if payment else None,
