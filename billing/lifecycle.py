@@ -41,6 +41,7 @@ from .services import (
     billing_account_of,
     billing_email_admins,
     owed_for_time_used,
+    period_seconds,
     prorate,
 )
 
@@ -523,7 +524,7 @@ def subscription_change_edition(*, subscription: Subscription, actor: User, edit
             raise NoCardOnFile("Add a card before upgrading.")
         now = timezone.now()
         seconds_left = int((subscription.current_period_end - now).total_seconds())
-        seconds_in_period = int((subscription.current_period_end - subscription.current_period_start).total_seconds())
+        seconds_in_period = period_seconds(subscription)
         seats = subscription.seat_limit
         new_unit = _unit_price(edition, subscription.interval)
         old_unit = _unit_price(subscription.edition, subscription.interval)

@@ -867,6 +867,14 @@ def prorate(*, full_amount_minor: int, seconds_left: int, seconds_in_period: int
     return (full_amount_minor * seconds_left * 2 + seconds_in_period) // (2 * seconds_in_period)
 
 
+def period_seconds(subscription: Subscription) -> int:
+    """A whole billing period (a month or a year) from the current period's start, what the price
+    is for: prorations divide by this, as the checkout's quote does. It is the current period's
+    own length, except for a first period cut short to the organization's billing date."""
+    start = subscription.current_period_start
+    return int((add_months(start, 1 if subscription.interval == Subscription.Interval.MONTH else 12) - start).total_seconds())
+
+
 def seats_quote(*, subscription: Subscription, seats: int) -> SeatsQuote:
     """Price `seats` more seats for the rest of the paid period; CheckoutInvalid says why not."""
     if subscription.status != Subscription.Status.ACTIVE or not subscription.interval or not subscription.current_period_end:
@@ -874,16 +882,23 @@ def seats_quote(*, subscription: Subscription, seats: int) -> SeatsQuote:
     if seats < 1:
         raise CheckoutInvalid("Add at least one seat.")
     edition = subscription.edition
-    if subscription.seat_limit + seats > edition.seat_limit:
+    # Seats being paid for count already: two purchases under way must not pass the limit together.
+    buying = sum(
+        Invoice.objects.filter(
+            subscription=subscription, kind=Invoice.Kind.SEATS, status=Invoice.Status.OPEN, payments__status__in=Payment.LIVE
+        ).values_list("seats_delta", flat=True)
+    )
+    if subscription.seat_limit + buying + seats > edition.seat_limit:
+        being_bought = f" ({buying} more being paid for)" if buying else ""
         raise CheckoutInvalid(
-            f"{edition} allows at most {edition.seat_limit} users and you have {subscription.seat_limit} seats; "
+            f"{edition} allows at most {edition.seat_limit} users and you have {subscription.seat_limit} seats{being_bought}; "
             "choose a bigger edition to add more."
         )
     now = timezone.now()
     seconds_left = int((subscription.current_period_end - now).total_seconds())
     if seconds_left <= 0:
         raise CheckoutInvalid("The current period has ended; seats are added at renewal.")
-    seconds_in_period = int((subscription.current_period_end - subscription.current_period_start).total_seconds())
+    seconds_in_period = period_seconds(subscription)
     unit = edition.monthly_price_minor if subscription.interval == Subscription.Interval.MONTH else edition.annual_price_minor
     amount = prorate(full_amount_minor=unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period)
     return SeatsQuote(
