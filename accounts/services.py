@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -497,6 +498,11 @@ def membership_join_by_domain(*, organization: Organization, user: User) -> Memb
                 return Membership.objects.get(organization=organization, user=user)
             _event("joined_by_domain", user=user, organization=organization)
             SignupIntent.objects.filter(user=user, completed_at__isnull=True).update(completed_at=timezone.now())
+            # Their pending invites here are used up: each held a seat, and one left open would
+            # bring them back even after an admin removed them.
+            _pending_invites_of(organization, user).update(
+                status=Invite.Status.ACCEPTED, accepted_by=user, closed_at=timezone.now()
+            )
             return membership
     except SeatLimitReached as refusal:
         _seat_refusal_record(organization, user, refusal, "join_by_domain")
@@ -528,7 +534,17 @@ def membership_remove(*, membership: Membership, actor: User) -> None:
         Removal.objects.update_or_create(
             organization=organization, user_id=membership.user_id, defaults={"removed_by": actor}
         )
+        # And no invite sent before brings them back: only a new one does.
+        _pending_invites_of(organization, membership.user).update(status=Invite.Status.REVOKED, closed_at=timezone.now())
     membership.delete()
+
+
+def _pending_invites_of(organization: Organization, user: User):
+    """The organization's pending invites to any of the user's addresses."""
+    addresses = Q()
+    for address in {user.email, *_verified_emails(user)}:
+        addresses |= Q(email__iexact=address)
+    return Invite.objects.filter(addresses, organization=organization, status=Invite.Status.PENDING)
 
 
 @transaction.atomic

@@ -222,7 +222,10 @@ def dev_mailbox(request: HttpRequest, name: str | None = None) -> HttpResponse:
         raise Http404
     # The mailbox holds every verification and password-reset link: only this machine, or
     # staff, may read it, even on a development server someone exposed.
-    loopback = request.META.get("REMOTE_ADDR", "") in ("127.0.0.1", "::1")
+    # A request a proxy or tunnel on this machine passed on (ngrok, cloudflared, nginx) comes
+    # from loopback too, but says whom it came from: only a direct one counts as this machine.
+    proxied = any(request.META.get(header) for header in ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP"))
+    loopback = request.META.get("REMOTE_ADDR", "") in ("127.0.0.1", "::1") and not proxied
     if not (loopback or (request.user.is_authenticated and request.user.is_staff)):
         raise Http404
     directory = Path(settings.MAIL_DIR)

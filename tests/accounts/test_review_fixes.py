@@ -39,6 +39,33 @@ def test_a_removed_member_cannot_rejoin_by_domain_until_invited_again(catalog):
     assert not Removal.objects.filter(organization=organization, user=bob).exists()
 
 
+def test_an_invite_sent_before_joining_by_domain_cannot_bring_back_a_removed_member(catalog):
+    from accounts.exceptions import InviteInvalid
+    from accounts.models import Invite
+
+    organization, admin = organization_on("standard")
+    organization_set_join_by_domain(organization=organization, actor=admin, enabled=True)
+    bob = UserFactory(email=f"bob@{organization.email_domain}")
+    invite = invite_create(organization=organization, actor=admin, email=bob.email.upper())
+    membership = membership_join_by_domain(organization=organization, user=bob)  # instead of the invite
+    invite.refresh_from_db()
+    assert (invite.status, invite.accepted_by) == (Invite.Status.ACCEPTED, bob)  # its seat is his membership's
+    membership_remove(membership=membership, actor=admin)
+    with pytest.raises(InviteInvalid):
+        invite_accept(invite=invite, user=bob)
+    assert not Membership.objects.filter(organization=organization, user=bob).exists()
+
+    # An invite still pending when an admin removes someone is withdrawn with them.
+    carol = UserFactory(email=f"carol@{organization.email_domain}")
+    membership = membership_join_by_domain(organization=organization, user=carol)
+    later = invite_create(organization=organization, actor=admin, email="someone-else@example.com")
+    stale = Invite.objects.create(organization=organization, email=carol.email, invited_by=admin, expires_at=later.expires_at)
+    membership_remove(membership=membership, actor=admin)
+    stale.refresh_from_db()
+    later.refresh_from_db()
+    assert (stale.status, later.status) == (Invite.Status.REVOKED, Invite.Status.PENDING)
+
+
 def test_a_member_who_leaves_may_rejoin_by_domain(catalog):
     organization, admin = organization_on("standard")
     organization_set_join_by_domain(organization=organization, actor=admin, enabled=True)
@@ -73,6 +100,9 @@ def test_dev_mailbox_is_only_for_this_machine_or_staff(client, settings, db):
     settings.EMAIL_BACKEND = "accounts.mail.MaildirBackend"
     assert client.get(reverse("dev_mailbox"), REMOTE_ADDR="127.0.0.1").status_code == 200
     assert client.get(reverse("dev_mailbox"), REMOTE_ADDR="203.0.113.9").status_code == 404
+    # Through a tunnel or proxy on this machine: from loopback, but passed on from elsewhere.
+    for header in ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP"):
+        assert client.get(reverse("dev_mailbox"), REMOTE_ADDR="127.0.0.1", **{header: "203.0.113.9"}).status_code == 404
     client.force_login(UserFactory(email="ops@flywheel.example", is_staff=True))
     assert client.get(reverse("dev_mailbox"), REMOTE_ADDR="203.0.113.9").status_code == 200
     settings.DEBUG = False
