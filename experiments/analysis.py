@@ -56,6 +56,11 @@ from .models import Event, Experiment, Exposure
 
 SRM_THRESHOLD = 0.001
 REVENUE_DAYS = 30
+# What gbstats says when it cannot compare, as staff read it.
+GBSTATS_ERRORS = {
+    "ZERO_NEGATIVE_BASELINE_VARIATION": "Nothing to compare with yet: the control has no conversions (or no value).",
+    "ZERO_NEGATIVE_VARIANCE": "Nothing to compare yet: every unit so far has the same result.",
+}
 # Money in (each a paid invoice) and money back, with `amount_minor` and `currency`.
 PAYMENT_EVENTS = (SUBSCRIPTION_PAID, SEATS_ADDED, EDITION_CHANGED, SUBSCRIPTION_RENEWED)
 REFUND_EVENTS = (PAYMENT_REFUNDED,)
@@ -75,6 +80,18 @@ class VariantResult:
     ci_high: float | None = None
     chance_to_beat_control: float | None = None
     error: str = ""
+
+    @property
+    def uplift_text(self) -> str:
+        return "" if self.uplift is None else f"{self.uplift:+.1%}"
+
+    @property
+    def interval_text(self) -> str:
+        return "" if self.ci_low is None or self.ci_high is None else f"[{self.ci_low:+.1%}, {self.ci_high:+.1%}]"
+
+    @property
+    def chance_text(self) -> str:
+        return "" if self.chance_to_beat_control is None else f"{self.chance_to_beat_control:.1%}"
 
 
 @dataclass
@@ -257,10 +274,12 @@ def experiment_analyse(*, experiment: Experiment) -> Analysis:
     metric_keys = [f"activation_{i}" for i in range(len(activation))] + ["paid", *revenue_keys]
     # position -> [units, and per metric (sum, sum of squares)]
     sums: dict[int, list[float]] = {v.position: [0.0] * (1 + 2 * len(metric_keys)) for v in variations}
+    orphans = 0  # exposures to a variation since removed from the experiment
     for row in rows.iterator(chunk_size=5000):
         position, values = row[0], row[1:]
         bucket = sums.get(position)
         if bucket is None:
+            orphans += 1
             continue
         bucket[0] += 1
         for index, value in enumerate(values):
@@ -312,7 +331,7 @@ def experiment_analyse(*, experiment: Experiment) -> Analysis:
                         treatment=(units, total, squares),
                     )
                 if test.error_message:
-                    result.error = str(test.error_message)
+                    result.error = GBSTATS_ERRORS.get(str(test.error_message), str(test.error_message))
                 else:
                     result.uplift = float(test.expected)
                     result.ci_low, result.ci_high = (float(bound) for bound in test.ci)
@@ -322,13 +341,19 @@ def experiment_analyse(*, experiment: Experiment) -> Analysis:
 
     p_value = srm_p_value([s.exposures for s in summaries], [s.weight for s in summaries])
     flagged = p_value < SRM_THRESHOLD
-    small = any(s.exposures < experiment.minimum_sample for s in summaries)
+    small = any(s.exposures < experiment.minimum_sample for s in summaries if s.weight > 0)  # a closed arm gets none
     warnings = []
     if flagged:
         warnings.append(
             f"Sample ratio mismatch: the exposures do not match the configured split (p = {p_value:.2g} "
             f"< {SRM_THRESHOLD}). Something other than chance decides who is exposed; do not trust "
             "the results until the cause is found."
+        )
+    if orphans:
+        warnings.append(
+            f"{orphans} exposure(s) to a variation no longer in the experiment are left out of every number "
+            "and of the sample ratio check. Removing a variation mid-experiment changes the split: "
+            "restart the experiment under a new key."
         )
     if len(currencies) > 1:
         warnings.append(

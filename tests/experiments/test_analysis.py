@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -134,6 +135,8 @@ def test_the_staff_page_shows_the_analysis_with_a_chart_and_warns_on_small_sampl
     assert "Too few exposures so far: every variation needs at least 500" in content
     assert content.count('<svg xmlns="http://www.w3.org/2000/svg" class="uplift-chart"') == 2  # paid, revenue
     assert '<line data-variation="treatment"' in content
+    # Uplift, interval and chance as percentages, as the chart shows them.
+    assert re.search(r'<td class="uplift">[+-]\d+\.\d%</td><td>\[[+-]\d+\.\d%, [+-]\d+\.\d%\]</td><td class="chance">\d+\.\d%</td>', content)
     assert "Sample ratio check (chi-square): p = " in content
 
     listing = admin_client.get(reverse("staff_experiments"))
@@ -219,3 +222,25 @@ def test_revenue_in_several_currencies_is_compared_per_currency_never_added_up()
     assert [metric.label for metric in analysis.metrics if metric.kind == "mean"] == [
         "Revenue in the first 30 days, JPY (minor units per unit)", "Revenue in the first 30 days, USD (minor units per unit)"]
     assert any("Payments in 2 currencies (JPY, USD)" in warning for warning in analysis.warnings)
+
+
+@pytest.mark.django_db
+def test_exposures_to_a_removed_variation_are_left_out_and_said_so():
+    experiment = experiment_with(("control", 1.0), ("treatment", 1.0), ("dropped", 1.0), key="dropped-variation")
+    for key in ("control", "treatment", "dropped", "dropped"):
+        _expose(experiment, key, UserFactory(), OrganizationFactory())
+    experiment.variations.filter(key="dropped").delete()
+
+    analysis = experiment_analyse(experiment=experiment)
+
+    assert analysis.total_exposures == 2
+    assert any(warning.startswith("2 exposure(s) to a variation no longer in the experiment") for warning in analysis.warnings)
+
+
+@pytest.mark.django_db
+def test_an_arm_closed_to_new_units_does_not_hold_the_small_sample_warning_for_ever():
+    experiment = experiment_with(("control", 1.0), ("treatment", 1.0), ("closed", 0.0), key="closed-arm", minimum_sample=1)
+    for key in ("control", "treatment"):
+        _expose(experiment, key, UserFactory(), OrganizationFactory())
+    analysis = experiment_analyse(experiment=experiment)
+    assert not analysis.small_sample
