@@ -230,3 +230,14 @@ class OrganizationReportRun(models.Model):
 
     def __str__(self) -> str:
         return f"Report of {self.organization_id} for {self.month:%B %Y}"
+
+
+class ReportOptOut(models.Model):
+    """An admin who asked for no more monthly reports of what their team said (the link in
+    every report email; one click, no sign-in)."""
+
+    user = models.OneToOneField("accounts.User", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} (no monthly reports)"

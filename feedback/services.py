@@ -15,6 +15,8 @@ from email.mime.image import MIMEImage
 from email.utils import make_msgid
 
 from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -38,6 +40,7 @@ from .models import (
     DigestRun,
     FollowUp,
     OrganizationReportRun,
+    ReportOptOut,
     Response,
     Role,
     Survey,
@@ -514,7 +517,7 @@ def organization_report_send(*, organization_id: int, month: date) -> Organizati
             run = OrganizationReportRun.objects.create(organization=organization, month=month, claimed_at=timezone.now())
     except IntegrityError:
         return None
-    admins = list(selectors.admins_of(organization=organization))
+    admins = list(selectors.admins_of(organization=organization).exclude(pk__in=ReportOptOut.objects.values("user_id")))
     report = selectors.organization_report(organization=organization, until=month, comments=20)
     context = {
         "organization": organization,
@@ -524,12 +527,15 @@ def organization_report_send(*, organization_id: int, month: date) -> Organizati
         "report_url": f"{settings.SITE_URL}{reverse('feedback_report')}",
     }
     for admin in admins:
+        unsubscribe = f"{settings.SITE_URL}{reverse('feedback_reports_unsubscribe', args=[report_unsubscribe_token(admin)])}"
+        personal = {**context, "unsubscribe_url": unsubscribe}
         message = EmailMultiAlternatives(
             subject=f"What your team said about us: {month:%B %Y}",
-            body=render_to_string("feedback/email/organization_report.txt", context),
+            body=render_to_string("feedback/email/organization_report.txt", personal),
             to=[admin.email],
+            headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
         )
-        message.attach_alternative(render_to_string("feedback/email/organization_report.html", context), "text/html")
+        message.attach_alternative(render_to_string("feedback/email/organization_report.html", personal), "text/html")
         mail_queue(message)
     run.recipients = len(admins)
     run.save(update_fields=["recipients"])
@@ -539,6 +545,31 @@ def organization_report_send(*, organization_id: int, month: date) -> Organizati
         properties={"month": month.isoformat(), "recipients": len(admins)},
     )
     return run
+
+
+REPORTS_UNSUBSCRIBE_SALT = "feedback.reports.unsubscribe"
+
+
+def report_unsubscribe_token(user: User) -> str:
+    return signing.dumps(str(user.public_id), salt=REPORTS_UNSUBSCRIBE_SALT)
+
+
+def report_recipient_of(*, token: str) -> User:
+    """The admin a report's unsubscribe link was made for; NotFound for a forged or damaged one."""
+    try:
+        public_id = signing.loads(token, salt=REPORTS_UNSUBSCRIBE_SALT)
+        user = User.objects.filter(public_id=public_id).first()
+    except (signing.BadSignature, ValueError, DjangoValidationError):
+        user = None
+    if user is None:
+        raise NotFound("This unsubscribe link is not valid; it may have been copied incompletely.")
+    return user
+
+
+def reports_unsubscribe(*, user: User) -> ReportOptOut:
+    """No more monthly reports for this admin, from any organization. Idempotent."""
+    opt_out, _ = ReportOptOut.objects.get_or_create(user=user)
+    return opt_out
 
 
 def reports_send_monthly(*, now=None) -> dict:

@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.models import Membership
@@ -135,3 +136,17 @@ def staff_follow_up(request: HttpRequest, follow_up_id) -> HttpResponse:
         {"follow_up": follow_up, "response": follow_up.response, "error": error, "posted": request.POST},
         status=400 if error else 200,
     )
+
+
+@csrf_exempt  # the signed token is the authority; mail clients POST it without a session (RFC 8058)
+def reports_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """From the link in every monthly report: GET asks, POST (the form, or a mail client's
+    one-click) stops the reports. A link scanner's GET changes nothing."""
+    try:
+        user = services.report_recipient_of(token=token)
+    except NotFound as error:
+        return render(request, "feedback/reports_unsubscribe.html", {"invalid": error.message}, status=404)
+    if request.method == "POST":
+        services.reports_unsubscribe(user=user)
+        return render(request, "feedback/reports_unsubscribe.html", {"done": True, "email": user.email})
+    return render(request, "feedback/reports_unsubscribe.html", {"email": user.email, "action": request.path})

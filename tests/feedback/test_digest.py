@@ -9,6 +9,7 @@ import threading
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Membership
@@ -143,3 +144,27 @@ def test_organization_report_names_authors_only_with_consent(catalog, settings, 
     assert "Did not agree" in text and "Hugo" not in text and "hidden-author" not in text
     html = mailoutbox[0].alternatives[0][0]
     assert "Nadia Named" in html and "Hugo" not in html
+
+
+def test_an_admin_stops_the_monthly_report_with_one_click(client, catalog, settings, monkeypatch, mailoutbox):
+    monkeypatch.setattr(services, "mail_queue", lambda message: message.send())
+    month = months_back(month_of(timezone.now()), 1)
+    organization, admin = organization_on("standard")
+    second_admin = MembershipFactory(organization=organization, role=Membership.Role.ADMIN).user
+    assert services.organization_report_send(organization_id=organization.pk, month=month).recipients == 2
+    message = next(message for message in mailoutbox if message.to == [admin.email])
+    link = message.extra_headers["List-Unsubscribe"].strip("<>")
+    assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert f"Stop these monthly reports: {link}" in message.body and link in message.alternatives[0][0]
+    path = link.removeprefix(settings.SITE_URL)
+
+    assert client.get(path).status_code == 200  # asks; a link scanner's GET changes nothing
+    assert client.get(path[:-3] + "xyz/").status_code == 404
+    mail_client = Client(enforce_csrf_checks=True)
+    assert mail_client.post(path).status_code == 200  # a mail client's one-click POST: no session, no CSRF token
+    assert mail_client.post(path).status_code == 200  # again: nothing more to do
+
+    mailoutbox.clear()
+    later = months_back(month_of(timezone.now()), 0)
+    assert services.organization_report_send(organization_id=organization.pk, month=later).recipients == 1
+    assert [message.to for message in mailoutbox] == [[second_admin.email]]
