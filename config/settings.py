@@ -82,6 +82,10 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when FLYWHEEL_ENV=production")
     # Development only: a key that is useless anywhere else, never used in production.
     SECRET_KEY = "insecure-development-key-" + "flywheel" * 6  # noqa: S105
+# Old keys still accepted when checking signatures (comma-separated): put the old key here when
+# rotating SECRET_KEY, so that sessions, invite links and the signed click and unsubscribe links
+# in emails already sent keep working. New signatures always use SECRET_KEY.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -428,7 +432,12 @@ SELLER_DETAILS = (env("SELLER_DETAILS", "Flywheel\nSet SELLER_DETAILS: legal nam
 # Trial reminders (days before the end), dunning retries (days after the failed renewal) and
 # the grace period after the last retry before the subscription is suspended.
 TRIAL_REMINDER_DAYS = sorted((int(d) for d in env_list("TRIAL_REMINDER_DAYS", ["7", "3", "1"])), reverse=True)
-DUNNING_RETRY_DAYS = sorted(int(d) for d in env_list("DUNNING_RETRY_DAYS", ["1", "3", "5", "7"]))
+try:
+    DUNNING_RETRY_DAYS = sorted(int(d) for d in env_list("DUNNING_RETRY_DAYS", ["1", "3", "5", "7"]))
+except ValueError:
+    raise ImproperlyConfigured("DUNNING_RETRY_DAYS must be whole numbers of days, separated by commas") from None
+if not DUNNING_RETRY_DAYS or DUNNING_RETRY_DAYS[0] < 1:
+    raise ImproperlyConfigured("DUNNING_RETRY_DAYS must list at least one day, each 1 or more")
 DUNNING_GRACE_DAYS = env_int("DUNNING_GRACE_DAYS", 3)
 # Yearly spend (minor units) above which an organization is listed for the sales team, and
 # above which staff may move it to purchase orders.

@@ -82,9 +82,15 @@ def test_prepared_statements_keep_the_connection_options_of_the_database_url():
     [
         ("ONBOARDING_SMTP_CONNECTIONS", "2", "2", {"0": "must be at least 1, got 0", "many": "must be an integer, got 'many'"}),
         ("ONBOARDING_SMTP_KEEP_SECONDS", "0", "0.0", {"-1": "must be 0 or more, got -1.0", "long": "must be a number, got 'long'"}),
+        ("PAYMENT_STALE_MINUTES", "30", "30", {"0": "must be at least 1, got 0", "soon": "must be an integer, got 'soon'"}),
+        ("DUNNING_RETRY_DAYS", "5, 2", "[2, 5]", {
+            ",": "must list at least one day, each 1 or more", "0,3": "must list at least one day, each 1 or more",
+            "1,x": "must be whole numbers of days, separated by commas",
+        }),
+        ("SECRET_KEY_FALLBACKS", "old-key-1,old-key-2", "['old-key-1', 'old-key-2']", {}),
     ],
 )
-def test_onboarding_smtp_settings_are_checked_at_start_up(name, good, shown, wrong):
+def test_settings_are_checked_at_start_up(name, good, shown, wrong):
     show = f"from django.conf import settings; print(settings.{name})"
     assert _manage("shell", "-c", show, FLYWHEEL_ENV="development", **{name: good}).stdout.splitlines()[-1] == shown
     for value, message in wrong.items():
