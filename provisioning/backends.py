@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import requests
+import urllib3
 from django.conf import settings
 from django.urls import reverse
 
@@ -76,9 +78,12 @@ def http_request_body(environment: Environment) -> bytes:
     ).encode()
 
 
+MAX_ANSWER_BYTES = 64 * 1024  # a product's answer to the provisioning request
+
+
 def valid_workspace_url(url: object) -> bool:
-    if not isinstance(url, str) or len(url) > 500:
-        return False
+    if not isinstance(url, str) or len(url) > 500 or any(ord(character) < 32 or ord(character) == 127 for character in url):
+        return False  # control characters (a NUL cannot even be stored)
     parsed = urlparse(url)
     return parsed.scheme in ("http", "https") and bool(parsed.netloc)
 
@@ -97,17 +102,27 @@ def http_provision(environment: Environment) -> Outcome:
         "Idempotency-Key": str(environment.public_id),
         SIGNATURE_HEADER: sign(secret, body),
     }
+    late = TransientProvisioningError(f"{product.name} did not answer within {settings.PROVISIONING_HTTP_TIMEOUT:g} s.")
+    deadline = time.monotonic() + settings.PROVISIONING_HTTP_TIMEOUT
     try:
-        response = requests.post(
-            product.provisioning_url, data=body, headers=headers, timeout=settings.PROVISIONING_HTTP_TIMEOUT
-        )
-    except requests.Timeout:
-        raise TransientProvisioningError(
-            f"{product.name} did not answer within {settings.PROVISIONING_HTTP_TIMEOUT:g} s."
-        ) from None
-    except requests.RequestException as error:
+        # requests' timeout bounds each wait for a byte, not the whole answer: read it against
+        # a deadline of our own, so that a product trickling bytes cannot hold a worker.
+        with requests.post(
+            product.provisioning_url, data=body, headers=headers, timeout=settings.PROVISIONING_HTTP_TIMEOUT, stream=True
+        ) as response:
+            content = bytearray()
+            while chunk := response.raw.read1(8192, decode_content=True):  # what one read on the socket gives
+                content += chunk
+                if time.monotonic() > deadline:
+                    raise late
+                if len(content) > MAX_ANSWER_BYTES:
+                    raise PermanentProvisioningError(f"{product.name} answered more than {MAX_ANSWER_BYTES:,} bytes.")
+    except (requests.Timeout, urllib3.exceptions.TimeoutError):
+        raise late from None
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
         raise TransientProvisioningError(f"{product.name} could not be reached: {error}") from None
-    snippet = response.text[:500]
+    text = bytes(content).decode(response.encoding or "utf-8", errors="replace")
+    snippet = text[:500]
     if response.status_code >= 500 or response.status_code == 429:
         raise TransientProvisioningError(f"{product.name} answered {response.status_code}: {snippet}")
     if response.status_code >= 400:
@@ -117,13 +132,13 @@ def http_provision(environment: Environment) -> Outcome:
     if not 200 <= response.status_code < 300:
         raise PermanentProvisioningError(f"{product.name} answered an unexpected {response.status_code}.")
     try:
-        data = response.json()
+        data = json.loads(text)
     except ValueError:
         raise PermanentProvisioningError(f"{product.name} answered {response.status_code} without JSON.") from None
     url = data.get("url") if isinstance(data, dict) else None
     if not valid_workspace_url(url):
         raise PermanentProvisioningError(f"{product.name} answered without a valid http(s) url: {snippet}")
-    return Provisioned(url=url, external_id=str(data.get("external_id", ""))[:200])
+    return Provisioned(url=url, external_id=str(data.get("external_id") or "")[:200])
 
 
 BACKENDS = {

@@ -94,38 +94,40 @@ def environment_provision(*, environment_id: int) -> Attempt:
         )
         if environment is None or environment.is_settled:
             return Attempt(done=True)
+        if environment.attempts >= settings.PROVISIONING_MAX_ATTEMPTS:
+            # Every attempt was used: the last one was lost (a worker killed, an error nobody
+            # caught) or is waiting on a callback that never came. Never a further attempt.
+            last = environment.last_error or "the last attempt did not finish."
+            reason = f"Gave up after {environment.attempts} attempts. Last error: {last}"
+            environment_fail(environment_id=environment_id, reason=reason, attempt=environment.attempts)
+            return Attempt(done=True)
         environment.status = Environment.Status.PROVISIONING
         environment.attempts += 1
         environment.started_at = environment.started_at or timezone.now()
         environment.save(update_fields=["status", "attempts", "started_at", "updated_at"])
 
+    attempt = environment.attempts
+    # This attempt's outcome is written only while it is still the environment's current one
+    # (staff may have started it again meanwhile).
+    current = Environment.objects.filter(pk=environment_id, status=Environment.Status.PROVISIONING, attempts=attempt)
     try:
         outcome = backends.provision(environment)
-    except TransientProvisioningError as error:
-        if environment.attempts >= settings.PROVISIONING_MAX_ATTEMPTS:
-            environment_fail(
-                environment_id=environment_id,
-                reason=f"Gave up after {environment.attempts} attempts. Last error: {error.message}",
-            )
-            return Attempt(done=True)
-        Environment.objects.filter(pk=environment_id, status=Environment.Status.PROVISIONING).update(
-            last_error=error.message[:2000], updated_at=timezone.now()
-        )
-        return Attempt(done=False, retry_in=backoff_seconds(environment.attempts))
     except PermanentProvisioningError as error:
-        environment_fail(environment_id=environment_id, reason=error.message)
+        environment_fail(environment_id=environment_id, reason=error.message, attempt=attempt)
         return Attempt(done=True)
+    except Exception as error:  # noqa: BLE001 - transient, or unforeseen: retried, within the attempts
+        message = error.message if isinstance(error, TransientProvisioningError) else f"Unexpected error: {type(error).__name__}: {error}"
+        if not isinstance(error, TransientProvisioningError):
+            logger.exception("provisioning attempt %s of environment %s failed unexpectedly", attempt, environment.public_id)
+        if attempt >= settings.PROVISIONING_MAX_ATTEMPTS:
+            environment_fail(environment_id=environment_id, reason=f"Gave up after {attempt} attempts. Last error: {message}", attempt=attempt)
+            return Attempt(done=True)
+        current.update(last_error=message[:2000], updated_at=timezone.now())
+        return Attempt(done=False, retry_in=backoff_seconds(attempt))
     if isinstance(outcome, backends.Accepted):
-        # The product calls back; the stall sweep asks again if it never does, and after the
-        # last attempt the environment fails rather than spin for ever.
-        if environment.attempts >= settings.PROVISIONING_MAX_ATTEMPTS:
-            environment_fail(
-                environment_id=environment_id,
-                reason=(
-                    f"{environment.product.name} accepted the request {environment.attempts} times "
-                    "but never called back with the result."
-                ),
-            )
+        # The product calls back; if it never does, the stall sweep asks again, and once every
+        # attempt was used the environment fails (at the start of the next attempt).
+        current.update(last_error=f"{environment.product.name} accepted the request; no callback came.", updated_at=timezone.now())
         return Attempt(done=True)
     environment_activate(environment_id=environment_id, url=outcome.url, external_id=outcome.external_id)
     return Attempt(done=True)
@@ -161,10 +163,17 @@ def environment_activate(*, environment_id: int, url: str, external_id: str = ""
 
 
 @transaction.atomic
-def environment_fail(*, environment_id: int, reason: str) -> Environment:
-    """Mark an environment failed with a reason staff can act on. Once only."""
+def environment_fail(*, environment_id: int, reason: str, attempt: int | None = None, provisioning_only: bool = False) -> Environment:
+    """Mark an environment failed with a reason staff can act on. Once only; with `attempt`,
+    only while that attempt is still the current one, and with `provisioning_only` (a product's
+    callback) only while an attempt is under way: an outcome of an attempt staff have since
+    started again changes nothing."""
     environment = Environment.objects.select_for_update(of=("self",)).select_related("organization", "product").get(pk=environment_id)
     if environment.is_settled:
+        return environment
+    if attempt is not None and environment.attempts != attempt:
+        return environment
+    if provisioning_only and environment.status != Environment.Status.PROVISIONING:
         return environment
     environment.status = Environment.Status.FAILED
     environment.failure_reason = reason[:2000]
@@ -176,6 +185,11 @@ def environment_fail(*, environment_id: int, reason: str) -> Environment:
         user=environment.requested_by,
         organization=environment.organization,
         properties={"product": environment.product.code, "attempts": environment.attempts},
+    )
+    # An error, so that operators' alerting on the logs hears of it: staff retry it from the admin.
+    logger.error(
+        "environment %s of %s (%s) failed: %s",
+        environment.public_id, environment.organization, environment.product.code, environment.failure_reason,
     )
     return environment
 
@@ -242,11 +256,13 @@ def environment_callback(*, body: bytes, signature: str) -> Environment:
         if not backends.valid_workspace_url(data.get("url")):
             raise CallbackRejected("status active needs a url, an absolute http(s) URL.")
         return environment_activate(
-            environment_id=environment.pk, url=data["url"], external_id=str(data.get("external_id", ""))[:200]
+            environment_id=environment.pk, url=data["url"], external_id=str(data.get("external_id") or "")[:200]
         )
     if status == "failed":
         reason = data.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise CallbackRejected("status failed needs a reason, a non-empty string.")
-        return environment_fail(environment_id=environment.pk, reason=f"{environment.product.name}: {reason.strip()}")
+        return environment_fail(
+            environment_id=environment.pk, reason=f"{environment.product.name}: {reason.strip()}", provisioning_only=True
+        )
     raise CallbackRejected(f"status must be 'active' or 'failed', got {status!r}.")

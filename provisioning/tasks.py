@@ -1,9 +1,15 @@
 from celery import shared_task
+from django.conf import settings
 
 from . import services
 
 
-@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None)
+# A hard bound on one attempt, whatever the product does: the HTTP call has its own deadline
+# (PROVISIONING_HTTP_TIMEOUT) and the rest is a few statements. A killed attempt counts as one.
+@shared_task(
+    bind=True, acks_late=True, ignore_result=True, max_retries=None,
+    time_limit=max(60, int(4 * settings.PROVISIONING_HTTP_TIMEOUT)),
+)
 def environment_provision(self, environment_id: int) -> None:
     """One provisioning attempt; the service bounds the attempts and picks the backoff."""
     attempt = services.environment_provision(environment_id=environment_id)

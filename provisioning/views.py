@@ -34,7 +34,8 @@ def environment_status(request: HttpRequest, environment_id: uuid.UUID) -> HttpR
     if request.htmx:
         if environment.status == Environment.Status.ACTIVE and request.GET.get("follow") == "1":
             return HttpResponseClientRedirect(environment.url)
-        return render(request, "provisioning/_status.html", {"environment": environment, "follow": True})
+        # Polls keep what the page asked for: only the status page follows the workspace's link.
+        return render(request, "provisioning/_status.html", {"environment": environment, "follow": request.GET.get("follow") == "1"})
     return render(request, "provisioning/status.html", {"environment": environment, "follow": True})
 
 

@@ -312,14 +312,15 @@ def test_accepted_without_a_callback_fails_after_the_last_attempt(
 ):
     product_server.play(Reply(202, {"status": "queued"}))
     environment, _ = _wiki_trial()
-    for _ in range(settings.PROVISIONING_MAX_ATTEMPTS - 1):
+    for _ in range(settings.PROVISIONING_MAX_ATTEMPTS):  # the stall sweep asks again each time
         services.environment_provision(environment_id=environment.pk)
         environment.refresh_from_db()
+        # Even the last 202 gets its time to call back.
         assert environment.status == Environment.Status.PROVISIONING
-    services.environment_provision(environment_id=environment.pk)
+    services.environment_provision(environment_id=environment.pk)  # the sweep's next: no attempt is left
     environment.refresh_from_db()
     assert environment.status == Environment.Status.FAILED
     assert environment.failure_reason == (
-        f"Wiki accepted the request {settings.PROVISIONING_MAX_ATTEMPTS} times but never called back with the result."
+        f"Gave up after {settings.PROVISIONING_MAX_ATTEMPTS} attempts. Last error: Wiki accepted the request; no callback came."
     )
     assert len(product_server.requests) == settings.PROVISIONING_MAX_ATTEMPTS
