@@ -11,6 +11,7 @@ every variable.
 from __future__ import annotations
 
 import os
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
@@ -478,6 +479,12 @@ LOGGING = {
 
 # Users' local time: a user with no time zone of their own is taken to be in this one.
 DEFAULT_USER_TIME_ZONE = env("DEFAULT_USER_TIME_ZONE", "UTC")
+try:
+    zoneinfo.ZoneInfo(DEFAULT_USER_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+    raise ImproperlyConfigured(
+        f"DEFAULT_USER_TIME_ZONE must be an IANA time zone such as Europe/Paris, got {DEFAULT_USER_TIME_ZONE!r}"
+    ) from None
 
 # --- Onboarding emails and experiments (onboarding/, experiments/; docs/onboarding.md) ---
 # Which experiment chooses each new user's onboarding sequence (docs/experiments.md), and the

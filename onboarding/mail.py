@@ -336,6 +336,12 @@ def _give_up(smtp: smtplib.SMTP, code: int) -> None:
 
 
 _MESSAGE_STEP = 3
+
+
+class OutcomeUnknown(smtplib.SMTPException):
+    """The message was written, and the connection was lost (closed, or no answer in time)
+    before the server said whether it took it: it may have been delivered. Not to be sent
+    again, lest it arrive twice."""
 # A server that defers this many emails in a row (4xx: throttled, over a quota) is given a rest:
 # the chunk's other emails are not tried now but failed, to be tried again later.
 _DEFERRALS_IN_A_ROW = 5
@@ -720,7 +726,13 @@ class _Flight(Generic[T]):
             return True
         return self._begin(channel)
 
-    def _failed(self, channel: _Channel, error: Exception) -> None:
+    def _failed(self, channel: _Channel, error: Exception, *, written: bool = True) -> None:
+        """`written`: the channel's current command reached the server whole."""
+        if written and channel.step == _MESSAGE_STEP and isinstance(error, smtplib.SMTPServerDisconnected):
+            error = OutcomeUnknown(
+                "the connection was lost after the message was written, before the server's answer; "
+                f"it may have been delivered ({error})"
+            )
         lost = isinstance(error, smtplib.SMTPServerDisconnected) or 421 in _reply_codes(error)
         if lost and not channel.alive and channel.step < _MESSAGE_STEP and not channel.entry[4]:
             # The connection was lost (closed, 421, timed out) before the message was written:
@@ -742,7 +754,7 @@ class _Flight(Generic[T]):
         try:
             _write(channel.smtp, channel.command)
         except Exception as error:  # noqa: BLE001 - the connection is closed: this email goes on another or fails
-            self._failed(channel, error)
+            self._failed(channel, error, written=False)
             return False
         timeout = channel.smtp.sock.gettimeout()
         channel.deadline = math.inf if timeout is None else monotonic() + timeout

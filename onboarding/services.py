@@ -43,7 +43,7 @@ from experiments.services import event_record, events_store, experiment_assign
 
 from . import events, selectors
 from .exceptions import LinkInvalid, UnsubscribeInvalid
-from .mail import OutgoingEmail, Sender
+from .mail import OutcomeUnknown, OutgoingEmail, Sender
 from .models import Enrolment, MarketingSend, Send, Sequence, Step, Suppression
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def user_zone(user: User) -> ZoneInfo:
             continue
         try:
             return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory, as "America"
             continue
     return ZoneInfo("UTC")
 
@@ -415,7 +415,12 @@ def _enrolment_create(*, user: User, organization: Organization | None) -> Enrol
         return None
     sequence = Sequence.objects.filter(key=sequence_key).first() if sequence_key else None
     if sequence_key and sequence is None:
-        logger.warning("onboarding variation %s names unknown sequence %r", variation_key, sequence_key)
+        # A misconfigured experiment: this user is exposed to the variation but gets no emails.
+        # An error, so that operators' alerting hears of it before the analysis is read.
+        logger.error(
+            "onboarding experiment %s: variation %s names unknown sequence %r; %s gets no onboarding emails",
+            experiment_key, variation_key, sequence_key, user.public_id,
+        )
     try:
         with transaction.atomic():
             enrolment = Enrolment.objects.create(
@@ -498,7 +503,8 @@ def onboarding_tick(*, limit: int | None = None) -> TickReport:
 # One round trip: lock the due rows (SKIP LOCKED, through the partial index), clear their
 # next_send_at, insert their sends (a conflict means the send exists: postponed earlier), and
 # return every pending send of the claimed enrolments, and those whose step is gone (deleted
-# by staff while they waited for it).
+# by staff while they waited for it) or was settled already (staff reordered the steps, so
+# the position they wait for names one they were sent).
 _CLAIM_DUE_SQL = """
 WITH due AS (
     SELECT id, sequence_id, next_position FROM onboarding_enrolment
@@ -526,6 +532,11 @@ UNION ALL
 SELECT 'stepless', claimed.id FROM claimed
 WHERE NOT EXISTS (SELECT 1 FROM onboarding_step AS step
                   WHERE step.sequence_id = claimed.sequence_id AND step.position = claimed.next_position)
+UNION ALL
+SELECT 'stepless', claimed.id FROM claimed
+JOIN onboarding_step AS step ON step.sequence_id = claimed.sequence_id AND step.position = claimed.next_position
+WHERE EXISTS (SELECT 1 FROM onboarding_send AS send
+              WHERE send.enrolment_id = claimed.id AND send.step_id = step.id AND send.status <> 'pending')
 UNION ALL
 SELECT 'claimed', count(*) FROM claimed
 """
@@ -573,15 +584,23 @@ def _claim_due(*, now: datetime, limit: int) -> tuple[int, list[int], list[int]]
     send_ids = list(
         Send.objects.filter(enrolment_id__in=ids, status=Send.Status.PENDING).order_by("id").values_list("id", flat=True)
     )
-    stepless = sorted(enrolment_id for enrolment_id, sequence_id, position in due if (sequence_id, position) not in step_ids)
+    settled = set(
+        Send.objects.filter(enrolment_id__in=ids, step_id__in=step_ids.values()).exclude(status=Send.Status.PENDING)
+        .values_list("enrolment_id", "step_id")
+    )
+    stepless = sorted(
+        enrolment_id for enrolment_id, sequence_id, position in due
+        if (sequence_id, position) not in step_ids or (enrolment_id, step_ids[(sequence_id, position)]) in settled
+    )
     return len(due), send_ids, stepless
 
 
 def _replan_stepless(enrolment_ids: list[int]) -> None:
     """Enrolments claimed for a step that no longer exists (staff deleted it while they waited;
-    a step that was sent to anyone cannot be deleted) move on to the step after it, timed from
-    their last email as if the deleted one had never been there, or complete when none is left.
-    Without this they would stay active with no next send time, never to be picked up again."""
+    a step that was sent to anyone cannot be deleted), or that they were sent already (staff
+    reordered the steps), move on to the step after it, timed from their last email as if it
+    had never been there, or complete when none is left. Without this they would stay active
+    with no next send time, never to be picked up again."""
     if not enrolment_ids:
         return
     enrolments = Enrolment.objects.select_related("user", "sequence", "organization").filter(
@@ -615,23 +634,40 @@ def sends_sweep() -> int:
     )
     for enrolment_id, send_id in lost:
         enrolment = Enrolment.objects.select_for_update(skip_locked=True).filter(pk=enrolment_id).first()
-        send = Send.objects.select_for_update().filter(pk=send_id, status=Send.Status.SENDING).select_related("step").first()
-        if enrolment is None or send is None:
-            continue
-        send.status = Send.Status.UNKNOWN
-        send.save(update_fields=["status"])
-        if enrolment.status == Enrolment.Status.ACTIVE:
-            enrolment.last_step_at = send.claimed_at
-            if _plan_next(enrolment, after_position=send.step.position, base=send.claimed_at or timezone.now()):
-                _completed_record(enrolment)
-            enrolment.save(update_fields=_PLANNED_FIELDS)
-        repaired += 1
+        if enrolment is not None and _settle_unknown(enrolment, send_id=send_id):
+            repaired += 1
     repaired += Enrolment.objects.filter(
         status=Enrolment.Status.ACTIVE,
         next_send_at__isnull=True,
         pk__in=Send.objects.filter(status=Send.Status.PENDING, created_at__lt=stale).values("enrolment_id"),
     ).update(next_send_at=timezone.now())
     return repaired
+
+
+def _settle_unknown(enrolment: Enrolment, *, send_id: int, error: str = "") -> bool:
+    """With the enrolment locked: a send that may or may not have gone out (a lost worker, a
+    connection lost after the message was written) is marked unknown, never sent again, keeps
+    its frequency-cap slot, and its sequence moves on. False when it was no longer sending."""
+    send = Send.objects.select_for_update().filter(pk=send_id, status=Send.Status.SENDING).select_related("step").first()
+    if send is None:
+        return False
+    send.status = Send.Status.UNKNOWN
+    send.last_error = error[:2000]
+    send.save(update_fields=["status", "last_error"])
+    if enrolment.status == Enrolment.Status.ACTIVE and enrolment.next_send_at is None and enrolment.next_position == send.step.position:
+        enrolment.last_step_at = send.claimed_at
+        if _plan_next(enrolment, after_position=send.step.position, base=send.claimed_at or timezone.now()):
+            _completed_record(enrolment)
+        enrolment.save(update_fields=_PLANNED_FIELDS)
+    return True
+
+
+def _record_unknown(send: Send, error: Exception) -> None:
+    with transaction.atomic():
+        enrolment = Enrolment.objects.select_for_update().filter(pk=send.enrolment_id).first()
+        if enrolment is not None:
+            _settle_unknown(enrolment, send_id=send.pk, error=f"{type(error).__name__}: {error}")
+    logger.warning("onboarding send %s may or may not have gone out, not sent again: %s", send.pk, error)
 
 
 # Sending ----------------------------------------------------------------------------------------
@@ -1114,25 +1150,31 @@ def _record_sent(sent: list[Send], steps: dict[int, list[Step]]) -> None:
         return
     now = timezone.now()
     with transaction.atomic():
-        # Enrolments first (in id order), then the sends: the one lock order. Only an enrolment
-        # still active moves on: an unsubscribe during the SMTP call wins.
-        active = set(
-            Enrolment.objects.select_for_update()
-            .filter(pk__in=[send.enrolment_id for send in sent], status=Enrolment.Status.ACTIVE)
+        # Enrolments first (in id order), then the sends: the one lock order. An enrolment
+        # moves on only if it is still active (an unsubscribe during the SMTP call wins) and
+        # still waiting for this step: a chunk slower than ONBOARDING_STALE_MINUTES may find the
+        # sweep moved it on already, and another worker sent the next step since. One deleted
+        # meanwhile (its user or organization) is left out of the events.
+        locked = {
+            enrolment_id: (status, next_send_at, next_position)
+            for enrolment_id, status, next_send_at, next_position in Enrolment.objects.select_for_update()
+            .filter(pk__in=[send.enrolment_id for send in sent])
             .order_by("id")
-            .values_list("id", flat=True)
-        )
+            .values_list("id", "status", "next_send_at", "next_position")
+        }
+        sent = [send for send in sent if send.enrolment_id in locked]
         moved, completed = [], []
         for send in sent:
             enrolment = send.enrolment
-            if enrolment.pk not in active:
+            if locked[enrolment.pk] != (Enrolment.Status.ACTIVE, None, send.step.position):
                 continue
             enrolment.last_step_at = now
             if _plan_next(enrolment, after_position=send.step.position, base=now, steps=_steps(enrolment.sequence_id, steps)):
                 completed.append(enrolment)
             moved.append(enrolment)
         _enrolments_save_planned(moved)
-        Send.objects.filter(pk__in=[send.pk for send in sent], status=Send.Status.SENDING).update(
+        # A send the sweep gave up on as unknown meanwhile did go out after all.
+        Send.objects.filter(pk__in=[send.pk for send in sent], status__in=(Send.Status.SENDING, Send.Status.UNKNOWN)).update(
             status=Send.Status.SENT, sent_at=now, last_error="", attempts=F("attempts") + 1
         )
         events_store(
@@ -1187,14 +1229,19 @@ def _enrolments_save_planned(enrolments: list[Enrolment]) -> None:
 
 def _record_failed(send: Send, claim: MarketingClaim, error: Exception) -> None:
     with transaction.atomic():
-        # Enrolment first, then the send: the one lock order.
-        Enrolment.objects.filter(pk=send.enrolment_id, status=Enrolment.Status.ACTIVE).update(
-            next_send_at=timezone.now() + timedelta(minutes=settings.ONBOARDING_RETRY_MINUTES)
-        )
-        _transition(
+        # Enrolment first, then the send: the one lock order. Only a send still claimed goes
+        # back to pending (the sweep may have settled it): then its step is tried again later.
+        enrolment = Enrolment.objects.select_for_update().filter(pk=send.enrolment_id).first()
+        moved_back = _transition(
             send, source=Send.Status.SENDING, target=Send.Status.PENDING, claimed_at=None,
             attempts=F("attempts") + 1, last_error=f"{type(error).__name__}: {error}"[:2000],
         )
+        if not moved_back:
+            return
+        if enrolment is not None and enrolment.status == Enrolment.Status.ACTIVE and enrolment.next_send_at is None:
+            Enrolment.objects.filter(pk=enrolment.pk).update(
+                next_send_at=timezone.now() + timedelta(minutes=settings.ONBOARDING_RETRY_MINUTES)
+            )
         marketing_email_release(claim=claim)
     logger.warning("onboarding send %s failed, tried again later: %s", send.pk, error)
 
@@ -1237,6 +1284,10 @@ def _deliver(send_ids: list[int], mail_connection) -> tuple[dict[int, str], dict
 
         def failed(item: tuple[Send, MarketingClaim], error: Exception) -> None:
             send, claim = item
+            if isinstance(error, OutcomeUnknown):  # it may have gone out: never again
+                _record_unknown(send, error)
+                outcomes[send.pk] = "unknown"
+                return
             _record_failed(send, claim, error)
             outcomes[send.pk] = "failed"
 

@@ -88,6 +88,10 @@ def test_prepared_statements_keep_the_connection_options_of_the_database_url():
             "1,x": "must be whole numbers of days, separated by commas",
         }),
         ("SECRET_KEY_FALLBACKS", "old-key-1,old-key-2", "['old-key-1', 'old-key-2']", {}),
+        ("DEFAULT_USER_TIME_ZONE", "Europe/Paris", "Europe/Paris", {
+            "America": "must be an IANA time zone such as Europe/Paris, got 'America'",
+            "Mars/Olympus": "must be an IANA time zone such as Europe/Paris, got 'Mars/Olympus'",
+        }),
     ],
 )
 def test_settings_are_checked_at_start_up(name, good, shown, wrong):

@@ -22,3 +22,13 @@ def test_signup_keeps_a_known_browser_time_zone(client, catalog, sent, kept):
     )
     assert response.status_code == 302
     assert User.objects.get(email="zoned@example.com").time_zone == kept
+
+
+def test_a_stored_zone_that_is_no_zone_falls_back_to_the_default(settings):
+    from types import SimpleNamespace
+
+    from onboarding.services import user_zone
+
+    settings.DEFAULT_USER_TIME_ZONE = "Europe/Paris"
+    for stored in ("America", "Etc", "Mars/Olympus", "../../etc/passwd", ""):
+        assert str(user_zone(SimpleNamespace(time_zone=stored))) == "Europe/Paris"

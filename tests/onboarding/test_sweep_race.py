@@ -1,0 +1,59 @@
+"""A chunk slower than ONBOARDING_STALE_MINUTES is swept while its worker is alive: the
+worker's late record neither rewinds the sequence nor loses a step, and what it sent is
+recorded as sent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
+
+from onboarding.models import Send, Step
+from onboarding.services import enrolment_create, onboarding_tick, sends_deliver
+
+from ..conftest import organization_on
+from .factories import SequenceFactory, StepFactory
+
+START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+HOOK = {}
+
+
+class SlowRelay(LocmemBackend):
+    """The first email takes 31 minutes to go out; meanwhile the beat keeps ticking."""
+
+    def send_messages(self, messages):
+        action = HOOK.pop("during_first", None)
+        if action is not None:
+            action()
+        return super().send_messages(messages)
+
+
+@pytest.mark.django_db
+def test_a_slow_worker_swept_while_alive_does_not_lose_the_rest_of_the_sequence(catalog, settings):
+    settings.ONBOARDING_DEFAULT_SEQUENCE = "slow"
+    settings.ONBOARDING_EXPERIMENT_KEY = "no-such-experiment"
+    settings.ONBOARDING_QUIET_HOURS_START = settings.ONBOARDING_QUIET_HOURS_END = 0
+    settings.EMAIL_BACKEND = f"{__name__}.SlowRelay"
+    settings.MARKETING_EMAIL_CAP_COUNT = 100  # the cap is not what this is about
+    sequence = SequenceFactory(key="slow")
+    StepFactory(sequence=sequence, position=0, name="welcome", delay=timedelta(0))
+    StepFactory(sequence=sequence, position=1, name="invite", delay=timedelta(minutes=5), delay_from=Step.DelayFrom.PREVIOUS)
+    StepFactory(sequence=sequence, position=2, name="tips", delay=timedelta(days=3))
+    with time_machine.travel(START, tick=False) as traveller:
+        organization, admin = organization_on("standard")
+        enrolment = enrolment_create(user=admin, organization=organization)
+        [welcome_id] = onboarding_tick().send_ids
+
+        def the_beat_meanwhile():
+            traveller.move_to(START + timedelta(minutes=31))
+            sends_deliver(send_ids=onboarding_tick().send_ids)
+
+        HOOK["during_first"] = the_beat_meanwhile
+        for days in range(1, 6):
+            traveller.move_to(START + timedelta(days=days))
+            sends_deliver(send_ids=onboarding_tick().send_ids)
+        enrolment.refresh_from_db()
+        sends = {send.step.name: send.status for send in Send.objects.filter(enrolment=enrolment).select_related("step")}
+    assert sends.get("tips") == Send.Status.SENT, f"tips never sent: {sends}, enrolment {enrolment.status} next_position={enrolment.next_position} next_send_at={enrolment.next_send_at}"
