@@ -1,4 +1,7 @@
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core.exceptions import ImmediateHttpResponse
+from django.db import IntegrityError, transaction
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from .mail import mail_queue
@@ -15,3 +18,15 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def get_email_verification_redirect_url(self, email_address):
         return reverse("welcome")
+
+    def save_user(self, request, user, form, commit=True):
+        """allauth checks that the address is free, hashes the password, then inserts the user:
+        two submissions of one signup form at once (a double click, two tabs) both pass the
+        check, and the second insert breaks the unique address. That one is answered as an
+        address already taken is (enumeration prevention): "check your email", the same page
+        the first one shows, not a server error."""
+        try:
+            with transaction.atomic():
+                return super().save_user(request, user, form, commit=commit)
+        except IntegrityError:
+            raise ImmediateHttpResponse(HttpResponseRedirect(reverse("account_email_verification_sent"))) from None

@@ -56,3 +56,13 @@ def get_invite_for_user(*, user: User, organization: Organization, invite_public
     if invite is None:
         raise NotFound("Invitation not found.")
     return invite
+
+
+def invite_meant_for_another_address(*, invite: Invite, user: User) -> bool:
+    """The invite names an address the user has not verified: accepting it was refused for that
+    reason (it is still pending and not expired), not for expiry, withdrawal or seats."""
+    from allauth.account.models import EmailAddress
+
+    if invite.status != Invite.Status.PENDING or invite.expires_at <= timezone.now():
+        return False
+    return not EmailAddress.objects.filter(user=user, email__iexact=invite.email, verified=True).exists()

@@ -361,7 +361,11 @@ def invite_create(*, organization: Organization, actor: User, email: str, role: 
         with transaction.atomic():
             organization = organization_lock(organization)
             _membership_require_admin(organization=organization, user=actor)
-            if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
+            members = Membership.objects.filter(organization=organization)
+            if members.filter(
+                Q(user__email__iexact=email)
+                | Q(user__in=EmailAddress.objects.filter(email__iexact=email, verified=True).values("user"))
+            ).exists():  # their sign-in address, or another address they verified
                 raise AlreadyMember(f"{email} is already a member of {organization.name}.")
             if Invite.objects.filter(
                 organization=organization,

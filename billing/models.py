@@ -34,6 +34,9 @@ class Subscription(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices)
     seat_limit = models.PositiveIntegerField()
     trial_ends_at = models.DateTimeField(null=True, blank=True)
+    # When its trial started, kept for good (trial_ends_at is cleared when the trial ends): one
+    # trial per organization and product, whatever became of the subscription.
+    trial_started_at = models.DateTimeField(null=True, blank=True)
     # Set once the subscription is paid for; empty for trials and the Free edition.
     interval = models.CharField(max_length=8, choices=Interval.choices, blank=True)
     current_period_start = models.DateTimeField(null=True, blank=True)

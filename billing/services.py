@@ -119,10 +119,12 @@ def subscription_start_trial(*, organization: Organization, edition: Edition, ac
                 product=edition.product.code,
             )
         now = timezone.now()
-        # One trial per organization and product: a product canceled earlier comes back
-        # suspended (its checkout open, nothing usable until paid) instead of a second trial.
+        # One trial per organization and product: a product whose trial was used (and which was
+        # canceled since) comes back suspended (its checkout open, nothing usable until paid)
+        # instead of a second trial. A Free edition canceled without a trial leaves it unused.
         trial_used = Subscription.objects.filter(
-            organization=organization, product=edition.product, status=Subscription.Status.CANCELED
+            organization=organization, product=edition.product, status=Subscription.Status.CANCELED,
+            trial_started_at__isnull=False,
         ).exists()
         trialing = edition.trial_days > 0 and not edition.is_free and not trial_used
         if trialing:
@@ -140,6 +142,7 @@ def subscription_start_trial(*, organization: Organization, edition: Edition, ac
                     status=status,
                     seat_limit=edition.seat_limit,
                     trial_ends_at=now + timedelta(days=edition.trial_days) if trialing else None,
+                    trial_started_at=now if trialing else None,
                     suspended_at=now if status == Subscription.Status.SUSPENDED else None,
                     started_by=actor,
                 )

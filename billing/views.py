@@ -23,6 +23,7 @@ from accounts.exceptions import FlywheelError
 from accounts.forms import OrganizationNameForm
 from accounts.middleware import ORGANIZATION_KEY
 from accounts.models import SignupIntent
+from accounts.selectors import invite_meant_for_another_address
 from accounts.services import (
     organization_create_for_signup,
     organizations_joinable_by_domain,
@@ -121,6 +122,8 @@ def welcome(request: HttpRequest) -> HttpResponse:
         {
             "joinable": organizations_joinable_by_domain(user=request.user),
             "intent": intent,
+            "invite_for_another_address": intent is not None and intent.invite is not None
+            and invite_meant_for_another_address(invite=intent.invite, user=request.user),
             "form": OrganizationNameForm(),
         },
     )
