@@ -720,6 +720,25 @@ def payment_apply_intent(*, intent: gateway.PaymentIntent) -> Payment | None:
             payment.stripe_payment_intent_id = intent.id
             payment.client_secret = intent.client_secret
         if intent.status == "succeeded":
+            holder = (
+                Payment.objects.filter(invoice_id=payment.invoice_id, status__in=(*Payment.LIVE, Payment.Status.SUCCEEDED))
+                .exclude(pk=payment.pk)
+                .first()
+            )
+            if payment.status != Payment.Status.SUCCEEDED and holder is not None:
+                # Another payment holds the invoice already (paid, or under way): Stripe says this
+                # one charged too. It cannot also be the invoice's payment: staff refund it.
+                logger.error(
+                    "PaymentIntent %s succeeded for payment %s of invoice %s, which payment %s (%s) holds: "
+                    "the customer may have paid twice; refund %s in Stripe if so",
+                    intent.id, payment.public_id, payment.invoice.number, holder.public_id, holder.status, intent.id,
+                )
+                payment.failure_message = (
+                    f"Stripe charged this ({intent.id}) while payment {holder.public_id} held the invoice: "
+                    "refund it in Stripe if both went through."
+                )
+                payment.save()
+                return payment
             if payment.status != Payment.Status.SUCCEEDED:
                 payment.status = Payment.Status.SUCCEEDED
                 payment.succeeded_at = timezone.now()

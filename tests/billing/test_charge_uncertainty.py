@@ -101,3 +101,25 @@ def test_a_charge_and_a_refund_whose_tasks_were_never_published_are_scheduled_ag
             time_machine.travel(timezone.now() + timedelta(minutes=settings.PAYMENT_STALE_MINUTES + 1), tick=False):
         assert lifecycle.work_resume_stalled(now=timezone.now()) == 1
     assert published == [(note.pk,)]
+
+
+def test_a_late_success_for_a_payment_whose_invoice_another_paid_is_flagged_not_a_crash(localstripe, catalog, caplog):
+    # Stripe says an intent succeeded for a payment that had failed, after a retry paid the
+    # invoice: the webhook must not fail for ever on the one-live-payment constraint.
+    organization, admin = _paying_organization(localstripe)
+    first = _checkout(organization, admin)
+    Payment.objects.filter(pk=first.pk).update(status=Payment.Status.FAILED, failure_message="declined")
+    retry = _checkout(organization, admin)
+    services.payment_charge(payment_id=retry.pk)
+    retry.refresh_from_db()
+    assert retry.status == Payment.Status.SUCCEEDED
+    late = gateway.PaymentIntent(
+        id="pi_late_success", status="succeeded", amount=first.amount_minor, currency=first.currency,
+        customer_id=organization.billing_account.stripe_customer_id, client_secret="", error_message="", error_code="",
+        metadata={"flywheel_payment": str(first.public_id), "flywheel_invoice": first.invoice.number},
+    )
+    services.payment_apply_intent(intent=late)
+    first.refresh_from_db()
+    assert first.status == Payment.Status.FAILED and "refund it in Stripe" in first.failure_message
+    assert "the customer may have paid twice; refund pi_late_success" in caplog.text
+    assert Payment.objects.get(pk=retry.pk).status == Payment.Status.SUCCEEDED
