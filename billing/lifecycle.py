@@ -37,10 +37,10 @@ from .services import (
     _invoice_issue,
     _payment_start,
     _require_admin,
-    add_months,
     billing_account_of,
     billing_email_admins,
     owed_for_time_used,
+    period_end_after,
     period_seconds,
     prorate,
 )
@@ -221,7 +221,7 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
         subscription.save()
         report.handled.append(f"moved to free {subscription.public_id}")
         return
-    period_end = add_months(period_start, 1 if subscription.interval == Subscription.Interval.MONTH else 12)
+    period_end = period_end_after(period_start, subscription.interval)
     unit = _unit_price(subscription.edition, subscription.interval)
     account = billing_account_of(organization)
     purchase_order = account.collection_method == BillingAccount.Collection.INVOICE

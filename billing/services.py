@@ -248,7 +248,7 @@ def checkout_quote(*, subscription: Subscription, edition: Edition, seats: int, 
         raise CheckoutInvalid(f"{edition} allows at most {edition.seat_limit} users; choose a bigger edition.")
     unit = edition.monthly_price_minor if interval == Subscription.Interval.MONTH else edition.annual_price_minor
     start = timezone.now()
-    full_end = add_months(start, 1 if interval == Subscription.Interval.MONTH else 12)
+    full_end = period_end_after(start, interval)
     # Another product already paid on this interval sets the organization's billing date: the
     # first period runs to that date, prorated, so every product renews on one cycle.
     anchor = (
@@ -506,7 +506,8 @@ def subscription_checkout(
             return live
         if subscription.status == Subscription.Status.ACTIVE and subscription.interval:
             raise CheckoutInvalid(f"{subscription.product.name} is already paid for.")
-        owed = Invoice.objects.filter(owed_for_time_used(timezone.now()), subscription=subscription, status=Invoice.Status.OPEN).first()
+        owed_now = owed_for_time_used(timezone.now())
+        owed = Invoice.objects.filter(owed_now, subscription=subscription, status=Invoice.Status.OPEN).first()
         if owed is not None:
             raise CheckoutInvalid(
                 f"Invoice {owed.number} for a period {subscription.product.name} was used is not paid yet; once it is "
@@ -527,9 +528,9 @@ def subscription_checkout(
             .first()
         )
         if invoice is None:
-            Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN).exclude(
-                owed_for_time_used(timezone.now())
-            ).update(status=Invoice.Status.VOID)
+            Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN).exclude(owed_now).update(
+                status=Invoice.Status.VOID
+            )
             invoice = _invoice_issue(
                 organization=organization,
                 subscription=subscription,
@@ -720,12 +721,14 @@ def payment_apply_intent(*, intent: gateway.PaymentIntent) -> Payment | None:
             payment.stripe_payment_intent_id = intent.id
             payment.client_secret = intent.client_secret
         if intent.status == "succeeded":
-            holder = (
-                Payment.objects.filter(invoice_id=payment.invoice_id, status__in=(*Payment.LIVE, Payment.Status.SUCCEEDED))
-                .exclude(pk=payment.pk)
-                .first()
-            )
-            if payment.status != Payment.Status.SUCCEEDED and holder is not None:
+            holder = None
+            if payment.status != Payment.Status.SUCCEEDED:
+                holder = (
+                    Payment.objects.filter(invoice_id=payment.invoice_id, status__in=(*Payment.LIVE, Payment.Status.SUCCEEDED))
+                    .exclude(pk=payment.pk)
+                    .first()
+                )
+            if holder is not None:
                 # Another payment holds the invoice already (paid, or under way): Stripe says this
                 # one charged too. It cannot also be the invoice's payment: staff refund it.
                 logger.error(
@@ -889,12 +892,17 @@ def prorate(*, full_amount_minor: int, seconds_left: int, seconds_in_period: int
     return (full_amount_minor * seconds_left * 2 + seconds_in_period) // (2 * seconds_in_period)
 
 
+def period_end_after(start: datetime, interval: str) -> datetime:
+    """The end of a whole billing period (a month or a year) that begins at `start`."""
+    return add_months(start, 1 if interval == Subscription.Interval.MONTH else 12)
+
+
 def period_seconds(subscription: Subscription) -> int:
     """A whole billing period (a month or a year) from the current period's start, what the price
     is for: prorations divide by this, as the checkout's quote does. It is the current period's
     own length, except for a first period cut short to the organization's billing date."""
     start = subscription.current_period_start
-    return int((add_months(start, 1 if subscription.interval == Subscription.Interval.MONTH else 12) - start).total_seconds())
+    return int((period_end_after(start, subscription.interval) - start).total_seconds())
 
 
 def seats_quote(*, subscription: Subscription, seats: int) -> SeatsQuote:

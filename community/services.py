@@ -186,10 +186,9 @@ def _clock_pause(question: Question, *, now: datetime, actor: User) -> None:
     event_record(name=events.CLOCK_PAUSED, user=actor, properties={"question": str(question.public_id)})
 
 
-def _clock_resume(question: Question, *, now: datetime, actor: User) -> None:
-    """Paused -> running, the deadline recomputed from now and what was left."""
-    if question.clock != Question.Clock.PAUSED:
-        return
+def _clock_run_again(question: Question, *, now: datetime) -> None:
+    """Paused or stopped -> running, the deadline recomputed from now and the seconds that were
+    left (kept when it paused or stopped)."""
     policy = question.policy
     question.deadline = clock.deadline_after(
         calendar=calendar_of(policy),
@@ -197,9 +196,16 @@ def _clock_resume(question: Question, *, now: datetime, actor: User) -> None:
         start=now,
         seconds=question.clock_remaining_seconds or 0,
     )
-    question.clock = Question.Clock.RUNNING
-    question.clock_remaining_seconds = None
-    question.save(update_fields=["clock", "clock_remaining_seconds", "deadline"])
+    question.clock, question.clock_remaining_seconds = Question.Clock.RUNNING, None
+    question.clock_stopped_at, question.stop_reason = None, ""
+    question.save(update_fields=["clock", "deadline", "clock_remaining_seconds", "clock_stopped_at", "stop_reason"])
+
+
+def _clock_resume(question: Question, *, now: datetime, actor: User) -> None:
+    """Paused -> running, the deadline recomputed from now and what was left."""
+    if question.clock != Question.Clock.PAUSED:
+        return
+    _clock_run_again(question, now=now)
     event_record(name=events.CLOCK_RESUMED, user=actor, properties={"question": str(question.public_id)})
 
 
@@ -253,13 +259,7 @@ def _clock_follow_upvotes(question: Question, *, now: datetime, actor: User | No
         and question.stop_reason == Question.StopReason.UPVOTED
         and question.accepted_answer_id is None
     ):
-        policy = question.policy
-        question.deadline = clock.deadline_after(
-            calendar=calendar_of(policy), business=_is_business(policy), start=now, seconds=question.clock_remaining_seconds or 0
-        )
-        question.clock, question.clock_remaining_seconds = Question.Clock.RUNNING, None
-        question.clock_stopped_at, question.stop_reason = None, ""
-        question.save(update_fields=["clock", "deadline", "clock_remaining_seconds", "clock_stopped_at", "stop_reason"])
+        _clock_run_again(question, now=now)
         _clock_event(question, events.CLOCK_RESUMED, actor=actor, reason="upvote_gone")
 
 

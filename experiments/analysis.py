@@ -224,9 +224,7 @@ def _revenue(currency: str, *, several: bool):
         occurred_at__lt=ExpressionWrapper(OuterRef("exposed_at") + timedelta(days=REVENUE_DAYS), output_field=DateTimeFieldType())
     )
     if several:
-        events = events.annotate(currency=_currency()).filter(
-            currency=currency
-        )
+        events = events.annotate(currency=_currency()).filter(currency=currency)
     total = (
         events.annotate(
             amount=Case(When(name__in=REFUND_EVENTS, then=-amount), default=amount, output_field=BigIntegerField())

@@ -644,6 +644,13 @@ def sends_sweep() -> int:
     return repaired
 
 
+def _waits_for(status: str, next_send_at: datetime | None, next_position: int | None, position: int) -> bool:
+    """An enrolment (its status, next send time and next position) is still waiting for the send
+    of the step at `position`: active, claimed for it (no next send time), and at it. One the
+    sweep or another worker moved on since must not be moved again from that step."""
+    return status == Enrolment.Status.ACTIVE and next_send_at is None and next_position == position
+
+
 def _settle_unknown(enrolment: Enrolment, *, send_id: int, error: str = "") -> bool:
     """With the enrolment locked: a send that may or may not have gone out (a lost worker, a
     connection lost after the message was written) is marked unknown, never sent again, keeps
@@ -654,7 +661,7 @@ def _settle_unknown(enrolment: Enrolment, *, send_id: int, error: str = "") -> b
     send.status = Send.Status.UNKNOWN
     send.last_error = error[:2000]
     send.save(update_fields=["status", "last_error"])
-    if enrolment.status == Enrolment.Status.ACTIVE and enrolment.next_send_at is None and enrolment.next_position == send.step.position:
+    if _waits_for(enrolment.status, enrolment.next_send_at, enrolment.next_position, send.step.position):
         enrolment.last_step_at = send.claimed_at
         if _plan_next(enrolment, after_position=send.step.position, base=send.claimed_at or timezone.now()):
             _completed_record(enrolment)
@@ -1166,7 +1173,7 @@ def _record_sent(sent: list[Send], steps: dict[int, list[Step]]) -> None:
         moved, completed = [], []
         for send in sent:
             enrolment = send.enrolment
-            if locked[enrolment.pk] != (Enrolment.Status.ACTIVE, None, send.step.position):
+            if not _waits_for(*locked[enrolment.pk], send.step.position):
                 continue
             enrolment.last_step_at = now
             if _plan_next(enrolment, after_position=send.step.position, base=now, steps=_steps(enrolment.sequence_id, steps)):

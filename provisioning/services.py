@@ -97,8 +97,7 @@ def environment_provision(*, environment_id: int) -> Attempt:
         if environment.attempts >= settings.PROVISIONING_MAX_ATTEMPTS:
             # Every attempt was used: the last one was lost (a worker killed, an error nobody
             # caught) or is waiting on a callback that never came. Never a further attempt.
-            last = environment.last_error or "the last attempt did not finish."
-            reason = f"Gave up after {environment.attempts} attempts. Last error: {last}"
+            reason = _gave_up(environment.attempts, environment.last_error or "the last attempt did not finish.")
             environment_fail(environment_id=environment_id, reason=reason, attempt=environment.attempts)
             return Attempt(done=True)
         environment.status = Environment.Status.PROVISIONING
@@ -120,7 +119,7 @@ def environment_provision(*, environment_id: int) -> Attempt:
         if not isinstance(error, TransientProvisioningError):
             logger.exception("provisioning attempt %s of environment %s failed unexpectedly", attempt, environment.public_id)
         if attempt >= settings.PROVISIONING_MAX_ATTEMPTS:
-            environment_fail(environment_id=environment_id, reason=f"Gave up after {attempt} attempts. Last error: {message}", attempt=attempt)
+            environment_fail(environment_id=environment_id, reason=_gave_up(attempt, message), attempt=attempt)
             return Attempt(done=True)
         current.update(last_error=message[:2000], updated_at=timezone.now())
         return Attempt(done=False, retry_in=backoff_seconds(attempt))
@@ -131,6 +130,10 @@ def environment_provision(*, environment_id: int) -> Attempt:
         return Attempt(done=True)
     environment_activate(environment_id=environment_id, url=outcome.url, external_id=outcome.external_id)
     return Attempt(done=True)
+
+
+def _gave_up(attempts: int, last_error: str) -> str:
+    return f"Gave up after {attempts} attempts. Last error: {last_error}"
 
 
 @transaction.atomic

@@ -4,7 +4,6 @@ sent, and no event names the deleted user."""
 from __future__ import annotations
 
 import pytest
-from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 
 from experiments.models import Event
 from onboarding.models import Send
@@ -13,28 +12,17 @@ from onboarding.services import enrolment_create, onboarding_tick, sends_deliver
 from ..conftest import organization_on
 from .factories import everyone_enrolled_in
 
-HOOK = {}
-
-
-class DeletingRelay(LocmemBackend):
-    def send_messages(self, messages):
-        action = HOOK.pop("during_first", None)
-        if action is not None:
-            action()
-        return super().send_messages(messages)
-
 
 @pytest.mark.django_db(transaction=True)
-def test_a_user_deleted_during_the_smtp_call_does_not_undo_the_rest_of_the_chunk(catalog, settings):
+def test_a_user_deleted_during_the_smtp_call_does_not_undo_the_rest_of_the_chunk(catalog, settings, during_first_send):
     everyone_enrolled_in("deleted", settings)
-    settings.EMAIL_BACKEND = f"{__name__}.DeletingRelay"
     people = [organization_on("standard") for _ in range(3)]
     for organization, admin in people:
         enrolment_create(user=admin, organization=organization)
     send_ids = onboarding_tick().send_ids
     assert len(send_ids) == 3
     doomed = people[0][1]
-    HOOK["during_first"] = lambda: type(doomed).objects.filter(pk=doomed.pk).delete()
+    during_first_send(lambda: type(doomed).objects.filter(pk=doomed.pk).delete())
     sends_deliver(send_ids=send_ids)  # raised IntegrityError at commit, undoing the whole chunk's records
     others = Send.objects.filter(enrolment__user__in=[admin for _, admin in people[1:]])
     assert sorted(others.values_list("status", flat=True)) == ["sent", "sent"]

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 
 from onboarding.models import Send, Step
 from onboarding.services import enrolment_create, onboarding_tick, sends_deliver
@@ -17,25 +16,13 @@ from ..conftest import organization_on
 from .factories import SequenceFactory, StepFactory
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-HOOK = {}
-
-
-class SlowRelay(LocmemBackend):
-    """The first email takes 31 minutes to go out; meanwhile the beat keeps ticking."""
-
-    def send_messages(self, messages):
-        action = HOOK.pop("during_first", None)
-        if action is not None:
-            action()
-        return super().send_messages(messages)
 
 
 @pytest.mark.django_db
-def test_a_slow_worker_swept_while_alive_does_not_lose_the_rest_of_the_sequence(catalog, settings):
+def test_a_slow_worker_swept_while_alive_does_not_lose_the_rest_of_the_sequence(catalog, settings, during_first_send):
     settings.ONBOARDING_DEFAULT_SEQUENCE = "slow"
     settings.ONBOARDING_EXPERIMENT_KEY = "no-such-experiment"
     settings.ONBOARDING_QUIET_HOURS_START = settings.ONBOARDING_QUIET_HOURS_END = 0
-    settings.EMAIL_BACKEND = f"{__name__}.SlowRelay"
     settings.MARKETING_EMAIL_CAP_COUNT = 100  # the cap is not what this is about
     sequence = SequenceFactory(key="slow")
     StepFactory(sequence=sequence, position=0, name="welcome", delay=timedelta(0))
@@ -50,7 +37,7 @@ def test_a_slow_worker_swept_while_alive_does_not_lose_the_rest_of_the_sequence(
             traveller.move_to(START + timedelta(minutes=31))
             sends_deliver(send_ids=onboarding_tick().send_ids)
 
-        HOOK["during_first"] = the_beat_meanwhile
+        during_first_send(the_beat_meanwhile)  # the first email takes 31 minutes to go out
         for days in range(1, 6):
             traveller.move_to(START + timedelta(days=days))
             sends_deliver(send_ids=onboarding_tick().send_ids)
