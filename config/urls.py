@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts import api_key_views
+from accounts import api_key_views, developer_views
 from accounts import views as accounts_views
 from billing import views as billing_views
 from billing.api import api as flywheel_api
@@ -53,6 +53,9 @@ urlpatterns = [
     path("app/api-keys/", api_key_views.api_keys_page, name="api_keys"),
     path("app/api-keys/<uuid:key_id>/rotate/", api_key_views.api_key_rotate, name="api_key_rotate"),
     path("app/api-keys/<uuid:key_id>/revoke/", api_key_views.api_key_revoke, name="api_key_revoke"),
+    # The bare /api/ is a page for developers; django-ninja answers everything under it.
+    path("api/", developer_views.developer_home, name="developer_home"),
     path("api/", flywheel_api.urls),
+    path("favicon.ico", developer_views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
 ]
