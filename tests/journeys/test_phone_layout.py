@@ -6,6 +6,8 @@ wrap. An organization with a long name and an admin with a long address make it 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -108,5 +110,26 @@ def test_the_desktop_header_shows_every_link_and_opens_the_staff_panel(catalog, 
         assert panel.bounding_box()["height"] > 200
         page.keyboard.press("Escape")
         expect(panel).to_be_hidden()
+    finally:
+        context.close()
+
+
+def _rgb_luminance(css_colour: str) -> float:
+    red, green, blue = (int(part) / 255 for part in re.findall(r"\d+", css_colour)[:3])
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (red, green, blue)]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_the_start_free_trial_button_is_readable(live_server, browser):
+    """It was dark text on blue, about 2:1; WCAG AA asks 4.5:1 for its 16 px bold text."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto("/accounts/login/")
+        button = page.locator("header a.button", has_text="Start free trial")
+        expect(button).to_be_visible()
+        colour, background = button.evaluate("el => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor]")
+        lighter, darker = sorted((_rgb_luminance(colour), _rgb_luminance(background)), reverse=True)
+        assert (lighter + 0.05) / (darker + 0.05) >= 4.5, (colour, background)
     finally:
         context.close()
