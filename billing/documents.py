@@ -23,11 +23,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_save, pre_delete, pre_save
 from django.dispatch import receiver
-from django.utils import timezone
 
 from catalog.templatetags.catalog_tags import money
 from common.exceptions import FlywheelError, NotFound
 
+from .formats import day
 from .models import CreditNote, Invoice, InvoiceLine
 
 
@@ -183,6 +183,23 @@ def get_invoice_for_user(*, user: Any, invoice_public_id: Any) -> Invoice:
     if invoice is None:
         raise NotFound("Invoice not found.")
     return invoice
+
+
+def invoice_of_request(*, organization: Any, request_key: str) -> Invoice | None:
+    """The invoice an admin's confirmed price (its request key) issued, if it was confirmed:
+    how a price page knows, before its button, that it was already paid or is being paid."""
+    if not request_key:
+        return None
+    return (
+        Invoice.objects.select_related("subscription__product", "target_edition")
+        .filter(organization=organization, request_key=request_key)
+        .first()
+    )
+
+
+def invoice_paid_last(*, subscription: Any) -> Invoice | None:
+    """The subscription's most recently paid invoice (what an "already paid" page links to)."""
+    return Invoice.objects.filter(subscription=subscription, status=Invoice.Status.PAID).order_by("-paid_at").first()
 
 
 def get_credit_note_for_user(*, user: Any, credit_note_public_id: Any) -> CreditNote:
@@ -383,7 +400,7 @@ def _latin1(text: str) -> str:
 
 
 def _date(moment: datetime | None) -> str:
-    return timezone.localtime(moment).strftime("%d %b %Y") if moment else ""
+    return day(moment)
 
 
 def document_pdf(document: Document) -> bytes:

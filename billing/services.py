@@ -23,6 +23,7 @@ from accounts.services import organization_lock, seats_in_use
 from catalog.exceptions import UnknownEdition
 from catalog.models import Edition
 from catalog.selectors import edition_default_for_trial, edition_get, products_for_sale
+from catalog.templatetags.catalog_tags import money
 from common.exceptions import NotFound, PermissionDenied
 from common.tasks import enqueue_on_commit
 from experiments import events
@@ -41,6 +42,7 @@ from .exceptions import (
     TrialNotOffered,
     WebhookSignatureInvalid,
 )
+from .formats import seats_text, span
 from .models import (
     BillingAccount,
     Invoice,
@@ -883,6 +885,13 @@ class SeatsQuote:
     seconds_in_period: int
     new_seat_limit: int
 
+    @property
+    def time_left(self) -> str:
+        """What is left of the period in days (hours on its last day): "31 days"."""
+        from .formats import time_left
+
+        return time_left(self.seconds_left)
+
 
 def prorate(*, full_amount_minor: int, seconds_left: int, seconds_in_period: int) -> int:
     """full x left / period, rounded half up, in integers only."""
@@ -982,8 +991,9 @@ def subscription_add_seats(*, subscription: Subscription, actor: User, seats: in
             period_start=quote.period_start,
             period_end=quote.period_end,
             description=(
-                f"{seats} more {subscription.edition} seat{'s' if seats != 1 else ''}, "
-                f"prorated to {quote.period_end:%d %b %Y}"
+                f"{subscription.edition}: {seats_text(seats)} × {money(quote.unit_amount_minor, quote.currency)}/"
+                f"{'year' if subscription.interval == Subscription.Interval.YEAR else 'month'}, "
+                f"prorated for {span(quote.period_start, quote.period_end)}"
             ),
             seats_delta=seats,
             request_key=request_key,
