@@ -27,7 +27,7 @@ from django.dispatch import receiver
 from catalog.templatetags.catalog_tags import money
 from common.exceptions import FlywheelError, NotFound
 
-from .formats import day
+from .formats import day, span
 from .models import CreditNote, Invoice, InvoiceLine
 
 
@@ -231,6 +231,21 @@ class DocumentLine:
     amount_minor: int
     period_start: datetime | None = None
     period_end: datetime | None = None
+
+    @property
+    def prorated(self) -> bool:
+        """Charged (or credited) for part of a period: the amount is not quantity x unit price."""
+        return self.amount_minor != self.quantity * self.unit_amount_minor
+
+    @property
+    def period_text(self) -> str:
+        """"Prorated for 6 Dec 2026 – 6 Jan 2027", or the plain span of a whole period."""
+        if not (self.period_start and self.period_end):
+            return ""
+        dates = span(self.period_start, self.period_end)
+        if dates in self.description:
+            return ""  # the description says it already (lines issued since issue 16)
+        return f"{'Prorated for ' if self.prorated else ''}{dates}"
 
 
 @dataclass(frozen=True)
@@ -439,7 +454,7 @@ def document_pdf(document: Document) -> bytes:
     line(f"Billed to: {document.billed_to}", style="B")
     line(f"Issued: {_date(document.issued_at)}")
     if document.period_start and document.period_end:
-        line(f"Period: {_date(document.period_start)} to {_date(document.period_end)}")
+        line(f"Period: {span(document.period_start, document.period_end)}")
     if document.po_number:
         line(f"Purchase order: {document.po_number}")
     if document.due_at:
@@ -461,8 +476,8 @@ def document_pdf(document: Document) -> bytes:
         table.row(["Description", "Quantity", f"Unit price ({document.currency})", f"Amount ({document.currency})"])
         for item in document.lines:
             description = item.description
-            if item.period_start and item.period_end:
-                description += f"\n{_date(item.period_start)} to {_date(item.period_end)}"
+            if item.period_text:
+                description += f"\n{item.period_text}"
             table.row(
                 [
                     text(description),

@@ -240,8 +240,8 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
         period_start=period_start,
         period_end=period_end,
         description=(
-            f"{subscription.edition}, {subscription.seat_limit} seats, "
-            f"{day(period_start)} to {day(period_end)}"
+            f"{subscription.edition}, {seats_text(subscription.seat_limit)}, "
+            f"{span(period_start, period_end)}"
         ),
     )
     subscription.save()
