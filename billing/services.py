@@ -42,7 +42,7 @@ from .exceptions import (
     TrialNotOffered,
     WebhookSignatureInvalid,
 )
-from .formats import seats_text, span
+from .formats import day, seats_text, span
 from .models import (
     BillingAccount,
     Invoice,
@@ -677,6 +677,73 @@ def _renewal_payment_failed(payment: Payment) -> None:
     )
 
 
+def billing_email_recipients(organization: Organization) -> list[str]:
+    """Who billing emails go to: the organization's admins, and its billing address if set."""
+    recipients = set(organization.memberships.filter(role="admin").values_list("user__email", flat=True))
+    account = BillingAccount.objects.filter(organization=organization).first()
+    if account is not None and account.billing_email:
+        recipients.add(account.billing_email)
+    return sorted(recipients)
+
+
+def invoice_receipt_send(*, invoice_id: int) -> bool:
+    """Email the receipt of a paid invoice to the organization's admins (and billing address):
+    the amount, what it paid for, how, the invoice's link and its PDF attached. Sent by the
+    worker; its Message-ID is the invoice's, so a retried task is one message to mail systems.
+    Returns whether a message was sent."""
+    from django.core.mail import EmailMultiAlternatives, get_connection
+    from django.template.loader import render_to_string
+    from django.urls import reverse
+
+    from .documents import document_pdf, invoice_document
+
+    invoice = (
+        Invoice.objects.select_related("organization", "subscription__product", "target_edition")
+        .filter(pk=invoice_id, status=Invoice.Status.PAID)
+        .first()
+    )
+    if invoice is None:
+        return False
+    recipients = billing_email_recipients(invoice.organization)
+    if not recipients:
+        return False
+    product = invoice.subscription.product.name
+    headline = {
+        Invoice.Kind.CONVERSION: f"Thank you: {invoice.target_edition} is paid for, with {seats_text(invoice.target_seats)}.",
+        Invoice.Kind.SEATS: f"Thank you: {seats_text(invoice.seats_delta)} added to {invoice.target_edition}.",
+        Invoice.Kind.UPGRADE: f"Thank you: {product} is now on {invoice.target_edition.name}.",
+        Invoice.Kind.RENEWAL: f"Thank you: {invoice.target_edition} is renewed until {day(invoice.period_end)}.",
+    }.get(invoice.kind, f"Thank you: invoice {invoice.number} is paid.")
+    payment = invoice.payments.filter(status=Payment.Status.SUCCEEDED).first()
+    account = BillingAccount.objects.filter(organization=invoice.organization).first()
+    if payment is None:
+        paid_with_short = f"Bank transfer{f' against PO {invoice.po_number}' if invoice.po_number else ''}"
+    elif account is not None and account.card_last4:
+        paid_with_short = f"{account.card_brand.capitalize()} ending {account.card_last4}"
+    else:
+        paid_with_short = "Card"
+    document = invoice_document(invoice)
+    context = {
+        "invoice": invoice,
+        "headline": headline,
+        "paid_with_short": paid_with_short,
+        "paid_with": f"Paid with: {paid_with_short}",
+        "lines": document.lines,
+        "invoice_url": f"{settings.SITE_URL}{reverse('invoice', args=[invoice.public_id])}",
+    }
+    message = EmailMultiAlternatives(
+        subject=f"[Flywheel] Receipt for {product}: {money(invoice.total_minor, invoice.currency)} paid (invoice {invoice.number})",
+        body=render_to_string("billing/email/receipt.txt", context),
+        to=recipients,
+        headers={"Message-ID": f"<receipt-{invoice.public_id}@flywheel.localhost>"},
+    )
+    message.attach_alternative(render_to_string("billing/email/receipt.html", context), "text/html")
+    message.attach(document.filename, document_pdf(document), "application/pdf")
+    message.connection = get_connection()
+    message.send()
+    return True
+
+
 def billing_email_admins(*, organization: Organization, subject: str, body: str) -> None:
     """A billing email to every admin of the organization (and its billing address), sent by
     the worker after the transaction commits."""
@@ -684,14 +751,9 @@ def billing_email_admins(*, organization: Organization, subject: str, body: str)
 
     from accounts.mail import mail_queue
 
-    recipients = set(
-        organization.memberships.filter(role="admin").values_list("user__email", flat=True)
-    )
-    account = BillingAccount.objects.filter(organization=organization).first()
-    if account is not None and account.billing_email:
-        recipients.add(account.billing_email)
+    recipients = billing_email_recipients(organization)
     if recipients:
-        mail_queue(EmailMessage(subject=f"[Flywheel] {subject}", body=body, to=sorted(recipients)))
+        mail_queue(EmailMessage(subject=f"[Flywheel] {subject}", body=body, to=recipients))
 
 
 def payment_apply_intent(*, intent: gateway.PaymentIntent) -> Payment | None:
@@ -784,6 +846,12 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
     invoice.paid_at = now
     invoice.applied_at = now
     invoice.save(update_fields=["status", "paid_at", "applied_at"])
+    if invoice.total_minor > 0:
+        # Here and only here, under the invoice's lock and its applied_at: one receipt per
+        # payment, however many of the webhook, the worker and staff see it paid.
+        from .tasks import invoice_receipt_send as invoice_receipt_send_job
+
+        enqueue_on_commit(invoice_receipt_send_job, invoice.pk)
     subscription = Subscription.objects.select_for_update().select_related("edition").get(pk=invoice.subscription_id)
     if invoice.kind == Invoice.Kind.RENEWAL:
         # A debt paid after the subscription ended (a purchase order paid late) starts nothing again.
