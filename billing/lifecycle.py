@@ -913,7 +913,9 @@ def organizations_over_sales_threshold(*, minimum_minor: int, since: datetime) -
 
 def payment_terms_request(*, organization: Organization, actor: User, po_number: str, billing_email: str) -> BillingAccount:
     """An admin asks to pay by invoice with a purchase order. The request is recorded on the
-    billing account and staff are told; staff switch the collection method in the admin."""
+    billing account (pending until staff switch the collection method in the admin, or clear
+    it to decline) and staff are told, once: a second request while one is pending, or once
+    invoices are accepted, is refused with what was asked and when."""
     from django.core.exceptions import ValidationError as DjangoValidationError
     from django.core.mail import EmailMessage
     from django.core.validators import validate_email
@@ -933,10 +935,21 @@ def payment_terms_request(*, organization: Organization, actor: User, po_number:
     with transaction.atomic():
         organization_lock(organization)
         account = billing_account_of(organization)
+        if account.collection_method == BillingAccount.Collection.INVOICE:
+            raise CheckoutInvalid(
+                f"{organization.name} already pays by invoice (PO {account.po_number or '-'}); nothing to ask."
+            )
+        if account.invoice_terms_pending:
+            raise CheckoutInvalid(
+                f"Your request to pay by invoice (PO {account.po_number}) was sent on "
+                f"{day(account.invoice_terms_requested_at)} and is pending; we will answer by email. "
+                "There is no need to send it again."
+            )
         account.po_number = po_number
+        account.invoice_terms_requested_at = timezone.now()
         if billing_email:
             account.billing_email = billing_email
-        account.save(update_fields=["po_number", "billing_email", "updated_at"])
+        account.save(update_fields=["po_number", "billing_email", "invoice_terms_requested_at", "updated_at"])
     staff = sorted(User.objects.filter(is_staff=True, is_active=True).values_list("email", flat=True))
     if staff:
         mail_queue(

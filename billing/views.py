@@ -630,7 +630,7 @@ def payment_terms(request: HttpRequest) -> HttpResponse:
     except FlywheelError as refusal:
         messages.error(request, refusal.message)
     else:
-        messages.success(request, "Your request to pay by invoice was sent; we will confirm by email.")
+        messages.success(request, "Your request to pay by invoice was sent; we will answer by email.")
     return redirect("billing")
 
 
