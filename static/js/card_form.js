@@ -36,7 +36,9 @@ function flywheelLabelLocalInputs(inputs) {
     cvc: "Security code (CVC)",
     postal_code: "Postal code",
   };
+  const placeholders = {number: "Card number", exp_month: "MM", exp_year: "YY", cvc: "CVC", postal_code: "Postal code"};
   for (const [name, label] of Object.entries(labels)) {
+    inputs[name].setAttribute("placeholder", placeholders[name]);
     inputs[name].setAttribute("aria-label", label);
     inputs[name].setAttribute("title", label);
     inputs[name].setAttribute("inputmode", name === "postal_code" ? "text" : "numeric");
