@@ -35,6 +35,7 @@ from .exceptions import CheckoutInvalid, NoCardOnFile
 from .formats import day, seats_text, span
 from .models import BillingAccount, Invoice, Payment, Subscription
 from .services import (
+    PRICE_CHANGED,
     CreditLine,
     _invoice_issue,
     _payment_start,
@@ -45,6 +46,8 @@ from .services import (
     period_end_after,
     period_seconds,
     prorate,
+    quote_token_make,
+    quote_token_read,
 )
 
 logger = logging.getLogger(__name__)
@@ -469,12 +472,6 @@ def work_resume_stalled(*, now: datetime) -> int:
 # Changes by an admin ---------------------------------------------------------------------------
 
 
-# A shown upgrade price is honoured for this long: the confirmation charges the amount priced at
-# the moment it was shown. After that the admin sees the price again (it has moved on).
-EDITION_QUOTE_MAX_AGE = timedelta(minutes=15)
-_EDITION_QUOTE_SALT = "billing.edition-change-quote"
-
-
 @dataclass(frozen=True)
 class EditionChangeQuote:
     """What moving to another edition costs, shown before the admin confirms.
@@ -523,8 +520,6 @@ def edition_change_quote(*, subscription: Subscription, edition: Edition, at: da
     """Price moving `subscription` to `edition`, as at `at` (now by default). CheckoutInvalid
     says why it cannot be done: another product's edition, not paid for, the same edition, a
     smaller edition the organization's users do not fit in, a period that has ended."""
-    from django.core import signing
-
     if edition.product_id != subscription.product_id or not edition.is_active:
         raise CheckoutInvalid(f"{edition} is not an edition of {subscription.product.name}.")
     if subscription.status != Subscription.Status.ACTIVE or not subscription.interval or not subscription.current_period_end:
@@ -549,10 +544,7 @@ def edition_change_quote(*, subscription: Subscription, edition: Edition, at: da
     upgrade = edition.rank > subscription.edition.rank
     charge = prorate(full_amount_minor=new_unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period) if upgrade else 0
     credit = prorate(full_amount_minor=old_unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period) if upgrade else 0
-    token = signing.dumps(
-        {"subscription": str(subscription.public_id), "edition": edition.code, "at": at.isoformat(), "total": charge - credit},
-        salt=_EDITION_QUOTE_SALT,
-    )
+    token = quote_token_make(kind="edition", subscription=subscription, detail=edition.code, at=at, total_minor=charge - credit)
     return EditionChangeQuote(
         edition=edition,
         old_edition=subscription.edition,
@@ -571,24 +563,6 @@ def edition_change_quote(*, subscription: Subscription, edition: Edition, at: da
     )
 
 
-def _quoted_moment(*, subscription: Subscription, edition: Edition, quote_token: str) -> tuple[datetime, int]:
-    """When the confirmed price was shown and what it was, read from the signed quote; a quote
-    that is too old, or is another change's, is refused so that the admin sees the price again."""
-    from django.core import signing
-
-    try:
-        quoted = signing.loads(quote_token, salt=_EDITION_QUOTE_SALT, max_age=EDITION_QUOTE_MAX_AGE)
-    except signing.SignatureExpired:
-        raise CheckoutInvalid(
-            "This price was shown more than 15 minutes ago and has changed since: check the new price below and confirm again."
-        ) from None
-    except signing.BadSignature:
-        raise CheckoutInvalid("Open the price of this change first, then confirm it.") from None
-    if quoted.get("subscription") != str(subscription.public_id) or quoted.get("edition") != edition.code:
-        raise CheckoutInvalid("Open the price of this change first, then confirm it.")
-    return datetime.fromisoformat(quoted["at"]), int(quoted["total"])
-
-
 def subscription_change_edition(
     *, subscription: Subscription, actor: User, edition: Edition, request_key: str, quote_token: str | None = None
 ) -> Payment | Subscription:
@@ -600,7 +574,7 @@ def subscription_change_edition(
 
     With `quote_token` (what the admin saw, edition_change_quote), an upgrade is charged exactly
     the total shown, priced at the moment it was shown; it is refused (CheckoutInvalid, nothing
-    written) when that moment is over EDITION_QUOTE_MAX_AGE ago or the price has changed since
+    written) when that moment is over QUOTE_MAX_AGE ago or the price has changed since
     (the seats, the edition or the period moved). One request key, one invoice and one charge.
     """
     _require_admin(subscription.organization, actor)
@@ -648,17 +622,12 @@ def subscription_change_edition(
         account = billing_account_of(organization)
         if not account.has_card:
             raise NoCardOnFile("Add a card before upgrading.")
-        at = None
+        at, shown_total = None, None
         if quote_token is not None:
-            at, shown_total = _quoted_moment(subscription=subscription, edition=edition, quote_token=quote_token)
-            if at > timezone.now():
-                raise CheckoutInvalid("Open the price of this change first, then confirm it.")
+            at, shown_total = quote_token_read(token=quote_token, kind="edition", subscription=subscription, detail=edition.code)
         quote = edition_change_quote(subscription=subscription, edition=edition, at=at)
-        if quote_token is not None and quote.total_minor != shown_total:
-            raise CheckoutInvalid(
-                "The price has changed since it was shown (the seats, the edition or the period changed): "
-                "check the new price below and confirm again."
-            )
+        if shown_total is not None and quote.total_minor != shown_total:
+            raise CheckoutInvalid(PRICE_CHANGED)
         for unpaid in unpaid_upgrades:
             unpaid.status = Invoice.Status.VOID  # declined earlier, and replaced by this one
             unpaid.save(update_fields=["status"])

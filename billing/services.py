@@ -932,6 +932,51 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
     return invoice
 
 
+# Shown prices ----------------------------------------------------------------------------------
+
+# A price shown before money moves is honoured for this long: the confirmation charges the
+# amount priced at the moment it was shown. After that the admin sees the price again.
+QUOTE_MAX_AGE = timedelta(minutes=15)
+
+
+def quote_token_make(*, kind: str, subscription: Subscription, detail: str, at: datetime, total_minor: int) -> str:
+    """A signed record of a price shown to an admin: what (kind, subscription, detail), when,
+    and its total. The confirming form sends it back (quote_token_read)."""
+    from django.core import signing
+
+    return signing.dumps(
+        {"subscription": str(subscription.public_id), "detail": detail, "at": at.isoformat(), "total": total_minor},
+        salt=f"billing.quote.{kind}",
+    )
+
+
+def quote_token_read(*, token: str, kind: str, subscription: Subscription, detail: str) -> tuple[datetime, int]:
+    """When the confirmed price was shown and its total. CheckoutInvalid when the token is not a
+    price of this change, is from the future, or is older than QUOTE_MAX_AGE."""
+    from django.core import signing
+
+    try:
+        quoted = signing.loads(token, salt=f"billing.quote.{kind}", max_age=QUOTE_MAX_AGE)
+    except signing.SignatureExpired:
+        raise CheckoutInvalid(
+            "This price was shown more than 15 minutes ago and has changed since: check the new price below and confirm again."
+        ) from None
+    except signing.BadSignature:
+        raise CheckoutInvalid("Open the price first, then confirm it.") from None
+    if quoted.get("subscription") != str(subscription.public_id) or quoted.get("detail") != detail:
+        raise CheckoutInvalid("Open the price first, then confirm it.")
+    at = datetime.fromisoformat(quoted["at"])
+    if at > timezone.now():
+        raise CheckoutInvalid("Open the price first, then confirm it.")
+    return at, int(quoted["total"])
+
+
+PRICE_CHANGED = (
+    "The price has changed since it was shown (the seats, the edition or the period changed): "
+    "check the new price below and confirm again."
+)
+
+
 # Adding seats ----------------------------------------------------------------------------------
 
 
@@ -952,6 +997,7 @@ class SeatsQuote:
     seconds_left: int
     seconds_in_period: int
     new_seat_limit: int
+    token: str = ""
 
     @property
     def time_left(self) -> str:
@@ -982,8 +1028,9 @@ def period_seconds(subscription: Subscription) -> int:
     return int((period_end_after(start, subscription.interval) - start).total_seconds())
 
 
-def seats_quote(*, subscription: Subscription, seats: int) -> SeatsQuote:
-    """Price `seats` more seats for the rest of the paid period; CheckoutInvalid says why not."""
+def seats_quote(*, subscription: Subscription, seats: int, at: datetime | None = None) -> SeatsQuote:
+    """Price `seats` more seats for the rest of the paid period, as at `at` (now by default);
+    CheckoutInvalid says why not."""
     if subscription.status != Subscription.Status.ACTIVE or not subscription.interval or not subscription.current_period_end:
         raise CheckoutInvalid(f"{subscription.product.name} is not paid for yet: buy it first.")
     if seats < 1:
@@ -1001,7 +1048,7 @@ def seats_quote(*, subscription: Subscription, seats: int) -> SeatsQuote:
             f"{edition} allows at most {edition.seat_limit} users and you have {subscription.seat_limit} seats{being_bought}; "
             "choose a bigger edition to add more."
         )
-    now = timezone.now()
+    now = at or timezone.now()
     seconds_left = int((subscription.current_period_end - now).total_seconds())
     if seconds_left <= 0:
         raise CheckoutInvalid("The current period has ended; seats are added at renewal.")
@@ -1018,12 +1065,19 @@ def seats_quote(*, subscription: Subscription, seats: int) -> SeatsQuote:
         seconds_left=seconds_left,
         seconds_in_period=seconds_in_period,
         new_seat_limit=subscription.seat_limit + seats,
+        token=quote_token_make(kind="seats", subscription=subscription, detail=str(seats), at=now, total_minor=amount),
     )
 
 
-def subscription_add_seats(*, subscription: Subscription, actor: User, seats: int, request_key: str) -> Payment:
+def subscription_add_seats(
+    *, subscription: Subscription, actor: User, seats: int, request_key: str, quote_token: str | None = None
+) -> Payment:
     """Add seats to a paid subscription for a prorated charge; they are granted when the
     charge succeeds.
+
+    With `quote_token` (the price the admin saw, seats_quote), the charge is exactly that
+    price, priced at the moment it was shown; a price older than QUOTE_MAX_AGE, or one the
+    subscription no longer matches, is refused and nothing is written.
 
     Invariant: one request key, one invoice and one charge. A double click or a retried
     request (same key) returns the payment it started. Locks: organization, then subscription.
@@ -1043,7 +1097,12 @@ def subscription_add_seats(*, subscription: Subscription, actor: User, seats: in
         account = billing_account_of(organization)
         if not account.has_card:
             raise NoCardOnFile("Add a card before buying seats.")
-        quote = seats_quote(subscription=subscription, seats=seats)
+        at, shown_total = None, None
+        if quote_token is not None:
+            at, shown_total = quote_token_read(token=quote_token, kind="seats", subscription=subscription, detail=str(seats))
+        quote = seats_quote(subscription=subscription, seats=seats, at=at)
+        if shown_total is not None and quote.amount_minor != shown_total:
+            raise CheckoutInvalid(PRICE_CHANGED)
         if quote.amount_minor == 0:
             raise CheckoutInvalid("The period ends now; seats are added at renewal.")
         invoice = _invoice_issue(

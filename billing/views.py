@@ -437,7 +437,13 @@ def add_seats(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
             error = refusal.message
     if request.method == "POST" and (quote is not None or done is not None):
         try:
-            payment = subscription_add_seats(subscription=subscription, actor=request.user, seats=seats, request_key=key)
+            payment = subscription_add_seats(
+                subscription=subscription,
+                actor=request.user,
+                seats=seats,
+                request_key=key,
+                quote_token=request.POST.get("quote_token", ""),
+            )
         except FlywheelError as refusal:
             error = refusal.message
         else:

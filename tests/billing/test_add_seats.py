@@ -139,8 +139,10 @@ def test_add_seats_page_shows_the_price_then_one_click(client, localstripe, cata
     page = client.get(reverse("add_seats", args=[subscription.public_id]), {"seats": "2"}, follow=True).content.decode()
     assert 'id="seats-total"' in page and "You will have 7 seats as soon as the payment goes through" in page
     key = page.split('name="request_key" value="')[1].split('"')[0]
-    response = client.post(reverse("add_seats", args=[subscription.public_id]), {"seats": "2", "request_key": key})
-    again = client.post(reverse("add_seats", args=[subscription.public_id]), {"seats": "2", "request_key": key})
+    token = page.split('name="quote_token" value="')[1].split('"')[0]
+    form = {"seats": "2", "request_key": key, "quote_token": token}
+    response = client.post(reverse("add_seats", args=[subscription.public_id]), form)
+    again = client.post(reverse("add_seats", args=[subscription.public_id]), form)
     assert response.status_code == again.status_code == 302 and response["Location"] == again["Location"]
     services.payment_charge(payment_id=Payment.objects.get(invoice__kind=Invoice.Kind.SEATS).pk)
     assert "2 seats added to Tracker" in client.get(response["Location"]).content.decode()

@@ -87,7 +87,7 @@ def test_a_stale_price_is_refused_and_nothing_changes(client, localstripe, catal
 
     # A made-up price is no price at all.
     response = client.post(url, {**form, "quote_token": "forged"})
-    assert "Open the price of this change first" in visible_text(response.content.decode())
+    assert "Open the price first, then confirm it." in visible_text(response.content.decode())
     assert not Invoice.objects.filter(kind=Invoice.Kind.UPGRADE).exists()
 
 

@@ -33,7 +33,9 @@ def test_added_seats_are_priced_in_days_and_the_invoice_says_prorated(client, lo
             "7 seats × USD 8.15 per month, prorated for the 31 days left in this period, until 6 Jan 2027." in text
         ), text
         assert "seconds" not in text
-        response = client.post(url, {"seats": "7", "request_key": page.context["request_key"]})
+        response = client.post(
+            url, {"seats": "7", "request_key": page.context["request_key"], "quote_token": page.context["quote"].token}
+        )
     payment = Payment.objects.get(invoice__kind=Invoice.Kind.SEATS)
     assert response["Location"] == reverse("payment_status", args=[payment.public_id])
     services.payment_charge(payment_id=payment.pk)
@@ -50,7 +52,7 @@ def test_back_after_paying_for_seats_says_they_were_added_and_never_buys_again(c
         client.force_login(admin)
         url, page = _seats_page(client, subscription, seats="2")
         assert "no-store" in page["Cache-Control"]  # Back asks the server again
-        form = {"seats": "2", "request_key": page.context["request_key"]}
+        form = {"seats": "2", "request_key": page.context["request_key"], "quote_token": page.context["quote"].token}
         client.post(url, form)
         payment = Payment.objects.get(invoice__kind=Invoice.Kind.SEATS)
         services.payment_charge(payment_id=payment.pk)
@@ -81,3 +83,29 @@ def test_checkout_of_a_paid_subscription_says_so_before_any_button(client, local
         in visible_text(html)
     )
     assert 'id="pay"' not in html and "card-element" not in html
+
+
+def test_added_seats_cost_exactly_the_price_shown_and_a_stale_price_is_refused(client, localstripe, catalog):
+    from datetime import timedelta
+
+    with time_machine.travel(CHECKOUT_AT, tick=False):
+        organization, admin, subscription = paid_organization(localstripe, seats=5)
+    with time_machine.travel(SEATS_AT, tick=False):
+        client.force_login(admin)
+        url, page = _seats_page(client, subscription, seats="3")
+        shown = page.context["quote"].amount_minor
+        stale_url, stale = _seats_page(client, subscription, seats="3")
+    form = {"seats": "3", "request_key": stale.context["request_key"], "quote_token": stale.context["quote"].token}
+    with time_machine.travel(SEATS_AT + timedelta(minutes=16), tick=False):
+        client.force_login(admin)
+        refused = client.post(stale_url, form)
+    assert refused.status_code == 400
+    text = visible_text(refused.content.decode())
+    assert "This price was shown more than 15 minutes ago" in text and "Pay USD" in text  # the new price
+    assert not Invoice.objects.filter(kind=Invoice.Kind.SEATS).exists()
+
+    with time_machine.travel(SEATS_AT + timedelta(minutes=10), tick=False):
+        client.force_login(admin)
+        client.post(url, {"seats": "3", "request_key": page.context["request_key"], "quote_token": page.context["quote"].token})
+    payment = Payment.objects.get(invoice__kind=Invoice.Kind.SEATS)
+    assert payment.amount_minor == shown  # ten minutes later, still the price that was shown
