@@ -242,6 +242,7 @@ class BillingAccountAdmin(admin.ModelAdmin):
         "organization",
         "collection_method",
         "po_number",
+        "invoice_terms_requested_at",
         "net_terms_days",
         "billing_email",
         "stripe_customer_id",

@@ -23,11 +23,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_save, pre_delete, pre_save
 from django.dispatch import receiver
-from django.utils import timezone
 
 from catalog.templatetags.catalog_tags import money
 from common.exceptions import FlywheelError, NotFound
 
+from .formats import day, span
 from .models import CreditNote, Invoice, InvoiceLine
 
 
@@ -185,6 +185,23 @@ def get_invoice_for_user(*, user: Any, invoice_public_id: Any) -> Invoice:
     return invoice
 
 
+def invoice_of_request(*, organization: Any, request_key: str) -> Invoice | None:
+    """The invoice an admin's confirmed price (its request key) issued, if it was confirmed:
+    how a price page knows, before its button, that it was already paid or is being paid."""
+    if not request_key:
+        return None
+    return (
+        Invoice.objects.select_related("subscription__product", "target_edition")
+        .filter(organization=organization, request_key=request_key)
+        .first()
+    )
+
+
+def invoice_paid_last(*, subscription: Any) -> Invoice | None:
+    """The subscription's most recently paid invoice (what an "already paid" page links to)."""
+    return Invoice.objects.filter(subscription=subscription, status=Invoice.Status.PAID).order_by("-paid_at").first()
+
+
 def get_credit_note_for_user(*, user: Any, credit_note_public_id: Any) -> CreditNote:
     """An issued credit note of an organization the user is a member of; NotFound otherwise."""
     from accounts.models import Membership
@@ -214,6 +231,21 @@ class DocumentLine:
     amount_minor: int
     period_start: datetime | None = None
     period_end: datetime | None = None
+
+    @property
+    def prorated(self) -> bool:
+        """Charged (or credited) for part of a period: the amount is not quantity x unit price."""
+        return self.amount_minor != self.quantity * self.unit_amount_minor
+
+    @property
+    def period_text(self) -> str:
+        """"Prorated for 6 Dec 2026 – 6 Jan 2027", or the plain span of a whole period."""
+        if not (self.period_start and self.period_end):
+            return ""
+        dates = span(self.period_start, self.period_end)
+        if dates in self.description:
+            return ""  # the description says it already (lines issued since issue 16)
+        return f"{'Prorated for ' if self.prorated else ''}{dates}"
 
 
 @dataclass(frozen=True)
@@ -383,7 +415,7 @@ def _latin1(text: str) -> str:
 
 
 def _date(moment: datetime | None) -> str:
-    return timezone.localtime(moment).strftime("%d %b %Y") if moment else ""
+    return day(moment)
 
 
 def document_pdf(document: Document) -> bytes:
@@ -422,7 +454,7 @@ def document_pdf(document: Document) -> bytes:
     line(f"Billed to: {document.billed_to}", style="B")
     line(f"Issued: {_date(document.issued_at)}")
     if document.period_start and document.period_end:
-        line(f"Period: {_date(document.period_start)} to {_date(document.period_end)}")
+        line(f"Period: {span(document.period_start, document.period_end)}")
     if document.po_number:
         line(f"Purchase order: {document.po_number}")
     if document.due_at:
@@ -444,8 +476,8 @@ def document_pdf(document: Document) -> bytes:
         table.row(["Description", "Quantity", f"Unit price ({document.currency})", f"Amount ({document.currency})"])
         for item in document.lines:
             description = item.description
-            if item.period_start and item.period_end:
-                description += f"\n{_date(item.period_start)} to {_date(item.period_end)}"
+            if item.period_text:
+                description += f"\n{item.period_text}"
             table.row(
                 [
                     text(description),

@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.models import Organization, User
 from accounts.services import organization_lock, seats_in_use
 from catalog.models import Edition
+from catalog.templatetags.catalog_tags import money
 from common.tasks import enqueue_on_commit
 from experiments import events
 from experiments.services import event_record
@@ -31,8 +32,10 @@ from experiments.services import event_record
 from . import events as billing_events
 from .entitlements import entitlements_invalidate
 from .exceptions import CheckoutInvalid, NoCardOnFile
+from .formats import day, seats_text, span
 from .models import BillingAccount, Invoice, Payment, Subscription
 from .services import (
+    PRICE_CHANGED,
     CreditLine,
     _invoice_issue,
     _payment_start,
@@ -43,6 +46,8 @@ from .services import (
     period_end_after,
     period_seconds,
     prorate,
+    quote_token_make,
+    quote_token_read,
 )
 
 logger = logging.getLogger(__name__)
@@ -125,7 +130,7 @@ def _trial_remind(subscription: Subscription, now: datetime, report: TickReport)
         organization=subscription.organization,
         subject=f"Your {subscription.product.name} trial ends in {threshold} {day_word}",
         body=(
-            f"Your {subscription.edition} trial ends on {subscription.trial_ends_at:%d %B %Y}.\n\n"
+            f"Your {subscription.edition} trial ends on {day(subscription.trial_ends_at)}.\n\n"
             f"Keep it by adding a card: {settings.SITE_URL}/billing/checkout/{subscription.public_id}/\n\n"
             "If you do nothing, your organization moves to the Free edition when it fits its "
             "user limit, or the product is suspended until someone pays."
@@ -238,8 +243,8 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
         period_start=period_start,
         period_end=period_end,
         description=(
-            f"{subscription.edition}, {subscription.seat_limit} seats, "
-            f"{period_start:%d %b %Y} to {period_end:%d %b %Y}"
+            f"{subscription.edition}, {seats_text(subscription.seat_limit)}, "
+            f"{span(period_start, period_end)}"
         ),
     )
     subscription.save()
@@ -259,7 +264,7 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
             subject=f"Invoice {invoice.number} for {subscription.product.name}",
             body=(
                 f"Invoice {invoice.number} (PO {invoice.po_number or '-'}) for {invoice.total_minor / 100:.2f} "
-                f"{invoice.currency} is due on {invoice.due_at:%d %B %Y}. "
+                f"{invoice.currency} is due on {day(invoice.due_at)}. "
                 f"View it at {settings.SITE_URL}/billing/invoices/{invoice.public_id}/"
             ),
         )
@@ -399,7 +404,7 @@ def overdue_tick(*, now: datetime, report: TickReport) -> None:
                     organization=invoice.organization,
                     subject=f"Invoice {invoice.number} is overdue",
                     body=(
-                        f"Invoice {invoice.number} (PO {invoice.po_number or '-'}) was due on {invoice.due_at:%d %B %Y}. "
+                        f"Invoice {invoice.number} (PO {invoice.po_number or '-'}) was due on {day(invoice.due_at)}. "
                         f"{subscription.product.name} will be suspended if it stays unpaid."
                     ),
                 )
@@ -467,12 +472,110 @@ def work_resume_stalled(*, now: datetime) -> int:
 # Changes by an admin ---------------------------------------------------------------------------
 
 
-def subscription_change_edition(*, subscription: Subscription, actor: User, edition: Edition, request_key: str) -> Payment | Subscription:
+@dataclass(frozen=True)
+class EditionChangeQuote:
+    """What moving to another edition costs, shown before the admin confirms.
+
+    An upgrade applies now: the new edition for the rest of the period, less a credit for the
+    unused rest of the old one, each prorated and rounded on its own (docs/billing.md). A
+    downgrade waits for the period end and charges nothing now.
+    """
+
+    edition: Edition
+    old_edition: Edition
+    seats: int
+    interval: str
+    currency: str
+    new_unit_minor: int
+    old_unit_minor: int
+    charge_minor: int
+    credit_minor: int
+    period_start: datetime
+    period_end: datetime
+    seconds_left: int
+    seconds_in_period: int
+    token: str
+
+    @property
+    def is_upgrade(self) -> bool:
+        return self.edition.rank > self.old_edition.rank
+
+    @property
+    def total_minor(self) -> int:
+        return self.charge_minor - self.credit_minor
+
+    @property
+    def renewal_minor(self) -> int:
+        """What each period costs from the next renewal on, on the new edition."""
+        return self.new_unit_minor * self.seats
+
+    @property
+    def time_left(self) -> str:
+        from .formats import time_left
+
+        return time_left(self.seconds_left)
+
+
+def edition_change_quote(*, subscription: Subscription, edition: Edition, at: datetime | None = None) -> EditionChangeQuote:
+    """Price moving `subscription` to `edition`, as at `at` (now by default). CheckoutInvalid
+    says why it cannot be done: another product's edition, not paid for, the same edition, a
+    smaller edition the organization's users do not fit in, a period that has ended."""
+    if edition.product_id != subscription.product_id or not edition.is_active:
+        raise CheckoutInvalid(f"{edition} is not an edition of {subscription.product.name}.")
+    if subscription.status != Subscription.Status.ACTIVE or not subscription.interval or not subscription.current_period_end:
+        raise CheckoutInvalid(f"{subscription.product.name} is not paid for: buy it first.")
+    if edition.pk == subscription.edition_id:
+        raise CheckoutInvalid(f"{subscription.product.name} is already on {edition.name}.")
+    if edition.rank < subscription.edition.rank:
+        in_use = seats_in_use(organization=subscription.organization)
+        if in_use > edition.seat_limit:
+            raise CheckoutInvalid(
+                f"{edition} allows {edition.seat_limit} users and {subscription.organization.name} has {in_use}; "
+                "remove members or withdraw invites first."
+            )
+    at = at or timezone.now()
+    seconds_left = int((subscription.current_period_end - at).total_seconds())
+    if edition.rank > subscription.edition.rank and seconds_left <= 0:
+        raise CheckoutInvalid("The current period has ended; change the edition once it has renewed.")
+    seconds_in_period = period_seconds(subscription)
+    seats = subscription.seat_limit
+    new_unit = _unit_price(edition, subscription.interval)
+    old_unit = _unit_price(subscription.edition, subscription.interval)
+    upgrade = edition.rank > subscription.edition.rank
+    charge = prorate(full_amount_minor=new_unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period) if upgrade else 0
+    credit = prorate(full_amount_minor=old_unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period) if upgrade else 0
+    token = quote_token_make(kind="edition", subscription=subscription, detail=edition.code, at=at, total_minor=charge - credit)
+    return EditionChangeQuote(
+        edition=edition,
+        old_edition=subscription.edition,
+        seats=seats,
+        interval=subscription.interval,
+        currency=edition.currency,
+        new_unit_minor=new_unit,
+        old_unit_minor=old_unit,
+        charge_minor=charge,
+        credit_minor=credit,
+        period_start=at,
+        period_end=subscription.current_period_end,
+        seconds_left=max(0, seconds_left),
+        seconds_in_period=seconds_in_period,
+        token=token,
+    )
+
+
+def subscription_change_edition(
+    *, subscription: Subscription, actor: User, edition: Edition, request_key: str, quote_token: str | None = None
+) -> Payment | Subscription:
     """Move a paid subscription to another edition of its product.
 
     A bigger edition applies at once for the prorated difference (a payment; the edition
     changes when it succeeds). A smaller one waits for the period end, and is refused while
     the organization has more users than it allows.
+
+    With `quote_token` (what the admin saw, edition_change_quote), an upgrade is charged exactly
+    the total shown, priced at the moment it was shown; it is refused (CheckoutInvalid, nothing
+    written) when that moment is over QUOTE_MAX_AGE ago or the price has changed since
+    (the seats, the edition or the period moved). One request key, one invoice and one charge.
     """
     _require_admin(subscription.organization, actor)
     with transaction.atomic():
@@ -491,24 +594,23 @@ def subscription_change_edition(*, subscription: Subscription, actor: User, edit
                 return subscription
             raise CheckoutInvalid(f"{subscription.product.name} is already on {edition.name}.")
         if edition.rank < subscription.edition.rank:
-            in_use = seats_in_use(organization=organization)
-            if in_use > edition.seat_limit:
-                raise CheckoutInvalid(
-                    f"{edition} allows {edition.seat_limit} users and {organization.name} has {in_use}; "
-                    "remove members or withdraw invites first."
-                )
+            edition_change_quote(subscription=subscription, edition=edition)  # refuses what the users do not fit
             subscription.pending_edition = edition
             subscription.save(update_fields=["pending_edition", "updated_at"])
             return subscription
-        existing = Payment.objects.filter(invoice__organization=organization, invoice__request_key=request_key).first()
-        if existing is not None:
-            return existing
+        if request_key:
+            existing = Payment.objects.filter(invoice__organization=organization, invoice__request_key=request_key).first()
+            if existing is not None:
+                return existing
         # One upgrade at a time: each is priced from the edition the subscription has now, so a
         # second one issued while the first is unpaid (another tab, a reload) would credit the
         # same unused time twice and charge for both.
-        for unpaid in Invoice.objects.select_for_update().filter(
-            subscription=subscription, kind=Invoice.Kind.UPGRADE, status=Invoice.Status.OPEN
-        ):
+        unpaid_upgrades = list(
+            Invoice.objects.select_for_update().filter(
+                subscription=subscription, kind=Invoice.Kind.UPGRADE, status=Invoice.Status.OPEN
+            )
+        )
+        for unpaid in unpaid_upgrades:
             live = unpaid.payments.filter(status__in=Payment.LIVE).first()
             if live is not None:
                 if unpaid.target_edition_id == edition.pk:
@@ -517,22 +619,21 @@ def subscription_change_edition(*, subscription: Subscription, actor: User, edit
                     f"The upgrade to {unpaid.target_edition} (invoice {unpaid.number}) is being charged; "
                     "wait for it to finish, then change again."
                 )
-            unpaid.status = Invoice.Status.VOID  # declined earlier, and replaced by this one
-            unpaid.save(update_fields=["status"])
         account = billing_account_of(organization)
         if not account.has_card:
             raise NoCardOnFile("Add a card before upgrading.")
-        now = timezone.now()
-        seconds_left = int((subscription.current_period_end - now).total_seconds())
-        seconds_in_period = period_seconds(subscription)
-        seats = subscription.seat_limit
-        new_unit = _unit_price(edition, subscription.interval)
-        old_unit = _unit_price(subscription.edition, subscription.interval)
-        # Two lines, each prorated and rounded on its own: the new edition for the rest of the
-        # period, and a credit for the unused rest of the old one. The total is their sum.
-        charge = prorate(full_amount_minor=new_unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period)
-        credit = prorate(full_amount_minor=old_unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period)
-        span = f"{now:%d %b %Y} to {subscription.current_period_end:%d %b %Y}"
+        at, shown_total = None, None
+        if quote_token is not None:
+            at, shown_total = quote_token_read(token=quote_token, kind="edition", subscription=subscription, detail=edition.code)
+        quote = edition_change_quote(subscription=subscription, edition=edition, at=at)
+        if shown_total is not None and quote.total_minor != shown_total:
+            raise CheckoutInvalid(PRICE_CHANGED)
+        for unpaid in unpaid_upgrades:
+            unpaid.status = Invoice.Status.VOID  # declined earlier, and replaced by this one
+            unpaid.save(update_fields=["status"])
+        span_text = span(quote.period_start, quote.period_end)
+        interval = "year" if subscription.interval == Subscription.Interval.YEAR else "month"
+        seats = quote.seats
         invoice = _invoice_issue(
             organization=organization,
             subscription=subscription,
@@ -540,18 +641,24 @@ def subscription_change_edition(*, subscription: Subscription, actor: User, edit
             edition=edition,
             seats=seats,
             interval=subscription.interval,
-            unit_amount_minor=new_unit,
+            unit_amount_minor=quote.new_unit_minor,
             quantity=seats,
-            amount_minor=charge,
-            period_start=now,
-            period_end=subscription.current_period_end,
-            description=f"{edition}, {seats} seats, {span} (prorated)",
+            amount_minor=quote.charge_minor,
+            period_start=quote.period_start,
+            period_end=quote.period_end,
+            description=(
+                f"{edition}, {seats_text(seats)} × {money(quote.new_unit_minor, quote.currency)}/{interval}, "
+                f"prorated for {span_text}"
+            ),
             request_key=request_key,
             credit=CreditLine(
-                description=f"Unused time on {subscription.edition}, {seats} seats, {span}",
+                description=(
+                    f"Unused time on {subscription.edition}, {seats_text(seats)} × "
+                    f"{money(quote.old_unit_minor, quote.currency)}/{interval}, prorated for {span_text}"
+                ),
                 quantity=seats,
-                unit_amount_minor=old_unit,
-                amount_minor=credit,
+                unit_amount_minor=quote.old_unit_minor,
+                amount_minor=quote.credit_minor,
             ),
         )
         amount = invoice.total_minor
@@ -637,7 +744,7 @@ def _cancel_now(subscription: Subscription, *, when: datetime, scheduled: bool) 
         subject=f"{subscription.product.name} is canceled",
         body=(
             f"{subscription.product.name} ({subscription.edition.name}) of {subscription.organization.name} "
-            f"ended on {when:%d %B %Y}. Nothing more will be charged for it."
+            f"ended on {day(when)}. Nothing more will be charged for it."
             + (f" Open invoices voided: {', '.join(i.number for i in open_invoices)}." if open_invoices else "")
             + f"\n\nChanged your mind? Start it again from {settings.SITE_URL}/billing/"
         ),
@@ -682,10 +789,10 @@ def subscription_cancel(*, subscription: Subscription, actor: User, reason: str 
             )
             billing_email_admins(
                 organization=subscription.organization,
-                subject=f"{subscription.product.name} will end on {subscription.current_period_end:%d %B %Y}",
+                subject=f"{subscription.product.name} will end on {day(subscription.current_period_end)}",
                 body=(
                     f"{actor.email} canceled {subscription.product.name}. It stays available until "
-                    f"{subscription.current_period_end:%d %B %Y}, the end of the period already paid, "
+                    f"{day(subscription.current_period_end)}, the end of the period already paid, "
                     f"and will not renew. To keep it after all: {settings.SITE_URL}/billing/"
                 ),
             )
@@ -775,7 +882,9 @@ def organizations_over_sales_threshold(*, minimum_minor: int, since: datetime) -
 
 def payment_terms_request(*, organization: Organization, actor: User, po_number: str, billing_email: str) -> BillingAccount:
     """An admin asks to pay by invoice with a purchase order. The request is recorded on the
-    billing account and staff are told; staff switch the collection method in the admin."""
+    billing account (pending until staff switch the collection method in the admin, or clear
+    it to decline) and staff are told, once: a second request while one is pending, or once
+    invoices are accepted, is refused with what was asked and when."""
     from django.core.exceptions import ValidationError as DjangoValidationError
     from django.core.mail import EmailMessage
     from django.core.validators import validate_email
@@ -795,10 +904,21 @@ def payment_terms_request(*, organization: Organization, actor: User, po_number:
     with transaction.atomic():
         organization_lock(organization)
         account = billing_account_of(organization)
+        if account.collection_method == BillingAccount.Collection.INVOICE:
+            raise CheckoutInvalid(
+                f"{organization.name} already pays by invoice (PO {account.po_number or '-'}); nothing to ask."
+            )
+        if account.invoice_terms_pending:
+            raise CheckoutInvalid(
+                f"Your request to pay by invoice (PO {account.po_number}) was sent on "
+                f"{day(account.invoice_terms_requested_at)} and is pending; we will answer by email. "
+                "There is no need to send it again."
+            )
         account.po_number = po_number
+        account.invoice_terms_requested_at = timezone.now()
         if billing_email:
             account.billing_email = billing_email
-        account.save(update_fields=["po_number", "billing_email", "updated_at"])
+        account.save(update_fields=["po_number", "billing_email", "invoice_terms_requested_at", "updated_at"])
     staff = sorted(User.objects.filter(is_staff=True, is_active=True).values_list("email", flat=True))
     if staff:
         mail_queue(

@@ -106,6 +106,9 @@ class BillingAccount(models.Model):
     net_terms_days = models.PositiveSmallIntegerField(default=30)
     po_number = models.CharField(max_length=64, blank=True)
     billing_email = models.EmailField(blank=True)
+    # When an admin asked to pay by invoice; pending while the collection method is still
+    # card. Staff accept by switching the method, or clear this to decline.
+    invoice_terms_requested_at = models.DateTimeField(null=True, blank=True)
     # Who invoices are made out to (the organization's name when blank), printed on each
     # invoice as it was when the invoice was issued.
     legal_name = models.CharField(max_length=200, blank=True)
@@ -134,6 +137,10 @@ class BillingAccount(models.Model):
     @property
     def has_card(self) -> bool:
         return bool(self.payment_method_id)
+
+    @property
+    def invoice_terms_pending(self) -> bool:
+        return self.invoice_terms_requested_at is not None and self.collection_method == self.Collection.CARD
 
 
 class InvoiceSequence(models.Model):

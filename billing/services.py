@@ -23,6 +23,7 @@ from accounts.services import organization_lock, seats_in_use
 from catalog.exceptions import UnknownEdition
 from catalog.models import Edition
 from catalog.selectors import edition_default_for_trial, edition_get, products_for_sale
+from catalog.templatetags.catalog_tags import money
 from common.exceptions import NotFound, PermissionDenied
 from common.tasks import enqueue_on_commit
 from experiments import events
@@ -41,6 +42,7 @@ from .exceptions import (
     TrialNotOffered,
     WebhookSignatureInvalid,
 )
+from .formats import day, seats_text, span
 from .models import (
     BillingAccount,
     Invoice,
@@ -675,6 +677,73 @@ def _renewal_payment_failed(payment: Payment) -> None:
     )
 
 
+def billing_email_recipients(organization: Organization) -> list[str]:
+    """Who billing emails go to: the organization's admins, and its billing address if set."""
+    recipients = set(organization.memberships.filter(role="admin").values_list("user__email", flat=True))
+    account = BillingAccount.objects.filter(organization=organization).first()
+    if account is not None and account.billing_email:
+        recipients.add(account.billing_email)
+    return sorted(recipients)
+
+
+def invoice_receipt_send(*, invoice_id: int) -> bool:
+    """Email the receipt of a paid invoice to the organization's admins (and billing address):
+    the amount, what it paid for, how, the invoice's link and its PDF attached. Sent by the
+    worker; its Message-ID is the invoice's, so a retried task is one message to mail systems.
+    Returns whether a message was sent."""
+    from django.core.mail import EmailMultiAlternatives, get_connection
+    from django.template.loader import render_to_string
+    from django.urls import reverse
+
+    from .documents import document_pdf, invoice_document
+
+    invoice = (
+        Invoice.objects.select_related("organization", "subscription__product", "target_edition")
+        .filter(pk=invoice_id, status=Invoice.Status.PAID)
+        .first()
+    )
+    if invoice is None:
+        return False
+    recipients = billing_email_recipients(invoice.organization)
+    if not recipients:
+        return False
+    product = invoice.subscription.product.name
+    headline = {
+        Invoice.Kind.CONVERSION: f"Thank you: {invoice.target_edition} is paid for, with {seats_text(invoice.target_seats)}.",
+        Invoice.Kind.SEATS: f"Thank you: {seats_text(invoice.seats_delta)} added to {invoice.target_edition}.",
+        Invoice.Kind.UPGRADE: f"Thank you: {product} is now on {invoice.target_edition.name}.",
+        Invoice.Kind.RENEWAL: f"Thank you: {invoice.target_edition} is renewed until {day(invoice.period_end)}.",
+    }.get(invoice.kind, f"Thank you: invoice {invoice.number} is paid.")
+    payment = invoice.payments.filter(status=Payment.Status.SUCCEEDED).first()
+    account = BillingAccount.objects.filter(organization=invoice.organization).first()
+    if payment is None:
+        paid_with_short = f"Bank transfer{f' against PO {invoice.po_number}' if invoice.po_number else ''}"
+    elif account is not None and account.card_last4:
+        paid_with_short = f"{account.card_brand.capitalize()} ending {account.card_last4}"
+    else:
+        paid_with_short = "Card"
+    document = invoice_document(invoice)
+    context = {
+        "invoice": invoice,
+        "headline": headline,
+        "paid_with_short": paid_with_short,
+        "paid_with": f"Paid with: {paid_with_short}",
+        "lines": document.lines,
+        "invoice_url": f"{settings.SITE_URL}{reverse('invoice', args=[invoice.public_id])}",
+    }
+    message = EmailMultiAlternatives(
+        subject=f"[Flywheel] Receipt for {product}: {money(invoice.total_minor, invoice.currency)} paid (invoice {invoice.number})",
+        body=render_to_string("billing/email/receipt.txt", context),
+        to=recipients,
+        headers={"Message-ID": f"<receipt-{invoice.public_id}@flywheel.localhost>"},
+    )
+    message.attach_alternative(render_to_string("billing/email/receipt.html", context), "text/html")
+    message.attach(document.filename, document_pdf(document), "application/pdf")
+    message.connection = get_connection()
+    message.send()
+    return True
+
+
 def billing_email_admins(*, organization: Organization, subject: str, body: str) -> None:
     """A billing email to every admin of the organization (and its billing address), sent by
     the worker after the transaction commits."""
@@ -682,14 +751,9 @@ def billing_email_admins(*, organization: Organization, subject: str, body: str)
 
     from accounts.mail import mail_queue
 
-    recipients = set(
-        organization.memberships.filter(role="admin").values_list("user__email", flat=True)
-    )
-    account = BillingAccount.objects.filter(organization=organization).first()
-    if account is not None and account.billing_email:
-        recipients.add(account.billing_email)
+    recipients = billing_email_recipients(organization)
     if recipients:
-        mail_queue(EmailMessage(subject=f"[Flywheel] {subject}", body=body, to=sorted(recipients)))
+        mail_queue(EmailMessage(subject=f"[Flywheel] {subject}", body=body, to=recipients))
 
 
 def payment_apply_intent(*, intent: gateway.PaymentIntent) -> Payment | None:
@@ -782,6 +846,12 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
     invoice.paid_at = now
     invoice.applied_at = now
     invoice.save(update_fields=["status", "paid_at", "applied_at"])
+    if invoice.total_minor > 0:
+        # Here and only here, under the invoice's lock and its applied_at: one receipt per
+        # payment, however many of the webhook, the worker and staff see it paid.
+        from .tasks import invoice_receipt_send as invoice_receipt_send_job
+
+        enqueue_on_commit(invoice_receipt_send_job, invoice.pk)
     subscription = Subscription.objects.select_for_update().select_related("edition").get(pk=invoice.subscription_id)
     if invoice.kind == Invoice.Kind.RENEWAL:
         # A debt paid after the subscription ended (a purchase order paid late) starts nothing again.
@@ -862,6 +932,51 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
     return invoice
 
 
+# Shown prices ----------------------------------------------------------------------------------
+
+# A price shown before money moves is honoured for this long: the confirmation charges the
+# amount priced at the moment it was shown. After that the admin sees the price again.
+QUOTE_MAX_AGE = timedelta(minutes=15)
+
+
+def quote_token_make(*, kind: str, subscription: Subscription, detail: str, at: datetime, total_minor: int) -> str:
+    """A signed record of a price shown to an admin: what (kind, subscription, detail), when,
+    and its total. The confirming form sends it back (quote_token_read)."""
+    from django.core import signing
+
+    return signing.dumps(
+        {"subscription": str(subscription.public_id), "detail": detail, "at": at.isoformat(), "total": total_minor},
+        salt=f"billing.quote.{kind}",
+    )
+
+
+def quote_token_read(*, token: str, kind: str, subscription: Subscription, detail: str) -> tuple[datetime, int]:
+    """When the confirmed price was shown and its total. CheckoutInvalid when the token is not a
+    price of this change, is from the future, or is older than QUOTE_MAX_AGE."""
+    from django.core import signing
+
+    try:
+        quoted = signing.loads(token, salt=f"billing.quote.{kind}", max_age=QUOTE_MAX_AGE)
+    except signing.SignatureExpired:
+        raise CheckoutInvalid(
+            "This price was shown more than 15 minutes ago and has changed since: check the new price below and confirm again."
+        ) from None
+    except signing.BadSignature:
+        raise CheckoutInvalid("Open the price first, then confirm it.") from None
+    if quoted.get("subscription") != str(subscription.public_id) or quoted.get("detail") != detail:
+        raise CheckoutInvalid("Open the price first, then confirm it.")
+    at = datetime.fromisoformat(quoted["at"])
+    if at > timezone.now():
+        raise CheckoutInvalid("Open the price first, then confirm it.")
+    return at, int(quoted["total"])
+
+
+PRICE_CHANGED = (
+    "The price has changed since it was shown (the seats, the edition or the period changed): "
+    "check the new price below and confirm again."
+)
+
+
 # Adding seats ----------------------------------------------------------------------------------
 
 
@@ -882,6 +997,14 @@ class SeatsQuote:
     seconds_left: int
     seconds_in_period: int
     new_seat_limit: int
+    token: str = ""
+
+    @property
+    def time_left(self) -> str:
+        """What is left of the period in days (hours on its last day): "31 days"."""
+        from .formats import time_left
+
+        return time_left(self.seconds_left)
 
 
 def prorate(*, full_amount_minor: int, seconds_left: int, seconds_in_period: int) -> int:
@@ -905,8 +1028,9 @@ def period_seconds(subscription: Subscription) -> int:
     return int((period_end_after(start, subscription.interval) - start).total_seconds())
 
 
-def seats_quote(*, subscription: Subscription, seats: int) -> SeatsQuote:
-    """Price `seats` more seats for the rest of the paid period; CheckoutInvalid says why not."""
+def seats_quote(*, subscription: Subscription, seats: int, at: datetime | None = None) -> SeatsQuote:
+    """Price `seats` more seats for the rest of the paid period, as at `at` (now by default);
+    CheckoutInvalid says why not."""
     if subscription.status != Subscription.Status.ACTIVE or not subscription.interval or not subscription.current_period_end:
         raise CheckoutInvalid(f"{subscription.product.name} is not paid for yet: buy it first.")
     if seats < 1:
@@ -924,7 +1048,7 @@ def seats_quote(*, subscription: Subscription, seats: int) -> SeatsQuote:
             f"{edition} allows at most {edition.seat_limit} users and you have {subscription.seat_limit} seats{being_bought}; "
             "choose a bigger edition to add more."
         )
-    now = timezone.now()
+    now = at or timezone.now()
     seconds_left = int((subscription.current_period_end - now).total_seconds())
     if seconds_left <= 0:
         raise CheckoutInvalid("The current period has ended; seats are added at renewal.")
@@ -941,12 +1065,19 @@ def seats_quote(*, subscription: Subscription, seats: int) -> SeatsQuote:
         seconds_left=seconds_left,
         seconds_in_period=seconds_in_period,
         new_seat_limit=subscription.seat_limit + seats,
+        token=quote_token_make(kind="seats", subscription=subscription, detail=str(seats), at=now, total_minor=amount),
     )
 
 
-def subscription_add_seats(*, subscription: Subscription, actor: User, seats: int, request_key: str) -> Payment:
+def subscription_add_seats(
+    *, subscription: Subscription, actor: User, seats: int, request_key: str, quote_token: str | None = None
+) -> Payment:
     """Add seats to a paid subscription for a prorated charge; they are granted when the
     charge succeeds.
+
+    With `quote_token` (the price the admin saw, seats_quote), the charge is exactly that
+    price, priced at the moment it was shown; a price older than QUOTE_MAX_AGE, or one the
+    subscription no longer matches, is refused and nothing is written.
 
     Invariant: one request key, one invoice and one charge. A double click or a retried
     request (same key) returns the payment it started. Locks: organization, then subscription.
@@ -966,7 +1097,12 @@ def subscription_add_seats(*, subscription: Subscription, actor: User, seats: in
         account = billing_account_of(organization)
         if not account.has_card:
             raise NoCardOnFile("Add a card before buying seats.")
-        quote = seats_quote(subscription=subscription, seats=seats)
+        at, shown_total = None, None
+        if quote_token is not None:
+            at, shown_total = quote_token_read(token=quote_token, kind="seats", subscription=subscription, detail=str(seats))
+        quote = seats_quote(subscription=subscription, seats=seats, at=at)
+        if shown_total is not None and quote.amount_minor != shown_total:
+            raise CheckoutInvalid(PRICE_CHANGED)
         if quote.amount_minor == 0:
             raise CheckoutInvalid("The period ends now; seats are added at renewal.")
         invoice = _invoice_issue(
@@ -982,8 +1118,9 @@ def subscription_add_seats(*, subscription: Subscription, actor: User, seats: in
             period_start=quote.period_start,
             period_end=quote.period_end,
             description=(
-                f"{seats} more {subscription.edition} seat{'s' if seats != 1 else ''}, "
-                f"prorated to {quote.period_end:%d %b %Y}"
+                f"{subscription.edition}: {seats_text(seats)} × {money(quote.unit_amount_minor, quote.currency)}/"
+                f"{'year' if subscription.interval == Subscription.Interval.YEAR else 'month'}, "
+                f"prorated for {span(quote.period_start, quote.period_end)}"
             ),
             seats_delta=seats,
             request_key=request_key,

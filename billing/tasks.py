@@ -60,3 +60,16 @@ def payments_reconcile() -> None:
 def webhooks_resume_unprocessed() -> int:
     """Beat: nudge a drain for stored Stripe events that wait with no drain running."""
     return services.webhooks_resume_unprocessed()
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(OSError,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=10,
+)
+def invoice_receipt_send(invoice_id: int) -> None:
+    """Email the receipt of one paid invoice (its PDF attached); retried on connection errors."""
+    services.invoice_receipt_send(invoice_id=invoice_id)

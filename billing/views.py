@@ -14,7 +14,9 @@ from django.contrib.auth.decorators import login_required
 from django.db import close_old_connections
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
@@ -38,8 +40,9 @@ from experiments import events
 from experiments.services import event_record
 from provisioning.selectors import environments_of
 
-from . import gateway, lifecycle
+from . import documents, gateway, lifecycle
 from .exceptions import CheckoutInvalid, WebhookSignatureInvalid
+from .formats import day
 from .models import Payment, Subscription
 from .selectors import (
     get_payment_for_user,
@@ -291,6 +294,7 @@ def _checkout_choice(request: HttpRequest, subscription):
     return editions, edition, seats, interval
 
 
+@never_cache
 @login_required
 def checkout(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
     """Pick edition, seats and billing period, see the exact price, enter a card, pay."""
@@ -304,6 +308,14 @@ def checkout(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
     editions, edition, seats, interval = _checkout_choice(request, subscription)
     error = ""
     quote = None
+    if subscription.status == Subscription.Status.ACTIVE and subscription.interval:
+        # Already paid for (Back after paying, an old tab): say so, with no button to pay again.
+        return render(
+            request,
+            "billing/checkout.html",
+            {"subscription": subscription, "paid_invoice": documents.invoice_paid_last(subscription=subscription)},
+            status=400 if request.method == "POST" else 200,
+        )
     if edition is not None:
         try:
             quote = checkout_quote(subscription=subscription, edition=edition, seats=seats, interval=interval)
@@ -349,6 +361,7 @@ def checkout(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
     )
 
 
+@never_cache
 @login_required
 def payment_status(request: HttpRequest, payment_id: uuid.UUID) -> HttpResponse:
     """Where a payment lands: polls until Stripe's answer is recorded."""
@@ -374,9 +387,16 @@ def payment_status(request: HttpRequest, payment_id: uuid.UUID) -> HttpResponse:
     )
 
 
-@login_required
-def add_seats(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
-    """Add seats: the exact prorated charge is shown, one click confirms it."""
+def _with_quote_key(request: HttpRequest) -> HttpResponse:
+    """The same price page, with a key of its own in the address. Confirming uses it as the
+    request key, so the page (Back, a reload, another tab) can tell before its button whether
+    this price was already confirmed, and a second confirmation finds the first one's payment."""
+    query = request.GET.copy()
+    query["quote"] = uuid.uuid4().hex
+    return redirect(f"{request.path}?{query.urlencode()}")
+
+
+def _admin_subscription(request: HttpRequest, subscription_id: uuid.UUID) -> Subscription:
     organization, is_admin = _admin_organization(request)
     try:
         subscription = get_subscription_for_user(user=request.user, subscription_public_id=subscription_id)
@@ -384,21 +404,45 @@ def add_seats(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
         raise Http404 from None
     if subscription.organization_id != organization.pk or not is_admin:
         raise Http404
+    return subscription
+
+
+def _quote_key(request: HttpRequest) -> str:
+    key = (request.POST.get("request_key") if request.method == "POST" else request.GET.get("quote")) or ""
+    return key if 0 < len(key) <= 64 else ""
+
+
+@never_cache
+@login_required
+def add_seats(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
+    """Add seats: the exact prorated charge is shown, one click confirms it. A price already
+    confirmed says so (and links its invoice) instead of offering to pay again."""
+    subscription = _admin_subscription(request, subscription_id)
+    organization = subscription.organization
+    key = _quote_key(request)
+    if request.method == "GET" and not key:
+        return _with_quote_key(request)
     data = request.POST if request.method == "POST" else request.GET
     try:
         seats = int(data.get("seats") or 1)
     except ValueError:
         seats = 0
+    done = documents.invoice_of_request(organization=organization, request_key=key)
     error = ""
     quote = None
-    try:
-        quote = seats_quote(subscription=subscription, seats=seats)
-    except CheckoutInvalid as refusal:
-        error = refusal.message
-    if request.method == "POST" and quote is not None:
+    if done is None:
+        try:
+            quote = seats_quote(subscription=subscription, seats=seats)
+        except CheckoutInvalid as refusal:
+            error = refusal.message
+    if request.method == "POST" and (quote is not None or done is not None):
         try:
             payment = subscription_add_seats(
-                subscription=subscription, actor=request.user, seats=seats, request_key=request.POST.get("request_key", "")
+                subscription=subscription,
+                actor=request.user,
+                seats=seats,
+                request_key=key,
+                quote_token=request.POST.get("quote_token", ""),
             )
         except FlywheelError as refusal:
             error = refusal.message
@@ -411,9 +455,78 @@ def add_seats(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
             "subscription": subscription,
             "seats": seats,
             "quote": quote,
+            "done": done,
+            "done_payment": done.payments.order_by("-created_at").first() if done else None,
             "error": error,
             "account": billing_account_of(organization),
-            "request_key": uuid.uuid4().hex,
+            "request_key": key or uuid.uuid4().hex,
+        },
+        status=400 if error and request.method == "POST" else 200,
+    )
+
+
+@never_cache
+@login_required
+def change_edition(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
+    """Change edition: the exact price (the new edition for the rest of the period, the credit
+    for the unused old one, the total) is shown first, one click confirms it. A stale price is
+    refused with the new one shown; a price already confirmed says so instead of a button."""
+    subscription = _admin_subscription(request, subscription_id)
+    organization = subscription.organization
+    key = _quote_key(request)
+    if request.method == "GET" and not key:
+        return _with_quote_key(request)
+    data = request.POST if request.method == "POST" else request.GET
+    edition = Edition.objects.filter(product=subscription.product, code=data.get("edition", ""), is_active=True).first()
+    if edition is None:
+        messages.error(request, "Choose an edition of this product.")
+        return redirect("billing")
+    done = documents.invoice_of_request(organization=organization, request_key=key)
+    error = ""
+    if request.method == "POST" and done is None:
+        try:
+            outcome = lifecycle.subscription_change_edition(
+                subscription=subscription,
+                actor=request.user,
+                edition=edition,
+                request_key=key,
+                quote_token=request.POST.get("quote_token", ""),
+            )
+        except FlywheelError as refusal:
+            error = refusal.message
+        else:
+            if isinstance(outcome, Payment):
+                return redirect("payment_status", payment_id=outcome.public_id)
+            messages.success(
+                request,
+                f"{subscription.product.name} moves to {outcome.pending_edition.name} on {day(outcome.current_period_end)}."
+                if outcome.pending_edition_id
+                else f"{subscription.product.name} is now on {outcome.edition.name}.",
+            )
+            return redirect("billing")
+    elif request.method == "POST" and done is not None:
+        payment = done.payments.order_by("-created_at").first()
+        if payment is not None:
+            return redirect("payment_status", payment_id=payment.public_id)
+    subscription.refresh_from_db()
+    quote = None
+    if done is None:
+        try:
+            quote = lifecycle.edition_change_quote(subscription=subscription, edition=edition)
+        except CheckoutInvalid as refusal:
+            error = error or refusal.message
+    return render(
+        request,
+        "billing/change_edition.html",
+        {
+            "subscription": subscription,
+            "edition": edition,
+            "quote": quote,
+            "done": done,
+            "done_payment": done.payments.order_by("-created_at").first() if done else None,
+            "error": error,
+            "account": billing_account_of(organization),
+            "request_key": key,
         },
         status=400 if error and request.method == "POST" else 200,
     )
@@ -437,11 +550,12 @@ def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> Htt
             edition = Edition.objects.filter(product=subscription.product, code=request.POST.get("edition", "")).first()
             if edition is None:
                 raise CheckoutInvalid("Choose an edition of this product.")
+            if edition.rank > subscription.edition.rank:
+                # Money moves: the price is shown first, on its own page.
+                return redirect(f"{reverse('change_edition', args=[subscription.public_id])}?edition={edition.code}")
             outcome = lifecycle.subscription_change_edition(
-                subscription=subscription, actor=request.user, edition=edition, request_key=request.POST.get("request_key", "")
+                subscription=subscription, actor=request.user, edition=edition, request_key=""
             )
-            if isinstance(outcome, Payment):
-                return redirect("payment_status", payment_id=outcome.public_id)
             messages.success(
                 request,
                 f"{subscription.product.name} moves to {outcome.pending_edition.name} at the end of the period."
@@ -461,7 +575,7 @@ def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> Htt
             )
             messages.success(
                 request,
-                f"{subscription.product.name} ends on {outcome.current_period_end:%d %B %Y}, the end of the paid period."
+                f"{subscription.product.name} ends on {day(outcome.current_period_end)}, the end of the paid period."
                 if outcome.cancel_at_period_end
                 else f"{subscription.product.name} is canceled.",
             )
@@ -522,7 +636,7 @@ def payment_terms(request: HttpRequest) -> HttpResponse:
     except FlywheelError as refusal:
         messages.error(request, refusal.message)
     else:
-        messages.success(request, "Your request to pay by invoice was sent; we will confirm by email.")
+        messages.success(request, "Your request to pay by invoice was sent; we will answer by email.")
     return redirect("billing")
 
 
@@ -624,6 +738,7 @@ def credit_note_pdf(request: HttpRequest, credit_note_id: uuid.UUID) -> HttpResp
     return credit_note_page(request, credit_note_id, as_pdf=True)
 
 
+@never_cache
 @login_required
 def card_update(request: HttpRequest) -> HttpResponse:
     """Replace the card on file (Stripe.js card element, SetupIntent, 3-D Secure if asked).

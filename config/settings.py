@@ -436,7 +436,9 @@ INVOICE_NUMBER_PREFIX = env("INVOICE_NUMBER_PREFIX", "FW")
 # ("\n" in the environment variable separates lines). Kept on each invoice as issued.
 if PRODUCTION and not env("SELLER_DETAILS"):
     raise ImproperlyConfigured("SELLER_DETAILS must be set when FLYWHEEL_ENV=production (invoices name their seller)")
-SELLER_DETAILS = (env("SELLER_DETAILS", "Flywheel\nSet SELLER_DETAILS: legal name, address, tax ID") or "").replace("\\n", "\n")
+# Development and tests print a demo seller, so the demo's invoices read as real ones do.
+_DEMO_SELLER_DETAILS = "Flywheel Demo Ltd\n1 Demo Street, London EC1A 1AA, United Kingdom\nVAT GB 000 0000 00 (demo)"
+SELLER_DETAILS = (env("SELLER_DETAILS", "" if PRODUCTION else _DEMO_SELLER_DETAILS) or "").replace("\\n", "\n")
 # Trial reminders (days before the end), dunning retries (days after the failed renewal) and
 # the grace period after the last retry before the subscription is suspended.
 TRIAL_REMINDER_DAYS = sorted((int(d) for d in env_list("TRIAL_REMINDER_DAYS", ["7", "3", "1"])), reverse=True)

@@ -31,6 +31,7 @@ urlpatterns = [
     path("billing/", billing_views.billing_page, name="billing"),
     path("billing/checkout/<uuid:subscription_id>/", billing_views.checkout, name="checkout"),
     path("billing/seats/<uuid:subscription_id>/", billing_views.add_seats, name="add_seats"),
+    path("billing/edition/<uuid:subscription_id>/", billing_views.change_edition, name="change_edition"),
     path("billing/subscriptions/<uuid:subscription_id>/", billing_views.subscription_manage, name="subscription_manage"),
     path("billing/card/", billing_views.card_update, name="card_update"),
     path("billing/try/", billing_views.product_trial_start, name="product_trial_start"),

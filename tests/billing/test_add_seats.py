@@ -136,15 +136,17 @@ def test_add_seats_page_shows_the_price_then_one_click(client, localstripe, cata
     organization, admin, subscription = _paid_organization(localstripe)
     client.force_login(admin)
     assert "See the price" in client.get(reverse("billing")).content.decode()
-    page = client.get(reverse("add_seats", args=[subscription.public_id]), {"seats": "2"}).content.decode()
-    assert 'id="seats-total"' in page and "you will have 7 seats at once" in page
+    page = client.get(reverse("add_seats", args=[subscription.public_id]), {"seats": "2"}, follow=True).content.decode()
+    assert 'id="seats-total"' in page and "You will have 7 seats as soon as the payment goes through" in page
     key = page.split('name="request_key" value="')[1].split('"')[0]
-    response = client.post(reverse("add_seats", args=[subscription.public_id]), {"seats": "2", "request_key": key})
-    again = client.post(reverse("add_seats", args=[subscription.public_id]), {"seats": "2", "request_key": key})
+    token = page.split('name="quote_token" value="')[1].split('"')[0]
+    form = {"seats": "2", "request_key": key, "quote_token": token}
+    response = client.post(reverse("add_seats", args=[subscription.public_id]), form)
+    again = client.post(reverse("add_seats", args=[subscription.public_id]), form)
     assert response.status_code == again.status_code == 302 and response["Location"] == again["Location"]
     services.payment_charge(payment_id=Payment.objects.get(invoice__kind=Invoice.Kind.SEATS).pk)
     assert "2 seats added to Tracker" in client.get(response["Location"]).content.decode()
-    refused = client.get(reverse("add_seats", args=[subscription.public_id]), {"seats": "500"}).content.decode()
+    refused = client.get(reverse("add_seats", args=[subscription.public_id]), {"seats": "500"}, follow=True).content.decode()
     assert "allows at most 100 users" in refused
 
     other, other_admin = organization_on("standard")

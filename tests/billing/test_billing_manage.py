@@ -34,10 +34,10 @@ def test_change_edition_and_remove_seats_from_the_billing_page(client, localstri
     page = client.get(reverse("billing")).content.decode()
     assert "Moves to Free on" in page and "3 seats from" in page
 
+    # An upgrade moves money: it shows its price first (tests/billing/test_edition_change_preview.py).
     response = _manage(client, subscription, action="change_edition", edition="premium", request_key="k2")
-    payment = Payment.objects.get(invoice__kind="upgrade")
-    assert response["Location"] == reverse("payment_status", args=[payment.public_id])
-    assert _manage(client, subscription, action="change_edition", edition="premium", request_key="k2")["Location"] == response["Location"]
+    assert response["Location"] == reverse("change_edition", args=[subscription.public_id]) + "?edition=premium"
+    assert not Payment.objects.filter(invoice__kind="upgrade").exists()
     assert "Unknown action" in _last_message(_manage(client, subscription, action="explode"))
 
 
@@ -86,3 +86,27 @@ def test_billing_actions_are_walled_off(client, localstripe, catalog):
     assert client.post(reverse("payment_terms"), {"po_number": "x"}).status_code == 404
     subscription.refresh_from_db()
     assert subscription.pending_seat_limit is None
+
+
+def test_a_request_to_pay_by_invoice_shows_as_pending_and_is_sent_once(client, trial_organization):
+    from billing.models import BillingAccount as Account
+
+    from .helpers import visible_text
+
+    organization, admin = trial_organization
+    client.force_login(admin)
+    client.post(reverse("payment_terms"), {"po_number": "4500012345", "billing_email": "ap@acme.example"})
+    requested_at = Account.objects.get(organization=organization).invoice_terms_requested_at
+    page = client.get(reverse("billing")).content.decode()
+    text = visible_text(page)
+    assert f"Request pending (PO 4500012345) , sent on {requested_at:%-d %b %Y}, invoices to ap@acme.example." in text
+    assert "What happens next: our team checks the request and answers by email." in text
+    assert 'name="po_number"' not in page  # the form is gone while the request is pending
+
+    again = client.post(reverse("payment_terms"), {"po_number": "4500099999", "billing_email": ""})
+    assert _last_message(again) == (
+        f"Your request to pay by invoice (PO 4500012345) was sent on {requested_at:%-d %b %Y} and is pending; "
+        "we will answer by email. There is no need to send it again."
+    )
+    account = Account.objects.get(organization=organization)
+    assert (account.po_number, account.invoice_terms_requested_at) == ("4500012345", requested_at)  # nothing changed

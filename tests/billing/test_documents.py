@@ -189,3 +189,20 @@ def test_invoices_name_the_seller_and_the_customer_as_they_were_at_issue(client,
     member = MembershipFactory(organization=organization, role="member").user
     client.force_login(member)
     assert client.post(reverse("billing_details"), {"legal_name": "Evil"}).status_code == 404
+
+
+def test_development_invoices_name_a_demo_seller_and_every_date_reads_one_way(client, localstripe, catalog):
+    from datetime import UTC, datetime
+
+    import time_machine
+
+    with time_machine.travel(datetime(2026, 12, 6, 9, 30, tzinfo=UTC), tick=False):
+        organization, admin = organization_on("standard")
+        invoice = _paid_invoice(localstripe, organization, admin)
+        client.force_login(admin)
+        page = client.get(reverse("invoice", args=[invoice.public_id])).content.decode()
+        pdf = _pdf_text(client.get(f"/billing/invoices/{invoice.public_id}.pdf").content)
+    for shown in (page, pdf):
+        assert "Flywheel Demo Ltd" in shown and "Set SELLER_DETAILS" not in shown
+        assert "6 Dec 2026" in shown and "06 Dec 2026" not in shown and "December 2026" not in shown
+    assert "Issued: 6 Dec 2026" in pdf and "Period: 6 Dec 2026 – 6 Jan 2027" in pdf

@@ -24,11 +24,11 @@ def _log_in(page, live_url, email):
 
 def _enter_card(page, number):
     card = page.locator("#card-element")
-    card.locator("input[placeholder=number]").fill(number)
-    card.locator("input[placeholder=exp_month]").fill("12")
-    card.locator("input[placeholder=exp_year]").fill("34")
-    card.locator("input[placeholder=cvc]").fill("123")
-    card.locator("input[placeholder=postal_code]").fill("10001")
+    card.get_by_label("Card number").fill(number)
+    card.get_by_label("Expiry month (MM)").fill("12")
+    card.get_by_label("Expiry year (YY)").fill("34")
+    card.get_by_label("Security code (CVC)").fill("123")
+    card.get_by_label("Postal code").fill("10001")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,39 @@
+"""Helpers of the billing page tests: an organization that has paid for Tracker by card."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+
+from billing import services
+from billing.models import Subscription
+from catalog.selectors import edition_get
+
+from ..conftest import organization_on
+
+OK_CARD = "4242424242424242"
+
+
+def paid_organization(localstripe, *, seats=5, interval="month", members=1):
+    """An organization on Tracker Standard, paid by card (its admin signs in)."""
+    organization, admin = organization_on("standard", members=members)
+    intent = services.card_setup_start(organization=organization, actor=admin)
+    localstripe.enter_card(intent.client_secret, OK_CARD)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    payment = services.subscription_checkout(
+        subscription=organization.subscriptions.get(),
+        actor=admin,
+        edition=edition_get(product_code="tracker", edition_code="standard"),
+        seats=seats,
+        interval=interval,
+    )
+    services.payment_charge(payment_id=payment.pk)
+    subscription = Subscription.objects.get(organization=organization)
+    assert subscription.status == Subscription.Status.ACTIVE
+    return organization, admin, subscription
+
+
+def visible_text(html: str) -> str:
+    """The page's words as a person reads them: no tags, scripts or repeated spaces."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
