@@ -219,7 +219,7 @@ def _state(subscription: Subscription) -> ProductState:
         buy = "Buy" if offer is not None and offer.post_buy else "Start"
         return ProductState(
             product, subscription, False, "Cancelled", "",
-            happened=f"{name} was cancelled on {when}. Its workspace is closed; its data is kept.",
+            happened=f"{name} was cancelled on {when}.",
             admin_todo=f"{buy} {name} again to use it." if offer else "",
             member_todo="",
             action_label=f"{buy} {name}",
@@ -232,7 +232,7 @@ def _state(subscription: Subscription) -> ProductState:
             return ProductState(
                 product, subscription, False, "Suspended", "failed",
                 happened=(
-                    f"{name} is suspended since {since} because invoice {invoice.number} "
+                    f"{name} has been suspended since {since} because invoice {invoice.number} "
                     f"({money(invoice.total_minor, invoice.currency)}) is unpaid."
                 ),
                 admin_todo=f"Pay invoice {invoice.number} to use {name} again.",
@@ -242,7 +242,7 @@ def _state(subscription: Subscription) -> ProductState:
         offer = _buy_offer(subscription, live=True)
         if subscription.trial_started_at is not None:
             free = Edition.objects.filter(product=product, is_active=True, monthly_price_minor=0).first()
-            happened = f"{name} is suspended since {since}: its trial ended"
+            happened = f"{name} has been suspended since {since} because its trial ended"
             if free is not None:
                 in_use = seats_in_use(organization=subscription.organization)
                 happened += (
@@ -348,10 +348,12 @@ def _seat_offer(subscription: Subscription) -> tuple[str, str, Offer | None]:
     return f"Move to {name} {bigger.name}", offer.url if offer else "", offer
 
 
-def page_prompts_for(*, membership: Membership) -> list[PagePrompt]:
+def page_prompts_for(*, membership: Membership, with_states: bool = True) -> list[PagePrompt]:
     """What Flywheel's pages tell this member about the organization's products now, most
     urgent first: suspended and cancelled products, trial days left, seats running out.
-    Admins get the action (with its price); members are told whom to ask."""
+    Admins get the action (with its price); members are told whom to ask. Without
+    `with_states`, suspended and cancelled products are left to the page (/app/ shows them on
+    their cards)."""
     organization = membership.organization
     is_admin = membership.role == Membership.Role.ADMIN
     states = product_states_of(organization=organization)
@@ -368,10 +370,12 @@ def page_prompts_for(*, membership: Membership) -> list[PagePrompt]:
 
     for state in states.values():
         subscription, code, name = state.subscription, state.product.code, state.product.name
+        if not with_states and not state.usable:
+            continue
         if state.is_suspended:
             url = state.offer.url if state.offer else reverse("billing") + f"#billing-{code}"
             found.append((0, PagePrompt(
-                f"suspended-{code}", "danger", f"{state.happened} {state.admin_todo if is_admin else ''}".strip(),
+                f"suspended-{code}", "danger", state.happened,
                 action_label=state.action_label if is_admin else "", action_url=url if is_admin else "",
                 offer=state.offer if is_admin else None, ask=ask(state.member_todo),
             )))
@@ -380,7 +384,7 @@ def page_prompts_for(*, membership: Membership) -> list[PagePrompt]:
             ended = subscription.canceled_at or subscription.updated_at
             if now - ended <= timedelta(days=CANCELLED_NOTICE_DAYS):
                 found.append((1, PagePrompt(
-                    f"cancelled-{code}", "warning", state.happened,
+                    f"cancelled-{code}", "warning", f"{state.happened} Its workspace is closed; its data is kept.",
                     action_label=state.action_label if is_admin and state.offer else "",
                     offer=state.offer if is_admin else None,
                     ask="" if is_admin else f"Ask your admin ({admin}) if you need {name} again.",
@@ -406,7 +410,7 @@ def page_prompts_for(*, membership: Membership) -> list[PagePrompt]:
                 action_label=state.action_label if is_admin and state.offer else "",
                 action_url=state.offer.url if is_admin and state.offer else "",
                 offer=state.offer if is_admin else None,
-                ask=ask(f"to buy {name} before {_date(subscription.trial_ends_at)}"),
+                ask=ask(f"to buy {name} before it ends"),
             )))
         if used >= math.ceil(subscription.seat_limit * SEAT_WARNING_SHARE):
             full = used >= subscription.seat_limit

@@ -12,9 +12,9 @@ register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
-def page_prompts(context: template.Context) -> list[PagePrompt]:
+def page_prompts(context: template.Context, with_states: bool = True) -> list[PagePrompt]:
     request = context.get("request")
     membership = getattr(request, "membership", None) if request is not None else None
     if not membership:
         return []
-    return page_prompts_for(membership=membership)
+    return page_prompts_for(membership=membership, with_states=with_states)

@@ -113,7 +113,7 @@ def test_a_member_is_told_whom_to_ask_about_the_trial(client, catalog):
     pages = _pages(client, environment)
     for name in ("home", "billing"):
         assert "14 days left in your Tracker Standard trial" in pages[name], name
-        assert f"Ask your admin ({admin.email}) to buy Tracker before" in pages[name], name
+        assert f"Ask your admin ({admin.email}) to buy Tracker before it ends." in pages[name], name
         assert "Buy Tracker</a>" not in pages[name], name
 
 

@@ -86,7 +86,7 @@ def test_a_suspended_trial_says_why_and_what_to_do(client, catalog):
     client.force_login(admin)
     checkout = reverse("checkout", args=[subscription.public_id])
     for page in (_page(client, "home"), _page(client, "builtin_workspace", environment.public_id), _page(client, "billing")):
-        assert "is suspended since" in page and "its trial ended" in page
+        assert "has been suspended since" in page and "because its trial ended" in page
         assert f'href="{checkout}"' in page and PRICE in page
     assert 'id="open-workspace"' not in _page(client, "home")
     assert "ready since" not in _page(client, "builtin_workspace", environment.public_id)
