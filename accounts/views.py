@@ -46,15 +46,13 @@ def members(request: HttpRequest) -> HttpResponse:
                     role=form.cleaned_data["role"],
                 )
             except SeatLimitReached as error:
-                # Said to the admin, who is the one who can act: the template puts the way to
-                # more seats (billing/_prompts.html's seat prompt, with its price) beside it.
+                # Said to the admin, who is the one who can act (not "an admin can ..."): the
+                # template puts the way to more seats, with its price, right under it.
                 seat_limit_product = error.product
                 form.add_error(
                     "email",
-                    f"No invitation was sent: all {error.limit} seats are taken. Get more seats below, "
-                    "or free one by removing a member or withdrawing an invite."
-                    if error.limit
-                    else error.message,
+                    "No invitation was sent. "
+                    + error.message.replace("To get more seats, an admin can move to", "To get more seats, move to"),
                 )
             except FlywheelError as error:
                 form.add_error("email", error.message)

@@ -128,7 +128,7 @@ class ProductState:
     product: Product
     subscription: Subscription
     usable: bool
-    label: str  # "Trial", "Active", "Past due", "Suspended", "Cancelled"
+    label: str  # "Trialing", "Active", "Past due", "Suspended", "Cancelled" (as /billing/ says them)
     badge: str  # the .status modifier: active, warning, failed or ""
     happened: str  # what happened, in a sentence ("" for a product in use)
     admin_todo: str  # what an admin can do about it
@@ -270,7 +270,7 @@ def _state(subscription: Subscription) -> ProductState:
         )
     if status == Subscription.Status.TRIALING:
         return ProductState(
-            product, subscription, True, "Trial", "active",
+            product, subscription, True, "Trialing", "active",
             happened="", admin_todo="", member_todo=f"to buy {name}",
             action_label=f"Buy {name}", offer=_buy_offer(subscription, live=True),
         )

@@ -83,7 +83,8 @@ def test_ten_of_ten_free_seats_is_said_everywhere_and_the_members_error_links_th
     response = client.post(reverse("members"), {"email": "eleventh@example.com", "role": "member"})
     page = response.content.decode()
     assert response.status_code == 400
-    assert "No invitation was sent: all 10 seats are taken." in page
+    assert "No invitation was sent. Tracker Free allows 10 users" in page
+    assert "To get more seats, move to Tracker Standard (up to 100 users)" in page
     assert "an admin can" not in page
     assert 'id="seat-limit-action"' in page and f'href="{upgrade}">Move to Tracker Standard</a>' in page
     assert not Invite.objects.filter(email="eleventh@example.com").exists()
