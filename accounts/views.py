@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
-from .exceptions import FlywheelError, InviteInvalid, NotFound
+from .exceptions import FlywheelError, InviteInvalid, NotFound, SeatLimitReached
 from .forms import InviteForm
 from .middleware import ORGANIZATION_KEY
 from .models import Invite, Membership, Organization
@@ -34,6 +34,7 @@ def members(request: HttpRequest) -> HttpResponse:
         return redirect("welcome")
     membership = request.membership  # type: ignore[attr-defined]
     form = InviteForm()
+    seat_limit_product = ""
     if request.method == "POST":
         form = InviteForm(request.POST)
         if form.is_valid():
@@ -43,6 +44,15 @@ def members(request: HttpRequest) -> HttpResponse:
                     actor=request.user,
                     email=form.cleaned_data["email"],
                     role=form.cleaned_data["role"],
+                )
+            except SeatLimitReached as error:
+                # Said to the admin, who is the one who can act (not "an admin can ..."): the
+                # template puts the way to more seats, with its price, right under it.
+                seat_limit_product = error.product
+                form.add_error(
+                    "email",
+                    "No invitation was sent. "
+                    + error.message.replace("To get more seats, an admin can move to", "To get more seats, move to"),
                 )
             except FlywheelError as error:
                 form.add_error("email", error.message)
@@ -58,6 +68,7 @@ def members(request: HttpRequest) -> HttpResponse:
             "members": selectors.members_of(organization=organization),
             "invites": selectors.pending_invites_of(organization=organization),
             "seats_in_use": services.seats_in_use(organization=organization),
+            "seat_prompt_key": f"seats-{seat_limit_product}" if seat_limit_product else "",
             "form": form,
         },
         status=400 if request.method == "POST" else 200,

@@ -36,6 +36,8 @@ from django.utils import timezone
 
 from accounts.models import Membership, Organization, User
 from accounts.services import seats_in_use
+from catalog.models import Edition
+from catalog.templatetags.catalog_tags import money
 from common.exceptions import NotFound, ValidationError
 from experiments import events
 from experiments.flags import flag_evaluate
@@ -75,6 +77,20 @@ DEFAULT_COPY: dict[tuple[str, str], dict[str, str]] = {
         "body": "{organization} uses {seats_used} seats (members and pending invites). Add seats or move "
         "to a bigger edition so more colleagues can join.",
         "cta_label": "Add seats",
+    },
+    # A Free edition or a trial cannot add seats: a bigger edition is what gives more.
+    (SEAT_LIMIT_REACHED, "admin:upgrade"): {
+        "title": "All {seat_limit} seats of {product} {edition} are taken",
+        "body": "{organization} uses {seats_used} seats (members and pending invites). Move to "
+        "{product} {bigger_edition} (up to {bigger_seat_limit} users, {bigger_price} per seat a month) "
+        "so more colleagues can join, or free a seat.",
+        "cta_label": "Move to {bigger_edition}",
+    },
+    (SEAT_LIMIT_REACHED, "admin:none"): {
+        "title": "All {seat_limit} seats of {product} {edition} are taken",
+        "body": "{organization} uses {seats_used} seats (members and pending invites). Free a seat by "
+        "removing a member or withdrawing an invite so more colleagues can join.",
+        "cta_label": "",
     },
     (SEAT_LIMIT_REACHED, "member"): {
         "title": "{organization} has no free seats in {product}",
@@ -133,6 +149,8 @@ class _Candidate:
     severity: str
     cta_path: str
     context: dict[str, Any] = field(default_factory=dict)
+    # Which default copy of the kind fits ("" for the kind's own, "upgrade", "none").
+    variant: str = ""
 
 
 def prompt_id(kind: str, product: str, threshold: str) -> str:
@@ -242,10 +260,40 @@ def _candidates(organization: Organization, is_admin: bool) -> list[_Candidate]:
                 )
         if seats_used >= subscription.seat_limit:
             paid = subscription.status == Subscription.Status.ACTIVE and subscription.interval
-            path = reverse("add_seats", args=[subscription.public_id]) if paid else checkout_path
+            variant, path, extra = "", checkout_path, {}
+            if not paid or subscription.seat_limit >= subscription.edition.seat_limit:
+                bigger = (
+                    Edition.objects.filter(
+                        product=subscription.product,
+                        is_active=True,
+                        monthly_price_minor__gt=0,
+                        seat_limit__gt=subscription.seat_limit,
+                    )
+                    .order_by("rank")
+                    .first()
+                )
+                if bigger is None:
+                    variant, path = "none", ""
+                else:
+                    # A paid edition moves up on the billing page (a prorated, priced change).
+                    variant = "upgrade"
+                    path = f"{billing_path}#billing-{code}" if paid else f"{checkout_path}?edition={bigger.code}"
+                    extra = {
+                        "bigger_edition": bigger.name,
+                        "bigger_seat_limit": bigger.seat_limit,
+                        "bigger_price": money(bigger.monthly_price_minor, bigger.currency),
+                    }
+            else:
+                path = reverse("add_seats", args=[subscription.public_id])
             found.append(
                 _Candidate(
-                    SEAT_LIMIT_REACHED, code, str(subscription.seat_limit), "warning", path, context
+                    SEAT_LIMIT_REACHED,
+                    code,
+                    str(subscription.seat_limit),
+                    "warning",
+                    path,
+                    {**context, **extra},
+                    variant,
                 )
             )
 
@@ -368,7 +416,9 @@ def _copy(
     """The prompt's title, body and call to action, from GrowthBook when it has usable copy."""
     audience = "admin" if membership.role == Membership.Role.ADMIN else "member"
     default = (
-        DEFAULT_COPY.get((candidate.kind, audience)) or DEFAULT_COPY[(candidate.kind, "admin")]
+        (audience == "admin" and DEFAULT_COPY.get((candidate.kind, f"admin:{candidate.variant}")))
+        or DEFAULT_COPY.get((candidate.kind, audience))
+        or DEFAULT_COPY[(candidate.kind, "admin")]
     )
     flag = flag_evaluate(
         flag_key(candidate.kind),
@@ -437,7 +487,7 @@ def prompts_for(*, membership: Membership, product_code: str | None = None) -> l
                 severity=candidate.severity,
                 title=copy["title"],
                 body=copy["body"],
-                cta_label=copy["cta_label"] if is_admin else "",
+                cta_label=copy["cta_label"] if is_admin and candidate.cta_path else "",
                 cta_url=_site(candidate.cta_path) if is_admin else "",
                 dismissible=candidate.kind not in NOT_DISMISSIBLE,
                 copy_source="growthbook" if flag is not None else "default",

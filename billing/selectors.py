@@ -1,6 +1,16 @@
-from django.db.models import QuerySet
+import math
+from dataclasses import dataclass
+from datetime import timedelta
 
-from accounts.models import Organization
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+
+from accounts.models import Membership, Organization
+from accounts.services import seats_in_use
+from catalog.models import Edition, Product
+from catalog.templatetags.catalog_tags import money
 
 from .models import Subscription
 
@@ -69,3 +79,351 @@ def get_open_invoice_for_organization(*, organization: Organization, invoice_pub
     if invoice is None:
         raise NotFound("Invoice not found.")
     return invoice
+
+
+# What a product looks like to its organization, and the prompts on Flywheel's own pages ----------
+#
+# One reading of "what state is each product in, what happened and what to do", used by /app/,
+# /billing/, the workspace pages and the members page (templates/billing/_prompts.html), so
+# that a cancelled or suspended product looks it everywhere.
+
+# A cancelled product is announced at the top of the pages for this long after it ended; its
+# card on /app/ and its workspace say it for good.
+CANCELLED_NOTICE_DAYS = 30
+# The seat warning starts when this share of the seat limit is used (8 of 10).
+SEAT_WARNING_SHARE = 0.8
+
+
+def _date(value) -> str:
+    return date_format(timezone.localtime(value), "j M Y")
+
+
+def _seats(count: int) -> str:
+    return f"{count} seat" if count == 1 else f"{count} seats"
+
+
+@dataclass(frozen=True)
+class Offer:
+    """An edition to buy (or move to), with its price per seat and where to do it."""
+
+    edition: Edition
+    unit_amount_minor: int
+    currency: str
+    url: str = ""
+    # A product with no live subscription is bought through the "Try or buy" endpoint (a POST):
+    # nothing is created until the admin clicks.
+    post_product: str = ""
+    post_buy: bool = False
+    period: str = "a month"
+
+    @property
+    def price_text(self) -> str:
+        return f"{money(self.unit_amount_minor, self.currency)} per seat {self.period}"
+
+
+@dataclass(frozen=True)
+class ProductState:
+    """A product of an organization: its live subscription, or the last one that ended."""
+
+    product: Product
+    subscription: Subscription
+    usable: bool
+    label: str  # "Trialing", "Active", "Past due", "Suspended", "Cancelled" (as /billing/ says them)
+    badge: str  # the .status modifier: active, warning, failed or ""
+    happened: str  # what happened, in a sentence ("" for a product in use)
+    admin_todo: str  # what an admin can do about it
+    member_todo: str  # what a member can do about it
+    action_label: str = ""
+    offer: Offer | None = None
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.subscription.status == Subscription.Status.CANCELED
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.subscription.status == Subscription.Status.SUSPENDED
+
+
+def admin_name_of(*, organization: Organization) -> str:
+    """How a member is told whom to ask: the first admin's name, or their address."""
+    admin = (
+        Membership.objects.filter(organization=organization, role=Membership.Role.ADMIN)
+        .select_related("user")
+        .order_by("created_at", "pk")
+        .first()
+    )
+    if admin is None:
+        return "an admin"
+    return admin.user.get_full_name() or admin.user.email
+
+
+def trial_used(*, organization: Organization, product: Product) -> bool:
+    """Whether the organization already had its one trial of this product."""
+    return Subscription.objects.filter(
+        organization=organization, product=product, trial_started_at__isnull=False
+    ).exists()
+
+
+def trial_spent(*, organization: Organization, product: Product) -> bool:
+    """Whether the product can only be bought now: its trial was used and nothing of it is live
+    (a product it has is refused as such by subscription_start_trial)."""
+    return trial_used(organization=organization, product=product) and not Subscription.objects.filter(
+        organization=organization, product=product, status__in=Subscription.LIVE_STATUSES
+    ).exists()
+
+
+def _paid_editions(product: Product) -> list[Edition]:
+    return list(
+        Edition.objects.filter(product=product, is_active=True, monthly_price_minor__gt=0).order_by("rank")
+    )
+
+
+def _buy_offer(subscription: Subscription, *, edition: Edition | None = None, live: bool) -> Offer | None:
+    """What buying this product means: the edition it had (when paid), or its smallest paid one."""
+    editions = _paid_editions(subscription.product)
+    if edition is None:
+        edition = next((e for e in editions if e.pk == subscription.edition_id), editions[0] if editions else None)
+    if edition is None:
+        return None
+    if live:
+        url = reverse("checkout", args=[subscription.public_id])
+        if edition.pk != subscription.edition_id:
+            url += f"?edition={edition.code}"
+        return Offer(edition, edition.monthly_price_minor, edition.currency, url=url)
+    return Offer(
+        edition,
+        edition.monthly_price_minor,
+        edition.currency,
+        post_product=subscription.product.code,
+        post_buy=trial_used(organization=subscription.organization, product=subscription.product),
+    )
+
+
+def _open_invoice(subscription: Subscription):
+    from .models import Invoice
+
+    return (
+        Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN)
+        .order_by("-issued_at")
+        .first()
+    )
+
+
+def _state(subscription: Subscription) -> ProductState:
+    product, status = subscription.product, subscription.status
+    name = product.name
+    if status == Subscription.Status.CANCELED:
+        offer = _buy_offer(subscription, live=False)
+        when = _date(subscription.canceled_at or subscription.updated_at)
+        buy = "Buy" if offer is not None and offer.post_buy else "Start"
+        return ProductState(
+            product, subscription, False, "Cancelled", "",
+            happened=f"{name} was cancelled on {when}.",
+            admin_todo=f"{buy} {name} again to use it." if offer else "",
+            member_todo="",
+            action_label=f"{buy} {name}",
+            offer=offer,
+        )
+    if status == Subscription.Status.SUSPENDED:
+        since = _date(subscription.suspended_at or subscription.updated_at)
+        invoice = _open_invoice(subscription)
+        if invoice is not None:
+            return ProductState(
+                product, subscription, False, "Suspended", "failed",
+                happened=(
+                    f"{name} has been suspended since {since} because invoice {invoice.number} "
+                    f"({money(invoice.total_minor, invoice.currency)}) is unpaid."
+                ),
+                admin_todo=f"Pay invoice {invoice.number} to use {name} again.",
+                member_todo=f"to pay invoice {invoice.number}",
+                action_label=f"Pay invoice {invoice.number}",
+            )
+        offer = _buy_offer(subscription, live=True)
+        if subscription.trial_started_at is not None:
+            free = Edition.objects.filter(product=product, is_active=True, monthly_price_minor=0).first()
+            happened = f"{name} has been suspended since {since} because its trial ended"
+            if free is not None:
+                in_use = seats_in_use(organization=subscription.organization)
+                happened += (
+                    f" and {subscription.organization.name} has {_seats(in_use)} in use, more than "
+                    f"{name} {free.name} allows ({free.seat_limit})"
+                )
+            happened += "."
+        else:
+            happened = f"{name} is not paid for yet: its trial was used before."
+        return ProductState(
+            product, subscription, False, "Suspended", "failed",
+            happened=happened,
+            admin_todo=f"Buy {name} to use it again." if offer else "",
+            member_todo=f"to buy {name}",
+            action_label=f"Buy {name}",
+            offer=offer,
+        )
+    if status == Subscription.Status.PAST_DUE:
+        return ProductState(
+            product, subscription, True, "Past due", "warning",
+            happened=f"The last payment for {name} failed; it keeps working while we retry.",
+            admin_todo="Update the card or pay the open invoice.",
+            member_todo="to pay the open invoice",
+            action_label="Pay the open invoice",
+        )
+    if status == Subscription.Status.TRIALING:
+        return ProductState(
+            product, subscription, True, "Trialing", "active",
+            happened="", admin_todo="", member_todo=f"to buy {name}",
+            action_label=f"Buy {name}", offer=_buy_offer(subscription, live=True),
+        )
+    return ProductState(product, subscription, True, "Active", "active", happened="", admin_todo="", member_todo="")
+
+
+def product_states_of(*, organization: Organization) -> dict[int, ProductState]:
+    """Every product the organization has had, by product id: its live subscription, or the
+    latest one that ended (a cancelled product keeps looking cancelled)."""
+    subscriptions = (
+        Subscription.objects.filter(organization=organization)
+        .select_related("product", "edition", "organization")
+        .order_by("product__position", "product__code", "created_at", "pk")
+    )
+    chosen: dict[int, Subscription] = {}
+    for subscription in subscriptions:
+        kept = chosen.get(subscription.product_id)
+        if kept is None or kept.status == Subscription.Status.CANCELED:
+            chosen[subscription.product_id] = subscription
+    return {product_id: _state(subscription) for product_id, subscription in chosen.items()}
+
+
+def product_state_of(*, organization: Organization, product: Product) -> ProductState | None:
+    return product_states_of(organization=organization).get(product.pk)
+
+
+@dataclass(frozen=True)
+class PagePrompt:
+    """A banner at the top of Flywheel's pages (templates/billing/_prompts.html)."""
+
+    key: str  # "<kind>-<product>", the banner's id
+    level: str  # info, warning, danger (the .banner modifiers)
+    text: str
+    action_label: str = ""  # admins only
+    action_url: str = ""
+    offer: Offer | None = None
+    ask: str = ""  # members only: "Ask your admin (Dana) to ..."
+
+
+def _trial_left(remaining) -> str:
+    if remaining.total_seconds() < 86400:
+        hours = max(1, math.ceil(remaining.total_seconds() / 3600))
+        return "1 hour" if hours == 1 else f"{hours} hours"
+    days = math.ceil(remaining.total_seconds() / 86400)
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def _seat_offer(subscription: Subscription) -> tuple[str, str, Offer | None]:
+    """How an admin gets more seats: (label, url, offer); empty when nothing can be bought."""
+    edition = subscription.edition
+    name = subscription.product.name
+    if subscription.status == Subscription.Status.ACTIVE and subscription.interval:
+        unit = edition.monthly_price_minor if subscription.interval == Subscription.Interval.MONTH else edition.annual_price_minor
+        offer = Offer(
+            edition, unit, edition.currency, url=reverse("add_seats", args=[subscription.public_id]),
+            period="a month" if subscription.interval == Subscription.Interval.MONTH else "a year",
+        )
+        if subscription.seat_limit < edition.seat_limit:
+            return "Add seats", offer.url, offer
+    bigger = (
+        Edition.objects.filter(
+            product=subscription.product, is_active=True, seat_limit__gt=subscription.seat_limit,
+            monthly_price_minor__gt=0,
+        )
+        .order_by("rank")
+        .first()
+    )
+    if bigger is None or subscription.status not in (Subscription.Status.ACTIVE, Subscription.Status.TRIALING):
+        return "", "", None
+    if subscription.status == Subscription.Status.ACTIVE and subscription.interval:
+        # A paid edition moves up from the billing page (a prorated, priced change).
+        offer = Offer(bigger, bigger.monthly_price_minor, bigger.currency, url=reverse("billing") + f"#billing-{subscription.product.code}")
+    else:
+        offer = _buy_offer(subscription, edition=bigger, live=True)
+    return f"Move to {name} {bigger.name}", offer.url if offer else "", offer
+
+
+def page_prompts_for(*, membership: Membership, with_states: bool = True) -> list[PagePrompt]:
+    """What Flywheel's pages tell this member about the organization's products now, most
+    urgent first: suspended and cancelled products, trial days left, seats running out.
+    Admins get the action (with its price); members are told whom to ask. Without
+    `with_states`, suspended and cancelled products are left to the page (/app/ shows them on
+    their cards)."""
+    organization = membership.organization
+    is_admin = membership.role == Membership.Role.ADMIN
+    states = product_states_of(organization=organization)
+    if not states:
+        return []
+    admin = "" if is_admin else admin_name_of(organization=organization)
+    now = timezone.now()
+    used = seats_in_use(organization=organization)
+    found: list[tuple[int, PagePrompt]] = []
+    order = {"danger": 0, "warning": 1, "info": 2}
+
+    def ask(todo: str) -> str:
+        return f"Ask your admin ({admin}) {todo}." if todo and not is_admin else ""
+
+    for state in states.values():
+        subscription, code, name = state.subscription, state.product.code, state.product.name
+        if not with_states and not state.usable:
+            continue
+        if state.is_suspended:
+            url = state.offer.url if state.offer else reverse("billing") + f"#billing-{code}"
+            found.append((0, PagePrompt(
+                f"suspended-{code}", "danger", state.happened,
+                action_label=state.action_label if is_admin else "", action_url=url if is_admin else "",
+                offer=state.offer if is_admin else None, ask=ask(state.member_todo),
+            )))
+            continue
+        if state.is_cancelled:
+            ended = subscription.canceled_at or subscription.updated_at
+            if now - ended <= timedelta(days=CANCELLED_NOTICE_DAYS):
+                found.append((1, PagePrompt(
+                    f"cancelled-{code}", "warning", f"{state.happened} Its workspace is closed; its data is kept.",
+                    action_label=state.action_label if is_admin and state.offer else "",
+                    offer=state.offer if is_admin else None,
+                    ask="" if is_admin else f"Ask your admin ({admin}) if you need {name} again.",
+                )))
+            continue
+        if subscription.status == Subscription.Status.PAST_DUE:
+            found.append((0, PagePrompt(
+                f"past-due-{code}", "danger", f"{state.happened} {state.admin_todo if is_admin else ''}".strip(),
+                action_label=state.action_label if is_admin else "",
+                action_url=reverse("billing") + f"#billing-{code}" if is_admin else "",
+                ask=ask(state.member_todo),
+            )))
+        if subscription.status == Subscription.Status.TRIALING and subscription.trial_ends_at:
+            remaining = subscription.trial_ends_at - now
+            days = remaining.total_seconds() / 86400
+            level = "danger" if days <= 1 else "warning" if days <= 3 else "info"
+            text = (
+                f"{_trial_left(remaining)} left in your {name} {subscription.edition.name} trial "
+                f"(it ends on {_date(subscription.trial_ends_at)})."
+            )
+            found.append((2, PagePrompt(
+                f"trial-{code}", level, text,
+                action_label=state.action_label if is_admin and state.offer else "",
+                action_url=state.offer.url if is_admin and state.offer else "",
+                offer=state.offer if is_admin else None,
+                ask=ask(f"to buy {name} before it ends"),
+            )))
+        if used >= math.ceil(subscription.seat_limit * SEAT_WARNING_SHARE):
+            full = used >= subscription.seat_limit
+            text = f"{used} of {subscription.seat_limit} seats used in {name} {subscription.edition.name}."
+            if full:
+                text += " Nobody else can join or be invited."
+            label, url, offer = _seat_offer(subscription)
+            todo = label[0].lower() + label[1:] if label else "to free a seat"
+            found.append((3, PagePrompt(
+                f"seats-{code}", "danger" if full else "warning", text,
+                action_label=label if is_admin else "", action_url=url if is_admin else "",
+                offer=offer if is_admin else None,
+                ask=ask(f"to {todo}" if label else todo),
+            )))
+    found.sort(key=lambda item: (order[item[1].level], item[0]))
+    return [prompt for _, prompt in found]

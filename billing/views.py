@@ -35,6 +35,7 @@ from accounts.session import UTM_KEYS, anonymous_id, signup_context_store
 from catalog.exceptions import UnknownEdition
 from catalog.models import Edition
 from catalog.selectors import edition_default_for_trial, edition_get, products_for_sale
+from catalog.templatetags.catalog_tags import money
 from common.exceptions import NotFound
 from experiments import events
 from experiments.services import event_record
@@ -45,10 +46,14 @@ from .exceptions import CheckoutInvalid, WebhookSignatureInvalid
 from .formats import day
 from .models import Payment, Subscription
 from .selectors import (
+    admin_name_of,
     get_payment_for_user,
     get_subscription_for_user,
     invoices_of,
+    product_states_of,
     subscriptions_of,
+    trial_spent,
+    trial_used,
 )
 from .services import (
     billing_account_of,
@@ -149,23 +154,48 @@ def organization_start(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """The current organization's products and workspaces. A single workspace still being
-    prepared is shown as the "being prepared" page."""
+    """The current organization's products, each in the state it is in (a cancelled or
+    suspended one looks it, with what happened and what to do), their workspaces, and the
+    other products to try or buy. A single workspace still being prepared is shown as the
+    "being prepared" page."""
     organization = request.organization  # type: ignore[attr-defined]
     if not organization:
         return redirect("welcome")
-    environments = list(environments_of(organization=organization))
-    if len(environments) == 1 and not environments[0].is_settled:
-        return redirect("environment_status", environment_id=environments[0].public_id)
+    membership = request.membership  # type: ignore[attr-defined]
+    environments = {environment.product_id: environment for environment in environments_of(organization=organization)}
+    states = product_states_of(organization=organization)
+    if len(environments) == 1:
+        [(product_id, environment)] = environments.items()
+        state = states.get(product_id)
+        if not environment.is_settled and (state is None or state.usable):
+            return redirect("environment_status", environment_id=environment.public_id)
+    is_admin = membership.role == "admin"
     return render(
         request,
         "billing/home.html",
         {
             "organization": organization,
-            "subscriptions": subscriptions_of(organization=organization),
-            "environments": {environment.product_id: environment for environment in environments},
+            "is_admin": is_admin,
+            "admin_name": "" if is_admin else admin_name_of(organization=organization),
+            "products": [(state, environments.get(product_id)) for product_id, state in states.items()],
+            "in_use": any(state.usable for state in states.values()),
+            "other_products": _other_products(organization, exclude=set(states)) if is_admin else [],
         },
     )
+
+
+def _other_products(organization, *, exclude: set[int]) -> list[dict]:
+    """Products the organization never had, each with its trial. A product it had is on its
+    own card, which says what can be done (a cancelled trial is bought, not tried again)."""
+    offers = []
+    for product in products_for_sale():
+        if product.pk in exclude:
+            continue
+        editions = [edition for edition in product.editions.all() if not edition.is_free]
+        trial = next((edition for edition in editions if edition.trial_days > 0), None)
+        if trial is not None:
+            offers.append({"product": product, "trial": trial})
+    return offers
 
 
 def _webhook_answer(*, body: bytes, signature: str, remote_addr: str | None) -> tuple[int, dict]:
@@ -269,7 +299,10 @@ def billing_page(request: HttpRequest) -> HttpResponse:
             "organization": organization,
             "is_admin": is_admin,
             "subscriptions": subscriptions,
-            "other_products": [product for product in products_for_sale() if product.pk not in owned],
+            "other_products": [
+                product for product in products_for_sale()
+                if product.pk not in owned and not trial_used(organization=organization, product=product)
+            ],
             "account": billing_account_of(organization),
             "invoices": invoices_of(organization=organization)[:50],
             "request_key": uuid.uuid4().hex,
@@ -595,7 +628,11 @@ def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> Htt
 @login_required
 @require_POST
 def product_trial_start(request: HttpRequest) -> HttpResponse:
-    """Try another product with one click: a trial inside the same organization."""
+    """Try another product with one click: a trial inside the same organization.
+
+    A product whose one trial the organization already used is bought instead: asked for a
+    trial, nothing is created and the admin is told what buying costs; asked to buy (`buy`),
+    its checkout opens (the subscription waits, unusable, until paid)."""
     organization, is_admin = _admin_organization(request)
     if not is_admin:
         raise Http404
@@ -608,16 +645,31 @@ def product_trial_start(request: HttpRequest) -> HttpResponse:
     if edition is None:
         messages.error(request, "That product has no trial.")
         return redirect("billing")
+    if trial_spent(organization=organization, product=edition.product) and request.POST.get("buy") != "1":
+        messages.error(
+            request,
+            f"{organization.name} has had its {edition.product.name} trial already. Buying {edition.product.name} "
+            f"{edition.name} costs {money(edition.monthly_price_minor, edition.currency)} per seat a month: "
+            "use its Buy button; nothing is charged before you confirm the price.",
+        )
+        return redirect(_back(request))
     try:
         subscription = subscription_start_trial(organization=organization, edition=edition, actor=request.user)
     except FlywheelError as refusal:
         messages.error(request, refusal.message)
         return redirect("billing")
     if subscription.status == Subscription.Status.SUSPENDED:
-        messages.info(request, f"{edition.product.name}'s trial was used before; buy it to use it again.")
+        messages.info(request, f"Choose the seats and the billing period of {edition.product.name}; nothing is charged until you pay.")
         return redirect("checkout", subscription_id=subscription.public_id)
     messages.success(request, f"Your {edition} trial has started; its workspace is being prepared.")
     return redirect("home")
+
+
+def _back(request: HttpRequest) -> str:
+    """Where a refused form goes back to: the page it came from when that is /app/ or /billing/."""
+    referer = request.headers.get("referer", "")
+    home_path = reverse("home")
+    return "home" if referer.split("?")[0].endswith(home_path) else "billing"
 
 
 @login_required

@@ -121,6 +121,14 @@ def question_ask(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _vote_reason(user, reputation: int) -> str:
+    """Why the vote buttons the member may not use are not shown (docs/community.md)."""
+    for privilege, verb in ((privileges.VOTE_UP, "Voting up"), (privileges.VOTE_DOWN, "Voting down")):
+        if not privileges.has_privilege(user=user, reputation=reputation, privilege=privilege):
+            return f"{verb} needs {privileges.THRESHOLDS[privilege]} reputation; you have {reputation}."
+    return ""
+
+
 @login_required
 def question_detail(request: HttpRequest, public_id) -> HttpResponse:
     question = _question(request, public_id)
@@ -137,6 +145,7 @@ def question_detail(request: HttpRequest, public_id) -> HttpResponse:
         },
         "flag_reasons": Flag.Reason.choices,
         "is_asker": question.author_id == request.user.pk,
+        "vote_reason": _vote_reason(request.user, reputation),
     }
     if request.user.is_staff:
         context["escalation"] = Escalation.objects.select_related("engineer__user").filter(question=question).first()

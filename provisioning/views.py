@@ -12,6 +12,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from accounts.models import Membership
+from billing.selectors import admin_name_of, product_state_of
 from common.exceptions import NotFound
 
 from .exceptions import CallbackRejected
@@ -28,24 +30,42 @@ def _environment(request: HttpRequest, environment_id: uuid.UUID) -> Environment
         raise Http404 from None
 
 
+def _state_context(request: HttpRequest, environment: Environment) -> dict:
+    """The product's state beside its workspace: a cancelled or suspended product's workspace
+    says so, and what to do, instead of offering to open it."""
+    state = product_state_of(organization=environment.organization, product=environment.product)
+    membership = Membership.objects.filter(organization=environment.organization, user=request.user).first()
+    is_admin = membership is not None and membership.role == Membership.Role.ADMIN
+    return {
+        "environment": environment,
+        "product_state": state,
+        "is_admin": is_admin,
+        "admin_name": "" if is_admin else admin_name_of(organization=environment.organization),
+    }
+
+
 @login_required
 def environment_status(request: HttpRequest, environment_id: uuid.UUID) -> HttpResponse:
     environment = _environment(request, environment_id)
+    context = _state_context(request, environment)
+    closed = context["product_state"] is not None and not context["product_state"].usable
     if request.htmx:
-        if environment.status == Environment.Status.ACTIVE and request.GET.get("follow") == "1":
+        if not closed and environment.status == Environment.Status.ACTIVE and request.GET.get("follow") == "1":
             return HttpResponseClientRedirect(environment.url)
         # Polls keep what the page asked for: only the status page follows the workspace's link.
-        return render(request, "provisioning/_status.html", {"environment": environment, "follow": request.GET.get("follow") == "1"})
-    return render(request, "provisioning/status.html", {"environment": environment, "follow": True})
+        return render(request, "provisioning/_status.html", {**context, "follow": request.GET.get("follow") == "1"})
+    return render(request, "provisioning/status.html", {**context, "follow": True})
 
 
 @login_required
 def builtin_workspace(request: HttpRequest, environment_id: uuid.UUID) -> HttpResponse:
     """The workspace of a product provisioned by the builtin backend."""
     environment = _environment(request, environment_id)
-    if environment.status != Environment.Status.ACTIVE:
-        return render(request, "provisioning/status.html", {"environment": environment, "follow": True})
-    return render(request, "provisioning/workspace.html", {"environment": environment})
+    context = _state_context(request, environment)
+    closed = context["product_state"] is not None and not context["product_state"].usable
+    if environment.status != Environment.Status.ACTIVE or closed:
+        return render(request, "provisioning/status.html", {**context, "follow": True})
+    return render(request, "provisioning/workspace.html", context)
 
 
 @csrf_exempt

@@ -61,8 +61,11 @@ def test_a_paid_subscription_runs_to_its_period_end_then_ends_without_a_renewal(
     ]
     assert mail.outbox[-1].subject == "[Flywheel] Tracker is canceled"
 
-    # Starting Tracker again: no second trial; it waits, suspended, for a purchase.
-    response = client.post(reverse("product_trial_start"), {"product": "tracker"})
+    # Starting Tracker again: no second trial. Asked for one, nothing is created; bought, it
+    # waits, suspended, for the payment.
+    client.post(reverse("product_trial_start"), {"product": "tracker"})
+    assert not Subscription.objects.exclude(pk=subscription.pk).exists()
+    response = client.post(reverse("product_trial_start"), {"product": "tracker", "buy": "1"})
     again = Subscription.objects.exclude(pk=subscription.pk).get()
     assert again.status == Subscription.Status.SUSPENDED and again.trial_ends_at is None
     assert response["Location"] == reverse("checkout", args=[again.public_id])

@@ -1,0 +1,20 @@
+"""`{% page_prompts as prompts %}`: the banners of templates/billing/_prompts.html, read from the
+request's membership, so one include line puts them on any page (the billing page's view does
+not need to know about them)."""
+
+from __future__ import annotations
+
+from django import template
+
+from billing.selectors import PagePrompt, page_prompts_for
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def page_prompts(context: template.Context, with_states: bool = True) -> list[PagePrompt]:
+    request = context.get("request")
+    membership = getattr(request, "membership", None) if request is not None else None
+    if not membership:
+        return []
+    return page_prompts_for(membership=membership, with_states=with_states)
