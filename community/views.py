@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -20,6 +19,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 from catalog.models import Product
 from common.exceptions import FlywheelError
+from common.staff import staff_required
 
 from . import privileges, selectors, services
 from .exceptions import NotFound
@@ -303,7 +303,7 @@ def _is_uuid(text: str) -> bool:
     return True
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def delete(request: HttpRequest, public_id) -> HttpResponse:
     question = _question(request, public_id)
@@ -316,7 +316,7 @@ def delete(request: HttpRequest, public_id) -> HttpResponse:
     return redirect("community_moderation")
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def review(request: HttpRequest, public_id) -> HttpResponse:
     question = _question(request, public_id)
@@ -336,13 +336,13 @@ def review(request: HttpRequest, public_id) -> HttpResponse:
     return redirect("community_moderation")
 
 
-@staff_member_required
+@staff_required
 def moderation(request: HttpRequest) -> HttpResponse:
     questions, answers = selectors.hidden_posts()
     return render(request, "community/moderation.html", {"questions": questions, "answers": answers})
 
 
-@staff_member_required
+@staff_required
 def support_queue(request: HttpRequest) -> HttpResponse:
     mine = request.GET.get("mine") == "1"
     escalations = selectors.support_queue()
@@ -356,7 +356,7 @@ def support_queue(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def escalation_reassign(request: HttpRequest, escalation_id: int) -> HttpResponse:
     try:
@@ -370,7 +370,7 @@ def escalation_reassign(request: HttpRequest, escalation_id: int) -> HttpRespons
     return redirect("community_support_queue")
 
 
-@staff_member_required
+@staff_required
 def metrics(request: HttpRequest) -> HttpResponse:
     return render(request, "community/metrics.html", {"rows": selectors.community_metrics()})
 

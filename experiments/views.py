@@ -1,17 +1,18 @@
 from datetime import datetime, time
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.safestring import mark_safe
+
+from common.staff import staff_required
 
 from .analysis import experiment_analyse, uplift_chart_svg
 from .models import Experiment
 from .selectors import experiments_with_exposures, funnel_default_window, funnel_report
 
 
-@staff_member_required
+@staff_required
 def funnel(request):
     """Staff: the signup funnel with time between steps and time to value."""
     since, until = funnel_default_window(timezone.now())
@@ -36,13 +37,13 @@ def funnel(request):
     )
 
 
-@staff_member_required
+@staff_required
 def experiment_list(request):
     """Staff: every experiment, newest first, with its exposures so far."""
     return render(request, "experiments/experiment_list.html", {"experiments": experiments_with_exposures()})
 
 
-@staff_member_required
+@staff_required
 def experiment_detail(request, key: str):
     """Staff: one experiment's analysis, with a chart of uplift and interval per variation."""
     experiment = get_object_or_404(Experiment, key=key)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -17,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.models import Membership
+from common.staff import staff_required
 
 from . import selectors, services
 from .exceptions import FlywheelError, NotFound
@@ -53,7 +53,7 @@ def _month_param(request: HttpRequest) -> tuple[date, str]:
         return default, f"'month' must look like 2026-10, got {text!r}."
 
 
-@staff_member_required
+@staff_required
 def staff_report(request: HttpRequest) -> HttpResponse:
     """Staff: one month's NPS, trend, every breakdown, and its comments to categorize."""
     month, error = _month_param(request)
@@ -81,7 +81,7 @@ def staff_report(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def staff_categorize(request: HttpRequest, response_id) -> HttpResponse:
     response = Response.objects.filter(public_id=response_id).first()
@@ -99,7 +99,7 @@ def staff_categorize(request: HttpRequest, response_id) -> HttpResponse:
     return redirect(back)
 
 
-@staff_member_required
+@staff_required
 def staff_follow_ups(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", FollowUp.Status.OPEN)
     if status not in (*FollowUp.Status.values, "all"):
@@ -110,7 +110,7 @@ def staff_follow_ups(request: HttpRequest) -> HttpResponse:
     return render(request, "feedback/follow_ups.html", {"follow_ups": follow_ups, "status": status})
 
 
-@staff_member_required
+@staff_required
 def staff_follow_up(request: HttpRequest, follow_up_id) -> HttpResponse:
     try:
         follow_up = selectors.get_follow_up_for_staff(user=request.user, follow_up_public_id=follow_up_id)
