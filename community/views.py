@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
@@ -23,7 +24,7 @@ from common.staff import staff_required
 
 from . import privileges, selectors, services
 from .exceptions import NotFound
-from .models import Answer, Escalation, Flag, Question
+from .models import Answer, Escalation, EscalationPolicy, Flag, Question
 from .notifications import unsubscribe_user_public_id
 
 
@@ -349,10 +350,16 @@ def support_queue(request: HttpRequest) -> HttpResponse:
     engineer = selectors.engineer_of(user=request.user)
     if mine and engineer is not None:
         escalations = escalations.filter(engineer=engineer)
+    names = dict(EscalationPolicy.objects.values_list("support_tier", "name"))
+    now = timezone.now()
+    rows = list(escalations)
+    for escalation in rows:
+        escalation.tier_name = names.get(escalation.support_tier, escalation.support_tier.capitalize())
+        escalation.waiting = now - escalation.escalated_at
     return render(
         request,
         "community/queue.html",
-        {"escalations": escalations, "engineer": engineer, "mine": mine},
+        {"escalations": rows, "engineer": engineer, "mine": mine},
     )
 
 
@@ -372,7 +379,14 @@ def escalation_reassign(request: HttpRequest, escalation_id: int) -> HttpRespons
 
 @staff_required
 def metrics(request: HttpRequest) -> HttpResponse:
-    return render(request, "community/metrics.html", {"rows": selectors.community_metrics()})
+    """Staff: per month and support tier, how the community and support did, with each tier's
+    deadline so the figures can be read against it."""
+    policies = list(EscalationPolicy.objects.order_by("rank"))
+    names = {policy.support_tier: policy.name for policy in policies}
+    rows = selectors.community_metrics()
+    for row in rows:
+        row.tier_name = names.get(row.support_tier, row.support_tier.capitalize())
+    return render(request, "community/metrics.html", {"rows": rows, "policies": policies})
 
 
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:

@@ -175,7 +175,7 @@ def test_the_queue_and_the_metrics_for_staff(client, policies, tracker):
     assert "The community answers this one" not in queue
     metrics = client.get(reverse("community_metrics")).content.decode()
     row = metrics[metrics.index("<tbody>") :]
-    assert "enterprise" in row
+    assert "<td>Enterprise</td>" in row
     assert "<td>2</td><td>1</td>" in row  # asked, answered
     assert "1 (50%)" in row  # solved by the community
     assert row.count("<td>1</td>") >= 2  # one escalation, one breach
