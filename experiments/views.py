@@ -7,7 +7,7 @@ from django.utils.safestring import mark_safe
 
 from common.staff import staff_required
 
-from .analysis import experiment_analyse, uplift_chart_svg
+from .analysis import baseline_of, experiment_analyse, uplift_chart_svg, variation_role
 from .models import Experiment
 from .selectors import experiments_with_exposures, funnel_default_window, funnel_report
 
@@ -40,7 +40,15 @@ def funnel(request):
 @staff_required
 def experiment_list(request):
     """Staff: every experiment, newest first, with its exposures so far."""
-    return render(request, "experiments/experiment_list.html", {"experiments": experiments_with_exposures()})
+    experiments = list(experiments_with_exposures().prefetch_related("variations"))
+    for experiment in experiments:
+        variations = list(experiment.variations.all())
+        baseline = baseline_of(variations)
+        experiment.variation_rows = [
+            {"key": v.key, "name": v.name or v.key, "role": variation_role(v, baseline=baseline)}
+            for v in sorted(variations, key=lambda v: v.position)
+        ]
+    return render(request, "experiments/experiment_list.html", {"experiments": experiments})
 
 
 @staff_required
