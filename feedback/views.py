@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -19,6 +20,7 @@ from accounts.models import Membership
 from common.staff import staff_required
 
 from . import selectors, services
+from .charts import trend_svg
 from .exceptions import FlywheelError, NotFound
 from .models import Category, FollowUp, Response
 from .reports import month_of, months_back
@@ -42,7 +44,8 @@ def report(request: HttpRequest) -> HttpResponse:
 
 
 def _month_param(request: HttpRequest) -> tuple[date, str]:
-    default = months_back(month_of(timezone.now()), 1)
+    """The month asked for (`?month=2026-10`), else the current month (its answers so far)."""
+    default = month_of(timezone.now())
     text = request.GET.get("month", "").strip()
     if not text:
         return default, ""
@@ -57,6 +60,7 @@ def _month_param(request: HttpRequest) -> tuple[date, str]:
 def staff_report(request: HttpRequest) -> HttpResponse:
     """Staff: one month's NPS, trend, every breakdown, and its comments to categorize."""
     month, error = _month_param(request)
+    current = month_of(timezone.now())
     result = selectors.monthly_report(month=month)
     comments = Paginator(
         Response.objects.filter(month=month).exclude(comment="").select_related("organization").order_by("-submitted_at"),
@@ -71,8 +75,10 @@ def staff_report(request: HttpRequest) -> HttpResponse:
             "comments": comments,
             "categories": Category.choices,
             "month_value": f"{month:%Y-%m}",
-            "previous_month": f"{months_back(month, 1):%Y-%m}",
-            "next_month": f"{months_back(month, -1):%Y-%m}",
+            "is_current_month": month == current,
+            "previous_month": months_back(month, 1),
+            "next_month": months_back(month, -1) if month < current else None,
+            "trend_chart": mark_safe(trend_svg(result.trend)),  # noqa: S308 - built from numbers and escaped text
             "error": error,
             "open_follow_ups": selectors.follow_ups_for_staff().count(),
             "minimum": selectors.min_group_responses(),
