@@ -23,7 +23,7 @@ SUBSCRIPTION_SUSPENDED = "subscription_suspended"
 # Money given back on a paid invoice: a refund issued (a credit note), or a dispute lost.
 PAYMENT_REFUNDED = "payment_refunded"
 
-# The signup funnel, step by step, as the staff funnel page shows it.
+# The signup journey's events (the staff funnel page groups them into steps: experiments/selectors.py FUNNEL_STEPS).
 SIGNUP_FUNNEL = [
     SIGNUP_STARTED,
     SIGNED_UP,
