@@ -208,3 +208,31 @@ def events_for_organization(*, organization: Organization) -> QuerySet[Event]:
 def experiments_with_exposures() -> QuerySet[Experiment]:
     """Staff: all experiments (they are company-wide, not per organization), newest first."""
     return Experiment.objects.annotate(exposure_count=Count("exposures")).order_by("-created_at")
+
+
+@dataclass
+class Signups:
+    count: int
+    verified: int
+
+
+def signups_between(*, since: datetime, until: datetime) -> Signups:
+    """People who signed up in [since, until) (not through an invite, as the funnel counts
+    them), and how many of them have verified their email since."""
+    users = {
+        user_id
+        for user_id, properties in Event.objects.filter(
+            name=SIGNED_UP, user__isnull=False, occurred_at__gte=since, occurred_at__lt=until
+        ).values_list("user_id", "properties")
+        if not (properties or {}).get("via_invite")
+    }
+    verified = (
+        Event.objects.filter(name=EMAIL_VERIFIED, user_id__in=list(users)).values("user_id").distinct().count()
+        if users
+        else 0
+    )
+    return Signups(count=len(users), verified=verified)
+
+
+def experiments_running_count() -> int:
+    return Experiment.objects.filter(status=Experiment.Status.RUNNING).count()
