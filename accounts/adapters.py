@@ -16,6 +16,12 @@ class AccountAdapter(DefaultAccountAdapter):
         """
         mail_queue(self.render_mail(template_prefix, email, context))
 
+    def get_login_redirect_url(self, request):
+        """Staff land on their staff home, not on "Start your organization" (a `next=` still wins)."""
+        if request.user.is_authenticated and request.user.is_staff:
+            return reverse("staff_home")
+        return super().get_login_redirect_url(request)
+
     def get_email_verification_redirect_url(self, email_address):
         return reverse("welcome")
 

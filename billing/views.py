@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.db import close_old_connections
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -37,6 +36,7 @@ from catalog.models import Edition
 from catalog.selectors import edition_default_for_trial, edition_get, products_for_sale
 from catalog.templatetags.catalog_tags import money
 from common.exceptions import NotFound
+from common.staff import staff_required
 from experiments import events
 from experiments.services import event_record
 from provisioning.selectors import environments_of
@@ -716,7 +716,7 @@ def billing_details(request: HttpRequest) -> HttpResponse:
     return redirect("billing")
 
 
-@staff_member_required
+@staff_required
 def sales_leads(request: HttpRequest) -> HttpResponse:
     """Staff: organizations whose yearly spend passed the sales threshold."""
     since = timezone.now() - timedelta(days=365)

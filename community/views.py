@@ -9,21 +9,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from catalog.models import Product
 from common.exceptions import FlywheelError
+from common.staff import staff_required
 
 from . import privileges, selectors, services
 from .exceptions import NotFound
-from .models import Answer, Escalation, Flag, Question
+from .models import Answer, Escalation, EscalationPolicy, Flag, Question
 from .notifications import unsubscribe_user_public_id
 
 
@@ -312,7 +313,7 @@ def _is_uuid(text: str) -> bool:
     return True
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def delete(request: HttpRequest, public_id) -> HttpResponse:
     question = _question(request, public_id)
@@ -325,7 +326,7 @@ def delete(request: HttpRequest, public_id) -> HttpResponse:
     return redirect("community_moderation")
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def review(request: HttpRequest, public_id) -> HttpResponse:
     question = _question(request, public_id)
@@ -345,27 +346,33 @@ def review(request: HttpRequest, public_id) -> HttpResponse:
     return redirect("community_moderation")
 
 
-@staff_member_required
+@staff_required
 def moderation(request: HttpRequest) -> HttpResponse:
     questions, answers = selectors.hidden_posts()
     return render(request, "community/moderation.html", {"questions": questions, "answers": answers})
 
 
-@staff_member_required
+@staff_required
 def support_queue(request: HttpRequest) -> HttpResponse:
     mine = request.GET.get("mine") == "1"
     escalations = selectors.support_queue()
     engineer = selectors.engineer_of(user=request.user)
     if mine and engineer is not None:
         escalations = escalations.filter(engineer=engineer)
+    names = dict(EscalationPolicy.objects.values_list("support_tier", "name"))
+    now = timezone.now()
+    rows = list(escalations)
+    for escalation in rows:
+        escalation.tier_name = names.get(escalation.support_tier, escalation.support_tier.capitalize())
+        escalation.waiting = now - escalation.escalated_at
     return render(
         request,
         "community/queue.html",
-        {"escalations": escalations, "engineer": engineer, "mine": mine},
+        {"escalations": rows, "engineer": engineer, "mine": mine},
     )
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def escalation_reassign(request: HttpRequest, escalation_id: int) -> HttpResponse:
     try:
@@ -379,9 +386,16 @@ def escalation_reassign(request: HttpRequest, escalation_id: int) -> HttpRespons
     return redirect("community_support_queue")
 
 
-@staff_member_required
+@staff_required
 def metrics(request: HttpRequest) -> HttpResponse:
-    return render(request, "community/metrics.html", {"rows": selectors.community_metrics()})
+    """Staff: per month and support tier, how the community and support did, with each tier's
+    deadline so the figures can be read against it."""
+    policies = list(EscalationPolicy.objects.order_by("rank"))
+    names = {policy.support_tier: policy.name for policy in policies}
+    rows = selectors.community_metrics()
+    for row in rows:
+        row.tier_name = names.get(row.support_tier, row.support_tier.capitalize())
+    return render(request, "community/metrics.html", {"rows": rows, "policies": policies})
 
 
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:

@@ -7,6 +7,7 @@ from billing import views as billing_views
 from billing.api import api as flywheel_api
 from experiments import views as experiments_views
 from provisioning import views as provisioning_views
+from staff import views as staff_views
 
 urlpatterns = [
     # First: Django tries the patterns in order, and Stripe may post a thousand a second.
@@ -37,6 +38,7 @@ urlpatterns = [
     path("billing/try/", billing_views.product_trial_start, name="product_trial_start"),
     path("billing/terms/", billing_views.payment_terms, name="payment_terms"),
     path("billing/details/", billing_views.billing_details, name="billing_details"),
+    path("staff/", staff_views.staff_home, name="staff_home"),
     path("staff/sales-leads/", billing_views.sales_leads, name="sales_leads"),
     path("billing/payments/<uuid:payment_id>/", billing_views.payment_status, name="payment_status"),
     path("billing/invoices/<uuid:invoice_id>/", billing_views.invoice_page, name="invoice"),

@@ -45,14 +45,17 @@ from django.db.models import DateTimeField as DateTimeFieldType
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Upper
 
+from catalog.templatetags.catalog_tags import money
+
 from .events import (
     EDITION_CHANGED,
     PAYMENT_REFUNDED,
     SEATS_ADDED,
     SUBSCRIPTION_PAID,
     SUBSCRIPTION_RENEWED,
+    event_label,
 )
-from .models import Event, Experiment, Exposure
+from .models import Event, Experiment, Exposure, Variation
 
 SRM_THRESHOLD = 0.001
 REVENUE_DAYS = 30
@@ -66,6 +69,26 @@ PAYMENT_EVENTS = (SUBSCRIPTION_PAID, SEATS_ADDED, EDITION_CHANGED, SUBSCRIPTION_
 REFUND_EVENTS = (PAYMENT_REFUNDED,)
 
 
+# What each variation is to the analysis, said the same way on every staff page: the baseline is
+# the holdout when there is one (whatever the other variations are called, even "control"),
+# else the variation at position 0; every other variation is a treatment compared with it.
+ROLE_HOLDOUT = "Holdout: no treatment, the baseline"
+ROLE_CONTROL = "Control: the baseline"
+ROLE_TREATMENT = "Treatment"
+
+
+def baseline_of(variations: list[Variation]) -> Variation | None:
+    """The variation every other one is compared with: the holdout, else position 0."""
+    ordered = sorted(variations, key=lambda variation: variation.position)
+    return next((v for v in ordered if v.holdout), ordered[0] if ordered else None)
+
+
+def variation_role(variation: Variation, *, baseline: Variation | None) -> str:
+    if baseline is None or variation.pk != baseline.pk:
+        return ROLE_TREATMENT
+    return ROLE_HOLDOUT if variation.holdout else ROLE_CONTROL
+
+
 @dataclass
 class VariantResult:
     """One variation's number for one metric, and its comparison with the control."""
@@ -75,6 +98,11 @@ class VariantResult:
     total: float
     mean: float
     is_control: bool
+    name: str = ""
+    role: str = ""
+    # The total and mean as staff read them: money with its currency for revenue, else counts.
+    total_text: str = ""
+    mean_text: str = ""
     uplift: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
@@ -100,6 +128,7 @@ class MetricResult:
     label: str
     kind: str  # "proportion" or "mean"
     variants: list[VariantResult]
+    currency: str = ""
 
 
 @dataclass
@@ -112,6 +141,7 @@ class VariantSummary:
     exposures: int
     holdout: bool
     is_control: bool
+    role: str = ""
 
 
 @dataclass
@@ -263,7 +293,7 @@ def _revenue_key(currency: str, currencies: list[str]) -> str:
 def experiment_analyse(*, experiment: Experiment) -> Analysis:
     """Exposures per variation, the SRM check, and every metric compared with the control."""
     variations = list(experiment.variations.order_by("position"))
-    control_variation = next((v for v in variations if v.holdout), variations[0] if variations else None)
+    control_variation = baseline_of(variations)
     total_weight = sum(v.weight for v in variations) or 1.0
     currencies = _revenue_currencies(experiment) or [""]
     activation, rows = _metric_rows(experiment, currencies)
@@ -288,22 +318,24 @@ def experiment_analyse(*, experiment: Experiment) -> Analysis:
     summaries = [
         VariantSummary(
             key=v.key,
-            name=v.name,
+            name=v.name or v.key,
             position=v.position,
             weight=v.weight,
             expected_share=v.weight / total_weight,
             exposures=int(sums[v.position][0]),
             holdout=v.holdout,
             is_control=control_variation is not None and v.pk == control_variation.pk,
+            role=variation_role(v, baseline=control_variation),
         )
         for v in variations
     ]
-    labels = [f"Activation: {name}" for name in activation] + [
+    labels = [f"Activation: {event_label(name)}" for name in activation] + [
         "Conversion to paid",
-        *(f"Revenue in the first {REVENUE_DAYS} days{f', {currency}' if currency else ''} (minor units per unit)" for currency in currencies),
+        *(f"Revenue in the first {REVENUE_DAYS} days per unit{f', {currency}' if currency else ''}" for currency in currencies),
     ]
+    metric_currencies = [""] * (len(activation) + 1) + currencies
     metrics: list[MetricResult] = []
-    for index, (key, label) in enumerate(zip(metric_keys, labels, strict=True)):
+    for index, (key, label, currency) in enumerate(zip(metric_keys, labels, metric_currencies, strict=True)):
         kind = "mean" if key in revenue_keys else "proportion"
         control_sums = sums[control_variation.position] if control_variation else None
         results = []
@@ -316,7 +348,15 @@ def experiment_analyse(*, experiment: Experiment) -> Analysis:
                 total=total,
                 mean=(total / units) if units else 0.0,
                 is_control=control_variation is not None and v.pk == control_variation.pk,
+                name=v.name or v.key,
+                role=variation_role(v, baseline=control_variation),
             )
+            if kind == "mean":
+                result.total_text = money(round(result.total), currency)
+                result.mean_text = money(round(result.mean), currency)
+            else:
+                result.total_text = f"{round(result.total)}"
+                result.mean_text = f"{result.mean:.0%}"
             if control_sums is not None and not result.is_control:
                 control_units = int(control_sums[0])
                 if kind == "proportion":
@@ -335,7 +375,7 @@ def experiment_analyse(*, experiment: Experiment) -> Analysis:
                     result.ci_low, result.ci_high = (float(bound) for bound in test.ci)
                     result.chance_to_beat_control = float(test.chance_to_win)
             results.append(result)
-        metrics.append(MetricResult(key=key, label=label, kind=kind, variants=results))
+        metrics.append(MetricResult(key=key, label=label, kind=kind, variants=results, currency=currency))
 
     p_value = srm_p_value([s.exposures for s in summaries], [s.weight for s in summaries])
     flagged = p_value < SRM_THRESHOLD
@@ -400,8 +440,9 @@ def uplift_chart_svg(metric: MetricResult, *, width: int = 640, row_height: int 
     ]
     for index, variant in enumerate(metric.variants):
         y = row_height * index + row_height / 2 + 4
-        label = f"{variant.variation_key} (control)" if variant.is_control else variant.variation_key
-        parts.append(f'<text x="4" y="{y + 4:.1f}" font-size="12">{_escape(label)}</text>')
+        label = f"{variant.name or variant.variation_key} (baseline)" if variant.is_control else variant.name or variant.variation_key
+        shown = label if len(label) <= 24 else label[:23] + "…"
+        parts.append(f'<text x="4" y="{y + 4:.1f}" font-size="12"><title>{_escape(label)}</title>{_escape(shown)}</text>')
         if variant.uplift is None:
             continue
         colour = "#2f855a" if (variant.ci_low or 0) > 0 else "#c53030" if (variant.ci_high or 0) < 0 else "#4a5ec8"

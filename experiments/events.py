@@ -23,7 +23,7 @@ SUBSCRIPTION_SUSPENDED = "subscription_suspended"
 # Money given back on a paid invoice: a refund issued (a credit note), or a dispute lost.
 PAYMENT_REFUNDED = "payment_refunded"
 
-# The signup funnel, step by step, as the staff funnel page shows it.
+# The signup journey's events (the staff funnel page groups them into steps: experiments/selectors.py FUNNEL_STEPS).
 SIGNUP_FUNNEL = [
     SIGNUP_STARTED,
     SIGNED_UP,
@@ -73,3 +73,35 @@ def events_register(names: "list[str] | tuple[str, ...] | frozenset[str]") -> No
 
 def event_known(name: str) -> bool:
     return name in KNOWN_EVENTS or name in _registered
+
+
+# What each event means, in words, for staff pages (the funnel, experiment metrics). A name
+# without a label is shown as its words ("seat_limit_reached" -> "Seat limit reached").
+EVENT_LABELS = {
+    SIGNUP_STARTED: "Opened the signup page",
+    SIGNED_UP: "Signed up",
+    EMAIL_VERIFIED: "Verified email",
+    ORGANIZATION_CREATED: "Created an organization",
+    TRIAL_STARTED: "Started a trial",
+    ENVIRONMENT_REQUESTED: "Workspace requested",
+    ENVIRONMENT_ACTIVE: "Workspace ready",
+    ENVIRONMENT_FAILED: "Workspace failed",
+    INVITE_SENT: "Invited a colleague",
+    INVITE_ACCEPTED: "A colleague joined",
+    JOINED_BY_DOMAIN: "Joined by email domain",
+    SEAT_LIMIT_REACHED: "Reached the seat limit",
+    SUBSCRIPTION_STARTED: "Started a subscription",
+    SUBSCRIPTION_PAID: "Paid",
+    SEATS_ADDED: "Added seats",
+    SUBSCRIPTION_RENEWED: "Renewed",
+    EDITION_CHANGED: "Changed edition",
+    PAYMENT_FAILED: "A payment failed",
+    TRIAL_ENDED: "Trial ended",
+    SUBSCRIPTION_SUSPENDED: "Subscription suspended",
+    PAYMENT_REFUNDED: "Refunded",
+}
+
+
+def event_label(name: str) -> str:
+    """An event as staff read it: "invite_sent" -> "Invited a colleague"."""
+    return EVENT_LABELS.get(name) or name.replace("_", " ").capitalize()

@@ -7,8 +7,9 @@ of a second and only the digest needs it.
 from __future__ import annotations
 
 import io
+from html import escape
 
-from .reports import MonthPoint
+from .reports import MonthPoint, format_nps
 
 
 def trend_png(points: list[MonthPoint], *, title: str = "NPS by month") -> bytes:
@@ -50,3 +51,46 @@ def trend_png(points: list[MonthPoint], *, title: str = "NPS by month") -> bytes
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def trend_svg(points: list[MonthPoint], *, width: int = 640, height: int = 220) -> str:
+    """The same trend for a staff page, as inline SVG (no matplotlib in a web request): per month
+    a dot at the NPS and a bar over its 95% margin; a month with too few answers is left empty
+    and marked "too few" so a gap never reads as zero."""
+    left, right, top, bottom = 40, width - 10, 10, height - 30
+    step = (right - left) / max(len(points), 1)
+
+    def y(value: float) -> float:
+        return top + (100 - max(-100.0, min(100.0, value))) / 200 * (bottom - top)
+
+    described = ", ".join(
+        f"{point.month:%b %Y} {'too few answers' if point.group.nps is None else format_nps(point.group.nps)}"
+        for point in points
+    )
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="nps-trend" viewBox="0 0 {width} {height}" '
+        f'width="100%" role="img" aria-label="NPS by month: {escape(described)}">',
+    ]
+    for tick in (100, 50, 0, -50, -100):
+        parts.append(
+            f'<line x1="{left}" y1="{y(tick):.1f}" x2="{right}" y2="{y(tick):.1f}" '
+            f'stroke="{"#9aa3b2" if tick == 0 else "#e3e7ee"}" stroke-width="1"/>'
+            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" font-size="11" text-anchor="end" fill="#4a5568">{tick:+d}</text>'
+        )
+    for index, point in enumerate(points):
+        x = left + step * (index + 0.5)
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - 10}" font-size="11" text-anchor="middle" fill="#4a5568">{point.month:%b %y}</text>'
+        )
+        group = point.group
+        if group.nps is None or group.margin is None:
+            parts.append(f'<text x="{x:.1f}" y="{y(0) - 6:.1f}" font-size="10" text-anchor="middle" fill="#8a94a6">too few</text>')
+            continue
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{y(group.nps + group.margin):.1f}" x2="{x:.1f}" y2="{y(group.nps - group.margin):.1f}" '
+            f'stroke="#9aa6e8" stroke-width="6" stroke-linecap="round"/>'
+            f'<circle cx="{x:.1f}" cy="{y(group.nps):.1f}" r="5" fill="#3447c7"/>'
+            f'<text x="{x + 8:.1f}" y="{y(group.nps) + 4:.1f}" font-size="11" fill="#1a202c">{format_nps(group.nps)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -13,6 +13,14 @@ from datetime import date
 
 Z_95 = 1.96
 
+# The question as the product asks it (feedback/services.py shows it; reports quote it as asked).
+QUESTION = "How likely are you to recommend {product} to a friend or colleague?"
+
+
+def question_for(product_name: str | None) -> str:
+    """The survey's question for one product, word for word as it was asked."""
+    return QUESTION.format(product=product_name or "this product")
+
 
 @dataclass(frozen=True)
 class Score:
@@ -113,12 +121,27 @@ class MonthlyReport:
     trend: list[MonthPoint]
     breakdowns: dict[str, list[Group]] = field(default_factory=dict)
 
+    questions: list[str] = field(default_factory=list)
+
     @property
     def change(self) -> float | None:
         """This month's NPS minus last month's, when both are shown."""
         if self.overall.nps is None or self.previous.nps is None:
             return None
         return self.overall.nps - self.previous.nps
+
+    @property
+    def change_margin(self) -> float | None:
+        """The 95% margin of the change: the two months are independent samples, so their
+        margins add in quadrature, sqrt(m1^2 + m2^2)."""
+        if self.change is None or self.overall.margin is None or self.previous.margin is None:
+            return None
+        return math.sqrt(self.overall.margin**2 + self.previous.margin**2)
+
+    @property
+    def change_significant(self) -> bool:
+        """The change is larger than its margin of error (a real change at 95%)."""
+        return self.change is not None and self.change_margin is not None and abs(self.change) > self.change_margin
 
 
 @dataclass
@@ -132,6 +155,7 @@ class OrganizationReport:
     trend: list[MonthPoint]
     by_role: list[Group]
     comments: list[dict]
+    questions: list[str] = field(default_factory=list)
 
 
 def months_back(month: date, count: int) -> date:

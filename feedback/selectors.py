@@ -28,6 +28,7 @@ from .reports import (
     OrganizationReport,
     Score,
     months_back,
+    question_for,
 )
 
 TENURE_BUCKETS = [
@@ -112,7 +113,7 @@ def _trend(*, until: date, months: int) -> list[MonthPoint]:
     return points
 
 
-def _labels() -> dict[str, dict[str, str]]:
+def breakdown_labels() -> dict[str, dict[str, str]]:
     products = {str(product.pk): product.name for product in Product.objects.all()}
     editions = {
         str(edition.pk): f"{edition.product.name} {edition.name}"
@@ -128,6 +129,28 @@ def _labels() -> dict[str, dict[str, str]]:
     }
 
 
+def breakdown_key_label(name: str, value: object, labels: dict[str, dict[str, str]]) -> tuple[str, str]:
+    """One breakdown row's key and its label in words. `paying` is a boolean that PostgreSQL
+    gives back as True/False and SQLite (`make run` without DATABASE_URL) as 1/0: both read
+    "Paying" / "Not paying", never "0"."""
+    if value is None:
+        return "none", "Not known"
+    if name == "paying":
+        key = "true" if value in (True, 1, "1", "true", "t") else "false"
+    else:
+        key = str(value).lower() if isinstance(value, bool) else str(value)
+    return key, labels[name].get(key, key)
+
+
+def questions_asked(*, product_ids: list[int] | None = None) -> list[str]:
+    """The survey's question as each product asked it ("... recommend Tracker ..."), for the
+    products given (every product with answers when None)."""
+    if product_ids is None:
+        product_ids = list(Response.objects.exclude(product_id=None).values_list("product_id", flat=True).distinct())
+    names = Product.objects.filter(pk__in=product_ids).order_by("name").values_list("name", flat=True)
+    return [question_for(name) for name in names]
+
+
 def monthly_report(*, month: date, trend_months: int = 12) -> MonthlyReport:
     """Staff: NPS of `month` (a first of the month) with its margin, last month's, the trend over
     `trend_months` months, and every breakdown of `month`, in one pass over its responses."""
@@ -141,7 +164,7 @@ def monthly_report(*, month: date, trend_months: int = 12) -> MonthlyReport:
         ),
         params=[month],
     )
-    labels = _labels()
+    labels = breakdown_labels()
     overall = _group("all", "Everyone", Score(0, 0, 0))
     breakdowns: dict[str, list[Group]] = {name: [] for name in BREAKDOWNS}
     for row in rows:
@@ -153,13 +176,9 @@ def monthly_report(*, month: date, trend_months: int = 12) -> MonthlyReport:
         index = list(grouping).index(0)
         name = BREAKDOWNS[index]
         value = values[index]
-        if value is None:
-            if name == "category":
-                continue  # answers without a comment have no category
-            key, label = "none", "Not known"
-        else:
-            key = str(value).lower() if isinstance(value, bool) else str(value)
-            label = labels[name].get(key, key)
+        if value is None and name == "category":
+            continue  # answers without a comment have no category
+        key, label = breakdown_key_label(name, value, labels)
         breakdowns[name].append(_group(key, label, score))
     order = {
         "role": list(Role.values),
@@ -174,7 +193,15 @@ def monthly_report(*, month: date, trend_months: int = 12) -> MonthlyReport:
             groups.sort(key=lambda group: (-group.score.responses, group.label))
     trend = _trend(until=month, months=trend_months)
     previous = trend[-2].group if len(trend) >= 2 else _group("previous", "", Score(0, 0, 0))
-    return MonthlyReport(month=month, overall=overall, previous=previous, trend=trend, breakdowns=breakdowns)
+    product_ids = [int(group.key) for group in breakdowns["product"] if group.key.isdigit()]
+    return MonthlyReport(
+        month=month,
+        overall=overall,
+        previous=previous,
+        trend=trend,
+        breakdowns=breakdowns,
+        questions=questions_asked(product_ids=product_ids),
+    )
 
 
 def comments_sample(*, month: date, count: int) -> list[dict]:
@@ -262,7 +289,14 @@ def organization_report(
         }
         for response in latest
     ]
+    own_products = list(
+        Response.objects.filter(organization=organization, month__gte=since, month__lte=until)
+        .exclude(product_id=None)
+        .values_list("product_id", flat=True)
+        .distinct()
+    )
     return OrganizationReport(
+        questions=questions_asked(product_ids=own_products),
         since=since,
         until=until,
         organization=_group("organization", organization.name, own_total),

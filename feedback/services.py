@@ -46,11 +46,10 @@ from .models import (
     Survey,
     SurveyState,
 )
-from .reports import format_nps, month_of, months_back
+from .reports import format_nps, month_of, months_back, question_for
 
 logger = logging.getLogger(__name__)
 
-QUESTION = "How likely are you to recommend {product} to a friend or colleague?"
 COMMENT_MAX_LENGTH = 5000
 DETRACTOR_MAX_SCORE = 6
 PAYING_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
@@ -172,7 +171,7 @@ def survey_decide(*, membership: Membership, product_code: str | None = None) ->
         ask=True,
         reason="",
         survey=survey,
-        question=QUESTION.format(product=product.name if product else "this product"),
+        question=question_for(product.name if product else None),
     )
 
 

@@ -6,19 +6,21 @@ from __future__ import annotations
 from datetime import date
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.models import Membership
+from common.staff import staff_required
 
 from . import selectors, services
+from .charts import trend_svg
 from .exceptions import FlywheelError, NotFound
 from .models import Category, FollowUp, Response
 from .reports import month_of, months_back
@@ -42,7 +44,8 @@ def report(request: HttpRequest) -> HttpResponse:
 
 
 def _month_param(request: HttpRequest) -> tuple[date, str]:
-    default = months_back(month_of(timezone.now()), 1)
+    """The month asked for (`?month=2026-10`), else the current month (its answers so far)."""
+    default = month_of(timezone.now())
     text = request.GET.get("month", "").strip()
     if not text:
         return default, ""
@@ -53,10 +56,11 @@ def _month_param(request: HttpRequest) -> tuple[date, str]:
         return default, f"'month' must look like 2026-10, got {text!r}."
 
 
-@staff_member_required
+@staff_required
 def staff_report(request: HttpRequest) -> HttpResponse:
     """Staff: one month's NPS, trend, every breakdown, and its comments to categorize."""
     month, error = _month_param(request)
+    current = month_of(timezone.now())
     result = selectors.monthly_report(month=month)
     comments = Paginator(
         Response.objects.filter(month=month).exclude(comment="").select_related("organization").order_by("-submitted_at"),
@@ -71,8 +75,10 @@ def staff_report(request: HttpRequest) -> HttpResponse:
             "comments": comments,
             "categories": Category.choices,
             "month_value": f"{month:%Y-%m}",
-            "previous_month": f"{months_back(month, 1):%Y-%m}",
-            "next_month": f"{months_back(month, -1):%Y-%m}",
+            "is_current_month": month == current,
+            "previous_month": months_back(month, 1),
+            "next_month": months_back(month, -1) if month < current else None,
+            "trend_chart": mark_safe(trend_svg(result.trend)),  # noqa: S308 - built from numbers and escaped text
             "error": error,
             "open_follow_ups": selectors.follow_ups_for_staff().count(),
             "minimum": selectors.min_group_responses(),
@@ -81,7 +87,7 @@ def staff_report(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def staff_categorize(request: HttpRequest, response_id) -> HttpResponse:
     response = Response.objects.filter(public_id=response_id).first()
@@ -99,7 +105,7 @@ def staff_categorize(request: HttpRequest, response_id) -> HttpResponse:
     return redirect(back)
 
 
-@staff_member_required
+@staff_required
 def staff_follow_ups(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", FollowUp.Status.OPEN)
     if status not in (*FollowUp.Status.values, "all"):
@@ -110,7 +116,7 @@ def staff_follow_ups(request: HttpRequest) -> HttpResponse:
     return render(request, "feedback/follow_ups.html", {"follow_ups": follow_ups, "status": status})
 
 
-@staff_member_required
+@staff_required
 def staff_follow_up(request: HttpRequest, follow_up_id) -> HttpResponse:
     try:
         follow_up = selectors.get_follow_up_for_staff(user=request.user, follow_up_public_id=follow_up_id)

@@ -1,11 +1,12 @@
 import base64
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
+
+from common.staff import staff_required
 
 from .exceptions import LinkInvalid, UnsubscribeInvalid
 from .selectors import variation_reports
@@ -51,7 +52,7 @@ def click(request, token: str):
     return HttpResponseRedirect(url)
 
 
-@staff_member_required
+@staff_required
 def staff_report(request):
     """Staff: onboarding emails per experiment variation: sent, opened, clicked, converted."""
     return render(request, "onboarding/staff_report.html", {"reports": variation_reports()})

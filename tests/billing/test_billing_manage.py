@@ -69,7 +69,7 @@ def test_ask_to_pay_by_invoice(client, trial_organization):
 
 def test_sales_leads_page_is_for_staff(client, catalog):
     client.force_login(UserFactory(email="rep@flywheel.example"))
-    assert client.get(reverse("sales_leads")).status_code == 302
+    assert client.get(reverse("sales_leads")).status_code == 403
     client.force_login(UserFactory(email="boss@flywheel.example", is_staff=True))
     assert "Organizations above the sales threshold" in client.get(reverse("sales_leads")).content.decode()
 

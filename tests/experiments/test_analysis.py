@@ -84,7 +84,7 @@ def test_the_analysis_matches_gbstats_run_directly_on_the_same_counts():
     assert [(v.key, v.exposures, v.is_control) for v in analysis.variants] == [("control", 200, True), ("treatment", 210, False)]
     metrics = {metric.key: metric for metric in analysis.metrics}
     assert [metric.label for metric in analysis.metrics] == [
-        "Activation: invite_sent", "Conversion to paid", "Revenue in the first 30 days (minor units per unit)"]
+        "Activation: Invited a colleague", "Conversion to paid", "Revenue in the first 30 days per unit"]
     expected = {
         "activation_0": ((50, 200), (72, 210), proportions((200, 50), (210, 72))),
         "paid": ((24, 200), (40, 210), proportions((200, 24), (210, 40))),
@@ -127,7 +127,7 @@ def test_the_staff_page_shows_the_analysis_with_a_chart_and_warns_on_small_sampl
     experiment = experiment_with(("control", 1.0), ("treatment", 1.0), key="page", name="Welcome subject", minimum_sample=500)
     population(experiment, {"control": CONTROL, "treatment": TREATMENT})
 
-    assert client.get(reverse("staff_experiment", args=["page"])).status_code == 302  # staff only
+    assert client.get(reverse("staff_experiment", args=["page"])).status_code == 302  # staff only: to sign in
     response = admin_client.get(reverse("staff_experiment", args=["page"]))
     assert response.status_code == 200
     content = response.content.decode()
@@ -202,7 +202,7 @@ def test_revenue_counts_every_paid_invoice_less_what_was_given_back():
     analysis = experiment_analyse(experiment=experiment)
 
     assert _metrics(analysis)["revenue"] == {"control": 27_000, "treatment": 15_000}
-    assert [metric.label for metric in analysis.metrics][-1] == "Revenue in the first 30 days, USD (minor units per unit)"
+    assert [metric.label for metric in analysis.metrics][-1] == "Revenue in the first 30 days per unit, USD"
 
 
 @pytest.mark.django_db
@@ -220,7 +220,7 @@ def test_revenue_in_several_currencies_is_compared_per_currency_never_added_up()
     assert metrics["revenue_JPY"] == {"control": 10_000, "treatment": 10_000}
     assert metrics["revenue_USD"] == {"control": 0, "treatment": 10_000}
     assert [metric.label for metric in analysis.metrics if metric.kind == "mean"] == [
-        "Revenue in the first 30 days, JPY (minor units per unit)", "Revenue in the first 30 days, USD (minor units per unit)"]
+        "Revenue in the first 30 days per unit, JPY", "Revenue in the first 30 days per unit, USD"]
     assert any("Payments in 2 currencies (JPY, USD)" in warning for warning in analysis.warnings)
 
 

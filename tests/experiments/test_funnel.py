@@ -99,6 +99,16 @@ def known_funnel(db):
         ],
     )
 
+    # Ada's colleague signs up through her invite and joins: not a signup of the funnel, but
+    # "A colleague joined" for Ada, after she invited.
+    colleague = UserFactory()
+    record_at(START + timedelta(seconds=350), events.SIGNED_UP, user=colleague, properties={"anonymous_id": "", "via_invite": True})
+    record_at(START + timedelta(seconds=360), events.EMAIL_VERIFIED, user=colleague)
+    record_at(START + timedelta(seconds=400), events.INVITE_ACCEPTED, user=colleague, organization=ada_organization)
+    # Someone joins Bert's organization by email domain although Bert never invited anyone:
+    # steps are in order, so Bert does not reach "A colleague joined".
+    record_at(START + timedelta(seconds=900), events.JOINED_BY_DOMAIN, user=UserFactory(), organization=bert_organization)
+
     # Cleo
     cleo_start = START + timedelta(minutes=30)
     record_at(cleo_start, events.SIGNED_UP, user=cleo, properties={"anonymous_id": ""})
@@ -122,15 +132,14 @@ def known_funnel(db):
 
 EXPECTED_STEPS = [
     # step, people, median and p95 seconds from the previous step (nearest rank)
-    (events.SIGNUP_STARTED, 3, None, None),
-    (events.SIGNED_UP, 3, 60.0, 120.0),  # Ada 60, Bert 120 (Cleo has no start)
-    (events.EMAIL_VERIFIED, 3, 60.0, 300.0),  # Cleo 45, Ada 60, Bert 300
-    (events.ORGANIZATION_CREATED, 2, 5.0, 5.0),
-    (events.TRIAL_STARTED, 2, 1.0, 1.0),
-    (events.ENVIRONMENT_REQUESTED, 2, 1.0, 1.0),
-    (events.ENVIRONMENT_ACTIVE, 2, 30.0, 60.0),  # Bert 30, Ada 60
-    (events.INVITE_SENT, 1, 113.0, 113.0),  # Ada
-    (events.INVITE_ACCEPTED, 0, None, None),
+    ("signed_up", 3, None, None),  # Ada, Bert, Cleo (not the colleague: she came by invite)
+    ("email_verified", 3, 60.0, 300.0),  # Cleo 45, Ada 60, Bert 300
+    ("organization_created", 2, 5.0, 5.0),
+    ("product_started", 2, 1.0, 1.0),
+    ("workspace_ready", 2, 31.0, 61.0),  # Bert 31, Ada 61 (from the trial's start)
+    ("invite_sent", 1, 113.0, 113.0),  # Ada
+    ("colleague_joined", 1, 100.0, 100.0),  # Ada's colleague; Bert never invited
+    ("paid", 0, None, None),
 ]
 
 
@@ -144,56 +153,51 @@ def test_percentile_is_nearest_rank():
     assert percentile([float(value) for value in range(1, 101)], 0.95) == 95.0
 
 
-def test_funnel_report_counts_each_person_once_per_step_with_times_between_steps(known_funnel):
+def test_funnel_report_counts_people_in_order_each_step_a_subset_of_the_previous(known_funnel):
     report = funnel_report(since=SINCE, until=UNTIL)
 
     assert report.since == SINCE
     assert report.until == UNTIL
-    assert [step.name for step in report.steps] == events.SIGNUP_FUNNEL
     assert [
         (
-            step.name,
+            step.key,
             step.count,
             step.from_previous.median_seconds if step.from_previous else None,
             step.from_previous.p95_seconds if step.from_previous else None,
         )
         for step in report.steps
     ] == EXPECTED_STEPS
-    assert report.steps[0].from_previous is None
-    assert [step.from_previous.count for step in report.steps[1:]] == [2, 3, 2, 2, 2, 2, 1, 0]
-    assert [step.share_of_first for step in report.steps] == [
-        1,
-        1,
-        1,
-        2 / 3,
-        2 / 3,
-        2 / 3,
-        2 / 3,
-        1 / 3,
-        0,
+    assert [step.label for step in report.steps] == [
+        "Signed up", "Verified email", "Created an organization", "Started a product (trial or Free)",
+        "Workspace ready", "Invited a colleague", "A colleague joined", "Paid",
     ]
-    # Email verified -> workspace active: Bert 37 s, Ada 67 s.
+    counts = [step.count for step in report.steps]
+    assert counts == sorted(counts, reverse=True)  # never rises
+    assert [step.share_of_first for step in report.steps] == [1, 1, 2 / 3, 2 / 3, 2 / 3, 1 / 3, 1 / 3, 0]
+    assert [step.share_of_previous for step in report.steps] == [None, 1, 2 / 3, 1, 1, 1 / 2, 1, 0]
+    # Email verified -> workspace ready: Bert 37 s, Ada 67 s.
     assert report.time_to_value == Duration(count=2, median_seconds=37.0, p95_seconds=67.0)
+    assert report.signup_page_visitors == 3  # Ada, Bert, Dora's browsers
 
 
 def test_funnel_report_of_an_empty_window(known_funnel):
     report = funnel_report(since=UNTIL + timedelta(days=1), until=UNTIL + timedelta(days=2))
 
-    assert [step.count for step in report.steps] == [0] * len(events.SIGNUP_FUNNEL)
-    assert [step.share_of_first for step in report.steps] == [None] * len(events.SIGNUP_FUNNEL)
+    assert [step.count for step in report.steps] == [0] * 8
+    assert [step.share_of_first for step in report.steps] == [None] * 8
     assert report.time_to_value == Duration(count=0, median_seconds=None, p95_seconds=None)
 
 
-def test_a_signup_whose_anonymous_start_is_before_the_window_has_no_start(known_funnel):
-    # The window opens 5 s after Ada's anonymous start: her signup counts, her start does not.
-    report = funnel_report(since=START + timedelta(seconds=5), until=UNTIL)
+def test_steps_after_the_end_of_the_period_do_not_count(known_funnel):
+    # The period ends 200 s after Ada's start: she has verified (120 s) and her workspace is
+    # ready (187 s) but has not invited yet (300 s); Bert has signed up only.
+    report = funnel_report(since=SINCE, until=START + timedelta(seconds=200))
 
-    by_name = {step.name: step for step in report.steps}
-    assert by_name[events.SIGNUP_STARTED].count == 2  # Bert, Dora
-    assert by_name[events.SIGNED_UP].count == 3
-    assert by_name[events.SIGNED_UP].from_previous == Duration(
-        count=1, median_seconds=120.0, p95_seconds=120.0
-    )
+    by_key = {step.key: step.count for step in report.steps}
+    assert by_key["signed_up"] == 2
+    assert by_key["email_verified"] == 1
+    assert by_key["workspace_ready"] == 1
+    assert by_key["invite_sent"] == 0
 
 
 # HTTP ----------------------------------------------------------------------------------------
@@ -201,18 +205,20 @@ def test_a_signup_whose_anonymous_start_is_before_the_window_has_no_start(known_
 
 def funnel_rows(html: str) -> dict[str, int]:
     return {
-        name: int(count)
-        for name, count in re.findall(
-            r'<tr data-step="([a-z_]+)"><td>[a-z_]+</td><td class="count">(\d+)</td>', html
-        )
+        key: int(count)
+        for key, count in re.findall(r'<tr data-step="([a-z_]+)"><td>[^<]+</td><td class="count">(\d+)</td>', html)
     }
 
 
-def test_anonymous_visitors_are_sent_to_log_in(client, db):
+def visible_text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html[html.index("<main>") :]))
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client, db):
     response = client.get("/staff/funnel/")
 
     assert response.status_code == 302
-    assert response["Location"] == f"{reverse('admin:login')}?next=/staff/funnel/"
+    assert response["Location"] == f"{reverse('account_login')}?next=/staff/funnel/"
 
 
 def test_a_user_who_is_not_staff_is_refused(client, known_funnel):
@@ -220,18 +226,14 @@ def test_a_user_who_is_not_staff_is_refused(client, known_funnel):
 
     response = client.get("/staff/funnel/")
 
-    assert response.status_code == 302
-    assert response["Location"] == f"{reverse('admin:login')}?next=/staff/funnel/"
-    refused = client.get(response["Location"])
-    assert refused.status_code == 200
-    assert "but are not authorized to access this page" in refused.content.decode()
-    assert "Signup funnel" not in refused.content.decode()
+    assert response.status_code == 403
+    assert "Staff only" in response.content.decode()
+    assert "Signup funnel" not in response.content.decode()
 
 
-def test_staff_see_the_funnel_with_its_numbers(client, known_funnel):
+def test_staff_see_the_funnel_drawn_in_words_with_its_numbers(client, known_funnel):
     client.force_login(UserFactory(is_staff=True))
-    # The page's window ends one second after now (exclusive): at UNTIL, after the last event
-    # of the window, so the anonymous start at UNTIL itself is left out.
+    # The page's window ends one second after now (exclusive).
     now = UNTIL - timedelta(seconds=1)
 
     with time_machine.travel(now, tick=False):
@@ -240,28 +242,51 @@ def test_staff_see_the_funnel_with_its_numbers(client, known_funnel):
     assert response.status_code == 200
     html = response.content.decode()
     assert "<h1>Signup funnel</h1>" in html
-    # The default window is the last 30 days: the early journey on 28 February is in it too.
-    rows = funnel_rows(html)
-    assert rows[events.SIGNUP_STARTED] == 4
-    assert rows[events.SIGNED_UP] == 4
+    # The default period is the last 30 days: the early signup on 28 February is in it too.
+    assert funnel_rows(html)["signed_up"] == 4
 
     with time_machine.travel(now, tick=False):
-        response = client.get("/staff/funnel/", {"since": "2026-03-01"})
+        response = client.get("/staff/funnel/", {"since": "2026-03-01", "until": "2026-03-02"})
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert funnel_rows(html) == {name: people for name, people, _, _ in EXPECTED_STEPS}
+    assert funnel_rows(html) == {key: people for key, people, _, _ in EXPECTED_STEPS}
+    text = visible_text(html)
+    # Named in words, never as event names.
+    for raw in ("signed_up", "email_verified", "environment_active", "invite_accepted"):
+        assert raw not in text
+    assert "Signed up" in text and "Verified email" in text and "A colleague joined" in text
+    assert "People who signed up from 1 Mar 2026, 00:00 to 2 Mar 2026, 23:59 (UTC)." in text
+    # Conversion from the previous step and from the first, durations in words.
     assert re.search(
-        r'<tr data-step="email_verified">.*?<td>100%</td>\s*<td>60\.00 s</td>\s*<td>300\.00 s</td>',
+        r'<tr data-step="organization_created"><td>Created an organization</td><td class="count">2</td>\s*'
+        r'<td class="conversion">67%</td>\s*<td class="share">67%</td>\s*'
+        r'<td class="duration">5 seconds</td>\s*<td class="duration">5 seconds</td>',
         html,
-        re.S,
     )
-    assert re.search(
-        r'<tr data-step="environment_active">.*?<td>67%</td>\s*<td>30\.00 s</td>\s*<td>60\.00 s</td>',
-        html,
-        re.S,
-    )
-    assert '<p id="time-to-value">2 people · median 37.00 s · p95 67.00 s</p>' in html
+    assert re.search(r'<tr data-step="invite_sent">.*?<td class="conversion">50%</td>\s*<td class="share">33%</td>', html, re.S)
+    assert "Time to value (email verified → workspace ready): 2 people · median 37 seconds · 95th percentile 1 min 7 s" in text
+    # Drawn: one bar per step, as wide as its share of the widest step, described for screen readers.
+    bars = re.findall(r'<li data-step="([a-z_]+)".*?role="img" aria-label="([^"]+)".*?<div style="width:(\d+)%', html, re.S)
+    assert [(key, int(width)) for key, _, width in bars] == [
+        ("signed_up", 100), ("email_verified", 100), ("organization_created", 67), ("product_started", 67),
+        ("workspace_ready", 67), ("invite_sent", 33), ("colleague_joined", 33), ("paid", 0)]
+    assert bars[2][1] == "Created an organization: 2 people, 67% of the first step"
+    # The definition is on the page, and the period can be chosen.
+    assert "A person counts at a step only if they reached every step before it first" in text
+    for days in ("7", "30", "90"):
+        assert f'href="?days={days}"' in html
+    assert 'type="date" id="funnel-since" name="since" value="2026-03-01"' in html
+
+
+def test_a_period_of_the_last_7_days(client, known_funnel):
+    client.force_login(UserFactory(is_staff=True))
+
+    with time_machine.travel(START + timedelta(days=6), tick=False):
+        html = client.get("/staff/funnel/", {"days": "7"}).content.decode()
+
+    assert funnel_rows(html)["signed_up"] == 3  # not the early signup, 8 days before
+    assert 'aria-current="true" href="?days=7"' in html
 
 
 @pytest.mark.parametrize("since", ["last-week", "2026-13-01", "2026-02-30"])

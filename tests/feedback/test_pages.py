@@ -71,8 +71,8 @@ def test_staff_report_shows_breakdowns_and_suppresses_small_groups(client, two_t
     assert "Their private complaint" in html and "Our own remark about boards" in html
     assert client.get("/staff/feedback/?month=soon").status_code == 400
     client.force_login(UserFactory())
-    assert client.get("/staff/feedback/").status_code == 302  # not staff: to the admin login
-    assert client.get("/staff/feedback/follow-ups/").status_code == 302
+    assert client.get("/staff/feedback/").status_code == 403  # not staff: "staff only"
+    assert client.get("/staff/feedback/follow-ups/").status_code == 403
 
 
 def test_staff_correct_a_category(client, two_tenants):

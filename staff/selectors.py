@@ -1,0 +1,133 @@
+"""The headline figures of the staff home, one small read per staff page, each through the
+selectors of the app that owns the page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.urls import reverse
+
+from billing import lifecycle
+from community import selectors as community_selectors
+from experiments.selectors import experiments_running_count, signups_between
+from feedback import selectors as feedback_selectors
+from feedback.reports import format_nps, month_of
+from onboarding.selectors import variation_reports
+
+
+@dataclass
+class Figure:
+    value: str
+    label: str
+    tone: str = ""  # "warning" when it asks for someone's attention
+
+
+@dataclass
+class StaffPage:
+    title: str
+    url: str
+    description: str
+    figures: list[Figure] = field(default_factory=list)
+
+
+def staff_pages(*, now: datetime) -> list[StaffPage]:
+    """Every staff page, in the order staff use them, with one or two live figures each."""
+    week_ago = now - timedelta(days=7)
+    signups = signups_between(since=week_ago, until=now + timedelta(seconds=1))
+
+    month = month_of(now)
+    nps = feedback_selectors.monthly_report(month=month, trend_months=2)
+    if nps.overall.nps is None:
+        nps_figure = Figure(f"{nps.overall.score.responses}", f"answers in {month:%B} so far: too few to score")
+    else:
+        nps_figure = Figure(
+            f"{format_nps(nps.overall.nps)} ±{nps.overall.margin:.0f}",
+            f"NPS in {month:%B} so far, from {nps.overall.score.responses} answers",
+        )
+    follow_ups = feedback_selectors.follow_ups_for_staff().count()
+
+    queue = community_selectors.support_queue()
+    waiting = queue.count()
+    breaches = queue.filter(lead_flagged_at__isnull=False).count()
+    community_month = [row for row in community_selectors.community_metrics(months=1) if row.month and row.month.date() >= month]
+    asked = sum(row.asked for row in community_month)
+    answered = sum(row.answered for row in community_month)
+    hidden_questions, hidden_answers = community_selectors.hidden_posts()
+    hidden = hidden_questions.count() + hidden_answers.count()
+
+    onboarding = variation_reports()
+    enrolled = sum(row.enrolled for row in onboarding)
+    sent = sum(row.sent for row in onboarding)
+
+    leads = lifecycle.organizations_over_sales_threshold(
+        minimum_minor=settings.SALES_THRESHOLD_MINOR, since=now - timedelta(days=365)
+    )
+
+    def people(count: int) -> str:
+        return "person" if count == 1 else "people"
+
+    def plural(count: int, one: str, many: str) -> str:
+        return one if count == 1 else many
+
+    running = experiments_running_count()
+    questions = plural(asked, "question", "questions")
+    return [
+        StaffPage(
+            "Signup funnel",
+            reverse("staff_funnel"),
+            "From signing up to paying, step by step, for a period you choose.",
+            [Figure(f"{signups.count}", f"{people(signups.count)} signed up in the last 7 days"),
+             Figure(f"{signups.verified}", "of them verified their email")],
+        ),
+        StaffPage(
+            "Support queue",
+            reverse("community_support_queue"),
+            "Questions the community left unanswered past their tier's deadline.",
+            [Figure(f"{waiting}", plural(waiting, "open escalation", "open escalations"), "warning" if waiting else ""),
+             Figure(f"{breaches}", "of them past the reminder (the lead was told)", "warning" if breaches else "")],
+        ),
+        StaffPage(
+            "NPS",
+            reverse("feedback_staff_report"),
+            "This month's score with its margin of error, the trend, every breakdown and the comments.",
+            [nps_figure],
+        ),
+        StaffPage(
+            "Follow-ups",
+            reverse("feedback_follow_ups"),
+            "Detractors who agreed to be contacted, waiting for someone to reply.",
+            [Figure(f"{follow_ups}", plural(follow_ups, "follow-up open", "follow-ups open"), "warning" if follow_ups else "")],
+        ),
+        StaffPage(
+            "Experiments",
+            reverse("staff_experiments"),
+            "A/B tests with their baseline, uplift and credible intervals.",
+            [Figure(f"{running}", plural(running, "experiment running", "experiments running"))],
+        ),
+        StaffPage(
+            "Onboarding emails",
+            reverse("staff_onboarding"),
+            "Emails sent, opened, clicked and converted, per experiment variation.",
+            [Figure(f"{enrolled}", f"{people(enrolled)} enrolled"), Figure(f"{sent}", plural(sent, "email sent", "emails sent"))],
+        ),
+        StaffPage(
+            "Community metrics",
+            reverse("community_metrics"),
+            "Per month and support tier: questions, time to first answer, solved by the community.",
+            [Figure(f"{asked}", f"{questions} asked in {month:%B}"), Figure(f"{answered}", "of them answered")],
+        ),
+        StaffPage(
+            "Moderation",
+            reverse("community_moderation"),
+            "Posts hidden by members' flags, waiting for a decision.",
+            [Figure(f"{hidden}", plural(hidden, "post waiting for review", "posts waiting for review"), "warning" if hidden else "")],
+        ),
+        StaffPage(
+            "Sales leads",
+            reverse("sales_leads"),
+            "Organizations whose spend in a year passed the sales threshold.",
+            [Figure(f"{len(leads)}", plural(len(leads), "organization above the threshold", "organizations above the threshold"))],
+        ),
+    ]
