@@ -241,6 +241,9 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
 else:
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport, but a message file is written whole before a worker can
+    # take it (kombu's own lets a worker read it empty and die: config/filesystem_broker.py).
+    CELERY_BROKER_TRANSPORT = "config.filesystem_broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
