@@ -168,8 +168,15 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web, worker and beat share the file: wait for a lock rather than fail at once.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    # Web, worker and beat share the file: wait for a lock rather than fail at once. WAL lets
+    # them read while one writes, and with synchronous=NORMAL a commit is not an fsync (a power
+    # cut may lose the last commits of a development database, never corrupt it): `make run`'s
+    # migrate and demo data commit a few hundred times.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 elif env_bool("DATABASE_PREPARED_STATEMENTS", True):
     # Django turns psycopg's prepared statements off (prepare_threshold None), which also
     # ignores an explicit prepare=True. Its own cursors bind on the client and are never
