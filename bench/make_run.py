@@ -51,7 +51,7 @@ UNSET = (
     "STRIPE_API_BASE", "STRIPE_JS_URL", "CELERY_QUEUE", "DJANGO_SETTINGS_MODULE", "FLYWHEEL_ENV",
     "POSTHOG_API_KEY", "EMAIL_HOST", "VIRTUAL_ENV",
 )
-SETUP_TIMES = re.compile(r"(?P<step>migrate|catalog_sync|demo data) (?P<seconds>[0-9.]+) s")
+SETUP_TIMES = re.compile(r"(?P<step>migrate|catalog_sync|demo data) (?P<seconds>[0-9.]+) s(?: \(CPU (?P<cpu>[0-9.]+) s\))?")
 
 
 def speed_probe() -> float:
@@ -177,6 +177,12 @@ def one_run(args: argparse.Namespace, number: int) -> dict:
                 print(f"  {moment:7.1f}  {line}")
             return {"first_page": None}
         marks = {step: run.when(f"==> {step}") for step in ("migrate", "start")}
+        cpu_of = {
+            match["step"]: match["cpu"]
+            for _, line in run.lines
+            if line.startswith("==> setup took")
+            for match in SETUP_TIMES.finditer(line)
+        }
         setup = {
             match["step"]: float(match["seconds"])
             for _, line in run.lines
@@ -189,7 +195,8 @@ def one_run(args: argparse.Namespace, number: int) -> dict:
             print(f"    install (uv sync, nothing to do)  {marks['migrate']:7.1f} s")
         for step in ("migrate", "catalog_sync", "demo data"):
             if step in setup:
-                print(f"    {step:<33} {setup[step]:7.1f} s")
+                cpu_note = f"   (CPU {cpu_of[step]} s)" if cpu_of.get(step) else ""
+                print(f"    {step:<33} {setup[step]:7.1f} s{cpu_note}")
         if marks["migrate"] is not None and marks["start"] is not None:
             other = marks["start"] - marks["migrate"] - sum(setup.values())
             print(f"    setup process start-up and exit   {other:7.1f} s")

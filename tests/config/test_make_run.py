@@ -54,5 +54,5 @@ def test_dev_setup_migrates_syncs_the_catalog_and_makes_the_demo_data_saying_how
     lines = printed.getvalue().splitlines()
     assert lines[0] == "==> migrate"
     assert "==> catalog_sync" in lines and "==> demo data" in lines
-    assert lines[-1].startswith("==> setup took migrate ") and lines[-1].endswith(" s")
+    assert lines[-1].startswith("==> setup took migrate ") and lines[-1].endswith(" s)")
     assert Response.objects.count() == 40
