@@ -11,6 +11,7 @@ every variable.
 from __future__ import annotations
 
 import os
+import sys
 import zoneinfo
 from pathlib import Path
 
@@ -159,11 +160,16 @@ TEMPLATES = [
 DATABASE_URL = env("DATABASE_URL")
 if PRODUCTION and not DATABASE_URL:
     raise ImproperlyConfigured("DATABASE_URL must be set when FLYWHEEL_ENV=production")
+# `manage.py runserver` (the Procfile's web process) answers each request in a thread of its
+# own, which ends with the request: a persistent connection is never used again, only left open
+# (bursts of 50 requests held 98 and starved a shared PostgreSQL). Django's docs say the same:
+# no persistent connections under the development server, whatever DATABASE_CONN_MAX_AGE says.
+RUNSERVER = sys.argv[1:2] == ["runserver"]
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL or f"sqlite:///{VAR_DIR / 'flywheel.sqlite3'}",
         # Persistent connections save a connect per request on a server; SQLite needs none.
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60 if DATABASE_URL else 0),
+        conn_max_age=0 if RUNSERVER else env_int("DATABASE_CONN_MAX_AGE", 60 if DATABASE_URL else 0),
         conn_health_checks=True,
     )
 }
