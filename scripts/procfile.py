@@ -74,9 +74,11 @@ def pid_alive(pid: int) -> bool:
 
 
 def processes() -> list[tuple[int, int, int]]:
-    """(pid, parent pid, process group) of every process on the machine (Linux /proc)."""
+    """(pid, parent pid, process group) of every process on the machine (Linux /proc; none
+    elsewhere: there only the process groups themselves are signalled)."""
     found = []
-    for entry in Path("/proc").iterdir():
+    proc = Path("/proc")
+    for entry in proc.iterdir() if proc.is_dir() else ():
         if not entry.name.isdigit():
             continue
         try:
