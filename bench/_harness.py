@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -54,6 +55,36 @@ def load_average() -> str:
         return ", ".join(f"{value:.2f}" for value in os.getloadavg())
     except OSError:
         return "unknown"
+
+
+def tool_ensure(command: str, package: str | None = None) -> str | None:
+    """The path of `command`, installing Debian's `package` (default: the command's name) with
+    apt-get when it is missing, through sudo when not root (as scripts/browser.sh installs
+    Chromium); None when it cannot be installed, after saying why, so that the bench can fall
+    back to what it has."""
+    found = shutil.which(command)
+    if found:
+        return found
+    package = package or command
+    apt_get = shutil.which("apt-get")
+    if apt_get is None:
+        print(f"  {command} is missing and there is no apt-get to install {package} with")
+        return None
+    prefix: list[str] = []
+    if os.geteuid() != 0:
+        sudo = shutil.which("sudo")
+        if sudo is None:
+            print(f"  {command} is missing, and installing {package} needs root or sudo")
+            return None
+        prefix = [sudo, "-n"]  # never wait for a password the bench cannot type
+    print(f"  {command} is missing; installing Debian's {package} package with apt-get")
+    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in ([*prefix, apt_get, "update", "-qq"], [*prefix, apt_get, "install", "-y", "-qq", package]):
+        result = subprocess.run(argv, env=apt_env, capture_output=True, text=True, check=False)  # noqa: S603
+        if result.returncode != 0:
+            print(f"  could not install {package}: {(result.stderr or result.stdout).strip()[-300:]}")
+            return None
+    return shutil.which(command)
 
 
 # The bench databases ------------------------------------------------------------------------

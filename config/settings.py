@@ -11,6 +11,7 @@ every variable.
 from __future__ import annotations
 
 import os
+import sys
 import zoneinfo
 from pathlib import Path
 
@@ -159,17 +160,29 @@ TEMPLATES = [
 DATABASE_URL = env("DATABASE_URL")
 if PRODUCTION and not DATABASE_URL:
     raise ImproperlyConfigured("DATABASE_URL must be set when FLYWHEEL_ENV=production")
+# `manage.py runserver` (the Procfile's web process) answers each request in a thread of its
+# own, which ends with the request: a persistent connection is never used again, only left open
+# (bursts of 50 requests held 98 and starved a shared PostgreSQL). Django's docs say the same:
+# no persistent connections under the development server, whatever DATABASE_CONN_MAX_AGE says.
+RUNSERVER = sys.argv[1:2] == ["runserver"]
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL or f"sqlite:///{VAR_DIR / 'flywheel.sqlite3'}",
         # Persistent connections save a connect per request on a server; SQLite needs none.
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60 if DATABASE_URL else 0),
+        conn_max_age=0 if RUNSERVER else env_int("DATABASE_CONN_MAX_AGE", 60 if DATABASE_URL else 0),
         conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web, worker and beat share the file: wait for a lock rather than fail at once.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    # Web, worker and beat share the file: wait for a lock rather than fail at once. WAL lets
+    # them read while one writes, and with synchronous=NORMAL a commit is not an fsync (a power
+    # cut may lose the last commits of a development database, never corrupt it): `make run`'s
+    # migrate and demo data commit a few hundred times.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 elif env_bool("DATABASE_PREPARED_STATEMENTS", True):
     # Django turns psycopg's prepared statements off (prepare_threshold None), which also
     # ignores an explicit prepare=True. Its own cursors bind on the client and are never
@@ -241,6 +254,9 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
 else:
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport, but a message file is written whole before a worker can
+    # take it (kombu's own lets a worker read it empty and die: config/filesystem_broker.py).
+    CELERY_BROKER_TRANSPORT = "config.filesystem_broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),

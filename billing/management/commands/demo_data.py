@@ -1,10 +1,21 @@
-"""Demo data for `make run`: a staff account and a customer organization on a trial.
+"""Demo data for `make run`: a staff account and a customer organization on a trial, then the
+other apps' demo data (`onboarding_demo`, `community_demo`, `feedback_demo`) in the same process.
+
+One process, not four: each command paid Django's start-up again (2 to 4 s of CPU), and `make
+run` waited for all of them. `--only-accounts` makes the accounts alone; the other commands still
+run on their own. Every demo password is the hash of DEMO_PASSWORD made once per process
+(`demo_password_hash`): PBKDF2 at Django's 1,000,000 iterations costs about half a second per
+hash, and forty-one demo users took most of `make run`'s wait.
 
 Idempotent: running it again changes nothing. Refuses to run when FLYWHEEL_ENV=production.
 """
 
+from functools import cache
+
 from allauth.account.models import EmailAddress
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -12,6 +23,23 @@ from accounts.models import Membership, Organization, User
 from accounts.services import invite_create, organization_create_for_signup, user_signup_record
 
 DEMO_PASSWORD = "flywheel-demo"  # noqa: S105 - printed for the local demo, never in production
+# The other apps' demo commands, run after the accounts they build on.
+DEMO_COMMANDS = ("onboarding_demo", "community_demo", "feedback_demo")
+
+
+@cache
+def demo_password_hash() -> str:
+    """DEMO_PASSWORD hashed once for this process and given to every demo user: they then share
+    a salt, which matters nowhere but here (the password is printed for everyone to read)."""
+    return make_password(DEMO_PASSWORD)
+
+
+def demo_user_create(email: str, **extra: object) -> User:
+    """A user whose password is DEMO_PASSWORD, without hashing it again."""
+    user = User.objects.create_user(email=email, password=None, **extra)
+    user.password = demo_password_hash()
+    user.save(update_fields=["password"])
+    return user
 
 
 class Command(BaseCommand):
@@ -20,9 +48,14 @@ class Command(BaseCommand):
     def _user(self, email: str, *, staff: bool = False) -> User:
         user = User.objects.filter(email=email).first()
         if user is None:
-            user = User.objects.create_user(email=email, password=DEMO_PASSWORD, is_staff=staff, is_superuser=staff)
+            user = demo_user_create(email, is_staff=staff, is_superuser=staff)
         EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
         return user
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--only-accounts", action="store_true", help=f"make the accounts only, not {', '.join(DEMO_COMMANDS)}"
+        )
 
     def handle(self, *args, **options):
         if settings.PRODUCTION:
@@ -45,3 +78,6 @@ class Command(BaseCommand):
             "  dana@acme.example         admin of Acme (Tracker Standard trial)\n"
             "  sam@acme.example          member of Acme"
         )
+        if not options["only_accounts"]:
+            for command in DEMO_COMMANDS:
+                call_command(command, stdout=self.stdout, stderr=self.stderr)

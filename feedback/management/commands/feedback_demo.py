@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Organization, User
 from accounts.services import organization_lock, seats_in_use
-from billing.management.commands.demo_data import DEMO_PASSWORD
+from billing.management.commands.demo_data import DEMO_PASSWORD, demo_user_create
 from billing.services import seat_limit_enforce
 from catalog.models import Product
 from common.exceptions import FlywheelError
@@ -107,7 +107,7 @@ class Command(BaseCommand):
             email = f"demo-user-{number}@acme.example"
             user = User.objects.filter(email=email).first()
             if user is None:
-                user = User.objects.create_user(email=email, password=DEMO_PASSWORD)
+                user = demo_user_create(email)
             EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
             if not Membership.objects.filter(organization=organization, user=user).exists():
                 try:
