@@ -6,7 +6,7 @@ import os
 
 import pytest
 from django.db import connections
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -167,13 +167,37 @@ def sign_in(page, email: str, password: str, check_page: PageChecks | None = Non
     page.goto("/accounts/login/")
     if check_page is not None:
         check_page(page, "sign-in form")
-    form = page.locator("form").filter(has=page.locator("input[name=login]"))
+    form = page.locator("form").filter(has=page.locator("input[name=login]")).first
     form.locator("input[name=login]").fill(email)
     form.locator("input[name=password]").fill(password)
-    form.locator("button[type=submit]").click()
+    form.locator("button[type=submit]").first.click()
     page.wait_for_url(lambda url: "/accounts/login" not in url)
 
 
 def main_text(page) -> str:
     """What the page says in its main column, as a person reads it."""
     return page.locator("main").inner_text()
+
+
+@pytest.fixture
+def mailbox_on(settings, live_server):
+    """/dev/mailbox is served only with DEBUG and the maildir backend (pytest-django swaps in
+    locmem for this process; the worker, which sends the mail, writes to MAIL_DIR). Links the
+    web process puts in mail point at the live server."""
+    settings.DEBUG = True
+    settings.EMAIL_BACKEND = "accounts.mail.MaildirBackend"
+    settings.SITE_URL = live_server.url
+
+
+def open_newest_mail(page, address: str, subject: str, *, timeout_s: float = 30) -> str:
+    """Open, in the dev mailbox, the newest mail to `address` whose subject has `subject`,
+    reloading until the worker has written it; returns the mail's text."""
+    for _ in range(int(timeout_s * 4)):
+        page.goto(f"/dev/mailbox/?to={address}")
+        links = page.locator("#mailbox tr.mail a").filter(has_text=subject)
+        if links.count():
+            links.first.click()
+            expect(page.locator("#mail-text")).to_be_visible()
+            return page.locator("#mail-text").inner_text()
+        page.wait_for_timeout(250)
+    raise AssertionError(f"no mail {subject!r} to {address} within {timeout_s:.0f}s")

@@ -119,6 +119,6 @@ def test_admin_sees_the_trial_members_billing_seat_prices_and_api_keys(
     if check_page.soft(response is not None and response.status == 200,
                        f"/api/ answers a page for developers (HTTP {response.status if response else None})"):
         check_page(page, "/api/")
-        check_page.soft(page.locator("a[href='/app/api-keys/']").count(), "/api/ links the API keys page")
+        check_page.soft(page.locator("main a[href='/app/api-keys/']").count(), "/api/ links the API keys page")
 
     check_page.assert_clean()

@@ -13,33 +13,12 @@ from accounts.models import Membership
 from catalog.templatetags.catalog_tags import money
 from provisioning.models import Environment
 
-from .conftest import main_text
+from .conftest import main_text, open_newest_mail
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 STRONG = "plum-Orchard-47-kettle"
 SIGNUP_URL = "/signup?product=tracker&edition=standard&utm_source=journey"
-
-
-@pytest.fixture
-def mailbox_on(settings, live_server):
-    """/dev/mailbox is served only with DEBUG and the maildir backend (the worker sends the mail)."""
-    settings.DEBUG = True
-    settings.EMAIL_BACKEND = "accounts.mail.MaildirBackend"
-    settings.SITE_URL = live_server.url
-
-
-def open_newest_mail(page, address: str, subject: str) -> str:
-    """Open the newest mail to `address` whose subject has `subject`; returns its text."""
-    for _ in range(120):
-        page.goto(f"/dev/mailbox/?to={address}")
-        links = page.locator("#mailbox tr.mail a").filter(has_text=subject)
-        if links.count():
-            links.first.click()
-            expect(page.locator("#mail-text")).to_be_visible()
-            return page.locator("#mail-text").inner_text()
-        page.wait_for_timeout(250)
-    raise AssertionError(f"no mail {subject!r} to {address} within 30s")
 
 
 def test_prospect_signs_up_verifies_and_reaches_the_workspace(
