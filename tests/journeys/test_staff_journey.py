@@ -46,7 +46,8 @@ def test_staff_reads_every_staff_page(demo, live_server, people, check_page, vie
     check_page.soft(not raw, f"the funnel names its steps in words, not {raw}")
     over = [number for number in re.findall(r"(\d+(?:\.\d+)?)\s*%", funnel) if float(number) > 100]
     check_page.soft(not over, f"no funnel step above 100% of the first ({over})")
-    check_page.soft(page.locator("main svg, main img, main canvas").count(), "the funnel is drawn")
+    chart = "main svg, main img, main canvas, main meter, main progress, main [role=img], main [class*=bar], main [class*=chart]"
+    check_page.soft(page.locator(chart).count(), "the funnel is drawn (a chart, or bars)")
 
     # 3. Experiments: one control, the holdout not called a control.
     page.goto("/staff/experiments/")
