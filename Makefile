@@ -4,7 +4,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 PORT ?= 8000
 
-.PHONY: install run test services browser lint demo
+.PHONY: install run test services browser lint demo screenshots
 
 # uv comes from PyPI: into the interpreter if it allows it, else into the user's site (PEP 668
 # systems refuse both plain installs, hence the last resort). --compile-bytecode compiles the
@@ -41,3 +41,9 @@ test: install services browser
 lint: install
 	@$(UV) run ruff check .
 	@$(UV) run python manage.py makemigrations --check --dry-run
+
+# Full-page PNGs of every page at 1280 and 390 px on demo data, in a throwaway system of their
+# own (scripts/screenshots.py). OUT=dir changes the folder (var/screenshots/); DOCS=1 also
+# refreshes the pictures in docs/screenshots/ that README.md shows.
+screenshots: install browser
+	@$(UV) run python scripts/screenshots.py $(if $(OUT),--out "$(OUT)") $(if $(DOCS),--docs)
