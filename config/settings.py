@@ -364,7 +364,12 @@ ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
 ACCOUNT_LOGIN_BY_CODE_ENABLED = False
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupDetailsForm"
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Flywheel] "
+# The name every email and page calls the site by (allauth's emails too, through
+# accounts.adapters: a setting rather than django.contrib.sites, whose table would only repeat
+# this and SITE_URL).
+SITE_NAME = env("SITE_NAME", "Flywheel") or "Flywheel"
+# A note to the account's address when its password or addresses change.
+ACCOUNT_EMAIL_NOTIFICATIONS = True
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 ACCOUNT_RATE_LIMITS = {
     # allauth's defaults, written out so operators can see and tune them.
