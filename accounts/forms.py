@@ -1,8 +1,9 @@
 from functools import cache
 from zoneinfo import available_timezones
 
+from allauth.account.forms import SignupForm as AllauthSignupForm
+from allauth.core import context as allauth_context
 from django import forms
-from django.utils.html import format_html
 
 from .models import Membership
 
@@ -12,43 +13,64 @@ def _time_zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
-class BrowserTimeZoneInput(forms.HiddenInput):
-    """A hidden input the browser fills with its IANA time zone (for quiet hours in email)."""
+class SignupForm(AllauthSignupForm):
+    """allauth's signup form as Flywheel asks it: an address and one password (shown on
+    request), nothing else. The organization is named after the address's domain (or the
+    person) and renamed later.
 
-    def render(self, name, value, attrs=None, renderer=None):
-        return format_html(
-            "{}<script>document.currentScript.previousElementSibling.value = "
-            "Intl.DateTimeFormat().resolvedOptions().timeZone || \"\";</script>",
-            super().render(name, value, attrs, renderer),
-        )
+    Through an invite link the invited address is filled in and locked: the link, mailed to
+    that address, proved it, so it is stored verified (allauth's stash_verified_email) and
+    any other address is refused.
+    """
 
-
-class SignupDetailsForm(forms.Form):
-    """Extra signup fields; allauth mixes this into its signup form and calls `signup`."""
-
-    organization_name = forms.CharField(
-        max_length=120,
-        required=False,
-        label="Organization name",
-        help_text="Optional: we use your email's domain if you leave it empty.",
+    time_zone = forms.CharField(
+        max_length=64, required=False, widget=forms.HiddenInput(attrs={"data-browser-time-zone": ""})
     )
-    time_zone = forms.CharField(max_length=64, required=False, widget=BrowserTimeZoneInput)
+
+    def __init__(self, *args, **kwargs) -> None:
+        from .session import signup_choice
+
+        super().__init__(*args, **kwargs)
+        request = allauth_context.request
+        self.choice = signup_choice(request) if request is not None else None
+        self.invite = self.choice.invite if self.choice else None
+        email = self.fields["email"]
+        email.label = "Email address"
+        email.widget.attrs.update({"autocomplete": "email", "placeholder": "you@company.com"})
+        if self.invite is not None:
+            email.initial = self.invite.email
+            email.widget.attrs.update({"readonly": "", "aria-describedby": "id_email_helptext"})
+            email.help_text = (
+                f"Your invitation to {self.invite.organization.name} was sent to this address, so it needs "
+                "no confirming."
+            )
+        password = self.fields["password1"]
+        password.label = "Password"
+        password.widget.attrs.update({"data-password-toggle": "", "autocomplete": "new-password"})
+        password.help_text = "At least 8 characters, not only digits, and not a common password."
+
+    def clean_email(self) -> str:
+        value = super().clean_email()
+        if self.invite is not None and value.lower() != self.invite.email.lower():
+            raise forms.ValidationError(
+                f"Your invitation to {self.invite.organization.name} is for {self.invite.email}: sign up "
+                "with that address. To use another one, ask an admin there to invite it."
+            )
+        return value
 
     def clean_time_zone(self) -> str:
         # Whatever the browser sent, only a zone this server knows is kept (else the default).
         value = (self.cleaned_data.get("time_zone") or "").strip()
         return value if value in _time_zones() else ""
 
-    def signup(self, request, user):
+    def signup(self, request, user) -> None:
         from .services import user_signup_record
         from .session import signup_context_pop
 
         if self.cleaned_data.get("time_zone") and not user.time_zone:
             user.time_zone = self.cleaned_data["time_zone"]
             user.save(update_fields=["time_zone"])
-
-        context = signup_context_pop(request)
-        user_signup_record(user=user, organization_name=self.cleaned_data.get("organization_name", ""), **context)
+        user_signup_record(user=user, **signup_context_pop(request))
 
 
 class InviteForm(forms.Form):

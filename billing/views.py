@@ -29,7 +29,7 @@ from accounts.services import (
     organizations_joinable_by_domain,
     seats_in_use,
 )
-from accounts.session import UTM_KEYS, anonymous_id, signup_context_store
+from accounts.session import UTM_KEYS, anonymous_id, signup_context_store, signup_start_over
 from catalog.exceptions import UnknownEdition
 from catalog.models import Edition
 from catalog.selectors import edition_default_for_trial, edition_get, products_for_sale
@@ -93,10 +93,19 @@ def signup_entry(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         messages.info(request, "You are already signed in.")
         return redirect("home")
+    signup_start_over(request)
     signup_context_store(
         request,
         product_code=edition.product.code if edition else "",
         edition_code=edition.code if edition else "",
+        edition_summary={
+            "product": edition.product.name,
+            "edition": edition.name,
+            "trial_days": edition.trial_days,
+            "free": edition.is_free,
+        }
+        if edition
+        else None,
     )
     event_record(
         name=events.SIGNUP_STARTED,

@@ -17,6 +17,7 @@ urlpatterns = [
     path("welcome/start/", billing_views.organization_start, name="organization_start"),
     path("app/", billing_views.home, name="home"),
     path("app/members/", accounts_views.members, name="members"),
+    path("app/organization/", accounts_views.organization_settings, name="organization_settings"),
     path("app/members/<int:membership_id>/remove/", accounts_views.member_remove, name="member_remove"),
     path("app/members/<int:membership_id>/role/", accounts_views.member_role, name="member_role"),
     path("app/invites/<uuid:invite_id>/revoke/", accounts_views.invite_revoke, name="invite_revoke"),
