@@ -1,6 +1,10 @@
 from functools import cache
 from zoneinfo import available_timezones
 
+from allauth.account.forms import ChangePasswordForm as AllauthChangePasswordForm
+from allauth.account.forms import LoginForm as AllauthLoginForm
+from allauth.account.forms import ResetPasswordKeyForm as AllauthResetPasswordKeyForm
+from allauth.account.forms import SetPasswordForm as AllauthSetPasswordForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from allauth.core import context as allauth_context
 from django import forms
@@ -11,6 +15,52 @@ from .models import Membership
 @cache
 def _time_zones() -> frozenset[str]:
     return frozenset(available_timezones())
+
+
+PASSWORD_RULES_HELP = "At least 8 characters: not only digits, not a common password, not like your email address."  # noqa: S105 (help text, not a password)
+
+
+def _one_new_password(form: forms.Form, label: str) -> None:
+    """One new-password field with a Show button, instead of typing it twice."""
+    form.fields.pop("password2", None)
+    password = form.fields["password1"]
+    password.label = label
+    password.help_text = PASSWORD_RULES_HELP
+    password.widget.attrs.update({"data-password-toggle": "", "autocomplete": "new-password"})
+    password.widget.attrs.pop("placeholder", None)
+
+
+class LoginForm(AllauthLoginForm):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["login"].label = "Email address"
+        self.fields["login"].widget.attrs.pop("placeholder", None)
+        self.fields["password"].help_text = ""
+        self.fields["password"].widget.attrs.update({"data-password-toggle": ""})
+        self.fields["password"].widget.attrs.pop("placeholder", None)
+        if "remember" in self.fields:
+            self.fields["remember"].label = "Keep me signed in on this device"
+
+
+class ResetPasswordKeyForm(AllauthResetPasswordKeyForm):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _one_new_password(self, "New password")
+
+
+class ChangePasswordForm(AllauthChangePasswordForm):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _one_new_password(self, "New password")
+        self.fields["oldpassword"].label = "Current password"
+        self.fields["oldpassword"].help_text = ""
+        self.fields["oldpassword"].widget.attrs.pop("placeholder", None)
+
+
+class SetPasswordForm(AllauthSetPasswordForm):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _one_new_password(self, "Password")
 
 
 class SignupForm(AllauthSignupForm):
@@ -44,10 +94,7 @@ class SignupForm(AllauthSignupForm):
                 f"Your invitation to {self.invite.organization.name} was sent to this address, so it needs "
                 "no confirming."
             )
-        password = self.fields["password1"]
-        password.label = "Password"
-        password.widget.attrs.update({"data-password-toggle": "", "autocomplete": "new-password"})
-        password.help_text = "At least 8 characters, not only digits, and not a common password."
+        _one_new_password(self, "Password")
 
     def clean_email(self) -> str:
         value = super().clean_email()

@@ -26,6 +26,7 @@ from accounts.models import SignupIntent
 from accounts.selectors import invite_meant_for_another_address
 from accounts.services import (
     organization_create_for_signup,
+    organization_name_suggest,
     organizations_joinable_by_domain,
     seats_in_use,
 )
@@ -125,12 +126,22 @@ def welcome(request: HttpRequest) -> HttpResponse:
     if request.organization:  # type: ignore[attr-defined]
         return redirect("home")
     intent = SignupIntent.objects.filter(user=request.user).select_related("invite__organization").first()
+    trial_label = ""
+    if intent is not None and intent.product_code and intent.edition_code:
+        try:
+            edition = edition_get(product_code=intent.product_code, edition_code=intent.edition_code)
+        except UnknownEdition:
+            edition = None
+        if edition is not None and not edition.is_free:
+            trial_label = f"{edition.trial_days}-day {edition.product.name} {edition.name}"
     return render(
         request,
         "billing/welcome.html",
         {
             "joinable": organizations_joinable_by_domain(user=request.user),
             "intent": intent,
+            "trial_label": trial_label,
+            "suggested_name": organization_name_suggest(request.user.email),
             "invite_for_another_address": intent is not None and intent.invite is not None
             and invite_meant_for_another_address(invite=intent.invite, user=request.user),
             "form": OrganizationNameForm(),

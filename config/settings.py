@@ -363,7 +363,14 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
 ACCOUNT_LOGIN_BY_CODE_ENABLED = False
-ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
+# Flywheel's wording, and one new-password field (with Show) wherever a password is chosen.
+ACCOUNT_FORMS = {
+    "signup": "accounts.forms.SignupForm",
+    "login": "accounts.forms.LoginForm",
+    "reset_password_from_key": "accounts.forms.ResetPasswordKeyForm",
+    "change_password": "accounts.forms.ChangePasswordForm",
+    "set_password": "accounts.forms.SetPasswordForm",
+}
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 # The name every email and page calls the site by (allauth's emails too, through
 # accounts.adapters: a setting rather than django.contrib.sites, whose table would only repeat
