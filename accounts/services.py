@@ -345,9 +345,11 @@ def _invite_email(invite: Invite) -> None:
         "organization": invite.organization,
         "inviter": invite.invited_by,
         "url": f"{settings.SITE_URL}/invites/{invite_token(invite)}/",
+        "site_name": settings.SITE_NAME,
+        "site_url": settings.SITE_URL,
     }
     message = EmailMultiAlternatives(
-        subject=f"[Flywheel] You are invited to join {invite.organization.name}",
+        subject=f"[{settings.SITE_NAME}] You are invited to join {invite.organization.name}",
         body=render_to_string("accounts/email/invite.txt", context),
         to=[invite.email],
     )

@@ -91,3 +91,18 @@ def test_site_name_setting_names_the_site_everywhere(client, catalog, settings, 
     mail = last_mail_to("olga@example.org")
     assert mail["Subject"] == "[Acme Cloud] Confirm your email address to finish signing up"
     assert "Flywheel" not in body_text(mail) and "The Acme Cloud team" in body_text(mail)
+
+
+def test_invite_email_names_the_role_the_address_and_one_date_format(trial_organization, django_capture_on_commit_callbacks):
+    from accounts.services import invite_create
+
+    organization, admin = trial_organization
+    with django_capture_on_commit_callbacks(execute=True):
+        invite = invite_create(organization=organization, actor=admin, email="ivy@example.org")
+    mail = last_mail_to("ivy@example.org")
+    text = body_text(mail)
+    assert mail["Subject"] == f"[Flywheel] You are invited to join {organization.name}"
+    assert f"{admin.email} invited you to join {organization.name} on Flywheel as a member." in text
+    assert f"the link works until {invite.expires_at:%-d %b %Y}" in text
+    assert "this invitation confirms your address (ivy@example.org)" in text
+    assert_reads_well(text)
