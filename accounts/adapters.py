@@ -1,5 +1,10 @@
+from dataclasses import dataclass
+
+from allauth.account import app_settings as allauth_settings
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.utils import build_absolute_uri
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -7,14 +12,48 @@ from django.urls import reverse
 from .mail import mail_queue
 
 
+@dataclass(frozen=True)
+class Site:
+    """What allauth's templates call `current_site`, from settings rather than
+    django.contrib.sites: one name and one address, set where the rest is (SITE_NAME,
+    SITE_URL), with no table to keep in step with them."""
+
+    name: str
+    domain: str
+
+
+def site() -> Site:
+    return Site(name=settings.SITE_NAME, domain=settings.SITE_URL.split("://", 1)[-1])
+
+
 class AccountAdapter(DefaultAccountAdapter):
     def send_mail(self, template_prefix, email, context):
-        """Queue allauth's mail (verification, password reset) for the worker.
+        """Render allauth's mail (verification, password reset, notices) here and queue it
+        for the worker.
 
         The signup request then costs little beyond hashing the password, and a slow mail
-        server never slows a page.
+        server never slows a page. Every message is told whom it goes to and the site's name
+        and address (allauth's own send_mail adds them; ours replaces it).
         """
-        mail_queue(self.render_mail(template_prefix, email, context))
+        request = self.request
+        absolute = (lambda path: build_absolute_uri(request, path)) if request else (lambda path: settings.SITE_URL + path)
+        full_context = {
+            "email": email,
+            "current_site": site(),
+            "site_name": settings.SITE_NAME,
+            "site_url": settings.SITE_URL,
+            "login_url": absolute(reverse("account_login")),
+            "password_reset_url": absolute(reverse("account_reset_password")),
+            "signup_url": absolute(reverse("signup_entry")),
+            "confirmation_days": allauth_settings.EMAIL_CONFIRMATION_EXPIRE_DAYS,
+            **context,
+        }
+        if request is not None:
+            full_context.setdefault("request", request)
+        mail_queue(self.render_mail(template_prefix, email, full_context))
+
+    def format_email_subject(self, subject):
+        return f"[{settings.SITE_NAME}] {subject}"
 
     def get_login_redirect_url(self, request):
         """Staff land on their staff home, not on "Start your organization" (a `next=` still wins)."""

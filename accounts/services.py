@@ -218,6 +218,17 @@ def user_email_verified(*, user: User, email: str) -> Organization | None:
     return organization_create_for_signup(user=user)
 
 
+def user_signed_up_verified(*, user: User) -> Organization | None:
+    """A user whose address was proven before signing up (the invite link they came through
+    was mailed to it) is stored verified at once, and gets no verification mail: this is their
+    verification. It joins them to the inviting organization, taking the seat the invite held,
+    exactly as verifying would. Nothing happens for a user with no verified address yet."""
+    addresses = sorted(_verified_emails(user))
+    if not addresses:
+        return None
+    return user_email_verified(user=user, email=addresses[0])
+
+
 @transaction.atomic
 def organization_create_for_signup(*, user: User, name: str = "") -> Organization:
     """Create an organization with `user` as its admin, and tell billing to start the trial.
@@ -334,9 +345,11 @@ def _invite_email(invite: Invite) -> None:
         "organization": invite.organization,
         "inviter": invite.invited_by,
         "url": f"{settings.SITE_URL}/invites/{invite_token(invite)}/",
+        "site_name": settings.SITE_NAME,
+        "site_url": settings.SITE_URL,
     }
     message = EmailMultiAlternatives(
-        subject=f"[Flywheel] You are invited to join {invite.organization.name}",
+        subject=f"[{settings.SITE_NAME}] You are invited to join {invite.organization.name}",
         body=render_to_string("accounts/email/invite.txt", context),
         to=[invite.email],
     )

@@ -17,10 +17,10 @@ from django.views.decorators.http import require_POST
 
 from . import selectors, services
 from .exceptions import FlywheelError, InviteInvalid, NotFound, SeatLimitReached
-from .forms import InviteForm
+from .forms import InviteForm, OrganizationNameForm
 from .middleware import ORGANIZATION_KEY
 from .models import Invite, Membership, Organization
-from .session import signup_context_store
+from .session import signup_invite_store
 
 
 def _organization_or_welcome(request: HttpRequest) -> Organization | None:
@@ -71,6 +71,34 @@ def members(request: HttpRequest) -> HttpResponse:
             "seat_prompt_key": f"seats-{seat_limit_product}" if seat_limit_product else "",
             "form": form,
         },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required
+def organization_settings(request: HttpRequest) -> HttpResponse:
+    """The organization's name (set from the email domain at signup): admins rename it here."""
+    organization = _organization_or_welcome(request)
+    if organization is None:
+        return redirect("welcome")
+    is_admin = request.membership.role == Membership.Role.ADMIN  # type: ignore[attr-defined]
+    form = OrganizationNameForm(initial={"name": organization.name})
+    if request.method == "POST":
+        form = OrganizationNameForm(request.POST)
+        if form.is_valid():
+            try:
+                renamed = services.organization_rename(
+                    organization=organization, actor=request.user, name=form.cleaned_data["name"]
+                )
+            except FlywheelError as error:
+                form.add_error("name", error.message)
+            else:
+                messages.success(request, f"Your organization is now called {renamed.name}.")
+                return redirect("organization_settings")
+    return render(
+        request,
+        "accounts/organization_settings.html",
+        {"organization": organization, "is_admin": is_admin, "form": form},
         status=400 if request.method == "POST" else 200,
     )
 
@@ -181,7 +209,7 @@ def invite_landing(request: HttpRequest, token: str) -> HttpResponse:
     except InviteInvalid as error:
         return render(request, "accounts/invite_invalid.html", {"message": error.message}, status=410)
     if not request.user.is_authenticated:
-        signup_context_store(request, invite=invite)
+        signup_invite_store(request, invite=invite)
         return render(request, "accounts/invite_landing.html", {"invite": invite, "token": token})
     if request.method == "POST":
         try:

@@ -27,10 +27,11 @@ from accounts.models import SignupIntent
 from accounts.selectors import invite_meant_for_another_address
 from accounts.services import (
     organization_create_for_signup,
+    organization_name_suggest,
     organizations_joinable_by_domain,
     seats_in_use,
 )
-from accounts.session import UTM_KEYS, anonymous_id, signup_context_store
+from accounts.session import UTM_KEYS, anonymous_id, signup_context_store, signup_start_over
 from catalog.exceptions import UnknownEdition
 from catalog.models import Edition
 from catalog.selectors import edition_default_for_trial, edition_get, products_for_sale
@@ -101,10 +102,19 @@ def signup_entry(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         messages.info(request, "You are already signed in.")
         return redirect("home")
+    signup_start_over(request)
     signup_context_store(
         request,
         product_code=edition.product.code if edition else "",
         edition_code=edition.code if edition else "",
+        edition_summary={
+            "product": edition.product.name,
+            "edition": edition.name,
+            "trial_days": edition.trial_days,
+            "free": edition.is_free,
+        }
+        if edition
+        else None,
     )
     event_record(
         name=events.SIGNUP_STARTED,
@@ -124,12 +134,22 @@ def welcome(request: HttpRequest) -> HttpResponse:
     if request.organization:  # type: ignore[attr-defined]
         return redirect("home")
     intent = SignupIntent.objects.filter(user=request.user).select_related("invite__organization").first()
+    trial_label = ""
+    if intent is not None and intent.product_code and intent.edition_code:
+        try:
+            edition = edition_get(product_code=intent.product_code, edition_code=intent.edition_code)
+        except UnknownEdition:
+            edition = None
+        if edition is not None and not edition.is_free:
+            trial_label = f"{edition.trial_days}-day {edition.product.name} {edition.name}"
     return render(
         request,
         "billing/welcome.html",
         {
             "joinable": organizations_joinable_by_domain(user=request.user),
             "intent": intent,
+            "trial_label": trial_label,
+            "suggested_name": organization_name_suggest(request.user.email),
             "invite_for_another_address": intent is not None and intent.invite is not None
             and invite_meant_for_another_address(invite=intent.invite, user=request.user),
             "form": OrganizationNameForm(),

@@ -369,7 +369,8 @@ PASSWORD_HASHERS = env_list(
 
 # django-allauth: email login only, mandatory verification, no account enumeration.
 ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+# One password field, with a "Show" button (static/js/account.js), instead of typing it twice.
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
@@ -378,9 +379,21 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
 ACCOUNT_LOGIN_BY_CODE_ENABLED = False
-ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupDetailsForm"
+# Flywheel's wording, and one new-password field (with Show) wherever a password is chosen.
+ACCOUNT_FORMS = {
+    "signup": "accounts.forms.SignupForm",
+    "login": "accounts.forms.LoginForm",
+    "reset_password_from_key": "accounts.forms.ResetPasswordKeyForm",
+    "change_password": "accounts.forms.ChangePasswordForm",
+    "set_password": "accounts.forms.SetPasswordForm",
+}
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Flywheel] "
+# The name every email and page calls the site by (allauth's emails too, through
+# accounts.adapters: a setting rather than django.contrib.sites, whose table would only repeat
+# this and SITE_URL).
+SITE_NAME = env("SITE_NAME", "Flywheel") or "Flywheel"
+# A note to the account's address when its password or addresses change.
+ACCOUNT_EMAIL_NOTIFICATIONS = True
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 ACCOUNT_RATE_LIMITS = {
     # allauth's defaults, written out so operators can see and tune them.

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts import api_key_views, developer_views
+from accounts import api_key_views, developer_views, verification_views
 from accounts import views as accounts_views
 from billing import views as billing_views
 from billing.api import api as flywheel_api
@@ -18,6 +18,7 @@ urlpatterns = [
     path("welcome/start/", billing_views.organization_start, name="organization_start"),
     path("app/", billing_views.home, name="home"),
     path("app/members/", accounts_views.members, name="members"),
+    path("app/organization/", accounts_views.organization_settings, name="organization_settings"),
     path("app/members/<int:membership_id>/remove/", accounts_views.member_remove, name="member_remove"),
     path("app/members/<int:membership_id>/role/", accounts_views.member_role, name="member_role"),
     path("app/invites/<uuid:invite_id>/revoke/", accounts_views.invite_revoke, name="invite_revoke"),
@@ -48,6 +49,10 @@ urlpatterns = [
     path("staff/funnel/", experiments_views.funnel, name="staff_funnel"),
     path("dev/mailbox/", accounts_views.dev_mailbox, name="dev_mailbox"),
     path("dev/mailbox/<str:name>", accounts_views.dev_mailbox, name="dev_mailbox_message"),
+    # Before allauth's own: its confirmation page, telling a used link from a broken one, and
+    # the question the "check your email" page asks while it waits.
+    path("accounts/confirm-email/<str:key>/", verification_views.confirm_email, name="account_confirm_email"),
+    path("accounts/verification-status/", verification_views.verification_status, name="account_verification_status"),
     path("accounts/", include("allauth.urls")),
     path("", include("experiments.urls")),
     path("", include("onboarding.urls")),
