@@ -24,8 +24,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
+
+from .exceptions import RequestMalformed
 
 NUL = "\x00"
 API_NAMESPACE = "api"
@@ -147,3 +150,26 @@ class RejectNulMiddleware:
                 status=422,
             )
         return HttpResponse(render_to_string("bad_request.html", {"message": found.message}), status=400)
+
+
+class RequestMalformedMiddleware:
+    """A view that raises RequestMalformed (an id that is not an id, a field no form sends)
+    answers 400 with the exception's message on a page of the site, not a 500. Placed after the
+    authentication middleware so the page has its usual header."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, RequestMalformed):
+            return None
+        back = request.headers.get("referer", "")
+        return render(
+            request,
+            "request_malformed.html",
+            {"message": exception.message, "back": back if back.startswith(request.build_absolute_uri("/")) else ""},
+            status=400,
+        )

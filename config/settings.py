@@ -136,6 +136,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.CurrentOrganizationMiddleware",
+    # A view's RequestMalformed (an id that is not an id) is a 400 page with its message.
+    "common.middleware.RequestMalformedMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
