@@ -23,6 +23,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -94,6 +95,7 @@ def nul_find(request: HttpRequest) -> NulFound | None:
     content_type = request.content_type or ""
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         if content_type in _FORM_TYPES:
+            _keep_body_readable(request)
             for found in _in_querydict("form", request.POST):
                 return found
             for name, uploads in request.FILES.lists():
@@ -112,6 +114,22 @@ def nul_find(request: HttpRequest) -> NulFound | None:
                 for found in _in_json(data, ()):
                     return found
     return None
+
+
+def _keep_body_readable(request: HttpRequest) -> None:
+    """Parsing a multipart body consumes the stream, after which a view reading `request.body`
+    (a csrf-exempt callback) fails: read it into memory first when it may be held in memory,
+    and Django parses the form from that copy. A larger body is streamed as before (no view can
+    read such a body whole anyway)."""
+    if request.content_type != "multipart/form-data":
+        return
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if limit is None or length <= limit:
+        request.body  # noqa: B018 - cached on the request for the view
 
 
 def _in_path(request: HttpRequest) -> NulFound:

@@ -1,6 +1,8 @@
-"""A NUL byte anywhere in what a client sends is a 400 (or a 422 from the API) naming the field,
+"""Input no page of Flywheel sends is a 4xx, never a 500.
+
+A NUL byte anywhere in what a client sends is a 400 (or a 422 from the API) naming the field,
 never a 500 from PostgreSQL ("A string literal cannot contain NUL (0x00) characters"), and
-nothing is written."""
+nothing is written. Ids that are not ids and values no form offers are refused too."""
 
 from __future__ import annotations
 
@@ -137,3 +139,49 @@ def test_no_page_answers_500_to_a_nul_in_any_parameter(catalog, trial_organizati
             if response.status_code >= 500:
                 failures.append(f"POST json {path}: {response.status_code}")
     assert not failures, "\n".join(failures)
+
+
+GARBAGE_FIELDS = (
+    "product", "edition", "answer", "user", "seats", "quantity", "interval", "email", "role", "duplicate_of",
+    "value", "reason", "decision", "q", "page", "tag", "next", "category", "name", "title", "body", "score",
+    "comment", "mine", "action", "period", "since", "until", "experiment", "variation", "status", "kind",
+)
+
+
+def _garbage_path(pattern: str) -> str:
+    path = re.sub(r"\(\?P<\w+>[^)]*\)", "zz", pattern)
+    path = re.sub(r"<uuid:\w+>", "00000000-0000-0000-0000-000000000000", path)
+    path = re.sub(r"<int:\w+>", "1", path)
+    path = re.sub(r"<(str:|slug:|path:)?\w+>", "zz", path)
+    return "/" + re.sub(r"[\^$\\]", "", path)
+
+
+@pytest.mark.parametrize("who", ["anonymous", "member", "staff"])
+def test_no_page_answers_500_to_values_no_form_sends(catalog, trial_organization, who):
+    """Every field a form or link of Flywheel's uses, set to a word that is no id, no number, no
+    choice, on every page (the admin is Django's, the API is checked through its schema)."""
+    organization, admin = trial_organization
+    client = Client(raise_request_exception=False)
+    if who == "member":
+        client.force_login(admin)
+    elif who == "staff":
+        client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    garbage = dict.fromkeys(GARBAGE_FIELDS, "not-a-uuid")
+    failures = []
+    for pattern in sorted(set(_patterns())):
+        if pattern.startswith(("stripe/webhook", "admin/", "api/")):
+            continue
+        path = _garbage_path(pattern)
+        for method in ("get", "post"):
+            response = getattr(client, method)(path, garbage)
+            if response.status_code >= 500:
+                failures.append(f"{method.upper()} {path}: {response.status_code}")
+    assert not failures, "\n".join(failures)
+
+
+def test_a_signed_callback_form_posted_as_multipart_still_reaches_its_view(client, catalog):
+    """The NUL check reads form fields; a csrf-exempt view that reads the raw body (the
+    provisioning callback) must still be able to, and answer with its own refusal."""
+    response = client.post("/provisioning/callback", {"environment": "x"})  # multipart
+    assert 400 <= response.status_code < 500
+    assert "error" in response.json()
