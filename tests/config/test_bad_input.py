@@ -86,6 +86,11 @@ def test_a_session_cookie_holding_a_nul_is_a_clear_400_not_a_query(client, catal
     assert "The cookie 'sessionid' contains a NUL character" in html.unescape(response.content.decode())
 
 
+def test_a_nul_in_a_cookie_that_is_not_ours_does_not_lock_anyone_out(client, catalog):
+    client.cookies["some_analytics"] = "a\x00b"  # another app on the domain; never read here
+    assert client.get("/signup?product=tracker").status_code == 302
+
+
 def test_a_nul_in_a_url_parameter_names_it(client, catalog):
     response = client.get("/invites/abc%00def/")
     assert response.status_code == 400
