@@ -12,7 +12,7 @@ to protect against password guessing.
 raises, so nothing that needs the cache to be right is quietly served wrong. After an error,
 rate-limit operations skip Redis for `retry_seconds` (1 s default) rather than pay a timeout on
 every request, and the outage is logged as an ERROR once per `log_seconds` (60 s default) and
-process, not per request; its end is logged as a WARNING.
+process, not per request nor per thread; its end is logged as a WARNING.
 
 Tune in CACHES["default"]["OPTIONS"]: `retry_seconds`, `log_seconds`, and redis-py's
 `socket_connect_timeout` and `socket_timeout` (config/settings.py sets 1 s: a Redis that drops
@@ -45,41 +45,59 @@ def _without_password(url: str) -> str:
     return f"{scheme}://{rest.rsplit('@', 1)[-1]}" if rest else url
 
 
+class _Outage:
+    """One per cache location and process: Django makes a cache object per thread (and a
+    threaded server a thread per request), so what was seen must outlive the object."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.down_until = 0.0
+        self.logged_at: float | None = None
+        self.ongoing = False
+
+
+_outages: dict[str, _Outage] = {}
+_outages_lock = threading.Lock()
+
+
+def _outage_of(location: str) -> _Outage:
+    with _outages_lock:
+        return _outages.setdefault(location, _Outage())
+
+
 class FailOpenRedisCache(RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         options = dict(params.get("OPTIONS") or {})
         self.retry_seconds = float(options.pop("retry_seconds", 1.0))
         self.log_seconds = float(options.pop("log_seconds", 60.0))
         super().__init__(server, {**params, "OPTIONS": options})
-        self._lock = threading.Lock()
-        self._down_until = 0.0
-        self._logged_at: float | None = None
-        self._outage = False
+        self._outage = _outage_of(server)
 
     # The outage: skip Redis for a moment, log once per interval ------------------------------
 
     def _fail_open(self, keys: Iterable[str], operation: Callable[[], Any], fallback: Any) -> Any:
         if not all(is_rate_limit_key(key) for key in keys):
             return operation()
-        if time.monotonic() < self._down_until:
+        if time.monotonic() < self._outage.down_until:
             return fallback
         try:
             result = operation()
         except redis.RedisError as error:
             self._failed(error)
             return fallback
-        if self._outage:
+        if self._outage.ongoing:
             self._recovered()
         return result
 
     def _failed(self, error: Exception) -> None:
         now = time.monotonic()
-        with self._lock:
-            self._down_until = now + self.retry_seconds
-            self._outage = True
-            if self._logged_at is not None and now - self._logged_at < self.log_seconds:
+        outage = self._outage
+        with outage.lock:
+            outage.down_until = now + self.retry_seconds
+            outage.ongoing = True
+            if outage.logged_at is not None and now - outage.logged_at < self.log_seconds:
                 return
-            self._logged_at = now
+            outage.logged_at = now
         logger.error(
             "The cache's Redis (%s) is unreachable: sign-in and signup rate limits are off until it "
             "is back, everything else works. %s: %s",
@@ -89,11 +107,12 @@ class FailOpenRedisCache(RedisCache):
         )
 
     def _recovered(self) -> None:
-        with self._lock:
-            if not self._outage:
+        outage = self._outage
+        with outage.lock:
+            if not outage.ongoing:
                 return
-            self._outage = False
-            self._logged_at = None
+            outage.ongoing = False
+            outage.logged_at = None
         logger.warning("The cache's Redis (%s) answers again: rate limits are back on.", self._where())
 
     def _where(self) -> str:

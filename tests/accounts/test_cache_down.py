@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import uuid
 
 import pytest
 import redis
@@ -25,12 +27,14 @@ DOWN = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 @pytest.fixture
 def redis_down(settings):
     """The default cache points at a port nothing listens on (its backend as configured)."""
+    # Each test its own location: what a process saw of an outage is kept per location.
+    location = f"{DOWN}?client_name=test-{uuid.uuid4().hex[:8]}"
     settings.CACHES = {
         **django_settings.CACHES,
-        "default": {**django_settings.CACHES["default"], "LOCATION": DOWN},
+        "default": {**django_settings.CACHES["default"], "LOCATION": location},
     }
     with pytest.raises(redis.exceptions.ConnectionError):
-        redis.Redis.from_url(DOWN).ping()
+        redis.Redis.from_url(location).ping()
 
 
 def _login(client, email, password):
@@ -84,3 +88,18 @@ def test_only_rate_limits_fail_open(redis_down):
     assert cache.add("allauth:rl:allauth.account:login:30/60/ip:127.0.0.1:lock", True) is True
     with pytest.raises(redis.exceptions.ConnectionError):
         cache.get("anything-else")  # a value someone relies on is never quietly missing
+
+
+def test_the_outage_is_logged_once_across_threads(redis_down, caplog):
+    """A threaded server makes a cache object per thread (Django's caches are per thread)."""
+    from django.core.cache import caches
+
+    def one_request():
+        caches["default"].get("allauth:rl:allauth.account:login:30/60/ip:127.0.0.1", [])
+
+    with caplog.at_level(logging.ERROR):
+        for _ in range(3):
+            thread = threading.Thread(target=one_request)
+            thread.start()
+            thread.join()
+    assert len([record for record in caplog.records if record.levelno >= logging.ERROR]) == 1
