@@ -2,14 +2,20 @@
 
 The choice is kept in the session and always re-checked against the user's memberships, so a
 tampered or stale session can never point at another tenant.
-"""
 
-from django.utils.functional import SimpleLazyObject
+Both are real values, a Membership and an Organization, or None (anonymous users, and users in
+no organization, such as staff). They used to be SimpleLazyObjects around a possibly-None
+value: such a proxy is never `None` itself, so `organization is not None` was always true and a
+service handed the proxy of None answered 500 (a staff member asking a community question). The
+membership is read once per signed-in request, one indexed query, which every page's header
+needs anyway (accounts/context_processors.py).
+"""
 
 ORGANIZATION_KEY = "flywheel_organization_id"
 
 
-def _current_membership(request):
+def current_membership(request):
+    """The membership of the organization the user works in, or None."""
     from .models import Membership
 
     user = request.user
@@ -29,9 +35,7 @@ class CurrentOrganizationMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        membership = SimpleLazyObject(lambda: _current_membership(request))
+        membership = current_membership(request)
         request.membership = membership
-        request.organization = SimpleLazyObject(
-            lambda: membership.organization if membership else None  # noqa: B023
-        )
+        request.organization = membership.organization if membership is not None else None
         return self.get_response(request)

@@ -17,6 +17,7 @@ from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 
 from accounts.api_keys import ApiPrincipal, api_key_authenticate, api_key_resolve
+from common.api_schemas import INVALID_INPUT, ErrorOut
 from common.exceptions import FlywheelError, NotFound, PermissionDenied
 
 from . import prompts as prompt_rules
@@ -55,10 +56,6 @@ api = NinjaAPI(
     auth=ApiKeyAuth(),
 )
 v1 = Router(tags=["v1"])
-
-
-class ErrorOut(Schema):
-    detail: str
 
 
 class EntitlementOut(Schema):
@@ -109,7 +106,7 @@ def _principal(request: HttpRequest) -> ApiPrincipal:
     return request.auth  # type: ignore[attr-defined,no-any-return]
 
 
-@v1.get("/ping", auth=None, response=PingOut, summary="Liveness, without authentication")
+@v1.get("/ping", auth=None, response={200: PingOut, **INVALID_INPUT}, summary="Liveness, without authentication")
 def ping(request: HttpRequest) -> dict[str, bool]:
     return {"ok": True}
 
@@ -117,7 +114,7 @@ def ping(request: HttpRequest) -> dict[str, bool]:
 @v1.get(
     "/entitlements",
     auth=ApiKeyAuth(marker_read_by_operation=True),
-    response={200: list[EntitlementOut], 401: ErrorOut},
+    response={200: list[EntitlementOut], 401: ErrorOut, **INVALID_INPUT},
     summary="What the organization is entitled to, per product",
 )
 def entitlements(request: HttpRequest, product: str | None = None) -> HttpResponse:
@@ -131,7 +128,7 @@ def entitlements(request: HttpRequest, product: str | None = None) -> HttpRespon
 
 @v1.get(
     "/prompts",
-    response={200: list[PromptOut], 401: ErrorOut, 404: ErrorOut},
+    response={200: list[PromptOut], 401: ErrorOut, 404: ErrorOut, **INVALID_INPUT},
     summary="What to prompt a user about now",
 )
 def prompts(request: HttpRequest, user: UUID, product: str | None = None) -> list[dict]:
@@ -165,7 +162,7 @@ def _member(request: HttpRequest, payload: PromptActionIn):
 
 @v1.post(
     "/prompts/{prompt_id}/dismiss",
-    response={204: None, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut},
+    response={204: None, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, **INVALID_INPUT},
     summary="Dismiss a prompt for a user at its current stage",
 )
 def prompt_dismiss(request: HttpRequest, prompt_id: str, payload: PromptActionIn):
@@ -175,7 +172,7 @@ def prompt_dismiss(request: HttpRequest, prompt_id: str, payload: PromptActionIn
 
 @v1.post(
     "/prompts/{prompt_id}/shown",
-    response={204: None, 401: ErrorOut, 404: ErrorOut},
+    response={204: None, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, **INVALID_INPUT},
     summary="Record that the product showed a prompt to a user",
 )
 def prompt_shown(request: HttpRequest, prompt_id: str, payload: PromptActionIn):
@@ -187,7 +184,7 @@ def prompt_shown(request: HttpRequest, prompt_id: str, payload: PromptActionIn):
 
 @v1.post(
     "/prompts/{prompt_id}/clicked",
-    response={204: None, 401: ErrorOut, 404: ErrorOut},
+    response={204: None, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, **INVALID_INPUT},
     summary="Record that a user clicked a prompt's call to action",
 )
 def prompt_clicked(request: HttpRequest, prompt_id: str, payload: PromptActionIn):

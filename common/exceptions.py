@@ -24,3 +24,10 @@ class PermissionDenied(FlywheelError):
 
 class ValidationError(FlywheelError):
     default_message = "The input is not valid."
+
+
+class RequestMalformed(FlywheelError):
+    """A request none of Flywheel's pages sends, such as an id that is not an id. Raised from a
+    view, it is answered 400 with its message (common.middleware.RequestMalformedMiddleware)."""
+
+    default_message = "That request could not be read: nothing was saved."

@@ -6,6 +6,7 @@ flags and the support queue are shown to staff only (the templates check `user.i
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 from django.contrib import messages
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from catalog.models import Product
-from common.exceptions import FlywheelError
+from common.exceptions import FlywheelError, RequestMalformed
 from common.staff import staff_required
 
 from . import privileges, selectors, services
@@ -36,6 +37,12 @@ def _question(request: HttpRequest, public_id) -> Question:
 
 
 def _answer(request: HttpRequest, public_id) -> Answer:
+    try:
+        public_id = public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(public_id)
+    except ValueError:  # a form field (comment, vote, flag on an answer) no page of ours sends
+        raise RequestMalformed(
+            f"That answer does not exist: '{public_id}' is not an answer's id. Nothing was saved."
+        ) from None
     answer = Answer.objects.select_related("question").filter(public_id=public_id, is_deleted=False).first()
     if answer is None:
         raise Http404("Answer not found.")
@@ -304,8 +311,6 @@ def close(request: HttpRequest, public_id) -> HttpResponse:
 
 
 def _is_uuid(text: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(text.strip())
     except ValueError:

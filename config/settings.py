@@ -126,6 +126,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before the session is read: a NUL anywhere in a request is a 400 (422 from the API).
+    "common.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -135,6 +137,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.CurrentOrganizationMiddleware",
+    # A view's RequestMalformed (an id that is not an id) is a 400 page with its message.
+    "common.middleware.RequestMalformedMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -239,9 +243,12 @@ if PRODUCTION and not REDIS_URL:
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, but a Redis outage switches the sign-in and signup rate
+            # limits off (logged as an error) instead of answering 500 to everyone (common/cache.py).
+            "BACKEND": "common.cache.FailOpenRedisCache",
             "LOCATION": env("CACHE_URL", REDIS_URL),
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", "flywheel"),
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
         }
     }
 else:

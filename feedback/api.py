@@ -12,14 +12,12 @@ from uuid import UUID
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
+from common.api_schemas import INVALID_INPUT, ErrorOut
+
 from . import selectors, services
 from .models import Role
 
 router = Router(tags=["feedback"])
-
-
-class ErrorOut(Schema):
-    detail: str
 
 
 class AskIn(Schema):
@@ -65,7 +63,7 @@ def _member(request: HttpRequest, user: UUID):
 
 @router.post(
     "/ask",
-    response={200: AskOut, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut},
+    response={200: AskOut, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, **INVALID_INPUT},
     summary="Whether to show the NPS survey to a user now",
 )
 def ask(request: HttpRequest, payload: AskIn) -> dict:
@@ -83,7 +81,7 @@ def ask(request: HttpRequest, payload: AskIn) -> dict:
 
 @router.post(
     "/surveys/{survey_id}/response",
-    response={200: AnswerOut, 201: AnswerOut, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut},
+    response={200: AnswerOut, 201: AnswerOut, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, **INVALID_INPUT},
     summary="A user's answer: score, role and optional comment",
 )
 def answer(request: HttpRequest, survey_id: UUID, payload: AnswerIn):
@@ -102,7 +100,7 @@ def answer(request: HttpRequest, survey_id: UUID, payload: AnswerIn):
 
 @router.post(
     "/surveys/{survey_id}/dismiss",
-    response={204: None, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut},
+    response={204: None, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, **INVALID_INPUT},
     summary="The user closed the survey without answering",
 )
 def dismiss(request: HttpRequest, survey_id: UUID, payload: UserIn):
