@@ -191,12 +191,16 @@ def _buy_offer(subscription: Subscription, *, edition: Edition | None = None, li
         if edition.pk != subscription.edition_id:
             url += f"?edition={edition.code}"
         return Offer(edition, edition.monthly_price_minor, edition.currency, url=url)
+    buy = trial_used(organization=subscription.organization, product=subscription.product)
+    if not buy:
+        # Never tried (a Free edition that was cancelled): its trial is still there to start.
+        edition = next((e for e in editions if e.trial_days > 0), edition)
     return Offer(
         edition,
         edition.monthly_price_minor,
         edition.currency,
         post_product=subscription.product.code,
-        post_buy=trial_used(organization=subscription.organization, product=subscription.product),
+        post_buy=buy,
     )
 
 
@@ -216,11 +220,11 @@ def _state(subscription: Subscription) -> ProductState:
     if status == Subscription.Status.CANCELED:
         offer = _buy_offer(subscription, live=False)
         when = _date(subscription.canceled_at or subscription.updated_at)
-        buy = "Buy" if offer is not None and offer.post_buy else "Start"
+        buy = "Buy" if offer is not None and offer.post_buy else "Try"
         return ProductState(
             product, subscription, False, "Cancelled", "",
             happened=f"{name} was cancelled on {when}.",
-            admin_todo=f"{buy} {name} again to use it." if offer else "",
+            admin_todo=f"{buy} {name} to use it again." if offer else "",
             member_todo="",
             action_label=f"{buy} {name}",
             offer=offer,
