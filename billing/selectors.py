@@ -12,7 +12,7 @@ from accounts.services import seats_in_use
 from catalog.models import Edition, Product
 from catalog.templatetags.catalog_tags import money
 
-from .models import Subscription
+from .models import Invoice, Subscription
 
 
 def subscriptions_of(*, organization: Organization) -> QuerySet[Subscription]:
@@ -204,9 +204,7 @@ def _buy_offer(subscription: Subscription, *, edition: Edition | None = None, li
     )
 
 
-def _open_invoice(subscription: Subscription):
-    from .models import Invoice
-
+def _open_invoice(subscription: Subscription) -> Invoice | None:
     return (
         Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN)
         .order_by("-issued_at")
