@@ -94,7 +94,7 @@ DEFAULT_COPY: dict[tuple[str, str], dict[str, str]] = {
     },
     (SEAT_LIMIT_REACHED, "member"): {
         "title": "{organization} has no free seats in {product}",
-        "body": "Ask an admin of {organization} to add seats before you invite more colleagues.",
+        "body": "Ask an admin of {organization} for more seats before you invite more colleagues.",
         "cta_label": "",
     },
     (PAYMENT_FAILED, "admin"): {

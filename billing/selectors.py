@@ -12,7 +12,7 @@ from accounts.services import seats_in_use
 from catalog.models import Edition, Product
 from catalog.templatetags.catalog_tags import money
 
-from .models import Subscription
+from .models import Invoice, Subscription
 
 
 def subscriptions_of(*, organization: Organization) -> QuerySet[Subscription]:
@@ -191,18 +191,20 @@ def _buy_offer(subscription: Subscription, *, edition: Edition | None = None, li
         if edition.pk != subscription.edition_id:
             url += f"?edition={edition.code}"
         return Offer(edition, edition.monthly_price_minor, edition.currency, url=url)
+    buy = trial_used(organization=subscription.organization, product=subscription.product)
+    if not buy:
+        # Never tried (a Free edition that was cancelled): its trial is still there to start.
+        edition = next((e for e in editions if e.trial_days > 0), edition)
     return Offer(
         edition,
         edition.monthly_price_minor,
         edition.currency,
         post_product=subscription.product.code,
-        post_buy=trial_used(organization=subscription.organization, product=subscription.product),
+        post_buy=buy,
     )
 
 
-def _open_invoice(subscription: Subscription):
-    from .models import Invoice
-
+def _open_invoice(subscription: Subscription) -> Invoice | None:
     return (
         Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN)
         .order_by("-issued_at")
@@ -216,11 +218,11 @@ def _state(subscription: Subscription) -> ProductState:
     if status == Subscription.Status.CANCELED:
         offer = _buy_offer(subscription, live=False)
         when = _date(subscription.canceled_at or subscription.updated_at)
-        buy = "Buy" if offer is not None and offer.post_buy else "Start"
+        buy = "Buy" if offer is not None and offer.post_buy else "Try"
         return ProductState(
             product, subscription, False, "Cancelled", "",
             happened=f"{name} was cancelled on {when}.",
-            admin_todo=f"{buy} {name} again to use it." if offer else "",
+            admin_todo=f"{buy} {name} to use it again." if offer else "",
             member_todo="",
             action_label=f"{buy} {name}",
             offer=offer,

@@ -23,7 +23,7 @@ from django_htmx.http import HttpResponseClientRefresh
 from accounts.exceptions import FlywheelError
 from accounts.forms import OrganizationNameForm
 from accounts.middleware import ORGANIZATION_KEY
-from accounts.models import SignupIntent
+from accounts.models import Organization, SignupIntent
 from accounts.selectors import invite_meant_for_another_address
 from accounts.services import (
     organization_create_for_signup,
@@ -204,7 +204,7 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _other_products(organization, *, exclude: set[int]) -> list[dict]:
+def _other_products(organization: Organization, *, exclude: set[int]) -> list[dict]:
     """Products the organization never had, each with its trial. A product it had is on its
     own card, which says what can be done (a cancelled trial is bought, not tried again)."""
     offers = []

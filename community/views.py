@@ -129,7 +129,7 @@ def question_ask(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _vote_reason(user, reputation: int) -> str:
+def _vote_reason(user: User, reputation: int) -> str:
     """Why the vote buttons the member may not use are not shown (docs/community.md)."""
     for privilege, verb in ((privileges.VOTE_UP, "Voting up"), (privileges.VOTE_DOWN, "Voting down")):
         if not privileges.has_privilege(user=user, reputation=reputation, privilege=privilege):

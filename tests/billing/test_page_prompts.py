@@ -129,3 +129,9 @@ def test_the_api_prompt_of_a_free_edition_offers_the_bigger_edition_not_seats(cl
     assert prompt["cta_label"] == "Move to Standard"
     assert prompt["cta_url"].endswith(reverse("checkout", args=[subscription.public_id]) + "?edition=standard")
     assert "Add seats" not in prompt["body"] and money(815, "USD") in prompt["body"]
+    member = Membership.objects.filter(organization=organization, role="member").first().user
+    response = client.get(
+        "/api/v1/prompts", {"user": str(member.public_id)}, headers={"Authorization": f"Bearer {raw}"}
+    )
+    [for_member] = response.json()
+    assert "add seats" not in for_member["body"] and for_member["cta_label"] == ""

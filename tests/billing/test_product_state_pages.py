@@ -121,3 +121,15 @@ def test_the_trial_offer_on_app_is_for_products_never_tried(client, catalog):
     client.force_login(admin)
     home = _page(client, "home")
     assert "Try Wiki" in home and "Try Tracker" not in home
+
+
+def test_a_cancelled_free_edition_never_tried_offers_its_trial_not_a_purchase(client, catalog):
+    organization, admin = organization_on("free")
+    _ready(organization)
+    subscription = organization.subscriptions.get()
+    client.force_login(admin)
+    client.post(reverse("subscription_manage", args=[subscription.public_id]), {"action": "cancel"})
+    home = _page(client, "home")
+    assert "Tracker was cancelled on" in home
+    assert "Try Tracker" in home and "14 days of Standard free, no card needed" in home
+    assert "Buy Tracker" not in home and PRICE not in home
