@@ -73,7 +73,9 @@ def verification_status(request: HttpRequest) -> HttpResponse:
     pending login; once the address is verified, from any browser, that login completes here
     as it would had the link been opened in this browser, and the page is told where to go
     (HX-Redirect for htmx). Any other browser is told to keep waiting, whatever the address,
-    so the answer reveals nothing about accounts.
+    so the answer reveals nothing about accounts. It grants nothing new: whoever holds that
+    pending login typed the account's password, and could sign in with it anyway once the
+    address is verified.
     """
     # Imported here: allauth.account.stages imports half of allauth, and importing it with the
     # URLconf runs into allauth's own import cycle.
