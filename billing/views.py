@@ -740,10 +740,14 @@ def billing_details(request: HttpRequest) -> HttpResponse:
 def sales_leads(request: HttpRequest) -> HttpResponse:
     """Staff: organizations whose yearly spend passed the sales threshold."""
     since = timezone.now() - timedelta(days=365)
+    # The threshold and the totals are in the catalog's currency (it prices every edition in one).
+    currencies = set(Edition.objects.values_list("currency", flat=True).distinct())
     return render(
         request,
         "billing/sales_leads.html",
         {
+            "currency": currencies.pop().upper() if len(currencies) == 1 else "",
+            "since": since,
             "threshold_minor": settings.SALES_THRESHOLD_MINOR,
             "leads": lifecycle.organizations_over_sales_threshold(minimum_minor=settings.SALES_THRESHOLD_MINOR, since=since),
         },

@@ -61,7 +61,7 @@ SRM_THRESHOLD = 0.001
 REVENUE_DAYS = 30
 # What gbstats says when it cannot compare, as staff read it.
 GBSTATS_ERRORS = {
-    "ZERO_NEGATIVE_BASELINE_VARIATION": "Nothing to compare with yet: the control has no conversions (or no value).",
+    "ZERO_NEGATIVE_BASELINE_VARIATION": "Nothing to compare with yet: the baseline has no conversions (or no revenue).",
     "ZERO_NEGATIVE_VARIANCE": "Nothing to compare yet: every unit so far has the same result.",
 }
 # Money in (each a paid invoice) and money back, with `amount_minor` and `currency`.
@@ -246,6 +246,14 @@ def _revenue_currencies(experiment: Experiment) -> list[str]:
     )
 
 
+def _catalog_currency() -> str:
+    """The catalog's currency when it has only one (it prices every edition in it), else ""."""
+    from catalog.models import Edition
+
+    currencies = set(Edition.objects.values_list("currency", flat=True).distinct())
+    return currencies.pop().upper() if len(currencies) == 1 else ""
+
+
 def _revenue(currency: str, *, several: bool):
     """Per exposure: its organization's payments less refunds in `currency` (every currency
     when it is the only one) within REVENUE_DAYS of exposure."""
@@ -295,7 +303,7 @@ def experiment_analyse(*, experiment: Experiment) -> Analysis:
     variations = list(experiment.variations.order_by("position"))
     control_variation = baseline_of(variations)
     total_weight = sum(v.weight for v in variations) or 1.0
-    currencies = _revenue_currencies(experiment) or [""]
+    currencies = _revenue_currencies(experiment) or [_catalog_currency()]
     activation, rows = _metric_rows(experiment, currencies)
 
     revenue_keys = [_revenue_key(currency, currencies) for currency in currencies]

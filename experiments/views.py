@@ -92,5 +92,9 @@ def experiment_detail(request, key: str):
     """Staff: one experiment's analysis, with a chart of uplift and interval per variation."""
     experiment = get_object_or_404(Experiment, key=key)
     analysis = experiment_analyse(experiment=experiment)
-    charts = [(metric, mark_safe(uplift_chart_svg(metric))) for metric in analysis.metrics]  # noqa: S308 - built from escaped values
+    charts = [
+        # The SVG is built from escaped values; no chart until a variation can be compared.
+        (metric, mark_safe(uplift_chart_svg(metric)) if any(v.uplift is not None for v in metric.variants) else "")  # noqa: S308
+        for metric in analysis.metrics
+    ]
     return render(request, "experiments/experiment_detail.html", {"analysis": analysis, "charts": charts})

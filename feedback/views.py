@@ -113,7 +113,11 @@ def staff_follow_ups(request: HttpRequest) -> HttpResponse:
     follow_ups = Paginator(
         selectors.follow_ups_for_staff(status=None if status == "all" else status), 50
     ).get_page(request.GET.get("page"))
-    return render(request, "feedback/follow_ups.html", {"follow_ups": follow_ups, "status": status})
+    return render(
+        request,
+        "feedback/follow_ups.html",
+        {"follow_ups": follow_ups, "status": status, "status_choices": [*FollowUp.Status.choices, ("all", "All")]},
+    )
 
 
 @staff_required

@@ -7,8 +7,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from common.staff import staff_required
+from experiments.analysis import baseline_of, variation_role
+from experiments.models import Experiment
 
 from .exceptions import LinkInvalid, UnsubscribeInvalid
+from .models import Sequence
 from .selectors import variation_reports
 from .services import email_from_unsubscribe_token, send_click_record, send_open_record
 from .services import unsubscribe as unsubscribe_service
@@ -54,5 +57,20 @@ def click(request, token: str):
 
 @staff_required
 def staff_report(request):
-    """Staff: onboarding emails per experiment variation: sent, opened, clicked, converted."""
-    return render(request, "onboarding/staff_report.html", {"reports": variation_reports()})
+    """Staff: onboarding emails per experiment variation: sent, opened, clicked, converted.
+    Variations are named, with their role, as on the experiment pages."""
+    reports = variation_reports()
+    experiments = {
+        experiment.key: experiment
+        for experiment in Experiment.objects.filter(key__in={r.experiment_key for r in reports}).prefetch_related("variations")
+    }
+    sequences = dict(Sequence.objects.filter(key__in={r.sequence_key for r in reports}).values_list("key", "name"))
+    for report in reports:
+        experiment = experiments.get(report.experiment_key)
+        variations = list(experiment.variations.all()) if experiment else []
+        variation = next((v for v in variations if v.key == report.variation_key), None)
+        report.experiment_name = experiment.name if experiment else report.experiment_key
+        report.variation_name = (variation.name or variation.key) if variation else report.variation_key
+        report.variation_role = variation_role(variation, baseline=baseline_of(variations)) if variation else ""
+        report.sequence_name = sequences.get(report.sequence_key, report.sequence_key)
+    return render(request, "onboarding/staff_report.html", {"reports": reports})

@@ -64,3 +64,13 @@ def duration(value: float | timedelta | None) -> str:
 @register.filter
 def percent(share: float | None) -> str:
     return percent_text(share)
+
+
+@register.filter
+def timesince_duration(moment) -> str:
+    """How long ago `moment` was, as a duration ("3 h 20 min"); a dash without one."""
+    if not moment:
+        return "–"
+    from django.utils import timezone
+
+    return duration_text(timezone.now() - moment)

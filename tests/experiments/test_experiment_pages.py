@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 
 from experiments import events
+from experiments.analysis import experiment_analyse, uplift_chart_svg
 from experiments.models import Event, Exposure
 
 from ..factories import MembershipFactory, UserFactory
@@ -56,7 +57,9 @@ def test_the_holdout_is_the_one_baseline_and_the_variation_keyed_control_a_treat
                      r'<td><span class="status active">Holdout: no treatment, the baseline</span></td>', page)
     # Nothing a person reads calls anything "control" (the chart's labels included).
     assert not re.search(r"\bcontrol\b", text, re.I)
-    assert "No email (baseline)" in page and "(control)" not in page
+    assert "(control)" not in page
+    chart = uplift_chart_svg(experiment_analyse(experiment=sequence_or_no_email).metrics[-1])
+    assert "No email (baseline)" in chart and "Welcome sequence" in chart and "control" not in chart
 
     listing = visible_text(client.get(reverse("staff_experiments")).content.decode())
     assert "Welcome sequence · Treatment" in listing

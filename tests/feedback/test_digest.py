@@ -87,9 +87,11 @@ def test_the_digest_goes_out_once_per_month_with_numbers_and_chart(catalog, cele
         [message] = mails_to(user.email)
         assert message["Subject"] == f"NPS digest for {month:%B %Y}: +40"
         text = body_text(message)
-        assert "This month: +40 ±" in text and "from 20 answers" in text
-        assert "Last month: -20 from 10 answers" in text
-        assert "Change: +60 points" in text
+        # Months by name (the digest is about last month), the change with its margin.
+        assert f"{month:%B %Y}: +40 ±35 from 20 answers" in text
+        assert f"{months_back(month, 1):%B %Y}: -20 from 10 answers" in text
+        assert "Change: +60 points ±58, a real change (larger than its margin of error)" in text
+        assert "This month" not in text and "Last month" not in text
         assert "Groups with fewer than 10 answers are not scored." in text
         assert "Reliability: 10 comments, NPS 100" in text
         assert "Functionality: 2 comments\n" in text  # too few to score
