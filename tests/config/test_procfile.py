@@ -135,10 +135,10 @@ def test_ctrl_c_stops_every_process_twice_in_a_row_and_a_dead_worker_is_started_
             # The worker dies: it is started again, and the rest keeps running.
             (dead,) = _workers(marker)
             os.kill(dead, signal.SIGKILL)
-            _wait(lambda dead=dead: [pid for pid in _workers(marker) if pid != dead], 120, "a new worker")
+            _wait(lambda run=run: run.output().count(" ready.") >= 2, 180, "the worker started again and ready")
             assert "starting it again" in run.output()
+            assert [pid for pid in _workers(marker) if pid != dead]
             assert requests.get(f"http://127.0.0.1:{run.port}/", timeout=10).status_code == 200
-            _wait(lambda run=run: run.output().count(" ready.") >= 2, 120, "the new worker to be ready")
 
         assert run.interrupt() == 0, run.output()[-3000:]
         assert "Warm shutdown" in run.output()
