@@ -120,13 +120,16 @@ class System:
 
     def start(self) -> None:
         print(f"Preparing demo data in {self.var_dir}", flush=True)
-        self.manage("migrate", "--noinput")
-        self.manage("catalog_sync")
         available = subprocess.run([sys.executable, "manage.py", "help", "--commands"], cwd=ROOT,  # noqa: S603
                                    env=self.env(), capture_output=True, text=True, check=True).stdout.split()
-        for command in DEMO_COMMANDS:
-            if command in available:
-                self.manage(command)
+        if "dev_setup" in available:  # what `make run` does, in one process, where it exists
+            self.manage("dev_setup")
+        else:
+            self.manage("migrate", "--noinput")
+            self.manage("catalog_sync")
+            for command in DEMO_COMMANDS:
+                if command in available:
+                    self.manage(command)
         self.spawn("stripe", "-m", "billing.localstripe_server", "--port", str(self.stripe_port),
                    "--webhook-url", f"{self.url}/stripe/webhook",
                    "--webhook-secret", self.env()["STRIPE_WEBHOOK_SECRET"])
