@@ -25,12 +25,16 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+APPLICATION_NAME = "flywheel-runserver-under-test"
+
+
 def _other_connections() -> int:
-    """Connections to the test database other than this test's own."""
+    """Connections to the test database from the runserver under test (libpq names them from
+    PGAPPNAME), not the session's Celery worker's or another test's."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            [settings.DATABASES["default"]["NAME"]],
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+            [settings.DATABASES["default"]["NAME"], APPLICATION_NAME],
         )
         return cursor.fetchone()[0]
 
@@ -39,7 +43,7 @@ def _other_connections() -> int:
 def runserver(transactional_db, catalog):
     port = _free_port()
     env = {**subprocess_env(), "DJANGO_SETTINGS_MODULE": "config.settings", "FLYWHEEL_ENV": "development",
-           "DATABASE_CONN_MAX_AGE": "60", "DEBUG": "1"}
+           "DATABASE_CONN_MAX_AGE": "60", "DEBUG": "1", "PGAPPNAME": APPLICATION_NAME}
     process = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
