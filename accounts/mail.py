@@ -64,6 +64,23 @@ def payload_to_message(payload: dict) -> EmailMultiAlternatives:
     return message
 
 
+def email_text(*, body: str, reason: str, greeting: str = "Hello,") -> str:
+    """A plain-text email in Flywheel's one frame: a greeting, the body, the team's signature
+    with the site's address, and why the recipient gets it (as allauth's emails are framed by
+    templates/account/email/base_message.txt)."""
+    return (
+        f"{greeting}\n\n{body.strip()}\n\n"
+        f"The {settings.SITE_NAME} team\n{settings.SITE_URL}\n\n"
+        f"-- \n{reason}\n"
+    )
+
+
+def email_subject(subject: str) -> str:
+    """A subject with the site's name in front, once."""
+    prefix = f"[{settings.SITE_NAME}]"
+    return subject if subject.startswith(prefix) else f"{prefix} {subject}"
+
+
 def mail_queue(message: EmailMessage) -> None:
     """Send `message` from the worker once the current transaction commits.
 

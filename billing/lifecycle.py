@@ -263,8 +263,8 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
             organization=organization,
             subject=f"Invoice {invoice.number} for {subscription.product.name}",
             body=(
-                f"Invoice {invoice.number} (PO {invoice.po_number or '-'}) for {invoice.total_minor / 100:.2f} "
-                f"{invoice.currency} is due on {day(invoice.due_at)}. "
+                f"Invoice {invoice.number} (PO {invoice.po_number or '-'}) for "
+                f"{money(invoice.total_minor, invoice.currency)} is due on {day(invoice.due_at)}. "
                 f"View it at {settings.SITE_URL}/billing/invoices/{invoice.public_id}/"
             ),
         )
@@ -741,7 +741,7 @@ def _cancel_now(subscription: Subscription, *, when: datetime, scheduled: bool) 
     )
     billing_email_admins(
         organization=subscription.organization,
-        subject=f"{subscription.product.name} is canceled",
+        subject=f"{subscription.product.name} is cancelled",
         body=(
             f"{subscription.product.name} ({subscription.edition.name}) of {subscription.organization.name} "
             f"ended on {day(when)}. Nothing more will be charged for it."
@@ -791,7 +791,7 @@ def subscription_cancel(*, subscription: Subscription, actor: User, reason: str 
                 organization=subscription.organization,
                 subject=f"{subscription.product.name} will end on {day(subscription.current_period_end)}",
                 body=(
-                    f"{actor.email} canceled {subscription.product.name}. It stays available until "
+                    f"{actor.email} cancelled {subscription.product.name}. It stays available until "
                     f"{day(subscription.current_period_end)}, the end of the period already paid, "
                     f"and will not renew. To keep it after all: {settings.SITE_URL}/billing/"
                 ),
@@ -923,7 +923,7 @@ def payment_terms_request(*, organization: Organization, actor: User, po_number:
     if staff:
         mail_queue(
             EmailMessage(
-                subject=f"[Flywheel] {organization.name} asks to pay by invoice",
+                subject=f"[{settings.SITE_NAME}] {organization.name} asks to pay by invoice",
                 body=(
                     f"{actor.email} asks to pay by invoice with PO {po_number}. To accept, set the billing "
                     f"account's collection method to 'invoice' in the admin: {settings.SITE_URL}/admin/billing/billingaccount/"

@@ -12,6 +12,7 @@ from accounts.services import seats_in_use
 from catalog.models import Edition, Product
 from catalog.templatetags.catalog_tags import money
 
+from .formats import time_left
 from .models import Invoice, Subscription
 
 
@@ -312,14 +313,6 @@ class PagePrompt:
     ask: str = ""  # members only: "Ask your admin (Dana) to ..."
 
 
-def _trial_left(remaining) -> str:
-    if remaining.total_seconds() < 86400:
-        hours = max(1, math.ceil(remaining.total_seconds() / 3600))
-        return "1 hour" if hours == 1 else f"{hours} hours"
-    days = math.ceil(remaining.total_seconds() / 86400)
-    return "1 day" if days == 1 else f"{days} days"
-
-
 def _seat_offer(subscription: Subscription) -> tuple[str, str, Offer | None]:
     """How an admin gets more seats: (label, url, offer); empty when nothing can be bought."""
     edition = subscription.edition
@@ -404,7 +397,7 @@ def page_prompts_for(*, membership: Membership, with_states: bool = True) -> lis
             days = remaining.total_seconds() / 86400
             level = "danger" if days <= 1 else "warning" if days <= 3 else "info"
             text = (
-                f"{_trial_left(remaining)} left in your {name} {subscription.edition.name} trial "
+                f"{time_left(remaining.total_seconds(), round_up=True)} left in your {name} {subscription.edition.name} trial "
                 f"(it ends on {_date(subscription.trial_ends_at)})."
             )
             found.append((2, PagePrompt(

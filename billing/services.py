@@ -732,7 +732,7 @@ def invoice_receipt_send(*, invoice_id: int) -> bool:
         "invoice_url": f"{settings.SITE_URL}{reverse('invoice', args=[invoice.public_id])}",
     }
     message = EmailMultiAlternatives(
-        subject=f"[Flywheel] Receipt for {product}: {money(invoice.total_minor, invoice.currency)} paid (invoice {invoice.number})",
+        subject=f"[{settings.SITE_NAME}] Receipt for {product}: {money(invoice.total_minor, invoice.currency)} paid (invoice {invoice.number})",
         body=render_to_string("billing/email/receipt.txt", context),
         to=recipients,
         headers={"Message-ID": f"<receipt-{invoice.public_id}@flywheel.localhost>"},
@@ -748,12 +748,20 @@ def billing_email_admins(*, organization: Organization, subject: str, body: str)
     """A billing email to every admin of the organization (and its billing address), sent by
     the worker after the transaction commits."""
     from django.core.mail import EmailMessage
+    from django.urls import reverse
 
-    from accounts.mail import mail_queue
+    from accounts.mail import email_subject, email_text, mail_queue
 
     recipients = billing_email_recipients(organization)
     if recipients:
-        mail_queue(EmailMessage(subject=f"[Flywheel] {subject}", body=body, to=recipients))
+        text = email_text(
+            body=body,
+            reason=(
+                f"You receive this email because you are an admin of {organization.name}, or its "
+                f"billing contact. Billing settings: {settings.SITE_URL}{reverse('billing')}"
+            ),
+        )
+        mail_queue(EmailMessage(subject=email_subject(subject), body=text, to=recipients))
 
 
 def payment_apply_intent(*, intent: gateway.PaymentIntent) -> Payment | None:

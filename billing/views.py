@@ -630,7 +630,7 @@ def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> Htt
                 request,
                 f"{subscription.product.name} ends on {day(outcome.current_period_end)}, the end of the paid period."
                 if outcome.cancel_at_period_end
-                else f"{subscription.product.name} is canceled.",
+                else f"{subscription.product.name} is cancelled.",
             )
         elif action == "keep":
             lifecycle.subscription_keep(subscription=subscription, actor=request.user)

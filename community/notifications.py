@@ -11,7 +11,7 @@ from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
 
-from accounts.mail import mail_queue
+from accounts.mail import email_text, mail_queue
 
 UNSUBSCRIBE_SALT = "community.unsubscribe"
 
@@ -34,13 +34,20 @@ def _question_url(question) -> str:
 
 def _send(*, to: str, subject: str, lines: list[str], unsubscribe_for=None) -> None:
     headers = {}
+    reason = f"You receive this email because you take part in the {settings.SITE_NAME} community."
     if unsubscribe_for is not None:
         link = settings.SITE_URL + reverse("community_unsubscribe", args=[unsubscribe_token(unsubscribe_for)])
-        lines = [*lines, "", f"Stop these emails: {link}"]
+        reason = f"{reason}\nStop these emails: {link}"
         headers["List-Unsubscribe"] = f"<{link}>"
+    else:
+        reason = f"You receive this email because you are one of {settings.SITE_NAME}'s support engineers."
     mail_queue(
         EmailMultiAlternatives(
-            subject=subject, body="\n".join(lines), from_email=settings.DEFAULT_FROM_EMAIL, to=[to], headers=headers
+            subject=subject,
+            body=email_text(body="\n".join(lines), reason=reason),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[to],
+            headers=headers,
         )
     )
 
@@ -82,13 +89,22 @@ def notify_answer_accepted(*, question, answer) -> None:
     )
 
 
+def _tier_name(support_tier: str) -> str:
+    """A support tier as the escalation policies name it ("Premium support"), never its code."""
+    from .models import EscalationPolicy
+
+    name = EscalationPolicy.objects.filter(support_tier=support_tier).values_list("name", flat=True).first()
+    return name or support_tier.replace("-", " ").replace("_", " ")
+
+
 def notify_engineer_assigned(*, escalation, engineer) -> None:
     question = escalation.question
     _send(
         to=engineer.user.email,
         subject=f"[Support queue] Assigned to you: {question.title}",
         lines=[
-            f"A {escalation.support_tier} question went unanswered past its deadline and is now yours.",
+            f"A question from a {_tier_name(escalation.support_tier)} customer went unanswered past "
+            "its deadline and is now yours.",
             "",
             question.title,
             _question_url(question),
@@ -106,7 +122,7 @@ def notify_lead_unanswered(*, escalation, lead_emails: list[str]) -> None:
             to=address,
             subject=f"[Support queue] Still unanswered: {question.title}",
             lines=[
-                f"Assigned to {engineer} at {escalation.assigned_at:%Y-%m-%d %H:%M} UTC and still unanswered.",
+                f"Assigned to {engineer} on {escalation.assigned_at:%-d %b %Y, %H:%M} UTC and still unanswered.",
                 "",
                 _question_url(question),
             ],

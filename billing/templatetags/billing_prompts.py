@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django import template
 
+from billing.formats import time_left_until
 from billing.selectors import PagePrompt, page_prompts_for
 
 register = template.Library()
@@ -18,3 +19,9 @@ def page_prompts(context: template.Context, with_states: bool = True) -> list[Pa
     if not membership:
         return []
     return page_prompts_for(membership=membership, with_states=with_states)
+
+
+@register.filter
+def left_until(moment) -> str:
+    """`{{ subscription.trial_ends_at|left_until }}`: "13 days", "5 hours"; empty once past."""
+    return time_left_until(moment)

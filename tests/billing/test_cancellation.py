@@ -59,7 +59,7 @@ def test_a_paid_subscription_runs_to_its_period_end_then_ends_without_a_renewal(
         "subscription_cancel_scheduled", "subscription_cancel_withdrawn", "subscription_cancel_scheduled",
         "subscription_canceled",
     ]
-    assert mail.outbox[-1].subject == "[Flywheel] Tracker is canceled"
+    assert mail.outbox[-1].subject == "[Flywheel] Tracker is cancelled"
 
     # Starting Tracker again: no second trial. Asked for one, nothing is created; bought, it
     # waits, suspended, for the payment.
@@ -80,7 +80,7 @@ def test_a_trial_ends_at_once(client, localstripe, catalog):
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.CANCELED and not subscription.cancel_at_period_end
     assert entitlements_compute(organization_id=organization.pk) == []
-    assert "Tracker is canceled." in client.get(reverse("billing")).content.decode()
+    assert "Tracker is cancelled." in client.get(reverse("billing")).content.decode()
 
 
 def test_a_past_due_subscription_ends_at_once_and_its_unpaid_invoice_is_voided(client, localstripe, catalog):

@@ -74,6 +74,10 @@ def test_trial_reminders_go_out_once_at_seven_three_and_one_days(localstripe, ca
         "[Flywheel] Your Tracker trial ends in 1 day",
     ]
     assert mail.outbox[0].to == [admin.email]
+    reminder = mail.outbox[0].body
+    assert reminder.startswith("Hello,\n\nYour Tracker Standard trial ends on ")
+    assert "The Flywheel team\n" in reminder
+    assert f"because you are an admin of {organization.name}, or its billing contact" in reminder
 
 
 def test_a_trial_without_a_card_falls_back_to_free_when_the_organization_fits(localstripe, catalog):

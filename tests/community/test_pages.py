@@ -193,6 +193,10 @@ def test_answers_comments_and_acceptance_are_emailed_until_unsubscribed(celery_w
     assert "New answer to your question" in mail["Subject"]
     text = body_text(mail)
     assert reverse("community_question", args=[question.public_id]) in text
+    # Framed as every Flywheel email is: a greeting, the team's signature, why it came.
+    assert text.startswith("Hello,\n\nSomeone answered your question")
+    assert "The Flywheel team\nhttp" in text
+    assert "because you take part in the Flywheel community" in text
     assert mail["List-Unsubscribe"]
     answer_accept(user=asker, answer_id=answer.pk)
     accepted = wait_for(lambda: mails_to("helper@example.com"), what="the acceptance notification")[0]
