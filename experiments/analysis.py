@@ -72,8 +72,8 @@ REFUND_EVENTS = (PAYMENT_REFUNDED,)
 # What each variation is to the analysis, said the same way on every staff page: the baseline is
 # the holdout when there is one (whatever the other variations are called, even "control"),
 # else the variation at position 0; every other variation is a treatment compared with it.
-ROLE_HOLDOUT = "Holdout: no treatment, the baseline"
-ROLE_CONTROL = "Control: the baseline"
+ROLE_HOLDOUT = "Holdout (baseline)"
+ROLE_CONTROL = "Control (baseline)"
 ROLE_TREATMENT = "Treatment"
 
 
