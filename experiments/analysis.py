@@ -72,8 +72,8 @@ REFUND_EVENTS = (PAYMENT_REFUNDED,)
 # What each variation is to the analysis, said the same way on every staff page: the baseline is
 # the holdout when there is one (whatever the other variations are called, even "control"),
 # else the variation at position 0; every other variation is a treatment compared with it.
-ROLE_HOLDOUT = "Holdout: no treatment, the baseline"
-ROLE_CONTROL = "Control: the baseline"
+ROLE_HOLDOUT = "Holdout (baseline)"
+ROLE_CONTROL = "Control (baseline)"
 ROLE_TREATMENT = "Treatment"
 
 
@@ -440,7 +440,7 @@ def uplift_chart_svg(metric: MetricResult, *, width: int = 640, row_height: int 
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="uplift-chart" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" aria-label="Relative uplift per variation">',
+        f'width="{width}" height="{height}" style="min-width:34rem;max-width:none" role="img" aria-label="Relative uplift per variation">',
         f'<line x1="{x(0):.1f}" y1="4" x2="{x(0):.1f}" y2="{height - 18}" stroke="#888" stroke-dasharray="4 3"/>',
         f'<text x="{x(0):.1f}" y="{height - 4}" font-size="11" text-anchor="middle">0%</text>',
         f'<text x="{left}" y="{height - 4}" font-size="11">{low:+.0%}</text>',

@@ -53,10 +53,11 @@ def trend_png(points: list[MonthPoint], *, title: str = "NPS by month") -> bytes
     return buffer.getvalue()
 
 
-def trend_svg(points: list[MonthPoint], *, width: int = 640, height: int = 220) -> str:
+def trend_svg(points: list[MonthPoint], *, width: int | None = None, height: int = 220) -> str:
     """The same trend for a staff page, as inline SVG (no matplotlib in a web request): per month
     a dot at the NPS and a bar over its 95% margin; a month with too few answers is left empty
     and marked "too few" so a gap never reads as zero."""
+    width = width or max(320, 50 + 50 * len(points))  # a few months draw as large as many
     left, right, top, bottom = 40, width - 10, 10, height - 30
     step = (right - left) / max(len(points), 1)
 
@@ -69,13 +70,14 @@ def trend_svg(points: list[MonthPoint], *, width: int = 640, height: int = 220) 
     )
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="nps-trend" viewBox="0 0 {width} {height}" '
-        f'width="100%" role="img" aria-label="NPS by month: {escape(described)}">',
+        f'width="100%" style="min-width:{min(34.0, width / 18.8):.0f}rem;height:auto" '
+        f'role="img" aria-label="NPS by month: {escape(described)}">',
     ]
     for tick in (100, 50, 0, -50, -100):
         parts.append(
             f'<line x1="{left}" y1="{y(tick):.1f}" x2="{right}" y2="{y(tick):.1f}" '
             f'stroke="{"#9aa3b2" if tick == 0 else "#e3e7ee"}" stroke-width="1"/>'
-            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" font-size="11" text-anchor="end" fill="#4a5568">{tick:+d}</text>'
+            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" font-size="11" text-anchor="end" fill="#4a5568">{f"{tick:+d}" if tick else "0"}</text>'
         )
     for index, point in enumerate(points):
         x = left + step * (index + 0.5)

@@ -56,6 +56,13 @@ def _month_param(request: HttpRequest) -> tuple[date, str]:
         return default, f"'month' must look like 2026-10, got {text!r}."
 
 
+def _from_first_answers(points: list, *, at_least: int = 3) -> list:
+    """The trend from its first month with answers (at least the last `at_least` months), so a
+    phone's narrow chart is not spent on empty months."""
+    first = next((index for index, point in enumerate(points) if point.group.score.responses), len(points))
+    return points[min(first, max(len(points) - at_least, 0)) :]
+
+
 @staff_required
 def staff_report(request: HttpRequest) -> HttpResponse:
     """Staff: one month's NPS, trend, every breakdown, and its comments to categorize."""
@@ -78,7 +85,7 @@ def staff_report(request: HttpRequest) -> HttpResponse:
             "is_current_month": month == current,
             "previous_month": months_back(month, 1),
             "next_month": months_back(month, -1) if month < current else None,
-            "trend_chart": mark_safe(trend_svg(result.trend)),  # noqa: S308 - built from numbers and escaped text
+            "trend_chart": mark_safe(trend_svg(_from_first_answers(result.trend))),  # noqa: S308 - numbers and escaped text
             "error": error,
             "open_follow_ups": selectors.follow_ups_for_staff().count(),
             "minimum": selectors.min_group_responses(),

@@ -50,11 +50,11 @@ def test_the_holdout_is_the_one_baseline_and_the_variation_keyed_control_a_treat
     page = client.get(reverse("staff_experiment", args=["onboarding-emails"])).content.decode()
 
     text = visible_text(page)
-    assert "Baseline: No email (holdout: no treatment, the baseline)" in text
+    assert "Baseline: No email , the holdout: it gets no treatment. Every other variation is a treatment, compared with it." in text
     assert re.search(r'<tr data-variation="control"><td><span title="Variation key: control">Welcome sequence</span></td>\s*'
                      r'<td><span class="status">Treatment</span></td>', page)
     assert re.search(r'<tr data-variation="holdout"><td><span title="Variation key: holdout">No email</span></td>\s*'
-                     r'<td><span class="status active">Holdout: no treatment, the baseline</span></td>', page)
+                     r'<td><span class="status active">Holdout \(baseline\)</span></td>', page)
     # Nothing a person reads calls anything "control" (the chart's labels included).
     assert not re.search(r"\bcontrol\b", text, re.I)
     assert "(control)" not in page
@@ -63,7 +63,7 @@ def test_the_holdout_is_the_one_baseline_and_the_variation_keyed_control_a_treat
 
     listing = visible_text(client.get(reverse("staff_experiments")).content.decode())
     assert "Welcome sequence · Treatment" in listing
-    assert "No email · Holdout: no treatment, the baseline" in listing
+    assert "No email · Holdout (baseline)" in listing
     assert not re.search(r"\bcontrol\b", listing, re.I)
 
 

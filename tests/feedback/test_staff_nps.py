@@ -60,6 +60,8 @@ def test_the_report_opens_on_this_month_and_labels_each_month_by_name(client, an
     assert "4 answers" in text_of(page, "nps-month")
     assert text_of(page, "nps-previous").startswith("November 2026 -100")
     assert ">This month<" not in page and ">Last month<" not in page
+    # The trend is drawn from the first month with answers, each month with its margin.
+    assert 'aria-label="NPS by month: Oct 2026 too few answers, Nov 2026 -100, Dec 2026 +100"' in page
 
     november = staff_page(client, month="2026-11")
     assert "<h1>NPS · November 2026</h1>" in november

@@ -157,7 +157,7 @@ def test_the_staff_report_counts_per_variation(client, admin_client, onboarding_
     rows = {row.variation_key: row for row in response.context["reports"]}
     page = response.content.decode()
     # Variations by name with their role, as on the experiment pages; the holdout is the baseline.
-    assert re.search(r'<tr data-variation="none">.*?None <span class="status active">Holdout: no treatment, the baseline</span>', page, re.S)
+    assert re.search(r'<tr data-variation="none">.*?None <span class="status active">Holdout \(baseline\)</span>', page, re.S)
     assert re.search(r'<tr data-variation="short">.*?Short <span class="status">Treatment</span>', page, re.S)
     assert sum(row.enrolled for row in rows.values()) == 9
     assert rows["none"].sent == 0 and rows["none"].holdout == rows["none"].enrolled
