@@ -70,8 +70,30 @@
       button.hidden = false;
     });
   }
+  function makeScrollersReachable() {
+    // A table or a block of code wider than a phone scrolls inside itself; a keyboard user can
+    // only scroll it once it takes focus (WCAG 2.1.1), so each one that overflows gets a tab stop
+    // and a name, and loses them when the window grows wide enough to show it whole.
+    var selector = ".table-scroll, main pre, main table";
+    Array.prototype.forEach.call(document.querySelectorAll(selector), function (region) {
+      var overflows = region.scrollWidth > region.clientWidth + 1;
+      if (overflows && !region.hasAttribute("tabindex")) {
+        region.setAttribute("tabindex", "0");
+        region.setAttribute("data-scroll-stop", "");
+        if (!region.hasAttribute("aria-label") && region.tagName !== "TABLE") {
+          var caption = region.querySelector("caption");
+          region.setAttribute("role", "region");
+          region.setAttribute("aria-label", caption ? caption.textContent.trim() : "Scrollable content");
+        }
+      } else if (!overflows && region.hasAttribute("data-scroll-stop")) {
+        region.removeAttribute("tabindex");
+        region.removeAttribute("data-scroll-stop");
+      }
+    });
+  }
   setUpCopyButtons();
-  function ready() { setUp(); showCopyButtons(); }
+  window.addEventListener("resize", makeScrollersReachable);
+  function ready() { setUp(); showCopyButtons(); makeScrollersReachable(); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ready);
   else ready();
 })();
