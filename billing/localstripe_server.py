@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--unless-real-stripe",
         action="store_true",
-        help="do nothing (and stay up, so honcho keeps the other processes) when STRIPE_SECRET_KEY "
+        help="do nothing (and stay up, so the Procfile runner keeps the other processes) when STRIPE_SECRET_KEY "
         "is set: the app talks to real Stripe then",
     )
     args = parser.parse_args(argv)

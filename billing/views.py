@@ -199,6 +199,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "admin_name": "" if is_admin else admin_name_of(organization=organization),
             "products": [(state, environments.get(product_id)) for product_id, state in states.items()],
             "in_use": any(state.usable for state in states.values()),
+            "seats_used": seats_in_use(organization=organization),
             "other_products": _other_products(organization, exclude=set(states)) if is_admin else [],
         },
     )
@@ -319,6 +320,7 @@ def billing_page(request: HttpRequest) -> HttpResponse:
             "organization": organization,
             "is_admin": is_admin,
             "subscriptions": subscriptions,
+            "seats_used": seats_in_use(organization=organization),
             "other_products": [
                 product for product in products_for_sale()
                 if product.pk not in owned and not trial_used(organization=organization, product=product)

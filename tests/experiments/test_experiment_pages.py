@@ -21,7 +21,7 @@ EXPOSED = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
 
 def visible_text(html: str) -> str:
     """What a person reads: the page without its tags (and so without attributes)."""
-    body = html[html.index("<main>") :]
+    body = html[html.index("<main") :]
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
 
 

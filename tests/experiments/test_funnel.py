@@ -211,7 +211,7 @@ def funnel_rows(html: str) -> dict[str, int]:
 
 
 def visible_text(html: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html[html.index("<main>") :]))
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html[html.index("<main") :]))
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client, db):

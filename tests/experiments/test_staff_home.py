@@ -18,7 +18,7 @@ from .factories import ExperimentFactory
 
 
 def visible_text(html: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html[html.index("<main>") :]))
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html[html.index("<main") :]))
 
 
 @pytest.fixture
