@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from html import unescape
 
+from django.utils import timezone
+
 from billing import services
 from billing.models import Subscription
 from catalog.selectors import edition_get
+from provisioning.models import Environment
 
 from ..conftest import organization_on
 
@@ -37,3 +40,13 @@ def visible_text(html: str) -> str:
     """The page's words as a person reads them: no tags, scripts or repeated spaces."""
     html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
     return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def workspace_ready(organization) -> Environment:
+    """The organization's one workspace, provisioned (as the worker leaves it)."""
+    environment = Environment.objects.get(organization=organization)
+    environment.status = Environment.Status.ACTIVE
+    environment.url = f"http://testserver/w/{environment.public_id}/"
+    environment.active_at = timezone.now()
+    environment.save()
+    return environment

@@ -7,27 +7,17 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts import api_keys
 from accounts.models import Invite, Membership
 from catalog.templatetags.catalog_tags import money
-from provisioning.models import Environment
 
 from ..conftest import organization_on
+from .helpers import workspace_ready
 
 pytestmark = pytest.mark.django_db
 
 STANDARD_PRICE = f"Standard: {money(815, 'USD')} per seat a month"
-
-
-def _ready(organization) -> Environment:
-    environment = Environment.objects.get(organization=organization)
-    environment.status = Environment.Status.ACTIVE
-    environment.url = f"http://testserver/w/{environment.public_id}/"
-    environment.active_at = timezone.now()
-    environment.save()
-    return environment
 
 
 def _pages(client, environment) -> dict[str, str]:
@@ -46,7 +36,7 @@ def _member(organization):
 @pytest.mark.parametrize("members", [8, 9])
 def test_a_free_edition_near_its_seat_limit_warns_with_the_upgrade_one_click_away(client, catalog, members):
     organization, admin = organization_on("free", members=members)
-    environment = _ready(organization)
+    environment = workspace_ready(organization)
     subscription = organization.subscriptions.get()
     upgrade = reverse("checkout", args=[subscription.public_id]) + "?edition=standard"
     client.force_login(admin)
@@ -64,7 +54,7 @@ def test_a_free_edition_near_its_seat_limit_warns_with_the_upgrade_one_click_awa
 
 def test_seven_of_ten_seats_says_nothing(client, catalog):
     organization, admin = organization_on("free", members=7)
-    environment = _ready(organization)
+    environment = workspace_ready(organization)
     client.force_login(admin)
     for name, page in _pages(client, environment).items():
         assert "seats used in Tracker" not in page, name  # no banner (the cards say "7 of 10 seats used")
@@ -72,7 +62,7 @@ def test_seven_of_ten_seats_says_nothing(client, catalog):
 
 def test_ten_of_ten_free_seats_is_said_everywhere_and_the_members_error_links_the_upgrade(client, catalog):
     organization, admin = organization_on("free", members=10)
-    environment = _ready(organization)
+    environment = workspace_ready(organization)
     subscription = organization.subscriptions.get()
     upgrade = reverse("checkout", args=[subscription.public_id]) + "?edition=standard"
     client.force_login(admin)
@@ -92,7 +82,7 @@ def test_ten_of_ten_free_seats_is_said_everywhere_and_the_members_error_links_th
 
 def test_trial_days_left_and_buy_are_shown_for_the_whole_trial(client, catalog):
     organization, admin = organization_on("standard")
-    environment = _ready(organization)
+    environment = workspace_ready(organization)
     subscription = organization.subscriptions.get()
     checkout = reverse("checkout", args=[subscription.public_id])
     with time_machine.travel(subscription.trial_ends_at - timedelta(days=11, hours=12), tick=False):
@@ -109,7 +99,7 @@ def test_trial_days_left_and_buy_are_shown_for_the_whole_trial(client, catalog):
 
 def test_a_member_is_told_whom_to_ask_about_the_trial(client, catalog):
     organization, admin = organization_on("standard", members=2)
-    environment = _ready(organization)
+    environment = workspace_ready(organization)
     client.force_login(_member(organization))
     pages = _pages(client, environment)
     for name in ("home", "billing"):

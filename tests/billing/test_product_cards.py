@@ -8,9 +8,8 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from provisioning.models import Environment
-
 from ..conftest import organization_on
+from .helpers import workspace_ready
 
 pytestmark = pytest.mark.django_db
 
@@ -22,9 +21,7 @@ def _card_text(html: str, marker: str) -> str:
 
 def test_a_trial_card_says_days_left_and_seats_used_of_limit_on_both_pages(client, catalog):
     organization, admin = organization_on("standard", members=3)
-    Environment.objects.filter(organization=organization).update(
-        status=Environment.Status.ACTIVE, url="http://testserver/w/ready/", active_at=timezone.now()
-    )
+    workspace_ready(organization)
     client.force_login(admin)
     trial_ends_at = organization.subscriptions.get().trial_ends_at
     with time_machine.travel(trial_ends_at - timedelta(days=12, hours=3), tick=False):

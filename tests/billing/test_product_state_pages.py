@@ -8,10 +8,10 @@ from django.utils import timezone
 
 from billing.models import Subscription
 from catalog.templatetags.catalog_tags import money
-from provisioning.models import Environment
 
 from ..conftest import organization_on
 from ..factories import MembershipFactory
+from .helpers import workspace_ready
 
 pytestmark = pytest.mark.django_db
 
@@ -24,20 +24,11 @@ def _page(client, name, *args) -> str:
     return response.content.decode()
 
 
-def _ready(organization) -> Environment:
-    environment = Environment.objects.get(organization=organization)
-    environment.status = Environment.Status.ACTIVE
-    environment.url = f"http://testserver/w/{environment.public_id}/"
-    environment.active_at = timezone.now()
-    environment.save()
-    return environment
-
-
 @pytest.fixture
 def cancelled_trial(client, catalog):
     organization, admin = organization_on("standard")
     member = MembershipFactory(organization=organization).user
-    environment = _ready(organization)
+    environment = workspace_ready(organization)
     subscription = organization.subscriptions.get()
     client.force_login(admin)
     client.post(reverse("subscription_manage", args=[subscription.public_id]), {"action": "cancel"})
@@ -78,7 +69,7 @@ def test_a_cancelled_trial_looks_cancelled_everywhere(client, cancelled_trial):
 def test_a_suspended_trial_says_why_and_what_to_do(client, catalog):
     organization, admin = organization_on("standard")
     member = MembershipFactory(organization=organization).user
-    environment = _ready(organization)
+    environment = workspace_ready(organization)
     subscription = organization.subscriptions.get()
     Subscription.objects.filter(pk=subscription.pk).update(
         status=Subscription.Status.SUSPENDED, suspended_at=timezone.now(), trial_ends_at=None
@@ -117,7 +108,7 @@ def test_trying_a_product_whose_trial_was_used_creates_nothing_and_offers_to_buy
 
 def test_the_trial_offer_on_app_is_for_products_never_tried(client, catalog):
     organization, admin = organization_on("standard")
-    _ready(organization)
+    workspace_ready(organization)
     client.force_login(admin)
     home = _page(client, "home")
     assert "Try Wiki" in home and "Try Tracker" not in home
@@ -125,7 +116,7 @@ def test_the_trial_offer_on_app_is_for_products_never_tried(client, catalog):
 
 def test_a_cancelled_free_edition_never_tried_offers_its_trial_not_a_purchase(client, catalog):
     organization, admin = organization_on("free")
-    _ready(organization)
+    workspace_ready(organization)
     subscription = organization.subscriptions.get()
     client.force_login(admin)
     client.post(reverse("subscription_manage", args=[subscription.public_id]), {"action": "cancel"})
