@@ -22,7 +22,7 @@ def trend_png(points: list[MonthPoint], *, title: str = "NPS by month") -> bytes
 
     figure = Figure(figsize=(6.4, 2.8), dpi=100)
     axes = figure.add_subplot()
-    labels = [f"{point.month:%b %y}" for point in points]
+    labels = [f"{point.month:%b %Y}" for point in points]
     positions = list(range(len(points)))
     shown = [(index, point.group) for index, point in enumerate(points) if point.group.nps is not None]
     if shown:
@@ -82,7 +82,7 @@ def trend_svg(points: list[MonthPoint], *, width: int | None = None, height: int
     for index, point in enumerate(points):
         x = left + step * (index + 0.5)
         parts.append(
-            f'<text x="{x:.1f}" y="{height - 10}" font-size="11" text-anchor="middle" fill="#4a5568">{point.month:%b %y}</text>'
+            f'<text x="{x:.1f}" y="{height - 10}" font-size="11" text-anchor="middle" fill="#4a5568">{point.month:%b %Y}</text>'
         )
         group = point.group
         if group.nps is None or group.margin is None:
