@@ -1,6 +1,7 @@
 """Each product's card on /app/ and /billing/ says the same thing the same way: the trial's
 days left beside its end date, and the seats as "used of limit"."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ..conftest import organization_on
-from .helpers import workspace_ready
+from .helpers import paid_organization, workspace_ready
 
 pytestmark = pytest.mark.django_db
 
@@ -41,3 +42,16 @@ def test_the_last_day_of_a_trial_is_counted_in_hours(client, catalog):
         billing = _card_text(client.get(reverse("billing")).content.decode(), 'id="billing-tracker"')
     assert "6 hours left, trial ends " in billing
     assert timezone.now() < trial_ends_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_paid_card_offers_each_change_as_a_labelled_line_and_proposes_the_next_edition_up(client, localstripe, catalog):
+    organization, admin, subscription = paid_organization(localstripe)
+    client.force_login(admin)
+    billing = _card_text(client.get(reverse("billing")).content.decode(), 'id="billing-tracker"')
+    assert '<label for="add-seats-tracker">Add seats now</label>' in billing
+    assert '<label for="remove-seats-tracker">Remove seats at renewal</label>' in billing
+    assert '<label for="change-edition-tracker">Change edition</label>' in billing
+    # Standard's card proposes Premium (a change now, at its shown price), never Free first.
+    assert re.search(r'<option value="premium" selected>Premium \(now, prorated\)</option>', billing)
+    assert '<option value="free" selected>' not in billing
