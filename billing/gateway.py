@@ -200,7 +200,9 @@ def _payment_intent(intent: Any) -> PaymentIntent:
         client_secret=intent.client_secret or "",
         metadata={str(k): str(v) for k, v in metadata.items()},
         error_message=str(error.get("message") or ""),
-        error_code=str(error.get("code") or ""),
+        # Real Stripe puts the useful reason (insufficient_funds) in decline_code, beside the
+        # generic code (card_declined).
+        error_code=str(error.get("decline_code") or error.get("code") or ""),
     )
 
 

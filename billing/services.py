@@ -826,6 +826,15 @@ def payment_apply_intent(*, intent: gateway.PaymentIntent) -> Payment | None:
         if intent.status == "requires_action":
             payment.status = Payment.Status.REQUIRES_ACTION
         elif intent.status in ("requires_payment_method", "canceled"):
+            if payment.status == Payment.Status.FAILED:
+                # Already recorded (the worker's card error, or an earlier delivery of this
+                # event): the admins were told once. Only the intent's link and a reason the
+                # first path did not have are added; the worker's decline code is more specific
+                # than the intent's generic one and is kept.
+                payment.failure_code = payment.failure_code or intent.error_code
+                payment.failure_message = payment.failure_message or intent.error_message
+                payment.save()
+                return payment
             payment.status = Payment.Status.FAILED
             payment.failure_message = intent.error_message or "The payment was not completed."
             payment.failure_code = intent.error_code

@@ -12,7 +12,7 @@ from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
-from billing import lifecycle, services
+from billing import gateway, lifecycle, services
 from billing.exceptions import CheckoutInvalid
 from billing.models import BillingAccount, Invoice, Payment, Subscription
 from catalog.selectors import edition_get
@@ -314,3 +314,47 @@ def test_purchase_order_requests_reach_staff_and_are_accepted_in_the_admin(clien
     assert response.status_code == 302
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID
+
+
+# A failed renewal charge is told once, whichever of its two paths comes second (issue 17): the
+# worker's card error, then Stripe's payment_intent.payment_failed (delivered, or replayed), must
+# not email the admins again, and the worker's more specific decline code is kept.
+
+
+def _failed_intent(payment: Payment, *, code: str = "card_declined") -> gateway.PaymentIntent:
+    """payment_intent.payment_failed as Stripe sends it for that charge."""
+    return gateway.PaymentIntent(
+        id=payment.stripe_payment_intent_id or "pi_declined_renewal",
+        status="requires_payment_method",
+        amount=payment.amount_minor,
+        currency=payment.currency,
+        customer_id="",
+        client_secret="",
+        metadata={"flywheel_payment": str(payment.public_id)},
+        error_message="Your card was declined.",
+        error_code=code,
+    )
+
+
+def _failure_emails() -> list:
+    return [message for message in mail.outbox if message.subject == "[Flywheel] Payment failed for Tracker"]
+
+
+def test_the_webhook_after_the_worker_recorded_a_decline_sends_no_second_email(localstripe, catalog):
+    organization, admin, subscription = _paid(localstripe, seats=2)
+    _use_card(localstripe, organization, admin, DECLINED_AT_CHARGE)
+    _tick(subscription.current_period_end + timedelta(minutes=5))
+    payment = Payment.objects.get(invoice__kind=Invoice.Kind.RENEWAL)
+    assert payment.status == Payment.Status.FAILED
+    assert len(_failure_emails()) == 1
+    reason = payment.failure_code
+
+    services.payment_apply_intent(intent=_failed_intent(payment))  # the webhook
+    services.payment_apply_intent(intent=_failed_intent(payment))  # `stripe_replay` of it
+
+    assert len(_failure_emails()) == 1
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.FAILED
+    assert payment.failure_code == reason  # the worker's decline code is not overwritten
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.PAST_DUE
