@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from kombu import Connection
 from kombu.transport import filesystem
 
@@ -67,12 +66,48 @@ def test_a_reader_never_takes_a_message_file_before_it_is_written_whole(tmp_path
     assert [path.name for path in tmp_path.iterdir() if path.name.endswith(".tmp")] == []
 
 
-def test_kombus_own_transport_has_the_race(tmp_path):
-    """What the subclass fixes, shown on kombu's class (if kombu ever fixes it, this says so)."""
-    _, errors = _hammer(filesystem.Transport, tmp_path)
-    if not errors:
-        pytest.skip("kombu's filesystem transport did not show the race in this run")
-    assert "Expecting value" in errors[0]
+def _reader_at(monkeypatch, module, name, transport, folder) -> str:
+    """What a reader gets from the queue when it looks at the moment the writer calls
+    `module.name` in the middle of a put (made to happen every time, instead of once in a few
+    thousand puts): "nothing", "a whole message", or the error it fails with."""
+    seen: list[str] = []
+    real = getattr(module, name)
+
+    def read_then_go_on(*args, **kwargs):
+        if not seen:
+            seen.append("reading")
+            try:
+                channel._get("flywheel")
+                seen.append("a whole message")
+            except queue_module.Empty:
+                seen.append("nothing")
+            except ValueError as error:  # json.JSONDecodeError
+                seen.append(repr(error))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, read_then_go_on)
+    with Connection("filesystem://", transport=transport, transport_options=_options(folder)) as connection:
+        channel = connection.default_channel
+        channel._put("flywheel", PAYLOAD)
+    monkeypatch.undo()
+    assert seen, f"the writer never called {name}"
+    return seen[-1]
+
+
+def test_kombus_own_transport_lets_a_reader_take_an_empty_message_file(tmp_path, monkeypatch):
+    """What the subclass fixes, shown on kombu's class: kombu's writer locks its message file
+    after creating it under its final name and before writing; a reader then takes the empty
+    file and fails on it (the worker's JSONDecodeError)."""
+    assert "Expecting value" in _reader_at(monkeypatch, filesystem, "lock", filesystem.Transport, tmp_path)
+
+
+def test_the_subclass_shows_a_message_only_once_it_is_whole(tmp_path, monkeypatch):
+    """The subclass's writer has written the whole message, under a temporary name, before it
+    renames it into place: a reader looking just before the rename finds nothing, then the
+    whole message."""
+    assert _reader_at(monkeypatch, os, "replace", Transport, tmp_path) == "nothing"
+    with Connection("filesystem://", transport=Transport, transport_options=_options(tmp_path)) as connection:
+        assert connection.default_channel._get("flywheel")["body"] == PAYLOAD["body"]
 
 
 def test_a_new_exchange_table_is_never_read_empty(tmp_path):
