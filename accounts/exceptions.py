@@ -19,10 +19,14 @@ class SeatLimitReached(FlywheelError):
         "free a seat by removing a member or withdrawing an invite."
     )
 
-    def __init__(self, message: str | None = None, *, limit: int | None = None, product: str = "") -> None:
+    def __init__(
+        self, message: str | None = None, *, limit: int | None = None, product: str = "", to_admin: str = ""
+    ) -> None:
         self.limit = limit
         self.product = product
         super().__init__(message)
+        # The same refusal said to an admin, who is the one who can act on it ("you can move to").
+        self.to_admin = to_admin or self.message
 
 
 class InviteInvalid(FlywheelError):

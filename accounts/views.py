@@ -49,11 +49,7 @@ def members(request: HttpRequest) -> HttpResponse:
                 # Said to the admin, who is the one who can act (not "an admin can ..."): the
                 # template puts the way to more seats, with its price, right under it.
                 seat_limit_product = error.product
-                form.add_error(
-                    "email",
-                    "No invitation was sent. "
-                    + error.message.replace("To get more seats, an admin can move to", "To get more seats, move to"),
-                )
+                form.add_error("email", f"No invitation was sent. {error.to_admin}")
             except FlywheelError as error:
                 form.add_error("email", error.message)
             else:

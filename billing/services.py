@@ -77,19 +77,27 @@ def seat_limit_enforce(organization: Organization, seats_in_use: int, seats_want
                 .order_by("rank")
                 .first()
             )
-            advice = (
-                f"To get more seats, an admin can move to {bigger.product.name} {bigger.name} "
-                f"(up to {bigger.seat_limit} users), or free a seat by removing a member or "
-                "withdrawing an invite."
-                if bigger
-                else "An admin can free a seat by removing a member or withdrawing an invite."
+            situation = (
+                f"{subscription.product.name} {subscription.edition.name} allows {subscription.seat_limit} users "
+                f"and {organization.name} already has {seats_in_use} (members and pending invites)."
             )
             raise SeatLimitReached(
-                f"{subscription.product.name} {subscription.edition.name} allows {subscription.seat_limit} users "
-                f"and {organization.name} already has {seats_in_use} (members and pending invites). {advice}",
+                f"{situation} {_seat_advice(bigger, to_admin=False)}",
                 limit=subscription.seat_limit,
                 product=subscription.product.code,
+                to_admin=f"{situation} {_seat_advice(bigger, to_admin=True)}",
             )
+
+
+def _seat_advice(bigger: Edition | None, *, to_admin: bool) -> str:
+    """The way out of a full edition, said to everyone ("an admin can move to ...") or to the
+    admin, who is the one who can take it ("move to ...")."""
+    if bigger is None:
+        return "An admin can free a seat by removing a member or withdrawing an invite."
+    return (
+        f"To get more seats, {'' if to_admin else 'an admin can '}move to {bigger.product.name} {bigger.name} "
+        f"(up to {bigger.seat_limit} users), or free a seat by removing a member or withdrawing an invite."
+    )
 
 
 def subscription_start_trial(*, organization: Organization, edition: Edition, actor: User | None) -> Subscription:
