@@ -41,3 +41,18 @@ class WebhookSignatureInvalid(FlywheelError):
 
 class CheckoutInvalid(FlywheelError):
     default_message = "That choice is not possible."
+
+
+class StripeObjectMissing(PaymentSetupInvalid):
+    """Stripe answered 404 (resource_missing): the object does not exist in this account (a
+    Connect account's object, deleted test data, a dashboard test event). Permanent: asking
+    again never finds it."""
+
+    default_message = "Stripe has no such object."
+
+
+class WebhookNotOurs(FlywheelError):
+    """A stored Stripe event that concerns nothing Flywheel knows (no payment, customer or
+    card of ours): recorded as "not ours" with this message as the reason, never retried."""
+
+    default_message = "This event is about nothing Flywheel knows."
