@@ -124,7 +124,7 @@ def resource_of(kind: str, thin: dict[str, str]) -> str:
     raise SystemExit(f"no resource for event type {kind}: add it to RESOURCE_OF_PREFIX")
 
 
-def _value(annotation, field: str, seed: str, depth: int, required_only: bool):  # noqa: C901 - one case per kind of type
+def _value(annotation, field: str, seed: str, depth: int, required_only: bool):
     """A value of `annotation` the way Stripe's OpenAPI fixtures fill one."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
