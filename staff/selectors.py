@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from billing import lifecycle
 from community import selectors as community_selectors
-from experiments.selectors import experiments_running_count, signups_between
+from experiments.selectors import events_dead_count, experiments_running_count, signups_between
 from feedback import selectors as feedback_selectors
 from feedback.reports import format_nps, month_of
 from onboarding.selectors import variation_reports
@@ -72,6 +72,7 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
         return one if count == 1 else many
 
     running = experiments_running_count()
+    refused = events_dead_count()
     questions = plural(asked, "question", "questions")
     return [
         StaffPage(
@@ -105,6 +106,13 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
             reverse("staff_experiments"),
             "A/B tests with their baseline, uplift and credible intervals.",
             [Figure(f"{running}", plural(running, "experiment running", "experiments running"))],
+        ),
+        StaffPage(
+            "Analytics events",
+            f"{reverse('admin:experiments_event_changelist')}?state=dead",
+            "Events PostHog refused for good, each with its reason; retry them from the list.",
+            [Figure(f"{refused}", plural(refused, "analytics event refused by PostHog", "analytics events refused by PostHog"),
+                    "warning" if refused else "")],
         ),
         StaffPage(
             "Onboarding emails",
