@@ -209,14 +209,28 @@ class _Outgoing:
     size: int
 
 
+# PostHog refusing this many events one by one, and taking none in between, is not about the
+# events: something (a proxy, a broken encoder) refuses every request. The run stops there as
+# for an outage rather than condemn the whole outbox event by event.
+REFUSED_IN_A_ROW_MAX = 20
+
+
+@dataclass
+class _ForwardRun:
+    report: ForwardReport
+    lease_seconds: float
+    refused_in_a_row: int = 0
+
+
 class _ClaimedBatch:
     """One claim's events on their way to PostHog; each write is its own statement, made with
     no transaction open and no row locked (the lease keeps other runs away)."""
 
-    def __init__(self, events: list[Event], *, report: ForwardReport, lease_seconds: float) -> None:
+    def __init__(self, events: list[Event], *, run: _ForwardRun) -> None:
         self.pending = {event.pk for event in events}
-        self.report = report
-        self.lease_seconds = lease_seconds
+        self.run = run
+        self.report = run.report
+        self.lease_seconds = run.lease_seconds
 
     def _unfinished(self, ids) -> QuerySet[Event]:
         return Event.objects.filter(pk__in=list(ids), sent_at__isnull=True, dead_at__isnull=True)
@@ -232,6 +246,7 @@ class _ClaimedBatch:
         self.pending.difference_update(ids)
         self.report.sent += len(ids)
         self.report.batches += 1
+        self.run.refused_in_a_row = 0
 
     def dead(self, event: Event, *, reason: str) -> None:
         self._unfinished([event.pk]).update(dead_at=timezone.now(), last_error=reason[:2000], claimed_until=None)
@@ -254,6 +269,12 @@ class _ClaimedBatch:
             posthog_gateway.send_batch([outgoing.message for outgoing in batch])
         except AnalyticsRefused as refusal:
             if len(batch) == 1:
+                if self.run.refused_in_a_row >= REFUSED_IN_A_ROW_MAX:
+                    raise AnalyticsUnavailable(
+                        f"PostHog refused {self.run.refused_in_a_row} events in a row and took none, "
+                        f"so the rest wait as for an outage: {refusal.message}"
+                    ) from refusal
+                self.run.refused_in_a_row += 1
                 self.dead(batch[0].event, reason=refusal.message)
                 return
             middle = len(batch) // 2
@@ -290,7 +311,9 @@ def events_forward(
       (`dead_at`, PostHog's reason in `last_error`) and is never sent again unless staff
       retry it; the others are sent. An event whose message is over PostHog's per-event
       limit dies without being sent ("too large: N bytes ..."). A dead event never holds
-      back the events behind it;
+      back the events behind it. After REFUSED_IN_A_ROW_MAX events refused one by one with
+      none taken, the next refusal is handled as an outage (PostHog, or something in front of
+      it, refuses everything): at most that many events die for it in a run;
     - an outage (AnalyticsUnavailable: 5xx, 408, 429, a timeout, no connection, a refused
       key) keeps the batch's unsent events, with the error and one more attempt, and stops
       the run; the next run tries them again;
@@ -302,12 +325,12 @@ def events_forward(
     report = ForwardReport()
     if not posthog_gateway.is_configured():
         return report
-    lease = forward_lease_seconds() if lease_seconds is None else lease_seconds
+    run = _ForwardRun(report, forward_lease_seconds() if lease_seconds is None else lease_seconds)
     for _ in range(max_batches):
-        claimed = events_claim(limit=batch_size, lease_seconds=lease)
+        claimed = events_claim(limit=batch_size, lease_seconds=run.lease_seconds)
         if not claimed:
             break
-        batch = _ClaimedBatch(claimed, report=report, lease_seconds=lease)
+        batch = _ClaimedBatch(claimed, run=run)
         outgoing = []
         for event in claimed:
             message = _message(event)

@@ -16,7 +16,13 @@ from django.utils import timezone
 from experiments import events, posthog_gateway
 from experiments.models import Event
 from experiments.selectors import events_claimable
-from experiments.services import ForwardReport, event_record, events_claim, events_forward
+from experiments.services import (
+    REFUSED_IN_A_ROW_MAX,
+    ForwardReport,
+    event_record,
+    events_claim,
+    events_forward,
+)
 
 from .helpers import capture_error, recorded_events, unsent
 
@@ -204,6 +210,38 @@ def test_a_refused_api_key_is_an_outage_and_no_event_dies(sink):
     assert report.dead == 0
     assert len(sink.requests) == 1
     assert [event.attempts for event in unsent()] == [1, 1, 1]
+
+
+@pytest.mark.django_db
+def test_posthog_refusing_every_event_kills_a_bounded_few_then_is_handled_as_an_outage(sink):
+    # Something refuses every request as malformed (a proxy in front of PostHog, say).
+    sink.answer = lambda request: capture_error(400, "request_parsing_error", "failed to parse request")
+    stored = recorded_events(REFUSED_IN_A_ROW_MAX + 10)
+
+    report = events_forward(batch_size=10)
+
+    assert report.dead == REFUSED_IN_A_ROW_MAX
+    assert report.sent == 0
+    assert report.error.startswith(f"PostHog refused {REFUSED_IN_A_ROW_MAX} events in a row and took none")
+    waiting = unsent()
+    assert len(waiting) == 10
+    assert [event.attempts for event in waiting] == [1] * 10
+    # The events that died are the oldest ones, each with PostHog's reason.
+    dead = list(Event.objects.filter(dead_at__isnull=False).order_by("id"))
+    assert [event.pk for event in dead] == [event.pk for event in stored[:REFUSED_IN_A_ROW_MAX]]
+    assert {event.last_error for event in dead} == {
+        "PostHog refused the event (400): failed to parse request [request_parsing_error]"
+    }
+
+    # Once requests go through, the waiting ones are sent once, and a refused event dies on
+    # its own again (the count is per run, and an accepted batch resets it).
+    sink.answer = refuse_poisoned_batches
+    poison = poisoned_event()
+    again = events_forward(batch_size=10)
+    assert (again.sent, again.dead, again.error) == (10, 1, "")
+    assert sink.accepted_counts() == {uuid: 1 for uuid in uuids(stored[REFUSED_IN_A_ROW_MAX:])}
+    poison.refresh_from_db()
+    assert poison.last_error == REFUSED_REASON
 
 
 @pytest.mark.django_db(transaction=True)
