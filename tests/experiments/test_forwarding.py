@@ -156,7 +156,7 @@ def test_without_an_api_key_nothing_is_sent_and_events_stay_stored(sink, posthog
 @pytest.mark.django_db(transaction=True)
 def test_two_forward_runs_at_once_never_send_an_event_twice(posthog_settings):
     # Each request is held until another one is in flight, so the two runs overlap for certain:
-    # while run A holds its batch (rows locked, HTTP call open), run B must claim other rows.
+    # while run A holds its batch (leased, HTTP call open), run B must claim other rows.
     sink = PostHogSink(pair_requests=True).start()
     posthog_settings.POSTHOG_HOST = sink.url
     posthog_settings.POSTHOG_TIMEOUT = 2 * PostHogSink.PAIR_WAIT_SECONDS
