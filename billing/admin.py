@@ -16,6 +16,7 @@ from .models import (
     WebhookEvent,
 )
 from .refunds import REFUND_REASONS, RefundInvalid, payment_refundable_minor, refund_request
+from .services import webhooks_replay
 
 
 @admin.register(Subscription)
@@ -226,9 +227,33 @@ class DisputeAdmin(ReadOnlyAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdmin):
-    list_display = ["stripe_event_id", "type", "received_at", "processed_at", "attempts"]
-    list_filter = ["type"]
-    search_fields = ["stripe_event_id"]
+    """Stripe's events as stored, with where each stands (its outcome) and why. Staff replay
+    dead and not-ours events here once the cause is fixed."""
+
+    list_display = ["stripe_event_id", "type", "outcome", "reason", "attempts", "received_at", "processed_at"]
+    list_filter = ["outcome", "type"]
+    # An event's id, or the id of the object it is about (pi_..., ch_..., du_...).
+    search_fields = ["stripe_event_id", "payload__data__object__id"]
+    search_help_text = "An event id (evt_...) or the id of its object (pi_..., ch_..., du_...)."
+    actions = ["replay"]
+
+    @admin.display(description="Why")
+    def reason(self, event: WebhookEvent) -> str:
+        text = event.outcome_reason
+        return text if len(text) <= 120 else f"{text[:119]}…"
+
+    def has_replay_permission(self, request) -> bool:
+        return request.user.has_perm("billing.change_webhookevent")
+
+    @admin.action(description="Replay selected events", permissions=["replay"])
+    def replay(self, request, queryset):
+        selected = list(queryset.values_list("pk", flat=True))
+        replayed = webhooks_replay(event_ids=selected)
+        waiting = len(selected) - len(replayed)
+        text = f"{len(replayed)} {'event' if len(replayed) == 1 else 'events'} put back to be applied; the worker applies them now."
+        if waiting:
+            text += f" {waiting} already waiting for a retry {'was' if waiting == 1 else 'were'} left as {'it was' if waiting == 1 else 'they were'}."
+        self.message_user(request, text, messages.SUCCESS if replayed else messages.WARNING)
 
 
 @admin.register(BillingAccount)
