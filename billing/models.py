@@ -297,9 +297,9 @@ class WebhookEvent(models.Model):
     class Outcome(models.TextChoices):
         PENDING = "pending", "Pending"
         APPLIED = "applied", "Applied"
-        STORED = "stored", "Stored (nothing to do)"
+        STORED = "stored", "Stored"
         NOT_OURS = "not_ours", "Not ours"
-        DEAD = "dead", "Dead (gave up)"
+        DEAD = "dead", "Dead"
 
     # Stripe's ids may be up to 255 characters; its longest event type is 70 today.
     stripe_event_id = models.CharField(max_length=255, unique=True)

@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='webhookevent',
             name='outcome',
-            field=models.CharField(choices=[('pending', 'Pending'), ('applied', 'Applied'), ('stored', 'Stored (nothing to do)'), ('not_ours', 'Not ours'), ('dead', 'Dead (gave up)')], db_default='pending', default='pending', max_length=16),
+            field=models.CharField(choices=[('pending', 'Pending'), ('applied', 'Applied'), ('stored', 'Stored'), ('not_ours', 'Not ours'), ('dead', 'Dead')], db_default='pending', default='pending', max_length=16),
         ),
         migrations.AddField(
             model_name='webhookevent',
