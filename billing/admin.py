@@ -244,6 +244,20 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     search_fields = ["stripe_event_id", "payload__data__object__id"]
     search_help_text = "An event id (evt_...) or the id of its object (pi_..., ch_..., du_...)."
     actions = ["replay"]
+    # Where it stands first, then Stripe's body (raw_body only when jsonb could not hold it).
+    fields = readonly_fields = [
+        "stripe_event_id",
+        "type",
+        "outcome",
+        "outcome_reason",
+        "received_at",
+        "processed_at",
+        "attempts",
+        "last_error",
+        "claimed_until",
+        "payload",
+        "raw_body",
+    ]
 
     @admin.display(description="Event", ordering="stripe_event_id")
     def event(self, event: WebhookEvent) -> str:

@@ -268,6 +268,8 @@ def test_an_outage_ends_dead_after_the_last_attempt_and_staff_replay_it_from_the
     assert "evt_outage_pi" not in client.get(changelist, {"outcome__exact": "applied"}).content.decode()
     found = client.get(changelist, {"q": intent_id}).content.decode()
     assert "evt_outage_pi" in found and "evt_outage_ch" not in found
+    detail = client.get(reverse("admin:billing_webhookevent_change", args=[intent.pk])).content.decode()
+    assert "Gave up after 3 attempts" in detail and "Received at" in detail
 
     # Stripe is back: staff replay the dead events.
     settings.STRIPE_API_BASE = f"http://127.0.0.1:{settings.LOCALSTRIPE_PORT}"
