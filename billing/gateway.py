@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from .exceptions import (
     CardDeclined,
     PaymentProcessorUnavailable,
     PaymentSetupInvalid,
+    StripeObjectMissing,
     WebhookSignatureInvalid,
 )
 
@@ -55,6 +57,10 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
             "Payments are not configured correctly on our side; our staff have been told."
         ) from error
     except stripe.InvalidRequestError as error:
+        if error.http_status == 404 or error.code == "resource_missing":
+            # Permanent: the object is not in this account (a Connect account's, deleted test
+            # data, a dashboard test event), and asking again never finds it.
+            raise StripeObjectMissing(error.user_message or "Stripe has no such object.") from error
         raise PaymentSetupInvalid(error.user_message or "The payment request was refused.") from error
     except stripe.StripeError as error:
         if error.http_status and error.http_status >= 500:
@@ -206,11 +212,30 @@ def _payment_intent(intent: Any) -> PaymentIntent:
     )
 
 
+def key_is_live() -> bool:
+    """Whether Flywheel talks to Stripe with a live-mode key (its events have livemode true)."""
+    return str(settings.STRIPE_SECRET_KEY or "").startswith(("sk_live_", "rk_live_"))
+
+
+def _signed_at(signature: str) -> int | None:
+    for item in signature.split(","):
+        name, _, value = item.partition("=")
+        if name.strip() == "t":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
 def webhook_event_parse(*, payload: bytes, signature: str) -> dict[str, Any]:
     """The event a webhook delivered, once its Stripe-Signature is verified.
 
     Verifies with the SDK's own header check, then parses plain JSON: building Stripe objects
-    only to turn them back into a dict cost more than the rest of the intake.
+    only to turn them back into a dict cost more than the rest of the intake. The signature's
+    time must lie within STRIPE_WEBHOOK_TOLERANCE of now, before or after: the SDK only
+    refuses old ones, and a signature from the future is a replay waiting to happen or a
+    clock to fix.
     """
     try:
         stripe.WebhookSignature.verify_header(
@@ -219,6 +244,13 @@ def webhook_event_parse(*, payload: bytes, signature: str) -> dict[str, Any]:
         event = json.loads(payload)
     except (stripe.SignatureVerificationError, ValueError) as error:
         raise WebhookSignatureInvalid(f"Webhook refused: {error}") from None
+    signed_at = _signed_at(signature)
+    ahead = (signed_at or 0) - time.time()
+    if settings.STRIPE_WEBHOOK_TOLERANCE and ahead > settings.STRIPE_WEBHOOK_TOLERANCE:
+        raise WebhookSignatureInvalid(
+            f"Webhook refused: it is signed {ahead:.0f} seconds in the future, more than the "
+            f"{settings.STRIPE_WEBHOOK_TOLERANCE} seconds allowed (check this server's clock)."
+        )
     if not isinstance(event, dict):
         raise WebhookSignatureInvalid("Webhook refused: the body is not a JSON object.")
     return event

@@ -283,13 +283,39 @@ class Payment(models.Model):
 
 
 class WebhookEvent(models.Model):
-    """A Stripe webhook event, stored once by its id before it is processed."""
+    """A Stripe webhook event, stored once by its id before it is processed.
 
-    stripe_event_id = models.CharField(max_length=64, unique=True)
-    type = models.CharField(max_length=64, db_index=True)
+    Its `outcome` says where it stands: pending (waiting for the drain, or backing off after a
+    temporary error), then one final outcome: applied (a handler of ours acted on it, or found
+    nothing left to change), stored (a type Flywheel does not act on: kept, nothing to do),
+    not ours (about nothing Flywheel knows: a Connect account's event, an object Stripe cannot
+    find, the other mode's event; never retried), or dead (a temporary error that outlasted
+    WEBHOOK_MAX_ATTEMPTS; never claimed again until staff replay it). Applied, stored and not
+    ours set `processed_at`; dead leaves it empty.
+    """
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPLIED = "applied", "Applied"
+        STORED = "stored", "Stored"
+        NOT_OURS = "not_ours", "Not ours"
+        DEAD = "dead", "Dead"
+
+    # Stripe's ids may be up to 255 characters; its longest event type is 70 today.
+    stripe_event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=255, db_index=True)
+    # The event as JSON. PostgreSQL's jsonb refuses \u0000 and lone surrogates (\ud83d): such
+    # characters are replaced by U+FFFD here, and the body as Stripe sent it is kept in
+    # `raw_body`, which is empty for every other event.
     payload = models.JSONField()
+    raw_body = models.TextField(blank=True, default="", db_default="")
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Database defaults too: the intake's own INSERT (and the previous release's, during a
+    # deploy) names neither column.
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING, db_default=Outcome.PENDING)
+    # Why an event is not ours or dead, in words staff can act on.
+    outcome_reason = models.TextField(blank=True, default="", db_default="")
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     # A drain's lease: until then no other drain takes the event. After a failure, the time of
@@ -298,7 +324,9 @@ class WebhookEvent(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["received_at"], condition=models.Q(processed_at__isnull=True), name="webhook_unprocessed_idx")
+            models.Index(fields=["received_at"], condition=models.Q(outcome="pending"), name="webhook_pending_idx"),
+            # The few events staff may need to look at (the staff home counts the dead ones).
+            models.Index(fields=["outcome"], condition=models.Q(outcome__in=["not_ours", "dead"]), name="webhook_attention_idx"),
         ]
 
     def __str__(self) -> str:

@@ -13,7 +13,7 @@ from catalog.models import Edition, Product
 from catalog.templatetags.catalog_tags import money
 
 from .formats import time_left
-from .models import Invoice, Subscription
+from .models import Invoice, Subscription, WebhookEvent
 
 
 def subscriptions_of(*, organization: Organization) -> QuerySet[Subscription]:
@@ -422,3 +422,9 @@ def page_prompts_for(*, membership: Membership, with_states: bool = True) -> lis
             )))
     found.sort(key=lambda item: (order[item[1].level], item[0]))
     return [prompt for _, prompt in found]
+
+
+def webhook_events_dead_count() -> int:
+    """Stripe events given up after WEBHOOK_MAX_ATTEMPTS temporary errors: nothing applies
+    them until staff replay them (the admin's "Replay selected events")."""
+    return WebhookEvent.objects.filter(outcome=WebhookEvent.Outcome.DEAD).count()

@@ -37,6 +37,7 @@ from catalog.models import Edition
 from catalog.selectors import edition_default_for_trial, edition_get, products_for_sale
 from catalog.templatetags.catalog_tags import money
 from common.exceptions import NotFound
+from common.middleware import accepts_nul_in_body
 from common.staff import staff_required
 from experiments import events
 from experiments.services import event_record
@@ -229,6 +230,7 @@ def _webhook_answer(*, body: bytes, signature: str, remote_addr: str | None) -> 
     return 200, {"received": received.stripe_event_id, "duplicate": not received.created}
 
 
+@accepts_nul_in_body
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> JsonResponse:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from billing import lifecycle
+from billing.selectors import webhook_events_dead_count
 from community import selectors as community_selectors
 from experiments.selectors import events_dead_count, experiments_running_count, signups_between
 from feedback import selectors as feedback_selectors
@@ -71,6 +72,7 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
     def plural(count: int, one: str, many: str) -> str:
         return one if count == 1 else many
 
+    dead_webhooks = webhook_events_dead_count()
     running = experiments_running_count()
     refused = events_dead_count()
     questions = plural(asked, "question", "questions")
@@ -137,5 +139,11 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
             reverse("sales_leads"),
             "Organizations whose spend in a year passed the sales threshold.",
             [Figure(f"{len(leads)}", plural(len(leads), "organization above the threshold", "organizations above the threshold"))],
+        ),
+        StaffPage(
+            "Stripe webhooks",
+            reverse("admin:billing_webhookevent_changelist") + "?outcome__exact=dead",
+            "Stripe events given up after repeated errors: replay them once the cause is fixed.",
+            [Figure(f"{dead_webhooks}", plural(dead_webhooks, "dead event", "dead events"), "warning" if dead_webhooks else "")],
         ),
     ]
