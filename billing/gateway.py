@@ -82,9 +82,11 @@ def _id(value: Any) -> str:
 
 def _field(value: Any, name: str) -> Any:
     """`value[name]` of a Stripe object or a plain dict (a parsed error body, an event's copy)."""
-    if isinstance(value, dict):  # a StripeObject is a dict too
+    if value is None or isinstance(value, str):
+        return None
+    if isinstance(value, dict):
         return value.get(name)
-    return None
+    return getattr(value, name, None)
 
 
 def _read(function: Any, *args: Any) -> Any:
