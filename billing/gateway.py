@@ -105,7 +105,7 @@ def _read(function: Any, *args: Any) -> Any:
     return _call(read, *args)
 
 
-def _card_declined(error: stripe.CardError) -> CardDeclined:
+def card_declined_from(error: stripe.CardError) -> CardDeclined:
     """The bank's refusal as Flywheel's CardDeclined, with what the card error carries: Stripe's
     generic code (card_declined), the issuer's decline_code (insufficient_funds ...) and the
     declined PaymentIntent (`payment_intent`, an object in Stripe's error body). localstripe
@@ -226,7 +226,7 @@ def payment_intent_charge(
         try:
             return client().v1.payment_intents.create(params, options)
         except stripe.CardError as error:
-            raise _card_declined(error) from None
+            raise card_declined_from(error) from None
 
     intent = _call(
         create,
@@ -258,8 +258,14 @@ def payment_intents_of_customer(customer_id: str) -> list[PaymentIntent]:
     return [_payment_intent(intent) for intent in page.data if (intent.customer or "") == customer_id]
 
 
+def payment_intent_parse(data: dict[str, Any]) -> PaymentIntent:
+    """A PaymentIntent from its JSON as Stripe sends it (an event's data.object, an error's
+    payment_intent), read the way every retrieved intent is."""
+    return _payment_intent(stripe.PaymentIntent.construct_from(data, settings.STRIPE_SECRET_KEY))
+
+
 def _payment_intent(intent: Any) -> PaymentIntent:
-    error = intent.last_payment_error
+    error = _field(intent, "last_payment_error")
     error = error.to_dict() if hasattr(error, "to_dict") else dict(error or {})
     if not error:
         # No last_payment_error (older API versions, a canceled intent): the declined charge's

@@ -470,3 +470,41 @@ def test_a_declined_renewal_recorded_by_the_webhook_first_is_not_told_again_by_t
     _told_once(organization, payment)
     _stripe_replay("evt_failed_before_worker")
     _told_once(organization, payment)
+
+
+def test_a_renewal_whose_intent_is_canceled_in_stripe_fails_once(client, localstripe, catalog):
+    """payment_intent.canceled (an intent waiting for 3-D Secure, canceled in Stripe): the
+    payment fails once, told once, however often the event comes."""
+    import requests
+    from django.conf import settings
+
+    from billing.models import WebhookEvent
+
+    from .test_card_payments import THREE_D_SECURE
+    from .test_webhooks import _post, _signed
+
+    organization, admin, subscription = _paid(localstripe, seats=2)
+    _use_card(localstripe, organization, admin, THREE_D_SECURE)
+    _tick(subscription.current_period_end + timedelta(minutes=5))
+    payment = Payment.objects.get(invoice__kind=Invoice.Kind.RENEWAL)
+    assert payment.status == Payment.Status.REQUIRES_ACTION
+    requests.post(
+        f"{localstripe.url}/v1/payment_intents/{payment.stripe_payment_intent_id}/cancel",
+        auth=(settings.STRIPE_SECRET_KEY, ""), timeout=5,
+    ).raise_for_status()
+    for number in range(2):  # a delivery and a redelivery under another id
+        event = {"id": f"evt_canceled_{number}", "object": "event", "type": "payment_intent.canceled",
+                 "data": {"object": _intent_as_stripe_has_it(localstripe, payment.stripe_payment_intent_id)}}
+        assert _post(client, *_signed(event)).status_code == 200
+        services.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=event["id"]).pk)
+    _stripe_replay("evt_canceled_0")
+
+    from experiments import events
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_code) == (Payment.Status.FAILED, "canceled")
+    assert payment.decline_reason == "The payment was canceled before anything was charged."
+    assert len(_failure_emails()) == 1
+    assert Event.objects.filter(name=events.PAYMENT_FAILED, organization=organization).count() == 1
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.PAST_DUE
