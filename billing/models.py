@@ -119,6 +119,10 @@ class BillingAccount(models.Model):
     card_last4 = models.CharField(max_length=4, blank=True)
     card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The SetupIntent that put the card on file, and when Stripe created it: a card confirmed
+    # earlier (its webhook or page arriving late) never replaces a newer one.
+    card_setup_intent_id = models.CharField(max_length=64, blank=True)
+    card_setup_created_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -281,6 +285,13 @@ class Payment(models.Model):
     def __str__(self) -> str:
         return f"Payment {self.public_id} ({self.status})"
 
+    @property
+    def decline_reason(self) -> str:
+        """Why it failed, as a sentence for the customer (never Stripe's code)."""
+        from .declines import decline_reason
+
+        return decline_reason(self.failure_code)
+
 
 class WebhookEvent(models.Model):
     """A Stripe webhook event, stored once by its id before it is processed.
@@ -399,11 +410,23 @@ class Dispute(models.Model):
     evidence_due_by = models.DateTimeField(null=True, blank=True)
     # When Stripe created the event that set `status`: an older event never overwrites it.
     status_at = models.DateTimeField(null=True, blank=True)
-    # Set once the bank decided (won, lost) or a warning closed; never reopened.
+    # Set while the dispute is decided (CLOSED_STATUSES); cleared when an appeal reopens a lost
+    # one, and set again when the appeal is decided.
     closed_at = models.DateTimeField(null=True, blank=True)
+    # What the dispute takes back as analytics counts it (payment_refunded): its amount while
+    # lost, nothing before, nor once won (a won appeal records the reversal).
+    refund_recorded_minor = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    CLOSED_STATUSES = ("won", "lost", "warning_closed")
+    # Every status Stripe documents (stripe-python 16.1's Dispute.status, from Stripe's API spec).
+    OPEN_STATUSES = ("warning_needs_response", "warning_under_review", "needs_response", "under_review")
+    APPEAL_STATUSES = ("appeal_needs_response", "appeal_under_review")
+    # The bank decided (won, lost), an inquiry closed without a chargeback (warning_closed), or
+    # the dispute was prevented before it opened (prevented: no money moved).
+    CLOSED_STATUSES = ("won", "lost", "warning_closed", "prevented")
+    # What a closed status may still become: only a lost dispute, by an appeal and its outcome
+    # (won directly when the appeal's own events were missed). Any other closed one is final.
+    REOPENED_BY = {"lost": (*APPEAL_STATUSES, "won")}
 
     class Meta:
         indexes = [models.Index(fields=["evidence_due_by"], condition=models.Q(closed_at__isnull=True), name="dispute_open_due_idx")]

@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from django.conf import settings
@@ -33,6 +33,7 @@ from experiments.services import event_record
 from provisioning.services import environment_request
 
 from . import gateway, refunds
+from .declines import reason_is_more_specific
 from .entitlements import entitlements_invalidate
 from .exceptions import (
     CardDeclined,
@@ -329,31 +330,97 @@ def card_setup_start(*, organization: Organization, actor: User) -> gateway.Setu
 
 
 def card_setup_complete(*, organization: Organization, actor: User, setup_intent_id: str) -> BillingAccount:
-    """Store the card of a succeeded SetupIntent as the organization's card on file.
+    """Store the card of a succeeded SetupIntent as the organization's card on file (the card
+    page, once Stripe.js confirmed it).
 
     The SetupIntent is read back from Stripe and must belong to this organization's
-    customer: a SetupIntent id of another organization is refused as not found.
+    customer: a SetupIntent id of another organization is refused as not found. Stripe's
+    setup_intent.succeeded webhook records the same card when the page never heard back
+    (setup_intent_webhook_apply); whichever comes second changes nothing.
     """
     _require_admin(organization, actor)
     account = billing_account_of(organization)
     if not account.stripe_customer_id or not setup_intent_id.startswith("seti_"):
         raise NotFound("Card setup not found.")
-    intent = gateway.setup_intent_retrieve(setup_intent_id)
+    try:
+        intent = gateway.setup_intent_retrieve(setup_intent_id)
+    except StripeObjectMissing:
+        raise NotFound("Card setup not found.") from None
     if intent.customer_id != account.stripe_customer_id:
         raise NotFound("Card setup not found.")
     if intent.status != "succeeded" or not intent.payment_method_id:
         raise CardDeclined("The card was not confirmed. Enter it again, or try another card.")
+    return _card_on_file_record(account=account, intent=intent, recorded_by=f"admin {actor.pk}")
+
+
+def setup_intent_webhook_apply(*, event_type: str, payload: dict) -> BillingAccount | None:
+    """setup_intent.succeeded: the card a customer confirmed (3-D Secure included) is on file
+    even when the browser closed before the card page heard back.
+
+    The organization is the one whose Stripe customer the SetupIntent belongs to; the intent
+    is read back from Stripe (the event's copy is not trusted). WebhookNotOurs when no
+    organization has that customer, or Stripe has no such SetupIntent. Other event types are
+    ignored.
+    """
+    if event_type != "setup_intent.succeeded":
+        return None
+    obj = (payload.get("data") or {}).get("object") or {}
+    setup_intent_id = str(obj.get("id") or "")
+    customer = obj.get("customer")
+    customer_id = str((customer.get("id") if isinstance(customer, dict) else customer) or "")
+    account = (
+        BillingAccount.objects.filter(stripe_customer_id=customer_id).select_related("organization").first()
+        if customer_id
+        else None
+    )
+    if account is None:
+        raise WebhookNotOurs(
+            f"setup intent {setup_intent_id} of customer {customer_id or '(none)'}, which no Flywheel organization has"
+        )
+    try:
+        intent = gateway.setup_intent_retrieve(setup_intent_id)
+    except StripeObjectMissing:
+        raise WebhookNotOurs(f"setup intent {setup_intent_id}, which Stripe does not have in this account") from None
+    if intent.customer_id != account.stripe_customer_id:
+        raise WebhookNotOurs(f"setup intent {setup_intent_id} belongs to customer {intent.customer_id or '(none)'}, not {customer_id}")
+    if intent.status != "succeeded" or not intent.payment_method_id:
+        return None  # Stripe says it has not succeeded (any more): nothing to put on file
+    return _card_on_file_record(account=account, intent=intent, recorded_by="Stripe's setup_intent.succeeded")
+
+
+def _card_on_file_record(*, account: BillingAccount, intent: gateway.SetupIntent, recorded_by: str) -> BillingAccount:
+    """Attach the card of a succeeded SetupIntent to the customer and make it the card on file.
+
+    Idempotent, whichever of the card page and the webhook comes second: the intent already
+    on file changes nothing, and an intent Stripe created before the one on file never
+    replaces it (its page or webhook arrived late). Stripe is called before the account is
+    locked."""
     card = gateway.payment_method_attach(
         payment_method_id=intent.payment_method_id, customer_id=account.stripe_customer_id
     )
+    created = datetime.fromtimestamp(intent.created, tz=UTC) if intent.created else None
     with transaction.atomic():
         account = BillingAccount.objects.select_for_update().get(pk=account.pk)
+        if account.card_setup_intent_id == intent.id and account.payment_method_id == card.payment_method_id:
+            return account
+        if created is not None and account.card_setup_created_at is not None and created < account.card_setup_created_at:
+            logger.info(
+                "card of setup intent %s (by %s) not put on file for %s: setup intent %s is newer",
+                intent.id, recorded_by, account.organization_id, account.card_setup_intent_id,
+            )
+            return account
         account.payment_method_id = card.payment_method_id
         account.card_brand = card.brand
         account.card_last4 = card.last4
         account.card_exp_month = card.exp_month or None
         account.card_exp_year = card.exp_year or None
+        account.card_setup_intent_id = intent.id
+        account.card_setup_created_at = created
         account.save()
+    logger.info(
+        "card %s ending %s on file for organization %s (setup intent %s, by %s)",
+        card.brand, card.last4, account.organization_id, intent.id, recorded_by,
+    )
     return account
 
 
@@ -623,7 +690,12 @@ def payment_charge(*, payment_id: int) -> ChargeOutcome:
             idempotency_key=key,
         )
     except CardDeclined as declined:
-        payment_record_failure(payment_id=payment.pk, message=declined.message, code=declined.decline_code or declined.code)
+        payment_record_failure(
+            payment_id=payment.pk,
+            message=declined.message,
+            code=declined.decline_code or declined.code,
+            payment_intent_id=declined.payment_intent_id,
+        )
         return ChargeOutcome(done=True)
     except PaymentProcessorUnavailable as error:
         Payment.objects.filter(pk=payment.pk, status=Payment.Status.PROCESSING).update(
@@ -640,22 +712,42 @@ def payment_charge(*, payment_id: int) -> ChargeOutcome:
 
 
 @transaction.atomic
-def payment_record_failure(*, payment_id: int, message: str, code: str = "") -> Payment:
+def payment_record_failure(*, payment_id: int, message: str, code: str = "", payment_intent_id: str = "") -> Payment:
     """A payment failed: the invoice stays open so the admin can try another card. A payment
-    that already succeeded is never turned back. Locks in the billing order: organization,
-    subscription, payment."""
+    that already succeeded is never turned back.
+
+    Recorded once, whichever of the worker (its card error) and Stripe's webhook comes first:
+    a payment already failed only gains what the second path knows better (a more specific
+    reason, the declined PaymentIntent's id), and nobody is told again. Locks in the billing
+    order: organization, subscription, payment."""
     found = Payment.objects.select_related("organization").get(pk=payment_id)
     organization_lock(found.organization)
     Subscription.objects.select_for_update(of=("self",)).filter(invoices__payments=found).first()
     payment = Payment.objects.select_for_update().get(pk=payment_id)
-    if payment.status in Payment.SETTLED:
+    if payment.status == Payment.Status.SUCCEEDED:
+        return payment
+    if payment_intent_id and not payment.stripe_payment_intent_id:
+        payment.stripe_payment_intent_id = payment_intent_id[:64]
+    if payment.status == Payment.Status.FAILED:
+        _failure_reason_keep(payment, code=code, message=message)
+        payment.save(update_fields=["stripe_payment_intent_id", "failure_message", "failure_code", "updated_at"])
         return payment
     payment.status = Payment.Status.FAILED
     payment.failure_message = message[:2000]
     payment.failure_code = code[:64]
-    payment.save(update_fields=["status", "failure_message", "failure_code", "updated_at"])
+    payment.save(update_fields=["status", "stripe_payment_intent_id", "failure_message", "failure_code", "updated_at"])
     _renewal_payment_failed(payment)
     return payment
+
+
+def _failure_reason_keep(payment: Payment, *, code: str, message: str) -> None:
+    """A failure already recorded takes another path's reason only if it is more specific
+    (insufficient_funds over card_declined), so the order of the paths never loses it."""
+    if reason_is_more_specific(code, payment.failure_code):
+        payment.failure_code = code[:64]
+        payment.failure_message = (message or payment.failure_message)[:2000]
+    elif not payment.failure_message:
+        payment.failure_message = message[:2000]
 
 
 def _renewal_payment_failed(payment: Payment) -> None:
@@ -675,13 +767,19 @@ def _renewal_payment_failed(payment: Payment) -> None:
         event_record(
             name=events.PAYMENT_FAILED,
             organization=subscription.organization,
-            properties={"product": subscription.product.code, "invoice": invoice.number, "reason": payment.failure_message[:200]},
+            properties={
+                "product": subscription.product.code,
+                "invoice": invoice.number,
+                "reason": payment.failure_message[:200],
+                "code": payment.failure_code,
+            },
         )
     billing_email_admins(
         organization=subscription.organization,
         subject=f"Payment failed for {subscription.product.name}",
         body=(
-            f"We could not charge your card for invoice {invoice.number} ({payment.failure_message}).\n\n"
+            f"We could not charge your card for invoice {invoice.number} "
+            f"({money(payment.amount_minor, payment.currency)}). {payment.decline_reason}\n\n"
             f"Enter a card and pay this invoice here: {settings.SITE_URL}/billing/card/?invoice={invoice.public_id}\n\n"
             "We will try again automatically. If the invoice stays unpaid, "
             f"{subscription.product.name} will be suspended."
@@ -838,22 +936,26 @@ def payment_apply_intent(*, intent: gateway.PaymentIntent) -> Payment | None:
         if intent.status == "requires_action":
             payment.status = Payment.Status.REQUIRES_ACTION
         elif intent.status in ("requires_payment_method", "canceled"):
+            # requires_payment_method: the charge was declined; canceled: the intent will never
+            # charge (canceled in Stripe, or abandoned). Either fails the payment, once.
             if payment.status == Payment.Status.FAILED:
                 # Already recorded (the worker's card error, or an earlier delivery of this
-                # event): the admins were told once. Only the intent's link and a reason the
-                # first path did not have are added; the worker's decline code is more specific
-                # than the intent's generic one and is kept.
-                payment.failure_code = payment.failure_code or intent.error_code
-                payment.failure_message = payment.failure_message or intent.error_message
+                # event): the admins were told once. Only the intent's link and a more specific
+                # reason than the first path's are added.
+                _failure_reason_keep(payment, code=intent.error_code, message=intent.error_message)
                 payment.save()
                 return payment
             payment.status = Payment.Status.FAILED
-            payment.failure_message = intent.error_message or "The payment was not completed."
-            payment.failure_code = intent.error_code
+            payment.failure_message = intent.error_message or (
+                "The payment was canceled." if intent.status == "canceled" else "The payment was not completed."
+            )
+            payment.failure_code = intent.error_code or ("canceled" if intent.status == "canceled" else "")
             payment.save()
             _renewal_payment_failed(payment)
             return payment
-        elif intent.status == "processing":
+        elif intent.status == "processing" and payment.status != Payment.Status.FAILED:
+            # The bank has not answered yet (some cards, bank debits): still under way. A payment
+            # already failed stays failed; a success comes as `succeeded`.
             payment.status = Payment.Status.PROCESSING
         payment.save()
         return payment
@@ -1429,6 +1531,17 @@ def webhooks_drain(*, batch: int = 100, max_seconds: float = 20.0, linger: float
 _NOT_OURS_ERRORS = (WebhookNotOurs, StripeObjectMissing)
 
 
+def _webhook_intent_apply(intent_id: str) -> None:
+    """Apply a PaymentIntent an event is about, read back from Stripe. An intent that belongs
+    to no Flywheel payment (another integration on the same Stripe account) is not ours."""
+    try:
+        intent = gateway.payment_intent_retrieve(intent_id)
+    except StripeObjectMissing:
+        raise WebhookNotOurs(f"payment event for PaymentIntent {intent_id}, which Stripe does not have in this account") from None
+    if payment_apply_intent(intent=intent) is None:
+        raise WebhookNotOurs(f"payment event for PaymentIntent {intent_id}, which no Flywheel payment knows")
+
+
 def _webhook_handled(event_type: str) -> bool:
     """Whether a handler of ours acts on this type (its events end applied, others stored)."""
     return event_type in HANDLED_WEBHOOKS or event_type in refunds.HANDLED_WEBHOOKS
@@ -1561,7 +1674,7 @@ def _webhooks_apply(event_ids: list[int], report: DrainReport) -> None:
             continue
         WebhookEvent.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1)
         try:
-            payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
+            _webhook_intent_apply(intent_id)
         except _NOT_OURS_ERRORS as error:
             _webhooks_done(ids, WebhookEvent.Outcome.NOT_OURS, reason=_not_ours_reason(error), error=error)
             report.processed += len(group)
@@ -1624,7 +1737,14 @@ def webhooks_replay(*, event_ids: list[int], nudge: bool = True) -> list[int]:
     return replayed
 
 
-HANDLED_WEBHOOKS = ("payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.requires_action")
+HANDLED_WEBHOOKS = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.requires_action",
+    "payment_intent.processing",
+    "payment_intent.canceled",
+    "setup_intent.succeeded",
+)
 
 
 def webhook_process(*, event_id: int) -> str:
@@ -1648,8 +1768,9 @@ def webhook_process(*, event_id: int) -> str:
     try:
         intent_id = _intent_of(event.type, ((event.payload.get("data") or {}).get("object") or {}).get("id"))
         if intent_id and not _intents_settled([intent_id]):
-            payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
+            _webhook_intent_apply(intent_id)
         refunds.webhook_apply(event_type=event.type, payload=event.payload)  # refunds and disputes
+        setup_intent_webhook_apply(event_type=event.type, payload=event.payload)  # a card confirmed
     except _NOT_OURS_ERRORS as error:
         _webhooks_done([event.pk], WebhookEvent.Outcome.NOT_OURS, reason=_not_ours_reason(error), error=error)
         return WebhookEvent.Outcome.NOT_OURS

@@ -191,7 +191,8 @@ def test_events_about_objects_stripe_cannot_find_are_not_ours_at_once(client, lo
     for event in (intent, charge):
         event.refresh_from_db()
         assert event.outcome == Outcome.NOT_OURS and event.attempts == 1 and event.processed_at is not None
-        assert event.outcome_reason.startswith("Stripe cannot find its object in Flywheel's account: ")
+    assert intent.outcome_reason == "payment event for PaymentIntent pi_doesnotexist, which Stripe does not have in this account"
+    assert charge.outcome_reason == "refund event for charge ch_doesnotexist, which Stripe does not have in this account"
     assert services.webhooks_claim(limit=10) == []
     with time_machine.travel(timezone.now() + timezone.timedelta(days=1)):
         assert services.webhooks_claim(limit=10) == [] and services.webhooks_resume_unprocessed() == 0
@@ -311,7 +312,7 @@ def test_stripe_replay_takes_events_by_outcome_and_prints_each_new_outcome(clien
     call_command("stripe_replay", "--outcome", "dead", "--outcome", "not_ours", stdout=out, stderr=err)
     lines = out.getvalue().splitlines()
     assert lines[0] == "replayed evt_replay_dead customer.created: stored"
-    assert lines[1].startswith("replayed evt_replay_404 payment_intent.succeeded: not ours (Stripe cannot find its object")
+    assert lines[1].startswith("replayed evt_replay_404 payment_intent.succeeded: not ours (payment event for PaymentIntent pi_")
     assert lines[2] == "2 of 2 events replayed."
     dead.refresh_from_db()
     assert (dead.outcome, dead.attempts, dead.outcome_reason) == (Outcome.STORED, 1, "")
