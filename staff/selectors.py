@@ -110,13 +110,6 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
             [Figure(f"{running}", plural(running, "experiment running", "experiments running"))],
         ),
         StaffPage(
-            "Analytics events",
-            f"{reverse('admin:experiments_event_changelist')}?state=dead",
-            "Events PostHog refused for good, each with its reason; retry them from the list.",
-            [Figure(f"{refused}", plural(refused, "analytics event refused by PostHog", "analytics events refused by PostHog"),
-                    "warning" if refused else "")],
-        ),
-        StaffPage(
             "Onboarding emails",
             reverse("staff_onboarding"),
             "Emails sent, opened, clicked and converted, per experiment variation.",
@@ -139,6 +132,13 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
             reverse("sales_leads"),
             "Organizations whose spend in a year passed the sales threshold.",
             [Figure(f"{len(leads)}", plural(len(leads), "organization above the threshold", "organizations above the threshold"))],
+        ),
+        StaffPage(
+            "Analytics events",
+            f"{reverse('admin:experiments_event_changelist')}?state=dead",
+            "Events PostHog refused for good, each with its reason; retry them from the list.",
+            [Figure(f"{refused}", plural(refused, "analytics event refused by PostHog", "analytics events refused by PostHog"),
+                    "warning" if refused else "")],
         ),
         StaffPage(
             "Stripe webhooks",
