@@ -5,8 +5,27 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .exceptions import NotFound
+from .exceptions import NotFound, PermissionDenied
 from .models import Invite, Membership, Organization, User
+
+
+def membership_is_admin(membership: Membership | None) -> bool:
+    """The one admin check: whether this membership (None: not a member) is an admin's."""
+    return membership is not None and membership.role == Membership.Role.ADMIN
+
+
+def admin_membership_require(*, organization: Organization, user: User, doing: str = "do that") -> Membership:
+    """The user's membership of the organization, if they are one of its admins.
+
+    Not a member: NotFound, so nobody learns that another organization exists. A member who
+    is not an admin: PermissionDenied, saying what only an admin can do ("manage billing").
+    """
+    membership = Membership.objects.filter(organization=organization, user=user).first()
+    if membership is None:
+        raise NotFound("Organization not found.")
+    if not membership_is_admin(membership):
+        raise PermissionDenied(f"Only an admin of this organization can {doing}.")
+    return membership
 
 
 def memberships_for_user(*, user: User) -> QuerySet[Membership]:

@@ -1,7 +1,12 @@
+import re
 from decimal import Decimal, InvalidOperation
 
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from catalog.templatetags.catalog_tags import money
 
@@ -16,6 +21,7 @@ from .models import (
     WebhookEvent,
 )
 from .refunds import REFUND_REASONS, RefundInvalid, payment_refundable_minor, refund_request
+from .services import webhooks_replay
 
 
 @admin.register(Subscription)
@@ -226,9 +232,62 @@ class DisputeAdmin(ReadOnlyAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdmin):
-    list_display = ["stripe_event_id", "type", "received_at", "processed_at", "attempts"]
-    list_filter = ["type"]
-    search_fields = ["stripe_event_id"]
+    """Stripe's events as stored, with where each stands (its outcome) and why. Staff replay
+    dead and not-ours events here once the cause is fixed."""
+
+    # Few columns, so the reason has room beside the admin's menu and filters at 1280 px.
+    list_display = ["event", "outcome", "reason", "attempts"]
+    list_display_links = ["event"]
+    ordering = ["-received_at", "-pk"]
+    list_filter = ["outcome", "type"]
+    # An event's id, or the id of the object it is about (pi_..., ch_..., du_...).
+    search_fields = ["stripe_event_id", "payload__data__object__id"]
+    search_help_text = "An event id (evt_...) or the id of its object (pi_..., ch_..., du_...)."
+    actions = ["replay"]
+    # Where it stands first, then Stripe's body (raw_body only when jsonb could not hold it).
+    fields = readonly_fields = [
+        "stripe_event_id",
+        "type",
+        "outcome",
+        "outcome_reason",
+        "received_at",
+        "processed_at",
+        "attempts",
+        "last_error",
+        "claimed_until",
+        "payload",
+        "raw_body",
+    ]
+
+    @admin.display(description="Event", ordering="stripe_event_id")
+    def event(self, event: WebhookEvent) -> str:
+        # The id, then its type and when it came; Stripe's longest types (70 characters) break
+        # after a dot.
+        return format_html(
+            '{}<br><span class="quiet">{} · {}</span>',
+            event.stripe_event_id,
+            format_html_join(mark_safe("<wbr>"), "{}", ((part,) for part in re.split(r"(?<=\.)", event.type))),
+            date_format(timezone.localtime(event.received_at), "j M Y H:i:s"),
+        )
+
+    @admin.display(description="Why")
+    def reason(self, event: WebhookEvent) -> str:
+        text = event.outcome_reason
+        return text if len(text) <= 100 else f"{text[:99]}…"
+
+    def has_replay_permission(self, request) -> bool:
+        return request.user.has_perm("billing.change_webhookevent")
+
+    @admin.action(description="Replay selected events", permissions=["replay"])
+    def replay(self, request, queryset):
+        selected = list(queryset.values_list("pk", flat=True))
+        replayed = webhooks_replay(event_ids=selected)
+        waiting = len(selected) - len(replayed)
+        one = len(replayed) == 1
+        text = f"{len(replayed)} {'event' if one else 'events'} put back to be applied; the worker applies {'it' if one else 'them'} now."
+        if waiting:
+            text += f" {waiting} already waiting for a retry {'was' if waiting == 1 else 'were'} left as {'it was' if waiting == 1 else 'they were'}."
+        self.message_user(request, text, messages.SUCCESS if replayed else messages.WARNING)
 
 
 @admin.register(BillingAccount)

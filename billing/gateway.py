@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from .exceptions import (
     CardDeclined,
     PaymentProcessorUnavailable,
     PaymentSetupInvalid,
+    StripeObjectMissing,
     WebhookSignatureInvalid,
 )
 
@@ -55,6 +57,10 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
             "Payments are not configured correctly on our side; our staff have been told."
         ) from error
     except stripe.InvalidRequestError as error:
+        if error.http_status == 404 or error.code == "resource_missing":
+            # Permanent: the object is not in this account (a Connect account's, deleted test
+            # data, a dashboard test event), and asking again never finds it.
+            raise StripeObjectMissing(error.user_message or "Stripe has no such object.") from error
         raise PaymentSetupInvalid(error.user_message or "The payment request was refused.") from error
     except stripe.StripeError as error:
         if error.http_status and error.http_status >= 500:
@@ -66,6 +72,63 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
 
 def _options(idempotency_key: str | None) -> dict[str, Any]:
     return {"idempotency_key": idempotency_key} if idempotency_key else {}
+
+
+def _id(value: Any) -> str:
+    """The id of a field Stripe sends either as an id or, expanded, as the object itself
+    (`customer`, `payment_method`, `charge`, `payment_intent`, `latest_charge` ...)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    found = value.get("id") if isinstance(value, dict) else getattr(value, "id", None)
+    return str(found or "")
+
+
+def _field(value: Any, name: str) -> Any:
+    """`value[name]` of a Stripe object or a plain dict (a parsed error body, an event's copy)."""
+    if value is None or isinstance(value, str):
+        return None
+    if isinstance(value, dict):
+        return value.get(name)
+    return getattr(value, name, None)
+
+
+def _read(function: Any, *args: Any) -> Any:
+    """A read of one object, whose 404 (resource_missing) is StripeObjectMissing: the object is
+    not in this account (a Connect account's, deleted test data), and asking again never finds
+    it. The event handlers tell such an event "not ours" by it."""
+
+    def read(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404 or error.code == "resource_missing":
+                raise StripeObjectMissing(f"Stripe has no {args[0] if args else 'such object'}.") from None
+            raise
+
+    return _call(read, *args)
+
+
+def card_declined_from(error: stripe.CardError) -> CardDeclined:
+    """The bank's refusal as Flywheel's CardDeclined, with what the card error carries: Stripe's
+    generic code (card_declined), the issuer's decline_code (insufficient_funds ...) and the
+    declined PaymentIntent (`payment_intent`, an object in Stripe's error body). localstripe
+    names only the declined charge: its PaymentIntent is read from it."""
+    body = error.json_body.get("error", {}) if isinstance(error.json_body, dict) else {}
+    body = body if isinstance(body, dict) else {}
+    intent_id = _id(body.get("payment_intent"))
+    if not intent_id and _id(body.get("charge")):
+        try:
+            intent_id = charge_retrieve(_id(body.get("charge"))).payment_intent_id
+        except (PaymentSetupInvalid, PaymentProcessorUnavailable):
+            intent_id = ""  # the webhook links it later through the intent's metadata
+    return CardDeclined(
+        error.user_message or str(body.get("message") or "") or "Your card was declined.",
+        code=str(error.code or body.get("code") or "card_declined"),
+        decline_code=str(body.get("decline_code") or ""),
+        payment_intent_id=intent_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -85,6 +148,7 @@ class SetupIntent:
     customer_id: str
     payment_method_id: str
     client_secret: str
+    created: int = 0  # Unix seconds: which of two confirmed cards is the newer
 
 
 @dataclass(frozen=True)
@@ -97,6 +161,8 @@ class PaymentIntent:
     client_secret: str
     metadata: dict[str, str]
     error_message: str
+    # The most specific reason Stripe gives: the issuer's decline_code (insufficient_funds)
+    # when there is one, else Stripe's code (card_declined, authentication failure ...).
     error_code: str
 
 
@@ -119,16 +185,18 @@ def setup_intent_create(*, customer_id: str, idempotency_key: str) -> SetupInten
 
 
 def setup_intent_retrieve(setup_intent_id: str) -> SetupIntent:
-    return _setup_intent(_call(client().v1.setup_intents.retrieve, setup_intent_id))
+    """The SetupIntent as Stripe has it now; StripeObjectMissing when Stripe has none."""
+    return _setup_intent(_read(client().v1.setup_intents.retrieve, setup_intent_id))
 
 
 def _setup_intent(intent: Any) -> SetupIntent:
     return SetupIntent(
         id=intent.id,
         status=intent.status,
-        customer_id=intent.customer or "",
-        payment_method_id=intent.payment_method or "",
+        customer_id=_id(intent.customer),
+        payment_method_id=_id(intent.payment_method),  # an object when expanded
         client_secret=intent.client_secret or "",
+        created=int(_field(intent, "created") or 0),
     )
 
 
@@ -156,9 +224,17 @@ def payment_method_attach(*, payment_method_id: str, customer_id: str) -> Card:
 def payment_intent_charge(
     *, amount: int, currency: str, customer_id: str, payment_method_id: str, metadata: dict[str, str], idempotency_key: str
 ) -> PaymentIntent:
-    """Create and confirm an off-session PaymentIntent. A decline raises CardDeclined."""
+    """Create and confirm an off-session PaymentIntent. A decline raises CardDeclined with the
+    issuer's decline code and the declined PaymentIntent's id."""
+
+    def create(params: dict[str, Any], options: dict[str, Any]) -> Any:
+        try:
+            return client().v1.payment_intents.create(params, options)
+        except stripe.CardError as error:
+            raise card_declined_from(error) from None
+
     intent = _call(
-        client().v1.payment_intents.create,
+        create,
         {
             "amount": amount,
             "currency": currency.lower(),
@@ -187,16 +263,34 @@ def payment_intents_of_customer(customer_id: str) -> list[PaymentIntent]:
     return [_payment_intent(intent) for intent in page.data if (intent.customer or "") == customer_id]
 
 
+def payment_intent_parse(data: dict[str, Any]) -> PaymentIntent:
+    """A PaymentIntent from its JSON as Stripe sends it (an event's data.object, an error's
+    payment_intent), read the way every retrieved intent is."""
+    return _payment_intent(stripe.PaymentIntent.construct_from(data, settings.STRIPE_SECRET_KEY))
+
+
 def _payment_intent(intent: Any) -> PaymentIntent:
-    error = intent.last_payment_error
+    error = _field(intent, "last_payment_error")
     error = error.to_dict() if hasattr(error, "to_dict") else dict(error or {})
+    if not error:
+        # No last_payment_error (older API versions, a canceled intent): the declined charge's
+        # own reason, when the charge came expanded (latest_charge, or the old `charges` list).
+        charge = _field(intent, "latest_charge")
+        listed = _field(_field(intent, "charges"), "data") or []
+        charge = charge if not isinstance(charge, str | None) else (listed[0] if listed else None)
+        if charge is not None and _field(charge, "failure_code"):
+            error = {
+                "code": _field(charge, "failure_code"),
+                "decline_code": _field(_field(charge, "outcome"), "reason") or "",
+                "message": _field(charge, "failure_message") or "",
+            }
     metadata = intent.metadata.to_dict() if hasattr(intent.metadata, "to_dict") else dict(intent.metadata or {})
     return PaymentIntent(
         id=intent.id,
         status=intent.status,
         amount=int(intent.amount),
         currency=str(intent.currency).upper(),
-        customer_id=intent.customer or "",
+        customer_id=_id(intent.customer),
         client_secret=intent.client_secret or "",
         metadata={str(k): str(v) for k, v in metadata.items()},
         error_message=str(error.get("message") or ""),
@@ -206,11 +300,30 @@ def _payment_intent(intent: Any) -> PaymentIntent:
     )
 
 
+def key_is_live() -> bool:
+    """Whether Flywheel talks to Stripe with a live-mode key (its events have livemode true)."""
+    return str(settings.STRIPE_SECRET_KEY or "").startswith(("sk_live_", "rk_live_"))
+
+
+def _signed_at(signature: str) -> int | None:
+    for item in signature.split(","):
+        name, _, value = item.partition("=")
+        if name.strip() == "t":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
 def webhook_event_parse(*, payload: bytes, signature: str) -> dict[str, Any]:
     """The event a webhook delivered, once its Stripe-Signature is verified.
 
     Verifies with the SDK's own header check, then parses plain JSON: building Stripe objects
-    only to turn them back into a dict cost more than the rest of the intake.
+    only to turn them back into a dict cost more than the rest of the intake. The signature's
+    time must lie within STRIPE_WEBHOOK_TOLERANCE of now, before or after: the SDK only
+    refuses old ones, and a signature from the future is a replay waiting to happen or a
+    clock to fix.
     """
     try:
         stripe.WebhookSignature.verify_header(
@@ -219,6 +332,13 @@ def webhook_event_parse(*, payload: bytes, signature: str) -> dict[str, Any]:
         event = json.loads(payload)
     except (stripe.SignatureVerificationError, ValueError) as error:
         raise WebhookSignatureInvalid(f"Webhook refused: {error}") from None
+    signed_at = _signed_at(signature)
+    ahead = (signed_at or 0) - time.time()
+    if settings.STRIPE_WEBHOOK_TOLERANCE and ahead > settings.STRIPE_WEBHOOK_TOLERANCE:
+        raise WebhookSignatureInvalid(
+            f"Webhook refused: it is signed {ahead:.0f} seconds in the future, more than the "
+            f"{settings.STRIPE_WEBHOOK_TOLERANCE} seconds allowed (check this server's clock)."
+        )
     if not isinstance(event, dict):
         raise WebhookSignatureInvalid("Webhook refused: the body is not a JSON object.")
     return event
@@ -259,8 +379,8 @@ def _refund(refund: Any) -> Refund:
         status=str(refund.status or ""),
         amount=int(refund.amount),
         currency=str(refund.currency).upper(),
-        payment_intent_id=str(getattr(refund, "payment_intent", None) or ""),
-        charge_id=str(getattr(refund, "charge", None) or ""),
+        payment_intent_id=_id(getattr(refund, "payment_intent", None)),
+        charge_id=_id(getattr(refund, "charge", None)),
         metadata=_metadata(getattr(refund, "metadata", None)),
         failure_reason=str(getattr(refund, "failure_reason", None) or ""),
     )
@@ -284,10 +404,12 @@ def refunds_of_payment_intent(payment_intent_id: str) -> list[Refund]:
 
 
 def charge_retrieve(charge_id: str) -> Charge:
-    charge = _call(client().v1.charges.retrieve, charge_id)
+    """The charge as Stripe has it now; StripeObjectMissing when Stripe has none (another
+    account's charge, deleted test data)."""
+    charge = _read(client().v1.charges.retrieve, charge_id)
     return Charge(
         id=charge.id,
-        payment_intent_id=str(getattr(charge, "payment_intent", None) or ""),
+        payment_intent_id=_id(getattr(charge, "payment_intent", None)),
         amount=int(charge.amount),
         amount_refunded=int(getattr(charge, "amount_refunded", 0) or 0),
         currency=str(charge.currency).upper(),

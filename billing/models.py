@@ -119,6 +119,10 @@ class BillingAccount(models.Model):
     card_last4 = models.CharField(max_length=4, blank=True)
     card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The SetupIntent that put the card on file, and when Stripe created it: a card confirmed
+    # earlier (its webhook or page arriving late) never replaces a newer one.
+    card_setup_intent_id = models.CharField(max_length=64, blank=True)
+    card_setup_created_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -281,15 +285,48 @@ class Payment(models.Model):
     def __str__(self) -> str:
         return f"Payment {self.public_id} ({self.status})"
 
+    @property
+    def decline_reason(self) -> str:
+        """Why it failed, as a sentence for the customer (never Stripe's code)."""
+        from .declines import decline_reason
+
+        return decline_reason(self.failure_code)
+
 
 class WebhookEvent(models.Model):
-    """A Stripe webhook event, stored once by its id before it is processed."""
+    """A Stripe webhook event, stored once by its id before it is processed.
 
-    stripe_event_id = models.CharField(max_length=64, unique=True)
-    type = models.CharField(max_length=64, db_index=True)
+    Its `outcome` says where it stands: pending (waiting for the drain, or backing off after a
+    temporary error), then one final outcome: applied (a handler of ours acted on it, or found
+    nothing left to change), stored (a type Flywheel does not act on: kept, nothing to do),
+    not ours (about nothing Flywheel knows: a Connect account's event, an object Stripe cannot
+    find, the other mode's event; never retried), or dead (a temporary error that outlasted
+    WEBHOOK_MAX_ATTEMPTS; never claimed again until staff replay it). Applied, stored and not
+    ours set `processed_at`; dead leaves it empty.
+    """
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPLIED = "applied", "Applied"
+        STORED = "stored", "Stored"
+        NOT_OURS = "not_ours", "Not ours"
+        DEAD = "dead", "Dead"
+
+    # Stripe's ids may be up to 255 characters; its longest event type is 70 today.
+    stripe_event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=255, db_index=True)
+    # The event as JSON. PostgreSQL's jsonb refuses \u0000 and lone surrogates (\ud83d): such
+    # characters are replaced by U+FFFD here, and the body as Stripe sent it is kept in
+    # `raw_body`, which is empty for every other event.
     payload = models.JSONField()
+    raw_body = models.TextField(blank=True, default="", db_default="")
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Database defaults too: the intake's own INSERT (and the previous release's, during a
+    # deploy) names neither column.
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING, db_default=Outcome.PENDING)
+    # Why an event is not ours or dead, in words staff can act on.
+    outcome_reason = models.TextField(blank=True, default="", db_default="")
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     # A drain's lease: until then no other drain takes the event. After a failure, the time of
@@ -298,7 +335,9 @@ class WebhookEvent(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["received_at"], condition=models.Q(processed_at__isnull=True), name="webhook_unprocessed_idx")
+            models.Index(fields=["received_at"], condition=models.Q(outcome="pending"), name="webhook_pending_idx"),
+            # The few events staff may need to look at (the staff home counts the dead ones).
+            models.Index(fields=["outcome"], condition=models.Q(outcome__in=["not_ours", "dead"]), name="webhook_attention_idx"),
         ]
 
     def __str__(self) -> str:
@@ -371,11 +410,23 @@ class Dispute(models.Model):
     evidence_due_by = models.DateTimeField(null=True, blank=True)
     # When Stripe created the event that set `status`: an older event never overwrites it.
     status_at = models.DateTimeField(null=True, blank=True)
-    # Set once the bank decided (won, lost) or a warning closed; never reopened.
+    # Set while the dispute is decided (CLOSED_STATUSES); cleared when an appeal reopens a lost
+    # one, and set again when the appeal is decided.
     closed_at = models.DateTimeField(null=True, blank=True)
+    # What the dispute takes back as analytics counts it (payment_refunded): its amount while
+    # lost, nothing before, nor once won (a won appeal records the reversal).
+    refund_recorded_minor = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    CLOSED_STATUSES = ("won", "lost", "warning_closed")
+    # Every status Stripe documents (stripe-python 16.1's Dispute.status, from Stripe's API spec).
+    OPEN_STATUSES = ("warning_needs_response", "warning_under_review", "needs_response", "under_review")
+    APPEAL_STATUSES = ("appeal_needs_response", "appeal_under_review")
+    # The bank decided (won, lost), an inquiry closed without a chargeback (warning_closed), or
+    # the dispute was prevented before it opened (prevented: no money moved).
+    CLOSED_STATUSES = ("won", "lost", "warning_closed", "prevented")
+    # What a closed status may still become: only a lost dispute, by an appeal and its outcome
+    # (won directly when the appeal's own events were missed). Any other closed one is final.
+    REOPENED_BY = {"lost": (*APPEAL_STATUSES, "won")}
 
     class Meta:
         indexes = [models.Index(fields=["evidence_due_by"], condition=models.Q(closed_at__isnull=True), name="dispute_open_due_idx")]

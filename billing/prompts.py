@@ -43,6 +43,7 @@ from experiments import events
 from experiments.flags import flag_evaluate
 from experiments.services import event_record
 
+from .declines import decline_reason
 from .models import BillingAccount, Invoice, Payment, PromptDismissal, Subscription
 
 logger = logging.getLogger(__name__)
@@ -308,7 +309,7 @@ def _candidates(organization: Organization, is_admin: bool) -> list[_Candidate]:
         )
         .annotate(
             latest_status=Subquery(latest_payment.values("status")[:1]),
-            latest_message=Subquery(latest_payment.values("failure_message")[:1]),
+            latest_code=Subquery(latest_payment.values("failure_code")[:1]),
         )
         .order_by("issued_at")
     )
@@ -323,9 +324,7 @@ def _candidates(organization: Organization, is_admin: bool) -> list[_Candidate]:
         ):
             continue
         failed_products.add(subscription.pk)
-        reason = (invoice.latest_message or "The card was declined.").strip()
-        if not reason.endswith((".", "!", "?")):
-            reason += "."
+        reason = decline_reason(invoice.latest_code or "")
         found.append(
             _Candidate(
                 PAYMENT_FAILED,

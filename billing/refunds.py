@@ -29,7 +29,13 @@ from common.exceptions import FlywheelError
 from common.tasks import enqueue_on_commit
 
 from . import gateway
-from .exceptions import CardDeclined, PaymentProcessorUnavailable, PaymentSetupInvalid
+from .exceptions import (
+    CardDeclined,
+    PaymentProcessorUnavailable,
+    PaymentSetupInvalid,
+    StripeObjectMissing,
+    WebhookNotOurs,
+)
 from .models import CreditNote, Dispute, Invoice, InvoiceSequence, Payment, Subscription
 
 logger = logging.getLogger(__name__)
@@ -298,21 +304,28 @@ def webhook_apply(*, event_type: str, payload: dict[str, Any]) -> None:
         charge_refunds_sync(charge_id=str(charge_id))
 
 
-def _payment_of_charge(charge_id: str) -> Payment | None:
-    charge = gateway.charge_retrieve(charge_id)
-    if not charge.payment_intent_id:
-        return None
-    return Payment.objects.select_related("invoice", "organization").filter(
-        stripe_payment_intent_id=charge.payment_intent_id
-    ).first()
+def _payment_of_charge(charge_id: str, *, about: str) -> Payment:
+    """The Flywheel payment a charge collected. WebhookNotOurs (the event is recorded as not
+    ours, with this reason) when Stripe has no such charge in this account (a Connect
+    account's, deleted test data) or its PaymentIntent is no payment of Flywheel's."""
+    try:
+        charge = gateway.charge_retrieve(charge_id)
+    except StripeObjectMissing:
+        raise WebhookNotOurs(f"{about} for charge {charge_id}, which Stripe does not have in this account") from None
+    payment = (
+        Payment.objects.select_related("invoice", "organization").filter(stripe_payment_intent_id=charge.payment_intent_id).first()
+        if charge.payment_intent_id
+        else None
+    )
+    if payment is None:
+        raise WebhookNotOurs(f"{about} for charge {charge_id}, which no Flywheel payment knows")
+    return payment
 
 
 def charge_refunds_sync(*, charge_id: str) -> list[CreditNote]:
-    """Record every refund Stripe has for the charge's PaymentIntent."""
-    payment = _payment_of_charge(charge_id)
-    if payment is None:
-        logger.warning("refund event for charge %s, which no Flywheel payment knows", charge_id)
-        return []
+    """Record every refund Stripe has for the charge's PaymentIntent. WebhookNotOurs when no
+    Flywheel payment knows the charge."""
+    payment = _payment_of_charge(charge_id, about="refund event")
     notes = [
         refund_record(payment=payment, refund=refund)
         for refund in gateway.refunds_of_payment_intent(payment.stripe_payment_intent_id)
@@ -324,9 +337,12 @@ def dispute_record(*, dispute: dict[str, Any], event_created: datetime | None = 
     """Store a dispute (chargeback) once by Stripe's id and follow it to its outcome.
 
     Any dispute event may come first (Stripe does not promise an order): the first one stores
-    the dispute, later ones move its status. A status is only replaced by one from a newer
-    event (`status_at`), and a closed dispute (won, lost, warning closed) never reopens, so a
-    late or duplicate event changes nothing. Staff hear of a new dispute and of its outcome;
+    the dispute, later ones move its status, through every status Stripe documents
+    (Dispute.OPEN_STATUSES, APPEAL_STATUSES, CLOSED_STATUSES). A status is only replaced by one
+    from a newer event (`status_at`), and a decided dispute (won, warning closed, prevented)
+    never reopens, so a late or duplicate event changes nothing; only a lost one is reopened,
+    by its appeal, and a won appeal gives back what the loss took from revenue. A dispute on
+    a charge no Flywheel payment knows raises WebhookNotOurs. Staff hear of a new dispute and of its outcome;
     they answer it with evidence in Stripe by `evidence_due_by`. The charge is read back from
     Stripe to find the payment; the dispute's facts come from the verified event.
     """
@@ -340,10 +356,7 @@ def dispute_record(*, dispute: dict[str, Any], event_created: datetime | None = 
     due_by = (dispute.get("evidence_details") or {}).get("due_by")
     existing = Dispute.objects.filter(stripe_dispute_id=dispute_id).first()
     if existing is None:
-        payment = _payment_of_charge(str(charge_id))
-        if payment is None:
-            logger.error("dispute %s on charge %s, which no Flywheel payment knows", dispute_id, charge_id)
-            return None
+        payment = _payment_of_charge(str(charge_id), about=f"dispute {dispute_id}")
         try:
             with transaction.atomic():
                 existing, created = Dispute.objects.get_or_create(
@@ -375,7 +388,8 @@ def dispute_record(*, dispute: dict[str, Any], event_created: datetime | None = 
                 existing.evidence_due_by or "the deadline Stripe gives",
             )
             if existing.closed_at:
-                _dispute_closed(existing)
+                with transaction.atomic():
+                    _dispute_closed(Dispute.objects.select_for_update().get(pk=existing.pk))
             return existing
     return _dispute_status_apply(dispute_id=dispute_id, status=status, event_created=event_created, due_by=due_by)
 
@@ -383,20 +397,32 @@ def dispute_record(*, dispute: dict[str, Any], event_created: datetime | None = 
 def _dispute_status_apply(*, dispute_id: str, status: str, event_created: datetime | None, due_by: Any) -> Dispute:
     with transaction.atomic():
         record = Dispute.objects.select_for_update().get(stripe_dispute_id=dispute_id)
-        if not status or status == record.status or record.closed_at is not None:
+        if not status or status == record.status:
             return record
         if event_created is not None and record.status_at is not None and event_created < record.status_at:
             return record  # a stale event: a newer one already set the status
+        if record.closed_at is not None and status not in Dispute.REOPENED_BY.get(record.status, ()):
+            return record  # decided for good (won, warning closed, prevented)
+        reopened = record.closed_at is not None
         record.status = status
         record.status_at = event_created or record.status_at
         if due_by:
             record.evidence_due_by = datetime.fromtimestamp(int(due_by), tz=UTC)
         closing = status in Dispute.CLOSED_STATUSES
-        if closing:
-            record.closed_at = timezone.now()
+        record.closed_at = timezone.now() if closing else None
         record.save(update_fields=["status", "status_at", "evidence_due_by", "closed_at"])
         if closing:
             _dispute_closed(record)
+        elif reopened:
+            logger.error(
+                "dispute %s on payment %s of %s (invoice %s) was lost and is appealed: %s; answer in Stripe by %s",
+                record.stripe_dispute_id,
+                record.payment.public_id,
+                record.organization,
+                record.payment.invoice.number,
+                record.status,
+                record.evidence_due_by or "the deadline Stripe gives",
+            )
         return record
 
 
@@ -420,15 +446,33 @@ def _payment_refunded(payment: Payment, *, amount_minor: int, currency: str, sou
 
 
 def _dispute_closed(record: Dispute) -> None:
+    """A dispute was decided: analytics hears the outcome, and revenue loses what a lost
+    dispute took back, once (`refund_recorded_minor`). A dispute won on appeal after it was
+    lost gives that back: a payment_refunded event of the negative amount, which experiment
+    analysis subtracts like any refund, so the revenue is what it was before the dispute. In
+    the caller's transaction, with the dispute locked."""
     from experiments.services import event_record
 
     from .events import DISPUTE_CLOSED
 
     payment = record.payment
-    if record.status == "lost":
+    reversed_minor = 0
+    if record.status == "lost" and record.refund_recorded_minor == 0:
         _payment_refunded(
             payment, amount_minor=record.amount_minor, currency=record.currency, source="dispute", reference=record.stripe_dispute_id
         )
+        record.refund_recorded_minor = record.amount_minor
+    elif record.status != "lost" and record.refund_recorded_minor:
+        reversed_minor = record.refund_recorded_minor
+        _payment_refunded(
+            payment,
+            amount_minor=-reversed_minor,
+            currency=record.currency,
+            source="dispute_appeal_won",
+            reference=record.stripe_dispute_id,
+        )
+        record.refund_recorded_minor = 0
+    record.save(update_fields=["refund_recorded_minor"])
     event_record(
         name=DISPUTE_CLOSED,
         organization=record.organization,
@@ -438,11 +482,12 @@ def _dispute_closed(record: Dispute) -> None:
             "amount_minor": record.amount_minor,
             "currency": record.currency,
             "invoice": payment.invoice.number,
+            "appeal_won": bool(reversed_minor),
         },
     )
     log = logger.error if record.status == "lost" else logger.warning
     log(
-        "dispute %s on payment %s of %s (invoice %s) closed: %s (%s %s)",
+        "dispute %s on payment %s of %s (invoice %s) closed: %s (%s %s)%s",
         record.stripe_dispute_id,
         payment.public_id,
         record.organization,
@@ -450,4 +495,5 @@ def _dispute_closed(record: Dispute) -> None:
         record.status,
         record.amount_minor,
         record.currency,
+        f"; won on appeal, the {reversed_minor} {record.currency} lost is back" if reversed_minor else "",
     )

@@ -13,7 +13,7 @@ from catalog.models import Edition, Product
 from catalog.templatetags.catalog_tags import money
 
 from .formats import time_left
-from .models import Invoice, Subscription
+from .models import Invoice, Payment, Subscription, WebhookEvent
 
 
 def subscriptions_of(*, organization: Organization) -> QuerySet[Subscription]:
@@ -82,6 +82,15 @@ def get_open_invoice_for_organization(*, organization: Organization, invoice_pub
     return invoice
 
 
+def invoice_failed_payment(*, invoice: Invoice) -> Payment | None:
+    """The payment whose failure an open invoice shows: its latest card payment, when that one
+    failed (a newer attempt under way or paid shows nothing)."""
+    if invoice.status != Invoice.Status.OPEN:
+        return None
+    latest = Payment.objects.filter(invoice=invoice).order_by("-created_at", "-pk").first()
+    return latest if latest is not None and latest.status == Payment.Status.FAILED else None
+
+
 # What a product looks like to its organization, and the prompts on Flywheel's own pages ----------
 #
 # One reading of "what state is each product in, what happened and what to do", used by /app/,
@@ -136,6 +145,8 @@ class ProductState:
     member_todo: str  # what a member can do about it
     action_label: str = ""
     offer: Offer | None = None
+    # Why the last payment failed, in words (billing.declines), for admins: "" when none did.
+    decline_reason: str = ""
 
     @property
     def is_cancelled(self) -> bool:
@@ -264,12 +275,15 @@ def _state(subscription: Subscription) -> ProductState:
             offer=offer,
         )
     if status == Subscription.Status.PAST_DUE:
+        open_invoice = _open_invoice(subscription)
+        failed = invoice_failed_payment(invoice=open_invoice) if open_invoice is not None else None
         return ProductState(
             product, subscription, True, "Past due", "warning",
             happened=f"The last payment for {name} failed; it keeps working while we retry.",
             admin_todo="Update the card or pay the open invoice.",
             member_todo="to pay the open invoice",
             action_label="Pay the open invoice",
+            decline_reason=failed.decline_reason if failed is not None else "",
         )
     if status == Subscription.Status.TRIALING:
         return ProductState(
@@ -387,7 +401,8 @@ def page_prompts_for(*, membership: Membership, with_states: bool = True) -> lis
             continue
         if subscription.status == Subscription.Status.PAST_DUE:
             found.append((0, PagePrompt(
-                f"past-due-{code}", "danger", f"{state.happened} {state.admin_todo if is_admin else ''}".strip(),
+                f"past-due-{code}", "danger",
+                " ".join(part for part in (state.happened, *((state.decline_reason, state.admin_todo) if is_admin else ())) if part),
                 action_label=state.action_label if is_admin else "",
                 action_url=reverse("billing") + f"#billing-{code}" if is_admin else "",
                 ask=ask(state.member_todo),
@@ -422,3 +437,9 @@ def page_prompts_for(*, membership: Membership, with_states: bool = True) -> lis
             )))
     found.sort(key=lambda item: (order[item[1].level], item[0]))
     return [prompt for _, prompt in found]
+
+
+def webhook_events_dead_count() -> int:
+    """Stripe events given up after WEBHOOK_MAX_ATTEMPTS temporary errors: nothing applies
+    them until staff replay them (the admin's "Replay selected events")."""
+    return WebhookEvent.objects.filter(outcome=WebhookEvent.Outcome.DEAD).count()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import calendar
+import json
 import logging
+import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from django.conf import settings
@@ -31,6 +33,7 @@ from experiments.services import event_record
 from provisioning.services import environment_request
 
 from . import gateway, refunds
+from .declines import reason_is_more_specific
 from .entitlements import entitlements_invalidate
 from .exceptions import (
     CardDeclined,
@@ -38,8 +41,10 @@ from .exceptions import (
     NoCardOnFile,
     PaymentProcessorUnavailable,
     PaymentSetupInvalid,
+    StripeObjectMissing,
     SubscriptionExists,
     TrialNotOffered,
+    WebhookNotOurs,
     WebhookSignatureInvalid,
 )
 from .formats import day, seats_text, span
@@ -325,31 +330,97 @@ def card_setup_start(*, organization: Organization, actor: User) -> gateway.Setu
 
 
 def card_setup_complete(*, organization: Organization, actor: User, setup_intent_id: str) -> BillingAccount:
-    """Store the card of a succeeded SetupIntent as the organization's card on file.
+    """Store the card of a succeeded SetupIntent as the organization's card on file (the card
+    page, once Stripe.js confirmed it).
 
     The SetupIntent is read back from Stripe and must belong to this organization's
-    customer: a SetupIntent id of another organization is refused as not found.
+    customer: a SetupIntent id of another organization is refused as not found. Stripe's
+    setup_intent.succeeded webhook records the same card when the page never heard back
+    (setup_intent_webhook_apply); whichever comes second changes nothing.
     """
     _require_admin(organization, actor)
     account = billing_account_of(organization)
     if not account.stripe_customer_id or not setup_intent_id.startswith("seti_"):
         raise NotFound("Card setup not found.")
-    intent = gateway.setup_intent_retrieve(setup_intent_id)
+    try:
+        intent = gateway.setup_intent_retrieve(setup_intent_id)
+    except StripeObjectMissing:
+        raise NotFound("Card setup not found.") from None
     if intent.customer_id != account.stripe_customer_id:
         raise NotFound("Card setup not found.")
     if intent.status != "succeeded" or not intent.payment_method_id:
         raise CardDeclined("The card was not confirmed. Enter it again, or try another card.")
+    return _card_on_file_record(account=account, intent=intent, recorded_by=f"admin {actor.pk}")
+
+
+def setup_intent_webhook_apply(*, event_type: str, payload: dict) -> BillingAccount | None:
+    """setup_intent.succeeded: the card a customer confirmed (3-D Secure included) is on file
+    even when the browser closed before the card page heard back.
+
+    The organization is the one whose Stripe customer the SetupIntent belongs to; the intent
+    is read back from Stripe (the event's copy is not trusted). WebhookNotOurs when no
+    organization has that customer, or Stripe has no such SetupIntent. Other event types are
+    ignored.
+    """
+    if event_type != "setup_intent.succeeded":
+        return None
+    obj = (payload.get("data") or {}).get("object") or {}
+    setup_intent_id = str(obj.get("id") or "")
+    customer = obj.get("customer")
+    customer_id = str((customer.get("id") if isinstance(customer, dict) else customer) or "")
+    account = (
+        BillingAccount.objects.filter(stripe_customer_id=customer_id).select_related("organization").first()
+        if customer_id
+        else None
+    )
+    if account is None:
+        raise WebhookNotOurs(
+            f"setup intent {setup_intent_id} of customer {customer_id or '(none)'}, which no Flywheel organization has"
+        )
+    try:
+        intent = gateway.setup_intent_retrieve(setup_intent_id)
+    except StripeObjectMissing:
+        raise WebhookNotOurs(f"setup intent {setup_intent_id}, which Stripe does not have in this account") from None
+    if intent.customer_id != account.stripe_customer_id:
+        raise WebhookNotOurs(f"setup intent {setup_intent_id} belongs to customer {intent.customer_id or '(none)'}, not {customer_id}")
+    if intent.status != "succeeded" or not intent.payment_method_id:
+        return None  # Stripe says it has not succeeded (any more): nothing to put on file
+    return _card_on_file_record(account=account, intent=intent, recorded_by="Stripe's setup_intent.succeeded")
+
+
+def _card_on_file_record(*, account: BillingAccount, intent: gateway.SetupIntent, recorded_by: str) -> BillingAccount:
+    """Attach the card of a succeeded SetupIntent to the customer and make it the card on file.
+
+    Idempotent, whichever of the card page and the webhook comes second: the intent already
+    on file changes nothing, and an intent Stripe created before the one on file never
+    replaces it (its page or webhook arrived late). Stripe is called before the account is
+    locked."""
     card = gateway.payment_method_attach(
         payment_method_id=intent.payment_method_id, customer_id=account.stripe_customer_id
     )
+    created = datetime.fromtimestamp(intent.created, tz=UTC) if intent.created else None
     with transaction.atomic():
         account = BillingAccount.objects.select_for_update().get(pk=account.pk)
+        if account.card_setup_intent_id == intent.id and account.payment_method_id == card.payment_method_id:
+            return account
+        if created is not None and account.card_setup_created_at is not None and created < account.card_setup_created_at:
+            logger.info(
+                "card of setup intent %s (by %s) not put on file for %s: setup intent %s is newer",
+                intent.id, recorded_by, account.organization_id, account.card_setup_intent_id,
+            )
+            return account
         account.payment_method_id = card.payment_method_id
         account.card_brand = card.brand
         account.card_last4 = card.last4
         account.card_exp_month = card.exp_month or None
         account.card_exp_year = card.exp_year or None
+        account.card_setup_intent_id = intent.id
+        account.card_setup_created_at = created
         account.save()
+    logger.info(
+        "card %s ending %s on file for organization %s (setup intent %s, by %s)",
+        card.brand, card.last4, account.organization_id, intent.id, recorded_by,
+    )
     return account
 
 
@@ -619,7 +690,12 @@ def payment_charge(*, payment_id: int) -> ChargeOutcome:
             idempotency_key=key,
         )
     except CardDeclined as declined:
-        payment_record_failure(payment_id=payment.pk, message=declined.message, code=declined.decline_code or declined.code)
+        payment_record_failure(
+            payment_id=payment.pk,
+            message=declined.message,
+            code=declined.decline_code or declined.code,
+            payment_intent_id=declined.payment_intent_id,
+        )
         return ChargeOutcome(done=True)
     except PaymentProcessorUnavailable as error:
         Payment.objects.filter(pk=payment.pk, status=Payment.Status.PROCESSING).update(
@@ -636,22 +712,42 @@ def payment_charge(*, payment_id: int) -> ChargeOutcome:
 
 
 @transaction.atomic
-def payment_record_failure(*, payment_id: int, message: str, code: str = "") -> Payment:
+def payment_record_failure(*, payment_id: int, message: str, code: str = "", payment_intent_id: str = "") -> Payment:
     """A payment failed: the invoice stays open so the admin can try another card. A payment
-    that already succeeded is never turned back. Locks in the billing order: organization,
-    subscription, payment."""
+    that already succeeded is never turned back.
+
+    Recorded once, whichever of the worker (its card error) and Stripe's webhook comes first:
+    a payment already failed only gains what the second path knows better (a more specific
+    reason, the declined PaymentIntent's id), and nobody is told again. Locks in the billing
+    order: organization, subscription, payment."""
     found = Payment.objects.select_related("organization").get(pk=payment_id)
     organization_lock(found.organization)
     Subscription.objects.select_for_update(of=("self",)).filter(invoices__payments=found).first()
     payment = Payment.objects.select_for_update().get(pk=payment_id)
-    if payment.status in Payment.SETTLED:
+    if payment.status == Payment.Status.SUCCEEDED:
+        return payment
+    if payment_intent_id and not payment.stripe_payment_intent_id:
+        payment.stripe_payment_intent_id = payment_intent_id[:64]
+    if payment.status == Payment.Status.FAILED:
+        _failure_reason_keep(payment, code=code, message=message)
+        payment.save(update_fields=["stripe_payment_intent_id", "failure_message", "failure_code", "updated_at"])
         return payment
     payment.status = Payment.Status.FAILED
     payment.failure_message = message[:2000]
     payment.failure_code = code[:64]
-    payment.save(update_fields=["status", "failure_message", "failure_code", "updated_at"])
+    payment.save(update_fields=["status", "stripe_payment_intent_id", "failure_message", "failure_code", "updated_at"])
     _renewal_payment_failed(payment)
     return payment
+
+
+def _failure_reason_keep(payment: Payment, *, code: str, message: str) -> None:
+    """A failure already recorded takes another path's reason only if it is more specific
+    (insufficient_funds over card_declined), so the order of the paths never loses it."""
+    if reason_is_more_specific(code, payment.failure_code):
+        payment.failure_code = code[:64]
+        payment.failure_message = (message or payment.failure_message)[:2000]
+    elif not payment.failure_message:
+        payment.failure_message = message[:2000]
 
 
 def _renewal_payment_failed(payment: Payment) -> None:
@@ -671,13 +767,19 @@ def _renewal_payment_failed(payment: Payment) -> None:
         event_record(
             name=events.PAYMENT_FAILED,
             organization=subscription.organization,
-            properties={"product": subscription.product.code, "invoice": invoice.number, "reason": payment.failure_message[:200]},
+            properties={
+                "product": subscription.product.code,
+                "invoice": invoice.number,
+                "reason": payment.failure_message[:200],
+                "code": payment.failure_code,
+            },
         )
     billing_email_admins(
         organization=subscription.organization,
         subject=f"Payment failed for {subscription.product.name}",
         body=(
-            f"We could not charge your card for invoice {invoice.number} ({payment.failure_message}).\n\n"
+            f"We could not charge your card for invoice {invoice.number} "
+            f"({money(payment.amount_minor, payment.currency)}). {payment.decline_reason}\n\n"
             f"Enter a card and pay this invoice here: {settings.SITE_URL}/billing/card/?invoice={invoice.public_id}\n\n"
             "We will try again automatically. If the invoice stays unpaid, "
             f"{subscription.product.name} will be suspended."
@@ -834,22 +936,26 @@ def payment_apply_intent(*, intent: gateway.PaymentIntent) -> Payment | None:
         if intent.status == "requires_action":
             payment.status = Payment.Status.REQUIRES_ACTION
         elif intent.status in ("requires_payment_method", "canceled"):
+            # requires_payment_method: the charge was declined; canceled: the intent will never
+            # charge (canceled in Stripe, or abandoned). Either fails the payment, once.
             if payment.status == Payment.Status.FAILED:
                 # Already recorded (the worker's card error, or an earlier delivery of this
-                # event): the admins were told once. Only the intent's link and a reason the
-                # first path did not have are added; the worker's decline code is more specific
-                # than the intent's generic one and is kept.
-                payment.failure_code = payment.failure_code or intent.error_code
-                payment.failure_message = payment.failure_message or intent.error_message
+                # event): the admins were told once. Only the intent's link and a more specific
+                # reason than the first path's are added.
+                _failure_reason_keep(payment, code=intent.error_code, message=intent.error_message)
                 payment.save()
                 return payment
             payment.status = Payment.Status.FAILED
-            payment.failure_message = intent.error_message or "The payment was not completed."
-            payment.failure_code = intent.error_code
+            payment.failure_message = intent.error_message or (
+                "The payment was canceled." if intent.status == "canceled" else "The payment was not completed."
+            )
+            payment.failure_code = intent.error_code or ("canceled" if intent.status == "canceled" else "")
             payment.save()
             _renewal_payment_failed(payment)
             return payment
-        elif intent.status == "processing":
+        elif intent.status == "processing" and payment.status != Payment.Status.FAILED:
+            # The bank has not answered yet (some cards, bank debits): still under way. A payment
+            # already failed stays failed; a success comes as `succeeded`.
             payment.status = Payment.Status.PROCESSING
         payment.save()
         return payment
@@ -1162,11 +1268,12 @@ class ReceivedWebhook:
 
 def _webhook_insert_sql(vendor: str) -> str:
     """One statement, one round trip: the new row's id and True, or the stored row's id and
-    False for a duplicate (on PostgreSQL; SQLite answers nothing for a duplicate)."""
+    False for a duplicate (on PostgreSQL; SQLite answers nothing for a duplicate). The outcome
+    and its reason take their database defaults (pending, empty)."""
     table = WebhookEvent._meta.db_table
     insert = (
-        f"INSERT INTO {table} (stripe_event_id, type, payload, received_at, attempts, last_error) "  # noqa: S608 - table name only
-        f"VALUES (%(id)s, %(type)s, {'%(payload)s::jsonb' if vendor == 'postgresql' else '%(payload)s'}, %(at)s, 0, '') "
+        f"INSERT INTO {table} (stripe_event_id, type, payload, raw_body, received_at, attempts, last_error) "  # noqa: S608 - table name only
+        f"VALUES (%(id)s, %(type)s, {'%(payload)s::jsonb' if vendor == 'postgresql' else '%(payload)s'}, %(raw)s, %(at)s, 0, '') "
         "ON CONFLICT (stripe_event_id) DO NOTHING RETURNING id"
     )
     if vendor != "postgresql":
@@ -1190,6 +1297,29 @@ def _webhook_insert_prepared(connection, params: dict) -> tuple | None:
         return cursor.fetchone()
 
 
+# What jsonb refuses in a JSON text: the escape \u0000 (text cannot hold NUL) and a surrogate
+# escape that is not half of a pair. The pattern also matches valid pairs and escaped
+# backslashes before "u": a match only means "look closer" (_jsonb_safe).
+_JSONB_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_JSONB_REFUSED_CHARACTERS = re.compile("[\x00\ud800-\udfff]")  # json.loads joins valid pairs
+
+
+def _jsonb_safe(value):
+    """`value` (parsed JSON) with every NUL and lone surrogate, in strings and keys, replaced
+    by U+FFFD, or `value` itself when it has none. Every other field is kept as it is."""
+    if isinstance(value, str):
+        return _JSONB_REFUSED_CHARACTERS.sub("\ufffd", value)
+    if isinstance(value, list):
+        items = [_jsonb_safe(item) for item in value]
+        return value if all(new is old for new, old in zip(items, value, strict=True)) else items
+    if isinstance(value, dict):
+        pairs = [(_jsonb_safe(key), _jsonb_safe(item)) for key, item in value.items()]
+        if all(new_key is key and new is item for (new_key, new), (key, item) in zip(pairs, value.items(), strict=True)):
+            return value
+        return dict(pairs)
+    return value
+
+
 def webhook_receive(*, payload: bytes, signature: str) -> ReceivedWebhook:
     """Verify and store a Stripe webhook once by its event id; the worker processes it.
 
@@ -1198,13 +1328,24 @@ def webhook_receive(*, payload: bytes, signature: str) -> ReceivedWebhook:
     is stored as Stripe sent it (the database parses it), and the worker is nudged once the
     row is committed (webhooks_drain_nudge). A bad signature raises WebhookSignatureInvalid
     and stores nothing.
+
+    A body that jsonb would refuse (a \\u0000 or a lone surrogate escape, anywhere) is stored
+    too, never answered 500: its payload has those characters replaced by U+FFFD and the body
+    itself is kept in raw_body. Only bodies with such an escape pay for the closer look.
     """
     data = gateway.webhook_event_parse(payload=payload, signature=signature)
+    body = payload.decode("utf-8")
+    raw = ""
+    if _JSONB_SUSPECT.search(payload):
+        safe = _jsonb_safe(data)
+        if safe is not data:
+            data, raw, body = safe, body, json.dumps(safe)
     event_id = str(data.get("id", ""))
-    if not event_id or len(event_id) > 64:
-        raise WebhookSignatureInvalid("Webhook refused: the event has no usable id.")
+    event_type = str(data.get("type", ""))
+    if not event_id or len(event_id) > 255 or len(event_type) > 255:
+        raise WebhookSignatureInvalid("Webhook refused: the event has no usable id or type.")
     connection = connections[WebhookEvent.objects.db]
-    params = {"id": event_id, "type": str(data.get("type", ""))[:64], "payload": payload.decode("utf-8"), "at": timezone.now()}
+    params = {"id": event_id, "type": event_type, "payload": body, "raw": raw, "at": timezone.now()}
     if connection.vendor == "postgresql":
         row = _webhook_insert_prepared(connection, params)
     else:
@@ -1318,11 +1459,12 @@ def _webhook_retry_delay(attempts: int) -> timedelta:
 
 
 def webhooks_claim(*, limit: int) -> list[int]:
-    """Lease up to `limit` unprocessed events to this caller, oldest first.
+    """Lease up to `limit` pending events to this caller, oldest first.
 
     A leased event is invisible to other drains until its lease ends (WEBHOOK_LEASE_SECONDS):
     concurrent drains never apply one event at the same time, and an event whose drain died
-    is picked up again when its lease runs out. No row lock is held after this returns.
+    is picked up again when its lease runs out. Only pending events are claimed: a dead one
+    waits for staff (webhooks_replay). No row lock is held after this returns.
     """
     connection = connections[WebhookEvent.objects.db]
     table = WebhookEvent._meta.db_table
@@ -1331,17 +1473,19 @@ def webhooks_claim(*, limit: int) -> list[int]:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET claimed_until = %s WHERE id IN ("  # noqa: S608 - no user input
-            f"SELECT id FROM {table} WHERE processed_at IS NULL AND (claimed_until IS NULL OR claimed_until < %s) "
+            f"SELECT id FROM {table} WHERE outcome = %s AND (claimed_until IS NULL OR claimed_until < %s) "
             f"ORDER BY received_at, id LIMIT %s{skip_locked}) RETURNING id",
-            [now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS), now, limit],
+            [now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS), WebhookEvent.Outcome.PENDING, now, limit],
         )
         return sorted(row[0] for row in cursor.fetchall())
 
 
 @dataclass
 class DrainReport:
-    processed: int = 0
-    failed: int = 0
+    processed: int = 0  # events that reached a final outcome: applied, stored or not ours
+    failed: int = 0  # events that met a temporary error (backing off, or dead)
+    not_ours: int = 0  # of `processed`
+    dead: int = 0  # of `failed`: they reached WEBHOOK_MAX_ATTEMPTS
 
 
 def webhooks_drain(*, batch: int = 100, max_seconds: float = 20.0, linger: float | None = None) -> DrainReport:
@@ -1379,12 +1523,79 @@ def webhooks_drain(*, batch: int = 100, max_seconds: float = 20.0, linger: float
             time.sleep(linger)
 
 
-def _webhook_failed(event_id: int, attempts: int, error: Exception) -> None:
-    """Keep the error on the event and hide it from drains until its backoff is over
-    (`attempts` is the count before this attempt)."""
+# Outcomes ----------------------------------------------------------------------------------
+# A permanent error (the event is about nothing of ours) ends an event at once as "not ours";
+# any other error is temporary: the event backs off and is tried again, and after
+# WEBHOOK_MAX_ATTEMPTS it is dead (an alert in the log) until staff replay it.
+
+_NOT_OURS_ERRORS = (WebhookNotOurs, StripeObjectMissing)
+
+
+def _webhook_intent_apply(intent_id: str) -> None:
+    """Apply a PaymentIntent an event is about, read back from Stripe. An intent that belongs
+    to no Flywheel payment (another integration on the same Stripe account) is not ours."""
+    try:
+        intent = gateway.payment_intent_retrieve(intent_id)
+    except StripeObjectMissing:
+        raise WebhookNotOurs(f"payment event for PaymentIntent {intent_id}, which Stripe does not have in this account") from None
+    if payment_apply_intent(intent=intent) is None:
+        raise WebhookNotOurs(f"payment event for PaymentIntent {intent_id}, which no Flywheel payment knows")
+
+
+def _webhook_handled(event_type: str) -> bool:
+    """Whether a handler of ours acts on this type (its events end applied, others stored)."""
+    return event_type in HANDLED_WEBHOOKS or event_type in refunds.HANDLED_WEBHOOKS
+
+
+def _not_ours_unread(*, account, livemode) -> str:
+    """Why an event is not ours, seen from the event alone (no call to Stripe), or ""."""
+    if account:
+        return (
+            f"A Connect event from account {account}: Flywheel is not a Connect platform, and "
+            "that account's objects cannot be read with Flywheel's key."
+        )
+    if isinstance(livemode, bool) and livemode != gateway.key_is_live():
+        return (
+            f"A {'live' if livemode else 'test'}-mode event, but Flywheel uses a "
+            f"{'live' if gateway.key_is_live() else 'test'}-mode key: its objects are not in this account."
+        )
+    return ""
+
+
+def _not_ours_reason(error: Exception) -> str:
+    if isinstance(error, StripeObjectMissing):
+        return f"Stripe cannot find its object in Flywheel's account: {error.message}"
+    return str(getattr(error, "message", "") or error)
+
+
+def _webhooks_done(event_ids: list[int], outcome: str, *, reason: str = "", error: Exception | None = None, attempt: bool = False) -> int:
+    """Record a final outcome (applied, stored or not ours) on pending events."""
+    changes: dict = {"outcome": outcome, "outcome_reason": reason, "processed_at": timezone.now()}
+    changes["last_error"] = repr(error)[:2000] if error is not None else ""
+    if attempt:
+        changes["attempts"] = F("attempts") + 1
+    return WebhookEvent.objects.filter(pk__in=event_ids, outcome=WebhookEvent.Outcome.PENDING).update(**changes)
+
+
+def _webhook_failed(event_id: int, stripe_event_id: str, attempts: int, error: Exception) -> bool:
+    """A temporary error on attempt number `attempts`: keep it on the event and hide the event
+    from drains until its backoff is over; after WEBHOOK_MAX_ATTEMPTS, the event is dead
+    instead, with an alert in the log. Returns whether it is dead."""
+    words = str(getattr(error, "message", "") or repr(error))
+    if attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+        dead = WebhookEvent.objects.filter(pk=event_id, outcome=WebhookEvent.Outcome.PENDING).update(
+            outcome=WebhookEvent.Outcome.DEAD,
+            outcome_reason=f"Gave up after {attempts} attempts: {words}",
+            last_error=repr(error)[:2000],
+            claimed_until=None,
+        )
+        if dead:
+            logger.error("stripe webhook %s dead after %s attempts: %s", stripe_event_id, attempts, words)
+        return True
     WebhookEvent.objects.filter(pk=event_id).update(
-        last_error=repr(error)[:2000], claimed_until=timezone.now() + _webhook_retry_delay(attempts + 1)
+        last_error=repr(error)[:2000], claimed_until=timezone.now() + _webhook_retry_delay(attempts)
     )
+    return False
 
 
 def _intent_of(event_type: str, object_id) -> str:
@@ -1414,8 +1625,8 @@ def _webhooks_apply(event_ids: list[int], report: DrainReport) -> None:
     that read comes after every one of them was stored, so it is at least as new as each, and
     applying it once is what applying each in turn would have done. Events about an intent
     whose payment is already settled are done without asking Stripe (_intents_settled). Any
-    other event is applied on its own. A failure keeps its error on the events concerned and
-    backs them off.
+    other event is applied on its own (webhook_process). A Connect or other-mode event is not
+    ours before anything is read. Errors are told apart as webhook_process does.
 
     Each of those applications may wait on Stripe. Once half the lease has gone, the events
     not yet started are handed back (their lease cleared) for the next claim, so a slow Stripe
@@ -1424,64 +1635,71 @@ def _webhooks_apply(event_ids: list[int], report: DrainReport) -> None:
     """
     hand_back_after = time.monotonic() + settings.WEBHOOK_LEASE_SECONDS / 2
     handed_back: list[int] = []
-    by_intent: dict[str, list[tuple[int, int]]] = {}  # intent id -> [(event id, attempts)]
+    by_intent: dict[str, list[tuple[int, str, int]]] = {}  # intent id -> [(event id, Stripe's id, attempts)]
     rows = (
-        WebhookEvent.objects.filter(pk__in=event_ids, processed_at__isnull=True)
+        WebhookEvent.objects.filter(pk__in=event_ids, outcome=WebhookEvent.Outcome.PENDING)
         .order_by("pk")
-        .values_list("pk", "type", "attempts", KT("payload__data__object__id"))  # not the whole body
+        # Not the whole body: the object's id, and what says an event is not ours unread.
+        .values_list("pk", "stripe_event_id", "type", "attempts", KT("payload__data__object__id"), KT("payload__account"), "payload__livemode")
     )
-    for event_id, event_type, attempts, object_id in rows:
+    for event_id, stripe_event_id, event_type, attempts, object_id, account, livemode in rows:
+        reason = _not_ours_unread(account=account, livemode=livemode)
+        if reason:
+            report.processed += _webhooks_done([event_id], WebhookEvent.Outcome.NOT_OURS, reason=reason, attempt=True)
+            report.not_ours += 1
+            continue
         intent_id = _intent_of(event_type, object_id)
         if not intent_id:
             if time.monotonic() > hand_back_after:
                 handed_back.append(event_id)
                 continue
-            try:
-                webhook_process(event_id=event_id)
-                report.processed += 1
-            except Exception:  # noqa: BLE001 - kept in last_error, retried after a backoff
+            outcome = webhook_process(event_id=event_id)
+            if outcome in (WebhookEvent.Outcome.PENDING, WebhookEvent.Outcome.DEAD):
                 report.failed += 1
-                logger.exception("stripe webhook event %s failed", event_id)
+                report.dead += outcome == WebhookEvent.Outcome.DEAD
+            else:
+                report.processed += 1
+                report.not_ours += outcome == WebhookEvent.Outcome.NOT_OURS
             continue
-        by_intent.setdefault(intent_id, []).append((event_id, attempts))
+        by_intent.setdefault(intent_id, []).append((event_id, stripe_event_id, attempts))
     settled = _intents_settled(by_intent)
     # Settled: nothing to apply, so every such event of the batch is done in one statement.
-    done = [event_id for intent_id in settled for event_id, _ in by_intent.pop(intent_id, [])]
+    done = [event_id for intent_id in settled for event_id, _, _ in by_intent.pop(intent_id, [])]
     if done:
-        WebhookEvent.objects.filter(pk__in=done, processed_at__isnull=True).update(
-            attempts=F("attempts") + 1, processed_at=timezone.now(), last_error=""
-        )
-        report.processed += len(done)
+        report.processed += _webhooks_done(done, WebhookEvent.Outcome.APPLIED, attempt=True)
     for intent_id, group in by_intent.items():
-        ids = [event_id for event_id, _ in group]
+        ids = [event_id for event_id, _, _ in group]
         if time.monotonic() > hand_back_after:
             handed_back += ids
             continue
         WebhookEvent.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1)
         try:
-            payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
-        except Exception as error:  # noqa: BLE001 - kept in last_error, retried after a backoff
-            report.failed += len(group)
-            logger.exception("stripe webhook events %s about %s failed", ids, intent_id)
-            for event_id, attempts in group:
-                _webhook_failed(event_id, attempts, error)
+            _webhook_intent_apply(intent_id)
+        except _NOT_OURS_ERRORS as error:
+            _webhooks_done(ids, WebhookEvent.Outcome.NOT_OURS, reason=_not_ours_reason(error), error=error)
+            report.processed += len(group)
+            report.not_ours += len(group)
             continue
-        WebhookEvent.objects.filter(pk__in=ids, processed_at__isnull=True).update(
-            processed_at=timezone.now(), last_error=""
-        )
+        except Exception as error:  # noqa: BLE001 - temporary: kept in last_error, retried after a backoff
+            report.failed += len(group)
+            logger.warning("stripe webhook events %s about %s failed", ids, intent_id, exc_info=True)
+            for event_id, stripe_event_id, attempts in group:
+                report.dead += _webhook_failed(event_id, stripe_event_id, attempts + 1, error)
+            continue
+        _webhooks_done(ids, WebhookEvent.Outcome.APPLIED)
         report.processed += len(group)
     if handed_back:
-        WebhookEvent.objects.filter(pk__in=handed_back, processed_at__isnull=True).update(claimed_until=None)
+        WebhookEvent.objects.filter(pk__in=handed_back, outcome=WebhookEvent.Outcome.PENDING).update(claimed_until=None)
 
 
 def webhooks_resume_unprocessed(*, older_than_seconds: int = 60) -> int:
-    """Beat: nudge a drain when events wait with no drain to take them (its task was lost to a
-    broker outage, its worker died, or a failed event's backoff is over). Returns how many
-    events are waiting."""
+    """Beat: nudge a drain when pending events wait with no drain to take them (its task was
+    lost to a broker outage, its worker died, or a failed event's backoff is over). Returns
+    how many events are waiting; dead ones are not (they wait for staff)."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     now = timezone.now()
     waiting = (
-        WebhookEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
+        WebhookEvent.objects.filter(outcome=WebhookEvent.Outcome.PENDING, received_at__lt=cutoff)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .count()
     )
@@ -1491,23 +1709,75 @@ def webhooks_resume_unprocessed(*, older_than_seconds: int = 60) -> int:
     return waiting
 
 
-HANDLED_WEBHOOKS = ("payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.requires_action")
+def webhooks_replay(*, event_ids: list[int], nudge: bool = True) -> list[int]:
+    """Put stored events back to pending with their attempts, reason and error cleared, so
+    the drain applies them again (nudged once this commits, unless `nudge` is False: then the
+    caller applies them itself). For staff, once the cause of a dead or not-ours event is
+    fixed; any event may be replayed, since every handler is idempotent.
+
+    An event a drain holds right now (pending, leased or backing off) is left as it is: it is
+    already waiting, and clearing its lease would let a second drain apply it meanwhile.
+    Returns the ids put back.
+    """
+    with transaction.atomic():
+        events = WebhookEvent.objects.select_for_update().filter(pk__in=event_ids).exclude(
+            outcome=WebhookEvent.Outcome.PENDING, claimed_until__gt=timezone.now()
+        )
+        replayed = list(events.order_by("received_at", "pk").values_list("pk", flat=True))
+        WebhookEvent.objects.filter(pk__in=replayed).update(
+            outcome=WebhookEvent.Outcome.PENDING,
+            outcome_reason="",
+            processed_at=None,
+            attempts=0,
+            claimed_until=None,
+            last_error="",
+        )
+        if replayed and nudge:
+            transaction.on_commit(webhooks_drain_nudge, robust=True)
+    return replayed
 
 
-def webhook_process(*, event_id: int) -> None:
-    """Apply one stored webhook event, once. The handler reads the object's current state
-    from Stripe rather than trusting the event's copy, so a stale or reordered event cannot
-    overwrite newer state."""
-    event = WebhookEvent.objects.filter(pk=event_id, processed_at__isnull=True).first()
+HANDLED_WEBHOOKS = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.requires_action",
+    "payment_intent.processing",
+    "payment_intent.canceled",
+    "setup_intent.succeeded",
+)
+
+
+def webhook_process(*, event_id: int) -> str:
+    """Apply one stored, pending webhook event, once, and return its outcome (WebhookEvent.Outcome).
+
+    The handler reads the object's current state from Stripe rather than trusting the event's
+    copy, so a stale or reordered event cannot overwrite newer state. A handler that raises
+    WebhookNotOurs, or a Stripe 404 (StripeObjectMissing), makes the event not ours at once;
+    a Connect or other-mode event is not ours before anything is read. Any other error is
+    temporary: recorded, backed off, and dead after WEBHOOK_MAX_ATTEMPTS (pending or dead is
+    returned, never raised). An event that is not pending is left alone ("" is returned).
+    """
+    event = WebhookEvent.objects.filter(pk=event_id, outcome=WebhookEvent.Outcome.PENDING).first()
     if event is None:
-        return
+        return ""
     WebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
+    reason = _not_ours_unread(account=event.payload.get("account"), livemode=event.payload.get("livemode"))
+    if reason:
+        _webhooks_done([event.pk], WebhookEvent.Outcome.NOT_OURS, reason=reason)
+        return WebhookEvent.Outcome.NOT_OURS
     try:
         intent_id = _intent_of(event.type, ((event.payload.get("data") or {}).get("object") or {}).get("id"))
         if intent_id and not _intents_settled([intent_id]):
-            payment_apply_intent(intent=gateway.payment_intent_retrieve(intent_id))
+            _webhook_intent_apply(intent_id)
         refunds.webhook_apply(event_type=event.type, payload=event.payload)  # refunds and disputes
-    except Exception as error:
-        _webhook_failed(event.pk, event.attempts, error)
-        raise
-    WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(processed_at=timezone.now(), last_error="")
+        setup_intent_webhook_apply(event_type=event.type, payload=event.payload)  # a card confirmed
+    except _NOT_OURS_ERRORS as error:
+        _webhooks_done([event.pk], WebhookEvent.Outcome.NOT_OURS, reason=_not_ours_reason(error), error=error)
+        return WebhookEvent.Outcome.NOT_OURS
+    except Exception as error:  # noqa: BLE001 - temporary: kept in last_error, retried after a backoff
+        logger.warning("stripe webhook %s (%s) failed", event.stripe_event_id, event.type, exc_info=True)
+        dead = _webhook_failed(event.pk, event.stripe_event_id, event.attempts + 1, error)
+        return WebhookEvent.Outcome.DEAD if dead else WebhookEvent.Outcome.PENDING
+    outcome = WebhookEvent.Outcome.APPLIED if _webhook_handled(event.type) else WebhookEvent.Outcome.STORED
+    _webhooks_done([event.pk], outcome)
+    return outcome

@@ -1,7 +1,6 @@
 from celery import shared_task
 
 from . import lifecycle, services
-from .exceptions import PaymentProcessorUnavailable
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None)
@@ -12,17 +11,11 @@ def payment_charge(self, payment_id: int) -> None:
         raise self.retry(countdown=outcome.retry_in)
 
 
-@shared_task(
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=(PaymentProcessorUnavailable,),
-    retry_backoff=5,
-    retry_backoff_max=300,
-    max_retries=10,
-)
+@shared_task(acks_late=True, ignore_result=True)
 def webhook_process(event_id: int) -> None:
-    """Apply one stored Stripe event; retried while Stripe cannot be read back. (Intake now
-    nudges `webhooks_drain`; this stays for messages queued before an upgrade.)"""
+    """Apply one stored Stripe event. A temporary error is recorded on the event, which the
+    drain retries after its backoff (the beat sweep nudges it). (Intake now nudges
+    `webhooks_drain`; this stays for messages queued before an upgrade.)"""
     services.webhook_process(event_id=event_id)
 
 

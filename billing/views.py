@@ -37,6 +37,7 @@ from catalog.models import Edition
 from catalog.selectors import edition_default_for_trial, edition_get, products_for_sale
 from catalog.templatetags.catalog_tags import money
 from common.exceptions import NotFound
+from common.middleware import accepts_nul_in_body
 from common.staff import staff_required
 from experiments import events
 from experiments.services import event_record
@@ -229,6 +230,7 @@ def _webhook_answer(*, body: bytes, signature: str, remote_addr: str | None) -> 
     return 200, {"received": received.stripe_event_id, "duplicate": not received.created}
 
 
+@accepts_nul_in_body
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> JsonResponse:
@@ -759,7 +761,9 @@ def sales_leads(request: HttpRequest) -> HttpResponse:
 # Invoices and credit notes as documents (billing/documents.py) ---------------------------------
 
 
-def _document_response(request: HttpRequest, document, *, pdf_url: str, as_pdf: bool) -> HttpResponse:
+def _document_response(
+    request: HttpRequest, document, *, pdf_url: str, as_pdf: bool, failed_payment: Payment | None = None
+) -> HttpResponse:
     from .documents import document_pdf
 
     if as_pdf:
@@ -768,7 +772,9 @@ def _document_response(request: HttpRequest, document, *, pdf_url: str, as_pdf: 
             content_type="application/pdf",
             headers={"Content-Disposition": f'inline; filename="{document.filename}"'},
         )
-    return render(request, "billing/invoice.html", {"document": document, "pdf_url": pdf_url})
+    return render(
+        request, "billing/invoice.html", {"document": document, "pdf_url": pdf_url, "failed_payment": failed_payment}
+    )
 
 
 @login_required
@@ -777,13 +783,18 @@ def invoice_page(request: HttpRequest, invoice_id: uuid.UUID, as_pdf: bool = Fal
     from django.urls import reverse
 
     from .documents import get_invoice_for_user, invoice_document
+    from .selectors import invoice_failed_payment
 
     try:
         invoice = get_invoice_for_user(user=request.user, invoice_public_id=invoice_id)
     except NotFound:
         raise Http404 from None
     return _document_response(
-        request, invoice_document(invoice), pdf_url=reverse("invoice_pdf", args=[invoice.public_id]), as_pdf=as_pdf
+        request,
+        invoice_document(invoice),
+        pdf_url=reverse("invoice_pdf", args=[invoice.public_id]),
+        as_pdf=as_pdf,
+        failed_payment=None if as_pdf else invoice_failed_payment(invoice=invoice),
     )
 
 
@@ -824,7 +835,7 @@ def card_update(request: HttpRequest) -> HttpResponse:
     With `invoice` (after a declined payment: "Try another card"), the new card then pays that
     same open invoice, at the price already shown, instead of starting over.
     """
-    from .selectors import get_open_invoice_for_organization
+    from .selectors import get_open_invoice_for_organization, invoice_failed_payment
 
     organization, is_admin = _admin_organization(request)
     if not is_admin:
@@ -870,6 +881,7 @@ def card_update(request: HttpRequest) -> HttpResponse:
             "setup": setup,
             "error": error,
             "retry_invoice": retry_invoice,
+            "retry_failed_payment": invoice_failed_payment(invoice=retry_invoice) if retry_invoice else None,
             "account": billing_account_of(organization),
             "stripe_js_url": settings.STRIPE_JS_URL,
             "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,

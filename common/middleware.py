@@ -145,6 +145,22 @@ def _in_path(request: HttpRequest) -> NulFound:
     return NulFound("path", ())
 
 
+def accepts_nul_in_body(view):
+    """Mark a view that takes a body holding NULs itself: Stripe's signed webhook, which must
+    store every event Stripe sends (a refusal is redelivered for days) and keeps the body as
+    sent beside a jsonb-safe copy (billing.services.webhook_receive). The path, query and
+    session cookie are still checked."""
+    view.accepts_nul_in_body = True
+    return view
+
+
+def _view_accepts_nul_in_body(request: HttpRequest) -> bool:
+    try:
+        return getattr(resolve(request.path_info).func, "accepts_nul_in_body", False)
+    except Resolver404:
+        return False
+
+
 def _is_api(request: HttpRequest) -> bool:
     try:
         return API_NAMESPACE in resolve(request.path_info).namespaces
@@ -161,7 +177,7 @@ class RejectNulMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         found = nul_find(request)
-        if found is None:
+        if found is None or (found.source == "body" and _view_accepts_nul_in_body(request)):
             return self.get_response(request)
         if (found.source != "path" or found.loc) and _is_api(request):
             return JsonResponse(

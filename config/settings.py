@@ -453,6 +453,13 @@ STRIPE_WEBHOOK_TOLERANCE = env_int("STRIPE_WEBHOOK_TOLERANCE", 300)
 # again (doubling per attempt, at most an hour).
 WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 120)
 WEBHOOK_RETRY_SECONDS = env_float("WEBHOOK_RETRY_SECONDS", 5.0)
+# A webhook event whose handling met a temporary error (Stripe unreachable, a bug) this many
+# times is dead: never tried again until staff replay it, and an ERROR in the log. With the
+# defaults, 12 attempts span about 2.4 hours (waits of 5 s, 10 s, ... then an hour), so an
+# outage of Stripe of an hour or two needs nobody; 8 would span only 10.6 minutes.
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 12)
+if WEBHOOK_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured(f"WEBHOOK_MAX_ATTEMPTS must be at least 1, got {WEBHOOK_MAX_ATTEMPTS}")
 # After a batch that was not full, the drain waits this long for more events before claiming
 # again: a burst is then applied in batches (billing.services.webhooks_drain).
 WEBHOOK_DRAIN_LINGER_SECONDS = env_float("WEBHOOK_DRAIN_LINGER_SECONDS", 0.2)

@@ -13,6 +13,10 @@ class Event(models.Model):
     """One step of a journey, stored first and forwarded to PostHog later.
 
     `public_id` is sent as PostHog's event uuid, so a batch sent twice is counted once.
+    An event is in one of three states: unsent (`sent_at` and `dead_at` empty), sent
+    (`sent_at`), or dead (`dead_at`: PostHog refused it, or it is over PostHog's size limit;
+    `last_error` says why, and it is never sent again unless staff retry it). `claimed_until`
+    is a forward run's lease on an unsent event: no other run takes it before then.
     """
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -29,10 +33,17 @@ class Event(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    dead_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
-            models.Index(fields=["id"], condition=models.Q(sent_at__isnull=True), name="event_unsent_idx"),
+            # The forward run's claim: unsent and not dead, oldest first.
+            models.Index(
+                fields=["id"], condition=models.Q(sent_at__isnull=True, dead_at__isnull=True), name="event_unsent_idx"
+            ),
+            # Dead events are few: staff count and list them without reading the outbox.
+            models.Index(fields=["id"], condition=models.Q(dead_at__isnull=False), name="event_dead_idx"),
             models.Index(fields=["organization", "occurred_at"], name="event_org_time_idx"),
         ]
 

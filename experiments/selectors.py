@@ -1,4 +1,5 @@
-"""Reads of analytics events: the signup funnel for staff, experiments with their exposures."""
+"""Reads of analytics events: the signup funnel for staff, experiments with their exposures, the
+outbox's events waiting for PostHog and those it refused."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from accounts.models import Organization
 
@@ -236,3 +237,20 @@ def signups_between(*, since: datetime, until: datetime) -> Signups:
 
 def experiments_running_count() -> int:
     return Experiment.objects.filter(status=Experiment.Status.RUNNING).count()
+
+
+def events_claimable(*, now: datetime) -> QuerySet[Event]:
+    """Outbox events a forward run may take at `now`, oldest first: not sent, not dead, and
+    not leased to another run (or their lease is over). Served by the partial index
+    event_unsent_idx, whose condition is the first two."""
+    return (
+        Event.objects.filter(sent_at__isnull=True, dead_at__isnull=True)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        .order_by("id")
+    )
+
+
+def events_dead_count() -> int:
+    """Events PostHog refused for good (or too large to send), waiting for staff: served by the
+    partial index event_dead_idx."""
+    return Event.objects.filter(dead_at__isnull=False).count()

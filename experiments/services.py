@@ -6,10 +6,12 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Value
+from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -18,9 +20,10 @@ from common.json_rows import json_rows, timestamp_text
 
 from . import posthog_gateway
 from .events import EXPERIMENT_EXPOSED, event_known
-from .exceptions import AnalyticsUnavailable, UnknownEvent
+from .exceptions import AnalyticsRefused, AnalyticsUnavailable, UnknownEvent
 from .flags import ExperimentDefinition, experiment_run
 from .models import Event, Experiment, Exposure, Variation
+from .selectors import events_claimable
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +164,7 @@ def events_store(*, events: list[dict[str, Any]]) -> None:
 class ForwardReport:
     sent: int = 0
     batches: int = 0
+    dead: int = 0
     error: str = ""
 
 
@@ -175,41 +179,189 @@ def _message(event: Event) -> dict[str, Any]:
     }
 
 
-def events_forward(*, batch_size: int = 500, max_batches: int = 100) -> ForwardReport:
-    """Send unsent events to PostHog, oldest first, in batches; mark each batch sent.
+def forward_lease_seconds() -> float:
+    """How long a forward run holds the events it claimed before another run may take them:
+    longer than one PostHog call can last (the lease is renewed before each call)."""
+    return max(60.0, 6 * float(settings.POSTHOG_TIMEOUT))
 
-    Invariant: an event is marked sent only after PostHog accepted the batch holding it; when
-    PostHog is down the events stay unsent, with the error, and the next run tries again.
-    Two runs at once never send the same batch: each claims its rows with SKIP LOCKED. The rows
-    stay locked during the HTTP call; nothing else ever writes an outbox row, so no one waits.
+
+def events_claim(*, limit: int, lease_seconds: float) -> list[Event]:
+    """Lease up to `limit` unsent, live events, oldest first, to the caller, and commit.
+
+    Invariant: two callers never hold the same event: the rows are read with SKIP LOCKED and
+    their lease set in one short transaction, and an event whose lease runs is skipped by
+    every other claim until the lease ends (a crashed run's events come back then).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        events = list(events_claimable(now=now).select_for_update(skip_locked=True)[:limit])
+        if events:
+            Event.objects.filter(pk__in=[event.pk for event in events]).update(
+                claimed_until=now + timedelta(seconds=lease_seconds)
+            )
+    return events
+
+
+@dataclass
+class _Outgoing:
+    event: Event
+    message: dict[str, Any]
+    size: int
+
+
+# PostHog refusing this many events one by one, and taking none in between, is not about the
+# events: something (a proxy, a broken encoder) refuses every request. The run stops there as
+# for an outage rather than condemn the whole outbox event by event.
+REFUSED_IN_A_ROW_MAX = 20
+
+
+@dataclass
+class _ForwardRun:
+    report: ForwardReport
+    lease_seconds: float
+    refused_in_a_row: int = 0
+
+
+class _ClaimedBatch:
+    """One claim's events on their way to PostHog; each write is its own statement, made with
+    no transaction open and no row locked (the lease keeps other runs away)."""
+
+    def __init__(self, events: list[Event], *, run: _ForwardRun) -> None:
+        self.pending = {event.pk for event in events}
+        self.run = run
+        self.report = run.report
+        self.lease_seconds = run.lease_seconds
+
+    def _unfinished(self, ids) -> QuerySet[Event]:
+        return Event.objects.filter(pk__in=list(ids), sent_at__isnull=True, dead_at__isnull=True)
+
+    def renew(self) -> None:
+        self._unfinished(self.pending).update(
+            claimed_until=timezone.now() + timedelta(seconds=self.lease_seconds)
+        )
+
+    def sent(self, batch: list[_Outgoing]) -> None:
+        ids = [outgoing.event.pk for outgoing in batch]
+        self._unfinished(ids).update(sent_at=timezone.now(), last_error="", claimed_until=None)
+        self.pending.difference_update(ids)
+        self.report.sent += len(ids)
+        self.report.batches += 1
+        self.run.refused_in_a_row = 0
+
+    def dead(self, event: Event, *, reason: str) -> None:
+        self._unfinished([event.pk]).update(dead_at=timezone.now(), last_error=reason[:2000], claimed_until=None)
+        self.pending.discard(event.pk)
+        self.report.dead += 1
+        logger.warning("analytics event %s (%s) will not be sent: %s", event.public_id, event.name, reason)
+
+    def failed(self, *, error: str) -> None:
+        """An outage: every event not yet sent keeps its place, counts the attempt and the
+        error, and its lease ends so the next run takes it at once."""
+        self._unfinished(self.pending).update(
+            attempts=F("attempts") + 1, last_error=error[:2000], claimed_until=None
+        )
+
+    def deliver(self, batch: list[_Outgoing]) -> None:
+        """Send `batch`; where PostHog refuses it, send each half on its own, down to the
+        single events it refuses, which die with its reason. An outage propagates."""
+        self.renew()
+        try:
+            posthog_gateway.send_batch([outgoing.message for outgoing in batch])
+        except AnalyticsRefused as refusal:
+            if len(batch) == 1:
+                if self.run.refused_in_a_row >= REFUSED_IN_A_ROW_MAX:
+                    raise AnalyticsUnavailable(
+                        f"PostHog refused {self.run.refused_in_a_row} events in a row and took none, "
+                        f"so the rest wait as for an outage: {refusal.message}"
+                    ) from refusal
+                self.run.refused_in_a_row += 1
+                self.dead(batch[0].event, reason=refusal.message)
+                return
+            middle = len(batch) // 2
+            self.deliver(batch[:middle])
+            self.deliver(batch[middle:])
+            return
+        self.sent(batch)
+
+
+def _batches_by_size(outgoing: list[_Outgoing], *, max_bytes: int) -> list[list[_Outgoing]]:
+    """Consecutive batches whose messages add up to at most `max_bytes` each."""
+    batches: list[list[_Outgoing]] = []
+    total = 0
+    for item in outgoing:
+        if not batches or total + item.size > max_bytes:
+            batches.append([])
+            total = 0
+        batches[-1].append(item)
+        total += item.size
+    return batches
+
+
+def events_forward(
+    *, batch_size: int = 500, max_batches: int = 100, lease_seconds: float | None = None
+) -> ForwardReport:
+    """Send unsent events to PostHog, oldest first, in batches: claim, commit, call, record.
+
+    Invariants:
+    - no transaction is open and no row is locked while PostHog is called: a run first leases
+      its batch (events_claim, committed), then calls, then records each outcome;
+    - an event is marked sent only after PostHog accepted a batch holding it, and once;
+    - PostHog's refusal (AnalyticsRefused: a 4xx such as 400 or 413) is about some events of
+      the batch: the batch is halved until the refused events stand alone; each of those dies
+      (`dead_at`, PostHog's reason in `last_error`) and is never sent again unless staff
+      retry it; the others are sent. An event whose message is over PostHog's per-event
+      limit dies without being sent ("too large: N bytes ..."). A dead event never holds
+      back the events behind it. After REFUSED_IN_A_ROW_MAX events refused one by one with
+      none taken, the next refusal is handled as an outage (PostHog, or something in front of
+      it, refuses everything): at most that many events die for it in a run;
+    - an outage (AnalyticsUnavailable: 5xx, 408, 429, a timeout, no connection, a refused
+      key) keeps the batch's unsent events, with the error and one more attempt, and stops
+      the run; the next run tries them again;
+    - two runs never hold the same event (the lease); a run that dies mid-way leaves its
+      events leased until the lease ends, then another run sends them. An event sent twice
+      that way (a lease outlived) is counted once by PostHog, which deduplicates on its uuid,
+      our `public_id`.
     """
     report = ForwardReport()
     if not posthog_gateway.is_configured():
         return report
+    run = _ForwardRun(report, forward_lease_seconds() if lease_seconds is None else lease_seconds)
     for _ in range(max_batches):
-        with transaction.atomic():
-            batch = list(
-                Event.objects.select_for_update(skip_locked=True)
-                .filter(sent_at__isnull=True)
-                .order_by("id")[:batch_size]
-            )
-            if not batch:
-                break
-            ids = [event.pk for event in batch]
-            try:
-                posthog_gateway.send_batch([_message(event) for event in batch])
-            except AnalyticsUnavailable as error:
-                report.error = error.message
-                Event.objects.filter(pk__in=ids).update(
-                    attempts=F("attempts") + 1, last_error=error.message[:2000]
+        claimed = events_claim(limit=batch_size, lease_seconds=run.lease_seconds)
+        if not claimed:
+            break
+        batch = _ClaimedBatch(claimed, run=run)
+        outgoing = []
+        for event in claimed:
+            message = _message(event)
+            size = posthog_gateway.message_size(message)
+            if size > posthog_gateway.MAX_EVENT_BYTES:
+                batch.dead(
+                    event,
+                    reason=f"too large: {size} bytes, PostHog's limit is {posthog_gateway.MAX_EVENT_BYTES}",
                 )
-                logger.warning("analytics forward failed, %d events kept: %s", len(ids), error.message)
-                break
-            Event.objects.filter(pk__in=ids).update(sent_at=timezone.now(), last_error="")
-            report.sent += len(ids)
-            report.batches += 1
+            else:
+                outgoing.append(_Outgoing(event, message, size))
+        try:
+            for part in _batches_by_size(outgoing, max_bytes=posthog_gateway.MAX_BATCH_BYTES):
+                batch.deliver(part)
+        except AnalyticsUnavailable as error:
+            report.error = error.message
+            batch.failed(error=error.message)
+            logger.warning("analytics forward failed, %d events kept: %s", len(batch.pending), error.message)
+            break
     return report
 
+
+def events_retry(*, event_ids: list[int]) -> int:
+    """Put dead events back in the outbox (staff, from the admin); returns how many.
+
+    Invariant: only dead events change; a sent event is never sent again. `last_error` keeps
+    the reason it died until it is sent (an event still refused dies again, with the new one).
+    """
+    return Event.objects.filter(pk__in=event_ids, dead_at__isnull=False, sent_at__isnull=True).update(
+        dead_at=None, claimed_until=None
+    )
 
 
 # Experiments -----------------------------------------------------------------------------------

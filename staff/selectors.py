@@ -10,8 +10,9 @@ from django.conf import settings
 from django.urls import reverse
 
 from billing import lifecycle
+from billing.selectors import webhook_events_dead_count
 from community import selectors as community_selectors
-from experiments.selectors import experiments_running_count, signups_between
+from experiments.selectors import events_dead_count, experiments_running_count, signups_between
 from feedback import selectors as feedback_selectors
 from feedback.reports import format_nps, month_of
 from onboarding.selectors import variation_reports
@@ -71,7 +72,9 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
     def plural(count: int, one: str, many: str) -> str:
         return one if count == 1 else many
 
+    dead_webhooks = webhook_events_dead_count()
     running = experiments_running_count()
+    refused = events_dead_count()
     questions = plural(asked, "question", "questions")
     return [
         StaffPage(
@@ -129,5 +132,18 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
             reverse("sales_leads"),
             "Organizations whose spend in a year passed the sales threshold.",
             [Figure(f"{len(leads)}", plural(len(leads), "organization above the threshold", "organizations above the threshold"))],
+        ),
+        StaffPage(
+            "Analytics events",
+            f"{reverse('admin:experiments_event_changelist')}?state=dead",
+            "Events PostHog refused for good, each with its reason; retry them from the list.",
+            [Figure(f"{refused}", plural(refused, "analytics event refused by PostHog", "analytics events refused by PostHog"),
+                    "warning" if refused else "")],
+        ),
+        StaffPage(
+            "Stripe webhooks",
+            reverse("admin:billing_webhookevent_changelist") + "?outcome__exact=dead",
+            "Stripe events given up after repeated errors: replay them once the cause is fixed.",
+            [Figure(f"{dead_webhooks}", plural(dead_webhooks, "dead event", "dead events"), "warning" if dead_webhooks else "")],
         ),
     ]

@@ -1,17 +1,11 @@
 from django import template
 
+from common import money as money_format
+
 register = template.Library()
 
 
 @register.filter
 def money(minor_units: int, currency: str = "") -> str:
-    """Integer minor units as money (two-decimal currencies): 2062, "USD" -> "USD 20.62".
-
-    A negative amount (a credit) keeps the sign in front of the whole: -815 -> "-USD 8.15".
-    Without a currency, the bare amount (for a column whose heading names the currency).
-    """
-    minor_units = int(minor_units)
-    sign = "-" if minor_units < 0 else ""
-    whole, cents = divmod(abs(minor_units), 100)
-    amount = f"{whole:,}.{cents:02d}"
-    return f"{sign}{currency} {amount}" if currency else f"{sign}{amount}"
+    """`{{ amount_minor|money:currency }}`: common.money.money in templates."""
+    return money_format.money(minor_units, currency)

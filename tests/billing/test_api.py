@@ -509,7 +509,7 @@ def test_payment_failed_prompt_for_admins(client, localstripe, trial_organizatio
         "critical",
     )
     assert prompt["title"] == "A payment for Tracker failed"
-    assert prompt["body"].startswith("Your card was declined.")
+    assert prompt["body"].startswith("Your bank declined the charge. Update the card")
     assert prompt["cta_url"].endswith(reverse("billing"))
     assert _prompts(client, raw, member) == []
 

@@ -191,3 +191,29 @@ def test_another_organizations_card_setup_is_not_found(localstripe, catalog):
     with pytest.raises(NotFound):
         services.card_setup_complete(organization=globex, actor=globex_admin, setup_intent_id=acme_intent.id)
     assert not globex.billing_account.has_card
+
+
+def test_a_processing_intent_keeps_the_payment_under_way_and_never_unfails_one(localstripe, trial_organization):
+    """payment_intent.processing (the bank has not answered yet) is applied; a payment already
+    failed stays failed."""
+    from billing import gateway
+
+    organization, admin = trial_organization
+    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    payment = _checkout(organization, admin)
+    assert {"payment_intent.processing", "payment_intent.canceled"} <= set(services.HANDLED_WEBHOOKS)
+
+    def processing(payment_id: str) -> gateway.PaymentIntent:
+        return gateway.PaymentIntent(
+            id="pi_processing", status="processing", amount=payment.amount_minor, currency=payment.currency, customer_id="",
+            client_secret="", metadata={"flywheel_payment": payment_id}, error_message="", error_code="",
+        )
+
+    services.payment_apply_intent(intent=processing(str(payment.public_id)))
+    payment.refresh_from_db()
+    assert (payment.status, payment.stripe_payment_intent_id) == (Payment.Status.PROCESSING, "pi_processing")
+    Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.FAILED, failure_code="card_declined")
+    services.payment_apply_intent(intent=processing(str(payment.public_id)))
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.FAILED

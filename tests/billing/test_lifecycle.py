@@ -358,3 +358,153 @@ def test_the_webhook_after_the_worker_recorded_a_decline_sends_no_second_email(l
     assert payment.failure_code == reason  # the worker's decline code is not overwritten
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.PAST_DUE
+
+
+# The whole race, through Stripe's real webhook (signed, posted to the view, applied by the
+# drain's handler) and `manage.py stripe_replay`: whichever path records the declined renewal
+# charge second, the admins get one email and analytics one payment_failed.
+
+
+def _declined_renewal(localstripe):
+    organization, admin, subscription = _paid(localstripe, seats=2)
+    _use_card(localstripe, organization, admin, DECLINED_AT_CHARGE)
+    return organization, subscription
+
+
+def _declined_intents(organization) -> list[gateway.PaymentIntent]:
+    """The customer's intents that Stripe declined (the first period's charge succeeded)."""
+    intents = gateway.payment_intents_of_customer(organization.billing_account.stripe_customer_id)
+    return [intent for intent in intents if intent.status == "requires_payment_method"]
+
+
+def _intent_as_stripe_has_it(localstripe, intent_id: str) -> dict:
+    import requests
+    from django.conf import settings
+
+    response = requests.get(f"{localstripe.url}/v1/payment_intents/{intent_id}", auth=(settings.STRIPE_SECRET_KEY, ""), timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
+def _payment_failed_webhook(client, localstripe, intent_id: str, event_id: str) -> None:
+    """Stripe's payment_intent.payment_failed for that intent, signed and posted to the view,
+    then applied by the handler the drain runs."""
+    from billing.models import WebhookEvent
+
+    from .test_webhooks import _post, _signed
+
+    event = {
+        "id": event_id,
+        "object": "event",
+        "type": "payment_intent.payment_failed",
+        "created": int(timezone.now().timestamp()),
+        "data": {"object": _intent_as_stripe_has_it(localstripe, intent_id)},
+    }
+    assert _post(client, *_signed(event)).status_code == 200
+    services.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=event_id).pk)
+
+
+def _stripe_replay(event_id: str) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("stripe_replay", "--event-id", event_id, stdout=StringIO(), stderr=StringIO())
+
+
+def _told_once(organization, payment) -> None:
+    from experiments import events
+
+    assert len(_failure_emails()) == 1
+    assert Event.objects.filter(name=events.PAYMENT_FAILED, organization=organization).count() == 1
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.FAILED
+    assert payment.failure_code == "card_declined"  # all localstripe says; test_decline_reasons has real Stripe's
+    assert Subscription.objects.get(pk=payment.invoice.subscription_id).status == Subscription.Status.PAST_DUE
+
+
+def test_a_declined_renewal_recorded_by_the_worker_first_is_told_once_through_the_webhook_and_its_replay(
+    client, localstripe, catalog
+):
+    organization, subscription = _declined_renewal(localstripe)
+    _tick(subscription.current_period_end + timedelta(minutes=5))  # the worker charges: declined
+    payment = Payment.objects.get(invoice__kind=Invoice.Kind.RENEWAL)
+    [declined] = _declined_intents(organization)
+    # The worker stored the declined intent from its card error (localstripe's names the charge).
+    assert payment.stripe_payment_intent_id == declined.id
+    _told_once(organization, payment)
+
+    _payment_failed_webhook(client, localstripe, declined.id, "evt_failed_after_worker")
+    _told_once(organization, payment)
+    _stripe_replay("evt_failed_after_worker")
+    _told_once(organization, payment)
+
+
+def test_a_declined_renewal_recorded_by_the_webhook_first_is_not_told_again_by_the_worker(
+    client, localstripe, catalog, monkeypatch
+):
+    """Stripe's webhook is applied while the worker still waits for Stripe's answer (the
+    decline): the worker's card error then finds the payment failed already."""
+    from billing.exceptions import CardDeclined
+
+    organization, subscription = _declined_renewal(localstripe)
+    charge = gateway.payment_intent_charge
+    seen: list[CardDeclined] = []
+
+    def charge_while_the_webhook_lands_first(**kwargs):
+        try:
+            return charge(**kwargs)
+        except CardDeclined as declined:
+            seen.append(declined)
+            _payment_failed_webhook(client, localstripe, declined.payment_intent_id, "evt_failed_before_worker")
+            assert len(_failure_emails()) == 1  # the webhook told the admins
+            raise
+
+    monkeypatch.setattr(gateway, "payment_intent_charge", charge_while_the_webhook_lands_first)
+    _tick(subscription.current_period_end + timedelta(minutes=5))
+    [declined] = seen
+    [intent] = _declined_intents(organization)
+    assert declined.payment_intent_id == intent.id and declined.code == "card_declined"
+    payment = Payment.objects.get(invoice__kind=Invoice.Kind.RENEWAL)
+    assert payment.stripe_payment_intent_id == intent.id
+    _told_once(organization, payment)
+    _stripe_replay("evt_failed_before_worker")
+    _told_once(organization, payment)
+
+
+def test_a_renewal_whose_intent_is_canceled_in_stripe_fails_once(client, localstripe, catalog):
+    """payment_intent.canceled (an intent waiting for 3-D Secure, canceled in Stripe): the
+    payment fails once, told once, however often the event comes."""
+    import requests
+    from django.conf import settings
+
+    from billing.models import WebhookEvent
+
+    from .test_card_payments import THREE_D_SECURE
+    from .test_webhooks import _post, _signed
+
+    organization, admin, subscription = _paid(localstripe, seats=2)
+    _use_card(localstripe, organization, admin, THREE_D_SECURE)
+    _tick(subscription.current_period_end + timedelta(minutes=5))
+    payment = Payment.objects.get(invoice__kind=Invoice.Kind.RENEWAL)
+    assert payment.status == Payment.Status.REQUIRES_ACTION
+    requests.post(
+        f"{localstripe.url}/v1/payment_intents/{payment.stripe_payment_intent_id}/cancel",
+        auth=(settings.STRIPE_SECRET_KEY, ""), timeout=5,
+    ).raise_for_status()
+    for number in range(2):  # a delivery and a redelivery under another id
+        event = {"id": f"evt_canceled_{number}", "object": "event", "type": "payment_intent.canceled",
+                 "data": {"object": _intent_as_stripe_has_it(localstripe, payment.stripe_payment_intent_id)}}
+        assert _post(client, *_signed(event)).status_code == 200
+        services.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=event["id"]).pk)
+    _stripe_replay("evt_canceled_0")
+
+    from experiments import events
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_code) == (Payment.Status.FAILED, "canceled")
+    assert payment.decline_reason == "The payment was canceled before anything was charged."
+    assert len(_failure_emails()) == 1
+    assert Event.objects.filter(name=events.PAYMENT_FAILED, organization=organization).count() == 1
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.PAST_DUE

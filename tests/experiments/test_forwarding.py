@@ -1,17 +1,11 @@
-"""Forwarding the analytics outbox to PostHog, against a real HTTP sink on 127.0.0.1.
-
-The sink speaks PostHog's batch API (`POST /batch/` with `{"api_key", "batch": [...]}`), so the
-real `posthog` package and the real network stack are exercised end to end.
-"""
+"""Forwarding the analytics outbox to PostHog, against a real HTTP sink on 127.0.0.1
+(tests/experiments/helpers.py: PostHogSink, which speaks PostHog's batch API)."""
 
 from __future__ import annotations
 
-import gzip
-import json
 import threading
 from collections import Counter
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import connection
@@ -20,140 +14,7 @@ from experiments import events, tasks
 from experiments.models import Event
 from experiments.services import ForwardReport, event_record, events_forward
 
-from ..factories import MembershipFactory
-
-API_KEY = "phc_test_flywheel"  # noqa: S105 - a fake key the sink checks for
-
-
-class PostHogSink:
-    """A local stand-in for PostHog's capture endpoint that records every POSTed body.
-
-    `status` is what it answers. With `pair_requests`, each request waits until a second request
-    is in flight too, so two forward runs are forced to overlap; if none comes within
-    `PAIR_WAIT_SECONDS` it answers 503 (the client's timeout must be longer than that).
-    """
-
-    PAIR_WAIT_SECONDS = 15
-
-    def __init__(self, *, port: int = 0, status: int = 200, pair_requests: bool = False) -> None:
-        self.port = port
-        self.status = status
-        self.requests: list[dict] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self._lock = threading.Lock()
-        self._pair = threading.Barrier(2) if pair_requests else None
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> PostHogSink:
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    raw = gzip.decompress(raw)
-                with sink._lock:
-                    sink.requests.append({"path": self.path, "body": json.loads(raw)})
-                    sink.in_flight += 1
-                    sink.max_in_flight = max(sink.max_in_flight, sink.in_flight)
-                status = sink.status
-                try:
-                    if sink._pair is not None:
-                        try:
-                            sink._pair.wait(timeout=sink.PAIR_WAIT_SECONDS)
-                        except threading.BrokenBarrierError:
-                            status = 503
-                finally:
-                    with sink._lock:
-                        sink.in_flight -= 1
-                if self.path != "/batch/":
-                    status = 404
-                payload = {"status": 1} if status == 200 else {"detail": f"sink answered {status}"}
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        if self._pair is not None:
-            self._pair.abort()
-        self._server.shutdown()
-        self._server.server_close()
-        assert self._thread is not None
-        self._thread.join(10)
-        self._server = None
-
-    @property
-    def batches(self) -> list[dict]:
-        return [request["body"] for request in self.requests]
-
-    @property
-    def messages(self) -> list[dict]:
-        return [message for body in self.batches for message in body["batch"]]
-
-
-@pytest.fixture
-def posthog_settings(settings):
-    settings.POSTHOG_API_KEY = API_KEY
-    settings.POSTHOG_TIMEOUT = 5
-    return settings
-
-
-@pytest.fixture
-def sink(posthog_settings):
-    sink = PostHogSink().start()
-    posthog_settings.POSTHOG_HOST = sink.url
-    yield sink
-    sink.stop()
-
-
-def recorded_events(count: int) -> list[Event]:
-    """`count` events of one organization's journey, oldest first (some user, some org-only)."""
-    membership = MembershipFactory()
-    organization, user = membership.organization, membership.user
-    recorded = []
-    for index in range(count):
-        if index % 3 == 2:
-            recorded.append(
-                event_record(
-                    name=events.SEAT_LIMIT_REACHED,
-                    organization=organization,
-                    properties={"attempted": "invite"},
-                )
-            )
-        else:
-            recorded.append(
-                event_record(
-                    name=events.INVITE_SENT,
-                    user=user,
-                    organization=organization,
-                    properties={"role": "member"},
-                )
-            )
-    return recorded
-
-
-def unsent() -> list[Event]:
-    return list(Event.objects.filter(sent_at__isnull=True).order_by("id"))
+from .helpers import API_KEY, PostHogSink, recorded_events, unsent
 
 
 @pytest.mark.django_db
@@ -253,8 +114,9 @@ def test_sink_answering_500_keeps_the_events_unsent(sink):
     report = events_forward(batch_size=10)
 
     assert report.sent == 0
-    assert report.error.startswith("PostHog refused the batch")
-    assert "500" in report.error
+    # A 5xx is an outage, not a refusal: nothing dies, everything waits for the next run.
+    assert report.error == "PostHog could not take the batch (500): sink answered 500"
+    assert report.dead == 0
     # The batch did reach the sink, which refused it: nothing is marked sent.
     assert len(sink.requests) == 1
     assert {message["uuid"] for message in sink.messages} == {
@@ -294,7 +156,7 @@ def test_without_an_api_key_nothing_is_sent_and_events_stay_stored(sink, posthog
 @pytest.mark.django_db(transaction=True)
 def test_two_forward_runs_at_once_never_send_an_event_twice(posthog_settings):
     # Each request is held until another one is in flight, so the two runs overlap for certain:
-    # while run A holds its batch (rows locked, HTTP call open), run B must claim other rows.
+    # while run A holds its batch (leased, HTTP call open), run B must claim other rows.
     sink = PostHogSink(pair_requests=True).start()
     posthog_settings.POSTHOG_HOST = sink.url
     posthog_settings.POSTHOG_TIMEOUT = 2 * PostHogSink.PAIR_WAIT_SECONDS

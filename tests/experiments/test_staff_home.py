@@ -56,6 +56,19 @@ def test_staff_home_lists_every_staff_page_with_live_figures(client, catalog, th
     assert "1 experiment running" in text
     assert "0 open escalations" in text
     assert "answers in" in text and "too few to score" in text  # no NPS answers this month
+    assert "0 analytics events refused by PostHog" in text
+
+
+def test_staff_home_counts_the_analytics_events_posthog_refused(client, catalog):
+    client.force_login(UserFactory(is_staff=True))
+    Event.objects.create(name=events.SIGNUP_STARTED, distinct_id="", dead_at=timezone.now(),
+                         last_error="PostHog refused the event (400): event submitted without a distinct_id")
+    Event.objects.create(name=events.SIGNUP_STARTED, distinct_id="anonymous-1")  # waiting: not counted
+
+    html = client.get("/staff/").content.decode()
+
+    assert f'<h2><a href="{reverse("admin:experiments_event_changelist")}?state=dead">Analytics events</a></h2>' in html
+    assert "1 analytics event refused by PostHog" in visible_text(html)
 
 
 def test_staff_who_sign_in_land_on_the_staff_home(client, db):

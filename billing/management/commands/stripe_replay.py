@@ -2,11 +2,15 @@
 
     python manage.py stripe_replay --since 2026-11-01 --type payment_intent.succeeded
     python manage.py stripe_replay --event-id evt_123 --event-id evt_456
+    python manage.py stripe_replay --outcome dead --outcome not_ours
 
-For when a handler was wrong or missing and is now fixed, or an event's processing failed.
-The selected events are marked unprocessed, then applied one by one, in the order they
-arrived, by billing.services.webhook_process: the same idempotent handler the worker runs, so
-replaying an event that was already applied changes nothing.
+For when a handler was wrong or missing and is now fixed, or an event's processing failed
+(it is dead) or was refused as not ours. The selected events are put back to pending with
+their attempts reset (billing.services.webhooks_replay), then applied one by one, in the order
+they arrived, by billing.services.webhook_process: the same idempotent handler the worker
+runs, so replaying an event that was already applied changes nothing. Each event's new
+outcome is printed. An event a drain holds right now (pending and leased, or backing off) is
+left to the drain.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from billing import services
 from billing.models import WebhookEvent
-from common.exceptions import FlywheelError
 
 
 def parse_moment(value: str) -> datetime:
@@ -40,16 +43,26 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="Events received at or after this date or date and time (ISO).")
         parser.add_argument("--type", action="append", default=[], dest="types", help="Event type; may repeat.")
         parser.add_argument("--event-id", action="append", default=[], dest="event_ids", help="Stripe event id; may repeat.")
+        parser.add_argument(
+            "--outcome",
+            action="append",
+            default=[],
+            dest="outcomes",
+            choices=WebhookEvent.Outcome.values,
+            help="Events with this outcome (dead, not_ours, ...); may repeat.",
+        )
         parser.add_argument("--dry-run", action="store_true", help="List the events that would be replayed, and stop.")
 
-    def handle(self, *args, since=None, types=(), event_ids=(), dry_run=False, **options):
-        if not (since or types or event_ids):
-            raise CommandError("Choose the events to replay: --since, --type and/or --event-id.")
+    def handle(self, *args, since=None, types=(), event_ids=(), outcomes=(), dry_run=False, **options):
+        if not (since or types or event_ids or outcomes):
+            raise CommandError("Choose the events to replay: --since, --type, --event-id and/or --outcome.")
         events = WebhookEvent.objects.order_by("received_at", "pk")
         if since:
             events = events.filter(received_at__gte=parse_moment(since))
         if types:
             events = events.filter(type__in=types)
+        if outcomes:
+            events = events.filter(outcome__in=outcomes)
         if event_ids:
             events = events.filter(stripe_event_id__in=event_ids)
             missing = sorted(set(event_ids) - set(events.values_list("stripe_event_id", flat=True)))
@@ -61,17 +74,22 @@ class Command(BaseCommand):
                 self.stdout.write(f"would replay {stripe_event_id} {event_type}")
             self.stdout.write(f"{len(selected)} events would be replayed.")
             return
-        WebhookEvent.objects.filter(pk__in=[pk for pk, _, _ in selected]).update(processed_at=None)
+        replayed = set(services.webhooks_replay(event_ids=[pk for pk, _, _ in selected], nudge=False))
         failed = 0
         for pk, stripe_event_id, event_type in selected:
-            try:
-                services.webhook_process(event_id=pk)
-            except FlywheelError as error:
+            if pk not in replayed:
+                self.stdout.write(f"left to the drain {stripe_event_id} {event_type}: it is waiting for a retry")
+                continue
+            outcome = services.webhook_process(event_id=pk)
+            event = WebhookEvent.objects.get(pk=pk)
+            if outcome in (WebhookEvent.Outcome.PENDING, WebhookEvent.Outcome.DEAD):
                 failed += 1
-                WebhookEvent.objects.filter(pk=pk).update(last_error=error.message[:2000])
-                self.stderr.write(f"failed {stripe_event_id} {event_type}: {error.message}")
+                self.stderr.write(f"failed {stripe_event_id} {event_type}: {event.last_error}")
+            elif event.outcome_reason:
+                self.stdout.write(f"replayed {stripe_event_id} {event_type}: {event.get_outcome_display().lower()} ({event.outcome_reason})")
             else:
-                self.stdout.write(f"replayed {stripe_event_id} {event_type}")
-        self.stdout.write(f"{len(selected) - failed} of {len(selected)} events replayed.")
+                self.stdout.write(f"replayed {stripe_event_id} {event_type}: {event.get_outcome_display().lower()}")
+        done = len(replayed) - failed
+        self.stdout.write(f"{done} of {len(replayed)} events replayed.")
         if failed:
-            raise CommandError(f"{failed} events failed and stay unprocessed; run again once the cause is fixed.")
+            raise CommandError(f"{failed} events failed and stay pending (the worker retries them); see their last error.")
