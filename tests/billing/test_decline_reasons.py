@@ -3,9 +3,9 @@ decline_code and payment_intent, a payment_failed intent's last_payment_error wi
 payment_method, an expanded charge), kept at its most specific whichever path reports it first,
 and said to the customer in words, never as Stripe's code.
 
-The Stripe shapes below are Stripe's OpenAPI fixtures (github.com/stripe/openapi,
-openapi/fixtures3.json, MIT licensed), with the fields a declined card fills in, as Stripe's
-docs show them (docs.stripe.com/declines/codes, docs.stripe.com/api/errors)."""
+The Stripe shapes below follow Stripe's API reference for a PaymentIntent and a card error
+(docs.stripe.com/api/payment_intents/object, docs.stripe.com/api/errors), with the fields a
+declined card fills in (docs.stripe.com/declines/codes); the ids are made up."""
 
 import copy
 from datetime import timedelta
@@ -26,21 +26,21 @@ from .test_card_payments import DECLINED_AT_CHARGE, _card
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# openapi/fixtures3.json's payment_intent, as a declined off-session charge leaves it.
+# A PaymentIntent as a declined off-session charge leaves it, in Stripe's shape.
 PAYMENT_INTENT = {
     "amount": 1099, "amount_capturable": 0, "amount_received": 0, "application": None, "canceled_at": None,
     "cancellation_reason": None, "capture_method": "automatic",
-    "client_secret": "pi_1PgafyB7WZ01zgkWSjxsAJo3_secret_Dm43xiq1k0ywrRRjDoi8y1gkM", "confirmation_method": "automatic",
-    "created": 1234567890, "currency": "usd", "customer": {"id": "cus_QXg1o8vcGmoR32", "object": "customer"},
-    "description": None, "id": "pi_1PgafyB7WZ01zgkWSjxsAJo3",
+    "client_secret": "pi_3FlywheelDeclined01_secret_madeup0001", "confirmation_method": "automatic",
+    "created": 1234567890, "currency": "usd", "customer": {"id": "cus_FlywheelAcme01", "object": "customer"},
+    "description": None, "id": "pi_3FlywheelDeclined01",
     "last_payment_error": {
-        "charge": "ch_1PgafuB7WZ01zgkWXYmPNZs8", "code": "card_declined", "decline_code": "insufficient_funds",
+        "charge": "ch_3FlywheelDeclined01", "code": "card_declined", "decline_code": "insufficient_funds",
         "doc_url": "https://stripe.com/docs/error-codes/card-declined", "message": "Your card has insufficient funds.",
-        "payment_method": {"id": "pm_1PgafzB7WZ01zgkW3j3kUxMs", "object": "payment_method", "type": "card",
+        "payment_method": {"id": "pm_3FlywheelVisa9995", "object": "payment_method", "type": "card",
                            "card": {"brand": "visa", "last4": "9995", "exp_month": 8, "exp_year": 2030}},
         "type": "card_error",
     },
-    "latest_charge": "ch_1PgafuB7WZ01zgkWXYmPNZs8", "livemode": False, "metadata": {}, "next_action": None,
+    "latest_charge": "ch_3FlywheelDeclined01", "livemode": False, "metadata": {}, "next_action": None,
     "object": "payment_intent", "payment_method": None, "payment_method_types": ["card"],
     "status": "requires_payment_method",
 }
@@ -48,7 +48,7 @@ PAYMENT_INTENT = {
 
 def test_a_payment_failed_intent_in_stripes_shape_gives_the_decline_code():
     intent = gateway.payment_intent_parse(copy.deepcopy(PAYMENT_INTENT))
-    assert (intent.status, intent.error_code, intent.customer_id) == ("requires_payment_method", "insufficient_funds", "cus_QXg1o8vcGmoR32")
+    assert (intent.status, intent.error_code, intent.customer_id) == ("requires_payment_method", "insufficient_funds", "cus_FlywheelAcme01")
     assert intent.error_message == "Your card has insufficient funds."
 
     # No last_payment_error, the charge expanded (older API versions list it under `charges`).
@@ -63,14 +63,14 @@ def test_a_payment_failed_intent_in_stripes_shape_gives_the_decline_code():
 
 def test_a_card_error_in_stripes_shape_carries_the_decline_code_and_the_payment_intent():
     body = {"error": {
-        "charge": "ch_1PgafuB7WZ01zgkWXYmPNZs8", "code": "card_declined", "decline_code": "insufficient_funds",
+        "charge": "ch_3FlywheelDeclined01", "code": "card_declined", "decline_code": "insufficient_funds",
         "doc_url": "https://stripe.com/docs/error-codes/card-declined", "message": "Your card has insufficient funds.",
         "payment_intent": copy.deepcopy(PAYMENT_INTENT), "type": "card_error",
     }}
     error = stripe.CardError("Your card has insufficient funds.", None, "card_declined", http_status=402, json_body=body)
     declined = gateway.card_declined_from(error)
     assert (declined.code, declined.decline_code, declined.payment_intent_id) == (
-        "card_declined", "insufficient_funds", "pi_1PgafyB7WZ01zgkWSjxsAJo3"
+        "card_declined", "insufficient_funds", "pi_3FlywheelDeclined01"
     )
 
 
