@@ -37,8 +37,8 @@ from django.utils import timezone
 from accounts.models import Membership, Organization, User
 from accounts.services import seats_in_use
 from catalog.models import Edition
-from catalog.templatetags.catalog_tags import money
 from common.exceptions import NotFound, ValidationError
+from common.money import money
 from experiments import events
 from experiments.flags import flag_evaluate
 from experiments.services import event_record

@@ -10,7 +10,7 @@ from django.utils.dateformat import format as date_format
 from accounts.models import Membership, Organization
 from accounts.services import seats_in_use
 from catalog.models import Edition, Product
-from catalog.templatetags.catalog_tags import money
+from common.money import money
 
 from .formats import time_left
 from .models import Invoice, Payment, Subscription, WebhookEvent
