@@ -14,12 +14,13 @@ from django.views.decorators.http import require_POST
 from . import api_keys
 from .exceptions import FlywheelError, NotFound
 from .models import Membership
+from .selectors import membership_is_admin
 
 
 def _admin_membership(request: HttpRequest) -> Membership:
     """The membership of the organization the user works in, if they are its admin; 404 otherwise."""
     membership = request.membership  # type: ignore[attr-defined]
-    if not membership or membership.role != Membership.Role.ADMIN:
+    if not membership_is_admin(membership):
         raise Http404
     return membership
 

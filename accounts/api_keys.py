@@ -41,7 +41,7 @@ from common import invalidation, shared_redis
 
 from .exceptions import NotFound, PermissionDenied, ValidationError
 from .models import ApiKey, Organization, User
-from .services import _membership_require_admin
+from .selectors import admin_membership_require
 from .signals import analytics_event
 
 KEY_PREFIX = "fw_live_"
@@ -160,7 +160,7 @@ def api_key_create(*, organization: Organization, actor: User, name: str) -> tup
     Only an admin of the organization may; anyone else is refused (NotFound for a non-member).
     """
     name = _name_clean(name)
-    _membership_require_admin(organization=organization, user=actor)
+    admin_membership_require(organization=organization, user=actor)
     api_key, raw = _key_issue(organization=organization, actor=actor, name=name)
     _event(
         "api_key_created",
@@ -180,7 +180,7 @@ def api_key_rotate(*, api_key: ApiKey, actor: User) -> tuple[ApiKey, str]:
     deploy it, then revoke the first (docs/api.md#rotating-a-key).
     """
     organization = api_key.organization
-    _membership_require_admin(organization=organization, user=actor)
+    admin_membership_require(organization=organization, user=actor)
     old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     if old.revoked_at is not None:
         raise ValidationError("This key is already revoked; create a new one instead.")
@@ -202,7 +202,7 @@ def api_key_rotate(*, api_key: ApiKey, actor: User) -> tuple[ApiKey, str]:
 def api_key_revoke(*, api_key: ApiKey, actor: User) -> ApiKey:
     """Revoke a key: it never authenticates again. Revoking twice changes nothing."""
     organization = api_key.organization
-    _membership_require_admin(organization=organization, user=actor)
+    admin_membership_require(organization=organization, user=actor)
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     if api_key.revoked_at is not None:
         return api_key
@@ -370,7 +370,7 @@ def get_api_key_for_admin(
     *, organization: Organization, actor: User, api_key_public_id: object
 ) -> ApiKey:
     """A key of `organization`, for one of its admins; NotFound for any other key or person."""
-    _membership_require_admin(organization=organization, user=actor)
+    admin_membership_require(organization=organization, user=actor)
     api_key = (
         ApiKey.objects.select_related("organization")
         .filter(organization=organization, public_id=api_key_public_id)

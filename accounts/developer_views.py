@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.templatetags.static import static
 
-from .models import Membership
+from .selectors import membership_is_admin
 
 
 def developer_home(request: HttpRequest) -> HttpResponse:
@@ -16,7 +16,7 @@ def developer_home(request: HttpRequest) -> HttpResponse:
     this page only sits at the bare prefix, which would otherwise answer 404.
     """
     membership = getattr(request, "membership", None)
-    is_admin = bool(membership) and membership.role == Membership.Role.ADMIN
+    is_admin = membership_is_admin(membership)
     return render(request, "developers/api.html", {"is_admin": is_admin})
 
 

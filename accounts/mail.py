@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from common.tasks import enqueue_on_commit
 
+from .tasks import email_send
+
 
 class MaildirBackend(BaseEmailBackend):
     """Writes each message as one .eml file under settings.MAIL_DIR (read at /dev/mailbox)."""
@@ -87,6 +89,4 @@ def mail_queue(message: EmailMessage) -> None:
     The Message-ID is fixed here, so a retried task resends the same message, which mail
     systems deduplicate.
     """
-    from .tasks import email_send
-
     enqueue_on_commit(email_send, message_to_payload(message))

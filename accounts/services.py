@@ -26,13 +26,13 @@ from django.utils import timezone
 from .exceptions import (
     AlreadyMember,
     InviteInvalid,
-    NotFound,
     PermissionDenied,
     SeatLimitReached,
     ValidationError,
 )
 from .mail import mail_queue
 from .models import Invite, Membership, Organization, Removal, SignupIntent, User
+from .selectors import admin_membership_require
 from .signals import analytics_event, organization_created
 
 INVITE_SALT = "flywheel.accounts.invite"
@@ -106,15 +106,6 @@ def _seat_refusal_record(organization: Organization, user: User | None, refusal:
             organization=organization,
             properties={"attempted": attempted, "seat_limit": refusal.limit, "product": refusal.product},
         )
-
-
-def _membership_require_admin(*, organization: Organization, user: User) -> Membership:
-    membership = Membership.objects.filter(organization=organization, user=user).first()
-    if membership is None:
-        raise NotFound("Organization not found.")
-    if membership.role != Membership.Role.ADMIN:
-        raise PermissionDenied("Only an admin of this organization can do that.")
-    return membership
 
 
 def _verified_emails(user: User) -> set[str]:
@@ -271,7 +262,7 @@ def organization_create_for_signup(*, user: User, name: str = "") -> Organizatio
 
 @transaction.atomic
 def organization_rename(*, organization: Organization, actor: User, name: str) -> Organization:
-    _membership_require_admin(organization=organization, user=actor)
+    admin_membership_require(organization=organization, user=actor)
     name = organization_name_clean(name)
     if not name:
         raise ValidationError("The organization name must be between 1 and 120 characters.")
@@ -284,7 +275,7 @@ def organization_rename(*, organization: Organization, actor: User, name: str) -
 @transaction.atomic
 def organization_set_join_by_domain(*, organization: Organization, actor: User, enabled: bool) -> Organization:
     """Turn join-by-domain on or off. Needs a verified, non-public email domain."""
-    _membership_require_admin(organization=organization, user=actor)
+    admin_membership_require(organization=organization, user=actor)
     organization = organization_lock(organization)
     if enabled and not organization.email_domain:
         raise ValidationError(
@@ -373,7 +364,7 @@ def invite_create(*, organization: Organization, actor: User, email: str, role: 
     try:
         with transaction.atomic():
             organization = organization_lock(organization)
-            _membership_require_admin(organization=organization, user=actor)
+            admin_membership_require(organization=organization, user=actor)
             members = Membership.objects.filter(organization=organization)
             if members.filter(
                 Q(user__email__iexact=email)
@@ -410,7 +401,7 @@ def invite_create(*, organization: Organization, actor: User, email: str, role: 
 @transaction.atomic
 def invite_resend(*, invite: Invite, actor: User) -> Invite:
     organization_lock(invite.organization)
-    _membership_require_admin(organization=invite.organization, user=actor)
+    admin_membership_require(organization=invite.organization, user=actor)
     invite = Invite.objects.select_for_update().select_related("organization").get(pk=invite.pk)
     invite_assert_usable(invite)
     _invite_email(invite)
@@ -421,7 +412,7 @@ def invite_resend(*, invite: Invite, actor: User) -> Invite:
 def invite_revoke(*, invite: Invite, actor: User) -> Invite:
     """Withdraw a pending invite and free its seat."""
     organization_lock(invite.organization)
-    _membership_require_admin(organization=invite.organization, user=actor)
+    admin_membership_require(organization=invite.organization, user=actor)
     invite = Invite.objects.select_for_update().get(pk=invite.pk)
     if invite.status != Invite.Status.PENDING:
         raise InviteInvalid("Only a pending invitation can be withdrawn.")
@@ -535,7 +526,7 @@ def membership_remove(*, membership: Membership, actor: User) -> None:
     """
     organization = organization_lock(membership.organization)
     if actor.pk != membership.user_id:
-        _membership_require_admin(organization=organization, user=actor)
+        admin_membership_require(organization=organization, user=actor)
     membership = Membership.objects.select_for_update().filter(pk=membership.pk).first()
     if membership is None:
         return
@@ -569,7 +560,7 @@ def membership_set_role(*, membership: Membership, actor: User, role: str) -> Me
     if role not in Membership.Role.values:
         raise ValidationError(f"Unknown role {role!r}; choose admin or member.")
     organization = organization_lock(membership.organization)
-    _membership_require_admin(organization=organization, user=actor)
+    admin_membership_require(organization=organization, user=actor)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if membership.role == Membership.Role.ADMIN and role != Membership.Role.ADMIN:
         admins = Membership.objects.filter(organization=organization, role=Membership.Role.ADMIN).count()

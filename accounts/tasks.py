@@ -1,8 +1,6 @@
 from celery import shared_task
 from django.core.mail import get_connection
 
-from .mail import payload_to_message
-
 
 @shared_task(
     acks_late=True,
@@ -14,6 +12,8 @@ from .mail import payload_to_message
 )
 def email_send(payload: dict) -> None:
     """Send one queued email. Retried on connection errors only."""
+    from .mail import payload_to_message
+
     message = payload_to_message(payload)
     message.connection = get_connection()
     message.send()

@@ -60,7 +60,7 @@ def members(request: HttpRequest) -> HttpResponse:
         "accounts/members.html",
         {
             "organization": organization,
-            "is_admin": membership.role == Membership.Role.ADMIN,
+            "is_admin": selectors.membership_is_admin(membership),
             "members": selectors.members_of(organization=organization),
             "invites": selectors.pending_invites_of(organization=organization),
             "seats_in_use": services.seats_in_use(organization=organization),
@@ -77,7 +77,7 @@ def organization_settings(request: HttpRequest) -> HttpResponse:
     organization = _organization_or_welcome(request)
     if organization is None:
         return redirect("welcome")
-    is_admin = request.membership.role == Membership.Role.ADMIN  # type: ignore[attr-defined]
+    is_admin = selectors.membership_is_admin(request.membership)  # type: ignore[attr-defined]
     form = OrganizationNameForm(initial={"name": organization.name})
     if request.method == "POST":
         form = OrganizationNameForm(request.POST)

@@ -8,7 +8,7 @@ from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from catalog.templatetags.catalog_tags import money
+from common.money import money
 
 from .models import (
     BillingAccount,

@@ -1,9 +1,6 @@
-"""The server-to-server JSON API that products call: entitlements and in-product prompts.
+"""Billing's operations in the products' API: entitlements and in-product prompts.
 
-Mounted at /api/ (config/urls.py): operations under /api/v1/, the OpenAPI schema at
-/api/v1/openapi.json and its interactive docs at /api/docs. Every operation but `ping` needs an
-organization API key, `Authorization: Bearer fw_live_...` (accounts/api_keys.py), and sees only
-that organization. docs/api.md describes each operation.
+config/api.py mounts this router at /api/v1/ (with ping); docs/api.md describes each operation.
 """
 
 from __future__ import annotations
@@ -12,50 +9,17 @@ from datetime import datetime
 from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI, Router, Schema, Status
+from ninja import Router, Schema, Status
 from ninja.errors import AuthenticationError
-from ninja.security import HttpBearer
 
-from accounts.api_keys import ApiPrincipal, api_key_authenticate, api_key_resolve
+from accounts.api_auth import ApiKeyAuth
+from accounts.api_keys import ApiPrincipal
 from common.api_schemas import INVALID_INPUT, ErrorOut
-from common.exceptions import FlywheelError, NotFound, PermissionDenied
 
 from . import prompts as prompt_rules
 from .entitlements import entitlements_answer
 
-
-class ApiKeyAuth(HttpBearer):
-    """`Authorization: Bearer fw_live_<prefix>_<secret>`; 401 for a missing, unknown or revoked key.
-
-    With `marker_read_by_operation`, a key this process remembers is let through to the
-    operation, which must read its revocation marker (in its own round trip to Redis) and
-    answer 401 when the key turns out revoked; the entitlements operation does.
-    """
-
-    def __init__(self, *, marker_read_by_operation: bool = False) -> None:
-        super().__init__()
-        self.marker_read_by_operation = marker_read_by_operation
-
-    def authenticate(self, request: HttpRequest, token: str) -> ApiPrincipal | None:
-        if self.marker_read_by_operation:
-            return api_key_resolve(token)
-        return api_key_authenticate(token)
-
-
-api = NinjaAPI(
-    title="Flywheel API",
-    version="1",
-    description=(
-        "Entitlements and in-product prompts for Flywheel's products. Authenticate with an "
-        "organization API key: `Authorization: Bearer fw_live_...`. Every answer is about the "
-        "key's organization only."
-    ),
-    urls_namespace="api",
-    openapi_url="/v1/openapi.json",
-    docs_url="/docs",
-    auth=ApiKeyAuth(),
-)
-v1 = Router(tags=["v1"])
+router = Router(tags=["v1"])
 
 
 class EntitlementOut(Schema):
@@ -94,24 +58,16 @@ class PingOut(Schema):
     ok: bool
 
 
-@api.exception_handler(FlywheelError)
-def flywheel_error(request: HttpRequest, error: FlywheelError) -> HttpResponse:
-    status = (
-        404 if isinstance(error, NotFound) else 403 if isinstance(error, PermissionDenied) else 400
-    )
-    return api.create_response(request, {"detail": error.message}, status=status)
-
-
 def _principal(request: HttpRequest) -> ApiPrincipal:
     return request.auth  # type: ignore[attr-defined,no-any-return]
 
 
-@v1.get("/ping", auth=None, response={200: PingOut, **INVALID_INPUT}, summary="Liveness, without authentication")
+@router.get("/ping", auth=None, response={200: PingOut, **INVALID_INPUT}, summary="Liveness, without authentication")
 def ping(request: HttpRequest) -> dict[str, bool]:
     return {"ok": True}
 
 
-@v1.get(
+@router.get(
     "/entitlements",
     auth=ApiKeyAuth(marker_read_by_operation=True),
     response={200: list[EntitlementOut], 401: ErrorOut, **INVALID_INPUT},
@@ -126,7 +82,7 @@ def entitlements(request: HttpRequest, product: str | None = None) -> HttpRespon
     return HttpResponse(body, content_type="application/json")
 
 
-@v1.get(
+@router.get(
     "/prompts",
     response={200: list[PromptOut], 401: ErrorOut, 404: ErrorOut, **INVALID_INPUT},
     summary="What to prompt a user about now",
@@ -160,7 +116,7 @@ def _member(request: HttpRequest, payload: PromptActionIn):
     )
 
 
-@v1.post(
+@router.post(
     "/prompts/{prompt_id}/dismiss",
     response={204: None, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, **INVALID_INPUT},
     summary="Dismiss a prompt for a user at its current stage",
@@ -170,7 +126,7 @@ def prompt_dismiss(request: HttpRequest, prompt_id: str, payload: PromptActionIn
     return Status(204, None)
 
 
-@v1.post(
+@router.post(
     "/prompts/{prompt_id}/shown",
     response={204: None, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, **INVALID_INPUT},
     summary="Record that the product showed a prompt to a user",
@@ -182,7 +138,7 @@ def prompt_shown(request: HttpRequest, prompt_id: str, payload: PromptActionIn):
     return Status(204, None)
 
 
-@v1.post(
+@router.post(
     "/prompts/{prompt_id}/clicked",
     response={204: None, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, **INVALID_INPUT},
     summary="Record that a user clicked a prompt's call to action",
@@ -192,7 +148,3 @@ def prompt_clicked(request: HttpRequest, prompt_id: str, payload: PromptActionIn
         membership=_member(request, payload), prompt=prompt_id, action="clicked"
     )
     return Status(204, None)
-
-
-api.add_router("/v1/", v1)
-api.add_router("/v1/feedback/", "feedback.api.router")

@@ -24,8 +24,8 @@ from django.db import transaction
 from django.db.models.signals import post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
-from catalog.templatetags.catalog_tags import money
 from common.exceptions import FlywheelError, NotFound
+from common.money import money
 
 from .formats import day, span
 from .models import CreditNote, Invoice, InvoiceLine

@@ -35,10 +35,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, User
+from accounts.selectors import membership_is_admin
 from accounts.services import seats_in_use
 from catalog.models import Edition
-from catalog.templatetags.catalog_tags import money
 from common.exceptions import NotFound, ValidationError
+from common.money import money
 from experiments import events
 from experiments.flags import flag_evaluate
 from experiments.services import event_record
@@ -413,7 +414,7 @@ def _copy(
     candidate: _Candidate, *, user: User, membership: Membership
 ) -> tuple[dict[str, str], Any]:
     """The prompt's title, body and call to action, from GrowthBook when it has usable copy."""
-    audience = "admin" if membership.role == Membership.Role.ADMIN else "member"
+    audience = "admin" if membership_is_admin(membership) else "member"
     default = (
         (audience == "admin" and DEFAULT_COPY.get((candidate.kind, f"admin:{candidate.variant}")))
         or DEFAULT_COPY.get((candidate.kind, audience))
@@ -460,7 +461,7 @@ def prompts_for(*, membership: Membership, product_code: str | None = None) -> l
     With `product_code`, only that product's prompts and the organization-wide ones.
     """
     organization, user = membership.organization, membership.user
-    is_admin = membership.role == Membership.Role.ADMIN
+    is_admin = membership_is_admin(membership)
     candidates = [
         candidate
         for candidate in _candidates(organization, is_admin)

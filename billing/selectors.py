@@ -8,9 +8,10 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
 from accounts.models import Membership, Organization
+from accounts.selectors import membership_is_admin
 from accounts.services import seats_in_use
 from catalog.models import Edition, Product
-from catalog.templatetags.catalog_tags import money
+from common.money import money
 
 from .formats import time_left
 from .models import Invoice, Payment, Subscription, WebhookEvent
@@ -364,7 +365,7 @@ def page_prompts_for(*, membership: Membership, with_states: bool = True) -> lis
     `with_states`, suspended and cancelled products are left to the page (/app/ shows them on
     their cards)."""
     organization = membership.organization
-    is_admin = membership.role == Membership.Role.ADMIN
+    is_admin = membership_is_admin(membership)
     states = product_states_of(organization=organization)
     if not states:
         return []

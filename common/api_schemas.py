@@ -1,4 +1,5 @@
-"""The error bodies every operation of the products' API can answer (billing/api.py, feedback/api.py).
+"""The error bodies every operation of the products' API can answer (billing/api.py, feedback/api.py;
+config/api.py mounts them).
 
 422 is django-ninja's own answer to input that does not fit an operation's schema (a user id
 that is not a UUID, a missing field), and common/middleware.py's answer to a NUL character in

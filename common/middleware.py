@@ -14,7 +14,7 @@ path pays a substring search and no more.
 The answer names what was wrong: a page gets a 400 page "The field 'product' contains a NUL
 character."; the JSON API (the `api` URL namespace) gets django-ninja's own 422 shape,
 `{"detail": [{"type": "string_nul", "loc": ["query", "product"], "msg": "..."}]}`, the body
-every API operation declares for 422 (billing/api.py, docs/api.md).
+every API operation declares for 422 (config/api.py, docs/api.md).
 """
 
 from __future__ import annotations

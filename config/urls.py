@@ -4,7 +4,7 @@ from django.urls import include, path
 from accounts import api_key_views, developer_views, verification_views
 from accounts import views as accounts_views
 from billing import views as billing_views
-from billing.api import api as flywheel_api
+from config.api import api as flywheel_api
 from experiments import views as experiments_views
 from provisioning import views as provisioning_views
 from staff import views as staff_views

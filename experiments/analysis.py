@@ -45,7 +45,7 @@ from django.db.models import DateTimeField as DateTimeFieldType
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Upper
 
-from catalog.templatetags.catalog_tags import money
+from common.money import money
 
 from .events import (
     EDITION_CHANGED,

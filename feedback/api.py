@@ -1,6 +1,6 @@
 """The NPS survey API the product's servers call (mounted at /api/v1/feedback/).
 
-Authentication is the API's default: the organization's API key (billing/api.py, ApiKeyAuth);
+Authentication is the API's default: the organization's API key (config/api.py, accounts/api_auth.py);
 every user named in a request must be a member of the key's organization, else 404.
 docs/feedback.md describes the flow: ask -> show -> answer or dismiss.
 """

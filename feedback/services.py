@@ -31,7 +31,7 @@ from catalog.models import Product
 from common.tasks import enqueue_on_commit
 from experiments.services import event_record
 
-from . import categorizer, events, selectors
+from . import categorizer, events, selectors, tasks
 from .exceptions import NotFound, PermissionDenied, ResponseInvalid, SurveyClosed
 from .models import (
     Category,
@@ -437,10 +437,8 @@ def digest_claim(*, month: date) -> DigestRun | None:
     deliveries = DigestDelivery.objects.bulk_create(
         [DigestDelivery(run=run, user=user, email=user.email) for user in selectors.staff_recipients()]
     )
-    from .tasks import digest_delivery_send
-
     for delivery in deliveries:
-        enqueue_on_commit(digest_delivery_send, delivery.pk)
+        enqueue_on_commit(tasks.digest_delivery_send, delivery.pk)
     overall = run.summary["overall"]
     event_record(
         name=events.FEEDBACK_DIGEST_CLAIMED,

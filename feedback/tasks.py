@@ -1,12 +1,12 @@
 from celery import shared_task
 
-from . import services
-
 
 @shared_task(acks_late=True, ignore_result=True)
 def reports_send_monthly() -> dict:
     """Beat, daily: the past month's staff digest and customer reports, each sent once."""
-    return services.reports_send_monthly()
+    from .services import reports_send_monthly as reports_send_monthly_service
+
+    return reports_send_monthly_service()
 
 
 @shared_task(
@@ -19,4 +19,6 @@ def reports_send_monthly() -> dict:
 )
 def digest_delivery_send(delivery_id: int) -> None:
     """Send one staff member's copy of a digest; retried on connection errors only."""
-    services.digest_delivery_send(delivery_id=delivery_id)
+    from .services import digest_delivery_send as digest_delivery_send_service
+
+    digest_delivery_send_service(delivery_id=delivery_id)

@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from accounts.models import Membership
+from accounts.selectors import membership_is_admin
 from common.staff import staff_required
 
 from . import selectors, services
@@ -32,7 +32,7 @@ def report(request: HttpRequest) -> HttpResponse:
     """An organization admin: their own users' NPS against everyone's, by role, and comments.
     404 for members who are not admins (and there is no way to name another organization)."""
     membership = request.membership  # type: ignore[attr-defined]
-    if not membership or membership.role != Membership.Role.ADMIN:
+    if not membership_is_admin(membership):
         raise Http404
     organization = membership.organization
     result = selectors.organization_report(organization=organization, until=month_of(timezone.now()))

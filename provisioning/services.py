@@ -24,7 +24,7 @@ from common.tasks import enqueue_on_commit
 from experiments import events
 from experiments.services import event_record
 
-from . import backends, signing
+from . import backends, signing, tasks
 from .exceptions import CallbackRejected, PermanentProvisioningError, TransientProvisioningError
 from .models import Environment
 from .signals import environment_activated
@@ -33,9 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 def _schedule(environment: Environment, countdown: float = 0) -> None:
-    from .tasks import environment_provision
-
-    enqueue_on_commit(environment_provision, environment.pk, countdown=countdown)
+    enqueue_on_commit(tasks.environment_provision, environment.pk, countdown=countdown)
 
 
 def environment_request(

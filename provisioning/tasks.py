@@ -1,8 +1,6 @@
 from celery import shared_task
 from django.conf import settings
 
-from . import services
-
 
 # A hard bound on one attempt, whatever the product does: the HTTP call has its own deadline
 # (PROVISIONING_HTTP_TIMEOUT) and the rest is a few statements. A killed attempt counts as one.
@@ -12,11 +10,15 @@ from . import services
 )
 def environment_provision(self, environment_id: int) -> None:
     """One provisioning attempt; the service bounds the attempts and picks the backoff."""
-    attempt = services.environment_provision(environment_id=environment_id)
+    from .services import environment_provision as environment_provision_service
+
+    attempt = environment_provision_service(environment_id=environment_id)
     if not attempt.done:
         raise self.retry(countdown=attempt.retry_in)
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def environments_resume_stalled() -> int:
-    return services.environments_resume_stalled()
+    from .services import environments_resume_stalled as environments_resume_stalled_service
+
+    return environments_resume_stalled_service()

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import Membership
+from accounts.selectors import membership_is_admin
 from billing.selectors import admin_name_of, product_state_of
 from common.exceptions import NotFound
 
@@ -35,7 +36,7 @@ def _state_context(request: HttpRequest, environment: Environment) -> dict:
     says so, and what to do, instead of offering to open it."""
     state = product_state_of(organization=environment.organization, product=environment.product)
     membership = Membership.objects.filter(organization=environment.organization, user=request.user).first()
-    is_admin = membership is not None and membership.role == Membership.Role.ADMIN
+    is_admin = membership_is_admin(membership)
     return {
         "environment": environment,
         "product_state": state,

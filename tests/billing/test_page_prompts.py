@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from accounts import api_keys
 from accounts.models import Invite, Membership
-from catalog.templatetags.catalog_tags import money
+from common.money import money
 
 from ..conftest import organization_on
 from .helpers import workspace_ready

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from billing import services
 from billing.models import Invoice, Payment, Subscription
-from catalog.templatetags.catalog_tags import money
+from common.money import money
 
 from .helpers import paid_organization, visible_text
 

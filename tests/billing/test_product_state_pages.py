@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import Subscription
-from catalog.templatetags.catalog_tags import money
+from common.money import money
 
 from ..conftest import organization_on
 from ..factories import MembershipFactory

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from billing.models import Invoice, Subscription
-from catalog.templatetags.catalog_tags import money
+from common.money import money
 from provisioning.models import Environment
 
 from ..factories import MembershipFactory

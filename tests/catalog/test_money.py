@@ -2,7 +2,7 @@
 
 import pytest
 
-from catalog.templatetags.catalog_tags import money
+from common.money import money
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from accounts.models import Invite
 from billing import services
 from billing.models import Subscription
 from catalog.selectors import edition_get
-from catalog.templatetags.catalog_tags import money
+from common.money import money
 
 from ..conftest import organization_on
 from ..factories import PASSWORD

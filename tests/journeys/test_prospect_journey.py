@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.models import Membership
-from catalog.templatetags.catalog_tags import money
+from common.money import money
 from provisioning.models import Environment
 
 from .conftest import main_text, open_newest_mail
