@@ -445,7 +445,7 @@ def measure_tick() -> None:
     from django.utils import timezone
 
     from community.models import Escalation, Question
-    from community.services import escalation_tick
+    from community.services.escalations import escalation_tick
 
     due = Question.objects.filter(clock="running", deadline__lte=timezone.now()).count()
     running = Question.objects.filter(clock="running").count()

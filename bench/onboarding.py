@@ -106,7 +106,7 @@ print("SEQUENCE", sequence.pk)
 # long-lived worker has done before (imported the modules, filled Django's URL resolver and
 # template engine, opened its database connection) and the worker's start-up is over.
 WARM_UP = """
-from onboarding.services import onboarding_tick
+from onboarding.services.tick import onboarding_tick
 print("WARM", onboarding_tick().enqueued)
 """
 
@@ -115,7 +115,7 @@ TICK_ONLY = """
 import time
 from django.db import connection
 from onboarding.models import Enrolment
-from onboarding.services import onboarding_tick
+from onboarding.services.tick import onboarding_tick
 from onboarding.tasks import sends_deliver
 
 # Warm up what a long-lived beat worker has warm: the database connection, the broker

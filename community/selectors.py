@@ -154,11 +154,11 @@ def _search_plan_and_run(cursor, *, text: str, filters: SearchFilters, include_h
         conditions.append("NOT is_answered")
     if filters.solved:
         conditions.append("is_solved")
-    search = _Search(
+    search = QuestionSearch(
         filters=" AND ".join(conditions) or "true",
         # The tag filter has its own GIN index, which the bitmap combines with the document's.
         candidate_filters="tag_ids @> ARRAY[%(tag)s]::bigint[]" if filters.tag else "true",
-        parameters={"query": query, "candidates": _phrases_as_and(query), "product": product_id, "tag": tag_id},
+        parameters={"query": query, "candidates": phrases_as_and(query), "product": product_id, "tag": tag_id},
     )
     walk = search.walk_length(cursor, questions=questions)
     if walk:
@@ -172,7 +172,7 @@ def _search_plan_and_run(cursor, *, text: str, filters: SearchFilters, include_h
 _PHRASE_OR_LEXEME = re.compile(r"('(?:[^']|'')*')|<(?:-|\d+)>")
 
 
-def _phrases_as_and(query: str) -> str:
+def phrases_as_and(query: str) -> str:
     """The query with every phrase operator made an AND: the GIN index answers that without
     reading any candidate, and whatever matches the query matches it too. Not so under a NOT
     (!), where the query is kept as it is."""
@@ -182,7 +182,7 @@ def _phrases_as_and(query: str) -> str:
 
 
 @dataclass
-class _Search:
+class QuestionSearch:
     """The statements of one search over community_questionsearch; `filters` is SQL made by
     _search_ranked_ids from its own constants, every value is a parameter."""
 

@@ -23,10 +23,15 @@ from catalog.models import Product
 from common.exceptions import FlywheelError, RequestMalformed
 from common.staff import staff_required
 
-from . import privileges, selectors, services
+from . import privileges, selectors
 from .exceptions import NotFound
 from .models import Answer, Escalation, EscalationPolicy, Flag, Question
 from .notifications import unsubscribe_user_public_id
+from .services import escalations as escalation_services
+from .services import members as member_services
+from .services import moderation as moderation_services
+from .services import posts as post_services
+from .services import votes as vote_services
 
 
 def _question(request: HttpRequest, public_id) -> Question:
@@ -111,7 +116,7 @@ def question_ask(request: HttpRequest) -> HttpResponse:
             error = "Choose the product your question is about."
         else:
             try:
-                question = services.question_ask(
+                question = post_services.question_ask(
                     author=request.user,
                     organization=request.organization,  # type: ignore[attr-defined]
                     product=product,
@@ -169,7 +174,7 @@ def question_edit(request: HttpRequest, public_id) -> HttpResponse:
     if request.method == "POST":
         values = {key: request.POST.get(key, "") for key in values}
         try:
-            services.question_edit(question_id=question.pk, editor=request.user, **values)
+            post_services.question_edit(question_id=question.pk, editor=request.user, **values)
         except FlywheelError as refusal:
             error = refusal.message
         else:
@@ -188,7 +193,7 @@ def answer_edit(request: HttpRequest, public_id) -> HttpResponse:
     if request.method == "POST":
         values = {"body": request.POST.get("body", "")}
         try:
-            services.answer_edit(answer_id=answer.pk, editor=request.user, body=values["body"])
+            post_services.answer_edit(answer_id=answer.pk, editor=request.user, body=values["body"])
         except FlywheelError as refusal:
             error = refusal.message
         else:
@@ -224,7 +229,7 @@ def answer_create(request: HttpRequest, public_id) -> HttpResponse:
     return _act(
         request,
         question,
-        lambda: services.answer_post(question_id=question.pk, author=request.user, body=request.POST.get("body", "")),
+        lambda: post_services.answer_post(question_id=question.pk, author=request.user, body=request.POST.get("body", "")),
         "Your answer is posted.",
     )
 
@@ -238,7 +243,7 @@ def comment_create(request: HttpRequest, public_id) -> HttpResponse:
     return _act(
         request,
         question,
-        lambda: services.comment_post(
+        lambda: post_services.comment_post(
             author=request.user,
             body=request.POST.get("body", ""),
             question_id=None if answer else question.pk,
@@ -257,7 +262,7 @@ def vote(request: HttpRequest, public_id) -> HttpResponse:
     return _act(
         request,
         question,
-        lambda: services.vote_cast(
+        lambda: vote_services.vote_cast(
             user=request.user, value=value, question_id=None if answer else question.pk, answer_id=answer.pk if answer else None
         ),
     )
@@ -268,7 +273,7 @@ def vote(request: HttpRequest, public_id) -> HttpResponse:
 def accept(request: HttpRequest, public_id) -> HttpResponse:
     answer = _answer(request, public_id)
     return _act(
-        request, answer.question, lambda: services.answer_accept(user=request.user, answer_id=answer.pk), "Answer accepted."
+        request, answer.question, lambda: vote_services.answer_accept(user=request.user, answer_id=answer.pk), "Answer accepted."
     )
 
 
@@ -280,7 +285,7 @@ def flag(request: HttpRequest, public_id) -> HttpResponse:
     return _act(
         request,
         question,
-        lambda: services.post_flag(
+        lambda: moderation_services.post_flag(
             user=request.user,
             reason=request.POST.get("reason", ""),
             question_id=None if answer else question.pk,
@@ -305,7 +310,7 @@ def close(request: HttpRequest, public_id) -> HttpResponse:
     return _act(
         request,
         question,
-        lambda: services.question_close(moderator=request.user, question_id=question.pk, duplicate_of_id=duplicate_of),
+        lambda: moderation_services.question_close(moderator=request.user, question_id=question.pk, duplicate_of_id=duplicate_of),
         "The question is closed.",
     )
 
@@ -323,7 +328,7 @@ def _is_uuid(text: str) -> bool:
 def delete(request: HttpRequest, public_id) -> HttpResponse:
     question = _question(request, public_id)
     try:
-        services.question_delete(moderator=request.user, question_id=question.pk)
+        moderation_services.question_delete(moderator=request.user, question_id=question.pk)
     except FlywheelError as error:
         messages.error(request, error.message)
         return redirect("community_question", question.public_id)
@@ -338,7 +343,7 @@ def review(request: HttpRequest, public_id) -> HttpResponse:
     answer = _answer(request, request.POST["answer"]) if request.POST.get("answer") else None
     keep = request.POST.get("decision") == "keep"
     try:
-        services.post_review(
+        moderation_services.post_review(
             moderator=request.user,
             keep=keep,
             question_id=None if answer else question.pk,
@@ -381,7 +386,7 @@ def support_queue(request: HttpRequest) -> HttpResponse:
 @require_POST
 def escalation_reassign(request: HttpRequest, escalation_id: int) -> HttpResponse:
     try:
-        assigned = services.escalation_reassign(moderator=request.user, escalation_id=escalation_id)
+        assigned = escalation_services.escalation_reassign(moderator=request.user, escalation_id=escalation_id)
     except (FlywheelError, Escalation.DoesNotExist):
         raise Http404("Escalation not found.") from None
     if assigned:
@@ -410,7 +415,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if user is None:
         return render(request, "community/unsubscribe.html", {"invalid": True}, status=404)
     if request.method == "POST":
-        services.notifications_unsubscribe(user=user)
+        member_services.notifications_unsubscribe(user=user)
         return render(request, "community/unsubscribe.html", {"done": True, "email": user.email})
     return render(
         request, "community/unsubscribe.html", {"email": user.email, "action": reverse("community_unsubscribe", args=[token])}

@@ -6,7 +6,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from .models import Enrolment, MarketingSend, Send, Sequence, Step, Suppression
-from .services import render_step, sample_context
+from .services.rendering import render_step, sample_context
 
 
 class StepInline(admin.StackedInline):

@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_POLICY = compat32.clone(linesep="\r\n")  # what Django's as_bytes(linesep="\r\n") folds with
+HEADER_POLICY = compat32.clone(linesep="\r\n")  # what Django's as_bytes(linesep="\r\n") folds with
 # A header value the standard library writes as it is: printable ASCII words separated by
 # single spaces, short enough never to be folded (the limit is 78 with the name; 76 leaves
 # room for what Header.encode counts differently for the subject).
@@ -61,7 +61,7 @@ _ONE_WORD = re.compile(r"[!-+\--:<-~]+\Z")
 _FOLD_LINE = 78
 # An address sanitize_address() returns unchanged: a dot-atom local part at an ASCII domain.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]{{1,63}}(?:\.[A-Za-z0-9-]{{1,63}})*\Z")
+PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]{{1,63}}(?:\.[A-Za-z0-9-]{{1,63}})*\Z")
 _BOUNDARY_WIDTH = len(repr(sys.maxsize - 1))  # as email.generator makes them
 _SKIPPED_EXTRA = {"from", "to", "cc", "reply-to"}  # headers Django sets from fields, not from `headers`
 
@@ -86,18 +86,19 @@ class OutgoingEmail:
         return message
 
 
-def _plain(name: str, value: str) -> bool:
+def header_is_plain(name: str, value: str) -> bool:
+    """A header line the standard library writes as it is: no encoding, no folding."""
     return len(name) + 2 + len(value) <= _PLAIN_LINE and _PLAIN_VALUE.match(value) is not None
 
 
-def _header(name: str, value: str) -> bytes:
+def header_bytes(name: str, value: str) -> bytes:
     """One header line as Django's message writes it: forbid_multi_line_headers() (which
     refuses newlines and encodes non-ASCII), then the generator's folding."""
-    if _plain(name, value):
+    if header_is_plain(name, value):
         return f"{name}: {value}\r\n".encode("ascii")
     if len(name) + 2 + len(value) > _FOLD_LINE and _ONE_WORD.match(value):
         return f"{name}: \r\n {value}\r\n".encode("ascii")
-    return _POLICY.fold_binary(name, forbid_multi_line_headers(name, value, settings.DEFAULT_CHARSET)[1])
+    return HEADER_POLICY.fold_binary(name, forbid_multi_line_headers(name, value, settings.DEFAULT_CHARSET)[1])
 
 
 def _body(payload: str) -> tuple[str, bytes]:
@@ -143,22 +144,22 @@ def mime_bytes(email: OutgoingEmail, *, boundary: str | None = None) -> bytes:
     """The message as Django's SMTP backend sends it (EmailMultiAlternatives with the text
     body and the HTML alternative, message().as_bytes(linesep="\\r\\n")), byte for byte but
     for the random MIME boundary (`boundary` fixes it, for tests) and the Date."""
-    if settings.DEFAULT_CHARSET.lower() != "utf-8" or not email.text or not _PLAIN_ADDRESS.match(email.to):
-        return _django_bytes(email, boundary)
+    if settings.DEFAULT_CHARSET.lower() != "utf-8" or not email.text or not PLAIN_ADDRESS.match(email.to):
+        return django_mime_bytes(email, boundary)
     text, html = _part("plain", email.text), _part("html", email.html)
     boundary = boundary or _boundary(text, html)
     names = {name.lower() for name in email.headers}
     lines = [
         f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\nMIME-Version: 1.0\r\n'.encode("ascii"),
         _subject(email.subject),
-        _header("From", email.headers.get("From", email.from_email)),
-        _header("To", email.to),
+        header_bytes("From", email.headers.get("From", email.from_email)),
+        header_bytes("To", email.to),
     ]
     if "date" not in names:
         lines.append(_date_header(int(time_now()), settings.EMAIL_USE_LOCALTIME))
     if "message-id" not in names:
-        lines.append(_header("Message-ID", make_msgid(domain=DNS_NAME)))
-    lines.extend(_header(name, value) for name, value in email.headers.items() if name.lower() not in _SKIPPED_EXTRA)
+        lines.append(header_bytes("Message-ID", make_msgid(domain=DNS_NAME)))
+    lines.extend(header_bytes(name, value) for name, value in email.headers.items() if name.lower() not in _SKIPPED_EXTRA)
     separator = f"\r\n--{boundary}\r\n".encode("ascii")
     lines.append(b"\r\n--" + boundary.encode("ascii") + b"\r\n" + text + separator + html)
     lines.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
@@ -168,17 +169,17 @@ def mime_bytes(email: OutgoingEmail, *, boundary: str | None = None) -> bytes:
 @lru_cache(maxsize=2)
 def _date_header(second: int, localtime: bool) -> bytes:
     # Every email of the same second has the same Date (formatdate costs as much as a header).
-    return _header("Date", formatdate(second, localtime=localtime))
+    return header_bytes("Date", formatdate(second, localtime=localtime))
 
 
 def _subject(subject: str) -> bytes:
     # Django encodes every subject with Header() (ASCII ones too), then the generator folds it.
-    if _plain("Subject", subject):
+    if header_is_plain("Subject", subject):
         return f"Subject: {subject}\r\n".encode("ascii")
-    return _POLICY.fold_binary("Subject", forbid_multi_line_headers("Subject", subject, settings.DEFAULT_CHARSET)[1])
+    return HEADER_POLICY.fold_binary("Subject", forbid_multi_line_headers("Subject", subject, settings.DEFAULT_CHARSET)[1])
 
 
-def _django_bytes(email: OutgoingEmail, boundary: str | None) -> bytes:
+def django_mime_bytes(email: OutgoingEmail, boundary: str | None) -> bytes:
     message = email.django_message().message()
     if boundary is not None:
         message.set_boundary(boundary)
@@ -188,7 +189,7 @@ def _django_bytes(email: OutgoingEmail, boundary: str | None) -> bytes:
 def envelope_address(address: str) -> str:
     """The SMTP envelope's address (sender or recipient), as Django's SMTP backend writes it
     (sanitize_address), which leaves a plain address as it is."""
-    return address if _PLAIN_ADDRESS.match(address) else _sanitized_address(address)
+    return address if PLAIN_ADDRESS.match(address) else _sanitized_address(address)
 
 
 @lru_cache(maxsize=64)
@@ -200,7 +201,7 @@ def _sanitized_address(address: str) -> str:
 def _angle_address(address: str) -> str:
     """smtplib.quoteaddr() of an envelope address: `<address>` for a plain one (what
     email.utils.parseaddr, which quoteaddr calls, finds in it), else quoteaddr's own answer."""
-    return f"<{address}>" if _PLAIN_ADDRESS.match(address) else _quoted_address(address)
+    return f"<{address}>" if PLAIN_ADDRESS.match(address) else _quoted_address(address)
 
 
 @lru_cache(maxsize=64)

@@ -199,7 +199,7 @@ class Suppression(models.Model):
 
 class MarketingSend(models.Model):
     """Every marketing email sent to an address, by any app: the shared frequency cap counts
-    these rows (onboarding.services.marketing_email_claim)."""
+    these rows (onboarding.services.suppression.marketing_email_claim)."""
 
     email = models.EmailField()  # lower case
     source = models.CharField(max_length=64)

@@ -6,7 +6,7 @@ from django.dispatch import receiver
 from accounts.signals import organization_created
 
 from .mail import kept_connections_close
-from .services import enrolment_create
+from .services.enrolments import enrolment_create
 
 
 # Enrolment on `organization_created`, not allauth's `user_signed_up` or `email_confirmed`: it

@@ -13,8 +13,9 @@ from experiments.models import Experiment
 from .exceptions import LinkInvalid, UnsubscribeInvalid
 from .models import Sequence
 from .selectors import variation_reports
-from .services import email_from_unsubscribe_token, send_click_record, send_open_record
-from .services import unsubscribe as unsubscribe_service
+from .services.suppression import email_from_unsubscribe_token
+from .services.suppression import unsubscribe as unsubscribe_service
+from .services.tracking import send_click_record, send_open_record
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 

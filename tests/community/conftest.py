@@ -10,7 +10,8 @@ from django.utils import timezone
 from catalog.models import Product
 from community.defaults import community_defaults_ensure
 from community.models import Member
-from community.services import question_ask, support_engineer_set
+from community.services.escalations import support_engineer_set
+from community.services.posts import question_ask
 
 from ..factories import UserFactory
 

@@ -9,14 +9,10 @@ import pytest
 import time_machine
 
 from community.models import Escalation, Question
-from community.services import (
-    answer_post,
-    escalation_reassign,
-    escalation_tick,
-    post_flag,
-    post_review,
-    vote_cast,
-)
+from community.services.escalations import escalation_reassign, escalation_tick
+from community.services.moderation import post_flag, post_review
+from community.services.posts import answer_post
+from community.services.votes import vote_cast
 
 from ..factories import UserFactory
 from .conftest import ask, engineer, established, member

@@ -12,7 +12,9 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from community.models import Escalation, Question, SupportEngineer
-from community.services import answer_accept, answer_post, escalation_tick, escalations_due
+from community.services.escalations import escalation_tick, escalations_due
+from community.services.posts import answer_post
+from community.services.votes import answer_accept
 from experiments.models import Event
 
 from ..conftest import body_text, mails_to, wait_for

@@ -14,13 +14,10 @@ from django.utils import timezone
 from community.models import Member, Question
 from community.notifications import unsubscribe_user_public_id
 from community.selectors import SearchFilters, questions_search
-from community.services import (
-    answer_accept,
-    answer_post,
-    escalation_tick,
-    post_flag,
-    question_close,
-)
+from community.services.escalations import escalation_tick
+from community.services.moderation import post_flag, question_close
+from community.services.posts import answer_post
+from community.services.votes import answer_accept
 
 from ..conftest import body_text, mails_to, organization_on, wait_for
 from ..factories import UserFactory
@@ -212,7 +209,7 @@ def test_answers_comments_and_acceptance_are_emailed_until_unsubscribed(celery_w
     assert Member.objects.get(user=asker).notify_by_email is False
     answer_post(question_id=question.pk, author=member(reputation=100), body="Another way: use the Move action.")
     helper_answer_comment = "Thanks, that worked!"
-    from community.services import comment_post
+    from community.services.posts import comment_post
 
     comment_post(author=asker, answer_id=answer.pk, body=helper_answer_comment)
     wait_for(lambda: len(mails_to("helper@example.com")) == 2, what="the comment notification")

@@ -9,13 +9,8 @@ import time_machine
 
 from billing.models import Subscription
 from community.models import Question, Revision
-from community.services import (
-    answer_accept,
-    answer_post,
-    comment_post,
-    question_edit,
-    vote_cast,
-)
+from community.services.posts import answer_post, comment_post, question_edit
+from community.services.votes import answer_accept, vote_cast
 from experiments.models import Event
 
 from ..conftest import organization_on

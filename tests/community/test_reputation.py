@@ -13,18 +13,9 @@ from community import privileges
 from community.exceptions import AlreadyFlagged, PrivilegeRequired, RateLimited
 from community.models import Answer, Flag, Member, Question, Vote
 from community.selectors import SearchFilters, questions_search
-from community.services import (
-    answer_accept,
-    answer_edit,
-    answer_post,
-    comment_post,
-    post_flag,
-    post_review,
-    question_close,
-    question_delete,
-    question_edit,
-    vote_cast,
-)
+from community.services.moderation import post_flag, post_review, question_close, question_delete
+from community.services.posts import answer_edit, answer_post, comment_post, question_edit
+from community.services.votes import answer_accept, vote_cast
 
 from ..factories import UserFactory
 from .conftest import BODY, ask, member

@@ -10,8 +10,10 @@ from django.db.migrations.executor import MigrationExecutor
 
 from community import selectors
 from community.models import Question
-from community.selectors import SearchFilters, _phrases_as_and, _Search, questions_search
-from community.services import answer_accept, answer_post, post_flag, question_delete, question_edit
+from community.selectors import QuestionSearch, SearchFilters, phrases_as_and, questions_search
+from community.services.moderation import post_flag, question_delete
+from community.services.posts import answer_post, question_edit
+from community.services.votes import answer_accept
 
 from ..factories import UserFactory
 from .conftest import BODY, ask, member
@@ -71,11 +73,11 @@ def test_phrases_match_words_in_that_order(policies, tracker):
 
 
 def test_phrases_become_ands_for_the_gin_index_except_under_a_not():
-    assert _phrases_as_and("'filter' <-> 'trigger'") == "'filter' & 'trigger'"
-    assert _phrases_as_and("'a' <2> 'b' & 'c'") == "'a' & 'b' & 'c'"
-    assert _phrases_as_and("'it''s' <-> 'x<->y'") == "'it''s' & 'x<->y'"
-    assert _phrases_as_and("'a!' <-> 'b'") == "'a!' & 'b'"  # a ! inside a lexeme is no NOT
-    assert _phrases_as_and("'a' & !( 'b' <-> 'c' )") == "'a' & !( 'b' <-> 'c' )"
+    assert phrases_as_and("'filter' <-> 'trigger'") == "'filter' & 'trigger'"
+    assert phrases_as_and("'a' <2> 'b' & 'c'") == "'a' & 'b' & 'c'"
+    assert phrases_as_and("'it''s' <-> 'x<->y'") == "'it''s' & 'x<->y'"
+    assert phrases_as_and("'a!' <-> 'b'") == "'a!' & 'b'"  # a ! inside a lexeme is no NOT
+    assert phrases_as_and("'a' & !( 'b' <-> 'c' )") == "'a' & !( 'b' <-> 'c' )"
 
 
 def test_the_walk_and_the_bitmap_find_and_rank_the_same(policies, tracker, monkeypatch):
@@ -88,17 +90,17 @@ def test_the_walk_and_the_bitmap_find_and_rank_the_same(policies, tracker, monke
     assert bitmap == [best, newest]
 
     walks = []
-    walk = _Search.walk
+    walk = QuestionSearch.walk
 
     def walk_counted(self, cursor, *, bound):
         found = walk(self, cursor, bound=bound)
         walks.append((bound, found))
         return found
 
-    monkeypatch.setattr(_Search, "walk", walk_counted)
-    monkeypatch.setattr(_Search, "walk_length", lambda self, cursor, questions: 3)  # as if matches were dense
+    monkeypatch.setattr(QuestionSearch, "walk", walk_counted)
+    monkeypatch.setattr(QuestionSearch, "walk_length", lambda self, cursor, questions: 3)  # as if matches were dense
     assert search(text="webhook") == bitmap and walks[-1] == (6, [best.pk, newest.pk])
-    monkeypatch.setattr(_Search, "walk_length", lambda self, cursor, questions: 1)  # a walk that stops short
+    monkeypatch.setattr(QuestionSearch, "walk_length", lambda self, cursor, questions: 1)  # a walk that stops short
     assert search(text="webhook") == bitmap and len(walks[-1][1]) == 1  # the bitmap finished the search
     monkeypatch.setattr(selectors, "MAX_RESULTS", 1)  # only the newest match is ranked
     assert search(text="webhook") == [newest]
@@ -110,9 +112,9 @@ def test_the_estimate_picks_the_walk_only_for_dense_matches(policies, tracker):
         ask(author, tracker, title=f"Webhook question number {number}", body=BODY if number else "A rare word: okta. " + BODY)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE community_questionsearch")
-        dense = _Search(filters="true", candidate_filters="true", parameters={"query": "'webhook'", "candidates": "'webhook'"})
-        rare = _Search(filters="true", candidate_filters="true", parameters={"query": "'okta'", "candidates": "'okta'"})
-        nothing = _Search(filters="true", candidate_filters="true", parameters={"query": "'nothing'", "candidates": "'nothing'"})
+        dense = QuestionSearch(filters="true", candidate_filters="true", parameters={"query": "'webhook'", "candidates": "'webhook'"})
+        rare = QuestionSearch(filters="true", candidate_filters="true", parameters={"query": "'okta'", "candidates": "'okta'"})
+        nothing = QuestionSearch(filters="true", candidate_filters="true", parameters={"query": "'nothing'", "candidates": "'nothing'"})
         # A forum of 30 questions is too small to walk for 500 matches ...
         assert dense.walk_length(cursor, questions=30) == 0
         # ... one of 2,000 where every question matches is not; rare words never walk.
@@ -162,7 +164,7 @@ def planner_settings() -> tuple:
 def test_a_search_inside_a_transaction_gives_back_the_planner_settings(policies, tracker, monkeypatch):
     ask(member(reputation=1000), tracker, title="Webhook retries for webhooks", body=BODY)
     before = planner_settings()
-    monkeypatch.setattr(_Search, "walk_length", lambda self, cursor, questions: 3)
+    monkeypatch.setattr(QuestionSearch, "walk_length", lambda self, cursor, questions: 3)
     for max_results in (1, 2):  # the walk, then the walk and the bitmap
         monkeypatch.setattr(selectors, "MAX_RESULTS", max_results)
         assert len(search(text="webhook")) == 1

@@ -9,7 +9,7 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from community.services import answer_post
+from community.services.posts import answer_post
 from experiments.templatetags.staff_tags import duration_text
 
 from ..factories import UserFactory

@@ -8,7 +8,9 @@ import pytest
 import time_machine
 
 from community.models import Escalation, Member, Question
-from community.services import answer_accept, answer_post, escalation_tick
+from community.services.escalations import escalation_tick
+from community.services.posts import answer_post
+from community.services.votes import answer_accept
 
 from ..conftest import organization_on
 from .conftest import ask, engineer, established, member

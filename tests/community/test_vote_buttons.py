@@ -4,7 +4,7 @@
 import pytest
 from django.urls import reverse
 
-from community.services import answer_post
+from community.services.posts import answer_post
 
 from ..factories import UserFactory
 from .conftest import ask, member

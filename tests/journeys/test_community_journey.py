@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from community.defaults import community_defaults_ensure
 from community.models import Escalation, Question
-from community.services import escalation_tick, support_engineer_set
+from community.services.escalations import escalation_tick, support_engineer_set
 
 from ..community.conftest import established
 from ..conftest import organization_on

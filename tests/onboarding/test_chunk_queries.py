@@ -7,7 +7,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from onboarding.models import Send
-from onboarding.services import enrolment_create, onboarding_tick, sends_deliver
+from onboarding.services.enrolments import enrolment_create
+from onboarding.services.sending import sends_deliver
+from onboarding.services.tick import onboarding_tick
 
 from ..conftest import organization_on
 from .factories import everyone_enrolled_in

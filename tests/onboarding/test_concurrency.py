@@ -10,7 +10,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from onboarding.models import Enrolment, Send
-from onboarding.services import enrolment_create, onboarding_tick, sends_deliver
+from onboarding.services.enrolments import enrolment_create
+from onboarding.services.sending import sends_deliver
+from onboarding.services.tick import onboarding_tick
 
 from ..factories import UserFactory
 from .factories import fourteen_day_sequence

@@ -14,7 +14,9 @@ from experiments.events import EXPERIMENT_EXPOSED
 from experiments.models import Event, Exposure
 from onboarding import events
 from onboarding.models import Enrolment, Send
-from onboarding.services import enrolment_create, onboarding_tick, send_deliver
+from onboarding.services.enrolments import enrolment_create
+from onboarding.services.sending import send_deliver
+from onboarding.services.tick import onboarding_tick
 
 from ..experiments.factories import experiment_with
 from ..factories import UserFactory
@@ -137,10 +139,11 @@ def test_a_step_sees_what_the_preview_sees_and_no_secret_of_the_recipient(db, se
     assert 'src="https://evil.example/p.gif?h=&s="' in message.alternatives[0][0]
     assert user.password not in message.body + message.alternatives[0][0]
 
-    from onboarding.services import _Links, _recipient_context, sample_context
+    from onboarding.services.messages import Links, recipient_context
+    from onboarding.services.rendering import sample_context
 
     send = Send.objects.select_related("enrolment__user", "enrolment__organization").get(pk=send_id)
-    real = _recipient_context(send.enrolment, trial=None, links=_Links.resolve(), unsubscribe="u")
+    real = recipient_context(send.enrolment, trial=None, links=Links.resolve(), unsubscribe="u")
     assert real.keys() == sample_context().keys()
     assert all(value is None or isinstance(value, str | datetime) for value in real.values())
 

@@ -13,13 +13,13 @@ from django.core.mail.message import BadHeaderError, forbid_multi_line_headers, 
 
 from onboarding import mail
 from onboarding.mail import (
-    _PLAIN_ADDRESS,
-    _POLICY,
+    HEADER_POLICY,
+    PLAIN_ADDRESS,
     OutgoingEmail,
-    _django_bytes,
-    _header,
-    _plain,
+    django_mime_bytes,
     envelope_address,
+    header_bytes,
+    header_is_plain,
     mime_bytes,
 )
 
@@ -68,7 +68,7 @@ EMAIL = {
 def test_the_bytes_are_those_django_would_send(change):
     email = OutgoingEmail(**{**EMAIL, **change})
     with time_machine.travel(datetime(2026, 3, 2, 10, 0, tzinfo=UTC), tick=False):
-        ours, django = mime_bytes(email, boundary=BOUNDARY), _django_bytes(email, BOUNDARY)
+        ours, django = mime_bytes(email, boundary=BOUNDARY), django_mime_bytes(email, BOUNDARY)
     if "Message-ID" not in email.headers:
         ours, django = (_without_line(value, b"Message-ID: ") for value in (ours, django))
     assert ours == django
@@ -93,17 +93,17 @@ def test_the_boundary_is_random_and_never_in_a_body():
 
 
 def test_header_values_written_as_they_are_are_those_the_standard_library_leaves_alone():
-    # The fast path's rule (_plain) against the real thing, on random values.
+    # The fast path's rule (header_is_plain) against the real thing, on random values.
     generator = random.Random(4)
     alphabet = string.printable[:-5] + "  é"  # without \t\n\r\x0b\x0c; runs of spaces, non-ASCII
     checked = 0
     for _ in range(5000):
         value = "".join(generator.choice(alphabet) for _ in range(generator.randrange(0, 90)))
         for name in ("Subject", "To", "X-Flywheel-Sequence"):
-            if _plain(name, value):
+            if header_is_plain(name, value):
                 checked += 1
-                expected = _POLICY.fold_binary(name, forbid_multi_line_headers(name, value, "utf-8")[1])
-                assert _header(name, value) == expected, (name, value)
+                expected = HEADER_POLICY.fold_binary(name, forbid_multi_line_headers(name, value, "utf-8")[1])
+                assert header_bytes(name, value) == expected, (name, value)
     assert checked > 1000
 
 
@@ -112,7 +112,7 @@ def test_plain_addresses_are_their_own_envelope_address():
     checked = 0
     for _ in range(20000):
         address = "".join(generator.choice(string.ascii_letters + string.digits + ".-+_@!#") for _ in range(generator.randrange(3, 40)))
-        if _PLAIN_ADDRESS.match(address):
+        if PLAIN_ADDRESS.match(address):
             checked += 1
             assert envelope_address(address) == sanitize_address(address, "utf-8") == address
     assert checked > 500
@@ -125,8 +125,8 @@ def test_long_one_word_values_are_folded_as_the_standard_library_folds_them():
     for _ in range(3000):
         value = "<" + "".join(generator.choice(alphabet) for _ in range(generator.randrange(40, 400))) + ">"
         for name in ("List-Unsubscribe", "To", "X-Flywheel-Sequence", "Message-ID"):
-            expected = _POLICY.fold_binary(name, forbid_multi_line_headers(name, value, "utf-8")[1])
-            assert _header(name, value) == expected, (name, value)
+            expected = HEADER_POLICY.fold_binary(name, forbid_multi_line_headers(name, value, "utf-8")[1])
+            assert header_bytes(name, value) == expected, (name, value)
 
 
 @pytest.mark.parametrize("text", [b"", b"a\nb", b"a\r\nb\r", b"\r\r\n\n\r", b".\n..\r\n.x", b"no end"])

@@ -15,15 +15,10 @@ from experiments.models import Event
 from experiments.services import event_record
 from onboarding import events
 from onboarding.models import Enrolment, MarketingSend, Send
-from onboarding.services import (
-    enrolment_create,
-    marketing_email_claim,
-    onboarding_tick,
-    send_deliver,
-    sends_deliver,
-    unsubscribe,
-    unsubscribe_token,
-)
+from onboarding.services.enrolments import enrolment_create
+from onboarding.services.sending import send_deliver, sends_deliver
+from onboarding.services.suppression import marketing_email_claim, unsubscribe, unsubscribe_token
+from onboarding.services.tick import onboarding_tick
 
 from ..conftest import organization_on
 from ..factories import InviteFactory, UserFactory

@@ -19,7 +19,10 @@ from django.utils import timezone
 
 from onboarding import mail, selectors
 from onboarding.models import Send, Suppression
-from onboarding.services import _email_of, _Links, enrolment_create, onboarding_tick, sends_deliver
+from onboarding.services.enrolments import enrolment_create
+from onboarding.services.messages import Links, email_of
+from onboarding.services.sending import sends_deliver
+from onboarding.services.tick import onboarding_tick
 
 from ..conftest import organization_on
 from .factories import everyone_enrolled_in
@@ -160,7 +163,7 @@ def test_a_chunk_on_the_wire_is_byte_for_byte_what_django_s_backend_would_send(c
         sends = Send.objects.select_related("step", "enrolment__user", "enrolment__organization", "enrolment__sequence")
         trials = selectors.organization_trials(organization_ids={send.enrolment.organization_id for send in sends})
         expected = {
-            send.to_email: _email_of(send, links=_Links.resolve(), trials=trials).django_message().message().as_bytes(linesep="\r\n")
+            send.to_email: email_of(send, links=Links.resolve(), trials=trials).django_message().message().as_bytes(linesep="\r\n")
             for send in sends.filter(pk__in=report.send_ids)
         }
 

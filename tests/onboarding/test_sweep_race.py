@@ -10,7 +10,9 @@ import pytest
 import time_machine
 
 from onboarding.models import Send, Step
-from onboarding.services import enrolment_create, onboarding_tick, sends_deliver
+from onboarding.services.enrolments import enrolment_create
+from onboarding.services.sending import sends_deliver
+from onboarding.services.tick import onboarding_tick
 
 from ..conftest import organization_on
 from .factories import SequenceFactory, StepFactory

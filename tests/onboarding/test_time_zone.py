@@ -28,7 +28,7 @@ def test_signup_keeps_a_known_browser_time_zone(client, catalog, sent, kept):
 def test_a_stored_zone_that_is_no_zone_falls_back_to_the_default(settings):
     from types import SimpleNamespace
 
-    from onboarding.services import user_zone
+    from onboarding.services.quiet_hours import user_zone
 
     settings.DEFAULT_USER_TIME_ZONE = "Europe/Paris"
     for stored in ("America", "Etc", "Mars/Olympus", "../../etc/passwd", ""):

@@ -13,14 +13,11 @@ from django.urls import reverse
 from experiments.models import Event
 from onboarding import events
 from onboarding.models import Send
-from onboarding.services import (
-    CLICK_SALT,
-    enrolment_create,
-    onboarding_tick,
-    open_pixel_url,
-    send_deliver,
-    tracked_url,
-)
+from onboarding.services.enrolments import enrolment_create
+from onboarding.services.messages import open_pixel_url, tracked_url
+from onboarding.services.sending import send_deliver
+from onboarding.services.tick import onboarding_tick
+from onboarding.services.tokens import CLICK_SALT
 
 from ..factories import UserFactory
 from .factories import fourteen_day_sequence
@@ -108,11 +105,12 @@ def test_links_in_the_sent_email_point_through_the_redirect(client, sent, mailou
 
 
 def test_links_resolved_once_per_chunk_are_the_links_made_one_by_one(sent, settings):
-    from onboarding.services import _Links, unsubscribe_url
+    from onboarding.services.messages import Links
+    from onboarding.services.suppression import unsubscribe_url
 
     settings.ONBOARDING_LINK_HOSTS = ["app.example.com"]
     with time_machine.travel(sent.sent_at, tick=False):  # tokens carry the second they were signed
-        links = _Links.resolve()
+        links = Links.resolve()
         assert links.unsubscribe_url("Tracked@Example.com ") == unsubscribe_url("tracked@example.com")
         assert links.open_pixel_url(sent) == open_pixel_url(sent)
         escaped = f"{settings.SITE_URL}/app/?a=1&amp;b=2"
@@ -125,15 +123,15 @@ def test_links_resolved_once_per_chunk_are_the_links_made_one_by_one(sent, setti
 
 @pytest.mark.parametrize("payload", ["tracked@example.com", {"s": "4c1d", "u": "https://app.example.com/x?a=1&b=é"}])
 def test_email_tokens_are_the_tokens_django_signing_makes_and_checks(settings, payload):
-    from onboarding.services import _token
+    from onboarding.services.tokens import token_sign
 
     with time_machine.travel("2026-03-02 10:00:00Z", tick=False):
-        token = _token(payload, salt=CLICK_SALT)
+        token = token_sign(payload, salt=CLICK_SALT)
         assert token == signing.dumps(payload, salt=CLICK_SALT)
     assert signing.loads(token, salt=CLICK_SALT) == payload
     with pytest.raises(signing.BadSignature):
         signing.loads(token, salt="another.salt")
     settings.SECRET_KEY = "a-rotated-secret-key-long-enough-for-django-" * 2
-    assert _token(payload, salt=CLICK_SALT) != token  # signed with the new key, not a cached one
+    assert token_sign(payload, salt=CLICK_SALT) != token  # signed with the new key, not a cached one
     with pytest.raises(signing.BadSignature):
         signing.loads(token, salt=CLICK_SALT)

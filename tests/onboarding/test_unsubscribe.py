@@ -10,16 +10,16 @@ from django.urls import reverse
 from experiments.models import Event
 from onboarding import events
 from onboarding.models import Enrolment, MarketingSend, Send, Suppression
-from onboarding.services import (
-    UNSUBSCRIBE_SALT,
-    enrolment_create,
+from onboarding.services.enrolments import enrolment_create
+from onboarding.services.sending import send_deliver
+from onboarding.services.suppression import (
     marketing_email_allowed,
     marketing_email_claim,
-    onboarding_tick,
-    send_deliver,
     suppression_add,
     unsubscribe_token,
 )
+from onboarding.services.tick import onboarding_tick
+from onboarding.services.tokens import UNSUBSCRIBE_SALT
 
 from ..factories import UserFactory
 from .factories import fourteen_day_sequence

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from onboarding.models import Send
-from onboarding.services import enrolment_create, onboarding_tick
+from onboarding.services.enrolments import enrolment_create
+from onboarding.services.tick import onboarding_tick
 from onboarding.tasks import sends_deliver
 
 from ..conftest import body_text, mails_to, wait_for

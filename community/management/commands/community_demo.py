@@ -16,7 +16,9 @@ from catalog.models import Product
 from community.defaults import community_defaults_ensure
 from community.exceptions import RateLimited
 from community.models import Answer, Question, SupportEngineer
-from community.services import answer_accept, answer_post, question_ask, support_engineer_set
+from community.services.escalations import support_engineer_set
+from community.services.posts import answer_post, question_ask
+from community.services.votes import answer_accept
 
 STAFF, DANA, SAM = "staff@flywheel.localhost", "dana@acme.example", "sam@acme.example"  # made by demo_data
 

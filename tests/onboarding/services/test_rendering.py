@@ -9,7 +9,7 @@ from django.template import Context, Template
 from django.template.base import VariableNode
 from django.utils.safestring import SafeString, mark_safe
 
-from onboarding.services import _pieces, _render
+from onboarding.services.rendering import template_pieces, template_render
 
 HOSTILE = '<script>alert("x")</script> & \'quotes\''
 CONTEXT = {
@@ -56,24 +56,24 @@ OTHER = [
 @pytest.mark.parametrize("autoescape", [True, False], ids=["html", "text"])
 def test_a_template_renders_as_django_renders_it(source, autoescape):
     expected = Template(source).render(Context(CONTEXT, autoescape=autoescape))
-    rendered = _render(source, CONTEXT, autoescape=autoescape)
+    rendered = template_render(source, CONTEXT, autoescape=autoescape)
     assert rendered == expected
     assert isinstance(rendered, SafeString)
 
 
 def test_only_text_and_variables_of_the_context_take_the_pieces_path():
-    assert all(_pieces(source) is not None for source in FLAT + FILTERED)
-    assert all(_pieces(source) is None for source in OTHER)
-    assert _pieces("a {{ first_name }} b") == ("a ", "first_name", " b")
-    assert [type(piece) for piece in _pieces("{{ first_name|upper }}!")] == [str, VariableNode, str]
+    assert all(template_pieces(source) is not None for source in FLAT + FILTERED)
+    assert all(template_pieces(source) is None for source in OTHER)
+    assert template_pieces("a {{ first_name }} b") == ("a ", "first_name", " b")
+    assert [type(piece) for piece in template_pieces("{{ first_name|upper }}!")] == [str, VariableNode, str]
 
 
 def test_recipient_values_are_escaped_in_html_and_left_alone_in_text():
     source = "<p>{{ first_name }}</p>"
-    assert _render(source, CONTEXT, autoescape=True) == (
+    assert template_render(source, CONTEXT, autoescape=True) == (
         "<p>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;quotes&#x27;</p>"
     )
-    assert _render(source, CONTEXT, autoescape=False) == f"<p>{HOSTILE}</p>"
+    assert template_render(source, CONTEXT, autoescape=False) == f"<p>{HOSTILE}</p>"
     # A value already marked safe is not escaped twice, as in Django.
     safe = {**CONTEXT, "first_name": mark_safe("<b>Ada</b>")}  # noqa: S308 - the test's own text
-    assert _render(source, safe, autoescape=True) == "<p><b>Ada</b></p>"
+    assert template_render(source, safe, autoescape=True) == "<p><b>Ada</b></p>"
