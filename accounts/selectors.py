@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from .exceptions import NotFound, PermissionDenied
-from .models import Invite, Membership, Organization, User
+from .models import Invite, Membership, Organization, SignupIntent, User
 
 
 def membership_is_admin(membership: Membership | None) -> bool:
@@ -75,6 +75,11 @@ def get_invite_for_user(*, user: User, organization: Organization, invite_public
     if invite is None:
         raise NotFound("Invitation not found.")
     return invite
+
+
+def signup_intent_of(*, user: User) -> SignupIntent | None:
+    """What brought the user here (landing link, invite), with the invite's organization."""
+    return SignupIntent.objects.filter(user=user).select_related("invite__organization").first()
 
 
 def invite_meant_for_another_address(*, invite: Invite, user: User) -> bool:

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models.signals import post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
-from common.exceptions import FlywheelError, NotFound
+from common.exceptions import FlywheelError
 from common.money import money
 
 from .formats import day, span
@@ -163,61 +163,6 @@ def invoice_undeletable(sender: Any, instance: Any, **kwargs: Any) -> None:
 def credit_note_undeletable(sender: Any, instance: CreditNote, **kwargs: Any) -> None:
     if instance.status == CreditNote.Status.ISSUED:
         raise DocumentImmutable("Issued credit notes are kept: their numbers have no gaps.")
-
-
-# Reads ----------------------------------------------------------------------------------------
-
-
-def get_invoice_for_user(*, user: Any, invoice_public_id: Any) -> Invoice:
-    """An invoice of an organization the user is a member of; NotFound for anyone else's."""
-    from accounts.models import Membership
-
-    invoice = (
-        Invoice.objects.select_related("organization", "subscription__product", "target_edition")
-        .filter(
-            public_id=invoice_public_id,
-            organization__in=Membership.objects.filter(user=user).values("organization"),
-        )
-        .first()
-    )
-    if invoice is None:
-        raise NotFound("Invoice not found.")
-    return invoice
-
-
-def invoice_of_request(*, organization: Any, request_key: str) -> Invoice | None:
-    """The invoice an admin's confirmed price (its request key) issued, if it was confirmed:
-    how a price page knows, before its button, that it was already paid or is being paid."""
-    if not request_key:
-        return None
-    return (
-        Invoice.objects.select_related("subscription__product", "target_edition")
-        .filter(organization=organization, request_key=request_key)
-        .first()
-    )
-
-
-def invoice_paid_last(*, subscription: Any) -> Invoice | None:
-    """The subscription's most recently paid invoice (what an "already paid" page links to)."""
-    return Invoice.objects.filter(subscription=subscription, status=Invoice.Status.PAID).order_by("-paid_at").first()
-
-
-def get_credit_note_for_user(*, user: Any, credit_note_public_id: Any) -> CreditNote:
-    """An issued credit note of an organization the user is a member of; NotFound otherwise."""
-    from accounts.models import Membership
-
-    credit_note = (
-        CreditNote.objects.select_related("organization", "invoice")
-        .filter(
-            public_id=credit_note_public_id,
-            status=CreditNote.Status.ISSUED,
-            organization__in=Membership.objects.filter(user=user).values("organization"),
-        )
-        .first()
-    )
-    if credit_note is None:
-        raise NotFound("Credit note not found.")
-    return credit_note
 
 
 # The document ---------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ from accounts.models import Membership, Organization
 from accounts.selectors import membership_is_admin
 from accounts.services import seats_in_use
 from catalog.models import Edition, Product
+from common.exceptions import NotFound
 from common.money import money
 
 from .formats import time_left
-from .models import Invoice, Payment, Subscription, WebhookEvent
+from .models import CreditNote, Invoice, Payment, Subscription, WebhookEvent
 
 
 def subscriptions_of(*, organization: Organization) -> QuerySet[Subscription]:
@@ -90,6 +91,102 @@ def invoice_failed_payment(*, invoice: Invoice) -> Payment | None:
         return None
     latest = Payment.objects.filter(invoice=invoice).order_by("-created_at", "-pk").first()
     return latest if latest is not None and latest.status == Payment.Status.FAILED else None
+
+
+# Invoices and credit notes the pages show --------------------------------------------------------
+
+
+def get_invoice_for_user(*, user, invoice_public_id) -> Invoice:
+    """An invoice of an organization the user is a member of; NotFound for anyone else's."""
+    invoice = (
+        Invoice.objects.select_related("organization", "subscription__product", "target_edition")
+        .filter(
+            public_id=invoice_public_id,
+            organization__in=Membership.objects.filter(user=user).values("organization"),
+        )
+        .first()
+    )
+    if invoice is None:
+        raise NotFound("Invoice not found.")
+    return invoice
+
+
+def invoice_of_request(*, organization: Organization, request_key: str) -> Invoice | None:
+    """The invoice an admin's confirmed price (its request key) issued, if it was confirmed:
+    how a price page knows, before its button, that it was already paid or is being paid."""
+    if not request_key:
+        return None
+    return (
+        Invoice.objects.select_related("subscription__product", "target_edition")
+        .filter(organization=organization, request_key=request_key)
+        .first()
+    )
+
+
+def invoice_paid_last(*, subscription: Subscription) -> Invoice | None:
+    """The subscription's most recently paid invoice (what an "already paid" page links to)."""
+    return Invoice.objects.filter(subscription=subscription, status=Invoice.Status.PAID).order_by("-paid_at").first()
+
+
+def invoice_payment_last(*, invoice: Invoice) -> Payment | None:
+    """The invoice's most recent payment (what a price already confirmed links to)."""
+    return invoice.payments.order_by("-created_at").first()
+
+
+def get_credit_note_for_user(*, user, credit_note_public_id) -> CreditNote:
+    """An issued credit note of an organization the user is a member of; NotFound otherwise."""
+    credit_note = (
+        CreditNote.objects.select_related("organization", "invoice")
+        .filter(
+            public_id=credit_note_public_id,
+            status=CreditNote.Status.ISSUED,
+            organization__in=Membership.objects.filter(user=user).values("organization"),
+        )
+        .first()
+    )
+    if credit_note is None:
+        raise NotFound("Credit note not found.")
+    return credit_note
+
+
+# Editions the billing pages offer ----------------------------------------------------------------
+
+
+def editions_to_change_to(*, subscription: Subscription) -> list[Edition]:
+    """The product's active editions other than the subscription's own, by rank."""
+    return [
+        edition
+        for edition in Edition.objects.filter(product=subscription.product, is_active=True).order_by("rank")
+        if edition.pk != subscription.edition_id
+    ]
+
+
+def editions_to_buy(*, subscription: Subscription) -> list[Edition]:
+    """The product's active paid editions, by rank: what its checkout offers."""
+    return list(
+        Edition.objects.filter(product=subscription.product, is_active=True, monthly_price_minor__gt=0).order_by("rank")
+    )
+
+
+def edition_of_product(*, product: Product, code: str, active_only: bool) -> Edition | None:
+    """The product's edition with this code (an active one, when `active_only`), or None."""
+    editions = Edition.objects.filter(product=product, code=code)
+    return (editions.filter(is_active=True) if active_only else editions).first()
+
+
+def edition_to_try(*, product_code: str) -> Edition | None:
+    """The lowest-ranked active edition with a trial of an active product, or None."""
+    return (
+        Edition.objects.select_related("product")
+        .filter(product__code=product_code, product__is_active=True, is_active=True, trial_days__gt=0)
+        .order_by("rank")
+        .first()
+    )
+
+
+def catalog_currencies() -> set[str]:
+    """The currencies the catalog prices its editions in (one, in practice)."""
+    return set(Edition.objects.values_list("currency", flat=True).distinct())
 
 
 # What a product looks like to its organization, and the prompts on Flywheel's own pages ----------

@@ -1781,3 +1781,10 @@ def webhook_process(*, event_id: int) -> str:
     outcome = WebhookEvent.Outcome.APPLIED if _webhook_handled(event.type) else WebhookEvent.Outcome.STORED
     _webhooks_done([event.pk], outcome)
     return outcome
+
+
+def payment_refresh(*, payment: Payment) -> Payment | None:
+    """Read the payment's PaymentIntent back from Stripe and apply what it says: after 3-D
+    Secure in the browser, before Stripe's webhook tells the same. Idempotent and safe in any
+    order, as payment_apply_intent is (its rules decide; this only fetches the intent)."""
+    return payment_apply_intent(intent=gateway.payment_intent_retrieve(payment.stripe_payment_intent_id))

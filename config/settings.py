@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "onboarding",
     "community",
     "feedback",
+    "frontdoor",
 ]
 
 MIDDLEWARE = [

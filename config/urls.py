@@ -3,20 +3,16 @@ from django.urls import include, path
 
 from accounts import api_key_views, developer_views, verification_views
 from accounts import views as accounts_views
-from billing import views as billing_views
 from config.api import api as flywheel_api
 from experiments import views as experiments_views
 from provisioning import views as provisioning_views
 from staff import views as staff_views
 
 urlpatterns = [
-    # First: Django tries the patterns in order, and Stripe may post a thousand a second.
-    path("stripe/webhook", billing_views.stripe_webhook, name="stripe_webhook"),
-    path("", billing_views.landing, name="landing"),
-    path("signup", billing_views.signup_entry, name="signup_entry"),
-    path("welcome/", billing_views.welcome, name="welcome"),
-    path("welcome/start/", billing_views.organization_start, name="organization_start"),
-    path("app/", billing_views.home, name="home"),
+    # First: billing's, whose first is Stripe's webhook (Django tries the patterns in order, and
+    # Stripe may post a thousand a second).
+    path("", include("billing.urls")),
+    path("", include("frontdoor.urls")),
     path("app/members/", accounts_views.members, name="members"),
     path("app/organization/", accounts_views.organization_settings, name="organization_settings"),
     path("app/members/<int:membership_id>/remove/", accounts_views.member_remove, name="member_remove"),
@@ -30,22 +26,7 @@ urlpatterns = [
     path("environments/<uuid:environment_id>/", provisioning_views.environment_status, name="environment_status"),
     path("w/<uuid:environment_id>/", provisioning_views.builtin_workspace, name="builtin_workspace"),
     path("provisioning/callback", provisioning_views.callback, name="provisioning_callback"),
-    path("billing/", billing_views.billing_page, name="billing"),
-    path("billing/checkout/<uuid:subscription_id>/", billing_views.checkout, name="checkout"),
-    path("billing/seats/<uuid:subscription_id>/", billing_views.add_seats, name="add_seats"),
-    path("billing/edition/<uuid:subscription_id>/", billing_views.change_edition, name="change_edition"),
-    path("billing/subscriptions/<uuid:subscription_id>/", billing_views.subscription_manage, name="subscription_manage"),
-    path("billing/card/", billing_views.card_update, name="card_update"),
-    path("billing/try/", billing_views.product_trial_start, name="product_trial_start"),
-    path("billing/terms/", billing_views.payment_terms, name="payment_terms"),
-    path("billing/details/", billing_views.billing_details, name="billing_details"),
     path("staff/", staff_views.staff_home, name="staff_home"),
-    path("staff/sales-leads/", billing_views.sales_leads, name="sales_leads"),
-    path("billing/payments/<uuid:payment_id>/", billing_views.payment_status, name="payment_status"),
-    path("billing/invoices/<uuid:invoice_id>/", billing_views.invoice_page, name="invoice"),
-    path("billing/invoices/<uuid:invoice_id>.pdf", billing_views.invoice_pdf, name="invoice_pdf"),
-    path("billing/credit-notes/<uuid:credit_note_id>/", billing_views.credit_note_page, name="credit_note"),
-    path("billing/credit-notes/<uuid:credit_note_id>.pdf", billing_views.credit_note_pdf, name="credit_note_pdf"),
     path("staff/funnel/", experiments_views.funnel, name="staff_funnel"),
     path("dev/mailbox/", accounts_views.dev_mailbox, name="dev_mailbox"),
     path("dev/mailbox/<str:name>", accounts_views.dev_mailbox, name="dev_mailbox_message"),

@@ -1,7 +1,7 @@
 """WSGI entry point (granian --interface wsgi config.wsgi:application; docs/deployment.md).
 
-Stripe's webhook is served by billing.views.stripe_webhook_wsgi, a bare WSGI application,
-rather than through Django's handler: the browser middleware (sessions, authentication, CSRF,
+Stripe's webhook is served by billing.views.webhook.stripe_webhook_wsgi, a bare WSGI
+application, rather than through Django's handler: the browser middleware (sessions, authentication, CSRF,
 messages, allauth, htmx, the current organization, static files), request and response
 objects, signals and URL resolution do nothing for a signed server-to-server POST and cost
 more CPU than verifying and storing the event (bench/webhooks.py). That application looks
@@ -23,7 +23,7 @@ STRIPE_WEBHOOK_PATH = "/stripe/webhook"
 
 django_application = get_wsgi_application()
 
-from billing.views import stripe_webhook_wsgi  # noqa: E402 - needs the apps that the line above loads
+from billing.views.webhook import stripe_webhook_wsgi  # noqa: E402 - needs the apps that the line above loads
 
 
 def application(environ, start_response):

@@ -19,9 +19,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.management.commands.demo_data import DEMO_PASSWORD, demo_user_create
 from accounts.models import Membership, Organization, User
 from accounts.services import organization_lock, seats_in_use
-from billing.management.commands.demo_data import DEMO_PASSWORD, demo_user_create
 from billing.services import seat_limit_enforce
 from catalog.models import Product
 from common.exceptions import FlywheelError

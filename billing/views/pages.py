@@ -1,0 +1,219 @@
+"""/billing/ and the forms it posts (edition, seats, cancel, keep, pay now, a trial of
+another product, payment terms, billing details), and the staff's sales leads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.exceptions import FlywheelError
+from accounts.services import seats_in_use
+from catalog.selectors import products_for_sale
+from common.money import money
+from common.staff import staff_required
+
+from .. import lifecycle
+from ..exceptions import CheckoutInvalid
+from ..formats import day
+from ..models import Subscription
+from ..selectors import (
+    catalog_currencies,
+    edition_of_product,
+    edition_to_try,
+    editions_to_change_to,
+    invoices_of,
+    subscriptions_of,
+    trial_spent,
+    trial_used,
+)
+from ..services import billing_account_of, billing_details_update, subscription_start_trial
+from .access import admin_organization, admin_subscription, member_organization
+
+
+@login_required
+def billing_page(request: HttpRequest) -> HttpResponse:
+    """The organization's products, card on file and invoices."""
+    organization, is_admin = member_organization(request)
+    subscriptions = list(subscriptions_of(organization=organization))
+    owned = {subscription.product_id for subscription in subscriptions}
+    for subscription in subscriptions:
+        subscription.other_editions = editions_to_change_to(subscription=subscription)
+    return render(
+        request,
+        "billing/billing.html",
+        {
+            "organization": organization,
+            "is_admin": is_admin,
+            "subscriptions": subscriptions,
+            "seats_used": seats_in_use(organization=organization),
+            "other_products": [
+                product for product in products_for_sale()
+                if product.pk not in owned and not trial_used(organization=organization, product=product)
+            ],
+            "account": billing_account_of(organization),
+            "invoices": invoices_of(organization=organization)[:50],
+            "request_key": uuid.uuid4().hex,
+            "cancellation_reasons": lifecycle.CANCELLATION_REASONS,
+        },
+    )
+
+
+@login_required
+@require_POST
+def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
+    """Billing-page actions on one subscription: change edition, remove seats, pay now,
+    cancel, keep (withdraw a cancellation)."""
+    subscription = admin_subscription(request, subscription_id)
+    action = request.POST.get("action", "")
+    try:
+        if action == "change_edition":
+            edition = edition_of_product(
+                product=subscription.product, code=request.POST.get("edition", ""), active_only=False
+            )
+            if edition is None:
+                raise CheckoutInvalid("Choose an edition of this product.")
+            if edition.rank > subscription.edition.rank:
+                # Money moves: the price is shown first, on its own page.
+                return redirect(f"{reverse('change_edition', args=[subscription.public_id])}?edition={edition.code}")
+            outcome = lifecycle.subscription_change_edition(
+                subscription=subscription, actor=request.user, edition=edition, request_key=""
+            )
+            messages.success(
+                request,
+                f"{subscription.product.name} moves to {outcome.pending_edition.name} at the end of the period."
+                if outcome.pending_edition_id
+                else "No edition change is waiting any more.",
+            )
+        elif action == "remove_seats":
+            try:
+                seats = int(request.POST.get("seats", ""))
+            except ValueError:
+                raise CheckoutInvalid("Enter how many seats to remove.") from None
+            outcome = lifecycle.subscription_remove_seats(subscription=subscription, actor=request.user, seats=seats)
+            messages.success(request, f"From the next renewal {subscription.product.name} has {outcome.pending_seat_limit} seats.")
+        elif action == "cancel":
+            outcome = lifecycle.subscription_cancel(
+                subscription=subscription, actor=request.user, reason=request.POST.get("reason", "")
+            )
+            messages.success(
+                request,
+                f"{subscription.product.name} ends on {day(outcome.current_period_end)}, the end of the paid period."
+                if outcome.cancel_at_period_end
+                else f"{subscription.product.name} is cancelled.",
+            )
+        elif action == "keep":
+            lifecycle.subscription_keep(subscription=subscription, actor=request.user)
+            messages.success(request, f"{subscription.product.name} will renew as before.")
+        elif action == "pay_now":
+            payment = lifecycle.subscription_pay_now(subscription=subscription, actor=request.user)
+            return redirect("payment_status", payment_id=payment.public_id)
+        else:
+            raise CheckoutInvalid(f"Unknown action {action!r}.")
+    except FlywheelError as refusal:
+        messages.error(request, refusal.message)
+    return redirect("billing")
+
+
+@login_required
+@require_POST
+def product_trial_start(request: HttpRequest) -> HttpResponse:
+    """Try another product with one click: a trial inside the same organization.
+
+    A product whose one trial the organization already used is bought instead: asked for a
+    trial, nothing is created and the admin is told what buying costs; asked to buy (`buy`),
+    its checkout opens (the subscription waits, unusable, until paid)."""
+    organization = admin_organization(request)
+    edition = edition_to_try(product_code=request.POST.get("product", ""))
+    if edition is None:
+        messages.error(request, "That product has no trial.")
+        return redirect("billing")
+    if trial_spent(organization=organization, product=edition.product) and request.POST.get("buy") != "1":
+        messages.error(
+            request,
+            f"{organization.name} has had its {edition.product.name} trial already. Buying {edition.product.name} "
+            f"{edition.name} costs {money(edition.monthly_price_minor, edition.currency)} per seat a month: "
+            "use its Buy button; nothing is charged before you confirm the price.",
+        )
+        return redirect(_back(request))
+    try:
+        subscription = subscription_start_trial(organization=organization, edition=edition, actor=request.user)
+    except FlywheelError as refusal:
+        messages.error(request, refusal.message)
+        return redirect("billing")
+    if subscription.status == Subscription.Status.SUSPENDED:
+        messages.info(request, f"Choose the seats and the billing period of {edition.product.name}; nothing is charged until you pay.")
+        return redirect("checkout", subscription_id=subscription.public_id)
+    messages.success(request, f"Your {edition} trial has started; its workspace is being prepared.")
+    return redirect("home")
+
+
+def _back(request: HttpRequest) -> str:
+    """Where a refused form goes back to: the page it came from when that is /app/ or /billing/."""
+    referer = request.headers.get("referer", "")
+    home_path = reverse("home")
+    return "home" if referer.split("?")[0].endswith(home_path) else "billing"
+
+
+@login_required
+@require_POST
+def payment_terms(request: HttpRequest) -> HttpResponse:
+    """An admin asks to pay by invoice with a purchase order (staff approve it in the admin),
+    or goes back to card payments."""
+    organization = admin_organization(request)
+    try:
+        lifecycle.payment_terms_request(
+            organization=organization, actor=request.user, po_number=request.POST.get("po_number", ""),
+            billing_email=request.POST.get("billing_email", ""),
+        )
+    except FlywheelError as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, "Your request to pay by invoice was sent; we will answer by email.")
+    return redirect("billing")
+
+
+@login_required
+@require_POST
+def billing_details(request: HttpRequest) -> HttpResponse:
+    """An admin sets who invoices are made out to (legal name, address, tax ID)."""
+    organization = admin_organization(request)
+    try:
+        billing_details_update(
+            organization=organization,
+            actor=request.user,
+            legal_name=request.POST.get("legal_name", ""),
+            billing_address=request.POST.get("billing_address", ""),
+            tax_id=request.POST.get("tax_id", ""),
+        )
+    except FlywheelError as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, "Billing details saved. New invoices carry them; issued ones keep what they say.")
+    return redirect("billing")
+
+
+@staff_required
+def sales_leads(request: HttpRequest) -> HttpResponse:
+    """Staff: organizations whose yearly spend passed the sales threshold."""
+    since = timezone.now() - timedelta(days=365)
+    # The threshold and the totals are in the catalog's currency (it prices every edition in one).
+    currencies = catalog_currencies()
+    return render(
+        request,
+        "billing/sales_leads.html",
+        {
+            "currency": currencies.pop().upper() if len(currencies) == 1 else "",
+            "since": since,
+            "threshold_minor": settings.SALES_THRESHOLD_MINOR,
+            "leads": lifecycle.organizations_over_sales_threshold(minimum_minor=settings.SALES_THRESHOLD_MINOR, since=since),
+        },
+    )
