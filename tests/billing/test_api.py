@@ -21,8 +21,7 @@ from experiments.models import Event
 
 from ..conftest import organization_on
 from ..factories import PASSWORD, MembershipFactory, UserFactory
-from .test_add_seats import _paid_organization
-from .test_card_payments import DECLINED_AT_CHARGE, OK_CARD, _card, _checkout
+from .helpers import DECLINED_AT_CHARGE, OK_CARD, card_enter, paid_organization, standard_checkout
 
 
 def _bearer(raw):
@@ -315,9 +314,9 @@ def test_paying_shows_at_once_in_the_entitlements(client, localstripe, trial_org
     organization, admin = trial_organization
     raw = _key(organization, admin)
     assert _entitlements(client, raw)[0]["status"] == "trialing"  # now cached
-    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
     services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    payment = _checkout(organization, admin, seats=5, interval="year")
+    payment = standard_checkout(organization, admin, seats=5, interval="year")
     services.payment_charge(payment_id=payment.pk)
     [row] = _entitlements(client, raw)
     subscription = organization.subscriptions.get()
@@ -334,7 +333,7 @@ def test_paying_shows_at_once_in_the_entitlements(client, localstripe, trial_org
 def test_added_seats_show_once_the_change_commits(
     client, localstripe, catalog, django_capture_on_commit_callbacks
 ):
-    organization, admin, subscription = _paid_organization(localstripe, seats=5)
+    organization, admin, subscription = paid_organization(localstripe, seats=5)
     raw = _key(organization, admin)
     assert _entitlements(client, raw)[0]["seat_limit"] == 5
     payment = services.subscription_add_seats(
@@ -498,9 +497,9 @@ def test_payment_failed_prompt_for_admins(client, localstripe, trial_organizatio
     organization, admin = trial_organization
     member = MembershipFactory(organization=organization).user
     raw = _key(organization, admin)
-    intent, _ = _card(localstripe, organization, admin, DECLINED_AT_CHARGE)
+    intent, _ = card_enter(localstripe, organization, admin, DECLINED_AT_CHARGE)
     services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    payment = _checkout(organization, admin)
+    payment = standard_checkout(organization, admin)
     services.payment_charge(payment_id=payment.pk)
     [prompt] = _prompts(client, raw, admin)
     assert (prompt["kind"], prompt["threshold"], prompt["severity"]) == (
