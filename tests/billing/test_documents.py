@@ -18,6 +18,7 @@ from billing.models import Invoice, InvoiceLine, Payment
 
 from ..conftest import organization_on
 from ..factories import MembershipFactory, UserFactory
+from .factories import InvoiceFactory, SubscriptionFactory
 from .helpers import OK_CARD, card_enter, paid_payment, standard_checkout
 
 
@@ -58,9 +59,9 @@ def test_members_see_the_invoice_page_and_other_organizations_get_404(client, lo
     assert client.get(url).status_code == 302  # to the sign-in page
 
 
-def test_purchase_order_number_and_due_date_are_shown(client, localstripe, catalog):
-    organization, admin = organization_on("standard")
-    invoice = _paid_invoice(localstripe, organization, admin)
+def test_purchase_order_number_and_due_date_are_shown(client, catalog):
+    invoice = InvoiceFactory(paid=True, subscription=SubscriptionFactory(paid=True))
+    admin = MembershipFactory(organization=invoice.organization, role=Membership.Role.ADMIN).user
     invoice.po_number = "PO-4711"
     invoice.due_at = invoice.issued_at + timedelta(days=30)
     invoice.save(update_fields=["po_number", "due_at"])  # still allowed on an issued invoice
@@ -89,9 +90,8 @@ def test_the_pdf_is_a_pdf_of_the_invoice(client, localstripe, catalog):
     assert client.get(f"/billing/invoices/{invoice.public_id}.pdf").content == response.content
 
 
-def test_a_paid_invoice_cannot_be_changed(localstripe, trial_organization):
-    organization, admin = trial_organization
-    invoice = _paid_invoice(localstripe, organization, admin)
+def test_a_paid_invoice_cannot_be_changed(catalog):
+    invoice = InvoiceFactory(paid=True, subscription=SubscriptionFactory(paid=True))
     before = (invoice.number, invoice.total_minor, invoice.status)
 
     invoice.total_minor = 1

@@ -12,6 +12,7 @@ from billing.models import Invoice, Payment, Subscription, WebhookEvent
 from billing.tasks import payments_reconcile as payments_reconcile_task
 from experiments.models import Event
 
+from .factories import PaymentFactory
 from .helpers import (
     charged_but_unrecorded,
     paid_payment,
@@ -59,10 +60,7 @@ def test_unknown_intents_and_mismatches_are_reported_not_repaired(localstripe, t
         metadata={}, idempotency_key="made-elsewhere",
     )
     # A payment still waiting, and a PaymentIntent naming it for another amount.
-    pending = Payment.objects.create(
-        organization=organization, invoice=paid.invoice, amount_minor=paid.amount_minor, currency="USD",
-        payment_method_id=paid.payment_method_id, status=Payment.Status.FAILED,
-    )
+    pending = PaymentFactory(invoice=paid.invoice, payment_method_id=paid.payment_method_id, status=Payment.Status.FAILED)
     wrong = gateway.payment_intent_charge(
         amount=1, currency="usd", customer_id=customer, payment_method_id=paid.payment_method_id,
         metadata={"flywheel_payment": str(pending.public_id)}, idempotency_key="wrong-amount",
@@ -79,10 +77,7 @@ def test_unknown_intents_and_mismatches_are_reported_not_repaired(localstripe, t
 def test_a_second_charge_for_a_paid_invoice_is_reported_as_a_duplicate(localstripe, trial_organization):
     organization, admin = trial_organization
     paid = paid_payment(localstripe, organization, admin)
-    retry = Payment.objects.create(
-        organization=organization, invoice=paid.invoice, amount_minor=paid.amount_minor, currency="USD",
-        payment_method_id=paid.payment_method_id, status=Payment.Status.FAILED,
-    )
+    retry = PaymentFactory(invoice=paid.invoice, payment_method_id=paid.payment_method_id, status=Payment.Status.FAILED)
     twice = gateway.payment_intent_charge(
         amount=paid.amount_minor, currency="usd", customer_id=organization.billing_account.stripe_customer_id,
         payment_method_id=paid.payment_method_id, metadata={"flywheel_payment": str(retry.public_id)},
