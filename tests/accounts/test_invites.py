@@ -15,10 +15,13 @@ from accounts.services import (
     invite_revoke,
     invite_token,
     invites_expire,
+    membership_join_by_domain,
+    membership_remove,
+    organization_set_join_by_domain,
 )
 from experiments.models import Event
 
-from ..conftest import body_text, mails_to, wait_for
+from ..conftest import body_text, mails_to, organization_on, wait_for
 from ..factories import MembershipFactory, UserFactory
 
 
@@ -132,3 +135,30 @@ def test_logged_in_user_accepts_with_one_click(client, trial_organization):
     response = client.post(path)
     assert response.status_code == 302 and response["Location"] == reverse("home")
     assert Membership.objects.filter(organization=organization, user=fay).exists()
+
+
+def test_an_invite_sent_before_joining_by_domain_cannot_bring_back_a_removed_member(catalog):
+    from accounts.exceptions import InviteInvalid
+    from accounts.models import Invite
+
+    organization, admin = organization_on("standard")
+    organization_set_join_by_domain(organization=organization, actor=admin, enabled=True)
+    bob = UserFactory(email=f"bob@{organization.email_domain}")
+    invite = invite_create(organization=organization, actor=admin, email=bob.email.upper())
+    membership = membership_join_by_domain(organization=organization, user=bob)  # instead of the invite
+    invite.refresh_from_db()
+    assert (invite.status, invite.accepted_by) == (Invite.Status.ACCEPTED, bob)  # its seat is his membership's
+    membership_remove(membership=membership, actor=admin)
+    with pytest.raises(InviteInvalid):
+        invite_accept(invite=invite, user=bob)
+    assert not Membership.objects.filter(organization=organization, user=bob).exists()
+
+    # An invite still pending when an admin removes someone is withdrawn with them.
+    carol = UserFactory(email=f"carol@{organization.email_domain}")
+    membership = membership_join_by_domain(organization=organization, user=carol)
+    later = invite_create(organization=organization, actor=admin, email="someone-else@example.com")
+    stale = Invite.objects.create(organization=organization, email=carol.email, invited_by=admin, expires_at=later.expires_at)
+    membership_remove(membership=membership, actor=admin)
+    stale.refresh_from_db()
+    later.refresh_from_db()
+    assert (stale.status, later.status) == (Invite.Status.REVOKED, Invite.Status.PENDING)

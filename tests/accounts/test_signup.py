@@ -148,3 +148,12 @@ def test_password_reset_mails_only_real_accounts_and_says_the_same_either_way(cl
     assert known["Location"] == unknown["Location"]
     reset = wait_for(lambda: mails_to("forgetful@example.org"), what="the password reset email")[-1]
     assert "/accounts/password/reset/key/" in body_text(reset)
+
+
+def test_signup_landing_keeps_only_known_utm_tags(client, catalog):
+    from experiments.models import Event
+
+    client.get("/signup?product=tracker&utm_source=" + "x" * 500 + "&utm_evil=1")
+    properties = Event.objects.get(name="signup_started").properties
+    assert properties["utm_source"] == "x" * 200
+    assert "utm_evil" not in properties

@@ -1,4 +1,5 @@
-"""The signup journey under a proxy, a double submit, a second trial, and invites to other addresses."""
+"""The signup journey under a proxy, a double submit, a second trial, invites to other addresses,
+and organization names that stay one line (they go into email subjects)."""
 
 import threading
 
@@ -10,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Invite, Membership, User
+from accounts.services import invite_create, organization_create_for_signup, user_signup_record
 from billing.models import Subscription
 
 from ..conftest import organization_on
@@ -105,3 +107,11 @@ def test_inviting_a_members_other_verified_address_is_refused(catalog):
     EmailAddress.objects.create(user=bob, email="bob.smith@corp.example", verified=True, primary=False)
     with pytest.raises(AlreadyMember):
         invite_create(organization=organization, actor=admin, email="bob.smith@corp.example")
+
+
+def test_organization_names_are_one_line(catalog):
+    user = UserFactory(email="eve@eve.example")
+    user_signup_record(user=user, organization_name="Evil\r\nBcc: victim@example.org")
+    organization = organization_create_for_signup(user=user)
+    assert organization.name == "Evil Bcc: victim@example.org"
+    invite_create(organization=organization, actor=user, email="someone@example.org")  # renders a subject

@@ -1,20 +1,58 @@
-"""Helpers of the billing page tests: an organization that has paid for Tracker by card."""
+"""Helpers of the billing tests: cards entered in localstripe, checkouts, paid organizations,
+signed webhooks, the lifecycle clock moved by time-machine, and words as a person reads them."""
 
 from __future__ import annotations
 
+import io
+import json
 import re
+import sys
+import time
 from html import unescape
 
+import stripe
+import time_machine
+from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
-from billing import services
-from billing.models import Subscription
+from billing import gateway, lifecycle, services
+from billing.models import Payment, Subscription
 from catalog.selectors import edition_get
 from provisioning.models import Environment
 
 from ..conftest import organization_on
 
+# localstripe's test cards.
 OK_CARD = "4242424242424242"
+DECLINED_AT_SETUP = "4000000000000002"
+DECLINED_AT_CHARGE = "4000000000000341"
+THREE_D_SECURE = "4000002500003155"
+
+
+def card_enter(localstripe, organization, admin, number, **kwargs):
+    """A card typed into the card form: the SetupIntent, and localstripe's confirmation."""
+    intent = services.card_setup_start(organization=organization, actor=admin)
+    confirmed = localstripe.enter_card(intent.client_secret, number, **kwargs)
+    return intent, confirmed
+
+
+def card_set_up(localstripe, organization, admin, number):
+    """A card entered and put on file."""
+    intent, _ = card_enter(localstripe, organization, admin, number)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+
+
+def standard_checkout(organization, admin, *, seats=5, interval="month"):
+    """The checkout of Tracker Standard: its pending payment (not charged yet)."""
+    subscription = organization.subscriptions.get()
+    return services.subscription_checkout(
+        subscription=subscription,
+        actor=admin,
+        edition=edition_get(product_code="tracker", edition_code="standard"),
+        seats=seats,
+        interval=interval,
+    )
 
 
 def paid_organization(localstripe, *, seats=5, interval="month", members=1):
@@ -34,6 +72,105 @@ def paid_organization(localstripe, *, seats=5, interval="month", members=1):
     subscription = Subscription.objects.get(organization=organization)
     assert subscription.status == Subscription.Status.ACTIVE
     return organization, admin, subscription
+
+
+def paid_on_commit(localstripe, *, edition="standard", seats=5, interval="month", members=1):
+    """An organization on Tracker `edition`, paid by card: the charge runs on commit, so the
+    test needs the `eager_tasks` fixture (tests/billing/conftest.py)."""
+    organization, admin = organization_on("standard", members=members)
+    card_set_up(localstripe, organization, admin, OK_CARD)
+    subscription = organization.subscriptions.get()
+    services.subscription_checkout(
+        subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code=edition),
+        seats=seats, interval=interval,
+    )
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.ACTIVE
+    return organization, admin, subscription
+
+
+def tick_at(at):
+    """The lifecycle clock, run once at `at`."""
+    with time_machine.travel(at, tick=False):
+        return lifecycle.lifecycle_tick()
+
+
+def paid_payment(localstripe, organization, admin):
+    """The organization's trial converted by a card charge: its succeeded payment."""
+    intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    payment = standard_checkout(organization, admin)
+    services.payment_charge(payment_id=payment.pk)
+    payment.refresh_from_db()
+    return payment
+
+
+def charged_but_unrecorded(localstripe, organization, admin):
+    """Stripe charged the card, but the worker died before recording it: only webhooks can
+    tell Flywheel now."""
+    intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
+    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    payment = standard_checkout(organization, admin)
+    Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.PROCESSING, attempts=1)
+    charged = gateway.payment_intent_charge(
+        amount=payment.amount_minor,
+        currency=payment.currency,
+        customer_id=organization.billing_account.stripe_customer_id,
+        payment_method_id=payment.payment_method_id,
+        metadata={"flywheel_payment": str(payment.public_id)},
+        idempotency_key=f"flywheel-payment-{payment.public_id}",
+    )
+    payment.refresh_from_db()
+    return payment, charged.id
+
+
+def webhook_signed(event: dict, secret: str | None = None) -> tuple[bytes, str]:
+    """The event as Stripe sends it: its body and its Stripe-Signature header."""
+    payload = json.dumps(event).encode()
+    timestamp = int(time.time())
+    signature = stripe.WebhookSignature._compute_signature(f"{timestamp}.{payload.decode()}", secret or settings.STRIPE_WEBHOOK_SECRET)
+    return payload, f"t={timestamp},v1={signature}"
+
+
+def webhook_event(event_id: str, kind: str, intent_id: str) -> dict:
+    """A Stripe event about a PaymentIntent, naming only its id."""
+    return {"id": event_id, "object": "event", "type": kind, "data": {"object": {"id": intent_id, "object": "payment_intent"}}}
+
+
+def webhook_post(client, payload, signature):
+    return client.post(reverse("stripe_webhook"), data=payload, content_type="application/json", headers={"Stripe-Signature": signature})
+
+
+def wsgi_call(path: str, *, method: str = "POST", body: bytes = b"", headers: dict | None = None):
+    """One request through the production entry point (config.wsgi), without the test client."""
+    from config.wsgi import application
+
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "127.0.0.1",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json",
+        **{f"HTTP_{name.upper().replace('-', '_')}": value for name, value in (headers or {}).items()},
+    }
+    answer: dict = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        answer["status"], answer["headers"] = int(status.split()[0]), dict(response_headers)
+
+    chunks = application(environ, start_response)
+    answer["body"] = b"".join(chunks)
+    getattr(chunks, "close", lambda: None)()
+    return answer
 
 
 def visible_text(html: str) -> str:

@@ -16,18 +16,7 @@ from billing.exceptions import CheckoutInvalid
 from billing.models import Invoice, Payment, Subscription
 
 from ..conftest import organization_on
-from .test_card_payments import OK_CARD, _card, _checkout
-
-
-def _paid_organization(localstripe, *, seats=5, interval="month", members=1):
-    organization, admin = organization_on("standard", members=members)
-    intent, _ = _card(localstripe, organization, admin, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    payment = _checkout(organization, admin, seats=seats, interval=interval)
-    services.payment_charge(payment_id=payment.pk)
-    subscription = Subscription.objects.get(organization=organization)
-    assert subscription.status == Subscription.Status.ACTIVE
-    return organization, admin, subscription
+from .helpers import paid_organization
 
 
 @pytest.mark.parametrize(
@@ -45,7 +34,7 @@ def test_proration_arithmetic(full, left, period, expected):
 
 
 def test_seats_added_mid_period_cost_the_prorated_price(localstripe, catalog):
-    organization, admin, subscription = _paid_organization(localstripe, seats=5, interval="month")
+    organization, admin, subscription = paid_organization(localstripe, seats=5, interval="month")
     period = (subscription.current_period_end - subscription.current_period_start).total_seconds()
     with time_machine.travel(subscription.current_period_start + timedelta(seconds=period / 2), tick=False):
         quote = services.seats_quote(subscription=subscription, seats=2)
@@ -64,7 +53,7 @@ def test_seats_added_mid_period_cost_the_prorated_price(localstripe, catalog):
 
 
 def test_double_click_charges_once(localstripe, catalog):
-    organization, admin, subscription = _paid_organization(localstripe)
+    organization, admin, subscription = paid_organization(localstripe)
     key = uuid.uuid4().hex
     first = services.subscription_add_seats(subscription=subscription, actor=admin, seats=1, request_key=key)
     second = services.subscription_add_seats(subscription=subscription, actor=admin, seats=1, request_key=key)
@@ -77,7 +66,7 @@ def test_double_click_charges_once(localstripe, catalog):
 
 
 def test_seats_beyond_the_edition_or_before_paying_are_refused(localstripe, catalog):
-    organization, admin, subscription = _paid_organization(localstripe, seats=99)
+    organization, admin, subscription = paid_organization(localstripe, seats=99)
     with pytest.raises(CheckoutInvalid, match="allows at most 100 users and you have 99 seats"):
         services.subscription_add_seats(subscription=subscription, actor=admin, seats=2, request_key="k1")
     trial, trial_admin = organization_on("standard")
@@ -87,7 +76,7 @@ def test_seats_beyond_the_edition_or_before_paying_are_refused(localstripe, cata
 
 
 def test_stripe_down_during_add_seats_grants_nothing_and_the_retry_charges_once(localstripe, catalog, settings):
-    organization, admin, subscription = _paid_organization(localstripe)
+    organization, admin, subscription = paid_organization(localstripe)
     payment = services.subscription_add_seats(subscription=subscription, actor=admin, seats=3, request_key="down")
     real_base = settings.STRIPE_API_BASE
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"
@@ -101,7 +90,7 @@ def test_stripe_down_during_add_seats_grants_nothing_and_the_retry_charges_once(
 
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_add_one_seat_requests(localstripe, catalog):
-    organization, admin, subscription = _paid_organization(localstripe, seats=5)
+    organization, admin, subscription = paid_organization(localstripe, seats=5)
     barrier = threading.Barrier(20)
     errors: list[str] = []
 
@@ -133,7 +122,7 @@ def test_twenty_concurrent_add_one_seat_requests(localstripe, catalog):
 
 
 def test_add_seats_page_shows_the_price_then_one_click(client, localstripe, catalog):
-    organization, admin, subscription = _paid_organization(localstripe)
+    organization, admin, subscription = paid_organization(localstripe)
     client.force_login(admin)
     assert "See the price" in client.get(reverse("billing")).content.decode()
     page = client.get(reverse("add_seats", args=[subscription.public_id]), {"seats": "2"}, follow=True).content.decode()

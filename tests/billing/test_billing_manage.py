@@ -8,7 +8,7 @@ from provisioning.models import Environment
 
 from ..conftest import organization_on
 from ..factories import MembershipFactory, UserFactory
-from .test_add_seats import _paid_organization
+from .helpers import paid_organization
 
 
 def _manage(client, subscription, **data):
@@ -20,7 +20,7 @@ def _last_message(response):
 
 
 def test_change_edition_and_remove_seats_from_the_billing_page(client, localstripe, catalog):
-    organization, admin, subscription = _paid_organization(localstripe, seats=5, members=2)
+    organization, admin, subscription = paid_organization(localstripe, seats=5, members=2)
     client.force_login(admin)
     page = client.get(reverse("billing")).content.decode()
     assert "Premium (now, prorated)" in page and "Free (at renewal)" in page
@@ -75,7 +75,7 @@ def test_sales_leads_page_is_for_staff(client, catalog):
 
 
 def test_billing_actions_are_walled_off(client, localstripe, catalog):
-    organization, admin, subscription = _paid_organization(localstripe)
+    organization, admin, subscription = paid_organization(localstripe)
     other, other_admin = organization_on("standard")
     client.force_login(other_admin)
     assert _manage(client, subscription, action="remove_seats", seats="1").status_code == 404

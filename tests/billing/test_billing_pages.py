@@ -10,7 +10,7 @@ from billing.models import Payment, Subscription
 
 from ..conftest import organization_on
 from ..factories import MembershipFactory
-from .test_card_payments import DECLINED_AT_CHARGE, OK_CARD
+from .helpers import DECLINED_AT_CHARGE, OK_CARD
 
 
 def _checkout_page(client, subscription, **params):

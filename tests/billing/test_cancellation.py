@@ -16,10 +16,9 @@ from experiments.models import Event
 
 from ..conftest import organization_on
 from ..factories import MembershipFactory
-from .test_card_payments import DECLINED_AT_CHARGE
-from .test_lifecycle import _paid, _tick, _use_card, eager_tasks  # noqa: F401 (fixture)
+from .helpers import DECLINED_AT_CHARGE, card_set_up, paid_on_commit, tick_at
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_tasks")]
 
 
 def _manage(client, subscription, **data):
@@ -27,7 +26,7 @@ def _manage(client, subscription, **data):
 
 
 def test_a_paid_subscription_runs_to_its_period_end_then_ends_without_a_renewal(client, localstripe, catalog):
-    organization, admin, subscription = _paid(localstripe, seats=3)
+    organization, admin, subscription = paid_on_commit(localstripe, seats=3)
     client.force_login(admin)
     _manage(client, subscription, action="cancel", reason="too_expensive")
     subscription.refresh_from_db()
@@ -46,7 +45,7 @@ def test_a_paid_subscription_runs_to_its_period_end_then_ends_without_a_renewal(
     assert subscription.cancellation_reason == "switched"
 
     invoices_before = Invoice.objects.count()
-    report = _tick(subscription.current_period_end + timedelta(minutes=1))
+    report = tick_at(subscription.current_period_end + timedelta(minutes=1))
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.CANCELED
     assert subscription.canceled_at is not None and report.renewals == 0
@@ -84,9 +83,9 @@ def test_a_trial_ends_at_once(client, localstripe, catalog):
 
 
 def test_a_past_due_subscription_ends_at_once_and_its_unpaid_invoice_is_voided(client, localstripe, catalog):
-    organization, admin, subscription = _paid(localstripe, seats=2)
-    _use_card(localstripe, organization, admin, DECLINED_AT_CHARGE)
-    _tick(subscription.current_period_end + timedelta(minutes=5))
+    organization, admin, subscription = paid_on_commit(localstripe, seats=2)
+    card_set_up(localstripe, organization, admin, DECLINED_AT_CHARGE)
+    tick_at(subscription.current_period_end + timedelta(minutes=5))
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.PAST_DUE
     renewal = Invoice.objects.get(kind=Invoice.Kind.RENEWAL)
@@ -97,19 +96,19 @@ def test_a_past_due_subscription_ends_at_once_and_its_unpaid_invoice_is_voided(c
     assert subscription.status == Subscription.Status.CANCELED and subscription.next_dunning_at is None
     assert renewal.status == Invoice.Status.VOID and renewal.number  # its number stays taken: no gap
     failed_payments = Payment.objects.filter(status="failed").count()
-    assert _tick(subscription.current_period_end + timedelta(days=3)).dunning_retries == 0
+    assert tick_at(subscription.current_period_end + timedelta(days=3)).dunning_retries == 0
     assert Payment.objects.filter(status="failed").count() == failed_payments
 
 
 def test_cancel_is_refused_while_a_payment_is_under_way_and_nothing_changes(localstripe, catalog):
     from config.celery import app as celery_app
 
-    organization, admin, subscription = _paid(localstripe, seats=2)
-    _use_card(localstripe, organization, admin, DECLINED_AT_CHARGE)
+    organization, admin, subscription = paid_on_commit(localstripe, seats=2)
+    card_set_up(localstripe, organization, admin, DECLINED_AT_CHARGE)
     failed_at = subscription.current_period_end + timedelta(minutes=5)
-    _tick(failed_at)
+    tick_at(failed_at)
     celery_app.conf.task_always_eager = False  # the dunning retry's charge waits for the worker
-    assert _tick(failed_at + timedelta(days=1, minutes=1)).dunning_retries == 1
+    assert tick_at(failed_at + timedelta(days=1, minutes=1)).dunning_retries == 1
     retry = Payment.objects.get(status=Payment.Status.PENDING)
     subscription.refresh_from_db()
     with pytest.raises(CheckoutInvalid, match="under way"):

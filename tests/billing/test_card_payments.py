@@ -11,37 +11,27 @@ from common.exceptions import NotFound
 from experiments.models import Event
 
 from ..conftest import organization_on
-
-OK_CARD = "4242424242424242"
-DECLINED_AT_SETUP = "4000000000000002"
-DECLINED_AT_CHARGE = "4000000000000341"
-THREE_D_SECURE = "4000002500003155"
-
-
-def _card(localstripe, organization, admin, number, **kwargs):
-    intent = services.card_setup_start(organization=organization, actor=admin)
-    confirmed = localstripe.enter_card(intent.client_secret, number, **kwargs)
-    return intent, confirmed
+from .helpers import (
+    DECLINED_AT_CHARGE,
+    DECLINED_AT_SETUP,
+    OK_CARD,
+    THREE_D_SECURE,
+    card_enter,
+    standard_checkout,
+)
 
 
 def _standard():
     return edition_get(product_code="tracker", edition_code="standard")
 
 
-def _checkout(organization, admin, *, seats=5, interval="month"):
-    subscription = organization.subscriptions.get()
-    return services.subscription_checkout(
-        subscription=subscription, actor=admin, edition=_standard(), seats=seats, interval=interval
-    )
-
-
 def test_trial_converts_when_the_card_is_charged(localstripe, trial_organization):
     organization, admin = trial_organization
-    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
     account = services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     assert (account.card_last4, account.card_brand) == ("4242", "visa")
 
-    payment = _checkout(organization, admin, seats=5, interval="year")
+    payment = standard_checkout(organization, admin, seats=5, interval="year")
     invoice = payment.invoice
     assert invoice.number.startswith("FW-") and invoice.status == Invoice.Status.OPEN
     assert invoice.total_minor == 5 * 8150
@@ -65,20 +55,20 @@ def test_trial_converts_when_the_card_is_charged(localstripe, trial_organization
 
 def test_a_card_declined_at_entry_is_never_stored(localstripe, trial_organization):
     organization, admin = trial_organization
-    intent, confirmed = _card(localstripe, organization, admin, DECLINED_AT_SETUP)
+    intent, confirmed = card_enter(localstripe, organization, admin, DECLINED_AT_SETUP)
     assert confirmed["error"]["message"] == "Your card was declined."
     with pytest.raises(CardDeclined, match="not confirmed"):
         services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     with pytest.raises(NoCardOnFile):
-        _checkout(organization, admin)
+        standard_checkout(organization, admin)
     assert not Invoice.objects.exists()
 
 
 def test_a_charge_declined_by_the_bank_keeps_the_trial_and_another_card_pays(localstripe, trial_organization):
     organization, admin = trial_organization
-    intent, _ = _card(localstripe, organization, admin, DECLINED_AT_CHARGE)
+    intent, _ = card_enter(localstripe, organization, admin, DECLINED_AT_CHARGE)
     services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    payment = _checkout(organization, admin)
+    payment = standard_checkout(organization, admin)
     services.payment_charge(payment_id=payment.pk)
     payment.refresh_from_db()
     assert payment.status == Payment.Status.FAILED
@@ -87,9 +77,9 @@ def test_a_charge_declined_by_the_bank_keeps_the_trial_and_another_card_pays(loc
     assert subscription.status == Subscription.Status.TRIALING and subscription.edition.code == "standard"
     assert payment.invoice.status == Invoice.Status.OPEN
 
-    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
     services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    retry = _checkout(organization, admin)
+    retry = standard_checkout(organization, admin)
     assert retry.pk != payment.pk and retry.invoice_id == payment.invoice_id  # same invoice, new attempt
     services.payment_charge(payment_id=retry.pk)
     retry.refresh_from_db()
@@ -100,12 +90,12 @@ def test_a_charge_declined_by_the_bank_keeps_the_trial_and_another_card_pays(loc
 
 def test_three_d_secure_card_is_authenticated_when_entered(localstripe, trial_organization):
     organization, admin = trial_organization
-    intent, confirmed = _card(localstripe, organization, admin, THREE_D_SECURE)
+    intent, confirmed = card_enter(localstripe, organization, admin, THREE_D_SECURE)
     assert confirmed["status"] == "succeeded"
     account = services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     assert account.card_last4 == "3155"
 
-    failed_intent, failed = _card(localstripe, organization, admin, THREE_D_SECURE, authenticate=False)
+    failed_intent, failed = card_enter(localstripe, organization, admin, THREE_D_SECURE, authenticate=False)
     assert failed["status"] == "canceled"
     with pytest.raises(CardDeclined):
         services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=failed_intent.id)
@@ -113,9 +103,9 @@ def test_three_d_secure_card_is_authenticated_when_entered(localstripe, trial_or
 
 def test_off_session_charge_that_needs_authentication_waits_for_the_customer(localstripe, trial_organization):
     organization, admin = trial_organization
-    intent, _ = _card(localstripe, organization, admin, THREE_D_SECURE)
+    intent, _ = card_enter(localstripe, organization, admin, THREE_D_SECURE)
     services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    payment = _checkout(organization, admin)
+    payment = standard_checkout(organization, admin)
     services.payment_charge(payment_id=payment.pk)
     payment.refresh_from_db()
     assert payment.status == Payment.Status.REQUIRES_ACTION and payment.client_secret
@@ -124,10 +114,10 @@ def test_off_session_charge_that_needs_authentication_waits_for_the_customer(loc
 
 def test_double_click_issues_one_invoice_and_one_charge(localstripe, trial_organization):
     organization, admin = trial_organization
-    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
     services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    first = _checkout(organization, admin)
-    second = _checkout(organization, admin)
+    first = standard_checkout(organization, admin)
+    second = standard_checkout(organization, admin)
     assert first.pk == second.pk
     services.payment_charge(payment_id=first.pk)
     services.payment_charge(payment_id=second.pk)
@@ -140,9 +130,9 @@ def test_double_click_issues_one_invoice_and_one_charge(localstripe, trial_organ
 
 def test_stripe_down_charges_nothing_then_the_retry_charges_once(localstripe, trial_organization, settings):
     organization, admin = trial_organization
-    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
     services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    payment = _checkout(organization, admin)
+    payment = standard_checkout(organization, admin)
     real_base = settings.STRIPE_API_BASE
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
     outcome = services.payment_charge(payment_id=payment.pk)
@@ -163,7 +153,7 @@ def test_stripe_down_charges_nothing_then_the_retry_charges_once(localstripe, tr
 
 def test_checkout_refuses_bad_choices_with_reasons(localstripe, trial_organization):
     organization, admin = organization_on("standard", members=3)
-    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
     services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     subscription = organization.subscriptions.get()
     with pytest.raises(CheckoutInvalid, match="uses 3 seats .* buy at least 3"):
@@ -186,7 +176,7 @@ def test_checkout_refuses_bad_choices_with_reasons(localstripe, trial_organizati
 def test_another_organizations_card_setup_is_not_found(localstripe, catalog):
     acme, acme_admin = organization_on("standard")
     globex, globex_admin = organization_on("standard")
-    acme_intent, _ = _card(localstripe, acme, acme_admin, OK_CARD)
+    acme_intent, _ = card_enter(localstripe, acme, acme_admin, OK_CARD)
     services.card_setup_start(organization=globex, actor=globex_admin)
     with pytest.raises(NotFound):
         services.card_setup_complete(organization=globex, actor=globex_admin, setup_intent_id=acme_intent.id)
@@ -199,9 +189,9 @@ def test_a_processing_intent_keeps_the_payment_under_way_and_never_unfails_one(l
     from billing import gateway
 
     organization, admin = trial_organization
-    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
     services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    payment = _checkout(organization, admin)
+    payment = standard_checkout(organization, admin)
     assert {"payment_intent.processing", "payment_intent.canceled"} <= set(services.HANDLED_WEBHOOKS)
 
     def processing(payment_id: str) -> gateway.PaymentIntent:

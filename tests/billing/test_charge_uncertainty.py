@@ -13,12 +13,12 @@ from billing.exceptions import PaymentProcessorUnavailable
 from billing.models import Payment
 
 from ..conftest import organization_on
-from .test_card_payments import OK_CARD, _card, _checkout
+from .helpers import OK_CARD, card_enter, standard_checkout
 
 
 def _paying_organization(localstripe):
     organization, admin = organization_on("standard")
-    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
     services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     return organization, admin
 
@@ -32,7 +32,7 @@ def _intents_of(organization, payment):
 
 def test_a_charge_whose_answer_was_lost_on_the_last_attempt_is_adopted_not_charged_again(localstripe, catalog, settings):
     organization, admin = _paying_organization(localstripe)
-    payment = _checkout(organization, admin)
+    payment = standard_checkout(organization, admin)
     real_charge, calls = gateway.payment_intent_charge, []
 
     def stripe_in_trouble(**kwargs):
@@ -64,7 +64,7 @@ def test_a_charge_whose_answer_was_lost_on_the_last_attempt_is_adopted_not_charg
 
 def test_when_stripe_answers_that_the_last_attempt_did_not_charge_the_payment_fails(localstripe, catalog, settings):
     organization, admin = _paying_organization(localstripe)
-    payment = _checkout(organization, admin)
+    payment = standard_checkout(organization, admin)
     with mock.patch.object(gateway, "payment_intent_charge", side_effect=PaymentProcessorUnavailable("read timeout")) as charge:
         while not services.payment_charge(payment_id=payment.pk).done:
             pass
@@ -80,7 +80,7 @@ def test_a_charge_and_a_refund_whose_tasks_were_never_published_are_scheduled_ag
 
     organization, admin = _paying_organization(localstripe)
     with mock.patch.object(tasks.payment_charge, "apply_async", side_effect=ConnectionError("broker down")):
-        payment = _checkout(organization, admin)  # committed; its task lost
+        payment = standard_checkout(organization, admin)  # committed; its task lost
     payment.refresh_from_db()
     assert payment.status == Payment.Status.PENDING
     published = []
@@ -107,9 +107,9 @@ def test_a_late_success_for_a_payment_whose_invoice_another_paid_is_flagged_not_
     # Stripe says an intent succeeded for a payment that had failed, after a retry paid the
     # invoice: the webhook must not fail for ever on the one-live-payment constraint.
     organization, admin = _paying_organization(localstripe)
-    first = _checkout(organization, admin)
+    first = standard_checkout(organization, admin)
     Payment.objects.filter(pk=first.pk).update(status=Payment.Status.FAILED, failure_message="declined")
-    retry = _checkout(organization, admin)
+    retry = standard_checkout(organization, admin)
     services.payment_charge(payment_id=retry.pk)
     retry.refresh_from_db()
     assert retry.status == Payment.Status.SUCCEEDED

@@ -21,8 +21,7 @@ from billing.models import Invoice, Payment, Subscription
 from experiments import events
 from experiments.models import Event
 
-from .helpers import paid_organization, visible_text
-from .test_card_payments import DECLINED_AT_CHARGE, _card
+from .helpers import DECLINED_AT_CHARGE, card_enter, paid_organization, visible_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,7 +75,7 @@ def test_a_card_error_in_stripes_shape_carries_the_decline_code_and_the_payment_
 
 def _declined_renewal(localstripe):
     organization, admin, subscription = paid_organization(localstripe, seats=2)
-    intent, _ = _card(localstripe, organization, admin, DECLINED_AT_CHARGE)
+    intent, _ = card_enter(localstripe, organization, admin, DECLINED_AT_CHARGE)
     services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     return organization, subscription
 

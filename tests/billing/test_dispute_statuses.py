@@ -18,11 +18,11 @@ from experiments.models import Event, Exposure
 
 from ..experiments.factories import experiment_with
 from ..factories import OrganizationFactory, UserFactory
-from .test_webhooks import _paid_intent, _post, _signed
+from .helpers import paid_payment, webhook_post, webhook_signed
 
 
 def _deliver(client, event):
-    assert _post(client, *_signed(event)).status_code == 200
+    assert webhook_post(client, *webhook_signed(event)).status_code == 200
     stored = WebhookEvent.objects.get(stripe_event_id=event["id"])
     refunds.webhook_apply(event_type=stored.type, payload=stored.payload)
 
@@ -65,7 +65,7 @@ def _given_back(dispute_id: str) -> list[int]:
 
 def test_a_prevented_dispute_is_closed_for_good_and_costs_nothing(client, localstripe, trial_organization):
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     disputes = Disputes(client, _charge_of(localstripe, payment.stripe_payment_intent_id), "dp_prevented")
 
     record = disputes.deliver("charge.dispute.created", "prevented", 1_000)
@@ -79,7 +79,7 @@ def test_a_prevented_dispute_is_closed_for_good_and_costs_nothing(client, locals
 
 def test_a_lost_dispute_won_on_appeal_gives_its_amount_back_to_revenue(client, localstripe, trial_organization, caplog):
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     experiment = experiment_with(("control", 1.0), ("treatment", 1.0), key="appeal", hash_attribute="organization_id")
     exposed_at = timezone.now() - timedelta(days=1)
     for key, exposed in (("control", organization), ("treatment", OrganizationFactory())):
@@ -118,7 +118,7 @@ def test_a_lost_dispute_won_on_appeal_gives_its_amount_back_to_revenue(client, l
 
 def test_an_appeal_lost_again_takes_the_money_once(client, localstripe, trial_organization):
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     disputes = Disputes(client, _charge_of(localstripe, payment.stripe_payment_intent_id), "dp_lost_twice")
     disputes.deliver("charge.dispute.closed", "lost", 1_000)
     disputes.deliver("charge.dispute.updated", "appeal_under_review", 1_100)
@@ -135,13 +135,13 @@ def _dispute_event(event_id: str, charge_id: str) -> dict:
 
 def test_refund_and_dispute_events_about_a_charge_nobody_knows_are_not_ours(client, localstripe, trial_organization):
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     # A charge Stripe does not have in this account (a Connect account's, deleted test data).
     for event in (
         {"id": "evt_refund_gone", "object": "event", "type": "charge.refunded", "data": {"object": {"id": "ch_gone", "object": "charge"}}},
         _dispute_event("evt_dispute_gone", "ch_gone"),
     ):
-        assert _post(client, *_signed(event)).status_code == 200
+        assert webhook_post(client, *webhook_signed(event)).status_code == 200
         stored = WebhookEvent.objects.get(stripe_event_id=event["id"])
         with pytest.raises(WebhookNotOurs, match="ch_gone, which Stripe does not have in this account"):
             refunds.webhook_apply(event_type=stored.type, payload=stored.payload)
@@ -156,7 +156,7 @@ def test_refund_and_dispute_events_about_a_charge_nobody_knows_are_not_ours(clie
          "data": {"object": {"id": stranger_charge, "object": "charge"}}},
         _dispute_event("evt_dispute_stranger", stranger_charge),
     ):
-        assert _post(client, *_signed(event)).status_code == 200
+        assert webhook_post(client, *webhook_signed(event)).status_code == 200
         stored = WebhookEvent.objects.get(stripe_event_id=event["id"])
         with pytest.raises(WebhookNotOurs, match=f"{stranger_charge}, which no Flywheel payment knows"):
             refunds.webhook_apply(event_type=stored.type, payload=stored.payload)

@@ -18,12 +18,12 @@ from billing.models import Invoice, InvoiceLine, Payment
 
 from ..conftest import organization_on
 from ..factories import MembershipFactory, UserFactory
-from .test_card_payments import OK_CARD, _card, _checkout
-from .test_webhooks import _paid_intent
+from .factories import InvoiceFactory, SubscriptionFactory
+from .helpers import OK_CARD, card_enter, paid_payment, standard_checkout
 
 
 def _paid_invoice(localstripe, organization, admin) -> Invoice:
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     assert payment.status == Payment.Status.SUCCEEDED
     return Invoice.objects.get(pk=payment.invoice_id)
 
@@ -59,9 +59,9 @@ def test_members_see_the_invoice_page_and_other_organizations_get_404(client, lo
     assert client.get(url).status_code == 302  # to the sign-in page
 
 
-def test_purchase_order_number_and_due_date_are_shown(client, localstripe, catalog):
-    organization, admin = organization_on("standard")
-    invoice = _paid_invoice(localstripe, organization, admin)
+def test_purchase_order_number_and_due_date_are_shown(client, catalog):
+    invoice = InvoiceFactory(paid=True, subscription=SubscriptionFactory(paid=True))
+    admin = MembershipFactory(organization=invoice.organization, role=Membership.Role.ADMIN).user
     invoice.po_number = "PO-4711"
     invoice.due_at = invoice.issued_at + timedelta(days=30)
     invoice.save(update_fields=["po_number", "due_at"])  # still allowed on an issued invoice
@@ -90,9 +90,8 @@ def test_the_pdf_is_a_pdf_of_the_invoice(client, localstripe, catalog):
     assert client.get(f"/billing/invoices/{invoice.public_id}.pdf").content == response.content
 
 
-def test_a_paid_invoice_cannot_be_changed(localstripe, trial_organization):
-    organization, admin = trial_organization
-    invoice = _paid_invoice(localstripe, organization, admin)
+def test_a_paid_invoice_cannot_be_changed(catalog):
+    invoice = InvoiceFactory(paid=True, subscription=SubscriptionFactory(paid=True))
     before = (invoice.number, invoice.total_minor, invoice.status)
 
     invoice.total_minor = 1
@@ -142,9 +141,9 @@ def test_the_admin_shows_invoices_read_only(client, localstripe, trial_organizat
 
 def test_an_open_invoice_is_still_numbered_and_shown(client, localstripe, trial_organization):
     organization, admin = trial_organization
-    intent, _ = _card(localstripe, organization, admin, OK_CARD)
+    intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
     services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    payment = _checkout(organization, admin)  # not charged yet
+    payment = standard_checkout(organization, admin)  # not charged yet
     client.force_login(admin)
     page = client.get(reverse("invoice", args=[payment.invoice.public_id])).content.decode()
     assert 'id="document-status">Open<' in page and payment.invoice.number in page
@@ -168,9 +167,9 @@ def test_invoices_name_the_seller_and_the_customer_as_they_were_at_issue(client,
 
     from catalog.selectors import edition_get
 
-    from .test_lifecycle import _use_card
+    from .helpers import card_set_up
 
-    _use_card(localstripe, organization, admin, OK_CARD)
+    card_set_up(localstripe, organization, admin, OK_CARD)
     services.subscription_checkout(
         subscription=organization.subscriptions.get(), actor=admin,
         edition=edition_get(product_code="tracker", edition_code="standard"), seats=2, interval="month",

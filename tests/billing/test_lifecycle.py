@@ -16,58 +16,27 @@ from billing import gateway, lifecycle, services
 from billing.exceptions import CheckoutInvalid
 from billing.models import BillingAccount, Invoice, Payment, Subscription
 from catalog.selectors import edition_get
-from config.celery import app as celery_app
 from experiments.models import Event
 
 from ..conftest import organization_on
-from .test_card_payments import DECLINED_AT_CHARGE, OK_CARD, _card
+from .helpers import DECLINED_AT_CHARGE, OK_CARD, card_set_up, paid_on_commit, tick_at
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def eager_tasks():
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_tasks")]
 
 
 def _subjects():
     return [message.subject for message in mail.outbox]
 
 
-def _use_card(localstripe, organization, admin, number):
-    intent, _ = _card(localstripe, organization, admin, number)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-
-
-def _paid(localstripe, *, edition="standard", seats=5, interval="month", members=1):
-    organization, admin = organization_on("standard", members=members)
-    _use_card(localstripe, organization, admin, OK_CARD)
-    subscription = organization.subscriptions.get()
-    services.subscription_checkout(
-        subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code=edition),
-        seats=seats, interval=interval,
-    )
-    subscription.refresh_from_db()
-    assert subscription.status == Subscription.Status.ACTIVE
-    return organization, admin, subscription
-
-
-def _tick(at):
-    with time_machine.travel(at, tick=False):
-        return lifecycle.lifecycle_tick()
-
-
 def test_trial_reminders_go_out_once_at_seven_three_and_one_days(localstripe, catalog):
     organization, admin = organization_on("standard")
     subscription = organization.subscriptions.get()
     end = subscription.trial_ends_at
-    assert _tick(end - timedelta(days=8)).reminders == 0
-    assert _tick(end - timedelta(days=6, hours=12)).reminders == 1
-    assert _tick(end - timedelta(days=6)).reminders == 0  # not twice
-    assert _tick(end - timedelta(days=2, hours=12)).reminders == 1
-    assert _tick(end - timedelta(hours=12)).reminders == 1
+    assert tick_at(end - timedelta(days=8)).reminders == 0
+    assert tick_at(end - timedelta(days=6, hours=12)).reminders == 1
+    assert tick_at(end - timedelta(days=6)).reminders == 0  # not twice
+    assert tick_at(end - timedelta(days=2, hours=12)).reminders == 1
+    assert tick_at(end - timedelta(hours=12)).reminders == 1
     assert _subjects() == [
         "[Flywheel] Your Tracker trial ends in 7 days",
         "[Flywheel] Your Tracker trial ends in 3 days",
@@ -83,7 +52,7 @@ def test_trial_reminders_go_out_once_at_seven_three_and_one_days(localstripe, ca
 def test_a_trial_without_a_card_falls_back_to_free_when_the_organization_fits(localstripe, catalog):
     organization, admin = organization_on("standard", members=3)
     subscription = organization.subscriptions.get()
-    report = _tick(subscription.trial_ends_at + timedelta(minutes=1))
+    report = tick_at(subscription.trial_ends_at + timedelta(minutes=1))
     assert report.trials_to_free == 1
     subscription.refresh_from_db()
     assert (subscription.status, subscription.edition.code, subscription.seat_limit) == ("active", "free", 10)
@@ -93,11 +62,11 @@ def test_a_trial_without_a_card_falls_back_to_free_when_the_organization_fits(lo
 def test_a_trial_of_an_organization_too_big_for_free_is_suspended_until_paid(localstripe, catalog):
     organization, admin = organization_on("standard", members=12)
     subscription = organization.subscriptions.get()
-    assert _tick(subscription.trial_ends_at + timedelta(minutes=1)).trials_suspended == 1
+    assert tick_at(subscription.trial_ends_at + timedelta(minutes=1)).trials_suspended == 1
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.SUSPENDED
     assert "suspended until someone pays" in mail.outbox[-1].body
-    _use_card(localstripe, organization, admin, OK_CARD)
+    card_set_up(localstripe, organization, admin, OK_CARD)
     services.subscription_checkout(
         subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code="standard"),
         seats=12, interval="month",
@@ -107,11 +76,11 @@ def test_a_trial_of_an_organization_too_big_for_free_is_suspended_until_paid(loc
 
 
 def test_renewal_charges_the_next_period_once(localstripe, catalog):
-    organization, admin, subscription = _paid(localstripe, seats=4)
+    organization, admin, subscription = paid_on_commit(localstripe, seats=4)
     first_end = subscription.current_period_end
-    report = _tick(first_end + timedelta(minutes=5))
+    report = tick_at(first_end + timedelta(minutes=5))
     assert report.renewals == 1
-    assert _tick(first_end + timedelta(minutes=20)).renewals == 0
+    assert tick_at(first_end + timedelta(minutes=20)).renewals == 0
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.ACTIVE
     assert subscription.current_period_start == first_end and subscription.current_period_end > first_end
@@ -120,14 +89,14 @@ def test_renewal_charges_the_next_period_once(localstripe, catalog):
 
 
 def test_overlapping_ticks_issue_one_renewal(localstripe, catalog):
-    organization, admin, subscription = _paid(localstripe)
+    organization, admin, subscription = paid_on_commit(localstripe)
     at = subscription.current_period_end + timedelta(minutes=5)
     barrier = threading.Barrier(2)
 
     def tick():
         barrier.wait()
         try:
-            _tick(at)
+            tick_at(at)
         finally:
             connection.close()
 
@@ -141,34 +110,34 @@ def test_overlapping_ticks_issue_one_renewal(localstripe, catalog):
 
 
 def test_dunning_retries_emails_then_suspends_and_a_payment_reactivates(localstripe, catalog):
-    organization, admin, subscription = _paid(localstripe, seats=2)
-    _use_card(localstripe, organization, admin, DECLINED_AT_CHARGE)  # the card that fails later
+    organization, admin, subscription = paid_on_commit(localstripe, seats=2)
+    card_set_up(localstripe, organization, admin, DECLINED_AT_CHARGE)  # the card that fails later
     failed_at = subscription.current_period_end + timedelta(minutes=5)
-    _tick(failed_at)
+    tick_at(failed_at)
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.PAST_DUE
     assert mail.outbox[-1].subject == "[Flywheel] Payment failed for Tracker"
     assert "/billing/" in mail.outbox[-1].body
 
     for day, retries in [(1, 1), (3, 2), (5, 3), (7, 4)]:
-        assert _tick(failed_at + timedelta(days=day, minutes=1)).dunning_retries == 1
+        assert tick_at(failed_at + timedelta(days=day, minutes=1)).dunning_retries == 1
         subscription.refresh_from_db()
         assert subscription.status == Subscription.Status.PAST_DUE and subscription.dunning_attempts == retries
-    assert _tick(failed_at + timedelta(days=9)).suspended == 0  # still in the grace period
-    assert _tick(failed_at + timedelta(days=10, minutes=1)).suspended == 1
+    assert tick_at(failed_at + timedelta(days=9)).suspended == 0  # still in the grace period
+    assert tick_at(failed_at + timedelta(days=10, minutes=1)).suspended == 1
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.SUSPENDED
     assert Payment.objects.filter(invoice__kind=Invoice.Kind.RENEWAL, status="failed").count() == 5
     assert _subjects().count("[Flywheel] Payment failed for Tracker") == 5  # one email each time
 
-    _use_card(localstripe, organization, admin, OK_CARD)
+    card_set_up(localstripe, organization, admin, OK_CARD)
     lifecycle.subscription_pay_now(subscription=subscription, actor=admin)
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.ACTIVE and subscription.dunning_attempts == 0
 
 
 def test_upgrade_is_prorated_and_applies_at_once(localstripe, catalog):
-    organization, admin, subscription = _paid(localstripe, seats=4)
+    organization, admin, subscription = paid_on_commit(localstripe, seats=4)
     middle = subscription.current_period_start + (subscription.current_period_end - subscription.current_period_start) / 2
     with time_machine.travel(middle, tick=False):
         payment = lifecycle.subscription_change_edition(
@@ -197,7 +166,7 @@ def test_upgrade_is_prorated_and_applies_at_once(localstripe, catalog):
 
 
 def test_downgrade_waits_for_the_period_end_and_is_refused_when_over_the_limit(localstripe, catalog):
-    organization, admin, subscription = _paid(localstripe, edition="premium", seats=12, members=12)
+    organization, admin, subscription = paid_on_commit(localstripe, edition="premium", seats=12, members=12)
     with pytest.raises(CheckoutInvalid, match="Tracker Free allows 10 users and .* has 12"):
         lifecycle.subscription_change_edition(
             subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code="free"),
@@ -209,30 +178,30 @@ def test_downgrade_waits_for_the_period_end_and_is_refused_when_over_the_limit(l
     )
     subscription.refresh_from_db()
     assert subscription.edition.code == "premium" and subscription.pending_edition.code == "standard"
-    _tick(subscription.current_period_end + timedelta(minutes=5))
+    tick_at(subscription.current_period_end + timedelta(minutes=5))
     subscription.refresh_from_db()
     assert subscription.edition.code == "standard" and subscription.pending_edition is None
     assert Invoice.objects.get(kind=Invoice.Kind.RENEWAL).total_minor == 12 * 815
 
 
 def test_seat_removals_take_effect_at_renewal(localstripe, catalog):
-    organization, admin, subscription = _paid(localstripe, seats=5, members=2)
+    organization, admin, subscription = paid_on_commit(localstripe, seats=5, members=2)
     with pytest.raises(CheckoutInvalid, match="uses 2 seats"):
         lifecycle.subscription_remove_seats(subscription=subscription, actor=admin, seats=4)
     lifecycle.subscription_remove_seats(subscription=subscription, actor=admin, seats=2)
     subscription.refresh_from_db()
     assert (subscription.seat_limit, subscription.pending_seat_limit) == (5, 3)
-    _tick(subscription.current_period_end + timedelta(minutes=5))
+    tick_at(subscription.current_period_end + timedelta(minutes=5))
     subscription.refresh_from_db()
     assert (subscription.seat_limit, subscription.pending_seat_limit) == (3, None)
     assert Invoice.objects.get(kind=Invoice.Kind.RENEWAL).total_minor == 3 * 815
 
 
 def test_purchase_order_invoices_have_terms_and_overdue_ones_suspend_only_their_subscription(localstripe, catalog):
-    organization, admin, subscription = _paid(localstripe, seats=3, interval="year")
+    organization, admin, subscription = paid_on_commit(localstripe, seats=3, interval="year")
     BillingAccount.objects.filter(organization=organization).update(collection_method="invoice", po_number="PO-778", net_terms_days=30)
     renewal_at = subscription.current_period_end + timedelta(minutes=5)
-    _tick(renewal_at)
+    tick_at(renewal_at)
     invoice = Invoice.objects.get(kind=Invoice.Kind.RENEWAL)
     assert (invoice.po_number, invoice.collection_method, invoice.status) == ("PO-778", "invoice", "open")
     assert invoice.due_at == renewal_at + timedelta(days=30)
@@ -241,8 +210,8 @@ def test_purchase_order_invoices_have_terms_and_overdue_ones_suspend_only_their_
     assert subscription.status == Subscription.Status.ACTIVE  # net terms: the product goes on
     assert mail.outbox[-1].subject == f"[Flywheel] Invoice {invoice.number} for Tracker"
 
-    assert _tick(invoice.due_at + timedelta(days=1)).overdue_reminders == 1
-    assert _tick(invoice.due_at + timedelta(days=4)).suspended == 1
+    assert tick_at(invoice.due_at + timedelta(days=1)).overdue_reminders == 1
+    assert tick_at(invoice.due_at + timedelta(days=4)).suspended == 1
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.SUSPENDED
     lifecycle.invoice_mark_paid_by_transfer(invoice=invoice, actor=admin)
@@ -252,14 +221,14 @@ def test_purchase_order_invoices_have_terms_and_overdue_ones_suspend_only_their_
 
 
 def test_sales_threshold_lists_big_spenders(localstripe, catalog):
-    organization, admin, subscription = _paid(localstripe, seats=50, interval="year")
-    small, small_admin, _ = _paid(localstripe, seats=1)
+    organization, admin, subscription = paid_on_commit(localstripe, seats=50, interval="year")
+    small, small_admin, _ = paid_on_commit(localstripe, seats=1)
     flagged = lifecycle.organizations_over_sales_threshold(minimum_minor=100_000, since=timezone.now() - timedelta(days=365))
     assert [(org.pk, total) for org, total in flagged] == [(organization.pk, 50 * 8150)]
 
 
 def test_a_second_product_is_billed_on_the_organizations_billing_date(localstripe, catalog):
-    organization, admin, tracker = _paid(localstripe, seats=2)
+    organization, admin, tracker = paid_on_commit(localstripe, seats=2)
     ten_days_later = tracker.current_period_start + timedelta(days=10)
     with time_machine.travel(ten_days_later, tick=False):
         wiki = services.subscription_start_trial(
@@ -280,7 +249,7 @@ def test_a_second_product_is_billed_on_the_organizations_billing_date(localstrip
     assert payment.amount_minor == quote.amount_minor == expected < 2 * 611
     wiki.refresh_from_db()
     assert wiki.current_period_end == tracker.current_period_end  # one billing date
-    _tick(tracker.current_period_end + timedelta(minutes=5))
+    tick_at(tracker.current_period_end + timedelta(minutes=5))
     renewals = Invoice.objects.filter(kind=Invoice.Kind.RENEWAL).order_by("subscription__product__code")
     assert [(i.subscription.product.code, i.total_minor, i.period_start) for i in renewals] == [
         ("tracker", 2 * 815, tracker.current_period_end),
@@ -293,7 +262,7 @@ def test_purchase_order_requests_reach_staff_and_are_accepted_in_the_admin(clien
 
     from ..factories import UserFactory
 
-    organization, admin, subscription = _paid(localstripe, seats=2, interval="year")
+    organization, admin, subscription = paid_on_commit(localstripe, seats=2, interval="year")
     staff = UserFactory(email="finance@flywheel.example", is_staff=True, is_superuser=True)
     lifecycle.payment_terms_request(organization=organization, actor=admin, po_number="PO-9", billing_email="ap@acme.example")
     assert mail.outbox[-1].to == [staff.email] and "PO-9" in mail.outbox[-1].body
@@ -306,7 +275,7 @@ def test_purchase_order_requests_reach_staff_and_are_accepted_in_the_admin(clien
     assert response.status_code == 302
     account.refresh_from_db()
     assert (account.collection_method, account.net_terms_days) == ("invoice", 45)
-    _tick(subscription.current_period_end + timedelta(minutes=5))
+    tick_at(subscription.current_period_end + timedelta(minutes=5))
     invoice = Invoice.objects.get(kind=Invoice.Kind.RENEWAL)
     response = client.post(
         reverse("admin:billing_invoice_changelist"), {"action": "mark_paid_by_transfer", "_selected_action": [invoice.pk]}
@@ -341,9 +310,9 @@ def _failure_emails() -> list:
 
 
 def test_the_webhook_after_the_worker_recorded_a_decline_sends_no_second_email(localstripe, catalog):
-    organization, admin, subscription = _paid(localstripe, seats=2)
-    _use_card(localstripe, organization, admin, DECLINED_AT_CHARGE)
-    _tick(subscription.current_period_end + timedelta(minutes=5))
+    organization, admin, subscription = paid_on_commit(localstripe, seats=2)
+    card_set_up(localstripe, organization, admin, DECLINED_AT_CHARGE)
+    tick_at(subscription.current_period_end + timedelta(minutes=5))
     payment = Payment.objects.get(invoice__kind=Invoice.Kind.RENEWAL)
     assert payment.status == Payment.Status.FAILED
     assert len(_failure_emails()) == 1
@@ -366,8 +335,8 @@ def test_the_webhook_after_the_worker_recorded_a_decline_sends_no_second_email(l
 
 
 def _declined_renewal(localstripe):
-    organization, admin, subscription = _paid(localstripe, seats=2)
-    _use_card(localstripe, organization, admin, DECLINED_AT_CHARGE)
+    organization, admin, subscription = paid_on_commit(localstripe, seats=2)
+    card_set_up(localstripe, organization, admin, DECLINED_AT_CHARGE)
     return organization, subscription
 
 
@@ -391,7 +360,7 @@ def _payment_failed_webhook(client, localstripe, intent_id: str, event_id: str) 
     then applied by the handler the drain runs."""
     from billing.models import WebhookEvent
 
-    from .test_webhooks import _post, _signed
+    from .helpers import webhook_post, webhook_signed
 
     event = {
         "id": event_id,
@@ -400,7 +369,7 @@ def _payment_failed_webhook(client, localstripe, intent_id: str, event_id: str) 
         "created": int(timezone.now().timestamp()),
         "data": {"object": _intent_as_stripe_has_it(localstripe, intent_id)},
     }
-    assert _post(client, *_signed(event)).status_code == 200
+    assert webhook_post(client, *webhook_signed(event)).status_code == 200
     services.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=event_id).pk)
 
 
@@ -427,7 +396,7 @@ def test_a_declined_renewal_recorded_by_the_worker_first_is_told_once_through_th
     client, localstripe, catalog
 ):
     organization, subscription = _declined_renewal(localstripe)
-    _tick(subscription.current_period_end + timedelta(minutes=5))  # the worker charges: declined
+    tick_at(subscription.current_period_end + timedelta(minutes=5))  # the worker charges: declined
     payment = Payment.objects.get(invoice__kind=Invoice.Kind.RENEWAL)
     [declined] = _declined_intents(organization)
     # The worker stored the declined intent from its card error (localstripe's names the charge).
@@ -461,7 +430,7 @@ def test_a_declined_renewal_recorded_by_the_webhook_first_is_not_told_again_by_t
             raise
 
     monkeypatch.setattr(gateway, "payment_intent_charge", charge_while_the_webhook_lands_first)
-    _tick(subscription.current_period_end + timedelta(minutes=5))
+    tick_at(subscription.current_period_end + timedelta(minutes=5))
     [declined] = seen
     [intent] = _declined_intents(organization)
     assert declined.payment_intent_id == intent.id and declined.code == "card_declined"
@@ -480,12 +449,11 @@ def test_a_renewal_whose_intent_is_canceled_in_stripe_fails_once(client, localst
 
     from billing.models import WebhookEvent
 
-    from .test_card_payments import THREE_D_SECURE
-    from .test_webhooks import _post, _signed
+    from .helpers import THREE_D_SECURE, webhook_post, webhook_signed
 
-    organization, admin, subscription = _paid(localstripe, seats=2)
-    _use_card(localstripe, organization, admin, THREE_D_SECURE)
-    _tick(subscription.current_period_end + timedelta(minutes=5))
+    organization, admin, subscription = paid_on_commit(localstripe, seats=2)
+    card_set_up(localstripe, organization, admin, THREE_D_SECURE)
+    tick_at(subscription.current_period_end + timedelta(minutes=5))
     payment = Payment.objects.get(invoice__kind=Invoice.Kind.RENEWAL)
     assert payment.status == Payment.Status.REQUIRES_ACTION
     requests.post(
@@ -495,7 +463,7 @@ def test_a_renewal_whose_intent_is_canceled_in_stripe_fails_once(client, localst
     for number in range(2):  # a delivery and a redelivery under another id
         event = {"id": f"evt_canceled_{number}", "object": "event", "type": "payment_intent.canceled",
                  "data": {"object": _intent_as_stripe_has_it(localstripe, payment.stripe_payment_intent_id)}}
-        assert _post(client, *_signed(event)).status_code == 200
+        assert webhook_post(client, *webhook_signed(event)).status_code == 200
         services.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=event["id"]).pk)
     _stripe_replay("evt_canceled_0")
 

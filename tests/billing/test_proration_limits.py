@@ -11,13 +11,13 @@ from billing import services
 from billing.exceptions import CheckoutInvalid
 from catalog.selectors import edition_get
 
-from .test_add_seats import _paid_organization
+from .helpers import paid_organization
 
 
 def test_seats_added_in_a_first_period_cut_short_cost_their_share_of_a_whole_month(localstripe, catalog):
     # Wiki bought 20 days into Tracker's month runs about 10 days to the shared billing date,
     # charged about 10/30 of a month; a seat added halfway through costs about 5/30, not 5/10.
-    organization, admin, tracker = _paid_organization(localstripe, seats=2)
+    organization, admin, tracker = paid_organization(localstripe, seats=2)
     wiki_standard = edition_get(product_code="wiki", edition_code="standard")
     with time_machine.travel(tracker.current_period_start + timedelta(days=20), tick=False):
         wiki = services.subscription_start_trial(organization=organization, edition=wiki_standard, actor=admin)
@@ -37,7 +37,7 @@ def test_seats_added_in_a_first_period_cut_short_cost_their_share_of_a_whole_mon
 
 
 def test_seat_purchases_being_paid_for_count_against_the_editions_limit(localstripe, catalog):
-    organization, admin, subscription = _paid_organization(localstripe, seats=95)
+    organization, admin, subscription = paid_organization(localstripe, seats=95)
     limit = subscription.edition.seat_limit
     first = services.subscription_add_seats(subscription=subscription, actor=admin, seats=limit - 95, request_key=uuid.uuid4().hex)
     with pytest.raises(CheckoutInvalid, match=rf"allows at most {limit} users and you have 95 seats \({limit - 95} more being paid for\)"):

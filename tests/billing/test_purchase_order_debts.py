@@ -10,11 +10,11 @@ from billing.exceptions import CheckoutInvalid
 from billing.models import BillingAccount, Invoice, Subscription
 from catalog.selectors import edition_get
 
-from .test_add_seats import _paid_organization
+from .helpers import paid_organization
 
 
 def _purchase_order_renewal(localstripe, net_terms_days=30):
-    organization, admin, subscription = _paid_organization(localstripe, seats=3)
+    organization, admin, subscription = paid_organization(localstripe, seats=3)
     BillingAccount.objects.filter(organization=organization).update(
         collection_method="invoice", po_number="PO-9", net_terms_days=net_terms_days
     )

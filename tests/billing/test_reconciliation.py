@@ -12,12 +12,19 @@ from billing.models import Invoice, Payment, Subscription, WebhookEvent
 from billing.tasks import payments_reconcile as payments_reconcile_task
 from experiments.models import Event
 
-from .test_webhooks import _charged_but_unrecorded, _event, _paid_intent, _post, _signed
+from .factories import PaymentFactory
+from .helpers import (
+    charged_but_unrecorded,
+    paid_payment,
+    webhook_event,
+    webhook_post,
+    webhook_signed,
+)
 
 
 def _store(client, event_id, kind, intent_id):
-    payload, signature = _signed(_event(event_id, kind, intent_id))
-    assert _post(client, payload, signature).status_code == 200
+    payload, signature = webhook_signed(webhook_event(event_id, kind, intent_id))
+    assert webhook_post(client, payload, signature).status_code == 200
     return WebhookEvent.objects.get(stripe_event_id=event_id)
 
 
@@ -29,7 +36,7 @@ def _command(name, *args):
 
 def test_reconcile_repairs_a_charge_flywheel_never_recorded(localstripe, trial_organization):
     organization, admin = trial_organization
-    payment, intent_id = _charged_but_unrecorded(localstripe, organization, admin)
+    payment, intent_id = charged_but_unrecorded(localstripe, organization, admin)
     assert payment.status == Payment.Status.PROCESSING and not payment.stripe_payment_intent_id
 
     report = reconciliation.payments_reconcile()
@@ -46,17 +53,14 @@ def test_reconcile_repairs_a_charge_flywheel_never_recorded(localstripe, trial_o
 
 def test_unknown_intents_and_mismatches_are_reported_not_repaired(localstripe, trial_organization):
     organization, admin = trial_organization
-    paid = _paid_intent(localstripe, organization, admin)
+    paid = paid_payment(localstripe, organization, admin)
     customer = organization.billing_account.stripe_customer_id
     stray = gateway.payment_intent_charge(
         amount=999, currency="usd", customer_id=customer, payment_method_id=paid.payment_method_id,
         metadata={}, idempotency_key="made-elsewhere",
     )
     # A payment still waiting, and a PaymentIntent naming it for another amount.
-    pending = Payment.objects.create(
-        organization=organization, invoice=paid.invoice, amount_minor=paid.amount_minor, currency="USD",
-        payment_method_id=paid.payment_method_id, status=Payment.Status.FAILED,
-    )
+    pending = PaymentFactory(invoice=paid.invoice, payment_method_id=paid.payment_method_id, status=Payment.Status.FAILED)
     wrong = gateway.payment_intent_charge(
         amount=1, currency="usd", customer_id=customer, payment_method_id=paid.payment_method_id,
         metadata={"flywheel_payment": str(pending.public_id)}, idempotency_key="wrong-amount",
@@ -72,11 +76,8 @@ def test_unknown_intents_and_mismatches_are_reported_not_repaired(localstripe, t
 
 def test_a_second_charge_for_a_paid_invoice_is_reported_as_a_duplicate(localstripe, trial_organization):
     organization, admin = trial_organization
-    paid = _paid_intent(localstripe, organization, admin)
-    retry = Payment.objects.create(
-        organization=organization, invoice=paid.invoice, amount_minor=paid.amount_minor, currency="USD",
-        payment_method_id=paid.payment_method_id, status=Payment.Status.FAILED,
-    )
+    paid = paid_payment(localstripe, organization, admin)
+    retry = PaymentFactory(invoice=paid.invoice, payment_method_id=paid.payment_method_id, status=Payment.Status.FAILED)
     twice = gateway.payment_intent_charge(
         amount=paid.amount_minor, currency="usd", customer_id=organization.billing_account.stripe_customer_id,
         payment_method_id=paid.payment_method_id, metadata={"flywheel_payment": str(retry.public_id)},
@@ -90,7 +91,7 @@ def test_a_second_charge_for_a_paid_invoice_is_reported_as_a_duplicate(localstri
 
 def test_a_success_stripe_does_not_know_is_reported(localstripe, trial_organization):
     organization, admin = trial_organization
-    paid = _paid_intent(localstripe, organization, admin)
+    paid = paid_payment(localstripe, organization, admin)
     Payment.objects.filter(pk=paid.pk).update(stripe_payment_intent_id="pi_never_heard_of")
     localstripe.flush()
     report = reconciliation.payments_reconcile()
@@ -103,7 +104,7 @@ def test_the_nightly_task_is_scheduled_and_runs(localstripe, trial_organization)
     schedule = settings.CELERY_BEAT_SCHEDULE["reconcile-stripe-payments"]
     assert schedule["task"] == "billing.tasks.payments_reconcile"
     organization, admin = trial_organization
-    payment, _ = _charged_but_unrecorded(localstripe, organization, admin)
+    payment, _ = charged_but_unrecorded(localstripe, organization, admin)
     payments_reconcile_task()  # what beat sends, run here
     payment.refresh_from_db()
     assert payment.status == Payment.Status.SUCCEEDED
@@ -111,7 +112,7 @@ def test_the_nightly_task_is_scheduled_and_runs(localstripe, trial_organization)
 
 def test_replay_reapplies_stored_events_idempotently(client, localstripe, trial_organization):
     organization, admin = trial_organization
-    payment, intent_id = _charged_but_unrecorded(localstripe, organization, admin)
+    payment, intent_id = charged_but_unrecorded(localstripe, organization, admin)
     failed_event = _store(client, "evt_replay_failed", "payment_intent.payment_failed", intent_id)
     services.webhook_process(event_id=failed_event.pk)
     succeeded_event = _store(client, "evt_replay_ok", "payment_intent.succeeded", intent_id)  # stored, never processed

@@ -17,7 +17,7 @@ from billing.refunds import RefundInvalid
 
 from ..conftest import organization_on
 from ..factories import UserFactory
-from .test_webhooks import _paid_intent, _post, _signed
+from .helpers import paid_payment, webhook_post, webhook_signed
 
 
 def _refund(payment, amount_minor, reason="Requested by the customer"):
@@ -34,7 +34,7 @@ def _stripe_refunds(payment):
 
 def test_partial_then_full_refund_issues_numbered_credit_notes(localstripe, trial_organization):
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     assert payment.amount_minor == 4075
 
     first = _refund(payment, 1000)
@@ -68,7 +68,7 @@ def test_partial_then_full_refund_issues_numbered_credit_notes(localstripe, tria
 
 def test_refusals_say_why_and_change_nothing(localstripe, trial_organization):
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     with pytest.raises(RefundInvalid, match="At most USD 40.75"):
         refunds.refund_request(payment=payment, amount_minor=4076, reason="Too much", actor=None)
     with pytest.raises(RefundInvalid, match="more than nothing"):
@@ -84,7 +84,7 @@ def test_refusals_say_why_and_change_nothing(localstripe, trial_organization):
 
 def test_a_refund_stripe_refuses_fails_without_taking_a_number(localstripe, trial_organization):
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     note = refunds.refund_request(payment=payment, amount_minor=500, reason="Goodwill", actor=None)
     Payment.objects.filter(pk=payment.pk).update(stripe_payment_intent_id="pi_unknown_to_stripe")
     assert refunds.credit_note_refund(credit_note_id=note.pk).done
@@ -98,7 +98,7 @@ def test_a_refund_stripe_refuses_fails_without_taking_a_number(localstripe, tria
 
 def test_stripe_down_then_a_crash_after_stripe_answered_still_refunds_once(localstripe, trial_organization, settings):
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     note = refunds.refund_request(payment=payment, amount_minor=700, reason="Goodwill", actor=None)
     real_base = settings.STRIPE_API_BASE
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
@@ -123,7 +123,7 @@ def test_stripe_down_then_a_crash_after_stripe_answered_still_refunds_once(local
 
 def test_staff_refund_from_the_admin(client, localstripe, trial_organization, django_capture_on_commit_callbacks):
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     staff = UserFactory(is_staff=True, is_superuser=True)
     client.force_login(staff)
     changelist = reverse("admin:billing_payment_changelist")
@@ -168,7 +168,7 @@ def test_staff_refund_from_the_admin(client, localstripe, trial_organization, dj
 
 def test_credit_note_page_pdf_and_the_invoice_shows_the_refund(client, localstripe, trial_organization):
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     note = _refund(payment, 1000, reason="Requested by the customer")
     client.force_login(admin)
     page = client.get(reverse("credit_note", args=[note.public_id])).content.decode()
@@ -186,7 +186,7 @@ def test_credit_note_page_pdf_and_the_invoice_shows_the_refund(client, localstri
 
 def test_an_issued_credit_note_cannot_be_changed(localstripe, trial_organization):
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     note = _refund(payment, 1000)
     note.amount_minor = 1
     with pytest.raises(DocumentImmutable, match="amount_minor"), transaction.atomic():
@@ -204,15 +204,15 @@ def _charge_event(event_id, payment, kind="charge.refunded"):
 
 
 def _deliver(client, event):
-    payload, signature = _signed(event)
-    assert _post(client, payload, signature).status_code == 200
+    payload, signature = webhook_signed(event)
+    assert webhook_post(client, payload, signature).status_code == 200
     stored = WebhookEvent.objects.get(stripe_event_id=event["id"])
     refunds.webhook_apply(event_type=stored.type, payload=stored.payload)
 
 
 def test_a_refund_made_in_stripe_becomes_a_credit_note_once(client, localstripe, trial_organization):
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     ours = _refund(payment, 500)
     # Someone refunds from Stripe's dashboard: no Flywheel metadata.
     outside = gateway.refund_create(
@@ -232,7 +232,7 @@ def test_a_refund_made_in_stripe_becomes_a_credit_note_once(client, localstripe,
 
 def test_a_refund_event_finishes_a_credit_note_whose_worker_died(client, localstripe, trial_organization):
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     note = refunds.refund_request(payment=payment, amount_minor=900, reason="Goodwill", actor=None)
     gateway.refund_create(
         payment_intent_id=payment.stripe_payment_intent_id,
@@ -249,7 +249,7 @@ def test_a_refund_event_finishes_a_credit_note_whose_worker_died(client, localst
 
 def test_a_dispute_is_recorded_once(client, localstripe, trial_organization):
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     _refund(payment, 100)
     charge_id = _stripe_refunds(payment)[0].charge_id
     dispute = {
@@ -267,7 +267,7 @@ def test_a_dispute_is_recorded_once(client, localstripe, trial_organization):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_refunds_never_give_back_more_than_was_paid(localstripe, catalog):
     organization, admin = organization_on("standard")
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     outcomes: list[str] = []
 
     def ask() -> None:
@@ -292,7 +292,7 @@ def test_a_dispute_is_followed_to_its_outcome_in_any_event_order(client, localst
     from experiments.models import Event
 
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     _refund(payment, 100)
     charge_id = _stripe_refunds(payment)[0].charge_id
 

@@ -14,8 +14,7 @@ from billing import services
 from billing.exceptions import WebhookNotOurs
 from billing.models import BillingAccount, WebhookEvent
 
-from .test_card_payments import OK_CARD, THREE_D_SECURE
-from .test_webhooks import _post, _signed
+from .helpers import OK_CARD, THREE_D_SECURE, webhook_post, webhook_signed
 
 
 def _confirmed_in_the_browser(localstripe, organization, admin, number):
@@ -40,7 +39,7 @@ def _event(event_id: str, setup_intent: dict) -> dict:
 
 def _webhook(client, event: dict) -> None:
     """Stripe's event, signed, through the view, then applied by the drain's handler."""
-    assert _post(client, *_signed(event)).status_code == 200
+    assert webhook_post(client, *webhook_signed(event)).status_code == 200
     services.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=event["id"]).pk)
 
 
@@ -102,13 +101,13 @@ def test_a_setup_intent_of_a_customer_nobody_knows_is_not_ours(client, localstri
         ("evt_seti_no_customer", None, r"customer \(none\), which no Flywheel organization has"),
     ):
         event = _event(event_id, {**shape, "customer": customer})
-        assert _post(client, *_signed(event)).status_code == 200
+        assert webhook_post(client, *webhook_signed(event)).status_code == 200
         stored = WebhookEvent.objects.get(stripe_event_id=event_id)
         with pytest.raises(WebhookNotOurs, match=message):
             services.setup_intent_webhook_apply(event_type=stored.type, payload=stored.payload)
     # Our customer, but a SetupIntent Stripe does not have (deleted test data, another account).
     event = _event("evt_seti_gone", {**shape, "id": "seti_gone"})
-    assert _post(client, *_signed(event)).status_code == 200
+    assert webhook_post(client, *webhook_signed(event)).status_code == 200
     stored = WebhookEvent.objects.get(stripe_event_id="evt_seti_gone")
     with pytest.raises(WebhookNotOurs, match="seti_gone, which Stripe does not have"):
         services.setup_intent_webhook_apply(event_type=stored.type, payload=stored.payload)

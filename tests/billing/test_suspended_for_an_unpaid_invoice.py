@@ -11,25 +11,24 @@ from common.money import money
 from provisioning.models import Environment
 
 from ..factories import MembershipFactory
-from .test_card_payments import DECLINED_AT_CHARGE
-from .test_lifecycle import _paid, _tick, _use_card, eager_tasks  # noqa: F401 (fixture)
+from .helpers import DECLINED_AT_CHARGE, card_set_up, paid_on_commit, tick_at
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_tasks")]
 
 
 def test_suspended_for_an_unpaid_invoice(client, localstripe, catalog):
-    organization, admin, subscription = _paid(localstripe, seats=2)
+    organization, admin, subscription = paid_on_commit(localstripe, seats=2)
     member = MembershipFactory(organization=organization).user
     Environment.objects.filter(organization=organization).update(
         status=Environment.Status.ACTIVE, url="http://testserver/w/x/"
     )
     environment = Environment.objects.get(organization=organization)
-    _use_card(localstripe, organization, admin, DECLINED_AT_CHARGE)
+    card_set_up(localstripe, organization, admin, DECLINED_AT_CHARGE)
     failed_at = subscription.current_period_end + timedelta(minutes=5)
-    _tick(failed_at)
+    tick_at(failed_at)
     for day in (1, 3, 5, 7):
-        _tick(failed_at + timedelta(days=day, minutes=1))
-    _tick(failed_at + timedelta(days=10, minutes=1))
+        tick_at(failed_at + timedelta(days=day, minutes=1))
+    tick_at(failed_at + timedelta(days=10, minutes=1))
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.SUSPENDED
     invoice = Invoice.objects.get(subscription=subscription, kind=Invoice.Kind.RENEWAL, status=Invoice.Status.OPEN)

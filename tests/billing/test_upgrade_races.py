@@ -11,12 +11,11 @@ from billing.exceptions import CheckoutInvalid
 from billing.models import Invoice, Payment, Subscription
 from catalog.selectors import edition_get
 
-from .test_add_seats import _paid_organization
-from .test_card_payments import DECLINED_AT_CHARGE, OK_CARD, _card
+from .helpers import DECLINED_AT_CHARGE, OK_CARD, card_enter, paid_organization
 
 
 def _use_card(localstripe, organization, admin, number):
-    intent, _ = _card(localstripe, organization, admin, number)
+    intent, _ = card_enter(localstripe, organization, admin, number)
     services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
 
 
@@ -27,7 +26,7 @@ def _edition(code):
 def test_a_second_upgrade_while_the_first_is_charged_is_refused_and_the_same_one_is_returned(localstripe, catalog):
     # Two tabs of the billing page (each render has its own request key), or a reload and a
     # second click before the worker charged the first upgrade.
-    organization, admin, subscription = _paid_organization(localstripe, seats=4)
+    organization, admin, subscription = paid_organization(localstripe, seats=4)
     to_premium = lifecycle.subscription_change_edition(
         subscription=subscription, actor=admin, edition=_edition("premium"), request_key=uuid.uuid4().hex
     )
@@ -49,7 +48,7 @@ def test_a_second_upgrade_while_the_first_is_charged_is_refused_and_the_same_one
 
 
 def test_a_declined_upgrade_is_replaced_by_the_next_one(localstripe, catalog):
-    organization, admin, subscription = _paid_organization(localstripe, seats=4)
+    organization, admin, subscription = paid_organization(localstripe, seats=4)
     _use_card(localstripe, organization, admin, DECLINED_AT_CHARGE)
     declined = lifecycle.subscription_change_edition(
         subscription=subscription, actor=admin, edition=_edition("premium"), request_key=uuid.uuid4().hex
@@ -71,7 +70,7 @@ def test_a_declined_upgrade_is_replaced_by_the_next_one(localstripe, catalog):
 def test_an_upgrade_or_seats_declined_before_a_renewal_cannot_be_paid_after_it(localstripe, catalog, change):
     # Priced for the last hour of a period: paid days later, it would change the new period
     # (premium, or 20 more seats) at the price of that hour.
-    organization, admin, subscription = _paid_organization(localstripe, seats=4)
+    organization, admin, subscription = paid_organization(localstripe, seats=4)
     _use_card(localstripe, organization, admin, DECLINED_AT_CHARGE)
     with time_machine.travel(subscription.current_period_end - timedelta(hours=1), tick=False):
         if change == "upgrade":
@@ -98,7 +97,7 @@ def test_an_upgrade_or_seats_declined_before_a_renewal_cannot_be_paid_after_it(l
 
 
 def test_a_declined_upgrade_cannot_be_paid_once_its_period_is_over_even_before_the_renewal(localstripe, catalog):
-    organization, admin, subscription = _paid_organization(localstripe, seats=4)
+    organization, admin, subscription = paid_organization(localstripe, seats=4)
     _use_card(localstripe, organization, admin, DECLINED_AT_CHARGE)
     with time_machine.travel(subscription.current_period_end - timedelta(hours=1), tick=False):
         declined = lifecycle.subscription_change_edition(

@@ -20,7 +20,7 @@ from billing.exceptions import WebhookNotOurs
 from billing.models import Payment, WebhookEvent
 
 from ..factories import UserFactory
-from .test_webhooks import _charged_but_unrecorded, _wsgi
+from .helpers import charged_but_unrecorded, wsgi_call
 
 Outcome = WebhookEvent.Outcome
 # The longest event types stripe-python 16 knows (68 and 70 characters).
@@ -106,7 +106,7 @@ def test_a_payload_jsonb_refuses_is_stored_and_applied(client, localstripe, tria
     answer 500 for ever. It is stored (the body as sent beside a payload with U+FFFD in place
     of the bad character, every other field kept) and applied like any other."""
     organization, admin = trial_organization
-    payment, intent_id = _charged_but_unrecorded(localstripe, organization, admin)
+    payment, intent_id = charged_but_unrecorded(localstripe, organization, admin)
     event = _event("evt_bad_text", "payment_intent.succeeded", intent_id)
     event["data"]["object"].update(
         description=f"Tracker {bad} renewal", metadata={"flywheel_payment": str(payment.public_id), f"k{bad}": "v"}, amount=4075
@@ -134,7 +134,7 @@ def test_the_production_entry_point_stores_a_nul_payload_once(settings):
     event = _event("evt_wsgi_nul", "customer.updated", "cus_1")
     event["data"]["object"]["name"] = "Ada\x00"
     payload, signature = _signed(event)
-    answers = [_wsgi("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature}) for _ in range(2)]
+    answers = [wsgi_call("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature}) for _ in range(2)]
     assert [answer["status"] for answer in answers] == [200, 200]
     assert [json.loads(answer["body"])["duplicate"] for answer in answers] == [False, True]
     stored = WebhookEvent.objects.get(stripe_event_id="evt_wsgi_nul")
@@ -233,7 +233,7 @@ def test_an_outage_ends_dead_after_the_last_attempt_and_staff_replay_it_from_the
     client, localstripe, trial_organization, settings, caplog, django_capture_on_commit_callbacks
 ):
     organization, admin = trial_organization
-    payment, intent_id = _charged_but_unrecorded(localstripe, organization, admin)
+    payment, intent_id = charged_but_unrecorded(localstripe, organization, admin)
     intent = _deliver_twice(client, _event("evt_outage_pi", "payment_intent.succeeded", intent_id))
     charge = _deliver_twice(client, _event("evt_outage_ch", "charge.refunded", "ch_outage"))
     settings.WEBHOOK_MAX_ATTEMPTS = 3

@@ -5,30 +5,21 @@ import random
 import time
 
 import pytest
-import stripe
-from django.conf import settings
-from django.urls import reverse
 
 from billing import services
 from billing.models import Payment, Subscription, WebhookEvent
 
 from ..conftest import wait_for
-from .test_card_payments import OK_CARD, _card, _checkout
-
-
-def _signed(event: dict, secret: str | None = None) -> tuple[bytes, str]:
-    payload = json.dumps(event).encode()
-    timestamp = int(time.time())
-    signature = stripe.WebhookSignature._compute_signature(f"{timestamp}.{payload.decode()}", secret or settings.STRIPE_WEBHOOK_SECRET)
-    return payload, f"t={timestamp},v1={signature}"
-
-
-def _event(event_id: str, kind: str, intent_id: str) -> dict:
-    return {"id": event_id, "object": "event", "type": kind, "data": {"object": {"id": intent_id, "object": "payment_intent"}}}
-
-
-def _post(client, payload, signature):
-    return client.post(reverse("stripe_webhook"), data=payload, content_type="application/json", headers={"Stripe-Signature": signature})
+from .helpers import (
+    card_enter,
+    charged_but_unrecorded,
+    paid_payment,
+    standard_checkout,
+    webhook_event,
+    webhook_post,
+    webhook_signed,
+    wsgi_call,
+)
 
 
 def test_the_intake_insert_is_prepared_once_per_connection(db):
@@ -37,7 +28,7 @@ def test_the_intake_insert_is_prepared_once_per_connection(db):
     from django.db import connection
 
     for number in range(2):
-        payload, signature = _signed(_event(f"evt_prepared_{number}", "customer.created", "pi_p"))
+        payload, signature = webhook_signed(webhook_event(f"evt_prepared_{number}", "customer.created", "pi_p"))
         services.webhook_receive(payload=payload, signature=signature)
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
@@ -46,61 +37,31 @@ def test_the_intake_insert_is_prepared_once_per_connection(db):
 
 
 def test_bad_signatures_are_refused_and_nothing_is_stored(client, db):
-    payload, signature = _signed(_event("evt_1", "payment_intent.succeeded", "pi_1"), secret="whsec_wrong")
-    response = _post(client, payload, signature)
+    payload, signature = webhook_signed(webhook_event("evt_1", "payment_intent.succeeded", "pi_1"), secret="whsec_wrong")
+    response = webhook_post(client, payload, signature)
     assert response.status_code == 400 and "Webhook refused" in response.json()["error"]
-    assert _post(client, payload, "").status_code == 400
-    assert _post(client, b"not json", "t=1,v1=abc").status_code == 400
+    assert webhook_post(client, payload, "").status_code == 400
+    assert webhook_post(client, b"not json", "t=1,v1=abc").status_code == 400
     assert not WebhookEvent.objects.exists()
 
 
 def test_each_event_is_stored_once(client, db, django_capture_on_commit_callbacks):
-    payload, signature = _signed(_event("evt_dup", "payment_intent.succeeded", "pi_x"))
+    payload, signature = webhook_signed(webhook_event("evt_dup", "payment_intent.succeeded", "pi_x"))
     with django_capture_on_commit_callbacks() as callbacks:
-        first = _post(client, payload, signature)
-        second = _post(client, payload, signature)
+        first = webhook_post(client, payload, signature)
+        second = webhook_post(client, payload, signature)
     assert first.json() == {"received": "evt_dup", "duplicate": False}
     assert second.json() == {"received": "evt_dup", "duplicate": True}
     assert WebhookEvent.objects.count() == 1
     assert len(callbacks) == 1  # processed once
 
 
-def _paid_intent(localstripe, organization, admin):
-    intent, _ = _card(localstripe, organization, admin, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    payment = _checkout(organization, admin)
-    services.payment_charge(payment_id=payment.pk)
-    payment.refresh_from_db()
-    return payment
-
-
-def _charged_but_unrecorded(localstripe, organization, admin):
-    """Stripe charged the card, but the worker died before recording it: only webhooks can
-    tell Flywheel now."""
-    from billing import gateway
-
-    intent, _ = _card(localstripe, organization, admin, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    payment = _checkout(organization, admin)
-    Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.PROCESSING, attempts=1)
-    charged = gateway.payment_intent_charge(
-        amount=payment.amount_minor,
-        currency=payment.currency,
-        customer_id=organization.billing_account.stripe_customer_id,
-        payment_method_id=payment.payment_method_id,
-        metadata={"flywheel_payment": str(payment.public_id)},
-        idempotency_key=f"flywheel-payment-{payment.public_id}",
-    )
-    payment.refresh_from_db()
-    return payment, charged.id
-
-
 def test_a_stale_failure_never_undoes_a_success(client, localstripe, trial_organization):
     organization, admin = trial_organization
-    payment, intent_id = _charged_but_unrecorded(localstripe, organization, admin)
+    payment, intent_id = charged_but_unrecorded(localstripe, organization, admin)
     for number, kind in enumerate(["payment_intent.payment_failed", "payment_intent.succeeded", "payment_intent.payment_failed"]):
-        payload, signature = _signed(_event(f"evt_{number}", kind, intent_id))
-        assert _post(client, payload, signature).status_code == 200
+        payload, signature = webhook_signed(webhook_event(f"evt_{number}", kind, intent_id))
+        assert webhook_post(client, payload, signature).status_code == 200
         services.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=f"evt_{number}").pk)
         payment.refresh_from_db()
         assert payment.status == Payment.Status.SUCCEEDED  # Stripe's current state says so
@@ -114,7 +75,7 @@ def test_localstripe_delivers_signed_webhooks_that_the_worker_applies(live_serve
 
     localstripe.register_webhook(f"{live_server.url}/stripe/webhook")
     organization, admin = organization_on("standard")
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     event = wait_for(
         lambda: WebhookEvent.objects.filter(type="payment_intent.succeeded", processed_at__isnull=False).first(),
         what="localstripe's payment_intent.succeeded webhook, processed by the worker",
@@ -127,11 +88,11 @@ def _declined_but_unrecorded(localstripe, organization, admin):
     from billing import gateway
     from billing.exceptions import CardDeclined
 
-    from .test_card_payments import DECLINED_AT_CHARGE
+    from .helpers import DECLINED_AT_CHARGE
 
-    intent, _ = _card(localstripe, organization, admin, DECLINED_AT_CHARGE)
+    intent, _ = card_enter(localstripe, organization, admin, DECLINED_AT_CHARGE)
     services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    payment = _checkout(organization, admin)
+    payment = standard_checkout(organization, admin)
     Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.PROCESSING, attempts=1)
     with pytest.raises(CardDeclined):
         gateway.payment_intent_charge(
@@ -154,7 +115,7 @@ def test_webhook_chaos_applies_each_payment_once(client, localstripe, catalog, a
     subscription ends in the state Stripe's objects imply, and nothing is applied twice."""
     from ..conftest import organization_on
 
-    charged = [_charged_but_unrecorded(localstripe, *organization_on("standard")) for _ in range(4)]
+    charged = [charged_but_unrecorded(localstripe, *organization_on("standard")) for _ in range(4)]
     declined = [_declined_but_unrecorded(localstripe, *organization_on("standard")) for _ in range(2)]
     everything = charged + declined
     assert all(payment.status == Payment.Status.PROCESSING for payment, _ in everything)
@@ -163,14 +124,14 @@ def test_webhook_chaos_applies_each_payment_once(client, localstripe, catalog, a
     for number in range(1000):
         payment, intent_id = rng.choice(everything)
         kind = rng.choice(["payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.requires_action"])
-        deliveries.append(_event(f"evt_chaos_{number}", kind, intent_id))
+        deliveries.append(webhook_event(f"evt_chaos_{number}", kind, intent_id))
     deliveries += rng.sample(deliveries, 200)  # 20% duplicates
     rng.shuffle(deliveries)
     accepted: set[str] = set()
     for index, event in enumerate(deliveries):
         bad = index % 20 == 0  # 5% with a forged signature
-        payload, signature = _signed(event, secret="whsec_forged" if bad else None)
-        response = _post(client, payload, signature)
+        payload, signature = webhook_signed(event, secret="whsec_forged" if bad else None)
+        response = webhook_post(client, payload, signature)
         assert response.status_code == (400 if bad else 200)
         if not bad:
             accepted.add(event["id"])
@@ -203,9 +164,9 @@ def test_events_whose_processing_was_lost_are_scheduled_again(client, db, django
     import time_machine
     from django.utils import timezone
 
-    payload, signature = _signed(_event("evt_lost", "payment_intent.succeeded", "pi_lost"))
+    payload, signature = webhook_signed(webhook_event("evt_lost", "payment_intent.succeeded", "pi_lost"))
     with django_capture_on_commit_callbacks() as callbacks:
-        assert _post(client, payload, signature).status_code == 200
+        assert webhook_post(client, payload, signature).status_code == 200
     assert len(callbacks) == 1  # the intake nudged a drain
     assert services.webhooks_resume_unprocessed() == 0  # too fresh to call lost
     with time_machine.travel(timezone.now() + timezone.timedelta(minutes=10)):
@@ -225,7 +186,7 @@ def test_a_failing_event_keeps_its_error_and_is_retried_after_a_backoff(db, sett
     import time_machine
     from django.utils import timezone
 
-    payload, signature = _signed(_event("evt_broken", "payment_intent.succeeded", "pi_broken"))
+    payload, signature = webhook_signed(webhook_event("evt_broken", "payment_intent.succeeded", "pi_broken"))
     received = services.webhook_receive(payload=payload, signature=signature)
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # Stripe cannot be reached
     report = services.webhooks_drain()
@@ -309,59 +270,25 @@ def test_a_drain_out_of_time_hands_over_to_a_successor_that_finishes(celery_work
     assert ours.filter(attempts=1).count() == 5  # each applied once
 
 
-def _wsgi(path: str, *, method: str = "POST", body: bytes = b"", headers: dict | None = None):
-    import io
-    import sys
-
-    from config.wsgi import application
-
-    environ = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "HTTP_HOST": "127.0.0.1",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": sys.stderr,
-        "wsgi.url_scheme": "http",
-        "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": "application/json",
-        **{f"HTTP_{name.upper().replace('-', '_')}": value for name, value in (headers or {}).items()},
-    }
-    answer: dict = {}
-
-    def start_response(status, response_headers, exc_info=None):
-        answer["status"], answer["headers"] = int(status.split()[0]), dict(response_headers)
-
-    chunks = application(environ, start_response)
-    answer["body"] = b"".join(chunks)
-    getattr(chunks, "close", lambda: None)()
-    return answer
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_production_entry_point_serves_the_webhook_without_browser_middleware(settings):
     settings.ALLOWED_HOSTS = ["127.0.0.1"]
-    payload, signature = _signed(_event("evt_wsgi", "customer.created", "pi_wsgi"))
-    stored = _wsgi("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature})
+    payload, signature = webhook_signed(webhook_event("evt_wsgi", "customer.created", "pi_wsgi"))
+    stored = wsgi_call("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature})
     assert stored["status"] == 200 and json.loads(stored["body"]) == {"received": "evt_wsgi", "duplicate": False}
-    again = _wsgi("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature})
+    again = wsgi_call("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature})
     assert json.loads(again["body"])["duplicate"] is True
-    forged, forged_signature = _signed(_event("evt_wsgi_forged", "customer.created", "pi_x"), secret="whsec_forged")
-    refused = _wsgi("/stripe/webhook", body=forged, headers={"Stripe-Signature": forged_signature})
+    forged, forged_signature = webhook_signed(webhook_event("evt_wsgi_forged", "customer.created", "pi_x"), secret="whsec_forged")
+    refused = wsgi_call("/stripe/webhook", body=forged, headers={"Stripe-Signature": forged_signature})
     assert refused["status"] == 400 and b"signature" in refused["body"].lower()
-    assert _wsgi("/stripe/webhook", method="GET")["status"] == 405
-    too_large = _wsgi("/stripe/webhook", body=b"{" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1))
+    assert wsgi_call("/stripe/webhook", method="GET")["status"] == 405
+    too_large = wsgi_call("/stripe/webhook", body=b"{" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1))
     assert too_large["status"] == 413 and b"too large" in too_large["body"]
     # (filtered: localstripe may still deliver an earlier test's webhook to the live server)
     assert list(WebhookEvent.objects.filter(stripe_event_id__startswith="evt_wsgi").values_list("stripe_event_id", flat=True)) == ["evt_wsgi"]
     # No session cookie or browser headers on the webhook; every other page keeps them.
     assert "Set-Cookie" not in stored["headers"] and "X-Frame-Options" not in stored["headers"]
-    assert _wsgi("/", method="GET")["headers"].get("X-Frame-Options") == "DENY"
+    assert wsgi_call("/", method="GET")["headers"].get("X-Frame-Options") == "DENY"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -376,13 +303,13 @@ def test_the_production_entry_point_answers_500_when_the_database_fails_and_reco
         raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(services, "_webhook_insert_prepared", insert_on_a_dead_connection)
-    payload, signature = _signed(_event("evt_db_down", "customer.created", "pi_db"))
-    failed = _wsgi("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature})
+    payload, signature = webhook_signed(webhook_event("evt_db_down", "customer.created", "pi_db"))
+    failed = wsgi_call("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature})
     assert failed["status"] == 500 and "again later" in json.loads(failed["body"])["error"]
     assert not WebhookEvent.objects.filter(stripe_event_id="evt_db_down").exists()
     # Stripe's next delivery of the same event is stored, once.
     monkeypatch.setattr(services, "_webhook_insert_prepared", real_insert)
-    stored = _wsgi("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature})
+    stored = wsgi_call("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature})
     assert stored["status"] == 200 and json.loads(stored["body"])["duplicate"] is False
     assert connection.errors_occurred is False
     assert WebhookEvent.objects.filter(stripe_event_id="evt_db_down").count() == 1
@@ -394,13 +321,13 @@ def test_events_about_a_settled_payment_need_no_read_from_stripe(client, localst
     nothing, so it is done without asking Stripe: here Stripe no longer even knows the intent
     (localstripe flushed), and the events are still processed, the payment untouched."""
     organization, admin = trial_organization
-    payment = _paid_intent(localstripe, organization, admin)
+    payment = paid_payment(localstripe, organization, admin)
     assert payment.status == Payment.Status.SUCCEEDED
     localstripe.flush()
     kinds = ["payment_intent.payment_failed", "payment_intent.requires_action", "payment_intent.succeeded"]
     for number, kind in enumerate(kinds):
-        payload, signature = _signed(_event(f"evt_settled_{number}", kind, payment.stripe_payment_intent_id))
-        assert _post(client, payload, signature).status_code == 200
+        payload, signature = webhook_signed(webhook_event(f"evt_settled_{number}", kind, payment.stripe_payment_intent_id))
+        assert webhook_post(client, payload, signature).status_code == 200
     if apply == "one by one":
         for event in WebhookEvent.objects.order_by("pk"):
             services.webhook_process(event_id=event.pk)

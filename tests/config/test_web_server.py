@@ -13,7 +13,7 @@ import requests
 
 from billing.models import WebhookEvent
 
-from ..billing.test_webhooks import _event, _signed
+from ..billing.helpers import webhook_event, webhook_signed
 from ..conftest import ROOT, subprocess_env
 
 
@@ -78,7 +78,7 @@ def test_granian_serves_pages_static_files_and_forms(granian):
 
 
 def test_granian_takes_stripe_webhooks_once_and_refuses_bad_signatures(granian):
-    payload, signature = _signed(_event("evt_granian", "customer.created", "pi_granian"))
+    payload, signature = webhook_signed(webhook_event("evt_granian", "customer.created", "pi_granian"))
     headers = {"Stripe-Signature": signature, "Content-Type": "application/json"}
     first = requests.post(f"{granian}/stripe/webhook", data=payload, headers=headers, timeout=5)
     again = requests.post(f"{granian}/stripe/webhook", data=payload, headers=headers, timeout=5)
@@ -86,7 +86,7 @@ def test_granian_takes_stripe_webhooks_once_and_refuses_bad_signatures(granian):
     assert again.status_code == 200 and again.json()["duplicate"] is True
     assert "Set-Cookie" not in first.headers
 
-    forged, forged_signature = _signed(_event("evt_forged", "customer.created", "pi_x"), secret="whsec_forged")
+    forged, forged_signature = webhook_signed(webhook_event("evt_forged", "customer.created", "pi_x"), secret="whsec_forged")
     refused = requests.post(
         f"{granian}/stripe/webhook", data=forged,
         headers={"Stripe-Signature": forged_signature, "Content-Type": "application/json"}, timeout=5,
