@@ -5,7 +5,7 @@ Immutability is kept below the services, on every `save()` and `delete()` (signa
 connected in BillingConfig.ready): an issued invoice keeps its number, amounts, period and what
 it bought, a paid invoice stays paid, its lines are written in the transaction that issues it
 and never after, and an issued credit note is final. Money given back is a new document (a
-credit note, billing/refunds.py), never an edit. Bulk `QuerySet.update()` bypasses signals: the
+credit note, billing/services/refunds.py), never an edit. Bulk `QuerySet.update()` bypasses signals: the
 services only use it for status moves that these rules allow.
 """
 

@@ -43,7 +43,7 @@ from experiments import events
 from experiments.services import event_record
 from provisioning.selectors import environments_of
 
-from . import documents, gateway, lifecycle
+from . import documents, gateway
 from .exceptions import CheckoutInvalid, WebhookSignatureInvalid
 from .formats import day
 from .models import Payment, Subscription
@@ -52,23 +52,32 @@ from .selectors import (
     get_payment_for_user,
     get_subscription_for_user,
     invoices_of,
+    organizations_over_sales_threshold,
     product_states_of,
     subscriptions_of,
     trial_spent,
     trial_used,
 )
-from .services import (
+from .services.billing_account import (
     billing_account_of,
+    billing_details_update,
     card_setup_complete,
     card_setup_start,
-    checkout_quote,
-    payment_apply_intent,
-    seats_quote,
-    subscription_add_seats,
-    subscription_checkout,
-    subscription_start_trial,
-    webhook_receive,
+    payment_terms_request,
 )
+from .services.checkout import checkout_quote, subscription_checkout
+from .services.payments import invoice_pay_now, payment_apply_intent
+from .services.seats import seats_quote, subscription_add_seats, subscription_remove_seats
+from .services.subscriptions import (
+    CANCELLATION_REASONS,
+    edition_change_quote,
+    subscription_cancel,
+    subscription_change_edition,
+    subscription_keep,
+    subscription_pay_now,
+    subscription_start_trial,
+)
+from .services.webhooks import webhook_receive
 
 logger = logging.getLogger(__name__)
 
@@ -330,7 +339,7 @@ def billing_page(request: HttpRequest) -> HttpResponse:
             "account": billing_account_of(organization),
             "invoices": invoices_of(organization=organization)[:50],
             "request_key": uuid.uuid4().hex,
-            "cancellation_reasons": lifecycle.CANCELLATION_REASONS,
+            "cancellation_reasons": CANCELLATION_REASONS,
         },
     )
 
@@ -542,7 +551,7 @@ def change_edition(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResp
     error = ""
     if request.method == "POST" and done is None:
         try:
-            outcome = lifecycle.subscription_change_edition(
+            outcome = subscription_change_edition(
                 subscription=subscription,
                 actor=request.user,
                 edition=edition,
@@ -569,7 +578,7 @@ def change_edition(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResp
     quote = None
     if done is None:
         try:
-            quote = lifecycle.edition_change_quote(subscription=subscription, edition=edition)
+            quote = edition_change_quote(subscription=subscription, edition=edition)
         except CheckoutInvalid as refusal:
             error = error or refusal.message
     return render(
@@ -610,7 +619,7 @@ def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> Htt
             if edition.rank > subscription.edition.rank:
                 # Money moves: the price is shown first, on its own page.
                 return redirect(f"{reverse('change_edition', args=[subscription.public_id])}?edition={edition.code}")
-            outcome = lifecycle.subscription_change_edition(
+            outcome = subscription_change_edition(
                 subscription=subscription, actor=request.user, edition=edition, request_key=""
             )
             messages.success(
@@ -624,10 +633,10 @@ def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> Htt
                 seats = int(request.POST.get("seats", ""))
             except ValueError:
                 raise CheckoutInvalid("Enter how many seats to remove.") from None
-            outcome = lifecycle.subscription_remove_seats(subscription=subscription, actor=request.user, seats=seats)
+            outcome = subscription_remove_seats(subscription=subscription, actor=request.user, seats=seats)
             messages.success(request, f"From the next renewal {subscription.product.name} has {outcome.pending_seat_limit} seats.")
         elif action == "cancel":
-            outcome = lifecycle.subscription_cancel(
+            outcome = subscription_cancel(
                 subscription=subscription, actor=request.user, reason=request.POST.get("reason", "")
             )
             messages.success(
@@ -637,10 +646,10 @@ def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> Htt
                 else f"{subscription.product.name} is cancelled.",
             )
         elif action == "keep":
-            lifecycle.subscription_keep(subscription=subscription, actor=request.user)
+            subscription_keep(subscription=subscription, actor=request.user)
             messages.success(request, f"{subscription.product.name} will renew as before.")
         elif action == "pay_now":
-            payment = lifecycle.subscription_pay_now(subscription=subscription, actor=request.user)
+            payment = subscription_pay_now(subscription=subscription, actor=request.user)
             return redirect("payment_status", payment_id=payment.public_id)
         else:
             raise CheckoutInvalid(f"Unknown action {action!r}.")
@@ -705,7 +714,7 @@ def payment_terms(request: HttpRequest) -> HttpResponse:
     if not is_admin:
         raise Http404
     try:
-        lifecycle.payment_terms_request(
+        payment_terms_request(
             organization=organization, actor=request.user, po_number=request.POST.get("po_number", ""),
             billing_email=request.POST.get("billing_email", ""),
         )
@@ -720,8 +729,6 @@ def payment_terms(request: HttpRequest) -> HttpResponse:
 @require_POST
 def billing_details(request: HttpRequest) -> HttpResponse:
     """An admin sets who invoices are made out to (legal name, address, tax ID)."""
-    from .services import billing_details_update
-
     organization, is_admin = _admin_organization(request)
     if not is_admin:
         raise Http404
@@ -753,7 +760,7 @@ def sales_leads(request: HttpRequest) -> HttpResponse:
             "currency": currencies.pop().upper() if len(currencies) == 1 else "",
             "since": since,
             "threshold_minor": settings.SALES_THRESHOLD_MINOR,
-            "leads": lifecycle.organizations_over_sales_threshold(minimum_minor=settings.SALES_THRESHOLD_MINOR, since=since),
+            "leads": organizations_over_sales_threshold(minimum_minor=settings.SALES_THRESHOLD_MINOR, since=since),
         },
     )
 
@@ -865,7 +872,7 @@ def card_update(request: HttpRequest) -> HttpResponse:
             if retry_invoice is None:
                 return redirect("billing")
             try:
-                payment = lifecycle.invoice_pay_now(invoice=retry_invoice, actor=request.user)
+                payment = invoice_pay_now(invoice=retry_invoice, actor=request.user)
             except FlywheelError as refusal:
                 messages.error(request, refusal.message)
                 return redirect("billing")

@@ -7,8 +7,8 @@ from html import unescape
 
 from django.utils import timezone
 
-from billing import services
 from billing.models import Subscription
+from billing.services import billing_account, checkout, payments
 from catalog.selectors import edition_get
 from provisioning.models import Environment
 
@@ -20,17 +20,17 @@ OK_CARD = "4242424242424242"
 def paid_organization(localstripe, *, seats=5, interval="month", members=1):
     """An organization on Tracker Standard, paid by card (its admin signs in)."""
     organization, admin = organization_on("standard", members=members)
-    intent = services.card_setup_start(organization=organization, actor=admin)
+    intent = billing_account.card_setup_start(organization=organization, actor=admin)
     localstripe.enter_card(intent.client_secret, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    payment = services.subscription_checkout(
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    payment = checkout.subscription_checkout(
         subscription=organization.subscriptions.get(),
         actor=admin,
         edition=edition_get(product_code="tracker", edition_code="standard"),
         seats=seats,
         interval=interval,
     )
-    services.payment_charge(payment_id=payment.pk)
+    payments.payment_charge(payment_id=payment.pk)
     subscription = Subscription.objects.get(organization=organization)
     assert subscription.status == Subscription.Status.ACTIVE
     return organization, admin, subscription

@@ -3,9 +3,9 @@ Secure, double clicks, Stripe outages."""
 
 import pytest
 
-from billing import services
 from billing.exceptions import CardDeclined, CheckoutInvalid, NoCardOnFile
 from billing.models import Invoice, Payment, Subscription
+from billing.services import billing_account, checkout, payments, webhooks
 from catalog.selectors import edition_get
 from common.exceptions import NotFound
 from experiments.models import Event
@@ -19,7 +19,7 @@ THREE_D_SECURE = "4000002500003155"
 
 
 def _card(localstripe, organization, admin, number, **kwargs):
-    intent = services.card_setup_start(organization=organization, actor=admin)
+    intent = billing_account.card_setup_start(organization=organization, actor=admin)
     confirmed = localstripe.enter_card(intent.client_secret, number, **kwargs)
     return intent, confirmed
 
@@ -30,7 +30,7 @@ def _standard():
 
 def _checkout(organization, admin, *, seats=5, interval="month"):
     subscription = organization.subscriptions.get()
-    return services.subscription_checkout(
+    return checkout.subscription_checkout(
         subscription=subscription, actor=admin, edition=_standard(), seats=seats, interval=interval
     )
 
@@ -38,7 +38,7 @@ def _checkout(organization, admin, *, seats=5, interval="month"):
 def test_trial_converts_when_the_card_is_charged(localstripe, trial_organization):
     organization, admin = trial_organization
     intent, _ = _card(localstripe, organization, admin, OK_CARD)
-    account = services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    account = billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     assert (account.card_last4, account.card_brand) == ("4242", "visa")
 
     payment = _checkout(organization, admin, seats=5, interval="year")
@@ -46,7 +46,7 @@ def test_trial_converts_when_the_card_is_charged(localstripe, trial_organization
     assert invoice.number.startswith("FW-") and invoice.status == Invoice.Status.OPEN
     assert invoice.total_minor == 5 * 8150
     assert [(line.quantity, line.unit_amount_minor, line.amount_minor) for line in invoice.lines.all()] == [(5, 8150, 40750)]
-    assert services.payment_charge(payment_id=payment.pk).done
+    assert payments.payment_charge(payment_id=payment.pk).done
 
     payment.refresh_from_db()
     assert payment.status == Payment.Status.SUCCEEDED and payment.stripe_payment_intent_id.startswith("pi_")
@@ -59,7 +59,7 @@ def test_trial_converts_when_the_card_is_charged(localstripe, trial_organization
     assert Event.objects.filter(name="subscription_paid", organization=organization).count() == 1
 
     # Charging again (a retried task) changes nothing.
-    assert services.payment_charge(payment_id=payment.pk).done
+    assert payments.payment_charge(payment_id=payment.pk).done
     assert Payment.objects.filter(invoice=invoice).count() == 1
 
 
@@ -68,7 +68,7 @@ def test_a_card_declined_at_entry_is_never_stored(localstripe, trial_organizatio
     intent, confirmed = _card(localstripe, organization, admin, DECLINED_AT_SETUP)
     assert confirmed["error"]["message"] == "Your card was declined."
     with pytest.raises(CardDeclined, match="not confirmed"):
-        services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+        billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     with pytest.raises(NoCardOnFile):
         _checkout(organization, admin)
     assert not Invoice.objects.exists()
@@ -77,9 +77,9 @@ def test_a_card_declined_at_entry_is_never_stored(localstripe, trial_organizatio
 def test_a_charge_declined_by_the_bank_keeps_the_trial_and_another_card_pays(localstripe, trial_organization):
     organization, admin = trial_organization
     intent, _ = _card(localstripe, organization, admin, DECLINED_AT_CHARGE)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     payment = _checkout(organization, admin)
-    services.payment_charge(payment_id=payment.pk)
+    payments.payment_charge(payment_id=payment.pk)
     payment.refresh_from_db()
     assert payment.status == Payment.Status.FAILED
     assert payment.failure_message == "Your card was declined."
@@ -88,10 +88,10 @@ def test_a_charge_declined_by_the_bank_keeps_the_trial_and_another_card_pays(loc
     assert payment.invoice.status == Invoice.Status.OPEN
 
     intent, _ = _card(localstripe, organization, admin, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     retry = _checkout(organization, admin)
     assert retry.pk != payment.pk and retry.invoice_id == payment.invoice_id  # same invoice, new attempt
-    services.payment_charge(payment_id=retry.pk)
+    payments.payment_charge(payment_id=retry.pk)
     retry.refresh_from_db()
     assert retry.status == Payment.Status.SUCCEEDED
     assert Invoice.objects.filter(organization=organization).count() == 1
@@ -102,21 +102,21 @@ def test_three_d_secure_card_is_authenticated_when_entered(localstripe, trial_or
     organization, admin = trial_organization
     intent, confirmed = _card(localstripe, organization, admin, THREE_D_SECURE)
     assert confirmed["status"] == "succeeded"
-    account = services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    account = billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     assert account.card_last4 == "3155"
 
     failed_intent, failed = _card(localstripe, organization, admin, THREE_D_SECURE, authenticate=False)
     assert failed["status"] == "canceled"
     with pytest.raises(CardDeclined):
-        services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=failed_intent.id)
+        billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=failed_intent.id)
 
 
 def test_off_session_charge_that_needs_authentication_waits_for_the_customer(localstripe, trial_organization):
     organization, admin = trial_organization
     intent, _ = _card(localstripe, organization, admin, THREE_D_SECURE)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     payment = _checkout(organization, admin)
-    services.payment_charge(payment_id=payment.pk)
+    payments.payment_charge(payment_id=payment.pk)
     payment.refresh_from_db()
     assert payment.status == Payment.Status.REQUIRES_ACTION and payment.client_secret
     assert Subscription.objects.get(organization=organization).status == Subscription.Status.TRIALING
@@ -125,12 +125,12 @@ def test_off_session_charge_that_needs_authentication_waits_for_the_customer(loc
 def test_double_click_issues_one_invoice_and_one_charge(localstripe, trial_organization):
     organization, admin = trial_organization
     intent, _ = _card(localstripe, organization, admin, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     first = _checkout(organization, admin)
     second = _checkout(organization, admin)
     assert first.pk == second.pk
-    services.payment_charge(payment_id=first.pk)
-    services.payment_charge(payment_id=second.pk)
+    payments.payment_charge(payment_id=first.pk)
+    payments.payment_charge(payment_id=second.pk)
     assert Payment.objects.count() == 1 and Invoice.objects.count() == 1
     account = organization.billing_account
     from billing import gateway
@@ -141,11 +141,11 @@ def test_double_click_issues_one_invoice_and_one_charge(localstripe, trial_organ
 def test_stripe_down_charges_nothing_then_the_retry_charges_once(localstripe, trial_organization, settings):
     organization, admin = trial_organization
     intent, _ = _card(localstripe, organization, admin, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     payment = _checkout(organization, admin)
     real_base = settings.STRIPE_API_BASE
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
-    outcome = services.payment_charge(payment_id=payment.pk)
+    outcome = payments.payment_charge(payment_id=payment.pk)
     assert not outcome.done and outcome.retry_in > 0
     payment.refresh_from_db()
     assert payment.status == Payment.Status.PENDING
@@ -153,7 +153,7 @@ def test_stripe_down_charges_nothing_then_the_retry_charges_once(localstripe, tr
     assert Subscription.objects.get(organization=organization).status == Subscription.Status.TRIALING
 
     settings.STRIPE_API_BASE = real_base
-    assert services.payment_charge(payment_id=payment.pk).done
+    assert payments.payment_charge(payment_id=payment.pk).done
     payment.refresh_from_db()
     assert payment.status == Payment.Status.SUCCEEDED and payment.attempts == 2
     from billing import gateway
@@ -164,22 +164,22 @@ def test_stripe_down_charges_nothing_then_the_retry_charges_once(localstripe, tr
 def test_checkout_refuses_bad_choices_with_reasons(localstripe, trial_organization):
     organization, admin = organization_on("standard", members=3)
     intent, _ = _card(localstripe, organization, admin, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     subscription = organization.subscriptions.get()
     with pytest.raises(CheckoutInvalid, match="uses 3 seats .* buy at least 3"):
-        services.subscription_checkout(subscription=subscription, actor=admin, edition=_standard(), seats=2, interval="month")
+        checkout.subscription_checkout(subscription=subscription, actor=admin, edition=_standard(), seats=2, interval="month")
     with pytest.raises(CheckoutInvalid, match="allows at most 100 users"):
-        services.subscription_checkout(subscription=subscription, actor=admin, edition=_standard(), seats=101, interval="month")
+        checkout.subscription_checkout(subscription=subscription, actor=admin, edition=_standard(), seats=101, interval="month")
     with pytest.raises(CheckoutInvalid, match="is free"):
-        services.subscription_checkout(
+        checkout.subscription_checkout(
             subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code="free"), seats=3, interval="month"
         )
     with pytest.raises(CheckoutInvalid, match="is not an edition of Tracker"):
-        services.subscription_checkout(
+        checkout.subscription_checkout(
             subscription=subscription, actor=admin, edition=edition_get(product_code="wiki", edition_code="standard"), seats=3, interval="month"
         )
     with pytest.raises(CheckoutInvalid, match="monthly or annual"):
-        services.subscription_checkout(subscription=subscription, actor=admin, edition=_standard(), seats=3, interval="week")
+        checkout.subscription_checkout(subscription=subscription, actor=admin, edition=_standard(), seats=3, interval="week")
     assert not Invoice.objects.exists()
 
 
@@ -187,9 +187,9 @@ def test_another_organizations_card_setup_is_not_found(localstripe, catalog):
     acme, acme_admin = organization_on("standard")
     globex, globex_admin = organization_on("standard")
     acme_intent, _ = _card(localstripe, acme, acme_admin, OK_CARD)
-    services.card_setup_start(organization=globex, actor=globex_admin)
+    billing_account.card_setup_start(organization=globex, actor=globex_admin)
     with pytest.raises(NotFound):
-        services.card_setup_complete(organization=globex, actor=globex_admin, setup_intent_id=acme_intent.id)
+        billing_account.card_setup_complete(organization=globex, actor=globex_admin, setup_intent_id=acme_intent.id)
     assert not globex.billing_account.has_card
 
 
@@ -200,9 +200,9 @@ def test_a_processing_intent_keeps_the_payment_under_way_and_never_unfails_one(l
 
     organization, admin = trial_organization
     intent, _ = _card(localstripe, organization, admin, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     payment = _checkout(organization, admin)
-    assert {"payment_intent.processing", "payment_intent.canceled"} <= set(services.HANDLED_WEBHOOKS)
+    assert {"payment_intent.processing", "payment_intent.canceled"} <= set(webhooks.HANDLED_WEBHOOKS)
 
     def processing(payment_id: str) -> gateway.PaymentIntent:
         return gateway.PaymentIntent(
@@ -210,10 +210,10 @@ def test_a_processing_intent_keeps_the_payment_under_way_and_never_unfails_one(l
             client_secret="", metadata={"flywheel_payment": payment_id}, error_message="", error_code="",
         )
 
-    services.payment_apply_intent(intent=processing(str(payment.public_id)))
+    payments.payment_apply_intent(intent=processing(str(payment.public_id)))
     payment.refresh_from_db()
     assert (payment.status, payment.stripe_payment_intent_id) == (Payment.Status.PROCESSING, "pi_processing")
     Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.FAILED, failure_code="card_declined")
-    services.payment_apply_intent(intent=processing(str(payment.public_id)))
+    payments.payment_apply_intent(intent=processing(str(payment.public_id)))
     payment.refresh_from_db()
     assert payment.status == Payment.Status.FAILED

@@ -12,9 +12,9 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from accounts.models import Membership
-from billing import services
 from billing.documents import DocumentImmutable, _unicode_font
 from billing.models import Invoice, InvoiceLine, Payment
+from billing.services import billing_account, checkout
 
 from ..conftest import organization_on
 from ..factories import MembershipFactory, UserFactory
@@ -143,7 +143,7 @@ def test_the_admin_shows_invoices_read_only(client, localstripe, trial_organizat
 def test_an_open_invoice_is_still_numbered_and_shown(client, localstripe, trial_organization):
     organization, admin = trial_organization
     intent, _ = _card(localstripe, organization, admin, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     payment = _checkout(organization, admin)  # not charged yet
     client.force_login(admin)
     page = client.get(reverse("invoice", args=[payment.invoice.public_id])).content.decode()
@@ -171,7 +171,7 @@ def test_invoices_name_the_seller_and_the_customer_as_they_were_at_issue(client,
     from .test_lifecycle import _use_card
 
     _use_card(localstripe, organization, admin, OK_CARD)
-    services.subscription_checkout(
+    checkout.subscription_checkout(
         subscription=organization.subscriptions.get(), actor=admin,
         edition=edition_get(product_code="tracker", edition_code="standard"), seats=2, interval="month",
     )
