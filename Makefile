@@ -36,6 +36,7 @@ browser:
 
 test: install services browser
 	@$(UV) run ruff check .
+	@$(UV) run lint-imports
 	@$(UV) run pytest
 
 lint: install

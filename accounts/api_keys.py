@@ -120,7 +120,7 @@ def _key_issue(*, organization: Organization, actor: User, name: str) -> tuple[A
     raise ValidationError("Could not create a key just now; try again.")
 
 
-def _marker_set(prefix: str) -> None:
+def marker_set(prefix: str) -> None:
     client = shared_redis.client()
     if client is None:
         return
@@ -137,7 +137,7 @@ def _marker_set(prefix: str) -> None:
 
 def _marker_set_after_commit(prefix: str) -> None:
     try:
-        _marker_set(prefix)
+        marker_set(prefix)
     except ValidationError:
         # Committed already: other processes may accept the key until they forget it
         # (LOCAL_SECONDS). The marker set before the commit normally covers this.
@@ -149,7 +149,7 @@ def _revocation_publish(api_key: ApiKey) -> None:
     the revocation, which rolls back) and again after the commit."""
     for memory_key in [k for k in _verified if k.startswith(f"{api_key.prefix}:")]:
         _verified.pop(memory_key, None)
-    _marker_set(api_key.prefix)
+    marker_set(api_key.prefix)
     transaction.on_commit(lambda: _marker_set_after_commit(api_key.prefix))
 
 

@@ -75,7 +75,7 @@ TARGET_P99_MS = 10.0
 SETUP = """
 from accounts.api_keys import api_key_create
 from accounts.models import Membership
-from billing.services import subscription_start_trial
+from billing.services.subscriptions import subscription_start_trial
 from catalog.selectors import edition_get
 from accounts.models import Organization, User
 

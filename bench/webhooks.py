@@ -49,7 +49,7 @@ It prints
              (SELECT 1 to PostgreSQL) at start and end show how fast the host computed and
              how fast it woke a process waiting on a socket;
   breakdown  with the servers stopped, in this process: json.loads, the signature check alone,
-             gateway.webhook_event_parse, services.webhook_receive (parse, store, enqueue), a
+             gateway.webhook_event_parse, webhooks.webhook_receive (parse, store, enqueue), a
              duplicate, Celery's publish alone, the Django view through the test client, and
              config.wsgi.application called as the web server calls it (the bare endpoint).
 It checks that every event was stored once and processed, and that every payment ended up
@@ -118,7 +118,8 @@ SETUP = """
 import requests
 from django.conf import settings
 from accounts.models import Membership, Organization, User
-from billing import gateway, services
+from billing import gateway
+from billing.services import billing_account, checkout, subscriptions
 from billing.models import Payment
 from catalog.selectors import edition_get
 
@@ -129,8 +130,8 @@ for index in range({count}):
         name=f"Bench {{index}}", email_domain=f"bench{{index}}.example", created_by=admin
     )
     Membership.objects.create(organization=organization, user=admin, role="admin", source="signup")
-    services.subscription_start_trial(organization=organization, edition=edition, actor=admin)
-    setup = services.card_setup_start(organization=organization, actor=admin)
+    subscriptions.subscription_start_trial(organization=organization, edition=edition, actor=admin)
+    setup = billing_account.card_setup_start(organization=organization, actor=admin)
     confirmed = requests.post(
         f"{{settings.STRIPE_API_BASE}}/v1/setup_intents/{{setup.id}}/confirm",
         json={{
@@ -146,8 +147,8 @@ for index in range({count}):
         timeout=10,
     )
     confirmed.raise_for_status()
-    account = services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=setup.id)
-    payment = services.subscription_checkout(
+    account = billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=setup.id)
+    payment = checkout.subscription_checkout(
         subscription=organization.subscriptions.get(), actor=admin, edition=edition, seats=5, interval="month"
     )
     Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.PROCESSING, attempts=1)
@@ -635,7 +636,8 @@ def breakdown(env: dict[str, str], prefix: str, intents: list[dict], rounds: int
     from django.db import connection
     from django.test import Client
 
-    from billing import gateway, services
+    from billing import gateway
+    from billing.services import webhooks
     from billing.tasks import webhook_process
 
     rng = random.Random(11)
@@ -686,14 +688,14 @@ def breakdown(env: dict[str, str], prefix: str, intents: list[dict], rounds: int
     connection.ensure_connection()
     new = [(d.payload, sign(d.payload, WEBHOOK_SECRET)) for d in fresh("b")]
     timed(
-        "services.webhook_receive, new event (parse+store+enqueue)",
+        "webhooks.webhook_receive, new event (parse+store+enqueue)",
         new,
-        lambda item: services.webhook_receive(payload=item[0], signature=item[1]),
+        lambda item: webhooks.webhook_receive(payload=item[0], signature=item[1]),
     )
     timed(
-        "services.webhook_receive, duplicate",
+        "webhooks.webhook_receive, duplicate",
         new,
-        lambda item: services.webhook_receive(payload=item[0], signature=item[1]),
+        lambda item: webhooks.webhook_receive(payload=item[0], signature=item[1]),
     )
     client = Client()
     via_django = [(d.payload, sign(d.payload, WEBHOOK_SECRET)) for d in fresh("c")]

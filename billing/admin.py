@@ -20,8 +20,14 @@ from .models import (
     Subscription,
     WebhookEvent,
 )
-from .refunds import REFUND_REASONS, RefundInvalid, payment_refundable_minor, refund_request
-from .services import webhooks_replay
+from .services.invoices import invoice_mark_paid_by_transfer
+from .services.refunds import (
+    REFUND_REASONS,
+    RefundInvalid,
+    payment_refundable_minor,
+    refund_request,
+)
+from .services.webhooks import webhooks_replay
 
 
 @admin.register(Subscription)
@@ -161,8 +167,6 @@ class InvoiceAdmin(ReadOnlyAdmin):
         permissions=["mark_paid"],
     )
     def mark_paid_by_transfer(self, request, queryset):
-        from .lifecycle import invoice_mark_paid_by_transfer
-
         marked = 0
         for invoice in queryset.filter(status=Invoice.Status.OPEN, collection_method="invoice").order_by("pk"):
             invoice_mark_paid_by_transfer(invoice=invoice, actor=request.user)

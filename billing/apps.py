@@ -16,6 +16,6 @@ class BillingConfig(AppConfig):
             documents,  # noqa: F401  (immutability of issued invoices and credit notes)
             receivers,  # noqa: F401
         )
-        from .services import seat_limit_enforce
+        from .services.seats import seat_limit_enforce
 
         seat_policy_register(seat_limit_enforce)

@@ -5,7 +5,7 @@ Immutability is kept below the services, on every `save()` and `delete()` (signa
 connected in BillingConfig.ready): an issued invoice keeps its number, amounts, period and what
 it bought, a paid invoice stays paid, its lines are written in the transaction that issues it
 and never after, and an issued credit note is final. Money given back is a new document (a
-credit note, billing/refunds.py), never an edit. Bulk `QuerySet.update()` bypasses signals: the
+credit note, billing/services/refunds.py), never an edit. Bulk `QuerySet.update()` bypasses signals: the
 services only use it for status moves that these rules allow.
 """
 
@@ -338,7 +338,7 @@ _FONT_CANDIDATES = (
 )
 
 
-def _unicode_font() -> tuple[str, str] | None:
+def unicode_font() -> tuple[str, str] | None:
     configured = getattr(settings, "INVOICE_PDF_FONTS", None)
     for regular, bold in ([tuple(configured)] if configured else []) + list(_FONT_CANDIDATES):
         if Path(regular).is_file() and Path(bold).is_file():
@@ -378,7 +378,7 @@ def document_pdf(document: Document) -> bytes:
     pdf.set_creator("Flywheel")
     pdf.set_producer("Flywheel")
     pdf.set_auto_page_break(auto=True, margin=15)
-    fonts = _unicode_font()
+    fonts = unicode_font()
     if fonts:
         pdf.add_font("Document", "", fonts[0])
         pdf.add_font("Document", "B", fonts[1])

@@ -150,7 +150,7 @@ def entitlements_compute(*, organization_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def _entry_seconds(organization_id: int) -> int:
+def entry_seconds(organization_id: int) -> int:
     """How long an answer may be kept: until the next pending invite expires, at most the limit."""
     seconds = _cache_seconds()
     now = timezone.now()
@@ -250,7 +250,7 @@ def _from_redis(client: redis.Redis, principal: ApiPrincipal) -> tuple[bytes, fl
             client, organization_id, [organization_generation, catalog_generation]
         )
         all_json = _json(entitlements_compute(organization_id=organization_id))
-        seconds = _entry_seconds(organization_id)
+        seconds = entry_seconds(organization_id)
         expires_at = time.time() + seconds
         client.set(
             _data_key(organization_id),

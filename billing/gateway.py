@@ -344,7 +344,7 @@ def webhook_event_parse(*, payload: bytes, signature: str) -> dict[str, Any]:
     return event
 
 
-# Refunds, charges and reconciliation (billing/refunds.py, billing/reconciliation.py) -----------
+# Refunds, charges and reconciliation (billing/services/refunds.py and reconciliation.py) -----
 
 
 @dataclass(frozen=True)

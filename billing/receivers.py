@@ -9,7 +9,7 @@ from catalog.models import Edition, Product
 
 from .entitlements import entitlements_invalidate, entitlements_invalidate_catalog
 from .models import Invoice, Subscription
-from .services import subscription_start_signup_trial
+from .services.subscriptions import subscription_start_signup_trial
 
 
 @receiver(organization_created, dispatch_uid="billing.start_signup_trial")

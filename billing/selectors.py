@@ -1,8 +1,8 @@
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
@@ -16,6 +16,7 @@ from common.money import money
 
 from .formats import time_left
 from .models import CreditNote, Invoice, Payment, Subscription, WebhookEvent
+from .pricing import unit_price
 
 
 def subscriptions_of(*, organization: Organization) -> QuerySet[Subscription]:
@@ -430,7 +431,7 @@ def _seat_offer(subscription: Subscription) -> tuple[str, str, Offer | None]:
     edition = subscription.edition
     name = subscription.product.name
     if subscription.status == Subscription.Status.ACTIVE and subscription.interval:
-        unit = edition.monthly_price_minor if subscription.interval == Subscription.Interval.MONTH else edition.annual_price_minor
+        unit = unit_price(edition, subscription.interval)
         offer = Offer(
             edition, unit, edition.currency, url=reverse("add_seats", args=[subscription.public_id]),
             period="a month" if subscription.interval == Subscription.Interval.MONTH else "a year",
@@ -541,3 +542,16 @@ def webhook_events_dead_count() -> int:
     """Stripe events given up after WEBHOOK_MAX_ATTEMPTS temporary errors: nothing applies
     them until staff replay them (the admin's "Replay selected events")."""
     return WebhookEvent.objects.filter(outcome=WebhookEvent.Outcome.DEAD).count()
+
+
+def organizations_over_sales_threshold(*, minimum_minor: int, since: datetime) -> list[tuple[Organization, int]]:
+    """Organizations whose paid invoices since `since` add up to `minimum_minor` or more."""
+    totals = (
+        Invoice.objects.filter(status=Invoice.Status.PAID, paid_at__gte=since)
+        .values("organization")
+        .annotate(total=Sum("total_minor"))
+        .filter(total__gte=minimum_minor)
+        .order_by("-total")
+    )
+    organizations = Organization.objects.in_bulk([row["organization"] for row in totals])
+    return [(organizations[row["organization"]], row["total"]) for row in totals]

@@ -148,7 +148,7 @@ def _in_path(request: HttpRequest) -> NulFound:
 def accepts_nul_in_body(view):
     """Mark a view that takes a body holding NULs itself: Stripe's signed webhook, which must
     store every event Stripe sends (a refusal is redelivered for days) and keeps the body as
-    sent beside a jsonb-safe copy (billing.services.webhook_receive). The path, query and
+    sent beside a jsonb-safe copy (billing.services.webhooks.webhook_receive). The path, query and
     session cookie are still checked."""
     view.accepts_nul_in_body = True
     return view

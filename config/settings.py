@@ -192,7 +192,7 @@ elif env_bool("DATABASE_PREPARED_STATEMENTS", True):
     # Django turns psycopg's prepared statements off (prepare_threshold None), which also
     # ignores an explicit prepare=True. Its own cursors bind on the client and are never
     # prepared whatever this says; only statements run with prepare=True on a psycopg Cursor
-    # are (the Stripe webhook's insert, billing.services). Turn it off behind a pooler that
+    # are (the Stripe webhook's insert, billing.services.webhooks). Turn it off behind a pooler that
     # cannot keep them (PgBouncer before 1.22 in transaction mode: psycopg sends DEALLOCATE ALL
     # after a rollback).
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5  # keeps sslmode etc. from the URL
@@ -462,7 +462,7 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 12)
 if WEBHOOK_MAX_ATTEMPTS < 1:
     raise ImproperlyConfigured(f"WEBHOOK_MAX_ATTEMPTS must be at least 1, got {WEBHOOK_MAX_ATTEMPTS}")
 # After a batch that was not full, the drain waits this long for more events before claiming
-# again: a burst is then applied in batches (billing.services.webhooks_drain).
+# again: a burst is then applied in batches (billing.services.webhooks.webhooks_drain).
 WEBHOOK_DRAIN_LINGER_SECONDS = env_float("WEBHOOK_DRAIN_LINGER_SECONDS", 0.2)
 if PRODUCTION:
     for _name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):

@@ -9,8 +9,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.urls import reverse
 
-from billing import lifecycle
-from billing.selectors import webhook_events_dead_count
+from billing.selectors import organizations_over_sales_threshold, webhook_events_dead_count
 from community import selectors as community_selectors
 from experiments.selectors import events_dead_count, experiments_running_count, signups_between
 from feedback import selectors as feedback_selectors
@@ -62,7 +61,7 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
     enrolled = sum(row.enrolled for row in onboarding)
     sent = sum(row.sent for row in onboarding)
 
-    leads = lifecycle.organizations_over_sales_threshold(
+    leads = organizations_over_sales_threshold(
         minimum_minor=settings.SALES_THRESHOLD_MINOR, since=now - timedelta(days=365)
     )
 

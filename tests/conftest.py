@@ -14,7 +14,8 @@ import redis
 from django.conf import settings
 
 from accounts.models import Membership
-from billing.services import _drain_flag_clear, subscription_start_trial
+from billing.services.subscriptions import subscription_start_trial
+from billing.services.webhooks import webhooks_drain_flag_clear
 from catalog.selectors import edition_get
 from catalog.services import catalog_sync
 
@@ -43,7 +44,7 @@ def _tasks_reach_the_worker_only_when_asked(request, settings):
     if "celery_worker" not in request.fixturenames:
         settings.CELERY_TASK_DEFAULT_QUEUE = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-parked"
     yield
-    _drain_flag_clear()
+    webhooks_drain_flag_clear()
 
 
 @pytest.fixture

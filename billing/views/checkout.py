@@ -15,9 +15,9 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.exceptions import FlywheelError
 from accounts.services import seats_in_use
+from billing.services import payments, subscriptions
 from common.exceptions import NotFound
 
-from .. import lifecycle
 from ..exceptions import CheckoutInvalid
 from ..formats import day
 from ..models import Payment, Subscription
@@ -31,16 +31,10 @@ from ..selectors import (
     invoice_paid_last,
     invoice_payment_last,
 )
-from ..services import (
-    billing_account_of,
-    card_setup_complete,
-    card_setup_start,
-    checkout_quote,
-    payment_refresh,
-    seats_quote,
-    subscription_add_seats,
-    subscription_checkout,
-)
+from ..services.billing_account import billing_account_of, card_setup_complete, card_setup_start
+from ..services.checkout import checkout_quote, subscription_checkout
+from ..services.payments import payment_refresh
+from ..services.seats import seats_quote, subscription_add_seats
 from .access import admin_organization, admin_subscription
 
 
@@ -233,7 +227,7 @@ def change_edition(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResp
     error = ""
     if request.method == "POST" and done is None:
         try:
-            outcome = lifecycle.subscription_change_edition(
+            outcome = subscriptions.subscription_change_edition(
                 subscription=subscription,
                 actor=request.user,
                 edition=edition,
@@ -260,7 +254,7 @@ def change_edition(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResp
     quote = None
     if done is None:
         try:
-            quote = lifecycle.edition_change_quote(subscription=subscription, edition=edition)
+            quote = subscriptions.edition_change_quote(subscription=subscription, edition=edition)
         except CheckoutInvalid as refusal:
             error = error or refusal.message
     return render(
@@ -314,7 +308,7 @@ def card_update(request: HttpRequest) -> HttpResponse:
             if retry_invoice is None:
                 return redirect("billing")
             try:
-                payment = lifecycle.invoice_pay_now(invoice=retry_invoice, actor=request.user)
+                payment = payments.invoice_pay_now(invoice=retry_invoice, actor=request.user)
             except FlywheelError as refusal:
                 messages.error(request, refusal.message)
                 return redirect("billing")

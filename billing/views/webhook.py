@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from common.middleware import accepts_nul_in_body
 
 from ..exceptions import WebhookSignatureInvalid
-from ..services import webhook_receive
+from ..services.webhooks import webhook_receive
 
 logger = logging.getLogger(__name__)
 

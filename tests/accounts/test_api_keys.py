@@ -54,7 +54,7 @@ def test_requests_without_a_live_key_are_refused(client, trial_organization):
 def test_a_key_revoked_by_another_process_is_refused_at_once(client, trial_organization, settings):
     """This process remembers the key; another process revokes it: its revocation marker in
     Redis (read on every request) makes this process ask the database again."""
-    from accounts.api_keys import _marker_set
+    from accounts.api_keys import marker_set
 
     settings.LOCAL_CACHE_WITH_INVALIDATION = False  # the marker alone, as without the listener
     organization, admin = trial_organization
@@ -63,7 +63,7 @@ def test_a_key_revoked_by_another_process_is_refused_at_once(client, trial_organ
     assert api_keys.api_key_resolve(raw).confirmed is False  # remembered, not confirmed
     api_key = ApiKey.objects.get(organization=organization)
     ApiKey.objects.filter(pk=api_key.pk).update(revoked_at=api_key.created_at)
-    _marker_set(api_key.prefix)
+    marker_set(api_key.prefix)
     assert client.get("/api/v1/entitlements", headers=_bearer(raw)).status_code == 401
     response = client.get("/api/v1/prompts", {"user": str(admin.public_id)}, headers=_bearer(raw))
     assert response.status_code == 401

@@ -6,6 +6,7 @@ from django.db import connection
 from accounts.exceptions import SeatLimitReached
 from accounts.models import Invite, Membership, Organization
 from accounts.services import invite_create, membership_join_by_domain, seats_in_use
+from billing.services.subscriptions import subscription_start_trial
 from experiments.models import Event
 
 from ..conftest import organization_on
@@ -61,7 +62,7 @@ def test_a_trial_of_a_bigger_edition_has_its_seat_limit(catalog):
 
 
 def test_every_product_subscription_must_have_room(catalog):
-    from billing.services import subscription_start_trial
+    from billing.services.subscriptions import subscription_start_trial
     from catalog.selectors import edition_get
 
     organization, admin = _domain_organization(members=1)
@@ -124,7 +125,6 @@ def test_accepting_an_invite_needs_a_seat_when_the_limit_shrank(catalog):
 
 def test_a_second_product_trial_must_fit_the_organization(catalog):
     from billing.models import Subscription
-    from billing.services import subscription_start_trial
     from catalog.selectors import edition_get
 
     organization, admin = organization_on("standard", members=11)

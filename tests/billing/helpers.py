@@ -16,8 +16,9 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import gateway, lifecycle, services
+from billing import gateway, lifecycle
 from billing.models import Payment, Subscription
+from billing.services import billing_account, checkout, payments
 from catalog.selectors import edition_get
 from provisioning.models import Environment
 
@@ -32,7 +33,7 @@ THREE_D_SECURE = "4000002500003155"
 
 def card_enter(localstripe, organization, admin, number, **kwargs):
     """A card typed into the card form: the SetupIntent, and localstripe's confirmation."""
-    intent = services.card_setup_start(organization=organization, actor=admin)
+    intent = billing_account.card_setup_start(organization=organization, actor=admin)
     confirmed = localstripe.enter_card(intent.client_secret, number, **kwargs)
     return intent, confirmed
 
@@ -40,13 +41,13 @@ def card_enter(localstripe, organization, admin, number, **kwargs):
 def card_set_up(localstripe, organization, admin, number):
     """A card entered and put on file."""
     intent, _ = card_enter(localstripe, organization, admin, number)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
 
 
 def standard_checkout(organization, admin, *, seats=5, interval="month"):
     """The checkout of Tracker Standard: its pending payment (not charged yet)."""
     subscription = organization.subscriptions.get()
-    return services.subscription_checkout(
+    return checkout.subscription_checkout(
         subscription=subscription,
         actor=admin,
         edition=edition_get(product_code="tracker", edition_code="standard"),
@@ -58,17 +59,17 @@ def standard_checkout(organization, admin, *, seats=5, interval="month"):
 def paid_organization(localstripe, *, seats=5, interval="month", members=1):
     """An organization on Tracker Standard, paid by card (its admin signs in)."""
     organization, admin = organization_on("standard", members=members)
-    intent = services.card_setup_start(organization=organization, actor=admin)
+    intent = billing_account.card_setup_start(organization=organization, actor=admin)
     localstripe.enter_card(intent.client_secret, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    payment = services.subscription_checkout(
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    payment = checkout.subscription_checkout(
         subscription=organization.subscriptions.get(),
         actor=admin,
         edition=edition_get(product_code="tracker", edition_code="standard"),
         seats=seats,
         interval=interval,
     )
-    services.payment_charge(payment_id=payment.pk)
+    payments.payment_charge(payment_id=payment.pk)
     subscription = Subscription.objects.get(organization=organization)
     assert subscription.status == Subscription.Status.ACTIVE
     return organization, admin, subscription
@@ -80,7 +81,7 @@ def paid_on_commit(localstripe, *, edition="standard", seats=5, interval="month"
     organization, admin = organization_on("standard", members=members)
     card_set_up(localstripe, organization, admin, OK_CARD)
     subscription = organization.subscriptions.get()
-    services.subscription_checkout(
+    checkout.subscription_checkout(
         subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code=edition),
         seats=seats, interval=interval,
     )
@@ -98,9 +99,9 @@ def tick_at(at):
 def paid_payment(localstripe, organization, admin):
     """The organization's trial converted by a card charge: its succeeded payment."""
     intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     payment = standard_checkout(organization, admin)
-    services.payment_charge(payment_id=payment.pk)
+    payments.payment_charge(payment_id=payment.pk)
     payment.refresh_from_db()
     return payment
 
@@ -109,7 +110,7 @@ def charged_but_unrecorded(localstripe, organization, admin):
     """Stripe charged the card, but the worker died before recording it: only webhooks can
     tell Flywheel now."""
     intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     payment = standard_checkout(organization, admin)
     Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.PROCESSING, attempts=1)
     charged = gateway.payment_intent_charge(

@@ -11,9 +11,11 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import gateway, services
+from billing import gateway, pricing
 from billing.exceptions import CheckoutInvalid
 from billing.models import Invoice, Payment, Subscription
+from billing.services import payments, seats
+from billing.services.seats import seats_quote, subscription_add_seats
 
 from ..conftest import organization_on
 from .helpers import paid_organization
@@ -30,36 +32,36 @@ from .helpers import paid_organization
     ],
 )
 def test_proration_arithmetic(full, left, period, expected):
-    assert services.prorate(full_amount_minor=full, seconds_left=left, seconds_in_period=period) == expected
+    assert pricing.prorate(full_amount_minor=full, seconds_left=left, seconds_in_period=period) == expected
 
 
 def test_seats_added_mid_period_cost_the_prorated_price(localstripe, catalog):
     organization, admin, subscription = paid_organization(localstripe, seats=5, interval="month")
     period = (subscription.current_period_end - subscription.current_period_start).total_seconds()
     with time_machine.travel(subscription.current_period_start + timedelta(seconds=period / 2), tick=False):
-        quote = services.seats_quote(subscription=subscription, seats=2)
-        assert quote.amount_minor == services.prorate(
+        quote = seats_quote(subscription=subscription, seats=2)
+        assert quote.amount_minor == pricing.prorate(
             full_amount_minor=2 * 815, seconds_left=int(period / 2), seconds_in_period=int(period)
         )
         assert quote.amount_minor == 815  # half a month of two seats
         assert quote.new_seat_limit == 7
-        payment = services.subscription_add_seats(
+        payment = subscription_add_seats(
             subscription=subscription, actor=admin, seats=2, request_key=uuid.uuid4().hex
         )
     assert payment.amount_minor == 815 and payment.invoice.kind == Invoice.Kind.SEATS
     assert Subscription.objects.get(pk=subscription.pk).seat_limit == 5  # not before payment
-    services.payment_charge(payment_id=payment.pk)
+    payments.payment_charge(payment_id=payment.pk)
     assert Subscription.objects.get(pk=subscription.pk).seat_limit == 7
 
 
 def test_double_click_charges_once(localstripe, catalog):
     organization, admin, subscription = paid_organization(localstripe)
     key = uuid.uuid4().hex
-    first = services.subscription_add_seats(subscription=subscription, actor=admin, seats=1, request_key=key)
-    second = services.subscription_add_seats(subscription=subscription, actor=admin, seats=1, request_key=key)
+    first = subscription_add_seats(subscription=subscription, actor=admin, seats=1, request_key=key)
+    second = subscription_add_seats(subscription=subscription, actor=admin, seats=1, request_key=key)
     assert first.pk == second.pk
-    services.payment_charge(payment_id=first.pk)
-    services.payment_charge(payment_id=second.pk)
+    payments.payment_charge(payment_id=first.pk)
+    payments.payment_charge(payment_id=second.pk)
     assert Subscription.objects.get(pk=subscription.pk).seat_limit == 6
     assert Invoice.objects.filter(kind=Invoice.Kind.SEATS).count() == 1
     assert len(gateway.payment_intents_of_customer(organization.billing_account.stripe_customer_id)) == 2  # purchase + seats
@@ -68,22 +70,22 @@ def test_double_click_charges_once(localstripe, catalog):
 def test_seats_beyond_the_edition_or_before_paying_are_refused(localstripe, catalog):
     organization, admin, subscription = paid_organization(localstripe, seats=99)
     with pytest.raises(CheckoutInvalid, match="allows at most 100 users and you have 99 seats"):
-        services.subscription_add_seats(subscription=subscription, actor=admin, seats=2, request_key="k1")
+        subscription_add_seats(subscription=subscription, actor=admin, seats=2, request_key="k1")
     trial, trial_admin = organization_on("standard")
     with pytest.raises(CheckoutInvalid, match="is not paid for yet"):
-        services.seats_quote(subscription=trial.subscriptions.get(), seats=1)
+        seats_quote(subscription=trial.subscriptions.get(), seats=1)
     assert not Invoice.objects.filter(kind=Invoice.Kind.SEATS).exists()
 
 
 def test_stripe_down_during_add_seats_grants_nothing_and_the_retry_charges_once(localstripe, catalog, settings):
     organization, admin, subscription = paid_organization(localstripe)
-    payment = services.subscription_add_seats(subscription=subscription, actor=admin, seats=3, request_key="down")
+    payment = seats.subscription_add_seats(subscription=subscription, actor=admin, seats=3, request_key="down")
     real_base = settings.STRIPE_API_BASE
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"
-    assert not services.payment_charge(payment_id=payment.pk).done
+    assert not payments.payment_charge(payment_id=payment.pk).done
     assert Subscription.objects.get(pk=subscription.pk).seat_limit == 5
     settings.STRIPE_API_BASE = real_base
-    services.payment_charge(payment_id=payment.pk)
+    payments.payment_charge(payment_id=payment.pk)
     assert Subscription.objects.get(pk=subscription.pk).seat_limit == 8
     assert len(gateway.payment_intents_of_customer(organization.billing_account.stripe_customer_id)) == 2
 
@@ -97,10 +99,10 @@ def test_twenty_concurrent_add_one_seat_requests(localstripe, catalog):
     def add_one():
         try:
             barrier.wait()
-            payment = services.subscription_add_seats(
+            payment = subscription_add_seats(
                 subscription=subscription, actor=admin, seats=1, request_key=uuid.uuid4().hex
             )
-            services.payment_charge(payment_id=payment.pk)
+            payments.payment_charge(payment_id=payment.pk)
         except Exception as error:  # noqa: BLE001 - reported below
             errors.append(repr(error))
         finally:
@@ -133,7 +135,7 @@ def test_add_seats_page_shows_the_price_then_one_click(client, localstripe, cata
     response = client.post(reverse("add_seats", args=[subscription.public_id]), form)
     again = client.post(reverse("add_seats", args=[subscription.public_id]), form)
     assert response.status_code == again.status_code == 302 and response["Location"] == again["Location"]
-    services.payment_charge(payment_id=Payment.objects.get(invoice__kind=Invoice.Kind.SEATS).pk)
+    payments.payment_charge(payment_id=Payment.objects.get(invoice__kind=Invoice.Kind.SEATS).pk)
     assert "2 seats added to Tracker" in client.get(response["Location"]).content.decode()
     refused = client.get(reverse("add_seats", args=[subscription.public_id]), {"seats": "500"}, follow=True).content.decode()
     assert "allows at most 100 users" in refused

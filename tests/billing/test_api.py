@@ -11,9 +11,9 @@ from django.urls import reverse
 from accounts import api_keys
 from accounts.models import ApiKey, Membership
 from accounts.services import invite_create, invite_revoke, membership_remove
-from billing import services
-from billing.entitlements import _entry_seconds
+from billing.entitlements import entry_seconds
 from billing.models import PromptDismissal, Subscription
+from billing.services import billing_account, payments, seats, subscriptions
 from catalog.models import Edition
 from catalog.selectors import edition_get
 from experiments.models import Event
@@ -81,7 +81,7 @@ def test_entitlements_of_a_trial(client, trial_organization):
     assert _entitlements(client, raw, product="tracker")[0]["product"] == "tracker"
     assert _entitlements(client, raw, product="wiki") == []
     # Starting another product shows up at once.
-    services.subscription_start_trial(
+    subscriptions.subscription_start_trial(
         organization=organization,
         edition=edition_get(product_code="wiki", edition_code="free"),
         actor=admin,
@@ -134,9 +134,9 @@ def test_paying_shows_at_once_in_the_entitlements(client, localstripe, trial_org
     raw = _key(organization, admin)
     assert _entitlements(client, raw)[0]["status"] == "trialing"  # now cached
     intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     payment = standard_checkout(organization, admin, seats=5, interval="year")
-    services.payment_charge(payment_id=payment.pk)
+    payments.payment_charge(payment_id=payment.pk)
     [row] = _entitlements(client, raw)
     subscription = organization.subscriptions.get()
     assert (row["status"], row["entitled"], row["seat_limit"], row["interval"]) == (
@@ -155,13 +155,13 @@ def test_added_seats_show_once_the_change_commits(
     organization, admin, subscription = paid_organization(localstripe, seats=5)
     raw = _key(organization, admin)
     assert _entitlements(client, raw)[0]["seat_limit"] == 5
-    payment = services.subscription_add_seats(
+    payment = seats.subscription_add_seats(
         subscription=subscription, actor=admin, seats=2, request_key=uuid.uuid4().hex
     )
     # Paying raises the limit with a queryset update (no signal); the invoice's save, and the
     # commit after it, forget the cached answer.
     with django_capture_on_commit_callbacks(execute=True):
-        services.payment_charge(payment_id=payment.pk)
+        payments.payment_charge(payment_id=payment.pk)
     assert _entitlements(client, raw)[0]["seat_limit"] == 7
 
 
@@ -197,9 +197,9 @@ def test_seats_used_follows_members_and_invites_at_once(client, trial_organizati
         organization=organization, actor=admin, email="later@example.com", role="member"
     )
     left = (invite.expires_at - invite.created_at).total_seconds()
-    assert _entry_seconds(organization.pk) == 300
+    assert entry_seconds(organization.pk) == 300
     with time_machine.travel(invite.expires_at - timedelta(seconds=42), tick=False):
-        assert _entry_seconds(organization.pk) == 42
+        assert entry_seconds(organization.pk) == 42
     assert left > 300
 
 
@@ -317,9 +317,9 @@ def test_payment_failed_prompt_for_admins(client, localstripe, trial_organizatio
     member = MembershipFactory(organization=organization).user
     raw = _key(organization, admin)
     intent, _ = card_enter(localstripe, organization, admin, DECLINED_AT_CHARGE)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     payment = standard_checkout(organization, admin)
-    services.payment_charge(payment_id=payment.pk)
+    payments.payment_charge(payment_id=payment.pk)
     [prompt] = _prompts(client, raw, admin)
     assert (prompt["kind"], prompt["threshold"], prompt["severity"]) == (
         "payment_failed",
@@ -345,7 +345,7 @@ def test_card_expiring_prompt_comes_back_for_the_next_card(client, catalog):
     with time_machine.travel(datetime(2030, 1, 10, 12, tzinfo=UTC), tick=False):
         organization, admin = organization_on("premium")  # a 30-day trial: no trial prompt yet
         raw = _key(organization, admin)
-        account = services.billing_account_of(organization)
+        account = billing_account.billing_account_of(organization)
         account.payment_method_id, account.card_brand, account.card_last4 = (
             "pm_test",
             "visa",

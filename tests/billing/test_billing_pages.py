@@ -5,8 +5,8 @@ import re
 
 from django.urls import reverse
 
-from billing import services
 from billing.models import Payment, Subscription
+from billing.services import payments
 
 from ..conftest import organization_on
 from ..factories import MembershipFactory
@@ -48,7 +48,7 @@ def test_admin_buys_the_trial_product_by_card(client, localstripe, trial_organiz
     payment = Payment.objects.get()
     assert response["Location"] == reverse("payment_status", args=[payment.public_id])
     assert "Charging your card" in client.get(response["Location"]).content.decode()
-    services.payment_charge(payment_id=payment.pk)  # the worker's job
+    payments.payment_charge(payment_id=payment.pk)  # the worker's job
     page = client.get(response["Location"]).content.decode()
     assert "Paid" in page and "Tracker Standard is active with 3 seats" in page
     overview = client.get(reverse("billing")).content.decode()
@@ -61,7 +61,7 @@ def test_declined_charge_shows_the_banks_reason_and_offers_another_card(client, 
     client.force_login(admin)
     response = _pay(client, localstripe, subscription, DECLINED_AT_CHARGE, edition="standard", seats="2", interval="month")
     payment = Payment.objects.get()
-    services.payment_charge(payment_id=payment.pk)
+    payments.payment_charge(payment_id=payment.pk)
     page = client.get(response["Location"]).content.decode()
     # localstripe's decline names no reason beyond card_declined: the generic sentence.
     assert "Your bank declined the charge." in page and "Try another card" in page and "card_declined" not in page
@@ -78,7 +78,7 @@ def test_declined_charge_shows_the_banks_reason_and_offers_another_card(client, 
     retry = Payment.objects.exclude(pk=payment.pk).get()
     assert response["Location"] == reverse("payment_status", args=[retry.public_id])
     assert retry.invoice_id == payment.invoice_id and retry.amount_minor == 1630
-    services.payment_charge(payment_id=retry.pk)
+    payments.payment_charge(payment_id=retry.pk)
     assert "Tracker Standard is active with 2 seats" in client.get(response["Location"]).content.decode()
     assert Subscription.objects.get(pk=subscription.pk).status == Subscription.Status.ACTIVE
     from billing.models import Invoice

@@ -8,10 +8,11 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from billing import lifecycle, selectors
+from billing import selectors
 from billing.entitlements import entitlements_compute
 from billing.exceptions import CheckoutInvalid
 from billing.models import Invoice, Payment, Subscription
+from billing.services import subscriptions
 from experiments.models import Event
 
 from ..conftest import organization_on
@@ -112,7 +113,7 @@ def test_cancel_is_refused_while_a_payment_is_under_way_and_nothing_changes(loca
     retry = Payment.objects.get(status=Payment.Status.PENDING)
     subscription.refresh_from_db()
     with pytest.raises(CheckoutInvalid, match="under way"):
-        lifecycle.subscription_cancel(subscription=subscription, actor=admin)
+        subscriptions.subscription_cancel(subscription=subscription, actor=admin)
     subscription.refresh_from_db()
     retry.invoice.refresh_from_db()
     assert subscription.status == Subscription.Status.PAST_DUE and retry.invoice.status == Invoice.Status.OPEN
@@ -130,4 +131,4 @@ def test_only_the_organizations_admins_can_cancel(client, localstripe, catalog):
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.TRIALING
     with pytest.raises(CheckoutInvalid, match="Unknown cancellation reason"):
-        lifecycle.subscription_cancel(subscription=subscription, actor=admin, reason="<script>")
+        subscriptions.subscription_cancel(subscription=subscription, actor=admin, reason="<script>")

@@ -8,9 +8,10 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from billing import gateway, services
+from billing import gateway
 from billing.exceptions import PaymentProcessorUnavailable
 from billing.models import Payment
+from billing.services import billing_account, lifecycle, payments, refunds
 
 from ..conftest import organization_on
 from .helpers import OK_CARD, card_enter, standard_checkout
@@ -19,7 +20,7 @@ from .helpers import OK_CARD, card_enter, standard_checkout
 def _paying_organization(localstripe):
     organization, admin = organization_on("standard")
     intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     return organization, admin
 
 
@@ -54,7 +55,7 @@ def test_a_charge_whose_answer_was_lost_on_the_last_attempt_is_adopted_not_charg
             mock.patch.object(gateway, "payment_intents_of_customer", lookups_fail_twice_after_the_charge):
         outcomes = []
         while not outcomes or not outcomes[-1].done:
-            outcomes.append(services.payment_charge(payment_id=payment.pk))
+            outcomes.append(payments.payment_charge(payment_id=payment.pk))
             payment.refresh_from_db()
             assert payment.status != Payment.Status.FAILED  # never "nothing was charged" while unknown
     assert len(calls) == settings.PAYMENT_MAX_ATTEMPTS and len(failed_lookups) == 2  # looked up, never charged again
@@ -66,7 +67,7 @@ def test_when_stripe_answers_that_the_last_attempt_did_not_charge_the_payment_fa
     organization, admin = _paying_organization(localstripe)
     payment = standard_checkout(organization, admin)
     with mock.patch.object(gateway, "payment_intent_charge", side_effect=PaymentProcessorUnavailable("read timeout")) as charge:
-        while not services.payment_charge(payment_id=payment.pk).done:
+        while not payments.payment_charge(payment_id=payment.pk).done:
             pass
     payment.refresh_from_db()
     assert charge.call_count == settings.PAYMENT_MAX_ATTEMPTS
@@ -76,7 +77,7 @@ def test_when_stripe_answers_that_the_last_attempt_did_not_charge_the_payment_fa
 
 @pytest.mark.django_db(transaction=True)
 def test_a_charge_and_a_refund_whose_tasks_were_never_published_are_scheduled_again(localstripe, catalog, settings):
-    from billing import lifecycle, refunds, tasks
+    from billing import tasks
 
     organization, admin = _paying_organization(localstripe)
     with mock.patch.object(tasks.payment_charge, "apply_async", side_effect=ConnectionError("broker down")):
@@ -90,7 +91,7 @@ def test_a_charge_and_a_refund_whose_tasks_were_never_published_are_scheduled_ag
         with time_machine.travel(later, tick=False):
             assert lifecycle.lifecycle_tick().resumed == 1
     assert published == [(payment.pk,)]
-    services.payment_charge(payment_id=payment.pk)  # what the worker does with it
+    payments.payment_charge(payment_id=payment.pk)  # what the worker does with it
     payment.refresh_from_db()
     assert payment.status == Payment.Status.SUCCEEDED
 
@@ -110,7 +111,7 @@ def test_a_late_success_for_a_payment_whose_invoice_another_paid_is_flagged_not_
     first = standard_checkout(organization, admin)
     Payment.objects.filter(pk=first.pk).update(status=Payment.Status.FAILED, failure_message="declined")
     retry = standard_checkout(organization, admin)
-    services.payment_charge(payment_id=retry.pk)
+    payments.payment_charge(payment_id=retry.pk)
     retry.refresh_from_db()
     assert retry.status == Payment.Status.SUCCEEDED
     late = gateway.PaymentIntent(
@@ -118,7 +119,7 @@ def test_a_late_success_for_a_payment_whose_invoice_another_paid_is_flagged_not_
         customer_id=organization.billing_account.stripe_customer_id, client_secret="", error_message="", error_code="",
         metadata={"flywheel_payment": str(first.public_id), "flywheel_invoice": first.invoice.number},
     )
-    services.payment_apply_intent(intent=late)
+    payments.payment_apply_intent(intent=late)
     first.refresh_from_db()
     assert first.status == Payment.Status.FAILED and "refund it in Stripe" in first.failure_message
     assert "the customer may have paid twice; refund pi_late_success" in caplog.text

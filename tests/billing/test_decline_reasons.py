@@ -15,9 +15,10 @@ import stripe
 import time_machine
 from django.core import mail
 
-from billing import gateway, lifecycle, services
+from billing import gateway
 from billing.declines import DECLINE_REASONS, DECLINED, decline_reason
 from billing.models import Invoice, Payment, Subscription
+from billing.services import billing_account, lifecycle, payments
 from experiments import events
 from experiments.models import Event
 
@@ -76,7 +77,7 @@ def test_a_card_error_in_stripes_shape_carries_the_decline_code_and_the_payment_
 def _declined_renewal(localstripe):
     organization, admin, subscription = paid_organization(localstripe, seats=2)
     intent, _ = card_enter(localstripe, organization, admin, DECLINED_AT_CHARGE)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     return organization, subscription
 
 
@@ -109,8 +110,8 @@ def test_the_banks_reason_replaces_the_generic_one_that_came_first(localstripe, 
     organization, subscription = _declined_renewal(localstripe)
     payment = _renew(subscription)  # the worker: localstripe says only card_declined
     assert payment.failure_code == "card_declined"
-    services.payment_apply_intent(intent=_stripe_says(payment, "insufficient_funds"))  # Stripe's webhook
-    services.payment_apply_intent(intent=_stripe_says(payment, ""))  # a generic later delivery
+    payments.payment_apply_intent(intent=_stripe_says(payment, "insufficient_funds"))  # Stripe's webhook
+    payments.payment_apply_intent(intent=_stripe_says(payment, ""))  # a generic later delivery
     payment.refresh_from_db()
     assert payment.failure_code == "insufficient_funds"
     assert payment.decline_reason == "Your bank declined the charge: the card has insufficient funds."
@@ -127,7 +128,7 @@ def test_the_banks_reason_that_came_first_is_kept_and_told(localstripe, catalog,
             return charge(**kwargs)
         except Exception:
             payment = Payment.objects.get(invoice__kind=Invoice.Kind.RENEWAL)
-            services.payment_apply_intent(intent=_stripe_says(payment, "insufficient_funds"))
+            payments.payment_apply_intent(intent=_stripe_says(payment, "insufficient_funds"))
             raise
 
     monkeypatch.setattr(gateway, "payment_intent_charge", webhook_first)
@@ -165,7 +166,7 @@ def test_every_documented_decline_code_reads_as_a_sentence_never_as_the_code():
 def test_the_pages_that_show_a_failed_payment_say_why_in_words(client, localstripe, catalog):
     organization, subscription = _declined_renewal(localstripe)
     payment = _renew(subscription)
-    services.payment_apply_intent(intent=_stripe_says(payment, "expired_card"))
+    payments.payment_apply_intent(intent=_stripe_says(payment, "expired_card"))
     admin = organization.memberships.get(role="admin").user
     client.force_login(admin)
     sentence = "Your bank declined the charge: the card has expired."

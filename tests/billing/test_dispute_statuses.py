@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from billing import gateway, refunds
+from billing import gateway
 from billing.exceptions import WebhookNotOurs
 from billing.models import Dispute, WebhookEvent
+from billing.services import refunds
 from experiments import events
 from experiments.analysis import experiment_analyse
 from experiments.models import Event, Exposure

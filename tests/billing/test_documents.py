@@ -12,9 +12,9 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from accounts.models import Membership
-from billing import services
-from billing.documents import DocumentImmutable, _unicode_font
+from billing.documents import DocumentImmutable, unicode_font
 from billing.models import Invoice, InvoiceLine, Payment
+from billing.services import billing_account, checkout
 
 from ..conftest import organization_on
 from ..factories import MembershipFactory, UserFactory
@@ -85,7 +85,7 @@ def test_the_pdf_is_a_pdf_of_the_invoice(client, localstripe, catalog):
     assert f"Invoice {invoice.number}" in text
     assert "USD 40.75" in text and "Status: Paid" in text
     assert invoice.lines.get().description in text
-    assert ("Łódź Café" if _unicode_font() else "Lodz Café") in text
+    assert ("Łódź Café" if unicode_font() else "Lodz Café") in text
     # The same invoice always gives the same PDF.
     assert client.get(f"/billing/invoices/{invoice.public_id}.pdf").content == response.content
 
@@ -142,7 +142,7 @@ def test_the_admin_shows_invoices_read_only(client, localstripe, trial_organizat
 def test_an_open_invoice_is_still_numbered_and_shown(client, localstripe, trial_organization):
     organization, admin = trial_organization
     intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     payment = standard_checkout(organization, admin)  # not charged yet
     client.force_login(admin)
     page = client.get(reverse("invoice", args=[payment.invoice.public_id])).content.decode()
@@ -170,7 +170,7 @@ def test_invoices_name_the_seller_and_the_customer_as_they_were_at_issue(client,
     from .helpers import card_set_up
 
     card_set_up(localstripe, organization, admin, OK_CARD)
-    services.subscription_checkout(
+    checkout.subscription_checkout(
         subscription=organization.subscriptions.get(), actor=admin,
         edition=edition_get(product_code="tracker", edition_code="standard"), seats=2, interval="month",
     )

@@ -7,8 +7,8 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import lifecycle, services
 from billing.models import Invoice, Payment, Subscription
+from billing.services import payments, subscriptions
 
 from .helpers import paid_organization, visible_text
 
@@ -34,7 +34,7 @@ def test_upgrade_shows_the_prorated_price_credit_and_total_before_charging(clien
         url, page = _preview(client, subscription)
         assert page["Cache-Control"] and "no-store" in page["Cache-Control"]
         text = visible_text(page.content.decode())
-        quote = lifecycle.edition_change_quote(subscription=subscription, edition=_premium())
+        quote = subscriptions.edition_change_quote(subscription=subscription, edition=_premium())
         assert quote.charge_minor == 4000 and quote.credit_minor == 2038  # half a month: 5 x 16.00 / 2, 5 x 8.15 / 2
         assert "Premium: 5 seats × USD 16.00 per month, prorated USD 40.00" in text
         assert "Credit for the unused time on Standard: 5 seats × USD 8.15 per month, prorated -USD 20.38" in text
@@ -50,7 +50,7 @@ def test_upgrade_shows_the_prorated_price_credit_and_total_before_charging(clien
     payment = Payment.objects.get(invoice__kind=Invoice.Kind.UPGRADE)
     assert first["Location"] == second["Location"] == reverse("payment_status", args=[payment.public_id])
     assert payment.amount_minor == 1962  # exactly what was shown
-    services.payment_charge(payment_id=payment.pk)
+    payments.payment_charge(payment_id=payment.pk)
     assert Subscription.objects.get(pk=subscription.pk).edition.code == "premium"
     lines = [line.description for line in payment.invoice.lines.order_by("pk")]
     assert lines[0].startswith("Tracker Premium, 5 seats × USD 16.00/month, prorated for ")

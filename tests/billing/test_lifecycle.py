@@ -12,9 +12,18 @@ from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
-from billing import gateway, lifecycle, services
+from billing import gateway, pricing, selectors
 from billing.exceptions import CheckoutInvalid
 from billing.models import BillingAccount, Invoice, Payment, Subscription
+from billing.services import (
+    billing_account,
+    checkout,
+    invoices,
+    payments,
+    subscriptions,
+    webhooks,
+)
+from billing.services.seats import subscription_remove_seats
 from catalog.selectors import edition_get
 from experiments.models import Event
 
@@ -67,7 +76,7 @@ def test_a_trial_of_an_organization_too_big_for_free_is_suspended_until_paid(loc
     assert subscription.status == Subscription.Status.SUSPENDED
     assert "suspended until someone pays" in mail.outbox[-1].body
     card_set_up(localstripe, organization, admin, OK_CARD)
-    services.subscription_checkout(
+    checkout.subscription_checkout(
         subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code="standard"),
         seats=12, interval="month",
     )
@@ -131,7 +140,7 @@ def test_dunning_retries_emails_then_suspends_and_a_payment_reactivates(localstr
     assert _subjects().count("[Flywheel] Payment failed for Tracker") == 5  # one email each time
 
     card_set_up(localstripe, organization, admin, OK_CARD)
-    lifecycle.subscription_pay_now(subscription=subscription, actor=admin)
+    subscriptions.subscription_pay_now(subscription=subscription, actor=admin)
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.ACTIVE and subscription.dunning_attempts == 0
 
@@ -140,14 +149,14 @@ def test_upgrade_is_prorated_and_applies_at_once(localstripe, catalog):
     organization, admin, subscription = paid_on_commit(localstripe, seats=4)
     middle = subscription.current_period_start + (subscription.current_period_end - subscription.current_period_start) / 2
     with time_machine.travel(middle, tick=False):
-        payment = lifecycle.subscription_change_edition(
+        payment = subscriptions.subscription_change_edition(
             subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code="premium"),
             request_key="upgrade-1",
         )
     left = int((subscription.current_period_end - middle).total_seconds())
     period = int((subscription.current_period_end - subscription.current_period_start).total_seconds())
-    charge = services.prorate(full_amount_minor=1600 * 4, seconds_left=left, seconds_in_period=period)
-    credit = services.prorate(full_amount_minor=815 * 4, seconds_left=left, seconds_in_period=period)
+    charge = pricing.prorate(full_amount_minor=1600 * 4, seconds_left=left, seconds_in_period=period)
+    credit = pricing.prorate(full_amount_minor=815 * 4, seconds_left=left, seconds_in_period=period)
     assert payment.amount_minor == charge - credit == 1570
     # The invoice shows both: the new edition for the rest of the period, and a credit line.
     lines = list(payment.invoice.lines.order_by("pk").values_list("description", "quantity", "unit_amount_minor", "amount_minor"))
@@ -168,11 +177,11 @@ def test_upgrade_is_prorated_and_applies_at_once(localstripe, catalog):
 def test_downgrade_waits_for_the_period_end_and_is_refused_when_over_the_limit(localstripe, catalog):
     organization, admin, subscription = paid_on_commit(localstripe, edition="premium", seats=12, members=12)
     with pytest.raises(CheckoutInvalid, match="Tracker Free allows 10 users and .* has 12"):
-        lifecycle.subscription_change_edition(
+        subscriptions.subscription_change_edition(
             subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code="free"),
             request_key="d1",
         )
-    lifecycle.subscription_change_edition(
+    subscriptions.subscription_change_edition(
         subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code="standard"),
         request_key="d2",
     )
@@ -187,8 +196,8 @@ def test_downgrade_waits_for_the_period_end_and_is_refused_when_over_the_limit(l
 def test_seat_removals_take_effect_at_renewal(localstripe, catalog):
     organization, admin, subscription = paid_on_commit(localstripe, seats=5, members=2)
     with pytest.raises(CheckoutInvalid, match="uses 2 seats"):
-        lifecycle.subscription_remove_seats(subscription=subscription, actor=admin, seats=4)
-    lifecycle.subscription_remove_seats(subscription=subscription, actor=admin, seats=2)
+        subscription_remove_seats(subscription=subscription, actor=admin, seats=4)
+    subscription_remove_seats(subscription=subscription, actor=admin, seats=2)
     subscription.refresh_from_db()
     assert (subscription.seat_limit, subscription.pending_seat_limit) == (5, 3)
     tick_at(subscription.current_period_end + timedelta(minutes=5))
@@ -214,7 +223,7 @@ def test_purchase_order_invoices_have_terms_and_overdue_ones_suspend_only_their_
     assert tick_at(invoice.due_at + timedelta(days=4)).suspended == 1
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.SUSPENDED
-    lifecycle.invoice_mark_paid_by_transfer(invoice=invoice, actor=admin)
+    invoices.invoice_mark_paid_by_transfer(invoice=invoice, actor=admin)
     subscription.refresh_from_db()
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID and subscription.status == Subscription.Status.ACTIVE
@@ -223,7 +232,7 @@ def test_purchase_order_invoices_have_terms_and_overdue_ones_suspend_only_their_
 def test_sales_threshold_lists_big_spenders(localstripe, catalog):
     organization, admin, subscription = paid_on_commit(localstripe, seats=50, interval="year")
     small, small_admin, _ = paid_on_commit(localstripe, seats=1)
-    flagged = lifecycle.organizations_over_sales_threshold(minimum_minor=100_000, since=timezone.now() - timedelta(days=365))
+    flagged = selectors.organizations_over_sales_threshold(minimum_minor=100_000, since=timezone.now() - timedelta(days=365))
     assert [(org.pk, total) for org, total in flagged] == [(organization.pk, 50 * 8150)]
 
 
@@ -231,17 +240,17 @@ def test_a_second_product_is_billed_on_the_organizations_billing_date(localstrip
     organization, admin, tracker = paid_on_commit(localstripe, seats=2)
     ten_days_later = tracker.current_period_start + timedelta(days=10)
     with time_machine.travel(ten_days_later, tick=False):
-        wiki = services.subscription_start_trial(
+        wiki = subscriptions.subscription_start_trial(
             organization=organization, edition=edition_get(product_code="wiki", edition_code="standard"), actor=admin
         )
-        quote = services.checkout_quote(
+        quote = checkout.checkout_quote(
             subscription=wiki, edition=edition_get(product_code="wiki", edition_code="standard"), seats=2, interval="month"
         )
-        payment = services.subscription_checkout(
+        payment = checkout.subscription_checkout(
             subscription=wiki, actor=admin, edition=quote.edition, seats=2, interval="month"
         )
-    full_month = services.add_months(ten_days_later, 1) - ten_days_later
-    expected = services.prorate(
+    full_month = pricing.add_months(ten_days_later, 1) - ten_days_later
+    expected = pricing.prorate(
         full_amount_minor=2 * 611,
         seconds_left=int((tracker.current_period_end - ten_days_later).total_seconds()),
         seconds_in_period=int(full_month.total_seconds()),
@@ -264,7 +273,7 @@ def test_purchase_order_requests_reach_staff_and_are_accepted_in_the_admin(clien
 
     organization, admin, subscription = paid_on_commit(localstripe, seats=2, interval="year")
     staff = UserFactory(email="finance@flywheel.example", is_staff=True, is_superuser=True)
-    lifecycle.payment_terms_request(organization=organization, actor=admin, po_number="PO-9", billing_email="ap@acme.example")
+    billing_account.payment_terms_request(organization=organization, actor=admin, po_number="PO-9", billing_email="ap@acme.example")
     assert mail.outbox[-1].to == [staff.email] and "PO-9" in mail.outbox[-1].body
     client.force_login(staff)
     account = BillingAccount.objects.get(organization=organization)
@@ -318,8 +327,8 @@ def test_the_webhook_after_the_worker_recorded_a_decline_sends_no_second_email(l
     assert len(_failure_emails()) == 1
     reason = payment.failure_code
 
-    services.payment_apply_intent(intent=_failed_intent(payment))  # the webhook
-    services.payment_apply_intent(intent=_failed_intent(payment))  # `stripe_replay` of it
+    payments.payment_apply_intent(intent=_failed_intent(payment))  # the webhook
+    payments.payment_apply_intent(intent=_failed_intent(payment))  # `stripe_replay` of it
 
     assert len(_failure_emails()) == 1
     payment.refresh_from_db()
@@ -370,7 +379,7 @@ def _payment_failed_webhook(client, localstripe, intent_id: str, event_id: str) 
         "data": {"object": _intent_as_stripe_has_it(localstripe, intent_id)},
     }
     assert webhook_post(client, *webhook_signed(event)).status_code == 200
-    services.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=event_id).pk)
+    webhooks.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=event_id).pk)
 
 
 def _stripe_replay(event_id: str) -> None:
@@ -464,7 +473,7 @@ def test_a_renewal_whose_intent_is_canceled_in_stripe_fails_once(client, localst
         event = {"id": f"evt_canceled_{number}", "object": "event", "type": "payment_intent.canceled",
                  "data": {"object": _intent_as_stripe_has_it(localstripe, payment.stripe_payment_intent_id)}}
         assert webhook_post(client, *webhook_signed(event)).status_code == 200
-        services.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=event["id"]).pk)
+        webhooks.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=event["id"]).pk)
     _stripe_replay("evt_canceled_0")
 
     from experiments import events

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 import time_machine
 from django.urls import reverse
 
-from billing import services
 from billing.models import Invoice, Payment, Subscription
+from billing.services import payments
 from common.money import money
 
 from .helpers import paid_organization, visible_text
@@ -38,7 +38,7 @@ def test_added_seats_are_priced_in_days_and_the_invoice_says_prorated(client, lo
         )
     payment = Payment.objects.get(invoice__kind=Invoice.Kind.SEATS)
     assert response["Location"] == reverse("payment_status", args=[payment.public_id])
-    services.payment_charge(payment_id=payment.pk)
+    payments.payment_charge(payment_id=payment.pk)
     invoice_page = visible_text(client.get(reverse("invoice", args=[payment.invoice.public_id])).content.decode())
     assert "Tracker Standard: 7 seats × USD 8.15/month, prorated for 6 Dec 2026 – 6 Jan 2027" in invoice_page
     assert f"7 USD 8.15 {money(payment.amount_minor, 'USD')}" in invoice_page  # quantity, unit, amount
@@ -55,7 +55,7 @@ def test_back_after_paying_for_seats_says_they_were_added_and_never_buys_again(c
         form = {"seats": "2", "request_key": page.context["request_key"], "quote_token": page.context["quote"].token}
         client.post(url, form)
         payment = Payment.objects.get(invoice__kind=Invoice.Kind.SEATS)
-        services.payment_charge(payment_id=payment.pk)
+        payments.payment_charge(payment_id=payment.pk)
 
         back = client.get(url)  # what Back shows now
         text = visible_text(back.content.decode())

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from billing import lifecycle, services
 from billing.exceptions import CheckoutInvalid
 from billing.models import BillingAccount, Invoice, Subscription
+from billing.services import checkout, invoices, lifecycle, subscriptions
 from catalog.selectors import edition_get
 
 from .helpers import paid_organization
@@ -29,7 +29,7 @@ def _purchase_order_renewal(localstripe, net_terms_days=30):
 def test_cancelling_keeps_the_purchase_order_invoice_of_the_period_used_and_it_can_be_paid(localstripe, catalog):
     organization, admin, subscription, invoice = _purchase_order_renewal(localstripe)
     with time_machine.travel(invoice.period_start + timedelta(days=2), tick=False):
-        lifecycle.subscription_cancel(subscription=subscription, actor=admin, reason="too_expensive")
+        subscriptions.subscription_cancel(subscription=subscription, actor=admin, reason="too_expensive")
     with time_machine.travel(invoice.period_end + timedelta(minutes=5), tick=False):
         lifecycle.lifecycle_tick()  # the period ends: cancelled
         subscription.refresh_from_db()
@@ -39,7 +39,7 @@ def test_cancelling_keeps_the_purchase_order_invoice_of_the_period_used_and_it_c
         lifecycle.lifecycle_tick()  # overdue: reminded, but an ended subscription is not suspended
         subscription.refresh_from_db()
         assert subscription.status == Subscription.Status.CANCELED
-        lifecycle.invoice_mark_paid_by_transfer(invoice=invoice, actor=admin)  # the transfer arrives
+        invoices.invoice_mark_paid_by_transfer(invoice=invoice, actor=admin)  # the transfer arrives
     invoice.refresh_from_db()
     subscription.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID
@@ -53,12 +53,12 @@ def test_a_suspended_purchase_order_customer_pays_the_overdue_invoice_not_a_new_
         subscription.refresh_from_db()
         assert subscription.status == Subscription.Status.SUSPENDED
         with pytest.raises(CheckoutInvalid, match=rf"Invoice {invoice.number} for a period Tracker was used is not paid yet"):
-            services.subscription_checkout(
+            checkout.subscription_checkout(
                 subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code="standard"),
                 seats=4, interval="month",
             )
         invoice.refresh_from_db()
         assert invoice.status == Invoice.Status.OPEN
-        lifecycle.invoice_mark_paid_by_transfer(invoice=invoice, actor=admin)
+        invoices.invoice_mark_paid_by_transfer(invoice=invoice, actor=admin)
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.ACTIVE

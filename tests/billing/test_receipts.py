@@ -9,8 +9,10 @@ import time_machine
 from django.conf import settings
 from django.urls import reverse
 
-from billing import gateway, lifecycle, services
+from billing import gateway
 from billing.models import BillingAccount, Invoice, Payment
+from billing.services import invoices, lifecycle, payments, subscriptions
+from billing.services.seats import subscription_add_seats
 from catalog.selectors import edition_get
 
 from ..conftest import body_text, mails_to, wait_for
@@ -43,18 +45,18 @@ def test_every_paid_invoice_sends_one_receipt_with_its_pdf(localstripe, catalog,
 
     # The webhook and the worker both notice the same success: an outcome already recorded is a no-op.
     payment = Payment.objects.get(invoice=conversion)
-    services.payment_apply_intent(intent=gateway.payment_intent_retrieve(payment.stripe_payment_intent_id))
-    services.payment_charge(payment_id=payment.pk)
+    payments.payment_apply_intent(intent=gateway.payment_intent_retrieve(payment.stripe_payment_intent_id))
+    payments.payment_charge(payment_id=payment.pk)
 
     # Added seats, and an upgrade: one receipt each.
-    seats = services.subscription_add_seats(subscription=subscription, actor=admin, seats=2, request_key="seats-1")
-    services.payment_charge(payment_id=seats.pk)
-    upgrade = lifecycle.subscription_change_edition(
+    seats = subscription_add_seats(subscription=subscription, actor=admin, seats=2, request_key="seats-1")
+    payments.payment_charge(payment_id=seats.pk)
+    upgrade = subscriptions.subscription_change_edition(
         subscription=subscription, actor=admin, edition=edition_get(product_code="tracker", edition_code="premium"),
         request_key="upgrade-1",
     )
-    services.payment_charge(payment_id=upgrade.pk)
-    services.payment_apply_intent(intent=gateway.payment_intent_retrieve(Payment.objects.get(pk=upgrade.pk).stripe_payment_intent_id))
+    payments.payment_charge(payment_id=upgrade.pk)
+    payments.payment_apply_intent(intent=gateway.payment_intent_retrieve(Payment.objects.get(pk=upgrade.pk).stripe_payment_intent_id))
     receipts = _wait_receipts(admin.email, 3)
     assert "Thank you: 2 seats added to Tracker Standard." in body_text(receipts[1])
     assert "Thank you: Tracker is now on Premium." in body_text(receipts[2])
@@ -73,8 +75,8 @@ def test_every_paid_invoice_sends_one_receipt_with_its_pdf(localstripe, catalog,
     with time_machine.travel(subscription.current_period_end + timedelta(minutes=5), tick=False):
         lifecycle.lifecycle_tick()
     purchase_order = Invoice.objects.get(subscription=subscription, kind=Invoice.Kind.RENEWAL, po_number="PO-77")
-    lifecycle.invoice_mark_paid_by_transfer(invoice=purchase_order, actor=admin)
-    lifecycle.invoice_mark_paid_by_transfer(invoice=purchase_order, actor=admin)  # clicked twice
+    invoices.invoice_mark_paid_by_transfer(invoice=purchase_order, actor=admin)
+    invoices.invoice_mark_paid_by_transfer(invoice=purchase_order, actor=admin)  # clicked twice
     receipts = _wait_receipts(admin.email, 5)
     assert "Paid with: Bank transfer against PO PO-77" in body_text(receipts[4])
     assert "Thank you: Tracker Premium is renewed until" in body_text(receipts[3])

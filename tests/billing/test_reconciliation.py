@@ -7,8 +7,9 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from billing import gateway, reconciliation, services
+from billing import gateway
 from billing.models import Invoice, Payment, Subscription, WebhookEvent
+from billing.services import reconciliation, webhooks
 from billing.tasks import payments_reconcile as payments_reconcile_task
 from experiments.models import Event
 
@@ -114,7 +115,7 @@ def test_replay_reapplies_stored_events_idempotently(client, localstripe, trial_
     organization, admin = trial_organization
     payment, intent_id = charged_but_unrecorded(localstripe, organization, admin)
     failed_event = _store(client, "evt_replay_failed", "payment_intent.payment_failed", intent_id)
-    services.webhook_process(event_id=failed_event.pk)
+    webhooks.webhook_process(event_id=failed_event.pk)
     succeeded_event = _store(client, "evt_replay_ok", "payment_intent.succeeded", intent_id)  # stored, never processed
     payment.refresh_from_db()
     assert payment.status == Payment.Status.SUCCEEDED  # the handler reads Stripe's current state

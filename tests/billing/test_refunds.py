@@ -10,10 +10,11 @@ from django.db import connection, transaction
 from django.urls import reverse
 from pypdf import PdfReader
 
-from billing import gateway, refunds
+from billing import gateway
 from billing.documents import DocumentImmutable
 from billing.models import CreditNote, Dispute, InvoiceSequence, Payment, WebhookEvent
-from billing.refunds import RefundInvalid
+from billing.services import refunds
+from billing.services.refunds import RefundInvalid
 
 from ..conftest import organization_on
 from ..factories import UserFactory

@@ -10,16 +10,16 @@ import pytest
 import requests
 from django.conf import settings
 
-from billing import services
 from billing.exceptions import WebhookNotOurs
 from billing.models import BillingAccount, WebhookEvent
+from billing.services import billing_account, webhooks
 
 from .helpers import OK_CARD, THREE_D_SECURE, webhook_post, webhook_signed
 
 
 def _confirmed_in_the_browser(localstripe, organization, admin, number):
     """The admin enters the card (and passes 3-D Secure); the page never hears back."""
-    intent = services.card_setup_start(organization=organization, actor=admin)
+    intent = billing_account.card_setup_start(organization=organization, actor=admin)
     assert localstripe.enter_card(intent.client_secret, number)["status"] == "succeeded"
     return intent
 
@@ -40,7 +40,7 @@ def _event(event_id: str, setup_intent: dict) -> dict:
 def _webhook(client, event: dict) -> None:
     """Stripe's event, signed, through the view, then applied by the drain's handler."""
     assert webhook_post(client, *webhook_signed(event)).status_code == 200
-    services.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=event["id"]).pk)
+    webhooks.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=event["id"]).pk)
 
 
 def _card_on_file(organization) -> tuple[str, str]:
@@ -60,10 +60,10 @@ def test_a_card_confirmed_with_3d_secure_is_on_file_though_the_browser_closed(cl
     assert _card_on_file(organization) == ("3155", intent.id)
     updated_at = BillingAccount.objects.get(organization=organization).updated_at
 
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)  # the page, late
-    services.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id="evt_seti_closed").pk)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)  # the page, late
+    webhooks.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id="evt_seti_closed").pk)
     WebhookEvent.objects.update(processed_at=None)
-    services.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id="evt_seti_closed").pk)  # a replay
+    webhooks.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id="evt_seti_closed").pk)  # a replay
     assert _card_on_file(organization) == ("3155", intent.id)
     assert BillingAccount.objects.get(organization=organization).updated_at == updated_at  # nothing written again
 
@@ -71,7 +71,7 @@ def test_a_card_confirmed_with_3d_secure_is_on_file_though_the_browser_closed(cl
 def test_the_webhook_after_the_card_page_changes_nothing(client, localstripe, trial_organization):
     organization, admin = trial_organization
     intent = _confirmed_in_the_browser(localstripe, organization, admin, OK_CARD)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     updated_at = BillingAccount.objects.get(organization=organization).updated_at
     _webhook(client, _event("evt_seti_after_page", _as_stripe_has_it(localstripe, intent.id)))
     assert _card_on_file(organization) == ("4242", intent.id)
@@ -80,15 +80,15 @@ def test_the_webhook_after_the_card_page_changes_nothing(client, localstripe, tr
 
 def test_a_card_confirmed_earlier_never_replaces_a_newer_one(client, localstripe, trial_organization):
     organization, admin = trial_organization
-    older = services.card_setup_start(organization=organization, actor=admin)
+    older = billing_account.card_setup_start(organization=organization, actor=admin)
     time.sleep(1.05)  # Stripe's `created` counts seconds: the second intent is created a second later
     newer = _confirmed_in_the_browser(localstripe, organization, admin, THREE_D_SECURE)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=newer.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=newer.id)
     assert localstripe.enter_card(older.client_secret, OK_CARD)["status"] == "succeeded"
 
     _webhook(client, _event("evt_seti_older", _as_stripe_has_it(localstripe, older.id)))  # late
     assert _card_on_file(organization) == ("3155", newer.id)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=older.id)  # a stale tab
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=older.id)  # a stale tab
     assert _card_on_file(organization) == ("3155", newer.id)
 
 
@@ -104,11 +104,11 @@ def test_a_setup_intent_of_a_customer_nobody_knows_is_not_ours(client, localstri
         assert webhook_post(client, *webhook_signed(event)).status_code == 200
         stored = WebhookEvent.objects.get(stripe_event_id=event_id)
         with pytest.raises(WebhookNotOurs, match=message):
-            services.setup_intent_webhook_apply(event_type=stored.type, payload=stored.payload)
+            billing_account.setup_intent_webhook_apply(event_type=stored.type, payload=stored.payload)
     # Our customer, but a SetupIntent Stripe does not have (deleted test data, another account).
     event = _event("evt_seti_gone", {**shape, "id": "seti_gone"})
     assert webhook_post(client, *webhook_signed(event)).status_code == 200
     stored = WebhookEvent.objects.get(stripe_event_id="evt_seti_gone")
     with pytest.raises(WebhookNotOurs, match="seti_gone, which Stripe does not have"):
-        services.setup_intent_webhook_apply(event_type=stored.type, payload=stored.payload)
+        billing_account.setup_intent_webhook_apply(event_type=stored.type, payload=stored.payload)
     assert not BillingAccount.objects.get(organization=organization).has_card

@@ -15,8 +15,8 @@ import stripe
 from django.conf import settings
 from django.urls import reverse
 
-from billing import services
 from billing.models import CreditNote, Dispute, Invoice, Payment, Subscription, WebhookEvent
+from billing.services import webhooks
 from experiments.models import Event
 
 from ..conftest import mails_to
@@ -98,7 +98,7 @@ def test_every_event_type_is_answered_stored_once_and_settled_without_changing_t
     assert sorted(stored) == sorted(ids)  # each once
     assert [(event["type"], stored[event["id"]].type) for event in events if stored[event["id"]].type != event["type"]] == []
 
-    services.webhooks_drain(linger=0)
+    webhooks.webhooks_drain(linger=0)
 
     unsettled = []
     for event in events:

@@ -6,9 +6,10 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from billing import gateway, lifecycle, services
+from billing import gateway
 from billing.exceptions import CheckoutInvalid
 from billing.models import Invoice, Payment, Subscription
+from billing.services import billing_account, lifecycle, payments, seats, subscriptions
 from catalog.selectors import edition_get
 
 from .helpers import DECLINED_AT_CHARGE, OK_CARD, card_enter, paid_organization
@@ -16,7 +17,7 @@ from .helpers import DECLINED_AT_CHARGE, OK_CARD, card_enter, paid_organization
 
 def _use_card(localstripe, organization, admin, number):
     intent, _ = card_enter(localstripe, organization, admin, number)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
 
 
 def _edition(code):
@@ -27,18 +28,18 @@ def test_a_second_upgrade_while_the_first_is_charged_is_refused_and_the_same_one
     # Two tabs of the billing page (each render has its own request key), or a reload and a
     # second click before the worker charged the first upgrade.
     organization, admin, subscription = paid_organization(localstripe, seats=4)
-    to_premium = lifecycle.subscription_change_edition(
+    to_premium = subscriptions.subscription_change_edition(
         subscription=subscription, actor=admin, edition=_edition("premium"), request_key=uuid.uuid4().hex
     )
     with pytest.raises(CheckoutInvalid, match=r"The upgrade to Tracker Premium \(invoice FW-\d+\) is being charged"):
-        lifecycle.subscription_change_edition(
+        subscriptions.subscription_change_edition(
             subscription=subscription, actor=admin, edition=_edition("enterprise"), request_key=uuid.uuid4().hex
         )
-    again = lifecycle.subscription_change_edition(
+    again = subscriptions.subscription_change_edition(
         subscription=subscription, actor=admin, edition=_edition("premium"), request_key=uuid.uuid4().hex
     )
     assert again.pk == to_premium.pk
-    services.payment_charge(payment_id=to_premium.pk)
+    payments.payment_charge(payment_id=to_premium.pk)
     subscription.refresh_from_db()
     assert subscription.edition.code == "premium"
     assert Invoice.objects.filter(subscription=subscription, kind=Invoice.Kind.UPGRADE).count() == 1
@@ -50,18 +51,18 @@ def test_a_second_upgrade_while_the_first_is_charged_is_refused_and_the_same_one
 def test_a_declined_upgrade_is_replaced_by_the_next_one(localstripe, catalog):
     organization, admin, subscription = paid_organization(localstripe, seats=4)
     _use_card(localstripe, organization, admin, DECLINED_AT_CHARGE)
-    declined = lifecycle.subscription_change_edition(
+    declined = subscriptions.subscription_change_edition(
         subscription=subscription, actor=admin, edition=_edition("premium"), request_key=uuid.uuid4().hex
     )
-    services.payment_charge(payment_id=declined.pk)
+    payments.payment_charge(payment_id=declined.pk)
     _use_card(localstripe, organization, admin, OK_CARD)
-    to_enterprise = lifecycle.subscription_change_edition(
+    to_enterprise = subscriptions.subscription_change_edition(
         subscription=subscription, actor=admin, edition=_edition("enterprise"), request_key=uuid.uuid4().hex
     )
-    services.payment_charge(payment_id=to_enterprise.pk)
+    payments.payment_charge(payment_id=to_enterprise.pk)
     assert Invoice.objects.get(pk=declined.invoice_id).status == Invoice.Status.VOID
     with pytest.raises(CheckoutInvalid, match="is void"):
-        lifecycle.invoice_pay_now(invoice=declined.invoice, actor=admin)
+        payments.invoice_pay_now(invoice=declined.invoice, actor=admin)
     subscription.refresh_from_db()
     assert subscription.edition.code == "enterprise"
 
@@ -74,24 +75,24 @@ def test_an_upgrade_or_seats_declined_before_a_renewal_cannot_be_paid_after_it(l
     _use_card(localstripe, organization, admin, DECLINED_AT_CHARGE)
     with time_machine.travel(subscription.current_period_end - timedelta(hours=1), tick=False):
         if change == "upgrade":
-            declined = lifecycle.subscription_change_edition(
+            declined = subscriptions.subscription_change_edition(
                 subscription=subscription, actor=admin, edition=_edition("premium"), request_key=uuid.uuid4().hex
             )
         else:
-            declined = services.subscription_add_seats(subscription=subscription, actor=admin, seats=20, request_key=uuid.uuid4().hex)
-        services.payment_charge(payment_id=declined.pk)
+            declined = seats.subscription_add_seats(subscription=subscription, actor=admin, seats=20, request_key=uuid.uuid4().hex)
+        payments.payment_charge(payment_id=declined.pk)
     declined.refresh_from_db()
     assert declined.status == Payment.Status.FAILED and declined.invoice.status == Invoice.Status.OPEN
     _use_card(localstripe, organization, admin, OK_CARD)
     with time_machine.travel(subscription.current_period_end + timedelta(minutes=5), tick=False):
         lifecycle.lifecycle_tick()
         renewal = Invoice.objects.get(subscription=subscription, kind=Invoice.Kind.RENEWAL)
-        services.payment_charge(payment_id=renewal.payments.get().pk)
+        payments.payment_charge(payment_id=renewal.payments.get().pk)
     declined.invoice.refresh_from_db()
     assert declined.invoice.status == Invoice.Status.VOID
     with time_machine.travel(subscription.current_period_end + timedelta(days=2), tick=False), \
             pytest.raises(CheckoutInvalid, match="is void"):
-        lifecycle.invoice_pay_now(invoice=declined.invoice, actor=admin)
+        payments.invoice_pay_now(invoice=declined.invoice, actor=admin)
     subscription = Subscription.objects.get(pk=subscription.pk)
     assert (subscription.edition.code, subscription.seat_limit) == ("standard", 4)
 
@@ -100,11 +101,11 @@ def test_a_declined_upgrade_cannot_be_paid_once_its_period_is_over_even_before_t
     organization, admin, subscription = paid_organization(localstripe, seats=4)
     _use_card(localstripe, organization, admin, DECLINED_AT_CHARGE)
     with time_machine.travel(subscription.current_period_end - timedelta(hours=1), tick=False):
-        declined = lifecycle.subscription_change_edition(
+        declined = subscriptions.subscription_change_edition(
             subscription=subscription, actor=admin, edition=_edition("premium"), request_key=uuid.uuid4().hex
         )
-        services.payment_charge(payment_id=declined.pk)
+        payments.payment_charge(payment_id=declined.pk)
     _use_card(localstripe, organization, admin, OK_CARD)
     with time_machine.travel(subscription.current_period_end + timedelta(minutes=1), tick=False), \
             pytest.raises(CheckoutInvalid, match="was for a period that is over; make the change again"):
-        lifecycle.invoice_pay_now(invoice=declined.invoice, actor=admin)
+        payments.invoice_pay_now(invoice=declined.invoice, actor=admin)

@@ -15,9 +15,9 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import refunds, services
 from billing.exceptions import WebhookNotOurs
 from billing.models import Payment, WebhookEvent
+from billing.services import refunds, webhooks
 
 from ..factories import UserFactory
 from .helpers import charged_but_unrecorded, wsgi_call
@@ -61,10 +61,10 @@ def _deliver_twice(client, event: dict) -> WebhookEvent:
 
 def _apply(how: str) -> None:
     if how == "by the drain":
-        services.webhooks_drain(linger=0)
+        webhooks.webhooks_drain(linger=0)
     else:
         for event in WebhookEvent.objects.filter(outcome=Outcome.PENDING).order_by("pk"):
-            services.webhook_process(event_id=event.pk)
+            webhooks.webhook_process(event_id=event.pk)
 
 
 # Intake ------------------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def test_the_longest_real_event_types_and_long_ids_are_stored_whole(client, db):
     stored = [_deliver_twice(client, event) for event in events]
     assert [event.type for event in stored] == [*LONG_TYPES, "customer.created"]
     assert stored[-1].stripe_event_id == long_id
-    report = services.webhooks_drain(linger=0)
+    report = webhooks.webhooks_drain(linger=0)
     assert (report.processed, report.failed) == (3, 0)
     assert set(WebhookEvent.objects.values_list("outcome", flat=True)) == {Outcome.STORED}
     assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
@@ -119,7 +119,7 @@ def test_a_payload_jsonb_refuses_is_stored_and_applied(client, localstripe, tria
     assert obj["description"] == "Tracker \ufffd renewal" and obj["metadata"] == {"flywheel_payment": str(payment.public_id), "k\ufffd": "v"}
     assert (obj["id"], obj["amount"], stored.payload["type"]) == (intent_id, 4075, "payment_intent.succeeded")
 
-    services.webhooks_drain(linger=0)
+    webhooks.webhooks_drain(linger=0)
     stored.refresh_from_db()
     assert stored.outcome == Outcome.APPLIED and stored.processed_at is not None
     payment.refresh_from_db()
@@ -168,13 +168,13 @@ def test_a_connect_event_is_not_ours_without_asking_stripe(client, db, settings,
             "A Connect event from account acct_1Connect: Flywheel is not a Connect platform, "
             "and that account's objects cannot be read with Flywheel's key."
         )
-    assert services.webhooks_claim(limit=10) == []
+    assert webhooks.webhooks_claim(limit=10) == []
 
 
 def test_a_live_mode_event_is_not_ours_for_a_test_mode_key(client, db, settings):
     settings.STRIPE_API_BASE = UNREACHABLE
     event = _deliver_twice(client, _event("evt_live", "payment_intent.succeeded", "pi_live", livemode=True))
-    report = services.webhooks_drain(linger=0)
+    report = webhooks.webhooks_drain(linger=0)
     assert (report.processed, report.not_ours, report.failed) == (1, 1, 0)
     event.refresh_from_db()
     assert event.outcome == Outcome.NOT_OURS
@@ -193,9 +193,9 @@ def test_events_about_objects_stripe_cannot_find_are_not_ours_at_once(client, lo
         assert event.outcome == Outcome.NOT_OURS and event.attempts == 1 and event.processed_at is not None
     assert intent.outcome_reason == "payment event for PaymentIntent pi_doesnotexist, which Stripe does not have in this account"
     assert charge.outcome_reason == "refund event for charge ch_doesnotexist, which Stripe does not have in this account"
-    assert services.webhooks_claim(limit=10) == []
+    assert webhooks.webhooks_claim(limit=10) == []
     with time_machine.travel(timezone.now() + timezone.timedelta(days=1)):
-        assert services.webhooks_claim(limit=10) == [] and services.webhooks_resume_unprocessed() == 0
+        assert webhooks.webhooks_claim(limit=10) == [] and webhooks.webhooks_resume_unprocessed() == 0
 
 
 def test_a_handler_that_says_not_ours_ends_the_event_with_its_reason(client, db, monkeypatch):
@@ -208,7 +208,7 @@ def test_a_handler_that_says_not_ours_ends_the_event_with_its_reason(client, db,
 
     monkeypatch.setattr(refunds, "webhook_apply", not_ours)
     event = _deliver_twice(client, _event("evt_not_ours", "charge.refunded", "ch_x"))
-    report = services.webhooks_drain(linger=0)
+    report = webhooks.webhooks_drain(linger=0)
     assert (report.processed, report.not_ours, report.failed) == (1, 1, 0)
     event.refresh_from_db()
     assert event.outcome == Outcome.NOT_OURS and event.outcome_reason == "A refund of charge ch_x, which no Flywheel payment knows."
@@ -217,13 +217,13 @@ def test_a_handler_that_says_not_ours_ends_the_event_with_its_reason(client, db,
 # Dead, and replayed by staff -------------------------------------------------------------
 
 
-def _drain_through_backoffs(times: int) -> list[services.DrainReport]:
+def _drain_through_backoffs(times: int) -> list[webhooks.DrainReport]:
     """Drain `times` times, each just after the previous failure's backoff."""
     reports = []
     moment = timezone.now()
     for _ in range(times):
         with time_machine.travel(moment, tick=False):
-            reports.append(services.webhooks_drain(linger=0))
+            reports.append(webhooks.webhooks_drain(linger=0))
         waiting = WebhookEvent.objects.filter(outcome=Outcome.PENDING).exclude(claimed_until=None)
         moment = max([event.claimed_until for event in waiting] + [moment]) + timezone.timedelta(seconds=1)
     return reports
@@ -254,7 +254,7 @@ def test_an_outage_ends_dead_after_the_last_attempt_and_staff_replay_it_from_the
     ]
     # Dead is never claimed again, however long it waits.
     with time_machine.travel(timezone.now() + timezone.timedelta(days=2)):
-        assert services.webhooks_claim(limit=10) == [] and services.webhooks_resume_unprocessed() == 0
+        assert webhooks.webhooks_claim(limit=10) == [] and webhooks.webhooks_resume_unprocessed() == 0
     payment.refresh_from_db()
     assert payment.status == Payment.Status.PROCESSING
 
@@ -281,7 +281,7 @@ def test_an_outage_ends_dead_after_the_last_attempt_and_staff_replay_it_from_the
     for event in (intent, charge):
         event.refresh_from_db()
         assert (event.outcome, event.attempts, event.outcome_reason, event.processed_at) == (Outcome.PENDING, 0, "", None)
-    services.webhooks_drain(linger=0)
+    webhooks.webhooks_drain(linger=0)
     intent.refresh_from_db()
     charge.refresh_from_db()
     assert intent.outcome == Outcome.APPLIED
@@ -304,7 +304,7 @@ def test_stripe_replay_takes_events_by_outcome_and_prints_each_new_outcome(clien
     not_ours = _deliver_twice(client, _event("evt_replay_404", "payment_intent.succeeded", "pi_doesnotexist"))
     applied = _deliver_twice(client, _event("evt_replay_other", "customer.updated", "cus_1"))
     WebhookEvent.objects.filter(pk=dead.pk).update(outcome=Outcome.DEAD, attempts=12, outcome_reason="Gave up after 12 attempts: x")
-    services.webhooks_drain(linger=0)
+    webhooks.webhooks_drain(linger=0)
     not_ours.refresh_from_db()
     assert not_ours.outcome == Outcome.NOT_OURS
 

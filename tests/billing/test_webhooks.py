@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from billing import services
 from billing.models import Payment, Subscription, WebhookEvent
+from billing.services import billing_account, webhooks
 
 from ..conftest import wait_for
 from .helpers import (
@@ -29,7 +29,7 @@ def test_the_intake_insert_is_prepared_once_per_connection(db):
 
     for number in range(2):
         payload, signature = webhook_signed(webhook_event(f"evt_prepared_{number}", "customer.created", "pi_p"))
-        services.webhook_receive(payload=payload, signature=signature)
+        webhooks.webhook_receive(payload=payload, signature=signature)
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cursor.fetchall()]
@@ -62,7 +62,7 @@ def test_a_stale_failure_never_undoes_a_success(client, localstripe, trial_organ
     for number, kind in enumerate(["payment_intent.payment_failed", "payment_intent.succeeded", "payment_intent.payment_failed"]):
         payload, signature = webhook_signed(webhook_event(f"evt_{number}", kind, intent_id))
         assert webhook_post(client, payload, signature).status_code == 200
-        services.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=f"evt_{number}").pk)
+        webhooks.webhook_process(event_id=WebhookEvent.objects.get(stripe_event_id=f"evt_{number}").pk)
         payment.refresh_from_db()
         assert payment.status == Payment.Status.SUCCEEDED  # Stripe's current state says so
     assert Subscription.objects.get(organization=organization).status == Subscription.Status.ACTIVE
@@ -91,7 +91,7 @@ def _declined_but_unrecorded(localstripe, organization, admin):
     from .helpers import DECLINED_AT_CHARGE
 
     intent, _ = card_enter(localstripe, organization, admin, DECLINED_AT_CHARGE)
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     payment = standard_checkout(organization, admin)
     Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.PROCESSING, attempts=1)
     with pytest.raises(CardDeclined):
@@ -137,13 +137,13 @@ def test_webhook_chaos_applies_each_payment_once(client, localstripe, catalog, a
             accepted.add(event["id"])
     assert WebhookEvent.objects.count() == len(accepted)
     if apply == "by the drain, in batches":
-        report = services.webhooks_drain(batch=50)
+        report = webhooks.webhooks_drain(batch=50)
         assert (report.processed, report.failed) == (len(accepted), 0)
     else:
         for stored in WebhookEvent.objects.order_by("?"):
-            services.webhook_process(event_id=stored.pk)
+            webhooks.webhook_process(event_id=stored.pk)
     for stored in WebhookEvent.objects.order_by("?")[:100]:
-        services.webhook_process(event_id=stored.pk)  # a replay changes nothing
+        webhooks.webhook_process(event_id=stored.pk)  # a replay changes nothing
     assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
     for payment, _ in charged:
         payment.refresh_from_db()
@@ -168,18 +168,18 @@ def test_events_whose_processing_was_lost_are_scheduled_again(client, db, django
     with django_capture_on_commit_callbacks() as callbacks:
         assert webhook_post(client, payload, signature).status_code == 200
     assert len(callbacks) == 1  # the intake nudged a drain
-    assert services.webhooks_resume_unprocessed() == 0  # too fresh to call lost
+    assert webhooks.webhooks_resume_unprocessed() == 0  # too fresh to call lost
     with time_machine.travel(timezone.now() + timezone.timedelta(minutes=10)):
         with django_capture_on_commit_callbacks() as callbacks:
-            assert services.webhooks_resume_unprocessed() == 1
+            assert webhooks.webhooks_resume_unprocessed() == 1
     assert len(callbacks) == 1
     # A drain's lease hides an event from the sweep until the lease runs out.
-    assert services.webhooks_claim(limit=10) == [WebhookEvent.objects.get().pk]
-    assert services.webhooks_claim(limit=10) == []
+    assert webhooks.webhooks_claim(limit=10) == [WebhookEvent.objects.get().pk]
+    assert webhooks.webhooks_claim(limit=10) == []
     with time_machine.travel(timezone.now() + timezone.timedelta(seconds=30)):
-        assert services.webhooks_resume_unprocessed() == 0
+        assert webhooks.webhooks_resume_unprocessed() == 0
     with time_machine.travel(timezone.now() + timezone.timedelta(minutes=10)):
-        assert services.webhooks_claim(limit=10) == [WebhookEvent.objects.get().pk]
+        assert webhooks.webhooks_claim(limit=10) == [WebhookEvent.objects.get().pk]
 
 
 def test_a_failing_event_keeps_its_error_and_is_retried_after_a_backoff(db, settings):
@@ -187,19 +187,19 @@ def test_a_failing_event_keeps_its_error_and_is_retried_after_a_backoff(db, sett
     from django.utils import timezone
 
     payload, signature = webhook_signed(webhook_event("evt_broken", "payment_intent.succeeded", "pi_broken"))
-    received = services.webhook_receive(payload=payload, signature=signature)
+    received = webhooks.webhook_receive(payload=payload, signature=signature)
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # Stripe cannot be reached
-    report = services.webhooks_drain()
+    report = webhooks.webhooks_drain()
     assert (report.processed, report.failed) == (0, 1)
     event = WebhookEvent.objects.get(pk=received.pk)
     assert event.processed_at is None and "did not answer" in event.last_error and event.attempts == 1
     # It backs off rather than being retried in a loop, and is tried again afterwards.
     assert event.claimed_until > timezone.now()
-    assert services.webhooks_drain().failed == 0
+    assert webhooks.webhooks_drain().failed == 0
     first_wait = event.claimed_until - timezone.now()
     with time_machine.travel(event.claimed_until + timezone.timedelta(seconds=1)):
         retry_started = timezone.now()
-        assert services.webhooks_drain().failed == 1
+        assert webhooks.webhooks_drain().failed == 1
     event.refresh_from_db()
     assert event.attempts == 2 and event.processed_at is None
     assert event.claimed_until - retry_started > first_wait  # the wait doubles
@@ -211,19 +211,19 @@ def test_a_running_drain_holds_its_flag_for_every_batch_it_applies(db, monkeypat
     when the drain stops."""
     from common import shared_redis
 
-    flag = shared_redis.key(services._DRAIN_FLAG)
+    flag = shared_redis.key(webhooks._DRAIN_FLAG)
     seen: list[bool] = []
-    real_apply = services._webhooks_apply
+    real_apply = webhooks._webhooks_apply
 
     def apply_and_look(event_ids, report):
         seen.append(bool(shared_redis.client().exists(flag)))
         real_apply(event_ids, report)
 
-    monkeypatch.setattr(services, "_webhooks_apply", apply_and_look)
+    monkeypatch.setattr(webhooks, "_webhooks_apply", apply_and_look)
     for number in range(3):
         WebhookEvent.objects.create(stripe_event_id=f"evt_flag_{number}", type="customer.created", payload={})
-    services._drain_flag_clear()  # as after a drain's last empty claim
-    report = services.webhooks_drain(batch=2, linger=0)
+    webhooks.webhooks_drain_flag_clear()  # as after a drain's last empty claim
+    report = webhooks.webhooks_drain(batch=2, linger=0)
     assert report.processed == 3 and seen == [True, True]
     assert not shared_redis.client().exists(flag)
 
@@ -233,22 +233,22 @@ def test_a_batch_hands_back_what_it_has_not_started_once_half_its_lease_is_gone(
     drain would take it and apply it too): past half the lease, the rest of the batch goes
     back, unleased, to the next claim."""
     settings.WEBHOOK_LEASE_SECONDS = 2
-    real_process = services.webhook_process
+    real_process = webhooks.webhook_process
 
     def slow_process(*, event_id):
         time.sleep(0.6)  # a Stripe read that takes its time
         real_process(event_id=event_id)
 
-    monkeypatch.setattr(services, "webhook_process", slow_process)
+    monkeypatch.setattr(webhooks, "webhook_process", slow_process)
     for number in range(3):
         WebhookEvent.objects.create(stripe_event_id=f"evt_slow_{number}", type="customer.created", payload={})
-    claimed = services.webhooks_claim(limit=10)
-    report = services.DrainReport()
-    services._webhooks_apply(claimed, report)
+    claimed = webhooks.webhooks_claim(limit=10)
+    report = webhooks.DrainReport()
+    webhooks._webhooks_apply(claimed, report)
     assert (report.processed, report.failed) == (2, 0)
     last = WebhookEvent.objects.get(stripe_event_id="evt_slow_2")
     assert last.processed_at is None and last.claimed_until is None and last.attempts == 0
-    assert services.webhooks_claim(limit=10) == [last.pk]
+    assert webhooks.webhooks_claim(limit=10) == [last.pk]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -258,7 +258,7 @@ def test_a_drain_out_of_time_hands_over_to_a_successor_that_finishes(celery_work
         WebhookEvent.objects.create(
             stripe_event_id=f"evt_handover_{number}", type="customer.created", payload={"id": f"evt_handover_{number}"}
         )
-    report = services.webhooks_drain(batch=1, max_seconds=0)
+    report = webhooks.webhooks_drain(batch=1, max_seconds=0)
     assert (report.processed, report.failed) == (1, 0)
     # Only this test's events: a webhook that localstripe still delivers from an earlier test
     # (the live server outlives tests) may be stored and applied meanwhile.
@@ -296,19 +296,19 @@ def test_the_production_entry_point_answers_500_when_the_database_fails_and_reco
     from django.db import OperationalError, connection
 
     settings.ALLOWED_HOSTS = ["127.0.0.1"]
-    real_insert = services._webhook_insert_prepared
+    real_insert = webhooks._webhook_insert_prepared
 
     def insert_on_a_dead_connection(db_connection, params):
         db_connection.errors_occurred = True  # what wrap_database_errors records for a dead socket
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(services, "_webhook_insert_prepared", insert_on_a_dead_connection)
+    monkeypatch.setattr(webhooks, "_webhook_insert_prepared", insert_on_a_dead_connection)
     payload, signature = webhook_signed(webhook_event("evt_db_down", "customer.created", "pi_db"))
     failed = wsgi_call("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature})
     assert failed["status"] == 500 and "again later" in json.loads(failed["body"])["error"]
     assert not WebhookEvent.objects.filter(stripe_event_id="evt_db_down").exists()
     # Stripe's next delivery of the same event is stored, once.
-    monkeypatch.setattr(services, "_webhook_insert_prepared", real_insert)
+    monkeypatch.setattr(webhooks, "_webhook_insert_prepared", real_insert)
     stored = wsgi_call("/stripe/webhook", body=payload, headers={"Stripe-Signature": signature})
     assert stored["status"] == 200 and json.loads(stored["body"])["duplicate"] is False
     assert connection.errors_occurred is False
@@ -330,9 +330,9 @@ def test_events_about_a_settled_payment_need_no_read_from_stripe(client, localst
         assert webhook_post(client, payload, signature).status_code == 200
     if apply == "one by one":
         for event in WebhookEvent.objects.order_by("pk"):
-            services.webhook_process(event_id=event.pk)
+            webhooks.webhook_process(event_id=event.pk)
     else:
-        report = services.webhooks_drain(batch=50)
+        report = webhooks.webhooks_drain(batch=50)
         assert (report.processed, report.failed) == (3, 0)
     assert WebhookEvent.objects.filter(processed_at__isnull=True).count() == 0
     assert set(WebhookEvent.objects.values_list("last_error", flat=True)) == {""}

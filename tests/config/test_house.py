@@ -15,12 +15,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 NOT_SOURCE = {".venv", ".git", "node_modules", "var", "static", "templates", "docs", "migrations", "__pycache__"}
 
-# The top-level directories whose files may import no private name. billing, onboarding and
-# community join this list when their refactor lands (issue 18: billing.services as a package,
-# the onboarding and community services split along their banners); accounts with the one admin
-# check (accounts/api_keys.py imports accounts.services._membership_require_admin today); tests
-# once the names the tests import from those apps are public.
-CLEAN = ["catalog", "common", "config", "experiments", "feedback", "provisioning", "staff"]
 
 
 def python_files(root: Path = ROOT):
@@ -69,7 +63,7 @@ def private_names_imported(root: Path = ROOT) -> list[str]:
 
 
 def test_no_private_name_is_imported_from_another_module():
-    violations = [line for line in private_names_imported() if line.split("/", 1)[0] in CLEAN]
+    violations = private_names_imported()
     assert violations == [], "make these names public (drop the underscore) or move them:\n" + "\n".join(violations)
 
 

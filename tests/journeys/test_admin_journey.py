@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.models import Invite
-from billing import services
 from billing.models import Subscription
+from billing.services import billing_account, checkout, payments, seats, subscriptions
 from catalog.selectors import edition_get
 from common.money import money
 
@@ -27,14 +27,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def paid_wiki(localstripe, organization, admin) -> Subscription:
     """Wiki Standard, 5 seats, monthly, paid by card (what the checkout page and the worker do)."""
     wiki_standard = edition_get(product_code="wiki", edition_code="standard")
-    wiki = services.subscription_start_trial(organization=organization, edition=wiki_standard, actor=admin)
-    intent = services.card_setup_start(organization=organization, actor=admin)
+    wiki = subscriptions.subscription_start_trial(organization=organization, edition=wiki_standard, actor=admin)
+    intent = billing_account.card_setup_start(organization=organization, actor=admin)
     localstripe.enter_card(intent.client_secret, "4242424242424242")
-    services.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
-    payment = services.subscription_checkout(
+    billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
+    payment = checkout.subscription_checkout(
         subscription=wiki, actor=admin, edition=wiki_standard, seats=5, interval="month"
     )
-    services.payment_charge(payment_id=payment.pk)
+    payments.payment_charge(payment_id=payment.pk)
     wiki.refresh_from_db()
     assert wiki.status == Subscription.Status.ACTIVE
     return wiki
@@ -86,12 +86,12 @@ def test_admin_sees_the_trial_members_billing_seat_prices_and_api_keys(
     expect(wiki_section).to_contain_text(wiki.current_period_end.strftime("%-d %b %Y"))
 
     # 4. Two more Wiki seats: the exact prorated price, in days, before any money moves.
-    before = services.seats_quote(subscription=wiki, seats=2).amount_minor
+    before = seats.seats_quote(subscription=wiki, seats=2).amount_minor
     wiki_section.locator("form.add-seats input[name=seats]").fill("2")
     wiki_section.locator("form.add-seats button[type=submit]").click()
     expect(page.get_by_role("heading", name="Add seats to Wiki Standard")).to_be_visible()
     check_page(page, "add seats price")
-    after = services.seats_quote(subscription=wiki, seats=2).amount_minor
+    after = seats.seats_quote(subscription=wiki, seats=2).amount_minor
     total = page.locator("#seats-total").inner_text().strip()
     assert total in {money(before, "USD"), money(after, "USD")}, total
     assert 0 < after <= 2 * wiki.edition.monthly_price_minor

@@ -1,4 +1,4 @@
-"""Compare Flywheel's payments with Stripe's PaymentIntents (billing/reconciliation.py).
+"""Compare Flywheel's payments with Stripe's PaymentIntents (billing/services/reconciliation.py).
 
     python manage.py stripe_reconcile            # PaymentIntents of the last 3 days
     python manage.py stripe_reconcile --days 30
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from billing.reconciliation import payments_reconcile
+from billing.services.reconciliation import payments_reconcile
 
 from .stripe_replay import parse_moment
 

@@ -6,8 +6,8 @@
 
 For when a handler was wrong or missing and is now fixed, or an event's processing failed
 (it is dead) or was refused as not ours. The selected events are put back to pending with
-their attempts reset (billing.services.webhooks_replay), then applied one by one, in the order
-they arrived, by billing.services.webhook_process: the same idempotent handler the worker
+their attempts reset (billing.services.webhooks.webhooks_replay), then applied one by one, in the order
+they arrived, by billing.services.webhooks.webhook_process: the same idempotent handler the worker
 runs, so replaying an event that was already applied changes nothing. Each event's new
 outcome is printed. An event a drain holds right now (pending and leased, or backing off) is
 left to the drain.
@@ -21,8 +21,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from billing import services
 from billing.models import WebhookEvent
+from billing.services.webhooks import webhook_process, webhooks_replay
 
 
 def parse_moment(value: str) -> datetime:
@@ -74,13 +74,13 @@ class Command(BaseCommand):
                 self.stdout.write(f"would replay {stripe_event_id} {event_type}")
             self.stdout.write(f"{len(selected)} events would be replayed.")
             return
-        replayed = set(services.webhooks_replay(event_ids=[pk for pk, _, _ in selected], nudge=False))
+        replayed = set(webhooks_replay(event_ids=[pk for pk, _, _ in selected], nudge=False))
         failed = 0
         for pk, stripe_event_id, event_type in selected:
             if pk not in replayed:
                 self.stdout.write(f"left to the drain {stripe_event_id} {event_type}: it is waiting for a retry")
                 continue
-            outcome = services.webhook_process(event_id=pk)
+            outcome = webhook_process(event_id=pk)
             event = WebhookEvent.objects.get(pk=pk)
             if outcome in (WebhookEvent.Outcome.PENDING, WebhookEvent.Outcome.DEAD):
                 failed += 1

@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts.management.commands.demo_data import DEMO_PASSWORD, demo_user_create
 from accounts.models import Membership, Organization, User
 from accounts.services import organization_lock, seats_in_use
-from billing.services import seat_limit_enforce
+from billing.services.seats import seat_limit_enforce
 from catalog.models import Product
 from common.exceptions import FlywheelError
 from feedback.models import FollowUp, Response, Role, Survey, SurveyState

@@ -6,7 +6,8 @@ id in the refund's metadata), and the outcome is recorded. Only then does the cr
 the next number of its own gapless sequence and become final. Refunds made outside Flywheel
 (Stripe's dashboard) become credit notes when Stripe tells us (`charge.refunded`).
 
-This module imports nothing from billing.services, so services can dispatch webhooks here.
+This module imports no other module of billing.services, so the webhook drain (billing.services.webhooks)
+can dispatch refund and dispute events here.
 """
 
 from __future__ import annotations
@@ -24,19 +25,29 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import organization_lock
-from catalog.templatetags.catalog_tags import money
 from common.exceptions import FlywheelError
+from common.money import money
 from common.tasks import enqueue_on_commit
+from experiments import events
+from experiments.services import event_record
 
-from . import gateway
-from .exceptions import (
+from .. import gateway, tasks
+from ..events import DISPUTE_CLOSED
+from ..exceptions import (
     CardDeclined,
     PaymentProcessorUnavailable,
     PaymentSetupInvalid,
     StripeObjectMissing,
     WebhookNotOurs,
 )
-from .models import CreditNote, Dispute, Invoice, InvoiceSequence, Payment, Subscription
+from ..models import (
+    CreditNote,
+    Dispute,
+    Invoice,
+    InvoiceSequence,
+    Payment,
+    Subscription,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +111,6 @@ def refund_request(*, payment: Payment, amount_minor: int, reason: str, actor: U
     collected. Checked under the payment's lock, so two staff clicking at once cannot both
     refund the last of it.
     """
-    from .tasks import credit_note_refund as credit_note_refund_job
-
     reason = " ".join(reason.split())[:240]
     if not reason:
         raise RefundInvalid("Say why the money goes back: the reason is printed on the credit note.")
@@ -125,7 +134,7 @@ def refund_request(*, payment: Payment, amount_minor: int, reason: str, actor: U
             reason=reason,
             created_by=actor,
         )
-        enqueue_on_commit(credit_note_refund_job, note.pk)
+        enqueue_on_commit(tasks.credit_note_refund, note.pk)
     logger.info("refund of %s on invoice %s requested by %s", amount_minor, payment.invoice.number, actor)
     return note
 
@@ -429,9 +438,6 @@ def _dispute_status_apply(*, dispute_id: str, status: str, event_created: dateti
 def _payment_refunded(payment: Payment, *, amount_minor: int, currency: str, source: str, reference: str) -> None:
     """The analytics event of money given back on a paid invoice (revenue in experiment analysis
     is what was paid less this), in the caller's transaction."""
-    from experiments import events
-    from experiments.services import event_record
-
     event_record(
         name=events.PAYMENT_REFUNDED,
         organization=payment.organization,
@@ -451,10 +457,6 @@ def _dispute_closed(record: Dispute) -> None:
     lost gives that back: a payment_refunded event of the negative amount, which experiment
     analysis subtracts like any refund, so the revenue is what it was before the dispute. In
     the caller's transaction, with the dispute locked."""
-    from experiments.services import event_record
-
-    from .events import DISPUTE_CLOSED
-
     payment = record.payment
     reversed_minor = 0
     if record.status == "lost" and record.refund_recorded_minor == 0:

@@ -4,7 +4,7 @@ Webhooks can be lost and workers can die between Stripe's answer and our record 
 reads every PaymentIntent Stripe created in a window and compares it with the payment it
 names. One kind of difference is repaired, because the repair is the same safe, idempotent
 step a webhook would take: Stripe charged, Flywheel did not record it
-(billing.services.payment_apply_intent). Everything else is reported, logged and printed, for
+(billing.services.payments.payment_apply_intent). Everything else is reported, logged and printed, for
 a person to decide: amounts or currencies that differ, PaymentIntents no payment knows, a
 payment charged twice, a success Flywheel recorded that Stripe does not show.
 """
@@ -19,12 +19,13 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError
 from django.utils import timezone
 
-from catalog.templatetags.catalog_tags import money
 from common.exceptions import FlywheelError
+from common.money import money
 
-from . import gateway, services
-from .exceptions import PaymentSetupInvalid
-from .models import Payment
+from .. import gateway
+from ..exceptions import PaymentSetupInvalid
+from ..models import Payment
+from .payments import payment_apply_intent
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def _repair(report: ReconciliationReport, intent: gateway.PaymentIntent, payment
         return
     previous = payment.get_status_display().lower()
     try:
-        applied = services.payment_apply_intent(intent=intent)
+        applied = payment_apply_intent(intent=intent)
     except (FlywheelError, IntegrityError) as error:
         report.add(REPAIR_FAILED, intent.id, payment, f"Stripe charged, recording it failed: {error}")
         return

@@ -1,0 +1,288 @@
+"""Invoices: issuing a numbered invoice, marking it paid and applying what it bought (exactly
+once), a purchase-order invoice paid by transfer, and the receipt email."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import F, Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Organization, User
+from accounts.services import organization_lock
+from catalog.models import Edition
+from common.money import money
+from common.tasks import enqueue_on_commit
+from experiments import events
+from experiments.services import event_record
+
+from .. import tasks
+from ..documents import document_pdf, invoice_document
+from ..entitlements import entitlements_invalidate
+from ..exceptions import CheckoutInvalid
+from ..formats import day, seats_text
+from ..models import (
+    BillingAccount,
+    Invoice,
+    InvoiceLine,
+    InvoiceSequence,
+    Payment,
+    Subscription,
+)
+from .billing_account import billing_account_of, billing_email_recipients, customer_details
+
+
+def _invoice_number() -> str:
+    sequence, _ = InvoiceSequence.objects.get_or_create(name="invoice")
+    sequence = InvoiceSequence.objects.select_for_update().get(pk=sequence.pk)
+    number = sequence.next_number
+    InvoiceSequence.objects.filter(pk=sequence.pk).update(next_number=F("next_number") + 1)
+    return f"{settings.INVOICE_NUMBER_PREFIX}-{number:06d}"
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    """Money owed back inside an invoice, as positive numbers (the line stores them negated)."""
+
+    description: str
+    quantity: int
+    unit_amount_minor: int
+    amount_minor: int
+
+
+def invoice_issue(
+    *,
+    organization: Organization,
+    subscription: Subscription,
+    kind: str,
+    edition: Edition,
+    seats: int,
+    interval: str,
+    unit_amount_minor: int,
+    quantity: int,
+    amount_minor: int,
+    period_start: datetime,
+    period_end: datetime,
+    description: str,
+    seats_delta: int = 0,
+    request_key: str = "",
+    credit: CreditLine | None = None,
+) -> Invoice:
+    """Issue a numbered invoice: one line, and a credit line when given. Call inside the
+    caller's transaction. The total is the lines' sum and is never negative."""
+    total = amount_minor - (credit.amount_minor if credit else 0)
+    if total < 0:
+        raise CheckoutInvalid("The credit is larger than the charge; nothing to invoice.")
+    invoice = Invoice.objects.create(
+        organization=organization,
+        number=_invoice_number(),
+        kind=kind,
+        currency=edition.currency,
+        total_minor=total,
+        seller_details=settings.SELLER_DETAILS,
+        customer_details=customer_details(billing_account_of(organization)),
+        issued_at=timezone.now(),
+        subscription=subscription,
+        target_edition=edition,
+        target_seats=seats,
+        target_interval=interval,
+        period_start=period_start,
+        period_end=period_end,
+        seats_delta=seats_delta,
+        request_key=request_key,
+    )
+    InvoiceLine.objects.create(
+        invoice=invoice,
+        description=description,
+        quantity=quantity,
+        unit_amount_minor=unit_amount_minor,
+        amount_minor=amount_minor,
+        period_start=period_start,
+        period_end=period_end,
+    )
+    if credit is not None:
+        InvoiceLine.objects.create(
+            invoice=invoice,
+            description=credit.description,
+            quantity=credit.quantity,
+            unit_amount_minor=-credit.unit_amount_minor,
+            amount_minor=-credit.amount_minor,
+            period_start=period_start,
+            period_end=period_end,
+        )
+    return invoice
+
+
+def owed_for_time_used(now) -> Q:
+    """Open invoices that are a debt whatever happens next: a purchase-order renewal for a
+    period that has begun (the customer had the product on its terms). Never voided."""
+    return Q(kind=Invoice.Kind.RENEWAL, collection_method=BillingAccount.Collection.INVOICE, period_start__lte=now)
+
+
+def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
+    """Mark an invoice paid and apply what it bought, exactly once (applied_at)."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.applied_at is not None:
+        return invoice
+    now = timezone.now()
+    invoice.status = Invoice.Status.PAID
+    invoice.paid_at = now
+    invoice.applied_at = now
+    invoice.save(update_fields=["status", "paid_at", "applied_at"])
+    if invoice.total_minor > 0:
+        # Here and only here, under the invoice's lock and its applied_at: one receipt per
+        # payment, however many of the webhook, the worker and staff see it paid.
+        enqueue_on_commit(tasks.invoice_receipt_send, invoice.pk)
+    subscription = Subscription.objects.select_for_update().select_related("edition").get(pk=invoice.subscription_id)
+    if invoice.kind == Invoice.Kind.RENEWAL:
+        # A debt paid after the subscription ended (a purchase order paid late) starts nothing again.
+        if subscription.status != Subscription.Status.CANCELED:
+            if subscription.current_period_end is None or invoice.period_end > subscription.current_period_end:
+                subscription.current_period_start = invoice.period_start
+                subscription.current_period_end = invoice.period_end
+            subscription.status = Subscription.Status.ACTIVE
+            subscription.past_due_since = None
+            subscription.dunning_attempts = 0
+            subscription.next_dunning_at = None
+            subscription.suspended_at = None
+            subscription.save()
+        event_record(
+            name=events.SUBSCRIPTION_RENEWED,
+            user=payment.created_by if payment else None,
+            organization=invoice.organization,
+            properties={"product": subscription.product.code, "amount_minor": invoice.total_minor, "currency": invoice.currency},
+        )
+        return invoice
+    if invoice.kind == Invoice.Kind.UPGRADE:
+        previous_edition = subscription.edition.code
+        subscription.edition = invoice.target_edition
+        subscription.pending_edition = None
+        subscription.save()
+        event_record(
+            name=events.EDITION_CHANGED,
+            user=payment.created_by if payment else None,
+            organization=invoice.organization,
+            properties={
+                "product": subscription.product.code,
+                "from": previous_edition,
+                "to": invoice.target_edition.code,
+                "amount_minor": invoice.total_minor,
+                "currency": invoice.currency,
+            },
+        )
+        return invoice
+    if invoice.kind == Invoice.Kind.SEATS:
+        Subscription.objects.filter(pk=subscription.pk).update(seat_limit=F("seat_limit") + invoice.seats_delta)
+        entitlements_invalidate(organization_id=invoice.organization_id)
+        event_record(
+            name=events.SEATS_ADDED,
+            user=payment.created_by if payment else None,
+            organization=invoice.organization,
+            properties={
+                "product": subscription.product.code,
+                "seats_added": invoice.seats_delta,
+                "amount_minor": invoice.total_minor,
+                "currency": invoice.currency,
+            },
+        )
+        return invoice
+    previous = subscription.status
+    subscription.edition = invoice.target_edition
+    subscription.seat_limit = invoice.target_seats
+    subscription.interval = invoice.target_interval
+    subscription.status = Subscription.Status.ACTIVE
+    subscription.trial_ends_at = None
+    subscription.suspended_at = None
+    subscription.current_period_start = invoice.period_start
+    subscription.current_period_end = invoice.period_end
+    subscription.save()
+    event_record(
+        name=events.SUBSCRIPTION_PAID,
+        user=payment.created_by if payment else None,
+        organization=invoice.organization,
+        properties={
+            "product": subscription.product.code,
+            "edition": invoice.target_edition.code,
+            "seats": invoice.target_seats,
+            "interval": invoice.target_interval,
+            "amount_minor": invoice.total_minor,
+            "currency": invoice.currency,
+            "from_status": previous,
+        },
+    )
+    return invoice
+
+
+def invoice_mark_paid_by_transfer(*, invoice: Invoice, actor: User) -> Invoice:
+    """Staff: a purchase-order invoice was paid by bank transfer or cheque. Reactivates the
+    subscription it covers if the invoice had suspended it."""
+    with transaction.atomic():
+        organization_lock(invoice.organization)
+        Subscription.objects.select_for_update(of=("self",)).filter(pk=invoice.subscription_id).first()
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status != Invoice.Status.OPEN:
+            return invoice
+        invoice = invoice_mark_paid(invoice=invoice, payment=None)
+        Subscription.objects.filter(pk=invoice.subscription_id, status=Subscription.Status.SUSPENDED).update(
+            status=Subscription.Status.ACTIVE, suspended_at=None
+        )
+        entitlements_invalidate(organization_id=invoice.organization_id)
+        return invoice
+
+
+def invoice_receipt_send(*, invoice_id: int) -> bool:
+    """Email the receipt of a paid invoice to the organization's admins (and billing address):
+    the amount, what it paid for, how, the invoice's link and its PDF attached. Sent by the
+    worker; its Message-ID is the invoice's, so a retried task is one message to mail systems.
+    Returns whether a message was sent."""
+    invoice = (
+        Invoice.objects.select_related("organization", "subscription__product", "target_edition")
+        .filter(pk=invoice_id, status=Invoice.Status.PAID)
+        .first()
+    )
+    if invoice is None:
+        return False
+    recipients = billing_email_recipients(invoice.organization)
+    if not recipients:
+        return False
+    product = invoice.subscription.product.name
+    headline = {
+        Invoice.Kind.CONVERSION: f"Thank you: {invoice.target_edition} is paid for, with {seats_text(invoice.target_seats)}.",
+        Invoice.Kind.SEATS: f"Thank you: {seats_text(invoice.seats_delta)} added to {invoice.target_edition}.",
+        Invoice.Kind.UPGRADE: f"Thank you: {product} is now on {invoice.target_edition.name}.",
+        Invoice.Kind.RENEWAL: f"Thank you: {invoice.target_edition} is renewed until {day(invoice.period_end)}.",
+    }.get(invoice.kind, f"Thank you: invoice {invoice.number} is paid.")
+    payment = invoice.payments.filter(status=Payment.Status.SUCCEEDED).first()
+    account = BillingAccount.objects.filter(organization=invoice.organization).first()
+    if payment is None:
+        paid_with_short = f"Bank transfer{f' against PO {invoice.po_number}' if invoice.po_number else ''}"
+    elif account is not None and account.card_last4:
+        paid_with_short = f"{account.card_brand.capitalize()} ending {account.card_last4}"
+    else:
+        paid_with_short = "Card"
+    document = invoice_document(invoice)
+    context = {
+        "invoice": invoice,
+        "headline": headline,
+        "paid_with_short": paid_with_short,
+        "paid_with": f"Paid with: {paid_with_short}",
+        "lines": document.lines,
+        "invoice_url": f"{settings.SITE_URL}{reverse('invoice', args=[invoice.public_id])}",
+    }
+    message = EmailMultiAlternatives(
+        subject=f"[{settings.SITE_NAME}] Receipt for {product}: {money(invoice.total_minor, invoice.currency)} paid (invoice {invoice.number})",
+        body=render_to_string("billing/email/receipt.txt", context),
+        to=recipients,
+        headers={"Message-ID": f"<receipt-{invoice.public_id}@flywheel.localhost>"},
+    )
+    message.attach_alternative(render_to_string("billing/email/receipt.html", context), "text/html")
+    message.attach(document.filename, document_pdf(document), "application/pdf")
+    message.connection = get_connection()
+    message.send()
+    return True

@@ -1,0 +1,441 @@
+"""The clocks of a subscription, and only the clocks: trial reminders and trial end, renewal
+(where the changes that wait for it apply: a smaller edition, fewer seats, a cancellation),
+dunning, overdue purchase-order invoices, and stalled charges and refunds resumed. The changes
+an admin makes are in subscriptions and seats.
+
+The beat runs `lifecycle_tick` every 15 minutes. Each tick finds what is due through partial
+indexes (trial end, period end, next dunning retry), so its cost grows with what is due, not
+with the number of subscriptions. Each subscription is handled in its own transaction that
+locks its organization, then the subscription (the lock order of every billing change), and
+checks its state again under the locks, so overlapping ticks never handle one twice. No lock is
+held while Stripe is called: charges go through payments that the worker charges after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Organization
+from accounts.services import organization_lock, seats_in_use
+from catalog.models import Edition
+from common.money import money
+from common.tasks import enqueue_on_commit
+from experiments import events
+from experiments.services import event_record
+
+from .. import tasks
+from ..entitlements import entitlements_invalidate
+from ..formats import day, seats_text, span
+from ..models import (
+    BillingAccount,
+    CreditNote,
+    Invoice,
+    Payment,
+    Subscription,
+)
+from ..pricing import (
+    period_end_after,
+    unit_price,
+)
+from .billing_account import billing_account_of, billing_email_admins
+from .invoices import invoice_issue
+from .payments import payment_start, renewal_payment_failed
+from .subscriptions import subscription_cancel_now
+
+logger = logging.getLogger(__name__)
+BATCH = 200
+
+
+@dataclass
+class TickReport:
+    reminders: int = 0
+    trials_to_free: int = 0
+    trials_suspended: int = 0
+    renewals: int = 0
+    dunning_retries: int = 0
+    suspended: int = 0
+    overdue_reminders: int = 0
+    resumed: int = 0
+    handled: list[str] = field(default_factory=list)
+
+
+def _free_edition(subscription: Subscription) -> Edition | None:
+    return (
+        Edition.objects.filter(product=subscription.product, is_active=True, monthly_price_minor=0, annual_price_minor=0)
+        .order_by("rank")
+        .first()
+    )
+
+
+def _for_each_due(due: Q, order_by: str, handle: Callable[[Subscription], None]) -> None:
+    """Handle each due subscription (at most BATCH a tick) in its own transaction: its
+    organization locked first, then the subscription, and `due` checked again under the
+    locks, so an overlapping tick that got there first leaves nothing to do."""
+    candidates = list(
+        Subscription.objects.filter(due).order_by(order_by).values_list("pk", "organization_id")[:BATCH]
+    )
+    for subscription_id, organization_id in candidates:
+        with transaction.atomic():
+            organization_lock(Organization(pk=organization_id))
+            subscription = (
+                Subscription.objects.select_for_update(of=("self",))
+                .select_related("organization", "product", "edition")
+                .filter(due, pk=subscription_id)
+                .first()
+            )
+            if subscription is not None:
+                handle(subscription)
+
+
+# Trials -----------------------------------------------------------------------------------------
+
+
+def trial_tick(*, now: datetime, report: TickReport) -> None:
+    """Send due trial reminders; end trials whose time is up (Free when the organization fits
+    the Free edition, otherwise suspended until someone pays)."""
+    horizon = now + timedelta(days=max(settings.TRIAL_REMINDER_DAYS, default=0))
+
+    def handle(subscription: Subscription) -> None:
+        if subscription.trial_ends_at <= now:
+            _trial_end(subscription, report)
+        else:
+            _trial_remind(subscription, now, report)
+
+    _for_each_due(Q(status=Subscription.Status.TRIALING, trial_ends_at__lte=horizon), "trial_ends_at", handle)
+
+
+def _trial_remind(subscription: Subscription, now: datetime, report: TickReport) -> None:
+    days_left = (subscription.trial_ends_at - now).total_seconds() / 86400
+    reached = [days for days in settings.TRIAL_REMINDER_DAYS if days_left <= days]
+    if not reached or min(reached) in subscription.trial_reminders_sent:
+        return
+    threshold = min(reached)
+    # Thresholds already passed without a reminder (a late tick) are not sent late.
+    subscription.trial_reminders_sent = sorted(set(subscription.trial_reminders_sent) | set(reached), reverse=True)
+    subscription.save(update_fields=["trial_reminders_sent", "updated_at"])
+    day_word = "day" if threshold == 1 else "days"
+    billing_email_admins(
+        organization=subscription.organization,
+        subject=f"Your {subscription.product.name} trial ends in {threshold} {day_word}",
+        body=(
+            f"Your {subscription.edition} trial ends on {day(subscription.trial_ends_at)}.\n\n"
+            f"Keep it by adding a card: {settings.SITE_URL}/billing/checkout/{subscription.public_id}/\n\n"
+            "If you do nothing, your organization moves to the Free edition when it fits its "
+            "user limit, or the product is suspended until someone pays."
+        ),
+    )
+    report.reminders += 1
+    report.handled.append(f"reminder {threshold}d {subscription.public_id}")
+
+
+def _trial_end(subscription: Subscription, report: TickReport) -> None:
+    organization = subscription.organization  # locked by _for_each_due
+    free = _free_edition(subscription)
+    in_use = seats_in_use(organization=organization)
+    if free is not None and in_use <= free.seat_limit:
+        subscription.edition = free
+        subscription.seat_limit = free.seat_limit
+        subscription.status = Subscription.Status.ACTIVE
+        outcome = "free"
+        report.trials_to_free += 1
+        body = (
+            f"Your {subscription.product.name} trial has ended and your organization is now on the "
+            f"Free edition (up to {free.seat_limit} users). Upgrade any time: {settings.SITE_URL}/billing/"
+        )
+    else:
+        subscription.status = Subscription.Status.SUSPENDED
+        subscription.suspended_at = timezone.now()
+        outcome = "suspended"
+        report.trials_suspended += 1
+        body = (
+            f"Your {subscription.product.name} trial has ended. Your organization has {in_use} users, more "
+            f"than the Free edition allows, so {subscription.product.name} is suspended until someone "
+            f"pays: {settings.SITE_URL}/billing/checkout/{subscription.public_id}/"
+        )
+    subscription.trial_ends_at = None
+    subscription.save()
+    event_record(
+        name=events.TRIAL_ENDED,
+        organization=organization,
+        properties={"product": subscription.product.code, "outcome": outcome, "seats_in_use": in_use},
+    )
+    billing_email_admins(organization=organization, subject=f"Your {subscription.product.name} trial has ended", body=body)
+    report.handled.append(f"trial end {outcome} {subscription.public_id}")
+
+
+# Renewal ----------------------------------------------------------------------------------------
+
+
+def renewal_tick(*, now: datetime, report: TickReport) -> None:
+    """Issue and collect the next period's invoice of every subscription whose period ended.
+
+    Waiting changes apply first (a smaller edition, fewer seats); a subscription moved to a
+    free edition is not charged. Card customers are charged off-session; purchase-order
+    customers get the invoice with their PO number and net terms, and keep the product.
+    """
+    _for_each_due(
+        Q(status=Subscription.Status.ACTIVE, current_period_end__lte=now) & ~Q(interval=""),
+        "current_period_end",
+        lambda subscription: _renew(subscription, now, report),
+    )
+
+
+def _renew(subscription: Subscription, now: datetime, report: TickReport) -> None:
+    organization = subscription.organization  # locked by _for_each_due
+    period_start = subscription.current_period_end
+    if subscription.cancel_at_period_end:
+        subscription_cancel_now(subscription, when=period_start, scheduled=True)
+        report.handled.append(f"canceled at period end {subscription.public_id}")
+        return
+    if Invoice.objects.filter(
+        subscription=subscription, kind=Invoice.Kind.RENEWAL, period_start=period_start
+    ).exclude(status=Invoice.Status.VOID).exists():
+        return  # issued by an earlier tick, waiting for its payment
+    # Upgrades and seats left unpaid (declined) were priced for the period that ends now: void
+    # them, so that none can be paid later to change the new period at the old one's price.
+    for stale in Invoice.objects.select_for_update().filter(
+        subscription=subscription, kind__in=(Invoice.Kind.UPGRADE, Invoice.Kind.SEATS), status=Invoice.Status.OPEN,
+        period_end__lte=period_start,
+    ):
+        if not stale.payments.filter(status__in=Payment.LIVE).exists():
+            stale.status = Invoice.Status.VOID
+            stale.save(update_fields=["status"])
+    if subscription.pending_edition_id:
+        subscription.edition = subscription.pending_edition
+        subscription.pending_edition = None
+    if subscription.pending_seat_limit:
+        subscription.seat_limit = subscription.pending_seat_limit
+        subscription.pending_seat_limit = None
+    subscription.seat_limit = min(subscription.seat_limit, subscription.edition.seat_limit)
+    if subscription.edition.is_free:
+        subscription.interval = ""
+        subscription.current_period_start = None
+        subscription.current_period_end = None
+        subscription.save()
+        report.handled.append(f"moved to free {subscription.public_id}")
+        return
+    period_end = period_end_after(period_start, subscription.interval)
+    unit = unit_price(subscription.edition, subscription.interval)
+    account = billing_account_of(organization)
+    purchase_order = account.collection_method == BillingAccount.Collection.INVOICE
+    invoice = invoice_issue(
+        organization=organization,
+        subscription=subscription,
+        kind=Invoice.Kind.RENEWAL,
+        edition=subscription.edition,
+        seats=subscription.seat_limit,
+        interval=subscription.interval,
+        unit_amount_minor=unit,
+        quantity=subscription.seat_limit,
+        amount_minor=unit * subscription.seat_limit,
+        period_start=period_start,
+        period_end=period_end,
+        description=(
+            f"{subscription.edition}, {seats_text(subscription.seat_limit)}, "
+            f"{span(period_start, period_end)}"
+        ),
+    )
+    subscription.save()
+    report.renewals += 1
+    report.handled.append(f"renewal {invoice.number}")
+    if purchase_order:
+        invoice.collection_method = BillingAccount.Collection.INVOICE
+        invoice.po_number = account.po_number
+        invoice.due_at = now + timedelta(days=account.net_terms_days)
+        invoice.save(update_fields=["collection_method", "po_number", "due_at"])
+        # Net terms: the product goes on while the invoice is being paid.
+        subscription.current_period_start = period_start
+        subscription.current_period_end = period_end
+        subscription.save()
+        billing_email_admins(
+            organization=organization,
+            subject=f"Invoice {invoice.number} for {subscription.product.name}",
+            body=(
+                f"Invoice {invoice.number} (PO {invoice.po_number or '-'}) for "
+                f"{money(invoice.total_minor, invoice.currency)} is due on {day(invoice.due_at)}. "
+                f"View it at {settings.SITE_URL}/billing/invoices/{invoice.public_id}/"
+            ),
+        )
+        return
+    if not account.has_card:
+        # Nothing to charge: straight into dunning, which asks for a card.
+        payment = Payment.objects.create(
+            organization=organization, invoice=invoice, amount_minor=invoice.total_minor, currency=invoice.currency,
+            payment_method_id="", status=Payment.Status.FAILED, failure_message="No card on file.", failure_code="no_card",
+        )
+        renewal_payment_failed(payment)
+        return
+    payment_start(invoice=invoice, account=account, actor=None)
+
+
+# Dunning ----------------------------------------------------------------------------------------
+
+
+def dunning_tick(*, now: datetime, report: TickReport) -> None:
+    """Retry past-due renewals on DUNNING_RETRY_DAYS, e-mailing each time; suspend the
+    subscription (that one only) DUNNING_GRACE_DAYS after the last retry."""
+    _for_each_due(
+        Q(status=Subscription.Status.PAST_DUE, next_dunning_at__lte=now),
+        "next_dunning_at",
+        lambda subscription: _dun(subscription, now, report),
+    )
+
+
+def _dun(subscription: Subscription, now: datetime, report: TickReport) -> None:
+    organization = subscription.organization  # locked by _for_each_due
+    invoice = (
+        Invoice.objects.filter(subscription=subscription, kind=Invoice.Kind.RENEWAL, status=Invoice.Status.OPEN)
+        .order_by("-period_start")
+        .first()
+    )
+    if invoice is None:
+        subscription.status = Subscription.Status.ACTIVE
+        subscription.next_dunning_at = None
+        subscription.save()
+        return
+    schedule = settings.DUNNING_RETRY_DAYS
+    if subscription.dunning_attempts >= len(schedule):
+        subscription.status = Subscription.Status.SUSPENDED
+        subscription.suspended_at = now
+        subscription.next_dunning_at = None
+        subscription.save()
+        event_record(
+            name=events.SUBSCRIPTION_SUSPENDED,
+            organization=organization,
+            properties={"product": subscription.product.code, "invoice": invoice.number, "reason": "unpaid renewal"},
+        )
+        billing_email_admins(
+            organization=organization,
+            subject=f"{subscription.product.name} is suspended",
+            body=(
+                f"Invoice {invoice.number} is still unpaid, so {subscription.product.name} is suspended. "
+                f"Pay it to reactivate it at once: {settings.SITE_URL}/billing/"
+            ),
+        )
+        report.suspended += 1
+        report.handled.append(f"suspended {subscription.public_id}")
+        return
+    subscription.dunning_attempts += 1
+    attempt = subscription.dunning_attempts
+    past_due_since = subscription.past_due_since or now
+    if attempt < len(schedule):
+        subscription.next_dunning_at = past_due_since + timedelta(days=schedule[attempt])
+    else:
+        subscription.next_dunning_at = past_due_since + timedelta(days=schedule[-1] + settings.DUNNING_GRACE_DAYS)
+    subscription.save()
+    report.dunning_retries += 1
+    report.handled.append(f"retry {attempt} {invoice.number}")
+    account = billing_account_of(organization)
+    live = invoice.payments.exclude(status=Payment.Status.FAILED).exists()
+    if account.has_card and not live:
+        payment_start(invoice=invoice, account=account, actor=None)
+    else:
+        billing_email_admins(
+            organization=organization,
+            subject=f"Payment needed for {subscription.product.name}",
+            body=(
+                f"Invoice {invoice.number} is unpaid. Enter a card and pay it here: "
+                f"{settings.SITE_URL}/billing/card/?invoice={invoice.public_id}"
+            ),
+        )
+
+
+# Purchase orders --------------------------------------------------------------------------------
+
+
+def overdue_tick(*, now: datetime, report: TickReport) -> None:
+    """Remind purchase-order customers of overdue invoices; after the grace period, suspend
+    the subscription the invoice covers (that one only)."""
+    overdue = list(
+        Invoice.objects.filter(status=Invoice.Status.OPEN, collection_method="invoice", due_at__lte=now)
+        .order_by("due_at")
+        .values_list("pk", "organization_id")[:BATCH]
+    )
+    for invoice_id, organization_id in overdue:
+        with transaction.atomic():
+            organization_lock(Organization(pk=organization_id))
+            Subscription.objects.select_for_update(of=("self",)).filter(invoices__pk=invoice_id).first()
+            invoice = (
+                Invoice.objects.select_for_update(of=("self",))
+                .select_related("subscription__product", "organization")
+                .filter(pk=invoice_id, status=Invoice.Status.OPEN)
+                .first()
+            )
+            if invoice is None:
+                continue
+            days_overdue = (now - invoice.due_at).days
+            subscription = invoice.subscription
+            ended = subscription.status in (Subscription.Status.SUSPENDED, Subscription.Status.CANCELED)
+            if days_overdue >= settings.DUNNING_GRACE_DAYS and not ended:
+                Subscription.objects.filter(pk=subscription.pk).update(
+                    status=Subscription.Status.SUSPENDED, suspended_at=now
+                )
+                entitlements_invalidate(organization_id=invoice.organization_id)
+                event_record(
+                    name=events.SUBSCRIPTION_SUSPENDED,
+                    organization=invoice.organization,
+                    properties={"product": subscription.product.code, "invoice": invoice.number, "reason": "overdue invoice"},
+                )
+                report.suspended += 1
+                billing_email_admins(
+                    organization=invoice.organization,
+                    subject=f"{subscription.product.name} is suspended",
+                    body=f"Invoice {invoice.number} is overdue, so {subscription.product.name} is suspended until it is paid.",
+                )
+            elif invoice.overdue_reminders_sent <= days_overdue // 7 and days_overdue < settings.DUNNING_GRACE_DAYS + 1:
+                invoice.overdue_reminders_sent += 1
+                invoice.save(update_fields=["overdue_reminders_sent"])
+                report.overdue_reminders += 1
+                billing_email_admins(
+                    organization=invoice.organization,
+                    subject=f"Invoice {invoice.number} is overdue",
+                    body=(
+                        f"Invoice {invoice.number} (PO {invoice.po_number or '-'}) was due on {day(invoice.due_at)}. "
+                        f"{subscription.product.name} will be suspended if it stays unpaid."
+                    ),
+                )
+
+
+def lifecycle_tick(*, now: datetime | None = None) -> TickReport:
+    now = now or timezone.now()
+    report = TickReport()
+    trial_tick(now=now, report=report)
+    renewal_tick(now=now, report=report)
+    dunning_tick(now=now, report=report)
+    overdue_tick(now=now, report=report)
+    report.resumed = work_resume_stalled(now=now)
+    return report
+
+
+def work_resume_stalled(*, now: datetime) -> int:
+    """Schedule again the charges and refunds that nothing is working on: a task that was never
+    published (the broker was down at commit), or a worker lost in the middle. A payment or
+    credit note still pending (or a payment processing) PAYMENT_STALE_MINUTES after it last
+    moved is charged or refunded again, which adopts what Stripe already did for it, if
+    anything, and never does it twice. Returns how many were scheduled."""
+    stale = now - timedelta(minutes=settings.PAYMENT_STALE_MINUTES)
+    payments = list(
+        Payment.objects.filter(status__in=(Payment.Status.PENDING, Payment.Status.PROCESSING), updated_at__lt=stale)
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    notes = list(
+        CreditNote.objects.filter(status=CreditNote.Status.PENDING, created_at__lt=stale)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    for payment_id in payments:
+        enqueue_on_commit(tasks.payment_charge, payment_id)
+    for note_id in notes:
+        enqueue_on_commit(tasks.credit_note_refund, note_id)
+    if payments or notes:
+        logger.warning("resumed %d stalled payment(s) and %d stalled refund(s)", len(payments), len(notes))
+    return len(payments) + len(notes)
