@@ -16,9 +16,9 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import gateway, lifecycle
+from billing import gateway
 from billing.models import Payment, Subscription
-from billing.services import billing_account, checkout, payments
+from billing.services import billing_account, checkout, lifecycle, payments
 from catalog.selectors import edition_get
 from provisioning.models import Environment
 
