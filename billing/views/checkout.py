@@ -15,7 +15,6 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.exceptions import FlywheelError
 from accounts.services import seats_in_use
-from billing.services import payments, subscriptions
 from common.exceptions import NotFound
 
 from ..exceptions import CheckoutInvalid
@@ -33,8 +32,9 @@ from ..selectors import (
 )
 from ..services.billing_account import billing_account_of, card_setup_complete, card_setup_start
 from ..services.checkout import checkout_quote, subscription_checkout
-from ..services.payments import payment_refresh
+from ..services.payments import invoice_pay_now, payment_refresh
 from ..services.seats import seats_quote, subscription_add_seats
+from ..services.subscriptions import edition_change_quote, subscription_change_edition
 from .access import admin_organization, admin_subscription
 
 
@@ -227,7 +227,7 @@ def change_edition(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResp
     error = ""
     if request.method == "POST" and done is None:
         try:
-            outcome = subscriptions.subscription_change_edition(
+            outcome = subscription_change_edition(
                 subscription=subscription,
                 actor=request.user,
                 edition=edition,
@@ -254,7 +254,7 @@ def change_edition(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResp
     quote = None
     if done is None:
         try:
-            quote = subscriptions.edition_change_quote(subscription=subscription, edition=edition)
+            quote = edition_change_quote(subscription=subscription, edition=edition)
         except CheckoutInvalid as refusal:
             error = error or refusal.message
     return render(
@@ -308,7 +308,7 @@ def card_update(request: HttpRequest) -> HttpResponse:
             if retry_invoice is None:
                 return redirect("billing")
             try:
-                payment = payments.invoice_pay_now(invoice=retry_invoice, actor=request.user)
+                payment = invoice_pay_now(invoice=retry_invoice, actor=request.user)
             except FlywheelError as refusal:
                 messages.error(request, refusal.message)
                 return redirect("billing")

@@ -17,8 +17,6 @@ from django.views.decorators.http import require_POST
 
 from accounts.exceptions import FlywheelError
 from accounts.services import seats_in_use
-from billing import selectors
-from billing.services import billing_account, subscriptions
 from catalog.selectors import products_for_sale
 from common.money import money
 from common.staff import staff_required
@@ -32,12 +30,25 @@ from ..selectors import (
     edition_to_try,
     editions_to_change_to,
     invoices_of,
+    organizations_over_sales_threshold,
     subscriptions_of,
     trial_spent,
     trial_used,
 )
-from ..services.billing_account import billing_account_of, billing_details_update
-from ..services.subscriptions import subscription_start_trial
+from ..services.billing_account import (
+    billing_account_of,
+    billing_details_update,
+    payment_terms_request,
+)
+from ..services.seats import subscription_remove_seats
+from ..services.subscriptions import (
+    CANCELLATION_REASONS,
+    subscription_cancel,
+    subscription_change_edition,
+    subscription_keep,
+    subscription_pay_now,
+    subscription_start_trial,
+)
 from .access import admin_organization, admin_subscription, member_organization
 
 
@@ -64,7 +75,7 @@ def billing_page(request: HttpRequest) -> HttpResponse:
             "account": billing_account_of(organization),
             "invoices": invoices_of(organization=organization)[:50],
             "request_key": uuid.uuid4().hex,
-            "cancellation_reasons": subscriptions.CANCELLATION_REASONS,
+            "cancellation_reasons": CANCELLATION_REASONS,
         },
     )
 
@@ -86,7 +97,7 @@ def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> Htt
             if edition.rank > subscription.edition.rank:
                 # Money moves: the price is shown first, on its own page.
                 return redirect(f"{reverse('change_edition', args=[subscription.public_id])}?edition={edition.code}")
-            outcome = subscriptions.subscription_change_edition(
+            outcome = subscription_change_edition(
                 subscription=subscription, actor=request.user, edition=edition, request_key=""
             )
             messages.success(
@@ -100,10 +111,10 @@ def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> Htt
                 seats = int(request.POST.get("seats", ""))
             except ValueError:
                 raise CheckoutInvalid("Enter how many seats to remove.") from None
-            outcome = seats.subscription_remove_seats(subscription=subscription, actor=request.user, seats=seats)
+            outcome = subscription_remove_seats(subscription=subscription, actor=request.user, seats=seats)
             messages.success(request, f"From the next renewal {subscription.product.name} has {outcome.pending_seat_limit} seats.")
         elif action == "cancel":
-            outcome = subscriptions.subscription_cancel(
+            outcome = subscription_cancel(
                 subscription=subscription, actor=request.user, reason=request.POST.get("reason", "")
             )
             messages.success(
@@ -113,10 +124,10 @@ def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> Htt
                 else f"{subscription.product.name} is cancelled.",
             )
         elif action == "keep":
-            subscriptions.subscription_keep(subscription=subscription, actor=request.user)
+            subscription_keep(subscription=subscription, actor=request.user)
             messages.success(request, f"{subscription.product.name} will renew as before.")
         elif action == "pay_now":
-            payment = subscriptions.subscription_pay_now(subscription=subscription, actor=request.user)
+            payment = subscription_pay_now(subscription=subscription, actor=request.user)
             return redirect("payment_status", payment_id=payment.public_id)
         else:
             raise CheckoutInvalid(f"Unknown action {action!r}.")
@@ -172,7 +183,7 @@ def payment_terms(request: HttpRequest) -> HttpResponse:
     or goes back to card payments."""
     organization = admin_organization(request)
     try:
-        billing_account.payment_terms_request(
+        payment_terms_request(
             organization=organization, actor=request.user, po_number=request.POST.get("po_number", ""),
             billing_email=request.POST.get("billing_email", ""),
         )
@@ -216,6 +227,6 @@ def sales_leads(request: HttpRequest) -> HttpResponse:
             "currency": currencies.pop().upper() if len(currencies) == 1 else "",
             "since": since,
             "threshold_minor": settings.SALES_THRESHOLD_MINOR,
-            "leads": selectors.organizations_over_sales_threshold(minimum_minor=settings.SALES_THRESHOLD_MINOR, since=since),
+            "leads": organizations_over_sales_threshold(minimum_minor=settings.SALES_THRESHOLD_MINOR, since=since),
         },
     )
