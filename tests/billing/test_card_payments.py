@@ -5,7 +5,7 @@ import pytest
 
 from billing.exceptions import CardDeclined, CheckoutInvalid, NoCardOnFile
 from billing.models import Invoice, Payment, Subscription
-from billing.services import billing_account, checkout, payments, refunds
+from billing.services import billing_account, checkout, payments, refunds, webhooks
 from catalog.selectors import edition_get
 from common.exceptions import NotFound
 from experiments.models import Event
@@ -192,7 +192,7 @@ def test_a_processing_intent_keeps_the_payment_under_way_and_never_unfails_one(l
     intent, _ = card_enter(localstripe, organization, admin, OK_CARD)
     billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
     payment = standard_checkout(organization, admin)
-    assert {"payment_intent.processing", "payment_intent.canceled"} <= set(refunds.HANDLED_WEBHOOKS)
+    assert {"payment_intent.processing", "payment_intent.canceled"} <= set(webhooks.HANDLED_WEBHOOKS)
 
     def processing(payment_id: str) -> gateway.PaymentIntent:
         return gateway.PaymentIntent(
