@@ -21,7 +21,7 @@ Settings: config.settings, FLYWHEEL_ENV=development, DEBUG=0, Stripe at the loca
 Before the clock starts, --payments (20) organizations each get a Tracker Standard trial, a card
 (a SetupIntent confirmed with 4242 4242 4242 4242, as Stripe.js would) and a checkout whose
 PaymentIntent is charged in localstripe but not recorded in Flywheel (the payment stays
-`processing`): only the webhooks can tell Flywheel, as in tests/billing/test_webhooks.py.
+`processing`): only the webhooks can tell Flywheel, as in tests/billing/services/test_webhooks.py.
 
 The events: --events (5,000) distinct Stripe events (payment_intent.succeeded 80 %,
 .payment_failed 10 %, .requires_action 10 %), each carrying the real PaymentIntent as localstripe
@@ -113,7 +113,7 @@ KINDS = (
 )
 
 # Run by `manage.py shell` with the run's settings. Payments charged in Stripe but not
-# recorded in Flywheel: what _charged_but_unrecorded does in tests/billing/test_webhooks.py.
+# recorded in Flywheel: what _charged_but_unrecorded does in tests/billing/services/test_webhooks.py.
 SETUP = """
 import requests
 from django.conf import settings

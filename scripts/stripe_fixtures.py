@@ -17,7 +17,7 @@ Stripe's OpenAPI spec:
   only its required fields; expandable fields as ids, as webhooks send them);
 - the dispute statuses: the Literal of Dispute.status.
 
-Run it again after upgrading stripe-python; tests/billing/test_stripe_event_shapes.py fails
+Run it again after upgrading stripe-python; tests/billing/services/test_webhooks_stripe_event_shapes.py fails
 until the committed set matches the installed SDK. The output is deterministic.
 """
 

@@ -9,8 +9,8 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from ..conftest import organization_on
-from .helpers import paid_organization, workspace_ready
+from ...conftest import organization_on
+from ..helpers import paid_organization, workspace_ready
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ import pytest
 from billing.models import Payment, Subscription, WebhookEvent
 from billing.services import billing_account, webhooks
 
-from ..conftest import wait_for
-from .helpers import (
+from ...conftest import wait_for
+from ..helpers import (
     card_enter,
     charged_but_unrecorded,
     paid_payment,
@@ -71,7 +71,7 @@ def test_a_stale_failure_never_undoes_a_success(client, localstripe, trial_organ
 
 @pytest.mark.django_db(transaction=True)
 def test_localstripe_delivers_signed_webhooks_that_the_worker_applies(live_server, localstripe, catalog, celery_worker):
-    from ..conftest import organization_on
+    from ...conftest import organization_on
 
     localstripe.register_webhook(f"{live_server.url}/stripe/webhook")
     organization, admin = organization_on("standard")
@@ -94,7 +94,7 @@ def _declined_but_unrecorded(localstripe, organization, admin):
     from billing import gateway
     from billing.exceptions import CardDeclined
 
-    from .helpers import DECLINED_AT_CHARGE
+    from ..helpers import DECLINED_AT_CHARGE
 
     intent, _ = card_enter(localstripe, organization, admin, DECLINED_AT_CHARGE)
     billing_account.card_setup_complete(organization=organization, actor=admin, setup_intent_id=intent.id)
@@ -119,7 +119,7 @@ def test_webhook_chaos_applies_each_payment_once(client, localstripe, catalog, a
     """1,000 events for payments Stripe charged or declined while Flywheel was not looking:
     20% delivered twice, all shuffled, 5% with forged signatures. Every payment, invoice and
     subscription ends in the state Stripe's objects imply, and nothing is applied twice."""
-    from ..conftest import organization_on
+    from ...conftest import organization_on
 
     charged = [charged_but_unrecorded(localstripe, *organization_on("standard")) for _ in range(4)]
     declined = [_declined_but_unrecorded(localstripe, *organization_on("standard")) for _ in range(2)]

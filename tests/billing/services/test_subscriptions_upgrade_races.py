@@ -12,7 +12,7 @@ from billing.models import Invoice, Payment, Subscription
 from billing.services import billing_account, lifecycle, payments, seats, subscriptions
 from catalog.selectors import edition_get
 
-from .helpers import DECLINED_AT_CHARGE, OK_CARD, card_enter, paid_organization
+from ..helpers import DECLINED_AT_CHARGE, OK_CARD, card_enter, paid_organization
 
 
 def _use_card(localstripe, organization, admin, number):

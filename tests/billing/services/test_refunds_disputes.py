@@ -17,9 +17,9 @@ from experiments import events
 from experiments.analysis import experiment_analyse
 from experiments.models import Event, Exposure
 
-from ..experiments.factories import experiment_with
-from ..factories import OrganizationFactory, UserFactory
-from .helpers import paid_payment, webhook_post, webhook_signed
+from ...experiments.factories import experiment_with
+from ...factories import OrganizationFactory, UserFactory
+from ..helpers import paid_payment, webhook_post, webhook_signed
 
 
 def _deliver(client, event):

@@ -19,9 +19,9 @@ from billing.models import CreditNote, Dispute, Invoice, Payment, Subscription, 
 from billing.services import webhooks
 from experiments.models import Event
 
-from ..conftest import mails_to
-from ..fixtures.stripe import DISPUTE_STATUSES, TYPES, VARIANTS, every_event
-from .helpers import paid_organization
+from ...conftest import mails_to
+from ...fixtures.stripe import DISPUTE_STATUSES, TYPES, VARIANTS, every_event
+from ..helpers import paid_organization
 
 # The types Flywheel acts on (docs/stripe.md); every other type is stored only.
 ACTED_ON = {

@@ -10,8 +10,8 @@ from billing.models import Invoice, Subscription
 from common.money import money
 from provisioning.models import Environment
 
-from ..factories import MembershipFactory
-from .helpers import DECLINED_AT_CHARGE, card_set_up, paid_on_commit, tick_at
+from ...factories import MembershipFactory
+from ..helpers import DECLINED_AT_CHARGE, card_set_up, paid_on_commit, tick_at
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_tasks")]
 

@@ -22,7 +22,7 @@ from billing.services import billing_account, lifecycle, payments
 from experiments import events
 from experiments.models import Event
 
-from .helpers import DECLINED_AT_CHARGE, card_enter, paid_organization, visible_text
+from ..helpers import DECLINED_AT_CHARGE, card_enter, paid_organization, visible_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -27,8 +27,8 @@ from billing.services.seats import subscription_remove_seats
 from catalog.selectors import edition_get
 from experiments.models import Event
 
-from ..conftest import organization_on
-from .helpers import DECLINED_AT_CHARGE, OK_CARD, card_set_up, paid_on_commit, tick_at
+from ...conftest import organization_on
+from ..helpers import DECLINED_AT_CHARGE, OK_CARD, card_set_up, paid_on_commit, tick_at
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_tasks")]
 
@@ -269,7 +269,7 @@ def test_a_second_product_is_billed_on_the_organizations_billing_date(localstrip
 def test_purchase_order_requests_reach_staff_and_are_accepted_in_the_admin(client, localstripe, catalog):
     from django.urls import reverse
 
-    from ..factories import UserFactory
+    from ...factories import UserFactory
 
     organization, admin, subscription = paid_on_commit(localstripe, seats=2, interval="year")
     staff = UserFactory(email="finance@flywheel.example", is_staff=True, is_superuser=True)
@@ -369,7 +369,7 @@ def _payment_failed_webhook(client, localstripe, intent_id: str, event_id: str) 
     then applied by the handler the drain runs."""
     from billing.models import WebhookEvent
 
-    from .helpers import webhook_post, webhook_signed
+    from ..helpers import webhook_post, webhook_signed
 
     event = {
         "id": event_id,
@@ -458,7 +458,7 @@ def test_a_renewal_whose_intent_is_canceled_in_stripe_fails_once(client, localst
 
     from billing.models import WebhookEvent
 
-    from .helpers import THREE_D_SECURE, webhook_post, webhook_signed
+    from ..helpers import THREE_D_SECURE, webhook_post, webhook_signed
 
     organization, admin, subscription = paid_on_commit(localstripe, seats=2)
     card_set_up(localstripe, organization, admin, THREE_D_SECURE)

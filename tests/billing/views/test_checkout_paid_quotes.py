@@ -10,7 +10,7 @@ from billing.models import Invoice, Payment, Subscription
 from billing.services import payments
 from common.money import money
 
-from .helpers import paid_organization, visible_text
+from ..helpers import paid_organization, visible_text
 
 CHECKOUT_AT = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
 SEATS_AT = datetime(2026, 12, 6, 14, 5, tzinfo=UTC)

@@ -10,7 +10,7 @@ from billing.models import BillingAccount, Invoice, Subscription
 from billing.services import checkout, invoices, lifecycle, subscriptions
 from catalog.selectors import edition_get
 
-from .helpers import paid_organization
+from ..helpers import paid_organization
 
 
 def _purchase_order_renewal(localstripe, net_terms_days=30):

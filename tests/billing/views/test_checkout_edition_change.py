@@ -10,7 +10,7 @@ from django.utils import timezone
 from billing.models import Invoice, Payment, Subscription
 from billing.services import payments, subscriptions
 
-from .helpers import paid_organization, visible_text
+from ..helpers import paid_organization, visible_text
 
 
 def _preview(client, subscription, edition="premium"):

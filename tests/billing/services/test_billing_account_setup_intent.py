@@ -14,7 +14,7 @@ from billing.exceptions import WebhookNotOurs
 from billing.models import BillingAccount, WebhookEvent
 from billing.services import billing_account, webhooks
 
-from .helpers import OK_CARD, THREE_D_SECURE, webhook_post, webhook_signed
+from ..helpers import OK_CARD, THREE_D_SECURE, webhook_post, webhook_signed
 
 
 def _confirmed_in_the_browser(localstripe, organization, admin, number):

@@ -13,8 +13,8 @@ from billing.services import reconciliation, webhooks
 from billing.tasks import payments_reconcile as payments_reconcile_task
 from experiments.models import Event
 
-from .factories import PaymentFactory
-from .helpers import (
+from ..factories import PaymentFactory
+from ..helpers import (
     charged_but_unrecorded,
     paid_payment,
     webhook_event,

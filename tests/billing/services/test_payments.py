@@ -5,13 +5,13 @@ import pytest
 
 from billing.exceptions import CardDeclined, CheckoutInvalid, NoCardOnFile
 from billing.models import Invoice, Payment, Subscription
-from billing.services import billing_account, checkout, payments, refunds, webhooks
+from billing.services import billing_account, checkout, payments, webhooks
 from catalog.selectors import edition_get
 from common.exceptions import NotFound
 from experiments.models import Event
 
-from ..conftest import organization_on
-from .helpers import (
+from ...conftest import organization_on
+from ..helpers import (
     DECLINED_AT_CHARGE,
     DECLINED_AT_SETUP,
     OK_CARD,

@@ -17,8 +17,8 @@ from billing.models import Invoice, Payment, Subscription
 from billing.services import payments, seats
 from billing.services.seats import seats_quote, subscription_add_seats
 
-from ..conftest import organization_on
-from .helpers import paid_organization
+from ...conftest import organization_on
+from ..helpers import paid_organization
 
 
 @pytest.mark.parametrize(

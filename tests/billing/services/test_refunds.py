@@ -16,9 +16,9 @@ from billing.models import CreditNote, Dispute, InvoiceSequence, Payment, Webhoo
 from billing.services import refunds
 from billing.services.refunds import RefundInvalid
 
-from ..conftest import organization_on
-from ..factories import UserFactory
-from .helpers import paid_payment, webhook_post, webhook_signed
+from ...conftest import organization_on
+from ...factories import UserFactory
+from ..helpers import paid_payment, webhook_post, webhook_signed
 
 
 def _refund(payment, amount_minor, reason="Requested by the customer"):

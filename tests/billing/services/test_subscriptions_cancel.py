@@ -15,9 +15,9 @@ from billing.models import Invoice, Payment, Subscription
 from billing.services import subscriptions
 from experiments.models import Event
 
-from ..conftest import organization_on
-from ..factories import MembershipFactory
-from .helpers import DECLINED_AT_CHARGE, card_set_up, paid_on_commit, tick_at
+from ...conftest import organization_on
+from ...factories import MembershipFactory
+from ..helpers import DECLINED_AT_CHARGE, card_set_up, paid_on_commit, tick_at
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_tasks")]
 

@@ -13,8 +13,8 @@ from billing.exceptions import PaymentProcessorUnavailable
 from billing.models import Payment
 from billing.services import billing_account, lifecycle, payments, refunds
 
-from ..conftest import organization_on
-from .helpers import OK_CARD, card_enter, standard_checkout
+from ...conftest import organization_on
+from ..helpers import OK_CARD, card_enter, standard_checkout
 
 
 def _paying_organization(localstripe):

@@ -19,8 +19,8 @@ from billing.exceptions import WebhookNotOurs
 from billing.models import Payment, WebhookEvent
 from billing.services import refunds, webhooks
 
-from ..factories import UserFactory
-from .helpers import charged_but_unrecorded, wsgi_call
+from ...factories import UserFactory
+from ..helpers import charged_but_unrecorded, wsgi_call
 
 Outcome = WebhookEvent.Outcome
 # The longest event types stripe-python 16 knows (68 and 70 characters).

@@ -15,8 +15,8 @@ from billing.services import invoices, lifecycle, payments, subscriptions
 from billing.services.seats import subscription_add_seats
 from catalog.selectors import edition_get
 
-from ..conftest import body_text, mails_to, wait_for
-from .helpers import paid_organization
+from ...conftest import body_text, mails_to, wait_for
+from ..helpers import paid_organization
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

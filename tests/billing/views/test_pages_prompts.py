@@ -12,8 +12,8 @@ from accounts import api_keys
 from accounts.models import Invite, Membership
 from common.money import money
 
-from ..conftest import organization_on
-from .helpers import workspace_ready
+from ...conftest import organization_on
+from ..helpers import workspace_ready
 
 pytestmark = pytest.mark.django_db
 

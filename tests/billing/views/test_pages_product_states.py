@@ -9,9 +9,9 @@ from django.utils import timezone
 from billing.models import Subscription
 from common.money import money
 
-from ..conftest import organization_on
-from ..factories import MembershipFactory
-from .helpers import workspace_ready
+from ...conftest import organization_on
+from ...factories import MembershipFactory
+from ..helpers import workspace_ready
 
 pytestmark = pytest.mark.django_db
 

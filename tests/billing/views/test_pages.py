@@ -8,9 +8,9 @@ from django.urls import reverse
 from billing.models import Payment, Subscription
 from billing.services import payments
 
-from ..conftest import organization_on
-from ..factories import MembershipFactory
-from .helpers import DECLINED_AT_CHARGE, OK_CARD
+from ...conftest import organization_on
+from ...factories import MembershipFactory
+from ..helpers import DECLINED_AT_CHARGE, OK_CARD
 
 
 def _checkout_page(client, subscription, **params):

@@ -6,9 +6,9 @@ from django.urls import reverse
 from billing.models import BillingAccount, Payment, Subscription
 from provisioning.models import Environment
 
-from ..conftest import organization_on
-from ..factories import MembershipFactory, UserFactory
-from .helpers import paid_organization
+from ...conftest import organization_on
+from ...factories import MembershipFactory, UserFactory
+from ..helpers import paid_organization
 
 
 def _manage(client, subscription, **data):
@@ -34,7 +34,7 @@ def test_change_edition_and_remove_seats_from_the_billing_page(client, localstri
     page = client.get(reverse("billing")).content.decode()
     assert "Moves to Free on" in page and "3 seats from" in page
 
-    # An upgrade moves money: it shows its price first (tests/billing/test_edition_change_preview.py).
+    # An upgrade moves money: it shows its price first (tests/billing/views/test_checkout_edition_change.py).
     response = _manage(client, subscription, action="change_edition", edition="premium", request_key="k2")
     assert response["Location"] == reverse("change_edition", args=[subscription.public_id]) + "?edition=premium"
     assert not Payment.objects.filter(invoice__kind="upgrade").exists()
@@ -91,7 +91,7 @@ def test_billing_actions_are_walled_off(client, localstripe, catalog):
 def test_a_request_to_pay_by_invoice_shows_as_pending_and_is_sent_once(client, trial_organization):
     from billing.models import BillingAccount as Account
 
-    from .helpers import visible_text
+    from ..helpers import visible_text
 
     organization, admin = trial_organization
     client.force_login(admin)

@@ -12,7 +12,7 @@ from billing.exceptions import CheckoutInvalid
 from billing.services import checkout, payments, seats, subscriptions
 from catalog.selectors import edition_get
 
-from .helpers import paid_organization
+from ..helpers import paid_organization
 
 
 def test_seats_added_in_a_first_period_cut_short_cost_their_share_of_a_whole_month(localstripe, catalog):
