@@ -24,6 +24,14 @@ from .models import Environment
 from .signing import SIGNATURE_HEADER, sign
 
 
+def attempt_time_limit() -> int:
+    """A hard bound on one attempt, whatever the product does, in seconds: the HTTP call has its
+    own deadline (PROVISIONING_HTTP_TIMEOUT) and the rest is a few statements. The worker's
+    task is killed past it (a killed attempt counts as one), and an attempt's lease on its
+    environment lasts a little longer."""
+    return max(60, int(4 * settings.PROVISIONING_HTTP_TIMEOUT))
+
+
 @dataclass(frozen=True)
 class Provisioned:
     url: str

@@ -32,6 +32,9 @@ class Environment(models.Model):
     url = models.URLField(max_length=500, blank=True)
     external_id = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # While an attempt runs: until when it holds the environment. Another call meanwhile (a
+    # redelivered task, the stall sweep) leaves it to that attempt instead of starting one.
+    attempt_until = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     failure_reason = models.TextField(blank=True)
     requested_by = models.ForeignKey(

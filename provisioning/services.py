@@ -25,6 +25,7 @@ from experiments import events
 from experiments.services import event_record
 
 from . import backends, signing, tasks
+from .backends import attempt_time_limit
 from .exceptions import CallbackRejected, PermanentProvisioningError, TransientProvisioningError
 from .models import Environment
 from .signals import environment_activated
@@ -82,8 +83,13 @@ def environment_provision(*, environment_id: int) -> Attempt:
 
     Invariant: an active or failed environment is left alone; a transient error is retried
     with exponential backoff until PROVISIONING_MAX_ATTEMPTS, then the environment fails with
-    the last reason; a permanent error fails it at once.
+    the last reason; a permanent error fails it at once. One attempt runs at a time: a call
+    while an attempt holds the environment (`attempt_until`, a lease longer than the
+    provisioner may take) spends no attempt and leaves the follow-up to that attempt, so
+    duplicate deliveries can never use up the attempts of an environment being made. A
+    worker that died mid-attempt leaves the lease to run out; the stall sweep comes later.
     """
+    now = timezone.now()
     with transaction.atomic():
         environment = (
             Environment.objects.select_for_update(of=("self",)).select_related("product", "organization", "requested_by")
@@ -92,6 +98,8 @@ def environment_provision(*, environment_id: int) -> Attempt:
         )
         if environment is None or environment.is_settled:
             return Attempt(done=True)
+        if environment.attempt_until is not None and environment.attempt_until > now:
+            return Attempt(done=True)  # an attempt is running: it records the outcome or retries
         if environment.attempts >= settings.PROVISIONING_MAX_ATTEMPTS:
             # Every attempt was used: the last one was lost (a worker killed, an error nobody
             # caught) or is waiting on a callback that never came. Never a further attempt.
@@ -100,8 +108,9 @@ def environment_provision(*, environment_id: int) -> Attempt:
             return Attempt(done=True)
         environment.status = Environment.Status.PROVISIONING
         environment.attempts += 1
-        environment.started_at = environment.started_at or timezone.now()
-        environment.save(update_fields=["status", "attempts", "started_at", "updated_at"])
+        environment.started_at = environment.started_at or now
+        environment.attempt_until = now + timedelta(seconds=attempt_lease_seconds())
+        environment.save(update_fields=["status", "attempts", "started_at", "attempt_until", "updated_at"])
 
     attempt = environment.attempts
     # This attempt's outcome is written only while it is still the environment's current one
@@ -119,15 +128,26 @@ def environment_provision(*, environment_id: int) -> Attempt:
         if attempt >= settings.PROVISIONING_MAX_ATTEMPTS:
             environment_fail(environment_id=environment_id, reason=_gave_up(attempt, message), attempt=attempt)
             return Attempt(done=True)
-        current.update(last_error=message[:2000], updated_at=timezone.now())
+        current.update(last_error=message[:2000], attempt_until=None, updated_at=timezone.now())
         return Attempt(done=False, retry_in=backoff_seconds(attempt))
     if isinstance(outcome, backends.Accepted):
         # The product calls back; if it never does, the stall sweep asks again, and once every
         # attempt was used the environment fails (at the start of the next attempt).
-        current.update(last_error=f"{environment.product.name} accepted the request; no callback came.", updated_at=timezone.now())
+        current.update(
+            last_error=f"{environment.product.name} accepted the request; no callback came.",
+            attempt_until=None,
+            updated_at=timezone.now(),
+        )
         return Attempt(done=True)
     environment_activate(environment_id=environment_id, url=outcome.url, external_id=outcome.external_id)
     return Attempt(done=True)
+
+
+def attempt_lease_seconds() -> float:
+    """How long one attempt holds its environment: a little longer than the worker lets an
+    attempt run (backends.attempt_time_limit), so a lease never ends under a running attempt
+    and a killed attempt's environment is free again before the stall sweep comes."""
+    return attempt_time_limit() + 5.0
 
 
 def _gave_up(attempts: int, last_error: str) -> str:
@@ -148,7 +168,8 @@ def environment_activate(*, environment_id: int, url: str, external_id: str = ""
     environment.external_id = external_id
     environment.active_at = timezone.now()
     environment.failure_reason = ""
-    environment.save(update_fields=["status", "url", "external_id", "active_at", "failure_reason", "updated_at"])
+    environment.attempt_until = None
+    environment.save(update_fields=["status", "url", "external_id", "active_at", "failure_reason", "attempt_until", "updated_at"])
     event_record(
         name=events.ENVIRONMENT_ACTIVE,
         user=environment.requested_by,
@@ -180,7 +201,8 @@ def environment_fail(*, environment_id: int, reason: str, attempt: int | None = 
     environment.failure_reason = reason[:2000]
     environment.last_error = reason[:2000]
     environment.failed_at = timezone.now()
-    environment.save(update_fields=["status", "failure_reason", "last_error", "failed_at", "updated_at"])
+    environment.attempt_until = None
+    environment.save(update_fields=["status", "failure_reason", "last_error", "failed_at", "attempt_until", "updated_at"])
     event_record(
         name=events.ENVIRONMENT_FAILED,
         user=environment.requested_by,

@@ -1,13 +1,9 @@
 from celery import shared_task
-from django.conf import settings
+
+from .backends import attempt_time_limit
 
 
-# A hard bound on one attempt, whatever the product does: the HTTP call has its own deadline
-# (PROVISIONING_HTTP_TIMEOUT) and the rest is a few statements. A killed attempt counts as one.
-@shared_task(
-    bind=True, acks_late=True, ignore_result=True, max_retries=None,
-    time_limit=max(60, int(4 * settings.PROVISIONING_HTTP_TIMEOUT)),
-)
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None, time_limit=attempt_time_limit())
 def environment_provision(self, environment_id: int) -> None:
     """One provisioning attempt; the service bounds the attempts and picks the backoff."""
     from .services import environment_provision as environment_provision_service

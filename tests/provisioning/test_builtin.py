@@ -139,3 +139,47 @@ def test_concurrent_requests_and_provisioning_make_one_environment_and_one_event
     assert environment_events(events.ENVIRONMENT_REQUESTED, environment) == 1
     assert environment_events(events.ENVIRONMENT_ACTIVE, environment) == 1
     assert environment_events(events.ENVIRONMENT_FAILED, environment) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_provisioning_calls_while_an_attempt_runs_spend_no_attempt(catalog, monkeypatch):
+    """A duplicate delivery of the provisioning task (a redelivered message, a double click,
+    the stall sweep) that arrives while an attempt is still running leaves that attempt to
+    finish: it never starts another one, so it can never use up the environment's attempts
+    and fail an environment that is being made."""
+    from provisioning import backends
+
+    organization, admin = organization_on("standard")
+    wiki = Product.objects.get(code="wiki")
+    environment = services.environment_request(organization=organization, product=wiki, requested_by=admin)
+    real_provision = backends.provision
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_first(target):
+        if not inside.is_set():
+            inside.set()
+            release.wait(timeout=30)
+        return real_provision(target)
+
+    monkeypatch.setattr(backends, "provision", slow_first)
+    first: list = []
+
+    def run_first() -> None:
+        try:
+            first.append(services.environment_provision(environment_id=environment.pk))
+        finally:
+            connection.close()  # this thread's own connection
+
+    runner = threading.Thread(target=run_first)
+    runner.start()
+    try:
+        assert inside.wait(timeout=30)
+        duplicates = [services.environment_provision(environment_id=environment.pk) for _ in range(6)]
+    finally:
+        release.set()
+        runner.join(timeout=30)
+    assert all(duplicate.done for duplicate in duplicates)
+    environment.refresh_from_db()
+    assert environment.status == Environment.Status.ACTIVE and environment.attempts == 1
+    assert first[0].done
+    assert environment_events(events.ENVIRONMENT_FAILED, environment) == 0
