@@ -41,13 +41,7 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
     except stripe.CardError as error:
-        body = (error.json_body or {}).get("error", {}) if isinstance(error.json_body, dict) else {}
-        raise CardDeclined(
-            error.user_message or "Your card was declined.",
-            code=error.code or "card_declined",
-            decline_code=body.get("decline_code", "") or "",
-            payment_intent_id=(body.get("payment_intent") or {}).get("id", "") if isinstance(body.get("payment_intent"), dict) else "",
-        ) from None
+        raise card_declined_from(error, read_charge=False) from None
     except (stripe.APIConnectionError, stripe.RateLimitError) as error:
         raise PaymentProcessorUnavailable(
             "Our payment processor did not answer. Nothing was charged twice: try again in a minute."
@@ -94,31 +88,26 @@ def _field(value: Any, name: str) -> Any:
     return getattr(value, name, None)
 
 
-def _read(function: Any, *args: Any) -> Any:
-    """A read of one object, whose 404 (resource_missing) is StripeObjectMissing: the object is
-    not in this account (a Connect account's, deleted test data), and asking again never finds
-    it. The event handlers tell such an event "not ours" by it."""
-
-    def read(*args: Any) -> Any:
-        try:
-            return function(*args)
-        except stripe.InvalidRequestError as error:
-            if error.http_status == 404 or error.code == "resource_missing":
-                raise StripeObjectMissing(f"Stripe has no {args[0] if args else 'such object'}.") from None
-            raise
-
-    return _call(read, *args)
+def _read(function: Any, object_id: str) -> Any:
+    """A read of one object by its id. Its 404 (StripeObjectMissing, from _call) names the id:
+    the object is not in this account (a Connect account's, deleted test data), and asking
+    again never finds it. The event handlers tell such an event "not ours" by it."""
+    try:
+        return _call(function, object_id)
+    except StripeObjectMissing:
+        raise StripeObjectMissing(f"Stripe has no {object_id}.") from None
 
 
-def card_declined_from(error: stripe.CardError) -> CardDeclined:
+def card_declined_from(error: stripe.CardError, *, read_charge: bool = True) -> CardDeclined:
     """The bank's refusal as Flywheel's CardDeclined, with what the card error carries: Stripe's
     generic code (card_declined), the issuer's decline_code (insufficient_funds ...) and the
     declined PaymentIntent (`payment_intent`, an object in Stripe's error body). localstripe
-    names only the declined charge: its PaymentIntent is read from it."""
+    names only the declined charge: with `read_charge` (a charge's decline), its PaymentIntent
+    is read from it."""
     body = error.json_body.get("error", {}) if isinstance(error.json_body, dict) else {}
     body = body if isinstance(body, dict) else {}
     intent_id = _id(body.get("payment_intent"))
-    if not intent_id and _id(body.get("charge")):
+    if read_charge and not intent_id and _id(body.get("charge")):
         try:
             intent_id = charge_retrieve(_id(body.get("charge"))).payment_intent_id
         except (PaymentSetupInvalid, PaymentProcessorUnavailable):
