@@ -21,6 +21,9 @@ class Product(models.Model):
     provisioning_url = models.URLField(blank=True)
     # The name of the environment variable that holds the HMAC secret, never the secret.
     provisioning_secret_env = models.CharField(max_length=128, blank=True)
+    # The origins (scheme://host[:port]) the product's pages run on: the in-product kit answers
+    # calls from these only (CORS), and Flywheel's pages go back only to these (docs/in-product.md).
+    kit_origins = models.JSONField(default=list, blank=True)
     position = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)

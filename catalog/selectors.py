@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 
 from .exceptions import UnknownEdition
@@ -45,3 +48,26 @@ def edition_default_for_trial(*, product_code: str) -> Edition:
     if edition is None:
         raise UnknownEdition(f"There is no product called {product_code!r} with a trial.")
     return edition
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL, lower case; "" when it has no http(s) scheme or host."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ""
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def product_kit_origins(product: Product) -> list[str]:
+    """The origins `product`'s pages run on: those the catalog lists and, for a product the
+    builtin provisioner serves, the demo product's (settings.DEMO_PRODUCT_URL)."""
+    origins = [origin_of(origin) for origin in product.kit_origins or []]
+    if product.provisioner == Product.Provisioner.BUILTIN:
+        origins.append(origin_of(settings.DEMO_PRODUCT_URL))
+    return sorted({origin for origin in origins if origin})
+
+
+def origin_is_a_products(origin: str) -> bool:
+    """Does any active product run its pages on `origin`? (Where Flywheel's pages may go back to.)"""
+    wanted = origin_of(origin)
+    return bool(wanted) and any(wanted in product_kit_origins(product) for product in Product.objects.filter(is_active=True))

@@ -122,6 +122,7 @@ INSTALLED_APPS = [
     "community",
     "feedback",
     "frontdoor",
+    "inproduct",
 ]
 
 MIDDLEWARE = [
@@ -611,3 +612,15 @@ FEEDBACK_DAILY_CAP_PER_ORGANIZATION = env_int("FEEDBACK_DAILY_CAP_PER_ORGANIZATI
 FEEDBACK_MIN_GROUP_RESPONSES = env_int("FEEDBACK_MIN_GROUP_RESPONSES", 10)
 # Comments picked at random for the staff's monthly digest.
 FEEDBACK_DIGEST_COMMENTS = env_int("FEEDBACK_DIGEST_COMMENTS", 10)
+
+# --- The in-product kit (inproduct/; docs/in-product.md) ---
+# Where the demo product (demo_product/, the builtin provisioner's workspaces) is served: its own
+# process and origin, so that the kit runs cross-origin as in a customer's product.
+DEMO_PRODUCT_URL = (env("DEMO_PRODUCT_URL", "http://127.0.0.1:8001") or "").rstrip("/")
+# A kit token lives at most this long (exp - iat); a longer one is refused.
+KIT_TOKEN_MAX_SECONDS = env_int("KIT_TOKEN_MAX_SECONDS", 600)
+# A session credential from a token exchange is good for this long; the kit then exchanges a new token.
+KIT_SESSION_SECONDS = env_int("KIT_SESSION_SECONDS", 3600)
+# A visit ends after this long without a kit call: the next exchange starts a new kit session
+# (and a new contact budget: one kit message per session).
+KIT_SESSION_IDLE_MINUTES = env_int("KIT_SESSION_IDLE_MINUTES", 30)
