@@ -342,9 +342,12 @@ def test_escape_dismisses_the_message_for_the_rest_of_the_session(product_site, 
     assert focused(page) == "button Create a card"  # back where the focus came from
     wait_for(lambda: Event.objects.filter(name="kit_message_dismissed", user=admin).exists(), what="the dismissal")
 
-    page.reload()
-    page.wait_for_function("customElements.get('flywheel-kit') !== undefined")
-    page.wait_for_timeout(1000)  # long enough for the exchange and the message request
+    with page.expect_response(
+        lambda answer: answer.url.endswith("/kit/v1/message") and answer.request.method == "GET"
+    ) as answer:
+        page.reload()
+    assert answer.value.json() == {"message": None}
+    page.wait_for_timeout(200)
     expect(page.locator("flywheel-kit section")).to_have_count(0)
 
 
