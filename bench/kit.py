@@ -45,10 +45,7 @@ every figure. Exit status 0 whether or not the targets are met.
 from __future__ import annotations
 
 import argparse
-import base64
 import gzip
-import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -63,6 +60,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlparse
 
+import jwt
 import psycopg
 from _harness import (
     PG,
@@ -98,12 +96,11 @@ TARGET_P99_MS = 10.0
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 SETUP = """
-import secrets
 from accounts.models import Membership, Organization, User
 from billing.services.subscriptions import subscription_start_trial
 from catalog.models import Product
 from catalog.selectors import edition_get
-from inproduct.models import KitSecret
+from inproduct.identity import kit_secret_issue
 
 def organization(name, edition, members):
     admin = User.objects.create_user(email=f"admin@{name.lower().replace(' ', '-')}.example", password=None)
@@ -119,11 +116,8 @@ def organization(name, edition, members):
 
 full, full_admin, _ = organization("Bench Full", "free", 10)
 calm, _, calm_members = organization("Bench Calm", "standard", 2)
-secret = KitSecret.objects.create(
-    product=Product.objects.get(code="tracker"), key_id=f"tracker_{secrets.token_hex(4)}",
-    secret=f"fwk_{secrets.token_urlsafe(32)}",
-)
-print("SECRET", secret.key_id, secret.secret)
+secret, value = kit_secret_issue(product=Product.objects.get(code="tracker"))
+print("SECRET", secret.key_id, value)
 print("DUE", full_admin.public_id, full.public_id)
 print("NOTHING", calm_members[0].public_id, calm.public_id)
 """
@@ -154,14 +148,9 @@ document.addEventListener("flywheel:error", (event) => done(`error: ${event.deta
 """
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def token_mint(*, key_id: str, secret: str, user: str, organization: str) -> str:
     """A kit token as a product's server mints it (docs/in-product.md, "The token")."""
     now = int(time.time())
-    header = {"alg": "HS256", "typ": "JWT", "kid": key_id}
     claims = {
         "iss": "tracker",
         "aud": "flywheel-kit",
@@ -171,9 +160,7 @@ def token_mint(*, key_id: str, secret: str, user: str, organization: str) -> str
         "exp": now + 300,
         "jti": secrets.token_urlsafe(24),
     }
-    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
-    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{b64url(signature)}"
+    return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": key_id})
 
 
 class ProductSite:

@@ -10,9 +10,6 @@ judged."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -21,13 +18,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+import jwt
 import pytest
 import requests
 from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import Membership
-from catalog.models import Product
 from experiments.models import Event
 from feedback.models import Response
 from inproduct.models import KitSecret
@@ -83,35 +80,28 @@ PAGE = """<!doctype html>
 </body></html>"""
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def token_mint(secret: KitSecret, *, user, organization, product: str = "tracker", lifetime: int = 300) -> str:
+def token_mint(key_id: str, secret: str, *, user, organization, product: str = "tracker") -> str:
     """A kit token as the product's server mints it (docs/in-product.md, "The token")."""
     now = int(time.time())
-    header = {"alg": "HS256", "typ": "JWT", "kid": secret.key_id}
     claims = {
         "iss": product,
         "aud": "flywheel-kit",
         "sub": str(user.public_id),
         "org": str(organization.public_id),
         "iat": now,
-        "exp": now + lifetime,
+        "exp": now + 300,
         "jti": secrets.token_urlsafe(24),
     }
-    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
-    signature = hmac.new(secret.secret.encode(), signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{b64url(signature)}"
+    return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": key_id})
 
 
 class ProductSite:
     """The customer's product: its pages on their own origin (127.0.0.1 on a free port, while
     the live Flywheel is on localhost), each page minting a fresh token for `self.person`."""
 
-    def __init__(self, flywheel: str, secret: KitSecret) -> None:
+    def __init__(self, flywheel: str, kit_secret: tuple[KitSecret, str]) -> None:
         self.flywheel = flywheel
-        self.secret = secret
+        self.key_id, self.secret = kit_secret[0].key_id, kit_secret[1]
         self.person: tuple | None = None  # (user, organization)
         site = self
 
@@ -139,7 +129,7 @@ class ProductSite:
 
     def token(self) -> str:
         user, organization = self.person
-        return token_mint(self.secret, user=user, organization=organization)
+        return token_mint(self.key_id, self.secret, user=user, organization=organization)
 
     def page(self, handler, query) -> None:
         token = query.get("token", [None])[0] or self.token()
@@ -170,18 +160,10 @@ class ProductSite:
 
 
 @pytest.fixture
-def kit_secret(catalog):
-    product = Product.objects.get(code="tracker")
-    return KitSecret.objects.create(
-        product=product, key_id=f"tracker_{secrets.token_hex(4)}", secret=f"fwk_{secrets.token_urlsafe(32)}"
-    )
-
-
-@pytest.fixture
-def product_site(live_server, kit_secret, settings):
+def product_site(live_server, tracker_secret, settings):
     """Tracker's pages on a second origin, registered as Tracker's (a builtin product's origin
     is the demo product's: DEMO_PRODUCT_URL). Flywheel's links point at the live server."""
-    site = ProductSite(live_server.url, kit_secret)
+    site = ProductSite(live_server.url, tracker_secret)
     settings.DEMO_PRODUCT_URL = site.url
     settings.SITE_URL = live_server.url
     yield site
