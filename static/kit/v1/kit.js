@@ -148,6 +148,16 @@ function withReturn(url) {
   return target.href;
 }
 
+// Whom a token names (its claims, unverified: only to notice a change of person).
+function personOf(token) {
+  try {
+    const claims = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return `${claims.iss} ${claims.org} ${claims.sub}`;
+  } catch {
+    return token;
+  }
+}
+
 function names(list) {
   return new Intl.ListFormat("en", { type: "conjunction" }).format(list);
 }
@@ -197,9 +207,20 @@ class FlywheelKit extends HTMLElement {
   }
 
   attributeChangedCallback(name, previous, value) {
-    // A page that sets a new token (a single-page app, say) gets a new session with it.
-    if (previous !== null && value && value !== previous) this.#session = null;
-    if (value && this.isConnected && !this.#started) this.#start();
+    if (!value || value === previous) return;
+    if (!this.#started) {
+      if (this.isConnected) this.#start();
+      return;
+    }
+    // A new token gets a new session; a token for someone else (a single-page app after a
+    // sign-in) also gets that person's message instead of the one on screen.
+    this.#session = null;
+    if (previous !== null && personOf(previous) !== personOf(value)) {
+      this.#card?.remove();
+      this.#card = this.#message = this.#outcome = null;
+      this.#live.textContent = "";
+      this.#start();
+    }
   }
 
   /** Report a success moment of the product (e.g. "first_success"): POST /kit/v1/events. */
