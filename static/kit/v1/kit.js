@@ -74,6 +74,11 @@ background:none;color:var(--fw-m);cursor:pointer}
 .outcome:focus{outline:none}
 .outcome:focus-visible{outline:2px solid var(--fw-a)}
 .error{background:color-mix(in srgb,#c0271b 12%,var(--fw-s))}
+.done{background:color-mix(in srgb,#16a34a 14%,var(--fw-s))}
+.outcome+p{margin-top:10px}
+.field-error{margin:4px 0 0;font-size:13px;font-weight:600;color:color-mix(in srgb,#c0271b 60%,var(--fw-t))}
+.field-error:empty{display:none}
+[aria-invalid=true]{border-color:#c0271b}
 ul{list-style:none;margin:12px 0 0;padding:0;display:grid;gap:8px}
 li{display:flex;flex-wrap:wrap;align-items:center;justify-content:space-between;gap:8px 12px;padding:12px;
 border:1px solid var(--fw-l);border-radius:calc(var(--fw-r) * .6)}
@@ -163,9 +168,10 @@ function names(list) {
 }
 
 class KitError extends Error {
-  constructor(message, status = 0) {
+  constructor(message, status = 0, url = "") {
     super(message);
     this.status = status;
+    this.url = url; // where to go about it, when Flywheel says (a spent trial: buying)
   }
 }
 
@@ -298,7 +304,7 @@ class FlywheelKit extends HTMLElement {
       throw new KitError(`Flywheel (${API.origin}) could not be reached.`);
     }
     const answer = response.status === 204 ? {} : await response.json().catch(() => ({}));
-    if (!response.ok) throw new KitError(answer.detail || `Flywheel answered ${response.status}.`, response.status);
+    if (!response.ok) throw new KitError(answer.detail || `Flywheel answered ${response.status}.`, response.status, answer.url);
     return answer;
   }
 
@@ -407,13 +413,14 @@ class FlywheelKit extends HTMLElement {
         h("label", { for: `fw-score-${score}` }, String(score), hint ? h("span", { class: "sr" }, hint) : null),
       );
     }
-    const roles = h("select", { id: "fw-role", name: "role" },
+    const roles = h("select", { id: "fw-role", name: "role", "aria-describedby": "fw-role-error", onchange: () => this.#fieldError(roles, "") },
       h("option", { value: "" }, "Choose your role"),
       (survey.roles || []).map((role) => h("option", { value: role.value }, role.label)),
     );
     const more = h("div", { hidden: true },
       h("label", { class: "field", for: "fw-role" }, "Your role"),
       roles,
+      h("p", { class: "field-error", id: "fw-role-error", role: "alert" }),
       h("label", { class: "field", for: "fw-comment" }, "What is the main reason for your score? ", h("span", {}, "(optional)")),
       h("textarea", { id: "fw-comment", name: "comment", rows: "3", maxlength: "5000" }),
       h("label", { class: "check" }, h("input", { type: "checkbox", name: "may_contact" }), "You may contact me about my answer"),
@@ -436,10 +443,11 @@ class FlywheelKit extends HTMLElement {
 
   // What the person does ----------------------------------------------------------------------
 
-  #say(text, { error = false, focus = false } = {}) {
+  #say(text, { error = false, done = false, focus = false } = {}) {
     const outcome = this.#card.querySelector(".outcome");
     outcome.textContent = text;
     outcome.classList.toggle("error", error);
+    outcome.classList.toggle("done", done);
     if (focus) outcome.focus();
   }
 
@@ -464,7 +472,7 @@ class FlywheelKit extends HTMLElement {
   #finish(text, outcome) {
     this.#outcome = outcome;
     for (const node of this.#card.querySelectorAll(".actions, .note, ul, form")) node.remove();
-    this.#say(text, { focus: true });
+    this.#say(text, { done: true, focus: true });
     if (!this.#message.dismissible) {
       this.#card.querySelector(".top").append(
         h("button", { type: "button", class: "close", "aria-label": "Close", onclick: () => this.#dismiss() }, closeIcon()),
@@ -492,20 +500,35 @@ class FlywheelKit extends HTMLElement {
         if (error.status !== 429) throw error;
         text = error.message; // asked already today: they have the request
       }
-      this.#report("clicked");
+      // Flywheel records the ask itself (kit_admins_asked) and closes the message.
       this.#finish(text, "clicked");
     });
   }
 
   #trial(button, product) {
     return this.#act(button, async () => {
-      const answer = await this.#call("trials", { product: product.code });
-      this.#report("clicked");
+      let answer;
+      try {
+        answer = await this.#call("trials", { product: product.code });
+      } catch (error) {
+        if (!error.url) throw error;
+        // A trial already had: Flywheel says what buying costs, and the button becomes the way there.
+        button.replaceWith(h("a", { class: "button primary", href: withReturn(error.url) }, `Buy ${product.name}`));
+        this.#say(error.message, { focus: true });
+        return;
+      }
+      // Flywheel records the trial itself (kit_trial_started) and closes the message.
       this.#finish(answer.detail, "clicked");
       if (answer.url) {
         this.#card.append(h("p", {}, h("a", { href: withReturn(answer.url) }, `Open your ${product.name} workspace`)));
       }
     });
+  }
+
+  #fieldError(control, text) {
+    this.#card.querySelector(`#${control.getAttribute("aria-describedby")}`).textContent = text;
+    if (text) control.setAttribute("aria-invalid", "true");
+    else control.removeAttribute("aria-invalid");
   }
 
   #answer(event, survey) {
@@ -519,7 +542,7 @@ class FlywheelKit extends HTMLElement {
       return;
     }
     if (!role) {
-      this.#say("Choose your role.", { error: true });
+      this.#fieldError(form.elements.role, "Choose your role: it tells the team whose experience this is.");
       form.elements.role.focus();
       return;
     }
@@ -537,13 +560,8 @@ class FlywheelKit extends HTMLElement {
 
   #dismiss() {
     const message = this.#message;
-    if (!this.#outcome) {
-      if (message.type === "survey") {
-        this.#call("survey/dismiss", { survey: message.survey.id }, true).catch((error) => this.#fail(error));
-      } else {
-        this.#report("dismissed");
-      }
-    }
+    // A survey's dismissal is feedback's too: Flywheel does both from the one event.
+    if (!this.#outcome) this.#report("dismissed");
     const hadFocus = this.#root.activeElement !== null;
     this.#card.remove();
     this.#card = null;
