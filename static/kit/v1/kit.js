@@ -209,7 +209,8 @@ class FlywheelKit extends HTMLElement {
   }
 
   connectedCallback() {
-    if (!this.#started && this.getAttribute("token")) this.#start();
+    // A page cached for everyone (a CDN) carries no token: token-url alone is enough.
+    if (!this.#started && (this.getAttribute("token") || this.getAttribute("token-url"))) this.#start();
   }
 
   attributeChangedCallback(name, previous, value) {
