@@ -281,8 +281,11 @@ class FlywheelKit extends HTMLElement {
 
   #credential() {
     if (!this.#session) {
-      this.#session = this.#exchange();
-      this.#session.catch(() => (this.#session = null));
+      const pending = this.#exchange();
+      this.#session = pending;
+      pending.catch(() => {
+        if (this.#session === pending) this.#session = null; // the next call tries again
+      });
     }
     return this.#session;
   }
@@ -366,7 +369,8 @@ class FlywheelKit extends HTMLElement {
 
   #actions(message) {
     const nodes = [];
-    const asks = message.actions.some((action) => action.kind === "ask_admins");
+    const actions = message.actions || [];
+    const asks = actions.some((action) => action.kind === "ask_admins");
     if (asks && message.admins?.length) {
       const organization = this.#context?.organization?.name;
       nodes.push(h("p", { class: "note" }, `${organization ? `Admins of ${organization}` : "Your admins"}: ${names(message.admins)}`));
@@ -375,7 +379,7 @@ class FlywheelKit extends HTMLElement {
       h(
         "div",
         { class: "actions" },
-        message.actions.map((action, index) => {
+        actions.map((action, index) => {
           const look = `button ${index ? "secondary" : "primary"}`;
           if (action.kind === "ask_admins") {
             return h("button", { type: "button", class: look, onclick: (event) => this.#askAdmins(event.currentTarget) }, action.label);
@@ -445,6 +449,7 @@ class FlywheelKit extends HTMLElement {
   // What the person does ----------------------------------------------------------------------
 
   #say(text, { error = false, done = false, focus = false } = {}) {
+    if (!this.#card) return; // closed while Flywheel was answering
     const outcome = this.#card.querySelector(".outcome");
     outcome.textContent = text;
     outcome.classList.toggle("error", error);
@@ -471,6 +476,7 @@ class FlywheelKit extends HTMLElement {
 
   // The actions and form are replaced by what Flywheel answered; the card stays until closed.
   #finish(text, outcome) {
+    if (!this.#card) return;
     this.#outcome = outcome;
     for (const node of this.#card.querySelectorAll(".actions, .note, ul, form")) node.remove();
     this.#say(text, { done: true, focus: true });
@@ -520,7 +526,7 @@ class FlywheelKit extends HTMLElement {
       }
       // Flywheel records the trial itself (kit_trial_started) and closes the message.
       this.#finish(answer.detail, "clicked");
-      if (answer.url) {
+      if (answer.url && this.#card) {
         this.#card.append(h("p", {}, h("a", { href: withReturn(answer.url) }, `Open your ${product.name} workspace`)));
       }
     });
