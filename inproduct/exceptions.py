@@ -43,6 +43,11 @@ class KitForbidden(KitError):
     default_message = "You are not allowed to do that."
 
 
+class KitOriginRefused(KitForbidden):
+    """The request comes from no origin, or from one the product has not registered (or not the
+    one its credential was issued to). Answered without CORS headers: the page cannot read it."""
+
+
 class KitMethodNotAllowed(KitError):
     status = 405
     default_message = "This address does not answer that method."

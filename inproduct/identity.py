@@ -62,6 +62,7 @@ from .exceptions import (
     KitError,
     KitForbidden,
     KitMethodNotAllowed,
+    KitOriginRefused,
     KitSessionExpired,
     KitTokenRefused,
 )
@@ -334,11 +335,11 @@ def kit_session_exchange(*, token: object, origin: str) -> KitExchange:
     once join one session).
     """
     if not origin:
-        raise KitForbidden(origin_refusal(origin))
+        raise KitOriginRefused(origin_refusal(origin))
     verified = kit_token_verify(token)
     product = verified.product
     if not origin_allowed_for(origin, product):
-        raise KitForbidden(origin_refusal(origin, product))
+        raise KitOriginRefused(origin_refusal(origin, product))
     membership = _member_for(verified)
     # One exchange at a time per person and organization; the row may have gone meanwhile.
     if not Membership.objects.select_for_update().filter(pk=membership.pk).exists():
@@ -420,21 +421,21 @@ def bearer_credential(request: HttpRequest) -> str:
 def kit_caller_read(*, credential: str, origin: str) -> KitCaller:
     """The caller a session credential names, called from `origin`.
 
-    KitForbidden (403): no origin, an origin no product registers, an origin other than the one
+    KitOriginRefused (403): no origin, an origin no product registers, an origin other than the one
     the credential was issued for, or one its product no longer registers. KitSessionExpired
     (401): the credential is missing, expired or tampered with, or its session or the person's
     membership is gone. Touches the session's last_seen_at at most once per TOUCH_INTERVAL.
     """
     if not origin:
-        raise KitForbidden(origin_refusal(origin))
+        raise KitOriginRefused(origin_refusal(origin))
     try:
         value = _credential_read(credential)
     except KitSessionExpired:
         if not origin_allowed_for_any(origin):
-            raise KitForbidden(origin_refusal(origin)) from None
+            raise KitOriginRefused(origin_refusal(origin)) from None
         raise
     if value["o"] != origin:
-        raise KitForbidden(
+        raise KitOriginRefused(
             f"This Flywheel session was issued to a page on {value['o']}, not {origin[:200]}: reload the page."
         )
     try:
@@ -459,7 +460,7 @@ def kit_caller_read(*, credential: str, origin: str) -> KitCaller:
             raise KitSessionExpired()
         session.product = product
     if not origin_allowed_for(origin, session.product):
-        raise KitForbidden(origin_refusal(origin, session.product))
+        raise KitOriginRefused(origin_refusal(origin, session.product))
     now = timezone.now()
     if session.last_seen_at < now - TOUCH_INTERVAL:
         KitSession.objects.filter(pk=session.pk, last_seen_at__lt=now - TOUCH_INTERVAL).update(last_seen_at=now)
@@ -521,7 +522,7 @@ def kit_endpoint(view: ViewFunction | None = None, *, methods: Iterable[str] = (
                 return cors_preflight(origin)
             try:
                 request.kit = kit_caller_read(credential=bearer_credential(request), origin=origin)  # type: ignore[attr-defined]
-            except KitForbidden as error:
+            except KitOriginRefused as error:
                 return kit_error_response(error)
             except KitError as error:
                 return kit_error_response(error, origin=origin)

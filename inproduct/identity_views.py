@@ -22,7 +22,7 @@ from .cors import (
     origin_refusal,
     request_origin,
 )
-from .exceptions import KitBadRequest, KitError, KitForbidden
+from .exceptions import KitBadRequest, KitError, KitOriginRefused
 from .identity import kit_error_response, kit_json_body, kit_session_exchange, person_name
 
 KIT_SCRIPT = Path(settings.BASE_DIR) / "static" / "kit" / "v1" / "kit.js"
@@ -47,7 +47,7 @@ def session_exchange(request: HttpRequest) -> HttpResponse:
         exchange = kit_session_exchange(token=token, origin=origin)
     except _Answered as answered:
         return cors_allow(answered.response, origin if origin_allowed_for_any(origin) else "")
-    except KitForbidden as error:
+    except KitOriginRefused as error:
         return kit_error_response(error)
     except KitError as error:
         # Before the token named its product, only "is this any product's origin?" can be asked;

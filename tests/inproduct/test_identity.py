@@ -209,11 +209,13 @@ def test_an_unsigned_token_is_refused(mint, exchange, nothing_written):
     nothing_written()
 
 
-def test_a_user_who_is_not_a_member_is_refused(mint, exchange, nothing_written):
+def test_a_user_who_is_not_a_member_is_refused(mint, exchange, nothing_written, demo_origin):
     stranger = UserFactory()
     response = exchange(mint(user=stranger))
     assert response.status_code == 403
     assert response.json()["detail"].startswith("The token's user (sub) is not a member of its organization (org)")
+    # The origin is the product's: its page may read why (unlike an origin refusal).
+    assert response["Access-Control-Allow-Origin"] == demo_origin
     nothing_written()
 
 
