@@ -33,6 +33,7 @@ import jwt
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import F, FilteredRelation, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -442,16 +443,25 @@ def kit_caller_read(*, credential: str, origin: str) -> KitCaller:
         session_public_id = uuid.UUID(hex=value["s"])
     except ValueError:
         raise KitSessionExpired() from None
-    session = KitSession.objects.select_related("product").filter(public_id=session_public_id).first()
-    if session is None:
-        raise KitSessionExpired()
-    membership = (
-        Membership.objects.select_related("user", "organization")
-        .filter(user_id=session.user_id, organization_id=session.organization_id, user__is_active=True)
+    # One query on every kit call: the session with its person, organization, product and the
+    # person's membership of that organization (None once they were removed).
+    session = (
+        KitSession.objects.annotate(
+            membership=FilteredRelation(
+                "user__memberships", condition=Q(user__memberships__organization=F("organization"))
+            )
+        )
+        .select_related("product", "user", "organization", "membership")
+        .filter(public_id=session_public_id)
         .first()
     )
-    if membership is None:
+    if session is None:
         raise KitSessionExpired()
+    # Django leaves the attribute unset, not None, when the filtered relation found no row.
+    membership: Membership | None = getattr(session, "membership", None)
+    if membership is None or not session.user.is_active:
+        raise KitSessionExpired()
+    membership.user, membership.organization = session.user, session.organization
     if session.product_id != value["p"]:
         # The session was started from another of the organization's products: this page's
         # product is the credential's. Kept in memory only.
