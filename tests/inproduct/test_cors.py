@@ -268,3 +268,10 @@ def test_the_caller_is_read_in_one_query_with_its_membership(credential, call, a
     with django_assert_num_queries(1):
         body = call(good).json()
     assert body["is_admin"] is False
+
+
+@pytest.mark.parametrize("origin", ["http://[", "http://127.0.0.1:99999", "http://127.0.0.1:port"])
+def test_an_origin_that_is_not_a_url_is_refused(credential, call, client, origin):
+    assert call(credential(), origin=origin).status_code == 403
+    assert call(None, origin=origin).status_code == 403
+    assert client.options("/probe/whoami", HTTP_ORIGIN=origin).status_code == 403
