@@ -22,7 +22,7 @@ from .cors import (
     origin_refusal,
     request_origin,
 )
-from .exceptions import KitBadRequest, KitError, KitOriginRefused
+from .exceptions import KitBadRequest, KitError, KitMethodNotAllowed, KitOriginRefused
 from .identity import kit_error_response, kit_json_body, kit_session_exchange, person_name
 
 KIT_SCRIPT = Path(settings.BASE_DIR) / "static" / "kit" / "v1" / "kit.js"
@@ -37,16 +37,12 @@ def session_exchange(request: HttpRequest) -> HttpResponse:
         return cors_preflight(origin)
     try:
         if request.method != "POST":
-            response = kit_json_error("Exchange a token with POST {\"token\": \"<jwt>\"}.", status=405)
-            response["Allow"] = "POST, OPTIONS"
-            raise _Answered(response)
+            raise KitMethodNotAllowed('Exchange a token with POST {"token": "<jwt>"}.')
         body = kit_json_body(request)
         token = body.get("token")
         if not isinstance(token, str):
             raise KitBadRequest('The body must hold the token as text: {"token": "<jwt>"}.')
         exchange = kit_session_exchange(token=token, origin=origin)
-    except _Answered as answered:
-        return cors_allow(answered.response, origin if origin_allowed_for_any(origin) else "")
     except KitOriginRefused as error:
         return kit_error_response(error)
     except KitError as error:
@@ -54,7 +50,10 @@ def session_exchange(request: HttpRequest) -> HttpResponse:
         # an origin that is nobody's is refused as such, whatever else was wrong.
         if not origin_allowed_for_any(origin):
             return kit_json_error(origin_refusal(origin), status=403)
-        return kit_error_response(error, origin=origin)
+        response = kit_error_response(error, origin=origin)
+        if isinstance(error, KitMethodNotAllowed):
+            response["Allow"] = "POST, OPTIONS"
+        return response
     caller = exchange.caller
     return cors_allow(
         JsonResponse(
@@ -68,11 +67,6 @@ def session_exchange(request: HttpRequest) -> HttpResponse:
         ),
         origin,
     )
-
-
-class _Answered(Exception):
-    def __init__(self, response: HttpResponse) -> None:
-        self.response = response
 
 
 @dataclass(frozen=True)
