@@ -44,8 +44,6 @@ from common.exceptions import (
     FlywheelError,
     NotFound,
     PermissionDenied,
-    RequestMalformed,
-    ValidationError,
 )
 
 from .caller import KitCaller
@@ -495,14 +493,14 @@ def kit_json_body(request: HttpRequest) -> dict:
 
 
 def _status_of(error: FlywheelError) -> int:
+    """The kit's own errors carry their status; of the others NotFound is a 404,
+    PermissionDenied a 403, and the rest (ValidationError, a service's refusal) a 400."""
     if isinstance(error, KitError):
         return error.status
     if isinstance(error, NotFound):
         return 404
     if isinstance(error, PermissionDenied):
         return 403
-    if isinstance(error, ValidationError | RequestMalformed):
-        return 400
     return 400
 
 
