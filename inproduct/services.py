@@ -183,7 +183,7 @@ def _ask_email(*, caller: KitCaller, admin: Membership, prompt_id: str, member_t
     )
     title, body = (own.title, own.body) if own is not None else (member_title, member_body)
     context = {
-        "admin_name": admin.user.get_full_name() or admin.user.email,
+        "admin_first_name": admin.user.first_name,
         "member": member,
         "member_name": member_name,
         "organization": caller.organization,

@@ -3,6 +3,8 @@ tenure rule at zero days unless a test says otherwise."""
 
 import pytest
 
+from config.celery import app as celery_app
+
 from ..conftest import organization_on
 
 
@@ -16,3 +18,11 @@ def organization(catalog):
 def no_survey(settings):
     """Nobody is drawn for the survey."""
     settings.FEEDBACK_SAMPLING_RATE = 0.0
+
+
+@pytest.fixture
+def eager_tasks():
+    """Celery runs tasks in-process, so an email queued on commit is in mail.outbox after it."""
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
