@@ -38,7 +38,7 @@ from django.urls import reverse
 
 from accounts.mail import email_subject, mail_queue
 from experiments.models import Experiment
-from experiments.services import event_record, experiment_assign
+from experiments.services import definitions_load, event_record, experiment_assign
 from onboarding.services.suppression import marketing_email_claim, unsubscribe_url
 
 from . import events
@@ -103,6 +103,15 @@ DEFINITION: dict[str, Any] = {
         },
     ],
 }
+
+
+def experiment_ensure(*, replace: bool = False) -> bool:
+    """Create the invite-nudge experiment as DEFINITION says, through the experiments app's own
+    loader; True when it was loaded. An existing one is left as staff set it unless `replace`."""
+    if not replace and Experiment.objects.filter(key=EXPERIMENT_KEY).exists():
+        return False
+    definitions_load(data={"experiments": [DEFINITION]})
+    return True
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,12 @@ moment (days active, first success), the channel (in the product, or one email t
 marketing cap), and accepted invites counted for the exposed inviter in the analysis."""
 
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.conf import settings
 from django.core import mail
+from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.services import invite_accept, invite_create
@@ -154,3 +156,18 @@ def test_invites_sent_and_accepted_count_for_the_exposed_admin_in_the_analysis(a
     for label in ("Activation: Invited a colleague", "Activation: A colleague they invited joined"):
         treatment = next(variant for variant in labels[label].variants if variant.variation_key == "in-product-3-days")
         assert (treatment.units, treatment.total) == (1, 1.0)
+
+
+def test_the_experiment_is_loaded_once_by_its_command(db):
+    out = StringIO()
+    call_command("invite_nudge_load", stdout=out)
+    experiment = Experiment.objects.get(key=EXPERIMENT_KEY)
+    assert experiment.status == Experiment.Status.RUNNING
+    assert experiment.activation_events == ["invite_sent", "invitee_joined"]
+    assert list(experiment.variations.values_list("key", flat=True).order_by("position")) == [
+        "holdout", "in-product-3-days", "in-product-first-success", "email-3-days",
+    ]
+    experiment.variations.filter(key="holdout").update(weight=0.5)
+    call_command("invite_nudge_load", stdout=out)
+    assert experiment.variations.get(key="holdout").weight == 0.5  # staff's change is kept
+    assert "kept as it is" in out.getvalue()
