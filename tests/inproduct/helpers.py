@@ -12,7 +12,7 @@ from accounts.models import Membership
 from catalog.models import Product
 from experiments.services import definitions_load
 from inproduct.caller import KitCaller
-from inproduct.message_views import kit_session_credential
+from inproduct.identity import kit_session_credential
 from inproduct.models import KitSession
 from inproduct.nudges import DEFINITION, EXPERIMENT_KEY
 

@@ -147,7 +147,7 @@ def test_refusals_say_what_is_wrong(organization, no_survey, client):
     assert action.status_code == 400
     assert action.json() == {"detail": "Unknown action 'liked': use shown, clicked or dismissed."}
     malformed = client.post(reverse("kit_message_events"), "{", content_type="application/json", **headers(caller))
-    assert malformed.status_code == 400 and malformed.json() == {"detail": "The request body must be a JSON object."}
+    assert malformed.status_code == 400 and malformed.json() == {"detail": "The body must be a JSON object."}
     wrong_method = client.post(reverse("kit_message"), "{}", content_type="application/json", **headers(caller))
     assert wrong_method.status_code == 405
     missing = post(client, "kit_message_events", caller, {"action": "shown"})
