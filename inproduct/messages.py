@@ -20,18 +20,23 @@ when it would be the message shown, and rolled back if another request claimed t
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import redis
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership
+from billing.entitlements import entitlements_generations
 from billing.prompts import SUSPENDED, Prompt, prompt_id_parse, prompts_for
 from billing.selectors import products_to_try
-from catalog.models import Edition
+from catalog.models import Edition, Product
+from common import shared_redis
 from common.exceptions import NotFound
 from feedback.models import Role, Survey
 from feedback.reports import question_for
@@ -41,6 +46,8 @@ from onboarding.services.suppression import marketing_email_claim
 from . import nudges
 from .caller import KitCaller
 from .models import KitSession, OfferClosed
+
+logger = logging.getLogger(__name__)
 
 PROMPT = "prompt"
 SURVEY = "survey"
@@ -275,13 +282,81 @@ def _session_again(caller: KitCaller) -> KitSession:
 def message_due(*, caller: KitCaller) -> Message | None:
     """The one message the kit shows this person now, or None (see the module's rules)."""
     session = caller.session
-    prompts = prompts_for(membership=caller.membership, product_code=caller.product.code)
     if session.message_id:
+        prompts = prompts_for(membership=caller.membership, product_code=caller.product.code)
         return _session_message(caller=caller, session=session, prompts=prompts)
+    known, token = _nothing_due_known(caller)
+    if known:
+        return None
+    prompts = prompts_for(membership=caller.membership, product_code=caller.product.code)
     try:
-        return _first_message(caller=caller, session=session, prompts=prompts)
+        message = _first_message(caller=caller, session=session, prompts=prompts)
     except _Lost:
         return _session_message(caller=caller, session=_session_again(caller), prompts=prompts)
+    if message is None and token is not None:
+        _nothing_due_remember(caller, token)
+    return message
+
+
+# "Nothing due", remembered -------------------------------------------------------------------
+#
+# Most page loads find nothing due, and finding it out costs a dozen queries (billing's prompt
+# rules, the survey's rules under a row lock, the offers, the experiment). The answer is kept in
+# the shared Redis per person, organization and product for KIT_NOTHING_DUE_SECONDS, under the
+# organization's entitlements generation (billing/entitlements.py): any change to its
+# subscriptions, invoices, members or invites, or to the catalog, makes it void at once, so a
+# prompt appears on the next page load. What comes with time alone (a trial's next stage, the
+# survey's windows, the cap's window, an offer's snooze, a nudge's days) is at most that late;
+# a success moment forgets the person's answers (nothing_due_forget). Without a shared Redis
+# nothing is kept.
+
+
+def _nothing_due_key(*, organization_id: int, user_id: int, product_id: int) -> str:
+    return shared_redis.key(f"kit-nothing-due:{organization_id}:{user_id}:{product_id}")
+
+
+def _nothing_due_known(caller: KitCaller) -> tuple[bool, bytes | None]:
+    """(whether "nothing due" is known for the caller, the generation token to keep a fresh
+    answer under). The token is read before anything is computed, so an answer computed from
+    rows older than a change is kept under a token nobody asks for any more."""
+    client = shared_redis.client()
+    if client is None or settings.KIT_NOTHING_DUE_SECONDS <= 0:
+        return False, None
+    token = entitlements_generations(organization_id=caller.organization.pk)
+    if token is None:
+        return False, None
+    key = _nothing_due_key(organization_id=caller.organization.pk, user_id=caller.user.pk, product_id=caller.product.pk)
+    try:
+        return client.get(key) == token, token
+    except redis.RedisError:
+        return False, None
+
+
+def _nothing_due_remember(caller: KitCaller, token: bytes) -> None:
+    client = shared_redis.client()
+    if client is None:
+        return
+    key = _nothing_due_key(organization_id=caller.organization.pk, user_id=caller.user.pk, product_id=caller.product.pk)
+    try:
+        client.set(key, token, ex=settings.KIT_NOTHING_DUE_SECONDS)
+    except redis.RedisError:
+        logger.warning("kit: 'nothing due' not remembered for %s", key)
+
+
+def nothing_due_forget(*, organization_id: int, user_id: int) -> None:
+    """Forget the person's remembered "nothing due" in every product (something they did may
+    make a message due: a success moment for the invite nudge)."""
+    client = shared_redis.client()
+    if client is None:
+        return
+    keys = [
+        _nothing_due_key(organization_id=organization_id, user_id=user_id, product_id=product_id)
+        for product_id in Product.objects.values_list("pk", flat=True)
+    ]
+    try:
+        client.delete(*keys)
+    except redis.RedisError:
+        logger.warning("kit: 'nothing due' of user %s not forgotten", user_id)
 
 
 def _first_message(*, caller: KitCaller, session: KitSession, prompts: list[Prompt]) -> Message | None:

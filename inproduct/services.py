@@ -41,6 +41,7 @@ from .messages import (
     MessageRef,
     admin_names,
     message_ref,
+    nothing_due_forget,
 )
 from .models import AdminAsk, KitSession, OfferClosed, ProductSuccess
 
@@ -338,6 +339,10 @@ def success_record(*, caller: KitCaller, name: str) -> bool:
     except IntegrityError:
         ProductSuccess.objects.filter(**lookup).update(count=F("count") + 1, last_at=now)
         return False
+    # The invite nudge's first_success moment may have come: the person's "nothing due" is void.
+    transaction.on_commit(
+        lambda: nothing_due_forget(organization_id=caller.organization.pk, user_id=caller.user.pk), robust=True
+    )
     event_record(
         name=events.KIT_SUCCESS,
         user=caller.user,

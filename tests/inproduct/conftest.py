@@ -125,3 +125,15 @@ def eager_tasks():
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture(autouse=True)
+def _nothing_due_not_remembered(settings, request):
+    """Message tests see every change at once; test_nothing_due.py turns the memory on."""
+    if "nothing_due_remembered" not in request.fixturenames:
+        settings.KIT_NOTHING_DUE_SECONDS = 0
+
+
+@pytest.fixture
+def nothing_due_remembered(settings):
+    settings.KIT_NOTHING_DUE_SECONDS = 60

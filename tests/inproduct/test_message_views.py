@@ -153,3 +153,15 @@ def test_refusals_say_what_is_wrong(organization, no_survey, client):
     missing = post(client, "kit_message_events", caller, {"action": "shown"})
     assert missing.status_code == 400 and missing.json() == {"detail": "Send 'message' as a string."}
     assert not Event.objects.filter(name__startswith="kit_").exists()
+
+
+def test_the_message_endpoints_answer_only_the_products_origins(organization, no_survey, client):
+    organization, admin = organization
+    caller = caller_for(admin_membership(organization, admin))
+    preflight = client.options(reverse("kit_message"), HTTP_ORIGIN=caller.origin, HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET")
+    assert preflight.status_code == 204 and preflight["Access-Control-Allow-Origin"] == caller.origin
+    foreign = client.get(reverse("kit_message"), **{**headers(caller), "HTTP_ORIGIN": "https://evil.example"})
+    assert foreign.status_code == 403 and "Access-Control-Allow-Origin" not in foreign
+    assert KitSession.objects.get(pk=caller.session.pk).message_id == ""
+    answered = client.get(reverse("kit_message"), **headers(caller))
+    assert answered["Access-Control-Allow-Origin"] == caller.origin
