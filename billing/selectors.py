@@ -284,6 +284,20 @@ def trial_spent(*, organization: Organization, product: Product) -> bool:
     ).exists()
 
 
+def seats_free(*, organization: Organization) -> int | None:
+    """How many more people (members or invites) the organization can add before a live
+    subscription's seat limit refuses one (services.seats.seat_limit_enforce's rule); None
+    when no live subscription limits it."""
+    limits = list(
+        Subscription.objects.filter(organization=organization, status__in=Subscription.LIVE_STATUSES).values_list(
+            "seat_limit", flat=True
+        )
+    )
+    if not limits:
+        return None
+    return max(min(limits) - seats_in_use(organization=organization), 0)
+
+
 def products_to_try(*, organization: Organization) -> list[Edition]:
     """"Try another product": for each active product the organization has nothing live of and
     never trialled, the edition its one-click trial starts (the lowest-ranked with a trial), in

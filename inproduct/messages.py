@@ -34,7 +34,7 @@ from django.utils import timezone
 from accounts.models import Membership
 from billing.entitlements import entitlements_generations
 from billing.prompts import SUSPENDED, Prompt, prompt_id_parse, prompts_for
-from billing.selectors import products_to_try
+from billing.selectors import products_to_try, seats_free
 from catalog.models import Edition, Product
 from common import shared_redis
 from common.exceptions import NotFound
@@ -375,6 +375,8 @@ def _first_message(*, caller: KitCaller, session: KitSession, prompts: list[Prom
     editions = editions_to_offer(caller=caller)
     if editions:
         return _marketing(caller=caller, session=session, message=try_message(caller=caller, editions=editions))
+    if seats_free(organization=caller.organization) == 0:
+        return None  # nobody could be invited: the nudge's turn does not come (no exposure)
     plan = nudges.plan_of(caller=caller)
     if plan is None or offers_snoozed(caller=caller, offers=[nudges.OFFER]):
         return None

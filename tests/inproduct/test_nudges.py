@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.services import invite_accept, invite_create
+from billing.models import PromptDismissal
 from catalog.models import Product
 from experiments.analysis import experiment_analyse
 from experiments.models import Event, Experiment, Exposure
@@ -22,6 +23,7 @@ from inproduct.services import message_event_record, success_record
 from onboarding.models import MarketingSend
 from onboarding.services.suppression import marketing_email_claim
 
+from ..conftest import organization_on
 from ..factories import UserFactory
 from .helpers import admin_membership, caller_for, member_of, nudge_experiment
 
@@ -171,3 +173,16 @@ def test_the_experiment_is_loaded_once_by_its_command(db):
     call_command("invite_nudge_load", stdout=out)
     assert experiment.variations.get(key="holdout").weight == 0.5  # staff's change is kept
     assert "kept as it is" in out.getvalue()
+
+
+def test_no_nudge_and_no_exposure_without_a_free_seat(catalog, no_survey):
+    organization, admin_user = organization_on("free", members=10)
+    admin = admin_membership(organization, admin_user)
+    for code in ("wiki", "servicedesk"):
+        OfferClosed.objects.create(user=admin_user, organization=organization, offer=f"try:{code}", action="dismissed")
+    PromptDismissal.objects.create(
+        user=admin_user, organization=organization, kind="seat_limit_reached", product_code="tracker", threshold="10"
+    )
+    nudge_experiment("in-product-3-days", days=1)
+    assert message_due(caller=caller_for(admin)) is None
+    assert not Exposure.objects.exists()
