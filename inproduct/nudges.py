@@ -226,6 +226,8 @@ def email_send(*, caller: KitCaller, plan: NudgePlan) -> bool:
             message = EmailMultiAlternatives(
                 subject=email_subject(plan.title),
                 body=render_to_string("inproduct/email/invite_nudge.txt", context),
+                # Marketing email leaves from onboarding's address, as the onboarding emails do.
+                from_email=settings.ONBOARDING_FROM_EMAIL,
                 to=[user.email],
                 headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
             )

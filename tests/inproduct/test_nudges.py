@@ -143,6 +143,8 @@ def test_the_email_channel_sends_one_email_through_the_marketing_cap(admin, eage
     assert email.extra_headers["List-Unsubscribe"].startswith(f"<{settings.SITE_URL}/")
     assert f"Invite colleagues to {admin.organization.name} here:\n{settings.SITE_URL}/app/members/#invite-form" in email.body
     assert "You receive this because you are an admin of" in email.body
+    assert email.body.rstrip().endswith(f"Unsubscribe: {email.extra_headers['List-Unsubscribe'][1:-1]}")
+    assert email.from_email == settings.ONBOARDING_FROM_EMAIL
     assert MarketingSend.objects.get(email=user.email).source == "kit:invite_nudge"
     assert InviteNudgeEmail.objects.get(user=user).variation_key == "email-3-days"
     assert Event.objects.filter(name="kit_invite_nudge_emailed", user=user).count() == 1
