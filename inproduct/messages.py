@@ -293,8 +293,14 @@ def message_due(*, caller: KitCaller) -> Message | None:
         message = _first_message(caller=caller, session=session, prompts=prompts)
     except _Lost:
         return _session_message(caller=caller, session=_session_again(caller), prompts=prompts)
-    if message is None and token is not None:
-        _nothing_due_remember(caller, token)
+    if message is None:
+        # A concurrent load of the same session may have claimed it meanwhile (its survey ask
+        # made this one's "asked recently"): then both show the winner's message.
+        session = _session_again(caller)
+        if session.message_id:
+            return _session_message(caller=caller, session=session, prompts=prompts)
+        if token is not None:
+            _nothing_due_remember(caller, token)
     return message
 
 

@@ -2,9 +2,11 @@
 message again until it is closed, a suspended product whatever the budget, and the shared
 marketing frequency cap for products to try and the invite nudge."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from billing.models import Subscription
@@ -140,3 +142,32 @@ def test_prompts_and_the_survey_do_not_use_the_marketing_cap(organization):
     assert message_due(caller=caller_for(member)).type == "survey"
     trial_ends_in(organization, 2)
     assert message_due(caller=caller_for(member)).type == "prompt"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_page_loads_at_once_show_one_survey_asked_once(organization):
+    """Two tabs of one session load at the same moment: feedback's row lock lets one ask, the
+    session's conditional UPDATE records it, and both show that survey."""
+    organization, _ = organization
+    member = member_of(organization)
+    long_standing(member)
+    session = caller_for(member).session
+    start = threading.Barrier(2)
+    results = []
+
+    def load():
+        try:
+            start.wait()
+            results.append(message_due(caller=caller_for(member, session=session)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Survey.objects.filter(user=member.user).count() == 1
+    survey = Survey.objects.get(user=member.user)
+    assert [message.id if message else None for message in results] == [f"survey:{survey.public_id}"] * 2
+    assert KitSession.objects.get(pk=session.pk).message_id == f"survey:{survey.public_id}"
