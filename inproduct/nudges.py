@@ -37,7 +37,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.mail import email_subject, mail_queue
-from experiments.models import Experiment
+from experiments.models import Experiment, Exposure
 from experiments.services import definitions_load, event_record, experiment_assign
 from onboarding.services.suppression import marketing_email_claim, unsubscribe_url
 
@@ -166,6 +166,16 @@ def plan_of(*, caller: KitCaller) -> NudgePlan | None:
         moment=FIRST_SUCCESS if value.get("moment") == FIRST_SUCCESS else DAYS_ACTIVE,
         days=days,
         **copy,
+    )
+
+
+def variation_of(*, caller: KitCaller) -> str:
+    """The admin's variation if they were exposed already, else "" (reading never exposes)."""
+    return (
+        Exposure.objects.filter(experiment__key=EXPERIMENT_KEY, unit_id=str(caller.user.public_id))
+        .values_list("variation_key", flat=True)
+        .first()
+        or ""
     )
 
 

@@ -62,8 +62,7 @@ def _ref_properties(caller: KitCaller, ref: MessageRef) -> dict[str, Any]:
     if ref.codes:
         properties["products"] = list(ref.codes)
     if ref.type == INVITE_NUDGE:
-        plan = nudges.plan_of(caller=caller)
-        properties.update(experiment=nudges.EXPERIMENT_KEY, variation=plan.variation_key if plan else "")
+        properties.update(experiment=nudges.EXPERIMENT_KEY, variation=nudges.variation_of(caller=caller))
     return properties
 
 

@@ -188,3 +188,10 @@ def test_no_nudge_and_no_exposure_without_a_free_seat(catalog, no_survey):
     nudge_experiment("in-product-3-days", days=1)
     assert message_due(caller=caller_for(admin)) is None
     assert not Exposure.objects.exists()
+
+
+def test_reporting_a_nudge_never_exposes_anyone(admin):
+    nudge_experiment("in-product-3-days", days=1)
+    message_event_record(caller=caller_for(admin), message_id="nudge:invite", action="shown")
+    assert not Exposure.objects.exists()
+    assert Event.objects.get(name="kit_message_shown").properties["variation"] == ""
