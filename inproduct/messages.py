@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from billing.entitlements import entitlements_generations
+from billing.models import Subscription
 from billing.prompts import SUSPENDED, Prompt, prompt_id_parse, prompts_for
 from billing.selectors import products_to_try, seats_free
 from catalog.models import Edition, Product
@@ -275,6 +276,13 @@ def _claim(session: KitSession, message_id: str) -> None:
         raise _Lost
 
 
+def _suspended(caller: KitCaller) -> bool:
+    """Is the product suspended for the organization? (One query, instead of every prompt rule.)"""
+    return Subscription.objects.filter(
+        organization=caller.organization, product=caller.product, status=Subscription.Status.SUSPENDED
+    ).exists()
+
+
 def _session_again(caller: KitCaller) -> KitSession:
     return KitSession.objects.get(pk=caller.session.pk)
 
@@ -282,6 +290,8 @@ def _session_again(caller: KitCaller) -> KitSession:
 def message_due(*, caller: KitCaller) -> Message | None:
     """The one message the kit shows this person now, or None (see the module's rules)."""
     session = caller.session
+    if session.message_closed_at is not None and not _suspended(caller):
+        return None  # the budget is spent and closed; only a suspended product would show
     if session.message_id:
         prompts = prompts_for(membership=caller.membership, product_code=caller.product.code)
         return _session_message(caller=caller, session=session, prompts=prompts)

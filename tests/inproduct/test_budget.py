@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import Subscription
@@ -17,7 +19,7 @@ from inproduct.services import message_event_record, survey_answer
 from onboarding.models import MarketingSend
 from onboarding.services.suppression import marketing_email_allowed, marketing_email_claim
 
-from .helpers import admin_membership, caller_for, long_standing, member_of
+from .helpers import admin_membership, caller_for, headers, long_standing, member_of
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +173,13 @@ def test_two_page_loads_at_once_show_one_survey_asked_once(organization):
     survey = Survey.objects.get(user=member.user)
     assert [message.id if message else None for message in results] == [f"survey:{survey.public_id}"] * 2
     assert KitSession.objects.get(pk=session.pk).message_id == f"survey:{survey.public_id}"
+
+
+def test_a_spent_budget_costs_one_query_beyond_the_credential(organization, no_survey, client):
+    organization, admin = organization
+    caller = caller_for(admin_membership(organization, admin))
+    shown = message_due(caller=caller)
+    message_event_record(caller=caller, message_id=shown.id, action="dismissed")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("kit_message"), **headers(caller)).json() == {"message": None}
+    assert len(queries) <= 3, [query["sql"][:120] for query in queries]
