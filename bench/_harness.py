@@ -138,6 +138,53 @@ def redis_keys_delete(url: str, marker: str) -> None:
         print(f"  (could not clean Redis keys of {marker}: {error})")
 
 
+def web_server_env(*, db_name: str, redis_url: str, prefix: str, site_url: str, scratch: Path) -> dict[str, str]:
+    """The environment of a bench's web server (and its other processes): this machine's
+    environment without outside services, config.settings with DEBUG off, the bench's own
+    database, its Redis database with the run's queue and cache prefix, mail and var under
+    `scratch`. A bench adds its own settings to it."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("CACHE_URL", "CELERY_BROKER_URL", "POSTHOG_API_KEY", "EMAIL_HOST")
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "FLYWHEEL_ENV": "development",
+            "DEBUG": "0",
+            "DATABASE_URL": f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{db_name}",
+            "REDIS_URL": redis_url,
+            "CELERY_QUEUE": prefix,
+            "CACHE_KEY_PREFIX": prefix,
+            "SITE_URL": site_url,
+            "MAIL_DIR": str(scratch / "mail"),
+            "FLYWHEEL_VAR_DIR": str(scratch / "var"),
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def bench_cleanup(*, web: Process | None, show_log: bool, redis_url: str, prefix: str, db_name: str, keep_db: bool, scratch: Path) -> None:
+    """What a bench leaves behind, removed: the web server stopped (its log's tail printed when
+    `show_log`), the run's Redis keys, the database (unless `keep_db`), the scratch folder."""
+    if web is not None:
+        web.stop()
+        if show_log:
+            print(f"\n--- last lines of the web log ---\n{web.log_tail(30)}")
+    redis_keys_delete(redis_url, prefix)
+    if keep_db:
+        print(f"\n  kept database {db_name}")
+    else:
+        try:
+            database_drop(db_name)
+        except psycopg.Error as error:
+            print(f"  (could not drop {db_name}: {error})")
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
 # Child processes ----------------------------------------------------------------------------
 
 

@@ -40,21 +40,18 @@ import argparse
 import http.client
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 
-import psycopg
 from _harness import (
-    PG,
     Endpoint,
     Process,
     Sample,
+    bench_cleanup,
     closed_loop,
-    database_drop,
     database_recreate,
     free_port,
     gunicorn_argv,
@@ -66,9 +63,9 @@ from _harness import (
     one_request,
     open_loop,
     percentile,
-    redis_keys_delete,
     server_times,
     wait_until,
+    web_server_env,
 )
 
 DB_NAME = "flywheel_bench_entitlements"
@@ -140,27 +137,7 @@ def main() -> int:
     port = free_port()
     scratch = Path(tempfile.mkdtemp(prefix="flywheel-bench-entitlements-"))
     prefix = f"flywheel-bench-{run}"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("CACHE_URL", "CELERY_BROKER_URL", "POSTHOG_API_KEY", "EMAIL_HOST")
-    }
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "FLYWHEEL_ENV": "development",
-            "DEBUG": "0",
-            "DATABASE_URL": f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{DB_NAME}",
-            "REDIS_URL": REDIS_URL,
-            "CELERY_QUEUE": prefix,
-            "CACHE_KEY_PREFIX": prefix,
-            "SITE_URL": f"http://127.0.0.1:{port}",
-            "MAIL_DIR": str(scratch / "mail"),
-            "FLYWHEEL_VAR_DIR": str(scratch / "var"),
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    env = web_server_env(db_name=DB_NAME, redis_url=REDIS_URL, prefix=prefix, site_url=f"http://127.0.0.1:{port}", scratch=scratch)
     env.update(extra_env)
     if args.local_seconds is not None:
         env["ENTITLEMENTS_LOCAL_SECONDS"] = repr(args.local_seconds)
@@ -307,19 +284,10 @@ def main() -> int:
             for failure in sorted(set(failures))[:20]:
                 print(f"  {failure}")
     finally:
-        if web is not None:
-            web.stop()
-            if failures:
-                print(f"\n--- last lines of the web log ---\n{web.log_tail(30)}")
-        redis_keys_delete(REDIS_URL, prefix)
-        if args.keep_db:
-            print(f"\n  kept database {DB_NAME}")
-        else:
-            try:
-                database_drop(DB_NAME)
-            except psycopg.Error as error:
-                print(f"  (could not drop {DB_NAME}: {error})")
-        shutil.rmtree(scratch, ignore_errors=True)
+        bench_cleanup(
+            web=web, show_log=bool(failures), redis_url=REDIS_URL, prefix=prefix, db_name=DB_NAME,
+            keep_db=args.keep_db, scratch=scratch,
+        )
     return 0
 
 

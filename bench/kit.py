@@ -50,7 +50,6 @@ import http.client
 import json
 import os
 import secrets
-import shutil
 import sys
 import tempfile
 import threading
@@ -61,15 +60,13 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import jwt
-import psycopg
 from _harness import (
-    PG,
     ROOT,
     Endpoint,
     Process,
     Sample,
+    bench_cleanup,
     closed_loop,
-    database_drop,
     database_recreate,
     free_port,
     gunicorn_argv,
@@ -81,10 +78,10 @@ from _harness import (
     one_request,
     open_loop,
     percentile,
-    redis_keys_delete,
     server_times,
     tool_ensure,
     wait_until,
+    web_server_env,
 )
 
 DB_NAME = "flywheel_bench_kit"
@@ -333,28 +330,8 @@ def main() -> int:
     flywheel, product = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{product_port}"
     scratch = Path(tempfile.mkdtemp(prefix="flywheel-bench-kit-"))
     prefix = f"flywheel-bench-{run}"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("CACHE_URL", "CELERY_BROKER_URL", "POSTHOG_API_KEY", "EMAIL_HOST")
-    }
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "FLYWHEEL_ENV": "development",
-            "DEBUG": "0",
-            "DATABASE_URL": f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{DB_NAME}",
-            "REDIS_URL": REDIS_URL,
-            "CELERY_QUEUE": prefix,
-            "CACHE_KEY_PREFIX": prefix,
-            "SITE_URL": flywheel,
-            "DEMO_PRODUCT_URL": product,
-            "MAIL_DIR": str(scratch / "mail"),
-            "FLYWHEEL_VAR_DIR": str(scratch / "var"),
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    env = web_server_env(db_name=DB_NAME, redis_url=REDIS_URL, prefix=prefix, site_url=flywheel, scratch=scratch)
+    env["DEMO_PRODUCT_URL"] = product  # the product site's origin is Tracker's
     env.update(extra_env)
     print(
         f"\n  {args.loads} page loads cold and warm; {args.clients} clients, {args.rounds} rounds x {args.duration:g} s "
@@ -477,19 +454,10 @@ def main() -> int:
     finally:
         if site is not None:
             site.stop()
-        if web is not None:
-            web.stop()
-            if failures:
-                print(f"\n--- last lines of the web log ---\n{web.log_tail(30)}")
-        redis_keys_delete(REDIS_URL, prefix)
-        if args.keep_db:
-            print(f"\n  kept database {DB_NAME}")
-        else:
-            try:
-                database_drop(DB_NAME)
-            except psycopg.Error as error:
-                print(f"  (could not drop {DB_NAME}: {error})")
-        shutil.rmtree(scratch, ignore_errors=True)
+        bench_cleanup(
+            web=web, show_log=bool(failures), redis_url=REDIS_URL, prefix=prefix, db_name=DB_NAME,
+            keep_db=args.keep_db, scratch=scratch,
+        )
     return 0
 
 

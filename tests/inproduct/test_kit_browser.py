@@ -11,18 +11,14 @@ judged."""
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import jwt
 import pytest
 import requests
-from django.db import connections
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import Membership
 from experiments.models import Event
@@ -31,14 +27,10 @@ from inproduct.models import KitSecret
 
 from ..conftest import organization_on, wait_for
 from ..factories import MembershipFactory
+from ..journeys.conftest import FAILING_IMPACTS, TIMEOUT_MS
+from .conftest import claims_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-VIEWPORTS = {"1280": {"width": 1280, "height": 800}, "390": {"width": 390, "height": 844}}
-TIMEOUT_MS = 20_000
-FAILING_IMPACTS = ("serious", "critical")
 
 # Everything a careless or hostile product stylesheet could do to an embedded widget.
 HOSTILE_CSS = """
@@ -80,19 +72,9 @@ PAGE = """<!doctype html>
 </body></html>"""
 
 
-def token_mint(key_id: str, secret: str, *, user, organization, product: str = "tracker") -> str:
+def token_mint(key_id: str, secret: str, *, user, organization) -> str:
     """A kit token as the product's server mints it (docs/in-product.md, "The token")."""
-    now = int(time.time())
-    claims = {
-        "iss": product,
-        "aud": "flywheel-kit",
-        "sub": str(user.public_id),
-        "org": str(organization.public_id),
-        "iat": now,
-        "exp": now + 300,
-        "jti": secrets.token_urlsafe(24),
-    }
-    return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": key_id})
+    return jwt.encode(claims_for(user, organization), secret, algorithm="HS256", headers={"kid": key_id})
 
 
 class ProductSite:
@@ -168,23 +150,6 @@ def product_site(live_server, tracker_secret, settings):
     settings.SITE_URL = live_server.url
     yield site
     site.stop()
-
-
-@pytest.fixture(params=list(VIEWPORTS), ids=lambda name: f"{name}px")
-def viewport(request) -> dict[str, int]:
-    return VIEWPORTS[request.param]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM beside Playwright's loop
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-            connections.close_all()
 
 
 @pytest.fixture
