@@ -21,6 +21,7 @@ import requests
 from playwright.sync_api import expect
 
 from accounts.models import Membership
+from billing.models import Subscription
 from experiments.models import Event
 from feedback.models import Response
 from inproduct.models import KitSecret
@@ -42,6 +43,9 @@ button, a, p, h1, h2, label, input, select { color: #ff0 !important; background:
   font-size: 4px !important; }
 """
 
+# The product's theme: custom properties cross into the shadow root, and nothing else does.
+THEME_CSS = "flywheel-kit { --flywheel-accent: #0f766e; --flywheel-radius: 4px; }"
+
 # The product's own script (an external file: the CSP allows no inline script). It records
 # what the kit dispatches and every CSP violation, for the test to read.
 PAGE_JS = """
@@ -61,7 +65,7 @@ document.getElementById("create-card").addEventListener("click", async () => {
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Board - Tracker</title>
-<link rel="stylesheet" href="/hostile.css">
+<link rel="stylesheet" href="/hostile.css">{theme}
 <script type="module" src="/page.js"></script>
 </head><body>
 <header><a href="/">Board</a> <a href="/backlog">Backlog</a></header>
@@ -102,6 +106,8 @@ class ProductSite:
                     site.answer(self, 200, "text/javascript", PAGE_JS)
                 elif url.path == "/hostile.css":
                     site.answer(self, 200, "text/css", HOSTILE_CSS)
+                elif url.path == "/theme.css":
+                    site.answer(self, 200, "text/css", THEME_CSS)
                 else:
                     site.answer(self, 404, "text/plain", "not here")
 
@@ -121,6 +127,7 @@ class ProductSite:
         connect = f"'self' {self.flywheel}" if refresh else self.flywheel
         policy = f"default-src 'self'; script-src 'self' {self.flywheel}; connect-src {connect}; style-src 'self'"
         html = PAGE.format(
+            theme='\n<link rel="stylesheet" href="/theme.css">' if "theme" in query else "",
             token=token, token_url=' token-url="/flywheel-token"' if refresh else "", flywheel=self.flywheel
         )
         self.answer(handler, 200, "text/html; charset=utf-8", html, {"Content-Security-Policy": policy})
@@ -349,4 +356,26 @@ def test_a_used_token_is_replaced_through_token_url_and_track_reports_a_success(
     with page.expect_response(lambda answer: answer.url.endswith("/kit/v1/events")) as answer:
         page.get_by_role("button", name="Create a card").click()
     assert answer.value.status == 204
+    assert page.evaluate("window.cspViolations") == []
+
+
+def test_an_admin_starts_a_trial_of_another_product_in_one_click_in_the_products_colours(product_site, open_page):
+    organization, admin = organization_on("standard")  # a new admin: not yet asked for the survey
+    product_site.person = (admin, organization)
+
+    page = open_page(product_site.url + "/?theme=1")
+    card = page.locator("flywheel-kit section")
+    offers = card.get_by_role("listitem")
+    expect(offers.first).to_be_visible(timeout=TIMEOUT_MS)
+    # The product's accent, through the hostile stylesheet: the card's top edge and its links.
+    assert card.evaluate("c => getComputedStyle(c).borderTopColor") == "rgb(15, 118, 110)"
+    assert kit_problems(page) == []
+
+    name = offers.first.locator("strong").inner_text()
+    offers.first.get_by_role("button").click()
+    expect(card.get_by_role("status")).to_contain_text("trial has started")
+    workspace = card.get_by_role("link", name=f"Open your {name} workspace")
+    assert workspace.evaluate("a => getComputedStyle(a).color") == "rgb(15, 118, 110)"
+    assert Subscription.objects.filter(organization=organization, product__name=name).exists()
+    assert card.get_by_role("listitem").count() == 0
     assert page.evaluate("window.cspViolations") == []
