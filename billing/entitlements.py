@@ -85,6 +85,8 @@ _changes_all = 0
 
 def _on_invalidation(message: str) -> None:
     global _changes_all
+    if message.startswith("kit:"):
+        return  # the in-product kit's own (a person's answers): nothing kept here depends on it
     if message.startswith("org:"):
         try:
             organization_id = int(message[4:])

@@ -12,6 +12,9 @@ urlpatterns = [
     # First: billing's, whose first is Stripe's webhook (Django tries the patterns in order, and
     # Stripe may post a thousand a second).
     path("", include("billing.urls")),
+    # Second: the kit's, asked on every page load of every product that embeds it (all under
+    # kit/, so any other address passes it by at one pattern).
+    path("", include("inproduct.urls")),
     path("", include("frontdoor.urls")),
     path("app/members/", accounts_views.members, name="members"),
     path("app/organization/", accounts_views.organization_settings, name="organization_settings"),
@@ -39,7 +42,6 @@ urlpatterns = [
     path("", include("onboarding.urls")),
     path("", include("community.urls")),
     path("", include("feedback.urls")),
-    path("", include("inproduct.urls")),
     path("app/api-keys/", api_key_views.api_keys_page, name="api_keys"),
     path("app/api-keys/<uuid:key_id>/rotate/", api_key_views.api_key_rotate, name="api_key_rotate"),
     path("app/api-keys/<uuid:key_id>/revoke/", api_key_views.api_key_revoke, name="api_key_revoke"),

@@ -11,6 +11,6 @@ class InproductConfig(AppConfig):
     def ready(self) -> None:
         from experiments.events import events_register
 
-        from . import events
+        from . import events, receivers  # noqa: F401
 
         events_register(events.EVENTS)

@@ -394,7 +394,19 @@ def kit_session_credential(*, session: KitSession, origin: str) -> str:
     )
 
 
-def _credential_read(credential: str) -> dict:
+@dataclass(frozen=True)
+class KitCredential:
+    """What a session credential names: the kit session (its public id, hex), the product the
+    page belongs to, and the origin it was issued to."""
+
+    session: str
+    product_id: int
+    origin: str
+
+
+def kit_credential_read(credential: str) -> KitCredential:
+    """Check a session credential's signature and age (CPU only, no query); KitSessionExpired
+    (401) when it is missing, expired, tampered with or not one."""
     if not credential or len(credential) > CREDENTIAL_MAX_LENGTH:
         raise KitSessionExpired()
     try:
@@ -408,7 +420,11 @@ def _credential_read(credential: str) -> dict:
         and isinstance(value.get("o"), str)
     ):
         raise KitSessionExpired()
-    return value
+    try:
+        session = uuid.UUID(hex=value["s"]).hex
+    except ValueError:
+        raise KitSessionExpired() from None
+    return KitCredential(session=session, product_id=value["p"], origin=value["o"])
 
 
 def bearer_credential(request: HttpRequest) -> str:
@@ -428,19 +444,15 @@ def kit_caller_read(*, credential: str, origin: str) -> KitCaller:
     if not origin:
         raise KitOriginRefused(origin_refusal(origin))
     try:
-        value = _credential_read(credential)
+        read = kit_credential_read(credential)
     except KitSessionExpired:
         if not origin_allowed_for_any(origin):
             raise KitOriginRefused(origin_refusal(origin)) from None
         raise
-    if value["o"] != origin:
+    if read.origin != origin:
         raise KitOriginRefused(
-            f"This Flywheel session was issued to a page on {value['o']}, not {origin[:200]}: reload the page."
+            f"This Flywheel session was issued to a page on {read.origin}, not {origin[:200]}: reload the page."
         )
-    try:
-        session_public_id = uuid.UUID(hex=value["s"])
-    except ValueError:
-        raise KitSessionExpired() from None
     # One query on every kit call: the session with its person, organization, product and the
     # person's membership of that organization (None once they were removed).
     session = (
@@ -450,7 +462,7 @@ def kit_caller_read(*, credential: str, origin: str) -> KitCaller:
             )
         )
         .select_related("product", "user", "organization", "membership")
-        .filter(public_id=session_public_id)
+        .filter(public_id=read.session)
         .first()
     )
     if session is None:
@@ -460,10 +472,10 @@ def kit_caller_read(*, credential: str, origin: str) -> KitCaller:
     if membership is None or not session.user.is_active:
         raise KitSessionExpired()
     membership.user, membership.organization = session.user, session.organization
-    if session.product_id != value["p"]:
+    if session.product_id != read.product_id:
         # The session was started from another of the organization's products: this page's
         # product is the credential's. Kept in memory only.
-        product = Product.objects.filter(pk=value["p"]).first()
+        product = Product.objects.filter(pk=read.product_id).first()
         if product is None:
             raise KitSessionExpired()
         session.product = product

@@ -13,15 +13,17 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path, reverse
+from django.views.decorators.csrf import csrf_exempt
 
 from billing.exceptions import TrialSpent
 from common.exceptions import FlywheelError, NotFound, PermissionDenied, ValidationError
 from feedback.exceptions import SurveyClosed
 
-from . import services
+from . import message_cache, services
+from .cors import cors_allow, request_origin
 from .exceptions import KitError
-from .identity import kit_endpoint, kit_json_body
-from .messages import message_due
+from .identity import bearer_credential, kit_endpoint, kit_json_body
+from .messages import message_due, message_seconds
 
 # How each refusal is answered (a KitError carries its own status); anything else a service
 # refuses conflicts with the state of things (a trial already had, a survey already closed).
@@ -65,12 +67,27 @@ def _answered(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return wrapped
 
 
+@csrf_exempt
+def message(request: HttpRequest) -> HttpResponse:
+    """The one message due now, or null: the kept answer when message_cache has one for this
+    credential (no query), else computed (and kept)."""
+    lookup = None
+    if request.method == "GET":
+        origin = request_origin(request)
+        body, lookup = message_cache.answer_cached(credential=bearer_credential(request), origin=origin)
+        if body is not None:
+            return cors_allow(HttpResponse(body, content_type="application/json"), origin)
+    return _message_computed(request, lookup=lookup)
+
+
 @kit_endpoint(methods=["GET"])
 @_answered
-def message(request: HttpRequest) -> HttpResponse:
-    """The one message due now, or null."""
-    due = message_due(caller=request.kit)  # type: ignore[attr-defined]
-    return JsonResponse({"message": due.as_json() if due is not None else None})
+def _message_computed(request: HttpRequest, *, lookup: message_cache.Lookup | None) -> HttpResponse:
+    caller = request.kit  # type: ignore[attr-defined]
+    due = message_due(caller=caller)
+    body = message_cache.answer_json({"message": due.as_json() if due is not None else None})
+    message_cache.answer_keep(lookup=lookup, caller=caller, body=body, seconds=lambda: message_seconds(caller=caller))
+    return HttpResponse(body, content_type="application/json")
 
 
 @kit_endpoint(methods=["POST"])

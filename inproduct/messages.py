@@ -20,35 +20,33 @@ when it would be the message shown, and rolled back if another request claimed t
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from accounts.models import Membership
-from billing.entitlements import entitlements_generations
-from billing.models import Subscription
-from billing.prompts import SUSPENDED, Prompt, prompt_id_parse, prompts_for
+from billing.entitlements import entry_seconds
+from billing.models import BillingAccount, Subscription
+from billing.prompts import CARD_EXPIRY_WARNING, SUSPENDED, Prompt, prompt_id_parse, prompts_for
 from billing.selectors import products_to_try, seats_free
-from catalog.models import Edition, Product
-from common import shared_redis
+from catalog.models import Edition
 from common.exceptions import NotFound
-from feedback.models import Role, Survey
+from feedback.models import Role, Survey, SurveyState
 from feedback.reports import question_for
 from feedback.services import survey_decide
+from onboarding.models import MarketingSend
 from onboarding.services.suppression import marketing_email_claim
 
 from . import nudges
 from .caller import KitCaller
+from .message_cache import cache_seconds, kit_person_changed
 from .models import KitSession, OfferClosed
-
-logger = logging.getLogger(__name__)
 
 PROMPT = "prompt"
 SURVEY = "survey"
@@ -274,6 +272,8 @@ def _claim(session: KitSession, message_id: str) -> None:
     )
     if claimed != 1:
         raise _Lost
+    # The session's answer in its other products changes too (message_cache).
+    kit_person_changed(user_id=session.user_id)
 
 
 def _suspended(caller: KitCaller) -> bool:
@@ -295,9 +295,6 @@ def message_due(*, caller: KitCaller) -> Message | None:
     if session.message_id:
         prompts = prompts_for(membership=caller.membership, product_code=caller.product.code)
         return _session_message(caller=caller, session=session, prompts=prompts)
-    known, token = _nothing_due_known(caller)
-    if known:
-        return None
     prompts = prompts_for(membership=caller.membership, product_code=caller.product.code)
     try:
         message = _first_message(caller=caller, session=session, prompts=prompts)
@@ -309,70 +306,7 @@ def message_due(*, caller: KitCaller) -> Message | None:
         session = _session_again(caller)
         if session.message_id:
             return _session_message(caller=caller, session=session, prompts=prompts)
-        if token is not None:
-            _nothing_due_remember(caller, token)
     return message
-
-
-# "Nothing due", remembered -------------------------------------------------------------------
-#
-# Most page loads find nothing due, and finding it out costs a dozen queries (billing's prompt
-# rules, the survey's rules under a row lock, the offers, the experiment). The answer is kept in
-# the shared Redis per person, organization and product for KIT_NOTHING_DUE_SECONDS, under the
-# organization's entitlements generation (billing/entitlements.py): any change to its
-# subscriptions, invoices, members or invites, or to the catalog, makes it void at once, so a
-# prompt appears on the next page load. What comes with time alone (a trial's next stage, the
-# survey's windows, the cap's window, an offer's snooze, a nudge's days) is at most that late;
-# a success moment forgets the person's answers (nothing_due_forget). Without a shared Redis
-# nothing is kept.
-
-
-def _nothing_due_key(*, organization_id: int, user_id: int, product_id: int) -> str:
-    return shared_redis.key(f"kit-nothing-due:{organization_id}:{user_id}:{product_id}")
-
-
-def _nothing_due_known(caller: KitCaller) -> tuple[bool, bytes | None]:
-    """(whether "nothing due" is known for the caller, the generation token to keep a fresh
-    answer under). The token is read before anything is computed, so an answer computed from
-    rows older than a change is kept under a token nobody asks for any more."""
-    client = shared_redis.client()
-    if client is None or settings.KIT_NOTHING_DUE_SECONDS <= 0:
-        return False, None
-    token = entitlements_generations(organization_id=caller.organization.pk)
-    if token is None:
-        return False, None
-    key = _nothing_due_key(organization_id=caller.organization.pk, user_id=caller.user.pk, product_id=caller.product.pk)
-    try:
-        return client.get(key) == token, token
-    except redis.RedisError:
-        return False, None
-
-
-def _nothing_due_remember(caller: KitCaller, token: bytes) -> None:
-    client = shared_redis.client()
-    if client is None:
-        return
-    key = _nothing_due_key(organization_id=caller.organization.pk, user_id=caller.user.pk, product_id=caller.product.pk)
-    try:
-        client.set(key, token, ex=settings.KIT_NOTHING_DUE_SECONDS)
-    except redis.RedisError:
-        logger.warning("kit: 'nothing due' not remembered for %s", key)
-
-
-def nothing_due_forget(*, organization_id: int, user_id: int) -> None:
-    """Forget the person's remembered "nothing due" in every product (something they did may
-    make a message due: a success moment for the invite nudge)."""
-    client = shared_redis.client()
-    if client is None:
-        return
-    keys = [
-        _nothing_due_key(organization_id=organization_id, user_id=user_id, product_id=product_id)
-        for product_id in Product.objects.values_list("pk", flat=True)
-    ]
-    try:
-        client.delete(*keys)
-    except redis.RedisError:
-        logger.warning("kit: 'nothing due' of user %s not forgotten", user_id)
 
 
 def _first_message(*, caller: KitCaller, session: KitSession, prompts: list[Prompt]) -> Message | None:
@@ -444,3 +378,66 @@ def _session_message(*, caller: KitCaller, session: KitSession, prompts: list[Pr
         return try_message(caller=caller, editions=editions) if editions else None
     plan = nudges.plan_of(caller=caller)
     return nudge_message(caller=caller, plan=plan) if plan is not None else None
+
+
+# When the answer changes with time alone (message_cache keeps it until then) -------------------
+
+
+def _day_boundaries(moment: datetime, now: datetime) -> datetime | None:
+    """The first time after `now` that is a whole number of days before (or at) `moment`:
+    when "ends in N days", and the reminder stage, next change."""
+    remaining = (moment - now).total_seconds()
+    if remaining <= 0:
+        return None
+    return now + timedelta(seconds=remaining % 86400 or 86400)
+
+
+def message_changes_at(*, caller: KitCaller) -> datetime:
+    """The first moment after now at which the caller's answer could change with time alone
+    (no write), at most KIT_MESSAGE_CACHE_SECONDS away. Each rule's moments, from messages.py's
+    sources: billing's prompts (a trial's day boundaries and end, the card's warning and
+    expiry), seats (a pending invite's expiry), the survey (tenure, the sampling period, the
+    response, dismissal and unanswered windows, the daily cap's day), the offers' snoozes and
+    the marketing cap's window."""
+    now = timezone.now()
+    organization, user = caller.organization, caller.user
+    moments: list[datetime] = [now + timedelta(seconds=cache_seconds())]
+    moments.append(now + timedelta(seconds=entry_seconds(organization.pk)))
+    for trial_ends_at in Subscription.objects.filter(
+        organization=organization, status=Subscription.Status.TRIALING, trial_ends_at__isnull=False
+    ).values_list("trial_ends_at", flat=True):
+        moments.extend(filter(None, [_day_boundaries(trial_ends_at, now), trial_ends_at]))
+    card = BillingAccount.objects.filter(organization=organization).values_list("card_exp_year", "card_exp_month").first()
+    if card is not None and card[0] and card[1]:
+        ends = datetime(card[0] + card[1] // 12, card[1] % 12 + 1, 1, tzinfo=UTC)
+        moments.extend([ends - CARD_EXPIRY_WARNING, ends])
+    # The survey.
+    moments.append(caller.membership.created_at + timedelta(days=settings.FEEDBACK_MIN_TENURE_DAYS))
+    period = max(settings.FEEDBACK_SAMPLING_PERIOD_DAYS, 1) * 86400
+    moments.append(datetime.fromtimestamp((now.timestamp() // period + 1) * period, tz=UTC))
+    moments.append(datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC))
+    state = SurveyState.objects.filter(user=user).first()
+    if state is not None:
+        for at, days in (
+            (state.last_responded_at, settings.FEEDBACK_AFTER_RESPONSE_DAYS),
+            (state.last_dismissed_at, settings.FEEDBACK_AFTER_DISMISSAL_DAYS),
+            (state.last_asked_at, settings.FEEDBACK_UNANSWERED_DAYS),
+        ):
+            if at is not None:
+                moments.append(at + timedelta(days=days))
+    for offer, closed_at in OfferClosed.objects.filter(user=user, organization=organization).values_list(
+        "offer", "closed_at"
+    ):
+        moments.append(closed_at + (nudges.SNOOZE if offer == nudges.OFFER else TRY_SNOOZE))
+    # The marketing cap frees a slot when a send leaves its window.
+    window = timedelta(hours=settings.MARKETING_EMAIL_CAP_HOURS)
+    oldest = MarketingSend.objects.filter(email=(user.email or "").strip().lower(), sent_at__gt=now - window).aggregate(
+        oldest=Min("sent_at")
+    )["oldest"]
+    if oldest is not None:
+        moments.append(oldest + window)
+    return min(moment for moment in moments if moment > now) if any(moment > now for moment in moments) else now
+
+
+def message_seconds(*, caller: KitCaller) -> float:
+    return (message_changes_at(caller=caller) - timezone.now()).total_seconds()

@@ -32,6 +32,7 @@ from provisioning.selectors import environments_of
 from . import events, nudges
 from .caller import KitCaller
 from .exceptions import AskedToday, MessageNotDue, PermissionDenied, ValidationError
+from .message_cache import kit_person_changed
 from .messages import (
     ADMIN_NAMES_SHOWN,
     INVITE_NUDGE,
@@ -41,7 +42,6 @@ from .messages import (
     MessageRef,
     admin_names,
     message_ref,
-    nothing_due_forget,
 )
 from .models import AdminAsk, KitSession, OfferClosed, ProductSuccess
 
@@ -69,9 +69,11 @@ def _ref_properties(caller: KitCaller, ref: MessageRef) -> dict[str, Any]:
 def session_message_close(*, session: KitSession) -> None:
     """The person acted on the session's message (followed, dismissed, answered): it is not
     shown again in this session, and nothing else is (the contact budget)."""
-    KitSession.objects.filter(pk=session.pk, message_closed_at__isnull=True).exclude(message_id="").update(
+    closed = KitSession.objects.filter(pk=session.pk, message_closed_at__isnull=True).exclude(message_id="").update(
         message_closed_at=timezone.now()
     )
+    if closed:
+        kit_person_changed(user_id=session.user_id)
 
 
 def _offer_close(caller: KitCaller, offer: str, action: str) -> None:
@@ -338,10 +340,8 @@ def success_record(*, caller: KitCaller, name: str) -> bool:
     except IntegrityError:
         ProductSuccess.objects.filter(**lookup).update(count=F("count") + 1, last_at=now)
         return False
-    # The invite nudge's first_success moment may have come: the person's "nothing due" is void.
-    transaction.on_commit(
-        lambda: nothing_due_forget(organization_id=caller.organization.pk, user_id=caller.user.pk), robust=True
-    )
+    # The invite nudge's first_success moment may have come: the new row's receiver forgets the
+    # person's kept answers (message_cache).
     event_record(
         name=events.KIT_SUCCESS,
         user=caller.user,

@@ -129,12 +129,12 @@ def eager_tasks():
 
 
 @pytest.fixture(autouse=True)
-def _nothing_due_not_remembered(settings, request):
-    """Message tests see every change at once; test_nothing_due.py turns the memory on."""
-    if "nothing_due_remembered" not in request.fixturenames:
-        settings.KIT_NOTHING_DUE_SECONDS = 0
+def _answers_not_kept(settings, request):
+    """Message tests compute every answer; test_message_cache.py turns the cache on."""
+    if "answers_kept" not in request.fixturenames:
+        settings.KIT_MESSAGE_CACHE_SECONDS = 0
 
 
 @pytest.fixture
-def nothing_due_remembered(settings):
-    settings.KIT_NOTHING_DUE_SECONDS = 60
+def answers_kept(settings):
+    settings.KIT_MESSAGE_CACHE_SECONDS = 60
