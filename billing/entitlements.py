@@ -200,6 +200,13 @@ def entitlements_generations(*, organization_id: int) -> bytes | None:
         return None
 
 
+def entitlements_generation_keys(*, organization_id: int) -> list[str]:
+    """The Redis keys of the organization's and the catalog's generations (the parts of
+    entitlements_generations' token, in its order), for a cache elsewhere that reads them in its
+    own MGET; where one is missing, entitlements_generations creates it."""
+    return [_generation_key(organization_id), _generation_key(None)]
+
+
 def entitlements_answer(
     *, principal: ApiPrincipal, product_code: str | None = None
 ) -> bytes | None:
@@ -282,7 +289,9 @@ def _from_redis(client: redis.Redis, principal: ApiPrincipal) -> tuple[bytes, fl
 
 def _generation_replace(organization_id: int | None) -> None:
     message = "catalog" if organization_id is None else f"org:{organization_id}"
-    _on_invalidation(message)
+    # Every handler of this process at once (this module's, and caches that depend on the same
+    # generations: the kit's answers); the other processes when it is published below.
+    invalidation.dispatch_local(message)
     client = shared_redis.client()
     if client is None:
         return

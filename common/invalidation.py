@@ -3,8 +3,9 @@
 A process that keeps answers in its own memory (the entitlements API, the API keys it has
 verified) must forget them the moment another process changes what they were computed from.
 Writers publish a short message on one channel ("org:<id>", "catalog", "key:<prefix>") right
-away and again after their transaction commits; every web process runs one listener thread
-that passes each message to the handlers registered here.
+away and again after their transaction commits (and pass it to their own process's handlers at
+once, `dispatch_local`); every web process runs one listener thread that passes each message to
+the handlers registered here.
 
 What a reader may trust is tied to the listener's *epoch*, a number that changes whenever the
 listener (re)subscribes or loses its connection; every handler is then called with "*" (forget
@@ -64,6 +65,12 @@ def publish(message: str) -> None:
         client.publish(channel(), message)
     except redis.RedisError:
         logger.exception("invalidation %r not published", message)
+
+
+def dispatch_local(message: str) -> None:
+    """Pass `message` to this process's handlers now: a writer calls it before it changes the
+    shared store and publishes, so its own process never waits for the listener to hear it."""
+    _dispatch(message)
 
 
 def epoch() -> int | None:

@@ -66,10 +66,11 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from billing.entitlements import entitlements_generations
+from billing.entitlements import entitlements_generation_keys, entitlements_generations
 from common import invalidation, shared_redis
 
 from .caller import KitCaller
+from .exceptions import KitSessionExpired
 from .identity import TOUCH_INTERVAL, KitCredential, kit_credential_read
 from .models import KitSession
 
@@ -144,7 +145,7 @@ def answer_json(value: dict[str, Any]) -> bytes:
 
 def _person_replace(user_id: int) -> None:
     message = f"{PERSON_MESSAGE}{user_id}"
-    _on_invalidation(message)
+    invalidation.dispatch_local(message)
     client = shared_redis.client()
     if client is None:
         return
@@ -237,8 +238,8 @@ def answer_cached(*, credential: str, origin: str) -> tuple[bytes | None, Lookup
         return None, None
     try:
         read = kit_credential_read(credential)
-    except Exception:  # noqa: BLE001 - any refusal is the full path's to answer
-        return None, None
+    except KitSessionExpired:
+        return None, None  # the full path answers the refusal
     if read.origin != origin:
         return None, None
     key = _entry_key(read)
@@ -273,8 +274,7 @@ def answer_cached(*, credential: str, origin: str) -> tuple[bytes | None, Lookup
         organization_id, user_id = people
         seen = _seen(organization_id, user_id)
         values = client.mget(
-            [key, shared_redis.key(f"entitlements-generation:{organization_id}"),
-             shared_redis.key("entitlements-generation:catalog"), _person_key(user_id)]
+            [key, *entitlements_generation_keys(organization_id=organization_id), _person_key(user_id)]
         )
         parsed = _parse(values[0])
         if parsed is not None and all(values[1:]) and parsed[0] == values[1:] and parsed[1] > time.time():
