@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership
-from accounts.services import membership_remove
+from accounts.services import invite_create, membership_remove
 from billing.models import Subscription
 from billing.prompts import prompt_dismiss
 from billing.services.payments import payment_record_failure
@@ -328,3 +328,29 @@ def test_answers_kept_before_redis_went_down_are_not_served_from_it(organization
     subscription.trial_ends_at = None
     subscription.save()
     assert message_id(client, caller) is None
+
+
+def test_asking_the_admins_changes_the_next_answer(catalog, no_survey, client):
+    organization, _ = organization_on("free", members=10)
+    member = Membership.objects.filter(organization=organization, role=Membership.Role.MEMBER).first()
+    caller = caller_for(member)
+    assert warm(client, caller) == "prompt:seat_limit_reached.tracker.10"
+    assert post(client, "kit_ask_admins", caller, {"message": "prompt:seat_limit_reached.tracker.10"}).status_code == 202
+    assert message_id(client, caller) is None
+
+
+def test_a_trial_started_in_the_kit_changes_the_next_answer(organization, no_survey, client):
+    organization, admin = organization
+    caller = caller_for(admin_membership(organization, admin))
+    assert warm(client, caller) == "try:wiki+servicedesk"
+    assert post(client, "kit_trials", caller, {"product": "wiki"}).status_code == 201
+    assert message_id(client, caller) is None
+
+
+def test_an_invite_sent_changes_the_next_answer(catalog, no_survey, client):
+    organization, admin = organization_on("free", members=9)
+    offers_closed(organization, admin)
+    caller = caller_for(admin_membership(organization, admin))
+    assert warm(client, caller) is None
+    invite_create(organization=organization, actor=admin, email="tenth@example.com", role="member")
+    assert message_id(client, caller) == "prompt:seat_limit_reached.tracker.10"
