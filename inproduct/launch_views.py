@@ -1,0 +1,41 @@
+"""/w/<environment id>/: the builtin workspace's address on Flywheel. A workspace that is ready,
+of a product that is usable and has a kit secret, opens in the demo product (launch.py); any
+other (being prepared, cancelled, suspended, or a product without a secret yet) is shown by
+provisioning's own page, as before."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.cache import never_cache
+
+from accounts.models import Membership
+from billing.selectors import product_state_of
+from common.exceptions import NotFound
+from provisioning import views as provisioning_views
+from provisioning.models import Environment
+from provisioning.selectors import get_environment_for_user
+
+from .launch import kit_secret_live, launch_ticket, launch_url
+
+
+@never_cache
+@login_required
+def workspace_launch(request: HttpRequest, environment_id: uuid.UUID) -> HttpResponse:
+    try:
+        environment = get_environment_for_user(user=request.user, environment_public_id=environment_id)
+    except NotFound:
+        raise Http404 from None
+    state = product_state_of(organization=environment.organization, product=environment.product)
+    usable = state is None or state.usable
+    secret = kit_secret_live(product_id=environment.product_id)
+    membership = Membership.objects.select_related("user").filter(
+        organization=environment.organization, user=request.user
+    ).first()
+    if environment.status != Environment.Status.ACTIVE or not usable or secret is None or membership is None:
+        return provisioning_views.builtin_workspace(request, environment_id)
+    ticket = launch_ticket(environment=environment, membership=membership, secret=secret)
+    return redirect(launch_url(environment=environment, ticket=ticket))
