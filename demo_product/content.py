@@ -10,7 +10,7 @@ PRODUCTS = {
         "name": "Tracker",
         "accent": "tracker",
         "nav": ["Board", "Backlog", "Roadmap", "Reports"],
-        "action": {"label": "Create a card", "field": "Card title", "placeholder": "e.g. Export invoices as CSV",
+        "action": {"label": "Create a card", "field": "Card title", "placeholder": "e.g. Add due dates to cards",
                    "done": "Card created"},
     },
     "wiki": {
@@ -52,7 +52,7 @@ PAGE_TREE = [
 ]
 WIKI_PAGE = {
     "title": "Architecture overview",
-    "updated": "Edited 2 days ago by Dana",
+    "updated": "Edited 2 days ago by Sam Meyer",
     "paragraphs": [
         "Our platform is three services behind one gateway: the web app, the API and the worker. "
         "They share one PostgreSQL database and talk through a Redis queue.",

@@ -75,6 +75,7 @@ def workspace(request: HttpRequest, environment: uuid.UUID) -> HttpResponse:
     except LookupError:
         token = ""  # the secret was removed since the launch: the product works, without the kit
     succeeded = request.session.pop(SUCCESS_KEY, "") == str(environment)
+    initials = "".join(word[0] for word in signed_in["user_name"].split()[:2]).upper() or "?"
     return render(
         request,
         f"demo_product/{signed_in['product']}.html",
@@ -87,7 +88,8 @@ def workspace(request: HttpRequest, environment: uuid.UUID) -> HttpResponse:
             "kit_token": token,
             "kit_script": _flywheel("/kit/v1/kit.js"),
             "flywheel_app": _flywheel("/app/"),
-            "board": board_with(signed_in.get("created", []), (signed_in["user_name"][:1] or "?").upper()),
+            "initials": initials,
+            "board": board_with(signed_in.get("created", []), initials),
             "page_tree": PAGE_TREE,
             "wiki_page": WIKI_PAGE,
             "queue": queue_with(signed_in.get("created", []), signed_in["user_name"]),
