@@ -32,6 +32,7 @@ PRODUCT_FIELDS = {
     "provisioner",
     "provisioning_url",
     "provisioning_secret_env",
+    "kit_origins",
     "editions",
 }
 EDITION_FIELDS = {
@@ -48,6 +49,8 @@ EDITION_FIELDS = {
 }
 MAX_TRIAL_DAYS = 90
 MAX_PRICE_MINOR = 2_000_000_000  # the database column is a 32-bit integer
+MAX_KIT_ORIGINS = 20
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class ProductSpec:
     provisioner: str
     provisioning_url: str
     provisioning_secret_env: str
+    kit_origins: list[str] = field(default_factory=list)
     editions: list[EditionSpec] = field(default_factory=list)
 
 
@@ -148,9 +152,59 @@ class _Checker:
             self.problem(where, name, f"must be at most {maximum}, got {value}")
         return value
 
+    def origins(self, data: dict, where: str, name: str) -> list[str]:
+        """A list of web origins, `scheme://host[:port]` exactly as a browser sends them in its
+        Origin header (the in-product kit compares them character for character)."""
+        value = data.get(name, [])
+        if not isinstance(value, list) or len(value) > MAX_KIT_ORIGINS:
+            self.problem(where, name, f"must be a list of at most {MAX_KIT_ORIGINS} origins like \"https://tracker.example.com\"")
+            return []
+        origins: list[str] = []
+        for origin in value:
+            problem = origin_problem(origin)
+            if problem:
+                self.problem(where, name, f"{origin!r} {problem}")
+            elif origin in origins:
+                self.problem(where, name, f"{origin!r} is listed twice")
+            else:
+                origins.append(origin)
+        return origins
+
     def unknown(self, data: dict, where: str, allowed: set[str]) -> None:
         for name in sorted(set(data) - allowed):
             self.problem(where, name, "is not a known field (a typo?)")
+
+
+def origin_problem(origin: object) -> str:
+    """What is wrong with `origin` as a product's kit origin ("" when nothing is)."""
+    if not isinstance(origin, str):
+        return "must be text"
+    if not origin or len(origin) > 200:
+        return "must be 1 to 200 characters"
+    if "*" in origin:
+        return "must name one origin: wildcards are not allowed"
+    if not origin.isascii() or any(character.isspace() or not character.isprintable() for character in origin):
+        return "must be plain ASCII without spaces (write an international host name in its xn-- form)"
+    try:
+        parts = urlparse(origin)
+        port = parts.port
+    except ValueError:
+        return "is not a URL origin like \"https://tracker.example.com\""
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must start with https:// (or http://) and name a host"
+    if parts.path or parts.params or parts.query or parts.fragment or "?" in origin or "#" in origin:
+        return "must be an origin only, without a path (not even a final /)"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry a user name or password"
+    if port is not None and port == DEFAULT_PORTS[parts.scheme]:
+        return f"must leave out the default port {port} (browsers do)"
+    if port is not None and not parts.netloc.endswith(f":{port}"):
+        return f"must write its port as browsers do (:{port})"
+    if parts.netloc.endswith(":"):
+        return "must name its port after the colon, or have no colon"
+    if origin != f"{parts.scheme}://{parts.netloc.lower()}":
+        return "must be written in lower case"
+    return ""
 
 
 def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
@@ -188,6 +242,7 @@ def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
         provisioner = raw.get("provisioner", Product.Provisioner.BUILTIN)
         url = check.text(raw, where, "provisioning_url", required=False, limit=200)
         secret_env = check.text(raw, where, "provisioning_secret_env", required=False, limit=128)
+        kit_origins = check.origins(raw, where, "kit_origins")
         if provisioner not in Product.Provisioner.values:
             check.problem(
                 where, "provisioner", f"must be one of {', '.join(Product.Provisioner.values)}, got {provisioner!r}"
@@ -271,6 +326,7 @@ def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
                 provisioner=str(provisioner),
                 provisioning_url=url,
                 provisioning_secret_env=secret_env,
+                kit_origins=kit_origins,
                 editions=editions,
             )
         )
@@ -317,6 +373,7 @@ def catalog_sync(*, path: Path | None = None, text: str | None = None) -> SyncRe
             "provisioner": spec.provisioner,
             "provisioning_url": spec.provisioning_url,
             "provisioning_secret_env": spec.provisioning_secret_env,
+            "kit_origins": spec.kit_origins,
             "position": position,
             "is_active": True,
         }

@@ -14,7 +14,9 @@ path pays a substring search and no more.
 The answer names what was wrong: a page gets a 400 page "The field 'product' contains a NUL
 character."; the JSON API (the `api` URL namespace) gets django-ninja's own 422 shape,
 `{"detail": [{"type": "string_nul", "loc": ["query", "product"], "msg": "..."}]}`, the body
-every API operation declares for 422 (config/api.py, docs/api.md).
+every API operation declares for 422 (config/api.py, docs/api.md); the in-product kit's
+endpoints (/kit/) get their own shape, a 400 `{"detail": "The field 'token' contains a NUL
+character."}`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from .exceptions import RequestMalformed
 
 NUL = "\x00"
 API_NAMESPACE = "api"
+# The in-product kit's endpoints answer JSON `{"detail": ...}` (inproduct/, docs/in-product.md).
+KIT_PATH = "/kit/"
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -110,7 +114,7 @@ def nul_find(request: HttpRequest) -> NulFound | None:
             if b"\\u0000" in body.lower() or (is_json and b"\x00" in body):
                 try:
                     data = json.loads(body)
-                except ValueError:  # a raw NUL byte is not JSON: say so rather than "cannot parse"
+                except (ValueError, RecursionError):  # a raw NUL byte is not JSON: say so rather than "cannot parse"
                     return NulFound("body", ()) if is_json else None
                 for found in _in_json(data, ()):
                     return found
@@ -184,6 +188,8 @@ class RejectNulMiddleware:
                 {"detail": [{"type": "string_nul", "loc": [found.source, *found.loc], "msg": found.message}]},
                 status=422,
             )
+        if request.path.startswith(KIT_PATH):
+            return JsonResponse({"detail": found.message}, status=400)
         return HttpResponse(render_to_string("bad_request.html", {"message": found.message}), status=400)
 
 

@@ -321,6 +321,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "feedback.tasks.reports_send_monthly",
         "schedule": crontab(hour=7, minute=23),
     },
+    "prune-kit-token-uses": {
+        # A used kit token is remembered (replays refused) until it would be refused as expired.
+        "task": "inproduct.tasks.kit_token_uses_prune",
+        "schedule": crontab(minute=7),
+    },
     "reconcile-stripe-payments": {
         "task": "billing.tasks.payments_reconcile",
         "schedule": crontab(hour=3, minute=41),

@@ -1,0 +1,101 @@
+"""Fixtures for the kit's tests: a product's kit secret, tokens minted as a product's server
+mints them, and a caller's session credential."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+import jwt
+import pytest
+from django.conf import settings
+
+from accounts.models import Membership
+from catalog.models import Product
+from inproduct.identity import kit_secret_issue
+from inproduct.models import KitSecret, KitSession, KitTokenUse
+from tests.factories import MembershipFactory
+
+
+@pytest.fixture
+def demo_origin() -> str:
+    """Where the builtin products' pages run (the demo product): one of Tracker's origins."""
+    return settings.DEMO_PRODUCT_URL
+
+
+@pytest.fixture
+def tracker(catalog) -> Product:
+    return Product.objects.get(code="tracker")
+
+
+@pytest.fixture
+def tracker_secret(tracker) -> tuple[KitSecret, str]:
+    return kit_secret_issue(product=tracker)
+
+
+@pytest.fixture
+def acme(trial_organization):
+    """An organization on a Tracker trial, its admin and one member: (organization, admin, member)."""
+    organization, admin = trial_organization
+    member = MembershipFactory(organization=organization, role=Membership.Role.MEMBER).user
+    return organization, admin, member
+
+
+def claims_for(user, organization, product_code: str = "tracker", **overrides) -> dict:
+    now = int(time.time())
+    claims = {
+        "iss": product_code,
+        "aud": "flywheel-kit",
+        "sub": str(user.public_id),
+        "org": str(organization.public_id),
+        "iat": now,
+        "exp": now + 300,
+        "jti": secrets.token_urlsafe(24),
+    }
+    claims.update(overrides)
+    return {name: value for name, value in claims.items() if value is not DROP}
+
+
+DROP = object()
+
+
+@pytest.fixture
+def mint(tracker_secret, acme):
+    """mint(**claim overrides, user=, organization=, secret=, kid=, headers=) -> a token, signed
+    as the product's server signs it (claims default to Acme's admin on Tracker; a claim set to
+    DROP is left out)."""
+    kit_secret, value = tracker_secret
+    organization, admin, _member = acme
+
+    def _mint(*, user=None, organization_=None, secret=None, kid=None, headers=None, algorithm="HS256", **overrides):
+        claims = claims_for(user or admin, organization_ or organization, **overrides)
+        header = {"kid": kit_secret.key_id if kid is None else kid, **(headers or {})}
+        header = {name: item for name, item in header.items() if item is not DROP}
+        return jwt.encode(claims, secret or value, algorithm=algorithm, headers=header)
+
+    return _mint
+
+
+@pytest.fixture
+def exchange(client, demo_origin):
+    """exchange(token, origin=demo) -> the response of POST /kit/v1/session."""
+
+    def _exchange(token, *, origin=None, body=None):
+        headers = {} if origin == "" else {"HTTP_ORIGIN": origin or demo_origin}
+        payload = body if body is not None else {"token": token}
+        data = payload if isinstance(payload, str | bytes) else json.dumps(payload)
+        return client.post("/kit/v1/session", data=data, content_type="application/json", **headers)
+
+    return _exchange
+
+
+@pytest.fixture
+def nothing_written():
+    """Call it after a refusal: no kit session was started and no token spent."""
+
+    def _check():
+        assert KitSession.objects.count() == 0
+        assert KitTokenUse.objects.count() == 0
+
+    return _check

@@ -1,0 +1,53 @@
+"""GET /kit/v1/kit.js: the kit's ES module, for any page (ACAO *), cacheable and revalidated
+by ETag; a 404 naming the file while it is missing."""
+
+from __future__ import annotations
+
+import pytest
+
+from inproduct import identity_views
+
+SCRIPT = b"export const kit = 'flywheel';\n"
+
+
+@pytest.fixture
+def script_file(tmp_path, monkeypatch):
+    path = tmp_path / "kit.js"
+    path.write_bytes(SCRIPT)
+    monkeypatch.setattr(identity_views, "KIT_SCRIPT", path)
+    return path
+
+
+def test_the_script_is_served_to_any_origin(client, script_file):
+    response = client.get("/kit/v1/kit.js", HTTP_ORIGIN="https://anyone.example")
+    assert response.status_code == 200
+    assert response.content == SCRIPT
+    assert response["Content-Type"] == "text/javascript; charset=utf-8"
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert response["Cache-Control"] == "public, max-age=300"
+    assert response["ETag"].startswith('"')
+
+
+def test_the_script_is_revalidated_by_its_etag(client, script_file):
+    etag = client.get("/kit/v1/kit.js")["ETag"]
+    again = client.get("/kit/v1/kit.js", HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304
+    assert again.content == b""
+
+    script_file.write_bytes(SCRIPT + b"// changed, and longer\n")
+    changed = client.get("/kit/v1/kit.js", HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200
+    assert changed["ETag"] != etag
+
+
+def test_a_missing_script_is_a_404_naming_the_file(client, tmp_path, monkeypatch):
+    monkeypatch.setattr(identity_views, "KIT_SCRIPT", tmp_path / "absent.js")
+    response = client.get("/kit/v1/kit.js")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "The kit's script is not available: static/kit/v1/kit.js is missing."}
+
+
+def test_the_script_is_only_read(client, script_file):
+    response = client.post("/kit/v1/kit.js")
+    assert response.status_code == 405
+    assert response.json() == {"detail": "The kit's script is read with GET."}
