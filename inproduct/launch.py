@@ -21,18 +21,12 @@ from accounts.models import Membership
 from accounts.selectors import membership_is_admin
 from provisioning.models import Environment
 
+from .identity import person_name
 from .models import KitSecret
 
 LAUNCH_AUDIENCE = "flywheel-demo-launch"
 LAUNCH_ISSUER = "flywheel"
 LAUNCH_TICKET_SECONDS = 60
-
-
-def kit_secret_live(*, product_id: int) -> KitSecret | None:
-    """The product's newest secret that is not retired, or None."""
-    return (
-        KitSecret.objects.filter(product_id=product_id, retired_at__isnull=True).order_by("-created_at", "-pk").first()
-    )
 
 
 def launch_ticket(*, environment: Environment, membership: Membership, secret: KitSecret) -> str:
@@ -44,7 +38,7 @@ def launch_ticket(*, environment: Environment, membership: Membership, secret: K
         "iss": LAUNCH_ISSUER,
         "aud": LAUNCH_AUDIENCE,
         "sub": str(user.public_id),
-        "name": user.get_full_name() or user.email,
+        "name": person_name(membership),
         "email": user.email,
         "org": str(organization.public_id),
         "org_name": organization.name,

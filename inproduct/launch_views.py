@@ -19,7 +19,8 @@ from provisioning import views as provisioning_views
 from provisioning.models import Environment
 from provisioning.selectors import get_environment_for_user
 
-from .launch import kit_secret_live, launch_ticket, launch_url
+from .identity import kit_secrets_live
+from .launch import launch_ticket, launch_url
 
 
 @never_cache
@@ -31,7 +32,8 @@ def workspace_launch(request: HttpRequest, environment_id: uuid.UUID) -> HttpRes
         raise Http404 from None
     state = product_state_of(organization=environment.organization, product=environment.product)
     usable = state is None or state.usable
-    secret = kit_secret_live(product_id=environment.product_id)
+    secrets = kit_secrets_live(product=environment.product)
+    secret = secrets[0] if secrets else None  # the newest: the one the demo product was given last
     membership = Membership.objects.select_related("user").filter(
         organization=environment.organization, user=request.user
     ).first()

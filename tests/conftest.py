@@ -150,18 +150,13 @@ def wait_for(predicate, *, timeout: float = 20, interval: float = 0.05, what: st
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def kit_secret_issue(product_code: str):
-    """A live kit secret for the product, shaped as the contract says (docs/in-product.md)."""
-    import secrets
-
+def kit_secret_for(product_code: str):
+    """A live kit secret issued to the product (inproduct.identity), as `kit_secret issue` does."""
     from catalog.models import Product
-    from inproduct.models import KitSecret
+    from inproduct.identity import kit_secret_issue
 
-    return KitSecret.objects.create(
-        product=Product.objects.get(code=product_code),
-        key_id=f"{product_code}_{secrets.token_hex(4)}",
-        secret=f"fwk_{secrets.token_urlsafe(32)}",
-    )
+    kit_secret, _value = kit_secret_issue(product=Product.objects.get(code=product_code))
+    return kit_secret
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ from inproduct.launch import LAUNCH_TICKET_SECONDS
 from provisioning.models import Environment
 
 from ..billing.helpers import workspace_ready
-from ..conftest import kit_secret_issue, organization_on
+from ..conftest import kit_secret_for, organization_on
 from ..factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +36,7 @@ def test_a_member_is_sent_to_the_demo_product_with_a_short_lived_ticket_naming_w
     admin.first_name, admin.last_name = "Ada", "Lovelace"
     admin.save()
     environment = workspace_ready(organization)
-    secret = kit_secret_issue("tracker")
+    secret = kit_secret_for("tracker")
     client.force_login(admin)
 
     response = client.get(reverse("builtin_workspace", args=[environment.public_id]))
@@ -59,8 +59,8 @@ def test_a_member_is_sent_to_the_demo_product_with_a_short_lived_ticket_naming_w
 def test_a_member_who_is_not_an_admin_is_named_so_and_a_retired_secret_is_not_used(client, catalog):
     organization, _ = organization_on("standard")
     environment = workspace_ready(organization)
-    retired = kit_secret_issue("tracker")
-    live = kit_secret_issue("tracker")
+    retired = kit_secret_for("tracker")
+    live = kit_secret_for("tracker")
     retired.retired_at = live.created_at
     retired.save()
     member = MembershipFactory(organization=organization, role=Membership.Role.MEMBER).user
@@ -81,7 +81,7 @@ def test_without_a_kit_secret_the_workspace_stays_on_flywheel(client, catalog):
 
 def test_a_workspace_being_prepared_or_a_suspended_product_shows_flywheels_page_not_the_product(client, catalog):
     organization, admin = organization_on("standard")
-    kit_secret_issue("tracker")
+    kit_secret_for("tracker")
     environment = Environment.objects.get(organization=organization)
     client.force_login(admin)
     preparing = client.get(reverse("builtin_workspace", args=[environment.public_id]))
@@ -96,7 +96,7 @@ def test_a_workspace_being_prepared_or_a_suspended_product_shows_flywheels_page_
 def test_someone_outside_the_organization_gets_nothing(client, catalog):
     organization, _ = organization_on("standard")
     environment = workspace_ready(organization)
-    kit_secret_issue("tracker")
+    kit_secret_for("tracker")
     client.force_login(UserFactory())
     assert client.get(reverse("builtin_workspace", args=[environment.public_id])).status_code == 404
     client.logout()

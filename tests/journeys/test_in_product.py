@@ -31,7 +31,7 @@ from ..billing.helpers import (
     standard_checkout,
     workspace_ready,
 )
-from ..conftest import DemoProductProcess, kit_secret_issue, organization_on
+from ..conftest import DemoProductProcess, kit_secret_for, organization_on
 from ..factories import PASSWORD
 from .conftest import main_text, sign_in
 
@@ -43,7 +43,7 @@ def demo_product(live_server, settings, catalog):
     """The demo product beside Flywheel: each builtin product has a live kit secret, which the
     demo product gets in its environment (as `make run` gives it var/demo-product.env)."""
     settings.SITE_URL = live_server.url  # the links in the kit's messages point at the live server
-    secrets = [kit_secret_issue(code) for code in ("tracker", "wiki", "servicedesk")]
+    secrets = [kit_secret_for(code) for code in ("tracker", "wiki", "servicedesk")]
     product = DemoProductProcess(flywheel_url=live_server.url, kit_secrets=secrets)
     settings.DEMO_PRODUCT_URL = product.url  # its origin is the builtin products' kit origin
     yield product
