@@ -55,10 +55,12 @@ def workspace(request: HttpRequest, environment: uuid.UUID) -> HttpResponse:
                 status=403,
             )
         workspaces = _workspaces(request)
+        if any(entry.get("user_id") != launch.user_id for entry in workspaces.values()):
+            request.session.flush()  # another person in this browser: nothing of the first one's stays
+            workspaces = {}
+        else:
+            request.session.cycle_key()  # a new session key at each sign-in
         previous = workspaces.get(str(environment)) or {}
-        if previous.get("user_id") != launch.user_id:
-            request.session.cycle_key()  # another person in this browser: a new session
-            previous = {}
         workspaces[str(environment)] = {**asdict(launch), "created": previous.get("created", [])}
         request.session[SESSION_KEY] = workspaces
         return redirect("workspace", environment=environment)

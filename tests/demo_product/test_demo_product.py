@@ -167,3 +167,12 @@ def test_each_builtin_product_has_a_page_of_its_own(product, secret, expected):
         assert words in html
     token = jwt.decode(_kit_token(html), secret.secret, algorithms=["HS256"], audience="flywheel-kit")
     assert token["iss"] == secret.product.code
+
+
+def test_another_person_signing_in_in_the_same_browser_keeps_nothing_of_the_first_ones(product):
+    first_workspace, second_workspace = str(uuid.uuid4()), str(uuid.uuid4())
+    browser, _ = _launch(product, first_workspace, _ticket(first_workspace))
+    assert browser.get(f"{product.url}/w/{first_workspace}/flywheel-token").status_code == 200
+    browser.get(f"{product.url}/w/{second_workspace}/", params={"ticket": _ticket(second_workspace, name="Bob Smith")})
+    assert browser.get(f"{product.url}/w/{second_workspace}/flywheel-token").status_code == 200
+    assert browser.get(f"{product.url}/w/{first_workspace}/flywheel-token").status_code == 401
