@@ -57,6 +57,8 @@ DOCS = {
     "dana-app-390": "app-390.png",
     "dana-billing-trial-1280": "billing-1280.png",
     "staff-funnel-1280": "staff-funnel-1280.png",
+    "gina-tracker-trial-ends-1280": "in-product-trial-ends-1280.png",
+    "uma-wiki-survey-390": "in-product-survey-390.png",
 }
 
 

@@ -186,7 +186,7 @@ def test_a_member_answers_the_survey_in_the_product_and_the_admin_reads_it(demo_
     expect(card).to_contain_text("How likely are you to recommend")
     check_page(page, "Tracker with the survey")
     card.locator("label[for=fw-score-9]").click()
-    card.get_by_label("Your role").select_option(label="Developer")
+    card.get_by_label("Your role").select_option(value="developer")
     card.get_by_label("What is the main reason for your score?").fill("The board made our sprints calm again.")
     card.get_by_role("button", name="Send").click()
     expect(card).to_contain_text("Thank you")
