@@ -64,7 +64,9 @@ def return_trip_of(
 
 
 def with_return_trip(path: str, trip: ReturnTrip | None) -> str:
-    """`path` (an address on Flywheel) carrying the trip back, if there is one."""
-    if trip is None:
+    """`path` (an address on Flywheel, perhaps with a #fragment) carrying the trip back, if
+    there is one."""
+    if trip is None or not path:
         return path
-    return f"{path}{'&' if '?' in path else '?'}{trip.query}"
+    address, hash_mark, fragment = path.partition("#")
+    return f"{address}{'&' if '?' in address else '?'}{trip.query}{hash_mark}{fragment}"

@@ -73,6 +73,14 @@ def test_the_billing_page_leads_on_with_the_way_back(client, localstripe, catalo
     assert html.count(f'name="return_to" value="{PRODUCT_PAGE}"') >= 3  # add seats, change edition, remove, cancel
 
 
+def test_the_billing_pages_own_prompt_keeps_the_way_back(client, localstripe, catalog):
+    organization, admin, subscription = paid_organization(localstripe, seats=1)
+    client.force_login(admin)
+    html = client.get(reverse("billing"), {"return_to": PRODUCT_PAGE}).content.decode()
+    add_seats = reverse("add_seats", args=[subscription.public_id])
+    assert f'href="{add_seats}?return_to={quote(PRODUCT_PAGE, safe="")}"' in html  # 1 of 1 seat: "Add seats"
+
+
 def test_a_new_card_saved_from_the_product_goes_straight_back_to_it(client, localstripe, catalog):
     organization, admin, subscription = paid_organization(localstripe, seats=5)
     client.force_login(admin)
