@@ -457,6 +457,10 @@ def invite_accept(*, invite: Invite, user: User) -> Membership:
             Removal.objects.filter(organization=organization, user=user).delete()
             SignupIntent.objects.filter(user=user, completed_at__isnull=True).update(completed_at=timezone.now())
             _event("invite_accepted", user=user, organization=organization, properties={"role": invite.role})
+            if invite.invited_by_id is not None:
+                # The inviter's side of the same moment, so experiments on inviters (invite
+                # nudges) count accepted invites per exposed user.
+                _event("invitee_joined", user=invite.invited_by, organization=organization, properties={"role": invite.role})
             return membership
     except SeatLimitReached as refusal:
         _seat_refusal_record(organization, user, refusal, "invite_accept")

@@ -183,6 +183,21 @@ def _generations_ensure(
     return pipe.execute()[2:]
 
 
+def entitlements_generations(*, organization_id: int) -> bytes | None:
+    """The organization's and the catalog's current generations as one token, for a cache
+    elsewhere whose answers depend on the same rows (the kit's "nothing due"): read it before
+    computing an answer, store it with the answer, and use the answer only while the token is
+    unchanged. None without a shared Redis or while it fails (then nothing may be kept)."""
+    client = shared_redis.client()
+    if client is None:
+        return None
+    try:
+        found = client.mget([_generation_key(organization_id), _generation_key(None)])
+        return b"|".join(_generations_ensure(client, organization_id, found))
+    except redis.RedisError:
+        return None
+
+
 def entitlements_answer(
     *, principal: ApiPrincipal, product_code: str | None = None
 ) -> bytes | None:

@@ -5,6 +5,12 @@ class TrialNotOffered(FlywheelError):
     default_message = "This edition has no free trial."
 
 
+class TrialSpent(TrialNotOffered):
+    """The organization had its one trial of the product: it can only be bought now."""
+
+    default_message = "Your organization has had this product's trial already."
+
+
 class SubscriptionExists(FlywheelError):
     default_message = "Your organization already has this product."
 

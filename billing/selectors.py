@@ -2,7 +2,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
@@ -282,6 +282,41 @@ def trial_spent(*, organization: Organization, product: Product) -> bool:
     return trial_used(organization=organization, product=product) and not Subscription.objects.filter(
         organization=organization, product=product, status__in=Subscription.LIVE_STATUSES
     ).exists()
+
+
+def seats_free(*, organization: Organization) -> int | None:
+    """How many more people (members or invites) the organization can add before a live
+    subscription's seat limit refuses one (services.seats.seat_limit_enforce's rule); None
+    when no live subscription limits it."""
+    limits = list(
+        Subscription.objects.filter(organization=organization, status__in=Subscription.LIVE_STATUSES).values_list(
+            "seat_limit", flat=True
+        )
+    )
+    if not limits:
+        return None
+    return max(min(limits) - seats_in_use(organization=organization), 0)
+
+
+def products_to_try(*, organization: Organization) -> list[Edition]:
+    """"Try another product": for each active product the organization has nothing live of and
+    never trialled, the edition its one-click trial starts (the lowest-ranked with a trial), in
+    catalog order. The billing page and the in-product kit offer the same list."""
+    taken = set(
+        Subscription.objects.filter(organization=organization)
+        .filter(Q(trial_started_at__isnull=False) | ~Q(status=Subscription.Status.CANCELED))
+        .values_list("product_id", flat=True)
+    )
+    editions = (
+        Edition.objects.select_related("product")
+        .filter(product__is_active=True, is_active=True, trial_days__gt=0)
+        .exclude(product_id__in=taken)
+        .order_by("product__position", "product__code", "rank")
+    )
+    first: dict[int, Edition] = {}
+    for edition in editions:
+        first.setdefault(edition.product_id, edition)
+    return list(first.values())
 
 
 def _paid_editions(product: Product) -> list[Edition]:

@@ -51,8 +51,13 @@ def edition_default_for_trial(*, product_code: str) -> Edition:
 
 
 def origin_of(url: str) -> str:
-    """scheme://host[:port] of a URL, lower case; "" when it has no http(s) scheme or host."""
-    parts = urlsplit(url or "")
+    """scheme://host[:port] of a URL, lower case; "" when it has no http(s) scheme or host, or
+    is not a URL at all (`http://[`, a port that is not a number: what anyone may send)."""
+    try:
+        parts = urlsplit(url or "")
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        return ""
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return ""
     return f"{parts.scheme}://{parts.netloc.lower()}"

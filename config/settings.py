@@ -629,3 +629,7 @@ KIT_SESSION_SECONDS = env_int("KIT_SESSION_SECONDS", 3600)
 # A visit ends after this long without a kit call: the next exchange starts a new kit session
 # (and a new contact budget: one kit message per session).
 KIT_SESSION_IDLE_MINUTES = env_int("KIT_SESSION_IDLE_MINUTES", 30)
+# "Nothing is due" for a person in a product is remembered this long (0: never), unless the
+# organization's billing changes first (the entitlements generation): a survey, an offer or a
+# nudge whose moment comes with time is shown at most this late.
+KIT_NOTHING_DUE_SECONDS = env_int("KIT_NOTHING_DUE_SECONDS", 60)

@@ -10,6 +10,9 @@ ENVIRONMENT_ACTIVE = "environment_active"
 ENVIRONMENT_FAILED = "environment_failed"
 INVITE_SENT = "invite_sent"
 INVITE_ACCEPTED = "invite_accepted"
+# Recorded for the inviter (invite_accepted is the invitee's): "invites accepted per user who
+# invited" is then an activation metric of an experiment on inviters, such as invite-nudge.
+INVITEE_JOINED = "invitee_joined"
 JOINED_BY_DOMAIN = "joined_by_domain"
 SEAT_LIMIT_REACHED = "seat_limit_reached"
 SUBSCRIPTION_STARTED = "subscription_started"
@@ -38,7 +41,7 @@ SIGNUP_FUNNEL = [
 
 KNOWN_EVENTS = frozenset(
     SIGNUP_FUNNEL
-    + [ENVIRONMENT_FAILED, JOINED_BY_DOMAIN, SEAT_LIMIT_REACHED, SUBSCRIPTION_STARTED, SUBSCRIPTION_PAID, SEATS_ADDED, SUBSCRIPTION_RENEWED, EDITION_CHANGED, PAYMENT_FAILED, TRIAL_ENDED, SUBSCRIPTION_SUSPENDED,
+    + [INVITEE_JOINED, ENVIRONMENT_FAILED, JOINED_BY_DOMAIN, SEAT_LIMIT_REACHED, SUBSCRIPTION_STARTED, SUBSCRIPTION_PAID, SEATS_ADDED, SUBSCRIPTION_RENEWED, EDITION_CHANGED, PAYMENT_FAILED, TRIAL_ENDED, SUBSCRIPTION_SUSPENDED,
        PAYMENT_REFUNDED]
 )
 
@@ -88,6 +91,7 @@ EVENT_LABELS = {
     ENVIRONMENT_FAILED: "Workspace failed",
     INVITE_SENT: "Invited a colleague",
     INVITE_ACCEPTED: "A colleague joined",
+    INVITEE_JOINED: "A colleague they invited joined",
     JOINED_BY_DOMAIN: "Joined by email domain",
     SEAT_LIMIT_REACHED: "Reached the seat limit",
     SUBSCRIPTION_STARTED: "Started a subscription",

@@ -7,3 +7,10 @@ class InproductConfig(AppConfig):
     to try) under one contact budget. docs/in-product.md."""
 
     name = "inproduct"
+
+    def ready(self) -> None:
+        from experiments.events import events_register
+
+        from . import events
+
+        events_register(events.EVENTS)

@@ -3,7 +3,12 @@ naming what was wrong; the endpoints answer `{"detail": <message>}` (docs/in-pro
 
 from __future__ import annotations
 
-from common.exceptions import FlywheelError
+from common.exceptions import FlywheelError, NotFound, PermissionDenied, ValidationError
+
+__all__ = [
+    "FlywheelError", "NotFound", "PermissionDenied", "ValidationError", "KitError", "KitBadRequest", "KitTokenRefused",
+    "KitSessionExpired", "KitForbidden", "KitMethodNotAllowed", "AskedToday", "MessageNotDue",
+]
 
 
 class KitError(FlywheelError):
@@ -43,6 +48,24 @@ class KitForbidden(KitError):
     default_message = "You are not allowed to do that."
 
 
+class KitOriginRefused(KitForbidden):
+    """The request comes from no origin, or from one the product has not registered (or not the
+    one its credential was issued to). Answered without CORS headers: the page cannot read it."""
+
+
 class KitMethodNotAllowed(KitError):
     status = 405
     default_message = "This address does not answer that method."
+
+
+class AskedToday(KitError):
+    """A member asked the admins about this kind of message today already."""
+
+    status = 429
+    default_message = "You asked the admins about this today already; they have your request."
+
+
+class MessageNotDue(NotFound):
+    """The message named no longer applies to the person (resolved, dismissed, or never theirs)."""
+
+    default_message = "This message no longer applies: reload the page."

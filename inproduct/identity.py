@@ -33,6 +33,7 @@ import jwt
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import F, FilteredRelation, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -43,8 +44,6 @@ from common.exceptions import (
     FlywheelError,
     NotFound,
     PermissionDenied,
-    RequestMalformed,
-    ValidationError,
 )
 
 from .caller import KitCaller
@@ -62,6 +61,7 @@ from .exceptions import (
     KitError,
     KitForbidden,
     KitMethodNotAllowed,
+    KitOriginRefused,
     KitSessionExpired,
     KitTokenRefused,
 )
@@ -334,11 +334,11 @@ def kit_session_exchange(*, token: object, origin: str) -> KitExchange:
     once join one session).
     """
     if not origin:
-        raise KitForbidden(origin_refusal(origin))
+        raise KitOriginRefused(origin_refusal(origin))
     verified = kit_token_verify(token)
     product = verified.product
     if not origin_allowed_for(origin, product):
-        raise KitForbidden(origin_refusal(origin, product))
+        raise KitOriginRefused(origin_refusal(origin, product))
     membership = _member_for(verified)
     # One exchange at a time per person and organization; the row may have gone meanwhile.
     if not Membership.objects.select_for_update().filter(pk=membership.pk).exists():
@@ -420,37 +420,46 @@ def bearer_credential(request: HttpRequest) -> str:
 def kit_caller_read(*, credential: str, origin: str) -> KitCaller:
     """The caller a session credential names, called from `origin`.
 
-    KitForbidden (403): no origin, an origin no product registers, an origin other than the one
+    KitOriginRefused (403): no origin, an origin no product registers, an origin other than the one
     the credential was issued for, or one its product no longer registers. KitSessionExpired
     (401): the credential is missing, expired or tampered with, or its session or the person's
     membership is gone. Touches the session's last_seen_at at most once per TOUCH_INTERVAL.
     """
     if not origin:
-        raise KitForbidden(origin_refusal(origin))
+        raise KitOriginRefused(origin_refusal(origin))
     try:
         value = _credential_read(credential)
     except KitSessionExpired:
         if not origin_allowed_for_any(origin):
-            raise KitForbidden(origin_refusal(origin)) from None
+            raise KitOriginRefused(origin_refusal(origin)) from None
         raise
     if value["o"] != origin:
-        raise KitForbidden(
+        raise KitOriginRefused(
             f"This Flywheel session was issued to a page on {value['o']}, not {origin[:200]}: reload the page."
         )
     try:
         session_public_id = uuid.UUID(hex=value["s"])
     except ValueError:
         raise KitSessionExpired() from None
-    session = KitSession.objects.select_related("product").filter(public_id=session_public_id).first()
-    if session is None:
-        raise KitSessionExpired()
-    membership = (
-        Membership.objects.select_related("user", "organization")
-        .filter(user_id=session.user_id, organization_id=session.organization_id, user__is_active=True)
+    # One query on every kit call: the session with its person, organization, product and the
+    # person's membership of that organization (None once they were removed).
+    session = (
+        KitSession.objects.annotate(
+            membership=FilteredRelation(
+                "user__memberships", condition=Q(user__memberships__organization=F("organization"))
+            )
+        )
+        .select_related("product", "user", "organization", "membership")
+        .filter(public_id=session_public_id)
         .first()
     )
-    if membership is None:
+    if session is None:
         raise KitSessionExpired()
+    # Django leaves the attribute unset, not None, when the filtered relation found no row.
+    membership: Membership | None = getattr(session, "membership", None)
+    if membership is None or not session.user.is_active:
+        raise KitSessionExpired()
+    membership.user, membership.organization = session.user, session.organization
     if session.product_id != value["p"]:
         # The session was started from another of the organization's products: this page's
         # product is the credential's. Kept in memory only.
@@ -459,7 +468,7 @@ def kit_caller_read(*, credential: str, origin: str) -> KitCaller:
             raise KitSessionExpired()
         session.product = product
     if not origin_allowed_for(origin, session.product):
-        raise KitForbidden(origin_refusal(origin, session.product))
+        raise KitOriginRefused(origin_refusal(origin, session.product))
     now = timezone.now()
     if session.last_seen_at < now - TOUCH_INTERVAL:
         KitSession.objects.filter(pk=session.pk, last_seen_at__lt=now - TOUCH_INTERVAL).update(last_seen_at=now)
@@ -484,14 +493,14 @@ def kit_json_body(request: HttpRequest) -> dict:
 
 
 def _status_of(error: FlywheelError) -> int:
+    """The kit's own errors carry their status; of the others NotFound is a 404,
+    PermissionDenied a 403, and the rest (ValidationError, a service's refusal) a 400."""
     if isinstance(error, KitError):
         return error.status
     if isinstance(error, NotFound):
         return 404
     if isinstance(error, PermissionDenied):
         return 403
-    if isinstance(error, ValidationError | RequestMalformed):
-        return 400
     return 400
 
 
@@ -521,7 +530,7 @@ def kit_endpoint(view: ViewFunction | None = None, *, methods: Iterable[str] = (
                 return cors_preflight(origin)
             try:
                 request.kit = kit_caller_read(credential=bearer_credential(request), origin=origin)  # type: ignore[attr-defined]
-            except KitForbidden as error:
+            except KitOriginRefused as error:
                 return kit_error_response(error)
             except KitError as error:
                 return kit_error_response(error, origin=origin)

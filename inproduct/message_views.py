@@ -1,7 +1,158 @@
-"""The kit's message endpoints: the message due now and what the person did with it."""
+"""The kit's message endpoints under /kit/v1/ (the contract: docs/in-product.md): the message
+due now, what the person did with it, the survey's answer and dismissal, asking the admins,
+the one-click trial, and the product's success moments. Parse, call a service, answer JSON;
+every refusal is {"detail": "<a sentence>"} with its status."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
-urlpatterns: list[URLPattern] = []
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import URLPattern, path, reverse
+
+from billing.exceptions import TrialSpent
+from common.exceptions import FlywheelError, NotFound, PermissionDenied, ValidationError
+from feedback.exceptions import SurveyClosed
+
+from . import services
+from .exceptions import KitError
+from .identity import kit_endpoint, kit_json_body
+from .messages import message_due
+
+# How each refusal is answered (a KitError carries its own status); anything else a service
+# refuses conflicts with the state of things (a trial already had, a survey already closed).
+_STATUS: list[tuple[type[FlywheelError], int]] = [
+    (NotFound, 404),
+    (PermissionDenied, 403),
+    (ValidationError, 400),
+    (SurveyClosed, 409),
+]
+
+
+def _refusal(error: FlywheelError) -> JsonResponse:
+    status = error.status if isinstance(error, KitError) else next(
+        (status for kind, status in _STATUS if isinstance(error, kind)), 409
+    )
+    body: dict[str, str] = {"detail": error.message}
+    if isinstance(error, TrialSpent):
+        # Buying is on the billing page: the kit links there with the refusal.
+        body["url"] = f"{settings.SITE_URL}{reverse('billing')}"
+    return JsonResponse(body, status=status)
+
+
+def _text(payload: dict[str, Any], name: str, *, required: bool = True) -> str:
+    value = payload.get(name, "")
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ValidationError(f"Send {name!r} as a string.")
+    return value
+
+
+def _answered(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Answer a service's refusal with its status here (kit_endpoint, around it, answers its
+    own and adds the CORS headers)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except FlywheelError as error:
+            return _refusal(error)
+
+    return wrapped
+
+
+@kit_endpoint(methods=["GET"])
+@_answered
+def message(request: HttpRequest) -> HttpResponse:
+    """The one message due now, or null."""
+    due = message_due(caller=request.kit)  # type: ignore[attr-defined]
+    return JsonResponse({"message": due.as_json() if due is not None else None})
+
+
+@kit_endpoint(methods=["POST"])
+@_answered
+def message_event(request: HttpRequest) -> HttpResponse:
+    payload = kit_json_body(request)
+    services.message_event_record(
+        caller=request.kit,  # type: ignore[attr-defined]
+        message_id=_text(payload, "message"),
+        action=_text(payload, "action"),
+    )
+    return HttpResponse(status=204)
+
+
+@kit_endpoint(methods=["POST"])
+@_answered
+def survey_answer(request: HttpRequest) -> HttpResponse:
+    payload = kit_json_body(request)
+    may_contact = payload.get("may_contact", False)
+    if not isinstance(may_contact, bool):
+        raise ValidationError("Send 'may_contact' as true or false.")
+    response, created = services.survey_answer(
+        caller=request.kit,  # type: ignore[attr-defined]
+        survey_public_id=_survey_id(payload),
+        score=payload.get("score"),
+        role=_text(payload, "role"),
+        comment=_text(payload, "comment", required=False),
+        may_contact=may_contact,
+    )
+    detail = (
+        "Thank you. We read every answer, and we may write to you about yours."
+        if response.may_contact
+        else "Thank you. We read every answer."
+    )
+    return JsonResponse({"detail": detail}, status=201 if created else 200)
+
+
+def _survey_id(payload: dict[str, Any]) -> str:
+    value = _text(payload, "survey")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise NotFound("Survey not found.") from None
+
+
+@kit_endpoint(methods=["POST"])
+@_answered
+def survey_dismiss(request: HttpRequest) -> HttpResponse:
+    services.survey_dismiss(caller=request.kit, survey_public_id=_survey_id(kit_json_body(request)))  # type: ignore[attr-defined]
+    return HttpResponse(status=204)
+
+
+@kit_endpoint(methods=["POST"])
+@_answered
+def ask_admins(request: HttpRequest) -> HttpResponse:
+    caller = request.kit  # type: ignore[attr-defined]
+    names = services.admins_ask(caller=caller, message_id=_text(kit_json_body(request), "message"))
+    return JsonResponse(
+        {"detail": services.admins_sentence(names=names, organization_name=caller.organization.name)}, status=202
+    )
+
+
+@kit_endpoint(methods=["POST"])
+@_answered
+def trials(request: HttpRequest) -> HttpResponse:
+    started = services.trial_start(caller=request.kit, product_code=_text(kit_json_body(request), "product"))  # type: ignore[attr-defined]
+    return JsonResponse({"detail": started.detail, "url": started.url}, status=201)
+
+
+@kit_endpoint(methods=["POST"])
+@_answered
+def success_events(request: HttpRequest) -> HttpResponse:
+    services.success_record(caller=request.kit, name=_text(kit_json_body(request), "name"))  # type: ignore[attr-defined]
+    return HttpResponse(status=204)
+
+
+urlpatterns: list[URLPattern] = [
+    path("message", message, name="kit_message"),
+    path("message/events", message_event, name="kit_message_events"),
+    path("survey/answer", survey_answer, name="kit_survey_answer"),
+    path("survey/dismiss", survey_dismiss, name="kit_survey_dismiss"),
+    path("ask-admins", ask_admins, name="kit_ask_admins"),
+    path("trials", trials, name="kit_trials"),
+    path("events", success_events, name="kit_events"),
+]

@@ -66,3 +66,94 @@ class KitSession(models.Model):
 
     def __str__(self) -> str:
         return f"kit session {self.public_id}"
+
+
+class AdminAsk(models.Model):
+    """A member asked the organization's admins to act on a message the kit showed them (one
+    email to each admin). At most one per person, organization, kind and UTC day: the unique
+    constraint is the rule, so two clicks at once send one email."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The prompt's kind ("seat_limit_reached"): what the admins are asked to do.
+    kind = models.CharField(max_length=64)
+    message_id = models.CharField(max_length=160)
+    product_code = models.CharField(max_length=64, blank=True)
+    day = models.DateField()
+    asked_at = models.DateTimeField(default=timezone.now)
+    recipients = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization", "kind", "day"], name="kit_admin_ask_once_a_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} asked the admins of {self.organization_id} about {self.kind} on {self.day}"
+
+
+class OfferClosed(models.Model):
+    """A person closed a marketing message of the kit (a product to try, the invite nudge), by
+    dismissing it or by following it: it is not offered to them again for a while
+    (docs/in-product.md, "Messages and their rules"). One row per person, organization and
+    offer; closing again moves `closed_at`."""
+
+    class Action(models.TextChoices):
+        CLICKED = "clicked", "Followed"
+        DISMISSED = "dismissed", "Dismissed"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # "try:wiki" or "nudge:invite".
+    offer = models.CharField(max_length=80)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    closed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization", "offer"], name="kit_offer_closed_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.offer} {self.action} by {self.user_id}"
+
+
+class InviteNudgeEmail(models.Model):
+    """The invite nudge sent by email (the experiment's email channel) instead of in the kit:
+    once per person and organization, ever; the row is claimed before the email is queued."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    variation_key = models.CharField(max_length=64)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="kit_invite_nudge_email_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"invite nudge email to {self.user_id}"
+
+
+class ProductSuccess(models.Model):
+    """A success moment a product reported for a person (`element.track(name)`): when first
+    and last, and how often. The invite nudge's `first_success` moment reads it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=64)
+    first_at = models.DateTimeField(default=timezone.now)
+    last_at = models.DateTimeField(default=timezone.now)
+    count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "organization", "product", "name"], name="kit_product_success_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} in {self.product_id} by {self.user_id}"

@@ -28,6 +28,7 @@ from ..exceptions import (
     NoCardOnFile,
     SubscriptionExists,
     TrialNotOffered,
+    TrialSpent,
 )
 from ..formats import day, seats_text, span, time_left
 from ..models import (
@@ -125,6 +126,28 @@ def subscription_start_trial(*, organization: Organization, edition: Edition, ac
             plan={"edition": edition.code, "seat_limit": edition.seat_limit},
         )
         return subscription
+
+
+def product_try(*, organization: Organization, actor: User, product_code: str, buy: bool = False) -> Subscription:
+    """"Try another product" with one click (the billing page, /app/, the in-product kit): a
+    trial of the product's edition to try, inside the same organization.
+
+    Invariant: one trial per organization and product. A product whose trial was used (and
+    nothing of it is live) is not tried again: TrialSpent says what buying costs and nothing
+    is created; with `buy`, it starts suspended, its checkout to be paid (subscription_start_trial).
+    """
+    from ..selectors import edition_to_try, trial_spent
+
+    edition = edition_to_try(product_code=product_code)
+    if edition is None:
+        raise TrialNotOffered("That product has no trial.")
+    if not buy and trial_spent(organization=organization, product=edition.product):
+        raise TrialSpent(
+            f"{organization.name} has had its {edition.product.name} trial already. Buying {edition.product.name} "
+            f"{edition.name} costs {money(edition.monthly_price_minor, edition.currency)} per seat a month: "
+            "use its Buy button; nothing is charged before you confirm the price."
+        )
+    return subscription_start_trial(organization=organization, edition=edition, actor=actor)
 
 
 def _signup_edition(intent: SignupIntent | None) -> Edition | None:

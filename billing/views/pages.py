@@ -17,23 +17,19 @@ from django.views.decorators.http import require_POST
 
 from accounts.exceptions import FlywheelError
 from accounts.services import seats_in_use
-from catalog.selectors import products_for_sale
-from common.money import money
 from common.staff import staff_required
 
-from ..exceptions import CheckoutInvalid
+from ..exceptions import CheckoutInvalid, TrialSpent
 from ..formats import day
 from ..models import Subscription
 from ..selectors import (
     catalog_currencies,
     edition_of_product,
-    edition_to_try,
     editions_to_change_to,
     invoices_of,
     organizations_over_sales_threshold,
+    products_to_try,
     subscriptions_of,
-    trial_spent,
-    trial_used,
 )
 from ..services.billing_account import (
     billing_account_of,
@@ -43,11 +39,11 @@ from ..services.billing_account import (
 from ..services.seats import subscription_remove_seats
 from ..services.subscriptions import (
     CANCELLATION_REASONS,
+    product_try,
     subscription_cancel,
     subscription_change_edition,
     subscription_keep,
     subscription_pay_now,
-    subscription_start_trial,
 )
 from .access import admin_organization, admin_subscription, member_organization
 from .return_to import return_trip_of, with_return_trip
@@ -58,7 +54,6 @@ def billing_page(request: HttpRequest) -> HttpResponse:
     """The organization's products, card on file and invoices."""
     organization, is_admin = member_organization(request)
     subscriptions = list(subscriptions_of(organization=organization))
-    owned = {subscription.product_id for subscription in subscriptions}
     for subscription in subscriptions:
         subscription.other_editions = editions_to_change_to(subscription=subscription)
     return render(
@@ -69,10 +64,7 @@ def billing_page(request: HttpRequest) -> HttpResponse:
             "is_admin": is_admin,
             "subscriptions": subscriptions,
             "seats_used": seats_in_use(organization=organization),
-            "other_products": [
-                product for product in products_for_sale()
-                if product.pk not in owned and not trial_used(organization=organization, product=product)
-            ],
+            "other_products": [edition.product for edition in products_to_try(organization=organization)],
             "account": billing_account_of(organization),
             "invoices": invoices_of(organization=organization)[:50],
             "request_key": uuid.uuid4().hex,
@@ -152,23 +144,18 @@ def product_trial_start(request: HttpRequest) -> HttpResponse:
     trial, nothing is created and the admin is told what buying costs; asked to buy (`buy`),
     its checkout opens (the subscription waits, unusable, until paid)."""
     organization = admin_organization(request)
-    edition = edition_to_try(product_code=request.POST.get("product", ""))
-    if edition is None:
-        messages.error(request, "That product has no trial.")
-        return redirect("billing")
-    if trial_spent(organization=organization, product=edition.product) and request.POST.get("buy") != "1":
-        messages.error(
-            request,
-            f"{organization.name} has had its {edition.product.name} trial already. Buying {edition.product.name} "
-            f"{edition.name} costs {money(edition.monthly_price_minor, edition.currency)} per seat a month: "
-            "use its Buy button; nothing is charged before you confirm the price.",
-        )
-        return redirect(_back(request))
     try:
-        subscription = subscription_start_trial(organization=organization, edition=edition, actor=request.user)
+        subscription = product_try(
+            organization=organization, actor=request.user, product_code=request.POST.get("product", ""),
+            buy=request.POST.get("buy") == "1",
+        )
+    except TrialSpent as refusal:
+        messages.error(request, refusal.message)
+        return redirect(_back(request))
     except FlywheelError as refusal:
         messages.error(request, refusal.message)
         return redirect("billing")
+    edition = subscription.edition
     if subscription.status == Subscription.Status.SUSPENDED:
         messages.info(request, f"Choose the seats and the billing period of {edition.product.name}; nothing is charged until you pay.")
         return redirect("checkout", subscription_id=subscription.public_id)

@@ -162,3 +162,15 @@ def test_an_invite_sent_before_joining_by_domain_cannot_bring_back_a_removed_mem
     stale.refresh_from_db()
     later.refresh_from_db()
     assert (stale.status, later.status) == (Invite.Status.REVOKED, Invite.Status.PENDING)
+
+
+def test_an_accepted_invite_counts_for_its_inviter_once(trial_organization):
+    """invitee_joined is the inviter's event, so an experiment on inviters counts it."""
+    organization, admin = trial_organization
+    invite = invite_create(organization=organization, actor=admin, email="erin@example.org")
+    erin = UserFactory(email="erin@example.org")
+    invite_accept(invite=invite, user=erin)
+    invite_accept(invite=invite, user=erin)
+    joined = Event.objects.get(name="invitee_joined")
+    assert joined.user == admin and joined.organization == organization
+    assert joined.properties["role"] == "member"

@@ -13,9 +13,12 @@ from django.conf import settings
 
 from accounts.models import Membership
 from catalog.models import Product
+from config.celery import app as celery_app
 from inproduct.identity import kit_secret_issue
 from inproduct.models import KitSecret, KitSession, KitTokenUse
 from tests.factories import MembershipFactory
+
+from ..conftest import organization_on
 
 
 @pytest.fixture
@@ -99,3 +102,38 @@ def nothing_written():
         assert KitTokenUse.objects.count() == 0
 
     return _check
+
+
+# The message tests' fixtures ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def organization(catalog):
+    """An organization on a Tracker Standard trial (14 days left: no prompt due) and its admin."""
+    return organization_on("standard")
+
+
+@pytest.fixture
+def no_survey(settings):
+    """Nobody is drawn for the survey."""
+    settings.FEEDBACK_SAMPLING_RATE = 0.0
+
+
+@pytest.fixture
+def eager_tasks():
+    """Celery runs tasks in-process, so an email queued on commit is in mail.outbox after it."""
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture(autouse=True)
+def _nothing_due_not_remembered(settings, request):
+    """Message tests see every change at once; test_nothing_due.py turns the memory on."""
+    if "nothing_due_remembered" not in request.fixturenames:
+        settings.KIT_NOTHING_DUE_SECONDS = 0
+
+
+@pytest.fixture
+def nothing_due_remembered(settings):
+    settings.KIT_NOTHING_DUE_SECONDS = 60

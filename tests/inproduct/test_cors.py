@@ -240,12 +240,38 @@ def test_posting_needs_no_csrf_token(credential, client, demo_origin, settings):
 def test_a_call_touches_the_session_at_most_once_a_minute(credential, call, django_assert_num_queries):
     good = credential()
     seen = KitSession.objects.get().last_seen_at
-    with django_assert_num_queries(2):  # the session, the membership: no write
+    with django_assert_num_queries(1):  # the session with its membership: no write
         assert call(good).status_code == 200
     assert KitSession.objects.get().last_seen_at == seen
 
     later = timezone.now() + timedelta(minutes=5)
     with time_machine.travel(later, tick=False):
-        with django_assert_num_queries(3):
+        with django_assert_num_queries(2):
             assert call(good).status_code == 200
     assert KitSession.objects.get().last_seen_at == later
+
+
+def test_a_deactivated_person_is_refused(credential, call, acme):
+    _organization, _admin, member = acme
+    good = credential(user=member)
+    member.is_active = False
+    member.save(update_fields=["is_active"])
+    response = call(good)
+    assert response.status_code == 401
+    assert response.json() == EXPIRED
+
+
+def test_the_caller_is_read_in_one_query_with_its_membership(credential, call, acme, django_assert_num_queries):
+    """The view may use the caller's organization, person and membership without more queries."""
+    _organization, _admin, member = acme
+    good = credential(user=member)
+    with django_assert_num_queries(1):
+        body = call(good).json()
+    assert body["is_admin"] is False
+
+
+@pytest.mark.parametrize("origin", ["http://[", "http://127.0.0.1:99999", "http://127.0.0.1:port"])
+def test_an_origin_that_is_not_a_url_is_refused(credential, call, client, origin):
+    assert call(credential(), origin=origin).status_code == 403
+    assert call(None, origin=origin).status_code == 403
+    assert client.options("/probe/whoami", HTTP_ORIGIN=origin).status_code == 403

@@ -185,7 +185,7 @@ def test_the_signed_control_token_is_accepted(exchange, raw_mint, acme):
 
 
 @pytest.mark.parametrize(
-    "origin", ["https://evil.example", "null", "http://127.0.0.1:8001\u0000", "x" * 5000, "http://127.0.0.1:8001, https://evil.example"]
+    "origin", ["https://evil.example", "null", "http://[", "http://[::1", "http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://127.0.0.1:8001\u0000", "x" * 5000, "http://127.0.0.1:8001, https://evil.example"]
 )
 def test_a_hostile_origin_is_a_403(mint, exchange, nothing_written, origin):
     response = exchange(mint(), origin=origin)

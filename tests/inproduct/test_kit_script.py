@@ -51,3 +51,26 @@ def test_the_script_is_only_read(client, script_file):
     response = client.post("/kit/v1/kit.js")
     assert response.status_code == 405
     assert response.json() == {"detail": "The kit's script is read with GET."}
+
+
+def test_the_script_is_gzipped_for_browsers_that_take_it(client, script_file):
+    import gzip
+
+    plain = client.get("/kit/v1/kit.js")
+    zipped = client.get("/kit/v1/kit.js", HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+    assert "Content-Encoding" not in plain
+    assert zipped["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.content) == SCRIPT
+    assert "Accept-Encoding" in zipped["Vary"] and "Accept-Encoding" in plain["Vary"]
+    assert zipped["ETag"] != plain["ETag"]
+    assert client.get("/kit/v1/kit.js", HTTP_ACCEPT_ENCODING="gzip;q=0").get("Content-Encoding") is None
+    assert client.get("/kit/v1/kit.js", HTTP_ACCEPT_ENCODING="gzip", HTTP_IF_NONE_MATCH=zipped["ETag"]).status_code == 304
+
+
+def test_another_kit_address_is_a_json_404(client, catalog, settings):
+    for path in ("/kit/v1/nothing", "/kit/v2/session", "/kit/v1/session/", "/kit/"):
+        response = client.post(path, HTTP_ORIGIN=settings.DEMO_PRODUCT_URL)
+        assert response.status_code == 404, path
+        assert response.json() == {"detail": f"There is no kit endpoint at {path}."}
+        assert response["Access-Control-Allow-Origin"] == settings.DEMO_PRODUCT_URL
+    assert "Access-Control-Allow-Origin" not in client.get("/kit/v1/x", HTTP_ORIGIN="https://evil.example")

@@ -1,0 +1,446 @@
+"""The one kit message due for a person now, under the contact budget (docs/in-product.md,
+"Messages and their rules").
+
+Priority, first that applies: billing prompts (billing.prompts: its rules, stages, dismissals
+and copy; most severe first) > the NPS survey (feedback's asking rules) > products to try
+(admins; the billing page's list) > the invite nudge (admins; the `invite-nudge` experiment).
+
+The budget: at most one kit message per KitSession. The first message returned in a session is
+recorded on it (`message_id`, set once by a conditional UPDATE, so of two concurrent requests
+one wins and both answer with the winner's message) and is the only one that session shows: on
+every page load while it still applies, until the person closes it (dismissed, answered,
+followed), then nothing more. A `suspended` prompt, which cannot be dismissed, shows even
+after the budget is spent. Marketing messages (products to try, the invite nudge) must also
+take a slot of the shared marketing frequency cap (onboarding's marketing_email_claim, source
+"kit:<type>") when first shown, in the same transaction as the session's claim.
+
+Deciding the survey records an ask (feedback.services.survey_decide), so it is decided only
+when it would be the message shown, and rolled back if another request claimed the session.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Membership
+from billing.entitlements import entitlements_generations
+from billing.models import Subscription
+from billing.prompts import SUSPENDED, Prompt, prompt_id_parse, prompts_for
+from billing.selectors import products_to_try, seats_free
+from catalog.models import Edition, Product
+from common import shared_redis
+from common.exceptions import NotFound
+from feedback.models import Role, Survey
+from feedback.reports import question_for
+from feedback.services import survey_decide
+from onboarding.services.suppression import marketing_email_claim
+
+from . import nudges
+from .caller import KitCaller
+from .models import KitSession, OfferClosed
+
+logger = logging.getLogger(__name__)
+
+PROMPT = "prompt"
+SURVEY = "survey"
+TRY_PRODUCT = "try_product"
+INVITE_NUDGE = "invite_nudge"
+# A product-to-try offer that was closed (dismissed, or followed without starting the trial)
+# comes back after this long.
+TRY_SNOOZE = timedelta(days=30)
+# A member is told at most this many admins' names (by seniority in the organization).
+ADMIN_NAMES_SHOWN = 5
+
+_SURVEY_ID = re.compile(r"^survey:([0-9a-fA-F-]{36})$")
+_TRY_ID = re.compile(r"^try:([a-z0-9_-]{1,64}(?:\+[a-z0-9_-]{1,64}){0,19})$")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message as the kit renders it (the contract's Message JSON), with what analytics
+    needs to describe it (`kind`, `product`, `properties`)."""
+
+    id: str
+    type: str
+    severity: str
+    title: str
+    body: str
+    dismissible: bool = True
+    actions: list[dict[str, str]] = field(default_factory=list)
+    admins: list[str] = field(default_factory=list)
+    survey: dict[str, Any] | None = None
+    products: list[dict[str, Any]] | None = None
+    kind: str = ""
+    product: str = ""
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "type": self.type,
+            "severity": self.severity,
+            "title": self.title,
+            "body": self.body,
+            "dismissible": self.dismissible,
+            "actions": self.actions,
+            "admins": self.admins,
+        }
+        if self.survey is not None:
+            body["survey"] = self.survey
+        if self.products is not None:
+            body["products"] = self.products
+        return body
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """What a message id says about its message, without rebuilding it."""
+
+    id: str
+    type: str
+    kind: str
+    product: str
+    # The prompt id (billing's), the survey's public id, the products' codes.
+    detail: str = ""
+    codes: tuple[str, ...] = ()
+
+
+def message_ref(*, message_id: str, caller: KitCaller) -> MessageRef:
+    """Read a message id the kit sent back; NotFound for anything that is not one."""
+    message_id = (message_id or "").strip()
+    type_, _, rest = message_id.partition(":")
+    if type_ == "prompt":
+        kind, product, _threshold = prompt_id_parse(rest)
+        return MessageRef(message_id, PROMPT, kind, product or caller.product.code, detail=rest)
+    if match := _SURVEY_ID.match(message_id):
+        return MessageRef(message_id, SURVEY, "nps", caller.product.code, detail=match.group(1))
+    if match := _TRY_ID.match(message_id):
+        codes = tuple(match.group(1).split("+"))
+        return MessageRef(message_id, TRY_PRODUCT, "try", caller.product.code, codes=codes)
+    if message_id == nudges.OFFER:
+        return MessageRef(message_id, INVITE_NUDGE, "invite", caller.product.code)
+    raise NotFound("There is no such message: reload the page.")
+
+
+# Building each kind of message ----------------------------------------------------------------
+
+
+def admin_names(*, caller: KitCaller) -> list[str]:
+    """Who a member asks: the organization's admins' names (or addresses), longest-serving first."""
+    admins = (
+        Membership.objects.filter(organization=caller.organization, role=Membership.Role.ADMIN, user__is_active=True)
+        .select_related("user")
+        .order_by("created_at", "pk")[:ADMIN_NAMES_SHOWN]
+    )
+    return [membership.user.get_full_name() or membership.user.email for membership in admins]
+
+
+def prompt_message(*, caller: KitCaller, prompt: Prompt) -> Message:
+    """A billing prompt: for an admin, its one action (a link to Flywheel's page that fixes it);
+    for a member, who the admins are and a button to ask them."""
+    actions: list[dict[str, str]] = []
+    admins: list[str] = []
+    if caller.is_admin:
+        if prompt.cta_label and prompt.cta_url:
+            actions.append({"kind": "link", "label": prompt.cta_label, "url": prompt.cta_url})
+    else:
+        admins = admin_names(caller=caller)
+        actions.append({"kind": "ask_admins", "label": "Ask an admin" if len(admins) <= 1 else "Ask the admins"})
+    return Message(
+        id=f"prompt:{prompt.id}",
+        type=PROMPT,
+        severity=prompt.severity,
+        title=prompt.title,
+        body=prompt.body,
+        dismissible=prompt.dismissible,
+        actions=actions,
+        admins=admins,
+        kind=prompt.kind,
+        product=prompt.product or caller.product.code,
+        properties={"prompt_id": prompt.id, "threshold": prompt.threshold, "copy_source": prompt.copy_source},
+    )
+
+
+def survey_message(*, caller: KitCaller, survey: Survey, question: str) -> Message:
+    return Message(
+        id=f"survey:{survey.public_id}",
+        type=SURVEY,
+        severity="info",
+        title="Tell us how we are doing",
+        body="One question, and a comment if you like.",
+        survey={
+            "id": str(survey.public_id),
+            "question": question,
+            "roles": [{"value": value, "label": label} for value, label in Role.choices],
+        },
+        kind="nps",
+        product=caller.product.code,
+        properties={"survey_id": str(survey.public_id)},
+    )
+
+
+def try_message(*, caller: KitCaller, editions: list[Edition]) -> Message:
+    """Products to try, each with its one-click trial (POST /kit/v1/trials)."""
+    products = [
+        {
+            "code": edition.product.code,
+            "name": edition.product.name,
+            "tagline": edition.product.tagline,
+            "trial_days": edition.trial_days,
+            "edition": edition.name,
+            "label": f"Try {edition.product.name} free for {edition.trial_days} day{'s' if edition.trial_days != 1 else ''}",
+        }
+        for edition in editions
+    ]
+    codes = [edition.product.code for edition in editions]
+    title = (
+        f"Try {editions[0].product.name} with {caller.organization.name}"
+        if len(editions) == 1
+        else f"Try another product with {caller.organization.name}"
+    )
+    return Message(
+        id="try:" + "+".join(codes),
+        type=TRY_PRODUCT,
+        severity="info",
+        title=title,
+        body="Start a free trial in one click: no card needed, and nothing is charged unless you buy. "
+        "Your colleagues can use it too.",
+        products=products,
+        kind="try",
+        product=caller.product.code,
+        properties={"products": codes},
+    )
+
+
+def nudge_message(*, caller: KitCaller, plan: nudges.NudgePlan) -> Message:
+    return Message(
+        id=nudges.OFFER,
+        type=INVITE_NUDGE,
+        severity="info",
+        title=plan.title,
+        body=plan.body,
+        actions=[{"kind": "invite", "label": plan.cta_label, "url": nudges.invite_url()}],
+        kind="invite",
+        product=caller.product.code,
+        properties={"experiment": nudges.EXPERIMENT_KEY, "variation": plan.variation_key, "moment": plan.moment},
+    )
+
+
+def offers_snoozed(*, caller: KitCaller, offers: list[str]) -> set[str]:
+    """Which of `offers` ("try:wiki", "nudge:invite") the person closed too recently to see again."""
+    now = timezone.now()
+    closed = OfferClosed.objects.filter(user=caller.user, organization=caller.organization, offer__in=offers)
+    return {
+        row.offer
+        for row in closed
+        if now < row.closed_at + (nudges.SNOOZE if row.offer == nudges.OFFER else TRY_SNOOZE)
+    }
+
+
+def editions_to_offer(*, caller: KitCaller, codes: tuple[str, ...] | None = None) -> list[Edition]:
+    """The billing page's products to try, less those the admin closed lately (and, with
+    `codes`, only those)."""
+    if not caller.is_admin:
+        return []
+    editions = [
+        edition
+        for edition in products_to_try(organization=caller.organization)
+        if codes is None or edition.product.code in codes
+    ]
+    snoozed = offers_snoozed(caller=caller, offers=[f"try:{edition.product.code}" for edition in editions])
+    return [edition for edition in editions if f"try:{edition.product.code}" not in snoozed]
+
+
+# The budget -----------------------------------------------------------------------------------
+
+
+class _Lost(Exception):
+    """Another request claimed the session first: roll back what this one decided."""
+
+
+def _claim(session: KitSession, message_id: str) -> None:
+    """Record `message_id` as the session's one message, or raise _Lost if it has one."""
+    claimed = KitSession.objects.filter(pk=session.pk, message_id="").update(
+        message_id=message_id, message_shown_at=timezone.now()
+    )
+    if claimed != 1:
+        raise _Lost
+
+
+def _suspended(caller: KitCaller) -> bool:
+    """Is the product suspended for the organization? (One query, instead of every prompt rule.)"""
+    return Subscription.objects.filter(
+        organization=caller.organization, product=caller.product, status=Subscription.Status.SUSPENDED
+    ).exists()
+
+
+def _session_again(caller: KitCaller) -> KitSession:
+    return KitSession.objects.get(pk=caller.session.pk)
+
+
+def message_due(*, caller: KitCaller) -> Message | None:
+    """The one message the kit shows this person now, or None (see the module's rules)."""
+    session = caller.session
+    if session.message_closed_at is not None and not _suspended(caller):
+        return None  # the budget is spent and closed; only a suspended product would show
+    if session.message_id:
+        prompts = prompts_for(membership=caller.membership, product_code=caller.product.code)
+        return _session_message(caller=caller, session=session, prompts=prompts)
+    known, token = _nothing_due_known(caller)
+    if known:
+        return None
+    prompts = prompts_for(membership=caller.membership, product_code=caller.product.code)
+    try:
+        message = _first_message(caller=caller, session=session, prompts=prompts)
+    except _Lost:
+        return _session_message(caller=caller, session=_session_again(caller), prompts=prompts)
+    if message is None:
+        # A concurrent load of the same session may have claimed it meanwhile (its survey ask
+        # made this one's "asked recently"): then both show the winner's message.
+        session = _session_again(caller)
+        if session.message_id:
+            return _session_message(caller=caller, session=session, prompts=prompts)
+        if token is not None:
+            _nothing_due_remember(caller, token)
+    return message
+
+
+# "Nothing due", remembered -------------------------------------------------------------------
+#
+# Most page loads find nothing due, and finding it out costs a dozen queries (billing's prompt
+# rules, the survey's rules under a row lock, the offers, the experiment). The answer is kept in
+# the shared Redis per person, organization and product for KIT_NOTHING_DUE_SECONDS, under the
+# organization's entitlements generation (billing/entitlements.py): any change to its
+# subscriptions, invoices, members or invites, or to the catalog, makes it void at once, so a
+# prompt appears on the next page load. What comes with time alone (a trial's next stage, the
+# survey's windows, the cap's window, an offer's snooze, a nudge's days) is at most that late;
+# a success moment forgets the person's answers (nothing_due_forget). Without a shared Redis
+# nothing is kept.
+
+
+def _nothing_due_key(*, organization_id: int, user_id: int, product_id: int) -> str:
+    return shared_redis.key(f"kit-nothing-due:{organization_id}:{user_id}:{product_id}")
+
+
+def _nothing_due_known(caller: KitCaller) -> tuple[bool, bytes | None]:
+    """(whether "nothing due" is known for the caller, the generation token to keep a fresh
+    answer under). The token is read before anything is computed, so an answer computed from
+    rows older than a change is kept under a token nobody asks for any more."""
+    client = shared_redis.client()
+    if client is None or settings.KIT_NOTHING_DUE_SECONDS <= 0:
+        return False, None
+    token = entitlements_generations(organization_id=caller.organization.pk)
+    if token is None:
+        return False, None
+    key = _nothing_due_key(organization_id=caller.organization.pk, user_id=caller.user.pk, product_id=caller.product.pk)
+    try:
+        return client.get(key) == token, token
+    except redis.RedisError:
+        return False, None
+
+
+def _nothing_due_remember(caller: KitCaller, token: bytes) -> None:
+    client = shared_redis.client()
+    if client is None:
+        return
+    key = _nothing_due_key(organization_id=caller.organization.pk, user_id=caller.user.pk, product_id=caller.product.pk)
+    try:
+        client.set(key, token, ex=settings.KIT_NOTHING_DUE_SECONDS)
+    except redis.RedisError:
+        logger.warning("kit: 'nothing due' not remembered for %s", key)
+
+
+def nothing_due_forget(*, organization_id: int, user_id: int) -> None:
+    """Forget the person's remembered "nothing due" in every product (something they did may
+    make a message due: a success moment for the invite nudge)."""
+    client = shared_redis.client()
+    if client is None:
+        return
+    keys = [
+        _nothing_due_key(organization_id=organization_id, user_id=user_id, product_id=product_id)
+        for product_id in Product.objects.values_list("pk", flat=True)
+    ]
+    try:
+        client.delete(*keys)
+    except redis.RedisError:
+        logger.warning("kit: 'nothing due' of user %s not forgotten", user_id)
+
+
+def _first_message(*, caller: KitCaller, session: KitSession, prompts: list[Prompt]) -> Message | None:
+    if prompts:
+        message = prompt_message(caller=caller, prompt=prompts[0])
+        _claim(session, message.id)
+        return message
+    with transaction.atomic():
+        decision = survey_decide(membership=caller.membership, product_code=caller.product.code)
+        if decision.ask and decision.survey is not None:
+            message = survey_message(caller=caller, survey=decision.survey, question=decision.question)
+            _claim(session, message.id)
+            return message
+    if not caller.is_admin:
+        return None
+    editions = editions_to_offer(caller=caller)
+    if editions:
+        return _marketing(caller=caller, session=session, message=try_message(caller=caller, editions=editions))
+    if seats_free(organization=caller.organization) == 0:
+        return None  # nobody could be invited: the nudge's turn does not come (no exposure)
+    plan = nudges.plan_of(caller=caller)
+    if plan is None or offers_snoozed(caller=caller, offers=[nudges.OFFER]):
+        return None
+    if not nudges.moment_reached(caller=caller, plan=plan):
+        return None
+    if plan.channel == nudges.EMAIL:
+        nudges.email_send(caller=caller, plan=plan)
+        return None
+    return _marketing(caller=caller, session=session, message=nudge_message(caller=caller, plan=plan))
+
+
+def _marketing(*, caller: KitCaller, session: KitSession, message: Message) -> Message | None:
+    """Show a marketing message only with a slot of the shared frequency cap, taken in the
+    same transaction as the session's claim (a lost claim gives the slot back)."""
+    with transaction.atomic():
+        claim = marketing_email_claim(email=caller.user.email, source=f"kit:{message.type}")
+        if not claim.allowed:
+            return None
+        _claim(session, message.id)
+        return message
+
+
+def _session_message(*, caller: KitCaller, session: KitSession, prompts: list[Prompt]) -> Message | None:
+    """The budget is spent: the session's message again while it is open and still applies; a
+    suspended prompt whatever the budget."""
+    suspended = next((prompt for prompt in prompts if prompt.kind == SUSPENDED), None)
+    if suspended is not None and (session.message_closed_at is not None or session.message_id != f"prompt:{suspended.id}"):
+        return prompt_message(caller=caller, prompt=suspended)
+    if session.message_closed_at is not None:
+        return None
+    try:
+        ref = message_ref(message_id=session.message_id, caller=caller)
+    except NotFound:
+        return None
+    if ref.type == PROMPT:
+        prompt = next((prompt for prompt in prompts if prompt.id == ref.detail), None)
+        return prompt_message(caller=caller, prompt=prompt) if prompt is not None else None
+    if ref.type == SURVEY:
+        survey = (
+            Survey.objects.select_related("product")
+            .filter(public_id=ref.detail, user=caller.user, organization=caller.organization, status=Survey.Status.OPEN)
+            .first()
+        )
+        if survey is None:
+            return None
+        return survey_message(caller=caller, survey=survey, question=question_for(survey.product.name if survey.product else None))
+    if ref.type == TRY_PRODUCT:
+        editions = editions_to_offer(caller=caller, codes=ref.codes)
+        return try_message(caller=caller, editions=editions) if editions else None
+    plan = nudges.plan_of(caller=caller)
+    return nudge_message(caller=caller, plan=plan) if plan is not None else None
