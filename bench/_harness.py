@@ -7,6 +7,7 @@ lives here; each bench keeps its own settings, workloads and figures.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -14,7 +15,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -133,6 +136,53 @@ def redis_keys_delete(url: str, marker: str) -> None:
             client.delete(*keys)
     except redis.RedisError as error:
         print(f"  (could not clean Redis keys of {marker}: {error})")
+
+
+def web_server_env(*, db_name: str, redis_url: str, prefix: str, site_url: str, scratch: Path) -> dict[str, str]:
+    """The environment of a bench's web server (and its other processes): this machine's
+    environment without outside services, config.settings with DEBUG off, the bench's own
+    database, its Redis database with the run's queue and cache prefix, mail and var under
+    `scratch`. A bench adds its own settings to it."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("CACHE_URL", "CELERY_BROKER_URL", "POSTHOG_API_KEY", "EMAIL_HOST")
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "FLYWHEEL_ENV": "development",
+            "DEBUG": "0",
+            "DATABASE_URL": f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{db_name}",
+            "REDIS_URL": redis_url,
+            "CELERY_QUEUE": prefix,
+            "CACHE_KEY_PREFIX": prefix,
+            "SITE_URL": site_url,
+            "MAIL_DIR": str(scratch / "mail"),
+            "FLYWHEEL_VAR_DIR": str(scratch / "var"),
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def bench_cleanup(*, web: Process | None, show_log: bool, redis_url: str, prefix: str, db_name: str, keep_db: bool, scratch: Path) -> None:
+    """What a bench leaves behind, removed: the web server stopped (its log's tail printed when
+    `show_log`), the run's Redis keys, the database (unless `keep_db`), the scratch folder."""
+    if web is not None:
+        web.stop()
+        if show_log:
+            print(f"\n--- last lines of the web log ---\n{web.log_tail(30)}")
+    redis_keys_delete(redis_url, prefix)
+    if keep_db:
+        print(f"\n  kept database {db_name}")
+    else:
+        try:
+            database_drop(db_name)
+        except psycopg.Error as error:
+            print(f"  (could not drop {db_name}: {error})")
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 # Child processes ----------------------------------------------------------------------------
@@ -299,3 +349,136 @@ def celery_worker_argv(concurrency: int, *, nice: int = 0) -> list[str]:
         "--without-mingle",
         "--without-heartbeat",
     ]
+
+
+# Load against a web server (bench/entitlements.py's method) ------------------------------
+
+
+@dataclass
+class Endpoint:
+    """A GET the load generator sends: its path, headers, and `check(body) -> bool`."""
+
+    label: str
+    path: str
+    headers: dict[str, str]
+    check: object  # callable(bytes) -> bool
+
+
+@dataclass
+class Sample:
+    latencies: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+
+
+def one_request(port: int, endpoint: Endpoint) -> tuple[bool, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", endpoint.path, headers=endpoint.headers)
+        response = connection.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException) as error:
+        return False, f"{type(error).__name__}: {error}"
+    finally:
+        connection.close()
+    if response.status != 200:
+        return False, f"HTTP {response.status}: {body[:120]!r}"
+    if not endpoint.check(body):
+        return False, f"unexpected body {body[:120]!r}"
+    return True, ""
+
+
+def closed_loop(port: int, endpoint: Endpoint, clients: int, duration: float) -> Sample:
+    """`clients` threads, each sending its next request as soon as the last one is answered."""
+    sample = Sample()
+    lock = threading.Lock()
+    start_gate = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def client() -> None:
+        latencies, failures = [], []
+        start_gate.wait()
+        while True:
+            started = time.perf_counter()
+            if started >= deadline[0]:
+                break
+            ok, error = one_request(port, endpoint)
+            if ok:
+                latencies.append(time.perf_counter() - started)
+            else:
+                failures.append(error)
+        with lock:
+            sample.latencies.extend(latencies)
+            sample.failures.extend(failures)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    began = time.perf_counter()
+    deadline[0] = began + duration
+    start_gate.wait()
+    for thread in threads:
+        thread.join()
+    sample.elapsed = time.perf_counter() - began
+    return sample
+
+
+def open_loop(port: int, endpoint: Endpoint, clients: int, rate: float, duration: float) -> Sample:
+    """Requests due at a fixed total `rate`, spread over `clients` threads; each latency runs
+    from when its request was due."""
+    sample = Sample()
+    lock = threading.Lock()
+    interval = clients / rate
+    start_gate = threading.Barrier(clients + 1)
+    origin = [0.0]
+
+    def client(index: int) -> None:
+        latencies, failures = [], []
+        start_gate.wait()
+        due = origin[0] + index * interval / clients
+        end = origin[0] + duration
+        while due < end:
+            now = time.perf_counter()
+            if due > now:
+                time.sleep(due - now)
+            ok, error = one_request(port, endpoint)
+            if ok:
+                latencies.append(time.perf_counter() - due)
+            else:
+                failures.append(error)
+            due += interval
+        with lock:
+            sample.latencies.extend(latencies)
+            sample.failures.extend(failures)
+
+    threads = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
+    for thread in threads:
+        thread.start()
+    origin[0] = time.perf_counter() + 0.05
+    start_gate.wait()
+    for thread in threads:
+        thread.join()
+    sample.elapsed = duration
+    return sample
+
+
+def merge(samples: list[Sample]) -> Sample:
+    merged = Sample()
+    for sample in samples:
+        merged.latencies.extend(sample.latencies)
+        merged.failures.extend(sample.failures)
+        merged.elapsed += sample.elapsed
+    return merged
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.2f} ms"
+
+
+def server_times(access_log: Path) -> dict[str, list[float]]:
+    """Seconds gunicorn spent per request answered 200 (%(D)s, microseconds), by path."""
+    found: dict[str, list[float]] = {}
+    for _, path, status, seconds in access_log_requests(access_log, "gunicorn"):
+        if status == "200":
+            found.setdefault(path, []).append(seconds)
+    return found

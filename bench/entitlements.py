@@ -40,31 +40,32 @@ import argparse
 import http.client
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
-import threading
-import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
 from _harness import (
-    PG,
+    Endpoint,
     Process,
-    access_log_requests,
-    database_drop,
+    Sample,
+    bench_cleanup,
+    closed_loop,
     database_recreate,
     free_port,
     gunicorn_argv,
     heading,
     load_average,
     manage,
+    merge,
+    ms,
+    one_request,
+    open_loop,
     percentile,
-    redis_keys_delete,
+    server_times,
     wait_until,
+    web_server_env,
 )
 
 DB_NAME = "flywheel_bench_entitlements"
@@ -92,134 +93,6 @@ subscription_start_trial(
 _, raw = api_key_create(organization=organization, actor=admin, name="bench")
 print("KEY", raw)
 """
-
-
-@dataclass
-class Endpoint:
-    label: str
-    path: str
-    headers: dict[str, str]
-    check: object  # callable(bytes) -> bool
-
-
-@dataclass
-class Sample:
-    latencies: list[float] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    elapsed: float = 0.0
-
-
-def one_request(port: int, endpoint: Endpoint) -> tuple[bool, str]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", endpoint.path, headers=endpoint.headers)
-        response = connection.getresponse()
-        body = response.read()
-    except (OSError, http.client.HTTPException) as error:
-        return False, f"{type(error).__name__}: {error}"
-    finally:
-        connection.close()
-    if response.status != 200:
-        return False, f"HTTP {response.status}: {body[:120]!r}"
-    if not endpoint.check(body):
-        return False, f"unexpected body {body[:120]!r}"
-    return True, ""
-
-
-def closed_loop(port: int, endpoint: Endpoint, clients: int, duration: float) -> Sample:
-    """`clients` threads, each sending its next request as soon as the last one is answered."""
-    sample = Sample()
-    lock = threading.Lock()
-    start_gate = threading.Barrier(clients + 1)
-    deadline = [0.0]
-
-    def client() -> None:
-        latencies, failures = [], []
-        start_gate.wait()
-        while True:
-            started = time.perf_counter()
-            if started >= deadline[0]:
-                break
-            ok, error = one_request(port, endpoint)
-            if ok:
-                latencies.append(time.perf_counter() - started)
-            else:
-                failures.append(error)
-        with lock:
-            sample.latencies.extend(latencies)
-            sample.failures.extend(failures)
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    began = time.perf_counter()
-    deadline[0] = began + duration
-    start_gate.wait()
-    for thread in threads:
-        thread.join()
-    sample.elapsed = time.perf_counter() - began
-    return sample
-
-
-def open_loop(port: int, endpoint: Endpoint, clients: int, rate: float, duration: float) -> Sample:
-    """Requests due at a fixed total `rate`, spread over `clients` threads; each latency runs
-    from when its request was due."""
-    sample = Sample()
-    lock = threading.Lock()
-    interval = clients / rate
-    start_gate = threading.Barrier(clients + 1)
-    origin = [0.0]
-
-    def client(index: int) -> None:
-        latencies, failures = [], []
-        start_gate.wait()
-        due = origin[0] + index * interval / clients
-        end = origin[0] + duration
-        while due < end:
-            now = time.perf_counter()
-            if due > now:
-                time.sleep(due - now)
-            ok, error = one_request(port, endpoint)
-            if ok:
-                latencies.append(time.perf_counter() - due)
-            else:
-                failures.append(error)
-            due += interval
-        with lock:
-            sample.latencies.extend(latencies)
-            sample.failures.extend(failures)
-
-    threads = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
-    for thread in threads:
-        thread.start()
-    origin[0] = time.perf_counter() + 0.05
-    start_gate.wait()
-    for thread in threads:
-        thread.join()
-    sample.elapsed = duration
-    return sample
-
-
-def merge(samples: list[Sample]) -> Sample:
-    merged = Sample()
-    for sample in samples:
-        merged.latencies.extend(sample.latencies)
-        merged.failures.extend(sample.failures)
-        merged.elapsed += sample.elapsed
-    return merged
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:7.2f} ms"
-
-
-def server_times(access_log: Path) -> dict[str, list[float]]:
-    """Seconds gunicorn spent per request answered 200 (%(D)s, microseconds), by path."""
-    found: dict[str, list[float]] = {}
-    for _, path, status, seconds in access_log_requests(access_log, "gunicorn"):
-        if status == "200":
-            found.setdefault(path, []).append(seconds)
-    return found
 
 
 def main() -> int:
@@ -264,27 +137,7 @@ def main() -> int:
     port = free_port()
     scratch = Path(tempfile.mkdtemp(prefix="flywheel-bench-entitlements-"))
     prefix = f"flywheel-bench-{run}"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("CACHE_URL", "CELERY_BROKER_URL", "POSTHOG_API_KEY", "EMAIL_HOST")
-    }
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "FLYWHEEL_ENV": "development",
-            "DEBUG": "0",
-            "DATABASE_URL": f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{DB_NAME}",
-            "REDIS_URL": REDIS_URL,
-            "CELERY_QUEUE": prefix,
-            "CACHE_KEY_PREFIX": prefix,
-            "SITE_URL": f"http://127.0.0.1:{port}",
-            "MAIL_DIR": str(scratch / "mail"),
-            "FLYWHEEL_VAR_DIR": str(scratch / "var"),
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    env = web_server_env(db_name=DB_NAME, redis_url=REDIS_URL, prefix=prefix, site_url=f"http://127.0.0.1:{port}", scratch=scratch)
     env.update(extra_env)
     if args.local_seconds is not None:
         env["ENTITLEMENTS_LOCAL_SECONDS"] = repr(args.local_seconds)
@@ -431,19 +284,10 @@ def main() -> int:
             for failure in sorted(set(failures))[:20]:
                 print(f"  {failure}")
     finally:
-        if web is not None:
-            web.stop()
-            if failures:
-                print(f"\n--- last lines of the web log ---\n{web.log_tail(30)}")
-        redis_keys_delete(REDIS_URL, prefix)
-        if args.keep_db:
-            print(f"\n  kept database {DB_NAME}")
-        else:
-            try:
-                database_drop(DB_NAME)
-            except psycopg.Error as error:
-                print(f"  (could not drop {DB_NAME}: {error})")
-        shutil.rmtree(scratch, ignore_errors=True)
+        bench_cleanup(
+            web=web, show_log=bool(failures), redis_url=REDIS_URL, prefix=prefix, db_name=DB_NAME,
+            keep_db=args.keep_db, scratch=scratch,
+        )
     return 0
 
 

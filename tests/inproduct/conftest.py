@@ -17,6 +17,7 @@ from config.celery import app as celery_app
 from inproduct.identity import kit_secret_issue
 from inproduct.models import KitSecret, KitSession, KitTokenUse
 from tests.factories import MembershipFactory
+from tests.journeys.conftest import browser, viewport  # noqa: F401 - Chromium at 1280 and 390 px, for the kit's browser tests
 
 from ..conftest import organization_on
 
