@@ -11,6 +11,7 @@ from django.core.management import call_command
 
 from accounts.models import Membership
 from billing.prompts import prompts_for
+from experiments.models import Experiment
 from feedback.services import survey_decide
 from provisioning.models import Environment
 
@@ -44,6 +45,8 @@ def test_each_demo_account_has_the_message_it_is_printed_with(catalog):
     uma = _membership("uma@umbrella.example")
     assert prompts_for(membership=uma) == []
     assert survey_decide(membership=uma, product_code="wiki").ask
+
+    assert Experiment.objects.filter(key="invite-nudge").count() == 1
 
     for name in ("Globex", "Initech", "Umbrella"):
         environment = Environment.objects.get(organization__name=name)

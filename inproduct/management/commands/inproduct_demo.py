@@ -7,6 +7,9 @@ demo product, each kind of kit message a newcomer should meet (docs/in-product.m
 | ian@initech.example (admin) | Initech, Tracker Free, 10 of 10 seats taken | the seat-limit prompt |
 | uma@umbrella.example (admin), otto@umbrella.example | Umbrella, Wiki Free, members for 30 days | the NPS survey |
 
+It also loads the invite-nudge experiment (inproduct/nudges.py), as `invite_nudge_load` does,
+so that admins meet the invite nudges in `make run` too.
+
 Each organization is made through the signup services (its trial, its workspace), and the
 workspace is provisioned here rather than by the worker, so it opens as soon as `make run`
 is up. What the scenario needs that no service does is set directly, as demo data: the
@@ -32,6 +35,7 @@ from accounts.models import Membership, Organization, User
 from accounts.services import organization_create_for_signup, user_signup_record
 from billing.models import Subscription
 from catalog.models import Product
+from inproduct.nudges import EXPERIMENT_KEY, experiment_ensure
 from provisioning.models import Environment
 from provisioning.services import environment_provision
 
@@ -60,13 +64,16 @@ class Command(BaseCommand):
         self._tenure(umbrella)
         for organization in (globex, initech, umbrella):
             self._workspaces_ready(organization)
+        # The invite nudges' experiment, as staff would load it (manage.py invite_nudge_load).
+        experiment_ensure()
         self.stdout.write(
             f"In-product demo (password {DEMO_PASSWORD}): sign in, open the workspace from /app/; it opens in the "
             f"demo product at {settings.DEMO_PRODUCT_URL}/ with the kit:\n"
             f"  gina@globex.example       admin of Globex: Tracker's trial ends in {TRIAL_DAYS_LEFT} days (trial-ending prompt)\n"
             "  gus@globex.example        member of Globex: the same prompt, with \"Ask an admin\"\n"
             f"  ian@initech.example       admin of Initech: all {SEATS} seats of Tracker Free are taken (seat-limit prompt)\n"
-            "  uma@umbrella.example      admin of Umbrella: the NPS survey in Wiki (otto@umbrella.example too)"
+            "  uma@umbrella.example      admin of Umbrella: the NPS survey in Wiki (otto@umbrella.example too)\n"
+            f"  and the experiment {EXPERIMENT_KEY} (invite nudges for admins): /staff/experiments/{EXPERIMENT_KEY}/"
         )
 
     def _user(self, email: str, name: str) -> User:
