@@ -56,6 +56,13 @@ def _open_workspace(page, demo_product, environment) -> None:
     page.wait_for_url(f"{demo_product.url}/w/{environment.public_id}/")
 
 
+def _signed_in(people, user):
+    """A window of `user`'s, signed in to Flywheel."""
+    page = people.open()
+    sign_in(page, user.email, PASSWORD)
+    return page
+
+
 def _kit_card(page):
     return page.locator("flywheel-kit section.card")
 
@@ -67,8 +74,7 @@ def _message_answer(page):
 def test_at_the_seat_limit_the_product_shows_the_seat_limit_prompt(demo_product, people, check_page):
     organization, admin = organization_on("free", members=10)
     environment = workspace_ready(organization)
-    page = people.open()
-    sign_in(page, admin.email, PASSWORD)
+    page = _signed_in(people, admin)
     _open_workspace(page, demo_product, environment)
 
     card = _kit_card(page)
@@ -85,8 +91,7 @@ def test_three_days_before_the_trial_ends_the_product_says_so(demo_product, peop
         trial_ends_at=timezone.now() + timedelta(days=3, hours=-1)
     )
     environment = workspace_ready(organization)
-    page = people.open()
-    sign_in(page, admin.email, PASSWORD)
+    page = _signed_in(people, admin)
     _open_workspace(page, demo_product, environment)
 
     card = _kit_card(page)
@@ -105,8 +110,7 @@ def test_after_a_failed_payment_the_admin_is_told_in_the_product(demo_product, l
     payment.refresh_from_db()
     assert payment.status == payment.Status.FAILED
 
-    page = people.open()
-    sign_in(page, admin.email, PASSWORD)
+    page = _signed_in(people, admin)
     _open_workspace(page, demo_product, environment)
     card = _kit_card(page)
     expect(card).to_contain_text("A payment for Tracker failed")
@@ -121,8 +125,7 @@ def test_when_nothing_applies_the_product_shows_no_message_and_its_success_reach
     organization, _ = organization_on("standard", members=2)
     member = Membership.objects.filter(organization=organization, role=Membership.Role.MEMBER).get().user
     environment = workspace_ready(organization)
-    page = people.open()
-    sign_in(page, member.email, PASSWORD)
+    page = _signed_in(people, member)
     with _message_answer(page) as answer:
         _open_workspace(page, demo_product, environment)
     assert answer.value.status == 200 and answer.value.json() == {"message": None}
@@ -143,8 +146,7 @@ def test_the_admin_fixes_the_seat_limit_from_the_prompt_and_comes_back_without_i
 ):
     organization, admin, subscription = paid_organization(localstripe, seats=5, members=5)
     environment = workspace_ready(organization)
-    page = people.open()
-    sign_in(page, admin.email, PASSWORD)
+    page = _signed_in(people, admin)
     _open_workspace(page, demo_product, environment)
     product_page = page.url
 
@@ -179,8 +181,7 @@ def test_a_member_answers_the_survey_in_the_product_and_the_admin_reads_it(demo_
     Membership.objects.filter(pk=membership.pk).update(created_at=timezone.now() - timedelta(days=30))
     environment = workspace_ready(organization)
 
-    page = people.open()
-    sign_in(page, membership.user.email, PASSWORD)
+    page = _signed_in(people, membership.user)
     _open_workspace(page, demo_product, environment)
     card = _kit_card(page)
     expect(card).to_contain_text("How likely are you to recommend")
@@ -191,8 +192,7 @@ def test_a_member_answers_the_survey_in_the_product_and_the_admin_reads_it(demo_
     card.get_by_role("button", name="Send").click()
     expect(card).to_contain_text("Thank you")
 
-    admin_page = people.open()
-    sign_in(admin_page, admin.email, PASSWORD)
+    admin_page = _signed_in(people, admin)
     admin_page.goto("/app/feedback/")
     comments = admin_page.locator("#feedback-comments")
     expect(comments).to_contain_text("The board made our sprints calm again.")
