@@ -8,6 +8,7 @@ from django import template
 
 from billing.formats import time_left_until
 from billing.selectors import PagePrompt, page_prompts_for
+from billing.views.return_to import ReturnTrip, with_return_trip
 
 register = template.Library()
 
@@ -25,3 +26,10 @@ def page_prompts(context: template.Context, with_states: bool = True) -> list[Pa
 def left_until(moment) -> str:
     """`{{ subscription.trial_ends_at|left_until }}`: "13 days", "5 hours"; empty once past."""
     return time_left_until(moment)
+
+
+@register.filter
+def carrying(path: str, trip: ReturnTrip | None) -> str:
+    """`{{ prompt.action_url|carrying:return_trip }}`: the address keeping the way back to the
+    product the person came from (billing/views/return_to.py)."""
+    return with_return_trip(path, trip)
