@@ -8,7 +8,7 @@ from django import template
 
 from billing.formats import time_left_until
 from billing.selectors import PagePrompt, page_prompts_for
-from billing.views.return_to import ReturnTrip, with_return_trip
+from billing.views.return_to import ReturnTrip, return_trip_of, with_return_trip
 
 register = template.Library()
 
@@ -20,6 +20,14 @@ def page_prompts(context: template.Context, with_states: bool = True) -> list[Pa
     if not membership:
         return []
     return page_prompts_for(membership=membership, with_states=with_states)
+
+
+@register.simple_tag(takes_context=True)
+def return_trip(context: template.Context, organization=None) -> ReturnTrip | None:
+    """`{% return_trip organization as return_trip %}`: the product page the person came from
+    (`return_to`), on a page outside billing (the members page), only when it is a product's."""
+    request = context.get("request")
+    return return_trip_of(request, organization=organization) if request is not None else None
 
 
 @register.filter

@@ -31,40 +31,10 @@ from ..billing.helpers import (
     standard_checkout,
     workspace_ready,
 )
-from ..conftest import DemoProductProcess, kit_secret_for, organization_on
-from ..factories import PASSWORD
-from .conftest import main_text, sign_in
+from ..conftest import organization_on
+from .conftest import kit_card, main_text, open_workspace, signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def demo_product(live_server, settings, catalog):
-    """The demo product beside Flywheel: each builtin product has a live kit secret, which the
-    demo product gets in its environment (as `make run` gives it var/demo-product.env)."""
-    settings.SITE_URL = live_server.url  # the links in the kit's messages point at the live server
-    secrets = [kit_secret_for(code) for code in ("tracker", "wiki", "servicedesk")]
-    product = DemoProductProcess(flywheel_url=live_server.url, kit_secrets=secrets)
-    settings.DEMO_PRODUCT_URL = product.url  # its origin is the builtin products' kit origin
-    yield product
-    product.stop()
-
-
-def _open_workspace(page, demo_product, environment) -> None:
-    """From Flywheel's workspace address to the product, signed in by the launch."""
-    page.goto(f"/w/{environment.public_id}/")
-    page.wait_for_url(f"{demo_product.url}/w/{environment.public_id}/")
-
-
-def _signed_in(people, user):
-    """A window of `user`'s, signed in to Flywheel."""
-    page = people.open()
-    sign_in(page, user.email, PASSWORD)
-    return page
-
-
-def _kit_card(page):
-    return page.locator("flywheel-kit section.card")
 
 
 def _message_answer(page):
@@ -74,10 +44,10 @@ def _message_answer(page):
 def test_at_the_seat_limit_the_product_shows_the_seat_limit_prompt(demo_product, people, check_page):
     organization, admin = organization_on("free", members=10)
     environment = workspace_ready(organization)
-    page = _signed_in(people, admin)
-    _open_workspace(page, demo_product, environment)
+    page = signed_in(people, admin)
+    open_workspace(page, demo_product, environment)
 
-    card = _kit_card(page)
+    card = kit_card(page)
     expect(card).to_contain_text("All 10 seats of Tracker Free are taken")
     expect(card.get_by_role("link", name="Move to Standard")).to_be_visible()
     assert "Board" in main_text(page)  # the product's own page, the prompt beside it
@@ -91,10 +61,10 @@ def test_three_days_before_the_trial_ends_the_product_says_so(demo_product, peop
         trial_ends_at=timezone.now() + timedelta(days=3, hours=-1)
     )
     environment = workspace_ready(organization)
-    page = _signed_in(people, admin)
-    _open_workspace(page, demo_product, environment)
+    page = signed_in(people, admin)
+    open_workspace(page, demo_product, environment)
 
-    card = _kit_card(page)
+    card = kit_card(page)
     expect(card).to_contain_text("Your Tracker trial ends in 3 days")
     expect(card.get_by_role("link", name="Choose a plan")).to_have_attribute("href", re.compile(r"return_to="))
     check_page(page, "Tracker three days before the trial's end")
@@ -110,9 +80,9 @@ def test_after_a_failed_payment_the_admin_is_told_in_the_product(demo_product, l
     payment.refresh_from_db()
     assert payment.status == payment.Status.FAILED
 
-    page = _signed_in(people, admin)
-    _open_workspace(page, demo_product, environment)
-    card = _kit_card(page)
+    page = signed_in(people, admin)
+    open_workspace(page, demo_product, environment)
+    card = kit_card(page)
     expect(card).to_contain_text("A payment for Tracker failed")
     expect(card.get_by_role("link", name="Update payment")).to_be_visible()
     check_page(page, "Tracker after a failed payment")
@@ -125,11 +95,11 @@ def test_when_nothing_applies_the_product_shows_no_message_and_its_success_reach
     organization, _ = organization_on("standard", members=2)
     member = Membership.objects.filter(organization=organization, role=Membership.Role.MEMBER).get().user
     environment = workspace_ready(organization)
-    page = _signed_in(people, member)
+    page = signed_in(people, member)
     with _message_answer(page) as answer:
-        _open_workspace(page, demo_product, environment)
+        open_workspace(page, demo_product, environment)
     assert answer.value.status == 200 and answer.value.json() == {"message": None}
-    expect(_kit_card(page)).to_have_count(0)
+    expect(kit_card(page)).to_have_count(0)
     check_page(page, "Tracker with nothing to say")
 
     # The product's success action: its next page reports it through the kit.
@@ -146,11 +116,11 @@ def test_the_admin_fixes_the_seat_limit_from_the_prompt_and_comes_back_without_i
 ):
     organization, admin, subscription = paid_organization(localstripe, seats=5, members=5)
     environment = workspace_ready(organization)
-    page = _signed_in(people, admin)
-    _open_workspace(page, demo_product, environment)
+    page = signed_in(people, admin)
+    open_workspace(page, demo_product, environment)
     product_page = page.url
 
-    card = _kit_card(page)
+    card = kit_card(page)
     expect(card).to_contain_text("All 5 seats of Tracker Standard are taken")
     card.get_by_role("link", name="Add seats").click()
 
@@ -181,9 +151,9 @@ def test_a_member_answers_the_survey_in_the_product_and_the_admin_reads_it(demo_
     Membership.objects.filter(pk=membership.pk).update(created_at=timezone.now() - timedelta(days=30))
     environment = workspace_ready(organization)
 
-    page = _signed_in(people, membership.user)
-    _open_workspace(page, demo_product, environment)
-    card = _kit_card(page)
+    page = signed_in(people, membership.user)
+    open_workspace(page, demo_product, environment)
+    card = kit_card(page)
     expect(card).to_contain_text("How likely are you to recommend")
     check_page(page, "Tracker with the survey")
     card.locator("label[for=fw-score-9]").click()
@@ -192,7 +162,7 @@ def test_a_member_answers_the_survey_in_the_product_and_the_admin_reads_it(demo_
     card.get_by_role("button", name="Send").click()
     expect(card).to_contain_text("Thank you")
 
-    admin_page = _signed_in(people, admin)
+    admin_page = signed_in(people, admin)
     admin_page.goto("/app/feedback/")
     comments = admin_page.locator("#feedback-comments")
     expect(comments).to_contain_text("The board made our sprints calm again.")

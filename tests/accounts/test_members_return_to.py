@@ -1,0 +1,57 @@
+"""`return_to` on the members page (the kit's invite nudge opens it with the product page the
+admin came from): the invite form carries it, the page after sending offers "Back to
+<product>", and only a product's origin counts (billing/views/return_to.py)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import Invite
+
+pytestmark = pytest.mark.django_db
+
+PRODUCT_PAGE = "http://127.0.0.1:8001/w/4a7f2c3e-0000-4000-8000-000000000001/"
+BACK = f'<a class="button" id="return-to" href="{PRODUCT_PAGE}">Back to Tracker</a>'
+
+
+@pytest.fixture(autouse=True)
+def demo_product_origin(settings):
+    settings.DEMO_PRODUCT_URL = "http://127.0.0.1:8001"
+
+
+def test_the_invite_from_a_product_page_offers_the_way_back(client, trial_organization):
+    organization, admin = trial_organization
+    client.force_login(admin)
+
+    page = client.get(reverse("members"), {"return_to": PRODUCT_PAGE}).content.decode()
+    assert BACK in page
+    assert f'<input type="hidden" name="return_to" value="{PRODUCT_PAGE}">' in page
+
+    sent = client.post(reverse("members"), {"email": "grace@example.org", "role": "member", "return_to": PRODUCT_PAGE})
+    assert sent.status_code == 302
+    assert sent["Location"] == f"{reverse('members')}?return_to={quote(PRODUCT_PAGE, safe='')}"
+    after = client.get(sent["Location"]).content.decode()
+    assert "Invitation sent to grace@example.org." in after and BACK in after
+    assert Invite.objects.filter(organization=organization, email="grace@example.org").exists()
+
+
+def test_a_refused_invite_keeps_the_way_back(client, trial_organization):
+    _, admin = trial_organization
+    client.force_login(admin)
+    refused = client.post(reverse("members"), {"email": "nope", "role": "member", "return_to": PRODUCT_PAGE})
+    assert refused.status_code == 400
+    assert BACK in refused.content.decode()
+    assert not Invite.objects.exists()
+
+
+def test_an_address_that_is_not_a_products_is_ignored(client, trial_organization):
+    _, admin = trial_organization
+    client.force_login(admin)
+    for address in ("https://evil.example/w/phish/", "javascript:alert(1)", "//evil.example/", "/billing/"):
+        page = client.get(reverse("members"), {"return_to": address}).content.decode()
+        assert 'id="return-to"' not in page and 'name="return_to"' not in page, address
+    plain = client.post(reverse("members"), {"email": "ada@example.org", "role": "member"})
+    assert plain["Location"] == reverse("members")
