@@ -58,8 +58,8 @@ SNOOZE = timedelta(days=30)
 
 DEFAULT_COPY = {
     "title": "Invite your colleagues to {product}",
-    "body": "{product} works better with your team. Invite colleagues to {organization}: they join "
-    "with one click from the email, and their seats come from your plan.",
+    "body": "{product} works better with your team. Invite colleagues to {organization}: they get "
+    "an email and join in one click, on a free seat of your plan.",
     "cta_label": "Invite colleagues",
 }
 

@@ -209,7 +209,7 @@ def test_an_admin_keeps_their_arm_invites_from_the_nudge_and_the_joined_colleagu
 
 
 def test_an_admin_in_the_email_arm_gets_one_email_and_no_card(
-    invite_nudge, demo_product, live_server, celery_worker, mailbox_on, people, check_page
+    invite_nudge, demo_product, live_server, celery_worker, mailbox_on, people, check_page, viewport, shots
 ):
     organization, admin = admin_in_arm(invite_nudge, EMAIL_ARM)
     environment = workspace_ready(organization)
@@ -227,11 +227,14 @@ def test_an_admin_in_the_email_arm_gets_one_email_and_no_card(
     # As the admin reads it: the subject, and the link to the members page's invite form.
     text = open_newest_mail(page, admin.email, "Invite your colleagues to Tracker")
     check_page(page, "the invite-nudge email in the dev mailbox")
+    page.screenshot(path=str(shots / f"nudge-email-{viewport['width']}.png"), full_page=True)
     subject = page.locator(".mail-headers tr", has=page.locator("th", has_text="Subject")).locator("td")
     expect(subject).to_have_text("[Flywheel] Invite your colleagues to Tracker")
     assert f"Invite colleagues to {organization.name}" in text, text
     link = page.locator("#mail-text a[href*='/app/members/']").first
     expect(link).to_have_attribute("href", f"{live_server.url}/app/members/#invite-form")
+    html_link = page.frame_locator("iframe.mail-html").get_by_role("link", name="Invite colleagues")
+    expect(html_link).to_have_attribute("href", f"{live_server.url}/app/members/#invite-form")
     link.click()
     expect(page.locator("#invite-form")).to_be_visible()
 
