@@ -4,12 +4,15 @@ admin came from): the invite form carries it, the page after sending offers "Bac
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 import pytest
 from django.urls import reverse
 
 from accounts.models import Invite
+
+from ..conftest import organization_on
 
 pytestmark = pytest.mark.django_db
 
@@ -55,3 +58,21 @@ def test_an_address_that_is_not_a_products_is_ignored(client, trial_organization
         assert 'id="return-to"' not in page and 'name="return_to"' not in page, address
     plain = client.post(reverse("members"), {"email": "ada@example.org", "role": "member"})
     assert plain["Location"] == reverse("members")
+
+
+def test_the_ways_to_more_seats_and_to_buy_keep_the_way_back(client, catalog):
+    organization, admin = organization_on("free", members=10)
+    client.force_login(admin)
+    refused = client.post(reverse("members"), {"email": "grace@example.org", "role": "member", "return_to": PRODUCT_PAGE})
+    assert refused.status_code == 400
+    action = re.search(r'<p class="row" id="seat-limit-action"><a class="button" href="([^"]+)">', refused.content.decode())
+    assert action is not None and action.group(1).endswith(f"return_to={quote(PRODUCT_PAGE, safe='')}")
+    assert not Invite.objects.filter(organization=organization).exists()
+
+
+def test_the_trial_banner_keeps_the_way_back(client, trial_organization):
+    _, admin = trial_organization
+    client.force_login(admin)
+    page = client.get(reverse("members"), {"return_to": PRODUCT_PAGE}).content.decode()
+    buy = re.search(r'<a class="button" href="([^"]+)">Buy Tracker</a>', page)
+    assert buy is not None and f"return_to={quote(PRODUCT_PAGE, safe='')}" in buy.group(1)

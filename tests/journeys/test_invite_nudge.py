@@ -129,7 +129,10 @@ def test_an_admin_keeps_their_arm_invites_from_the_nudge_and_the_joined_colleagu
     page.screenshot(path=str(shots / f"nudge-card-{viewport['width']}.png"), full_page=True)
 
     # 3. The same arm and words on a reload, and in a kit session two days later.
-    page.reload()
+    # (The kit reports "shown" after the card appears; that call touches the session, so it is
+    # waited for before the session is moved back in time.)
+    with page.expect_response(lambda response: response.url.endswith("/kit/v1/message/events")):
+        page.reload()
     expect(kit_card(page)).to_contain_text(nudge_title)
     KitSession.objects.filter(user=admin).update(
         started_at=timezone.now() - ANOTHER_DAY, last_seen_at=timezone.now() - ANOTHER_DAY
