@@ -160,6 +160,10 @@ def test_an_admin_keeps_their_arm_invites_from_the_nudge_and_the_joined_colleagu
     back = page.get_by_role("link", name="Back to Tracker")
     expect(back).to_have_attribute("href", product_page)
     check_page(page, "invitation sent, the way back offered")
+    pending = page.locator(f'#invites tr.invite[data-email="{colleague_address}"]')
+    for action in ("Resend", "Withdraw"):  # whole on the screen (a card clips what sticks out)
+        box = pending.get_by_role("button", name=action).bounding_box()
+        assert box and 0 <= box["x"] and box["x"] + box["width"] <= viewport["width"], f"{action} is cut off: {box}"
     page.screenshot(path=str(shots / f"members-invited-{viewport['width']}.png"), full_page=True)
     with message_answer(page) as answer:
         back.click()
