@@ -203,6 +203,7 @@ def test_an_admin_keeps_their_arm_invites_from_the_nudge_and_the_joined_colleagu
     staff_page = signed_in(people, UserFactory(is_staff=True))
     staff_page.goto(f"/staff/experiments/{EXPERIMENT_KEY}/")
     check_page(staff_page, "the invite-nudge experiment, for staff")
+    staff_page.screenshot(path=str(shots / f"staff-experiment-{viewport['width']}.png"), full_page=True)
     exposed = staff_page.locator(f"#exposures tr[data-variation='{FIRST_SUCCESS_ARM}']")
     expect(exposed.locator("td.count")).to_have_text("1")
     for metric in ("Invited a colleague", "A colleague they invited joined"):
