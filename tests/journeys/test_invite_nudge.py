@@ -239,12 +239,14 @@ def test_an_admin_in_the_email_arm_gets_one_email_and_no_card(
     subject = page.locator(".mail-headers tr", has=page.locator("th", has_text="Subject")).locator("td")
     expect(subject).to_have_text("[Flywheel] Invite your colleagues to Tracker")
     assert f"Invite colleagues to {organization.name}" in text, text
+    members = f"{live_server.url}/app/members/?organization={organization.public_id}#invite-form"
     link = page.locator("#mail-text a[href*='/app/members/']").first
-    expect(link).to_have_attribute("href", f"{live_server.url}/app/members/#invite-form")
+    expect(link).to_have_attribute("href", members)
     html_link = page.frame_locator("iframe.mail-html").get_by_role("link", name="Invite colleagues")
-    expect(html_link).to_have_attribute("href", f"{live_server.url}/app/members/#invite-form")
+    expect(html_link).to_have_attribute("href", members)
     link.click()
-    expect(page.locator("#invite-form")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Members of {organization.name}")).to_be_visible()
+    expect(page.locator("#invite-form")).to_be_in_viewport()
 
     # A visit in a later kit session sends no second email, and shows no card.
     KitSession.objects.filter(user=admin).update(last_seen_at=timezone.now() - timedelta(hours=2))

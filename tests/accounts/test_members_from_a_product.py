@@ -1,6 +1,7 @@
-"""`return_to` on the members page (the kit's invite nudge opens it with the product page the
-admin came from): the invite form carries it, the page after sending offers "Back to
-<product>", and only a product's origin counts (billing/views/return_to.py)."""
+"""The members page opened from a product (the kit's invite nudge, or its email): it works in
+the organization the link names, if the person is a member of it; the invite form carries
+`return_to`, the page after sending offers "Back to <product>", and only a product's origin
+counts (billing/views/return_to.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from urllib.parse import quote
 import pytest
 from django.urls import reverse
 
-from accounts.models import Invite
+from accounts.models import Invite, Membership
 
 from ..conftest import organization_on
+from ..factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -76,3 +78,32 @@ def test_the_trial_banner_keeps_the_way_back(client, trial_organization):
     page = client.get(reverse("members"), {"return_to": PRODUCT_PAGE}).content.decode()
     buy = re.search(r'<a class="button" href="([^"]+)">Buy Tracker</a>', page)
     assert buy is not None and f"return_to={quote(PRODUCT_PAGE, safe='')}" in buy.group(1)
+
+
+def test_the_link_works_in_the_organization_it_names(client, catalog):
+    """An admin of two organizations, working in the second on Flywheel, follows the first's
+    nudge: the page, and so the invitation, are the first's."""
+    first, admin = organization_on("standard")
+    second, _ = organization_on("standard")
+    MembershipFactory(organization=second, user=admin, role=Membership.Role.ADMIN)
+    client.force_login(admin)
+    client.post(reverse("organization_switch", args=[second.public_id]))
+    assert client.get(reverse("members")).context["organization"] == second
+
+    link = client.get(reverse("members"), {"organization": str(first.public_id), "return_to": PRODUCT_PAGE})
+    assert link.status_code == 302
+    assert link["Location"] == f"{reverse('members')}?return_to={quote(PRODUCT_PAGE, safe='')}"
+    page = client.get(link["Location"])
+    assert page.context["organization"] == first and f"Members of {first.name}" in page.content.decode()
+    client.post(reverse("members"), {"email": "grace@example.org", "role": "member"})
+    assert Invite.objects.get(email="grace@example.org").organization == first
+
+
+def test_an_organization_the_person_is_not_in_is_ignored(client, catalog):
+    mine, admin = organization_on("standard")
+    other, _ = organization_on("standard")
+    client.force_login(admin)
+    for named in (str(other.public_id), "not-a-uuid"):
+        link = client.get(reverse("members"), {"organization": named})
+        assert link["Location"] == reverse("members")
+        assert client.get(link["Location"]).context["organization"] == mine, named
