@@ -12,6 +12,8 @@ each admin's arm decided by GrowthBook's hash of their user id, as in production
   the staff page that shows it, count 1 exposed admin in that arm who invited a colleague and
   whose colleague joined. A member of the same organization, who also creates a card, sees no
   nudge and is never exposed.
+- An admin in "In the product, after 3 active days" meets the default copy on their third
+  active day, and dismisses it: it does not come back.
 - An admin in "By email, after 3 active days" gets, on their third active day, one email (read
   in the dev mailbox as they would read it: subject, link to the invite form), and no card.
 """
@@ -45,6 +47,7 @@ from .conftest import kit_card, open_newest_mail, open_workspace, signed_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 FIRST_SUCCESS_ARM = "in-product-first-success"
+DAYS_ARM = "in-product-3-days"
 EMAIL_ARM = "email-3-days"
 ANOTHER_DAY = timedelta(days=2)
 
@@ -213,6 +216,44 @@ def test_an_admin_keeps_their_arm_invites_from_the_nudge_and_the_joined_colleagu
         expect(row.locator("td").nth(1)).to_have_text("1")  # units
         expect(row.locator("td.total")).to_have_text("1")  # converted
         expect(row.locator("td.mean")).to_have_text(re.compile(r"^100(\.0)?%$"))
+    check_page.assert_clean()
+
+
+def test_on_the_third_active_day_the_default_nudge_shows_and_a_dismissal_holds(
+    invite_nudge, demo_product, people, check_page, viewport, shots
+):
+    organization, admin = admin_in_arm(invite_nudge, DAYS_ARM)
+    environment = workspace_ready(organization)
+    for days_ago in (1, 2):  # kit sessions on two earlier days; today is the third
+        KitSessionFactory(user=admin, organization=organization, days_ago=days_ago)
+
+    page = signed_in(people, admin)
+    open_workspace(page, demo_product, environment)
+    product_page = page.url
+    card = kit_card(page)
+    expect(card).to_contain_text("Invite your colleagues to Tracker")
+    expect(card).to_contain_text(
+        f"Tracker works better with your team. Invite colleagues to {organization.name}: they get an email "
+        "and join in one click, on a free seat of your plan."
+    )
+    expect(card.get_by_role("link", name="Invite colleagues")).to_have_attribute(
+        "href", re.compile(rf"/app/members/\?organization={organization.public_id}&return_to=.+#invite-form$")
+    )
+    check_page(page, "Tracker with the default invite nudge")
+    page.screenshot(path=str(shots / f"nudge-card-default-{viewport['width']}.png"), full_page=True)
+
+    with page.expect_response(lambda response: response.url.endswith("/kit/v1/message/events")) as reported:
+        card.get_by_role("button", name="Dismiss").click()
+    assert reported.value.status == 204
+    expect(kit_card(page)).to_have_count(0)
+    # Not in this visit, nor in a kit session the next day (snoozed for 30 days).
+    KitSession.objects.filter(user=admin).update(last_seen_at=timezone.now() - ANOTHER_DAY)
+    MarketingSend.objects.filter(email=admin.email).update(sent_at=timezone.now() - ANOTHER_DAY)
+    with message_answer(page) as answer:
+        page.goto(product_page)
+    assert answer.value.json() == {"message": None}
+    assert KitSession.objects.filter(user=admin).count() == 4  # the two earlier days, today's, the next
+    assert exposures_of(admin) == [DAYS_ARM]
     check_page.assert_clean()
 
 
