@@ -16,6 +16,7 @@ from billing.models import PromptDismissal, Subscription
 from billing.services import billing_account, payments, seats, subscriptions
 from catalog.models import Edition
 from catalog.selectors import edition_get
+from common.money import money
 from experiments.models import Event
 
 from ..conftest import organization_on
@@ -298,7 +299,9 @@ def test_seat_limit_prompt_when_every_seat_is_taken(client, catalog):
     organization, admin = organization_on("free", members=9)
     member = Membership.objects.filter(organization=organization, role="member").first().user
     raw = _key(organization, admin)
-    assert _prompts(client, raw, admin) == []
+    # 9 of 10: only the admins' early warning, not the limit's prompt.
+    assert [prompt["kind"] for prompt in _prompts(client, raw, admin)] == ["seat_limit_near"]
+    assert _prompts(client, raw, member) == []
     invite = invite_create(
         organization=organization, actor=admin, email="tenth@example.com", role="member"
     )
@@ -309,7 +312,39 @@ def test_seat_limit_prompt_when_every_seat_is_taken(client, catalog):
     [for_member] = _prompts(client, raw, member)
     assert for_member["id"] == prompt["id"] and for_member["cta_url"] == ""
     invite_revoke(invite=invite, actor=admin)
+    assert [prompt["kind"] for prompt in _prompts(client, raw, admin)] == ["seat_limit_near"]
+
+
+def test_seat_limit_near_offers_the_next_edition_with_its_price_on_free(client, catalog):
+    organization, admin = organization_on("free", members=7)
+    raw = _key(organization, admin)
+    assert _prompts(client, raw, admin) == []  # 7 of 10: below 80 %
+    MembershipFactory(organization=organization)
+    [prompt] = _prompts(client, raw, admin)
+    assert (prompt["id"], prompt["severity"], prompt["dismissible"]) == ("seat_limit_near.tracker.10", "info", True)
+    assert prompt["title"] == "2 of 10 seats of Tracker Free left"
+    assert f"Tracker Standard has room for 100 users at {money(815, 'USD')} per seat a month" in prompt["body"]
+    assert prompt["cta_label"] == "Move to Standard"
+    assert prompt["cta_url"].endswith("?edition=standard")
+    # Dismissed, it stays away at this limit.
+    assert client.post(
+        f"/api/v1/prompts/{prompt['id']}/dismiss",
+        {"user": str(admin.public_id)},
+        content_type="application/json",
+        headers={"authorization": f"Bearer {raw}"},
+    ).status_code == 204
     assert _prompts(client, raw, admin) == []
+
+
+def test_seat_limit_near_adds_seats_at_their_price_when_paid(client, catalog, localstripe):
+    organization, admin, subscription = paid_organization(localstripe, seats=5, members=4)
+    raw = _key(organization, admin)
+    [prompt] = _prompts(client, raw, admin)
+    assert prompt["kind"] == "seat_limit_near"
+    assert prompt["title"] == "1 of 5 seats of Tracker Standard left"
+    assert f"Add seats at {money(815, 'USD')} a month each" in prompt["body"]
+    assert prompt["cta_label"] == "Add seats"
+    assert prompt["cta_url"].endswith(reverse("add_seats", args=[subscription.public_id]))
 
 
 def test_payment_failed_prompt_for_admins(client, localstripe, trial_organization):
