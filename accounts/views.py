@@ -42,30 +42,8 @@ def _members_again(request: HttpRequest) -> str:
     return f"{reverse('members')}?{urlencode({RETURN_TO: return_to})}"
 
 
-# A link to the members page may name the organization it is about (the invite nudge's, in a
-# product or by email): an admin of two organizations must not invite into the one they happen
-# to be working in on Flywheel.
-ORGANIZATION = "organization"
-
-
-def _members_of_named(request: HttpRequest, named: str) -> HttpResponse:
-    """Work in the named organization when the person is a member of it (anything else is
-    ignored), then show the members page without the parameter, the rest of the query kept."""
-    try:
-        membership = selectors.get_membership_for_user(user=request.user, organization_public_id=uuid.UUID(named))
-    except (ValueError, NotFound):
-        membership = None
-    if membership is not None:
-        request.session[ORGANIZATION_KEY] = str(membership.organization.public_id)
-    query = request.GET.copy()
-    query.pop(ORGANIZATION)
-    return redirect(f"{reverse('members')}?{query.urlencode()}" if query else reverse("members"))
-
-
 @login_required
 def members(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET" and request.GET.get(ORGANIZATION):
-        return _members_of_named(request, request.GET[ORGANIZATION])
     organization = _organization_or_welcome(request)
     if organization is None:
         return redirect("welcome")

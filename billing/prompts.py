@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -202,8 +203,14 @@ def member_get(*, organization_id: int, user_public_id: object) -> Membership:
     return membership
 
 
-def _site(path: str) -> str:
-    return f"{settings.SITE_URL}{path}" if path else ""
+def _site(path: str, *, organization: Organization) -> str:
+    """The page at `path`, naming the organization the prompt is about (`?organization=`, which
+    accounts' middleware honours), so that an admin of two organizations lands in this one."""
+    if not path:
+        return ""
+    parts = urlsplit(path)
+    query = "&".join(part for part in (parts.query, urlencode({"organization": str(organization.public_id)})) if part)
+    return f"{settings.SITE_URL}{urlunsplit(('', '', parts.path, query, parts.fragment))}"
 
 
 def _when(remaining: timedelta) -> str:
@@ -529,7 +536,7 @@ def prompts_for(*, membership: Membership, product_code: str | None = None) -> l
                 title=copy["title"],
                 body=copy["body"],
                 cta_label=copy["cta_label"] if is_admin and candidate.cta_path else "",
-                cta_url=_site(candidate.cta_path) if is_admin else "",
+                cta_url=_site(candidate.cta_path, organization=membership.organization) if is_admin else "",
                 dismissible=candidate.kind not in NOT_DISMISSIBLE,
                 copy_source="growthbook" if flag is not None else "default",
                 experiment_key=flag.experiment_key if flag is not None else "",

@@ -261,6 +261,7 @@ def test_trial_prompts_at_7_3_and_1_days_and_dismissal_per_threshold(client, tri
         assert prompt["title"] == "Your Tracker trial ends in 7 days"
         assert prompt["cta_url"].endswith(
             reverse("checkout", args=[organization.subscriptions.get().public_id])
+            + f"?organization={organization.public_id}"
         )
         assert prompt["dismissible"] is True
         assert _post(client, raw, prompt["id"], "dismiss", admin).status_code == 204
@@ -325,7 +326,8 @@ def test_seat_limit_near_offers_the_next_edition_with_its_price_on_free(client, 
     assert prompt["title"] == "2 of 10 seats of Tracker Free left"
     assert f"Tracker Standard has room for 100 users at {money(815, 'USD')} per seat a month" in prompt["body"]
     assert prompt["cta_label"] == "Move to Standard"
-    assert prompt["cta_url"].endswith("?edition=standard")
+    # The link names the organization, so an admin of two lands in this one.
+    assert prompt["cta_url"].endswith(f"?edition=standard&organization={organization.public_id}")
     # Dismissed, it stays away at this limit.
     assert client.post(
         f"/api/v1/prompts/{prompt['id']}/dismiss",
@@ -344,7 +346,7 @@ def test_seat_limit_near_adds_seats_at_their_price_when_paid(client, catalog, lo
     assert prompt["title"] == "1 of 5 seats of Tracker Standard left"
     assert f"Add seats at {money(815, 'USD')} a month each" in prompt["body"]
     assert prompt["cta_label"] == "Add seats"
-    assert prompt["cta_url"].endswith(reverse("add_seats", args=[subscription.public_id]))
+    assert prompt["cta_url"].endswith(reverse("add_seats", args=[subscription.public_id]) + f"?organization={organization.public_id}")
 
 
 def test_payment_failed_prompt_for_admins(client, localstripe, trial_organization):
@@ -363,7 +365,7 @@ def test_payment_failed_prompt_for_admins(client, localstripe, trial_organizatio
     )
     assert prompt["title"] == "A payment for Tracker failed"
     assert prompt["body"].startswith("Your bank declined the charge. Update the card")
-    assert prompt["cta_url"].endswith(reverse("billing"))
+    assert prompt["cta_url"].endswith(reverse("billing") + f"?organization={organization.public_id}")
     assert _prompts(client, raw, member) == []
 
     # A renewal that went past due without an open failed invoice still prompts.
