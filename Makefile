@@ -3,6 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 PORT ?= 8000
+# The demo product (demo_product/): the builtin products' workspaces, on an origin of their own.
+DEMO_PRODUCT_PORT ?= 8001
+DEMO_PRODUCT_URL ?= http://127.0.0.1:$(DEMO_PRODUCT_PORT)
 
 .PHONY: install run test services browser lint demo screenshots
 
@@ -21,12 +24,14 @@ install:
 
 run: install
 	@mkdir -p var
-	@$(UV) run python manage.py dev_setup
+	@DEMO_PRODUCT_URL=$(DEMO_PRODUCT_URL) $(UV) run python manage.py dev_setup
 	@echo
 	@echo "  Flywheel is starting at http://127.0.0.1:$(PORT)/  (dev mailbox: http://127.0.0.1:$(PORT)/dev/mailbox/)"
+	@echo "  The demo product (Tracker, Wiki, Service Desk workspaces) at $(DEMO_PRODUCT_URL)/"
 	@echo
-	@echo "==> starting the Procfile (web, worker, beat, stripe); Ctrl-C stops them all"
-	@PORT=$(PORT) SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} $(UV) run python scripts/procfile.py --first web --first-url http://127.0.0.1:$(PORT)/
+	@echo "==> starting the Procfile (web, worker, beat, stripe, product); Ctrl-C stops them all"
+	@PORT=$(PORT) SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} DEMO_PRODUCT_PORT=$(DEMO_PRODUCT_PORT) \
+	  DEMO_PRODUCT_URL=$(DEMO_PRODUCT_URL) $(UV) run python scripts/procfile.py --first web --first-url http://127.0.0.1:$(PORT)/
 
 services:
 	@bash scripts/services.sh

@@ -12,6 +12,13 @@ needs anyway (accounts/context_processors.py).
 """
 
 ORGANIZATION_KEY = "flywheel_organization_id"
+# A link from outside the page (a product's prompt, an email) names the organization it is about:
+# `?organization=<public id>`. An admin of two organizations must land in the one the link is
+# about, not the one they happen to be working in. Anything that is not one of the person's
+# organizations is ignored; either way the page is shown without the parameter.
+ORGANIZATION_PARAMETER = "organization"
+# Not pages: the JSON APIs and the admin read their own parameters.
+NOT_PAGES = ("/api/", "/kit/", "/admin/")
 
 
 def current_membership(request):
@@ -30,11 +37,42 @@ def current_membership(request):
     return memberships.order_by("created_at", "pk").first()
 
 
+def _organization_named(request):
+    """The person's membership of the organization a link names, or None."""
+    import uuid
+
+    from .models import Membership
+
+    try:
+        public_id = uuid.UUID(request.GET.get(ORGANIZATION_PARAMETER, ""))
+    except ValueError:
+        return None
+    return Membership.objects.filter(user=request.user, organization__public_id=public_id).first()
+
+
+def _without_organization(request) -> str:
+    query = request.GET.copy()
+    query.pop(ORGANIZATION_PARAMETER, None)
+    return f"{request.path}?{query.urlencode()}" if query else request.path
+
+
 class CurrentOrganizationMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        if (
+            request.method == "GET"
+            and ORGANIZATION_PARAMETER in request.GET
+            and request.user.is_authenticated
+            and not request.path.startswith(NOT_PAGES)
+        ):
+            from django.shortcuts import redirect
+
+            named = _organization_named(request)
+            if named is not None:
+                request.session[ORGANIZATION_KEY] = str(named.organization.public_id)
+            return redirect(_without_organization(request))
         membership = current_membership(request)
         request.membership = membership
         request.organization = membership.organization if membership is not None else None

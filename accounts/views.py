@@ -6,6 +6,7 @@ import email
 import email.policy
 import uuid
 from pathlib import Path
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -25,6 +26,20 @@ from .session import signup_invite_store
 
 def _organization_or_welcome(request: HttpRequest) -> Organization | None:
     return request.organization if request.organization else None  # type: ignore[attr-defined]
+
+
+# The product page an admin came from (the kit's invite nudge passes it). This page only carries
+# it from the form to the page after sending; the template offers the way back only when billing's
+# return_trip tag finds it on a product's origin (billing/views/return_to.py), accounts being
+# below catalog.
+RETURN_TO = "return_to"
+
+
+def _members_again(request: HttpRequest) -> str:
+    return_to = request.POST.get(RETURN_TO, "")
+    if not return_to or len(return_to) > 2000:
+        return reverse("members")
+    return f"{reverse('members')}?{urlencode({RETURN_TO: return_to})}"
 
 
 @login_required
@@ -54,7 +69,7 @@ def members(request: HttpRequest) -> HttpResponse:
                 form.add_error("email", error.message)
             else:
                 messages.success(request, f"Invitation sent to {invite.email}.")
-                return redirect("members")
+                return redirect(_members_again(request))
     return render(
         request,
         "accounts/members.html",

@@ -141,6 +141,7 @@ def one_run(args: argparse.Namespace, number: int) -> dict:
         env.update(
             {
                 "LOCALSTRIPE_PORT": str(stripe_port),
+                "DEMO_PRODUCT_PORT": str(free_port()),
                 "FLYWHEEL_BENCH_MAKE_RUN": folder.name,  # how processes_of_run finds them
             }
         )

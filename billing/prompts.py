@@ -6,6 +6,7 @@ Rules (docs/api.md#prompt-kinds), each per product unless it concerns the whole 
 |---|---|---|---|
 | trial_ends | a trial ends within 7, 3 or 1 days (TRIAL_REMINDER_DAYS): the smallest reached | the days | everyone |
 | seat_limit_reached | seats in use >= the seat limit of a live subscription | the seat limit | everyone |
+| seat_limit_near | seats in use >= SEAT_LIMIT_NEAR_SHARE (80 %) of the limit, below it, and more seats can be had | the seat limit | admins |
 | payment_failed | the latest payment of an open invoice failed, or the subscription is past due | the invoice number, or `past_due` | admins |
 | card_expiring | the card on file expires within 30 days (or has), and something is paid or trialing | the card: YYYY-MM-last4 | admins |
 | suspended | the subscription is suspended | `suspended` | everyone, not dismissible |
@@ -27,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -46,16 +48,18 @@ from experiments.services import event_record
 
 from .declines import decline_reason
 from .models import BillingAccount, Invoice, Payment, PromptDismissal, Subscription
+from .pricing import unit_price
 
 logger = logging.getLogger(__name__)
 
 TRIAL_ENDS = "trial_ends"
 SEAT_LIMIT_REACHED = "seat_limit_reached"
+SEAT_LIMIT_NEAR = "seat_limit_near"
 PAYMENT_FAILED = "payment_failed"
 CARD_EXPIRING = "card_expiring"
 SUSPENDED = "suspended"
-KINDS = (SUSPENDED, PAYMENT_FAILED, TRIAL_ENDS, SEAT_LIMIT_REACHED, CARD_EXPIRING)
-ADMIN_ONLY = frozenset({PAYMENT_FAILED, CARD_EXPIRING})
+KINDS = (SUSPENDED, PAYMENT_FAILED, TRIAL_ENDS, SEAT_LIMIT_REACHED, SEAT_LIMIT_NEAR, CARD_EXPIRING)
+ADMIN_ONLY = frozenset({PAYMENT_FAILED, CARD_EXPIRING, SEAT_LIMIT_NEAR})
 NOT_DISMISSIBLE = frozenset({SUSPENDED})
 CARD_EXPIRY_WARNING = timedelta(days=30)
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -76,8 +80,9 @@ DEFAULT_COPY: dict[tuple[str, str], dict[str, str]] = {
     },
     (SEAT_LIMIT_REACHED, "admin"): {
         "title": "All {seat_limit} seats of {product} {edition} are taken",
-        "body": "{organization} uses {seats_used} seats (members and pending invites). Add seats or move "
-        "to a bigger edition so more colleagues can join.",
+        "body": "{organization} uses {seats_used} seats (members and pending invites). Add seats at "
+        "{seat_price} each (prorated for the rest of this period; you see the total before paying) or "
+        "move to a bigger edition so more colleagues can join.",
         "cta_label": "Add seats",
     },
     # A Free edition or a trial cannot add seats: a bigger edition is what gives more.
@@ -98,6 +103,19 @@ DEFAULT_COPY: dict[tuple[str, str], dict[str, str]] = {
         "title": "{organization} has no free seats in {product}",
         "body": "Ask an admin of {organization} for more seats before you invite more colleagues.",
         "cta_label": "",
+    },
+    (SEAT_LIMIT_NEAR, "admin"): {
+        "title": "{seats_free} of {seat_limit} seats of {product} {edition} left",
+        "body": "{organization} uses {seats_used} of its {seat_limit} seats (members and pending invites). "
+        "Add seats at {seat_price} each (prorated for the rest of this period; you see the total before "
+        "paying) so colleagues can keep joining.",
+        "cta_label": "Add seats",
+    },
+    (SEAT_LIMIT_NEAR, "admin:upgrade"): {
+        "title": "{seats_free} of {seat_limit} seats of {product} {edition} left",
+        "body": "{organization} uses {seats_used} of its {seat_limit} seats (members and pending invites). "
+        "{product} {bigger_edition} has room for {bigger_seat_limit} users at {bigger_price} per seat a month.",
+        "cta_label": "Move to {bigger_edition}",
     },
     (PAYMENT_FAILED, "admin"): {
         "title": "A payment for {product} failed",
@@ -185,8 +203,14 @@ def member_get(*, organization_id: int, user_public_id: object) -> Membership:
     return membership
 
 
-def _site(path: str) -> str:
-    return f"{settings.SITE_URL}{path}" if path else ""
+def _site(path: str, *, organization: Organization) -> str:
+    """The page at `path`, naming the organization the prompt is about (`?organization=`, which
+    accounts' middleware honours), so that an admin of two organizations lands in this one."""
+    if not path:
+        return ""
+    parts = urlsplit(path)
+    query = "&".join(part for part in (parts.query, urlencode({"organization": str(organization.public_id)})) if part)
+    return f"{settings.SITE_URL}{urlunsplit(('', '', parts.path, query, parts.fragment))}"
 
 
 def _when(remaining: timedelta) -> str:
@@ -203,6 +227,47 @@ def _card_expiry_end(year: int, month: int) -> datetime:
 
 def _trial_thresholds() -> list[int]:
     return sorted(int(days) for days in getattr(settings, "TRIAL_REMINDER_DAYS", [7, 3, 1]))
+
+
+
+def _nearly_full_at(seat_limit: int) -> int:
+    """Seats in use from which the limit is "nearly reached": SEAT_LIMIT_NEAR_SHARE of it (80 %),
+    and at least one seat short of it."""
+    share = float(getattr(settings, "SEAT_LIMIT_NEAR_SHARE", 0.8))
+    return min(seat_limit - 1, max(1, math.ceil(seat_limit * share)))
+
+
+def _more_seats(subscription: Subscription, *, checkout_path: str, billing_path: str) -> tuple[str, str, dict[str, Any]]:
+    """How an admin gets more seats of `subscription`: (copy variant, page, copy context).
+
+    A paid subscription below its edition's limit adds seats ("", the add-seats page, with the
+    seat's price per billing period); a Free edition, a trial or a paid one at its edition's
+    limit moves to the next bigger edition ("upgrade", the checkout or the billing page); with
+    none bigger there is nothing to offer ("none", no page)."""
+    code = subscription.product.code
+    paid = subscription.status == Subscription.Status.ACTIVE and subscription.interval
+    if paid and subscription.seat_limit < subscription.edition.seat_limit:
+        price = unit_price(subscription.edition, subscription.interval)
+        period = "a month" if subscription.interval == Subscription.Interval.MONTH else "a year"
+        return "", reverse("add_seats", args=[subscription.public_id]), {
+            "seat_price": f"{money(price, subscription.edition.currency)} {period}"
+        }
+    bigger = (
+        Edition.objects.filter(
+            product=subscription.product, is_active=True, monthly_price_minor__gt=0, seat_limit__gt=subscription.seat_limit
+        )
+        .order_by("rank")
+        .first()
+    )
+    if bigger is None:
+        return "none", "", {}
+    # A paid edition moves up on the billing page (a prorated, priced change).
+    path = f"{billing_path}#billing-{code}" if paid else f"{checkout_path}?edition={bigger.code}"
+    return "upgrade", path, {
+        "bigger_edition": bigger.name,
+        "bigger_seat_limit": bigger.seat_limit,
+        "bigger_price": money(bigger.monthly_price_minor, bigger.currency),
+    }
 
 
 def _candidates(organization: Organization, is_admin: bool) -> list[_Candidate]:
@@ -261,43 +326,26 @@ def _candidates(organization: Organization, is_admin: bool) -> list[_Candidate]:
                     )
                 )
         if seats_used >= subscription.seat_limit:
-            paid = subscription.status == Subscription.Status.ACTIVE and subscription.interval
-            variant, path, extra = "", checkout_path, {}
-            if not paid or subscription.seat_limit >= subscription.edition.seat_limit:
-                bigger = (
-                    Edition.objects.filter(
-                        product=subscription.product,
-                        is_active=True,
-                        monthly_price_minor__gt=0,
-                        seat_limit__gt=subscription.seat_limit,
-                    )
-                    .order_by("rank")
-                    .first()
-                )
-                if bigger is None:
-                    variant, path = "none", ""
-                else:
-                    # A paid edition moves up on the billing page (a prorated, priced change).
-                    variant = "upgrade"
-                    path = f"{billing_path}#billing-{code}" if paid else f"{checkout_path}?edition={bigger.code}"
-                    extra = {
-                        "bigger_edition": bigger.name,
-                        "bigger_seat_limit": bigger.seat_limit,
-                        "bigger_price": money(bigger.monthly_price_minor, bigger.currency),
-                    }
-            else:
-                path = reverse("add_seats", args=[subscription.public_id])
+            variant, path, extra = _more_seats(subscription, checkout_path=checkout_path, billing_path=billing_path)
             found.append(
                 _Candidate(
-                    SEAT_LIMIT_REACHED,
-                    code,
-                    str(subscription.seat_limit),
-                    "warning",
-                    path,
-                    {**context, **extra},
-                    variant,
+                    SEAT_LIMIT_REACHED, code, str(subscription.seat_limit), "warning", path, {**context, **extra}, variant
                 )
             )
+        elif is_admin and seats_used >= _nearly_full_at(subscription.seat_limit):
+            variant, path, extra = _more_seats(subscription, checkout_path=checkout_path, billing_path=billing_path)
+            if path:  # nothing to offer before the limit: the limit's own prompt says what to free
+                found.append(
+                    _Candidate(
+                        SEAT_LIMIT_NEAR,
+                        code,
+                        str(subscription.seat_limit),
+                        "info",
+                        path,
+                        {**context, **extra, "seats_free": subscription.seat_limit - seats_used},
+                        variant,
+                    )
+                )
 
     if not is_admin:
         return found
@@ -488,7 +536,7 @@ def prompts_for(*, membership: Membership, product_code: str | None = None) -> l
                 title=copy["title"],
                 body=copy["body"],
                 cta_label=copy["cta_label"] if is_admin and candidate.cta_path else "",
-                cta_url=_site(candidate.cta_path) if is_admin else "",
+                cta_url=_site(candidate.cta_path, organization=membership.organization) if is_admin else "",
                 dismissible=candidate.kind not in NOT_DISMISSIBLE,
                 copy_source="growthbook" if flag is not None else "default",
                 experiment_key=flag.experiment_key if flag is not None else "",

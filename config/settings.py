@@ -491,6 +491,10 @@ _DEMO_SELLER_DETAILS = "Flywheel Demo Ltd\n1 Demo Street, London EC1A 1AA, Unite
 SELLER_DETAILS = (env("SELLER_DETAILS", "" if PRODUCTION else _DEMO_SELLER_DETAILS) or "").replace("\\n", "\n")
 # Trial reminders (days before the end), dunning retries (days after the failed renewal) and
 # the grace period after the last retry before the subscription is suspended.
+# The seat-limit prompt's early warning ("8 of 10 seats taken") shows to admins from this share of the limit.
+SEAT_LIMIT_NEAR_SHARE = env_float("SEAT_LIMIT_NEAR_SHARE", 0.8)
+if not 0 < SEAT_LIMIT_NEAR_SHARE <= 1:
+    raise ImproperlyConfigured(f"SEAT_LIMIT_NEAR_SHARE must be above 0 and at most 1, got {SEAT_LIMIT_NEAR_SHARE}")
 TRIAL_REMINDER_DAYS = sorted((int(d) for d in env_list("TRIAL_REMINDER_DAYS", ["7", "3", "1"])), reverse=True)
 try:
     DUNNING_RETRY_DAYS = sorted(int(d) for d in env_list("DUNNING_RETRY_DAYS", ["1", "3", "5", "7"]))

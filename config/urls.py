@@ -5,6 +5,7 @@ from accounts import api_key_views, developer_views, verification_views
 from accounts import views as accounts_views
 from config.api import api as flywheel_api
 from experiments import views as experiments_views
+from inproduct import launch_views as inproduct_launch_views
 from provisioning import views as provisioning_views
 from staff import views as staff_views
 
@@ -27,7 +28,8 @@ urlpatterns = [
     path("join/<uuid:organization_id>/", accounts_views.join_by_domain, name="join_by_domain"),
     path("invites/<str:token>/", accounts_views.invite_landing, name="invite_landing"),
     path("environments/<uuid:environment_id>/", provisioning_views.environment_status, name="environment_status"),
-    path("w/<uuid:environment_id>/", provisioning_views.builtin_workspace, name="builtin_workspace"),
+    # The builtin workspace opens in the demo product, its own origin (inproduct/launch.py).
+    path("w/<uuid:environment_id>/", inproduct_launch_views.workspace_launch, name="builtin_workspace"),
     path("provisioning/callback", provisioning_views.callback, name="provisioning_callback"),
     path("staff/", staff_views.staff_home, name="staff_home"),
     path("staff/funnel/", experiments_views.funnel, name="staff_funnel"),

@@ -1,5 +1,5 @@
 """GET /kit/v1/message answered from a cache: the ready-to-send JSON of a kit session's answer
-in one product, from one origin (docs/in-product-messages.md, "What a page load costs").
+in one product, from one origin (docs/in-product.md, "Speed").
 
 The answer is asked on every page load of every product and changes rarely, so it is kept, as
 billing/entitlements.py keeps the entitlements API's, in the shared Redis and in each web

@@ -226,7 +226,7 @@ def nudge_message(*, caller: KitCaller, plan: nudges.NudgePlan) -> Message:
         severity="info",
         title=plan.title,
         body=plan.body,
-        actions=[{"kind": "invite", "label": plan.cta_label, "url": nudges.invite_url()}],
+        actions=[{"kind": "invite", "label": plan.cta_label, "url": nudges.invite_url(organization=caller.organization)}],
         kind="invite",
         product=caller.product.code,
         properties={"experiment": nudges.EXPERIMENT_KEY, "variation": plan.variation_key, "moment": plan.moment},

@@ -37,6 +37,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.mail import email_subject, mail_queue
+from accounts.models import Organization
 from experiments.models import Experiment, Exposure
 from experiments.services import definitions_load, event_record, experiment_assign
 from onboarding.services.suppression import marketing_email_claim, unsubscribe_url
@@ -58,8 +59,8 @@ SNOOZE = timedelta(days=30)
 
 DEFAULT_COPY = {
     "title": "Invite your colleagues to {product}",
-    "body": "{product} works better with your team. Invite colleagues to {organization}: they join "
-    "with one click from the email, and their seats come from your plan.",
+    "body": "{product} works better with your team. Invite colleagues to {organization}: they get "
+    "an email and join in one click, on a free seat of your plan.",
     "cta_label": "Invite colleagues",
 }
 
@@ -127,8 +128,10 @@ class NudgePlan:
     cta_label: str
 
 
-def invite_url() -> str:
-    return f"{settings.SITE_URL}{reverse('members')}#invite-form"
+def invite_url(*, organization: Organization) -> str:
+    """The members page's invite form, naming the organization the nudge is about (its admin may
+    be working in another one on Flywheel)."""
+    return f"{settings.SITE_URL}{reverse('members')}?organization={organization.public_id}#invite-form"
 
 
 def _fill(template: str, context: dict[str, str], fallback: str) -> str:
@@ -228,7 +231,7 @@ def email_send(*, caller: KitCaller, plan: NudgePlan) -> bool:
                 "plan": plan,
                 "organization": organization,
                 "product": caller.product,
-                "invite_url": invite_url(),
+                "invite_url": invite_url(organization=organization),
                 "unsubscribe_url": unsubscribe,
                 "site_name": settings.SITE_NAME,
                 "site_url": settings.SITE_URL,

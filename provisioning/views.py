@@ -60,7 +60,9 @@ def environment_status(request: HttpRequest, environment_id: uuid.UUID) -> HttpR
 
 @login_required
 def builtin_workspace(request: HttpRequest, environment_id: uuid.UUID) -> HttpResponse:
-    """The workspace of a product provisioned by the builtin backend."""
+    """The workspace of a product provisioned by the builtin backend, on Flywheel's own page: what
+    /w/<id>/ shows when the workspace does not open in the demo product (inproduct/launch_views.py:
+    being prepared, closed, or a product without a kit secret)."""
     environment = _environment(request, environment_id)
     context = _state_context(request, environment)
     closed = context["product_state"] is not None and not context["product_state"].usable

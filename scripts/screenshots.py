@@ -12,6 +12,8 @@ then signs in as each demo role and visits every page:
   the invoice, billing once paid, the add-seats price, the workspace, the feedback report,
   API keys, /api/;
 - sam@acme.example (member): /app/, the community list, a question, ask;
+- the in-product demo accounts (gina, gus, ian, uma): their workspace in the demo product with
+  the kit's message;
 - staff@flywheel.localhost: every staff page;
 - the dev mailbox and one email.
 
@@ -42,7 +44,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 PASSWORD = "flywheel-demo"  # noqa: S105 - the demo accounts' documented password
 PROSPECT_PASSWORD = "plum-Orchard-47-kettle"  # noqa: S105 - a made-up account in a throwaway database
 WIDTHS = {1280: 800, 390: 844}
-DEMO_COMMANDS = ["demo_data", "onboarding_demo", "community_demo", "feedback_demo"]
+DEMO_COMMANDS = ["demo_data", "onboarding_demo", "community_demo", "feedback_demo", "inproduct_demo"]
 TIMEOUT_MS = 30_000
 
 # The pictures docs/screenshots/ keeps (README.md shows them): shot name -> file name.
@@ -55,6 +57,8 @@ DOCS = {
     "dana-app-390": "app-390.png",
     "dana-billing-trial-1280": "billing-1280.png",
     "staff-funnel-1280": "staff-funnel-1280.png",
+    "gina-tracker-trial-ends-1280": "in-product-trial-ends-1280.png",
+    "uma-wiki-survey-390": "in-product-survey-390.png",
 }
 
 
@@ -84,6 +88,7 @@ class System:
     var_dir: Path
     web_port: int = field(default_factory=free_port)
     stripe_port: int = field(default_factory=free_port)
+    product_port: int = field(default_factory=free_port)
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -98,6 +103,7 @@ class System:
             "FLYWHEEL_VAR_DIR": str(self.var_dir),
             "SITE_URL": self.url,
             "LOCALSTRIPE_PORT": str(self.stripe_port),
+            "DEMO_PRODUCT_URL": f"http://127.0.0.1:{self.product_port}",
             "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET", "whsec_flywheel_local"),
             "PYTHONUNBUFFERED": "1",
         })
@@ -136,8 +142,11 @@ class System:
         self.spawn("worker", "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--pool=threads",
                    "--concurrency=2", "--without-gossip", "--without-mingle", "--without-heartbeat")
         self.spawn("web", "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.web_port}")
+        # The demo product reads its secrets from var/demo-product.env, which dev_setup wrote.
+        self.spawn("product", "-m", "demo_product", "runserver", "--noreload", f"127.0.0.1:{self.product_port}")
         wait_for_url(f"http://127.0.0.1:{self.stripe_port}/js.stripe.com/v3/", what="localstripe")
         wait_for_url(f"{self.url}/", what="the web server")
+        wait_for_url(f"http://127.0.0.1:{self.product_port}/", what="the demo product")
         print(f"Flywheel is up at {self.url}", flush=True)
 
     def stop(self) -> None:
@@ -327,6 +336,20 @@ def admin_on_trial(camera: Camera, width: int) -> None:
     page.context.close()
 
 
+def in_product(camera: Camera, width: int) -> None:
+    """The demo product's workspaces with the kit's message for each in-product demo account."""
+    for email, name in (("gina@globex.example", "gina-tracker-trial-ends"), ("gus@globex.example", "gus-tracker-ask-admin"),
+                        ("ian@initech.example", "ian-tracker-seat-limit"), ("uma@umbrella.example", "uma-wiki-survey")):
+        page = camera.person(width, email)
+        page.goto("/app/")
+        workspace = first_href(page, "a[href^='/w/']")
+        if workspace is None:
+            camera.failed.append(f"{name}-{width}: no workspace link on /app/")
+        else:
+            camera.shoot(page, name, workspace)
+        page.context.close()
+
+
 def admin_buys(camera: Camera) -> None:
     """Dana buys Tracker Standard by card (once, at 1280) so that there is an invoice."""
     page = camera.person(1280, "dana@acme.example")
@@ -415,6 +438,7 @@ def take_all(system: System, out: Path) -> Camera:
                 prospect(camera, width)
                 invitee(camera, width)
                 admin_on_trial(camera, width)
+                in_product(camera, width)
             admin_buys(camera)
             for width in WIDTHS:
                 admin_paid(camera, width)

@@ -150,6 +150,75 @@ def wait_for(predicate, *, timeout: float = 20, interval: float = 0.05, what: st
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def kit_secret_for(product_code: str):
+    """A live kit secret issued to the product (inproduct.identity), as `kit_secret issue` does."""
+    from catalog.models import Product
+    from inproduct.identity import kit_secret_issue
+
+    kit_secret, _value = kit_secret_issue(product=Product.objects.get(code=product_code))
+    return kit_secret
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class DemoProductProcess:
+    """The demo product (`python -m demo_product runserver`) on a free port: its own process and
+    origin, with the products' kit secrets in its environment and Flywheel at `flywheel_url`."""
+
+    def __init__(self, *, flywheel_url: str, kit_secrets: list) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {key: value for key, value in os.environ.items() if not key.startswith("FLYWHEEL_KIT_")}
+        for secret in kit_secrets:
+            env[f"FLYWHEEL_KIT_SECRET_{secret.product.code.upper()}"] = secret.secret
+            env[f"FLYWHEEL_KIT_KID_{secret.product.code.upper()}"] = secret.key_id
+        env.update({
+            "FLYWHEEL_URL": flywheel_url,
+            "DEMO_PRODUCT_URL": self.url,
+            "DEMO_PRODUCT_ENV_FILE": "/nonexistent/demo-product.env",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        self.output: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "demo_product", "runserver", "--noreload", f"127.0.0.1:{self.port}"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+        import requests
+
+        def up() -> bool:
+            assert self.process.poll() is None, "the demo product stopped:\n" + self.log()
+            try:
+                return requests.get(f"{self.url}/", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(up, timeout=30, interval=0.1, what="the demo product's first page")
+
+    def _pump(self) -> None:
+        assert self.process.stdout
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def log(self) -> str:
+        return "".join(self.output)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
 def mails_to(address: str) -> list:
     """Messages written to the test mailbox (by this process or the worker) for `address`."""
     import email

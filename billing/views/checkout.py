@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django_htmx.http import HttpResponseClientRefresh
 
@@ -36,6 +37,12 @@ from ..services.payments import invoice_pay_now, payment_refresh
 from ..services.seats import seats_quote, subscription_add_seats
 from ..services.subscriptions import edition_change_quote, subscription_change_edition
 from .access import admin_organization, admin_subscription
+from .return_to import ReturnTrip, return_trip_of, with_return_trip
+
+
+def _to_payment(payment: Payment, trip: ReturnTrip | None) -> HttpResponse:
+    """The payment's page, carrying the way back to the product."""
+    return redirect(with_return_trip(reverse("payment_status", args=[payment.public_id]), trip))
 
 
 def _checkout_choice(request: HttpRequest, subscription):
@@ -58,6 +65,7 @@ def checkout(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
     """Pick edition, seats and billing period, see the exact price, enter a card, pay."""
     subscription = admin_subscription(request, subscription_id)
     organization = subscription.organization
+    trip = return_trip_of(request, product=subscription.product)
     editions, edition, seats, interval = _checkout_choice(request, subscription)
     error = ""
     quote = None
@@ -66,7 +74,11 @@ def checkout(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
         return render(
             request,
             "billing/checkout.html",
-            {"subscription": subscription, "paid_invoice": invoice_paid_last(subscription=subscription)},
+            {
+                "subscription": subscription,
+                "paid_invoice": invoice_paid_last(subscription=subscription),
+                "return_trip": trip,
+            },
             status=400 if request.method == "POST" else 200,
         )
     if edition is not None:
@@ -85,7 +97,7 @@ def checkout(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
         except FlywheelError as refusal:
             error = refusal.message
         else:
-            return redirect("payment_status", payment_id=payment.public_id)
+            return _to_payment(payment, trip)
     account = billing_account_of(organization)
     setup = None
     if not request.htmx and (not account.has_card or request.GET.get("new_card") or request.POST.get("setup_intent")):
@@ -109,6 +121,7 @@ def checkout(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
             "setup": setup,
             "stripe_js_url": settings.STRIPE_JS_URL,
             "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            "return_trip": trip,
         },
         status=400 if error and request.method == "POST" else 200,
     )
@@ -122,13 +135,14 @@ def payment_status(request: HttpRequest, payment_id: uuid.UUID) -> HttpResponse:
         payment = get_payment_for_user(user=request.user, payment_public_id=payment_id)
     except NotFound:
         raise Http404 from None
+    trip = return_trip_of(request, product=payment.invoice.subscription.product if payment.invoice.subscription_id else None)
     if request.method == "POST" and payment.stripe_payment_intent_id:
         # After 3-D Secure in the browser: read the intent back from Stripe.
         try:
             payment_refresh(payment=payment)
         except FlywheelError as error:
             messages.error(request, error.message)
-        return redirect("payment_status", payment_id=payment.public_id)
+        return _to_payment(payment, trip)
     if request.htmx and payment.status == payment.Status.REQUIRES_ACTION:
         # The bank wants the customer: reload the whole page, which brings Stripe.js.
         return HttpResponseClientRefresh()
@@ -136,7 +150,12 @@ def payment_status(request: HttpRequest, payment_id: uuid.UUID) -> HttpResponse:
     return render(
         request,
         template,
-        {"payment": payment, "stripe_js_url": settings.STRIPE_JS_URL, "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY},
+        {
+            "payment": payment,
+            "stripe_js_url": settings.STRIPE_JS_URL,
+            "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            "return_trip": trip,
+        },
     )
 
 
@@ -164,6 +183,7 @@ def add_seats(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
     key = _quote_key(request)
     if request.method == "GET" and not key:
         return _with_quote_key(request)
+    trip = return_trip_of(request, product=subscription.product)
     data = request.POST if request.method == "POST" else request.GET
     try:
         seats = int(data.get("seats") or 1)
@@ -189,7 +209,7 @@ def add_seats(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
         except FlywheelError as refusal:
             error = refusal.message
         else:
-            return redirect("payment_status", payment_id=payment.public_id)
+            return _to_payment(payment, trip)
     return render(
         request,
         "billing/add_seats.html",
@@ -202,6 +222,7 @@ def add_seats(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
             "error": error,
             "account": billing_account_of(organization),
             "request_key": key or uuid.uuid4().hex,
+            "return_trip": trip,
         },
         status=400 if error and request.method == "POST" else 200,
     )
@@ -218,6 +239,7 @@ def change_edition(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResp
     key = _quote_key(request)
     if request.method == "GET" and not key:
         return _with_quote_key(request)
+    trip = return_trip_of(request, product=subscription.product)
     data = request.POST if request.method == "POST" else request.GET
     edition = edition_of_product(product=subscription.product, code=data.get("edition", ""), active_only=True)
     if edition is None:
@@ -238,7 +260,9 @@ def change_edition(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResp
             error = refusal.message
         else:
             if isinstance(outcome, Payment):
-                return redirect("payment_status", payment_id=outcome.public_id)
+                return _to_payment(outcome, trip)
+            if trip is not None:
+                return redirect(trip.url)  # nothing to pay: straight back to the product
             messages.success(
                 request,
                 f"{subscription.product.name} moves to {outcome.pending_edition.name} on {day(outcome.current_period_end)}."
@@ -249,7 +273,7 @@ def change_edition(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResp
     elif request.method == "POST" and done is not None:
         payment = invoice_payment_last(invoice=done)
         if payment is not None:
-            return redirect("payment_status", payment_id=payment.public_id)
+            return _to_payment(payment, trip)
     subscription.refresh_from_db()
     quote = None
     if done is None:
@@ -269,6 +293,7 @@ def change_edition(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResp
             "error": error,
             "account": billing_account_of(organization),
             "request_key": key,
+            "return_trip": trip,
         },
         status=400 if error and request.method == "POST" else 200,
     )
@@ -283,6 +308,7 @@ def card_update(request: HttpRequest) -> HttpResponse:
     same open invoice, at the price already shown, instead of starting over.
     """
     organization = admin_organization(request)
+    trip = return_trip_of(request, organization=organization)
     retry_invoice = None
     retry_invoice_id = request.POST.get("invoice") or request.GET.get("invoice")
     if retry_invoice_id:
@@ -304,15 +330,18 @@ def card_update(request: HttpRequest) -> HttpResponse:
             error = refusal.message
         else:
             account = billing_account_of(organization)
-            messages.success(request, f"{account.card_brand.capitalize()} ending {account.card_last4} is now the card on file.")
             if retry_invoice is None:
+                if trip is not None:
+                    return redirect(trip.url)  # the card was what the product asked for
+                messages.success(request, f"{account.card_brand.capitalize()} ending {account.card_last4} is now the card on file.")
                 return redirect("billing")
+            messages.success(request, f"{account.card_brand.capitalize()} ending {account.card_last4} is now the card on file.")
             try:
                 payment = invoice_pay_now(invoice=retry_invoice, actor=request.user)
             except FlywheelError as refusal:
                 messages.error(request, refusal.message)
-                return redirect("billing")
-            return redirect("payment_status", payment_id=payment.public_id)
+                return redirect(with_return_trip(reverse("billing"), trip))
+            return _to_payment(payment, trip)
     try:
         setup = card_setup_start(organization=organization, actor=request.user)
     except FlywheelError as refusal:
@@ -328,6 +357,7 @@ def card_update(request: HttpRequest) -> HttpResponse:
             "account": billing_account_of(organization),
             "stripe_js_url": settings.STRIPE_JS_URL,
             "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            "return_trip": trip,
         },
         status=400 if error and request.method == "POST" else 200,
     )

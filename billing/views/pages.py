@@ -46,6 +46,7 @@ from ..services.subscriptions import (
     subscription_pay_now,
 )
 from .access import admin_organization, admin_subscription, member_organization
+from .return_to import return_trip_of, with_return_trip
 
 
 @login_required
@@ -68,6 +69,7 @@ def billing_page(request: HttpRequest) -> HttpResponse:
             "invoices": invoices_of(organization=organization)[:50],
             "request_key": uuid.uuid4().hex,
             "cancellation_reasons": CANCELLATION_REASONS,
+            "return_trip": return_trip_of(request, organization=organization),
         },
     )
 
@@ -78,6 +80,7 @@ def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> Htt
     """Billing-page actions on one subscription: change edition, remove seats, pay now,
     cancel, keep (withdraw a cancellation)."""
     subscription = admin_subscription(request, subscription_id)
+    trip = return_trip_of(request, product=subscription.product)
     action = request.POST.get("action", "")
     try:
         if action == "change_edition":
@@ -88,7 +91,11 @@ def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> Htt
                 raise CheckoutInvalid("Choose an edition of this product.")
             if edition.rank > subscription.edition.rank:
                 # Money moves: the price is shown first, on its own page.
-                return redirect(f"{reverse('change_edition', args=[subscription.public_id])}?edition={edition.code}")
+                return redirect(
+                    with_return_trip(
+                        f"{reverse('change_edition', args=[subscription.public_id])}?edition={edition.code}", trip
+                    )
+                )
             outcome = subscription_change_edition(
                 subscription=subscription, actor=request.user, edition=edition, request_key=""
             )
@@ -120,12 +127,12 @@ def subscription_manage(request: HttpRequest, subscription_id: uuid.UUID) -> Htt
             messages.success(request, f"{subscription.product.name} will renew as before.")
         elif action == "pay_now":
             payment = subscription_pay_now(subscription=subscription, actor=request.user)
-            return redirect("payment_status", payment_id=payment.public_id)
+            return redirect(with_return_trip(reverse("payment_status", args=[payment.public_id]), trip))
         else:
             raise CheckoutInvalid(f"Unknown action {action!r}.")
     except FlywheelError as refusal:
         messages.error(request, refusal.message)
-    return redirect("billing")
+    return redirect(with_return_trip(reverse("billing"), trip))
 
 
 @login_required

@@ -16,6 +16,7 @@ from billing.models import PromptDismissal, Subscription
 from billing.services import billing_account, payments, seats, subscriptions
 from catalog.models import Edition
 from catalog.selectors import edition_get
+from common.money import money
 from experiments.models import Event
 
 from ..conftest import organization_on
@@ -260,6 +261,7 @@ def test_trial_prompts_at_7_3_and_1_days_and_dismissal_per_threshold(client, tri
         assert prompt["title"] == "Your Tracker trial ends in 7 days"
         assert prompt["cta_url"].endswith(
             reverse("checkout", args=[organization.subscriptions.get().public_id])
+            + f"?organization={organization.public_id}"
         )
         assert prompt["dismissible"] is True
         assert _post(client, raw, prompt["id"], "dismiss", admin).status_code == 204
@@ -298,7 +300,9 @@ def test_seat_limit_prompt_when_every_seat_is_taken(client, catalog):
     organization, admin = organization_on("free", members=9)
     member = Membership.objects.filter(organization=organization, role="member").first().user
     raw = _key(organization, admin)
-    assert _prompts(client, raw, admin) == []
+    # 9 of 10: only the admins' early warning, not the limit's prompt.
+    assert [prompt["kind"] for prompt in _prompts(client, raw, admin)] == ["seat_limit_near"]
+    assert _prompts(client, raw, member) == []
     invite = invite_create(
         organization=organization, actor=admin, email="tenth@example.com", role="member"
     )
@@ -309,7 +313,40 @@ def test_seat_limit_prompt_when_every_seat_is_taken(client, catalog):
     [for_member] = _prompts(client, raw, member)
     assert for_member["id"] == prompt["id"] and for_member["cta_url"] == ""
     invite_revoke(invite=invite, actor=admin)
+    assert [prompt["kind"] for prompt in _prompts(client, raw, admin)] == ["seat_limit_near"]
+
+
+def test_seat_limit_near_offers_the_next_edition_with_its_price_on_free(client, catalog):
+    organization, admin = organization_on("free", members=7)
+    raw = _key(organization, admin)
+    assert _prompts(client, raw, admin) == []  # 7 of 10: below 80 %
+    MembershipFactory(organization=organization)
+    [prompt] = _prompts(client, raw, admin)
+    assert (prompt["id"], prompt["severity"], prompt["dismissible"]) == ("seat_limit_near.tracker.10", "info", True)
+    assert prompt["title"] == "2 of 10 seats of Tracker Free left"
+    assert f"Tracker Standard has room for 100 users at {money(815, 'USD')} per seat a month" in prompt["body"]
+    assert prompt["cta_label"] == "Move to Standard"
+    # The link names the organization, so an admin of two lands in this one.
+    assert prompt["cta_url"].endswith(f"?edition=standard&organization={organization.public_id}")
+    # Dismissed, it stays away at this limit.
+    assert client.post(
+        f"/api/v1/prompts/{prompt['id']}/dismiss",
+        {"user": str(admin.public_id)},
+        content_type="application/json",
+        headers={"authorization": f"Bearer {raw}"},
+    ).status_code == 204
     assert _prompts(client, raw, admin) == []
+
+
+def test_seat_limit_near_adds_seats_at_their_price_when_paid(client, catalog, localstripe):
+    organization, admin, subscription = paid_organization(localstripe, seats=5, members=4)
+    raw = _key(organization, admin)
+    [prompt] = _prompts(client, raw, admin)
+    assert prompt["kind"] == "seat_limit_near"
+    assert prompt["title"] == "1 of 5 seats of Tracker Standard left"
+    assert f"Add seats at {money(815, 'USD')} a month each" in prompt["body"]
+    assert prompt["cta_label"] == "Add seats"
+    assert prompt["cta_url"].endswith(reverse("add_seats", args=[subscription.public_id]) + f"?organization={organization.public_id}")
 
 
 def test_payment_failed_prompt_for_admins(client, localstripe, trial_organization):
@@ -328,7 +365,7 @@ def test_payment_failed_prompt_for_admins(client, localstripe, trial_organizatio
     )
     assert prompt["title"] == "A payment for Tracker failed"
     assert prompt["body"].startswith("Your bank declined the charge. Update the card")
-    assert prompt["cta_url"].endswith(reverse("billing"))
+    assert prompt["cta_url"].endswith(reverse("billing") + f"?organization={organization.public_id}")
     assert _prompts(client, raw, member) == []
 
     # A renewal that went past due without an open failed invoice still prompts.

@@ -10,6 +10,7 @@ from accounts.models import Membership, User
 from community.models import Question
 from experiments.models import Experiment
 from feedback.models import Response
+from inproduct.models import KitSecret
 from onboarding.models import Sequence
 
 DEMO_PASSWORD = "flywheel-demo"
@@ -48,11 +49,21 @@ def test_every_demo_user_signs_in_with_the_demo_password_hashed_once(catalog, cl
 
 
 @pytest.mark.django_db
-def test_dev_setup_migrates_syncs_the_catalog_and_makes_the_demo_data_saying_how_long(catalog):
+def test_dev_setup_migrates_syncs_the_catalog_and_makes_the_demo_data_saying_how_long(catalog, settings, tmp_path):
+    settings.VAR_DIR = tmp_path  # not the developer's var/: its env file holds make run's secrets
     printed = io.StringIO()
     call_command("dev_setup", stdout=printed)
     lines = printed.getvalue().splitlines()
     assert lines[0] == "==> migrate"
-    assert "==> catalog_sync" in lines and "==> demo data" in lines
+    assert "==> catalog_sync" in lines and "==> demo data" in lines and "==> demo product" in lines
     assert lines[-1].startswith("==> setup took migrate ") and lines[-1].endswith(" s)")
     assert Response.objects.count() == 40
+
+    # The demo product's secrets, the live ones, and the same at the next run.
+    written = (tmp_path / "demo-product.env").read_text()
+    for product in ("tracker", "wiki", "servicedesk"):
+        live = KitSecret.objects.get(product__code=product, retired_at__isnull=True)
+        assert f"FLYWHEEL_KIT_SECRET_{product.upper()}={live.secret}\n" in written
+        assert f"FLYWHEEL_KIT_KID_{product.upper()}={live.key_id}\n" in written
+    call_command("dev_setup", stdout=io.StringIO())
+    assert (tmp_path / "demo-product.env").read_text() == written

@@ -1,5 +1,5 @@
 """`make run`'s processes (the Procfile, run by scripts/procfile.py): Ctrl-C stops every one of
-them, every time; a worker that dies is started again; a second `make run` refuses to run
+them (the demo product's too), every time; a worker that dies is started again; a second `make run` refuses to run
 beside the first, and cleans up after one that was killed."""
 
 import os
@@ -60,6 +60,7 @@ class MakeRun:
 
     def __init__(self, var_dir: Path, marker: str) -> None:
         self.port = _free_port()
+        self.product_port = _free_port()
         env = {key: value for key, value in subprocess_env().items() if key not in ("REDIS_URL", "CELERY_BROKER_URL")}
         env.update(
             {
@@ -68,6 +69,8 @@ class MakeRun:
                 "FLYWHEEL_VAR_DIR": str(var_dir),
                 "PORT": str(self.port),
                 "LOCALSTRIPE_PORT": str(_free_port()),
+                "DEMO_PRODUCT_PORT": str(self.product_port),
+                "DEMO_PRODUCT_URL": f"http://127.0.0.1:{self.product_port}",
                 "SITE_URL": f"http://127.0.0.1:{self.port}",
                 "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                 "FLYWHEEL_TEST_MARKER": marker,
@@ -93,6 +96,12 @@ class MakeRun:
             return page and "ready." in self.output() and bool(_workers(marker))
 
         _wait(up, 180, "the first page and a ready worker")
+
+    def product_answers(self) -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{self.product_port}/", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
 
     def interrupt(self) -> int:
         """Ctrl-C in a terminal: SIGINT to the whole foreground process group."""
@@ -139,6 +148,8 @@ def test_ctrl_c_stops_every_process_twice_in_a_row_and_a_dead_worker_is_started_
             assert "starting it again" in run.output()
             assert [pid for pid in _workers(marker) if pid != dead]
             assert requests.get(f"http://127.0.0.1:{run.port}/", timeout=10).status_code == 200
+            # The demo product runs beside Flywheel, on its own port (its own origin).
+            _wait(lambda run=run: run.product_answers(), 60, "the demo product's first page")
 
         assert run.interrupt() == 0, run.output()[-3000:]
         assert "Warm shutdown" in run.output()

@@ -123,7 +123,7 @@ class ProductSite:
         token = query.get("token", [None])[0] or self.token()
         refresh = "refresh" in query
         # The strict policy of the brief; the page that uses token-url also needs 'self' to
-        # fetch it (docs/in-product-kit.md, "Content-Security-Policy").
+        # fetch it (docs/in-product.md, "Content-Security-Policy").
         connect = f"'self' {self.flywheel}" if refresh else self.flywheel
         policy = f"default-src 'self'; script-src 'self' {self.flywheel}; connect-src {connect}; style-src 'self'"
         html = PAGE.format(

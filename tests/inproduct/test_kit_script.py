@@ -74,3 +74,16 @@ def test_another_kit_address_is_a_json_404(client, catalog, settings):
         assert response.json() == {"detail": f"There is no kit endpoint at {path}."}
         assert response["Access-Control-Allow-Origin"] == settings.DEMO_PRODUCT_URL
     assert "Access-Control-Allow-Origin" not in client.get("/kit/v1/x", HTTP_ORIGIN="https://evil.example")
+
+
+def test_the_real_script_is_served_whole(client):
+    """static/kit/v1/kit.js itself: one ES module, served byte for byte (and gzipped the same)."""
+    import gzip
+
+    source = identity_views.KIT_SCRIPT.read_bytes()
+    response = client.get("/kit/v1/kit.js")
+    assert response.status_code == 200
+    assert response.content == source
+    zipped = client.get("/kit/v1/kit.js", HTTP_ACCEPT_ENCODING="gzip")
+    assert gzip.decompress(zipped.content) == source
+    assert len(zipped.content) < 15 * 1024, f"kit.js is {len(zipped.content):,} bytes gzipped: over its 15 KB budget"

@@ -349,8 +349,8 @@ def test_a_trial_started_in_the_kit_changes_the_next_answer(organization, no_sur
 
 def test_an_invite_sent_changes_the_next_answer(catalog, no_survey, client):
     organization, admin = organization_on("free", members=9)
-    offers_closed(organization, admin)
-    caller = caller_for(admin_membership(organization, admin))
+    member = Membership.objects.filter(organization=organization, role=Membership.Role.MEMBER).first()
+    caller = caller_for(member)
     assert warm(client, caller) is None
     invite_create(organization=organization, actor=admin, email="tenth@example.com", role="member")
     assert message_id(client, caller) == "prompt:seat_limit_reached.tracker.10"

@@ -120,5 +120,9 @@ def test_the_invite_nudge_comes_last(organization, no_survey):
     assert message["title"] == "Invite your colleagues to Tracker"
     assert f"to {organization.name}" in message["body"]
     assert message["actions"] == [
-        {"kind": "invite", "label": "Invite colleagues", "url": f"{settings.SITE_URL}/app/members/#invite-form"}
+        {
+            "kind": "invite",
+            "label": "Invite colleagues",
+            "url": f"{settings.SITE_URL}/app/members/?organization={organization.public_id}#invite-form",
+        }
     ]

@@ -141,7 +141,11 @@ def test_the_email_channel_sends_one_email_through_the_marketing_cap(admin, eage
     assert email.to == [user.email]
     assert email.subject == "[Flywheel] Invite your colleagues to Tracker"
     assert email.extra_headers["List-Unsubscribe"].startswith(f"<{settings.SITE_URL}/")
-    assert f"Invite colleagues to {admin.organization.name} here:\n{settings.SITE_URL}/app/members/#invite-form" in email.body
+    assert (
+        f"Invite colleagues to {admin.organization.name}: they get an email and join in one click" in email.body
+    )
+    members = f"{settings.SITE_URL}/app/members/?organization={admin.organization.public_id}#invite-form"
+    assert f"Invite colleagues:\n{members}" in email.body
     assert "You receive this because you are an admin of" in email.body
     assert email.body.rstrip().endswith(f"Unsubscribe: {email.extra_headers['List-Unsubscribe'][1:-1]}")
     assert email.from_email == settings.ONBOARDING_FROM_EMAIL

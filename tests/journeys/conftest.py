@@ -8,6 +8,9 @@ import pytest
 from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
+from ..conftest import DemoProductProcess, kit_secret_for
+from ..factories import PASSWORD
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -201,3 +204,36 @@ def open_newest_mail(page, address: str, subject: str, *, timeout_s: float = 30)
             return page.locator("#mail-text").inner_text()
         page.wait_for_timeout(250)
     raise AssertionError(f"no mail {subject!r} to {address} within {timeout_s:.0f}s")
+
+
+# The in-product journeys: the demo product as a second origin ------------------------------------
+
+
+@pytest.fixture
+def demo_product(live_server, settings, catalog):
+    """The demo product beside Flywheel: each builtin product has a live kit secret, which the
+    demo product gets in its environment (as `make run` gives it var/demo-product.env)."""
+    settings.SITE_URL = live_server.url  # the links in the kit's messages point at the live server
+    secrets = [kit_secret_for(code) for code in ("tracker", "wiki", "servicedesk")]
+    product = DemoProductProcess(flywheel_url=live_server.url, kit_secrets=secrets)
+    settings.DEMO_PRODUCT_URL = product.url  # its origin is the builtin products' kit origin
+    yield product
+    product.stop()
+
+
+def open_workspace(page, demo_product, environment) -> None:
+    """From Flywheel's workspace address to the product, signed in by the launch."""
+    page.goto(f"/w/{environment.public_id}/")
+    page.wait_for_url(f"{demo_product.url}/w/{environment.public_id}/")
+
+
+def signed_in(people, user):
+    """A window of `user`'s (a factory's user, PASSWORD), signed in to Flywheel."""
+    page = people.open()
+    sign_in(page, user.email, PASSWORD)
+    return page
+
+
+def kit_card(page):
+    """The kit's message card, inside its shadow root."""
+    return page.locator("flywheel-kit section.card")

@@ -1,5 +1,6 @@
 """Demo data for `make run`: a staff account and a customer organization on a trial, then the
-other apps' demo data (`onboarding_demo`, `community_demo`, `feedback_demo`) in the same process.
+other apps' demo data (`onboarding_demo`, `community_demo`, `feedback_demo`, `inproduct_demo`) in the
+same process.
 
 One process, not four: each command paid Django's start-up again (2 to 4 s of CPU), and `make
 run` waited for all of them. `--only-accounts` makes the accounts alone; the other commands still
@@ -24,7 +25,7 @@ from accounts.services import invite_create, organization_create_for_signup, use
 
 DEMO_PASSWORD = "flywheel-demo"  # noqa: S105 - printed for the local demo, never in production
 # The other apps' demo commands, run after the accounts they build on.
-DEMO_COMMANDS = ("onboarding_demo", "community_demo", "feedback_demo")
+DEMO_COMMANDS = ("onboarding_demo", "community_demo", "feedback_demo", "inproduct_demo")
 
 
 @cache

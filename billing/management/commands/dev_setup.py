@@ -1,5 +1,6 @@
-"""What `make run` does before it starts the Procfile: `migrate`, `catalog_sync` and `demo_data`
-(with the other apps' demo data), in one process, saying how long each took.
+"""What `make run` does before it starts the Procfile: `migrate`, `catalog_sync`, `demo_data`
+(with the other apps' demo data) and the demo product's env file (`kit_secret --env-file
+var/demo-product.env`), in one process, saying how long each took.
 
 One process instead of six: each `manage.py` paid Django's start-up again, 2 to 4 s of CPU on
 a small machine (bench/make_run.py). Every step stays a command of its own that can be run
@@ -14,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    help = "migrate, catalog_sync and demo_data in one process, for `make run` (never in production)."
+    help = "migrate, catalog_sync, demo_data and the demo product's secrets in one process, for `make run` (never in production)."
 
     def handle(self, *args, **options):
         if settings.PRODUCTION:
@@ -24,6 +25,9 @@ class Command(BaseCommand):
             ("migrate", "migrate", {"interactive": False, "verbosity": 0}),
             ("catalog_sync", "catalog_sync", {}),
             ("demo data", "demo_data", {}),
+            # The demo product's secrets (FLYWHEEL_KIT_SECRET_<PRODUCT>, ..._KID_<PRODUCT>), which
+            # it reads from this file: issued once, then the same at every run.
+            ("demo product", "kit_secret", {"env_file": str(settings.VAR_DIR / "demo-product.env")}),
         ):
             self.stdout.write(f"==> {step}")
             self.stdout.flush()

@@ -117,7 +117,9 @@ def test_the_api_prompt_of_a_free_edition_offers_the_bigger_edition_not_seats(cl
     )
     [prompt] = response.json()
     assert prompt["cta_label"] == "Move to Standard"
-    assert prompt["cta_url"].endswith(reverse("checkout", args=[subscription.public_id]) + "?edition=standard")
+    assert prompt["cta_url"].endswith(
+        reverse("checkout", args=[subscription.public_id]) + f"?edition=standard&organization={organization.public_id}"
+    )
     assert "Add seats" not in prompt["body"] and money(815, "USD") in prompt["body"]
     member = Membership.objects.filter(organization=organization, role="member").first().user
     response = client.get(
