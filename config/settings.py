@@ -637,4 +637,4 @@ KIT_SESSION_IDLE_MINUTES = env_int("KIT_SESSION_IDLE_MINUTES", 30)
 # long (0: never kept), and forgotten at once when anything it depends on changes or at the next
 # moment it could change with time alone (inproduct/message_cache.py); the bound is for what no
 # write announces (GrowthBook copy from its features file).
-KIT_MESSAGE_CACHE_SECONDS = env_int("KIT_MESSAGE_CACHE_SECONDS", 60)
+KIT_MESSAGE_CACHE_SECONDS = env_int("KIT_MESSAGE_CACHE_SECONDS", 300)

@@ -31,7 +31,7 @@ Invariants:
 - Time: an entry lives until the first moment the answer could change with time alone (a
   trial's next day, a card's warning and expiry, a pending invite's expiry, the survey's
   tenure, sampling period, windows and daily cap, an offer's snooze, the marketing cap's
-  window), and at most KIT_MESSAGE_CACHE_SECONDS (60): a bound for changes no write announces
+  window), and at most KIT_MESSAGE_CACHE_SECONDS (300): a bound for changes no write announces
   (GrowthBook copy from its features file; a queryset update that bypasses the receivers).
 - A session's last_seen_at is still moved at most once a minute (identity.TOUCH_INTERVAL): a
   hit touches it when this process has not done so for a minute.
@@ -123,7 +123,7 @@ def _seen(organization_id: int, user_id: int) -> tuple[int, int, int]:
 
 
 def cache_seconds() -> int:
-    return int(getattr(settings, "KIT_MESSAGE_CACHE_SECONDS", 60))
+    return int(getattr(settings, "KIT_MESSAGE_CACHE_SECONDS", 300))
 
 
 def _entry_key(credential: KitCredential) -> str:
