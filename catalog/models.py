@@ -68,3 +68,46 @@ class Edition(models.Model):
     @property
     def is_free(self) -> bool:
         return self.monthly_price_minor == 0 and self.annual_price_minor == 0
+
+
+class AddOn(models.Model):
+    """Something an organization buys on top of a product's edition: an integration (features),
+    premium support (a support tier) or training (credits with an expiry). Declared in the
+    catalog file; never deleted.
+
+    `pricing` says what the prices are for: per seat per billing period (following the base
+    subscription's seats), flat per billing period, or once (`one_off_price_minor`). Prices are
+    integer minor units of `currency`. `min_edition` is the smallest edition of the product it
+    can be bought with (None: any).
+    """
+
+    class Pricing(models.TextChoices):
+        PER_SEAT = "per_seat", "Per seat"
+        FLAT = "flat", "Flat"
+        ONE_OFF = "one_off", "One-off"
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="addons")
+    code = models.SlugField(max_length=64)
+    name = models.CharField(max_length=120)
+    description = models.CharField(max_length=400, blank=True)
+    pricing = models.CharField(max_length=16, choices=Pricing.choices)
+    monthly_price_minor = models.PositiveIntegerField(default=0)
+    annual_price_minor = models.PositiveIntegerField(default=0)
+    one_off_price_minor = models.PositiveIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    min_edition = models.ForeignKey(Edition, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    trial_days = models.PositiveSmallIntegerField(default=0)
+    features = models.JSONField(default=list, blank=True)
+    support_tier = models.SlugField(max_length=64, blank=True)
+    training_credits = models.PositiveIntegerField(default=0)
+    training_valid_days = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["product__position", "position"]
+        constraints = [models.UniqueConstraint(fields=["product", "code"], name="addon_code_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.product.name} {self.name}"

@@ -2,8 +2,8 @@
 
 The file is parsed and checked whole before anything is written; one problem anywhere and
 nothing is loaded. Loading is idempotent: a second run with the same file changes nothing.
-Products and editions that disappear from the file are deactivated, never deleted, because
-subscriptions point at them.
+Products, editions and add-ons that disappear from the file are deactivated, never deleted,
+because subscriptions point at them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import transaction
 
 from .exceptions import CatalogError
-from .models import Edition, Product
+from .models import AddOn, Edition, Product
 
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 ENV_NAME_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
@@ -34,7 +34,26 @@ PRODUCT_FIELDS = {
     "provisioning_secret_env",
     "kit_origins",
     "editions",
+    "addons",
 }
+ADDON_FIELDS = {
+    "code",
+    "name",
+    "description",
+    "pricing",
+    "monthly_price_minor",
+    "annual_price_minor",
+    "one_off_price_minor",
+    "currency",
+    "requires_edition",
+    "trial_days",
+    "features",
+    "support_tier",
+    "training_credits",
+    "training_valid_days",
+}
+MAX_TRAINING_CREDITS = 10_000
+MAX_TRAINING_VALID_DAYS = 3 * 365
 EDITION_FIELDS = {
     "code",
     "name",
@@ -68,6 +87,24 @@ class EditionSpec:
 
 
 @dataclass(frozen=True)
+class AddOnSpec:
+    code: str
+    name: str
+    description: str
+    pricing: str
+    monthly_price_minor: int
+    annual_price_minor: int
+    one_off_price_minor: int
+    currency: str
+    requires_edition: str  # an edition code of the same product, "" for any
+    trial_days: int
+    features: list[str]
+    support_tier: str
+    training_credits: int
+    training_valid_days: int
+
+
+@dataclass(frozen=True)
 class ProductSpec:
     code: str
     name: str
@@ -77,6 +114,7 @@ class ProductSpec:
     provisioning_secret_env: str
     kit_origins: list[str] = field(default_factory=list)
     editions: list[EditionSpec] = field(default_factory=list)
+    addons: list[AddOnSpec] = field(default_factory=list)
 
 
 @dataclass
@@ -170,6 +208,22 @@ class _Checker:
                 origins.append(origin)
         return origins
 
+    def entries(self, tables: list, where: str, *, noun: str, field_name: str, allowed: set[str]):
+        """Each table of a product's list (its editions, its add-ons) as (code, where, table),
+        after the checks they share: a table, with a code unique in the list, and no unknown field."""
+        seen: set[str] = set()
+        for index, table in enumerate(tables, start=1):
+            if not isinstance(table, dict):
+                self.problem(f"{where}, {noun} #{index}", field_name, "must be a table")
+                continue
+            code = self.code(table, f"{where}, {noun} #{index}")
+            entry_where = f"{where}, {noun} '{code or index}'"
+            if code in seen:
+                self.problem(entry_where, "code", f"is used by another {noun} of this product too")
+            seen.add(code)
+            self.unknown(table, entry_where, allowed)
+            yield code, entry_where, table
+
     def unknown(self, data: dict, where: str, allowed: set[str]) -> None:
         for name in sorted(set(data) - allowed):
             self.problem(where, name, "is not a known field (a typo?)")
@@ -205,6 +259,87 @@ def origin_problem(origin: object) -> str:
     if origin != f"{parts.scheme}://{parts.netloc.lower()}":
         return "must be written in lower case"
     return ""
+
+
+def _feature_codes(check: _Checker, data: dict, where: str) -> list[str]:
+    features = data.get("features", [])
+    if not (isinstance(features, list) and all(isinstance(f, str) and CODE_PATTERN.fullmatch(f) for f in features)):
+        check.problem(where, "features", "must be a list of lowercase feature codes")
+        return []
+    return list(features)
+
+
+def _addons_parse(check: _Checker, raw: dict, where: str, *, editions: list[EditionSpec], currency: str) -> list[AddOnSpec]:
+    """A product's `[[products.addons]]`: what each grants (features, a support tier, training
+    credits with how long they last) and how it is priced (per seat or flat per billing period,
+    or once)."""
+    raw_addons = raw.get("addons", [])
+    if not isinstance(raw_addons, list):
+        check.problem(where, "addons", "must be a list of [[products.addons]] tables")
+        return []
+    edition_codes = {edition.code for edition in editions}
+    addons: list[AddOnSpec] = []
+    for code, addon_where, raw_addon in check.entries(raw_addons, where, noun="add-on", field_name="addons", allowed=ADDON_FIELDS):
+        pricing = raw_addon.get("pricing")
+        if pricing not in AddOn.Pricing.values:
+            check.problem(addon_where, "pricing", f"must be one of {', '.join(AddOn.Pricing.values)}, got {pricing!r}")
+        recurring = pricing in (AddOn.Pricing.PER_SEAT, AddOn.Pricing.FLAT)
+        prices = {
+            name: check.integer(raw_addon, addon_where, name, minimum=0, maximum=MAX_PRICE_MINOR) if name in raw_addon else 0
+            for name in ("monthly_price_minor", "annual_price_minor", "one_off_price_minor")
+        }
+        if recurring and not (prices["monthly_price_minor"] > 0 and prices["annual_price_minor"] > 0):
+            check.problem(addon_where, "monthly_price_minor", "a per_seat or flat add-on has a monthly and an annual price, both above 0")
+        if recurring and prices["one_off_price_minor"]:
+            check.problem(addon_where, "one_off_price_minor", "is only for a one_off add-on")
+        if pricing == AddOn.Pricing.ONE_OFF and (
+            prices["one_off_price_minor"] <= 0 or prices["monthly_price_minor"] or prices["annual_price_minor"]
+        ):
+            check.problem(addon_where, "one_off_price_minor", "a one_off add-on has one price above 0, and no monthly or annual price")
+        addon_currency = raw_addon.get("currency", currency)
+        if not (isinstance(addon_currency, str) and re.fullmatch(r"[A-Z]{3}", addon_currency)):
+            check.problem(addon_where, "currency", f"must be a three-letter ISO code, got {addon_currency!r}")
+        requires = check.text(raw_addon, addon_where, "requires_edition", required=False, limit=64)
+        if requires and requires not in edition_codes:
+            check.problem(addon_where, "requires_edition", f"must be one of this product's editions ({', '.join(sorted(edition_codes))}), got {requires!r}")
+        trial_days = check.integer(raw_addon, addon_where, "trial_days", minimum=0, maximum=MAX_TRIAL_DAYS) if "trial_days" in raw_addon else 0
+        if trial_days and not recurring:
+            check.problem(addon_where, "trial_days", "only a per_seat or flat add-on can have a trial")
+        features = _feature_codes(check, raw_addon, addon_where)
+        support_tier = raw_addon.get("support_tier", "")
+        if support_tier and support_tier not in SUPPORT_TIERS:
+            check.problem(addon_where, "support_tier", f"must be one of {', '.join(SUPPORT_TIERS)}, got {support_tier!r}")
+        credits = (
+            check.integer(raw_addon, addon_where, "training_credits", minimum=1, maximum=MAX_TRAINING_CREDITS)
+            if "training_credits" in raw_addon
+            else 0
+        )
+        valid_days = (
+            check.integer(raw_addon, addon_where, "training_valid_days", minimum=1, maximum=MAX_TRAINING_VALID_DAYS)
+            if "training_valid_days" in raw_addon
+            else 0
+        )
+        if bool(credits) != bool(valid_days):
+            check.problem(addon_where, "training_valid_days", "training credits need both training_credits and training_valid_days")
+        if not (features or support_tier or credits):
+            check.problem(addon_where, "features", "an add-on grants something: features, a support_tier or training_credits")
+        addons.append(
+            AddOnSpec(
+                code=code,
+                name=check.text(raw_addon, addon_where, "name", limit=120),
+                description=check.text(raw_addon, addon_where, "description", required=False, limit=400),
+                pricing=str(pricing),
+                currency=str(addon_currency),
+                requires_edition=requires,
+                trial_days=trial_days,
+                features=features,
+                support_tier=str(support_tier or ""),
+                training_credits=credits,
+                training_valid_days=valid_days,
+                **prices,
+            )
+        )
+    return addons
 
 
 def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
@@ -265,18 +400,10 @@ def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
         if not isinstance(raw_editions, list) or not raw_editions:
             check.problem(where, "editions", "must list at least one [[products.editions]] table")
             raw_editions = []
-        seen_editions: set[str] = set()
         seen_ranks: set[int] = set()
-        for edition_index, raw_edition in enumerate(raw_editions, start=1):
-            if not isinstance(raw_edition, dict):
-                check.problem(f"{where}, edition #{edition_index}", "editions", "must be a table")
-                continue
-            edition_code = check.code(raw_edition, f"{where}, edition #{edition_index}")
-            edition_where = f"{where}, edition '{edition_code or edition_index}'"
-            if edition_code in seen_editions:
-                check.problem(edition_where, "code", "is used by another edition of this product too")
-            seen_editions.add(edition_code)
-            check.unknown(raw_edition, edition_where, EDITION_FIELDS)
+        for edition_code, edition_where, raw_edition in check.entries(
+            raw_editions, where, noun="edition", field_name="editions", allowed=EDITION_FIELDS
+        ):
             rank = check.integer(raw_edition, edition_where, "rank", minimum=0, maximum=100)
             if rank in seen_ranks:
                 check.problem(edition_where, "rank", f"{rank} is used by another edition of this product too")
@@ -300,10 +427,7 @@ def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
                 check.problem(
                     edition_where, "support_tier", f"must be one of {', '.join(SUPPORT_TIERS)}, got {support_tier!r}"
                 )
-            features = raw_edition.get("features", [])
-            if not (isinstance(features, list) and all(isinstance(f, str) and CODE_PATTERN.fullmatch(f) for f in features)):
-                check.problem(edition_where, "features", "must be a list of lowercase feature codes")
-                features = []
+            features = _feature_codes(check, raw_edition, edition_where)
             editions.append(
                 EditionSpec(
                     code=edition_code,
@@ -328,6 +452,7 @@ def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
                 provisioning_secret_env=secret_env,
                 kit_origins=kit_origins,
                 editions=editions,
+                addons=_addons_parse(check, raw, where, editions=editions, currency=currency),
             )
         )
     if check.problems:
@@ -335,7 +460,7 @@ def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
     return products
 
 
-def _apply(instance: Product | Edition, values: dict[str, Any]) -> bool:
+def _apply(instance: Product | Edition | AddOn, values: dict[str, Any]) -> bool:
     changed = False
     for name, value in values.items():
         if getattr(instance, name) != value:
@@ -344,12 +469,42 @@ def _apply(instance: Product | Edition, values: dict[str, Any]) -> bool:
     return changed
 
 
+def _addon_sync(spec: AddOnSpec, *, product: Product, position: int, existing: dict, report: SyncReport) -> int:
+    """Create or update one add-on of `product` (its editions already synced); its pk."""
+    values = {
+        "name": spec.name,
+        "description": spec.description,
+        "pricing": spec.pricing,
+        "monthly_price_minor": spec.monthly_price_minor,
+        "annual_price_minor": spec.annual_price_minor,
+        "one_off_price_minor": spec.one_off_price_minor,
+        "currency": spec.currency,
+        "min_edition": Edition.objects.get(product=product, code=spec.requires_edition) if spec.requires_edition else None,
+        "trial_days": spec.trial_days,
+        "features": spec.features,
+        "support_tier": spec.support_tier,
+        "training_credits": spec.training_credits,
+        "training_valid_days": spec.training_valid_days,
+        "position": position,
+        "is_active": True,
+    }
+    label = f"add-on {product.code}/{spec.code}"
+    addon = existing.get((product.pk, spec.code))
+    if addon is None:
+        addon = AddOn.objects.create(product=product, code=spec.code, **values)
+        report.created.append(label)
+    elif _apply(addon, values):
+        addon.save()
+        report.updated.append(label)
+    return addon.pk
+
+
 @transaction.atomic
 def catalog_sync(*, path: Path | None = None, text: str | None = None) -> SyncReport:
     """Load the catalog file; all of it or, on any problem, none of it.
 
-    Invariant: after a successful run the active products and editions in the database are
-    exactly those in the file, with the file's values.
+    Invariant: after a successful run the active products, editions and add-ons in the database
+    are exactly those in the file, with the file's values.
     """
     if text is None:
         path = path or settings.CATALOG_FILE
@@ -365,7 +520,9 @@ def catalog_sync(*, path: Path | None = None, text: str | None = None) -> SyncRe
     existing_editions = {
         (e.product_id, e.code): e for e in Edition.objects.select_for_update().order_by("pk")
     }
+    existing_addons = {(a.product_id, a.code): a for a in AddOn.objects.select_for_update().order_by("pk")}
     kept_editions: set[int] = set()
+    kept_addons: set[int] = set()
     for position, spec in enumerate(specs):
         values = {
             "name": spec.name,
@@ -408,6 +565,9 @@ def catalog_sync(*, path: Path | None = None, text: str | None = None) -> SyncRe
                 report.updated.append(label)
             kept_editions.add(edition.pk)
 
+        for addon_position, addon_spec in enumerate(spec.addons):
+            kept_addons.add(_addon_sync(addon_spec, product=product, position=addon_position, existing=existing_addons, report=report))
+
     for product in existing_products.values():
         if product.is_active:
             product.is_active = False
@@ -418,4 +578,9 @@ def catalog_sync(*, path: Path | None = None, text: str | None = None) -> SyncRe
             edition.is_active = False
             edition.save(update_fields=["is_active", "updated_at"])
             report.deactivated.append(f"edition {edition.product.code}/{edition.code}")
+    for addon in existing_addons.values():
+        if addon.pk not in kept_addons and addon.is_active:
+            addon.is_active = False
+            addon.save(update_fields=["is_active", "updated_at"])
+            report.deactivated.append(f"add-on {addon.product.code}/{addon.code}")
     return report
