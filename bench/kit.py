@@ -168,7 +168,7 @@ class ProductSite:
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:
-                pass
+                """Quiet: one line per page load would bury the bench's figures."""
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 path = urlparse(self.path).path
