@@ -171,6 +171,7 @@ class Invoice(models.Model):
         SEATS = "seats", "Added seats"
         UPGRADE = "upgrade", "Edition upgrade"
         RENEWAL = "renewal", "Renewal"
+        ADDON = "addon", "Add-on"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="invoices")
@@ -201,6 +202,9 @@ class Invoice(models.Model):
     # The key of the request that issued it: a repeated request finds this invoice.
     request_key = models.CharField(max_length=64, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
+    # For an add-on invoice (kind addon): the add-on it buys, granted (exactly once) when it is
+    # paid, or at once on purchase-order terms. `subscription` is the base subscription.
+    addon = models.ForeignKey("catalog.AddOn", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         constraints = [
@@ -231,6 +235,9 @@ class InvoiceLine(models.Model):
     amount_minor = models.BigIntegerField()
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
+    # The add-on a line charges for (a renewal or added seats carry one line per add-on);
+    # empty for the base product's lines and credits.
+    addon = models.ForeignKey("catalog.AddOn", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     def __str__(self) -> str:
         return self.description
@@ -459,3 +466,141 @@ class PromptDismissal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} dismissed {self.kind} {self.product_code} {self.threshold}"
+
+
+class AddOnSubscription(models.Model):
+    """An add-on (catalog.AddOn, per seat or flat) on top of one of the organization's
+    subscriptions (its base): co-termed with it, renewed on the base's renewal invoice (one line
+    each), on the base's interval. A per-seat add-on's quantity is the base's seat limit, always.
+
+    What it grants (features, a support tier) holds while it is trialing or active *and* its
+    base is entitled (billing.entitlements.ENTITLED_STATUSES): a suspended base suspends its
+    add-ons without a write here. `suspended` is the add-on's own suspension (its purchase-order
+    invoice is overdue). One-off add-ons (training) are not subscriptions: see TrainingPack.
+    """
+
+    class Status(models.TextChoices):
+        TRIALING = "trialing", "Trialing"
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        CANCELED = "canceled", "Removed"
+
+    LIVE_STATUSES = (Status.TRIALING, Status.ACTIVE, Status.SUSPENDED)
+    GRANTING_STATUSES = (Status.TRIALING, Status.ACTIVE)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="addon_subscriptions")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="addons")
+    addon = models.ForeignKey("catalog.AddOn", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    trial_ends_at = models.DateTimeField(null=True, blank=True)
+    trial_started_at = models.DateTimeField(null=True, blank=True)
+    # Removal waits for the base's period end; the reason says who or what asked, in words
+    # (the admin removed it; the edition it needs is being left).
+    cancel_at_period_end = models.BooleanField(default=False)
+    cancel_reason = models.CharField(max_length=240, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "addon"],
+                condition=~models.Q(status="canceled"),
+                name="addon_subscription_one_live",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="trialing", trial_ends_at__isnull=True),
+                name="addon_subscription_trial_has_end",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["trial_ends_at"], condition=models.Q(status="trialing"), name="addon_trial_end_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.addon} for {self.organization} ({self.status})"
+
+
+class TrainingPack(models.Model):
+    """Training credits bought once (a one-off training add-on): spent by assigning people to
+    the catalog's courses, until `expires_at`. What is left then is lost (`expired_at`)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="training_packs")
+    addon = models.ForeignKey("catalog.AddOn", on_delete=models.PROTECT, related_name="+")
+    # The invoice that bought it: one pack per invoice, however often its payment is applied.
+    invoice = models.OneToOneField(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="training_pack")
+    credits = models.PositiveIntegerField()
+    credits_used = models.PositiveIntegerField(default=0)
+    granted_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    # Expiry reminders already sent, in days before the end (e.g. [30, 7]).
+    expiry_reminders_sent = models.JSONField(default=list, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+    # Its purchase-order invoice is overdue: nothing can be spent until it is paid.
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(credits__gt=0), name="training_pack_credits_positive"),
+            models.CheckConstraint(
+                condition=models.Q(credits_used__lte=models.F("credits")), name="training_pack_not_overspent"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["expires_at"], condition=models.Q(expired_at__isnull=True), name="training_pack_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.credits} training credits for {self.organization}"
+
+    @property
+    def credits_left(self) -> int:
+        return 0 if self.expired_at else self.credits - self.credits_used
+
+
+class TrainingAssignment(models.Model):
+    """A person of the organization assigned to a course (or live session), paid with credits
+    drawn from one or more packs (TrainingSpend). Withdrawing it gives the credits back to
+    packs that have not expired."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="training_assignments")
+    course = models.ForeignKey("catalog.Course", on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="training_assignments")
+    assigned_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    credits = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "course", "user"],
+                condition=models.Q(withdrawn_at__isnull=True),
+                name="training_assignment_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.course}"
+
+
+class TrainingSpend(models.Model):
+    """Credits an assignment drew from one pack."""
+
+    assignment = models.ForeignKey(TrainingAssignment, on_delete=models.CASCADE, related_name="spends")
+    pack = models.ForeignKey(TrainingPack, on_delete=models.PROTECT, related_name="spends")
+    credits = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(credits__gt=0), name="training_spend_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.credits} credits from pack {self.pack_id}"

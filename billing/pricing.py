@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from django.core import signing
 from django.utils import timezone
 
-from catalog.models import Edition
+from catalog.models import AddOn, Edition
 
 from .exceptions import CheckoutInvalid
 from .models import Subscription
@@ -88,3 +88,20 @@ PRICE_CHANGED = (
     "The price has changed since it was shown (the seats, the edition or the period changed): "
     "check the new price below and confirm again."
 )
+
+
+# Add-ons ---------------------------------------------------------------------------------------
+
+
+def addon_unit_price(addon: AddOn, interval: str) -> int:
+    """What one unit of `addon` costs: for one billing period of `interval` (per seat for a
+    per-seat add-on, the whole for a flat one), or once for a one-off add-on."""
+    if addon.pricing == AddOn.Pricing.ONE_OFF:
+        return addon.one_off_price_minor
+    return addon.monthly_price_minor if interval == Subscription.Interval.MONTH else addon.annual_price_minor
+
+
+def addon_quantity(addon: AddOn, *, seat_limit: int) -> int:
+    """How many units of `addon` a base subscription with `seat_limit` seats pays for: its
+    seats for a per-seat add-on, one otherwise."""
+    return seat_limit if addon.pricing == AddOn.Pricing.PER_SEAT else 1

@@ -15,7 +15,7 @@ from common.exceptions import NotFound
 from common.money import money
 
 from .formats import time_left
-from .models import CreditNote, Invoice, Payment, Subscription, WebhookEvent
+from .models import AddOnSubscription, CreditNote, Invoice, Payment, Subscription, WebhookEvent
 from .pricing import unit_price
 
 
@@ -590,3 +590,22 @@ def organizations_over_sales_threshold(*, minimum_minor: int, since: datetime) -
     )
     organizations = Organization.objects.in_bulk([row["organization"] for row in totals])
     return [(organizations[row["organization"]], row["total"]) for row in totals]
+
+
+# Add-ons ---------------------------------------------------------------------------------------
+
+# A base subscription in one of these lets its add-ons grant (entitlements.ENTITLED_STATUSES).
+_BASE_GRANTING = (Subscription.Status.TRIALING, Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
+
+
+def addons_granting(*, organization_id: int, product_id: int | None = None) -> QuerySet[AddOnSubscription]:
+    """The organization's add-ons that grant now (of one product, or all): trialing or active,
+    on a base subscription that is itself entitled. A suspended base suspends its add-ons."""
+    rows = AddOnSubscription.objects.filter(
+        organization_id=organization_id,
+        status__in=AddOnSubscription.GRANTING_STATUSES,
+        subscription__status__in=_BASE_GRANTING,
+    )
+    if product_id is not None:
+        rows = rows.filter(subscription__product_id=product_id)
+    return rows.select_related("addon", "subscription__product", "subscription__edition")

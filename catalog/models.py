@@ -111,3 +111,34 @@ class AddOn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product.name} {self.name}"
+
+
+class Course(models.Model):
+    """A training course or live session of a product, bought with training credits (a
+    training add-on's pack). Declared in the catalog file under the product; never deleted."""
+
+    class Format(models.TextChoices):
+        COURSE = "course", "Self-paced course"
+        SESSION = "session", "Live session"
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="courses")
+    code = models.SlugField(max_length=64)
+    name = models.CharField(max_length=120)
+    description = models.CharField(max_length=400, blank=True)
+    format = models.CharField(max_length=16, choices=Format.choices, default=Format.COURSE)
+    # What assigning one person to it spends from the organization's training balance.
+    credits = models.PositiveIntegerField(default=1)
+    duration_minutes = models.PositiveIntegerField(default=60)
+    position = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["product__position", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "code"], name="course_code_unique"),
+            models.CheckConstraint(condition=models.Q(credits__gt=0), name="course_credits_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.name}: {self.name}"
