@@ -232,17 +232,17 @@ def question_clocks_follow_support_tier(*, organization_id: int, product_id: int
     if organization is None or product is None:
         return 0
     now = now or timezone.now()
+    open_questions = Question.objects.filter(
+        organization=organization,
+        product=product,
+        state=Question.State.OPEN,
+        clock__in=(Question.Clock.RUNNING, Question.Clock.PAUSED),
+    )
+    if not open_questions.exists():
+        return 0  # most grants: nothing to move (and a community not set up yet has no policy to read)
     support = support_tier_for(organization=organization, product=product)
     question_ids = list(
-        Question.objects.filter(
-            organization=organization,
-            product=product,
-            state=Question.State.OPEN,
-            clock__in=(Question.Clock.RUNNING, Question.Clock.PAUSED),
-            policy__rank__lt=support.policy.rank,
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)
+        open_questions.filter(policy__rank__lt=support.policy.rank).order_by("pk").values_list("pk", flat=True)
     )
     changed = 0
     for question_id in question_ids:

@@ -21,7 +21,7 @@ from billing.services.grants import addon_grants_changed_send
 from billing.services.subscriptions import subscription_start_trial
 from catalog.models import AddOn, Product
 from catalog.selectors import edition_get
-from community.models import Escalation, Question
+from community.models import Escalation, EscalationPolicy, Question
 from community.services.escalations import escalation_tick
 from community.services.posts import comment_post
 from community.services.question_clock import question_clocks_follow_support_tier, support_tier_for
@@ -256,3 +256,11 @@ def test_staff_see_the_tier_came_from_the_add_on(client, monday, tracker, django
     assert "via Premium support add-on" not in rows["Nobody answers this premium edition one"]
     page = client.get(reverse("community_question", args=[question.public_id])).content.decode()
     assert "via Premium support add-on" in page
+
+
+def test_a_grant_without_open_questions_needs_no_community_setup(db, catalog, django_capture_on_commit_callbacks):
+    """Billing grants add-ons whether or not the community is set up (no escalation policy yet)."""
+    EscalationPolicy.objects.all().delete()
+    organization, _ = organization_on("standard")
+    _premium_support(organization, django_capture_on_commit_callbacks)
+    assert question_clocks_follow_support_tier(organization_id=organization.pk, product_id=Product.objects.get(code="tracker").pk) == 0
