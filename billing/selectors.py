@@ -628,6 +628,8 @@ def addon_refusal(*, subscription: Subscription, addon: AddOn) -> str:
         return f"{product.name} is suspended: pay what it owes first, then add {addon.name}."
     if addon.pricing == AddOn.Pricing.ONE_OFF:
         return ""
+    if subscription.status == Subscription.Status.PAST_DUE:
+        return f"{product.name} has an unpaid renewal invoice: pay it first, then add {addon.name}."
     if subscription.status != Subscription.Status.ACTIVE or not subscription.interval or not subscription.current_period_end:
         on_trial = subscription.status == Subscription.Status.TRIALING
         return (
