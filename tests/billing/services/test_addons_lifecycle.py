@@ -206,3 +206,15 @@ def test_a_suspended_base_stops_its_add_ons_granting_and_paying_brings_them_back
     invoices.invoice_mark_paid_by_transfer(invoice=renewal, actor=admin)
     assert selectors.addons_granting(organization_id=organization.pk).count() == 1
     assert len(grant_signals) == 2
+
+
+def test_a_base_trial_ending_suspended_tells_that_its_add_ons_stop_granting(localstripe, catalog, grant_signals):
+    organization, admin = organization_on("standard", members=11)  # too many for Free
+    subscription = organization.subscriptions.get()
+    addon_trial_start(subscription=subscription, addon=tracker_addon("github"), actor=admin)
+    grant_signals.clear()
+    tick_at(subscription.trial_ends_at + timedelta(minutes=1))
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.SUSPENDED
+    assert grant_signals[0] == (organization.pk, subscription.product_id)
+    assert not selectors.addons_granting(organization_id=organization.pk).exists()
