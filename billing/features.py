@@ -59,6 +59,7 @@ class FeatureOffer:
     # True when `amount_minor` is the full monthly price (the base has no paid period yet).
     full_month: bool = False
     position: int = 0
+    description: str = ""
 
     def as_json(self) -> dict:
         return {
@@ -243,6 +244,7 @@ def _addon_offers(subscription: Subscription, feature: str, at: datetime) -> tup
                 url=addon_page_url(subscription=subscription, addon=addon),
                 full_month=full_month,
                 position=addon.position,
+                description=addon.description,
             )
         )
     return offers, refusals
