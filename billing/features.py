@@ -34,6 +34,7 @@ from .formats import day, seats_text
 from .models import AddOnSubscription, Subscription
 from .pricing import addon_quantity, addon_unit_price, period_seconds, prorate
 from .selectors import addons_granting
+from .services import addons as addon_services
 from .services.subscriptions import edition_change_quote
 
 ADDON = "addon"
@@ -149,9 +150,20 @@ def _addon_unit_text(addon: AddOn, unit_minor: int, interval: str) -> str:
 def addon_price(*, subscription: Subscription, addon: AddOn, at: datetime | None = None) -> tuple[int, str, bool]:
     """What buying `addon` on `subscription` would be charged now, in words, and whether that is
     the full monthly price: for a paid base, the add-on's price (unit x quantity) for the rest of
-    the base's period, prorated like seats (billing.pricing.prorate); for a base with no paid
-    period, its full monthly price; a one-off add-on's one price."""
+    the base's period, prorated like seats (billing.pricing.prorate), the add-on checkout's own
+    quote (billing.services.addons.addon_quote) where it exists; for a base with no paid period,
+    its full monthly price; a one-off add-on's one price. CheckoutInvalid when the add-on
+    checkout refuses it (the sentence says why)."""
     at = at or timezone.now()
+    quote = getattr(addon_services, "addon_quote", None)
+    if quote is not None and addon.pricing != AddOn.Pricing.ONE_OFF and _has_paid_period(subscription, at):
+        priced = quote(subscription=subscription, addon=addon, at=at)
+        return (
+            priced.amount_minor,
+            f"{money(priced.amount_minor, addon.currency)} for the rest of this period, until {day(priced.period_end)}, "
+            f"then {_addon_unit_text(addon, priced.unit_amount_minor, priced.interval)}",
+            False,
+        )
     if addon.pricing == AddOn.Pricing.ONE_OFF:
         amount = addon_unit_price(addon, Subscription.Interval.MONTH)
         return amount, f"{money(amount, addon.currency)}, once", False
@@ -231,7 +243,11 @@ def _addon_offers(subscription: Subscription, feature: str, at: datetime) -> tup
                 f"{addon.name} needs {product.name} {addon.min_edition.name} or above; you are on {edition.name}."
             )
             continue
-        amount, text, full_month = addon_price(subscription=subscription, addon=addon, at=at)
+        try:
+            amount, text, full_month = addon_price(subscription=subscription, addon=addon, at=at)
+        except CheckoutInvalid as refusal:
+            refusals.append(refusal.message)
+            continue
         offers.append(
             FeatureOffer(
                 kind=ADDON,

@@ -278,3 +278,32 @@ def test_a_one_off_addon_is_its_one_price(trial_organization):
     organization, _ = trial_organization
     addon = AddOn.objects.get(product__code="tracker", code="training")
     assert addon_price(subscription=organization.subscriptions.get(), addon=addon) == (50000, "USD 500.00, once", False)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_paid_base_is_priced_by_the_addon_checkouts_quote_where_it_exists(client, catalog, monkeypatch):
+    """Once billing.services.addons.addon_quote exists (the add-on checkout), a paid base's
+    add-on is priced by it, and its refusal is the offer's absence with its sentence."""
+    from types import SimpleNamespace
+
+    from billing.exceptions import CheckoutInvalid
+    from billing.services import addons as addon_services
+
+    organization, admin, subscription = paid_standard(seats=5)
+
+    def quote(*, subscription, addon, at=None):
+        if addon.code == "premium-support":
+            raise CheckoutInvalid("Tracker Premium already includes premium support.")
+        return SimpleNamespace(amount_minor=1234, unit_amount_minor=150, interval="month", period_end=subscription.current_period_end)
+
+    monkeypatch.setattr(addon_services, "addon_quote", quote, raising=False)
+    cheapest = _check(client, _key(organization, admin), product="tracker", feature="github-sync")["cheapest"]
+    assert (cheapest["amount_minor"], cheapest["price_text"]) == (
+        1234, "USD 12.34 for the rest of this period, until 6 Jan 2027, then USD 1.50 per seat per month"
+    )
+    github = AddOn.objects.get(product__code="tracker", code="premium-support")
+    github.features = ["concierge"]
+    github.save()
+    answer = _check(client, _key(organization, admin), product="tracker", feature="concierge")
+    assert answer["offers"] == []
+    assert answer["reason"] == "Tracker Standard does not include concierge. Tracker Premium already includes premium support."
