@@ -262,28 +262,8 @@ def admins_ask(*, caller: KitCaller, message_id: str) -> list[str]:
     )
     if prompt is None:
         raise MessageNotDue("This message no longer applies, so the admins were not asked: reload the page.")
-    admins = list(
-        Membership.objects.filter(organization=caller.organization, role=Membership.Role.ADMIN, user__is_active=True)
-        .select_related("user", "organization")
-        .order_by("created_at", "pk")
-    )
-    if not admins:
-        raise MessageNotDue(f"{caller.organization.name} has no admin to ask.")
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            AdminAsk.objects.create(
-                user=caller.user,
-                organization=caller.organization,
-                kind=prompt.kind,
-                message_id=ref.id,
-                product_code=prompt.product,
-                day=now.date(),
-                asked_at=now,
-                recipients=len(admins),
-            )
-    except IntegrityError:
-        raise AskedToday() from None
+    admins = _active_admins(caller)
+    _ask_claim(caller=caller, kind=prompt.kind, ref=ref, product_code=prompt.product, recipients=len(admins))
     for admin in admins:
         _ask_email(caller=caller, admin=admin, prompt_id=prompt.id, member_title=prompt.title, member_body=prompt.body)
     event_record(
@@ -307,7 +287,7 @@ def _active_admins(caller: KitCaller) -> list[Membership]:
     return admins
 
 
-def _ask_claim(*, caller: KitCaller, kind: str, ref: MessageRef, recipients: int) -> None:
+def _ask_claim(*, caller: KitCaller, kind: str, ref: MessageRef, product_code: str, recipients: int) -> None:
     """One ask a day per person, organization and kind (AdminAsk's unique constraint)."""
     now = timezone.now()
     try:
@@ -317,7 +297,7 @@ def _ask_claim(*, caller: KitCaller, kind: str, ref: MessageRef, recipients: int
                 organization=caller.organization,
                 kind=kind,
                 message_id=ref.id,
-                product_code=caller.product.code,
+                product_code=product_code,
                 day=now.date(),
                 asked_at=now,
                 recipients=recipients,
@@ -334,7 +314,9 @@ def _admins_ask_feature(*, caller: KitCaller, ref: MessageRef) -> list[str]:
     if check.entitled:
         raise MessageNotDue(f"{caller.organization.name} has {ref.detail} now, so the admins were not asked: reload the page.")
     admins = _active_admins(caller)
-    _ask_claim(caller=caller, kind=f"feature:{ref.detail}"[:64], ref=ref, recipients=len(admins))
+    _ask_claim(
+        caller=caller, kind=f"feature:{ref.detail}"[:64], ref=ref, product_code=caller.product.code, recipients=len(admins)
+    )
     shown = feature_message(caller=caller, check=check, for_admin=True)
     link = next((action for action in shown.actions if action["kind"] == "link"), None)
     offer = shown.offer
