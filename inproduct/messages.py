@@ -262,7 +262,7 @@ def feature_message(*, caller: KitCaller, check: FeatureCheck, for_admin: bool |
         has = f"{product.name} {subscription.edition.name}"
         if offer.kind == ADDON:
             title = f"Add {offer.name} to {product.name}"
-            body = f"{offer.description} {has} does not include it.".strip()
+            body = f"{offer.description} {has} does not include it." if offer.description else f"{has} does not include {check.feature}."
             label = f"Add {offer.name}"
         else:
             title = f"Move to {offer.name}"
@@ -298,7 +298,8 @@ def feature_message(*, caller: KitCaller, check: FeatureCheck, for_admin: bool |
             actions.append({"kind": "link", "label": "See your plan", "url": url})
     else:
         admins = admin_names(caller=caller)
-        body = f"{body} Ask {'an admin' if len(admins) <= 1 else 'the admins'} of {organization.name} to add it."
+        whom = f"{'an admin' if len(admins) <= 1 else 'the admins'} of {organization.name}"
+        body = f"{body} Ask {whom} to add it." if offer is not None else f"{body} Ask {whom} about it."
         actions.append({"kind": "ask_admins", "label": "Ask an admin" if len(admins) <= 1 else "Ask the admins"})
     return Message(
         id=message_id,
