@@ -2,8 +2,8 @@
 
 The file is parsed and checked whole before anything is written; one problem anywhere and
 nothing is loaded. Loading is idempotent: a second run with the same file changes nothing.
-Products, editions and add-ons that disappear from the file are deactivated, never deleted,
-because subscriptions point at them.
+Products, editions, add-ons and courses that disappear from the file are deactivated, never
+deleted, because subscriptions (and training assignments) point at them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import transaction
 
 from .exceptions import CatalogError
-from .models import AddOn, Edition, Product
+from .models import AddOn, Course, Edition, Product
 
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 ENV_NAME_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
@@ -35,6 +35,7 @@ PRODUCT_FIELDS = {
     "kit_origins",
     "editions",
     "addons",
+    "courses",
 }
 ADDON_FIELDS = {
     "code",
@@ -52,6 +53,9 @@ ADDON_FIELDS = {
     "training_credits",
     "training_valid_days",
 }
+COURSE_FIELDS = {"code", "name", "description", "format", "credits", "duration_minutes"}
+MAX_COURSE_CREDITS = 100
+MAX_COURSE_MINUTES = 7 * 24 * 60
 MAX_TRAINING_CREDITS = 10_000
 MAX_TRAINING_VALID_DAYS = 3 * 365
 EDITION_FIELDS = {
@@ -105,6 +109,16 @@ class AddOnSpec:
 
 
 @dataclass(frozen=True)
+class CourseSpec:
+    code: str
+    name: str
+    description: str
+    format: str  # course (self-paced) or session (live)
+    credits: int
+    duration_minutes: int
+
+
+@dataclass(frozen=True)
 class ProductSpec:
     code: str
     name: str
@@ -115,6 +129,7 @@ class ProductSpec:
     kit_origins: list[str] = field(default_factory=list)
     editions: list[EditionSpec] = field(default_factory=list)
     addons: list[AddOnSpec] = field(default_factory=list)
+    courses: list[CourseSpec] = field(default_factory=list)
 
 
 @dataclass
@@ -342,6 +357,38 @@ def _addons_parse(check: _Checker, raw: dict, where: str, *, editions: list[Edit
     return addons
 
 
+def _courses_parse(check: _Checker, raw: dict, where: str, *, addons: list[AddOnSpec]) -> list[CourseSpec]:
+    """A product's `[[products.courses]]`: the courses and live sessions its training credits
+    buy, each with what one person's place costs in credits and how long it lasts. A product
+    that lists courses sells training: it has a training add-on (one granting training_credits)."""
+    raw_courses = raw.get("courses", [])
+    if not isinstance(raw_courses, list):
+        check.problem(where, "courses", "must be a list of [[products.courses]] tables")
+        return []
+    courses: list[CourseSpec] = []
+    for code, course_where, raw_course in check.entries(raw_courses, where, noun="course", field_name="courses", allowed=COURSE_FIELDS):
+        course_format = raw_course.get("format", Course.Format.COURSE)
+        if course_format not in Course.Format.values:
+            check.problem(course_where, "format", f"must be one of {', '.join(Course.Format.values)}, got {course_format!r}")
+        courses.append(
+            CourseSpec(
+                code=code,
+                name=check.text(raw_course, course_where, "name", limit=120),
+                description=check.text(raw_course, course_where, "description", required=False, limit=400),
+                format=str(course_format),
+                credits=check.integer(raw_course, course_where, "credits", minimum=1, maximum=MAX_COURSE_CREDITS),
+                duration_minutes=check.integer(raw_course, course_where, "duration_minutes", minimum=1, maximum=MAX_COURSE_MINUTES),
+            )
+        )
+    if courses and not any(addon.training_credits for addon in addons):
+        check.problem(
+            where,
+            "courses",
+            "a product with courses needs a training add-on to pay for them (an add-on with training_credits)",
+        )
+    return courses
+
+
 def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
     """Parse and check a catalog document; raise CatalogError listing every problem."""
     try:
@@ -442,6 +489,7 @@ def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
                     features=list(features),
                 )
             )
+        addons = _addons_parse(check, raw, where, editions=editions, currency=currency)
         products.append(
             ProductSpec(
                 code=code,
@@ -452,7 +500,8 @@ def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
                 provisioning_secret_env=secret_env,
                 kit_origins=kit_origins,
                 editions=editions,
-                addons=_addons_parse(check, raw, where, editions=editions, currency=currency),
+                addons=addons,
+                courses=_courses_parse(check, raw, where, addons=addons),
             )
         )
     if check.problems:
@@ -460,7 +509,7 @@ def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
     return products
 
 
-def _apply(instance: Product | Edition | AddOn, values: dict[str, Any]) -> bool:
+def _apply(instance: Product | Edition | AddOn | Course, values: dict[str, Any]) -> bool:
     changed = False
     for name, value in values.items():
         if getattr(instance, name) != value:
@@ -499,11 +548,33 @@ def _addon_sync(spec: AddOnSpec, *, product: Product, position: int, existing: d
     return addon.pk
 
 
+def _course_sync(spec: CourseSpec, *, product: Product, position: int, existing: dict, report: SyncReport) -> int:
+    """Create or update one course of `product`; its pk."""
+    values = {
+        "name": spec.name,
+        "description": spec.description,
+        "format": spec.format,
+        "credits": spec.credits,
+        "duration_minutes": spec.duration_minutes,
+        "position": position,
+        "is_active": True,
+    }
+    label = f"course {product.code}/{spec.code}"
+    course = existing.get((product.pk, spec.code))
+    if course is None:
+        course = Course.objects.create(product=product, code=spec.code, **values)
+        report.created.append(label)
+    elif _apply(course, values):
+        course.save()
+        report.updated.append(label)
+    return course.pk
+
+
 @transaction.atomic
 def catalog_sync(*, path: Path | None = None, text: str | None = None) -> SyncReport:
     """Load the catalog file; all of it or, on any problem, none of it.
 
-    Invariant: after a successful run the active products, editions and add-ons in the database
+    Invariant: after a successful run the active products, editions, add-ons and courses in the database
     are exactly those in the file, with the file's values.
     """
     if text is None:
@@ -521,8 +592,10 @@ def catalog_sync(*, path: Path | None = None, text: str | None = None) -> SyncRe
         (e.product_id, e.code): e for e in Edition.objects.select_for_update().order_by("pk")
     }
     existing_addons = {(a.product_id, a.code): a for a in AddOn.objects.select_for_update().order_by("pk")}
+    existing_courses = {(c.product_id, c.code): c for c in Course.objects.select_for_update().order_by("pk")}
     kept_editions: set[int] = set()
     kept_addons: set[int] = set()
+    kept_courses: set[int] = set()
     for position, spec in enumerate(specs):
         values = {
             "name": spec.name,
@@ -567,6 +640,8 @@ def catalog_sync(*, path: Path | None = None, text: str | None = None) -> SyncRe
 
         for addon_position, addon_spec in enumerate(spec.addons):
             kept_addons.add(_addon_sync(addon_spec, product=product, position=addon_position, existing=existing_addons, report=report))
+        for course_position, course_spec in enumerate(spec.courses):
+            kept_courses.add(_course_sync(course_spec, product=product, position=course_position, existing=existing_courses, report=report))
 
     for product in existing_products.values():
         if product.is_active:
@@ -583,4 +658,9 @@ def catalog_sync(*, path: Path | None = None, text: str | None = None) -> SyncRe
             addon.is_active = False
             addon.save(update_fields=["is_active", "updated_at"])
             report.deactivated.append(f"add-on {addon.product.code}/{addon.code}")
+    for course in existing_courses.values():
+        if course.pk not in kept_courses and course.is_active:
+            course.is_active = False
+            course.save(update_fields=["is_active", "updated_at"])
+            report.deactivated.append(f"course {course.product.code}/{course.code}")
     return report

@@ -38,9 +38,14 @@ def test_add_ons_sync_idempotently_and_a_removed_one_is_deactivated_not_deleted(
     edited = SAMPLE.replace("monthly_price_minor = 150\n", "monthly_price_minor = 175\n", 1)
     start = edited.index('  [[products.addons]]\n  code = "training"')
     end = edited.index("[[products]]", start)
-    report = catalog_sync(text=edited[:start] + edited[end:])  # Tracker's training pack is gone
+    report = catalog_sync(text=edited[:start] + edited[end:])  # Tracker's training pack is gone, with its courses
     assert "add-on tracker/github" in report.updated
-    assert report.deactivated == ["add-on tracker/training"]
+    assert report.deactivated == [
+        "add-on tracker/training",
+        "course tracker/fundamentals",
+        "course tracker/admin-essentials",
+        "course tracker/workflow-workshop",
+    ]
     assert AddOn.objects.get(product__code="tracker", code="github").monthly_price_minor == 175
     assert AddOn.objects.get(product__code="tracker", code="training").is_active is False
     assert AddOn.objects.get(product__code="wiki", code="training").is_active is True

@@ -14,7 +14,7 @@ SAMPLE = Path(settings.CATALOG_FILE).read_text()
 
 def test_sample_catalog_loads_three_products_in_four_editions(db):
     report = catalog_sync()
-    assert len(report.created) == 3 + 12 + 9  # products, editions, add-ons
+    assert len(report.created) == 3 + 12 + 9 + 9  # products, editions, add-ons, courses
     assert list(Product.objects.values_list("code", flat=True)) == ["tracker", "wiki", "servicedesk"]
     for product in Product.objects.all():
         editions = list(product.editions.order_by("rank").values_list("code", flat=True))
@@ -110,7 +110,7 @@ def test_each_kind_of_mistake_is_named(db, text, expected):
 
 def test_management_command_reports_and_refuses(db, tmp_path, capsys):
     call_command("catalog_sync")
-    assert "24 created" in capsys.readouterr().out
+    assert "33 created" in capsys.readouterr().out
     bad = tmp_path / "catalog.toml"
     bad.write_text(SAMPLE.replace('code = "wiki"', 'code = "tracker"'))
     with pytest.raises(CommandError, match="product 'tracker', field 'code': is used by another product too"):
