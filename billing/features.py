@@ -32,9 +32,9 @@ from .entitlements import ENTITLED_STATUSES
 from .exceptions import CheckoutInvalid
 from .formats import day, seats_text
 from .models import AddOnSubscription, Subscription
-from .pricing import addon_quantity, addon_unit_price, period_seconds, prorate
-from .selectors import addons_granting
-from .services import addons as addon_services
+from .pricing import addon_edition_meets, addon_quantity, addon_unit_price
+from .selectors import addon_trial_refusal, addons_granting
+from .services.addons import addon_quote
 from .services.subscriptions import edition_change_quote
 
 ADDON = "addon"
@@ -149,41 +149,24 @@ def _addon_unit_text(addon: AddOn, unit_minor: int, interval: str) -> str:
 
 def addon_price(*, subscription: Subscription, addon: AddOn, at: datetime | None = None) -> tuple[int, str, bool]:
     """What buying `addon` on `subscription` would be charged now, in words, and whether that is
-    the full monthly price: for a paid base, the add-on's price (unit x quantity) for the rest of
-    the base's period, prorated like seats (billing.pricing.prorate), the add-on checkout's own
-    quote (billing.services.addons.addon_quote) where it exists; for a base with no paid period,
-    its full monthly price; a one-off add-on's one price. CheckoutInvalid when the add-on
-    checkout refuses it (the sentence says why)."""
+    the full monthly price: for a paid base, the add-on checkout's quote
+    (billing.services.addons.addon_quote: the add-on for the rest of the base's period,
+    prorated like seats); for a base with no paid period, its full monthly price; a one-off
+    add-on's one price. CheckoutInvalid when the add-on checkout refuses a paid base's (the
+    sentence says why)."""
     at = at or timezone.now()
-    quote = getattr(addon_services, "addon_quote", None)
-    if quote is not None and addon.pricing != AddOn.Pricing.ONE_OFF and _has_paid_period(subscription, at):
-        priced = quote(subscription=subscription, addon=addon, at=at)
-        return (
-            priced.amount_minor,
-            f"{money(priced.amount_minor, addon.currency)} for the rest of this period, until {day(priced.period_end)}, "
-            f"then {_addon_unit_text(addon, priced.unit_amount_minor, priced.interval)}",
-            False,
-        )
     if addon.pricing == AddOn.Pricing.ONE_OFF:
         amount = addon_unit_price(addon, Subscription.Interval.MONTH)
         return amount, f"{money(amount, addon.currency)}, once", False
-    quantity = addon_quantity(addon, seat_limit=subscription.seat_limit)
-    name = subscription.product.name
     if _has_paid_period(subscription, at):
-        interval = subscription.interval
-        unit = addon_unit_price(addon, interval)
-        start, end = subscription.current_period_start, subscription.current_period_end
-        amount = prorate(
-            full_amount_minor=unit * quantity,
-            seconds_left=int((end - at).total_seconds()),  # type: ignore[operator]
-            seconds_in_period=period_seconds(start, interval),  # type: ignore[arg-type]
-        )
+        quote = addon_quote(subscription=subscription, addon=addon, at=at)
         return (
-            amount,
-            f"{money(amount, addon.currency)} for the rest of this period, until {day(end)}, "
-            f"then {_addon_unit_text(addon, unit, interval)}",
+            quote.amount_minor,
+            f"{money(quote.amount_minor, addon.currency)} for the rest of this period, until {day(quote.period_end)}, "
+            f"then {_addon_unit_text(addon, quote.unit_amount_minor, quote.interval)}",
             False,
         )
+    quantity = addon_quantity(addon, seat_limit=subscription.seat_limit)
     unit = addon_unit_price(addon, Subscription.Interval.MONTH)
     amount = unit * quantity
     detail = (
@@ -194,23 +177,9 @@ def addon_price(*, subscription: Subscription, addon: AddOn, at: datetime | None
     return (
         amount,
         f"{money(amount, addon.currency)} per month{detail}: the full monthly price, "
-        f"as {name} has no paid period yet",
+        f"as {subscription.product.name} has no paid period yet",
         True,
     )
-
-
-def _addon_trial_days(subscription: Subscription, addon: AddOn) -> int:
-    """The add-on's trial, if this organization can still start it: once per organization and
-    add-on, on a trialing or paid base."""
-    if addon.trial_days <= 0 or not (
-        subscription.status == Subscription.Status.TRIALING
-        or (subscription.status == Subscription.Status.ACTIVE and subscription.interval)
-    ):
-        return 0
-    tried = AddOnSubscription.objects.filter(
-        organization_id=subscription.organization_id, addon=addon, trial_started_at__isnull=False
-    ).exists()
-    return 0 if tried else addon.trial_days
 
 
 def _addon_offers(subscription: Subscription, feature: str, at: datetime) -> tuple[list[FeatureOffer], list[str]]:
@@ -238,7 +207,7 @@ def _addon_offers(subscription: Subscription, feature: str, at: datetime) -> tup
             continue
         if addon.pk in live:
             continue  # trialing or active: it grants unless the base is not entitled (said apart)
-        if addon.min_edition is not None and edition.rank < addon.min_edition.rank:
+        if not addon_edition_meets(addon, edition):
             refusals.append(
                 f"{addon.name} needs {product.name} {addon.min_edition.name} or above; you are on {edition.name}."
             )
@@ -256,7 +225,7 @@ def _addon_offers(subscription: Subscription, feature: str, at: datetime) -> tup
                 amount_minor=amount,
                 currency=addon.currency,
                 price_text=text,
-                trial_days=_addon_trial_days(subscription, addon),
+                trial_days=0 if addon_trial_refusal(subscription=subscription, addon=addon) else addon.trial_days,
                 url=addon_page_url(subscription=subscription, addon=addon),
                 full_month=full_month,
                 position=addon.position,

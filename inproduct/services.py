@@ -23,6 +23,7 @@ from accounts.models import Membership
 from billing.features import feature_check
 from billing.formats import day
 from billing.prompts import prompt_dismiss, prompt_event_record, prompts_for
+from billing.services.addons import addon_trial_start
 from billing.services.subscriptions import product_try
 from experiments.services import event_record
 from feedback import services as feedback_services
@@ -412,15 +413,10 @@ def feature_trial_start(*, caller: KitCaller, feature: str, addon_code: str) -> 
         raise ValidationError(f"{caller.product.name} has no add-on {addon_code!r} that adds {feature}.")
     if offer.trial_days <= 0:
         raise DoneOnFlywheel(f"{caller.organization.name} has tried {offer.name} already: buy it on Flywheel.", url=offer.url)
-    from billing.services import addons as addon_services  # the commerce helper's API (issue 20)
-
-    trial_start = getattr(addon_services, "addon_trial_start", None)
-    if trial_start is None:
-        raise DoneOnFlywheel(f"Start the {offer.name} trial on Flywheel.", url=offer.url)
     addon = check.subscription.product.addons.get(code=addon_code)
     try:
         with transaction.atomic():
-            started = trial_start(subscription=check.subscription, addon=addon, actor=caller.user)
+            started = addon_trial_start(subscription=check.subscription, addon=addon, actor=caller.user)
             event_record(
                 name=events.KIT_TRIAL_STARTED,
                 user=caller.user,
@@ -434,11 +430,9 @@ def feature_trial_start(*, caller: KitCaller, feature: str, addon_code: str) -> 
         raise
     except FlywheelError as refusal:
         raise DoneOnFlywheel(refusal.message, url=offer.url) from None
-    ends = getattr(started, "trial_ends_at", None)
     return TrialStarted(
-        detail=f"Your {addon.name} trial has started: {offer.trial_days} days, free"
-        + (f", until {day(ends)}" if ends else "")
-        + f". {feature} works now.",
+        detail=f"Your {addon.name} trial has started: {offer.trial_days} days, free, until {day(started.trial_ends_at)}. "
+        f"{feature} works now.",
         url="",
     )
 

@@ -281,29 +281,19 @@ def test_a_one_off_addon_is_its_one_price(trial_organization):
 
 
 @time_machine.travel(NOW, tick=False)
-def test_a_paid_base_is_priced_by_the_addon_checkouts_quote_where_it_exists(client, catalog, monkeypatch):
-    """Once billing.services.addons.addon_quote exists (the add-on checkout), a paid base's
-    add-on is priced by it, and its refusal is the offer's absence with its sentence."""
-    from types import SimpleNamespace
-
-    from billing.exceptions import CheckoutInvalid
-    from billing.services import addons as addon_services
+def test_a_paid_base_is_priced_by_the_addon_checkouts_quote_and_its_refusal_said(client, catalog):
+    from billing.services.addons import addon_quote
 
     organization, admin, subscription = paid_standard(seats=5)
-
-    def quote(*, subscription, addon, at=None):
-        if addon.code == "premium-support":
-            raise CheckoutInvalid("Tracker Premium already includes premium support.")
-        return SimpleNamespace(amount_minor=1234, unit_amount_minor=150, interval="month", period_end=subscription.current_period_end)
-
-    monkeypatch.setattr(addon_services, "addon_quote", quote, raising=False)
+    github = AddOn.objects.get(product__code="tracker", code="github")
     cheapest = _check(client, _key(organization, admin), product="tracker", feature="github-sync")["cheapest"]
-    assert (cheapest["amount_minor"], cheapest["price_text"]) == (
-        1234, "USD 12.34 for the rest of this period, until 6 Jan 2027, then USD 1.50 per seat per month"
-    )
-    github = AddOn.objects.get(product__code="tracker", code="premium-support")
-    github.features = ["concierge"]
-    github.save()
-    answer = _check(client, _key(organization, admin), product="tracker", feature="concierge")
+    assert cheapest["amount_minor"] == addon_quote(subscription=subscription, addon=github).amount_minor == 508
+    # A base ending at its period end can add nothing: the add-on checkout's sentence says so.
+    subscription.cancel_at_period_end = True
+    subscription.save()
+    answer = _check(client, _key(organization, admin), product="tracker", feature="github-sync")
     assert answer["offers"] == []
-    assert answer["reason"] == "Tracker Standard does not include concierge. Tracker Premium already includes premium support."
+    assert answer["reason"] == (
+        "Tracker Standard does not include github-sync. "
+        "Tracker ends on 6 Jan 2027: keep it first, then add GitHub integration."
+    )

@@ -14,7 +14,6 @@ from django.core import mail
 from django.utils import timezone
 
 from billing.models import AddOnSubscription, Subscription
-from billing.services import addons as addon_services
 from experiments.models import Event
 from inproduct.models import AdminAsk, KitSession
 
@@ -22,10 +21,6 @@ from ..billing.test_entitlements_addons import addon_on
 from .helpers import admin_membership, caller_for, headers, member_of
 
 pytestmark = pytest.mark.django_db
-
-TRIAL_AFTER_MERGE = pytest.mark.skipif(
-    not hasattr(addon_services, "addon_trial_start"), reason="the commerce helper's addon_trial_start has not landed"
-)
 
 
 def _post(client, caller, path, body):
@@ -219,15 +214,6 @@ def test_an_addon_that_does_not_add_the_feature_is_refused(client, trial):
     assert response.json()["detail"] == "Tracker has no add-on 'premium-support' that adds github-sync."
 
 
-@pytest.mark.skipif(hasattr(addon_services, "addon_trial_start"), reason="the trial starts in the kit once commerce landed")
-def test_before_the_commerce_helper_lands_the_trial_is_started_on_flywheel(client, trial):
-    _, admin, _ = trial
-    response = _post(client, caller_for(admin), "feature/trial", {"feature": "github-sync", "addon": "github"})
-    assert response.status_code == 409
-    assert response.json()["detail"] == "Start the GitHub integration trial on Flywheel."
-
-
-@TRIAL_AFTER_MERGE
 def test_an_admin_starts_the_addons_trial_in_one_click(client, trial):
     organization, admin, _ = trial
     caller = caller_for(admin)

@@ -11,7 +11,6 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.models import Membership
-from billing.services import addons as addon_services
 from experiments.models import Event
 
 from ..conftest import organization_on, wait_for
@@ -66,13 +65,12 @@ def test_an_admin_sees_the_price_and_the_way_to_buy_and_to_try(product_site, ope
     )
 
     card.get_by_role("button", name="Try free for 14 days").click()
-    if hasattr(addon_services, "addon_trial_start"):
-        expect(card.locator(".outcome")).to_contain_text("Your GitHub integration trial has started")
-        assert page.evaluate(REQUEST) == {"entitled": True}
-    else:
-        # Until the add-on trial can start from the kit, the button becomes the way to Flywheel's page.
-        expect(card.locator(".outcome")).to_have_text("Start the GitHub integration trial on Flywheel.")
-        expect(card.get_by_role("link", name="Try free for 14 days")).to_have_attribute("href", href)
+    expect(card.locator(".outcome")).to_contain_text("Your GitHub integration trial has started: 14 days, free, until ")
+    assert page.evaluate(REQUEST) == {"entitled": True}
+    wait_for(
+        lambda: Event.objects.filter(name="kit_trial_started", user=admin, properties__addon="github").exists(),
+        what="the trial's event",
+    )
 
 
 def test_a_member_asks_the_admins(product_site, open_page, acme):  # noqa: F811
