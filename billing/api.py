@@ -1,4 +1,4 @@
-"""Billing's operations in the products' API: entitlements and in-product prompts.
+"""Billing's operations in the products' API: entitlements, the feature check and in-product prompts.
 
 config/api.py mounts this router at /api/v1/ (with ping); docs/api.md describes each operation.
 """
@@ -9,17 +9,34 @@ from datetime import datetime
 from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 from ninja.errors import AuthenticationError
 
 from accounts.api_auth import ApiKeyAuth
 from accounts.api_keys import ApiPrincipal
+from accounts.models import Organization
 from common.api_schemas import INVALID_INPUT, ErrorOut
 
 from . import prompts as prompt_rules
 from .entitlements import entitlements_answer
+from .features import feature_check
 
 router = Router(tags=["v1"])
+
+
+class FeatureSourceOut(Schema):
+    feature: str
+    source: str = Field(description='"edition" or "addon"')
+    code: str = Field(description="The edition's or the add-on's code")
+    name: str
+
+
+class AddOnStateOut(Schema):
+    code: str
+    name: str
+    status: str = Field(description="trialing, active or suspended (a suspended base suspends its add-ons)")
+    trial_ends_at: datetime | None
+    granting: bool = Field(description="Whether it grants its features now")
 
 
 class EntitlementOut(Schema):
@@ -31,10 +48,39 @@ class EntitlementOut(Schema):
     entitled: bool
     seat_limit: int
     seats_used: int
-    features: list[str]
+    features: list[str] = Field(description="The edition's features, then those of the add-ons that grant now")
+    feature_sources: list[FeatureSourceOut]
+    addons: list[AddOnStateOut]
     trial_ends_at: datetime | None
     current_period_end: datetime | None
     interval: str | None
+
+
+class FeatureGrantOut(Schema):
+    source: str = Field(description='"edition" or "addon"')
+    code: str
+    name: str
+
+
+class FeatureOfferOut(Schema):
+    kind: str = Field(description='"addon" or "edition"')
+    code: str
+    name: str
+    amount_minor: int = Field(description="What it costs now: for the rest of the current period, or a full month")
+    currency: str
+    price_text: str
+    trial_days: int = Field(description="Days it can be tried free, 0 when it cannot")
+    url: str = Field(description="Flywheel's page that buys it (an admin signs in)")
+
+
+class FeatureCheckOut(Schema):
+    product: str
+    feature: str
+    entitled: bool
+    source: FeatureGrantOut | None = Field(description="What grants it, when entitled")
+    reason: str | None = Field(default=None, description="Why not, in a sentence, when not entitled")
+    offers: list[FeatureOfferOut] | None = Field(default=None, description="What would grant it, cheapest first")
+    cheapest: FeatureOfferOut | None = None
 
 
 class PromptOut(Schema):
@@ -80,6 +126,20 @@ def entitlements(request: HttpRequest, product: str | None = None) -> HttpRespon
     if body is None:
         raise AuthenticationError()
     return HttpResponse(body, content_type="application/json")
+
+
+@router.get(
+    "/entitlements/check",
+    response={200: FeatureCheckOut, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, **INVALID_INPUT},
+    summary="May the organization use a feature of a product, and if not, what would grant it",
+)
+def entitlements_check(request: HttpRequest, product: str, feature: str) -> dict:
+    """`entitled` and what grants it (its edition or an add-on); else `reason`, and `offers`:
+    the add-ons and editions of the product that include it and the organization could buy,
+    cheapest first, each with its price now and the address of Flywheel's page that buys it.
+    404 for an unknown product, 400 for a feature the product does not have."""
+    organization = Organization.objects.get(pk=_principal(request).organization_id)
+    return feature_check(organization=organization, product_code=product, feature=feature).as_json()
 
 
 @router.get(

@@ -12,7 +12,9 @@ Invariants of that cache:
 - Every change that can alter the answer replaces the organization's generation: a subscription
   saved or deleted, an invoice saved (paying one for added seats raises the limit with a
   queryset update, which sends no signal), a membership or invite saved or deleted (seats
-  used); billing/receivers.py. A change to the catalog replaces the catalog generation.
+  used), an add-on subscription or a training pack saved or deleted (what add-ons grant);
+  billing/receivers.py. A change to the catalog (a product, an edition, an add-on) replaces
+  the catalog generation.
   Generations are replaced once at once and once after the change commits, and a request
   reads them before the database, so an answer computed from rows older than a commit is stored
   under a generation nobody asks for any more: no stale answer is served after a commit.
@@ -20,8 +22,10 @@ Invariants of that cache:
   lives no longer than the organization's next invite expiry (and at most
   ENTITLEMENTS_CACHE_SECONDS, 300 by default, a bound for writes that bypass signals).
 
-A write that bypasses model signals (a queryset `update()` of subscriptions, memberships or
-invites that changes the answer) must call `entitlements_invalidate` itself.
+A write that bypasses model signals (a queryset `update()` of subscriptions, add-on
+subscriptions, memberships or invites that changes the answer) must call
+`entitlements_invalidate` itself. An add-on's trial ends by a write (the lifecycle tick removes
+it), as a subscription's does: until then the answer says it is trialing and granting.
 
 Without a shared Redis (the per-process cache of `make run` without REDIS_URL), or while Redis
 fails, every request computes the answer from the database.
@@ -62,7 +66,8 @@ from accounts.models import Invite, Organization
 from accounts.services import seats_in_use
 from common import invalidation, shared_redis
 
-from .models import Subscription
+from .models import AddOnSubscription, Subscription
+from .selectors import addons_granting
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +128,13 @@ def _json(value: Any) -> bytes:
 
 
 def entitlements_compute(*, organization_id: int) -> list[dict[str, Any]]:
-    """The organization's subscriptions (all but canceled) as entitlements, from the database."""
+    """The organization's subscriptions (all but canceled) as entitlements, from the database.
+
+    `features` is what the product may use: the edition's features, then those of the add-ons
+    that grant now (billing.selectors.addons_granting: trialing or active, on an entitled base).
+    `feature_sources` says where each comes from (a feature both grant is listed for each),
+    and `addons` lists the live add-ons (all but removed ones) with their effective status: a
+    suspended base suspends its add-ons."""
     subscriptions = list(
         Subscription.objects.filter(organization_id=organization_id)
         .exclude(status=Subscription.Status.CANCELED)
@@ -133,23 +144,63 @@ def entitlements_compute(*, organization_id: int) -> list[dict[str, Any]]:
     if not subscriptions:
         return []
     seats_used = seats_in_use(organization=Organization(pk=organization_id))
+    granting = set(addons_granting(organization_id=organization_id).values_list("pk", flat=True))
+    live_addons: dict[int, list[AddOnSubscription]] = {}
+    for row in (
+        AddOnSubscription.objects.filter(organization_id=organization_id, status__in=AddOnSubscription.LIVE_STATUSES)
+        .select_related("addon")
+        .order_by("addon__position", "addon__code")
+    ):
+        live_addons.setdefault(row.subscription_id, []).append(row)
     return [
-        {
-            "product": subscription.product.code,
-            "product_name": subscription.product.name,
-            "edition": subscription.edition.code,
-            "edition_name": subscription.edition.name,
-            "status": subscription.status,
-            "entitled": subscription.status in ENTITLED_STATUSES,
-            "seat_limit": subscription.seat_limit,
-            "seats_used": seats_used,
-            "features": list(subscription.edition.features or []),
-            "trial_ends_at": subscription.trial_ends_at,
-            "current_period_end": subscription.current_period_end,
-            "interval": subscription.interval or None,
-        }
+        _entitlement(subscription, seats_used, live_addons.get(subscription.pk, []), granting)
         for subscription in subscriptions
     ]
+
+
+def _entitlement(
+    subscription: Subscription, seats_used: int, addons: list[AddOnSubscription], granting: set[int]
+) -> dict[str, Any]:
+    edition = subscription.edition
+    features = list(edition.features or [])
+    sources = [
+        {"feature": feature, "source": "edition", "code": edition.code, "name": edition.name} for feature in features
+    ]
+    for row in addons:
+        if row.pk not in granting:
+            continue
+        for feature in row.addon.features or []:
+            if feature not in features:
+                features.append(feature)
+            sources.append({"feature": feature, "source": "addon", "code": row.addon.code, "name": row.addon.name})
+    return {
+        "product": subscription.product.code,
+        "product_name": subscription.product.name,
+        "edition": edition.code,
+        "edition_name": edition.name,
+        "status": subscription.status,
+        "entitled": subscription.status in ENTITLED_STATUSES,
+        "seat_limit": subscription.seat_limit,
+        "seats_used": seats_used,
+        "features": features,
+        "feature_sources": sources,
+        "addons": [
+            {
+                "code": row.addon.code,
+                "name": row.addon.name,
+                # What the product should act on: a suspended base suspends its add-ons.
+                "status": AddOnSubscription.Status.SUSPENDED
+                if subscription.status == Subscription.Status.SUSPENDED
+                else row.status,
+                "trial_ends_at": row.trial_ends_at if row.status == AddOnSubscription.Status.TRIALING else None,
+                "granting": row.pk in granting,
+            }
+            for row in addons
+        ],
+        "trial_ends_at": subscription.trial_ends_at,
+        "current_period_end": subscription.current_period_end,
+        "interval": subscription.interval or None,
+    }
 
 
 def entry_seconds(organization_id: int) -> int:

@@ -5,10 +5,10 @@ from django.dispatch import receiver
 
 from accounts.models import Invite, Membership
 from accounts.signals import organization_created
-from catalog.models import Edition, Product
+from catalog.models import AddOn, Edition, Product
 
 from .entitlements import entitlements_invalidate, entitlements_invalidate_catalog
-from .models import Invoice, Subscription
+from .models import AddOnSubscription, Invoice, Subscription, TrainingPack
 from .services.subscriptions import subscription_start_signup_trial
 
 
@@ -31,7 +31,17 @@ def organization_entitlements_changed(sender, *, instance, **kwargs):
     entitlements_invalidate(organization_id=instance.organization_id)
 
 
+# What add-ons grant is part of the answer (features, the add-ons' list).
+@receiver(post_save, sender=AddOnSubscription, dispatch_uid="billing.entitlements.addon_subscription_saved")
+@receiver(post_delete, sender=AddOnSubscription, dispatch_uid="billing.entitlements.addon_subscription_deleted")
+@receiver(post_save, sender=TrainingPack, dispatch_uid="billing.entitlements.training_pack_saved")
+@receiver(post_delete, sender=TrainingPack, dispatch_uid="billing.entitlements.training_pack_deleted")
+def organization_addons_changed(sender, *, instance, **kwargs):
+    entitlements_invalidate(organization_id=instance.organization_id)
+
+
 @receiver(post_save, sender=Edition, dispatch_uid="billing.entitlements.edition_saved")
 @receiver(post_save, sender=Product, dispatch_uid="billing.entitlements.product_saved")
+@receiver(post_save, sender=AddOn, dispatch_uid="billing.entitlements.addon_saved")
 def catalog_entitlements_changed(sender, **kwargs):
     entitlements_invalidate_catalog()

@@ -7,7 +7,7 @@ from common.exceptions import FlywheelError, NotFound, PermissionDenied, Validat
 
 __all__ = [
     "FlywheelError", "NotFound", "PermissionDenied", "ValidationError", "KitError", "KitBadRequest", "KitTokenRefused",
-    "KitSessionExpired", "KitForbidden", "KitMethodNotAllowed", "AskedToday", "MessageNotDue",
+    "KitSessionExpired", "KitForbidden", "KitMethodNotAllowed", "AskedToday", "MessageNotDue", "DoneOnFlywheel",
 ]
 
 
@@ -69,3 +69,14 @@ class MessageNotDue(NotFound):
     """The message named no longer applies to the person (resolved, dismissed, or never theirs)."""
 
     default_message = "This message no longer applies: reload the page."
+
+
+class DoneOnFlywheel(KitError):
+    """What was asked cannot be done from the kit, but Flywheel's page at `url` does it (or says
+    why not): the kit turns its button into a link there."""
+
+    status = 409
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url

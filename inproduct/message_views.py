@@ -5,6 +5,7 @@ every refusal is {"detail": "<a sentence>"} with its status."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from functools import wraps
@@ -21,9 +22,9 @@ from feedback.exceptions import SurveyClosed
 
 from . import message_cache, services
 from .cors import cors_allow, request_origin
-from .exceptions import KitError
+from .exceptions import DoneOnFlywheel, KitError
 from .identity import bearer_credential, kit_endpoint, kit_json_body
-from .messages import message_due, message_seconds
+from .messages import feature_request, message_due, message_seconds
 
 # How each refusal is answered (a KitError carries its own status); anything else a service
 # refuses conflicts with the state of things (a trial already had, a survey already closed).
@@ -40,7 +41,9 @@ def _refusal(error: FlywheelError) -> JsonResponse:
         (status for kind, status in _STATUS if isinstance(error, kind)), 409
     )
     body: dict[str, str] = {"detail": error.message}
-    if isinstance(error, TrialSpent):
+    if isinstance(error, DoneOnFlywheel):
+        body["url"] = error.url
+    elif isinstance(error, TrialSpent):
         # Buying is on the billing page: the kit links there with the refusal.
         body["url"] = f"{settings.SITE_URL}{reverse('billing')}"
     return JsonResponse(body, status=status)
@@ -157,6 +160,37 @@ def trials(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"detail": started.detail, "url": started.url}, status=201)
 
 
+_FEATURE_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+def _feature(payload: dict[str, Any]) -> str:
+    feature = _text(payload, "feature").strip()
+    if not re.match(_FEATURE_NAME, feature):
+        raise ValidationError("A feature is 1 to 64 lower-case letters, digits, dots, dashes or underscores, such as github-sync.")
+    return feature
+
+
+@kit_endpoint(methods=["POST"])
+@_answered
+def feature(request: HttpRequest) -> HttpResponse:
+    """The product asks for a feature the person reached for: {"entitled": true}, or false with
+    the message to show (what grants it, its price and how to get it; docs/in-product.md)."""
+    entitled, shown = feature_request(caller=request.kit, feature=_feature(kit_json_body(request)))  # type: ignore[attr-defined]
+    return JsonResponse({"entitled": entitled, "message": shown.as_json() if shown is not None else None})
+
+
+@kit_endpoint(methods=["POST"])
+@_answered
+def feature_trial(request: HttpRequest) -> HttpResponse:
+    payload = kit_json_body(request)
+    started = services.feature_trial_start(
+        caller=request.kit,  # type: ignore[attr-defined]
+        feature=_feature(payload),
+        addon_code=_text(payload, "addon").strip(),
+    )
+    return JsonResponse({"detail": started.detail}, status=201)
+
+
 @kit_endpoint(methods=["POST"])
 @_answered
 def success_events(request: HttpRequest) -> HttpResponse:
@@ -172,4 +206,6 @@ urlpatterns: list[URLPattern] = [
     path("ask-admins", ask_admins, name="kit_ask_admins"),
     path("trials", trials, name="kit_trials"),
     path("events", success_events, name="kit_events"),
+    path("feature", feature, name="kit_feature"),
+    path("feature/trial", feature_trial, name="kit_feature_trial"),
 ]

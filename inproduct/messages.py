@@ -16,6 +16,10 @@ take a slot of the shared marketing frequency cap (onboarding's marketing_email_
 
 Deciding the survey records an ask (feedback.services.survey_decide), so it is decided only
 when it would be the message shown, and rolled back if another request claimed the session.
+
+A denied feature's offer (`feature_offer`, feature_message) is outside the budget: the product
+asks for it when the person reaches for the feature (`element.requestFeature(name)`), it is
+never claimed as the session's message, and acting on it does not close the session's message.
 """
 
 from __future__ import annotations
@@ -24,14 +28,17 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Min
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership
 from billing.entitlements import entry_seconds
+from billing.features import ADDON, FeatureCheck, feature_check
 from billing.models import BillingAccount, Subscription
 from billing.prompts import CARD_EXPIRY_WARNING, SUSPENDED, Prompt, prompt_id_parse, prompts_for
 from billing.selectors import products_to_try, seats_free
@@ -52,6 +59,7 @@ PROMPT = "prompt"
 SURVEY = "survey"
 TRY_PRODUCT = "try_product"
 INVITE_NUDGE = "invite_nudge"
+FEATURE_OFFER = "feature_offer"
 # A product-to-try offer that was closed (dismissed, or followed without starting the trial)
 # comes back after this long.
 TRY_SNOOZE = timedelta(days=30)
@@ -59,6 +67,8 @@ TRY_SNOOZE = timedelta(days=30)
 ADMIN_NAMES_SHOWN = 5
 
 _SURVEY_ID = re.compile(r"^survey:([0-9a-fA-F-]{36})$")
+# "feature:<feature>", with the offer shown when there was one: "feature:github-sync:addon:github".
+_FEATURE_ID = re.compile(r"^feature:([a-z0-9][a-z0-9_.-]{0,63})(?::(addon|edition):([a-z0-9_-]{1,64}))?$")
 _TRY_ID = re.compile(r"^try:([a-z0-9_-]{1,64}(?:\+[a-z0-9_-]{1,64}){0,19})$")
 
 
@@ -77,6 +87,7 @@ class Message:
     admins: list[str] = field(default_factory=list)
     survey: dict[str, Any] | None = None
     products: list[dict[str, Any]] | None = None
+    offer: dict[str, Any] | None = None
     kind: str = ""
     product: str = ""
     properties: dict[str, Any] = field(default_factory=dict)
@@ -96,6 +107,8 @@ class Message:
             body["survey"] = self.survey
         if self.products is not None:
             body["products"] = self.products
+        if self.offer is not None:
+            body["offer"] = self.offer
         return body
 
 
@@ -126,6 +139,9 @@ def message_ref(*, message_id: str, caller: KitCaller) -> MessageRef:
         return MessageRef(message_id, TRY_PRODUCT, "try", caller.product.code, codes=codes)
     if message_id == nudges.OFFER:
         return MessageRef(message_id, INVITE_NUDGE, "invite", caller.product.code)
+    if match := _FEATURE_ID.match(message_id):
+        offer = (match.group(2), match.group(3)) if match.group(2) else ()
+        return MessageRef(message_id, FEATURE_OFFER, "feature", caller.product.code, detail=match.group(1), codes=offer)
     raise NotFound("There is no such message: reload the page.")
 
 
@@ -231,6 +247,83 @@ def nudge_message(*, caller: KitCaller, plan: nudges.NudgePlan) -> Message:
         product=caller.product.code,
         properties={"experiment": nudges.EXPERIMENT_KEY, "variation": plan.variation_key, "moment": plan.moment},
     )
+
+
+def feature_message(*, caller: KitCaller, check: FeatureCheck, for_admin: bool | None = None) -> Message:
+    """What the kit shows when the person reaches for a feature the organization lacks: to an
+    admin, the cheapest offer with its exact price, a button to Flywheel's page that buys it
+    and, for an add-on with a trial left, its one-click trial; to a member (`for_admin` False),
+    the same words without the price, and asking the admins."""
+    admin = caller.is_admin if for_admin is None else for_admin
+    product, organization = check.product, caller.organization
+    offer = check.cheapest
+    subscription = check.subscription
+    if offer is not None and subscription is not None:
+        has = f"{product.name} {subscription.edition.name}"
+        if offer.kind == ADDON:
+            title = f"Add {offer.name} to {product.name}"
+            body = f"{offer.description} {has} does not include it." if offer.description else f"{has} does not include {check.feature}."
+            label = f"Add {offer.name}"
+        else:
+            title = f"Move to {offer.name}"
+            body = f"{has} does not include {check.feature}; {offer.name} does."
+            label = f"Move to {offer.name}"
+        message_id = f"feature:{check.feature}:{offer.kind}:{offer.code}"
+    else:
+        title = f"{check.feature} is not part of your plan"
+        body = check.reason
+        message_id = f"feature:{check.feature}"
+    actions: list[dict[str, str]] = []
+    admins: list[str] = []
+    shown_offer = None
+    if admin:
+        if offer is not None:
+            shown_offer = {
+                "kind": offer.kind,
+                "code": offer.code,
+                "name": offer.name,
+                "amount_minor": offer.amount_minor,
+                "currency": offer.currency,
+                "price_text": offer.price_text,
+                "trial_days": offer.trial_days,
+            }
+            actions.append({"kind": "link", "label": label, "url": offer.url})
+            if offer.kind == ADDON and offer.trial_days > 0:
+                days = offer.trial_days
+                actions.append(
+                    {"kind": "trial", "label": f"Try free for {days} day{'s' if days != 1 else ''}", "addon": offer.code}
+                )
+        else:
+            url = f"{settings.SITE_URL}{reverse('billing')}?{urlencode({'organization': str(organization.public_id)})}"
+            actions.append({"kind": "link", "label": "See your plan", "url": url})
+    else:
+        admins = admin_names(caller=caller)
+        whom = f"{'an admin' if len(admins) <= 1 else 'the admins'} of {organization.name}"
+        body = f"{body} Ask {whom} to add it." if offer is not None else f"{body} Ask {whom} about it."
+        actions.append({"kind": "ask_admins", "label": "Ask an admin" if len(admins) <= 1 else "Ask the admins"})
+    return Message(
+        id=message_id,
+        type=FEATURE_OFFER,
+        severity="info",
+        title=title,
+        body=body,
+        actions=actions,
+        admins=admins,
+        offer=shown_offer,
+        kind="feature",
+        product=product.code,
+        properties={"feature": check.feature, **({"offer": f"{offer.kind}:{offer.code}"} if offer else {})},
+    )
+
+
+def feature_request(*, caller: KitCaller, feature: str) -> tuple[bool, Message | None]:
+    """The product asks whether the person may use `feature` of the caller's product now:
+    (True, None) when the organization is entitled to it, else (False, the message to show).
+    UnknownFeature (400) for a feature the product does not have."""
+    check = feature_check(organization=caller.organization, product_code=caller.product.code, feature=feature)
+    if check.entitled:
+        return True, None
+    return False, feature_message(caller=caller, check=check)
 
 
 def offers_snoozed(*, caller: KitCaller, offers: list[str]) -> set[str]:

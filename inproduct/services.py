@@ -20,7 +20,10 @@ from django.utils import timezone
 
 from accounts.mail import email_subject, mail_queue
 from accounts.models import Membership
+from billing.features import feature_check
+from billing.formats import day
 from billing.prompts import prompt_dismiss, prompt_event_record, prompts_for
+from billing.services.addons import addon_trial_start
 from billing.services.subscriptions import product_try
 from experiments.services import event_record
 from feedback import services as feedback_services
@@ -31,16 +34,25 @@ from provisioning.selectors import environments_of
 
 from . import events, nudges
 from .caller import KitCaller
-from .exceptions import AskedToday, MessageNotDue, PermissionDenied, ValidationError
+from .exceptions import (
+    AskedToday,
+    DoneOnFlywheel,
+    FlywheelError,
+    MessageNotDue,
+    PermissionDenied,
+    ValidationError,
+)
 from .message_cache import kit_person_changed
 from .messages import (
     ADMIN_NAMES_SHOWN,
+    FEATURE_OFFER,
     INVITE_NUDGE,
     PROMPT,
     SURVEY,
     TRY_PRODUCT,
     MessageRef,
     admin_names,
+    feature_message,
     message_ref,
 )
 from .models import AdminAsk, KitSession, OfferClosed, ProductSuccess
@@ -59,7 +71,11 @@ def _properties(caller: KitCaller, **extra: Any) -> dict[str, Any]:
 
 def _ref_properties(caller: KitCaller, ref: MessageRef) -> dict[str, Any]:
     properties = _properties(caller, message_id=ref.id, type=ref.type, kind=ref.kind, product=ref.product)
-    if ref.codes:
+    if ref.type == FEATURE_OFFER:
+        properties["feature"] = ref.detail
+        if ref.codes:
+            properties["offer"] = ":".join(ref.codes)
+    elif ref.codes:
         properties["products"] = list(ref.codes)
     if ref.type == INVITE_NUDGE:
         properties.update(experiment=nudges.EXPERIMENT_KEY, variation=nudges.variation_of(caller=caller))
@@ -94,7 +110,7 @@ def message_event_record(*, caller: KitCaller, message_id: str, action: str) -> 
     dismissal is billing's dismissal (per stage; a suspended product cannot be dismissed);
     dismissing the survey dismisses it in feedback; a product to try or the invite nudge, once
     followed or dismissed, is snoozed (messages.py); following or dismissing closes the
-    session's message.
+    session's message, except a denied feature's offer, which is outside the budget.
     """
     if action not in ACTIONS:
         raise ValidationError(f"Unknown action {action!r}: use shown, clicked or dismissed.")
@@ -114,7 +130,7 @@ def message_event_record(*, caller: KitCaller, message_id: str, action: str) -> 
     event_record(
         name=ACTIONS[action], user=caller.user, organization=caller.organization, properties=_ref_properties(caller, ref)
     )
-    if action != "shown":
+    if action != "shown" and ref.type != FEATURE_OFFER:
         session_message_close(session=caller.session)
 
 
@@ -177,13 +193,26 @@ def survey_dismiss(*, caller: KitCaller, survey_public_id: object) -> None:
 def _ask_email(*, caller: KitCaller, admin: Membership, prompt_id: str, member_title: str, member_body: str) -> None:
     """One admin's email: the prompt as an admin reads it (their copy and their action, when
     billing still has it for them), from the member who asked; replies go to the member."""
-    member = caller.user
-    member_name = member.get_full_name() or member.email
     own = next(
         (prompt for prompt in prompts_for(membership=admin, product_code=caller.product.code) if prompt.id == prompt_id),
         None,
     )
     title, body = (own.title, own.body) if own is not None else (member_title, member_body)
+    _ask_email_send(
+        caller=caller,
+        admin=admin,
+        title=title,
+        body=body,
+        action_label=own.cta_label if own is not None else "",
+        action_url=own.cta_url if own is not None and own.cta_label else "",
+    )
+
+
+def _ask_email_send(
+    *, caller: KitCaller, admin: Membership, title: str, body: str, action_label: str, action_url: str
+) -> None:
+    member = caller.user
+    member_name = member.get_full_name() or member.email
     context = {
         "admin_first_name": admin.user.first_name,
         "member": member,
@@ -192,8 +221,8 @@ def _ask_email(*, caller: KitCaller, admin: Membership, prompt_id: str, member_t
         "product": caller.product,
         "title": title,
         "body": body,
-        "action_label": own.cta_label if own is not None else "",
-        "action_url": own.cta_url if own is not None and own.cta_label else "",
+        "action_label": action_label,
+        "action_url": action_url,
         "billing_url": f"{settings.SITE_URL}{reverse('billing')}",
         "site_name": settings.SITE_NAME,
         "site_url": settings.SITE_URL,
@@ -220,6 +249,8 @@ def admins_ask(*, caller: KitCaller, message_id: str) -> list[str]:
     if caller.is_admin:
         raise PermissionDenied(f"You are an admin of {caller.organization.name}: you can act on this yourself.")
     ref = message_ref(message_id=message_id, caller=caller)
+    if ref.type == FEATURE_OFFER:
+        return _admins_ask_feature(caller=caller, ref=ref)
     if ref.type != PROMPT:
         raise ValidationError("Only a billing message can be sent to the admins.")
     prompt = next(
@@ -232,28 +263,8 @@ def admins_ask(*, caller: KitCaller, message_id: str) -> list[str]:
     )
     if prompt is None:
         raise MessageNotDue("This message no longer applies, so the admins were not asked: reload the page.")
-    admins = list(
-        Membership.objects.filter(organization=caller.organization, role=Membership.Role.ADMIN, user__is_active=True)
-        .select_related("user", "organization")
-        .order_by("created_at", "pk")
-    )
-    if not admins:
-        raise MessageNotDue(f"{caller.organization.name} has no admin to ask.")
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            AdminAsk.objects.create(
-                user=caller.user,
-                organization=caller.organization,
-                kind=prompt.kind,
-                message_id=ref.id,
-                product_code=prompt.product,
-                day=now.date(),
-                asked_at=now,
-                recipients=len(admins),
-            )
-    except IntegrityError:
-        raise AskedToday() from None
+    admins = _active_admins(caller)
+    _ask_claim(caller=caller, kind=prompt.kind, ref=ref, product_code=prompt.product, recipients=len(admins))
     for admin in admins:
         _ask_email(caller=caller, admin=admin, prompt_id=prompt.id, member_title=prompt.title, member_body=prompt.body)
     event_record(
@@ -263,6 +274,69 @@ def admins_ask(*, caller: KitCaller, message_id: str) -> list[str]:
         properties={**_ref_properties(caller, ref), "recipients": len(admins)},
     )
     session_message_close(session=caller.session)
+    return [admin.user.get_full_name() or admin.user.email for admin in admins]
+
+
+def _active_admins(caller: KitCaller) -> list[Membership]:
+    admins = list(
+        Membership.objects.filter(organization=caller.organization, role=Membership.Role.ADMIN, user__is_active=True)
+        .select_related("user", "organization")
+        .order_by("created_at", "pk")
+    )
+    if not admins:
+        raise MessageNotDue(f"{caller.organization.name} has no admin to ask.")
+    return admins
+
+
+def _ask_claim(*, caller: KitCaller, kind: str, ref: MessageRef, product_code: str, recipients: int) -> None:
+    """One ask a day per person, organization and kind (AdminAsk's unique constraint)."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            AdminAsk.objects.create(
+                user=caller.user,
+                organization=caller.organization,
+                kind=kind,
+                message_id=ref.id,
+                product_code=product_code,
+                day=now.date(),
+                asked_at=now,
+                recipients=recipients,
+            )
+    except IntegrityError:
+        raise AskedToday() from None
+
+
+@transaction.atomic
+def _admins_ask_feature(*, caller: KitCaller, ref: MessageRef) -> list[str]:
+    """A member asks the admins for a feature the organization lacks: each admin's email has
+    the offer as an admin sees it (its price and the button to buy it)."""
+    check = feature_check(organization=caller.organization, product_code=caller.product.code, feature=ref.detail)
+    if check.entitled:
+        raise MessageNotDue(f"{caller.organization.name} has {ref.detail} now, so the admins were not asked: reload the page.")
+    admins = _active_admins(caller)
+    _ask_claim(
+        caller=caller, kind=f"feature:{ref.detail}"[:64], ref=ref, product_code=caller.product.code, recipients=len(admins)
+    )
+    shown = feature_message(caller=caller, check=check, for_admin=True)
+    link = next((action for action in shown.actions if action["kind"] == "link"), None)
+    offer = shown.offer
+    body = f"{shown.body} {offer['name']}: {offer['price_text']}." if offer else shown.body
+    for admin in admins:
+        _ask_email_send(
+            caller=caller,
+            admin=admin,
+            title=shown.title,
+            body=body,
+            action_label=link["label"] if link else "",
+            action_url=link["url"] if link else "",
+        )
+    event_record(
+        name=events.KIT_ADMINS_ASKED,
+        user=caller.user,
+        organization=caller.organization,
+        properties={**_ref_properties(caller, ref), "recipients": len(admins)},
+    )
     return [admin.user.get_full_name() or admin.user.email for admin in admins]
 
 
@@ -316,6 +390,50 @@ def trial_start(*, caller: KitCaller, product_code: str) -> TrialStarted:
         detail=f"Your {subscription.product.name} {subscription.edition.name} trial has started: "
         f"{days} day{'s' if days != 1 else ''}, free.",
         url=url,
+    )
+
+
+# A denied feature's add-on, tried from the kit ----------------------------------------------------
+
+
+def feature_trial_start(*, caller: KitCaller, feature: str, addon_code: str) -> TrialStarted:
+    """An admin starts the trial of the add-on the kit offered for `feature` (billing's add-on
+    trial: once per organization and add-on, no card). Refused with a sentence when the
+    feature's offers have no such add-on with a trial left; a refusal of billing's is answered
+    with the add-on's page (DoneOnFlywheel), where buying it is one click."""
+    if not caller.is_admin:
+        raise PermissionDenied(
+            f"Only an admin of {caller.organization.name} can start a trial: ask {', '.join(admin_names(caller=caller)) or 'an admin'}."
+        )
+    check = feature_check(organization=caller.organization, product_code=caller.product.code, feature=feature)
+    if check.entitled:
+        return TrialStarted(detail=f"{caller.organization.name} has {feature} already: use it now.", url="")
+    offer = next((offer for offer in check.offers if offer.kind == "addon" and offer.code == addon_code), None)
+    if offer is None or check.subscription is None:
+        raise ValidationError(f"{caller.product.name} has no add-on {addon_code!r} that adds {feature}.")
+    if offer.trial_days <= 0:
+        raise DoneOnFlywheel(f"{caller.organization.name} has tried {offer.name} already: buy it on Flywheel.", url=offer.url)
+    addon = check.subscription.product.addons.get(code=addon_code)
+    try:
+        with transaction.atomic():
+            started = addon_trial_start(subscription=check.subscription, addon=addon, actor=caller.user)
+            event_record(
+                name=events.KIT_TRIAL_STARTED,
+                user=caller.user,
+                organization=caller.organization,
+                properties=_properties(
+                    caller, type=FEATURE_OFFER, kind="addon_trial", product=caller.product.code, feature=feature,
+                    addon=addon.code,
+                ),
+            )
+    except (DoneOnFlywheel, PermissionDenied):
+        raise
+    except FlywheelError as refusal:
+        raise DoneOnFlywheel(refusal.message, url=offer.url) from None
+    return TrialStarted(
+        detail=f"Your {addon.name} trial has started: {offer.trial_days} days, free, until {day(started.trial_ends_at)}. "
+        f"{feature} works now.",
+        url="",
     )
 
 

@@ -74,6 +74,11 @@ def test_entitlements_of_a_trial(client, trial_organization):
             "seat_limit": 100,
             "seats_used": 1,
             "features": ["boards", "backlog", "roadmaps", "permissions", "audit-log"],
+            "feature_sources": [
+                {"feature": feature, "source": "edition", "code": "standard", "name": "Standard"}
+                for feature in ["boards", "backlog", "roadmaps", "permissions", "audit-log"]
+            ],
+            "addons": [],
             "trial_ends_at": subscription.trial_ends_at.isoformat()[:23] + "Z",
             "current_period_end": None,
             "interval": None,

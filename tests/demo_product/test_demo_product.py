@@ -176,3 +176,18 @@ def test_another_person_signing_in_in_the_same_browser_keeps_nothing_of_the_firs
     browser.get(f"{product.url}/w/{second_workspace}/", params={"ticket": _ticket(second_workspace, name="Bob Smith")})
     assert browser.get(f"{product.url}/w/{second_workspace}/flywheel-token").status_code == 200
     assert browser.get(f"{product.url}/w/{first_workspace}/flywheel-token").status_code == 401
+
+
+def test_trackers_board_asks_the_kit_for_github_sync_from_its_external_script(product):
+    """The demo product reads no entitlements: its "Sync with GitHub" button asks the kit
+    (element.requestFeature), which answers whether the organization has the feature."""
+    environment = str(uuid.uuid4())
+    browser, _ = _launch(product, environment, _ticket(environment))
+    html = browser.get(f"{product.url}/w/{environment}/").text
+    assert re.search(r'<button type="button" class="feature-button" data-feature="github-sync"[^>]*>Sync with GitHub</button>', html)
+    assert "data-feature-status" in html and "<script>" not in html
+    script = browser.get(f"{product.url}/static/demo_product/product.js").text
+    assert 'kit.requestFeature(button.getAttribute("data-feature"))' in script
+    environment = str(uuid.uuid4())
+    browser, _ = _launch(product, environment, _ticket(environment, secret=WIKI, product="wiki"))
+    assert "data-feature=" not in browser.get(f"{product.url}/w/{environment}/").text

@@ -3,6 +3,9 @@
      <script type="module" src="https://flywheel.example/kit/v1/kit.js"></script>
      <flywheel-kit token="<jwt>" token-url="/flywheel-token"></flywheel-kit>
 
+   A product asks for a feature when the person reaches for it: `await kit.requestFeature("github-sync")`
+   resolves { entitled }; when the organization lacks it, the kit shows what grants it.
+
    The element exchanges the product's token for a session, asks Flywheel for the one message
    due now, shows it in its shadow root and reports what the person did with it. Flywheel's
    address comes from this module's own URL, so the same file works on every Flywheel.
@@ -21,7 +24,8 @@
 
 const API = new URL("./", import.meta.url);
 const TRACK_NAME = /^[a-z0-9_]{1,64}$/;
-const EYEBROW = { prompt: "Billing", survey: "Feedback", invite_nudge: "Your team", try_product: "More products" };
+const FEATURE_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+const EYEBROW = { prompt: "Billing", survey: "Feedback", invite_nudge: "Your team", try_product: "More products", feature_offer: "Your plan" };
 
 const CSS = `
 :host{all:initial!important;display:block!important;
@@ -53,6 +57,7 @@ h2{margin:0 0 6px;font-size:17px;line-height:1.3;font-weight:650;color:inherit}
 p{margin:0 0 8px}
 .body{color:var(--fw-m)}
 .note{font-size:13px;color:var(--fw-m)}
+.price{margin:8px 0 0;font-weight:600}
 a{color:var(--fw-a)}
 button,input,select,textarea{font:inherit;color:inherit;margin:0}
 .button{display:inline-flex;align-items:center;justify-content:center;gap:6px;min-height:40px;padding:8px 16px;
@@ -238,11 +243,26 @@ class FlywheelKit extends HTMLElement {
     return this.#call("events", { name }).then(() => undefined);
   }
 
+  /** The person reached for a feature of the product: resolves { entitled }. When the
+   * organization lacks it, the kit shows what grants it (its price, how to get it). */
+  async requestFeature(name) {
+    if (typeof name !== "string" || !FEATURE_NAME.test(name)) {
+      throw new TypeError("requestFeature(name): the feature's code, such as github-sync.");
+    }
+    const { entitled, message } = await this.#call("feature", { feature: name });
+    if (!entitled && message) {
+      this.#card?.remove();
+      this.#outcome = null;
+      this.#show(message);
+    }
+    return { entitled: !!entitled };
+  }
+
   async #start() {
     this.#started = true;
     try {
       const { message } = await this.#call("message");
-      if (message) this.#show(message);
+      if (message && !this.#card) this.#show(message);
     } catch (error) {
       this.#fail(error);
     }
@@ -356,6 +376,7 @@ class FlywheelKit extends HTMLElement {
       ),
       h("h2", { id: titleId }, message.title),
       message.body ? h("p", { class: "body" }, message.body) : null,
+      message.offer ? h("p", { class: "price" }, `${message.offer.name}: ${message.offer.price_text}`) : null,
     );
     const content = { survey: () => this.#survey(message), try_product: () => this.#products(message) }[message.type];
     card.append(...(content ? content() : this.#actions(message)));
@@ -383,6 +404,9 @@ class FlywheelKit extends HTMLElement {
           const look = `button ${index ? "secondary" : "primary"}`;
           if (action.kind === "ask_admins") {
             return h("button", { type: "button", class: look, onclick: (event) => this.#askAdmins(event.currentTarget) }, action.label);
+          }
+          if (action.kind === "trial") {
+            return h("button", { type: "button", class: look, onclick: (event) => this.#addonTrial(event.currentTarget, action) }, action.label);
           }
           return action.url ? h("a", { class: look, href: withReturn(action.url), onclick: (event) => this.#follow(event) }, action.label) : null;
         }),
@@ -529,6 +553,25 @@ class FlywheelKit extends HTMLElement {
       if (answer.url && this.#card) {
         this.#card.append(h("p", {}, h("a", { href: withReturn(answer.url) }, `Open your ${product.name} workspace`)));
       }
+    });
+  }
+
+  // An add-on's trial, from a denied feature's offer (POST /kit/v1/feature/trial).
+  #addonTrial(button, action) {
+    return this.#act(button, async () => {
+      const feature = this.#message.id.split(":")[1];
+      let answer;
+      try {
+        answer = await this.#call("feature/trial", { feature, addon: action.addon });
+      } catch (error) {
+        if (!error.url) throw error;
+        // Flywheel's page does it (or says why not): the button becomes the way there.
+        button.replaceWith(h("a", { class: "button secondary", href: withReturn(error.url) }, action.label));
+        this.#say(error.message, { focus: true });
+        return;
+      }
+      this.#report("clicked");
+      this.#finish(answer.detail, "clicked");
     });
   }
 
