@@ -8,6 +8,7 @@ import json
 import re
 import sys
 import time
+from datetime import timedelta
 from html import unescape
 
 import stripe
@@ -17,8 +18,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import gateway
-from billing.models import Payment, Subscription
+from billing.models import AddOnSubscription, Payment, Subscription
 from billing.services import billing_account, checkout, lifecycle, payments
+from catalog.models import AddOn
 from catalog.selectors import edition_get
 from provisioning.models import Environment
 
@@ -188,3 +190,14 @@ def workspace_ready(organization) -> Environment:
     environment.active_at = timezone.now()
     environment.save()
     return environment
+
+
+def addon_on(subscription, code="github", *, status=AddOnSubscription.Status.ACTIVE, **fields):
+    """An add-on subscription on `subscription` (the commerce services create them in real life)."""
+    addon = AddOn.objects.get(product=subscription.product, code=code)
+    if status == AddOnSubscription.Status.TRIALING:
+        fields.setdefault("trial_started_at", timezone.now())
+        fields.setdefault("trial_ends_at", timezone.now() + timedelta(days=addon.trial_days or 14))
+    return AddOnSubscription.objects.create(
+        organization=subscription.organization, subscription=subscription, addon=addon, status=status, **fields
+    )

@@ -13,6 +13,7 @@ from catalog.models import AddOn
 from catalog.selectors import edition_get
 
 from ..conftest import organization_on
+from .helpers import addon_on
 
 STANDARD = ["boards", "backlog", "roadmaps", "permissions", "audit-log"]
 
@@ -26,17 +27,6 @@ def _entitlements(client, raw, **params):
     response = client.get("/api/v1/entitlements", params, headers={"Authorization": f"Bearer {raw}"})
     assert response.status_code == 200, response.content
     return response.json()
-
-
-def addon_on(subscription, code="github", *, status=AddOnSubscription.Status.ACTIVE, **fields):
-    """An add-on subscription on `subscription` (the commerce services create them in real life)."""
-    addon = AddOn.objects.get(product=subscription.product, code=code)
-    if status == AddOnSubscription.Status.TRIALING:
-        fields.setdefault("trial_started_at", timezone.now())
-        fields.setdefault("trial_ends_at", timezone.now() + timedelta(days=addon.trial_days or 14))
-    return AddOnSubscription.objects.create(
-        organization=subscription.organization, subscription=subscription, addon=addon, status=status, **fields
-    )
 
 
 def test_without_addons_the_features_come_from_the_edition(client, trial_organization):

@@ -17,7 +17,7 @@ from catalog.models import AddOn
 from catalog.selectors import edition_get
 
 from ..conftest import organization_on
-from .test_entitlements_addons import addon_on
+from .helpers import addon_on
 
 START = datetime(2026, 12, 6, tzinfo=UTC)
 NOW = START + timedelta(days=10)

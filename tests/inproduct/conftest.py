@@ -17,7 +17,7 @@ from config.celery import app as celery_app
 from inproduct.identity import kit_secret_issue
 from inproduct.models import KitSecret, KitSession, KitTokenUse
 from tests.factories import MembershipFactory
-from tests.journeys.conftest import browser, viewport  # noqa: F401 - Chromium at 1280 and 390 px, for the kit's browser tests
+from tests.journeys.conftest import TIMEOUT_MS, browser, viewport  # noqa: F401 - Chromium at 1280 and 390 px, for the kit's browser tests
 
 from ..conftest import organization_on
 
@@ -138,3 +138,39 @@ def _answers_not_kept(settings, request):
 @pytest.fixture
 def answers_kept(settings):
     settings.KIT_MESSAGE_CACHE_SECONDS = 60
+
+
+# The kit's browser tests (test_kit_browser.py, test_feature_offer_browser.py): the product site
+# (kit_site.py) and fresh pages.
+
+
+@pytest.fixture
+def product_site(live_server, tracker_secret, settings):
+    """Tracker's pages on a second origin, registered as Tracker's (a builtin product's origin
+    is the demo product's: DEMO_PRODUCT_URL). Flywheel's links point at the live server."""
+    from .kit_site import ProductSite  # here: kit_site.py reads claims_for from this module
+
+    site = ProductSite(live_server.url, tracker_secret)
+    settings.DEMO_PRODUCT_URL = site.url
+    settings.SITE_URL = live_server.url
+    yield site
+    site.stop()
+
+
+@pytest.fixture
+def open_page(browser, viewport):  # noqa: F811 - the journeys' fixtures, imported above
+    """`open_page(url)`: a fresh window at this run's width, the page loaded and the kit's
+    script run. Reduced motion, so the card is at its final colours when axe reads them."""
+    contexts = []
+
+    def open_(url: str):
+        context = browser.new_context(viewport=viewport, reduced_motion="reduce")
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(url)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()

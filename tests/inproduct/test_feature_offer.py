@@ -17,7 +17,7 @@ from billing.models import AddOnSubscription, Subscription
 from experiments.models import Event
 from inproduct.models import AdminAsk, KitSession
 
-from ..billing.test_entitlements_addons import addon_on
+from ..billing.helpers import addon_on
 from .helpers import admin_membership, caller_for, headers, member_of
 
 pytestmark = pytest.mark.django_db

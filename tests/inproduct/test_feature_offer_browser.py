@@ -15,7 +15,7 @@ from experiments.models import Event
 
 from ..conftest import organization_on, wait_for
 from ..journeys.conftest import TIMEOUT_MS
-from .test_kit_browser import kit_problems, open_page, product_site  # noqa: F401 - the kit's browser fixtures
+from .kit_site import kit_problems
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -13,8 +13,7 @@ from playwright.sync_api import expect
 from accounts.models import Membership
 from billing.models import AddOnSubscription
 
-from ..billing.helpers import workspace_ready
-from ..billing.test_entitlements_addons import addon_on
+from ..billing.helpers import addon_on, workspace_ready
 from ..conftest import organization_on
 from ..journeys.conftest import (  # noqa: F401
     check_page,
