@@ -11,6 +11,7 @@ from django.core import signing
 from django.utils import timezone
 
 from catalog.models import AddOn, Edition
+from catalog.services import SUPPORT_TIERS
 
 from .exceptions import CheckoutInvalid
 from .models import Subscription
@@ -105,3 +106,23 @@ def addon_quantity(addon: AddOn, *, seat_limit: int) -> int:
     """How many units of `addon` a base subscription with `seat_limit` seats pays for: its
     seats for a per-seat add-on, one otherwise."""
     return seat_limit if addon.pricing == AddOn.Pricing.PER_SEAT else 1
+
+
+def addon_edition_meets(addon: AddOn, edition: Edition) -> bool:
+    """Whether `edition` is the add-on's smallest edition (min_edition) or above, by rank."""
+    return addon.min_edition_id is None or edition.rank >= addon.min_edition.rank
+
+
+def support_tier_rank(tier: str) -> int:
+    """community < standard < premium < enterprise (catalog.services.SUPPORT_TIERS); -1 for none."""
+    return SUPPORT_TIERS.index(tier) if tier in SUPPORT_TIERS else -1
+
+
+def addon_edition_includes(addon: AddOn, edition: Edition) -> bool:
+    """Whether `edition` already grants everything the add-on grants (its features, a support
+    tier as good): buying it would pay for nothing. Never for training (credits)."""
+    if addon.pricing == AddOn.Pricing.ONE_OFF or addon.training_credits or not (addon.features or addon.support_tier):
+        return False
+    features_included = set(addon.features or []) <= set(edition.features or [])
+    tier_included = not addon.support_tier or support_tier_rank(edition.support_tier) >= support_tier_rank(addon.support_tier)
+    return features_included and tier_included

@@ -10,13 +10,13 @@ from django.utils.dateformat import format as date_format
 from accounts.models import Membership, Organization
 from accounts.selectors import membership_is_admin
 from accounts.services import seats_in_use
-from catalog.models import Edition, Product
+from catalog.models import AddOn, Edition, Product
 from common.exceptions import NotFound
 from common.money import money
 
-from .formats import time_left
+from .formats import day, time_left
 from .models import AddOnSubscription, CreditNote, Invoice, Payment, Subscription, WebhookEvent
-from .pricing import unit_price
+from .pricing import addon_edition_includes, addon_edition_meets, addon_unit_price, unit_price
 
 
 def subscriptions_of(*, organization: Organization) -> QuerySet[Subscription]:
@@ -609,3 +609,148 @@ def addons_granting(*, organization_id: int, product_id: int | None = None) -> Q
     if product_id is not None:
         rows = rows.filter(subscription__product_id=product_id)
     return rows.select_related("addon", "subscription__product", "subscription__edition")
+
+
+def addon_refusal(*, subscription: Subscription, addon: AddOn) -> str:
+    """Why `addon` cannot be bought on `subscription` (its base) now, as a sentence saying what
+    is wrong and what to do; empty when it can. The card on file is checked when buying."""
+    product = subscription.product
+    edition = subscription.edition
+    if addon.product_id != subscription.product_id or not addon.is_active:
+        return f"{addon.name} is not an add-on of {product.name}."
+    if subscription.status == Subscription.Status.CANCELED:
+        return f"{product.name} has ended; start it again before adding {addon.name}."
+    if not addon_edition_meets(addon, edition):
+        return f"{addon.name} needs {product.name} {addon.min_edition.name} or above; you are on {edition.name}."
+    if addon_edition_includes(addon, edition):
+        return f"{edition} already includes {addon.name}: there is nothing to buy."
+    if subscription.status == Subscription.Status.SUSPENDED:
+        return f"{product.name} is suspended: pay what it owes first, then add {addon.name}."
+    if addon.pricing == AddOn.Pricing.ONE_OFF:
+        return ""
+    if subscription.status != Subscription.Status.ACTIVE or not subscription.interval or not subscription.current_period_end:
+        on_trial = subscription.status == Subscription.Status.TRIALING
+        return (
+            f"{addon.name} is billed with {product.name}'s paid subscription and {product.name} is "
+            f"{'on a trial' if on_trial else 'not paid for'}: buy {product.name} first"
+            f"{', or try ' + addon.name + ' free' if on_trial and addon.trial_days else ''}."
+        )
+    if subscription.cancel_at_period_end:
+        return f"{product.name} ends on {day(subscription.current_period_end)}: keep it first, then add {addon.name}."
+    pending = subscription.pending_edition
+    if pending is not None and not addon_edition_meets(addon, pending):
+        return (
+            f"{product.name} moves to {pending.name} on {day(subscription.current_period_end)}, which does not "
+            f"include {addon.name}: keep {edition.name} first."
+        )
+    live = (
+        AddOnSubscription.objects.filter(
+            subscription=subscription, addon=addon, status__in=(AddOnSubscription.Status.ACTIVE, AddOnSubscription.Status.SUSPENDED)
+        )
+        .first()
+    )
+    if live is not None:
+        if live.status == AddOnSubscription.Status.SUSPENDED:
+            return f"{addon.name} is suspended until its overdue invoice is paid; pay that invoice instead."
+        if live.cancel_at_period_end:
+            return f"{addon.name} is being removed on {day(subscription.current_period_end)}: keep it instead of buying it again."
+        return f"{subscription.organization.name} already has {addon.name} on {product.name}."
+    return ""
+
+
+def addon_trial_refusal(*, subscription: Subscription, addon: AddOn) -> str:
+    """Why `addon` cannot be tried free on `subscription` now (a sentence), empty when it can:
+    once per organization and add-on, on a trialing or paid base that meets its edition."""
+    product = subscription.product
+    if addon.product_id != subscription.product_id or not addon.is_active:
+        return f"{addon.name} is not an add-on of {product.name}."
+    if addon.pricing == AddOn.Pricing.ONE_OFF or addon.trial_days == 0:
+        return f"{addon.name} has no free trial."
+    if not addon_edition_meets(addon, subscription.edition):
+        return (
+            f"{addon.name} needs {product.name} {addon.min_edition.name} or above; "
+            f"you are on {subscription.edition.name}."
+        )
+    if addon_edition_includes(addon, subscription.edition):
+        return f"{subscription.edition} already includes {addon.name}: there is nothing to try."
+    paid = subscription.status == Subscription.Status.ACTIVE and subscription.interval
+    if subscription.status != Subscription.Status.TRIALING and not paid:
+        return f"{addon.name} can be tried on a trial or a paid subscription of {product.name}; {product.name} is {subscription.get_status_display().lower()}."
+    if AddOnSubscription.objects.filter(subscription=subscription, addon=addon, status__in=AddOnSubscription.LIVE_STATUSES).exists():
+        return f"{subscription.organization.name} already has {addon.name} on {product.name}."
+    if AddOnSubscription.objects.filter(
+        organization_id=subscription.organization_id, addon=addon, trial_started_at__isnull=False
+    ).exists():
+        return f"{subscription.organization.name} has had its {addon.name} trial already; buy it to keep using it."
+    return ""
+
+
+def addon_price_text(addon: AddOn, interval: str) -> str:
+    """The add-on's price in words: "US$1.50 per seat per month", "US$99.00 per month",
+    "US$500.00 once"."""
+    if addon.pricing == AddOn.Pricing.ONE_OFF:
+        return f"{money(addon.one_off_price_minor, addon.currency)} once"
+    interval = interval or Subscription.Interval.MONTH
+    per = "year" if interval == Subscription.Interval.YEAR else "month"
+    seat = " per seat" if addon.pricing == AddOn.Pricing.PER_SEAT else ""
+    return f"{money(addon_unit_price(addon, interval), addon.currency)}{seat} per {per}"
+
+
+@dataclass(frozen=True)
+class AddOnOffer:
+    """One add-on of a product the organization has, as the billing page offers it."""
+
+    addon: AddOn
+    subscription: Subscription
+    state: AddOnSubscription | None
+    buyable: bool
+    refusal: str
+    can_try: bool
+    trial_refusal: str
+    price_text: str
+
+
+def addon_offers_of(*, organization: Organization) -> list[AddOnOffer]:
+    """Every active add-on of each product the organization has a live subscription of (in
+    catalog order), with its live add-on subscription if any, whether it can be bought or tried
+    now and, when not, why (a sentence), and its price in words on the base's interval."""
+    subscriptions = list(subscriptions_of(organization=organization))
+    by_product = {subscription.product_id: subscription for subscription in subscriptions}
+    addons = AddOn.objects.filter(product_id__in=by_product, is_active=True).select_related("product", "min_edition")
+    live = {
+        (row.subscription_id, row.addon_id): row
+        for row in AddOnSubscription.objects.filter(
+            subscription__in=subscriptions, status__in=AddOnSubscription.LIVE_STATUSES
+        ).select_related("addon")
+    }
+    offers = []
+    for addon in addons.order_by("product__position", "position", "code"):
+        subscription = by_product[addon.product_id]
+        refusal = addon_refusal(subscription=subscription, addon=addon)
+        trial_refusal = addon_trial_refusal(subscription=subscription, addon=addon) if addon.trial_days else ""
+        offers.append(
+            AddOnOffer(
+                addon=addon,
+                subscription=subscription,
+                state=live.get((subscription.pk, addon.pk)),
+                buyable=not refusal,
+                refusal=refusal,
+                can_try=bool(addon.trial_days) and not trial_refusal,
+                trial_refusal=trial_refusal,
+                price_text=addon_price_text(addon, subscription.interval),
+            )
+        )
+    return offers
+
+
+def addon_subscription_for_user(*, user, public_id) -> AddOnSubscription:
+    """An add-on subscription of an organization the user belongs to; NotFound for anyone
+    else's (another tenant's too)."""
+    found = (
+        AddOnSubscription.objects.select_related("organization", "addon", "subscription__product", "subscription__edition")
+        .filter(public_id=public_id, organization__in=Membership.objects.filter(user=user).values("organization"))
+        .first()
+    )
+    if found is None:
+        raise NotFound("Add-on not found.")
+    return found

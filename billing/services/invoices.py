@@ -3,6 +3,7 @@ once), a purchase-order invoice paid by transfer, and the receipt email."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,12 +17,13 @@ from django.utils import timezone
 
 from accounts.models import Organization, User
 from accounts.services import organization_lock
-from catalog.models import Edition
+from catalog.models import AddOn, Edition
 from common.money import money
 from common.tasks import enqueue_on_commit
 from experiments import events
 from experiments.services import event_record
 
+from .. import events as billing_events
 from .. import tasks
 from ..documents import document_pdf, invoice_document
 from ..entitlements import entitlements_invalidate
@@ -36,6 +38,7 @@ from ..models import (
     Subscription,
 )
 from .billing_account import billing_account_of, billing_email_recipients, customer_details
+from .grants import addon_grants_changed_if_any, addon_invoice_apply
 
 
 def _invoice_number() -> str:
@@ -56,6 +59,20 @@ class CreditLine:
     amount_minor: int
 
 
+@dataclass(frozen=True)
+class ChargeLine:
+    """One more line of an invoice, after its first: an add-on on a renewal or on added seats,
+    for the invoice's period unless its own is given."""
+
+    description: str
+    quantity: int
+    unit_amount_minor: int
+    amount_minor: int
+    addon: AddOn | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+
 def invoice_issue(
     *,
     organization: Organization,
@@ -73,10 +90,15 @@ def invoice_issue(
     seats_delta: int = 0,
     request_key: str = "",
     credit: CreditLine | None = None,
+    addon: AddOn | None = None,
+    lines: Sequence[ChargeLine] = (),
 ) -> Invoice:
-    """Issue a numbered invoice: one line, and a credit line when given. Call inside the
-    caller's transaction. The total is the lines' sum and is never negative."""
-    total = amount_minor - (credit.amount_minor if credit else 0)
+    """Issue a numbered invoice: its first line, then `lines` (one per add-on of a renewal or
+    of added seats, each naming its add-on), and a credit line when given. Call inside the
+    caller's transaction. The total is the lines' sum and is never negative.
+
+    `addon`: an add-on invoice (kind addon) buys it; its first line names it too."""
+    total = amount_minor + sum(line.amount_minor for line in lines) - (credit.amount_minor if credit else 0)
     if total < 0:
         raise CheckoutInvalid("The credit is larger than the charge; nothing to invoice.")
     invoice = Invoice.objects.create(
@@ -96,6 +118,7 @@ def invoice_issue(
         period_end=period_end,
         seats_delta=seats_delta,
         request_key=request_key,
+        addon=addon,
     )
     InvoiceLine.objects.create(
         invoice=invoice,
@@ -105,7 +128,19 @@ def invoice_issue(
         amount_minor=amount_minor,
         period_start=period_start,
         period_end=period_end,
+        addon=addon,
     )
+    for line in lines:
+        InvoiceLine.objects.create(
+            invoice=invoice,
+            description=line.description[:240],
+            quantity=line.quantity,
+            unit_amount_minor=line.unit_amount_minor,
+            amount_minor=line.amount_minor,
+            period_start=line.period_start or period_start,
+            period_end=line.period_end or period_end,
+            addon=line.addon,
+        )
     if credit is not None:
         InvoiceLine.objects.create(
             invoice=invoice,
@@ -121,8 +156,13 @@ def invoice_issue(
 
 def owed_for_time_used(now) -> Q:
     """Open invoices that are a debt whatever happens next: a purchase-order renewal for a
-    period that has begun (the customer had the product on its terms). Never voided."""
-    return Q(kind=Invoice.Kind.RENEWAL, collection_method=BillingAccount.Collection.INVOICE, period_start__lte=now)
+    period that has begun (the customer had the product on its terms), or a purchase-order
+    add-on (granted at once on those terms). Never voided."""
+    return Q(
+        kind__in=(Invoice.Kind.RENEWAL, Invoice.Kind.ADDON),
+        collection_method=BillingAccount.Collection.INVOICE,
+        period_start__lte=now,
+    )
 
 
 def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
@@ -143,6 +183,7 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
     if invoice.kind == Invoice.Kind.RENEWAL:
         # A debt paid after the subscription ended (a purchase order paid late) starts nothing again.
         if subscription.status != Subscription.Status.CANCELED:
+            reactivated = subscription.status == Subscription.Status.SUSPENDED
             if subscription.current_period_end is None or invoice.period_end > subscription.current_period_end:
                 subscription.current_period_start = invoice.period_start
                 subscription.current_period_end = invoice.period_end
@@ -152,6 +193,8 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
             subscription.next_dunning_at = None
             subscription.suspended_at = None
             subscription.save()
+            if reactivated:
+                addon_grants_changed_if_any(subscription=subscription)
         event_record(
             name=events.SUBSCRIPTION_RENEWED,
             user=payment.created_by if payment else None,
@@ -192,6 +235,23 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
             },
         )
         return invoice
+    if invoice.kind == Invoice.Kind.ADDON:
+        addon = invoice.addon
+        # A recurring add-on paid after its base ended (a purchase order paid late) starts nothing.
+        if subscription.status != Subscription.Status.CANCELED or addon.pricing == AddOn.Pricing.ONE_OFF:
+            addon_invoice_apply(invoice=invoice, actor=payment.created_by if payment else None)
+        event_record(
+            name=billing_events.ADDON_BOUGHT,
+            user=payment.created_by if payment else None,
+            organization=invoice.organization,
+            properties={
+                "product": subscription.product.code,
+                "addon": addon.code,
+                "amount_minor": invoice.total_minor,
+                "currency": invoice.currency,
+            },
+        )
+        return invoice
     previous = subscription.status
     subscription.edition = invoice.target_edition
     subscription.seat_limit = invoice.target_seats
@@ -202,6 +262,8 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
     subscription.current_period_start = invoice.period_start
     subscription.current_period_end = invoice.period_end
     subscription.save()
+    if previous == Subscription.Status.SUSPENDED:
+        addon_grants_changed_if_any(subscription=subscription)
     event_record(
         name=events.SUBSCRIPTION_PAID,
         user=payment.created_by if payment else None,
@@ -221,7 +283,8 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
 
 def invoice_mark_paid_by_transfer(*, invoice: Invoice, actor: User) -> Invoice:
     """Staff: a purchase-order invoice was paid by bank transfer or cheque. Reactivates the
-    subscription it covers if the invoice had suspended it."""
+    subscription it covers if the invoice had suspended it; an add-on invoice reactivates its
+    add-on (or training pack) only, never the base."""
     with transaction.atomic():
         organization_lock(invoice.organization)
         Subscription.objects.select_for_update(of=("self",)).filter(pk=invoice.subscription_id).first()
@@ -229,9 +292,10 @@ def invoice_mark_paid_by_transfer(*, invoice: Invoice, actor: User) -> Invoice:
         if invoice.status != Invoice.Status.OPEN:
             return invoice
         invoice = invoice_mark_paid(invoice=invoice, payment=None)
-        Subscription.objects.filter(pk=invoice.subscription_id, status=Subscription.Status.SUSPENDED).update(
-            status=Subscription.Status.ACTIVE, suspended_at=None
-        )
+        if invoice.kind != Invoice.Kind.ADDON and Subscription.objects.filter(
+            pk=invoice.subscription_id, status=Subscription.Status.SUSPENDED
+        ).update(status=Subscription.Status.ACTIVE, suspended_at=None):
+            addon_grants_changed_if_any(subscription=invoice.subscription)
         entitlements_invalidate(organization_id=invoice.organization_id)
         return invoice
 
@@ -252,12 +316,20 @@ def invoice_receipt_send(*, invoice_id: int) -> bool:
     if not recipients:
         return False
     product = invoice.subscription.product.name
+    pack = getattr(invoice, "training_pack", None) if invoice.kind == Invoice.Kind.ADDON else None
     headline = {
         Invoice.Kind.CONVERSION: f"Thank you: {invoice.target_edition} is paid for, with {seats_text(invoice.target_seats)}.",
         Invoice.Kind.SEATS: f"Thank you: {seats_text(invoice.seats_delta)} added to {invoice.target_edition}.",
         Invoice.Kind.UPGRADE: f"Thank you: {product} is now on {invoice.target_edition.name}.",
         Invoice.Kind.RENEWAL: f"Thank you: {invoice.target_edition} is renewed until {day(invoice.period_end)}.",
     }.get(invoice.kind, f"Thank you: invoice {invoice.number} is paid.")
+    if invoice.kind == Invoice.Kind.ADDON and invoice.addon is not None:
+        if pack is not None:
+            headline = (
+                f"Thank you: {invoice.addon.name} is yours, {pack.credits} training credits to use by {day(pack.expires_at)}."
+            )
+        else:
+            headline = f"Thank you: {invoice.addon.name} is added to {product} {invoice.target_edition.name}."
     payment = invoice.payments.filter(status=Payment.Status.SUCCEEDED).first()
     account = BillingAccount.objects.filter(organization=invoice.organization).first()
     if payment is None:
