@@ -9,3 +9,11 @@ ADDON_TRIAL_STARTED = "addon_trial_started"
 ADDON_ENDED = "addon_ended"
 
 EVENTS = [SUBSCRIPTION_CANCELED, SUBSCRIPTION_CANCEL_SCHEDULED, SUBSCRIPTION_CANCEL_WITHDRAWN, DISPUTE_CLOSED, ADDON_BOUGHT, ADDON_TRIAL_STARTED, ADDON_ENDED]
+
+# Training (billing/services/training.py): a colleague assigned to a course (credits spent),
+# an assignment withdrawn (credits back to packs that have not expired), a pack expired.
+TRAINING_ASSIGNED = "training_assigned"
+TRAINING_WITHDRAWN = "training_withdrawn"
+TRAINING_PACK_EXPIRED = "training_pack_expired"
+
+EVENTS += [TRAINING_ASSIGNED, TRAINING_WITHDRAWN, TRAINING_PACK_EXPIRED]

@@ -62,3 +62,10 @@ class WebhookNotOurs(FlywheelError):
     card of ours): recorded as "not ours" with this message as the reason, never retried."""
 
     default_message = "This event is about nothing Flywheel knows."
+
+
+class TrainingRefused(FlywheelError):
+    """A training assignment or withdrawal that cannot be done; the message says why and what
+    to do (buy a pack, pick another colleague)."""
+
+    default_message = "That training assignment is not possible."

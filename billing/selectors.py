@@ -15,7 +15,15 @@ from common.exceptions import NotFound
 from common.money import money
 
 from .formats import day, time_left
-from .models import AddOnSubscription, CreditNote, Invoice, Payment, Subscription, WebhookEvent
+from .models import (
+    AddOnSubscription,
+    CreditNote,
+    Invoice,
+    Payment,
+    Subscription,
+    TrainingAssignment,
+    WebhookEvent,
+)
 from .pricing import addon_edition_includes, addon_edition_meets, addon_unit_price, unit_price
 
 
@@ -754,3 +762,18 @@ def addon_subscription_for_user(*, user, public_id) -> AddOnSubscription:
     if found is None:
         raise NotFound("Add-on not found.")
     return found
+
+
+# Training --------------------------------------------------------------------------------------
+
+
+def training_usage(*, since: datetime | None = None) -> QuerySet[TrainingAssignment]:
+    """Staff: who used what training, newest first (since a moment, or all): each assignment
+    with its organization, person, course (and product), who assigned it, the credits it took
+    and the packs they came from (`spends`), and whether it was withdrawn or completed."""
+    rows = TrainingAssignment.objects.select_related(
+        "organization", "user", "course__product", "assigned_by"
+    ).prefetch_related("spends__pack")
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    return rows.order_by("-created_at", "-pk")

@@ -49,6 +49,7 @@ from .billing_account import billing_account_of, billing_email_admins
 from .invoices import invoice_issue
 from .payments import payment_start, renewal_payment_failed
 from .subscriptions import subscription_cancel_now
+from .training import training_tick
 
 logger = logging.getLogger(__name__)
 BATCH = 200
@@ -65,6 +66,8 @@ class TickReport:
     overdue_reminders: int = 0
     resumed: int = 0
     handled: list[str] = field(default_factory=list)
+    training_reminders: int = 0  # training.training_tick: packs' expiry reminders, and packs expired
+    training_expired: int = 0
 
 
 def _free_edition(subscription: Subscription) -> Edition | None:
@@ -411,6 +414,7 @@ def lifecycle_tick(*, now: datetime | None = None) -> TickReport:
     renewal_tick(now=now, report=report)
     dunning_tick(now=now, report=report)
     overdue_tick(now=now, report=report)
+    training_tick(now=now, report=report)
     report.resumed = work_resume_stalled(now=now)
     return report
 
