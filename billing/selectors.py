@@ -77,7 +77,11 @@ def get_payment_for_user(*, user, payment_public_id):
 def invoices_of(*, organization: Organization):
     from .models import Invoice
 
-    return Invoice.objects.filter(organization=organization).select_related("subscription__product").order_by("-issued_at")
+    return (
+        Invoice.objects.filter(organization=organization)
+        .select_related("subscription__product", "addon")
+        .order_by("-issued_at")
+    )
 
 
 def get_open_invoice_for_organization(*, organization: Organization, invoice_public_id):
