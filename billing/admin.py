@@ -11,6 +11,7 @@ from django.utils.safestring import mark_safe
 from common.money import money
 
 from .models import (
+    AddOnSubscription,
     BillingAccount,
     CreditNote,
     Dispute,
@@ -18,6 +19,7 @@ from .models import (
     InvoiceLine,
     Payment,
     Subscription,
+    TrainingPack,
     WebhookEvent,
 )
 from .services.invoices import invoice_mark_paid_by_transfer
@@ -126,7 +128,7 @@ class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
     extra = 0
     can_delete = False
-    fields = ["description", "quantity", "unit_amount_minor", "amount_minor", "period_start", "period_end"]
+    fields = ["description", "addon", "quantity", "unit_amount_minor", "amount_minor", "period_start", "period_end"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -322,3 +324,32 @@ class BillingAccountAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AddOnSubscription)
+class AddOnSubscriptionAdmin(ReadOnlyAdmin):
+    """Add-ons on organizations' subscriptions: looked at here; bought, tried, removed and kept
+    through billing's services (the billing page), which keep the invoices and grants in step."""
+
+    list_display = ["organization", "addon", "status", "subscription", "trial_ends_at", "cancel_at_period_end", "created_at"]
+    list_filter = ["status", "cancel_at_period_end", "addon__product", "addon__code"]
+    search_fields = ["organization__name", "organization__public_id", "public_id"]
+    list_select_related = ["organization", "addon__product", "subscription__product", "subscription__edition"]
+    readonly_fields = [
+        "public_id", "organization", "subscription", "addon", "status", "trial_started_at", "trial_ends_at",
+        "cancel_at_period_end", "cancel_reason", "canceled_at", "suspended_at", "started_by", "created_at", "updated_at",
+    ]
+
+
+@admin.register(TrainingPack)
+class TrainingPackAdmin(ReadOnlyAdmin):
+    """Training credits bought (one pack per add-on invoice), spent by assignments."""
+
+    list_display = ["organization", "addon", "credits", "credits_used", "granted_at", "expires_at", "expired_at", "suspended_at"]
+    list_filter = ["addon__product", "addon__code"]
+    search_fields = ["organization__name", "organization__public_id", "public_id", "invoice__number"]
+    list_select_related = ["organization", "addon__product", "invoice"]
+    readonly_fields = [
+        "public_id", "organization", "addon", "invoice", "credits", "credits_used", "granted_at", "expires_at",
+        "expiry_reminders_sent", "expired_at", "suspended_at", "created_by",
+    ]

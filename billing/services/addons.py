@@ -41,13 +41,9 @@ from ..pricing import (
 )
 from ..selectors import addon_refusal, addon_trial_refusal
 from .billing_account import billing_account_of, billing_email_admins
-from .grants import addon_grants_changed_send, addon_invoice_apply
+from .grants import REMOVED_BY_ADMIN, addon_grants_changed_send, addon_invoice_apply
 from .invoices import invoice_issue
 from .payments import payment_start
-
-# The reason an admin's removal is kept under (cancel_reason); a removal the base's downgrade
-# scheduled says which edition does not include the add-on instead.
-REMOVED_BY_ADMIN = "Removed by an admin of the organization."
 
 
 @dataclass(frozen=True)
@@ -311,7 +307,7 @@ def addon_trial_start(*, subscription: Subscription, addon: AddOn, actor: User) 
 def _addon_lock(addon_subscription: AddOnSubscription) -> tuple[Subscription, AddOnSubscription]:
     organization_lock(addon_subscription.organization)
     subscription = _subscription_lock(addon_subscription.subscription)
-    locked = AddOnSubscription.objects.select_for_update().select_related("addon", "addon__min_edition").get(
+    locked = AddOnSubscription.objects.select_for_update(of=("self",)).select_related("addon", "addon__min_edition").get(
         pk=addon_subscription.pk
     )
     return subscription, locked

@@ -15,6 +15,7 @@ from catalog.models import AddOn, Edition
 
 from ..entitlements import entitlements_invalidate
 from ..models import AddOnSubscription, Invoice, Subscription, TrainingPack
+from ..pricing import addon_edition_meets
 from ..signals import addon_grants_changed
 
 
@@ -73,7 +74,7 @@ def addon_invoice_apply(*, invoice: Invoice, actor: User | None = None) -> AddOn
         addon_grants_changed_send(organization_id=invoice.organization_id, product_id=addon.product_id)
         return pack
     live = (
-        AddOnSubscription.objects.select_for_update()
+        AddOnSubscription.objects.select_for_update(of=("self",))
         .filter(subscription_id=invoice.subscription_id, addon=addon, status__in=AddOnSubscription.LIVE_STATUSES)
         .first()
     )
@@ -108,7 +109,7 @@ def addon_invoice_suspend(*, invoice: Invoice, when: datetime) -> bool:
         changed = TrainingPack.objects.filter(invoice=invoice, suspended_at__isnull=True).update(suspended_at=when)
     else:
         live = (
-            AddOnSubscription.objects.select_for_update()
+            AddOnSubscription.objects.select_for_update(of=("self",))
             .filter(subscription_id=invoice.subscription_id, addon=addon, status=AddOnSubscription.Status.ACTIVE)
             .first()
         )
@@ -127,7 +128,7 @@ def addons_end(*, subscription: Subscription, when: datetime, reason: str, addon
     """End the base subscription's live add-ons (or those of `addons`, AddOn rows, among them)
     at once: status canceled, with the reason in words. Returns the ones ended. Call with the
     organization and the base subscription locked."""
-    rows = AddOnSubscription.objects.select_for_update().select_related("addon").filter(
+    rows = AddOnSubscription.objects.select_for_update(of=("self",)).select_related("addon").filter(
         subscription_id=subscription.pk, status__in=AddOnSubscription.LIVE_STATUSES
     )
     if addons is not None:
@@ -150,3 +151,37 @@ def addon_removal_reason_for_edition(addon: AddOn, edition: Edition) -> str:
     """Why an add-on goes when its base moves to `edition`: "Tracker Free does not include
     Premium support (it needs Standard or above)."."""
     return f"{edition} does not include {addon.name} (it needs {addon.min_edition.name} or above)."[:240]
+
+
+# The reason an admin's removal is kept under (AddOnSubscription.cancel_reason); a removal the
+# base's downgrade scheduled says which edition does not include the add-on instead.
+REMOVED_BY_ADMIN = "Removed by an admin of the organization."
+
+
+def addons_follow_edition(*, subscription: Subscription) -> list[AddOn]:
+    """Schedule, or withdraw, the removal of the base's add-ons at its period end to match the
+    edition it will have then (its pending edition, else its edition): an add-on that edition
+    does not include (below its min_edition) is removed then, with the reason in words; one a
+    withdrawn or changed downgrade no longer excludes is kept again (an admin's own removal
+    stays). Returns the add-ons that will be removed by the edition. Call with the organization
+    and the base subscription locked."""
+    target = subscription.pending_edition or subscription.edition
+    rows = list(
+        AddOnSubscription.objects.select_for_update(of=("self",))
+        .select_related("addon__min_edition")
+        .filter(subscription_id=subscription.pk, status__in=AddOnSubscription.LIVE_STATUSES)
+        .order_by("pk")
+    )
+    removed = []
+    for row in rows:
+        if not addon_edition_meets(row.addon, target):
+            removed.append(row.addon)
+            if not row.cancel_at_period_end:
+                row.cancel_at_period_end = True
+                row.cancel_reason = addon_removal_reason_for_edition(row.addon, target)
+                row.save(update_fields=["cancel_at_period_end", "cancel_reason", "updated_at"])
+        elif row.cancel_at_period_end and row.cancel_reason != REMOVED_BY_ADMIN:
+            row.cancel_at_period_end = False
+            row.cancel_reason = ""
+            row.save(update_fields=["cancel_at_period_end", "cancel_reason", "updated_at"])
+    return removed

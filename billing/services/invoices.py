@@ -38,7 +38,7 @@ from ..models import (
     Subscription,
 )
 from .billing_account import billing_account_of, billing_email_recipients, customer_details
-from .grants import addon_grants_changed_if_any, addon_invoice_apply
+from .grants import addon_grants_changed_if_any, addon_invoice_apply, addons_follow_edition
 
 
 def _invoice_number() -> str:
@@ -207,6 +207,7 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
         subscription.edition = invoice.target_edition
         subscription.pending_edition = None
         subscription.save()
+        addons_follow_edition(subscription=subscription)  # a downgrade given up: its add-ons stay
         event_record(
             name=events.EDITION_CHANGED,
             user=payment.created_by if payment else None,

@@ -25,16 +25,18 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from accounts.services import organization_lock, seats_in_use
-from catalog.models import Edition
+from catalog.models import AddOn, Edition
 from common.money import money
 from common.tasks import enqueue_on_commit
 from experiments import events
 from experiments.services import event_record
 
+from .. import events as billing_events
 from .. import tasks
 from ..entitlements import entitlements_invalidate
 from ..formats import day, seats_text, span
 from ..models import (
+    AddOnSubscription,
     BillingAccount,
     CreditNote,
     Invoice,
@@ -42,11 +44,22 @@ from ..models import (
     Subscription,
 )
 from ..pricing import (
+    addon_edition_meets,
+    addon_quantity,
+    addon_unit_price,
     period_end_after,
     unit_price,
 )
+from ..selectors import addon_price_text
 from .billing_account import billing_account_of, billing_email_admins
-from .invoices import invoice_issue
+from .grants import (
+    addon_grants_changed_if_any,
+    addon_grants_changed_send,
+    addon_invoice_suspend,
+    addon_removal_reason_for_edition,
+    addons_end,
+)
+from .invoices import ChargeLine, invoice_issue
 from .payments import payment_start, renewal_payment_failed
 from .subscriptions import subscription_cancel_now
 from .training import training_tick
@@ -65,6 +78,8 @@ class TickReport:
     suspended: int = 0
     overdue_reminders: int = 0
     resumed: int = 0
+    addon_trials_ended: int = 0
+    addons_ended: int = 0
     handled: list[str] = field(default_factory=list)
     training_reminders: int = 0  # training.training_tick: packs' expiry reminders, and packs expired
     training_expired: int = 0
@@ -147,6 +162,10 @@ def _trial_end(subscription: Subscription, report: TickReport) -> None:
         subscription.edition = free
         subscription.seat_limit = free.seat_limit
         subscription.status = Subscription.Status.ACTIVE
+        for row in _live_addons(subscription):
+            if not addon_edition_meets(row.addon, free):
+                reason = addon_removal_reason_for_edition(row.addon, free)
+                report.addons_ended += len(addons_end(subscription=subscription, when=timezone.now(), reason=reason, addons=[row.addon]))
         outcome = "free"
         report.trials_to_free += 1
         body = (
@@ -165,6 +184,8 @@ def _trial_end(subscription: Subscription, report: TickReport) -> None:
         )
     subscription.trial_ends_at = None
     subscription.save()
+    if outcome == "suspended":
+        addon_grants_changed_if_any(subscription=subscription)
     event_record(
         name=events.TRIAL_ENDED,
         organization=organization,
@@ -202,11 +223,11 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
         subscription=subscription, kind=Invoice.Kind.RENEWAL, period_start=period_start
     ).exclude(status=Invoice.Status.VOID).exists():
         return  # issued by an earlier tick, waiting for its payment
-    # Upgrades and seats left unpaid (declined) were priced for the period that ends now: void
+    # Upgrades, seats and add-ons left unpaid (declined) were priced for the period that ends now: void
     # them, so that none can be paid later to change the new period at the old one's price.
     for stale in Invoice.objects.select_for_update().filter(
-        subscription=subscription, kind__in=(Invoice.Kind.UPGRADE, Invoice.Kind.SEATS), status=Invoice.Status.OPEN,
-        period_end__lte=period_start,
+        subscription=subscription, kind__in=(Invoice.Kind.UPGRADE, Invoice.Kind.SEATS, Invoice.Kind.ADDON),
+        status=Invoice.Status.OPEN, collection_method=BillingAccount.Collection.CARD, period_end__lte=period_start,
     ):
         if not stale.payments.filter(status__in=Payment.LIVE).exists():
             stale.status = Invoice.Status.VOID
@@ -218,6 +239,7 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
         subscription.seat_limit = subscription.pending_seat_limit
         subscription.pending_seat_limit = None
     subscription.seat_limit = min(subscription.seat_limit, subscription.edition.seat_limit)
+    report.addons_ended += _renewal_addons_end(subscription, when=period_start)
     if subscription.edition.is_free:
         subscription.interval = ""
         subscription.current_period_start = None
@@ -227,6 +249,7 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
         return
     period_end = period_end_after(period_start, subscription.interval)
     unit = unit_price(subscription.edition, subscription.interval)
+    addon_lines = _renewal_addon_lines(subscription, period_start=period_start, period_end=period_end)
     account = billing_account_of(organization)
     purchase_order = account.collection_method == BillingAccount.Collection.INVOICE
     invoice = invoice_issue(
@@ -245,6 +268,7 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
             f"{subscription.edition}, {seats_text(subscription.seat_limit)}, "
             f"{span(period_start, period_end)}"
         ),
+        lines=addon_lines,
     )
     subscription.save()
     report.renewals += 1
@@ -279,6 +303,128 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
     payment_start(invoice=invoice, account=account, actor=None)
 
 
+def _live_addons(subscription: Subscription) -> list[AddOnSubscription]:
+    return list(
+        AddOnSubscription.objects.select_related("addon__min_edition")
+        .filter(subscription=subscription, status__in=AddOnSubscription.LIVE_STATUSES)
+        .order_by("addon__position", "pk")
+    )
+
+
+def _renewal_addons_end(subscription: Subscription, *, when: datetime) -> int:
+    """At the renewal, before the invoice: end the add-ons whose removal waited for it (their
+    reason kept), those the edition now current does not include, every add-on when the base
+    moved to a free edition (nothing bills them any more), and a suspended one (its own
+    purchase-order invoice is unpaid). Returns how many ended."""
+    edition = subscription.edition
+    ending: dict[str, list[AddOn]] = {}
+    for row in _live_addons(subscription):
+        if row.cancel_at_period_end:
+            reason = row.cancel_reason
+        elif not addon_edition_meets(row.addon, edition):
+            reason = addon_removal_reason_for_edition(row.addon, edition)
+        elif edition.is_free:
+            reason = f"{edition} is free: {row.addon.name} is billed with a paid edition."
+        elif row.status == AddOnSubscription.Status.SUSPENDED:
+            reason = f"{row.addon.name} was suspended for an unpaid invoice at the renewal."
+        else:
+            continue
+        ending.setdefault(reason, []).append(row.addon)
+    return sum(
+        len(addons_end(subscription=subscription, when=when, reason=reason, addons=addons))
+        for reason, addons in ending.items()
+    )
+
+
+def _renewal_addon_lines(subscription: Subscription, *, period_start: datetime, period_end: datetime) -> list[ChargeLine]:
+    """One renewal line per active add-on of the base, on its interval: a per-seat add-on for
+    the seats the new period has, a flat one once. Trialing add-ons are not billed (their trial
+    end removes them unless they are bought)."""
+    per = "year" if subscription.interval == Subscription.Interval.YEAR else "month"
+    lines = []
+    for row in _live_addons(subscription):
+        if row.status != AddOnSubscription.Status.ACTIVE:
+            continue
+        addon = row.addon
+        unit = addon_unit_price(addon, subscription.interval)
+        quantity = addon_quantity(addon, seat_limit=subscription.seat_limit)
+        what = (
+            f"{seats_text(quantity)} × {money(unit, addon.currency)}/{per}"
+            if addon.pricing == AddOn.Pricing.PER_SEAT
+            else f"{money(unit, addon.currency)}/{per}"
+        )
+        lines.append(
+            ChargeLine(
+                description=f"{addon.name}: {what}, {span(period_start, period_end)}",
+                quantity=quantity,
+                unit_amount_minor=unit,
+                amount_minor=unit * quantity,
+                addon=addon,
+            )
+        )
+    return lines
+
+
+# Add-on trials ----------------------------------------------------------------------------------
+
+
+def addon_trial_tick(*, now: datetime, report: TickReport) -> None:
+    """End add-on trials whose time is up: the add-on is removed (never charged automatically)
+    and the admins are told how to buy it. Each in its own transaction, locked in the billing
+    order (organization, base subscription, add-on) and checked again under the locks."""
+    due = Q(status=AddOnSubscription.Status.TRIALING, trial_ends_at__lte=now)
+    candidates = list(
+        AddOnSubscription.objects.filter(due).order_by("trial_ends_at").values_list("pk", "organization_id", "subscription_id")[:BATCH]
+    )
+    for addon_subscription_id, organization_id, subscription_id in candidates:
+        with transaction.atomic():
+            organization = organization_lock(Organization(pk=organization_id))
+            subscription = (
+                Subscription.objects.select_for_update(of=("self",))
+                .select_related("organization", "product", "edition")
+                .get(pk=subscription_id)
+            )
+            row = (
+                AddOnSubscription.objects.select_for_update(of=("self",))
+                .select_related("addon")
+                .filter(due, pk=addon_subscription_id)
+                .first()
+            )
+            if row is None:
+                continue
+            row.status = AddOnSubscription.Status.CANCELED
+            row.canceled_at = now
+            row.trial_ends_at = None
+            row.cancel_reason = "The free trial ended."
+            row.save(update_fields=["status", "canceled_at", "trial_ends_at", "cancel_reason", "updated_at"])
+            addon_grants_changed_send(organization_id=organization_id, product_id=subscription.product_id)
+            addon = row.addon
+            product = subscription.product.name
+            paid = subscription.status == Subscription.Status.ACTIVE and subscription.interval
+            how = (
+                f"To keep using it, add it for {addon_price_text(addon, subscription.interval)}: "
+                f"{settings.SITE_URL}/billing/addons/{subscription.public_id}/{addon.code}/"
+                if paid
+                else f"It is billed with {product}'s paid subscription: buy {product}, then add {addon.name} "
+                f"({addon_price_text(addon, subscription.interval)}) from {settings.SITE_URL}/billing/"
+            )
+            billing_email_admins(
+                organization=subscription.organization,
+                subject=f"Your {addon.name} trial has ended",
+                body=(
+                    f"Your free trial of {addon.name} on {product} has ended, and {addon.name} is removed. "
+                    f"Nothing was charged. {how}"
+                ),
+            )
+            event_record(
+                name=billing_events.ADDON_ENDED,
+                organization=organization,
+                properties={"product": subscription.product.code, "addon": addon.code, "reason": "trial ended"},
+            )
+            report.addon_trials_ended += 1
+            report.handled.append(f"addon trial end {row.public_id}")
+
+
 # Dunning ----------------------------------------------------------------------------------------
 
 
@@ -310,6 +456,7 @@ def _dun(subscription: Subscription, now: datetime, report: TickReport) -> None:
         subscription.suspended_at = now
         subscription.next_dunning_at = None
         subscription.save()
+        addon_grants_changed_if_any(subscription=subscription)
         event_record(
             name=events.SUBSCRIPTION_SUSPENDED,
             organization=organization,
@@ -356,7 +503,8 @@ def _dun(subscription: Subscription, now: datetime, report: TickReport) -> None:
 
 def overdue_tick(*, now: datetime, report: TickReport) -> None:
     """Remind purchase-order customers of overdue invoices; after the grace period, suspend
-    the subscription the invoice covers (that one only)."""
+    the subscription the invoice covers (that one only), or for an add-on invoice only what it
+    bought (the add-on or training pack), never the base."""
     overdue = list(
         Invoice.objects.filter(status=Invoice.Status.OPEN, collection_method="invoice", due_at__lte=now)
         .order_by("due_at")
@@ -376,12 +524,35 @@ def overdue_tick(*, now: datetime, report: TickReport) -> None:
                 continue
             days_overdue = (now - invoice.due_at).days
             subscription = invoice.subscription
+            if invoice.kind == Invoice.Kind.ADDON and days_overdue >= settings.DUNNING_GRACE_DAYS:
+                if addon_invoice_suspend(invoice=invoice, when=now):
+                    event_record(
+                        name=events.SUBSCRIPTION_SUSPENDED,
+                        organization=invoice.organization,
+                        properties={
+                            "product": subscription.product.code,
+                            "addon": invoice.addon.code,
+                            "invoice": invoice.number,
+                            "reason": "overdue add-on invoice",
+                        },
+                    )
+                    report.suspended += 1
+                    billing_email_admins(
+                        organization=invoice.organization,
+                        subject=f"{invoice.addon.name} is suspended",
+                        body=(
+                            f"Invoice {invoice.number} (PO {invoice.po_number or '-'}) is overdue, so {invoice.addon.name} "
+                            f"is suspended until it is paid. {subscription.product.name} itself goes on as before."
+                        ),
+                    )
+                continue
             ended = subscription.status in (Subscription.Status.SUSPENDED, Subscription.Status.CANCELED)
             if days_overdue >= settings.DUNNING_GRACE_DAYS and not ended:
                 Subscription.objects.filter(pk=subscription.pk).update(
                     status=Subscription.Status.SUSPENDED, suspended_at=now
                 )
                 entitlements_invalidate(organization_id=invoice.organization_id)
+                addon_grants_changed_if_any(subscription=subscription)
                 event_record(
                     name=events.SUBSCRIPTION_SUSPENDED,
                     organization=invoice.organization,
@@ -411,6 +582,7 @@ def lifecycle_tick(*, now: datetime | None = None) -> TickReport:
     now = now or timezone.now()
     report = TickReport()
     trial_tick(now=now, report=report)
+    addon_trial_tick(now=now, report=report)
     renewal_tick(now=now, report=report)
     dunning_tick(now=now, report=report)
     overdue_tick(now=now, report=report)

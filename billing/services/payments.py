@@ -315,7 +315,7 @@ def invoice_pay_now(*, invoice: Invoice, actor: User) -> Payment:
             raise CheckoutInvalid(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; there is nothing to pay.")
         if invoice.collection_method != BillingAccount.Collection.CARD:
             raise CheckoutInvalid(f"Invoice {invoice.number} is paid by bank transfer against its purchase order.")
-        if invoice.kind in (Invoice.Kind.UPGRADE, Invoice.Kind.SEATS) and invoice.period_end <= timezone.now():
+        if invoice.kind in (Invoice.Kind.UPGRADE, Invoice.Kind.SEATS, Invoice.Kind.ADDON) and invoice.period_end <= timezone.now():
             # Priced for the rest of a period that is over: paying it now would give the change
             # for the next period at this one's price.
             raise CheckoutInvalid(f"Invoice {invoice.number} was for a period that is over; make the change again.")

@@ -13,7 +13,7 @@ from accounts.exceptions import SeatLimitReached
 from accounts.models import Organization, User
 from accounts.selectors import admin_membership_require
 from accounts.services import organization_lock, seats_in_use
-from catalog.models import Edition
+from catalog.models import AddOn, Edition
 from common.money import money
 
 from ..exceptions import (
@@ -22,12 +22,14 @@ from ..exceptions import (
 )
 from ..formats import seats_text, span, time_left
 from ..models import (
+    AddOnSubscription,
     Invoice,
     Payment,
     Subscription,
 )
 from ..pricing import (
     PRICE_CHANGED,
+    addon_unit_price,
     period_seconds,
     prorate,
     quote_token_make,
@@ -35,7 +37,7 @@ from ..pricing import (
     unit_price,
 )
 from .billing_account import billing_account_of
-from .invoices import invoice_issue
+from .invoices import ChargeLine, invoice_issue
 from .payments import payment_start
 
 
@@ -84,11 +86,23 @@ def _seat_advice(bigger: Edition | None, *, to_admin: bool) -> str:
 
 
 @dataclass(frozen=True)
+class SeatsAddOnLine:
+    """A per-seat add-on's share of added seats: its own prorated line on the seats invoice."""
+
+    addon: AddOn
+    seats: int
+    unit_amount_minor: int
+    amount_minor: int
+
+
+@dataclass(frozen=True)
 class SeatsQuote:
     """The prorated price of adding seats until the end of the current period.
 
-    amount = seats x price per seat for the period x seconds left / seconds in the period,
-    rounded half up to a whole minor unit (docs/billing.md).
+    seats amount = seats x price per seat for the period x seconds left / seconds in the
+    period, rounded half up to a whole minor unit (docs/billing.md); each active per-seat
+    add-on of the subscription adds its own line, prorated the same way (`addon_lines`).
+    `amount_minor` is the total charged: the seats and their add-ons.
     """
 
     seats: int
@@ -101,6 +115,8 @@ class SeatsQuote:
     seconds_in_period: int
     new_seat_limit: int
     token: str = ""
+    seats_amount_minor: int = 0
+    addon_lines: tuple[SeatsAddOnLine, ...] = ()
 
     @property
     def time_left(self) -> str:
@@ -134,11 +150,29 @@ def seats_quote(*, subscription: Subscription, seats: int, at: datetime | None =
         raise CheckoutInvalid("The current period has ended; seats are added at renewal.")
     seconds_in_period = period_seconds(subscription.current_period_start, subscription.interval)
     unit = unit_price(edition, subscription.interval)
-    amount = prorate(full_amount_minor=unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period)
+    seats_amount = prorate(full_amount_minor=unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period)
+    addon_lines = tuple(
+        SeatsAddOnLine(
+            addon=row.addon,
+            seats=seats,
+            unit_amount_minor=addon_unit_price(row.addon, subscription.interval),
+            amount_minor=prorate(
+                full_amount_minor=addon_unit_price(row.addon, subscription.interval) * seats,
+                seconds_left=seconds_left,
+                seconds_in_period=seconds_in_period,
+            ),
+        )
+        for row in AddOnSubscription.objects.select_related("addon")
+        .filter(subscription=subscription, status=AddOnSubscription.Status.ACTIVE, addon__pricing=AddOn.Pricing.PER_SEAT)
+        .order_by("addon__position", "pk")
+    )
+    amount = seats_amount + sum(line.amount_minor for line in addon_lines)
     return SeatsQuote(
         seats=seats,
         unit_amount_minor=unit,
         amount_minor=amount,
+        seats_amount_minor=seats_amount,
+        addon_lines=addon_lines,
         currency=edition.currency,
         period_start=now,
         period_end=subscription.current_period_end,
@@ -153,7 +187,8 @@ def subscription_add_seats(
     *, subscription: Subscription, actor: User, seats: int, request_key: str, quote_token: str | None = None
 ) -> Payment:
     """Add seats to a paid subscription for a prorated charge; they are granted when the
-    charge succeeds.
+    charge succeeds. Each active per-seat add-on gets one more line on the same invoice, for
+    the added seats, prorated the same way.
 
     With `quote_token` (the price the admin saw, seats_quote), the charge is exactly that
     price, priced at the moment it was shown; a price older than QUOTE_MAX_AGE, or one the
@@ -185,6 +220,7 @@ def subscription_add_seats(
             raise CheckoutInvalid(PRICE_CHANGED)
         if quote.amount_minor == 0:
             raise CheckoutInvalid("The period ends now; seats are added at renewal.")
+        per = "year" if subscription.interval == Subscription.Interval.YEAR else "month"
         invoice = invoice_issue(
             organization=organization,
             subscription=subscription,
@@ -194,7 +230,7 @@ def subscription_add_seats(
             interval=subscription.interval,
             unit_amount_minor=quote.unit_amount_minor,
             quantity=seats,
-            amount_minor=quote.amount_minor,
+            amount_minor=quote.seats_amount_minor,
             period_start=quote.period_start,
             period_end=quote.period_end,
             description=(
@@ -204,6 +240,19 @@ def subscription_add_seats(
             ),
             seats_delta=seats,
             request_key=request_key,
+            lines=[
+                ChargeLine(
+                    description=(
+                        f"{line.addon.name}: {seats_text(seats)} × {money(line.unit_amount_minor, quote.currency)}/{per}, "
+                        f"prorated for {span(quote.period_start, quote.period_end)}"
+                    ),
+                    quantity=seats,
+                    unit_amount_minor=line.unit_amount_minor,
+                    amount_minor=line.amount_minor,
+                    addon=line.addon,
+                )
+                for line in quote.addon_lines
+            ],
         )
         return payment_start(invoice=invoice, account=account, actor=actor)
 

@@ -3,7 +3,7 @@ changing the edition, cancelling and keeping it, and paying what it owes now."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -15,7 +15,7 @@ from accounts.models import Organization, SignupIntent, User
 from accounts.selectors import admin_membership_require
 from accounts.services import organization_lock, seats_in_use
 from catalog.exceptions import UnknownEdition
-from catalog.models import Edition
+from catalog.models import AddOn, Edition
 from catalog.selectors import edition_default_for_trial, edition_get, products_for_sale
 from common.money import money
 from experiments import events
@@ -32,6 +32,7 @@ from ..exceptions import (
 )
 from ..formats import day, seats_text, span, time_left
 from ..models import (
+    AddOnSubscription,
     Invoice,
     Payment,
     Subscription,
@@ -45,6 +46,7 @@ from ..pricing import (
     unit_price,
 )
 from .billing_account import billing_account_of, billing_email_admins
+from .grants import addons_end, addons_follow_edition
 from .invoices import CreditLine, invoice_issue, invoice_mark_paid, owed_for_time_used
 from .payments import invoice_pay_now, payment_start
 
@@ -186,7 +188,8 @@ class EditionChangeQuote:
 
     An upgrade applies now: the new edition for the rest of the period, less a credit for the
     unused rest of the old one, each prorated and rounded on its own (docs/billing.md). A
-    downgrade waits for the period end and charges nothing now.
+    downgrade waits for the period end and charges nothing now; the add-ons the smaller
+    edition does not include (`addons_removed`) are removed at that period end too.
     """
 
     edition: Edition
@@ -203,6 +206,7 @@ class EditionChangeQuote:
     seconds_left: int
     seconds_in_period: int
     token: str
+    addons_removed: list[AddOn] = field(default_factory=list)
 
     @property
     def is_upgrade(self) -> bool:
@@ -251,6 +255,13 @@ def edition_change_quote(*, subscription: Subscription, edition: Edition, at: da
     charge = prorate(full_amount_minor=new_unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period) if upgrade else 0
     credit = prorate(full_amount_minor=old_unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period) if upgrade else 0
     token = quote_token_make(kind="edition", subscription=subscription, detail=edition.code, at=at, total_minor=charge - credit)
+    addons_removed = [
+        row.addon
+        for row in AddOnSubscription.objects.select_related("addon__min_edition")
+        .filter(subscription=subscription, status__in=AddOnSubscription.LIVE_STATUSES)
+        .order_by("addon__position", "pk")
+        if row.addon.min_edition_id is not None and edition.rank < row.addon.min_edition.rank
+    ]
     return EditionChangeQuote(
         edition=edition,
         old_edition=subscription.edition,
@@ -266,6 +277,7 @@ def edition_change_quote(*, subscription: Subscription, edition: Edition, at: da
         seconds_left=max(0, seconds_left),
         seconds_in_period=seconds_in_period,
         token=token,
+        addons_removed=addons_removed,
     )
 
 
@@ -276,7 +288,9 @@ def subscription_change_edition(
 
     A bigger edition applies at once for the prorated difference (a payment; the edition
     changes when it succeeds). A smaller one waits for the period end, and is refused while
-    the organization has more users than it allows.
+    the organization has more users than it allows; the add-ons it does not include are
+    scheduled for removal at the same period end (edition_change_quote.addons_removed says
+    which), and withdrawing the downgrade keeps them again.
 
     With `quote_token` (what the admin saw, edition_change_quote), an upgrade is charged exactly
     the total shown, priced at the moment it was shown; it is refused (CheckoutInvalid, nothing
@@ -297,12 +311,14 @@ def subscription_change_edition(
             if subscription.pending_edition_id:
                 subscription.pending_edition = None  # staying after all: cancel the waiting change
                 subscription.save(update_fields=["pending_edition", "updated_at"])
+                addons_follow_edition(subscription=subscription)
                 return subscription
             raise CheckoutInvalid(f"{subscription.product.name} is already on {edition.name}.")
         if edition.rank < subscription.edition.rank:
             edition_change_quote(subscription=subscription, edition=edition)  # refuses what the users do not fit
             subscription.pending_edition = edition
             subscription.save(update_fields=["pending_edition", "updated_at"])
+            addons_follow_edition(subscription=subscription)
             return subscription
         if request_key:
             existing = Payment.objects.filter(invoice__organization=organization, invoice__request_key=request_key).first()
@@ -370,6 +386,7 @@ def subscription_change_edition(
         amount = invoice.total_minor
         subscription.pending_edition = None
         subscription.save(update_fields=["pending_edition", "updated_at"])
+        addons_follow_edition(subscription=subscription)
         if amount == 0:
             invoice_mark_paid(invoice=invoice, payment=None)
             return subscription
@@ -391,7 +408,8 @@ CANCELLATION_REASONS = {
 def subscription_cancel_now(subscription: Subscription, *, when: datetime, scheduled: bool) -> None:
     """End a subscription (its organization and row locked by the caller): it stops being
     entitled, its open invoices are voided (not a purchase-order renewal for a period that
-    began: that is owed, and is still collected), and the product can be started again later."""
+    began: that is owed, and is still collected; nor a purchase-order add-on already granted),
+    its add-ons end with it, and the product can be started again later."""
     open_invoices = list(
         Invoice.objects.select_for_update().filter(subscription=subscription, status=Invoice.Status.OPEN).exclude(
             owed_for_time_used(when)
@@ -413,6 +431,7 @@ def subscription_cancel_now(subscription: Subscription, *, when: datetime, sched
     subscription.pending_seat_limit = None
     subscription.next_dunning_at = None
     subscription.save()
+    addons_end(subscription=subscription, when=when, reason=f"{subscription.product.name} ended on {day(when)}.")
     event_record(
         name=billing_events.SUBSCRIPTION_CANCELED,
         organization=subscription.organization,

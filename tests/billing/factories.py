@@ -17,7 +17,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import BillingAccount, Invoice, InvoiceLine, Payment, Subscription
+from billing.models import (
+    AddOnSubscription,
+    BillingAccount,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    Subscription,
+    TrainingPack,
+)
+from catalog.models import AddOn
 from catalog.selectors import edition_get
 
 from ..factories import OrganizationFactory
@@ -163,3 +172,46 @@ class PaymentFactory(factory.django.DjangoModelFactory):
             failure_code="card_declined",
             failure_message="Your card was declined.",
         )
+
+
+def tracker_addon(code: str = "github") -> AddOn:
+    """One of Tracker's add-ons in the shipped catalog: github (per seat, 14-day trial, needs
+    Standard), premium-support (flat, needs Standard), training (one-off, 10 credits)."""
+    return AddOn.objects.get(product__code="tracker", code=code)
+
+
+class AddOnSubscriptionFactory(factory.django.DjangoModelFactory):
+    """Tracker's GitHub integration, active on a paid Tracker Standard subscription, as paying
+    its add-on invoice leaves it. `trialing=True`: in its 14-day trial, as addon_trial_start
+    leaves it."""
+
+    class Meta:
+        model = AddOnSubscription
+
+    subscription = factory.SubFactory(SubscriptionFactory, paid=True)
+    organization = factory.SelfAttribute("subscription.organization")
+    addon = factory.LazyFunction(tracker_addon)
+    status = AddOnSubscription.Status.ACTIVE
+
+    class Params:
+        trialing = factory.Trait(
+            status=AddOnSubscription.Status.TRIALING,
+            trial_started_at=factory.LazyFunction(timezone.now),
+            trial_ends_at=factory.LazyAttribute(lambda o: o.trial_started_at + timedelta(days=o.addon.trial_days)),
+        )
+
+
+class TrainingPackFactory(factory.django.DjangoModelFactory):
+    """A Tracker training pack as training_pack_grant leaves it: its credits granted now,
+    valid for the add-on's training_valid_days, bought by a paid add-on invoice (`invoice=None`
+    for a pack without one)."""
+
+    class Meta:
+        model = TrainingPack
+
+    organization = factory.SubFactory(OrganizationFactory)
+    addon = factory.LazyFunction(lambda: tracker_addon("training"))
+    invoice = None
+    credits = factory.SelfAttribute("addon.training_credits")
+    granted_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyAttribute(lambda o: o.granted_at + timedelta(days=o.addon.training_valid_days))
