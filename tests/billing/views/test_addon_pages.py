@@ -2,18 +2,21 @@
 confirm page with the exact price and one button (what is shown is what is charged, a double
 click charges once, Back after paying says so), try, remove and keep, and the tenant wall."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
-from billing.models import AddOnSubscription, Invoice, Payment, TrainingPack
+from billing.models import AddOnSubscription, Invoice, Payment, Subscription, TrainingPack
 from billing.services import payments
 from catalog.models import AddOn
 from common.money import money
 
 from ...conftest import organization_on
+from ..factories import AddOnSubscriptionFactory, InvoiceFactory
 from ..helpers import DECLINED_AT_CHARGE, card_set_up, paid_organization, visible_text
 
 CHECKOUT_AT = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
@@ -246,3 +249,51 @@ def test_return_to_carries_the_admin_back_to_the_product(client, paid, settings)
     payments.payment_charge(payment_id=payment.pk)
     landed = client.get(response["Location"]).content.decode()
     assert f'id="return-to" href="{product_page}"' in landed
+
+
+def test_added_seats_price_each_per_seat_add_on_on_the_same_page(client, paid):
+    organization, admin, subscription = paid
+    AddOnSubscriptionFactory(subscription=subscription, addon=_addon("github"))
+    client.force_login(admin)
+    with time_machine.travel(BUY_AT, tick=False):
+        response = client.get(reverse("add_seats", args=[subscription.public_id]), {"seats": "2"})
+        page = client.get(response["Location"])
+    quote = page.context["quote"]
+    text = visible_text(page.content.decode())
+    line = quote.addon_lines[0]
+    assert f"GitHub integration: 2 seats × USD 1.50, prorated {money(line.amount_minor, 'USD')}" in text
+    assert f"Total charged now {money(quote.amount_minor, 'USD')}" in text
+    assert quote.amount_minor == quote.seats_amount_minor + line.amount_minor
+    assert f"Pay {money(quote.amount_minor, 'USD')} and add 2 seats" in text
+
+
+def test_a_downgrade_says_which_add_ons_it_removes_and_why_before_its_button(client, paid):
+    organization, admin, subscription = paid
+    AddOnSubscriptionFactory(subscription=subscription, addon=_addon("premium-support"))
+    client.force_login(admin)
+    with time_machine.travel(BUY_AT, tick=False):
+        response = client.get(reverse("change_edition", args=[subscription.public_id]), {"edition": "free"})
+        page = client.get(response["Location"])
+    text = visible_text(page.content.decode())
+    assert "Moving to Free also removes Premium support on 6 Jan 2027: Premium support needs Tracker Standard or above; it is not renewed." in text
+    assert "Move to Free on 6 Jan 2027 and remove 1 add-on" in text
+    assert text.index("also removes Premium support") < text.index("Move to Free on 6 Jan 2027 and remove")
+
+
+def test_suspended_add_ons_say_why(client, paid):
+    organization, admin, subscription = paid
+    state = AddOnSubscriptionFactory(subscription=subscription, addon=_addon("premium-support"))
+    client.force_login(admin)
+    Subscription.objects.filter(pk=subscription.pk).update(status=Subscription.Status.SUSPENDED)
+    text = visible_text(client.get(reverse("billing")).content.decode())
+    assert "Suspended with Tracker It works again as soon as Tracker's open invoice is paid." in text
+
+    Subscription.objects.filter(pk=subscription.pk).update(status=Subscription.Status.ACTIVE)
+    with transaction.atomic():
+        invoice = InvoiceFactory(
+            subscription=subscription, kind=Invoice.Kind.ADDON, addon=state.addon, total_minor=9900,
+            po_number="PO-1", due_at=timezone.now() - timedelta(days=3),
+        )
+    AddOnSubscription.objects.filter(pk=state.pk).update(status=AddOnSubscription.Status.SUSPENDED)
+    text = visible_text(client.get(reverse("billing")).content.decode())
+    assert f"Suspended Invoice {invoice.number} was due on" in text and "Premium support works again once it is." in text
