@@ -7,6 +7,6 @@ class CommunityConfig(AppConfig):
     def ready(self) -> None:
         from experiments.events import events_register
 
-        from . import events
+        from . import events, receivers  # noqa: F401  (receivers: billing's addon_grants_changed)
 
         events_register(events.EVENTS)

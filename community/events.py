@@ -15,6 +15,8 @@ QUESTION_DELETED = "community_question_deleted"
 CLOCK_PAUSED = "community_clock_paused"
 CLOCK_RESUMED = "community_clock_resumed"
 CLOCK_STOPPED = "community_clock_stopped"
+# A running or paused clock moved to a better support tier (Premium support bought).
+CLOCK_UPGRADED = "community_clock_upgraded"
 QUESTION_ESCALATED = "community_question_escalated"
 ESCALATION_ASSIGNED = "community_escalation_assigned"
 ESCALATION_LEAD_FLAGGED = "community_escalation_lead_flagged"
@@ -37,6 +39,7 @@ EVENTS: list[str] = [
     CLOCK_PAUSED,
     CLOCK_RESUMED,
     CLOCK_STOPPED,
+    CLOCK_UPGRADED,
     QUESTION_ESCALATED,
     ESCALATION_ASSIGNED,
     ESCALATION_LEAD_FLAGGED,

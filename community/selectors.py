@@ -2,22 +2,39 @@
 
 The forum is public to signed-in users: questions and answers are not scoped by organization.
 What is private (the asker's organization, edition and tier, the clock, the support queue,
-flags) is read only by the staff selectors below, and the pages show it to staff only.
+flags) is read only by the staff selectors below, and the pages show it to staff only; except
+the reply time promised to the asker's organization (support_promise_for), which the asker and
+their organization's members see, and nobody else.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Avg, Count, F, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncMonth
 
+from accounts.models import Membership
+from billing.models import AddOnSubscription
+from catalog.models import AddOn
+
 from .exceptions import NotFound
-from .models import Answer, Comment, Escalation, Member, Question, SupportEngineer, Vote
+from .models import (
+    Answer,
+    Comment,
+    Escalation,
+    EscalationPolicy,
+    Member,
+    Question,
+    SupportEngineer,
+    Vote,
+)
 
 PAGE_SIZE = 30
 # A listing pages through at most this many questions: a search ranks the newest MAX_RESULTS
@@ -258,7 +275,7 @@ class QuestionSearch:
 def get_question_for_user(*, user, public_id) -> Question:
     """A question the user may read: any visible one; a hidden one to its asker and staff."""
     question = (
-        Question.objects.select_related("product", "author", "accepted_answer", "duplicate_of")
+        Question.objects.select_related("product", "author", "accepted_answer", "duplicate_of", "policy", "edition")
         .filter(public_id=public_id)
         .exclude(state=Question.State.DELETED)
         .first()
@@ -266,6 +283,74 @@ def get_question_for_user(*, user, public_id) -> Question:
     if question is None or (question.is_hidden and not user.is_staff and question.author_id != user.pk):
         raise NotFound("Question not found.")
     return question
+
+
+def _moment_in_words(moment, *, user) -> str:
+    """"Tuesday 3 March at 14:00 (Europe/Paris)" in the reader's time zone (else the default)."""
+    name = getattr(user, "time_zone", "") or settings.DEFAULT_USER_TIME_ZONE
+    try:
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        name, zone = settings.DEFAULT_USER_TIME_ZONE, ZoneInfo(settings.DEFAULT_USER_TIME_ZONE)
+    local = moment.astimezone(zone)
+    return f"{local:%A} {local.day} {local:%B} at {local:%H:%M} ({name})"
+
+
+def support_addons_of(questions: Iterable[Question]) -> dict[int, AddOn]:
+    """Staff: the questions (by pk) whose support tier came from an add-on (Premium support)
+    rather than the asker's edition: their tier is better than the edition's, so an add-on of
+    the organization on that product granting that tier gave it (the latest such add-on)."""
+    ranks = dict(EscalationPolicy.objects.values_list("support_tier", "rank"))
+    raised = [
+        question
+        for question in questions
+        if question.organization_id
+        and ranks.get(question.support_tier, 0) > ranks.get(question.edition.support_tier if question.edition else "community", 0)
+    ]
+    if not raised:
+        return {}
+    addons: dict[tuple[int, int, str], AddOn] = {}
+    for row in (
+        AddOnSubscription.objects.filter(
+            organization_id__in={question.organization_id for question in raised},
+            subscription__product_id__in={question.product_id for question in raised},
+            addon__support_tier__in={question.support_tier for question in raised},
+        )
+        .select_related("addon", "subscription")
+        .order_by("created_at", "pk")
+    ):
+        addons[(row.organization_id, row.subscription.product_id, row.addon.support_tier)] = row.addon
+    found = {}
+    for question in raised:
+        addon = addons.get((question.organization_id, question.product_id, question.support_tier))
+        if addon is not None:
+            found[question.pk] = addon
+    return found
+
+
+def support_promise_for(*, question: Question, user) -> str:
+    """What the asker's organization was promised for this question, in words, while its clock
+    runs: "Premium support: a support engineer replies by Tuesday 3 March at 14:00 (UTC)."
+    Private like the tier: only the asker and the members of their organization read it (the
+    asker's tier says what their organization pays for); "" for anyone else, and when the
+    clock is not running."""
+    if question.clock != Question.Clock.RUNNING or question.state != Question.State.OPEN or question.deadline is None:
+        return ""
+    if question.author_id != user.pk and not (
+        question.organization_id
+        and Membership.objects.filter(organization_id=question.organization_id, user_id=user.pk).exists()
+    ):
+        return ""
+    when = _moment_in_words(question.deadline, user=user)
+    policy = question.policy
+    addon = support_addons_of([question]).get(question.pk)
+    if addon is not None:
+        label = addon.name
+    elif policy.rank == 0:
+        return f"If the community has not answered by {when}, a support engineer takes your question."
+    else:
+        label = f"{policy.name} support"
+    return f"{label}: a support engineer replies by {when}."
 
 
 def answers_for(*, question: Question, user) -> list[Answer]:

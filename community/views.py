@@ -1,7 +1,9 @@
 """The forum's pages, the support queue and the metrics. Parse, call a service or selector, render.
 
 Questions are public to signed-in users; the asker's organization, edition and tier, the clock,
-flags and the support queue are shown to staff only (the templates check `user.is_staff`).
+flags and the support queue are shown to staff only (the templates check `user.is_staff`). The
+reply time promised to the asker's organization is shown to the asker and their organization's
+members only (selectors.support_promise_for).
 """
 
 from __future__ import annotations
@@ -159,8 +161,10 @@ def question_detail(request: HttpRequest, public_id) -> HttpResponse:
         "flag_reasons": Flag.Reason.choices,
         "is_asker": question.author_id == request.user.pk,
         "vote_reason": _vote_reason(request.user, reputation),
+        "support_promise": selectors.support_promise_for(question=question, user=request.user),
     }
     if request.user.is_staff:
+        context["support_addon"] = selectors.support_addons_of([question]).get(question.pk)
         context["escalation"] = Escalation.objects.select_related("engineer__user").filter(question=question).first()
         context["flags"] = question.flags.select_related("user")
     return render(request, "community/question.html", context)
@@ -372,8 +376,10 @@ def support_queue(request: HttpRequest) -> HttpResponse:
     names = dict(EscalationPolicy.objects.values_list("support_tier", "name"))
     now = timezone.now()
     rows = list(escalations)
+    addons = selectors.support_addons_of([escalation.question for escalation in rows])
     for escalation in rows:
         escalation.tier_name = names.get(escalation.support_tier, escalation.support_tier.capitalize())
+        escalation.support_addon = addons.get(escalation.question_id)
         escalation.waiting = now - escalation.escalated_at
     return render(
         request,

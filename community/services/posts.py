@@ -125,8 +125,9 @@ def question_ask(
 ) -> Question:
     """Post a question and start its clock at the deadline of the asker's support tier.
 
-    Invariant: the asker's organization, edition and tier are those at the time of asking and
-    never change; a running question always has a deadline.
+    Invariant: the asker's organization and edition are those at the time of asking and never
+    change; the tier only gets better (Premium support bought later moves its clock:
+    question_clock.question_clocks_follow_support_tier); a running question always has a deadline.
     """
     now = timezone.now()
     _text_check(title=title, body=body)
@@ -134,12 +135,13 @@ def question_ask(
     if organization is not None and not Membership.objects.filter(user=author, organization=organization).exists():
         raise PermissionDenied("You are not a member of that organization.")
     _rate_limit(user=author, now=now)
-    edition, policy = support_tier_for(organization=organization, product=product)
+    support = support_tier_for(organization=organization, product=product)
+    policy = support.policy
     question = Question.objects.create(
         product=product,
         author=author,
         organization=organization,
-        edition=edition,
+        edition=support.edition,
         support_tier=policy.support_tier,
         title=title.strip(),
         body=body,

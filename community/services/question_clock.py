@@ -1,5 +1,6 @@
 """Support tiers, escalation policies and each question's escalation clock (pause, resume, stop,
-follow upvotes); the question lock every write takes first, and the answers' search vector.
+follow upvotes, follow a better support tier); the question lock every write takes first, and
+the answers' search vector.
 
 The clock's arithmetic (business hours, holidays) is community.clock; this module moves a
 question's clock.
@@ -7,14 +8,16 @@ question's clock.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
 from accounts.models import Membership, Organization, User
 from billing.models import Subscription
-from billing.selectors import subscriptions_of
-from catalog.models import Edition, Product
+from billing.selectors import addons_granting, subscriptions_of
+from catalog.models import AddOn, Edition, Product
 from experiments.services import event_record
 
 from .. import clock, events
@@ -35,34 +38,56 @@ DEFAULT_SUPPORT_TIER = "community"
 SUPPORTED_STATUSES = (Subscription.Status.TRIALING, Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
 
 
-def support_tier_for(*, organization: Organization | None, product: Product) -> tuple[Edition | None, EscalationPolicy]:
-    """The asker's edition of `product` and the escalation policy of its support tier: the best
-    tier among the organization's supporting subscriptions of the product, else the community
-    tier (no organization, no subscription, or a suspended one)."""
-    candidates: list[tuple[Edition | None, str]] = [(None, DEFAULT_SUPPORT_TIER)]
+@dataclass(frozen=True)
+class SupportTier:
+    """The asker's support: their edition of the product, the escalation policy of their best
+    tier, and the add-on that tier came from (Premium support), when an add-on beat the edition."""
+
+    edition: Edition | None
+    policy: EscalationPolicy
+    addon: AddOn | None = None
+
+
+def support_tier_for(*, organization: Organization | None, product: Product) -> SupportTier:
+    """The asker's edition of `product` and the escalation policy of their support tier: the
+    best tier among the organization's supporting subscriptions of the product and the add-ons
+    of the product that grant now (billing.selectors.addons_granting: a support tier such as
+    Premium support's), else the community tier (no organization, no subscription, or a
+    suspended one). On a tie the edition's tier wins: the add-on adds nothing then."""
+    # (edition, tier, add-on it came from)
+    candidates: list[tuple[Edition | None, str, AddOn | None]] = [(None, DEFAULT_SUPPORT_TIER, None)]
     if organization is not None:
         for subscription in subscriptions_of(organization=organization).filter(
             product=product, status__in=SUPPORTED_STATUSES
         ):
-            candidates.append((subscription.edition, subscription.edition.support_tier))
+            candidates.append((subscription.edition, subscription.edition.support_tier, None))
+        for addon_subscription in addons_granting(organization_id=organization.pk, product_id=product.pk):
+            if addon_subscription.addon.support_tier:
+                candidates.append(
+                    (addon_subscription.subscription.edition, addon_subscription.addon.support_tier, addon_subscription.addon)
+                )
     policies = {
         policy.support_tier: policy
         for policy in EscalationPolicy.objects.select_related("calendar").filter(
-            support_tier__in=[tier for _, tier in candidates]
+            support_tier__in=[tier for _, tier, _ in candidates]
         )
     }
-    ranked = [(policies[tier].rank, edition, policies[tier]) for edition, tier in candidates if tier in policies]
+    ranked = [
+        (policies[tier].rank, addon is None, edition, policies[tier], addon)
+        for edition, tier, addon in candidates
+        if tier in policies
+    ]
     if not ranked:
         fallback = EscalationPolicy.objects.select_related("calendar").order_by("rank").first()
         if fallback is None:
             raise PostInvalid("The community is not set up yet: no escalation policy exists.")
         edition = candidates[-1][0] if len(candidates) > 1 else None
-        return edition, fallback
-    ranked.sort(key=lambda item: item[0], reverse=True)
-    _, edition, policy = ranked[0]
+        return SupportTier(edition=edition, policy=fallback)
+    ranked.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    _, _, edition, policy, addon = ranked[0]
     if edition is None and len(candidates) > 1:
         edition = candidates[1][0]  # the asker's edition is still worth knowing
-    return edition, policy
+    return SupportTier(edition=edition, policy=policy, addon=addon)
 
 
 def calendar_of(policy: EscalationPolicy) -> clock.Calendar:
@@ -149,6 +174,81 @@ def _clock_event(question: Question, name: str, *, actor: User | None, **propert
         distinct_id=None if actor or question.organization else f"question:{question.public_id}",
         properties={"question": str(question.public_id), **properties},
     )
+
+
+def question_clock_upgrade(question: Question, *, support: SupportTier, now: datetime) -> bool:
+    """A running or paused clock moved to a better support tier (Premium support bought): the
+    question takes the better policy, and its clock keeps the time already consumed. Consumed
+    is measured in the old policy's counting (what the old policy allows minus what was left of
+    it); what is left now is what the new policy allows minus that, never below zero, and never
+    more than was left before (a better tier never makes a clock slower). A running clock's
+    deadline is now plus what is left in the new policy's counting: a deadline already passed
+    is now, escalated by the next tick. A paused clock keeps what is left in its seconds. Call
+    with the question locked (question_lock). Returns whether anything changed."""
+    old, new = question.policy, support.policy
+    if question.state != Question.State.OPEN or question.clock not in (Question.Clock.RUNNING, Question.Clock.PAUSED):
+        return False
+    if new.rank <= old.rank:
+        return False  # a tier going down (or sideways) never changes a clock
+    old_calendar, old_business = calendar_of(old), policy_is_business(old)
+    if question.clock == Question.Clock.RUNNING:
+        left_before = clock.seconds_left(calendar=old_calendar, business=old_business, now=now, deadline=question.deadline)
+    else:
+        left_before = question.clock_remaining_seconds or 0
+    consumed = max(0, policy_seconds(old) - left_before)
+    left = max(0, policy_seconds(new) - consumed)
+    new_calendar, new_business = calendar_of(new), policy_is_business(new)
+    previous = {"deadline": question.deadline, "remaining": question.clock_remaining_seconds}
+    if question.clock == Question.Clock.RUNNING:
+        deadline = clock.deadline_after(calendar=new_calendar, business=new_business, start=now, seconds=left)
+        question.deadline = min(deadline, question.deadline)
+    else:
+        question.clock_remaining_seconds = min(left, left_before) if new.counting == old.counting else left
+    question.policy, question.support_tier = new, new.support_tier
+    question.save(update_fields=["policy", "support_tier", "deadline", "clock_remaining_seconds"])
+    _clock_event(
+        question,
+        events.CLOCK_UPGRADED,
+        actor=None,
+        from_tier=old.support_tier,
+        tier=new.support_tier,
+        addon=support.addon.code if support.addon else "",
+        consumed_seconds=consumed,
+        deadline_before=previous["deadline"].isoformat() if previous["deadline"] else None,
+        deadline=question.deadline.isoformat() if question.deadline else None,
+        remaining_seconds=question.clock_remaining_seconds,
+    )
+    return True
+
+
+def question_clocks_follow_support_tier(*, organization_id: int, product_id: int, now: datetime | None = None) -> int:
+    """After what an organization's add-ons grant on a product changed (billing's
+    addon_grants_changed): each of its open questions on the product whose clock is running or
+    paused moves to the organization's support tier now, when that tier is better than the
+    question's (question_clock_upgrade). Each question in its own transaction, locked. Returns
+    how many clocks changed."""
+    organization = Organization.objects.filter(pk=organization_id).first()
+    product = Product.objects.filter(pk=product_id).first()
+    if organization is None or product is None:
+        return 0
+    now = now or timezone.now()
+    open_questions = Question.objects.filter(
+        organization=organization,
+        product=product,
+        state=Question.State.OPEN,
+        clock__in=(Question.Clock.RUNNING, Question.Clock.PAUSED),
+    )
+    if not open_questions.exists():
+        return 0  # most grants: nothing to move (and a community not set up yet has no policy to read)
+    support = support_tier_for(organization=organization, product=product)
+    question_ids = list(
+        open_questions.filter(policy__rank__lt=support.policy.rank).order_by("pk").values_list("pk", flat=True)
+    )
+    changed = 0
+    for question_id in question_ids:
+        with transaction.atomic():
+            changed += question_clock_upgrade(question_lock(question_id), support=support, now=now)
+    return changed
 
 
 def _upvoted_from_outside(question: Question) -> bool:
