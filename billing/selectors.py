@@ -705,6 +705,19 @@ def addons_granting(*, organization_id: int, product_id: int | None = None) -> Q
     return rows.select_related("addon", "subscription__product", "subscription__edition")
 
 
+# Training --------------------------------------------------------------------------------------
+
+
+def training_usage(*, since: datetime | None = None) -> QuerySet[TrainingAssignment]:
+    """Staff: who used what training, newest first (since a moment, or all): each assignment
+    with its organization, person, course (and product), who assigned it, the credits it took
+    and the packs they came from (`spends`), and whether it was withdrawn or completed."""
+    rows = TrainingAssignment.objects.select_related(
+        "organization", "user", "course__product", "assigned_by"
+    ).prefetch_related("spends__pack")
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    return rows.order_by("-created_at", "-pk")
 def addon_refusal(*, subscription: Subscription, addon: AddOn) -> str:
     """Why `addon` cannot be bought on `subscription` (its base) now, as a sentence saying what
     is wrong and what to do; empty when it can. The card on file is checked when buying."""
@@ -722,6 +735,8 @@ def addon_refusal(*, subscription: Subscription, addon: AddOn) -> str:
         return f"{product.name} is suspended: pay what it owes first, then add {addon.name}."
     if addon.pricing == AddOn.Pricing.ONE_OFF:
         return ""
+    if subscription.status == Subscription.Status.PAST_DUE:
+        return f"{product.name} has an unpaid renewal invoice: pay it first, then add {addon.name}."
     if subscription.status != Subscription.Status.ACTIVE or not subscription.interval or not subscription.current_period_end:
         on_trial = subscription.status == Subscription.Status.TRIALING
         return (
@@ -848,18 +863,3 @@ def addon_subscription_for_user(*, user, public_id) -> AddOnSubscription:
     if found is None:
         raise NotFound("Add-on not found.")
     return found
-
-
-# Training --------------------------------------------------------------------------------------
-
-
-def training_usage(*, since: datetime | None = None) -> QuerySet[TrainingAssignment]:
-    """Staff: who used what training, newest first (since a moment, or all): each assignment
-    with its organization, person, course (and product), who assigned it, the credits it took
-    and the packs they came from (`spends`), and whether it was withdrawn or completed."""
-    rows = TrainingAssignment.objects.select_related(
-        "organization", "user", "course__product", "assigned_by"
-    ).prefetch_related("spends__pack")
-    if since is not None:
-        rows = rows.filter(created_at__gte=since)
-    return rows.order_by("-created_at", "-pk")

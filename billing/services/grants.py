@@ -55,19 +55,25 @@ def addon_grants_changed_if_any(*, subscription: Subscription) -> None:
         addon_grants_changed_send(organization_id=subscription.organization_id, product_id=subscription.product_id)
 
 
-def addon_invoice_apply(*, invoice: Invoice, actor: User | None = None) -> AddOnSubscription | TrainingPack:
+def addon_invoice_apply(
+    *, invoice: Invoice, actor: User | None = None, create: bool = True
+) -> AddOnSubscription | TrainingPack | None:
     """Grant what an add-on invoice (kind addon) buys: a training pack for a one-off add-on
     (training_pack_grant), otherwise the add-on subscription on the invoice's base, created, or
     made active again when it was trialing (bought during its trial) or suspended (its
     purchase-order invoice overdue, now paid).
 
     Idempotent: called when the invoice is issued on purchase-order terms and again when it is
-    paid, and a second call changes nothing. Call inside the caller's transaction, with the
+    paid, and a second call changes nothing. With `create` False (a purchase-order invoice paid
+    by transfer: it was granted at issue), only what it granted is reactivated; an add-on that
+    has ended since (removed, its base ended) is not started again by paying the debt. Call inside the caller's transaction, with the
     organization, the base subscription and the invoice locked (the billing lock order).
     """
     addon = invoice.addon
     if addon.pricing == AddOn.Pricing.ONE_OFF:
-        pack = training_pack_grant(invoice=invoice, actor=actor)
+        pack = training_pack_grant(invoice=invoice, actor=actor) if create else TrainingPack.objects.filter(invoice=invoice).first()
+        if pack is None:
+            return None
         if pack.suspended_at is not None:
             pack.suspended_at = None
             pack.save(update_fields=["suspended_at"])
@@ -79,6 +85,8 @@ def addon_invoice_apply(*, invoice: Invoice, actor: User | None = None) -> AddOn
         .first()
     )
     if live is None:
+        if not create:
+            return None
         live = AddOnSubscription.objects.create(
             organization_id=invoice.organization_id,
             subscription_id=invoice.subscription_id,

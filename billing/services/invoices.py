@@ -240,7 +240,11 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
         addon = invoice.addon
         # A recurring add-on paid after its base ended (a purchase order paid late) starts nothing.
         if subscription.status != Subscription.Status.CANCELED or addon.pricing == AddOn.Pricing.ONE_OFF:
-            addon_invoice_apply(invoice=invoice, actor=payment.created_by if payment else None)
+            addon_invoice_apply(
+                invoice=invoice,
+                actor=payment.created_by if payment else None,
+                create=invoice.collection_method != BillingAccount.Collection.INVOICE,  # granted at issue
+            )
         event_record(
             name=billing_events.ADDON_BOUGHT,
             user=payment.created_by if payment else None,

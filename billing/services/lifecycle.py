@@ -573,7 +573,8 @@ def overdue_tick(*, now: datetime, report: TickReport) -> None:
                     subject=f"Invoice {invoice.number} is overdue",
                     body=(
                         f"Invoice {invoice.number} (PO {invoice.po_number or '-'}) was due on {day(invoice.due_at)}. "
-                        f"{subscription.product.name} will be suspended if it stays unpaid."
+                        f"{invoice.addon.name if invoice.addon_id else subscription.product.name} will be suspended "
+                        "if it stays unpaid."
                     ),
                 )
 

@@ -374,3 +374,20 @@ def test_an_add_on_is_found_only_by_its_own_organizations_members(localstripe, c
     assert selectors.addon_subscription_for_user(user=member, public_id=row.public_id) == row
     with pytest.raises(NotFound):
         selectors.addon_subscription_for_user(user=UserFactory(), public_id=row.public_id)
+
+
+def test_paying_an_old_purchase_order_add_on_invoice_does_not_start_an_ended_add_on_again(localstripe, catalog):
+    organization, admin, subscription = paid_organization(localstripe, interval="month")
+    BillingAccount.objects.filter(organization=organization).update(collection_method="invoice", po_number="PO-9", net_terms_days=60)
+    invoice = addon_buy(subscription=subscription, addon=tracker_addon("premium-support"), actor=admin, request_key=_key())
+    granted = AddOnSubscription.objects.get()
+    addon_remove(addon_subscription=granted, actor=admin)
+    lifecycle.lifecycle_tick(now=subscription.current_period_end + timedelta(minutes=5))
+    granted.refresh_from_db()
+    assert granted.status == AddOnSubscription.Status.CANCELED and granted.cancel_reason == REMOVED_BY_ADMIN
+    renewal = Invoice.objects.get(kind=Invoice.Kind.RENEWAL)
+    assert not renewal.lines.filter(addon__isnull=False).exists()
+    invoices.invoice_mark_paid_by_transfer(invoice=invoice, actor=admin)
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.PAID
+    assert not AddOnSubscription.objects.exclude(status=AddOnSubscription.Status.CANCELED).exists()
