@@ -122,8 +122,10 @@ def test_another_organization_sees_none_of_it(client, team):
     other_organization, other_admin = organization_on("standard")
     client.force_login(other_admin)
     assert client.post(reverse("training_withdraw", args=[assignment.public_id])).status_code == 404
-    page = visible_text(client.get(reverse("training")).content.decode())
+    html = client.get(reverse("training")).content.decode()
+    page = visible_text(html)
     assert "Rosa Diaz" not in page and "0 credits left" in page and "No training credits yet." in page
+    assert "Buy a training pack to assign colleagues" in page and f'action="{reverse("training_assign")}"' not in html
     assert _assign(client, colleague).status_code == 400  # not one of their members
     assignment.refresh_from_db()
     assert assignment.withdrawn_at is None
