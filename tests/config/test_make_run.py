@@ -24,7 +24,7 @@ def test_demo_data_alone_makes_every_apps_demo_data_and_again_changes_nothing(ca
     assert Membership.objects.filter(organization__name="Acme").count() == 40  # dana, sam, 38 demo users
     assert Sequence.objects.get(key="trial-welcome").steps.count() == 3
     assert Experiment.objects.filter(key="onboarding-emails").exists()
-    assert Question.objects.count() == 3
+    assert Question.objects.count() == 4  # community_demo's 3, and Hooli's (addons_demo)
     assert Response.objects.count() == 40
 
 
