@@ -2,7 +2,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
@@ -10,7 +10,7 @@ from django.utils.dateformat import format as date_format
 from accounts.models import Membership, Organization
 from accounts.selectors import membership_is_admin
 from accounts.services import seats_in_use
-from catalog.models import AddOn, Edition, Product
+from catalog.models import AddOn, Course, Edition, Product
 from common.exceptions import NotFound
 from common.money import money
 
@@ -22,6 +22,7 @@ from .models import (
     Payment,
     Subscription,
     TrainingAssignment,
+    TrainingPack,
     WebhookEvent,
 )
 from .pricing import addon_edition_includes, addon_edition_meets, addon_unit_price, unit_price
@@ -76,7 +77,11 @@ def get_payment_for_user(*, user, payment_public_id):
 def invoices_of(*, organization: Organization):
     from .models import Invoice
 
-    return Invoice.objects.filter(organization=organization).select_related("subscription__product").order_by("-issued_at")
+    return (
+        Invoice.objects.filter(organization=organization)
+        .select_related("subscription__product", "addon")
+        .order_by("-issued_at")
+    )
 
 
 def get_open_invoice_for_organization(*, organization: Organization, invoice_public_id):
@@ -598,6 +603,87 @@ def organizations_over_sales_threshold(*, minimum_minor: int, since: datetime) -
     )
     organizations = Organization.objects.in_bulk([row["organization"] for row in totals])
     return [(organizations[row["organization"]], row["total"]) for row in totals]
+
+
+# Add-on and training pages (billing/views/addons.py, training.py) ------------------------------
+
+
+def addon_of_product(*, product: Product, code: str) -> AddOn | None:
+    """The product's add-on with this code, if it is on sale."""
+    return AddOn.objects.filter(product=product, code=code, is_active=True).select_related("min_edition").first()
+
+
+def addon_subscription_live(*, subscription: Subscription, addon: AddOn) -> AddOnSubscription | None:
+    """The add-on on this base subscription that is not removed (trialing, active or suspended)."""
+    return (
+        AddOnSubscription.objects.filter(subscription=subscription, addon=addon)
+        .exclude(status=AddOnSubscription.Status.CANCELED)
+        .select_related("addon", "subscription__product")
+        .first()
+    )
+
+
+def addon_invoices_overdue(*, organization: Organization) -> dict[int, Invoice]:
+    """The organization's open add-on invoices past their due date, by add-on id (the newest
+    of each): what a suspended add-on's state names."""
+    overdue: dict[int, Invoice] = {}
+    for invoice in Invoice.objects.filter(
+        organization=organization, kind=Invoice.Kind.ADDON, status=Invoice.Status.OPEN, due_at__lt=timezone.now()
+    ).order_by("issued_at"):
+        overdue[invoice.addon_id] = invoice
+    return overdue
+
+
+def training_packs_of(*, organization: Organization) -> QuerySet[TrainingPack]:
+    """The organization's training packs, newest first, with the invoice that bought each."""
+    return (
+        TrainingPack.objects.filter(organization=organization)
+        .select_related("addon__product", "invoice")
+        .order_by("-granted_at", "-pk")
+    )
+
+
+def training_courses_of(*, organization: Organization) -> list[Course]:
+    """The catalog's active courses of the products the organization has (live subscriptions)."""
+    products = Subscription.objects.filter(organization=organization, status__in=Subscription.LIVE_STATUSES).values(
+        "product"
+    )
+    return list(Course.objects.filter(product__in=products, is_active=True).select_related("product"))
+
+
+def training_assignments_of(*, organization: Organization, user=None) -> QuerySet[TrainingAssignment]:
+    """The organization's assignments that were not withdrawn (of one person, if given), newest first."""
+    rows = TrainingAssignment.objects.filter(organization=organization, withdrawn_at__isnull=True)
+    if user is not None:
+        rows = rows.filter(user=user)
+    return rows.select_related("course__product", "user", "assigned_by").order_by("-created_at", "-pk")
+
+
+def get_training_assignment_for_user(*, user, organization: Organization, assignment_public_id) -> TrainingAssignment:
+    """An assignment of `organization`, which the user must belong to; NotFound for anyone else's."""
+    assignment = (
+        TrainingAssignment.objects.select_related("course", "user", "organization")
+        .filter(
+            public_id=assignment_public_id,
+            organization=organization,
+            organization__in=Membership.objects.filter(user=user).values("organization"),
+        )
+        .first()
+    )
+    if assignment is None:
+        raise NotFound("Assignment not found.")
+    return assignment
+
+
+def training_packs_expiring(*, within: timedelta) -> QuerySet[TrainingPack]:
+    """Staff: packs with credits left that expire within `within`, soonest first."""
+    now = timezone.now()
+    return (
+        TrainingPack.objects.filter(expired_at__isnull=True, expires_at__gt=now, expires_at__lte=now + within)
+        .filter(credits_used__lt=F("credits"))
+        .select_related("organization", "addon__product")
+        .order_by("expires_at", "pk")
+    )
 
 
 # Add-ons ---------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ then signs in as each demo role and visits every page:
 - sam@acme.example (member): /app/, the community list, a question, ask;
 - the in-product demo accounts (gina, gus, ian, uma): their workspace in the demo product with
   the kit's message;
+- hana@hooli.example (admin, purchase-order terms): billing's add-ons, the price page of
+  Premium support, the training page;
 - staff@flywheel.localhost: every staff page;
 - the dev mailbox and one email.
 
@@ -57,6 +59,8 @@ DOCS = {
     "dana-app-390": "app-390.png",
     "dana-billing-trial-1280": "billing-1280.png",
     "staff-funnel-1280": "staff-funnel-1280.png",
+    "hana-addon-price-1280": "addon-confirm-po-1280.png",
+    "hana-addon-price-390": "addon-confirm-po-390.png",
     "gina-tracker-trial-ends-1280": "in-product-trial-ends-1280.png",
     "uma-wiki-survey-390": "in-product-survey-390.png",
 }
@@ -409,6 +413,18 @@ def member(camera: Camera, width: int) -> None:
     page.context.close()
 
 
+def admin_addons(camera: Camera, width: int) -> None:
+    """hana@hooli.example (addons_demo): Hooli's add-ons on billing, the price page of Premium
+    support (purchase-order wording), the training page."""
+    page = camera.person(width, "hana@hooli.example")
+    camera.shoot(page, "hana-billing-addons", "/billing/")
+    confirm = first_href(page, "#add-tracker-premium-support")
+    if confirm:
+        camera.shoot(page, "hana-addon-price", confirm)
+    camera.shoot(page, "hana-training", "/billing/training/")
+    page.context.close()
+
+
 def staff(camera: Camera, width: int) -> None:
     page = camera.person(width, "staff@flywheel.localhost")
     camera.shoot(page, "staff-after-sign-in")
@@ -424,6 +440,7 @@ def staff(camera: Camera, width: int) -> None:
     camera.shoot(page, "staff-community-metrics", "/staff/community/metrics/")
     camera.shoot(page, "staff-community-moderation", "/staff/community/moderation/")
     camera.shoot(page, "staff-sales-leads", "/staff/sales-leads/")
+    camera.shoot(page, "staff-training", "/staff/training/")
     page.context.close()
 
 
@@ -442,6 +459,7 @@ def take_all(system: System, out: Path) -> Camera:
             admin_buys(camera)
             for width in WIDTHS:
                 admin_paid(camera, width)
+                admin_addons(camera, width)
                 member(camera, width)
                 staff(camera, width)
         finally:

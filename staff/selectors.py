@@ -9,7 +9,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.urls import reverse
 
-from billing.selectors import organizations_over_sales_threshold, webhook_events_dead_count
+from billing.selectors import (
+    organizations_over_sales_threshold,
+    training_packs_expiring,
+    training_usage,
+    webhook_events_dead_count,
+)
 from community import selectors as community_selectors
 from experiments.selectors import events_dead_count, experiments_running_count, signups_between
 from feedback import selectors as feedback_selectors
@@ -61,6 +66,8 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
     enrolled = sum(row.enrolled for row in onboarding)
     sent = sum(row.sent for row in onboarding)
 
+    assigned = training_usage(since=now - timedelta(days=30)).filter(withdrawn_at__isnull=True).count()
+    expiring = training_packs_expiring(within=timedelta(days=30)).count()
     leads = organizations_over_sales_threshold(
         minimum_minor=settings.SALES_THRESHOLD_MINOR, since=now - timedelta(days=365)
     )
@@ -131,6 +138,16 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
             reverse("sales_leads"),
             "Organizations whose spend in a year passed the sales threshold.",
             [Figure(f"{len(leads)}", plural(len(leads), "organization above the threshold", "organizations above the threshold"))],
+        ),
+        StaffPage(
+            "Training usage",
+            reverse("staff_training"),
+            "Who was assigned to which course, and training packs whose credits expire soon.",
+            [
+                Figure(f"{assigned}", plural(assigned, "assignment in 30 days", "assignments in 30 days")),
+                Figure(f"{expiring}", plural(expiring, "pack expiring within 30 days", "packs expiring within 30 days"),
+                       "warning" if expiring else ""),
+            ],
         ),
         StaffPage(
             "Analytics events",

@@ -40,7 +40,7 @@ from .access import admin_organization, admin_subscription
 from .return_to import ReturnTrip, return_trip_of, with_return_trip
 
 
-def _to_payment(payment: Payment, trip: ReturnTrip | None) -> HttpResponse:
+def to_payment(payment: Payment, trip: ReturnTrip | None) -> HttpResponse:
     """The payment's page, carrying the way back to the product."""
     return redirect(with_return_trip(reverse("payment_status", args=[payment.public_id]), trip))
 
@@ -97,7 +97,7 @@ def checkout(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
         except FlywheelError as refusal:
             error = refusal.message
         else:
-            return _to_payment(payment, trip)
+            return to_payment(payment, trip)
     account = billing_account_of(organization)
     setup = None
     if not request.htmx and (not account.has_card or request.GET.get("new_card") or request.POST.get("setup_intent")):
@@ -142,7 +142,7 @@ def payment_status(request: HttpRequest, payment_id: uuid.UUID) -> HttpResponse:
             payment_refresh(payment=payment)
         except FlywheelError as error:
             messages.error(request, error.message)
-        return _to_payment(payment, trip)
+        return to_payment(payment, trip)
     if request.htmx and payment.status == payment.Status.REQUIRES_ACTION:
         # The bank wants the customer: reload the whole page, which brings Stripe.js.
         return HttpResponseClientRefresh()
@@ -159,7 +159,7 @@ def payment_status(request: HttpRequest, payment_id: uuid.UUID) -> HttpResponse:
     )
 
 
-def _with_quote_key(request: HttpRequest) -> HttpResponse:
+def with_quote_key(request: HttpRequest) -> HttpResponse:
     """The same price page, with a key of its own in the address. Confirming uses it as the
     request key, so the page (Back, a reload, another tab) can tell before its button whether
     this price was already confirmed, and a second confirmation finds the first one's payment."""
@@ -168,7 +168,7 @@ def _with_quote_key(request: HttpRequest) -> HttpResponse:
     return redirect(f"{request.path}?{query.urlencode()}")
 
 
-def _quote_key(request: HttpRequest) -> str:
+def quote_key_of(request: HttpRequest) -> str:
     key = (request.POST.get("request_key") if request.method == "POST" else request.GET.get("quote")) or ""
     return key if 0 < len(key) <= 64 else ""
 
@@ -180,9 +180,9 @@ def add_seats(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
     confirmed says so (and links its invoice) instead of offering to pay again."""
     subscription = admin_subscription(request, subscription_id)
     organization = subscription.organization
-    key = _quote_key(request)
+    key = quote_key_of(request)
     if request.method == "GET" and not key:
-        return _with_quote_key(request)
+        return with_quote_key(request)
     trip = return_trip_of(request, product=subscription.product)
     data = request.POST if request.method == "POST" else request.GET
     try:
@@ -209,7 +209,7 @@ def add_seats(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
         except FlywheelError as refusal:
             error = refusal.message
         else:
-            return _to_payment(payment, trip)
+            return to_payment(payment, trip)
     return render(
         request,
         "billing/add_seats.html",
@@ -236,9 +236,9 @@ def change_edition(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResp
     refused with the new one shown; a price already confirmed says so instead of a button."""
     subscription = admin_subscription(request, subscription_id)
     organization = subscription.organization
-    key = _quote_key(request)
+    key = quote_key_of(request)
     if request.method == "GET" and not key:
-        return _with_quote_key(request)
+        return with_quote_key(request)
     trip = return_trip_of(request, product=subscription.product)
     data = request.POST if request.method == "POST" else request.GET
     edition = edition_of_product(product=subscription.product, code=data.get("edition", ""), active_only=True)
@@ -260,7 +260,7 @@ def change_edition(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResp
             error = refusal.message
         else:
             if isinstance(outcome, Payment):
-                return _to_payment(outcome, trip)
+                return to_payment(outcome, trip)
             if trip is not None:
                 return redirect(trip.url)  # nothing to pay: straight back to the product
             messages.success(
@@ -273,7 +273,7 @@ def change_edition(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResp
     elif request.method == "POST" and done is not None:
         payment = invoice_payment_last(invoice=done)
         if payment is not None:
-            return _to_payment(payment, trip)
+            return to_payment(payment, trip)
     subscription.refresh_from_db()
     quote = None
     if done is None:
@@ -341,7 +341,7 @@ def card_update(request: HttpRequest) -> HttpResponse:
             except FlywheelError as refusal:
                 messages.error(request, refusal.message)
                 return redirect(with_return_trip(reverse("billing"), trip))
-            return _to_payment(payment, trip)
+            return to_payment(payment, trip)
     try:
         setup = card_setup_start(organization=organization, actor=request.user)
     except FlywheelError as refusal:

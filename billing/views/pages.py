@@ -23,6 +23,8 @@ from ..exceptions import CheckoutInvalid, TrialSpent
 from ..formats import day
 from ..models import Subscription
 from ..selectors import (
+    addon_invoices_overdue,
+    addon_offers_of,
     catalog_currencies,
     edition_of_product,
     editions_to_change_to,
@@ -45,6 +47,7 @@ from ..services.subscriptions import (
     subscription_keep,
     subscription_pay_now,
 )
+from ..services.training import training_balance
 from .access import admin_organization, admin_subscription, member_organization
 from .return_to import return_trip_of, with_return_trip
 
@@ -54,8 +57,23 @@ def billing_page(request: HttpRequest) -> HttpResponse:
     """The organization's products, card on file and invoices."""
     organization, is_admin = member_organization(request)
     subscriptions = list(subscriptions_of(organization=organization))
+    offers = addon_offers_of(organization=organization)
+    overdue = addon_invoices_overdue(organization=organization)
     for subscription in subscriptions:
         subscription.other_editions = editions_to_change_to(subscription=subscription)
+        # Each add-on with the invoice that suspends it (when its own invoice is overdue), and a
+        # training add-on with the product's training balance.
+        subscription.addon_rows = [
+            (
+                offer,
+                overdue.get(offer.addon.pk),
+                training_balance(organization=organization, product=subscription.product)
+                if offer.addon.training_credits
+                else None,
+            )
+            for offer in offers
+            if offer.subscription.pk == subscription.pk
+        ]
     return render(
         request,
         "billing/billing.html",

@@ -27,6 +27,7 @@ STAFF_MENU = [
     ("Community metrics", "community_metrics"),
     ("Moderation", "community_moderation"),
     ("Sales leads", "sales_leads"),
+    ("Training usage", "staff_training"),
     ("Admin", "admin:index"),
 ]
 

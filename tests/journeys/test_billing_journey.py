@@ -102,7 +102,7 @@ def test_free_at_its_seat_limit_buys_adds_seats_and_tries_wiki(
 
         # 3. The billing page's Upgrade leads to the same checkout; buy Standard there.
         page.goto("/billing/")
-        upgrade = page.locator("#billing-tracker a.button")
+        upgrade = page.locator("#billing-tracker > a.button")
         expect(upgrade).to_have_text("Upgrade")
         expect(upgrade).to_have_attribute("href", f"/billing/checkout/{tracker.public_id}/")
         upgrade.click()

@@ -43,7 +43,7 @@ def test_trial_admin_pays_by_card(celery_worker, catalog, localstripe, live_serv
     try:
         _log_in(page, live_server.url, admin.email)
         page.goto(f"{live_server.url}/billing/")
-        page.click("#billing-tracker a.button")
+        page.click("#billing-tracker > a.button")
         page.locator("input[name=seats]").fill("2")
         expect(page.locator("#quote-total")).to_have_text("USD 16.30")  # 2 x 8.15, before paying
         _enter_card(page, number)
