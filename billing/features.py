@@ -124,7 +124,7 @@ def _page(path: str, organization: Organization, **params: str) -> str:
 
 def addon_page_url(*, subscription: Subscription, addon: AddOn) -> str:
     """The add-on's page on Flywheel (its price and one button; the add-on pages' route)."""
-    return _page(f"/billing/addons/{subscription.public_id}/{addon.code}/", subscription.organization)
+    return _page(reverse("addon_buy", args=[subscription.public_id, addon.code]), subscription.organization)
 
 
 def _per(interval: str) -> str:

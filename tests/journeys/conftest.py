@@ -52,6 +52,14 @@ def viewport(request) -> dict[str, int]:
     return VIEWPORTS[request.param]
 
 
+def _selector(target) -> str:
+    """axe's target of a node: a selector, a list of them, or (inside a shadow root) a list of
+    lists, the host's selector first."""
+    if isinstance(target, list):
+        return " >>> ".join(_selector(part) for part in target)
+    return str(target)
+
+
 class PageChecks:
     """What every page a journey visits must pass, whatever its content: axe-core finds no
     serious or critical violation, and on a phone the page does not scroll sideways.
@@ -79,8 +87,7 @@ class PageChecks:
         for violation in results.response["violations"]:
             if violation.get("impact") not in FAILING_IMPACTS:
                 continue
-            targets = "; ".join(" ".join(node["target"]) if isinstance(node["target"], list) else str(node["target"])
-                                for node in violation["nodes"][:8])
+            targets = "; ".join(_selector(node["target"]) for node in violation["nodes"][:8])
             more = f" (+{len(violation['nodes']) - 8} more)" if len(violation["nodes"]) > 8 else ""
             self.problems.append(
                 f"{where}: axe {violation['id']} [{violation['impact']}] {violation['help']}: {targets}{more}"
