@@ -48,6 +48,7 @@ from django.db.models.functions import Cast, Coalesce, Upper
 from common.money import money
 
 from .events import (
+    ADDON_BOUGHT,
     EDITION_CHANGED,
     PAYMENT_REFUNDED,
     SEATS_ADDED,
@@ -65,7 +66,7 @@ GBSTATS_ERRORS = {
     "ZERO_NEGATIVE_VARIANCE": "Nothing to compare yet: every unit so far has the same result.",
 }
 # Money in (each a paid invoice) and money back, with `amount_minor` and `currency`.
-PAYMENT_EVENTS = (SUBSCRIPTION_PAID, SEATS_ADDED, EDITION_CHANGED, SUBSCRIPTION_RENEWED)
+PAYMENT_EVENTS = (SUBSCRIPTION_PAID, SEATS_ADDED, ADDON_BOUGHT, EDITION_CHANGED, SUBSCRIPTION_RENEWED)
 REFUND_EVENTS = (PAYMENT_REFUNDED,)
 
 

@@ -18,6 +18,9 @@ SEAT_LIMIT_REACHED = "seat_limit_reached"
 SUBSCRIPTION_STARTED = "subscription_started"
 SUBSCRIPTION_PAID = "subscription_paid"
 SEATS_ADDED = "seats_added"
+# An add-on bought (billing/services/addons.py): its amount counts as revenue once, when it is
+# granted (a card payment that succeeded, or a purchase-order invoice issued on net terms).
+ADDON_BOUGHT = "addon_bought"
 SUBSCRIPTION_RENEWED = "subscription_renewed"
 EDITION_CHANGED = "edition_changed"
 PAYMENT_FAILED = "payment_failed"
@@ -41,7 +44,7 @@ SIGNUP_FUNNEL = [
 
 KNOWN_EVENTS = frozenset(
     SIGNUP_FUNNEL
-    + [INVITEE_JOINED, ENVIRONMENT_FAILED, JOINED_BY_DOMAIN, SEAT_LIMIT_REACHED, SUBSCRIPTION_STARTED, SUBSCRIPTION_PAID, SEATS_ADDED, SUBSCRIPTION_RENEWED, EDITION_CHANGED, PAYMENT_FAILED, TRIAL_ENDED, SUBSCRIPTION_SUSPENDED,
+    + [INVITEE_JOINED, ENVIRONMENT_FAILED, JOINED_BY_DOMAIN, SEAT_LIMIT_REACHED, SUBSCRIPTION_STARTED, SUBSCRIPTION_PAID, SEATS_ADDED, ADDON_BOUGHT, SUBSCRIPTION_RENEWED, EDITION_CHANGED, PAYMENT_FAILED, TRIAL_ENDED, SUBSCRIPTION_SUSPENDED,
        PAYMENT_REFUNDED]
 )
 
@@ -97,6 +100,7 @@ EVENT_LABELS = {
     SUBSCRIPTION_STARTED: "Started a subscription",
     SUBSCRIPTION_PAID: "Paid",
     SEATS_ADDED: "Added seats",
+    ADDON_BOUGHT: "Bought an add-on",
     SUBSCRIPTION_RENEWED: "Renewed",
     EDITION_CHANGED: "Changed edition",
     PAYMENT_FAILED: "A payment failed",

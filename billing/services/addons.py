@@ -24,6 +24,7 @@ from accounts.selectors import admin_membership_require
 from accounts.services import organization_lock
 from catalog.models import AddOn
 from common.money import money
+from experiments import events
 from experiments.services import event_record
 
 from .. import events as billing_events
@@ -242,7 +243,7 @@ def addon_buy(
         # Net terms: granted now, paid by transfer within them.
         addon_invoice_apply(invoice=invoice, actor=actor)
         event_record(
-            name=billing_events.ADDON_BOUGHT,
+            name=events.ADDON_BOUGHT,
             user=actor,
             organization=organization,
             properties={

@@ -23,7 +23,6 @@ from common.tasks import enqueue_on_commit
 from experiments import events
 from experiments.services import event_record
 
-from .. import events as billing_events
 from .. import tasks
 from ..documents import document_pdf, invoice_document
 from ..entitlements import entitlements_invalidate
@@ -245,8 +244,11 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
                 actor=payment.created_by if payment else None,
                 create=invoice.collection_method != BillingAccount.Collection.INVOICE,  # granted at issue
             )
+        # Bought once: a purchase-order add-on was recorded when its invoice was issued (and granted).
+        if invoice.collection_method == BillingAccount.Collection.INVOICE:
+            return invoice
         event_record(
-            name=billing_events.ADDON_BOUGHT,
+            name=events.ADDON_BOUGHT,
             user=payment.created_by if payment else None,
             organization=invoice.organization,
             properties={

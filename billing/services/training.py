@@ -315,8 +315,35 @@ def _pack_expire(pack: TrainingPack, *, now: datetime, report: TrainingTickRepor
         organization=pack.organization,
         properties={"pack": str(pack.public_id), "product": pack.addon.product.code, "credits_lost": lost},
     )
+    if lost > 0:
+        organization = pack.organization
+        product = pack.addon.product.name
+        _admins_email(
+            organization,
+            subject=f"{credits_text(lost)} of {product} training expired",
+            body=(
+                f"{credits_text(lost).capitalize()} of {product} training that {organization.name} had not spent "
+                f"expired on {day(pack.expires_at)} and can no longer be used.\n\n"
+                f"To train more colleagues, buy a {product} training pack: {_training_url()}"
+            ),
+        )
     report.training_expired += 1
     report.handled.append(f"training pack expired {pack.public_id}")
+
+
+def _admins_email(organization, *, subject: str, body: str) -> None:
+    """One email to the organization's admins, saying why they receive it."""
+    admins = sorted(
+        Membership.objects.filter(organization=organization, role=Membership.Role.ADMIN).values_list("user__email", flat=True)
+    )
+    if admins:
+        mail_queue(
+            EmailMessage(
+                subject=email_subject(subject),
+                body=email_text(body=body, reason=f"You receive this email because you are an admin of {organization.name}."),
+                to=admins,
+            )
+        )
 
 
 def _pack_remind(pack: TrainingPack, *, now: datetime, report: TrainingTickReport) -> None:
@@ -330,25 +357,14 @@ def _pack_remind(pack: TrainingPack, *, now: datetime, report: TrainingTickRepor
     pack.save(update_fields=["expiry_reminders_sent"])
     organization = pack.organization
     product = pack.addon.product.name
-    admins = sorted(
-        Membership.objects.filter(organization=organization, role=Membership.Role.ADMIN).values_list("user__email", flat=True)
+    _admins_email(
+        organization,
+        subject=f"{credits_text(left)} of {product} training {'expires' if left == 1 else 'expire'} in {threshold} days",
+        body=(
+            f"{organization.name} has {credits_text(left)} of {product} training left that expire on "
+            f"{day(pack.expires_at)}. Credits not spent by then are lost.\n\n"
+            f"Assign colleagues to {product} courses before then: {_training_url()}"
+        ),
     )
-    if admins:
-        mail_queue(
-            EmailMessage(
-                subject=email_subject(
-                    f"{credits_text(left)} of {product} training {'expires' if left == 1 else 'expire'} in {threshold} days"
-                ),
-                body=email_text(
-                    body=(
-                        f"{organization.name} has {credits_text(left)} of {product} training left that expire on "
-                        f"{day(pack.expires_at)}. Credits not spent by then are lost.\n\n"
-                        f"Assign colleagues to {product} courses before then: {_training_url()}"
-                    ),
-                    reason=f"You receive this email because you are an admin of {organization.name}.",
-                ),
-                to=admins,
-            )
-        )
     report.training_reminders += 1
     report.handled.append(f"training reminder {threshold}d {pack.public_id}")

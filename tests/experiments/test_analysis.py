@@ -194,6 +194,7 @@ def test_revenue_counts_every_paid_invoice_less_what_was_given_back():
         _event(events.SUBSCRIPTION_PAID, organization=organization, amount_minor=10_000, currency="USD")
         _event(events.SEATS_ADDED, organization=organization, days=3, amount_minor=2_000, currency="USD")
         _event(events.EDITION_CHANGED, organization=organization, days=5, amount_minor=5_000, currency="USD")
+        _event(events.ADDON_BOUGHT, organization=organization, days=8, amount_minor=6_600, currency="USD")
         _event(events.SUBSCRIPTION_RENEWED, organization=organization, days=29, amount_minor=10_000, currency="USD")
         _event(events.SUBSCRIPTION_RENEWED, organization=organization, days=31, amount_minor=10_000, currency="USD")  # too late
     _event(events.PAYMENT_REFUNDED, organization=refunded, days=6, amount_minor=10_000, currency="usd", source="refund")
@@ -201,7 +202,7 @@ def test_revenue_counts_every_paid_invoice_less_what_was_given_back():
 
     analysis = experiment_analyse(experiment=experiment)
 
-    assert _metrics(analysis)["revenue"] == {"control": 27_000, "treatment": 15_000}
+    assert _metrics(analysis)["revenue"] == {"control": 33_600, "treatment": 21_600}
     assert [metric.label for metric in analysis.metrics][-1] == "Revenue in the first 30 days per unit, USD"
 
 

@@ -78,6 +78,11 @@ def test_reminders_at_30_and_7_days_then_expiry(catalog):
     assert pack.expired_at == end + timedelta(minutes=15) and pack.credits_left == 0
     lost = sorted(event.properties["credits_lost"] for event in Event.objects.filter(name="training_pack_expired"))
     assert lost == [0, 10]
+    # The admins are told what was lost (once: the spent pack lost nothing, and says nothing).
+    expired = [message for message in _training_mails() if "expired" in message.subject]
+    assert [message.subject for message in expired] == ["[Flywheel] 10 credits of Tracker training expired"]
+    assert expired[0].to == [admin.email]
+    assert "10 credits of Tracker training that" in expired[0].body and "expired on 2 Mar 2027" in expired[0].body
     with time_machine.travel(end + timedelta(hours=1), tick=False):
         assert training_balance(organization=organization).credits_left == 0
 
