@@ -733,6 +733,20 @@ def addon_refusal(*, subscription: Subscription, addon: AddOn) -> str:
         return f"{edition} already includes {addon.name}: there is nothing to buy."
     if subscription.status == Subscription.Status.SUSPENDED:
         return f"{product.name} is suspended: pay what it owes first, then add {addon.name}."
+    overdue = (
+        Invoice.objects.filter(
+            organization_id=subscription.organization_id,
+            status=Invoice.Status.OPEN,
+            collection_method="invoice",
+            due_at__lt=timezone.now(),
+        )
+        .order_by("due_at")
+        .first()
+    )
+    if overdue is not None:
+        return f"Invoice {overdue.number} was due on {day(overdue.due_at)}: pay it first, then add {addon.name}."
+    if subscription.cancel_at_period_end and subscription.current_period_end:
+        return f"{product.name} ends on {day(subscription.current_period_end)}: keep it first, then add {addon.name}."
     if addon.pricing == AddOn.Pricing.ONE_OFF:
         return ""
     if subscription.status == Subscription.Status.PAST_DUE:

@@ -314,6 +314,11 @@ def _addons_parse(check: _Checker, raw: dict, where: str, *, editions: list[Edit
         addon_currency = raw_addon.get("currency", currency)
         if not (isinstance(addon_currency, str) and re.fullmatch(r"[A-Z]{3}", addon_currency)):
             check.problem(addon_where, "currency", f"must be a three-letter ISO code, got {addon_currency!r}")
+        elif addon_currency != currency:
+            check.problem(
+                addon_where, "currency",
+                f"must be the product's currency ({currency}): an add-on is billed on the product's invoices, got {addon_currency!r}",
+            )
         requires = check.text(raw_addon, addon_where, "requires_edition", required=False, limit=64)
         if requires and requires not in edition_codes:
             check.problem(addon_where, "requires_edition", f"must be one of this product's editions ({', '.join(sorted(edition_codes))}), got {requires!r}")
@@ -338,6 +343,21 @@ def _addons_parse(check: _Checker, raw: dict, where: str, *, editions: list[Edit
             check.problem(addon_where, "training_valid_days", "training credits need both training_credits and training_valid_days")
         if not (features or support_tier or credits):
             check.problem(addon_where, "features", "an add-on grants something: features, a support_tier or training_credits")
+        # What each pricing can grant: a one-off add-on is a training pack (credits that expire);
+        # features and a support tier last as long as a per-seat or flat add-on is paid for.
+        if pricing == AddOn.Pricing.ONE_OFF and (features or support_tier or not credits):
+            check.problem(
+                addon_where, "training_credits",
+                "a one_off add-on grants training credits (training_credits and training_valid_days) and nothing else; "
+                "features and a support_tier are per_seat or flat",
+            )
+        if recurring and credits:
+            check.problem(addon_where, "training_credits", "training credits are a one_off add-on's; a per_seat or flat add-on grants features or a support_tier")
+        if trial_days and support_tier:
+            check.problem(
+                addon_where, "trial_days",
+                "a support tier cannot be tried: the questions it moves to a faster clock keep it after the trial",
+            )
         addons.append(
             AddOnSpec(
                 code=code,

@@ -70,6 +70,8 @@ class AddOnQuote:
     interval: str
     collection: str
     token: str
+    # Units billed from the renewal (a per-seat add-on follows a seat removal waiting for it).
+    renewal_quantity: int = 0
 
     @property
     def time_left(self) -> str:
@@ -146,6 +148,7 @@ def addon_quote(*, subscription: Subscription, addon: AddOn, at: datetime | None
         period_end=subscription.current_period_end,
         seconds_left=seconds_left,
         renewal_amount_minor=unit * renewal_quantity,
+        renewal_quantity=renewal_quantity,
         interval=subscription.interval,
         collection=str(collection),
         token=quote_token_make(kind="addon", subscription=subscription, detail=addon.code, at=now, total_minor=amount),

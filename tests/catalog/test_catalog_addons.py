@@ -64,6 +64,10 @@ def test_add_ons_sync_idempotently_and_a_removed_one_is_deactivated_not_deleted(
         (("one_off_price_minor = 50000\n", "one_off_price_minor = 50000\n  trial_days = 7\n"), "add-on 'training', field 'trial_days': only a per_seat or flat add-on can have a trial"),
         (("one_off_price_minor = 50000\n", "one_off_price_minor = 50000\n  monthly_price_minor = 100\n"), "add-on 'training', field 'one_off_price_minor': a one_off add-on has one price above 0, and no monthly or annual price"),
         ((GITHUB, GITHUB + '\n  colour = "blue"'), "add-on 'github', field 'colour': is not a known field (a typo?)"),
+        ((GITHUB, GITHUB + '\n  currency = "EUR"'), "add-on 'github', field 'currency': must be the product's currency (USD): an add-on is billed on the product's invoices, got 'EUR'"),
+        (("one_off_price_minor = 50000\n", 'one_off_price_minor = 50000\n  features = ["github-sync"]\n'), "add-on 'training', field 'training_credits': a one_off add-on grants training credits (training_credits and training_valid_days) and nothing else"),
+        (('support_tier = "premium"\n\n  [[products.addons]]\n  code = "training"', 'support_tier = "premium"\n  training_credits = 5\n  training_valid_days = 30\n\n  [[products.addons]]\n  code = "training"'), "add-on 'premium-support', field 'training_credits': training credits are a one_off add-on's"),
+        (('support_tier = "premium"\n\n  [[products.addons]]\n  code = "training"', 'support_tier = "premium"\n  trial_days = 14\n\n  [[products.addons]]\n  code = "training"'), "add-on 'premium-support', field 'trial_days': a support tier cannot be tried"),
         (('code = "premium-support"', 'code = "github"'), "add-on 'github', field 'code': is used by another add-on of this product too"),
     ],
 )

@@ -391,3 +391,31 @@ def test_paying_an_old_purchase_order_add_on_invoice_does_not_start_an_ended_add
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID
     assert not AddOnSubscription.objects.exclude(status=AddOnSubscription.Status.CANCELED).exists()
+
+
+def test_an_overdue_purchase_order_invoice_stops_further_add_ons_until_it_is_paid(localstripe, catalog):
+    organization, admin, subscription = paid_organization(localstripe, interval="year")
+    BillingAccount.objects.filter(organization=organization).update(collection_method="invoice", po_number="PO-42", net_terms_days=30)
+    training = tracker_addon("training")
+    first = addon_buy(subscription=subscription, addon=training, actor=admin, request_key=_key())
+    assert addon_quote(subscription=subscription, addon=training).amount_minor == training.one_off_price_minor
+
+    with time_machine.travel(first.due_at + timedelta(days=1), tick=False):
+        refusal = f"Invoice {first.number} was due on {first.due_at:%-d %b %Y}: pay it first, then add"
+        for addon in (training, tracker_addon("premium-support")):
+            with pytest.raises(CheckoutInvalid, match=refusal):
+                addon_buy(subscription=subscription, addon=addon, actor=admin, request_key=_key())
+        assert TrainingPack.objects.count() == 1 and Invoice.objects.filter(kind=Invoice.Kind.ADDON).count() == 1
+
+        invoices.invoice_mark_paid_by_transfer(invoice=first, actor=admin)
+        addon_buy(subscription=subscription, addon=training, actor=admin, request_key=_key())
+        assert TrainingPack.objects.count() == 2  # a top-up, once the debt is paid
+
+
+def test_no_add_on_is_sold_on_a_product_that_is_ending(localstripe, catalog):
+    organization, admin, subscription = paid_organization(localstripe)
+    Subscription.objects.filter(pk=subscription.pk).update(cancel_at_period_end=True)
+    subscription.refresh_from_db()
+    for code in ("training", "github"):
+        with pytest.raises(CheckoutInvalid, match="Tracker ends on .*: keep it first, then add"):
+            addon_quote(subscription=subscription, addon=tracker_addon(code))

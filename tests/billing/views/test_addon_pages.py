@@ -121,6 +121,14 @@ def test_per_seat_add_on_is_priced_for_every_seat(client, paid):
     assert "costs USD 7.50 per month (5 seats × USD 1.50)" in text
     assert page.context["quote"].quantity == 5
 
+    # Seats removed at renewal: the renewal's price and its breakdown both count the seats left.
+    Subscription.objects.filter(pk=subscription.pk).update(pending_seat_limit=3)
+    with time_machine.travel(BUY_AT, tick=False):
+        url, page = _confirm_page(client, subscription, "github")
+    text = visible_text(page.content.decode())
+    assert "5 seats × USD 1.50 per seat per month, prorated" in text
+    assert "costs USD 4.50 per month (3 seats × USD 1.50)" in text
+
 
 def test_a_declined_card_is_explained_and_grants_nothing(client, paid, localstripe):
     organization, admin, subscription = paid
