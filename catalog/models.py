@@ -24,6 +24,9 @@ class Product(models.Model):
     # The origins (scheme://host[:port]) the product's pages run on: the in-product kit answers
     # calls from these only (CORS), and Flywheel's pages go back only to these (docs/in-product.md).
     kit_origins = models.JSONField(default=list, blank=True)
+    # The activity event names (reported through the activity API) that make a person an
+    # active user of the product that day (docs/activity.md); any other name is kept, not counted.
+    activity_events = models.JSONField(default=list, blank=True)
     position = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -33,6 +33,7 @@ PRODUCT_FIELDS = {
     "provisioning_url",
     "provisioning_secret_env",
     "kit_origins",
+    "activity_events",
     "editions",
     "addons",
     "courses",
@@ -127,6 +128,7 @@ class ProductSpec:
     provisioning_url: str
     provisioning_secret_env: str
     kit_origins: list[str] = field(default_factory=list)
+    activity_events: list[str] = field(default_factory=list)
     editions: list[EditionSpec] = field(default_factory=list)
     addons: list[AddOnSpec] = field(default_factory=list)
     courses: list[CourseSpec] = field(default_factory=list)
@@ -282,6 +284,22 @@ def _feature_codes(check: _Checker, data: dict, where: str) -> list[str]:
         check.problem(where, "features", "must be a list of lowercase feature codes")
         return []
     return list(features)
+
+
+ACTIVITY_EVENT_PATTERN = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+MAX_ACTIVITY_EVENTS = 100
+
+
+def _activity_events(check: _Checker, raw: dict, where: str) -> list[str]:
+    """A product's `activity_events`: the event names that make a person active that day."""
+    names = raw.get("activity_events", [])
+    if not (isinstance(names, list) and all(isinstance(name, str) and ACTIVITY_EVENT_PATTERN.fullmatch(name) for name in names)):
+        check.problem(where, "activity_events", "must be a list of event names: lowercase letters, digits and _ . : -, at most 64 characters each")
+        return []
+    if len(names) > MAX_ACTIVITY_EVENTS or len(set(names)) != len(names):
+        check.problem(where, "activity_events", f"must list each name once, at most {MAX_ACTIVITY_EVENTS} names")
+        return []
+    return list(names)
 
 
 def _addons_parse(check: _Checker, raw: dict, where: str, *, editions: list[EditionSpec], currency: str) -> list[AddOnSpec]:
@@ -445,6 +463,7 @@ def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
         url = check.text(raw, where, "provisioning_url", required=False, limit=200)
         secret_env = check.text(raw, where, "provisioning_secret_env", required=False, limit=128)
         kit_origins = check.origins(raw, where, "kit_origins")
+        activity_events = _activity_events(check, raw, where)
         if provisioner not in Product.Provisioner.values:
             check.problem(
                 where, "provisioner", f"must be one of {', '.join(Product.Provisioner.values)}, got {provisioner!r}"
@@ -519,6 +538,7 @@ def catalog_parse(text: str, *, source: str = "catalog") -> list[ProductSpec]:
                 provisioning_url=url,
                 provisioning_secret_env=secret_env,
                 kit_origins=kit_origins,
+                activity_events=activity_events,
                 editions=editions,
                 addons=addons,
                 courses=_courses_parse(check, raw, where, addons=addons),
@@ -624,6 +644,7 @@ def catalog_sync(*, path: Path | None = None, text: str | None = None) -> SyncRe
             "provisioning_url": spec.provisioning_url,
             "provisioning_secret_env": spec.provisioning_secret_env,
             "kit_origins": spec.kit_origins,
+            "activity_events": spec.activity_events,
             "position": position,
             "is_active": True,
         }

@@ -6,7 +6,8 @@ organization API key, `Authorization: Bearer fw_live_...` (accounts/api_auth.py)
 that organization. docs/api.md describes each operation.
 
 Routers, in the order the schema lists them: billing's entitlements and prompts (billing/api.py)
-at /v1/, the NPS survey (feedback/api.py) at /v1/feedback/.
+at /v1/, the NPS survey (feedback/api.py) at /v1/feedback/, products' activity (activity/api.py)
+at /v1/activity.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
 from accounts.api_auth import ApiKeyAuth
+from activity.api import router as activity_router
 from billing.api import router as billing_router
 from common.exceptions import FlywheelError, NotFound, PermissionDenied
 from feedback.api import router as feedback_router
@@ -44,3 +46,4 @@ def flywheel_error(request: HttpRequest, error: FlywheelError) -> HttpResponse:
 
 api.add_router("/v1/", billing_router)
 api.add_router("/v1/feedback/", feedback_router)
+api.add_router("/v1/", activity_router)

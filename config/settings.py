@@ -117,6 +117,7 @@ INSTALLED_APPS = [
     "catalog",
     "experiments",
     "provisioning",
+    "activity",
     "billing",
     "onboarding",
     "community",
@@ -329,6 +330,11 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-stripe-payments": {
         "task": "billing.tasks.payments_reconcile",
         "schedule": crontab(hour=3, minute=41),
+    },
+    "prune-raw-activity": {
+        # Raw product activity past ACTIVITY_RAW_RETENTION_DAYS; the daily rollups stay (docs/activity.md).
+        "task": "activity.tasks.activity_raw_prune",
+        "schedule": crontab(hour=4, minute=13),
     },
 }
 
@@ -611,6 +617,13 @@ COMMUNITY_SUPPORT_LEAD_EMAIL = env("COMMUNITY_SUPPORT_LEAD_EMAIL", "support-lead
 # FEEDBACK_SAMPLING_RATE (0..1) of members is drawn per FEEDBACK_SAMPLING_PERIOD_DAYS, and at most
 # FEEDBACK_DAILY_CAP_PER_ORGANIZATION asks per organization per UTC day (0: no cap).
 FEEDBACK_MIN_TENURE_DAYS = env_int("FEEDBACK_MIN_TENURE_DAYS", 14)
+
+# Product activity (docs/activity.md): raw events are kept this many days (`manage.py
+# activity_prune` and the beat delete older ones; the daily rollups stay), and events older than
+# this are refused on arrival, so a retried batch can never be counted twice.
+ACTIVITY_RAW_RETENTION_DAYS = env_int("ACTIVITY_RAW_RETENTION_DAYS", 90)
+# Events per POST /api/v1/activity.
+ACTIVITY_BATCH_MAX = env_int("ACTIVITY_BATCH_MAX", 1000)
 FEEDBACK_AFTER_RESPONSE_DAYS = env_int("FEEDBACK_AFTER_RESPONSE_DAYS", 90)
 FEEDBACK_AFTER_DISMISSAL_DAYS = env_int("FEEDBACK_AFTER_DISMISSAL_DAYS", 30)
 FEEDBACK_UNANSWERED_DAYS = env_int("FEEDBACK_UNANSWERED_DAYS", 7)

@@ -130,3 +130,17 @@ def test_codes_and_builtin_fields_are_checked_strictly(db):
     with pytest.raises(CatalogError, match="must be at most 2000000000"):
         catalog_sync(text=too_big)
     assert not Product.objects.exists()
+
+
+@pytest.mark.django_db
+def test_activity_events_are_loaded_and_checked():
+    catalog_sync()
+    assert Product.objects.get(code="tracker").activity_events == ["card_created", "card_moved", "card_commented", "board_viewed"]
+    sample = Path(settings.CATALOG_FILE).read_text()
+    for bad, problem in (
+        ('activity_events = ["page_created", "page_edited", "page_viewed"]', 'activity_events = ["Page Created"]'),
+        ('activity_events = ["page_created", "page_edited", "page_viewed"]', 'activity_events = ["page_viewed", "page_viewed"]'),
+    ):
+        with pytest.raises(CatalogError) as refused:
+            catalog_sync(text=sample.replace(bad, problem, 1))
+        assert any(p.startswith("product 'wiki', field 'activity_events'") for p in refused.value.problems), refused.value.problems
