@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from accounts import api_key_views, developer_views, verification_views
 from accounts import views as accounts_views
+from activity import views as activity_views
 from config.api import api as flywheel_api
 from experiments import views as experiments_views
 from inproduct import launch_views as inproduct_launch_views
@@ -33,6 +34,7 @@ urlpatterns = [
     path("provisioning/callback", provisioning_views.callback, name="provisioning_callback"),
     path("staff/", staff_views.staff_home, name="staff_home"),
     path("staff/funnel/", experiments_views.funnel, name="staff_funnel"),
+    path("staff/usage/", activity_views.staff_usage, name="staff_usage"),
     path("dev/mailbox/", accounts_views.dev_mailbox, name="dev_mailbox"),
     path("dev/mailbox/<str:name>", accounts_views.dev_mailbox, name="dev_mailbox_message"),
     # Before allauth's own: its confirmation page, telling a used link from a broken one, and

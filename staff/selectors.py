@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.urls import reverse
 
+from activity.selectors import usage_figures
 from billing.selectors import (
     organizations_over_sales_threshold,
     training_packs_expiring,
@@ -78,6 +79,7 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
     def plural(count: int, one: str, many: str) -> str:
         return one if count == 1 else many
 
+    usage = usage_figures()
     dead_webhooks = webhook_events_dead_count()
     running = experiments_running_count()
     refused = events_dead_count()
@@ -89,6 +91,12 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
             "From signing up to paying, step by step, for a period you choose.",
             [Figure(f"{signups.count}", f"{people(signups.count)} signed up in the last 7 days"),
              Figure(f"{signups.verified}", "of them verified their email")],
+        ),
+        StaffPage(
+            "Product usage",
+            reverse("staff_usage"),
+            "How many people use each product (daily, weekly, monthly) and how often they come back.",
+            [Figure(f"{row.mau}", f"{people(row.mau)} active in {row.product.name} in 30 days") for row in usage[:2]],
         ),
         StaffPage(
             "Support queue",

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.django_db
 CSS = Path(settings.BASE_DIR, "static", "css", "flywheel.css")
 STAFF_MENU = [
     ("Funnel", "staff_funnel"),
+    ("Product usage", "staff_usage"),
     ("Experiments", "staff_experiments"),
     ("Onboarding emails", "staff_onboarding"),
     ("NPS", "feedback_staff_report"),
