@@ -46,7 +46,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 PASSWORD = "flywheel-demo"  # noqa: S105 - the demo accounts' documented password
 PROSPECT_PASSWORD = "plum-Orchard-47-kettle"  # noqa: S105 - a made-up account in a throwaway database
 WIDTHS = {1280: 800, 390: 844}
-DEMO_COMMANDS = ["demo_data", "onboarding_demo", "community_demo", "feedback_demo", "inproduct_demo", "addons_demo"]
+DEMO_COMMANDS = ["demo_data", "onboarding_demo", "community_demo", "feedback_demo", "inproduct_demo", "addons_demo", "activity_demo"]
 TIMEOUT_MS = 30_000
 
 # The pictures docs/screenshots/ keeps (README.md shows them): shot name -> file name.
