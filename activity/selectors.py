@@ -79,3 +79,21 @@ def usage_figures(*, as_of: date | None = None, organization_id: int | None = No
         )
         for product in Product.objects.filter(is_active=True).order_by("position", "code")
     ]
+
+
+def active_people(*, organization_ids: list[int], as_of: date | None = None) -> dict[tuple[int, int], int]:
+    """People active in the 30 days ending on `as_of` (yesterday by default), per (organization
+    id, product id): each organization's MAU per product, the numerator of its active-seat
+    ratio (active people / paid seats). One query."""
+    as_of = as_of or last_whole_day()
+    rows = (
+        ActivityDay.objects.filter(
+            organization_id__in=organization_ids,
+            active_events__gt=0,
+            day__gte=as_of - timedelta(days=MONTH_DAYS - 1),
+            day__lte=as_of,
+        )
+        .values("organization", "product")
+        .annotate(people=Count("user", distinct=True))
+    )
+    return {(row["organization"], row["product"]): row["people"] for row in rows}

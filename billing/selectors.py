@@ -877,3 +877,16 @@ def addon_subscription_for_user(*, user, public_id) -> AddOnSubscription:
     if found is None:
         raise NotFound("Add-on not found.")
     return found
+
+
+def live_subscriptions_of(*, organization_ids: list[int]) -> dict[int, list[Subscription]]:
+    """The live subscriptions of each organization, by organization id (the sales-leads page's
+    active seats: people active beside the seats paid for)."""
+    found: dict[int, list[Subscription]] = {organization_id: [] for organization_id in organization_ids}
+    for subscription in (
+        Subscription.objects.filter(organization_id__in=organization_ids, status__in=Subscription.LIVE_STATUSES)
+        .select_related("product")
+        .order_by("product__position", "product__code")
+    ):
+        found[subscription.organization_id].append(subscription)
+    return found

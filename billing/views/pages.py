@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.exceptions import FlywheelError
 from accounts.services import seats_in_use
+from activity.selectors import active_people
 from common.staff import staff_required
 
 from ..exceptions import CheckoutInvalid, TrialSpent
@@ -29,6 +30,7 @@ from ..selectors import (
     edition_of_product,
     editions_to_change_to,
     invoices_of,
+    live_subscriptions_of,
     organizations_over_sales_threshold,
     products_to_try,
     subscriptions_of,
@@ -59,8 +61,11 @@ def billing_page(request: HttpRequest) -> HttpResponse:
     subscriptions = list(subscriptions_of(organization=organization))
     offers = addon_offers_of(organization=organization)
     overdue = addon_invoices_overdue(organization=organization)
+    active = active_people(organization_ids=[organization.pk])
     for subscription in subscriptions:
         subscription.other_editions = editions_to_change_to(subscription=subscription)
+        # Its people active in the last 30 days, beside the seats it pays for (docs/activity.md).
+        subscription.active_people = active.get((organization.pk, subscription.product_id), 0)
         # Each add-on with the invoice that suspends it (when its own invoice is overdue), and a
         # training add-on with the product's training balance.
         subscription.addon_rows = [
@@ -232,6 +237,22 @@ def sales_leads(request: HttpRequest) -> HttpResponse:
     since = timezone.now() - timedelta(days=365)
     # The threshold and the totals are in the catalog's currency (it prices every edition in one).
     currencies = catalog_currencies()
+    leads = organizations_over_sales_threshold(minimum_minor=settings.SALES_THRESHOLD_MINOR, since=since)
+    # Beside each: its people active in the last 30 days per product, against the seats it pays
+    # for (12 of 100 is a risk; 98 of 100, an expansion).
+    ids = [organization.pk for organization, _ in leads]
+    active, subscriptions = active_people(organization_ids=ids), live_subscriptions_of(organization_ids=ids)
+    rows = [
+        (
+            organization,
+            total,
+            [
+                (subscription, active.get((organization.pk, subscription.product_id), 0))
+                for subscription in subscriptions[organization.pk]
+            ],
+        )
+        for organization, total in leads
+    ]
     return render(
         request,
         "billing/sales_leads.html",
@@ -239,6 +260,6 @@ def sales_leads(request: HttpRequest) -> HttpResponse:
             "currency": currencies.pop().upper() if len(currencies) == 1 else "",
             "since": since,
             "threshold_minor": settings.SALES_THRESHOLD_MINOR,
-            "leads": organizations_over_sales_threshold(minimum_minor=settings.SALES_THRESHOLD_MINOR, since=since),
+            "leads": rows,
         },
     )
