@@ -239,7 +239,8 @@ def test_a_revoked_key_is_refused(client, trial_organization):
     organization, admin = trial_organization
     key, raw = api_keys.api_key_create(organization=organization, actor=admin, name="old")
     api_keys.api_key_revoke(api_key=key, actor=admin)
-    _check(client, raw, 401, product="tracker", feature="sso")
+    refused = _check(client, raw, 401, product="tracker", feature="sso")
+    assert set(refused) == {"detail"}  # nothing of the organization: no offers, no entitlement
 
 
 # The tenant wall --------------------------------------------------------------------------------
