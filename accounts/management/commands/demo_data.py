@@ -43,6 +43,17 @@ def demo_user_create(email: str, **extra: object) -> User:
     return user
 
 
+def demo_user_ensure(email: str, name: str) -> User:
+    """The demo user with this email (made with DEMO_PASSWORD and `name` when missing), its
+    address verified, so it signs in at once. For the apps' demo commands."""
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        first, _, last = name.partition(" ")
+        user = demo_user_create(email, first_name=first, last_name=last)
+    EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+    return user
+
+
 class Command(BaseCommand):
     help = "Create demo accounts and an organization on a trial (never in production)."
 

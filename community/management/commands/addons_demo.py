@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.management.commands.demo_data import DEMO_PASSWORD, demo_user_create
+from accounts.management.commands.demo_data import DEMO_PASSWORD, demo_user_ensure
 from accounts.models import Membership, Organization, User
 from accounts.services import organization_create_for_signup, user_signup_record
 from billing.models import BillingAccount, Subscription
@@ -77,12 +76,7 @@ class Command(BaseCommand):
         )
 
     def _user(self, email: str, name: str) -> User:
-        user = User.objects.filter(email=email).first()
-        if user is None:
-            first, _, last = name.partition(" ")
-            user = demo_user_create(email, first_name=first, last_name=last)
-        EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
-        return user
+        return demo_user_ensure(email, name)
 
     @transaction.atomic
     def _organization(self) -> Organization:
