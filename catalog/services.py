@@ -558,6 +558,28 @@ def _apply(instance: Product | Edition | AddOn | Course, values: dict[str, Any])
     return changed
 
 
+def _product_row_sync(model, *, product: Product, code: str, values: dict[str, Any], existing: dict, noun: str, report: SyncReport) -> int:
+    """Create or update one edition, add-on or course of `product` (by its code); its pk."""
+    label = f"{noun} {product.code}/{code}"
+    row = existing.get((product.pk, code))
+    if row is None:
+        row = model.objects.create(product=product, code=code, **values)
+        report.created.append(label)
+    elif _apply(row, values):
+        row.save()
+        report.updated.append(label)
+    return row.pk
+
+
+def _deactivate_left_out(rows, kept: set[int], *, noun: str, report: SyncReport) -> None:
+    """Deactivate (never delete) the editions, add-ons or courses the file no longer lists."""
+    for row in rows:
+        if row.pk not in kept and row.is_active:
+            row.is_active = False
+            row.save(update_fields=["is_active", "updated_at"])
+            report.deactivated.append(f"{noun} {row.product.code}/{row.code}")
+
+
 def _addon_sync(spec: AddOnSpec, *, product: Product, position: int, existing: dict, report: SyncReport) -> int:
     """Create or update one add-on of `product` (its editions already synced); its pk."""
     values = {
@@ -577,15 +599,7 @@ def _addon_sync(spec: AddOnSpec, *, product: Product, position: int, existing: d
         "position": position,
         "is_active": True,
     }
-    label = f"add-on {product.code}/{spec.code}"
-    addon = existing.get((product.pk, spec.code))
-    if addon is None:
-        addon = AddOn.objects.create(product=product, code=spec.code, **values)
-        report.created.append(label)
-    elif _apply(addon, values):
-        addon.save()
-        report.updated.append(label)
-    return addon.pk
+    return _product_row_sync(AddOn, product=product, code=spec.code, values=values, existing=existing, noun="add-on", report=report)
 
 
 def _course_sync(spec: CourseSpec, *, product: Product, position: int, existing: dict, report: SyncReport) -> int:
@@ -599,15 +613,7 @@ def _course_sync(spec: CourseSpec, *, product: Product, position: int, existing:
         "position": position,
         "is_active": True,
     }
-    label = f"course {product.code}/{spec.code}"
-    course = existing.get((product.pk, spec.code))
-    if course is None:
-        course = Course.objects.create(product=product, code=spec.code, **values)
-        report.created.append(label)
-    elif _apply(course, values):
-        course.save()
-        report.updated.append(label)
-    return course.pk
+    return _product_row_sync(Course, product=product, code=spec.code, values=values, existing=existing, noun="course", report=report)
 
 
 @transaction.atomic
@@ -669,15 +675,12 @@ def catalog_sync(*, path: Path | None = None, text: str | None = None) -> SyncRe
                 "features": edition_spec.features,
                 "is_active": True,
             }
-            label = f"edition {spec.code}/{edition_spec.code}"
-            edition = existing_editions.get((product.pk, edition_spec.code))
-            if edition is None:
-                edition = Edition.objects.create(product=product, code=edition_spec.code, **edition_values)
-                report.created.append(label)
-            elif _apply(edition, edition_values):
-                edition.save()
-                report.updated.append(label)
-            kept_editions.add(edition.pk)
+            kept_editions.add(
+                _product_row_sync(
+                    Edition, product=product, code=edition_spec.code, values=edition_values,
+                    existing=existing_editions, noun="edition", report=report,
+                )
+            )
 
         for addon_position, addon_spec in enumerate(spec.addons):
             kept_addons.add(_addon_sync(addon_spec, product=product, position=addon_position, existing=existing_addons, report=report))
@@ -689,19 +692,7 @@ def catalog_sync(*, path: Path | None = None, text: str | None = None) -> SyncRe
             product.is_active = False
             product.save(update_fields=["is_active", "updated_at"])
             report.deactivated.append(f"product {product.code}")
-    for edition in existing_editions.values():
-        if edition.pk not in kept_editions and edition.is_active:
-            edition.is_active = False
-            edition.save(update_fields=["is_active", "updated_at"])
-            report.deactivated.append(f"edition {edition.product.code}/{edition.code}")
-    for addon in existing_addons.values():
-        if addon.pk not in kept_addons and addon.is_active:
-            addon.is_active = False
-            addon.save(update_fields=["is_active", "updated_at"])
-            report.deactivated.append(f"add-on {addon.product.code}/{addon.code}")
-    for course in existing_courses.values():
-        if course.pk not in kept_courses and course.is_active:
-            course.is_active = False
-            course.save(update_fields=["is_active", "updated_at"])
-            report.deactivated.append(f"course {course.product.code}/{course.code}")
+    _deactivate_left_out(existing_editions.values(), kept_editions, noun="edition", report=report)
+    _deactivate_left_out(existing_addons.values(), kept_addons, noun="add-on", report=report)
+    _deactivate_left_out(existing_courses.values(), kept_courses, noun="course", report=report)
     return report
