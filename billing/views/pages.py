@@ -24,13 +24,13 @@ from ..exceptions import CheckoutInvalid, TrialSpent
 from ..formats import day
 from ..models import Subscription
 from ..selectors import (
+    active_seats_of,
     addon_invoices_overdue,
     addon_offers_of,
     catalog_currencies,
     edition_of_product,
     editions_to_change_to,
     invoices_of,
-    live_subscriptions_of,
     organizations_over_sales_threshold,
     products_to_try,
     subscriptions_of,
@@ -240,19 +240,8 @@ def sales_leads(request: HttpRequest) -> HttpResponse:
     leads = organizations_over_sales_threshold(minimum_minor=settings.SALES_THRESHOLD_MINOR, since=since)
     # Beside each: its people active in the last 30 days per product, against the seats it pays
     # for (12 of 100 is a risk; 98 of 100, an expansion).
-    ids = [organization.pk for organization, _ in leads]
-    active, subscriptions = active_people(organization_ids=ids), live_subscriptions_of(organization_ids=ids)
-    rows = [
-        (
-            organization,
-            total,
-            [
-                (subscription, active.get((organization.pk, subscription.product_id), 0))
-                for subscription in subscriptions[organization.pk]
-            ],
-        )
-        for organization, total in leads
-    ]
+    seats = active_seats_of(organization_ids=[organization.pk for organization, _ in leads])
+    rows = [(organization, total, seats[organization.pk]) for organization, total in leads]
     return render(
         request,
         "billing/sales_leads.html",
