@@ -341,8 +341,18 @@ def retention_heatmap_png(retention: Retention, *, title: str) -> bytes:
     return buffer.getvalue()
 
 
-LIFECYCLE_COLOURS = {"new": BRAND, "returning": "#0f6b3f", "resurrecting": "#a15c00", "dormant": "#b42318"}
-LIFECYCLE_LABELS = {"new": "New", "returning": "Returning", "resurrecting": "Resurrecting", "dormant": "Dormant"}
+LIFECYCLE_COLOURS = {
+    "new": BRAND,
+    "returning": "#0f6b3f",
+    "resurrecting": "#a15c00",
+    "dormant": "#b42318",
+}
+LIFECYCLE_LABELS = {
+    "new": "New",
+    "returning": "Returning",
+    "resurrecting": "Resurrecting",
+    "dormant": "Dormant",
+}
 
 
 def lifecycle_svg(points: list[LifecyclePoint], *, period: str) -> str:
@@ -367,7 +377,11 @@ def lifecycle_svg(points: list[LifecyclePoint], *, period: str) -> str:
         f"{point.resurrecting} resurrecting, {point.dormant} dormant"
         for point in points
     )
-    parts = [_svg_open("lifecycle-chart", width, height, f"People by lifecycle, by {period}: {described}")]
+    parts = [
+        _svg_open(
+            "lifecycle-chart", width, height, f"People by lifecycle, by {period}: {described}"
+        )
+    ]
     for tick in sorted({0.0, ceiling, -floor}):
         if tick < 0 and y(tick) - y(0) < 14:
             continue  # too close to the zero line to label: the bars' table gives the numbers
@@ -378,7 +392,9 @@ def lifecycle_svg(points: list[LifecyclePoint], *, period: str) -> str:
     bar = min(30.0, step * 0.6)
     for index, point in enumerate(points):
         middle = left + step * (index + 0.5)
-        light = "" if point.complete else ' fill-opacity="0.4" stroke-dasharray="3 2" stroke="#555e6e"'
+        light = (
+            "" if point.complete else ' fill-opacity="0.4" stroke-dasharray="3 2" stroke="#555e6e"'
+        )
         base = 0
         for key in ("returning", "resurrecting", "new"):
             value = getattr(point, key)
@@ -398,7 +414,9 @@ def lifecycle_svg(points: list[LifecyclePoint], *, period: str) -> str:
             f'<text x="{middle:.1f}" y="{bottom + 15}" font-size="11" text-anchor="middle" fill="{MUTED}">{_period_label(point.start, period)}</text>'
         )
         if not point.complete:
-            parts.append(f'<text x="{middle:.1f}" y="{bottom + 29}" font-size="10" text-anchor="middle" fill="{MUTED}">so far</text>')
+            parts.append(
+                f'<text x="{middle:.1f}" y="{bottom + 29}" font-size="10" text-anchor="middle" fill="{MUTED}">so far</text>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 

@@ -66,8 +66,12 @@ def staff_usage(request: HttpRequest) -> HttpResponse:
     period, mode = chosen["period"], chosen["mode"]
     as_of = last_whole_day()
     figures = usage_figures(as_of=as_of)
-    trend = monthly_usage(until=as_of.replace(day=1), months=TREND_MONTHS, product_id=product_id, as_of=as_of)
-    cohorts = retention(product_id=product_id, period=period, mode=mode, periods=PERIODS_SHOWN, as_of=as_of)
+    trend = monthly_usage(
+        until=as_of.replace(day=1), months=TREND_MONTHS, product_id=product_id, as_of=as_of
+    )
+    cohorts = retention(
+        product_id=product_id, period=period, mode=mode, periods=PERIODS_SHOWN, as_of=as_of
+    )
     stages = lifecycle(product_id=product_id, period=period, periods=PERIODS_SHOWN, as_of=as_of)
 
     def link(**changes: str) -> str:
@@ -80,15 +84,25 @@ def staff_usage(request: HttpRequest) -> HttpResponse:
             "figures": figures,
             "as_of": as_of,
             "built_at": staff_figures_built_at(as_of=as_of),
-            "rebuild_minutes": round(int(getattr(settings, "ACTIVITY_FIGURES_REBUILD_DELAY", 600)) / 60),
+            "rebuild_minutes": round(
+                int(getattr(settings, "ACTIVITY_FIGURES_REBUILD_DELAY", 600)) / 60
+            ),
             "week_days": WEEK_DAYS,
             "month_days": MONTH_DAYS,
             "product_name": product.name if product else "All products",
             "started_in": product.name if product else "any product",
             "period_letter": period[0].upper(),
-            "product_links": [(code, name, link(product=code), code == chosen["product"]) for code, name in [(ALL, "All products"), *((p.code, p.name) for p in products)]],
-            "period_links": [(label, link(period=key), key == period) for key, label in PERIOD_LABELS.items()],
-            "mode_links": [(label.format(period=period), link(mode=key), key == mode) for key, label in MODE_LABELS.items()],
+            "product_links": [
+                (code, name, link(product=code), code == chosen["product"])
+                for code, name in [(ALL, "All products"), *((p.code, p.name) for p in products)]
+            ],
+            "period_links": [
+                (label, link(period=key), key == period) for key, label in PERIOD_LABELS.items()
+            ],
+            "mode_links": [
+                (label.format(period=period), link(mode=key), key == mode)
+                for key, label in MODE_LABELS.items()
+            ],
             "period": period,
             "trend": trend,
             "trend_chart": mark_safe(mau_trend_svg(trend)),  # noqa: S308 - numbers and escaped text
@@ -98,7 +112,10 @@ def staff_usage(request: HttpRequest) -> HttpResponse:
             "heatmap": mark_safe(retention_heatmap_svg(cohorts)),  # noqa: S308 - numbers and escaped text
             "lifecycle": stages,
             "lifecycle_chart": mark_safe(lifecycle_svg(stages, period=period)),  # noqa: S308 - numbers and escaped text
-            "lifecycle_definitions": [(key, key.capitalize(), text.format(period=period)) for key, text in LIFECYCLE_DEFINITIONS.items()],
+            "lifecycle_definitions": [
+                (key, key.capitalize(), text.format(period=period))
+                for key, text in LIFECYCLE_DEFINITIONS.items()
+            ],
             "first_of_month": date(as_of.year, as_of.month, 1),
         },
     )

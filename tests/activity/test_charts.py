@@ -103,8 +103,12 @@ def test_the_pngs_are_images():
 
 def test_the_lifecycle_bars_stack_above_the_line_and_dormant_below():
     points = [
-        LifecyclePoint(start=date(2026, 11, 23), new=3, returning=10, resurrecting=2, dormant=4, complete=True),
-        LifecyclePoint(start=date(2026, 11, 30), new=1, returning=0, resurrecting=0, dormant=15, complete=False),
+        LifecyclePoint(
+            start=date(2026, 11, 23), new=3, returning=10, resurrecting=2, dormant=4, complete=True
+        ),
+        LifecyclePoint(
+            start=date(2026, 11, 30), new=1, returning=0, resurrecting=0, dormant=15, complete=False
+        ),
     ]
     svg = lifecycle_svg(points, period="week")
     assert (

@@ -26,7 +26,14 @@ NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)  # as_of: Saturday 5 December
 def _active(organization, user, product_code, *days):
     product = Product.objects.get(code=product_code)
     for day in days:
-        ActivityDay.objects.create(organization=organization, user=user, product=product, day=day, events=1, active_events=1)
+        ActivityDay.objects.create(
+            organization=organization,
+            user=user,
+            product=product,
+            day=day,
+            events=1,
+            active_events=1,
+        )
 
 
 @pytest.fixture
@@ -54,13 +61,22 @@ def test_all_products_by_week_with_every_definition(staff_client):
     html = page.content.decode()
     assert "up to the end of Saturday 5 December 2026 (UTC)" in html
     assert "Figures computed now: the stored figures of this day are not built yet" in html
-    assert '<a href="?product=all&amp;period=week&amp;mode=n_day" class="button" aria-current="page">All products</a>' in html
-    assert '<a href="?product=tracker&amp;period=week&amp;mode=n_day" class="button secondary">Tracker</a>' in html
+    assert (
+        '<a href="?product=all&amp;period=week&amp;mode=n_day" class="button" aria-current="page">All products</a>'
+        in html
+    )
+    assert (
+        '<a href="?product=tracker&amp;period=week&amp;mode=n_day" class="button secondary">Tracker</a>'
+        in html
+    )
     # DAU/WAU/MAU (Tracker: bo on 5 Dec; ana and bo in the week; both in 30 days).
     assert '<th scope="row">Tracker</th><td>1</td><td>2</td><td>2</td>' in html
     # The MAU trend over all products: October cy; November ana, bo; December so far ana, bo, cy.
     assert "People active each month: All products" in html
-    assert "Oct 2026 1 people; Nov 2026 2 people, kept 0 % of the month before; Dec 2026 so far 3 people, kept 100 % of the month before" in html
+    assert (
+        "Oct 2026 1 people; Nov 2026 2 people, kept 0 % of the month before; Dec 2026 so far 3 people, kept 100 % of the month before"
+        in html
+    )
     assert "Of the people active in the month before, the share active in this month." in html
     # Retention by week, on week n: ana started 2 Nov (back on 24 Nov: week 3, and 1 Dec: week 4),
     # bo on 23 Nov's week (back 5 Dec: week 1).
@@ -68,11 +84,20 @@ def test_all_products_by_week_with_every_definition(staff_client):
     assert "week of 23 Nov, 1 people (small): 100 %, 100 %" in html
     assert "A cohort is the people who started in any product in the same week" in html
     assert "Cohorts of fewer than 20 people are marked small and left out of the average" in html
-    assert '<a href="?product=all&amp;period=month&amp;mode=n_day" class="button small secondary">By month</a>' in html
-    assert '<a href="?product=all&amp;period=week&amp;mode=unbounded" class="button small secondary">On or after week n</a>' in html
+    assert (
+        '<a href="?product=all&amp;period=month&amp;mode=n_day" class="button small secondary">By month</a>'
+        in html
+    )
+    assert (
+        '<a href="?product=all&amp;period=week&amp;mode=unbounded" class="button small secondary">On or after week n</a>'
+        in html
+    )
     # Lifecycle: week of 30 Nov (so far): ana and bo returning (24, 25 Nov); cy resurrecting.
-    assert "<th scope=\"row\">30 Nov<br><span class=\"muted\">so far</span></th><td>0</td><td>2</td><td>1</td><td>0</td><td>3</td>" in html
-    assert "<th scope=\"row\">23 Nov</th><td>1</td><td>0</td><td>1</td><td>0</td><td>2</td>" in html
+    assert (
+        '<th scope="row">30 Nov<br><span class="muted">so far</span></th><td>0</td><td>2</td><td>1</td><td>0</td><td>3</td>'
+        in html
+    )
+    assert '<th scope="row">23 Nov</th><td>1</td><td>0</td><td>1</td><td>0</td><td>2</td>' in html
     assert (
         '<dt><span class="usage-swatch usage-swatch-resurrecting" aria-hidden="true"></span>Resurrecting</dt>'
         "<dd>Active in the week, not in the week before, but active some time earlier.</dd>"
@@ -87,7 +112,9 @@ def test_one_product_by_month_counting_on_or_after(staff_client):
     # cy started in Wiki in October and came back in December: on or after month 1 and 2.
     assert "month of Oct 2026, 1 people (small): 100 %, 100 %, 100 %" in html
     assert "Counting:</span>" in html and 'aria-current="page">On or after month n</a>' in html
-    assert "<th scope=\"row\">Nov 2026</th><td>0</td><td>0</td><td>0</td><td>−1</td><td>0</td>" in html
+    assert (
+        '<th scope="row">Nov 2026</th><td>0</td><td>0</td><td>0</td><td>−1</td><td>0</td>' in html
+    )
 
 
 @pytest.mark.django_db
@@ -95,8 +122,14 @@ def test_one_product_by_month_counting_on_or_after(staff_client):
     ("params", "sentence"),
     [
         ({"period": "day"}, "“day” is not a period this page knows: use one of week, month."),
-        ({"mode": "bracket"}, "“bracket” is not a mode this page knows: use one of n_day, unbounded."),
-        ({"product": "<b>nope</b>"}, "“&lt;b&gt;nope&lt;/b&gt;” is not a product this page knows: use one of all, tracker, wiki, servicedesk."),
+        (
+            {"mode": "bracket"},
+            "“bracket” is not a mode this page knows: use one of n_day, unbounded.",
+        ),
+        (
+            {"product": "<b>nope</b>"},
+            "“&lt;b&gt;nope&lt;/b&gt;” is not a product this page knows: use one of all, tracker, wiki, servicedesk.",
+        ),
     ],
 )
 def test_a_bad_parameter_is_answered_with_a_sentence(staff_client, params, sentence):
@@ -121,7 +154,9 @@ def test_once_the_day_is_stored_the_page_reads_no_rollup(staff_client):
     with CaptureQueriesContext(connection) as queries:
         page = _get(staff_client, product="tracker")
     assert page.status_code == 200
-    assert not [query["sql"] for query in queries.captured_queries if "activity_activityday" in query["sql"]]
+    assert not [
+        query["sql"] for query in queries.captured_queries if "activity_activityday" in query["sql"]
+    ]
     html = page.content.decode()
     # The same page as computed live, but for the sentence saying where the figures come from
     # (and the per-request CSRF token in the header).
