@@ -317,6 +317,17 @@ def snapshot_counts(*, as_of: date, period: Period, product_key: int) -> PeriodC
     return PeriodCounts.from_json(row) if row is not None else None
 
 
+def staff_figures_latest(*, until: date) -> tuple[date, datetime] | None:
+    """The newest stored staff figures up to `until`: their as_of and when they were built."""
+    row = (
+        StaffFiguresSnapshot.objects.filter(as_of__lte=until)
+        .order_by("-as_of")
+        .values_list("as_of", "built_at")
+        .first()
+    )
+    return (row[0], row[1]) if row else None
+
+
 def staff_figures_built_at(*, as_of: date) -> datetime | None:
     """When the stored staff figures of `as_of` were built; None when there are none (the page
     then computes them live)."""

@@ -259,17 +259,18 @@ def rebuild_delay() -> int:
     return int(getattr(settings, "ACTIVITY_FIGURES_REBUILD_DELAY", 600))
 
 
-def staff_figures_rebuild_soon() -> None:
+def staff_figures_rebuild_soon(*, now: bool = False) -> None:
     """Once the current transaction commits, have the staff figures rebuilt in
-    ACTIVITY_FIGURES_REBUILD_DELAY seconds, unless a rebuild is already pending: the first late
-    batch schedules it, the others find the key and add nothing. The rebuild deletes the key
-    before it reads, so a batch committed after that read schedules the next one, and a batch
-    that found the key had committed before the read: no late event is left out."""
+    ACTIVITY_FIGURES_REBUILD_DELAY seconds (at once with `now`: the page found yesterday's
+    missing), unless a rebuild is already pending: the first late batch schedules it, the
+    others find the key and add nothing. The rebuild deletes the key before it reads, so a
+    batch committed after that read schedules the next one, and a batch that found the key had
+    committed before the read: no late event is left out."""
     from .tasks import staff_figures_rebuild
 
     def schedule() -> None:
-        delay = rebuild_delay()
-        if cache.add(REBUILD_PENDING_KEY, "1", timeout=delay + 300):
+        delay = 0 if now else rebuild_delay()
+        if cache.add(REBUILD_PENDING_KEY, "1", timeout=rebuild_delay() + 300):
             staff_figures_rebuild.apply_async(countdown=delay, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
 
     transaction.on_commit(schedule, robust=True)

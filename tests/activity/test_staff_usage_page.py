@@ -8,13 +8,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+import redis
 import time_machine
+from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from activity.models import ActivityDay
-from activity.services import staff_figures_build
+from activity.services import REBUILD_PENDING_KEY, staff_figures_build
 from catalog.models import Product
 
 from ..conftest import organization_on
@@ -60,7 +63,7 @@ def test_all_products_by_week_with_every_definition(staff_client):
     assert page.status_code == 200
     html = page.content.decode()
     assert "up to the end of Saturday 5 December 2026 (UTC)" in html
-    assert "Figures computed now: the stored figures of this day are not built yet" in html
+    assert "Figures computed now: none are stored yet. They are being built for the next visits" in html
     assert (
         '<a href="?product=all&amp;period=week&amp;mode=n_day" class="button" aria-current="page">All products</a>'
         in html
@@ -142,7 +145,7 @@ def test_a_bad_parameter_is_answered_with_a_sentence(staff_client, params, sente
 
 @pytest.mark.django_db
 def test_once_the_day_is_stored_the_page_reads_no_rollup(staff_client):
-    computed = "Figures computed now: the stored figures of this day are not built yet (the beat builds them at 00:20 UTC)."
+    computed = "Figures computed now: none are stored yet. They are being built for the next visits (and then every night at 00:20 UTC)."
     stored = (
         "Figures over all organizations as stored at 09:00 UTC on 6 Dec; "
         "events that arrive late for earlier days are added within 10 minutes."
@@ -161,6 +164,36 @@ def test_once_the_day_is_stored_the_page_reads_no_rollup(staff_client):
     # The same page as computed live, but for the sentence saying where the figures come from
     # (and the per-request CSRF token in the header).
     assert html.split("<h1>", 1)[1] == before.split("<h1>", 1)[1].replace(computed, stored)
+
+
+def _parked_queue_length() -> int:
+    broker = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    return broker.llen(django_settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+@pytest.mark.django_db
+def test_until_yesterday_is_stored_the_page_shows_the_newest_stored_day_and_asks_for_a_build(
+    staff_client, django_capture_on_commit_callbacks
+):
+    cache.delete(REBUILD_PENDING_KEY)
+    with time_machine.travel(datetime(2026, 12, 5, 0, 20, tzinfo=UTC), tick=False):
+        staff_figures_build()  # the figures up to 4 December
+    queued = _parked_queue_length()
+    with django_capture_on_commit_callbacks(execute=True):
+        html = _get(staff_client).content.decode()  # 6 December: yesterday's are not built yet
+    assert (
+        "These are the figures up to 4 Dec: those up to 5 Dec are being built and show here within a few minutes."
+        in html
+    )
+    assert "up to the end of Friday 4 December 2026 (UTC)" in html
+    # Tracker on 4 Dec: nobody that day; ana in the 7 days (1 Dec); ana and bo in the 30 days.
+    assert '<th scope="row">Tracker</th><td>0</td><td>1</td><td>2</td>' in html
+    assert cache.get(REBUILD_PENDING_KEY) is not None and _parked_queue_length() == queued + 1
+    # A second visit while the build is pending asks for nothing more.
+    with django_capture_on_commit_callbacks(execute=True):
+        _get(staff_client)
+    assert _parked_queue_length() == queued + 1
+    cache.delete(REBUILD_PENDING_KEY)
 
 
 @pytest.mark.django_db
