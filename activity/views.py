@@ -52,15 +52,19 @@ def staff_usage(request: HttpRequest) -> HttpResponse:
     }
     refused = [name for name, value in chosen.items() if value is None]
     if refused:
-        name = refused[0]
-        allowed = {"product": codes, "period": list(PERIOD_LABELS), "mode": list(MODE_LABELS)}[name]
+        given = request.GET.get(refused[0], "")[:40]
+        message = {
+            "product": f"“{given}” is not one of Flywheel's products: choose "
+            + ", ".join(
+                f"{name} (product={code})"
+                for code, name in [(ALL, "All products"), *((p.code, p.name) for p in products)]
+            )
+            + ".",
+            "period": f"“{given}” is not a period this page shows: it shows weeks (period=week) or months (period=month).",
+            "mode": f"“{given}” is not a way of counting retention this page knows: “on period n” (mode=n_day) or “on or after period n” (mode=unbounded).",
+        }[refused[0]]
         return render(
-            request,
-            "activity/staff_usage_refused.html",
-            {
-                "message": f"“{request.GET.get(name, '')[:40]}” is not a {name} this page knows: use one of {', '.join(allowed)}.",
-            },
-            status=400,
+            request, "activity/staff_usage_refused.html", {"message": message}, status=400
         )
     product = next((item for item in products if item.code == chosen["product"]), None)
     product_id = product.pk if product else None

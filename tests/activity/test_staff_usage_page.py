@@ -63,7 +63,10 @@ def test_all_products_by_week_with_every_definition(staff_client):
     assert page.status_code == 200
     html = page.content.decode()
     assert "up to the end of Saturday 5 December 2026 (UTC)" in html
-    assert "Figures computed now: none are stored yet. They are being built for the next visits" in html
+    assert (
+        "Figures computed now: none are stored yet. They are being built for the next visits"
+        in html
+    )
     assert (
         '<a href="?product=all&amp;period=week&amp;mode=n_day" class="button" aria-current="page">All products</a>'
         in html
@@ -124,14 +127,19 @@ def test_one_product_by_month_counting_on_or_after(staff_client):
 @pytest.mark.parametrize(
     ("params", "sentence"),
     [
-        ({"period": "day"}, "“day” is not a period this page knows: use one of week, month."),
+        (
+            {"period": "day"},
+            "“day” is not a period this page shows: it shows weeks (period=week) or months (period=month).",
+        ),
         (
             {"mode": "bracket"},
-            "“bracket” is not a mode this page knows: use one of n_day, unbounded.",
+            "“bracket” is not a way of counting retention this page knows: "
+            "“on period n” (mode=n_day) or “on or after period n” (mode=unbounded).",
         ),
         (
             {"product": "<b>nope</b>"},
-            "“&lt;b&gt;nope&lt;/b&gt;” is not a product this page knows: use one of all, tracker, wiki, servicedesk.",
+            "“&lt;b&gt;nope&lt;/b&gt;” is not one of Flywheel&#x27;s products: choose All products (product=all), "
+            "Tracker (product=tracker), Wiki (product=wiki), Service Desk (product=servicedesk).",
         ),
     ],
 )
