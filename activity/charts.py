@@ -224,7 +224,7 @@ def mau_trend_png(points: list[MonthUsage], *, title: str) -> bytes:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(6.4, 2.8), dpi=100)
+    figure = Figure(figsize=(max(6.4, 0.7 * len(points)), 2.9), dpi=100)
     axes = figure.add_subplot()
     positions = list(range(len(points)))
     for index, point in enumerate(points):
@@ -298,9 +298,11 @@ def retention_heatmap_png(retention: Retention, *, title: str) -> bytes:
                     (n, row),
                     0.96,
                     0.92,
-                    color=fill,
+                    facecolor=fill,
                     alpha=1.0 if complete else 0.45,
                     hatch=None if complete else "//",
+                    edgecolor=fill if complete else MUTED,
+                    linestyle="-" if complete else "--",
                 )
             )
             ink = (
@@ -331,7 +333,7 @@ def retention_heatmap_png(retention: Retention, *, title: str) -> bytes:
     axes.xaxis.tick_top()
     axes.set_yticks([row + 0.5 for row in range(rows)])
     axes.set_yticklabels(labels, fontsize=7)
-    axes.set_title(title, fontsize=10)
+    axes.set_title(title, fontsize=10, pad=20)  # above the period labels, which sit on top
     for spine in axes.spines.values():
         spine.set_visible(False)
     axes.tick_params(length=0)
