@@ -246,11 +246,14 @@ def period_counts(
     organization_id: int | None = None,
     product_id: int | None = None,
     across_products: bool,
+    with_all_products: bool = False,
 ) -> dict[int, PeriodCounts]:
     """The count tables per product id (`across_products=False`: each product on its own, or
     only `product_id`) or for all products at once under ALL_PRODUCTS (a person counts once
     across products), from every active day up to `as_of`, for all organizations or one. One
-    query: the person-level rows stay in the database."""
+    query: the person-level rows stay in the database. `with_all_products` adds the
+    ALL_PRODUCTS tables to each product's in the same statement, from the per-product distinct
+    periods already made (one read of the rollups instead of two: the staff build)."""
     table = ActivityDay._meta.db_table
     where = ["active_events > 0", "day <= %s"]
     params: list[Any] = [connection.ops.adapt_datefield_value(as_of)]
@@ -261,13 +264,20 @@ def period_counts(
         where.append("product_id = %s")
         params.append(product_id)
     product = f"{ALL_PRODUCTS}" if across_products else "product_id"
+    scoped = (
+        "scoped AS (SELECT product_id, user_id, period FROM active UNION ALL "  # noqa: S608 - a constant
+        f"SELECT DISTINCT {ALL_PRODUCTS}, user_id, period FROM active), "
+        if with_all_products and not across_products
+        else "scoped AS (SELECT product_id, user_id, period FROM active), "
+    )
     sql = (
         f"WITH active AS (SELECT DISTINCT {product} AS product_id, user_id, {_period_sql(period)} AS period "  # noqa: S608 - the model's table and fixed SQL; values are parameters
         f"FROM {table} WHERE {' AND '.join(where)}), "
+        f"{scoped}"
         "marked AS (SELECT product_id, period, "
         "MIN(period) OVER (PARTITION BY product_id, user_id) AS cohort, "
         "MAX(period) OVER (PARTITION BY product_id, user_id) AS last, "
-        "LAG(period) OVER (PARTITION BY product_id, user_id ORDER BY period) AS before FROM active) "
+        "LAG(period) OVER (PARTITION BY product_id, user_id ORDER BY period) AS before FROM scoped) "
         "SELECT 'r', product_id, cohort, period, COUNT(*) FROM marked GROUP BY product_id, cohort, period "
         "UNION ALL SELECT 'u', product_id, cohort, last, COUNT(*) FROM marked WHERE period = cohort GROUP BY product_id, cohort, last "
         "UNION ALL SELECT 'l', product_id, period, before, COUNT(*) FROM marked GROUP BY product_id, period, before"

@@ -293,8 +293,7 @@ def staff_figures_build(*, as_of: date | None = None, now: datetime | None = Non
                 cursor.execute("SET LOCAL work_mem = '256MB'")
                 cursor.execute("SET LOCAL jit = off")
         for period in PERIODS:
-            tables = period_counts(period=period, as_of=as_of, across_products=False)
-            tables.update(period_counts(period=period, as_of=as_of, across_products=True))
+            tables = period_counts(period=period, as_of=as_of, across_products=False, with_all_products=True)
             # A row for every product, active or not: a reader finding none computes live.
             for product_id in [ALL_PRODUCTS, *Product.objects.values_list("pk", flat=True)]:
                 tables.setdefault(product_id, PeriodCounts({}, {}, {}))
