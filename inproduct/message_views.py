@@ -23,7 +23,7 @@ from feedback.exceptions import SurveyClosed
 from . import message_cache, services
 from .activity import kit_activity_record
 from .cors import cors_allow, request_origin
-from .exceptions import DoneOnFlywheel, KitError
+from .exceptions import DoneOnFlywheel, KitBadRequest, KitError
 from .identity import bearer_credential, kit_endpoint, kit_json_body
 from .messages import feature_request, message_due, message_seconds
 
@@ -205,7 +205,12 @@ def activity(request: HttpRequest) -> HttpResponse:
     """A batch of what the person did (`element.track(name)`), for the person, organization and
     product the session credential names: {"accepted", "duplicates", "errors"} as the activity
     API answers, each error with the kit's own index and id."""
-    report = kit_activity_record(caller=request.kit, events=kit_json_body(request).get("events"))  # type: ignore[attr-defined]
+    payload = kit_json_body(request)
+    unknown = sorted(set(payload) - {"events"})
+    if unknown:
+        # Who and where are the session credential's: a body that names anything else is refused whole.
+        raise KitBadRequest(f"Unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)[:200]}. Send only the events.")
+    report = kit_activity_record(caller=request.kit, events=payload.get("events"))  # type: ignore[attr-defined]
     return JsonResponse(
         {
             "accepted": report.accepted,

@@ -112,6 +112,17 @@ def test_the_body_cannot_name_another_person_organization_or_product(organizatio
     assert not ActivityDay.objects.filter(user__in=[admin, stranger]).exists()
     assert not ActivityDay.objects.filter(product=wiki).exists()
 
+    # Beside the events too: the whole batch is refused.
+    beside = client.post(
+        reverse("kit_activity"),
+        json.dumps({"events": [event(id_="evt-side-0001")], "user": str(admin.public_id)}),
+        content_type="application/json",
+        **headers(caller),
+    )
+    assert beside.status_code == 400
+    assert beside.json() == {"detail": "Unknown field: user. Send only the events."}
+    assert not ActivityEvent.objects.filter(event_id__endswith="evt-side-0001").exists()
+
 
 @time_machine.travel(NOW, tick=False)
 def test_a_member_cannot_spend_a_colleagues_or_the_product_servers_event_ids(organization, client):
