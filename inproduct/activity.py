@@ -46,7 +46,7 @@ KIT_FIELDS = frozenset({"id", "name", "age_ms"})
 
 
 def kit_batch_max() -> int:
-    return int(getattr(settings, "KIT_ACTIVITY_BATCH_MAX", 100))
+    return int(settings.KIT_ACTIVITY_BATCH_MAX)
 
 
 @dataclass(frozen=True)
