@@ -1,7 +1,8 @@
 """The demo product as an outside product, over HTTP in its own process: Flywheel's launch
 ticket signs a person in (once, for one workspace, for a minute), its page embeds the kit
 under a strict CSP with a token minted per the contract, /flywheel-token refreshes it, and the
-success action's next page reports `first_success` from an external script."""
+pages name what the kit's track() reports from an external script: each view, and after the
+success action what was created and `first_success`."""
 
 from __future__ import annotations
 
