@@ -94,7 +94,9 @@ def usage_from_days(days: Iterable[date], *, day: date) -> PersonUsage:
     )
 
 
-def person_usage_before(*, user_id: int, organization_id: int, product_id: int | None, day: date) -> PersonUsage:
+def person_usage_before(
+    *, user_id: int, organization_id: int, product_id: int | None, day: date
+) -> PersonUsage:
     """The person's use of the product (every product of the organization when None) in that
     organization over the 30 whole UTC days before `day`, and their lifecycle state. One
     aggregate query over their rollups."""
