@@ -10,6 +10,8 @@ import uuid
 
 from django.db import models
 
+from activity.people import USAGE_STATES
+
 
 class Category(models.TextChoices):
     RELIABILITY = "reliability", "Reliability"
@@ -93,8 +95,9 @@ class Survey(models.Model):
 class Response(models.Model):
     """An answer: score 0-10, role, optional comment, and the product context at that moment.
 
-    The snapshot (product, edition, seats, tenure, organization age, paying) is copied, not
-    joined, so a later upgrade does not rewrite what a trial user said. `month` is the first day
+    The snapshot (product, edition, seats, tenure, organization age, paying, and the
+    respondent's use of the product in the 30 days before) is copied, not joined, so a later
+    upgrade does not rewrite what a trial user said. `month` is the first day
     of the UTC month of `submitted_at`: reports group and filter on it.
     """
 
@@ -114,6 +117,13 @@ class Response(models.Model):
     tenure_days = models.PositiveIntegerField(default=0)
     organization_age_days = models.PositiveIntegerField(default=0)
     paying = models.BooleanField(default=False)
+    # The respondent's use of the product (of every product of the organization when there is
+    # none) in the 30 whole UTC days before the answer's day (activity.people.person_usage_before):
+    # days active (0-30) and lifecycle state. Empty only for a row stored without the service.
+    active_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    usage_state = models.CharField(
+        max_length=16, choices=[(state, label) for state, label, _ in USAGE_STATES], blank=True
+    )
     submitted_at = models.DateTimeField()
     month = models.DateField()
     # The categorizer's suggestion, and the category in force (the suggestion until staff

@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 from accounts.models import Membership, Organization, User
+from activity.people import ACTIVE_DAYS_BANDS, USAGE_STATES
 from catalog.models import Edition, Product
 
 from .exceptions import NotFound
@@ -41,14 +42,37 @@ _TENURE_CASE = (
     "CASE WHEN tenure_days < 30 THEN '0-29' WHEN tenure_days < 90 THEN '30-89' "
     "WHEN tenure_days < 365 THEN '90-364' ELSE '365+' END"
 )
-BREAKDOWNS = ["role", "product", "edition", "tenure", "paying", "category"]
+# The band of days active in the 30 days before answering (activity.people.ACTIVE_DAYS_BANDS);
+# NULL (not known) for an answer stored without its usage.
+_ACTIVE_DAYS_CASE = (
+    "CASE "
+    + " ".join(
+        f"WHEN active_days BETWEEN {lowest} AND {highest} THEN '{key}'"
+        for key, _, lowest, highest in ACTIVE_DAYS_BANDS
+    )
+    + " END"
+)
+BREAKDOWNS = ["role", "product", "edition", "tenure", "usage", "active_days", "paying", "category"]
 BREAKDOWN_TITLES = {
     "role": "By role",
     "product": "By product",
     "edition": "By edition",
     "tenure": "By tenure of the respondent",
+    "usage": "By use of the product when answering",
+    "active_days": "By days active in the 30 days before answering",
     "paying": "Paying or not",
     "category": "By category of comment",
+}
+# What each usage breakdown's groups mean, printed beside them.
+BREAKDOWN_DEFINITIONS = {
+    "usage": [(label, definition) for _, label, definition in USAGE_STATES],
+    "active_days": [
+        (
+            "Days active",
+            "the distinct UTC days the respondent used the product they were asked about (every "
+            "product of their organization when none) in the 30 whole days before the day they answered",
+        )
+    ],
 }
 
 
@@ -124,6 +148,8 @@ def breakdown_labels() -> dict[str, dict[str, str]]:
         "product": products,
         "edition": editions,
         "tenure": {key: label for key, label, _, _ in TENURE_BUCKETS},
+        "usage": {state: label for state, label, _ in USAGE_STATES},
+        "active_days": {key: label for key, label, _, _ in ACTIVE_DAYS_BANDS},
         "paying": {"true": "Paying", "false": "Not paying (trial or free)"},
         "category": dict(Category.choices),
     }
@@ -134,7 +160,7 @@ def breakdown_key_label(name: str, value: object, labels: dict[str, dict[str, st
     gives back as True/False and SQLite (`make run` without DATABASE_URL) as 1/0: both read
     "Paying" / "Not paying", never "0"."""
     if value is None:
-        return "none", "Not known"
+        return "unknown", "Not known"
     if name == "paying":
         key = "true" if value in (True, 1, "1", "true", "t") else "false"
     else:
@@ -154,21 +180,23 @@ def questions_asked(*, product_ids: list[int] | None = None) -> list[str]:
 def monthly_report(*, month: date, trend_months: int = 12) -> MonthlyReport:
     """Staff: NPS of `month` (a first of the month) with its margin, last month's, the trend over
     `trend_months` months, and every breakdown of `month`, in one pass over its responses."""
-    dimensions = ["role", "product_id", "edition_id", "tenure", "paying", "category"]
+    dimensions = ["role", "product_id", "edition_id", "tenure", "usage", "active_days", "paying", "category"]
     rows = _grouping_sets(
         dimensions=dimensions,
         sets=[(), *((dimension,) for dimension in dimensions)],
         source=(
             "(SELECT role, product_id, edition_id, paying, score, NULLIF(category, '') AS category, "  # noqa: S608
-            f"{_TENURE_CASE} AS tenure FROM feedback_response WHERE month = %s) AS answers"
+            f"{_TENURE_CASE} AS tenure, NULLIF(usage_state, '') AS usage, {_ACTIVE_DAYS_CASE} AS active_days "
+            "FROM feedback_response WHERE month = %s) AS answers"
         ),
         params=[month],
     )
+    width = len(dimensions)
     labels = breakdown_labels()
     overall = _group("all", "Everyone", Score(0, 0, 0))
     breakdowns: dict[str, list[Group]] = {name: [] for name in BREAKDOWNS}
     for row in rows:
-        grouping, values, counts = row[0:6], row[6:12], row[12:15]
+        grouping, values, counts = row[0:width], row[width : 2 * width], row[2 * width : 2 * width + 3]
         score = Score(responses=counts[0], promoters=counts[1], detractors=counts[2])
         if all(grouping):
             overall = _group("all", "Everyone", score)
@@ -183,6 +211,8 @@ def monthly_report(*, month: date, trend_months: int = 12) -> MonthlyReport:
     order = {
         "role": list(Role.values),
         "tenure": [key for key, _, _, _ in TENURE_BUCKETS],
+        "usage": [state for state, _, _ in USAGE_STATES],
+        "active_days": [key for key, _, _, _ in ACTIVE_DAYS_BANDS],
         "paying": ["true", "false"],
         "category": list(Category.values),
     }
@@ -241,24 +271,33 @@ def organization_report(
     when they agreed to be contacted."""
     since = months_back(until, months - 1)
     rows = _grouping_sets(
-        dimensions=["month", "role"],
-        sets=[(), ("month",), ("role",)],
-        source="(SELECT month, role, score FROM feedback_response WHERE organization_id = %s AND month BETWEEN %s AND %s) AS own",
+        dimensions=["month", "role", "usage"],
+        sets=[(), ("month",), ("role",), ("usage",)],
+        source=(
+            "(SELECT month, role, NULLIF(usage_state, '') AS usage, score FROM feedback_response "
+            "WHERE organization_id = %s AND month BETWEEN %s AND %s) AS own"
+        ),
         params=[organization.pk, since, until],
     )
     own_total = Score(0, 0, 0)
     by_month: dict[date, Score] = {}
     by_role: list[Group] = []
+    by_usage: list[Group] = []
     roles = dict(Role.choices)
-    for month_grouped, role_grouped, month, role, total, promoters, detractors in rows:
+    labels = breakdown_labels()
+    for month_grouped, role_grouped, usage_grouped, month, role, usage, total, promoters, detractors in rows:
         score = Score(responses=total, promoters=promoters, detractors=detractors)
-        if month_grouped and role_grouped:
+        if month_grouped and role_grouped and usage_grouped:
             own_total = score
         elif not month_grouped:
             by_month[_as_date(month)] = score
-        else:
+        elif not role_grouped:
             by_role.append(_group(role, roles.get(role, role), score))
+        else:
+            by_usage.append(_group(*breakdown_key_label("usage", usage, labels), score))
     by_role.sort(key=lambda group: Role.values.index(group.key) if group.key in Role.values else 99)
+    usage_order = [state for state, _, _ in USAGE_STATES]
+    by_usage.sort(key=lambda group: usage_order.index(group.key) if group.key in usage_order else 99)
     everyone = _trend(until=until, months=months)
     overall_score = Score(0, 0, 0)
     for point in everyone:
@@ -303,6 +342,7 @@ def organization_report(
         overall=_group("overall", "All Flywheel customers", overall_score),
         trend=trend,
         by_role=by_role,
+        by_usage=by_usage,
         comments=comment_rows,
     )
 

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from accounts.mail import mail_queue
 from accounts.models import Membership, User
+from activity.people import person_usage_before
 from billing.models import Subscription
 from catalog.models import Product
 from common.tasks import enqueue_on_commit
@@ -210,15 +211,24 @@ def survey_dismiss(*, membership: Membership, survey_public_id: object) -> Surve
 
 
 def _context(*, membership: Membership, product: Product | None, now) -> dict:
-    """The snapshot stored with a response: product, edition, seats, tenure, age, paying."""
+    """The snapshot stored with a response: product, edition, seats, tenure, age, paying, and
+    the respondent's use of that product (of every product of the organization when there is
+    none) in the 30 whole UTC days before today."""
     subscriptions = Subscription.objects.filter(organization_id=membership.organization_id).exclude(
         status=Subscription.Status.CANCELED
     )
     if product is not None:
         subscriptions = subscriptions.filter(product=product)
     subscription = subscriptions.select_related("product", "edition").order_by("created_at", "pk").first()
+    product = subscription.product if subscription else product
+    usage = person_usage_before(
+        user_id=membership.user_id,
+        organization_id=membership.organization_id,
+        product_id=product.pk if product else None,
+        day=now.date(),
+    )
     return {
-        "product": subscription.product if subscription else product,
+        "product": product,
         "edition": subscription.edition if subscription else None,
         "seats": subscription.seat_limit if subscription else 0,
         "paying": bool(
@@ -226,6 +236,8 @@ def _context(*, membership: Membership, product: Product | None, now) -> dict:
         ),
         "tenure_days": max((now - membership.created_at).days, 0),
         "organization_age_days": max((now - membership.organization.created_at).days, 0),
+        "active_days": usage.active_days,
+        "usage_state": usage.state,
     }
 
 

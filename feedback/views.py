@@ -24,7 +24,7 @@ from .charts import trend_svg
 from .exceptions import FlywheelError, NotFound
 from .models import Category, FollowUp, Response
 from .reports import month_of, months_back
-from .selectors import BREAKDOWN_TITLES
+from .selectors import BREAKDOWN_DEFINITIONS, BREAKDOWN_TITLES
 
 
 @login_required
@@ -78,7 +78,10 @@ def staff_report(request: HttpRequest) -> HttpResponse:
         "feedback/staff_report.html",
         {
             "report": result,
-            "breakdowns": [(BREAKDOWN_TITLES[name], groups) for name, groups in result.breakdowns.items()],
+            "breakdowns": [
+                (name, BREAKDOWN_TITLES[name], groups, BREAKDOWN_DEFINITIONS.get(name, []))
+                for name, groups in result.breakdowns.items()
+            ],
             "comments": comments,
             "categories": Category.choices,
             "month_value": f"{month:%Y-%m}",
