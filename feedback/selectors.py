@@ -9,6 +9,7 @@ aggregate in PostgreSQL: the month's breakdowns in one GROUPING SETS pass over t
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
@@ -18,6 +19,8 @@ from django.db.models.expressions import RawSQL
 
 from accounts.models import Membership, Organization, User
 from activity.people import ACTIVE_DAYS_BANDS, USAGE_STATES
+from activity.selectors import MONTH_DAYS, last_whole_day
+from billing.selectors import ActiveSeats, active_seats_of
 from catalog.models import Edition, Product
 
 from .exceptions import NotFound
@@ -344,6 +347,26 @@ def organization_report(
         by_role=by_role,
         by_usage=by_usage,
         comments=comment_rows,
+    )
+
+
+@dataclass(frozen=True)
+class OrganizationUsage:
+    """How much one customer's people use its products, for its admins' report: per live
+    subscription, the people active in the 30 whole UTC days ending `as_of` against its seats."""
+
+    as_of: date
+    days: int
+    active_seats: list[ActiveSeats]
+
+
+def organization_usage(*, organization: Organization) -> OrganizationUsage:
+    """One organization's active people and active-seat ratio per product, from its own
+    activity only (as of yesterday, the last whole UTC day)."""
+    return OrganizationUsage(
+        as_of=last_whole_day(),
+        days=MONTH_DAYS,
+        active_seats=active_seats_of(organization_ids=[organization.pk])[organization.pk],
     )
 
 

@@ -536,6 +536,8 @@ def organization_report_send(*, organization_id: int, month: date) -> Organizati
     context = {
         "organization": organization,
         "report": report,
+        "usage": selectors.organization_usage(organization=organization),
+        "usage_definitions": selectors.BREAKDOWN_DEFINITIONS["usage"],
         "month": month,
         "minimum": settings.FEEDBACK_MIN_GROUP_RESPONSES,
         "report_url": f"{settings.SITE_URL}{reverse('feedback_report')}",

@@ -29,7 +29,9 @@ from .selectors import BREAKDOWN_DEFINITIONS, BREAKDOWN_TITLES
 
 @login_required
 def report(request: HttpRequest) -> HttpResponse:
-    """An organization admin: their own users' NPS against everyone's, by role, and comments.
+    """An organization admin: how many of their people use each product against the seats they
+    pay for, their own users' NPS against everyone's, by role and by use of the product, and
+    comments.
     404 for members who are not admins (and there is no way to name another organization)."""
     membership = request.membership  # type: ignore[attr-defined]
     if not membership_is_admin(membership):
@@ -39,7 +41,13 @@ def report(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "feedback/report.html",
-        {"organization": organization, "report": result, "minimum": selectors.min_group_responses()},
+        {
+            "organization": organization,
+            "report": result,
+            "usage": selectors.organization_usage(organization=organization),
+            "usage_definitions": selectors.BREAKDOWN_DEFINITIONS["usage"],
+            "minimum": selectors.min_group_responses(),
+        },
     )
 
 
