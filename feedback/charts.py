@@ -1,13 +1,18 @@
-"""The NPS trend chart as a PNG (matplotlib, Agg backend: no display, safe in a worker).
+"""The NPS trend chart as a PNG (matplotlib, Agg backend: no display, safe in a worker) and as
+inline SVG; and the trimming of the usage charts (activity.charts draws them) to the months
+that have something to show.
 
-The only importer of matplotlib; imported lazily, since loading it takes a noticeable fraction
-of a second and only the digest needs it.
+Imports matplotlib lazily, since loading it takes a noticeable fraction of a second and only
+the digest needs it.
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from html import escape
+
+from activity.selectors import MonthUsage, Retention
 
 from .reports import MonthPoint, format_nps
 
@@ -24,7 +29,9 @@ def trend_png(points: list[MonthPoint], *, title: str = "NPS by month") -> bytes
     axes = figure.add_subplot()
     labels = [f"{point.month:%b %Y}" for point in points]
     positions = list(range(len(points)))
-    shown = [(index, point.group) for index, point in enumerate(points) if point.group.nps is not None]
+    shown = [
+        (index, point.group) for index, point in enumerate(points) if point.group.nps is not None
+    ]
     if shown:
         axes.errorbar(
             [index for index, _ in shown],
@@ -86,7 +93,9 @@ def trend_svg(points: list[MonthPoint], *, width: int | None = None, height: int
         )
         group = point.group
         if group.nps is None or group.margin is None:
-            parts.append(f'<text x="{x:.1f}" y="{y(0) - 6:.1f}" font-size="10" text-anchor="middle" fill="#8a94a6">too few</text>')
+            parts.append(
+                f'<text x="{x:.1f}" y="{y(0) - 6:.1f}" font-size="10" text-anchor="middle" fill="#8a94a6">too few</text>'
+            )
             continue
         parts.append(
             f'<line x1="{x:.1f}" y1="{y(group.nps + group.margin):.1f}" x2="{x:.1f}" y2="{y(group.nps - group.margin):.1f}" '
@@ -96,3 +105,20 @@ def trend_svg(points: list[MonthPoint], *, width: int | None = None, height: int
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def from_first_use(months: list[MonthUsage], *, at_least: int = 3) -> list[MonthUsage]:
+    """The MAU trend from its first month with anyone active (at least the last `at_least`)."""
+    first = next((index for index, point in enumerate(months) if point.active), len(months))
+    return months[min(first, max(len(months) - at_least, 0)) :]
+
+
+def from_first_cohort(retention: Retention, *, at_least: int = 3) -> Retention:
+    """The heat map from its first cohort with anyone in it (at least the last `at_least`), with
+    as many columns as cohorts: the oldest cohort shown fills its row, no column stays empty."""
+    first = next(
+        (index for index, cohort in enumerate(retention.cohorts) if cohort.size),
+        len(retention.cohorts),
+    )
+    cohorts = retention.cohorts[min(first, max(len(retention.cohorts) - at_least, 0)) :]
+    return replace(retention, cohorts=cohorts, periods=min(retention.periods, len(cohorts)))

@@ -196,7 +196,7 @@ class FollowUp(models.Model):
 class DigestRun(models.Model):
     """The staff digest of one month, claimed once (unique month) before anything is sent.
 
-    The figures, the ten comments and the chart are frozen here when the month is claimed, so
+    The figures, the ten comments and the charts are frozen here when the month is claimed, so
     every staff member reads the same digest and a retried send rebuilds the same message.
     """
 
@@ -204,6 +204,10 @@ class DigestRun(models.Model):
     claimed_at = models.DateTimeField()
     summary = models.JSONField(default=dict)
     chart_png = models.BinaryField()
+    # The usage charts beside the NPS (activity.charts): active people by month, and the
+    # monthly retention heat map. Empty for a digest claimed before they were drawn.
+    mau_chart_png = models.BinaryField(default=b"", blank=True)
+    retention_chart_png = models.BinaryField(default=b"", blank=True)
 
     def __str__(self) -> str:
         return f"Digest of {self.month:%B %Y}"

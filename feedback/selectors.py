@@ -19,7 +19,15 @@ from django.db.models.expressions import RawSQL
 
 from accounts.models import Membership, Organization, User
 from activity.people import ACTIVE_DAYS_BANDS, USAGE_STATES
-from activity.selectors import MONTH_DAYS, last_whole_day
+from activity.selectors import (
+    MONTH_DAYS,
+    MONTH_USAGE_DEFINITIONS,
+    MonthUsage,
+    Retention,
+    last_whole_day,
+    monthly_usage,
+    retention,
+)
 from billing.selectors import ActiveSeats, active_seats_of
 from catalog.models import Edition, Product
 
@@ -351,22 +359,58 @@ def organization_report(
 
 
 @dataclass(frozen=True)
+class UsageBesideNps:
+    """Use of the products beside the NPS of a month: MAU and monthly retention of each month
+    up to it (the same months as the NPS trend), and the monthly retention heat map, counted up
+    to `as_of` (the last whole UTC day), for all organizations or one, all products (a person
+    counted once across them)."""
+
+    as_of: date
+    months: list[MonthUsage]
+    retention: Retention
+    definitions: dict[str, str]
+
+    @property
+    def month(self) -> MonthUsage:
+        return self.months[-1]
+
+
+def usage_beside_nps(*, month: date, months: int = 12, organization_id: int | None = None) -> UsageBesideNps:
+    """MAU, monthly retention and the retention heat map beside the NPS of `month` (a first of
+    the month), as of yesterday: a month that is over counts the same whenever it is read, and
+    the staff figures (all organizations) come from the day's snapshot when it is built
+    (activity.selectors); one organization's are computed live."""
+    as_of = last_whole_day()
+    return UsageBesideNps(
+        as_of=as_of,
+        months=monthly_usage(until=month, months=months, organization_id=organization_id, as_of=as_of),
+        retention=retention(
+            product_id=None, period="month", mode="n_day", periods=12, as_of=as_of, organization_id=organization_id
+        ),
+        definitions=MONTH_USAGE_DEFINITIONS,
+    )
+
+
+@dataclass(frozen=True)
 class OrganizationUsage:
     """How much one customer's people use its products, for its admins' report: per live
-    subscription, the people active in the 30 whole UTC days ending `as_of` against its seats."""
+    subscription, the people active in the 30 whole UTC days ending `as_of` against its seats,
+    and the MAU, monthly retention and retention heat map of its own people up to `month`."""
 
     as_of: date
     days: int
     active_seats: list[ActiveSeats]
+    trend: UsageBesideNps
 
 
-def organization_usage(*, organization: Organization) -> OrganizationUsage:
-    """One organization's active people and active-seat ratio per product, from its own
-    activity only (as of yesterday, the last whole UTC day)."""
+def organization_usage(*, organization: Organization, month: date) -> OrganizationUsage:
+    """One organization's active people and active-seat ratio per product (as of yesterday, the
+    last whole UTC day) and its usage trend up to `month`, from its own activity only."""
     return OrganizationUsage(
         as_of=last_whole_day(),
         days=MONTH_DAYS,
         active_seats=active_seats_of(organization_ids=[organization.pk])[organization.pk],
+        trend=usage_beside_nps(month=month, organization_id=organization.pk),
     )
 
 

@@ -410,10 +410,20 @@ def follow_up_resolve(
 # Monthly digest and customer reports --------------------------------------------------------
 
 
-def _digest_summary(month: date) -> tuple[dict, bytes]:
+@dataclass(frozen=True)
+class DigestCharts:
+    nps_trend: bytes
+    mau_trend: bytes
+    retention: bytes
+
+
+def _digest_summary(month: date) -> tuple[dict, DigestCharts]:
+    from activity.charts import mau_trend_png, retention_heatmap_png
+
     from . import charts
 
     report = selectors.monthly_report(month=month)
+    usage = selectors.usage_beside_nps(month=month)
     summary = {
         "month": month.isoformat(),
         "overall": report.overall.as_dict(),
@@ -425,8 +435,41 @@ def _digest_summary(month: date) -> tuple[dict, bytes]:
         "categories": [group.as_dict() for group in report.breakdowns["category"]],
         "comments": selectors.comments_sample(month=month, count=settings.FEEDBACK_DIGEST_COMMENTS),
         "minimum": settings.FEEDBACK_MIN_GROUP_RESPONSES,
+        # Use of the products beside the NPS: the same months' MAU and monthly retention, and
+        # the NPS by the respondents' use of the product when they answered.
+        "usage": {
+            "as_of": usage.as_of.isoformat(),
+            "months": [
+                {
+                    "month": point.month.isoformat(),
+                    "label": f"{point.month:%b %Y}",
+                    "active": point.active,
+                    "previous_active": point.previous_active,
+                    "retained": point.retained,
+                    "retained_percent": None
+                    if point.retained_share is None
+                    else round(100 * point.retained_share),
+                    "complete": point.complete,
+                }
+                for point in usage.months
+            ],
+            "definitions": usage.definitions,
+            "retention_definition": usage.retention.definition,
+        },
+        "usage_states": [group.as_dict() for group in report.breakdowns["usage"]],
+        "usage_state_definitions": [list(pair) for pair in selectors.BREAKDOWN_DEFINITIONS["usage"]],
+        "active_days": [group.as_dict() for group in report.breakdowns["active_days"]],
     }
-    return summary, charts.trend_png(report.trend)
+    drawn = DigestCharts(
+        nps_trend=charts.trend_png(report.trend),
+        mau_trend=mau_trend_png(
+            charts.from_first_use(usage.months), title="Active people by month (MAU), all products"
+        ),
+        retention=retention_heatmap_png(
+            charts.from_first_cohort(usage.retention), title="People still active, by month they started"
+        ),
+    )
+    return summary, drawn
 
 
 @transaction.atomic
@@ -443,9 +486,11 @@ def digest_claim(*, month: date) -> DigestRun | None:
             run = DigestRun.objects.create(month=month, claimed_at=now, summary={}, chart_png=b"")
     except IntegrityError:
         return None
-    run.summary, chart = _digest_summary(month)
-    run.chart_png = chart
-    run.save(update_fields=["summary", "chart_png"])
+    run.summary, drawn = _digest_summary(month)
+    run.chart_png = drawn.nps_trend
+    run.mau_chart_png = drawn.mau_trend
+    run.retention_chart_png = drawn.retention
+    run.save(update_fields=["summary", "chart_png", "mau_chart_png", "retention_chart_png"])
     deliveries = DigestDelivery.objects.bulk_create(
         [DigestDelivery(run=run, user=user, email=user.email) for user in selectors.staff_recipients()]
     )
@@ -461,12 +506,22 @@ def digest_claim(*, month: date) -> DigestRun | None:
 
 
 def digest_message(*, delivery: DigestDelivery) -> EmailMultiAlternatives:
-    """The digest email: plain text, and HTML with the trend chart inline (multipart/related,
-    the image referenced by its Content-ID) so mail clients show it without loading anything."""
+    """The digest email: plain text, and HTML with the charts inline (multipart/related, each
+    image referenced by its Content-ID) so mail clients show them without loading anything."""
     run = delivery.run
     summary = run.summary
     month = date.fromisoformat(summary["month"])
-    chart_id = f"nps-trend-{month:%Y-%m}@flywheel"
+    images = {
+        "chart_cid": (f"nps-trend-{month:%Y-%m}@flywheel", bytes(run.chart_png), f"nps-trend-{month:%Y-%m}.png"),
+        "mau_chart_cid": (f"mau-trend-{month:%Y-%m}@flywheel", bytes(run.mau_chart_png), f"active-people-{month:%Y-%m}.png"),
+        "retention_chart_cid": (
+            f"retention-{month:%Y-%m}@flywheel",
+            bytes(run.retention_chart_png),
+            f"retention-{month:%Y-%m}.png",
+        ),
+    }
+    images = {name: image for name, image in images.items() if image[1]}
+    usage = summary.get("usage")
     context = {
         "summary": summary,
         "month": month,
@@ -475,8 +530,11 @@ def digest_message(*, delivery: DigestDelivery) -> EmailMultiAlternatives:
         "change_margin": summary.get("change_margin"),
         "change_significant": summary.get("change_significant", False),
         "previous_month": months_back(month, 1),
-        "chart_cid": chart_id,
+        **{name: content_id for name, (content_id, _, _) in images.items()},
         "minimum": summary.get("minimum", settings.FEEDBACK_MIN_GROUP_RESPONSES),
+        "usage": usage,
+        "usage_month": usage["months"][-1] if usage else None,
+        "usage_as_of": date.fromisoformat(usage["as_of"]) if usage else None,
         "report_url": f"{settings.SITE_URL}{reverse('feedback_staff_report')}?month={month:%Y-%m}",
     }
     message = EmailMultiAlternatives(
@@ -487,10 +545,11 @@ def digest_message(*, delivery: DigestDelivery) -> EmailMultiAlternatives:
     )
     message.attach_alternative(render_to_string("feedback/email/digest.html", context), "text/html")
     message.mixed_subtype = "related"
-    image = MIMEImage(bytes(run.chart_png), "png")
-    image.add_header("Content-ID", f"<{chart_id}>")
-    image.add_header("Content-Disposition", "inline", filename=f"nps-trend-{month:%Y-%m}.png")
-    message.attach(image)
+    for content_id, content, filename in images.values():
+        image = MIMEImage(content, "png")
+        image.add_header("Content-ID", f"<{content_id}>")
+        image.add_header("Content-Disposition", "inline", filename=filename)
+        message.attach(image)
     return message
 
 
@@ -536,7 +595,7 @@ def organization_report_send(*, organization_id: int, month: date) -> Organizati
     context = {
         "organization": organization,
         "report": report,
-        "usage": selectors.organization_usage(organization=organization),
+        "usage": selectors.organization_usage(organization=organization, month=month),
         "usage_definitions": selectors.BREAKDOWN_DEFINITIONS["usage"],
         "month": month,
         "minimum": settings.FEEDBACK_MIN_GROUP_RESPONSES,

@@ -17,10 +17,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import membership_is_admin
+from activity.charts import mau_trend_svg, retention_heatmap_svg
 from common.staff import staff_required
 
 from . import selectors, services
-from .charts import trend_svg
+from .charts import from_first_cohort, from_first_use, trend_svg
 from .exceptions import FlywheelError, NotFound
 from .models import Category, FollowUp, Response
 from .reports import month_of, months_back
@@ -37,14 +38,17 @@ def report(request: HttpRequest) -> HttpResponse:
     if not membership_is_admin(membership):
         raise Http404
     organization = membership.organization
-    result = selectors.organization_report(organization=organization, until=month_of(timezone.now()))
+    month = month_of(timezone.now())
+    result = selectors.organization_report(organization=organization, until=month)
+    usage = selectors.organization_usage(organization=organization, month=month)
     return render(
         request,
         "feedback/report.html",
         {
             "organization": organization,
             "report": result,
-            "usage": selectors.organization_usage(organization=organization),
+            "usage": usage,
+            **_usage_charts(usage.trend),
             "usage_definitions": selectors.BREAKDOWN_DEFINITIONS["usage"],
             "minimum": selectors.min_group_responses(),
         },
@@ -71,12 +75,22 @@ def _from_first_answers(points: list, *, at_least: int = 3) -> list:
     return points[min(first, max(len(points) - at_least, 0)) :]
 
 
+def _usage_charts(usage: selectors.UsageBesideNps) -> dict:
+    """The MAU trend and the retention heat map as inline SVG (numbers and escaped text)."""
+    return {
+        "mau_chart": mark_safe(mau_trend_svg(from_first_use(usage.months))),  # noqa: S308
+        "retention_chart": mark_safe(retention_heatmap_svg(from_first_cohort(usage.retention))),  # noqa: S308
+    }
+
+
 @staff_required
 def staff_report(request: HttpRequest) -> HttpResponse:
-    """Staff: one month's NPS, trend, every breakdown, and its comments to categorize."""
+    """Staff: one month's NPS beside the same month's active people and retention, the trends
+    and the retention heat map, every breakdown, and its comments to categorize."""
     month, error = _month_param(request)
     current = month_of(timezone.now())
     result = selectors.monthly_report(month=month)
+    usage = selectors.usage_beside_nps(month=month)
     comments = Paginator(
         Response.objects.filter(month=month).exclude(comment="").select_related("organization").order_by("-submitted_at"),
         50,
@@ -97,6 +111,13 @@ def staff_report(request: HttpRequest) -> HttpResponse:
             "previous_month": months_back(month, 1),
             "next_month": months_back(month, -1) if month < current else None,
             "trend_chart": mark_safe(trend_svg(_from_first_answers(result.trend))),  # noqa: S308 - numbers and escaped text
+            "usage": usage,
+            "months": [
+                (point, month_usage)
+                for point, month_usage in zip(result.trend, usage.months, strict=True)
+                if point.group.score.responses or month_usage.active
+            ],
+            **_usage_charts(usage),
             "error": error,
             "open_follow_ups": selectors.follow_ups_for_staff().count(),
             "minimum": selectors.min_group_responses(),
