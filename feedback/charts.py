@@ -12,6 +12,15 @@ import io
 from dataclasses import replace
 from html import escape
 
+from activity.charts import (
+    INK,
+    MUTED,
+    SMALL_FILL,
+    WHITE_TEXT_FROM,
+    cohort_label,
+    heat_colour,
+    percent,
+)
 from activity.selectors import MonthUsage, Retention
 
 from .reports import MonthPoint, format_nps
@@ -122,3 +131,72 @@ def from_first_cohort(retention: Retention, *, at_least: int = 3) -> Retention:
     )
     cohorts = retention.cohorts[min(first, max(len(retention.cohorts) - at_least, 0)) :]
     return replace(retention, cohorts=cohorts, periods=min(retention.periods, len(cohorts)))
+
+
+def mau_rows(months: list[MonthUsage]) -> list[dict]:
+    """The MAU trend as rows for an email table (a bar drawn as a coloured cell, no image: the
+    queued mail carries no attachments, and a table reads in every client): from the first
+    month with anyone active."""
+    shown = from_first_use(months)
+    highest = max((point.active for point in shown), default=0)
+    return [
+        {
+            "label": f"{point.month:%b %Y}",
+            "active": point.active,
+            "kept": percent(point.retained_share),
+            "complete": point.complete,
+            "bar": max(round(100 * point.active / highest), 1) if highest and point.active else 0,
+        }
+        for point in shown
+    ]
+
+
+def retention_rows(retention: Retention) -> dict:
+    """The retention heat map as an email table: a row per cohort (its start, its size, "small"
+    below the minimum) and a cell per period with its share, background and ink as the page's
+    heat map draws them; None where the period has not come yet. Then the average row."""
+    shown = from_first_cohort(retention)
+    rows = []
+    for index, cohort in enumerate(shown.cohorts):
+        cells = []
+        for n in range(shown.periods):
+            share = cohort.share(n) if cohort.retained[n] is not None else None
+            if share is None:
+                cells.append(None)
+                continue
+            complete = shown.cell_complete(cohort, n)
+            cells.append(_cell(share, small=cohort.small, complete=complete))
+        rows.append(
+            {
+                "label": cohort_label(shown, index),
+                "size": cohort.size,
+                "small": cohort.small,
+                "cells": cells,
+                "shares": ", ".join(cell["text"] for cell in cells if cell is not None),
+            }
+        )
+    average = [
+        None if (share := shown.average(n)) is None else _cell(share, small=False, complete=True)
+        for n in range(shown.periods)
+    ]
+    unit = "W" if shown.period == "week" else "M"
+    return {
+        "columns": [f"{unit}{n}" for n in range(shown.periods)],
+        "rows": rows,
+        "average": average,
+    }
+
+
+def _cell(share: float, *, small: bool, complete: bool) -> dict:
+    if small:
+        background, ink = SMALL_FILL, MUTED
+    else:
+        background = heat_colour(share)
+        ink = "#ffffff" if share >= WHITE_TEXT_FROM else INK
+    if not complete:  # still filling: lighter (45 % of the colour on white), as the page draws it
+        red, green, blue = (int(background[index : index + 2], 16) for index in (1, 3, 5))
+        background = "#" + "".join(
+            f"{round(255 - (255 - part) * 0.45):02x}" for part in (red, green, blue)
+        )
+        ink = INK
+    return {"text": percent(share), "background": background, "ink": ink, "complete": complete}

@@ -32,7 +32,7 @@ from catalog.models import Product
 from common.tasks import enqueue_on_commit
 from experiments.services import event_record
 
-from . import categorizer, events, selectors, tasks
+from . import categorizer, charts, events, selectors, tasks
 from .exceptions import NotFound, PermissionDenied, ResponseInvalid, SurveyClosed
 from .models import (
     Category,
@@ -420,8 +420,6 @@ class DigestCharts:
 def _digest_summary(month: date) -> tuple[dict, DigestCharts]:
     from activity.charts import mau_trend_png, retention_heatmap_png
 
-    from . import charts
-
     report = selectors.monthly_report(month=month)
     usage = selectors.usage_beside_nps(month=month)
     summary = {
@@ -592,10 +590,13 @@ def organization_report_send(*, organization_id: int, month: date) -> Organizati
         return None
     admins = list(selectors.admins_of(organization=organization).exclude(pk__in=ReportOptOut.objects.values("user_id")))
     report = selectors.organization_report(organization=organization, until=month, comments=20)
+    usage = selectors.organization_usage(organization=organization, month=month)
     context = {
         "organization": organization,
         "report": report,
-        "usage": selectors.organization_usage(organization=organization, month=month),
+        "usage": usage,
+        "mau_rows": charts.mau_rows(usage.trend.months),
+        "retention_rows": charts.retention_rows(usage.trend.retention),
         "usage_definitions": selectors.BREAKDOWN_DEFINITIONS["usage"],
         "month": month,
         "minimum": settings.FEEDBACK_MIN_GROUP_RESPONSES,

@@ -113,3 +113,46 @@ def test_the_monthly_email_says_the_same(catalog, acme, monkeypatch, mailoutbox)
         in html
     )
     assert "25 %" in html and "By use of the product when answering" in html
+
+
+def test_the_admins_see_their_own_mau_trend_and_retention(client, acme):
+    """Acme by month: November bob and cy (2), December so far ana (1); none of November's came
+    back yet (0 %). The other customer's people are never counted."""
+    organization, admin = acme
+    client.force_login(admin)
+    with time_machine.travel(NOW, tick=False):
+        page = client.get("/app/feedback/").content.decode()
+
+    mau = page[page.index('id="feedback-mau"') : page.index('id="feedback-retention"')]
+    assert (
+        "Oct 2026 0 people; Nov 2026 2 people; Dec 2026 so far 1 people, kept 0 % of the month before"
+        in mau
+    )
+    retention = page[page.index('id="feedback-retention"') :]
+    retention = retention[: retention.index("</figure>")]
+    # Cohorts from October (the last three months): November's 2 (small), December's 1 (small).
+    assert (
+        "month of Nov 2026, 2 people (small): 100 %, 0 %; month of Dec 2026, 1 people (small): 100 %"
+        in retention
+    )
+    assert "Cohorts of fewer than 20 people are marked small" in retention
+
+
+def test_the_monthly_email_draws_them_as_tables(catalog, acme, monkeypatch, mailoutbox):
+    organization, admin = acme
+    monkeypatch.setattr(services, "mail_queue", lambda message: message.send())
+    with time_machine.travel(NOW, tick=False):
+        services.organization_report_send(organization_id=organization.pk, month=NOVEMBER)
+
+    [message] = mailoutbox
+    assert not message.attachments  # no image: tables read in every mail client
+    text = message.body
+    assert (
+        "Active people by month (all your products, a person once):\n"
+        "  Sep 2026: 0\n  Oct 2026: 0\n  Nov 2026: 2\n"
+    ) in text
+    assert "  Nov 2026 (2 people, small): 100 %, 0 %\n  Dec 2026 (1 person, small): 100 %\n" in text
+    html = message.alternatives[0][0]
+    # November's bar is the longest (100 %); the small cohort's cells are grey with muted ink.
+    assert '<td style="padding: 3px 12px 3px 0;">2</td>' in html and "width: 100%;" in html
+    assert 'background: #eef0f5; color: #555e6e;">100 %</td>' in html
