@@ -1,5 +1,5 @@
 """One person's use of a product before a given day: how many days they were active and their
-lifecycle state, as the NPS snapshot stores it beside each answer (docs/activity.md#a-respondents-usage).
+lifecycle state, as the NPS snapshot stores it beside each answer (docs/feedback.md#nps-beside-use-of-the-products).
 
 Over the 30 whole UTC days before `day` (W0 = day-30 .. day-1) and the 30 before those
 (W1 = day-60 .. day-31), in one organization, for one product (or all its products):

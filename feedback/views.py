@@ -3,6 +3,7 @@ corrections and follow-ups."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from django.contrib import messages
@@ -12,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -75,11 +76,24 @@ def _from_first_answers(points: list, *, at_least: int = 3) -> list:
     return points[min(first, max(len(points) - at_least, 0)) :]
 
 
+# An inline chart is drawn at most this much larger than its own size: a chart of three months
+# would otherwise fill a wide screen with huge type.
+CHART_MAX_SCALE = 1.3
+
+
+def _capped(svg: str) -> SafeString:
+    """The chart (numbers and escaped text) no wider than CHART_MAX_SCALE times its viewBox."""
+    found = re.search(r'viewBox="0 0 ([0-9.]+) ', svg)
+    if found:
+        svg = svg.replace('style="', f'style="max-width:{float(found.group(1)) * CHART_MAX_SCALE:.0f}px;', 1)
+    return mark_safe(svg)  # noqa: S308 - activity.charts and feedback.charts escape every text
+
+
 def _usage_charts(usage: selectors.UsageBesideNps) -> dict:
-    """The MAU trend and the retention heat map as inline SVG (numbers and escaped text)."""
+    """The MAU trend and the retention heat map as inline SVG."""
     return {
-        "mau_chart": mark_safe(mau_trend_svg(from_first_use(usage.months))),  # noqa: S308
-        "retention_chart": mark_safe(retention_heatmap_svg(from_first_cohort(usage.retention))),  # noqa: S308
+        "mau_chart": _capped(mau_trend_svg(from_first_use(usage.months))),
+        "retention_chart": _capped(retention_heatmap_svg(from_first_cohort(usage.retention))),
     }
 
 
@@ -110,7 +124,7 @@ def staff_report(request: HttpRequest) -> HttpResponse:
             "is_current_month": month == current,
             "previous_month": months_back(month, 1),
             "next_month": months_back(month, -1) if month < current else None,
-            "trend_chart": mark_safe(trend_svg(_from_first_answers(result.trend))),  # noqa: S308 - numbers and escaped text
+            "trend_chart": _capped(trend_svg(_from_first_answers(result.trend))),
             "usage": usage,
             "months": [
                 (point, month_usage)

@@ -170,10 +170,10 @@ def test_the_staff_page_shows_them_with_their_definitions(client, october):
         in usage
     )
     assert (
-        "<dt>Returning</dt><dd>Active in the 30 days before answering and in the 30 before those.</dd>"
+        '<dt style="font-weight:600">Returning</dt><dd style="margin:0 0 .5rem">Active in the 30 days before answering and in the 30 before those.</dd>'
         in usage
     )
-    assert "<dt>No activity reported</dt>" in usage
+    assert ">No activity reported</dt>" in usage
     days = page[page.index('id="breakdown-active_days"') :]
     days = days[: days.index("</section>")]
     assert "<h2>By days active in the 30 days before answering</h2>" in days
