@@ -116,6 +116,15 @@ def trend_svg(points: list[MonthPoint], *, width: int | None = None, height: int
     return "".join(parts)
 
 
+def from_first_answers(points: list[MonthPoint], *, at_least: int = 3) -> list[MonthPoint]:
+    """The trend from its first month with answers (at least the last `at_least` months), so a
+    phone's narrow chart is not spent on empty months."""
+    first = next(
+        (index for index, point in enumerate(points) if point.group.score.responses), len(points)
+    )
+    return points[min(first, max(len(points) - at_least, 0)) :]
+
+
 def from_first_use(months: list[MonthUsage], *, at_least: int = 3) -> list[MonthUsage]:
     """The MAU trend from its first month with anyone active (at least the last `at_least`)."""
     first = next((index for index, point in enumerate(months) if point.active), len(months))

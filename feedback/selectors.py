@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import connection
@@ -375,12 +375,15 @@ class UsageBesideNps:
         return self.months[-1]
 
 
-def usage_beside_nps(*, month: date, months: int = 12, organization_id: int | None = None) -> UsageBesideNps:
+def usage_beside_nps(
+    *, month: date, months: int = 12, organization_id: int | None = None, as_of: date | None = None
+) -> UsageBesideNps:
     """MAU, monthly retention and the retention heat map beside the NPS of `month` (a first of
-    the month), as of yesterday: a month that is over counts the same whenever it is read, and
-    the staff figures (all organizations) come from the day's snapshot when it is built
-    (activity.selectors); one organization's are computed live."""
-    as_of = last_whole_day()
+    the month), counted up to `as_of` (yesterday by default: the pages; the emails of a month
+    that is over pass its last day, see `month_over`). A month that is over counts the same
+    whenever it is read. The staff figures (all organizations) come from the day's snapshot
+    when it is built (activity.selectors); one organization's are computed live."""
+    as_of = as_of or last_whole_day()
     return UsageBesideNps(
         as_of=as_of,
         months=monthly_usage(until=month, months=months, organization_id=organization_id, as_of=as_of),
@@ -389,6 +392,12 @@ def usage_beside_nps(*, month: date, months: int = 12, organization_id: int | No
         ),
         definitions=MONTH_USAGE_DEFINITIONS,
     )
+
+
+def month_over(month: date) -> date:
+    """The last whole UTC day of `month` (a first of the month), or yesterday while it runs:
+    what a monthly email about it counts up to, so a report of November draws no December."""
+    return min(last_whole_day(), months_back(month, -1) - timedelta(days=1))
 
 
 @dataclass(frozen=True)
@@ -403,14 +412,15 @@ class OrganizationUsage:
     trend: UsageBesideNps
 
 
-def organization_usage(*, organization: Organization, month: date) -> OrganizationUsage:
+def organization_usage(*, organization: Organization, month: date, as_of: date | None = None) -> OrganizationUsage:
     """One organization's active people and active-seat ratio per product (as of yesterday, the
-    last whole UTC day) and its usage trend up to `month`, from its own activity only."""
+    last whole UTC day: what they have now) and its usage trend up to `month` counted up to
+    `as_of` (yesterday by default), from its own activity only."""
     return OrganizationUsage(
         as_of=last_whole_day(),
         days=MONTH_DAYS,
         active_seats=active_seats_of(organization_ids=[organization.pk])[organization.pk],
-        trend=usage_beside_nps(month=month, organization_id=organization.pk),
+        trend=usage_beside_nps(month=month, organization_id=organization.pk, as_of=as_of),
     )
 
 

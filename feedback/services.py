@@ -421,7 +421,7 @@ def _digest_summary(month: date) -> tuple[dict, DigestCharts]:
     from activity.charts import mau_trend_png, retention_heatmap_png
 
     report = selectors.monthly_report(month=month)
-    usage = selectors.usage_beside_nps(month=month)
+    usage = selectors.usage_beside_nps(month=month, as_of=selectors.month_over(month))
     summary = {
         "month": month.isoformat(),
         "overall": report.overall.as_dict(),
@@ -459,7 +459,7 @@ def _digest_summary(month: date) -> tuple[dict, DigestCharts]:
         "active_days": [group.as_dict() for group in report.breakdowns["active_days"]],
     }
     drawn = DigestCharts(
-        nps_trend=charts.trend_png(report.trend),
+        nps_trend=charts.trend_png(charts.from_first_answers(report.trend)),
         mau_trend=mau_trend_png(
             charts.from_first_use(usage.months), title="Active people by month (MAU), all products"
         ),
@@ -590,7 +590,7 @@ def organization_report_send(*, organization_id: int, month: date) -> Organizati
         return None
     admins = list(selectors.admins_of(organization=organization).exclude(pk__in=ReportOptOut.objects.values("user_id")))
     report = selectors.organization_report(organization=organization, until=month, comments=20)
-    usage = selectors.organization_usage(organization=organization, month=month)
+    usage = selectors.organization_usage(organization=organization, month=month, as_of=selectors.month_over(month))
     context = {
         "organization": organization,
         "report": report,

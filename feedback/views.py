@@ -22,7 +22,7 @@ from activity.charts import mau_trend_svg, retention_heatmap_svg
 from common.staff import staff_required
 
 from . import selectors, services
-from .charts import from_first_cohort, from_first_use, trend_svg
+from .charts import from_first_answers, from_first_cohort, from_first_use, trend_svg
 from .exceptions import FlywheelError, NotFound
 from .models import Category, FollowUp, Response
 from .reports import month_of, months_back
@@ -67,13 +67,6 @@ def _month_param(request: HttpRequest) -> tuple[date, str]:
         return date(year, month, 1), ""
     except ValueError:
         return default, f"'month' must look like 2026-10, got {text!r}."
-
-
-def _from_first_answers(points: list, *, at_least: int = 3) -> list:
-    """The trend from its first month with answers (at least the last `at_least` months), so a
-    phone's narrow chart is not spent on empty months."""
-    first = next((index for index, point in enumerate(points) if point.group.score.responses), len(points))
-    return points[min(first, max(len(points) - at_least, 0)) :]
 
 
 # An inline chart is drawn at most this much larger than its own size: a chart of three months
@@ -124,7 +117,7 @@ def staff_report(request: HttpRequest) -> HttpResponse:
             "is_current_month": month == current,
             "previous_month": months_back(month, 1),
             "next_month": months_back(month, -1) if month < current else None,
-            "trend_chart": _capped(trend_svg(_from_first_answers(result.trend))),
+            "trend_chart": _capped(trend_svg(from_first_answers(result.trend))),
             "usage": usage,
             "months": [
                 (point, month_usage)

@@ -88,13 +88,14 @@ def test_the_digest_shows_active_people_and_retention_beside_the_nps(november):
         "  Nov 2026: 3 active, 67 % of the month before's 3 came back\n"
         "  (Months with nobody active are left out."
     ) in text
-    assert "a person once across products, up to 1 Dec 2026.)" in text
+    # A digest of November counts up to its last day, whenever it is sent.
+    assert "a person once across products, up to 30 Nov 2026.)" in text
     assert (
-        "NPS by use of the product when answering:\n  New: too few answers (2)\n  Returning: 50 ±"
+        "NPS by use of the product when answering:\n  New: too few answers (2)\n  Returning: +50 ±"
     ) in text
     assert "  (Dormant: not active in the 30 days before answering, active earlier.)" in text
     assert (
-        "NPS by days active in the 30 days before answering:\n  1-3 days: too few answers (2)\n  10-19 days: 50 ±"
+        "NPS by days active in the 30 days before answering:\n  1-3 days: too few answers (2)\n  10-19 days: +50 ±"
         in text
     )
 
