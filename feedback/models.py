@@ -122,7 +122,12 @@ class Response(models.Model):
     # days active (0-30) and lifecycle state. Empty only for a row stored without the service.
     active_days = models.PositiveSmallIntegerField(null=True, blank=True)
     usage_state = models.CharField(
-        max_length=16, choices=[(state, label) for state, label, _ in USAGE_STATES], blank=True
+        max_length=16,
+        choices=[(state, label) for state, label, _ in USAGE_STATES],
+        blank=True,
+        default="",
+        # Rows inserted in SQL (bench/feedback.py) leave it out: "" reads as "not known".
+        db_default="",
     )
     submitted_at = models.DateTimeField()
     month = models.DateField()

@@ -91,6 +91,8 @@ class Migration(migrations.Migration):
                     ("none", "No activity reported"),
                 ],
                 max_length=16,
+                default="",
+                db_default="",
             ),
         ),
         migrations.RunPython(backfill, forget),
