@@ -108,6 +108,8 @@ def test_the_monthly_email_says_the_same(catalog, acme, monkeypatch, mailoutbox)
     )
     assert "Dormant: too few" not in text and "Dormant: +" not in text and "Dormant: -" not in text
     html = message.alternatives[0][0]
+    for read in (text, html):  # words, never a stored value
+        assert "returning" not in read and "usage_state" not in read and "active_days" not in read
     assert (
         '<td style="padding: 4px 16px 4px 0;">Tracker</td><td style="padding: 4px 16px 4px 0;">2</td>'
         in html

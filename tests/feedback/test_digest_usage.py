@@ -100,6 +100,8 @@ def test_the_digest_shows_active_people_and_retention_beside_the_nps(november):
     )
 
     html = message.alternatives[0][0]
+    for read in (text, html):  # words, never a stored value
+        assert "returning" not in read and "resurrecting" not in read and "usage_state" not in read
     assert (
         'Active people, November 2026</div><div style="font-size: 28px; font-weight: 700;">3</div>'
         in html
