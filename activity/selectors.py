@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
@@ -54,8 +54,26 @@ def last_whole_day() -> date:
 
 def usage_figures(*, as_of: date | None = None, organization_id: int | None = None) -> list[UsageFigures]:
     """DAU, WAU, MAU and stickiness per active product (all organizations, or one), as of the
-    end of `as_of` (a UTC day). Two aggregate queries over at most 30 days of rollups."""
+    end of `as_of` (a UTC day). Over all organizations, from the day's stored staff figures when
+    they exist; otherwise two aggregate queries over at most 30 days of rollups."""
     as_of = as_of or last_whole_day()
+    if organization_id is None:
+        stored = (
+            StaffFiguresSnapshot.objects.filter(as_of=as_of, period=USAGE_KEY, product_key=ALL_PRODUCTS)
+            .values_list("counts", flat=True)
+            .first()
+        )
+        if stored is not None:
+            return [
+                UsageFigures(product=product, as_of=as_of, dau=dau, wau=wau, mau=mau, average_dau=average_dau)
+                for product in Product.objects.filter(is_active=True).order_by("position", "code")
+                for dau, wau, mau, average_dau in [stored.get(str(product.pk), [0, 0, 0, 0.0])]
+            ]
+    return usage_figures_live(as_of=as_of, organization_id=organization_id)
+
+
+def usage_figures_live(*, as_of: date, organization_id: int | None) -> list[UsageFigures]:
+    """usage_figures computed from the rollups (what the staff snapshot stores)."""
     month_start = as_of - timedelta(days=MONTH_DAYS - 1)
     rows = ActivityDay.objects.filter(active_events__gt=0, day__gte=month_start, day__lte=as_of)
     if organization_id is not None:
@@ -126,6 +144,8 @@ PERIODS: tuple[Period, ...] = ("week", "month")
 MODES: tuple[Mode, ...] = ("n_day", "unbounded")
 # The product key of "all products" in a PeriodCounts table set.
 ALL_PRODUCTS = 0
+# The snapshot row holding the DAU/WAU/MAU figures (by product id) instead of count tables.
+USAGE_KEY = "usage"
 
 
 def min_cohort() -> int:
@@ -295,6 +315,23 @@ def snapshot_counts(*, as_of: date, period: Period, product_key: int) -> PeriodC
         .first()
     )
     return PeriodCounts.from_json(row) if row is not None else None
+
+
+def staff_figures_latest(*, until: date) -> tuple[date, datetime] | None:
+    """The newest stored staff figures up to `until`: their as_of and when they were built."""
+    row = (
+        StaffFiguresSnapshot.objects.filter(as_of__lte=until)
+        .order_by("-as_of")
+        .values_list("as_of", "built_at")
+        .first()
+    )
+    return (row[0], row[1]) if row else None
+
+
+def staff_figures_built_at(*, as_of: date) -> datetime | None:
+    """When the stored staff figures of `as_of` were built; None when there are none (the page
+    then computes them live)."""
+    return StaffFiguresSnapshot.objects.filter(as_of=as_of).values_list("built_at", flat=True).first()
 
 
 @dataclass(frozen=True)
