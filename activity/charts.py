@@ -30,6 +30,10 @@ SCALE_HIGH = (0x26, 0x35, 0x9E)
 WHITE_TEXT_FROM = 0.5
 
 
+def people(count: int) -> str:
+    return f"{count:,} {'person' if count == 1 else 'people'}"
+
+
 def percent(share: float | None) -> str:
     return "" if share is None else f"{round(share * 100)} %"
 
@@ -73,7 +77,7 @@ def mau_trend_svg(points: list[MonthUsage]) -> str:
         return bottom - value / ceiling * (bottom - top)
 
     described = "; ".join(
-        f"{month_label(point)}{' so far' if not point.complete else ''} {point.active} people"
+        f"{month_label(point)}{' so far' if not point.complete else ''} {people(point.active)}"
         + (
             f", kept {percent(point.retained_share)} of the month before"
             if point.retained_share is not None
@@ -102,7 +106,7 @@ def mau_trend_svg(points: list[MonthUsage]) -> str:
             )
         parts.append(
             f'<text x="{x:.1f}" y="{top_of_bar - 5:.1f}" font-size="11" text-anchor="middle" fill="{INK}">{point.active}</text>'
-            f'<text x="{x:.1f}" y="{bottom + 15}" font-size="11" text-anchor="middle" fill="{MUTED}">{point.month:%b %y}</text>'
+            f'<text x="{x:.1f}" y="{bottom + 15}" font-size="11" text-anchor="middle" fill="{MUTED}">{point.month:%b ’%y}</text>'
         )
         second = (
             "so far"
@@ -149,7 +153,7 @@ def retention_heatmap_svg(retention: Retention) -> str:
     width = label_w + size_w + cell_w * columns + 4
     height = head_h + cell_h * (len(retention.cohorts) + 1) + 4
     described = "; ".join(
-        f"{unit.lower()} of {cohort_label(retention, index)}, {cohort.size} people"
+        f"{unit.lower()} of {cohort_label(retention, index)}, {people(cohort.size)}"
         + (" (small)" if cohort.small else "")
         + ": "
         + ", ".join(
@@ -250,7 +254,7 @@ def mau_trend_png(points: list[MonthUsage], *, title: str) -> bytes:
     axes.set_xticks(positions)
     axes.set_xticklabels(
         [
-            f"{point.month:%b %y}\n{'so far' if not point.complete else ('kept ' + percent(point.retained_share)) if point.retained_share is not None else ''}"
+            f"{point.month:%b ’%y}\n{'so far' if not point.complete else ('kept ' + percent(point.retained_share)) if point.retained_share is not None else ''}"
             for point in points
         ],
         fontsize=7,
@@ -424,4 +428,4 @@ def lifecycle_svg(points: list[LifecyclePoint], *, period: str) -> str:
 
 
 def _period_label(start: date, period: str) -> str:
-    return f"{start:%-d %b}" if period == "week" else f"{start:%b %y}"
+    return f"{start:%-d %b}" if period == "week" else f"{start:%b ’%y}"

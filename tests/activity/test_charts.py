@@ -47,7 +47,7 @@ def test_the_mau_trend_draws_each_month_with_its_number_and_the_running_one_ligh
     assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg" class="mau-trend"')
     assert 'role="img"' in svg
     assert (
-        'aria-label="People active each month: Oct 2026 40 people; Nov 2026 1250 people, kept 75 % of the month before; '
+        'aria-label="People active each month: Oct 2026 40 people; Nov 2026 1,250 people, kept 75 % of the month before; '
         'Dec 2026 so far 300 people, kept 22 % of the month before"' in svg
     )
     assert ">kept 75 %</text>" in svg and ">so far</text>" in svg

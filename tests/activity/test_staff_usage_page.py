@@ -80,14 +80,14 @@ def test_all_products_by_week_with_every_definition(staff_client):
     # The MAU trend over all products: October cy; November ana, bo; December so far ana, bo, cy.
     assert "People active each month: All products" in html
     assert (
-        "Oct 2026 1 people; Nov 2026 2 people, kept 0 % of the month before; Dec 2026 so far 3 people, kept 100 % of the month before"
+        "Oct 2026 1 person; Nov 2026 2 people, kept 0 % of the month before; Dec 2026 so far 3 people, kept 100 % of the month before"
         in html
     )
     assert "Of the people active in the month before, the share active in this month." in html
     # Retention by week, on week n: ana started 2 Nov (back on 24 Nov: week 3, and 1 Dec: week 4),
     # bo on 23 Nov's week (back 5 Dec: week 1).
-    assert "week of 2 Nov, 1 people (small): 100 %, 0 %, 0 %, 100 %, 100 %" in html
-    assert "week of 23 Nov, 1 people (small): 100 %, 100 %" in html
+    assert "week of 2 Nov, 1 person (small): 100 %, 0 %, 0 %, 100 %, 100 %" in html
+    assert "week of 23 Nov, 1 person (small): 100 %, 100 %" in html
     assert "A cohort is the people who started in any product in the same week" in html
     assert "Cohorts of fewer than 20 people are marked small and left out of the average" in html
     assert (
@@ -116,7 +116,7 @@ def test_one_product_by_month_counting_on_or_after(staff_client):
     html = _get(staff_client, product="wiki", period="month", mode="unbounded").content.decode()
     assert "Retention: Wiki" in html and "Lifecycle by month: Wiki" in html
     # cy started in Wiki in October and came back in December: on or after month 1 and 2.
-    assert "month of Oct 2026, 1 people (small): 100 %, 100 %, 100 %" in html
+    assert "month of Oct 2026, 1 person (small): 100 %, 100 %, 100 %" in html
     assert "Counting:</span>" in html and 'aria-current="page">On or after month n</a>' in html
     assert (
         '<th scope="row">Nov 2026</th><td>0</td><td>0</td><td>0</td><td>−1</td><td>0</td>' in html

@@ -122,13 +122,13 @@ def test_the_running_month_says_so_far(client, activity):
         _text(page, "usage-month")
         == "Active people 1 in December 2026 so far 33 % of November 2026's 3 came back"
     )
-    assert "Dec 2026 so far 1 people, kept 33 % of the month before" in page
+    assert "Dec 2026 so far 1 person, kept 33 % of the month before" in page
     retention = page[page.index('id="feedback-retention"') :]
     retention = retention[: retention.index("</section>")]
     # Cohorts by month of first activity: October's 4 (ana, bob, cy, gil), November's 1 (eve);
     # of October's, 2 were active in November (50 %), 1 in December so far (25 %).
     assert (
-        "month of Oct 2026, 4 people (small): 100 %, 50 %, 25 %; month of Nov 2026, 1 people (small): 100 %, 0 %"
+        "month of Oct 2026, 4 people (small): 100 %, 50 %, 25 %; month of Nov 2026, 1 person (small): 100 %, 0 %"
         in retention
     )
     assert "A cohort is the people who started in any product in the same month" in retention
