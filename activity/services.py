@@ -251,6 +251,8 @@ def activity_prune(*, now: datetime | None = None, batch: int = 10_000) -> int:
 
 # The debounce: while this key lives, a rebuild is already on its way.
 REBUILD_PENDING_KEY = "activity:staff-figures:rebuild-pending"
+# The advisory lock key that runs builds one at a time ("fwstaff" in ASCII).
+STAFF_FIGURES_LOCK = 0x66777374616666
 # Figures of days older than this are not kept (the page reads yesterday's).
 SNAPSHOT_KEEP_DAYS = 7
 
@@ -287,6 +289,11 @@ def staff_figures_build(*, as_of: date | None = None, now: datetime | None = Non
     rows: list[StaffFiguresSnapshot] = []
     with transaction.atomic():
         if connection.vendor == "postgresql":
+            # One build at a time (the nightly beat, a page asking, a late event's rebuild): a
+            # second waits here, then reads after the first committed and replaces its rows,
+            # instead of colliding with rows its own DELETE could not see.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [STAFF_FIGURES_LOCK])
             # The build sorts every person's active periods: give it memory for that instead
             # of temporary files, and skip JIT compilation (seconds for a statement run once).
             with connection.cursor() as cursor:

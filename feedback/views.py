@@ -58,6 +58,11 @@ def report(request: HttpRequest) -> HttpResponse:
     )
 
 
+# No answer is older than this: a month before it is a typing error, and the trends count a
+# year back from the month asked for.
+FIRST_MONTH = date(2000, 1, 1)
+
+
 def _month_param(request: HttpRequest) -> tuple[date, str]:
     """The month asked for (`?month=2026-10`), else the current month (its answers so far)."""
     default = month_of(timezone.now())
@@ -66,9 +71,12 @@ def _month_param(request: HttpRequest) -> tuple[date, str]:
         return default, ""
     try:
         year, month = (int(part) for part in text.split("-"))
-        return date(year, month, 1), ""
+        asked = date(year, month, 1)
     except ValueError:
         return default, f"'month' must look like 2026-10, got {text!r}."
+    if not FIRST_MONTH <= asked <= default:
+        return default, f"'month' must be between {FIRST_MONTH:%Y-%m} and {default:%Y-%m}, got {text!r}."
+    return asked, ""
 
 
 # An inline chart is drawn at most this much larger than its own size: a chart of three months
