@@ -65,6 +65,9 @@ class ActivityReport:
     accepted: int = 0
     duplicates: int = 0
     errors: list[RowError] = field(default_factory=list)
+    # The positions in the batch of the events stored now (not those already there): what a
+    # caller counts once more, such as the kit's success moments.
+    stored: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,7 @@ def activity_record(*, organization_id: int, rows: list[Any], now: datetime | No
         report.accepted = len(inserted)
         report.duplicates += len(good) - len(inserted)
         new_rows = [good[key] for key in inserted]
+        report.stored = sorted(row.index for row in new_rows)
         _roll_up(organization_id, new_rows)
         if any(row.occurred_at.astimezone(UTC).date() < now.astimezone(UTC).date() for row in new_rows):
             staff_figures_rebuild_soon()
