@@ -40,6 +40,7 @@ from .selectors import (
     PeriodCounts,
     last_whole_day,
     period_counts,
+    staff_figures_latest,
     usage_figures_live,
 )
 
@@ -280,6 +281,19 @@ def staff_figures_rebuild_soon(*, now: bool = False) -> None:
             staff_figures_rebuild.apply_async(countdown=delay, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
 
     transaction.on_commit(schedule, robust=True)
+
+
+def staff_figures_day() -> tuple[date, datetime | None]:
+    """The day the staff figures over all organizations count up to, and when they were built:
+    yesterday once its figures are stored; until then (just after midnight, while the beat
+    builds them) the newest stored day, with a build asked for at once, since computing them in
+    a request would read every rollup. With nothing stored at all (a new installation, still
+    small) yesterday, computed live (built_at None). Every staff page showing them asks here."""
+    yesterday = last_whole_day()
+    stored = staff_figures_latest(until=yesterday)
+    if stored is None or stored[0] != yesterday:
+        staff_figures_rebuild_soon(now=True)
+    return stored if stored is not None else (yesterday, None)
 
 
 def staff_figures_build(*, as_of: date | None = None, now: datetime | None = None) -> int:
