@@ -118,7 +118,7 @@ def staff_usage(request: HttpRequest) -> HttpResponse:
             "lifecycle": stages,
             "lifecycle_chart": mark_safe(lifecycle_svg(stages, period=period)),  # noqa: S308 - numbers and escaped text
             "lifecycle_definitions": [
-                (key, key.capitalize(), text.format(period=period))
+                (key, key.capitalize(), text.format(period=period, where=f"in {product.name}" if product else "in any product"))
                 for key, text in LIFECYCLE_DEFINITIONS.items()
             ],
             "first_of_month": date(as_of.year, as_of.month, 1),
