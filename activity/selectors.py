@@ -296,11 +296,12 @@ def period_counts(
     return tables
 
 
-def _counts(
+def count_tables(
     *, period: Period, as_of: date, product_id: int | None, organization_id: int | None
 ) -> PeriodCounts:
     """One scope's count tables: the staff snapshot of `as_of` when it holds them (all
-    organizations only), else computed live."""
+    organizations only), else computed live. A page showing several figures of one scope reads
+    them once and passes them to each (`counts=`)."""
     key = ALL_PRODUCTS if product_id is None else product_id
     if organization_id is None:
         stored = snapshot_counts(as_of=as_of, period=period, product_key=key)
@@ -427,6 +428,7 @@ def retention(
     periods: int = 12,
     as_of: date | None = None,
     organization_id: int | None = None,
+    counts: PeriodCounts | None = None,
 ) -> Retention:
     """Cohort retention of a product (or all products, a person counted once across them), for
     all organizations or one: the `periods` cohorts ending with the one holding `as_of`, each
@@ -437,9 +439,10 @@ def retention(
         )
     as_of = as_of or last_whole_day()
     product = Product.objects.get(pk=product_id) if product_id is not None else None
-    counts = _counts(
-        period=period, as_of=as_of, product_id=product_id, organization_id=organization_id
-    )
+    if counts is None:
+        counts = count_tables(
+            period=period, as_of=as_of, product_id=product_id, organization_id=organization_id
+        )
     current = period_start(as_of, period)
     minimum = min_cohort()
     cohorts = []
@@ -537,6 +540,7 @@ def lifecycle(
     periods: int = 12,
     as_of: date | None = None,
     organization_id: int | None = None,
+    counts: PeriodCounts | None = None,
 ) -> list[LifecyclePoint]:
     """New, returning, resurrecting and dormant people in each of the `periods` periods ending
     with the one holding `as_of`, oldest first, for a product (or all products) and all
@@ -544,9 +548,10 @@ def lifecycle(
     if period not in PERIODS or periods < 1:
         raise ValueError(f"period must be one of {PERIODS}, periods at least 1")
     as_of = as_of or last_whole_day()
-    counts = _counts(
-        period=period, as_of=as_of, product_id=product_id, organization_id=organization_id
-    )
+    if counts is None:
+        counts = count_tables(
+            period=period, as_of=as_of, product_id=product_id, organization_id=organization_id
+        )
     current = period_start(as_of, period)
     starts = [period_add(current, -back, period) for back in range(periods - 1, -1, -1)]
     return _lifecycle_points(counts, period=period, starts=starts, as_of=as_of)
@@ -581,6 +586,7 @@ def monthly_usage(
     product_id: int | None = None,
     organization_id: int | None = None,
     as_of: date | None = None,
+    counts: PeriodCounts | None = None,
 ) -> list[MonthUsage]:
     """Each of the `months` calendar months ending with the one starting on `until`, oldest
     first: its MAU and monthly retention, for a product (or all products, a person counted once
@@ -588,9 +594,10 @@ def monthly_usage(
     yesterday) counts through as_of and is marked incomplete; a later one is all zeros."""
     as_of = as_of or last_whole_day()
     until = until.replace(day=1)
-    counts = _counts(
-        period="month", as_of=as_of, product_id=product_id, organization_id=organization_id
-    )
+    if counts is None:
+        counts = count_tables(
+            period="month", as_of=as_of, product_id=product_id, organization_id=organization_id
+        )
     result = []
     for back in range(months - 1, -1, -1):
         month = period_add(until, -back, "month")

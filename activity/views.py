@@ -20,6 +20,7 @@ from .selectors import (
     MONTH_DAYS,
     MONTH_USAGE_DEFINITIONS,
     WEEK_DAYS,
+    count_tables,
     last_whole_day,
     lifecycle,
     monthly_usage,
@@ -70,13 +71,22 @@ def staff_usage(request: HttpRequest) -> HttpResponse:
     period, mode = chosen["period"], chosen["mode"]
     as_of, built_at = staff_figures_day()
     figures = usage_figures(as_of=as_of)
+    # The period's count tables, read once for the heat map and the lifecycle (and the trend
+    # when the period is the month).
+    counts = count_tables(period=period, as_of=as_of, product_id=product_id, organization_id=None)
     trend = monthly_usage(
-        until=as_of.replace(day=1), months=TREND_MONTHS, product_id=product_id, as_of=as_of
+        until=as_of.replace(day=1),
+        months=TREND_MONTHS,
+        product_id=product_id,
+        as_of=as_of,
+        counts=counts if period == "month" else None,
     )
     cohorts = retention(
-        product_id=product_id, period=period, mode=mode, periods=PERIODS_SHOWN, as_of=as_of
+        product_id=product_id, period=period, mode=mode, periods=PERIODS_SHOWN, as_of=as_of, counts=counts
     )
-    stages = lifecycle(product_id=product_id, period=period, periods=PERIODS_SHOWN, as_of=as_of)
+    stages = lifecycle(
+        product_id=product_id, period=period, periods=PERIODS_SHOWN, as_of=as_of, counts=counts
+    )
 
     def link(**changes: str) -> str:
         return "?" + urlencode({**chosen, **changes})

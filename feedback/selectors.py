@@ -24,6 +24,7 @@ from activity.selectors import (
     MONTH_USAGE_DEFINITIONS,
     MonthUsage,
     Retention,
+    count_tables,
     last_whole_day,
     monthly_usage,
     retention,
@@ -384,11 +385,19 @@ def usage_beside_nps(
     whenever it is read. The staff figures (all organizations) come from the day's snapshot
     when it is built (activity.selectors); one organization's are computed live."""
     as_of = as_of or last_whole_day()
+    # Both figures come from the same monthly count tables: read (or computed) once.
+    counts = count_tables(period="month", as_of=as_of, product_id=None, organization_id=organization_id)
     return UsageBesideNps(
         as_of=as_of,
-        months=monthly_usage(until=month, months=months, organization_id=organization_id, as_of=as_of),
+        months=monthly_usage(until=month, months=months, organization_id=organization_id, as_of=as_of, counts=counts),
         retention=retention(
-            product_id=None, period="month", mode="n_day", periods=12, as_of=as_of, organization_id=organization_id
+            product_id=None,
+            period="month",
+            mode="n_day",
+            periods=12,
+            as_of=as_of,
+            organization_id=organization_id,
+            counts=counts,
         ),
         definitions=MONTH_USAGE_DEFINITIONS,
     )
