@@ -45,10 +45,61 @@ class Event(models.Model):
             # Dead events are few: staff count and list them without reading the outbox.
             models.Index(fields=["id"], condition=models.Q(dead_at__isnull=False), name="event_dead_idx"),
             models.Index(fields=["organization", "occurred_at"], name="event_org_time_idx"),
+            # The funnel's visitors: distinct browsers that opened the signup page in a window,
+            # read from the index alone.
+            models.Index(
+                fields=["occurred_at", "distinct_id"], condition=models.Q(name="signup_started"),
+                name="event_signup_started_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.distinct_id})"
+
+
+class FunnelProgress(models.Model):
+    """One person's way through the signup funnel (experiments/funnel.py FUNNEL_STEPS): their
+    first signup not through an invite, and when they first reached each next step, each at or
+    after the one before (empty: not reached yet). `organization` is the first organization
+    they created after signing up, whose events are steps 4-8.
+
+    Derived from the events only, by experiments.funnel.funnel_progress_refresh (never written
+    anywhere else): the staff funnel counts and times these rows instead of the events.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    organization = models.ForeignKey(
+        "accounts.Organization", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    signed_up_at = models.DateTimeField()
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    organization_created_at = models.DateTimeField(null=True, blank=True)
+    product_started_at = models.DateTimeField(null=True, blank=True)
+    workspace_ready_at = models.DateTimeField(null=True, blank=True)
+    invite_sent_at = models.DateTimeField(null=True, blank=True)
+    colleague_joined_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["signed_up_at"], name="funnel_progress_signup_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} signed up {self.signed_up_at:%Y-%m-%d}"
+
+
+class FunnelChange(models.Model):
+    """A person (`user_id`) or an organization (`organization_id`) whose funnel events changed
+    since their FunnelProgress was computed: written by the triggers on experiments_event
+    (migration 0004), taken by funnel_progress_refresh. Plain ids, not foreign keys: the mark of
+    a deleted event outlives its person or organization, and the refresh then clears the row."""
+
+    user_id = models.BigIntegerField(null=True, blank=True)
+    organization_id = models.BigIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"person {self.user_id}" if self.user_id else f"organization {self.organization_id}"
 
 
 class Experiment(models.Model):

@@ -1,0 +1,222 @@
+"""The signup funnel's steps, and each person's progress through them kept beside the events.
+
+The staff funnel (experiments/selectors.py funnel_report) used to read every event of its
+window into Python: at a million signups a month that is minutes. It now reads one row per
+person, `FunnelProgress`: when they signed up and when they first reached each next step, in
+order, computed from the events by `funnel_progress_refresh` below.
+
+How the rows stay exact (PostgreSQL; migration 0004):
+
+- Triggers on experiments_event (insert and delete: one statement-level trigger each, reading
+  the statement's transition table; update: a row trigger that fires only when the name, the
+  person, the organization, the time or `via_invite` changed) write a `FunnelChange` row for
+  every person (`PERSON_EVENTS`) or organization (`ORGANIZATION_EVENTS`) whose funnel events
+  changed, in the same transaction as the change, whichever way the event was written (the
+  ORM, events_store's JSON insert, COPY, a cascade). A trigger rather than a call in
+  experiments/services.py: the rows are derived data, and no write path can forget them.
+- `funnel_progress_refresh` takes those marks, oldest first, and computes each marked person
+  again from all their events (one statement, whatever order the events arrived in: an event
+  stamped earlier than one already counted, a step before the one before it, a late signup).
+  Refreshes take one advisory lock, so they run one after another, and each computes after
+  taking it: the last refresh of a person has seen every event committed before it began,
+  and an event committed later leaves a mark that the next refresh takes.
+- The report refreshes first (the marks are usually a minute's worth: the beat task
+  `experiments.tasks.funnel_progress_refresh` drains them every minute), so it always answers
+  from every committed event.
+
+Why the per-person row gives the same answer as walking the events up to `until`: a person's
+steps are in time order (each is the first event at or after the previous step), so the steps
+reached before `until` are exactly those whose time is before `until`; the row is computed
+once without `until`, and the report only compares. The organization of steps 4-8 is the first
+one the person created after signing up (as before).
+
+On SQLite (`make run` without DATABASE_URL) there are no triggers: the report walks the events
+(selectors.funnel_report_from_events, the definition the tests hold the aggregation to).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+
+from .events import (
+    EMAIL_VERIFIED,
+    ENVIRONMENT_ACTIVE,
+    INVITE_ACCEPTED,
+    INVITE_SENT,
+    JOINED_BY_DOMAIN,
+    ORGANIZATION_CREATED,
+    SIGNED_UP,
+    SUBSCRIPTION_PAID,
+    SUBSCRIPTION_STARTED,
+    TRIAL_STARTED,
+)
+
+
+@dataclass(frozen=True)
+class FunnelStepDefinition:
+    """One step: what it is called, which events reach it, and whose events they are: the
+    person's own, or their organization's (by anyone in it, or by the system)."""
+
+    key: str
+    label: str
+    events: tuple[str, ...]
+    of_organization: bool
+
+    @property
+    def column(self) -> str:
+        """The FunnelProgress column holding when a person reached the step."""
+        return f"{self.key}_at"
+
+
+# The signup funnel, in order. A person reaches a step only after reaching the one before it.
+FUNNEL_STEPS = [
+    FunnelStepDefinition("signed_up", "Signed up", (SIGNED_UP,), False),
+    FunnelStepDefinition("email_verified", "Verified email", (EMAIL_VERIFIED,), False),
+    FunnelStepDefinition(
+        "organization_created", "Created an organization", (ORGANIZATION_CREATED,), False
+    ),
+    FunnelStepDefinition(
+        "product_started",
+        "Started a product (trial or Free)",
+        (TRIAL_STARTED, SUBSCRIPTION_STARTED),
+        True,
+    ),
+    FunnelStepDefinition("workspace_ready", "Workspace ready", (ENVIRONMENT_ACTIVE,), True),
+    FunnelStepDefinition("invite_sent", "Invited a colleague", (INVITE_SENT,), True),
+    FunnelStepDefinition(
+        "colleague_joined", "A colleague joined", (INVITE_ACCEPTED, JOINED_BY_DOMAIN), True
+    ),
+    FunnelStepDefinition("paid", "Paid", (SUBSCRIPTION_PAID,), True),
+]
+
+# Whose progress an event can move (the triggers of migration 0004 name the same events; a
+# test holds them to these lists). organization_created is a person's event that also decides
+# the organization of their later steps.
+PERSON_EVENTS = tuple(
+    name for step in FUNNEL_STEPS if not step.of_organization for name in step.events
+)
+ORGANIZATION_EVENTS = tuple(
+    name for step in FUNNEL_STEPS if step.of_organization for name in step.events
+)
+
+# Marks taken per transaction: a refresh after a quiet minute is one batch; the first one after
+# the migration (every person who ever signed up) commits as it goes.
+REFRESH_BATCH = 20_000
+# pg_advisory_xact_lock's key for "a refresh is running" (any number no other lock uses).
+REFRESH_LOCK = 0x46554E4E454C  # "FUNNEL"
+
+# `via_invite` as Python's truth: true, a non-zero number, a non-empty string, list or object.
+_VIA_INVITE = """COALESCE(CASE jsonb_typeof(event.properties -> 'via_invite')
+        WHEN 'boolean' THEN (event.properties ->> 'via_invite')::boolean
+        WHEN 'number' THEN (event.properties ->> 'via_invite')::numeric <> 0
+        WHEN 'string' THEN event.properties ->> 'via_invite' <> ''
+        WHEN 'array' THEN jsonb_array_length(event.properties -> 'via_invite') > 0
+        WHEN 'object' THEN event.properties -> 'via_invite' <> '{}'::jsonb
+    END, false)"""
+
+
+def progress_sql() -> str:
+    """One INSERT computing the FunnelProgress rows of the people in %(people)s (an array of
+    user ids) from all their events: the first signup not through an invite, the first
+    organization they created at or after it, then each step's first event at or after the
+    previous step's time (a LATERAL lookup per step, on the event indexes by user and by
+    organization and time)."""
+    joins = [
+        "LEFT JOIN LATERAL (SELECT event.organization_id FROM experiments_event event "
+        "WHERE event.user_id = person.user_id AND event.name = %(organization_created)s "
+        "AND event.organization_id IS NOT NULL AND event.occurred_at >= person.signed_up_at "
+        "ORDER BY event.occurred_at, event.id LIMIT 1) AS organization ON true"
+    ]
+    previous = "person.signed_up_at"
+    columns = ["user_id", "organization_id", FUNNEL_STEPS[0].column]
+    values = ["person.user_id", "organization.organization_id", "person.signed_up_at"]
+    for index, step in enumerate(FUNNEL_STEPS[1:], start=1):
+        owner = (
+            "event.organization_id = organization.organization_id"
+            if step.of_organization
+            else "event.user_id = person.user_id"
+        )
+        joins.append(
+            f"LEFT JOIN LATERAL (SELECT min(event.occurred_at) AS at FROM experiments_event event "  # noqa: S608 - FUNNEL_STEPS' columns; values are parameters
+            f"WHERE {owner} AND event.name = ANY(%(step{index})s) AND event.occurred_at >= {previous}) "
+            f"AS step{index} ON true"
+        )
+        previous = f"step{index}.at"
+        columns.append(step.column)
+        values.append(previous)
+    return (
+        "WITH person AS (SELECT event.user_id, min(event.occurred_at) AS signed_up_at "  # noqa: S608 - as above
+        "FROM experiments_event event WHERE event.user_id = ANY(%(people)s) AND event.name = %(signed_up)s "
+        f"AND NOT {_VIA_INVITE} GROUP BY event.user_id) "
+        f"INSERT INTO experiments_funnelprogress ({', '.join(columns)}) "
+        f"SELECT {', '.join(values)} FROM person {' '.join(joins)}"
+    )
+
+
+def _progress_parameters(people: list[int]) -> dict[str, object]:
+    parameters: dict[str, object] = {
+        "people": people,
+        "signed_up": FUNNEL_STEPS[0].events[0],
+        "organization_created": ORGANIZATION_CREATED,
+    }
+    for index, step in enumerate(FUNNEL_STEPS[1:], start=1):
+        parameters[f"step{index}"] = list(step.events)
+    return parameters
+
+
+def funnel_progress_refresh(*, batch: int = REFRESH_BATCH) -> int:
+    """Compute again the FunnelProgress of every person whose funnel events changed since the
+    last refresh (the FunnelChange marks), a batch of marks per transaction; returns how many
+    people were computed. A no-op (one short transaction) when nothing changed, and on SQLite.
+
+    Invariant: when it returns, every person's row equals what their committed events say
+    (a person without a signup of their own has no row)."""
+    if connection.vendor != "postgresql":
+        return 0
+    computed = 0
+    sql = progress_sql()
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REFRESH_LOCK])
+            # A statement after the lock: it sees every mark (and event) committed until now.
+            cursor.execute(
+                "DELETE FROM experiments_funnelchange WHERE id IN "
+                "(SELECT id FROM experiments_funnelchange ORDER BY id LIMIT %s) RETURNING user_id, organization_id",
+                [batch],
+            )
+            marks = cursor.fetchall()
+            if not marks:
+                return computed
+            people = {user_id for user_id, _ in marks if user_id is not None}
+            organizations = sorted(
+                {organization_id for _, organization_id in marks if organization_id is not None}
+            )
+            if organizations:
+                cursor.execute(
+                    "SELECT user_id FROM experiments_funnelprogress WHERE organization_id = ANY(%s)",
+                    [organizations],
+                )
+                people.update(user_id for (user_id,) in cursor.fetchall())
+            ordered = sorted(people)
+            cursor.execute(
+                "DELETE FROM experiments_funnelprogress WHERE user_id = ANY(%s)", [ordered]
+            )
+            if ordered:
+                cursor.execute(sql, _progress_parameters(ordered))
+            computed += len(ordered)
+
+
+def funnel_progress_rebuild() -> int:
+    """Mark every person who ever signed up and refresh them all (what migration 0004 leaves to
+    the first refresh; also the bench's build). Returns how many people were computed."""
+    if connection.vendor != "postgresql":
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO experiments_funnelchange (user_id) SELECT DISTINCT user_id FROM experiments_event "
+            "WHERE name = %s AND user_id IS NOT NULL",
+            [SIGNED_UP],
+        )
+    return funnel_progress_refresh()
