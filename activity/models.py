@@ -58,3 +58,31 @@ class ActivityDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} on {self.product_id} {self.day}: {self.active_events}/{self.events}"
+
+
+class StaffFiguresSnapshot(models.Model):
+    """The staff figures over all organizations for one `as_of` day, so /staff/usage/ reads a
+    few small rows instead of scanning every rollup (docs/activity.md#how-the-staff-figures-stay-fast).
+
+    One row per (as_of, period, product): the three count tables retention, lifecycle and
+    monthly usage are derived from (activity.selectors.PeriodCounts), for a product or, under
+    product_key 0, all products with a person counted once across them. Built by the beat after
+    midnight UTC and rebuilt, debounced, when an event arrives late for a day it covers; a page
+    that finds no row for its day computes the figures live."""
+
+    as_of = models.DateField()
+    period = models.CharField(max_length=8)
+    # The product's id, or 0 for all products (a person counted once across them).
+    product_key = models.PositiveIntegerField()
+    counts = models.JSONField()
+    built_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["as_of", "period", "product_key"], name="activity_snapshot_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"staff figures of {self.as_of} by {self.period} for {self.product_key or 'all products'}"
