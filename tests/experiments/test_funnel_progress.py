@@ -304,3 +304,38 @@ def test_random_journeys_in_random_order_answer_as_walking_the_events(seed):
         ), (since, until)
     assert connection.vendor == "postgresql"
     assert FunnelProgress.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_another_transaction_has_not_committed_counts_once_it_commits():
+    """The report never waits for a writer: an event still in another transaction is not
+    counted, and its mark, committed with it, makes the next report count it."""
+    import threading
+
+    from django.db import connections, transaction
+
+    ada = UserFactory()
+    event(events.SIGNED_UP, DAY, user=ada)
+    since, until = DAY, DAY + timedelta(days=1)
+    assert counts(funnel_report(since=since, until=until))["email_verified"] == 0
+    recorded, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        try:
+            with transaction.atomic():
+                event(events.EMAIL_VERIFIED, DAY + timedelta(minutes=1), user=ada)
+                recorded.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert recorded.wait(10)
+    during = counts(funnel_report(since=since, until=until))["email_verified"]
+    release.set()
+    thread.join(10)
+
+    assert during == 0
+    assert counts(funnel_report(since=since, until=until))["email_verified"] == 1
+    assert FunnelChange.objects.count() == 0
