@@ -20,6 +20,9 @@ How the rows stay exact (PostgreSQL; migration 0004):
   Refreshes take one advisory lock, so they run one after another, and each computes after
   taking it: the last refresh of a person has seen every event committed before it began,
   and an event committed later leaves a mark that the next refresh takes.
+- The signup page's visitors are counted the same way: `FunnelVisit`, one row per
+  `signup_started` event with the time of the same browser's previous visit (marked by
+  browser), so the distinct browsers of a period are its visits whose previous one is older.
 - The report refreshes first (the marks are usually a minute's worth: the beat task
   `experiments.tasks.funnel_progress_refresh` drains them every minute), so it always answers
   from every committed event.
@@ -48,6 +51,7 @@ from .events import (
     JOINED_BY_DOMAIN,
     ORGANIZATION_CREATED,
     SIGNED_UP,
+    SIGNUP_STARTED,
     SUBSCRIPTION_PAID,
     SUBSCRIPTION_STARTED,
     TRIAL_STARTED,
@@ -68,6 +72,11 @@ class FunnelStepDefinition:
     def column(self) -> str:
         """The FunnelProgress column holding when a person reached the step."""
         return f"{self.key}_at"
+
+    @property
+    def after_column(self) -> str:
+        """The FunnelProgress column holding the microseconds from the previous step."""
+        return f"{self.key}_after"
 
 
 # The signup funnel, in order. A person reaches a step only after reaching the one before it.
@@ -117,6 +126,14 @@ _VIA_INVITE = """COALESCE(CASE jsonb_typeof(event.properties -> 'via_invite')
     END, false)"""
 
 
+# A browser's visits to the signup page, each with the time of the visit before it.
+VISITS_SQL = (
+    "INSERT INTO experiments_funnelvisit (event_id, distinct_id, occurred_at, previous_at) "
+    "SELECT id, distinct_id, occurred_at, lag(occurred_at) OVER (PARTITION BY distinct_id ORDER BY occurred_at, id) "
+    "FROM experiments_event WHERE name = %s AND distinct_id = ANY(%s)"
+)
+
+
 def progress_sql() -> str:
     """One INSERT computing the FunnelProgress rows of the people in %(people)s (an array of
     user ids) from all their events: the first signup not through an invite, the first
@@ -132,6 +149,7 @@ def progress_sql() -> str:
     previous = "person.signed_up_at"
     columns = ["user_id", "organization_id", FUNNEL_STEPS[0].column]
     values = ["person.user_id", "organization.organization_id", "person.signed_up_at"]
+    durations, duration_values = [], []
     for index, step in enumerate(FUNNEL_STEPS[1:], start=1):
         owner = (
             "event.organization_id = organization.organization_id"
@@ -143,9 +161,15 @@ def progress_sql() -> str:
             f"WHERE {owner} AND event.name = ANY(%(step{index})s) AND event.occurred_at >= {previous}) "
             f"AS step{index} ON true"
         )
+        durations.append(step.after_column)
+        duration_values.append(
+            f"(extract(epoch FROM step{index}.at - {previous}) * 1000000)::bigint"
+        )
         previous = f"step{index}.at"
         columns.append(step.column)
         values.append(previous)
+    columns += durations
+    values += duration_values
     return (
         "WITH person AS (SELECT event.user_id, min(event.occurred_at) AS signed_up_at "  # noqa: S608 - as above
         "FROM experiments_event event WHERE event.user_id = ANY(%(people)s) AND event.name = %(signed_up)s "
@@ -183,16 +207,23 @@ def funnel_progress_refresh(*, batch: int = REFRESH_BATCH) -> int:
             # A statement after the lock: it sees every mark (and event) committed until now.
             cursor.execute(
                 "DELETE FROM experiments_funnelchange WHERE id IN "
-                "(SELECT id FROM experiments_funnelchange ORDER BY id LIMIT %s) RETURNING user_id, organization_id",
+                "(SELECT id FROM experiments_funnelchange ORDER BY id LIMIT %s) "
+                "RETURNING user_id, organization_id, distinct_id",
                 [batch],
             )
             marks = cursor.fetchall()
             if not marks:
                 return computed
-            people = {user_id for user_id, _ in marks if user_id is not None}
+            people = {user_id for user_id, _, _ in marks if user_id is not None}
             organizations = sorted(
-                {organization_id for _, organization_id in marks if organization_id is not None}
+                {organization_id for _, organization_id, _ in marks if organization_id is not None}
             )
+            browsers = sorted({distinct_id for _, _, distinct_id in marks if distinct_id})
+            if browsers:
+                cursor.execute(
+                    "DELETE FROM experiments_funnelvisit WHERE distinct_id = ANY(%s)", [browsers]
+                )
+                cursor.execute(VISITS_SQL, [SIGNUP_STARTED, browsers])
             if organizations:
                 cursor.execute(
                     "SELECT user_id FROM experiments_funnelprogress WHERE organization_id = ANY(%s)",
@@ -200,6 +231,7 @@ def funnel_progress_refresh(*, batch: int = REFRESH_BATCH) -> int:
                 )
                 people.update(user_id for (user_id,) in cursor.fetchall())
             ordered = sorted(people)
+            computed += len(browsers)
             cursor.execute(
                 "DELETE FROM experiments_funnelprogress WHERE user_id = ANY(%s)", [ordered]
             )
@@ -209,14 +241,20 @@ def funnel_progress_refresh(*, batch: int = REFRESH_BATCH) -> int:
 
 
 def funnel_progress_rebuild() -> int:
-    """Mark every person who ever signed up and refresh them all (what migration 0004 leaves to
-    the first refresh; also the bench's build). Returns how many people were computed."""
+    """Mark every person who ever signed up and every browser that opened the signup page, and
+    refresh them all (what migration 0004 leaves to the first refresh; also the bench's build).
+    Returns how many people and browsers were computed."""
     if connection.vendor != "postgresql":
         return 0
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO experiments_funnelchange (user_id) SELECT DISTINCT user_id FROM experiments_event "
+            "INSERT INTO experiments_funnelchange (user_id, distinct_id) SELECT DISTINCT user_id, '' FROM experiments_event "
             "WHERE name = %s AND user_id IS NOT NULL",
             [SIGNED_UP],
+        )
+        cursor.execute(
+            "INSERT INTO experiments_funnelchange (distinct_id) SELECT DISTINCT distinct_id FROM experiments_event "
+            "WHERE name = %s",
+            [SIGNUP_STARTED],
         )
     return funnel_progress_refresh()

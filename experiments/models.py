@@ -45,10 +45,9 @@ class Event(models.Model):
             # Dead events are few: staff count and list them without reading the outbox.
             models.Index(fields=["id"], condition=models.Q(dead_at__isnull=False), name="event_dead_idx"),
             models.Index(fields=["organization", "occurred_at"], name="event_org_time_idx"),
-            # The funnel's visitors: distinct browsers that opened the signup page in a window,
-            # read from the index alone.
+            # A browser's visits to the signup page, for its FunnelVisit rows.
             models.Index(
-                fields=["occurred_at", "distinct_id"], condition=models.Q(name="signup_started"),
+                fields=["distinct_id", "occurred_at"], condition=models.Q(name="signup_started"),
                 name="event_signup_started_idx",
             ),
         ]
@@ -61,7 +60,9 @@ class FunnelProgress(models.Model):
     """One person's way through the signup funnel (experiments/funnel.py FUNNEL_STEPS): their
     first signup not through an invite, and when they first reached each next step, each at or
     after the one before (empty: not reached yet). `organization` is the first organization
-    they created after signing up, whose events are steps 4-8.
+    they created after signing up, whose events are steps 4-8. Each `<step>_after` is the
+    microseconds from the previous step to that one (what the report sorts for its medians:
+    integers sort several times faster than the intervals of two times).
 
     Derived from the events only, by experiments.funnel.funnel_progress_refresh (never written
     anywhere else): the staff funnel counts and times these rows instead of the events.
@@ -81,6 +82,13 @@ class FunnelProgress(models.Model):
     invite_sent_at = models.DateTimeField(null=True, blank=True)
     colleague_joined_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    email_verified_after = models.BigIntegerField(null=True, blank=True)
+    organization_created_after = models.BigIntegerField(null=True, blank=True)
+    product_started_after = models.BigIntegerField(null=True, blank=True)
+    workspace_ready_after = models.BigIntegerField(null=True, blank=True)
+    invite_sent_after = models.BigIntegerField(null=True, blank=True)
+    colleague_joined_after = models.BigIntegerField(null=True, blank=True)
+    paid_after = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["signed_up_at"], name="funnel_progress_signup_idx")]
@@ -89,17 +97,39 @@ class FunnelProgress(models.Model):
         return f"{self.user_id} signed up {self.signed_up_at:%Y-%m-%d}"
 
 
+class FunnelVisit(models.Model):
+    """One visit to the signup page (a `signup_started` event) with the time of the same
+    browser's visit before it: the distinct browsers of a period are its visits whose previous
+    one is older than the period (or none), counted from the index alone. Derived from the
+    events by funnel_progress_refresh, like FunnelProgress."""
+
+    event_id = models.BigIntegerField(primary_key=True)
+    distinct_id = models.CharField(max_length=64, db_index=True)
+    occurred_at = models.DateTimeField()
+    previous_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["occurred_at"], include=["previous_at"], name="funnel_visit_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.distinct_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
 class FunnelChange(models.Model):
-    """A person (`user_id`) or an organization (`organization_id`) whose funnel events changed
-    since their FunnelProgress was computed: written by the triggers on experiments_event
-    (migration 0004), taken by funnel_progress_refresh. Plain ids, not foreign keys: the mark of
-    a deleted event outlives its person or organization, and the refresh then clears the row."""
+    """A person (`user_id`), an organization (`organization_id`) or a browser (`distinct_id`)
+    whose funnel events changed since their FunnelProgress or FunnelVisit rows were computed:
+    written by the triggers on experiments_event (migration 0004), taken by
+    funnel_progress_refresh. Plain values, not foreign keys: the mark of a deleted event
+    outlives its person or organization, and the refresh then clears their rows."""
 
     user_id = models.BigIntegerField(null=True, blank=True)
     organization_id = models.BigIntegerField(null=True, blank=True)
+    distinct_id = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
-        return f"person {self.user_id}" if self.user_id else f"organization {self.organization_id}"
+        if self.user_id:
+            return f"person {self.user_id}"
+        return f"organization {self.organization_id}" if self.organization_id else f"browser {self.distinct_id}"
 
 
 class Experiment(models.Model):

@@ -1,7 +1,8 @@
-"""The funnel's per-person progress (experiments/funnel.py): the FunnelProgress and FunnelChange
-tables, the triggers on experiments_event that mark whose funnel events changed, and a mark
-for every person who ever signed up, so that the first refresh (the beat task, within a
-minute, or the first funnel page) computes them all. PostgreSQL only: on SQLite the funnel
+"""The funnel's per-person progress (experiments/funnel.py): the FunnelProgress, FunnelVisit
+and FunnelChange tables, the triggers on experiments_event that mark whose funnel events
+changed, and a mark for every person who ever signed up and every browser that opened the
+signup page, so that the first refresh (the beat task, within a minute, or the first funnel
+page) computes them all. PostgreSQL only: on SQLite the funnel
 walks the events and no trigger is made.
 
 The event names are written here as they are today; a change of FUNNEL_STEPS needs a
@@ -20,11 +21,13 @@ ORGANIZATION_EVENTS = (
 )
 MARKED = f"""
     CASE WHEN changed.name IN ({PERSON_EVENTS}) THEN changed.user_id END,
-    CASE WHEN changed.name IN ({ORGANIZATION_EVENTS}) THEN changed.organization_id END
+    CASE WHEN changed.name IN ({ORGANIZATION_EVENTS}) THEN changed.organization_id END,
+    CASE WHEN changed.name = 'signup_started' THEN changed.distinct_id ELSE '' END
 """
 WHERE_MARKED = f"""
     (changed.name IN ({PERSON_EVENTS}) AND changed.user_id IS NOT NULL)
     OR (changed.name IN ({ORGANIZATION_EVENTS}) AND changed.organization_id IS NOT NULL)
+    OR changed.name = 'signup_started'
 """
 
 CREATE = [
@@ -32,7 +35,7 @@ CREATE = [
     # events is one INSERT of marks).
     f"""CREATE FUNCTION experiments_funnel_events_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO experiments_funnelchange (user_id, organization_id)
+    INSERT INTO experiments_funnelchange (user_id, organization_id, distinct_id)
     SELECT DISTINCT {MARKED} FROM changed WHERE {WHERE_MARKED};
     RETURN NULL;
 END $$""",
@@ -44,21 +47,25 @@ END $$""",
     # what the funnel reads fires, before and after both marked.
     f"""CREATE FUNCTION experiments_funnel_event_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO experiments_funnelchange (user_id, organization_id)
+    INSERT INTO experiments_funnelchange (user_id, organization_id, distinct_id)
     SELECT DISTINCT {MARKED}
-    FROM (VALUES (OLD.name, OLD.user_id, OLD.organization_id), (NEW.name, NEW.user_id, NEW.organization_id))
-        AS changed (name, user_id, organization_id)
+    FROM (VALUES (OLD.name, OLD.user_id, OLD.organization_id, OLD.distinct_id),
+                 (NEW.name, NEW.user_id, NEW.organization_id, NEW.distinct_id))
+        AS changed (name, user_id, organization_id, distinct_id)
     WHERE {WHERE_MARKED};
     RETURN NULL;
 END $$""",
     """CREATE TRIGGER experiments_event_funnel_update AFTER UPDATE ON experiments_event FOR EACH ROW
     WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.user_id IS DISTINCT FROM NEW.user_id
+          OR OLD.distinct_id IS DISTINCT FROM NEW.distinct_id
           OR OLD.organization_id IS DISTINCT FROM NEW.organization_id OR OLD.occurred_at IS DISTINCT FROM NEW.occurred_at
           OR (OLD.properties -> 'via_invite') IS DISTINCT FROM (NEW.properties -> 'via_invite'))
     EXECUTE FUNCTION experiments_funnel_event_updated()""",
-    # Everyone who signed up so far, computed by the first refresh.
-    """INSERT INTO experiments_funnelchange (user_id)
-    SELECT DISTINCT user_id FROM experiments_event WHERE name = 'signed_up' AND user_id IS NOT NULL""",
+    # Everyone who signed up so far and every browser, computed by the first refresh.
+    """INSERT INTO experiments_funnelchange (user_id, distinct_id)
+    SELECT DISTINCT user_id, '' FROM experiments_event WHERE name = 'signed_up' AND user_id IS NOT NULL""",
+    """INSERT INTO experiments_funnelchange (distinct_id)
+    SELECT DISTINCT distinct_id FROM experiments_event WHERE name = 'signup_started'""",
 ]
 DROP = [
     "DROP TRIGGER IF EXISTS experiments_event_funnel_update ON experiments_event",
@@ -96,6 +103,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('user_id', models.BigIntegerField(blank=True, null=True)),
                 ('organization_id', models.BigIntegerField(blank=True, null=True)),
+                ('distinct_id', models.CharField(blank=True, max_length=64)),
             ],
         ),
         migrations.CreateModel(
@@ -110,16 +118,36 @@ class Migration(migrations.Migration):
                 ('invite_sent_at', models.DateTimeField(blank=True, null=True)),
                 ('colleague_joined_at', models.DateTimeField(blank=True, null=True)),
                 ('paid_at', models.DateTimeField(blank=True, null=True)),
+                ('email_verified_after', models.BigIntegerField(blank=True, null=True)),
+                ('organization_created_after', models.BigIntegerField(blank=True, null=True)),
+                ('product_started_after', models.BigIntegerField(blank=True, null=True)),
+                ('workspace_ready_after', models.BigIntegerField(blank=True, null=True)),
+                ('invite_sent_after', models.BigIntegerField(blank=True, null=True)),
+                ('colleague_joined_after', models.BigIntegerField(blank=True, null=True)),
+                ('paid_after', models.BigIntegerField(blank=True, null=True)),
+            ],
+        ),
+        migrations.CreateModel(
+            name='FunnelVisit',
+            fields=[
+                ('event_id', models.BigIntegerField(primary_key=True, serialize=False)),
+                ('distinct_id', models.CharField(db_index=True, max_length=64)),
+                ('occurred_at', models.DateTimeField()),
+                ('previous_at', models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.AddIndex(
             model_name='event',
-            index=models.Index(condition=models.Q(('name', 'signup_started')), fields=['occurred_at', 'distinct_id'], name='event_signup_started_idx'),
+            index=models.Index(condition=models.Q(('name', 'signup_started')), fields=['distinct_id', 'occurred_at'], name='event_signup_started_idx'),
         ),
         migrations.AddField(
             model_name='funnelprogress',
             name='organization',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='accounts.organization'),
+        ),
+        migrations.AddIndex(
+            model_name='funnelvisit',
+            index=models.Index(fields=['occurred_at'], include=('previous_at',), name='funnel_visit_time_idx'),
         ),
         migrations.AddIndex(
             model_name='funnelprogress',

@@ -60,6 +60,7 @@ def test_every_step_has_a_column_and_its_events_leave_a_mark():
         "user",
         "organization",
         *[step.column for step in FUNNEL_STEPS],
+        *[step.after_column for step in FUNNEL_STEPS[1:]],
     ]
     user, organization = UserFactory(), OrganizationFactory()
     FunnelChange.objects.all().delete()
@@ -68,12 +69,17 @@ def test_every_step_has_a_column_and_its_events_leave_a_mark():
     for name in ORGANIZATION_EVENTS:
         event(name, DAY, user=user, organization=organization)
 
-    marks = list(FunnelChange.objects.order_by("id").values_list("user_id", "organization_id"))
-    # Person events mark the person, organization events the organization (the migration's
-    # trigger names the same events as FUNNEL_STEPS).
-    assert marks == [(user.pk, None)] * len(PERSON_EVENTS) + [(None, organization.pk)] * len(
-        ORGANIZATION_EVENTS
+    event(events.SIGNUP_STARTED, DAY, user=user)
+    Event.objects.create(name=events.SIGNUP_STARTED, distinct_id="browser-1", occurred_at=DAY)
+
+    marks = list(
+        FunnelChange.objects.order_by("id").values_list("user_id", "organization_id", "distinct_id")
     )
+    # Person events mark the person, organization events the organization, visits to the
+    # signup page the browser (the migration's trigger names the same events as FUNNEL_STEPS).
+    assert marks == [(user.pk, None, "")] * len(PERSON_EVENTS) + [
+        (None, organization.pk, "")
+    ] * len(ORGANIZATION_EVENTS) + [(None, None, str(user.public_id)), (None, None, "browser-1")]
 
 
 def test_events_outside_the_funnel_and_forwarding_leave_no_mark_a_moved_event_does():
@@ -82,7 +88,7 @@ def test_events_outside_the_funnel_and_forwarding_leave_no_mark_a_moved_event_do
     FunnelChange.objects.all().delete()
 
     event(events.SEAT_LIMIT_REACHED, DAY, user=user, organization=organization)
-    event(events.SIGNUP_STARTED, DAY, user=user)
+    event(events.INVITEE_JOINED, DAY, user=user, organization=organization)
     # What a forward run writes: every event, but nothing the funnel reads.
     Event.objects.update(sent_at=DAY, attempts=1, claimed_until=DAY)
     assert FunnelChange.objects.count() == 0
@@ -223,6 +229,39 @@ def test_a_refresh_in_small_batches_and_a_rebuild_give_the_same_rows():
 
 # A person signs up once (accounts.services records signed_up once per user); everything else
 # may repeat, come early or late.
+def test_visitors_are_browsers_counted_once_in_the_period_whatever_order_their_visits_came():
+    """A browser counts once in a period however many times it opened the signup page in it,
+    including when a visit arrives after a later one was counted."""
+
+    def visit(browser: str, at: datetime) -> None:
+        Event.objects.create(name=events.SIGNUP_STARTED, distinct_id=browser, occurred_at=at)
+
+    since, until = DAY, DAY + timedelta(days=1)
+    visit("a", DAY + timedelta(hours=1))
+    visit("a", DAY + timedelta(hours=2))  # again: once
+    visit("b", DAY - timedelta(hours=1))  # before the period, and in it: once
+    visit("b", DAY + timedelta(hours=3))
+    visit("c", DAY - timedelta(hours=1))  # only before
+    visit("d", until)  # at the end (excluded)
+    assert funnel_report(since=since, until=until).signup_page_visitors == 2
+
+    visit("c", DAY + timedelta(hours=5))
+    visit("a", DAY)  # late, and earlier than a's other visits: still once
+    visit("e", DAY + timedelta(hours=4))
+    Event.objects.create(
+        name=events.SIGNUP_STARTED, distinct_id="e", occurred_at=DAY + timedelta(hours=4)
+    )
+    report = funnel_report(since=since, until=until)
+
+    assert report.signup_page_visitors == 4  # a, b, c, e
+    assert (
+        report.signup_page_visitors
+        == funnel_report_from_events(since=since, until=until).signup_page_visitors
+    )
+    Event.objects.filter(distinct_id="e").delete()
+    assert funnel_report(since=since, until=until).signup_page_visitors == 3
+
+
 NAMES = [
     events.EMAIL_VERIFIED,
     events.ORGANIZATION_CREATED,
