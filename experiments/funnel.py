@@ -23,6 +23,12 @@ How the rows stay exact (PostgreSQL; migration 0004):
 - The signup page's visitors are counted the same way: `FunnelVisit`, one row per
   `signup_started` event with the time of the same browser's previous visit (marked by
   browser), so the distinct browsers of a period are its visits whose previous one is older.
+- `FunnelDay` counts, per UTC day of signup, the people who reached each step by how long it
+  took them (a bucket of about 2%), and the day's visits: the refresh takes a person's old row
+  out of the counts and puts the new one in, in the same transaction. The report adds the
+  whole days of its period, corrects the two partial days at its ends and the people with a
+  step after its end from their rows, and reads the exact median and 95th percentile from
+  the few rows of the bucket that holds them (an index per wait).
 - The report refreshes first (the marks are usually a minute's worth: the beat task
   `experiments.tasks.funnel_progress_refresh` drains them every minute), so it always answers
   from every committed event.
@@ -126,6 +132,79 @@ _VIA_INVITE = """COALESCE(CASE jsonb_typeof(event.properties -> 'via_invite')
     END, false)"""
 
 
+# FunnelDay's steps: 0 the signup, 1-7 the steps after it (FUNNEL_STEPS' positions), then time
+# to value, and the signup page's visits (by the day of the visit).
+TIME_TO_VALUE = len(FUNNEL_STEPS)
+VISITS = len(FUNNEL_STEPS) + 1
+
+
+def _wait_buckets() -> list[int]:
+    """Bucket bounds of a wait in microseconds, each about 2% above the one before, from 0 to
+    beyond ten years: bucket b holds the waits from bound b-1 (included) to bound b (SQL's
+    width_bucket, exact on integers)."""
+    bounds, value = [0], 1
+    while value < 10**15:
+        bounds.append(value)
+        value = max(value + 1, value * 51 // 50)
+    return bounds
+
+
+WAIT_BUCKETS = _wait_buckets()
+
+
+def day_counts_sql(sign: int) -> str:
+    """Add (sign 1) or take away (sign -1) the FunnelDay counts of the FunnelProgress rows of
+    %(people)s: the signup, each step reached by its wait's bucket, and time to value."""
+    rows = ["(0, 0)"]
+    for index, step in enumerate(FUNNEL_STEPS[1:], start=1):
+        rows.append(
+            f"({index}, CASE WHEN p.{step.column} IS NOT NULL THEN width_bucket(p.{step.after_column}, %(buckets)s) END)"
+        )
+    rows.append(
+        f"({TIME_TO_VALUE}, CASE WHEN p.time_to_value IS NOT NULL THEN width_bucket(p.time_to_value, %(buckets)s) END)"
+    )
+    return (
+        "INSERT INTO experiments_funnelday (day, step, bucket, people) "  # noqa: S608 - FUNNEL_STEPS' columns
+        f"SELECT (p.signed_up_at AT TIME ZONE 'UTC')::date, counted.step, counted.bucket, {sign} * count(*) "
+        f"FROM experiments_funnelprogress p CROSS JOIN LATERAL (VALUES {', '.join(rows)}) AS counted (step, bucket) "
+        "WHERE p.user_id = ANY(%(people)s) AND counted.bucket IS NOT NULL GROUP BY 1, 2, 3 "
+        "ON CONFLICT (day, step, bucket) DO UPDATE SET people = experiments_funnelday.people + excluded.people"
+    )
+
+
+def _visit_counts_sql(sign: int) -> str:
+    """Add or take away the FunnelDay visit counts of the FunnelVisit rows of %(browsers)s."""
+    return (
+        "INSERT INTO experiments_funnelday (day, step, bucket, people) "  # noqa: S608 - fixed SQL and numbers
+        f"SELECT (occurred_at AT TIME ZONE 'UTC')::date, {VISITS}, 0, {sign} * count(*) FROM experiments_funnelvisit "
+        "WHERE distinct_id = ANY(%(browsers)s) GROUP BY 1 "
+        "ON CONFLICT (day, step, bucket) DO UPDATE SET people = experiments_funnelday.people + excluded.people"
+    )
+
+
+def progress_counts_sql(*, late: bool) -> str:
+    """(step, bucket, people) of the FunnelProgress rows that signed up in [%(low)s, %(high)s):
+    with `late` False, the signup and each step reached before %(until)s (the two partial days
+    at a period's ends); with `late` True, only the steps reached at or after %(until)s, of the
+    rows whose last step is (what the whole days' counts hold that the period must not)."""
+    compare = ">=" if late else "<"
+    rows = [] if late else ["(0, 0)"]
+    for index, step in enumerate(FUNNEL_STEPS[1:], start=1):
+        rows.append(
+            f"({index}, CASE WHEN p.{step.column} {compare} %(until)s THEN width_bucket(p.{step.after_column}, %(buckets)s) END)"
+        )
+    rows.append(
+        f"({TIME_TO_VALUE}, CASE WHEN p.workspace_ready_at {compare} %(until)s THEN width_bucket(p.time_to_value, %(buckets)s) END)"
+    )
+    return (
+        "SELECT counted.step, counted.bucket, count(*) FROM experiments_funnelprogress p "  # noqa: S608 - FUNNEL_STEPS' columns
+        f"CROSS JOIN LATERAL (VALUES {', '.join(rows)}) AS counted (step, bucket) "
+        "WHERE p.signed_up_at >= %(low)s AND p.signed_up_at < %(high)s AND counted.bucket IS NOT NULL"
+        + (" AND p.last_step_at >= %(until)s" if late else "")
+        + " GROUP BY 1, 2"
+    )
+
+
 # A browser's visits to the signup page, each with the time of the visit before it.
 VISITS_SQL = (
     "INSERT INTO experiments_funnelvisit (event_id, distinct_id, occurred_at, previous_at) "
@@ -168,8 +247,16 @@ def progress_sql() -> str:
         previous = f"step{index}.at"
         columns.append(step.column)
         values.append(previous)
-    columns += durations
-    values += duration_values
+    verified = next(
+        index for index, step in enumerate(FUNNEL_STEPS) if step.key == "email_verified"
+    )
+    ready = next(index for index, step in enumerate(FUNNEL_STEPS) if step.key == "workspace_ready")
+    columns += [*durations, "last_step_at", "time_to_value"]
+    values += [
+        *duration_values,
+        f"GREATEST(person.signed_up_at, {', '.join(f'step{index}.at' for index in range(1, len(FUNNEL_STEPS)))})",
+        f"(extract(epoch FROM step{ready}.at - step{verified}.at) * 1000000)::bigint",
+    ]
     return (
         "WITH person AS (SELECT event.user_id, min(event.occurred_at) AS signed_up_at "  # noqa: S608 - as above
         "FROM experiments_event event WHERE event.user_id = ANY(%(people)s) AND event.name = %(signed_up)s "
@@ -200,7 +287,7 @@ def funnel_progress_refresh(*, batch: int = REFRESH_BATCH) -> int:
     if connection.vendor != "postgresql":
         return 0
     computed = 0
-    sql = progress_sql()
+    sql, removed, added = progress_sql(), day_counts_sql(-1), day_counts_sql(1)
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REFRESH_LOCK])
@@ -220,10 +307,12 @@ def funnel_progress_refresh(*, batch: int = REFRESH_BATCH) -> int:
             )
             browsers = sorted({distinct_id for _, _, distinct_id in marks if distinct_id})
             if browsers:
+                cursor.execute(_visit_counts_sql(-1), {"browsers": browsers})
                 cursor.execute(
                     "DELETE FROM experiments_funnelvisit WHERE distinct_id = ANY(%s)", [browsers]
                 )
                 cursor.execute(VISITS_SQL, [SIGNUP_STARTED, browsers])
+                cursor.execute(_visit_counts_sql(1), {"browsers": browsers})
             if organizations:
                 cursor.execute(
                     "SELECT user_id FROM experiments_funnelprogress WHERE organization_id = ANY(%s)",
@@ -232,11 +321,14 @@ def funnel_progress_refresh(*, batch: int = REFRESH_BATCH) -> int:
                 people.update(user_id for (user_id,) in cursor.fetchall())
             ordered = sorted(people)
             computed += len(browsers)
+            counted = {"people": ordered, "buckets": WAIT_BUCKETS}
+            cursor.execute(removed, counted)
             cursor.execute(
                 "DELETE FROM experiments_funnelprogress WHERE user_id = ANY(%s)", [ordered]
             )
             if ordered:
                 cursor.execute(sql, _progress_parameters(ordered))
+                cursor.execute(added, counted)
             computed += len(ordered)
 
 

@@ -68,9 +68,9 @@ class FunnelProgress(models.Model):
     anywhere else): the staff funnel counts and times these rows instead of the events.
     """
 
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+"
-    )
+    # The person's id, not a foreign key: a deleted person's row is taken out by the refresh
+    # (their events' marks), which keeps FunnelDay's counts with it; a cascade would not.
+    user_id = models.BigIntegerField(primary_key=True)
     organization = models.ForeignKey(
         "accounts.Organization", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -82,6 +82,10 @@ class FunnelProgress(models.Model):
     invite_sent_at = models.DateTimeField(null=True, blank=True)
     colleague_joined_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # The time of the last step reached (the report finds the people with a step after the end
+    # of its period by it), and the microseconds from verifying to the workspace being ready.
+    last_step_at = models.DateTimeField()
+    time_to_value = models.BigIntegerField(null=True, blank=True)
     email_verified_after = models.BigIntegerField(null=True, blank=True)
     organization_created_after = models.BigIntegerField(null=True, blank=True)
     product_started_after = models.BigIntegerField(null=True, blank=True)
@@ -91,10 +95,47 @@ class FunnelProgress(models.Model):
     paid_after = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["signed_up_at"], name="funnel_progress_signup_idx")]
+        indexes = [
+            models.Index(fields=["signed_up_at"], name="funnel_progress_signup_idx"),
+            models.Index(fields=["last_step_at"], name="funnel_progress_last_idx"),
+            # Each wait in order, with what the report filters on: the median's row is found
+            # among the few in its bucket (FunnelDay), from the index alone.
+            *[
+                models.Index(fields=[after], include=["signed_up_at", reached], name=f"funnel_{short}_idx")
+                for after, reached, short in [
+                    ("email_verified_after", "email_verified_at", "verified"),
+                    ("organization_created_after", "organization_created_at", "organization"),
+                    ("product_started_after", "product_started_at", "product"),
+                    ("workspace_ready_after", "workspace_ready_at", "workspace"),
+                    ("invite_sent_after", "invite_sent_at", "invite"),
+                    ("colleague_joined_after", "colleague_joined_at", "colleague"),
+                    ("paid_after", "paid_at", "paid"),
+                    ("time_to_value", "workspace_ready_at", "value"),
+                ]
+            ],
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id} signed up {self.signed_up_at:%Y-%m-%d}"
+
+
+class FunnelDay(models.Model):
+    """How many people who signed up on a UTC `day` reached a step, by how long it took them
+    (`bucket`: the wait's place among experiments.funnel.WAIT_BUCKETS, 0 for the signup itself),
+    and how many visits the signup page had that day (step experiments.funnel.VISITS). Kept by
+    the refresh with FunnelProgress and FunnelVisit, in the same transaction: the report adds
+    whole days up instead of reading every row."""
+
+    day = models.DateField()
+    step = models.PositiveSmallIntegerField()
+    bucket = models.PositiveSmallIntegerField()
+    people = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "step", "bucket"], name="funnel_day_once")]
+
+    def __str__(self) -> str:
+        return f"{self.day} step {self.step} bucket {self.bucket}: {self.people}"
 
 
 class FunnelVisit(models.Model):
@@ -109,7 +150,10 @@ class FunnelVisit(models.Model):
     previous_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["occurred_at"], include=["previous_at"], name="funnel_visit_time_idx")]
+        indexes = [
+            models.Index(fields=["occurred_at"], include=["previous_at"], name="funnel_visit_time_idx"),
+            models.Index(fields=["previous_at"], include=["occurred_at"], name="funnel_visit_previous_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.distinct_id} at {self.occurred_at:%Y-%m-%d %H:%M}"

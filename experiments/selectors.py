@@ -4,8 +4,11 @@ outbox's events waiting for PostHog and those it refused."""
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
@@ -18,8 +21,15 @@ from .events import (
     SIGNED_UP,
     SIGNUP_STARTED,
 )
-from .funnel import FUNNEL_STEPS, funnel_progress_refresh
-from .models import Event, Experiment, FunnelProgress, FunnelVisit
+from .funnel import (
+    FUNNEL_STEPS,
+    TIME_TO_VALUE,
+    VISITS,
+    WAIT_BUCKETS,
+    funnel_progress_refresh,
+    progress_counts_sql,
+)
+from .models import Event, Experiment, FunnelDay, FunnelProgress, FunnelVisit
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -87,56 +97,128 @@ def funnel_report(*, since: datetime, until: datetime) -> Funnel:
     if connection.vendor != "postgresql":
         return funnel_report_from_events(since=since, until=until)
     funnel_progress_refresh()
-    selected = ["count(*)"]
-    for step in FUNNEL_STEPS[1:]:
-        reached = f"FILTER (WHERE {step.column} < %(until)s)"
-        selected += [f"count(*) {reached}", f"percentile_disc(%(fractions)s) WITHIN GROUP (ORDER BY {step.after_column}) {reached}"]
-    # Time to value: verified -> ready, the sum of the steps between.
-    verified = next(index for index, step in enumerate(FUNNEL_STEPS) if step.key == "email_verified")
-    ready = next(index for index, step in enumerate(FUNNEL_STEPS) if step.key == "workspace_ready")
-    to_value = " + ".join(step.after_column for step in FUNNEL_STEPS[verified + 1 : ready + 1])
-    reached = f"FILTER (WHERE {FUNNEL_STEPS[ready].column} < %(until)s)"
-    selected += [f"count(*) {reached}", f"percentile_disc(%(fractions)s) WITHIN GROUP (ORDER BY {to_value}) {reached}"]
-    parameters = {"since": since, "until": until, "fractions": [0.5, 0.95]}
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Each percentile sorts up to a million integers: in memory, not in temporary files.
-        cursor.execute("SET LOCAL work_mem = '64MB'")
+    with _one_snapshot(), connection.cursor() as cursor:
+        histogram, visits = _histogram(cursor, since=since, until=until)
+        counts = [histogram[0].get(0, 0)] + [
+            sum(histogram[index].values()) for index in range(1, TIME_TO_VALUE + 1)
+        ]
+        waits: list[Duration | None] = [None]
+        for index, (after, reached) in enumerate(_WAITS, start=1):
+            values = [
+                _wait_at(cursor, histogram[index], counts[index], fraction, after=after, reached=reached, since=since, until=until)
+                for fraction in (0.5, 0.95)
+            ]
+            waits.append(
+                Duration(
+                    count=counts[index],
+                    median_seconds=values[0] / 1e6 if values[0] is not None else None,
+                    p95_seconds=values[1] / 1e6 if values[1] is not None else None,
+                )
+            )
+        # Distinct browsers: the period's visits less those whose browser's previous visit is
+        # in the period too.
         cursor.execute(
-            f"SELECT {', '.join(selected)} FROM {FunnelProgress._meta.db_table} "  # noqa: S608 - columns of FUNNEL_STEPS; values are parameters
-            "WHERE signed_up_at >= %(since)s AND signed_up_at < %(until)s",
-            parameters,
+            f"SELECT count(*) FROM {FunnelVisit._meta.db_table} WHERE previous_at >= %s AND occurred_at < %s",  # noqa: S608 - the model's table
+            [since, until],
         )
-        row = list(cursor.fetchone())
-        # Distinct browsers: the period's visits whose browser had no visit before it in the
-        # period (read from the index funnel_visit_time_idx alone).
-        cursor.execute(
-            f"SELECT count(*) FROM {FunnelVisit._meta.db_table} WHERE occurred_at >= %(since)s "  # noqa: S608 - the model's table
-            "AND occurred_at < %(until)s AND (previous_at IS NULL OR previous_at < %(since)s)",
-            parameters,
-        )
-        visitors = cursor.fetchone()[0]
-    counts = [row[0]] + [row[1 + 2 * index] for index in range(len(FUNNEL_STEPS) - 1)]
-    durations: list[Duration | None] = [None] + [
-        _duration(row[1 + 2 * index], row[2 + 2 * index]) for index in range(len(FUNNEL_STEPS) - 1)
-    ]
+        visitors = visits - cursor.fetchone()[0]
     return Funnel(
         since=since,
         until=until,
-        steps=_steps(counts, durations),
-        time_to_value=_duration(row[-2], row[-1]),
+        steps=_steps(counts[:TIME_TO_VALUE], waits[:TIME_TO_VALUE]),
+        time_to_value=waits[TIME_TO_VALUE],
         signup_page_visitors=visitors,
     )
 
 
-def _duration(count: int, microseconds: list[int] | None) -> Duration:
-    """A Duration from the count and the [median, 95th percentile] in microseconds; seconds as
-    timedelta.total_seconds() gives them (an exact integer divided once)."""
-    median, p95 = microseconds or (None, None)
-    return Duration(
-        count=count,
-        median_seconds=median / 1e6 if median is not None else None,
-        p95_seconds=p95 / 1e6 if p95 is not None else None,
+# Per FunnelDay step after the signup: the wait's column and the time it is reached at.
+_WAITS = [(step.after_column, step.column) for step in FUNNEL_STEPS[1:]] + [("time_to_value", "workspace_ready_at")]
+
+
+@contextmanager
+def _one_snapshot() -> Iterator[None]:
+    """The report's reads in one snapshot (REPEATABLE READ), so that a refresh committing
+    between them cannot make the day counts and the rows disagree; inside a caller's
+    transaction, that transaction's."""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _histogram(cursor, *, since: datetime, until: datetime) -> tuple[list[dict[int, int]], int]:
+    """Per FunnelDay step, people by wait bucket, of those who signed up in [since, until) and
+    reached the step before `until`; and the signup page's visits in the period. Whole UTC days
+    come from FunnelDay, less the people with a step at or after `until`; the partial days at
+    both ends from the rows."""
+    histogram: list[dict[int, int]] = [defaultdict(int) for _ in range(TIME_TO_VALUE + 1)]
+    first = since.astimezone(UTC)
+    first_day = first.date() if first == _midnight(first.date()) else first.date() + timedelta(days=1)
+    last_day = until.astimezone(UTC).date()
+    parameters = {"until": until, "buckets": WAIT_BUCKETS}
+    visits = 0
+    if first_day < last_day:
+        cursor.execute(
+            f"SELECT step, bucket, sum(people) FROM {FunnelDay._meta.db_table} "  # noqa: S608 - the model's table
+            "WHERE day >= %s AND day < %s GROUP BY step, bucket",
+            [first_day, last_day],
+        )
+        for step, bucket, people in cursor.fetchall():
+            if step == VISITS:
+                visits += people
+            else:
+                histogram[step][bucket] += people
+        cursor.execute(progress_counts_sql(late=True), {**parameters, "low": _midnight(first_day), "high": _midnight(last_day)})
+        for step, bucket, people in cursor.fetchall():
+            histogram[step][bucket] -= people
+        edges = [(since, _midnight(first_day)), (_midnight(last_day), until)]
+    else:
+        edges = [(since, until)]
+    for low, high in edges:
+        if low >= high:
+            continue
+        cursor.execute(progress_counts_sql(late=False), {**parameters, "low": low, "high": high})
+        for step, bucket, people in cursor.fetchall():
+            histogram[step][bucket] += people
+        cursor.execute(
+            f"SELECT count(*) FROM {FunnelVisit._meta.db_table} WHERE occurred_at >= %s AND occurred_at < %s",  # noqa: S608 - the model's table
+            [low, high],
+        )
+        visits += cursor.fetchone()[0]
+    return histogram, visits
+
+
+def _wait_at(cursor, buckets: dict[int, int], count: int, fraction: float, *, after: str, reached: str, since: datetime, until: datetime) -> int | None:
+    """The nearest-rank `fraction` of the waits (microseconds) counted in `buckets`: the bucket
+    that holds that rank, then the row at its place among the bucket's rows, in order."""
+    if not count:
+        return None
+    rank = max(1, math.ceil(fraction * count))
+    below = 0
+    for bucket in sorted(buckets):
+        if below + buckets[bucket] >= rank:
+            break
+        below += buckets[bucket]
+    else:
+        return None  # the counts hold fewer than `count`: cannot happen in one snapshot
+    low = WAIT_BUCKETS[bucket - 1]
+    high = WAIT_BUCKETS[bucket] if bucket < len(WAIT_BUCKETS) else None
+    cursor.execute(
+        f"SELECT {after} FROM {FunnelProgress._meta.db_table} WHERE {after} >= %(low)s "  # noqa: S608 - FUNNEL_STEPS' columns
+        + (f"AND {after} < %(high)s " if high is not None else "")
+        + f"AND signed_up_at >= %(since)s AND signed_up_at < %(until)s AND {reached} < %(until)s "
+        f"ORDER BY {after} OFFSET %(offset)s LIMIT 1",
+        {"low": low, "high": high, "since": since, "until": until, "offset": rank - below - 1},
     )
+    found = cursor.fetchone()
+    return found[0] if found else None
 
 
 def _steps(counts: list[int], durations: list[Duration | None]) -> list[FunnelStep]:

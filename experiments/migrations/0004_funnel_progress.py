@@ -1,5 +1,5 @@
-"""The funnel's per-person progress (experiments/funnel.py): the FunnelProgress, FunnelVisit
-and FunnelChange tables, the triggers on experiments_event that mark whose funnel events
+"""The funnel's per-person progress (experiments/funnel.py): the FunnelProgress, FunnelVisit,
+FunnelDay and FunnelChange tables, the triggers on experiments_event that mark whose funnel events
 changed, and a mark for every person who ever signed up and every browser that opened the
 signup page, so that the first refresh (the beat task, within a minute, or the first funnel
 page) computes them all. PostgreSQL only: on SQLite the funnel
@@ -107,9 +107,19 @@ class Migration(migrations.Migration):
             ],
         ),
         migrations.CreateModel(
+            name='FunnelDay',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('day', models.DateField()),
+                ('step', models.PositiveSmallIntegerField()),
+                ('bucket', models.PositiveSmallIntegerField()),
+                ('people', models.IntegerField(default=0)),
+            ],
+        ),
+        migrations.CreateModel(
             name='FunnelProgress',
             fields=[
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to=settings.AUTH_USER_MODEL)),
+                ('user_id', models.BigIntegerField(primary_key=True, serialize=False)),
                 ('signed_up_at', models.DateTimeField()),
                 ('email_verified_at', models.DateTimeField(blank=True, null=True)),
                 ('organization_created_at', models.DateTimeField(blank=True, null=True)),
@@ -118,6 +128,8 @@ class Migration(migrations.Migration):
                 ('invite_sent_at', models.DateTimeField(blank=True, null=True)),
                 ('colleague_joined_at', models.DateTimeField(blank=True, null=True)),
                 ('paid_at', models.DateTimeField(blank=True, null=True)),
+                ('last_step_at', models.DateTimeField()),
+                ('time_to_value', models.BigIntegerField(blank=True, null=True)),
                 ('email_verified_after', models.BigIntegerField(blank=True, null=True)),
                 ('organization_created_after', models.BigIntegerField(blank=True, null=True)),
                 ('product_started_after', models.BigIntegerField(blank=True, null=True)),
@@ -140,6 +152,10 @@ class Migration(migrations.Migration):
             model_name='event',
             index=models.Index(condition=models.Q(('name', 'signup_started')), fields=['distinct_id', 'occurred_at'], name='event_signup_started_idx'),
         ),
+        migrations.AddConstraint(
+            model_name='funnelday',
+            constraint=models.UniqueConstraint(fields=('day', 'step', 'bucket'), name='funnel_day_once'),
+        ),
         migrations.AddField(
             model_name='funnelprogress',
             name='organization',
@@ -150,8 +166,48 @@ class Migration(migrations.Migration):
             index=models.Index(fields=['occurred_at'], include=('previous_at',), name='funnel_visit_time_idx'),
         ),
         migrations.AddIndex(
+            model_name='funnelvisit',
+            index=models.Index(fields=['previous_at'], include=('occurred_at',), name='funnel_visit_previous_idx'),
+        ),
+        migrations.AddIndex(
             model_name='funnelprogress',
             index=models.Index(fields=['signed_up_at'], name='funnel_progress_signup_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='funnelprogress',
+            index=models.Index(fields=['last_step_at'], name='funnel_progress_last_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='funnelprogress',
+            index=models.Index(fields=['email_verified_after'], include=('signed_up_at', 'email_verified_at'), name='funnel_verified_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='funnelprogress',
+            index=models.Index(fields=['organization_created_after'], include=('signed_up_at', 'organization_created_at'), name='funnel_organization_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='funnelprogress',
+            index=models.Index(fields=['product_started_after'], include=('signed_up_at', 'product_started_at'), name='funnel_product_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='funnelprogress',
+            index=models.Index(fields=['workspace_ready_after'], include=('signed_up_at', 'workspace_ready_at'), name='funnel_workspace_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='funnelprogress',
+            index=models.Index(fields=['invite_sent_after'], include=('signed_up_at', 'invite_sent_at'), name='funnel_invite_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='funnelprogress',
+            index=models.Index(fields=['colleague_joined_after'], include=('signed_up_at', 'colleague_joined_at'), name='funnel_colleague_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='funnelprogress',
+            index=models.Index(fields=['paid_after'], include=('signed_up_at', 'paid_at'), name='funnel_paid_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='funnelprogress',
+            index=models.Index(fields=['time_to_value'], include=('signed_up_at', 'workspace_ready_at'), name='funnel_value_idx'),
         ),
         migrations.RunPython(triggers_create, triggers_drop),
     ]

@@ -18,7 +18,7 @@ from experiments.funnel import (
     funnel_progress_rebuild,
     funnel_progress_refresh,
 )
-from experiments.models import Event, FunnelChange, FunnelProgress
+from experiments.models import Event, FunnelChange, FunnelDay, FunnelProgress, FunnelVisit
 from experiments.selectors import funnel_report, funnel_report_from_events
 
 from ..factories import OrganizationFactory, UserFactory
@@ -57,9 +57,11 @@ def figures(report) -> tuple:
 
 def test_every_step_has_a_column_and_its_events_leave_a_mark():
     assert [field.name for field in FunnelProgress._meta.get_fields()] == [
-        "user",
+        "user_id",
         "organization",
         *[step.column for step in FUNNEL_STEPS],
+        "last_step_at",
+        "time_to_value",
         *[step.after_column for step in FUNNEL_STEPS[1:]],
     ]
     user, organization = UserFactory(), OrganizationFactory()
@@ -119,7 +121,7 @@ def test_the_rows_hold_each_first_step_in_order_and_the_organization_created_fir
     event(events.JOINED_BY_DOMAIN, DAY + timedelta(minutes=21), organization=first)
 
     assert funnel_progress_refresh() == 1
-    row = FunnelProgress.objects.get(user=ada)
+    row = FunnelProgress.objects.get(user_id=ada.pk)
     assert row.organization_id == first.pk
     assert (row.signed_up_at, row.email_verified_at, row.organization_created_at) == (
         DAY,
@@ -191,14 +193,14 @@ def test_invited_people_deleted_people_and_deleted_organizations_leave_the_funne
     event(events.SIGNED_UP, DAY, user=gone)
     since, until = DAY, DAY + timedelta(days=1)
     assert counts(funnel_report(since=since, until=until))["signed_up"] == 2
-    assert not FunnelProgress.objects.filter(user=invited).exists()
+    assert not FunnelProgress.objects.filter(user_id=invited.pk).exists()
 
     gone.delete()
     organization.delete()  # its events go with it, its creation too
     report = funnel_report(since=since, until=until)
 
     assert [step.count for step in report.steps][:4] == [1, 1, 0, 0]
-    assert FunnelProgress.objects.get(user=ada).organization_id is None
+    assert FunnelProgress.objects.get(user_id=ada.pk).organization_id is None
     assert figures(report) == figures(funnel_report_from_events(since=since, until=until))
 
 
@@ -336,6 +338,10 @@ def test_random_journeys_in_random_order_answer_as_walking_the_events(seed):
         (DAY + timedelta(days=1), DAY + timedelta(days=2)),
         (DAY + timedelta(hours=30), DAY + timedelta(hours=31)),
         (DAY - timedelta(days=1), DAY + timedelta(days=30)),
+        # Partial days at both ends, and people with steps after the end.
+        (DAY + timedelta(hours=5), DAY + timedelta(days=3, hours=7)),
+        (DAY - timedelta(hours=2), DAY + timedelta(days=2, minutes=1)),
+        (DAY + timedelta(hours=23, minutes=59), DAY + timedelta(days=2, hours=0, minutes=1)),
     ]
     for since, until in windows:
         assert figures(funnel_report(since=since, until=until)) == figures(
@@ -343,6 +349,18 @@ def test_random_journeys_in_random_order_answer_as_walking_the_events(seed):
         ), (since, until)
     assert connection.vendor == "postgresql"
     assert FunnelProgress.objects.exists()
+
+    # The day counts kept along the way equal those of a rebuild from scratch.
+    def day_counts():
+        return sorted(
+            FunnelDay.objects.exclude(people=0).values_list("day", "step", "bucket", "people")
+        )
+
+    kept = day_counts()
+    for model in (FunnelDay, FunnelProgress, FunnelVisit):
+        model.objects.all().delete()
+    funnel_progress_rebuild()
+    assert day_counts() == kept
 
 
 @pytest.mark.django_db(transaction=True)
