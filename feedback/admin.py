@@ -10,14 +10,14 @@ class ResponseAdmin(admin.ModelAdmin):
     """Staff read answers and correct the category of comments (list or detail)."""
 
     list_display = ["submitted_at", "organization", "score", "role", "short_comment", "suggested_category", "category"]
-    list_filter = ["month", "category", "suggested_category", "role", "paying", "product", "score"]
+    list_filter = ["month", "category", "suggested_category", "role", "paying", "usage_state", "product", "score"]
     search_fields = ["comment", "organization__name", "public_id"]
     date_hierarchy = "submitted_at"
     list_select_related = ["organization"]
     fields = [
         "public_id", "organization", "user", "score", "role", "comment", "may_contact",
         "product", "edition", "seats", "tenure_days", "organization_age_days", "paying",
-        "submitted_at", "suggested_category", "category", "category_corrected_by", "category_corrected_at",
+        "active_days", "usage_state", "submitted_at", "suggested_category", "category", "category_corrected_by", "category_corrected_at",
     ]
     readonly_fields = [field for field in fields if field != "category"]
 

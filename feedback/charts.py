@@ -1,13 +1,27 @@
-"""The NPS trend chart as a PNG (matplotlib, Agg backend: no display, safe in a worker).
+"""The NPS trend chart as a PNG (matplotlib, Agg backend: no display, safe in a worker) and as
+inline SVG; and the trimming of the usage charts (activity.charts draws them) to the months
+that have something to show.
 
-The only importer of matplotlib; imported lazily, since loading it takes a noticeable fraction
-of a second and only the digest needs it.
+Imports matplotlib lazily, since loading it takes a noticeable fraction of a second and only
+the digest needs it.
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from html import escape
+
+from activity.charts import (
+    INK,
+    MUTED,
+    SMALL_FILL,
+    WHITE_TEXT_FROM,
+    cohort_label,
+    heat_colour,
+    percent,
+)
+from activity.selectors import MonthUsage, Retention
 
 from .reports import MonthPoint, format_nps
 
@@ -24,7 +38,9 @@ def trend_png(points: list[MonthPoint], *, title: str = "NPS by month") -> bytes
     axes = figure.add_subplot()
     labels = [f"{point.month:%b %Y}" for point in points]
     positions = list(range(len(points)))
-    shown = [(index, point.group) for index, point in enumerate(points) if point.group.nps is not None]
+    shown = [
+        (index, point.group) for index, point in enumerate(points) if point.group.nps is not None
+    ]
     if shown:
         axes.errorbar(
             [index for index, _ in shown],
@@ -86,7 +102,9 @@ def trend_svg(points: list[MonthPoint], *, width: int | None = None, height: int
         )
         group = point.group
         if group.nps is None or group.margin is None:
-            parts.append(f'<text x="{x:.1f}" y="{y(0) - 6:.1f}" font-size="10" text-anchor="middle" fill="#8a94a6">too few</text>')
+            parts.append(
+                f'<text x="{x:.1f}" y="{y(0) - 6:.1f}" font-size="10" text-anchor="middle" fill="#8a94a6">too few</text>'
+            )
             continue
         parts.append(
             f'<line x1="{x:.1f}" y1="{y(group.nps + group.margin):.1f}" x2="{x:.1f}" y2="{y(group.nps - group.margin):.1f}" '
@@ -96,3 +114,98 @@ def trend_svg(points: list[MonthPoint], *, width: int | None = None, height: int
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def from_first_answers(points: list[MonthPoint], *, at_least: int = 3) -> list[MonthPoint]:
+    """The trend from its first month with answers (at least the last `at_least` months), so a
+    phone's narrow chart is not spent on empty months."""
+    first = next(
+        (index for index, point in enumerate(points) if point.group.score.responses), len(points)
+    )
+    return points[min(first, max(len(points) - at_least, 0)) :]
+
+
+def from_first_use(months: list[MonthUsage], *, at_least: int = 3) -> list[MonthUsage]:
+    """The MAU trend from its first month with anyone active (at least the last `at_least`)."""
+    first = next((index for index, point in enumerate(months) if point.active), len(months))
+    return months[min(first, max(len(months) - at_least, 0)) :]
+
+
+def from_first_cohort(retention: Retention, *, at_least: int = 3) -> Retention:
+    """The heat map from its first cohort with anyone in it (at least the last `at_least`), with
+    as many columns as cohorts: the oldest cohort shown fills its row, no column stays empty."""
+    first = next(
+        (index for index, cohort in enumerate(retention.cohorts) if cohort.size),
+        len(retention.cohorts),
+    )
+    cohorts = retention.cohorts[min(first, max(len(retention.cohorts) - at_least, 0)) :]
+    return replace(retention, cohorts=cohorts, periods=min(retention.periods, len(cohorts)))
+
+
+def mau_rows(months: list[MonthUsage]) -> list[dict]:
+    """The MAU trend as rows for an email table (a bar drawn as a coloured cell, no image: the
+    queued mail carries no attachments, and a table reads in every client): from the first
+    month with anyone active."""
+    shown = from_first_use(months)
+    highest = max((point.active for point in shown), default=0)
+    return [
+        {
+            "label": f"{point.month:%b %Y}",
+            "active": point.active,
+            "kept": percent(point.retained_share),
+            "complete": point.complete,
+            "bar": max(round(100 * point.active / highest), 1) if highest and point.active else 0,
+        }
+        for point in shown
+    ]
+
+
+def retention_rows(retention: Retention) -> dict:
+    """The retention heat map as an email table: a row per cohort (its start, its size, "small"
+    below the minimum) and a cell per period with its share, background and ink as the page's
+    heat map draws them; None where the period has not come yet. Then the average row."""
+    shown = from_first_cohort(retention)
+    rows = []
+    for index, cohort in enumerate(shown.cohorts):
+        cells = []
+        for n in range(shown.periods):
+            share = cohort.share(n) if cohort.retained[n] is not None else None
+            if share is None:
+                cells.append(None)
+                continue
+            complete = shown.cell_complete(cohort, n)
+            cells.append(_cell(share, small=cohort.small, complete=complete))
+        rows.append(
+            {
+                "label": cohort_label(shown, index),
+                "size": cohort.size,
+                "small": cohort.small,
+                "cells": cells,
+                "shares": ", ".join(cell["text"] for cell in cells if cell is not None),
+            }
+        )
+    average = [
+        None if (share := shown.average(n)) is None else _cell(share, small=False, complete=True)
+        for n in range(shown.periods)
+    ]
+    unit = "W" if shown.period == "week" else "M"
+    return {
+        "columns": [f"{unit}{n}" for n in range(shown.periods)],
+        "rows": rows,
+        "average": average,
+    }
+
+
+def _cell(share: float, *, small: bool, complete: bool) -> dict:
+    if small:
+        background, ink = SMALL_FILL, MUTED
+    else:
+        background = heat_colour(share)
+        ink = "#ffffff" if share >= WHITE_TEXT_FROM else INK
+    if not complete:  # still filling: lighter (45 % of the colour on white), as the page draws it
+        red, green, blue = (int(background[index : index + 2], 16) for index in (1, 3, 5))
+        background = "#" + "".join(
+            f"{round(255 - (255 - part) * 0.45):02x}" for part in (red, green, blue)
+        )
+        ink = INK
+    return {"text": percent(share), "background": background, "ink": ink, "complete": complete}

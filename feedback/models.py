@@ -10,6 +10,8 @@ import uuid
 
 from django.db import models
 
+from activity.people import USAGE_STATES
+
 
 class Category(models.TextChoices):
     RELIABILITY = "reliability", "Reliability"
@@ -93,8 +95,9 @@ class Survey(models.Model):
 class Response(models.Model):
     """An answer: score 0-10, role, optional comment, and the product context at that moment.
 
-    The snapshot (product, edition, seats, tenure, organization age, paying) is copied, not
-    joined, so a later upgrade does not rewrite what a trial user said. `month` is the first day
+    The snapshot (product, edition, seats, tenure, organization age, paying, and the
+    respondent's use of the product in the 30 days before) is copied, not joined, so a later
+    upgrade does not rewrite what a trial user said. `month` is the first day
     of the UTC month of `submitted_at`: reports group and filter on it.
     """
 
@@ -114,6 +117,18 @@ class Response(models.Model):
     tenure_days = models.PositiveIntegerField(default=0)
     organization_age_days = models.PositiveIntegerField(default=0)
     paying = models.BooleanField(default=False)
+    # The respondent's use of the product (of every product of the organization when there is
+    # none) in the 30 whole UTC days before the answer's day (activity.people.person_usage_before):
+    # days active (0-30) and lifecycle state. Empty only for a row stored without the service.
+    active_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    usage_state = models.CharField(
+        max_length=16,
+        choices=[(state, label) for state, label, _ in USAGE_STATES],
+        blank=True,
+        default="",
+        # Rows inserted in SQL (bench/feedback.py) leave it out: "" reads as "not known".
+        db_default="",
+    )
     submitted_at = models.DateTimeField()
     month = models.DateField()
     # The categorizer's suggestion, and the category in force (the suggestion until staff
@@ -186,7 +201,7 @@ class FollowUp(models.Model):
 class DigestRun(models.Model):
     """The staff digest of one month, claimed once (unique month) before anything is sent.
 
-    The figures, the ten comments and the chart are frozen here when the month is claimed, so
+    The figures, the ten comments and the charts are frozen here when the month is claimed, so
     every staff member reads the same digest and a retried send rebuilds the same message.
     """
 
@@ -194,6 +209,10 @@ class DigestRun(models.Model):
     claimed_at = models.DateTimeField()
     summary = models.JSONField(default=dict)
     chart_png = models.BinaryField()
+    # The usage charts beside the NPS (activity.charts): active people by month, and the
+    # monthly retention heat map. Empty for a digest claimed before they were drawn.
+    mau_chart_png = models.BinaryField(default=b"", blank=True)
+    retention_chart_png = models.BinaryField(default=b"", blank=True)
 
     def __str__(self) -> str:
         return f"Digest of {self.month:%B %Y}"

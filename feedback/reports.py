@@ -156,6 +156,8 @@ class OrganizationReport:
     by_role: list[Group]
     comments: list[dict]
     questions: list[str] = field(default_factory=list)
+    # By the respondent's use of the product when answering (activity.people's states).
+    by_usage: list[Group] = field(default_factory=list)
 
 
 def months_back(month: date, count: int) -> date:

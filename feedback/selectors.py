@@ -9,7 +9,8 @@ aggregate in PostgreSQL: the month's breakdowns in one GROUPING SETS pass over t
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import connection
@@ -17,6 +18,17 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 from accounts.models import Membership, Organization, User
+from activity.people import ACTIVE_DAYS_BANDS, USAGE_STATES
+from activity.selectors import (
+    MONTH_DAYS,
+    MONTH_USAGE_DEFINITIONS,
+    MonthUsage,
+    Retention,
+    last_whole_day,
+    monthly_usage,
+    retention,
+)
+from billing.selectors import ActiveSeats, active_seats_of
 from catalog.models import Edition, Product
 
 from .exceptions import NotFound
@@ -41,14 +53,37 @@ _TENURE_CASE = (
     "CASE WHEN tenure_days < 30 THEN '0-29' WHEN tenure_days < 90 THEN '30-89' "
     "WHEN tenure_days < 365 THEN '90-364' ELSE '365+' END"
 )
-BREAKDOWNS = ["role", "product", "edition", "tenure", "paying", "category"]
+# The band of days active in the 30 days before answering (activity.people.ACTIVE_DAYS_BANDS);
+# NULL (not known) for an answer stored without its usage.
+_ACTIVE_DAYS_CASE = (
+    "CASE "
+    + " ".join(
+        f"WHEN active_days BETWEEN {lowest} AND {highest} THEN '{key}'"
+        for key, _, lowest, highest in ACTIVE_DAYS_BANDS
+    )
+    + " END"
+)
+BREAKDOWNS = ["role", "product", "edition", "tenure", "usage", "active_days", "paying", "category"]
 BREAKDOWN_TITLES = {
     "role": "By role",
     "product": "By product",
     "edition": "By edition",
     "tenure": "By tenure of the respondent",
+    "usage": "By use of the product when answering",
+    "active_days": "By days active in the 30 days before answering",
     "paying": "Paying or not",
     "category": "By category of comment",
+}
+# What each usage breakdown's groups mean, printed beside them.
+BREAKDOWN_DEFINITIONS = {
+    "usage": [(label, definition) for _, label, definition in USAGE_STATES],
+    "active_days": [
+        (
+            "Days active",
+            "the distinct UTC days the respondent used the product they were asked about (every "
+            "product of their organization when none) in the 30 whole days before the day they answered",
+        )
+    ],
 }
 
 
@@ -124,6 +159,8 @@ def breakdown_labels() -> dict[str, dict[str, str]]:
         "product": products,
         "edition": editions,
         "tenure": {key: label for key, label, _, _ in TENURE_BUCKETS},
+        "usage": {state: label for state, label, _ in USAGE_STATES},
+        "active_days": {key: label for key, label, _, _ in ACTIVE_DAYS_BANDS},
         "paying": {"true": "Paying", "false": "Not paying (trial or free)"},
         "category": dict(Category.choices),
     }
@@ -134,7 +171,7 @@ def breakdown_key_label(name: str, value: object, labels: dict[str, dict[str, st
     gives back as True/False and SQLite (`make run` without DATABASE_URL) as 1/0: both read
     "Paying" / "Not paying", never "0"."""
     if value is None:
-        return "none", "Not known"
+        return "unknown", "Not known"
     if name == "paying":
         key = "true" if value in (True, 1, "1", "true", "t") else "false"
     else:
@@ -154,21 +191,23 @@ def questions_asked(*, product_ids: list[int] | None = None) -> list[str]:
 def monthly_report(*, month: date, trend_months: int = 12) -> MonthlyReport:
     """Staff: NPS of `month` (a first of the month) with its margin, last month's, the trend over
     `trend_months` months, and every breakdown of `month`, in one pass over its responses."""
-    dimensions = ["role", "product_id", "edition_id", "tenure", "paying", "category"]
+    dimensions = ["role", "product_id", "edition_id", "tenure", "usage", "active_days", "paying", "category"]
     rows = _grouping_sets(
         dimensions=dimensions,
         sets=[(), *((dimension,) for dimension in dimensions)],
         source=(
             "(SELECT role, product_id, edition_id, paying, score, NULLIF(category, '') AS category, "  # noqa: S608
-            f"{_TENURE_CASE} AS tenure FROM feedback_response WHERE month = %s) AS answers"
+            f"{_TENURE_CASE} AS tenure, NULLIF(usage_state, '') AS usage, {_ACTIVE_DAYS_CASE} AS active_days "
+            "FROM feedback_response WHERE month = %s) AS answers"
         ),
         params=[month],
     )
+    width = len(dimensions)
     labels = breakdown_labels()
     overall = _group("all", "Everyone", Score(0, 0, 0))
     breakdowns: dict[str, list[Group]] = {name: [] for name in BREAKDOWNS}
     for row in rows:
-        grouping, values, counts = row[0:6], row[6:12], row[12:15]
+        grouping, values, counts = row[0:width], row[width : 2 * width], row[2 * width : 2 * width + 3]
         score = Score(responses=counts[0], promoters=counts[1], detractors=counts[2])
         if all(grouping):
             overall = _group("all", "Everyone", score)
@@ -183,6 +222,8 @@ def monthly_report(*, month: date, trend_months: int = 12) -> MonthlyReport:
     order = {
         "role": list(Role.values),
         "tenure": [key for key, _, _, _ in TENURE_BUCKETS],
+        "usage": [state for state, _, _ in USAGE_STATES],
+        "active_days": [key for key, _, _, _ in ACTIVE_DAYS_BANDS],
         "paying": ["true", "false"],
         "category": list(Category.values),
     }
@@ -241,24 +282,33 @@ def organization_report(
     when they agreed to be contacted."""
     since = months_back(until, months - 1)
     rows = _grouping_sets(
-        dimensions=["month", "role"],
-        sets=[(), ("month",), ("role",)],
-        source="(SELECT month, role, score FROM feedback_response WHERE organization_id = %s AND month BETWEEN %s AND %s) AS own",
+        dimensions=["month", "role", "usage"],
+        sets=[(), ("month",), ("role",), ("usage",)],
+        source=(
+            "(SELECT month, role, NULLIF(usage_state, '') AS usage, score FROM feedback_response "
+            "WHERE organization_id = %s AND month BETWEEN %s AND %s) AS own"
+        ),
         params=[organization.pk, since, until],
     )
     own_total = Score(0, 0, 0)
     by_month: dict[date, Score] = {}
     by_role: list[Group] = []
+    by_usage: list[Group] = []
     roles = dict(Role.choices)
-    for month_grouped, role_grouped, month, role, total, promoters, detractors in rows:
+    labels = breakdown_labels()
+    for month_grouped, role_grouped, usage_grouped, month, role, usage, total, promoters, detractors in rows:
         score = Score(responses=total, promoters=promoters, detractors=detractors)
-        if month_grouped and role_grouped:
+        if month_grouped and role_grouped and usage_grouped:
             own_total = score
         elif not month_grouped:
             by_month[_as_date(month)] = score
-        else:
+        elif not role_grouped:
             by_role.append(_group(role, roles.get(role, role), score))
+        else:
+            by_usage.append(_group(*breakdown_key_label("usage", usage, labels), score))
     by_role.sort(key=lambda group: Role.values.index(group.key) if group.key in Role.values else 99)
+    usage_order = [state for state, _, _ in USAGE_STATES]
+    by_usage.sort(key=lambda group: usage_order.index(group.key) if group.key in usage_order else 99)
     everyone = _trend(until=until, months=months)
     overall_score = Score(0, 0, 0)
     for point in everyone:
@@ -303,7 +353,74 @@ def organization_report(
         overall=_group("overall", "All Flywheel customers", overall_score),
         trend=trend,
         by_role=by_role,
+        by_usage=by_usage,
         comments=comment_rows,
+    )
+
+
+@dataclass(frozen=True)
+class UsageBesideNps:
+    """Use of the products beside the NPS of a month: MAU and monthly retention of each month
+    up to it (the same months as the NPS trend), and the monthly retention heat map, counted up
+    to `as_of` (the last whole UTC day), for all organizations or one, all products (a person
+    counted once across them)."""
+
+    as_of: date
+    months: list[MonthUsage]
+    retention: Retention
+    definitions: dict[str, str]
+
+    @property
+    def month(self) -> MonthUsage:
+        return self.months[-1]
+
+
+def usage_beside_nps(
+    *, month: date, months: int = 12, organization_id: int | None = None, as_of: date | None = None
+) -> UsageBesideNps:
+    """MAU, monthly retention and the retention heat map beside the NPS of `month` (a first of
+    the month), counted up to `as_of` (yesterday by default: the pages; the emails of a month
+    that is over pass its last day, see `month_over`). A month that is over counts the same
+    whenever it is read. The staff figures (all organizations) come from the day's snapshot
+    when it is built (activity.selectors); one organization's are computed live."""
+    as_of = as_of or last_whole_day()
+    return UsageBesideNps(
+        as_of=as_of,
+        months=monthly_usage(until=month, months=months, organization_id=organization_id, as_of=as_of),
+        retention=retention(
+            product_id=None, period="month", mode="n_day", periods=12, as_of=as_of, organization_id=organization_id
+        ),
+        definitions=MONTH_USAGE_DEFINITIONS,
+    )
+
+
+def month_over(month: date) -> date:
+    """The last whole UTC day of `month` (a first of the month), or yesterday while it runs:
+    what a monthly email about it counts up to, so a report of November draws no December."""
+    return min(last_whole_day(), months_back(month, -1) - timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class OrganizationUsage:
+    """How much one customer's people use its products, for its admins' report: per live
+    subscription, the people active in the 30 whole UTC days ending `as_of` against its seats,
+    and the MAU, monthly retention and retention heat map of its own people up to `month`."""
+
+    as_of: date
+    days: int
+    active_seats: list[ActiveSeats]
+    trend: UsageBesideNps
+
+
+def organization_usage(*, organization: Organization, month: date, as_of: date | None = None) -> OrganizationUsage:
+    """One organization's active people and active-seat ratio per product (as of yesterday, the
+    last whole UTC day: what they have now) and its usage trend up to `month` counted up to
+    `as_of` (yesterday by default), from its own activity only."""
+    return OrganizationUsage(
+        as_of=last_whole_day(),
+        days=MONTH_DAYS,
+        active_seats=active_seats_of(organization_ids=[organization.pk])[organization.pk],
+        trend=usage_beside_nps(month=month, organization_id=organization.pk, as_of=as_of),
     )
 
 

@@ -26,12 +26,13 @@ from django.utils import timezone
 
 from accounts.mail import mail_queue
 from accounts.models import Membership, User
+from activity.people import person_usage_before
 from billing.models import Subscription
 from catalog.models import Product
 from common.tasks import enqueue_on_commit
 from experiments.services import event_record
 
-from . import categorizer, events, selectors, tasks
+from . import categorizer, charts, events, selectors, tasks
 from .exceptions import NotFound, PermissionDenied, ResponseInvalid, SurveyClosed
 from .models import (
     Category,
@@ -210,15 +211,24 @@ def survey_dismiss(*, membership: Membership, survey_public_id: object) -> Surve
 
 
 def _context(*, membership: Membership, product: Product | None, now) -> dict:
-    """The snapshot stored with a response: product, edition, seats, tenure, age, paying."""
+    """The snapshot stored with a response: product, edition, seats, tenure, age, paying, and
+    the respondent's use of that product (of every product of the organization when there is
+    none) in the 30 whole UTC days before today."""
     subscriptions = Subscription.objects.filter(organization_id=membership.organization_id).exclude(
         status=Subscription.Status.CANCELED
     )
     if product is not None:
         subscriptions = subscriptions.filter(product=product)
     subscription = subscriptions.select_related("product", "edition").order_by("created_at", "pk").first()
+    product = subscription.product if subscription else product
+    usage = person_usage_before(
+        user_id=membership.user_id,
+        organization_id=membership.organization_id,
+        product_id=product.pk if product else None,
+        day=now.date(),
+    )
     return {
-        "product": subscription.product if subscription else product,
+        "product": product,
         "edition": subscription.edition if subscription else None,
         "seats": subscription.seat_limit if subscription else 0,
         "paying": bool(
@@ -226,6 +236,8 @@ def _context(*, membership: Membership, product: Product | None, now) -> dict:
         ),
         "tenure_days": max((now - membership.created_at).days, 0),
         "organization_age_days": max((now - membership.organization.created_at).days, 0),
+        "active_days": usage.active_days,
+        "usage_state": usage.state,
     }
 
 
@@ -398,10 +410,18 @@ def follow_up_resolve(
 # Monthly digest and customer reports --------------------------------------------------------
 
 
-def _digest_summary(month: date) -> tuple[dict, bytes]:
-    from . import charts
+@dataclass(frozen=True)
+class DigestCharts:
+    nps_trend: bytes
+    mau_trend: bytes
+    retention: bytes
+
+
+def _digest_summary(month: date) -> tuple[dict, DigestCharts]:
+    from activity.charts import mau_trend_png, retention_heatmap_png
 
     report = selectors.monthly_report(month=month)
+    usage = selectors.usage_beside_nps(month=month, as_of=selectors.month_over(month))
     summary = {
         "month": month.isoformat(),
         "overall": report.overall.as_dict(),
@@ -413,8 +433,41 @@ def _digest_summary(month: date) -> tuple[dict, bytes]:
         "categories": [group.as_dict() for group in report.breakdowns["category"]],
         "comments": selectors.comments_sample(month=month, count=settings.FEEDBACK_DIGEST_COMMENTS),
         "minimum": settings.FEEDBACK_MIN_GROUP_RESPONSES,
+        # Use of the products beside the NPS: the same months' MAU and monthly retention, and
+        # the NPS by the respondents' use of the product when they answered.
+        "usage": {
+            "as_of": usage.as_of.isoformat(),
+            "months": [
+                {
+                    "month": point.month.isoformat(),
+                    "label": f"{point.month:%b %Y}",
+                    "active": point.active,
+                    "previous_active": point.previous_active,
+                    "retained": point.retained,
+                    "retained_percent": None
+                    if point.retained_share is None
+                    else round(100 * point.retained_share),
+                    "complete": point.complete,
+                }
+                for point in usage.months
+            ],
+            "definitions": usage.definitions,
+            "retention_definition": usage.retention.definition,
+        },
+        "usage_states": [group.as_dict() for group in report.breakdowns["usage"]],
+        "usage_state_definitions": [list(pair) for pair in selectors.BREAKDOWN_DEFINITIONS["usage"]],
+        "active_days": [group.as_dict() for group in report.breakdowns["active_days"]],
     }
-    return summary, charts.trend_png(report.trend)
+    drawn = DigestCharts(
+        nps_trend=charts.trend_png(charts.from_first_answers(report.trend)),
+        mau_trend=mau_trend_png(
+            charts.from_first_use(usage.months), title="Active people by month (MAU), all products"
+        ),
+        retention=retention_heatmap_png(
+            charts.from_first_cohort(usage.retention), title="People still active, by month they started"
+        ),
+    )
+    return summary, drawn
 
 
 @transaction.atomic
@@ -431,9 +484,11 @@ def digest_claim(*, month: date) -> DigestRun | None:
             run = DigestRun.objects.create(month=month, claimed_at=now, summary={}, chart_png=b"")
     except IntegrityError:
         return None
-    run.summary, chart = _digest_summary(month)
-    run.chart_png = chart
-    run.save(update_fields=["summary", "chart_png"])
+    run.summary, drawn = _digest_summary(month)
+    run.chart_png = drawn.nps_trend
+    run.mau_chart_png = drawn.mau_trend
+    run.retention_chart_png = drawn.retention
+    run.save(update_fields=["summary", "chart_png", "mau_chart_png", "retention_chart_png"])
     deliveries = DigestDelivery.objects.bulk_create(
         [DigestDelivery(run=run, user=user, email=user.email) for user in selectors.staff_recipients()]
     )
@@ -449,12 +504,22 @@ def digest_claim(*, month: date) -> DigestRun | None:
 
 
 def digest_message(*, delivery: DigestDelivery) -> EmailMultiAlternatives:
-    """The digest email: plain text, and HTML with the trend chart inline (multipart/related,
-    the image referenced by its Content-ID) so mail clients show it without loading anything."""
+    """The digest email: plain text, and HTML with the charts inline (multipart/related, each
+    image referenced by its Content-ID) so mail clients show them without loading anything."""
     run = delivery.run
     summary = run.summary
     month = date.fromisoformat(summary["month"])
-    chart_id = f"nps-trend-{month:%Y-%m}@flywheel"
+    images = {
+        "chart_cid": (f"nps-trend-{month:%Y-%m}@flywheel", bytes(run.chart_png), f"nps-trend-{month:%Y-%m}.png"),
+        "mau_chart_cid": (f"mau-trend-{month:%Y-%m}@flywheel", bytes(run.mau_chart_png), f"active-people-{month:%Y-%m}.png"),
+        "retention_chart_cid": (
+            f"retention-{month:%Y-%m}@flywheel",
+            bytes(run.retention_chart_png),
+            f"retention-{month:%Y-%m}.png",
+        ),
+    }
+    images = {name: image for name, image in images.items() if image[1]}
+    usage = summary.get("usage")
     context = {
         "summary": summary,
         "month": month,
@@ -463,8 +528,11 @@ def digest_message(*, delivery: DigestDelivery) -> EmailMultiAlternatives:
         "change_margin": summary.get("change_margin"),
         "change_significant": summary.get("change_significant", False),
         "previous_month": months_back(month, 1),
-        "chart_cid": chart_id,
+        **{name: content_id for name, (content_id, _, _) in images.items()},
         "minimum": summary.get("minimum", settings.FEEDBACK_MIN_GROUP_RESPONSES),
+        "usage": usage,
+        "usage_month": usage["months"][-1] if usage else None,
+        "usage_as_of": date.fromisoformat(usage["as_of"]) if usage else None,
         "report_url": f"{settings.SITE_URL}{reverse('feedback_staff_report')}?month={month:%Y-%m}",
     }
     message = EmailMultiAlternatives(
@@ -475,10 +543,11 @@ def digest_message(*, delivery: DigestDelivery) -> EmailMultiAlternatives:
     )
     message.attach_alternative(render_to_string("feedback/email/digest.html", context), "text/html")
     message.mixed_subtype = "related"
-    image = MIMEImage(bytes(run.chart_png), "png")
-    image.add_header("Content-ID", f"<{chart_id}>")
-    image.add_header("Content-Disposition", "inline", filename=f"nps-trend-{month:%Y-%m}.png")
-    message.attach(image)
+    for content_id, content, filename in images.values():
+        image = MIMEImage(content, "png")
+        image.add_header("Content-ID", f"<{content_id}>")
+        image.add_header("Content-Disposition", "inline", filename=filename)
+        message.attach(image)
     return message
 
 
@@ -521,9 +590,14 @@ def organization_report_send(*, organization_id: int, month: date) -> Organizati
         return None
     admins = list(selectors.admins_of(organization=organization).exclude(pk__in=ReportOptOut.objects.values("user_id")))
     report = selectors.organization_report(organization=organization, until=month, comments=20)
+    usage = selectors.organization_usage(organization=organization, month=month, as_of=selectors.month_over(month))
     context = {
         "organization": organization,
         "report": report,
+        "usage": usage,
+        "mau_rows": charts.mau_rows(usage.trend.months),
+        "retention_rows": charts.retention_rows(usage.trend.retention),
+        "usage_definitions": selectors.BREAKDOWN_DEFINITIONS["usage"],
         "month": month,
         "minimum": settings.FEEDBACK_MIN_GROUP_RESPONSES,
         "report_url": f"{settings.SITE_URL}{reverse('feedback_report')}",

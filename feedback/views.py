@@ -3,6 +3,7 @@ corrections and follow-ups."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from django.contrib import messages
@@ -12,34 +13,46 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import membership_is_admin
+from activity.charts import mau_trend_svg, retention_heatmap_svg
 from common.staff import staff_required
 
 from . import selectors, services
-from .charts import trend_svg
+from .charts import from_first_answers, from_first_cohort, from_first_use, trend_svg
 from .exceptions import FlywheelError, NotFound
 from .models import Category, FollowUp, Response
 from .reports import month_of, months_back
-from .selectors import BREAKDOWN_TITLES
+from .selectors import BREAKDOWN_DEFINITIONS, BREAKDOWN_TITLES
 
 
 @login_required
 def report(request: HttpRequest) -> HttpResponse:
-    """An organization admin: their own users' NPS against everyone's, by role, and comments.
+    """An organization admin: how many of their people use each product against the seats they
+    pay for, their own users' NPS against everyone's, by role and by use of the product, and
+    comments.
     404 for members who are not admins (and there is no way to name another organization)."""
     membership = request.membership  # type: ignore[attr-defined]
     if not membership_is_admin(membership):
         raise Http404
     organization = membership.organization
-    result = selectors.organization_report(organization=organization, until=month_of(timezone.now()))
+    month = month_of(timezone.now())
+    result = selectors.organization_report(organization=organization, until=month)
+    usage = selectors.organization_usage(organization=organization, month=month)
     return render(
         request,
         "feedback/report.html",
-        {"organization": organization, "report": result, "minimum": selectors.min_group_responses()},
+        {
+            "organization": organization,
+            "report": result,
+            "usage": usage,
+            **_usage_charts(usage.trend),
+            "usage_definitions": selectors.BREAKDOWN_DEFINITIONS["usage"],
+            "minimum": selectors.min_group_responses(),
+        },
     )
 
 
@@ -56,19 +69,35 @@ def _month_param(request: HttpRequest) -> tuple[date, str]:
         return default, f"'month' must look like 2026-10, got {text!r}."
 
 
-def _from_first_answers(points: list, *, at_least: int = 3) -> list:
-    """The trend from its first month with answers (at least the last `at_least` months), so a
-    phone's narrow chart is not spent on empty months."""
-    first = next((index for index, point in enumerate(points) if point.group.score.responses), len(points))
-    return points[min(first, max(len(points) - at_least, 0)) :]
+# An inline chart is drawn at most this much larger than its own size: a chart of three months
+# would otherwise fill a wide screen with huge type.
+CHART_MAX_SCALE = 1.3
+
+
+def _capped(svg: str) -> SafeString:
+    """The chart (numbers and escaped text) no wider than CHART_MAX_SCALE times its viewBox."""
+    found = re.search(r'viewBox="0 0 ([0-9.]+) ', svg)
+    if found:
+        svg = svg.replace('style="', f'style="max-width:{float(found.group(1)) * CHART_MAX_SCALE:.0f}px;', 1)
+    return mark_safe(svg)  # noqa: S308 - activity.charts and feedback.charts escape every text
+
+
+def _usage_charts(usage: selectors.UsageBesideNps) -> dict:
+    """The MAU trend and the retention heat map as inline SVG."""
+    return {
+        "mau_chart": _capped(mau_trend_svg(from_first_use(usage.months))),
+        "retention_chart": _capped(retention_heatmap_svg(from_first_cohort(usage.retention))),
+    }
 
 
 @staff_required
 def staff_report(request: HttpRequest) -> HttpResponse:
-    """Staff: one month's NPS, trend, every breakdown, and its comments to categorize."""
+    """Staff: one month's NPS beside the same month's active people and retention, the trends
+    and the retention heat map, every breakdown, and its comments to categorize."""
     month, error = _month_param(request)
     current = month_of(timezone.now())
     result = selectors.monthly_report(month=month)
+    usage = selectors.usage_beside_nps(month=month)
     comments = Paginator(
         Response.objects.filter(month=month).exclude(comment="").select_related("organization").order_by("-submitted_at"),
         50,
@@ -78,14 +107,24 @@ def staff_report(request: HttpRequest) -> HttpResponse:
         "feedback/staff_report.html",
         {
             "report": result,
-            "breakdowns": [(BREAKDOWN_TITLES[name], groups) for name, groups in result.breakdowns.items()],
+            "breakdowns": [
+                (name, BREAKDOWN_TITLES[name], groups, BREAKDOWN_DEFINITIONS.get(name, []))
+                for name, groups in result.breakdowns.items()
+            ],
             "comments": comments,
             "categories": Category.choices,
             "month_value": f"{month:%Y-%m}",
             "is_current_month": month == current,
             "previous_month": months_back(month, 1),
             "next_month": months_back(month, -1) if month < current else None,
-            "trend_chart": mark_safe(trend_svg(_from_first_answers(result.trend))),  # noqa: S308 - numbers and escaped text
+            "trend_chart": _capped(trend_svg(from_first_answers(result.trend))),
+            "usage": usage,
+            "months": [
+                (point, month_usage)
+                for point, month_usage in zip(result.trend, usage.months, strict=True)
+                if point.group.score.responses or month_usage.active
+            ],
+            **_usage_charts(usage),
             "error": error,
             "open_follow_ups": selectors.follow_ups_for_staff().count(),
             "minimum": selectors.min_group_responses(),

@@ -96,13 +96,17 @@ def test_the_digest_goes_out_once_per_month_with_numbers_and_chart(catalog, cele
         assert "Reliability: 10 comments, NPS 100" in text
         assert "Functionality: 2 comments\n" in text  # too few to score
         assert text.count('"Everything loads quickly"') + text.count('"Would love a timeline view"') == 10
-        # The chart: a PNG inside multipart/related, referenced by its Content-ID from the HTML.
+        # The charts (NPS trend, active people, retention): PNGs inside multipart/related, each
+        # referenced by its Content-ID from the HTML (tests/feedback/test_digest_usage.py reads the usage ones).
         assert message.get_content_type() == "multipart/related"
-        [image] = [part for part in message.walk() if part.get_content_type() == "image/png"]
-        content_id = image["Content-ID"].strip("<>")
-        assert image.get_content()[:8] == b"\x89PNG\r\n\x1a\n"
+        images = [part for part in message.walk() if part.get_content_type() == "image/png"]
+        assert [image.get_filename() for image in images] == [
+            f"nps-trend-{month:%Y-%m}.png", f"active-people-{month:%Y-%m}.png", f"retention-{month:%Y-%m}.png"
+        ]
         html = message.get_body(preferencelist=("html",)).get_content()
-        assert f'src="cid:{content_id}"' in html
+        for image in images:
+            assert image.get_content()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert f'src="cid:{image["Content-ID"].strip("<>")}"' in html
     run = DigestRun.objects.get()
     assert run.summary["overall"]["nps"] == 40.0 and run.summary["previous"]["nps"] == -20.0
     assert len(run.summary["comments"]) == 10

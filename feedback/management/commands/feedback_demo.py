@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -22,6 +23,7 @@ from django.utils import timezone
 from accounts.management.commands.demo_data import DEMO_PASSWORD, demo_user_create
 from accounts.models import Membership, Organization, User
 from accounts.services import organization_lock, seats_in_use
+from activity.people import person_usage_before
 from billing.services.seats import seat_limit_enforce
 from catalog.models import Product
 from common.exceptions import FlywheelError
@@ -74,6 +76,9 @@ class Command(BaseCommand):
             )
             return
         respondents = [users[DANA], users[SAM], *self._extra_members(organization)]
+        # The answers keep their authors' use of Tracker in the 30 days before them, so the
+        # people's activity is sent first (idempotent: demo_data runs it again later).
+        call_command("activity_demo", stdout=self.stdout, stderr=self.stderr)
         plan = self._plan(len(respondents))
         answered = set(Response.objects.filter(organization=organization).values_list("user_id", flat=True))
         pending = [(user, item) for user, item in zip(respondents, plan, strict=False) if user.pk not in answered]
@@ -163,11 +168,16 @@ class Command(BaseCommand):
         Survey.objects.filter(pk=response.survey_id).update(
             asked_at=submitted_at - timedelta(minutes=3), closed_at=submitted_at
         )
+        usage = person_usage_before(
+            user_id=user.pk, organization_id=organization.pk, product_id=response.product_id, day=submitted_at.date()
+        )
         Response.objects.filter(pk=response.pk).update(
             submitted_at=submitted_at,
             month=month_of(submitted_at),
             tenure_days=tenure,
             organization_age_days=max((submitted_at - organization.created_at).days, 0),
+            active_days=usage.active_days,
+            usage_state=usage.state,
         )
         SurveyState.objects.filter(user=user).update(
             last_asked_at=submitted_at - timedelta(minutes=3), last_responded_at=submitted_at
