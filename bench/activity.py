@@ -193,12 +193,13 @@ class Batches:
 
 
 def timed(function: Callable[[], object], rounds: int) -> tuple[float, list[float], object]:
-    """The first (cold) time, the following `rounds` times, and the last answer."""
+    """The first (cold) time, the following `rounds` times (one when the first took more than
+    5 s: a figure that slow is not one to average), and the last answer."""
     started = time.perf_counter()
     answer = function()
     cold = time.perf_counter() - started
     warm = []
-    for _ in range(rounds):
+    for _ in range(rounds if cold < 5 else 1):
         started = time.perf_counter()
         answer = function()
         warm.append(time.perf_counter() - started)
@@ -495,6 +496,7 @@ def main() -> int:
         staff = staff_figures(
             args.rounds, as_of, organization_id=None, missing=missing, responses=responses
         )
+        read = _snapshot(as_of, args.rounds, missing, responses)
         heading("4. The largest organization's report")
         organization = staff_figures(
             args.rounds, as_of, organization_id=largest[0], missing=missing, responses=responses
@@ -502,7 +504,12 @@ def main() -> int:
 
         heading("Targets")
         for name, total in (
-            ("staff usage build (live, no snapshot)", staff),
+            ("staff usage figures computed live (no snapshot)", staff),
+            *(
+                [("staff usage figures read through the snapshot", read)]
+                if read is not None
+                else []
+            ),
             (f"largest organization's report ({largest[1]:,} members)", organization),
         ):
             verdict = "MET" if total < TARGET_SECONDS else "NOT MET"
@@ -582,7 +589,12 @@ def responses_generate(db, count: int, as_of, missing: list[str]) -> int:
 
 
 def staff_figures(
-    rounds: int, as_of, *, organization_id: int | None, missing: list[str], responses: int
+    rounds: int,
+    as_of,
+    *,
+    organization_id: int | None,
+    missing: list[str],
+    responses: int,
 ) -> float:
     """Time each figure of the staff page (or of one organization's report), live; returns the
     median total."""
@@ -619,76 +631,87 @@ def staff_figures(
         figures["lifecycle by week"] = lambda: selectors.lifecycle(
             product_id=None, period="week", as_of=as_of, organization_id=organization_id
         )
-    nps = _nps_by_usage(month, organization_id, missing) if responses else None
-    if nps is not None:
-        figures["NPS by usage state (feedback)"] = nps
+    if responses:
+        figures.update(_nps_figures(month, organization_id, missing))
     busy = CpuBusy()
     totals_cold = 0.0
     warm_totals = [0.0] * rounds
     for label, function in figures.items():
         cold, warm, _ = timed(function, rounds)
         totals_cold += cold
-        for index, value in enumerate(warm):
-            warm_totals[index] += value
+        for index in range(rounds):
+            warm_totals[index] += warm[min(index, len(warm) - 1)]
         print(
-            f"    {label:<44} cold {seconds(cold)}   then {', '.join(seconds(value).strip() for value in warm)}"
+            f"    {label:<56} cold {seconds(cold)}   then {', '.join(seconds(value).strip() for value in warm)}"
         )
     median = statistics.median(warm_totals) if warm_totals else totals_cold
     print(
-        f"    {'all of them':<44} cold {seconds(totals_cold)}   then median {seconds(median).strip()}"
+        f"    {'all of them':<56} cold {seconds(totals_cold)}   then median {seconds(median).strip()}"
     )
     print(f"    cores {busy.share():.0%} busy meanwhile; load average {load_average()}")
-    if organization_id is None:
-        _snapshot(as_of, rounds, missing)
     return median
 
 
-def _nps_by_usage(
+def _nps_figures(
     month, organization_id: int | None, missing: list[str]
-) -> Callable[[], object] | None:
+) -> dict[str, Callable[[], object]]:
+    """Helper B's figures of the staff NPS page (or of the organization's admin report), when
+    they are here: the NPS with its breakdowns by use of the product, and MAU and retention
+    beside it."""
     from feedback import selectors as feedback
 
-    if organization_id is None and hasattr(feedback, "monthly_report"):
-        return lambda: feedback.monthly_report(month=month)
-    if organization_id is not None and hasattr(feedback, "organization_report"):
-        from accounts.models import Organization
-
-        organization = Organization.objects.get(pk=organization_id)
-        return lambda: feedback.organization_report(organization=organization, month=month)
-    missing.append("NPS by usage: feedback selectors without monthly_report/organization_report")
-    return None
-
-
-def _snapshot(as_of, rounds: int, missing: list[str]) -> None:
-    """Helper A's snapshot of the staff figures: its build, then the figures read through it."""
-    from activity import selectors, services
-
-    build = next(
-        (
-            getattr(module, name)
-            for module in (services, selectors)
-            for name in dir(module)
-            if "snapshot" in name and name.endswith("build")
-        ),
-        None,
+    wanted = (
+        ["monthly_report", "usage_beside_nps"]
+        if organization_id is None
+        else ["organization_report", "organization_usage"]
     )
+    absent = [name for name in wanted if not hasattr(feedback, name)]
+    if absent:
+        missing.append(f"feedback.selectors has no {', '.join(absent)} on this branch (helper B)")
+        return {}
+    if organization_id is None:
+        return {
+            "NPS and its breakdowns, by usage too (monthly_report)": lambda: (
+                feedback.monthly_report(month=month)
+            ),
+            "MAU and retention beside the NPS (usage_beside_nps)": lambda: (
+                feedback.usage_beside_nps(month=month)
+            ),
+        }
+    from accounts.models import Organization
+
+    organization = Organization.objects.get(pk=organization_id)
+    return {
+        "its NPS report (organization_report)": lambda: feedback.organization_report(
+            organization=organization, until=month
+        ),
+        "its active people, seats, trend (organization_usage)": lambda: feedback.organization_usage(
+            organization=organization, month=month
+        ),
+    }
+
+
+def _snapshot(as_of, rounds: int, missing: list[str], responses: int) -> float | None:
+    """Helper A's snapshot of the staff figures (activity.services.staff_figures_build): its
+    build for `as_of`, then the staff figures again, now read through it. Returns their median
+    total, None when the build is not on this branch."""
+    from activity import services
+
+    build = getattr(services, "staff_figures_build", None)
     if build is None:
         missing.append(
-            "the staff figures snapshot: no *snapshot*build function in activity.services on this branch (helper A)"
+            "the staff figures snapshot: no activity.services.staff_figures_build on this branch (helper A)"
         )
-        return
+        return None
+    busy = CpuBusy()
     started = time.perf_counter()
     build(as_of=as_of)
     took = time.perf_counter() - started
     print(
-        f"    snapshot build ({build.__module__}.{build.__name__}) for {as_of}: {seconds(took).strip()}"
+        f"    snapshot build (activity.services.staff_figures_build) for {as_of}: {seconds(took).strip()} (cores {busy.share():.0%} busy)"
     )
-    cold, warm, _ = timed(
-        lambda: selectors.retention(product_id=None, period="week", as_of=as_of), rounds
-    )
-    print(
-        f"    retention by week read through the snapshot: cold {seconds(cold).strip()}, then {', '.join(seconds(value).strip() for value in warm)}"
-    )
+    print("    the same figures, read through the snapshot:")
+    return staff_figures(rounds, as_of, organization_id=None, missing=missing, responses=responses)
 
 
 if __name__ == "__main__":
