@@ -5,7 +5,7 @@ config/api.py mounts this router at /api/v1/ (with ping); docs/api.md describes 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse
@@ -39,6 +39,13 @@ class AddOnStateOut(Schema):
     granting: bool = Field(description="Whether it grants its features now")
 
 
+class ActiveSeatsOut(Schema):
+    active: int = Field(description="People of the organization active in the product in the 30 whole UTC days ending on as_of")
+    seats: int = Field(description="The seats the subscription holds")
+    ratio: float | None = Field(description="active / seats, 4 decimals (0.12: 12 of 100 seats used)")
+    as_of: date = Field(description="The last day counted: yesterday (UTC); the figure changes once a day")
+
+
 class EntitlementOut(Schema):
     product: str
     product_name: str
@@ -54,6 +61,7 @@ class EntitlementOut(Schema):
     trial_ends_at: datetime | None
     current_period_end: datetime | None
     interval: str | None
+    active_seats: ActiveSeatsOut
 
 
 class FeatureGrantOut(Schema):

@@ -21,6 +21,16 @@ Invariants of that cache:
 - A pending invite frees its seat when it expires, without any write; an entry therefore
   lives no longer than the organization's next invite expiry (and at most
   ENTITLEMENTS_CACHE_SECONDS, 300 by default, a bound for writes that bypass signals).
+- Each product's `active_seats` (people active in the 30 whole UTC days ending on `as_of`,
+  yesterday, against its seats: billing.selectors.active_seats_of) changes when the UTC day
+  does, without any write; an entry therefore lives no longer than the end of the UTC day it
+  was computed on (the day after its `as_of`), and one computed too close to midnight to be
+  stored is not. The lifetime is read from the answer's own `as_of`, so an answer computed
+  just before midnight and stored just after is not kept. Activity arriving late for a past
+  day (the activity API accepts events up to ACTIVITY_RAW_RETENTION_DAYS old) moves the figure
+  without replacing any generation: it shows once the entry expires, within
+  ENTITLEMENTS_CACHE_SECONDS, as other writes that bypass signals do. Activity is far too
+  frequent a write to replace the generation on each batch.
 
 A write that bypasses model signals (a queryset `update()` of subscriptions, add-on
 subscriptions, memberships or invites that changes the answer) must call
@@ -47,6 +57,7 @@ import logging
 import math
 import time
 import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import redis
@@ -64,10 +75,11 @@ from accounts.api_keys import (
 )
 from accounts.models import Invite, Organization
 from accounts.services import seats_in_use
+from activity.selectors import last_whole_day
 from common import invalidation, shared_redis
 
 from .models import AddOnSubscription, Subscription
-from .selectors import addons_granting
+from .selectors import ActiveSeats, active_seats_of, addons_granting
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +146,8 @@ def entitlements_compute(*, organization_id: int) -> list[dict[str, Any]]:
     that grant now (billing.selectors.addons_granting: trialing or active, on an entitled base).
     `feature_sources` says where each comes from (a feature both grant is listed for each),
     and `addons` lists the live add-ons (all but removed ones) with their effective status: a
-    suspended base suspends its add-ons."""
+    suspended base suspends its add-ons. `active_seats` is the product's people active in the
+    30 whole UTC days ending on `as_of` (yesterday) against its seats, and their ratio."""
     subscriptions = list(
         Subscription.objects.filter(organization_id=organization_id)
         .exclude(status=Subscription.Status.CANCELED)
@@ -144,6 +157,11 @@ def entitlements_compute(*, organization_id: int) -> list[dict[str, Any]]:
     if not subscriptions:
         return []
     seats_used = seats_in_use(organization=Organization(pk=organization_id))
+    as_of = last_whole_day()
+    active_seats = {
+        row.subscription.pk: row
+        for row in active_seats_of(organization_ids=[organization_id], as_of=as_of).get(organization_id, [])
+    }
     granting = set(addons_granting(organization_id=organization_id).values_list("pk", flat=True))
     live_addons: dict[int, list[AddOnSubscription]] = {}
     for row in (
@@ -153,13 +171,25 @@ def entitlements_compute(*, organization_id: int) -> list[dict[str, Any]]:
     ):
         live_addons.setdefault(row.subscription_id, []).append(row)
     return [
-        _entitlement(subscription, seats_used, live_addons.get(subscription.pk, []), granting)
+        _entitlement(
+            subscription,
+            seats_used,
+            live_addons.get(subscription.pk, []),
+            granting,
+            active_seats.get(subscription.pk) or ActiveSeats(subscription=subscription, active=0, seats=subscription.seat_limit),
+            as_of,
+        )
         for subscription in subscriptions
     ]
 
 
 def _entitlement(
-    subscription: Subscription, seats_used: int, addons: list[AddOnSubscription], granting: set[int]
+    subscription: Subscription,
+    seats_used: int,
+    addons: list[AddOnSubscription],
+    granting: set[int],
+    active_seats: ActiveSeats,
+    as_of: date,
 ) -> dict[str, Any]:
     edition = subscription.edition
     features = list(edition.features or [])
@@ -200,7 +230,22 @@ def _entitlement(
         "trial_ends_at": subscription.trial_ends_at,
         "current_period_end": subscription.current_period_end,
         "interval": subscription.interval or None,
+        "active_seats": {
+            "active": active_seats.active,
+            "seats": active_seats.seats,
+            "ratio": None if active_seats.ratio is None else round(active_seats.ratio, 4),
+            "as_of": as_of,
+        },
     }
+
+
+def figures_valid_until(rows: list[dict[str, Any]]) -> float:
+    """When the answer's day-bound figures change (a time.time()): the end of the UTC day after
+    the earliest `active_seats.as_of` in it, the day it was computed on; never for no rows."""
+    days = [row["active_seats"]["as_of"] for row in rows]
+    if not days:
+        return math.inf
+    return datetime.combine(min(days) + timedelta(days=2), datetime.min.time(), tzinfo=UTC).timestamp()
 
 
 def entry_seconds(organization_id: int) -> int:
@@ -315,7 +360,10 @@ def _from_redis(client: redis.Redis, principal: ApiPrincipal) -> tuple[bytes, fl
         if entry.startswith(head):
             expires_at, _, all_json = entry[len(head) :].partition(b"|")
             try:
-                return all_json, float(expires_at)
+                # Redis expires the entry by its own clock; past its time by ours (the day of
+                # its active seats is over) it is computed again too.
+                if float(expires_at) > time.time():
+                    return all_json, float(expires_at)
             except ValueError:
                 pass  # an entry of an older format: computed again below
     try:
@@ -324,9 +372,13 @@ def _from_redis(client: redis.Redis, principal: ApiPrincipal) -> tuple[bytes, fl
         organization_generation, catalog_generation = _generations_ensure(
             client, organization_id, [organization_generation, catalog_generation]
         )
-        all_json = _json(entitlements_compute(organization_id=organization_id))
-        seconds = entry_seconds(organization_id)
-        expires_at = time.time() + seconds
+        rows = entitlements_compute(organization_id=organization_id)
+        all_json = _json(rows)
+        now = time.time()
+        expires_at = min(now + entry_seconds(organization_id), figures_valid_until(rows))
+        seconds = math.floor(expires_at - now)
+        if seconds < 1:
+            return all_json, 0.0  # computed for a day that ends now: not kept
         client.set(
             _data_key(organization_id),
             b"|".join([organization_generation, catalog_generation, f"{expires_at:.3f}".encode(), all_json]),

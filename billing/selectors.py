@@ -1,6 +1,6 @@
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import F, Q, QuerySet, Sum
 from django.urls import reverse
@@ -908,10 +908,11 @@ class ActiveSeats:
         return self.active / self.seats if self.seats else None
 
 
-def active_seats_of(*, organization_ids: list[int]) -> dict[int, list[ActiveSeats]]:
+def active_seats_of(*, organization_ids: list[int], as_of: date | None = None) -> dict[int, list[ActiveSeats]]:
     """Per organization id, each live subscription's active people against its seat limit, in
-    the catalog's product order. Two queries whatever the number of organizations."""
-    active = active_people(organization_ids=organization_ids)
+    the catalog's product order, over the 30 days ending on `as_of` (yesterday by default). Two
+    queries whatever the number of organizations."""
+    active = active_people(organization_ids=organization_ids, as_of=as_of)
     return {
         organization_id: [
             ActiveSeats(

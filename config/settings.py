@@ -656,3 +656,5 @@ KIT_SESSION_IDLE_MINUTES = env_int("KIT_SESSION_IDLE_MINUTES", 30)
 # moment it could change with time alone (inproduct/message_cache.py); the bound is for what no
 # write announces (GrowthBook copy from its features file).
 KIT_MESSAGE_CACHE_SECONDS = env_int("KIT_MESSAGE_CACHE_SECONDS", 300)
+# At most this many events in one kit activity batch (POST /kit/v1/activity; the kit sends 50).
+KIT_ACTIVITY_BATCH_MAX = env_int("KIT_ACTIVITY_BATCH_MAX", 100)

@@ -3,13 +3,16 @@ organization (the demo has no database), plus what the person created in this se
 
 from __future__ import annotations
 
-# Each product: its look, its one "success" action (the moment reported to Flywheel as
-# `first_success`), and its records.
+# Each product: its look, its one "success" action (reported to Flywheel through the kit as
+# `created` and as the success moment `first_success`), what it reports on every page view
+# (`viewed`: both names are among its catalog activity_events), and its records.
 PRODUCTS = {
     "tracker": {
         "name": "Tracker",
         "accent": "tracker",
         "nav": ["Board", "Backlog", "Roadmap", "Reports"],
+        "viewed": "board_viewed",
+        "created": "card_created",
         "action": {"label": "Create a card", "field": "Card title", "placeholder": "e.g. Add due dates to cards",
                    "done": "Card created"},
     },
@@ -17,6 +20,8 @@ PRODUCTS = {
         "name": "Wiki",
         "accent": "wiki",
         "nav": ["Pages", "Recent", "Templates", "Starred"],
+        "viewed": "page_viewed",
+        "created": "page_created",
         "action": {"label": "Create a page", "field": "Page title", "placeholder": "e.g. On-call handbook",
                    "done": "Page created"},
     },
@@ -24,6 +29,8 @@ PRODUCTS = {
         "name": "Service Desk",
         "accent": "servicedesk",
         "nav": ["Queue", "Customers", "Knowledge base", "Reports"],
+        "viewed": "queue_viewed",
+        "created": "ticket_created",
         "action": {"label": "Log a request", "field": "Subject", "placeholder": "e.g. Cannot sign in to the VPN",
                    "done": "Request logged"},
     },

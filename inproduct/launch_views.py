@@ -1,7 +1,8 @@
 """/w/<environment id>/: the builtin workspace's address on Flywheel. A workspace that is ready,
 of a product that is usable and has a kit secret, opens in the demo product (launch.py); any
 other (being prepared, cancelled, suspended, or a product without a secret yet) is shown by
-provisioning's own page, as before."""
+provisioning's own page, as before. A launch is the person signing in to the product: it counts
+as their `signed_in` activity in it (activity.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from provisioning import views as provisioning_views
 from provisioning.models import Environment
 from provisioning.selectors import get_environment_for_user
 
+from .activity import signed_in_record
 from .identity import kit_secrets_live
 from .launch import launch_ticket, launch_url
 
@@ -38,4 +40,5 @@ def workspace_launch(request: HttpRequest, environment_id: uuid.UUID) -> HttpRes
     if environment.status != Environment.Status.ACTIVE or not usable or secret is None:
         return provisioning_views.builtin_workspace(request, environment_id)
     ticket = launch_ticket(environment=environment, membership=membership, secret=secret)
+    signed_in_record(membership=membership, product=environment.product)
     return redirect(launch_url(environment=environment, ticket=ticket))

@@ -1,6 +1,6 @@
 """The kit's message endpoints under /kit/v1/ (the contract: docs/in-product.md): the message
 due now, what the person did with it, the survey's answer and dismissal, asking the admins,
-the one-click trial, and the product's success moments. Parse, call a service, answer JSON;
+the one-click trial, the product's success moments and the person's activity. Parse, call a service, answer JSON;
 every refusal is {"detail": "<a sentence>"} with its status."""
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from common.exceptions import FlywheelError, NotFound, PermissionDenied, Validat
 from feedback.exceptions import SurveyClosed
 
 from . import message_cache, services
+from .activity import kit_activity_record
 from .cors import cors_allow, request_origin
-from .exceptions import DoneOnFlywheel, KitError
+from .exceptions import DoneOnFlywheel, KitBadRequest, KitError
 from .identity import bearer_credential, kit_endpoint, kit_json_body
 from .messages import feature_request, message_due, message_seconds
 
@@ -198,6 +199,27 @@ def success_events(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=204)
 
 
+@kit_endpoint(methods=["POST"])
+@_answered
+def activity(request: HttpRequest) -> HttpResponse:
+    """A batch of what the person did (`element.track(name)`), for the person, organization and
+    product the session credential names: {"accepted", "duplicates", "errors"} as the activity
+    API answers, each error with the kit's own index and id."""
+    payload = kit_json_body(request)
+    unknown = sorted(set(payload) - {"events"})
+    if unknown:
+        # Who and where are the session credential's: a body that names anything else is refused whole.
+        raise KitBadRequest(f"Unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)[:200]}. Send only the events.")
+    report = kit_activity_record(caller=request.kit, events=payload.get("events"))  # type: ignore[attr-defined]
+    return JsonResponse(
+        {
+            "accepted": report.accepted,
+            "duplicates": report.duplicates,
+            "errors": [{"index": error.index, "id": error.id, "error": error.error} for error in report.errors],
+        }
+    )
+
+
 urlpatterns: list[URLPattern] = [
     path("message", message, name="kit_message"),
     path("message/events", message_event, name="kit_message_events"),
@@ -206,6 +228,7 @@ urlpatterns: list[URLPattern] = [
     path("ask-admins", ask_admins, name="kit_ask_admins"),
     path("trials", trials, name="kit_trials"),
     path("events", success_events, name="kit_events"),
+    path("activity", activity, name="kit_activity"),
     path("feature", feature, name="kit_feature"),
     path("feature/trial", feature_trial, name="kit_feature_trial"),
 ]

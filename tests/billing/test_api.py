@@ -11,6 +11,7 @@ from django.urls import reverse
 from accounts import api_keys
 from accounts.models import ApiKey, Membership
 from accounts.services import invite_create, invite_revoke, membership_remove
+from activity.selectors import last_whole_day
 from billing.entitlements import entry_seconds
 from billing.models import PromptDismissal, Subscription
 from billing.services import billing_account, payments, seats, subscriptions
@@ -82,6 +83,7 @@ def test_entitlements_of_a_trial(client, trial_organization):
             "trial_ends_at": subscription.trial_ends_at.isoformat()[:23] + "Z",
             "current_period_end": None,
             "interval": None,
+            "active_seats": {"active": 0, "seats": 100, "ratio": 0.0, "as_of": str(last_whole_day())},
         }
     ]
     assert _entitlements(client, raw, product="tracker")[0]["product"] == "tracker"

@@ -135,11 +135,11 @@ def test_codes_and_builtin_fields_are_checked_strictly(db):
 @pytest.mark.django_db
 def test_activity_events_are_loaded_and_checked():
     catalog_sync()
-    assert Product.objects.get(code="tracker").activity_events == ["card_created", "card_moved", "card_commented", "board_viewed"]
+    assert Product.objects.get(code="tracker").activity_events == ["card_created", "card_moved", "card_commented", "board_viewed", "signed_in"]
     sample = Path(settings.CATALOG_FILE).read_text()
     for bad, problem in (
-        ('activity_events = ["page_created", "page_edited", "page_viewed"]', 'activity_events = ["Page Created"]'),
-        ('activity_events = ["page_created", "page_edited", "page_viewed"]', 'activity_events = ["page_viewed", "page_viewed"]'),
+        ('activity_events = ["page_created", "page_edited", "page_viewed", "signed_in"]', 'activity_events = ["Page Created"]'),
+        ('activity_events = ["page_created", "page_edited", "page_viewed", "signed_in"]', 'activity_events = ["page_viewed", "page_viewed"]'),
     ):
         with pytest.raises(CatalogError) as refused:
             catalog_sync(text=sample.replace(bad, problem, 1))

@@ -1,7 +1,8 @@
 """The demo product as an outside product, over HTTP in its own process: Flywheel's launch
 ticket signs a person in (once, for one workspace, for a minute), its page embeds the kit
 under a strict CSP with a token minted per the contract, /flywheel-token refreshes it, and the
-success action's next page reports `first_success` from an external script."""
+pages name what the kit's track() reports from an external script: each view, and after the
+success action what was created and `first_success`."""
 
 from __future__ import annotations
 
@@ -130,7 +131,7 @@ def test_without_a_session_the_workspace_sends_the_person_to_flywheel_to_launch_
     assert token.status_code == 401 and "signed out" in token.json()["detail"]
 
 
-def test_the_success_action_is_reported_to_the_kit_by_the_next_page_once(product):
+def test_the_view_and_the_success_action_are_reported_to_the_kit_by_the_next_page_once(product):
     environment = str(uuid.uuid4())
     browser, _ = _launch(product, environment, _ticket(environment))
     page = browser.get(f"{product.url}/w/{environment}/")
@@ -141,13 +142,14 @@ def test_the_success_action_is_reported_to_the_kit_by_the_next_page_once(product
         headers={"Referer": f"{product.url}/w/{environment}/"},
     )
     assert created.status_code == 200
-    assert 'data-success="first_success"' in created.text and "Card created" in created.text
+    assert 'data-track="board_viewed card_created first_success"' in created.text and "Card created" in created.text
     assert "Export invoices as PDF" in created.text and "FLY-143" in created.text
     script = browser.get(f"{product.url}/static/demo_product/product.js").text
-    assert "track(name)" in script and 'querySelector("flywheel-kit")' in script
+    assert "kit.track(name)" in script and 'querySelector("flywheel-kit")' in script
 
+    # The next view reports the view only.
     again = browser.get(f"{product.url}/w/{environment}/")
-    assert 'data-success' not in again.text and "Export invoices as PDF" in again.text
+    assert 'data-track="board_viewed"' in again.text and "Export invoices as PDF" in again.text
 
 
 @pytest.mark.parametrize(

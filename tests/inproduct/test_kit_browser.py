@@ -17,9 +17,11 @@ import requests
 from playwright.sync_api import expect
 
 from accounts.models import Membership
+from activity.models import ActivityDay, ActivityEvent
 from billing.models import Subscription
 from experiments.models import Event
 from feedback.models import Response
+from inproduct.models import ProductSuccess
 
 from ..conftest import organization_on, wait_for
 from ..factories import MembershipFactory
@@ -142,7 +144,7 @@ def test_a_member_answers_the_survey_by_keyboard(product_site, open_page, settin
     assert page.evaluate("window.cspViolations") == []
 
 
-def test_a_used_token_is_replaced_through_token_url_and_track_reports_a_success(product_site, open_page):
+def test_a_used_token_is_replaced_through_token_url_and_track_reports_a_success_moment(product_site, open_page):
     organization, admin, _ = seat_limit_organization()
     product_site.person = (admin, organization)
     used = product_site.token()
@@ -155,10 +157,46 @@ def test_a_used_token_is_replaced_through_token_url_and_track_reports_a_success(
     page = open_page(f"{product_site.url}/?refresh=1&token={used}")
     expect(page.locator("flywheel-kit section")).to_be_visible(timeout=TIMEOUT_MS)
 
-    with page.expect_response(lambda answer: answer.url.endswith("/kit/v1/events")) as answer:
+    with page.expect_response(lambda answer: answer.url.endswith("/kit/v1/activity")) as answer:
         page.get_by_role("button", name="Create a card").click()
-    assert answer.value.status == 204
+    assert answer.value.status == 200 and answer.value.json() == {"accepted": 1, "duplicates": 0, "errors": []}
+    expect(page.get_by_role("button", name="Card created")).to_be_visible()
+    assert ProductSuccess.objects.get(user=admin).name == "first_success"
     assert page.evaluate("window.cspViolations") == []
+
+
+def test_track_sends_what_the_person_did_in_one_batch_and_the_rest_leaves_with_the_page(product_site, open_page):
+    organization, admin = organization_on("standard")
+    product_site.person = (admin, organization)
+    page = open_page(product_site.url + "/")
+    page.wait_for_function("customElements.get('flywheel-kit') !== undefined")
+
+    with page.expect_request(lambda request: request.url.endswith("/kit/v1/activity")) as sent:
+        page.evaluate(
+            """() => { const kit = document.querySelector("flywheel-kit");
+                       window.tracked = Promise.all([kit.track("board_viewed"), kit.track("card_created")]); }"""
+        )
+    events = sent.value.post_data_json["events"]
+    assert [event["name"] for event in events] == ["board_viewed", "card_created"]
+    assert len({event["id"] for event in events}) == 2 and all(0 <= event["age_ms"] < 60_000 for event in events)
+    page.evaluate("window.tracked")  # both resolved: Flywheel has them
+    stored = ActivityEvent.objects.filter(user=admin).order_by("name")
+    assert [(event.name, event.organization_id, event.product.code) for event in stored] == [
+        ("board_viewed", organization.pk, "tracker"),
+        ("card_created", organization.pk, "tracker"),
+    ]
+
+    # A refused name rejects its own promise with Flywheel's sentence.
+    refused = page.evaluate(
+        """() => document.querySelector("flywheel-kit").track("9lives").then(() => "resolved", (error) => error.message)"""
+    )
+    assert refused.startswith("track(name): the name is 1 to 64 of a-z, 0-9 and _")
+
+    # Tracked, then the person leaves before the batch's second is up: it leaves with the page.
+    page.evaluate("""() => { document.querySelector("flywheel-kit").track("card_moved"); }""")
+    page.goto("about:blank")
+    wait_for(lambda: ActivityEvent.objects.filter(user=admin, name="card_moved").exists(), what="the batch sent on pagehide")
+    assert ActivityDay.objects.get(user=admin).active_events == 3
 
 
 def test_an_admin_starts_a_trial_of_another_product_in_one_click_in_the_products_colours(product_site, open_page):

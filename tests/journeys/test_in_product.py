@@ -104,9 +104,11 @@ def test_when_nothing_applies_the_product_shows_no_message_and_its_success_reach
 
     # The product's success action: its next page reports it through the kit.
     page.get_by_label("Card title").fill("Export invoices as CSV")
-    with page.expect_response(lambda response: response.url.endswith("/kit/v1/events")) as reported:
+    with page.expect_response(
+        lambda response: response.url.endswith("/kit/v1/activity") and "first_success" in (response.request.post_data or "")
+    ) as reported:
         page.get_by_role("button", name="Create a card").click()
-    assert reported.value.status == 204
+    assert reported.value.status == 200
     expect(page.get_by_role("status").filter(has_text="Card created")).to_be_visible()
     check_page.assert_clean()
 

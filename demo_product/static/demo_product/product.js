@@ -1,16 +1,19 @@
 // The demo product's page script (an external file: the page's CSP allows no inline script).
-// After the product's success action, the page that follows tells Flywheel through the kit:
-// element.track('first_success') (docs/in-product.md). The kit's module may still be loading,
-// so this waits until <flywheel-kit> is defined.
+// Every page tells Flywheel what the person did through the kit, element.track(name)
+// (docs/in-product.md): the view (board_viewed, page_viewed, queue_viewed) and, on the page
+// after the product's success action, what was created (card_created, ...) and the success
+// moment first_success. The names are the body's data-track; the kit sends them as one batch.
+// Its module may still be loading, so this waits until <flywheel-kit> is defined.
 (function () {
   "use strict";
-  var name = document.body.getAttribute("data-success");
-  if (!name || !window.customElements) return;
+  var names = (document.body.getAttribute("data-track") || "").split(" ").filter(Boolean);
+  if (!names.length || !window.customElements) return;
   window.customElements.whenDefined("flywheel-kit").then(function () {
     var kit = document.querySelector("flywheel-kit");
-    if (kit && typeof kit.track === "function") {
+    if (!kit || typeof kit.track !== "function") return;
+    names.forEach(function (name) {
       Promise.resolve(kit.track(name)).catch(function () { /* analytics must never break the page */ });
-    }
+    });
   });
 })();
 

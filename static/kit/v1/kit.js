@@ -5,6 +5,9 @@
 
    A product asks for a feature when the person reaches for it: `await kit.requestFeature("github-sync")`
    resolves { entitled }; when the organization lacks it, the kit shows what grants it.
+   It reports what the person does with `kit.track("card_created")`: queued with an id of the
+   kit's own and sent in batches (a second after the first, or when the page is hidden or left,
+   with fetch keepalive: sendBeacon cannot carry the session's Authorization header).
 
    The element exchanges the product's token for a session, asks Flywheel for the one message
    due now, shows it in its shadow root and reports what the person did with it. Flywheel's
@@ -23,7 +26,9 @@
      its outcome, and back to where it came from when the card closes. */
 
 const API = new URL("./", import.meta.url);
-const TRACK_NAME = /^[a-z0-9_]{1,64}$/;
+const TRACK_NAME = /^[a-z][a-z0-9_]{0,63}$/;
+const FLUSH_MS = 1000; // a batch leaves this long after its first event, or when the page is hidden
+const BATCH = 50;
 const FEATURE_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 const EYEBROW = { prompt: "Billing", survey: "Feedback", invite_nudge: "Your team", try_product: "More products", feature_offer: "Your plan" };
 
@@ -168,6 +173,12 @@ function personOf(token) {
   }
 }
 
+// An event's id: 128 random bits, base64url (crypto.randomUUID needs a secure context).
+function eventId() {
+  return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))))
+    .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
 function names(list) {
   return new Intl.ListFormat("en", { type: "conjunction" }).format(list);
 }
@@ -194,6 +205,8 @@ class FlywheelKit extends HTMLElement {
   #outcome = null; // once an action has closed the message: "clicked" | "answered"
   #busy = false;
   #returnFocus = null;
+  #queue = []; // tracked events not yet sent: { id, name, at, resolve, reject }
+  #timer = 0;
 
   constructor() {
     super();
@@ -211,6 +224,13 @@ class FlywheelKit extends HTMLElement {
         this.#dismiss();
       }
     });
+    // What was tracked leaves before the page does (a hidden page may never come back).
+    addEventListener("pagehide", () => this.#flush());
+    document.addEventListener("visibilitychange", () => document.visibilityState === "hidden" && this.#flush());
+  }
+
+  disconnectedCallback() {
+    this.#flush();
   }
 
   connectedCallback() {
@@ -225,7 +245,9 @@ class FlywheelKit extends HTMLElement {
       return;
     }
     // A new token gets a new session; a token for someone else (a single-page app after a
-    // sign-in) also gets that person's message instead of the one on screen.
+    // sign-in) also gets that person's message instead of the one on screen. What the previous
+    // person did leaves first, on their session.
+    this.#flush(personOf(previous || ""));
     this.#session = null;
     if (previous !== null && personOf(previous) !== personOf(value)) {
       this.#card?.remove();
@@ -235,12 +257,17 @@ class FlywheelKit extends HTMLElement {
     }
   }
 
-  /** Report a success moment of the product (e.g. "first_success"): POST /kit/v1/events. */
+  /** Report what the person did (e.g. "card_created", "first_success"), batched to POST
+   * /kit/v1/activity; resolves once Flywheel has it (rejects with why it refused it). */
   track(name) {
     if (typeof name !== "string" || !TRACK_NAME.test(name)) {
-      return Promise.reject(new TypeError("track(name): the name is 1 to 64 of a-z, 0-9 and _."));
+      return Promise.reject(new TypeError("track(name): the name is 1 to 64 of a-z, 0-9 and _, starting with a letter."));
     }
-    return this.#call("events", { name }).then(() => undefined);
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ id: eventId(), name, at: Date.now(), resolve, reject });
+      if (this.#queue.length >= BATCH) this.#flush();
+      else this.#timer ||= setTimeout(() => this.#flush(), FLUSH_MS);
+    });
   }
 
   /** The person reached for a feature of the product: resolves { entitled }. When the
@@ -341,6 +368,37 @@ class FlywheelKit extends HTMLElement {
       if (error.status !== 401) throw error;
       if (this.#session && (await this.#session.catch(() => null)) === credential) this.#session = null;
       return this.#request(path, body, await this.#credential(), keepalive);
+    }
+  }
+
+  // Send what was tracked, on the session of the person it was tracked for (`person`).
+  #flush(person = personOf(this.getAttribute("token") || "")) {
+    clearTimeout(this.#timer);
+    this.#timer = 0;
+    if (!this.#queue.length) return;
+    const session = this.#credential();
+    while (this.#queue.length) this.#send(this.#queue.splice(0, BATCH), session, person);
+  }
+
+  async #send(batch, session, person) {
+    // Each event's age on this page's clock: Flywheel dates it by its own (a wrong clock moves nothing).
+    const body = () => ({ events: batch.map(({ id, name, at }) => ({ id, name, age_ms: Math.max(0, Date.now() - at) })) });
+    try {
+      let answer;
+      try {
+        const credential = await session;
+        answer = await this.#request("activity", body(), credential, true);
+      } catch (error) {
+        // An expired credential is renewed once, and only while the same person is signed in.
+        if (error.status !== 401 || person !== personOf(this.getAttribute("token") || "")) throw error;
+        if (this.#session === session) this.#session = null;
+        const credential = await this.#credential();
+        answer = await this.#request("activity", body(), credential, true);
+      }
+      const refused = new Map((answer.errors || []).map((row) => [row.index, row.error]));
+      batch.forEach((event, index) => (refused.has(index) ? event.reject(new KitError(refused.get(index), 400)) : event.resolve()));
+    } catch (error) {
+      for (const event of batch) event.reject(error);
     }
   }
 
