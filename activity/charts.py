@@ -1,6 +1,6 @@
-"""The usage charts: a MAU trend and a retention heat map (docs/activity.md#charts).
+"""The usage charts: a MAU trend, a retention heat map and lifecycle bars (docs/activity.md#charts).
 
-Each comes twice: inline SVG for pages (plain strings, no matplotlib in a web request), and PNG
+The first two come twice (the lifecycle bars only as SVG, for the staff page): inline SVG for pages (plain strings, no matplotlib in a web request), and PNG
 bytes for emails (matplotlib's Agg backend, imported inside the function: loading it takes a
 noticeable fraction of a second and only the emails need it). Both draw the same things:
 
@@ -13,9 +13,10 @@ noticeable fraction of a second and only the emails need it). Both draw the same
 from __future__ import annotations
 
 import io
+from datetime import date
 from html import escape
 
-from .selectors import MonthUsage, Retention
+from .selectors import LifecyclePoint, MonthUsage, Retention
 
 INK = "#1b2230"
 MUTED = "#555e6e"
@@ -27,6 +28,10 @@ SCALE_LOW = (0xE9, 0xEC, 0xFB)
 SCALE_HIGH = (0x26, 0x35, 0x9E)
 # Above this share the cell is dark enough for white text (4.5:1), below it ink is.
 WHITE_TEXT_FROM = 0.5
+
+
+def people(count: int) -> str:
+    return f"{count:,} {'person' if count == 1 else 'people'}"
 
 
 def percent(share: float | None) -> str:
@@ -53,7 +58,7 @@ def heat_colour(share: float) -> str:
 def _svg_open(css_class: str, width: int, height: int, label: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="{css_class}" viewBox="0 0 {width} {height}" '
-        f'width="100%" style="min-width:{min(34.0, width / 18.8):.0f}rem;height:auto" '
+        f'width="100%" style="min-width:{width / 16:.1f}rem;height:auto" '
         f'role="img" aria-label="{escape(label)}">'
     )
 
@@ -72,7 +77,7 @@ def mau_trend_svg(points: list[MonthUsage]) -> str:
         return bottom - value / ceiling * (bottom - top)
 
     described = "; ".join(
-        f"{month_label(point)}{' so far' if not point.complete else ''} {point.active} people"
+        f"{month_label(point)}{' so far' if not point.complete else ''} {people(point.active)}"
         + (
             f", kept {percent(point.retained_share)} of the month before"
             if point.retained_share is not None
@@ -80,7 +85,7 @@ def mau_trend_svg(points: list[MonthUsage]) -> str:
         )
         for point in points
     )
-    parts = [_svg_open("mau-trend", width, height, f"Monthly active people: {described}")]
+    parts = [_svg_open("mau-trend", width, height, f"People active each month: {described}")]
     for tick in (0, ceiling / 2, ceiling):
         parts.append(
             f'<line x1="{left}" y1="{y(tick):.1f}" x2="{right}" y2="{y(tick):.1f}" stroke="{LINE}" stroke-width="1"/>'
@@ -101,7 +106,7 @@ def mau_trend_svg(points: list[MonthUsage]) -> str:
             )
         parts.append(
             f'<text x="{x:.1f}" y="{top_of_bar - 5:.1f}" font-size="11" text-anchor="middle" fill="{INK}">{point.active}</text>'
-            f'<text x="{x:.1f}" y="{bottom + 15}" font-size="11" text-anchor="middle" fill="{MUTED}">{point.month:%b %y}</text>'
+            f'<text x="{x:.1f}" y="{bottom + 15}" font-size="11" text-anchor="middle" fill="{MUTED}">{point.month:%b ’%y}</text>'
         )
         second = (
             "so far"
@@ -148,7 +153,7 @@ def retention_heatmap_svg(retention: Retention) -> str:
     width = label_w + size_w + cell_w * columns + 4
     height = head_h + cell_h * (len(retention.cohorts) + 1) + 4
     described = "; ".join(
-        f"{unit.lower()} of {cohort_label(retention, index)}, {cohort.size} people"
+        f"{unit.lower()} of {cohort_label(retention, index)}, {people(cohort.size)}"
         + (" (small)" if cohort.small else "")
         + ": "
         + ", ".join(
@@ -164,7 +169,7 @@ def retention_heatmap_svg(retention: Retention) -> str:
             f"{retention.product_name} retention by {retention.period} "
             f"({'on' if retention.mode == 'n_day' else 'on or after'} {retention.period} n): {described}",
         ),
-        f'<text x="4" y="16" font-size="11" font-weight="600" fill="{INK}">{"Started " + unit.lower() + " of" if unit == "Week" else "Started in"}</text>',
+        f'<text x="4" y="16" font-size="11" font-weight="600" fill="{INK}">{unit} of</text>',
         f'<text x="{label_w + size_w - 6}" y="16" font-size="11" font-weight="600" text-anchor="end" fill="{INK}">People</text>',
     ]
     for n in range(columns):
@@ -223,7 +228,7 @@ def mau_trend_png(points: list[MonthUsage], *, title: str) -> bytes:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(6.4, 2.8), dpi=100)
+    figure = Figure(figsize=(max(6.4, 0.7 * len(points)), 2.9), dpi=100)
     axes = figure.add_subplot()
     positions = list(range(len(points)))
     for index, point in enumerate(points):
@@ -249,7 +254,7 @@ def mau_trend_png(points: list[MonthUsage], *, title: str) -> bytes:
     axes.set_xticks(positions)
     axes.set_xticklabels(
         [
-            f"{point.month:%b %y}\n{'so far' if not point.complete else ('kept ' + percent(point.retained_share)) if point.retained_share is not None else ''}"
+            f"{point.month:%b ’%y}\n{'so far' if not point.complete else ('kept ' + percent(point.retained_share)) if point.retained_share is not None else ''}"
             for point in points
         ],
         fontsize=7,
@@ -297,9 +302,11 @@ def retention_heatmap_png(retention: Retention, *, title: str) -> bytes:
                     (n, row),
                     0.96,
                     0.92,
-                    color=fill,
+                    facecolor=fill,
                     alpha=1.0 if complete else 0.45,
                     hatch=None if complete else "//",
+                    edgecolor=fill if complete else MUTED,
+                    linestyle="-" if complete else "--",
                 )
             )
             ink = (
@@ -330,7 +337,7 @@ def retention_heatmap_png(retention: Retention, *, title: str) -> bytes:
     axes.xaxis.tick_top()
     axes.set_yticks([row + 0.5 for row in range(rows)])
     axes.set_yticklabels(labels, fontsize=7)
-    axes.set_title(title, fontsize=10)
+    axes.set_title(title, fontsize=10, pad=20)  # above the period labels, which sit on top
     for spine in axes.spines.values():
         spine.set_visible(False)
     axes.tick_params(length=0)
@@ -338,3 +345,87 @@ def retention_heatmap_png(retention: Retention, *, title: str) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+LIFECYCLE_COLOURS = {
+    "new": BRAND,
+    "returning": "#0f6b3f",
+    "resurrecting": "#a15c00",
+    "dormant": "#b42318",
+}
+LIFECYCLE_LABELS = {
+    "new": "New",
+    "returning": "Returning",
+    "resurrecting": "Resurrecting",
+    "dormant": "Dormant",
+}
+
+
+def lifecycle_svg(points: list[LifecyclePoint], *, period: str) -> str:
+    """Per period a stacked bar above the line (new, returning, resurrecting) and the dormant
+    below it; the running period lighter with a dashed edge. The legend is the page's: it sits
+    beside each definition (LIFECYCLE_COLOURS), where a phone shows it whole."""
+    width = max(320, 60 + 52 * len(points))
+    height = 250
+    left, right, top, bottom = 44, width - 10, 18, height - 40
+    step = (right - left) / max(len(points), 1)
+    up = max((point.active for point in points), default=0)
+    down = max((point.dormant for point in points), default=0)
+    ceiling = _nice_ceiling(up)
+    floor = _nice_ceiling(down) if down else 0.0
+    span = ceiling + floor
+
+    def y(value: float) -> float:
+        return top + (ceiling - value) / span * (bottom - top)
+
+    described = "; ".join(
+        f"{_period_label(point.start, period)}{'' if point.complete else ' so far'}: {point.new} new, {point.returning} returning, "
+        f"{point.resurrecting} resurrecting, {point.dormant} dormant"
+        for point in points
+    )
+    parts = [
+        _svg_open(
+            "lifecycle-chart", width, height, f"People by lifecycle, by {period}: {described}"
+        )
+    ]
+    for tick in sorted({0.0, ceiling, -floor}):
+        if tick < 0 and y(tick) - y(0) < 14:
+            continue  # too close to the zero line to label: the bars' table gives the numbers
+        parts.append(
+            f'<line x1="{left}" y1="{y(tick):.1f}" x2="{right}" y2="{y(tick):.1f}" stroke="{"#9aa3b2" if tick == 0 else LINE}" stroke-width="1"/>'
+            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" font-size="11" text-anchor="end" fill="{MUTED}">{"-" if tick < 0 else ""}{_short(abs(tick))}</text>'
+        )
+    bar = min(30.0, step * 0.6)
+    for index, point in enumerate(points):
+        middle = left + step * (index + 0.5)
+        light = (
+            "" if point.complete else ' fill-opacity="0.4" stroke-dasharray="3 2" stroke="#555e6e"'
+        )
+        base = 0
+        for key in ("returning", "resurrecting", "new"):
+            value = getattr(point, key)
+            if value:
+                parts.append(
+                    f'<rect x="{middle - bar / 2:.1f}" y="{y(base + value):.1f}" width="{bar:.1f}" height="{y(base) - y(base + value):.1f}" '
+                    f'fill="{LIFECYCLE_COLOURS[key]}"{light}/>'
+                )
+            base += value
+        if point.dormant:
+            parts.append(
+                f'<rect x="{middle - bar / 2:.1f}" y="{y(0):.1f}" width="{bar:.1f}" height="{y(-point.dormant) - y(0):.1f}" '
+                f'fill="{LIFECYCLE_COLOURS["dormant"]}"{light}/>'
+            )
+        parts.append(
+            f'<text x="{middle:.1f}" y="{y(point.active) - 4:.1f}" font-size="10" text-anchor="middle" fill="{INK}">{point.active}</text>'
+            f'<text x="{middle:.1f}" y="{bottom + 15}" font-size="11" text-anchor="middle" fill="{MUTED}">{_period_label(point.start, period)}</text>'
+        )
+        if not point.complete:
+            parts.append(
+                f'<text x="{middle:.1f}" y="{bottom + 29}" font-size="10" text-anchor="middle" fill="{MUTED}">so far</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _period_label(start: date, period: str) -> str:
+    return f"{start:%-d %b}" if period == "week" else f"{start:%b ’%y}"

@@ -7,6 +7,11 @@ statement returned, in the same transaction: an event sent twice (a retried batc
 requests at once, a repeated id inside one batch) is stored once and counted once. Two
 requests carrying the same event serialize on its unique key: the second waits for the first
 to commit and then finds it.
+
+`staff_figures_build` stores the staff figures of a day (docs/activity.md#how-the-staff-figures-stay-fast);
+an event that arrives for a day before today may change a stored day, so `activity_record`
+asks for a rebuild, debounced: one rebuild per ACTIVITY_FIGURES_REBUILD_DELAY seconds however
+many late batches arrive.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -26,7 +32,16 @@ from django.utils.dateparse import parse_datetime
 from accounts.models import Membership
 from catalog.models import Product
 
-from .models import ActivityDay, ActivityEvent
+from .models import ActivityDay, ActivityEvent, StaffFiguresSnapshot
+from .selectors import (
+    ALL_PRODUCTS,
+    PERIODS,
+    USAGE_KEY,
+    PeriodCounts,
+    last_whole_day,
+    period_counts,
+    usage_figures_live,
+)
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 MAX_EVENT_ID = 128
@@ -164,7 +179,10 @@ def activity_record(*, organization_id: int, rows: list[Any], now: datetime | No
         inserted = _insert(organization_id, list(good.values()), now)
         report.accepted = len(inserted)
         report.duplicates += len(good) - len(inserted)
-        _roll_up(organization_id, [good[key] for key in inserted])
+        new_rows = [good[key] for key in inserted]
+        _roll_up(organization_id, new_rows)
+        if any(row.occurred_at.astimezone(UTC).date() < now.astimezone(UTC).date() for row in new_rows):
+            staff_figures_rebuild_soon()
     return report
 
 
@@ -229,3 +247,71 @@ def activity_prune(*, now: datetime | None = None, batch: int = 10_000) -> int:
         if not ids:
             return deleted
         deleted += ActivityEvent.objects.filter(pk__in=ids).delete()[0]
+
+
+# The debounce: while this key lives, a rebuild is already on its way.
+REBUILD_PENDING_KEY = "activity:staff-figures:rebuild-pending"
+# Figures of days older than this are not kept (the page reads yesterday's).
+SNAPSHOT_KEEP_DAYS = 7
+
+
+def rebuild_delay() -> int:
+    return int(getattr(settings, "ACTIVITY_FIGURES_REBUILD_DELAY", 600))
+
+
+def staff_figures_rebuild_soon(*, now: bool = False) -> None:
+    """Once the current transaction commits, have the staff figures rebuilt in
+    ACTIVITY_FIGURES_REBUILD_DELAY seconds (at once with `now`: the page found yesterday's
+    missing), unless a rebuild is already pending: the first late batch schedules it, the
+    others find the key and add nothing. The rebuild deletes the key before it reads, so a
+    batch committed after that read schedules the next one, and a batch that found the key had
+    committed before the read: no late event is left out."""
+    from .tasks import staff_figures_rebuild
+
+    def schedule() -> None:
+        delay = 0 if now else rebuild_delay()
+        if cache.add(REBUILD_PENDING_KEY, "1", timeout=rebuild_delay() + 300):
+            staff_figures_rebuild.apply_async(countdown=delay, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+
+    transaction.on_commit(schedule, robust=True)
+
+
+def staff_figures_build(*, as_of: date | None = None, now: datetime | None = None) -> int:
+    """Compute and store the staff figures over all organizations as of `as_of` (yesterday by
+    default): for weeks and months, the count tables of each product and of all products, and
+    the DAU/WAU/MAU figures; replacing the day's rows in one transaction, so a reader sees the
+    old set or the new one. Snapshots older than SNAPSHOT_KEEP_DAYS are deleted. Returns the
+    number of rows stored."""
+    as_of = as_of or last_whole_day()
+    built_at = now or timezone.now()
+    rows: list[StaffFiguresSnapshot] = []
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # The build sorts every person's active periods: give it memory for that instead
+            # of temporary files, and skip JIT compilation (seconds for a statement run once).
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL work_mem = '256MB'")
+                cursor.execute("SET LOCAL jit = off")
+        for period in PERIODS:
+            tables = period_counts(period=period, as_of=as_of, across_products=False, with_all_products=True)
+            # A row for every product, active or not: a reader finding none computes live.
+            for product_id in [ALL_PRODUCTS, *Product.objects.values_list("pk", flat=True)]:
+                tables.setdefault(product_id, PeriodCounts({}, {}, {}))
+            for product_key, counts in tables.items():
+                rows.append(
+                    StaffFiguresSnapshot(as_of=as_of, period=period, product_key=product_key, counts=counts.to_json(), built_at=built_at)
+                )
+        figures = usage_figures_live(as_of=as_of, organization_id=None)
+        rows.append(
+            StaffFiguresSnapshot(
+                as_of=as_of,
+                period=USAGE_KEY,
+                product_key=ALL_PRODUCTS,
+                counts={str(row.product.pk): [row.dau, row.wau, row.mau, row.average_dau] for row in figures},
+                built_at=built_at,
+            )
+        )
+        StaffFiguresSnapshot.objects.filter(as_of=as_of).delete()
+        StaffFiguresSnapshot.objects.bulk_create(rows)
+        StaffFiguresSnapshot.objects.filter(as_of__lt=as_of - timedelta(days=SNAPSHOT_KEEP_DAYS)).delete()
+    return len(rows)

@@ -7,3 +7,16 @@ def activity_raw_prune() -> int:
     from .services import activity_prune
 
     return activity_prune()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def staff_figures_rebuild() -> int:
+    """Beat, after midnight UTC, and a few minutes after an event arrives late: store the staff
+    figures of yesterday (activity.services.staff_figures_build). The pending key goes first,
+    so a late event committed after this build starts asks for the next one."""
+    from django.core.cache import cache
+
+    from .services import REBUILD_PENDING_KEY, staff_figures_build
+
+    cache.delete(REBUILD_PENDING_KEY)
+    return staff_figures_build()

@@ -1,20 +1,135 @@
-"""Staff: how many people use each product and how often (docs/activity.md#figures)."""
+"""Staff: how many people use each product, how often, whether they come back
+(docs/activity.md#figures, #retention, #lifecycle, #charts)."""
 
 from __future__ import annotations
 
+from datetime import date
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.safestring import mark_safe
 
+from catalog.models import Product
 from common.staff import staff_required
 
-from .selectors import MONTH_DAYS, WEEK_DAYS, usage_figures
+from .charts import lifecycle_svg, mau_trend_svg, retention_heatmap_svg
+from .selectors import (
+    LIFECYCLE_DEFINITIONS,
+    MONTH_DAYS,
+    MONTH_USAGE_DEFINITIONS,
+    WEEK_DAYS,
+    last_whole_day,
+    lifecycle,
+    monthly_usage,
+    retention,
+    staff_figures_latest,
+    usage_figures,
+)
+from .services import staff_figures_rebuild_soon
+
+ALL = "all"
+PERIOD_LABELS = {"week": "By week", "month": "By month"}
+MODE_LABELS = {"n_day": "On {period} n", "unbounded": "On or after {period} n"}
+PERIODS_SHOWN = 12
+TREND_MONTHS = 12
+
+
+def _choice(request: HttpRequest, name: str, allowed: list[str], default: str) -> str | None:
+    value = request.GET.get(name, default)
+    return value if value in allowed else None
 
 
 @staff_required
 def staff_usage(request: HttpRequest) -> HttpResponse:
-    figures = usage_figures()
+    products = list(Product.objects.filter(is_active=True).order_by("position", "code"))
+    codes = [ALL, *(product.code for product in products)]
+    chosen = {
+        "product": _choice(request, "product", codes, ALL),
+        "period": _choice(request, "period", list(PERIOD_LABELS), "week"),
+        "mode": _choice(request, "mode", list(MODE_LABELS), "n_day"),
+    }
+    refused = [name for name, value in chosen.items() if value is None]
+    if refused:
+        given = request.GET.get(refused[0], "")[:40]
+        message = {
+            "product": f"“{given}” is not one of Flywheel's products: choose "
+            + ", ".join(
+                f"{name} (product={code})"
+                for code, name in [(ALL, "All products"), *((p.code, p.name) for p in products)]
+            )
+            + ".",
+            "period": f"“{given}” is not a period this page shows: it shows weeks (period=week) or months (period=month).",
+            "mode": f"“{given}” is not a way of counting retention this page knows: “on period n” (mode=n_day) or “on or after period n” (mode=unbounded).",
+        }[refused[0]]
+        return render(
+            request, "activity/staff_usage_refused.html", {"message": message}, status=400
+        )
+    product = next((item for item in products if item.code == chosen["product"]), None)
+    product_id = product.pk if product else None
+    period, mode = chosen["period"], chosen["mode"]
+    # The staff figures of yesterday once stored; until then (just after midnight, while the
+    # beat builds them) the newest stored ones, and a build asked for: computing them here would
+    # read every rollup in the request. With none stored at all (a new installation) they are
+    # computed here, once small.
+    yesterday = last_whole_day()
+    stored = staff_figures_latest(until=yesterday)
+    if stored is None or stored[0] != yesterday:
+        staff_figures_rebuild_soon(now=True)
+    as_of, built_at = stored if stored is not None else (yesterday, None)
+    figures = usage_figures(as_of=as_of)
+    trend = monthly_usage(
+        until=as_of.replace(day=1), months=TREND_MONTHS, product_id=product_id, as_of=as_of
+    )
+    cohorts = retention(
+        product_id=product_id, period=period, mode=mode, periods=PERIODS_SHOWN, as_of=as_of
+    )
+    stages = lifecycle(product_id=product_id, period=period, periods=PERIODS_SHOWN, as_of=as_of)
+
+    def link(**changes: str) -> str:
+        return "?" + urlencode({**chosen, **changes})
+
     return render(
         request,
         "activity/staff_usage.html",
-        {"figures": figures, "as_of": figures[0].as_of if figures else None, "week_days": WEEK_DAYS, "month_days": MONTH_DAYS},
+        {
+            "figures": figures,
+            "as_of": as_of,
+            "built_at": built_at,
+            "yesterday": yesterday,
+            "rebuild_minutes": round(
+                int(getattr(settings, "ACTIVITY_FIGURES_REBUILD_DELAY", 600)) / 60
+            ),
+            "week_days": WEEK_DAYS,
+            "month_days": MONTH_DAYS,
+            "product_name": product.name if product else "All products",
+            "started_in": product.name if product else "any product",
+            "period_letter": period[0].upper(),
+            "product_links": [
+                (code, name, link(product=code), code == chosen["product"])
+                for code, name in [(ALL, "All products"), *((p.code, p.name) for p in products)]
+            ],
+            "period_links": [
+                (label, link(period=key), key == period) for key, label in PERIOD_LABELS.items()
+            ],
+            "mode_links": [
+                (label.format(period=period), link(mode=key), key == mode)
+                for key, label in MODE_LABELS.items()
+            ],
+            "period": period,
+            "trend": trend,
+            "trend_chart": mark_safe(mau_trend_svg(trend)),  # noqa: S308 - numbers and escaped text
+            "month_definitions": MONTH_USAGE_DEFINITIONS,
+            "retention": cohorts,
+            "averages": [cohorts.average(n) for n in range(cohorts.periods)],
+            "heatmap": mark_safe(retention_heatmap_svg(cohorts)),  # noqa: S308 - numbers and escaped text
+            "lifecycle": stages,
+            "lifecycle_chart": mark_safe(lifecycle_svg(stages, period=period)),  # noqa: S308 - numbers and escaped text
+            "lifecycle_definitions": [
+                (key, key.capitalize(), text.format(period=period))
+                for key, text in LIFECYCLE_DEFINITIONS.items()
+            ],
+            "first_of_month": date(as_of.year, as_of.month, 1),
+        },
     )

@@ -341,6 +341,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "activity.tasks.activity_raw_prune",
         "schedule": crontab(hour=4, minute=13),
     },
+    "build-staff-usage-figures": {
+        # Yesterday's staff figures over all organizations, once the day is whole; late events
+        # rebuild them, debounced (docs/activity.md#how-the-staff-figures-stay-fast).
+        "task": "activity.tasks.staff_figures_rebuild",
+        "schedule": crontab(hour=0, minute=20),
+    },
 }
 
 # Mail: SMTP when EMAIL_HOST is set, else one .eml file per message under var/mail.
@@ -629,6 +635,11 @@ FEEDBACK_MIN_TENURE_DAYS = env_int("FEEDBACK_MIN_TENURE_DAYS", 14)
 ACTIVITY_RAW_RETENTION_DAYS = env_int("ACTIVITY_RAW_RETENTION_DAYS", 90)
 # Events per POST /api/v1/activity.
 ACTIVITY_BATCH_MAX = env_int("ACTIVITY_BATCH_MAX", 1000)
+# Retention cohorts of fewer people are marked small and left out of averages.
+ACTIVITY_MIN_COHORT = env_int("ACTIVITY_MIN_COHORT", 20)
+# Seconds between the first event arriving late for a day the staff figures cover and their
+# rebuild: every late batch in between is taken in by that one rebuild.
+ACTIVITY_FIGURES_REBUILD_DELAY = env_int("ACTIVITY_FIGURES_REBUILD_DELAY", 600)
 FEEDBACK_AFTER_RESPONSE_DAYS = env_int("FEEDBACK_AFTER_RESPONSE_DAYS", 90)
 FEEDBACK_AFTER_DISMISSAL_DAYS = env_int("FEEDBACK_AFTER_DISMISSAL_DAYS", 30)
 FEEDBACK_UNANSWERED_DAYS = env_int("FEEDBACK_UNANSWERED_DAYS", 7)

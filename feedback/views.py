@@ -19,6 +19,8 @@ from django.views.decorators.http import require_POST
 
 from accounts.selectors import membership_is_admin
 from activity.charts import mau_trend_svg, retention_heatmap_svg
+from activity.selectors import last_whole_day, staff_figures_latest
+from activity.services import staff_figures_rebuild_soon
 from common.staff import staff_required
 
 from . import selectors, services
@@ -90,6 +92,18 @@ def _usage_charts(usage: selectors.UsageBesideNps) -> dict:
     }
 
 
+def _staff_figures_day() -> date:
+    """The day the staff usage figures count up to: yesterday once its figures are stored;
+    until then (just after midnight, while the beat builds them) the newest stored day, with a
+    build asked for at once, as /staff/usage/ does: computing them here would read every rollup
+    in the request. With nothing stored at all (a new installation) yesterday, computed live."""
+    yesterday = last_whole_day()
+    stored = staff_figures_latest(until=yesterday)
+    if stored is None or stored[0] != yesterday:
+        staff_figures_rebuild_soon(now=True)
+    return stored[0] if stored is not None else yesterday
+
+
 @staff_required
 def staff_report(request: HttpRequest) -> HttpResponse:
     """Staff: one month's NPS beside the same month's active people and retention, the trends
@@ -97,7 +111,7 @@ def staff_report(request: HttpRequest) -> HttpResponse:
     month, error = _month_param(request)
     current = month_of(timezone.now())
     result = selectors.monthly_report(month=month)
-    usage = selectors.usage_beside_nps(month=month)
+    usage = selectors.usage_beside_nps(month=month, as_of=_staff_figures_day())
     comments = Paginator(
         Response.objects.filter(month=month).exclude(comment="").select_related("organization").order_by("-submitted_at"),
         50,
@@ -119,6 +133,8 @@ def staff_report(request: HttpRequest) -> HttpResponse:
             "next_month": months_back(month, -1) if month < current else None,
             "trend_chart": _capped(trend_svg(from_first_answers(result.trend))),
             "usage": usage,
+            # The staff figures of yesterday are not stored yet: the newest stored day is shown.
+            "usage_behind": usage.as_of < last_whole_day(),
             "months": [
                 (point, month_usage)
                 for point, month_usage in zip(result.trend, usage.months, strict=True)

@@ -59,6 +59,8 @@ DOCS = {
     "dana-app-390": "app-390.png",
     "dana-billing-trial-1280": "billing-1280.png",
     "staff-funnel-1280": "staff-funnel-1280.png",
+    "staff-usage-1280": "staff-usage-1280.png",
+    "staff-usage-390": "staff-usage-390.png",
     "hana-addon-price-1280": "addon-confirm-po-1280.png",
     "hana-addon-price-390": "addon-confirm-po-390.png",
     "gina-tracker-trial-ends-1280": "in-product-trial-ends-1280.png",
@@ -429,6 +431,7 @@ def staff(camera: Camera, width: int) -> None:
     page = camera.person(width, "staff@flywheel.localhost")
     camera.shoot(page, "staff-after-sign-in")
     camera.shoot(page, "staff-funnel", "/staff/funnel/")
+    camera.shoot(page, "staff-usage", "/staff/usage/")
     camera.shoot(page, "staff-experiments", "/staff/experiments/")
     experiment = first_href(page, "main a[href^='/staff/experiments/']")
     if experiment:

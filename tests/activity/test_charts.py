@@ -8,12 +8,13 @@ import re
 from datetime import date
 
 from activity.charts import (
+    lifecycle_svg,
     mau_trend_png,
     mau_trend_svg,
     retention_heatmap_png,
     retention_heatmap_svg,
 )
-from activity.selectors import MonthUsage, Retention, RetentionCohort
+from activity.selectors import LifecyclePoint, MonthUsage, Retention, RetentionCohort
 
 POINTS = [
     MonthUsage(month=date(2026, 10, 1), active=40, previous_active=0, retained=0, complete=True),
@@ -46,7 +47,7 @@ def test_the_mau_trend_draws_each_month_with_its_number_and_the_running_one_ligh
     assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg" class="mau-trend"')
     assert 'role="img"' in svg
     assert (
-        'aria-label="Monthly active people: Oct 2026 40 people; Nov 2026 1250 people, kept 75 % of the month before; '
+        'aria-label="People active each month: Oct 2026 40 people; Nov 2026 1,250 people, kept 75 % of the month before; '
         'Dec 2026 so far 300 people, kept 22 % of the month before"' in svg
     )
     assert ">kept 75 %</text>" in svg and ">so far</text>" in svg
@@ -98,3 +99,25 @@ def test_the_pngs_are_images():
         retention_heatmap_png(RETENTION, title="Retention"),
     ):
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
+
+
+def test_the_lifecycle_bars_stack_above_the_line_and_dormant_below():
+    points = [
+        LifecyclePoint(
+            start=date(2026, 11, 23), new=3, returning=10, resurrecting=2, dormant=4, complete=True
+        ),
+        LifecyclePoint(
+            start=date(2026, 11, 30), new=1, returning=0, resurrecting=0, dormant=15, complete=False
+        ),
+    ]
+    svg = lifecycle_svg(points, period="week")
+    assert (
+        'aria-label="People by lifecycle, by week: 23 Nov: 3 new, 10 returning, 2 resurrecting, 4 dormant; '
+        '30 Nov so far: 1 new, 0 returning, 0 resurrecting, 15 dormant"' in svg
+    )
+    # One rect per value above 0: 3 + 1 (dormant) for 23 Nov, 1 + 1 for 30 Nov; no legend inside.
+    assert len(re.findall(r"<rect ", svg)) == 6
+    assert svg.count('fill="#b42318"') == 2  # dormant
+    assert svg.count('fill-opacity="0.4"') == 2  # the running week's two bars
+    assert ">15</text>" in svg and ">1</text>" in svg  # each period's active people above its bar
+    assert ">so far</text>" in svg

@@ -127,14 +127,14 @@ def test_the_admins_see_their_own_mau_trend_and_retention(client, acme):
 
     mau = page[page.index('id="feedback-mau"') : page.index('id="feedback-retention"')]
     assert (
-        "Oct 2026 0 people; Nov 2026 2 people; Dec 2026 so far 1 people, kept 0 % of the month before"
+        "Oct 2026 0 people; Nov 2026 2 people; Dec 2026 so far 1 person, kept 0 % of the month before"
         in mau
     )
     retention = page[page.index('id="feedback-retention"') :]
     retention = retention[: retention.index("</figure>")]
     # Cohorts from October (the last three months): November's 2 (small), December's 1 (small).
     assert (
-        "month of Nov 2026, 2 people (small): 100 %, 0 %; month of Dec 2026, 1 people (small): 100 %"
+        "month of Nov 2026, 2 people (small): 100 %, 0 %; month of Dec 2026, 1 person (small): 100 %"
         in retention
     )
     assert "Cohorts of fewer than 20 people are marked small" in retention

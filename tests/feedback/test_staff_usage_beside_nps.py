@@ -8,8 +8,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 import time_machine
+from django.core.cache import cache
 
 from activity.models import ActivityDay
+from activity.services import REBUILD_PENDING_KEY, staff_figures_build
 from catalog.models import Product
 from feedback.models import Response
 
@@ -108,7 +110,7 @@ def test_the_months_active_people_and_retention_beside_its_nps(client, activity)
     assert rows == ["Oct 2026 no answers 4 –", "Nov 2026 +50 ±85 · 4 answers 3 50 %"]
     # The chart starts at the first month with anyone active, showing at least three months.
     assert (
-        "Monthly active people: Sep 2026 0 people; Oct 2026 4 people; Nov 2026 3 people, kept 50 % of the month before"
+        "People active each month: Sep 2026 0 people; Oct 2026 4 people; Nov 2026 3 people, kept 50 % of the month before"
         in page
     )
 
@@ -120,13 +122,35 @@ def test_the_running_month_says_so_far(client, activity):
         _text(page, "usage-month")
         == "Active people 1 in December 2026 so far 33 % of November 2026's 3 came back"
     )
-    assert "Dec 2026 so far 1 people, kept 33 % of the month before" in page
+    assert "Dec 2026 so far 1 person, kept 33 % of the month before" in page
     retention = page[page.index('id="feedback-retention"') :]
     retention = retention[: retention.index("</section>")]
     # Cohorts by month of first activity: October's 4 (ana, bob, cy, gil), November's 1 (eve);
     # of October's, 2 were active in November (50 %), 1 in December so far (25 %).
     assert (
-        "month of Oct 2026, 4 people (small): 100 %, 50 %, 25 %; month of Nov 2026, 1 people (small): 100 %, 0 %"
+        "month of Oct 2026, 4 people (small): 100 %, 50 %, 25 %; month of Nov 2026, 1 person (small): 100 %, 0 %"
         in retention
     )
     assert "A cohort is the people who started in any product in the same month" in retention
+
+
+@pytest.mark.django_db
+def test_until_yesterdays_staff_figures_are_stored_the_newest_stored_day_is_shown(
+    client, activity, django_capture_on_commit_callbacks
+):
+    """Just after midnight the staff figures of yesterday are still being built: the page reads
+    the newest stored day instead of every rollup, says so, and asks for the build once."""
+    cache.delete(REBUILD_PENDING_KEY)
+    with time_machine.travel(datetime(2026, 11, 21, 0, 20, tzinfo=UTC), tick=False):
+        staff_figures_build()  # up to 20 November: ana, bob in November so far; ana, bob, cy, gil in October
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        page = _page(client, activity, month="2026-11")
+
+    assert len(callbacks) == 1 and cache.get(REBUILD_PENDING_KEY) is not None
+    assert (
+        "The usage figures count up to 20 Nov 2026: those up to yesterday are being built" in page
+    )
+    assert _text(page, "usage-month") == (
+        "Active people 2 in November 2026 so far 50 % of October 2026's 4 came back"
+    )
+    cache.delete(REBUILD_PENDING_KEY)
