@@ -501,7 +501,7 @@ class LifecyclePoint:
 
 
 LIFECYCLE_DEFINITIONS = {
-    "new": "Active in the {period} and their first active day ever (in the product) was in it.",
+    "new": "Active in the {period} and their first active day ever ({where}) was in it.",
     "returning": "Active in the {period} and in the {period} before.",
     "resurrecting": "Active in the {period}, not in the {period} before, but active some time earlier.",
     "dormant": "Active in the {period} before and not in this one (drawn below the line).",

@@ -40,6 +40,7 @@ from .selectors import (
     PeriodCounts,
     last_whole_day,
     period_counts,
+    staff_figures_latest,
     usage_figures_live,
 )
 
@@ -65,6 +66,9 @@ class ActivityReport:
     accepted: int = 0
     duplicates: int = 0
     errors: list[RowError] = field(default_factory=list)
+    # The positions in the batch of the events stored now (not those already there): what a
+    # caller counts once more, such as the kit's success moments.
+    stored: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,7 @@ def activity_record(*, organization_id: int, rows: list[Any], now: datetime | No
         report.accepted = len(inserted)
         report.duplicates += len(good) - len(inserted)
         new_rows = [good[key] for key in inserted]
+        report.stored = sorted(row.index for row in new_rows)
         _roll_up(organization_id, new_rows)
         if any(row.occurred_at.astimezone(UTC).date() < now.astimezone(UTC).date() for row in new_rows):
             staff_figures_rebuild_soon()
@@ -251,6 +256,8 @@ def activity_prune(*, now: datetime | None = None, batch: int = 10_000) -> int:
 
 # The debounce: while this key lives, a rebuild is already on its way.
 REBUILD_PENDING_KEY = "activity:staff-figures:rebuild-pending"
+# The advisory lock key that runs builds one at a time ("fwstaff" in ASCII).
+STAFF_FIGURES_LOCK = 0x66777374616666
 # Figures of days older than this are not kept (the page reads yesterday's).
 SNAPSHOT_KEEP_DAYS = 7
 
@@ -276,6 +283,19 @@ def staff_figures_rebuild_soon(*, now: bool = False) -> None:
     transaction.on_commit(schedule, robust=True)
 
 
+def staff_figures_day() -> tuple[date, datetime | None]:
+    """The day the staff figures over all organizations count up to, and when they were built:
+    yesterday once its figures are stored; until then (just after midnight, while the beat
+    builds them) the newest stored day, with a build asked for at once, since computing them in
+    a request would read every rollup. With nothing stored at all (a new installation, still
+    small) yesterday, computed live (built_at None). Every staff page showing them asks here."""
+    yesterday = last_whole_day()
+    stored = staff_figures_latest(until=yesterday)
+    if stored is None or stored[0] != yesterday:
+        staff_figures_rebuild_soon(now=True)
+    return stored if stored is not None else (yesterday, None)
+
+
 def staff_figures_build(*, as_of: date | None = None, now: datetime | None = None) -> int:
     """Compute and store the staff figures over all organizations as of `as_of` (yesterday by
     default): for weeks and months, the count tables of each product and of all products, and
@@ -287,6 +307,11 @@ def staff_figures_build(*, as_of: date | None = None, now: datetime | None = Non
     rows: list[StaffFiguresSnapshot] = []
     with transaction.atomic():
         if connection.vendor == "postgresql":
+            # One build at a time (the nightly beat, a page asking, a late event's rebuild): a
+            # second waits here, then reads after the first committed and replaces its rows,
+            # instead of colliding with rows its own DELETE could not see.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [STAFF_FIGURES_LOCK])
             # The build sorts every person's active periods: give it memory for that instead
             # of temporary files, and skip JIT compilation (seconds for a statement run once).
             with connection.cursor() as cursor:

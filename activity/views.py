@@ -24,10 +24,9 @@ from .selectors import (
     lifecycle,
     monthly_usage,
     retention,
-    staff_figures_latest,
     usage_figures,
 )
-from .services import staff_figures_rebuild_soon
+from .services import staff_figures_day
 
 ALL = "all"
 PERIOD_LABELS = {"week": "By week", "month": "By month"}
@@ -69,15 +68,7 @@ def staff_usage(request: HttpRequest) -> HttpResponse:
     product = next((item for item in products if item.code == chosen["product"]), None)
     product_id = product.pk if product else None
     period, mode = chosen["period"], chosen["mode"]
-    # The staff figures of yesterday once stored; until then (just after midnight, while the
-    # beat builds them) the newest stored ones, and a build asked for: computing them here would
-    # read every rollup in the request. With none stored at all (a new installation) they are
-    # computed here, once small.
-    yesterday = last_whole_day()
-    stored = staff_figures_latest(until=yesterday)
-    if stored is None or stored[0] != yesterday:
-        staff_figures_rebuild_soon(now=True)
-    as_of, built_at = stored if stored is not None else (yesterday, None)
+    as_of, built_at = staff_figures_day()
     figures = usage_figures(as_of=as_of)
     trend = monthly_usage(
         until=as_of.replace(day=1), months=TREND_MONTHS, product_id=product_id, as_of=as_of
@@ -97,7 +88,7 @@ def staff_usage(request: HttpRequest) -> HttpResponse:
             "figures": figures,
             "as_of": as_of,
             "built_at": built_at,
-            "yesterday": yesterday,
+            "yesterday": last_whole_day(),
             "rebuild_minutes": round(
                 int(getattr(settings, "ACTIVITY_FIGURES_REBUILD_DELAY", 600)) / 60
             ),
@@ -127,7 +118,7 @@ def staff_usage(request: HttpRequest) -> HttpResponse:
             "lifecycle": stages,
             "lifecycle_chart": mark_safe(lifecycle_svg(stages, period=period)),  # noqa: S308 - numbers and escaped text
             "lifecycle_definitions": [
-                (key, key.capitalize(), text.format(period=period))
+                (key, key.capitalize(), text.format(period=period, where=f"in {product.name}" if product else "in any product"))
                 for key, text in LIFECYCLE_DEFINITIONS.items()
             ],
             "first_of_month": date(as_of.year, as_of.month, 1),

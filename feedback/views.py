@@ -19,8 +19,8 @@ from django.views.decorators.http import require_POST
 
 from accounts.selectors import membership_is_admin
 from activity.charts import mau_trend_svg, retention_heatmap_svg
-from activity.selectors import last_whole_day, staff_figures_latest
-from activity.services import staff_figures_rebuild_soon
+from activity.selectors import last_whole_day
+from activity.services import staff_figures_day
 from common.staff import staff_required
 
 from . import selectors, services
@@ -58,6 +58,11 @@ def report(request: HttpRequest) -> HttpResponse:
     )
 
 
+# No answer is older than this: a month before it is a typing error, and the trends count a
+# year back from the month asked for.
+FIRST_MONTH = date(2000, 1, 1)
+
+
 def _month_param(request: HttpRequest) -> tuple[date, str]:
     """The month asked for (`?month=2026-10`), else the current month (its answers so far)."""
     default = month_of(timezone.now())
@@ -66,9 +71,12 @@ def _month_param(request: HttpRequest) -> tuple[date, str]:
         return default, ""
     try:
         year, month = (int(part) for part in text.split("-"))
-        return date(year, month, 1), ""
+        asked = date(year, month, 1)
     except ValueError:
         return default, f"'month' must look like 2026-10, got {text!r}."
+    if not FIRST_MONTH <= asked <= default:
+        return default, f"'month' must be between {FIRST_MONTH:%Y-%m} and {default:%Y-%m}, got {text!r}."
+    return asked, ""
 
 
 # An inline chart is drawn at most this much larger than its own size: a chart of three months
@@ -92,18 +100,6 @@ def _usage_charts(usage: selectors.UsageBesideNps) -> dict:
     }
 
 
-def _staff_figures_day() -> date:
-    """The day the staff usage figures count up to: yesterday once its figures are stored;
-    until then (just after midnight, while the beat builds them) the newest stored day, with a
-    build asked for at once, as /staff/usage/ does: computing them here would read every rollup
-    in the request. With nothing stored at all (a new installation) yesterday, computed live."""
-    yesterday = last_whole_day()
-    stored = staff_figures_latest(until=yesterday)
-    if stored is None or stored[0] != yesterday:
-        staff_figures_rebuild_soon(now=True)
-    return stored[0] if stored is not None else yesterday
-
-
 @staff_required
 def staff_report(request: HttpRequest) -> HttpResponse:
     """Staff: one month's NPS beside the same month's active people and retention, the trends
@@ -111,7 +107,7 @@ def staff_report(request: HttpRequest) -> HttpResponse:
     month, error = _month_param(request)
     current = month_of(timezone.now())
     result = selectors.monthly_report(month=month)
-    usage = selectors.usage_beside_nps(month=month, as_of=_staff_figures_day())
+    usage = selectors.usage_beside_nps(month=month, as_of=staff_figures_day()[0])
     comments = Paginator(
         Response.objects.filter(month=month).exclude(comment="").select_related("organization").order_by("-submitted_at"),
         50,

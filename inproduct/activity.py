@@ -139,16 +139,14 @@ def kit_activity_record(
         )
     with transaction.atomic():
         recorded = activity_record(organization_id=caller.organization.pk, rows=rows, now=now)
-        refused = {error.index for error in recorded.errors}
         report.accepted, report.duplicates = recorded.accepted, recorded.duplicates
         report.errors += [
             RowError(sent[error.index].index, sent[error.index].id, error.error)
             for error in recorded.errors
         ]
         counted = set(caller.product.activity_events or []) | {SIGNED_IN}
-        moments = {
-            row.name for position, row in enumerate(sent) if position not in refused
-        } - counted
+        # Only the events stored now: a retried batch counts its success moments once.
+        moments = {sent[position].name for position in recorded.stored} - counted
         for name in sorted(moments):
             success_record(caller=caller, name=name)
     report.errors.sort(key=lambda error: error.index)

@@ -6,9 +6,11 @@ as their `signed_in` activity in it (activity.py)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from django.contrib.auth.decorators import login_required
+from django.db import DatabaseError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
@@ -23,6 +25,8 @@ from provisioning.selectors import get_environment_for_user
 from .activity import signed_in_record
 from .identity import kit_secrets_live
 from .launch import launch_ticket, launch_url
+
+logger = logging.getLogger(__name__)
 
 
 @never_cache
@@ -40,5 +44,10 @@ def workspace_launch(request: HttpRequest, environment_id: uuid.UUID) -> HttpRes
     if environment.status != Environment.Status.ACTIVE or not usable or secret is None:
         return provisioning_views.builtin_workspace(request, environment_id)
     ticket = launch_ticket(environment=environment, membership=membership, secret=secret)
-    signed_in_record(membership=membership, product=environment.product)
+    try:
+        with transaction.atomic():
+            signed_in_record(membership=membership, product=environment.product)
+    except DatabaseError:
+        # Counting the sign-in never stands between a person and their product.
+        logger.exception("The sign-in to %s could not be recorded as activity", environment.product.code)
     return redirect(launch_url(environment=environment, ticket=ticket))

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from activity.selectors import usage_figures
+from activity.services import staff_figures_day
 from billing.selectors import (
     organizations_over_sales_threshold,
     training_packs_expiring,
@@ -79,7 +80,8 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
     def plural(count: int, one: str, many: str) -> str:
         return one if count == 1 else many
 
-    usage = usage_figures()
+    # The stored figures (a request never reads every rollup; see activity.services).
+    usage = usage_figures(as_of=staff_figures_day()[0])
     dead_webhooks = webhook_events_dead_count()
     running = experiments_running_count()
     refused = events_dead_count()

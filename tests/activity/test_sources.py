@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import OperationalError
 from django.urls import reverse
 
 from activity.models import ActivityDay, ActivityEvent
@@ -72,6 +73,27 @@ def test_opening_a_product_from_flywheel_is_a_sign_in_to_it_each_launch_once(cli
     assert "signed_in" in Product.objects.get(code="tracker").activity_events
     figures = _figures("tracker", LATE.date(), organization.pk)
     assert (figures.dau, figures.wau, figures.mau) == (1, 1, 1)
+
+
+def test_a_sign_in_that_cannot_be_recorded_still_opens_the_product(client, catalog, monkeypatch):
+    """The database refusing the activity row (a fault injected here: the one thing mocked)
+    never stands between the person and their product, and leaves nothing half-written."""
+    organization, admin = organization_on("standard")
+    environment = workspace_ready(organization)
+    kit_secret_for("tracker")
+    client.force_login(admin)
+
+    def refuse(**_):
+        ActivityEvent.objects.create(  # half a write, then the failure: rolled back with it
+            organization=organization, user=admin, product=environment.product, event_id="half",
+            name="signed_in", occurred_at=LATE,
+        )
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr("inproduct.launch_views.signed_in_record", refuse)
+    response = _launch(client, environment)
+    assert response.status_code == 302 and "ticket=" in response["Location"]
+    assert not ActivityEvent.objects.exists() and not ActivityDay.objects.exists()
 
 
 def test_a_workspace_that_does_not_open_in_the_product_is_no_sign_in(client, catalog):

@@ -6,6 +6,7 @@ come; events of today ask for none; the beat builds after midnight UTC."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime
 
 import pytest
@@ -13,6 +14,7 @@ import redis
 import time_machine
 from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.db import connection, transaction
 
 from activity.models import ActivityDay, StaffFiguresSnapshot
 from activity.selectors import (
@@ -181,3 +183,44 @@ def test_the_beat_builds_yesterdays_figures_after_midnight(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["build-staff-usage-figures"]
     assert entry["task"] == "activity.tasks.staff_figures_rebuild"
     assert (entry["schedule"].hour, entry["schedule"].minute) == ({0}, {20})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_builds_at_once_run_one_after_the_other_and_the_day_has_one_set_of_rows(acme):
+    """The nightly beat, a page asking and a late event's rebuild can overlap: the second build
+    waits for the first to commit (an advisory lock), then replaces its rows; neither fails."""
+    first_built, release = threading.Event(), threading.Event()
+    errors: list[Exception] = []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                staff_figures_build(as_of=AS_OF)
+                first_built.set()
+                release.wait(10)
+        except Exception as error:  # pragma: no cover - what the test asserts is absent
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            staff_figures_build(as_of=AS_OF)
+        except Exception as error:  # pragma: no cover - as above
+            errors.append(error)
+        finally:
+            connection.close()
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert first_built.wait(10)
+    two = threading.Thread(target=second)
+    two.start()
+    two.join(0.5)
+    assert two.is_alive()  # waiting for the first build's transaction
+    release.set()
+    one.join(10)
+    two.join(10)
+    assert errors == []
+    rows = StaffFiguresSnapshot.objects.filter(as_of=AS_OF)
+    assert rows.count() == len({(row.period, row.product_key) for row in rows}) > 0

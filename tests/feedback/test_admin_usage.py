@@ -154,7 +154,7 @@ def test_the_monthly_email_draws_them_as_tables(catalog, acme, monkeypatch, mail
         "  Sep 2026: 0\n  Oct 2026: 0\n  Nov 2026: 2\n"
     ) in text
     # A report of November counts up to 30 November: no December in it.
-    assert "):\n  Nov 2026 (2 people, small): 100 %\n  (A cohort is" in text
+    assert "months later:\n  Nov 2026 (2 people, small): 100 %\n  (A person starts in the month of their first active day." in text
     assert "Dec 2026 (" not in text and "Dec 2026:" not in text
     html = message.alternatives[0][0]
     # November's bar is the longest (100 %); the small cohort's cells are grey with muted ink.

@@ -70,6 +70,11 @@ def test_staff_report_shows_breakdowns_and_suppresses_small_groups(client, two_t
     assert "too few answers" in html
     assert "Their private complaint" in html and "Our own remark about boards" in html
     assert client.get("/staff/feedback/?month=soon").status_code == 400
+    # A month out of range is a sentence too, never a 500 (year 1 has no month before it).
+    for far in ("0001-12", "0001-01", "9999-12"):
+        refused = client.get(f"/staff/feedback/?month={far}")
+        assert refused.status_code == 400
+        assert f"'month' must be between 2000-01 and {month:%Y-%m}, got '{far}'." in refused.content.decode().replace("&#x27;", "'")
     client.force_login(UserFactory())
     assert client.get("/staff/feedback/").status_code == 403  # not staff: "staff only"
     assert client.get("/staff/feedback/follow-ups/").status_code == 403

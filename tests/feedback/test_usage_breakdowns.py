@@ -206,7 +206,7 @@ def test_a_customer_report_by_usage_state_counts_only_its_own_answers(catalog, s
 
 @pytest.mark.django_db
 def test_older_answers_are_backfilled_from_the_rollups(catalog):
-    migration = importlib.import_module("feedback.migrations.0004_response_usage")
+    migration = importlib.import_module("feedback.migrations.0006_response_usage_backfill")
     organization, admin = organization_on("standard")
     other, _ = organization_on("standard")
     ana, gone = member(organization).user, member(organization).user

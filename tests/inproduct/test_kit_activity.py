@@ -272,3 +272,12 @@ def test_a_name_the_product_does_not_count_is_stored_and_is_a_success_moment(org
     assert (day.events, day.active_events) == (2, 1)
     # first_success is a success moment (the invite nudge's); board_viewed, routine use, is not.
     assert list(ProductSuccess.objects.values_list("name", "count")) == [("first_success", 1)]
+
+    # The kit sends the same batch again (its answer was lost): the moment is counted once.
+    again = send(
+        client,
+        caller,
+        [event("first_success", "evt-succ-0001"), event("board_viewed", "evt-view-0001")],
+    )
+    assert again.json() == {"accepted": 0, "duplicates": 2, "errors": []}
+    assert list(ProductSuccess.objects.values_list("name", "count")) == [("first_success", 1)]

@@ -199,6 +199,27 @@ def test_track_sends_what_the_person_did_in_one_batch_and_the_rest_leaves_with_t
     assert ActivityDay.objects.get(user=admin).active_events == 3
 
 
+def test_what_one_person_did_is_sent_as_theirs_when_the_page_signs_in_someone_else(product_site, open_page):
+    """A single-page product signs a colleague in on the same page (a new token): what the first
+    person tracked leaves on the first person's session, never on the newcomer's."""
+    organization, admin = organization_on("standard")
+    colleague = MembershipFactory(organization=organization).user
+    product_site.person = (admin, organization)
+    page = open_page(product_site.url + "/")
+    expect(page.locator("flywheel-kit")).to_have_count(1)
+    page.wait_for_function("customElements.get('flywheel-kit') !== undefined")
+    page.evaluate("""() => document.querySelector("flywheel-kit").track("board_viewed")""")  # resolved: their session is open
+
+    product_site.person = (colleague, organization)
+    page.evaluate(
+        """(token) => { const kit = document.querySelector("flywheel-kit");
+                        kit.track("card_moved"); kit.setAttribute("token", token); }""",
+        product_site.token(),
+    )
+    wait_for(lambda: ActivityEvent.objects.filter(name="card_moved").exists(), what="the batch sent on the token change")
+    assert list(ActivityEvent.objects.filter(name="card_moved").values_list("user_id", flat=True)) == [admin.pk]
+
+
 def test_an_admin_starts_a_trial_of_another_product_in_one_click_in_the_products_colours(product_site, open_page):
     organization, admin = organization_on("standard")  # a new admin: not yet asked for the survey
     product_site.person = (admin, organization)

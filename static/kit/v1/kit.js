@@ -376,7 +376,12 @@ class FlywheelKit extends HTMLElement {
     clearTimeout(this.#timer);
     this.#timer = 0;
     if (!this.#queue.length) return;
-    const session = this.#credential();
+    // The previous person's events (the token just changed) go on their session only, never on
+    // one exchanged with the new person's token; without one they are refused, not misfiled.
+    const session =
+      person === personOf(this.getAttribute("token") || "")
+        ? this.#credential()
+        : this.#session || Promise.reject(new KitError("The person who did this signed out before it could be sent.", 401));
     while (this.#queue.length) this.#send(this.#queue.splice(0, BATCH), session, person);
   }
 
