@@ -292,6 +292,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "experiments.tasks.events_forward",
         "schedule": env_float("ANALYTICS_FLUSH_SECONDS", 10.0),
     },
+    "refresh-funnel-progress": {
+        # The staff funnel's per-person rows (experiments/funnel.py); the page refreshes too.
+        "task": "experiments.tasks.funnel_progress_refresh",
+        "schedule": crontab(minute="*"),
+    },
     "retry-stalled-provisioning": {
         "task": "provisioning.tasks.environments_resume_stalled",
         "schedule": crontab(minute="*/5"),

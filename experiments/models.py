@@ -45,10 +45,135 @@ class Event(models.Model):
             # Dead events are few: staff count and list them without reading the outbox.
             models.Index(fields=["id"], condition=models.Q(dead_at__isnull=False), name="event_dead_idx"),
             models.Index(fields=["organization", "occurred_at"], name="event_org_time_idx"),
+            # A browser's visits to the signup page, for its FunnelVisit rows.
+            models.Index(
+                fields=["distinct_id", "occurred_at"], condition=models.Q(name="signup_started"),
+                name="event_signup_started_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.distinct_id})"
+
+
+class FunnelProgress(models.Model):
+    """One person's way through the signup funnel (experiments/funnel.py FUNNEL_STEPS): their
+    first signup not through an invite, and when they first reached each next step, each at or
+    after the one before (empty: not reached yet). `organization` is the first organization
+    they created after signing up, whose events are steps 4-8. Each `<step>_after` is the
+    microseconds from the previous step to that one (what the report sorts for its medians:
+    integers sort several times faster than the intervals of two times).
+
+    Derived from the events only, by experiments.funnel.funnel_progress_refresh (never written
+    anywhere else): the staff funnel counts and times these rows instead of the events.
+    """
+
+    # The person's id, not a foreign key: a deleted person's row is taken out by the refresh
+    # (their events' marks), which keeps FunnelDay's counts with it; a cascade would not.
+    user_id = models.BigIntegerField(primary_key=True)
+    organization = models.ForeignKey(
+        "accounts.Organization", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    signed_up_at = models.DateTimeField()
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    organization_created_at = models.DateTimeField(null=True, blank=True)
+    product_started_at = models.DateTimeField(null=True, blank=True)
+    workspace_ready_at = models.DateTimeField(null=True, blank=True)
+    invite_sent_at = models.DateTimeField(null=True, blank=True)
+    colleague_joined_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    # The time of the last step reached (the report finds the people with a step after the end
+    # of its period by it), and the microseconds from verifying to the workspace being ready.
+    last_step_at = models.DateTimeField()
+    time_to_value = models.BigIntegerField(null=True, blank=True)
+    email_verified_after = models.BigIntegerField(null=True, blank=True)
+    organization_created_after = models.BigIntegerField(null=True, blank=True)
+    product_started_after = models.BigIntegerField(null=True, blank=True)
+    workspace_ready_after = models.BigIntegerField(null=True, blank=True)
+    invite_sent_after = models.BigIntegerField(null=True, blank=True)
+    colleague_joined_after = models.BigIntegerField(null=True, blank=True)
+    paid_after = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["signed_up_at"], name="funnel_progress_signup_idx"),
+            models.Index(fields=["last_step_at"], name="funnel_progress_last_idx"),
+            # Each wait in order, with what the report filters on: the median's row is found
+            # among the few in its bucket (FunnelDay), from the index alone.
+            *[
+                models.Index(fields=[after], include=["signed_up_at", reached], name=f"funnel_{short}_idx")
+                for after, reached, short in [
+                    ("email_verified_after", "email_verified_at", "verified"),
+                    ("organization_created_after", "organization_created_at", "organization"),
+                    ("product_started_after", "product_started_at", "product"),
+                    ("workspace_ready_after", "workspace_ready_at", "workspace"),
+                    ("invite_sent_after", "invite_sent_at", "invite"),
+                    ("colleague_joined_after", "colleague_joined_at", "colleague"),
+                    ("paid_after", "paid_at", "paid"),
+                    ("time_to_value", "workspace_ready_at", "value"),
+                ]
+            ],
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} signed up {self.signed_up_at:%Y-%m-%d}"
+
+
+class FunnelDay(models.Model):
+    """How many people who signed up on a UTC `day` reached a step, by how long it took them
+    (`bucket`: the wait's place among experiments.funnel.WAIT_BUCKETS, 0 for the signup itself),
+    and how many visits the signup page had that day (step experiments.funnel.VISITS). Kept by
+    the refresh with FunnelProgress and FunnelVisit, in the same transaction: the report adds
+    whole days up instead of reading every row."""
+
+    day = models.DateField()
+    step = models.PositiveSmallIntegerField()
+    bucket = models.PositiveSmallIntegerField()
+    people = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "step", "bucket"], name="funnel_day_once")]
+
+    def __str__(self) -> str:
+        return f"{self.day} step {self.step} bucket {self.bucket}: {self.people}"
+
+
+class FunnelVisit(models.Model):
+    """One visit to the signup page (a `signup_started` event) with the time of the same
+    browser's visit before it: the distinct browsers of a period are its visits whose previous
+    one is older than the period (or none), counted from the index alone. Derived from the
+    events by funnel_progress_refresh, like FunnelProgress."""
+
+    event_id = models.BigIntegerField(primary_key=True)
+    distinct_id = models.CharField(max_length=64, db_index=True)
+    occurred_at = models.DateTimeField()
+    previous_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["occurred_at"], include=["previous_at"], name="funnel_visit_time_idx"),
+            models.Index(fields=["previous_at"], include=["occurred_at"], name="funnel_visit_previous_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.distinct_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class FunnelChange(models.Model):
+    """A person (`user_id`), an organization (`organization_id`) or a browser (`distinct_id`)
+    whose funnel events changed since their FunnelProgress or FunnelVisit rows were computed:
+    written by the triggers on experiments_event (migration 0004), taken by
+    funnel_progress_refresh. Plain values, not foreign keys: the mark of a deleted event
+    outlives its person or organization, and the refresh then clears their rows."""
+
+    user_id = models.BigIntegerField(null=True, blank=True)
+    organization_id = models.BigIntegerField(null=True, blank=True)
+    distinct_id = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        if self.user_id:
+            return f"person {self.user_id}"
+        return f"organization {self.organization_id}" if self.organization_id else f"browser {self.distinct_id}"
 
 
 class Experiment(models.Model):
