@@ -277,6 +277,18 @@ def _progress_parameters(people: list[int]) -> dict[str, object]:
     return parameters
 
 
+def funnel_changes_waiting(*, at_most: int) -> int:
+    """How many changes wait for the refresh, counted up to `at_most` + 1 (cheap however many
+    wait). 0 on SQLite, which has no marks."""
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM experiments_funnelchange LIMIT %s) AS waiting", [at_most + 1]
+        )
+        return int(cursor.fetchone()[0])
+
+
 def funnel_progress_refresh(*, batch: int = REFRESH_BATCH) -> int:
     """Compute again the FunnelProgress of every person whose funnel events changed since the
     last refresh (the FunnelChange marks), a batch of marks per transaction; returns how many

@@ -396,3 +396,27 @@ def test_an_event_another_transaction_has_not_committed_counts_once_it_commits()
     assert during == 0
     assert counts(funnel_report(since=since, until=until))["email_verified"] == 1
     assert FunnelChange.objects.count() == 0
+
+
+def test_more_changes_than_a_request_should_compute_are_left_to_the_beat_and_said(monkeypatch, client):
+    """After the migration marks every person ever, the first count takes minutes: a request
+    leaves it to the beat and the page says how many are not counted yet."""
+    monkeypatch.setattr("experiments.selectors.INLINE_REFRESH_MAX", 2)
+    people = [UserFactory() for _ in range(3)]
+    for person in people:
+        event(events.SIGNED_UP, DAY, user=person)
+    since, until = DAY - timedelta(days=1), DAY + timedelta(days=1)
+
+    waiting = funnel_report(since=since, until=until)
+    assert waiting.catching_up == 3 and counts(waiting)["signed_up"] == 0
+    assert FunnelChange.objects.count() == 3  # nothing computed in the request
+
+    staff = UserFactory(is_staff=True)
+    client.force_login(staff)
+    page = client.get("/staff/funnel/").content.decode()
+    assert "The funnel is catching up: the events of more than 2 people and browsers are not counted yet" in page
+
+    funnel_progress_refresh()  # the beat
+    caught_up = funnel_report(since=since, until=until)
+    assert caught_up.catching_up == 0 and counts(caught_up)["signed_up"] == 3
+    assert figures(caught_up) == figures(funnel_report_from_events(since=since, until=until))
