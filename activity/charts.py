@@ -13,6 +13,7 @@ noticeable fraction of a second and only the emails need it). Both draw the same
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import date
 from html import escape
 
@@ -192,7 +193,8 @@ def retention_heatmap_svg(retention: Retention) -> str:
                 cells,
             )
         )
-    rows.append(("Average", "", [(retention.average(n), False, True) for n in range(columns)]))
+    averages = [retention.average(n) for n in range(columns)]
+    rows.append(("Average", "", [(share, False, True) for share in averages]))
     for row_index, (label, size, cells) in enumerate(rows):
         y = head_h + cell_h * row_index
         weight = ' font-weight="600"' if label == "Average" else ""
@@ -200,6 +202,12 @@ def retention_heatmap_svg(retention: Retention) -> str:
             f'<text x="4" y="{y + 17}" font-size="11"{weight} fill="{INK}">{escape(label)}</text>'
             f'<text x="{label_w + size_w - 6}" y="{y + 17}" font-size="11" text-anchor="end" fill="{MUTED}">{size}</text>'
         )
+        if label == "Average" and all(share is None for share in averages):
+            # An empty row would read as a missing figure: say why there is none.
+            parts.append(
+                f'<text x="{label_w + size_w + 4}" y="{y + 17}" font-size="11" fill="{MUTED}">'
+                f"none yet: no cohort of {retention.min_cohort} people or more</text>"
+            )
         for n, (share, small, complete) in enumerate(cells):
             if share is None:
                 continue
@@ -429,3 +437,20 @@ def lifecycle_svg(points: list[LifecyclePoint], *, period: str) -> str:
 
 def _period_label(start: date, period: str) -> str:
     return f"{start:%-d %b}" if period == "week" else f"{start:%b ’%y}"
+
+
+def from_first_use(months: list[MonthUsage], *, at_least: int = 3) -> list[MonthUsage]:
+    """The MAU trend from its first month with anyone active (at least the last `at_least`)."""
+    first = next((index for index, point in enumerate(months) if point.active), len(months))
+    return months[min(first, max(len(months) - at_least, 0)) :]
+
+
+def from_first_cohort(retention: Retention, *, at_least: int = 3) -> Retention:
+    """The heat map from its first cohort with anyone in it (at least the last `at_least`), with
+    as many columns as cohorts: the oldest cohort shown fills its row, no column stays empty."""
+    first = next(
+        (index for index, cohort in enumerate(retention.cohorts) if cohort.size),
+        len(retention.cohorts),
+    )
+    cohorts = retention.cohorts[min(first, max(len(retention.cohorts) - at_least, 0)) :]
+    return replace(retention, cohorts=cohorts, periods=min(retention.periods, len(cohorts)))

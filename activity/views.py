@@ -14,7 +14,7 @@ from django.utils.safestring import mark_safe
 from catalog.models import Product
 from common.staff import staff_required
 
-from .charts import lifecycle_svg, mau_trend_svg, retention_heatmap_svg
+from .charts import from_first_use, lifecycle_svg, mau_trend_svg, retention_heatmap_svg
 from .selectors import (
     LIFECYCLE_DEFINITIONS,
     MONTH_DAYS,
@@ -120,7 +120,8 @@ def staff_usage(request: HttpRequest) -> HttpResponse:
             ],
             "period": period,
             "trend": trend,
-            "trend_chart": mark_safe(mau_trend_svg(trend)),  # noqa: S308 - numbers and escaped text
+            # From the first month with anyone active: a new installation's chart is not a year of zeros.
+            "trend_chart": mark_safe(mau_trend_svg(from_first_use(trend))),  # noqa: S308 - numbers and escaped text
             "month_definitions": MONTH_USAGE_DEFINITIONS,
             "retention": cohorts,
             "averages": [cohorts.average(n) for n in range(cohorts.periods)],

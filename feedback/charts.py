@@ -9,7 +9,6 @@ the digest needs it.
 from __future__ import annotations
 
 import io
-from dataclasses import replace
 from html import escape
 
 from activity.charts import (
@@ -18,6 +17,8 @@ from activity.charts import (
     SMALL_FILL,
     WHITE_TEXT_FROM,
     cohort_label,
+    from_first_cohort,
+    from_first_use,
     heat_colour,
     percent,
 )
@@ -123,23 +124,6 @@ def from_first_answers(points: list[MonthPoint], *, at_least: int = 3) -> list[M
         (index for index, point in enumerate(points) if point.group.score.responses), len(points)
     )
     return points[min(first, max(len(points) - at_least, 0)) :]
-
-
-def from_first_use(months: list[MonthUsage], *, at_least: int = 3) -> list[MonthUsage]:
-    """The MAU trend from its first month with anyone active (at least the last `at_least`)."""
-    first = next((index for index, point in enumerate(months) if point.active), len(months))
-    return months[min(first, max(len(months) - at_least, 0)) :]
-
-
-def from_first_cohort(retention: Retention, *, at_least: int = 3) -> Retention:
-    """The heat map from its first cohort with anyone in it (at least the last `at_least`), with
-    as many columns as cohorts: the oldest cohort shown fills its row, no column stays empty."""
-    first = next(
-        (index for index, cohort in enumerate(retention.cohorts) if cohort.size),
-        len(retention.cohorts),
-    )
-    cohorts = retention.cohorts[min(first, max(len(retention.cohorts) - at_least, 0)) :]
-    return replace(retention, cohorts=cohorts, periods=min(retention.periods, len(cohorts)))
 
 
 def mau_rows(months: list[MonthUsage]) -> list[dict]:

@@ -418,7 +418,12 @@ class DigestCharts:
 
 
 def _digest_summary(month: date) -> tuple[dict, DigestCharts]:
-    from activity.charts import mau_trend_png, retention_heatmap_png
+    from activity.charts import (
+        from_first_cohort,
+        from_first_use,
+        mau_trend_png,
+        retention_heatmap_png,
+    )
 
     report = selectors.monthly_report(month=month)
     usage = selectors.usage_beside_nps(month=month, as_of=selectors.month_over(month))
@@ -461,10 +466,10 @@ def _digest_summary(month: date) -> tuple[dict, DigestCharts]:
     drawn = DigestCharts(
         nps_trend=charts.trend_png(charts.from_first_answers(report.trend)),
         mau_trend=mau_trend_png(
-            charts.from_first_use(usage.months), title="Active people by month (MAU), all products"
+            from_first_use(usage.months), title="Active people by month (MAU), all products"
         ),
         retention=retention_heatmap_png(
-            charts.from_first_cohort(usage.retention), title="People still active, by month they started"
+            from_first_cohort(usage.retention), title="People still active, by month they started"
         ),
     )
     return summary, drawn

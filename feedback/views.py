@@ -18,13 +18,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import membership_is_admin
-from activity.charts import mau_trend_svg, retention_heatmap_svg
+from activity.charts import from_first_cohort, from_first_use, mau_trend_svg, retention_heatmap_svg
 from activity.selectors import last_whole_day
 from activity.services import staff_figures_day
 from common.staff import staff_required
 
 from . import selectors, services
-from .charts import from_first_answers, from_first_cohort, from_first_use, trend_svg
+from .charts import from_first_answers, trend_svg
 from .exceptions import FlywheelError, NotFound
 from .models import Category, FollowUp, Response
 from .reports import month_of, months_back

@@ -5,6 +5,7 @@ and that the PNGs for emails are images."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 
 from activity.charts import (
@@ -121,3 +122,10 @@ def test_the_lifecycle_bars_stack_above_the_line_and_dormant_below():
     assert svg.count('fill-opacity="0.4"') == 2  # the running week's two bars
     assert ">15</text>" in svg and ">1</text>" in svg  # each period's active people above its bar
     assert ">so far</text>" in svg
+
+
+def test_a_heat_map_of_small_cohorts_only_says_why_it_has_no_average():
+    only_small = replace(RETENTION, cohorts=[cohort for cohort in RETENTION.cohorts if cohort.small])
+    svg = retention_heatmap_svg(only_small)
+    assert f"none yet: no cohort of {RETENTION.min_cohort} people or more</text>" in svg
+    assert "none yet" not in retention_heatmap_svg(RETENTION)
