@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -90,3 +92,13 @@ def invite_meant_for_another_address(*, invite: Invite, user: User) -> bool:
     if invite.status != Invite.Status.PENDING or invite.expires_at <= timezone.now():
         return False
     return not EmailAddress.objects.filter(user=user, email__iexact=invite.email, verified=True).exists()
+
+
+def organization_for_staff(*, public_id: str) -> Organization | None:
+    """Staff: any organization by its public id (None for an unknown or malformed id). Only for
+    staff pages: customers reach their own organization through their membership."""
+    try:
+        parsed = uuid.UUID(public_id)
+    except ValueError:
+        return None
+    return Organization.objects.filter(public_id=parsed).first()

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
+from accounts.selectors import organization_for_staff
 from catalog.models import Product
 from common.staff import staff_required
 
@@ -66,36 +67,60 @@ def staff_usage(request: HttpRequest) -> HttpResponse:
         return render(
             request, "activity/staff_usage_refused.html", {"message": message}, status=400
         )
+    # One organization's figures (?customer=<its id>; `organization` is the middleware's), computed live from its own activity.
+    organization = None
+    asked = request.GET.get("customer", "").strip()
+    if asked:
+        organization = organization_for_staff(public_id=asked)
+        if organization is None:
+            message = f"“{asked[:40]}” is not an organization's id: use the id from the organization's admin page or the sales-leads page's link."
+            return render(request, "activity/staff_usage_refused.html", {"message": message}, status=400)
+    organization_id = organization.pk if organization else None
     product = next((item for item in products if item.code == chosen["product"]), None)
     product_id = product.pk if product else None
     period, mode = chosen["period"], chosen["mode"]
     as_of, built_at = staff_figures_day()
-    figures = usage_figures(as_of=as_of)
+    figures = usage_figures(as_of=as_of, organization_id=organization_id)
     # The period's count tables, read once for the heat map and the lifecycle (and the trend
     # when the period is the month).
-    counts = count_tables(period=period, as_of=as_of, product_id=product_id, organization_id=None)
+    counts = count_tables(period=period, as_of=as_of, product_id=product_id, organization_id=organization_id)
     trend = monthly_usage(
         until=as_of.replace(day=1),
         months=TREND_MONTHS,
         product_id=product_id,
+        organization_id=organization_id,
         as_of=as_of,
         counts=counts if period == "month" else None,
     )
     cohorts = retention(
-        product_id=product_id, period=period, mode=mode, periods=PERIODS_SHOWN, as_of=as_of, counts=counts
+        product_id=product_id,
+        period=period,
+        mode=mode,
+        periods=PERIODS_SHOWN,
+        as_of=as_of,
+        organization_id=organization_id,
+        counts=counts,
     )
     stages = lifecycle(
-        product_id=product_id, period=period, periods=PERIODS_SHOWN, as_of=as_of, counts=counts
+        product_id=product_id,
+        period=period,
+        periods=PERIODS_SHOWN,
+        as_of=as_of,
+        organization_id=organization_id,
+        counts=counts,
     )
+    kept = {**chosen, **({"customer": str(organization.public_id)} if organization else {})}
 
     def link(**changes: str) -> str:
-        return "?" + urlencode({**chosen, **changes})
+        return "?" + urlencode({**kept, **changes})
 
     return render(
         request,
         "activity/staff_usage.html",
         {
             "figures": figures,
+            "organization": organization,
+            "all_organizations_link": "?" + urlencode(chosen),
             "as_of": as_of,
             "built_at": built_at,
             "yesterday": last_whole_day(),

@@ -52,5 +52,5 @@ def test_sales_leads_show_active_people_against_seats_paid_for(client, catalog, 
     _active(organization, admin)
     client.force_login(UserFactory(is_staff=True))
     html = client.get(reverse("sales_leads")).content.decode()
-    assert f"<td>{organization.name}</td>" in html
+    assert f'<td>{organization.name}<br><a href="/staff/usage/?customer={organization.public_id}">Its usage</a></td>' in html
     assert "Tracker: 1 of 8 (12 %)" in html

@@ -209,3 +209,34 @@ def test_only_staff_see_it(client, catalog):
     _, ana = organization_on("standard")
     client.force_login(ana)
     assert _get(client).status_code in (302, 403, 404)
+
+
+@pytest.mark.django_db
+def test_one_organizations_figures_count_only_its_own_activity(staff_client):
+    """?customer=<its id>: the same figures from that organization's rows only; a person
+    active in two organizations counts in each by what they did there. Unknown ids: a sentence."""
+    globex, gil = organization_on("standard")
+    _active(globex, gil, "tracker", date(2026, 12, 5))
+    ana = ActivityDay.objects.filter(day=date(2026, 11, 2)).get().user
+    _active(globex, ana, "tracker", date(2026, 12, 3))  # ana also works for Globex
+    acme = ActivityDay.objects.filter(day=date(2026, 11, 2)).get().organization
+
+    everyone = _get(staff_client).content.decode()
+    # All organizations: Tracker DAU bo and gil, WAU ana, bo, gil, MAU the same three.
+    assert '<th scope="row">Tracker</th><td>2</td><td>3</td><td>3</td>' in everyone
+
+    page = _get(staff_client, customer=str(globex.public_id))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f"<h1>Product usage: {globex.name}</h1>" in html
+    # Globex: gil on 5 Dec, ana on 3 Dec (her Acme days are not Globex's).
+    assert '<th scope="row">Tracker</th><td>1</td><td>2</td><td>2</td>' in html
+    assert f"customer={globex.public_id}" in html  # the pickers keep the organization
+
+    own = _get(staff_client, customer=str(acme.public_id)).content.decode()
+    assert '<th scope="row">Tracker</th><td>1</td><td>2</td><td>2</td>' in own  # bo; ana, bo
+
+    for wrong in ("not-an-id", "00000000-0000-0000-0000-000000000000"):
+        refused = _get(staff_client, customer=wrong)
+        assert refused.status_code == 400
+        assert "is not an organization&#x27;s id" in refused.content.decode()
