@@ -14,8 +14,10 @@ import redis
 from django.conf import settings
 
 from accounts.models import Membership
+from activity.models import ActivityDay
 from billing.services.subscriptions import subscription_start_trial
 from billing.services.webhooks import webhooks_drain_flag_clear
+from catalog.models import Product
 from catalog.selectors import edition_get
 from catalog.services import catalog_sync
 
@@ -65,6 +67,25 @@ def organization_on(edition_code: str, product_code: str = "tracker", *, members
         actor=admin,
     )
     return organization, admin
+
+
+def active_on(organization, user, product_code, *days, counting=True):
+    """The person active (a daily rollup row) in the product on each of `days` (UTC dates), in
+    that organization; `counting=False` stores events of names the product does not count."""
+    product = Product.objects.get(code=product_code)
+    ActivityDay.objects.bulk_create(
+        [
+            ActivityDay(
+                organization=organization,
+                user=user,
+                product=product,
+                day=day,
+                events=1,
+                active_events=1 if counting else 0,
+            )
+            for day in days
+        ]
+    )
 
 
 @pytest.fixture

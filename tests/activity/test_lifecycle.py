@@ -9,27 +9,13 @@ from datetime import date
 
 import pytest
 
-from activity.models import ActivityDay
 from activity.selectors import LifecyclePoint, lifecycle
 from catalog.models import Product
 
-from ..conftest import organization_on
+from ..conftest import active_on, organization_on
 from ..factories import MembershipFactory
 
 AS_OF = date(2026, 12, 5)  # a Saturday: the week of 30 Nov is still running
-
-
-def _active(organization, user, product_code, *days):
-    product = Product.objects.get(code=product_code)
-    for day in days:
-        ActivityDay.objects.create(
-            organization=organization,
-            user=user,
-            product=product,
-            day=day,
-            events=1,
-            active_events=1,
-        )
 
 
 @pytest.fixture
@@ -41,11 +27,11 @@ def people(catalog):
     acme, _ = organization_on("standard")
     globex, _ = organization_on("standard")
     named = {name: MembershipFactory(organization=acme).user for name in "abcde"}
-    _active(acme, named["a"], "tracker", date(2026, 11, 2), date(2026, 11, 23), date(2026, 11, 30))
-    _active(acme, named["b"], "tracker", date(2026, 11, 9), date(2026, 11, 16))
-    _active(acme, named["c"], "tracker", date(2026, 11, 16), date(2026, 12, 1))
-    _active(acme, named["d"], "tracker", date(2026, 11, 30))
-    _active(acme, named["e"], "tracker", date(2026, 11, 10))
+    active_on(acme, named["a"], "tracker", date(2026, 11, 2), date(2026, 11, 23), date(2026, 11, 30))
+    active_on(acme, named["b"], "tracker", date(2026, 11, 9), date(2026, 11, 16))
+    active_on(acme, named["c"], "tracker", date(2026, 11, 16), date(2026, 12, 1))
+    active_on(acme, named["d"], "tracker", date(2026, 11, 30))
+    active_on(acme, named["e"], "tracker", date(2026, 11, 10))
     return acme, globex, named
 
 
@@ -72,7 +58,7 @@ def test_new_returning_resurrecting_and_dormant_by_week(people):
 def test_a_person_active_in_two_organizations_is_one_across_them_and_new_in_the_second(people):
     acme, globex, named = people
     MembershipFactory(organization=globex, user=named["e"])
-    _active(globex, named["e"], "tracker", date(2026, 11, 24))
+    active_on(globex, named["e"], "tracker", date(2026, 11, 24))
     tracker = Product.objects.get(code="tracker")
     # Across organizations e came back on 24 Nov after two weeks away: resurrecting.
     everyone = lifecycle(product_id=tracker.pk, periods=1, as_of=date(2026, 11, 29))
@@ -100,7 +86,7 @@ def test_a_person_active_in_two_organizations_is_one_across_them_and_new_in_the_
 @pytest.mark.django_db
 def test_by_month_and_across_products(people):
     acme, _, named = people
-    _active(acme, named["e"], "wiki", date(2026, 10, 5))
+    active_on(acme, named["e"], "wiki", date(2026, 10, 5))
     points = lifecycle(product_id=None, period="month", periods=2, as_of=AS_OF)
     assert points == [
         # November: a, b, c, d are new to every product; e used Wiki in October: returning.

@@ -8,27 +8,13 @@ from datetime import date
 
 import pytest
 
-from activity.models import ActivityDay
 from activity.selectors import MonthUsage, monthly_usage
 from catalog.models import Product
 
-from ..conftest import organization_on
+from ..conftest import active_on, organization_on
 from ..factories import MembershipFactory
 
 AS_OF = date(2026, 12, 5)
-
-
-def _active(organization, user, product_code, *days):
-    product = Product.objects.get(code=product_code)
-    for day in days:
-        ActivityDay.objects.create(
-            organization=organization,
-            user=user,
-            product=product,
-            day=day,
-            events=3,
-            active_events=1,
-        )
 
 
 @pytest.fixture
@@ -39,7 +25,7 @@ def months(catalog):
     globex, _ = organization_on("standard")
     named = {name: MembershipFactory(organization=acme).user for name in "abcdxy"}
     MembershipFactory(organization=globex, user=named["x"])
-    _active(
+    active_on(
         acme,
         named["a"],
         "tracker",
@@ -48,13 +34,13 @@ def months(catalog):
         date(2026, 11, 3),
         date(2026, 12, 3),
     )
-    _active(acme, named["b"], "tracker", date(2026, 10, 31))
-    _active(acme, named["b"], "wiki", date(2026, 12, 2))
-    _active(acme, named["c"], "tracker", date(2026, 11, 1), date(2026, 11, 30))
-    _active(acme, named["d"], "tracker", date(2026, 9, 20))
-    _active(acme, named["x"], "tracker", date(2026, 11, 10))
-    _active(globex, named["x"], "tracker", date(2026, 11, 12))
-    _active(acme, named["y"], "tracker", date(2026, 12, 6))
+    active_on(acme, named["b"], "tracker", date(2026, 10, 31))
+    active_on(acme, named["b"], "wiki", date(2026, 12, 2))
+    active_on(acme, named["c"], "tracker", date(2026, 11, 1), date(2026, 11, 30))
+    active_on(acme, named["d"], "tracker", date(2026, 9, 20))
+    active_on(acme, named["x"], "tracker", date(2026, 11, 10))
+    active_on(globex, named["x"], "tracker", date(2026, 11, 12))
+    active_on(acme, named["y"], "tracker", date(2026, 12, 6))
     return acme, globex
 
 

@@ -16,24 +16,11 @@ from activity.selectors import retention
 from activity.services import activity_prune, activity_record
 from catalog.models import Product
 
-from ..conftest import organization_on
+from ..conftest import active_on, organization_on
 from ..factories import MembershipFactory
 
 # A Saturday: its week (Monday 30 Nov to Sunday 6 Dec) is still running.
 AS_OF = date(2026, 12, 5)
-
-
-def _active(organization, user, product_code, *days, counting=True):
-    product = Product.objects.get(code=product_code)
-    for day in days:
-        ActivityDay.objects.create(
-            organization=organization,
-            user=user,
-            product=product,
-            day=day,
-            events=1,
-            active_events=1 if counting else 0,
-        )
 
 
 def _member(organization):
@@ -57,16 +44,16 @@ def hand_made(catalog):
     globex, _ = organization_on("standard")
     people = {name: _member(acme) for name in "abcdefgh"}
     MembershipFactory(organization=globex, user=people["a"])
-    _active(acme, people["a"], "tracker", date(2026, 11, 9), date(2026, 11, 10), date(2026, 11, 25))
-    _active(globex, people["a"], "tracker", date(2026, 11, 16))
-    _active(acme, people["b"], "tracker", date(2026, 11, 15), date(2026, 12, 3))
-    _active(acme, people["c"], "tracker", date(2026, 11, 16))
-    _active(acme, people["c"], "wiki", date(2026, 11, 9))
-    _active(acme, people["d"], "tracker", date(2026, 11, 17), date(2026, 11, 24))
-    _active(acme, people["e"], "tracker", date(2026, 12, 1))
-    _active(acme, people["f"], "tracker", date(2026, 10, 20), date(2026, 11, 18))
-    _active(acme, people["g"], "tracker", date(2026, 12, 6))
-    _active(acme, people["h"], "tracker", date(2026, 11, 10), counting=False)
+    active_on(acme, people["a"], "tracker", date(2026, 11, 9), date(2026, 11, 10), date(2026, 11, 25))
+    active_on(globex, people["a"], "tracker", date(2026, 11, 16))
+    active_on(acme, people["b"], "tracker", date(2026, 11, 15), date(2026, 12, 3))
+    active_on(acme, people["c"], "tracker", date(2026, 11, 16))
+    active_on(acme, people["c"], "wiki", date(2026, 11, 9))
+    active_on(acme, people["d"], "tracker", date(2026, 11, 17), date(2026, 11, 24))
+    active_on(acme, people["e"], "tracker", date(2026, 12, 1))
+    active_on(acme, people["f"], "tracker", date(2026, 10, 20), date(2026, 11, 18))
+    active_on(acme, people["g"], "tracker", date(2026, 12, 6))
+    active_on(acme, people["h"], "tracker", date(2026, 11, 10), counting=False)
     return acme, globex, Product.objects.get(code="tracker")
 
 
@@ -194,9 +181,9 @@ def test_a_cohort_of_exactly_the_minimum_is_not_small(catalog, settings):
     settings.ACTIVITY_MIN_COHORT = 3
     acme, _ = organization_on("standard")
     for _ in range(3):
-        _active(acme, _member(acme), "tracker", date(2026, 11, 30))
+        active_on(acme, _member(acme), "tracker", date(2026, 11, 30))
     for _ in range(2):
-        _active(acme, _member(acme), "tracker", date(2026, 11, 23))
+        active_on(acme, _member(acme), "tracker", date(2026, 11, 23))
     small, full = retention(
         product_id=Product.objects.get(code="tracker").pk, periods=2, as_of=AS_OF
     ).cohorts

@@ -16,7 +16,7 @@ from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connection, transaction
 
-from activity.models import ActivityDay, StaffFiguresSnapshot
+from activity.models import StaffFiguresSnapshot
 from activity.selectors import (
     lifecycle,
     monthly_usage,
@@ -28,24 +28,11 @@ from activity.services import REBUILD_PENDING_KEY, activity_record, staff_figure
 from activity.tasks import staff_figures_rebuild
 from catalog.models import Product
 
-from ..conftest import organization_on
+from ..conftest import active_on, organization_on
 from ..factories import MembershipFactory
 
 AS_OF = date(2026, 12, 5)
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
-
-
-def _active(organization, user, product_code, *days):
-    product = Product.objects.get(code=product_code)
-    for day in days:
-        ActivityDay.objects.create(
-            organization=organization,
-            user=user,
-            product=product,
-            day=day,
-            events=1,
-            active_events=1,
-        )
 
 
 def _figures(product_id, organization_id=None):
@@ -74,7 +61,7 @@ def _figures(product_id, organization_id=None):
 def acme(catalog):
     organization, ana = organization_on("standard")
     bo = MembershipFactory(organization=organization).user
-    _active(
+    active_on(
         organization,
         ana,
         "tracker",
@@ -83,8 +70,8 @@ def acme(catalog):
         date(2026, 11, 17),
         date(2026, 12, 5),
     )
-    _active(organization, bo, "tracker", date(2026, 11, 10), date(2026, 12, 1))
-    _active(organization, bo, "wiki", date(2026, 11, 3))
+    active_on(organization, bo, "tracker", date(2026, 11, 10), date(2026, 12, 1))
+    active_on(organization, bo, "wiki", date(2026, 11, 3))
     return organization, ana, bo
 
 
@@ -105,7 +92,7 @@ def test_a_build_answers_as_the_live_computation_and_is_then_what_staff_read(acm
     # Rollups written behind the snapshot's back (cy on 25 Nov and 2 Dec): staff figures keep the
     # stored answer until the next build; the organization's own figures are computed live.
     cy = MembershipFactory(organization=organization).user
-    _active(organization, cy, "tracker", date(2026, 11, 25), date(2026, 12, 2))
+    active_on(organization, cy, "tracker", date(2026, 11, 25), date(2026, 12, 2))
     assert _figures(tracker.pk) == live[tracker.pk]
     assert usage_figures(as_of=AS_OF)[0].mau == live_usage[0].mau == 2
     assert usage_figures(as_of=AS_OF, organization_id=organization.pk)[0].mau == 3

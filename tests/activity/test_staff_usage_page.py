@@ -18,25 +18,11 @@ from django.urls import reverse
 
 from activity.models import ActivityDay
 from activity.services import REBUILD_PENDING_KEY, staff_figures_build
-from catalog.models import Product
 
-from ..conftest import organization_on
+from ..conftest import active_on, organization_on
 from ..factories import MembershipFactory, UserFactory
 
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)  # as_of: Saturday 5 December
-
-
-def _active(organization, user, product_code, *days):
-    product = Product.objects.get(code=product_code)
-    for day in days:
-        ActivityDay.objects.create(
-            organization=organization,
-            user=user,
-            product=product,
-            day=day,
-            events=1,
-            active_events=1,
-        )
 
 
 @pytest.fixture
@@ -45,9 +31,9 @@ def staff_client(client, catalog):
     acme, ana = organization_on("standard")
     bo = MembershipFactory(organization=acme).user
     cy = MembershipFactory(organization=acme).user
-    _active(acme, ana, "tracker", date(2026, 11, 2), date(2026, 11, 24), date(2026, 12, 1))
-    _active(acme, bo, "tracker", date(2026, 11, 25), date(2026, 12, 5))
-    _active(acme, cy, "wiki", date(2026, 10, 3), date(2026, 12, 4))
+    active_on(acme, ana, "tracker", date(2026, 11, 2), date(2026, 11, 24), date(2026, 12, 1))
+    active_on(acme, bo, "tracker", date(2026, 11, 25), date(2026, 12, 5))
+    active_on(acme, cy, "wiki", date(2026, 10, 3), date(2026, 12, 4))
     client.force_login(UserFactory(is_staff=True))
     return client
 
@@ -216,9 +202,9 @@ def test_one_organizations_figures_count_only_its_own_activity(staff_client):
     """?customer=<its id>: the same figures from that organization's rows only; a person
     active in two organizations counts in each by what they did there. Unknown ids: a sentence."""
     globex, gil = organization_on("standard")
-    _active(globex, gil, "tracker", date(2026, 12, 5))
+    active_on(globex, gil, "tracker", date(2026, 12, 5))
     ana = ActivityDay.objects.filter(day=date(2026, 11, 2)).get().user
-    _active(globex, ana, "tracker", date(2026, 12, 3))  # ana also works for Globex
+    active_on(globex, ana, "tracker", date(2026, 12, 3))  # ana also works for Globex
     acme = ActivityDay.objects.filter(day=date(2026, 11, 2)).get().organization
 
     everyone = _get(staff_client).content.decode()

@@ -9,35 +9,16 @@ from datetime import UTC, date, datetime
 import pytest
 import time_machine
 
-from activity.models import ActivityDay
-from catalog.models import Product
 from feedback import services
 from feedback.models import DigestDelivery, DigestRun, Response
 
-from ..conftest import organization_on
+from ..conftest import active_on, organization_on
 from ..factories import MembershipFactory, UserFactory
 from .helpers import responses_insert
 
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)  # the digest of November; yesterday is 1 December
 NOVEMBER = date(2026, 11, 1)
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def _active(organization, user, product_code, *days):
-    product = Product.objects.get(code=product_code)
-    ActivityDay.objects.bulk_create(
-        [
-            ActivityDay(
-                organization=organization,
-                user=user,
-                product=product,
-                day=day,
-                events=1,
-                active_events=1,
-            )
-            for day in days
-        ]
-    )
 
 
 @pytest.fixture
@@ -50,13 +31,13 @@ def november(catalog, settings):
         MembershipFactory(organization=acme, user=user)
     MembershipFactory(organization=globex, user=bob)
     # October: ana, bob, cy. November: ana, bob (in two organizations and two products: once), dee.
-    _active(acme, ana, "tracker", date(2026, 10, 5), date(2026, 11, 3))
-    _active(acme, bob, "tracker", date(2026, 10, 31))
-    _active(globex, bob, "wiki", date(2026, 11, 30))
-    _active(acme, bob, "tracker", date(2026, 11, 30))
-    _active(acme, cy, "wiki", date(2026, 10, 12))
-    _active(acme, dee, "tracker", date(2026, 11, 1))
-    _active(acme, ana, "tracker", date(2026, 12, 1))  # December: not this digest's month
+    active_on(acme, ana, "tracker", date(2026, 10, 5), date(2026, 11, 3))
+    active_on(acme, bob, "tracker", date(2026, 10, 31))
+    active_on(globex, bob, "wiki", date(2026, 11, 30))
+    active_on(acme, bob, "tracker", date(2026, 11, 30))
+    active_on(acme, cy, "wiki", date(2026, 10, 12))
+    active_on(acme, dee, "tracker", date(2026, 11, 1))
+    active_on(acme, ana, "tracker", date(2026, 12, 1))  # December: not this digest's month
     rows = responses_insert(
         acme, [10, 10, 9, 6], month=NOVEMBER
     )  # returning: 3 promoters, 1 detractor

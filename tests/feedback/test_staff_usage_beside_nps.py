@@ -10,34 +10,16 @@ import pytest
 import time_machine
 from django.core.cache import cache
 
-from activity.models import ActivityDay
 from activity.services import REBUILD_PENDING_KEY, staff_figures_build
 from catalog.models import Product
 from feedback.models import Response
 
-from ..conftest import organization_on
+from ..conftest import active_on, organization_on
 from ..factories import MembershipFactory, UserFactory
 from .helpers import responses_insert
 
 NOW = datetime(2026, 12, 15, 12, 0, tzinfo=UTC)  # yesterday, the last whole day, is 14 December
 NOVEMBER = date(2026, 11, 1)
-
-
-def _active(organization, user, product_code, *days):
-    product = Product.objects.get(code=product_code)
-    ActivityDay.objects.bulk_create(
-        [
-            ActivityDay(
-                organization=organization,
-                user=user,
-                product=product,
-                day=day,
-                events=1,
-                active_events=1,
-            )
-            for day in days
-        ]
-    )
 
 
 def _text(html: str, element_id: str) -> str:
@@ -57,13 +39,13 @@ def activity(catalog, settings):
     MembershipFactory(organization=globex, user=bob)
     # October: ana, bob, cy, gil (4). November: ana, bob (in both organizations: once), eve (3);
     # 2 of October's 4 came back: 50 %. December so far: ana (1), 1 of November's 3: 33 %.
-    _active(acme, ana, "tracker", date(2026, 10, 1), date(2026, 11, 20), date(2026, 12, 14))
-    _active(acme, bob, "tracker", date(2026, 10, 31), date(2026, 11, 1))
-    _active(globex, bob, "wiki", date(2026, 11, 2))
-    _active(acme, cy, "wiki", date(2026, 10, 15))
-    _active(globex, gil, "tracker", date(2026, 10, 20))
-    _active(acme, eve, "tracker", date(2026, 11, 30))
-    _active(acme, dee, "tracker", date(2026, 12, 15))  # today: not a whole day yet
+    active_on(acme, ana, "tracker", date(2026, 10, 1), date(2026, 11, 20), date(2026, 12, 14))
+    active_on(acme, bob, "tracker", date(2026, 10, 31), date(2026, 11, 1))
+    active_on(globex, bob, "wiki", date(2026, 11, 2))
+    active_on(acme, cy, "wiki", date(2026, 10, 15))
+    active_on(globex, gil, "tracker", date(2026, 10, 20))
+    active_on(acme, eve, "tracker", date(2026, 11, 30))
+    active_on(acme, dee, "tracker", date(2026, 12, 15))  # today: not a whole day yet
     rows = responses_insert(acme, [10, 9, 9, 3], month=NOVEMBER)
     Response.objects.filter(pk__in=[row.pk for row in rows]).update(
         product=Product.objects.get(code="tracker")

@@ -12,34 +12,16 @@ import time_machine
 from django.apps import apps as django_apps
 from django.utils import timezone
 
-from activity.models import ActivityDay
 from catalog.models import Product
 from feedback import selectors
 from feedback.models import Response
 from feedback.reports import Score
 
-from ..conftest import organization_on
+from ..conftest import active_on, organization_on
 from ..factories import UserFactory
 from .helpers import answer, member, responses_insert
 
 MONTH = date(2026, 10, 1)
-
-
-def _active(organization, user, product_code, *days):
-    product = Product.objects.get(code=product_code)
-    ActivityDay.objects.bulk_create(
-        [
-            ActivityDay(
-                organization=organization,
-                user=user,
-                product=product,
-                day=day,
-                events=1,
-                active_events=1,
-            )
-            for day in days
-        ]
-    )
 
 
 def _answers(organization, scores, *, state, active_days, month=MONTH):
@@ -56,13 +38,13 @@ def test_an_answer_keeps_the_usage_of_the_30_days_before_it(catalog):
     ana = member(organization, joined_days_ago=100)
     today = timezone.now().date()
     # Tracker on 4 days of the last 30 (today does not count: it is not over), and 45 days ago.
-    _active(
+    active_on(
         organization,
         ana.user,
         "tracker",
         *(today - timedelta(days=ago) for ago in (0, 1, 2, 10, 30, 45)),
     )
-    _active(
+    active_on(
         organization, ana.user, "wiki", *(today - timedelta(days=ago) for ago in (3, 4, 5, 6, 7))
     )
 
@@ -101,7 +83,7 @@ def october(catalog, settings):
     return organization
 
 
-def test_the_monthly_report_by_usage_state_and_by_days_active(october):
+def test_the_monthly_report_by_usage_state_and_by_daysactive_on(october):
     report = selectors.monthly_report(month=MONTH)
 
     usage = {group.key: group for group in report.breakdowns["usage"]}
@@ -218,10 +200,10 @@ def test_older_answers_are_backfilled_from_the_rollups(catalog):
     [any_product] = responses_insert(organization, [7], month=MONTH, user=ana)
     [deleted] = responses_insert(organization, [7], month=MONTH, user=gone)
     [admins] = responses_insert(organization, [7], month=MONTH, user=admin)
-    _active(organization, ana, "tracker", date(2026, 10, 9), date(2026, 9, 10), date(2026, 10, 10))
-    _active(organization, ana, "wiki", date(2026, 9, 1), date(2026, 10, 9))
-    _active(other, ana, "tracker", date(2026, 9, 20))  # another organization: not this answer's
-    _active(organization, admin, "tracker", date(2026, 7, 1))
+    active_on(organization, ana, "tracker", date(2026, 10, 9), date(2026, 9, 10), date(2026, 10, 10))
+    active_on(organization, ana, "wiki", date(2026, 9, 1), date(2026, 10, 9))
+    active_on(other, ana, "tracker", date(2026, 9, 20))  # another organization: not this answer's
+    active_on(organization, admin, "tracker", date(2026, 7, 1))
     Response.objects.filter(pk=deleted.pk).update(user=None)
 
     migration.backfill(django_apps, None)
