@@ -61,11 +61,31 @@ class Subscription(models.Model):
     started_by = models.ForeignKey(
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Who pays, when not the organization itself: a channel partner (partners app) that bought
+    # it on the organization's behalf. Its invoices are billed to that organization (its card or
+    # purchase-order terms), at `billed_to_discount_bp` (basis points) off list prices. The
+    # organization stays the licensee: its people, seats and data are its own.
+    billed_to = models.ForeignKey(
+        "accounts.Organization", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    billed_to_discount_bp = models.PositiveIntegerField(default=0)
+    # The partner link ended (or the admin chose to take over at renewal): the next renewal is
+    # the organization's own, billed to it at list prices.
+    billed_to_ends_at_renewal = models.BooleanField(default=False)
+    # Bought against a purchase order (a quote accepted with a PO number): its invoices,
+    # renewals included, are on net terms quoting this number, whatever the payer's account's
+    # collection method. Blank: the payer's account decides.
+    purchase_order_number = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(billed_to__isnull=False) | models.Q(billed_to_discount_bp=0, billed_to_ends_at_renewal=False),
+                name="subscription_payer_terms_need_payer",
+            ),
+            models.CheckConstraint(condition=models.Q(billed_to_discount_bp__lt=10000), name="subscription_discount_below_whole"),
             models.UniqueConstraint(
                 fields=["organization", "product"],
                 condition=~models.Q(status="canceled"),
@@ -190,6 +210,13 @@ class Invoice(models.Model):
     # empty on invoices issued before these were kept.
     seller_details = models.TextField(blank=True)
     customer_details = models.TextField(blank=True)
+    # Billed to another organization (a channel partner paying for `organization`, the
+    # licensee): its details are `customer_details`, the licensee is printed beside them, and
+    # the invoice's emails and receipts go to it. Empty: billed to the organization itself.
+    bill_to = models.ForeignKey(
+        "accounts.Organization", null=True, blank=True, on_delete=models.PROTECT, related_name="invoices_billed"
+    )
+    licensee_details = models.TextField(blank=True)
     # What paying this invoice does to a subscription, applied exactly once (applied_at).
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="invoices")
     target_edition = models.ForeignKey("catalog.Edition", on_delete=models.PROTECT, related_name="+")

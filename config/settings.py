@@ -10,6 +10,7 @@ every variable.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import zoneinfo
@@ -122,6 +123,7 @@ INSTALLED_APPS = [
     "onboarding",
     "community",
     "feedback",
+    "partners",
     "frontdoor",
     "inproduct",
 ]
@@ -523,6 +525,24 @@ DUNNING_GRACE_DAYS = env_int("DUNNING_GRACE_DAYS", 3)
 # Yearly spend (minor units) above which an organization is listed for the sales team, and
 # above which staff may move it to purchase orders.
 SALES_THRESHOLD_MINOR = env_int("SALES_THRESHOLD_MINOR", 1_000_000)
+
+# Channel partners (docs/partners.md). Tiers, each a code with its name and the discount (basis
+# points off list prices: 1500 = 15 %) its partners buy at; PARTNER_TIERS may be given as JSON
+# ({"silver": {"name": "Silver", "discount_bp": 1000}, ...}). The first tier is a new partner's.
+PARTNER_TIERS = json.loads(env("PARTNER_TIERS", "") or "null") or {
+    "silver": {"name": "Silver", "discount_bp": 1000},
+    "gold": {"name": "Gold", "discount_bp": 1500},
+    "platinum": {"name": "Platinum", "discount_bp": 2000},
+}
+for _code, _tier in PARTNER_TIERS.items():
+    if not isinstance(_tier, dict) or not _tier.get("name") or not 0 <= int(_tier.get("discount_bp", -1)) < 10000:
+        raise ImproperlyConfigured(f"PARTNER_TIERS[{_code!r}] needs a name and a discount_bp from 0 to 9999")
+# Partner-managed subscriptions are paid a year at a time (quotes, renewals, changes).
+PARTNER_ANNUAL_ONLY = env_bool("PARTNER_ANNUAL_ONLY", True)
+# How long a quote can be accepted, in days from the day it is made.
+QUOTE_VALID_DAYS = env_int("QUOTE_VALID_DAYS", 30)
+# Net terms of an invoice paid against a purchase order given when a quote is accepted.
+QUOTE_PO_NET_TERMS_DAYS = env_int("QUOTE_PO_NET_TERMS_DAYS", 30)
 
 # The entitlements API (docs/api.md): answers are cached in Redis for at most
 # ENTITLEMENTS_CACHE_SECONDS and invalidated on every change. ENTITLEMENTS_LOCAL_SECONDS > 0

@@ -46,6 +46,7 @@ urlpatterns = [
     path("", include("onboarding.urls")),
     path("", include("community.urls")),
     path("", include("feedback.urls")),
+    path("", include("partners.urls")),
     path("app/api-keys/", api_key_views.api_keys_page, name="api_keys"),
     path("app/api-keys/<uuid:key_id>/rotate/", api_key_views.api_key_rotate, name="api_key_rotate"),
     path("app/api-keys/<uuid:key_id>/revoke/", api_key_views.api_key_revoke, name="api_key_revoke"),

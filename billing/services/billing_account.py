@@ -31,7 +31,7 @@ from ..exceptions import (
     WebhookNotOurs,
 )
 from ..formats import day
-from ..models import BillingAccount
+from ..models import BillingAccount, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +165,18 @@ def _card_on_file_record(*, account: BillingAccount, intent: gateway.SetupIntent
         card.brand, card.last4, account.organization_id, intent.id, recorded_by,
     )
     return account
+
+
+def payer_of(subscription: Subscription) -> Organization:
+    """Who pays for the subscription: the organization it is billed to (a channel partner), or
+    the organization itself."""
+    return subscription.billed_to if subscription.billed_to_id else subscription.organization
+
+
+def payer_account_of(subscription: Subscription) -> BillingAccount:
+    """The billing account that pays the subscription's invoices (its card on file, its
+    purchase-order terms, its invoice details): the payer's (payer_of)."""
+    return billing_account_of(payer_of(subscription))
 
 
 def customer_details(account: BillingAccount) -> str:

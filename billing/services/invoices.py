@@ -91,12 +91,16 @@ def invoice_issue(
     credit: CreditLine | None = None,
     addon: AddOn | None = None,
     lines: Sequence[ChargeLine] = (),
+    bill_to: Organization | None = None,
 ) -> Invoice:
     """Issue a numbered invoice: its first line, then `lines` (one per add-on of a renewal or
     of added seats, each naming its add-on), and a credit line when given. Call inside the
     caller's transaction. The total is the lines' sum and is never negative.
 
-    `addon`: an add-on invoice (kind addon) buys it; its first line names it too."""
+    `addon`: an add-on invoice (kind addon) buys it; its first line names it too.
+
+    `bill_to`: the organization that pays when not `organization` (a partner paying for its
+    customer, the licensee): the invoice is made out to it and names the licensee beside it."""
     total = amount_minor + sum(line.amount_minor for line in lines) - (credit.amount_minor if credit else 0)
     if total < 0:
         raise CheckoutInvalid("The credit is larger than the charge; nothing to invoice.")
@@ -107,7 +111,11 @@ def invoice_issue(
         currency=edition.currency,
         total_minor=total,
         seller_details=settings.SELLER_DETAILS,
-        customer_details=customer_details(billing_account_of(organization)),
+        customer_details=customer_details(billing_account_of(bill_to or organization)),
+        bill_to=bill_to if bill_to is not None and bill_to.pk != organization.pk else None,
+        licensee_details=(
+            customer_details(billing_account_of(organization)) if bill_to is not None and bill_to.pk != organization.pk else ""
+        ),
         issued_at=timezone.now(),
         subscription=subscription,
         target_edition=edition,

@@ -1,0 +1,1 @@
+"""See partners/services/__init__.py."""
