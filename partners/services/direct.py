@@ -20,7 +20,6 @@ from typing import Any
 
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.models import Organization, User
 from accounts.selectors import admin_membership_require
@@ -142,17 +141,11 @@ def direct_at_renewal(*, organization: Organization, actor: User) -> list[Subscr
     link = active_link_of_customer(organization)
     if link is None and not managed:
         raise PartnerError(f"{organization.name} already pays Flywheel directly: there is nothing to move.")
-    from billing.services.payer import subscription_payer_end  # noqa: PLC0415 - until billing's payer services land
-
     _link_end_for_direct(organization=organization, actor=actor, reason="Moved to direct billing")
-    now = timezone.now()
     moved = []
     for subscription in Subscription.objects.filter(pk__in=[sub.pk for sub in managed]).select_related(
         "product", "billed_to"
     ).order_by("pk"):
-        if not subscription.billed_to_ends_at_renewal:
-            subscription_payer_end(subscription=subscription, at=now)
-            subscription.refresh_from_db()
         moved.append(subscription)
         audit_record(
             partner=_partner_of(subscription.billed_to),

@@ -227,8 +227,8 @@ class AskForm(forms.Form):
     product = forms.ChoiceField(label="Product")
     kind = forms.ChoiceField(label="What you need", choices=PartnerRequest.Kind.choices)
     seats_wanted = forms.IntegerField(
-        label="Seats wanted (optional)", required=False, min_value=1, max_value=100_000,
-        help_text="How many seats you would like in all.",
+        label="How many more seats", required=False, min_value=1, max_value=100_000,
+        help_text="For more seats: how many to add to what you have.",
     )
     message = forms.CharField(
         label="Message", max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 4}),
@@ -242,8 +242,8 @@ class AskForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("kind") == PartnerRequest.Kind.SEATS and not data.get("seats_wanted") and not data.get("message"):
-            self.add_error("seats_wanted", "Say how many seats you need, or write it in the message.")
+        if data.get("kind") == PartnerRequest.Kind.SEATS and not data.get("seats_wanted") and "seats_wanted" not in self.errors:
+            self.add_error("seats_wanted", "Enter how many more seats you need.")
         return data
 
 
