@@ -169,7 +169,7 @@ def link_invite(*, partner: Partner, actor: User, email: str, message: str = "")
         return InviteOutcome(link=None, email=email)
     if customer.pk == partner.organization_id:
         raise PartnerError(f"{customer.name} is your own organization: invite a customer's admin.")
-    existing = PartnerLink.objects.filter(partner=partner, customer=customer, status__in=Status.LIVE_STATUSES).first()
+    existing = PartnerLink.objects.filter(partner=partner, customer=customer, status__in=PartnerLink.LIVE_STATUSES).first()
     if existing is not None:
         raise PartnerError(
             f"{customer.name} is already your customer."
@@ -261,7 +261,7 @@ def link_request(*, customer: Organization, partner: Partner, actor: User, messa
             f"{customer.name} already works with {current.partner.organization.name}: end that link first, "
             "then ask another partner."
         )
-    existing = PartnerLink.objects.filter(partner=partner, customer=customer, status__in=Status.PENDING_STATUSES).first()
+    existing = PartnerLink.objects.filter(partner=partner, customer=customer, status__in=PartnerLink.PENDING_STATUSES).first()
     if existing is not None:
         raise PartnerError(
             f"You already asked {partner.organization.name}; they have not answered yet."
@@ -306,7 +306,7 @@ def link_accept(*, link: PartnerLink, actor: User) -> PartnerLink:
     active partner (end that link first), when the link is no longer pending, or when the
     partner is not active."""
     link = _lock(link)
-    if link.status not in Status.PENDING_STATUSES:
+    if link.status not in PartnerLink.PENDING_STATUSES:
         raise PartnerError(_not_pending(link))
     side, organization = _acting_side(link)
     _require_admin(actor, organization, "accept this link")
@@ -385,7 +385,7 @@ def link_decline(*, link: PartnerLink, actor: User, reason: str = "") -> Partner
     """The side that was asked says no: an invite declined by the customer's admin, a request by
     the partner's admin. The other side is emailed."""
     link = _lock(link)
-    if link.status not in Status.PENDING_STATUSES:
+    if link.status not in PartnerLink.PENDING_STATUSES:
         raise PartnerError(_not_pending(link))
     side, organization = _acting_side(link)
     _require_admin(actor, organization, "decline this link")
@@ -422,7 +422,7 @@ def link_withdraw(*, link: PartnerLink, actor: User) -> PartnerLink:
     """The side that asked takes it back before an answer: the partner its invite, the
     customer's admin its request. The other side is emailed."""
     link = _lock(link)
-    if link.status not in Status.PENDING_STATUSES:
+    if link.status not in PartnerLink.PENDING_STATUSES:
         raise PartnerError(_not_pending(link))
     if link.status == Status.INVITED:
         side, organization = Side.PARTNER, link.partner.organization
