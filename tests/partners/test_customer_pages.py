@@ -13,14 +13,18 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import Subscription
+from billing.services.subscriptions import subscription_start_trial
 from catalog.models import Product
+from catalog.selectors import edition_get
 from config.celery import app as celery_app
 from partners.models import AuditEntry, PartnerLink, PartnerRequest
+from partners.services.audit import audit_record
 
-from ..billing.helpers import visible_text
+from ..billing.helpers import visible_text, workspace_ready
 from ..conftest import organization_on
+from ..factories import UserFactory
 from .conftest import customer_link, partner_make, sign_in
-from .factories import PartnerFactory, PartnerLinkFactory, admin_of, member_of
+from .factories import PartnerFactory, PartnerLinkFactory, PartnerRequestFactory, admin_of
 
 pytestmark = pytest.mark.django_db
 
@@ -39,9 +43,6 @@ def _text(response) -> str:
 
 def _managed(customer, partner_organization, *, seats: int = 50) -> Subscription:
     """The customer's Tracker Standard, a year paid by the partner."""
-    from billing.services.subscriptions import subscription_start_trial
-    from catalog.selectors import edition_get
-
     subscription = subscription_start_trial(
         organization=customer, edition=edition_get(product_code="tracker", edition_code="standard"), actor=None
     )
@@ -93,8 +94,6 @@ def test_an_admin_sees_what_to_do_and_a_customer_without_partner_is_pointed_to_t
 
 
 def test_someone_outside_any_organization_gets_a_404(client, db):
-    from ..factories import UserFactory
-
     client.force_login(UserFactory())
     assert client.get(reverse("partners:customer_partner")).status_code == 404
 
@@ -108,14 +107,15 @@ def invited(northwind):
     return customer_link(northwind.partner, name="Globex", status=PartnerLink.Status.INVITED)
 
 
-def test_the_admin_reads_what_accepting_means_and_accepts(client, invited, northwind, eager_mail):
+def test_the_admin_reads_what_accepting_means_and_accepts(client, invited, northwind, eager_mail, django_capture_on_commit_callbacks):
     sign_in(client, invited.admin, invited.customer)
     text = _text(client.get(reverse("partners:customer_partner")))
     assert "Northwind Partners invited Globex to be its customer" in text
     assert "never sees your members' names or addresses" in text
-    response = client.post(
-        reverse("partners:customer_link_answer", args=[invited.link.public_id]), {"action": "accept"}, follow=True
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("partners:customer_link_answer", args=[invited.link.public_id]), {"action": "accept"}, follow=True
+        )
     assert "Northwind Partners is now your partner" in _text(response)
     invited.link.refresh_from_db()
     assert invited.link.status == PartnerLink.Status.ACTIVE and invited.link.accepted_by == invited.admin
@@ -126,10 +126,6 @@ def test_the_admin_reads_what_accepting_means_and_accepts(client, invited, north
 
 
 def test_the_home_page_shows_the_invitation_to_the_admin_only(client, catalog, invited):
-    from ..billing.helpers import workspace_ready
-    from billing.services.subscriptions import subscription_start_trial
-    from catalog.selectors import edition_get
-
     subscription_start_trial(
         organization=invited.customer, edition=edition_get(product_code="tracker", edition_code="standard"), actor=None
     )
@@ -192,7 +188,9 @@ def test_an_unknown_answer_is_a_400(client, invited):
 # The directory -------------------------------------------------------------------------------
 
 
-def test_the_directory_lists_listed_partners_and_an_admin_asks_one(client, northwind, eager_mail):
+def test_the_directory_lists_listed_partners_and_an_admin_asks_one(
+    client, northwind, eager_mail, django_capture_on_commit_callbacks
+):
     hidden = partner_make(name="Hidden Reseller")
     hidden.partner.listed = False
     hidden.partner.save()
@@ -202,11 +200,12 @@ def test_the_directory_lists_listed_partners_and_an_admin_asks_one(client, north
     text = _text(page)
     assert "Northwind Partners" in text and "Gold partner · United Kingdom" in text
     assert "Hidden Reseller" not in text
-    response = client.post(
-        reverse("partners:customer_directory_request", args=[northwind.partner.public_id]),
-        {"message": "We are 40 people and grow fast."},
-        follow=True,
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("partners:customer_directory_request", args=[northwind.partner.public_id]),
+            {"message": "We are 40 people and grow fast."},
+            follow=True,
+        )
     assert "Northwind Partners has your request" in _text(response)
     requested = PartnerLink.objects.get(customer=customer.customer, status=PartnerLink.Status.REQUESTED)
     assert requested.message == "We are 40 people and grow fast."
@@ -224,7 +223,7 @@ def test_a_customer_with_a_partner_is_told_to_end_it_before_asking_another(clien
     assert not PartnerLink.objects.filter(partner=contoso.partner).exists()
 
 
-def test_an_unlisted_partner_cannot_be_asked_by_its_id(client, acme):
+def test_an_unlisted_partner_cannot_be_asked_by_its_id(client, catalog):
     unlisted = PartnerFactory(listed=False)
     loner_admin = admin_of(organization_on("standard")[0])
     client.force_login(loner_admin)
@@ -236,7 +235,9 @@ def test_an_unlisted_partner_cannot_be_asked_by_its_id(client, acme):
 # Ask <partner> -------------------------------------------------------------------------------
 
 
-def test_a_member_asks_the_partner_for_seats_from_the_kits_link(client, catalog, northwind, acme, eager_mail):
+def test_a_member_asks_the_partner_for_seats_from_the_kits_link(
+    client, catalog, northwind, acme, eager_mail, django_capture_on_commit_callbacks
+):
     _managed(acme.customer, northwind.organization)
     sign_in(client, acme.member, acme.customer)
     page = client.get(reverse("partners:ask") + "?product=tracker&kind=seats&seats=5")
@@ -244,10 +245,11 @@ def test_a_member_asks_the_partner_for_seats_from_the_kits_link(client, catalog,
     html = page.content.decode()
     assert "Ask Northwind Partners" in _text(page)
     assert 'value="tracker" selected' in html and 'value="seats" selected' in html
-    response = client.post(
-        reverse("partners:ask"),
-        {"product": "tracker", "kind": "seats", "seats_wanted": "5", "message": "Five new engineers start Monday."},
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("partners:ask"),
+            {"product": "tracker", "kind": "seats", "seats_wanted": "5", "message": "Five new engineers start Monday."},
+        )
     assert response.status_code == 302
     asked = PartnerRequest.objects.get(customer=acme.customer)
     assert (asked.kind, asked.seats_wanted, asked.product.code, asked.requested_by) == ("seats", 5, "tracker", acme.member)
@@ -285,7 +287,6 @@ def test_without_a_partner_the_ask_page_says_so(client, catalog):
 
 def test_another_organizations_request_is_a_404(client, catalog, northwind, acme):
     other = customer_link(northwind.partner, name="Initech")
-    from .factories import PartnerRequestFactory
 
     theirs = PartnerRequestFactory(link=other.link, product=Product.objects.get(code="tracker"))
     sign_in(client, acme.admin, acme.customer)
@@ -297,7 +298,7 @@ def test_another_organizations_request_is_a_404(client, catalog, northwind, acme
 # Ending the partnership ----------------------------------------------------------------------
 
 
-def test_the_admin_reads_what_ending_does_then_ends_it(client, catalog, northwind, acme, eager_mail):
+def test_the_admin_reads_what_ending_does_then_ends_it(client, catalog, northwind, acme):
     subscription = _managed(acme.customer, northwind.organization)
     sign_in(client, acme.admin, acme.customer)
     page = client.get(reverse("partners:customer_link_end"))
@@ -320,8 +321,6 @@ def test_the_admin_reads_what_ending_does_then_ends_it(client, catalog, northwin
 
 
 def test_the_admin_reads_the_audit_log_newest_first_and_only_their_own(client, northwind, acme, contoso):
-    from partners.services.audit import audit_record
-
     audit_record(partner=northwind.partner, customer=acme.customer, actor=northwind.admin, actor_side="partner",
                  action="quote_made", summary="Northwind Partners made quote Q-2026-000001 for Tracker.")
     audit_record(partner=northwind.partner, customer=acme.customer, actor=northwind.admin, actor_side="partner",
