@@ -19,14 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.mail import email_subject, email_text, mail_queue
-from accounts.models import Membership, Organization, User
+from accounts.models import Organization, User
 from accounts.selectors import admin_membership_require
 from accounts.services import organization_lock, seats_in_use
 from billing.formats import day, seats_text
@@ -46,6 +44,7 @@ from ..exceptions import QuoteInvalid, QuoteNotAcceptable
 from ..models import PartnerLink, Quote, QuoteLine, QuoteSequence
 from ..selectors import link_for_partner, partner_for_member, tier_discount_bp
 from .audit import audit_record
+from .notify import notify_customer_admins, notify_partner, send, site_link
 
 logger = logging.getLogger(__name__)
 
@@ -589,44 +588,23 @@ def quote_accept(*, quote: Quote, actor: User, paid_with: str, po_number: str = 
 # Emails ----------------------------------------------------------------------------------------
 
 
-def partner_recipients(partner) -> list[str]:
-    """The partner's admins, its billing contact and its partner contact."""
-    recipients = set(billing_email_recipients(partner.organization))
-    if partner.contact_email:
-        recipients.add(partner.contact_email)
-    return sorted(recipients)
-
-
-def customer_admin_emails(organization: Organization) -> list[str]:
-    return sorted(
-        set(
-            Membership.objects.filter(organization=organization, role=Membership.Role.ADMIN).values_list("user__email", flat=True)
-        )
-    )
-
-
-def _send(*, to: list[str], subject: str, body: str, reason: str) -> None:
-    if to:
-        mail_queue(EmailMessage(subject=email_subject(subject), body=email_text(body=body, reason=reason), to=to))
-
-
-def _quote_url(quote: Quote) -> str:
-    return f"{settings.SITE_URL}{reverse('partners:quote', args=[quote.public_id])}"
+def _quote_url(quote: Quote, organization: Organization) -> str:
+    """The quote's page, opened in `organization` (the reader's: the partner's or the customer's)."""
+    return site_link(reverse("partners:quote", args=[quote.public_id]), organization=organization)
 
 
 def _quote_made_email(quote: Quote) -> None:
     """Tell the customer's admins a partner quote is ready to read (no action needed from them)."""
     partner_name = quote.partner.organization.name
-    _send(
-        to=customer_admin_emails(quote.organization),
+    notify_customer_admins(
+        customer=quote.organization,
         subject=f"{partner_name} sent {quote.organization.name} quote {quote.number}",
         body=(
             f"{partner_name}, {quote.organization.name}'s partner, made quote {quote.number} for {quote_summary(quote)}.\n\n"
             f"{partner_name} pays for it and is billed for it; it is valid until {day(quote.valid_until)}. "
-            f"You can read it and download its PDF here:\n{_quote_url(quote)}\n\n"
+            f"You can read it and download its PDF here:\n{_quote_url(quote, quote.organization)}\n\n"
             f"Nothing is bought until {partner_name} accepts it."
         ),
-        reason=f"You receive this email because you are an admin of {quote.organization.name}.",
     )
 
 
@@ -638,36 +616,35 @@ def _quote_accepted_emails(quote: Quote, invoices: list[Invoice]) -> None:
     invoice_list = "\n".join(f"- {invoice.number}: {money(invoice.total_minor, invoice.currency)}" for invoice in invoices)
     if quote.partner_id:
         partner_name = quote.partner.organization.name
-        _send(
-            to=partner_recipients(quote.partner),
+        notify_partner(
+            partner=quote.partner,
             subject=f"Quote {quote.number} accepted: {quote.organization.name}",
             body=(
                 f"Quote {quote.number} for {quote.organization.name} was accepted on {day(quote.accepted_at)}: "
                 f"{bought}.\n\nTotal {money(quote.total_minor, quote.currency)} (after the "
                 f"{discount_percent(quote.discount_bp)} partner discount), paid {how}. Invoices, billed to {partner_name}:\n"
-                f"{invoice_list}\n\nThe quote: {_quote_url(quote)}"
+                f"{invoice_list}\n\nThe quote: {_quote_url(quote, quote.partner.organization)}"
             ),
-            reason=f"You receive this email because you are an admin or the partner contact of {partner_name}.",
         )
-        _send(
-            to=customer_admin_emails(quote.organization),
+        notify_customer_admins(
+            customer=quote.organization,
             subject=f"{partner_name} bought {bought} for {quote.organization.name}",
             body=(
                 f"{partner_name} accepted quote {quote.number} on {day(quote.accepted_at)} and bought {bought} "
                 f"for {quote.organization.name}, for a term starting today.\n\n"
                 f"{partner_name} is billed for it and manages it: to change seats or editions, ask {partner_name}. "
-                f"You can still see it on your billing page and cancel it there.\n\nThe quote: {_quote_url(quote)}"
+                f"You can still see it on your billing page and cancel it there.\n\n"
+                f"The quote: {_quote_url(quote, quote.organization)}"
             ),
-            reason=f"You receive this email because you are an admin of {quote.organization.name}.",
         )
     else:
-        _send(
+        send(
             to=billing_email_recipients(quote.organization),
             subject=f"Quote {quote.number} accepted: {bought}",
             body=(
                 f"Quote {quote.number} was accepted on {day(quote.accepted_at)}: {bought} for {quote.organization.name}.\n\n"
                 f"Total {money(quote.total_minor, quote.currency)}, paid {how}. Invoices:\n{invoice_list}\n\n"
-                f"The quote: {_quote_url(quote)}"
+                f"The quote: {_quote_url(quote, quote.organization)}"
             ),
             reason=f"You receive this email because you are an admin of {quote.organization.name}, or its billing contact.",
         )

@@ -45,11 +45,7 @@ from ..services.quotes import (
     quote_price,
     quote_withdraw,
 )
-
-
-def not_found(request: HttpRequest, error: NotFound) -> HttpResponse:
-    """The one 404 of partner pages: one sentence, whatever the id named."""
-    return render(request, "partners/quotes/not_found.html", {"message": error.message}, status=404)
+from . import not_found
 
 
 def _current_partner(request: HttpRequest, *, admin: bool = False) -> Partner:
