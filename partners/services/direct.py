@@ -16,17 +16,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Organization, User
 from accounts.selectors import admin_membership_require
 from accounts.services import organization_lock
 from billing.formats import day
-from billing.models import AddOnSubscription, Subscription
+from billing.models import AddOnSubscription, Invoice, Payment, Subscription
 from billing.pricing import addon_quantity, addon_unit_price, unit_price
+from billing.services.payer import (
+    TakeOverQuote,
+    subscription_payer_end,
+    subscription_payer_take_over_now,
+    subscription_payer_take_over_quote,
+)
 from common.exceptions import FlywheelError, NotFound
 from common.money import money
 
@@ -50,7 +56,7 @@ class DirectOption:
     currency: str
     # Paying for the rest of the term now: billing's quote (None when it cannot be bought now,
     # with `now_refusal` saying why).
-    now_quote: Any = None
+    now_quote: TakeOverQuote | None = None
     now_refusal: str = ""
 
     @property
@@ -105,13 +111,9 @@ def direct_options(*, organization: Organization) -> list[DirectOption]:
     return options
 
 
-def take_over_quote(*, subscription: Subscription) -> Any:
+def take_over_quote(*, subscription: Subscription) -> TakeOverQuote:
     """Billing's price of taking the subscription over now (the rest of the term at list
     price), or PartnerError with billing's reason."""
-    try:
-        from billing.services.payer import subscription_payer_take_over_quote  # noqa: PLC0415
-    except ImportError:
-        raise PartnerError("Taking over now is not available yet: choose at renewal.") from None
     try:
         return subscription_payer_take_over_quote(subscription=subscription)
     except FlywheelError as error:
@@ -142,10 +144,14 @@ def direct_at_renewal(*, organization: Organization, actor: User) -> list[Subscr
     if link is None and not managed:
         raise PartnerError(f"{organization.name} already pays Flywheel directly: there is nothing to move.")
     _link_end_for_direct(organization=organization, actor=actor, reason="Moved to direct billing")
+    now = timezone.now()
     moved = []
     for subscription in Subscription.objects.filter(pk__in=[sub.pk for sub in managed]).select_related(
-        "product", "billed_to"
+        "product", "edition", "pending_edition", "billed_to"
     ).order_by("pk"):
+        if not subscription.billed_to_ends_at_renewal:
+            # Billed to a partner it has no active link with (its link's end flagged the rest).
+            subscription = subscription_payer_end(subscription=subscription, at=now)
         moved.append(subscription)
         audit_record(
             partner=_partner_of(subscription.billed_to),
@@ -174,8 +180,8 @@ def at_renewal_sentence(moved: list[Subscription]) -> str:
 
 
 def direct_now(
-    *, organization: Organization, actor: User, subscription_id: str, request_key: str, quote_token: str
-) -> Any:
+    *, organization: Organization, actor: User, subscription_id: str, request_key: str, quote_token: str, po_number: str = ""
+) -> Payment | Invoice:
     """The admin takes one partner-managed subscription over now: the partner link ends (other
     products move at their renewal) and billing charges the admin the prorated list price it
     quoted (`quote_token`), clearing `billed_to` once paid and crediting the partner. Returns
@@ -186,14 +192,13 @@ def direct_now(
         raise NotFound("No product of yours billed to a partner has that id.")
     if not request_key:
         raise PartnerError("That form is out of date: reload the page and try again.")
-    from billing.services.payer import subscription_payer_take_over_now  # noqa: PLC0415 - until billing's payer services land
-
     with transaction.atomic():
         organization_lock(organization)
         _link_end_for_direct(organization=organization, actor=actor, reason="Moved to direct billing (took over now)")
         outcome = subscription_payer_take_over_now(
-            subscription=subscription, actor=actor, request_key=request_key, quote_token=quote_token
+            subscription=subscription, actor=actor, request_key=request_key, quote_token=quote_token, po_number=po_number
         )
+        invoice = outcome.invoice if isinstance(outcome, Payment) else outcome
         audit_record(
             partner=_partner_of(subscription.billed_to),
             customer=organization,
@@ -201,21 +206,26 @@ def direct_now(
             actor_side=PartnerLink.Side.CUSTOMER,
             action="direct_now",
             summary=(
-                f"{organization.name} takes {subscription.product.name} over from {subscription.billed_to.name} now, "
-                f"paying for the rest of the term until {_day(subscription.current_period_end)} at list price."
+                f"{organization.name} takes {subscription.product.name} over from {subscription.billed_to.name} now: "
+                f"{money(invoice.total_minor, invoice.currency)} at list price for the rest of the term until "
+                f"{_day(subscription.current_period_end)} (invoice {invoice.number or 'being issued'}); "
+                f"{subscription.billed_to.name} is credited the days it no longer pays for once this is paid."
             ),
-            detail={"subscription": str(subscription.public_id), "payer": str(subscription.billed_to.public_id)},
+            detail={
+                "subscription": str(subscription.public_id),
+                "payer": str(subscription.billed_to.public_id),
+                "invoice": str(invoice.public_id),
+            },
         )
     return outcome
 
 
-def direct_now_next(outcome: Any) -> str:
+def direct_now_next(outcome: Payment | Invoice) -> str:
     """Where the admin goes after confirming a take-over: the payment's page while the card is
-    charged, else the partner page."""
-    payment_id = getattr(outcome, "public_id", None)
-    if payment_id is not None and outcome.__class__.__name__ == "Payment":
-        return reverse("payment_status", args=[payment_id])
-    return reverse("partners:customer_partner")
+    charged, else the invoice (on purchase-order terms, or nothing to pay)."""
+    if isinstance(outcome, Payment):
+        return reverse("payment_status", args=[outcome.public_id])
+    return reverse("invoice", args=[outcome.public_id])
 
 
 def _day(moment: datetime | None) -> str:

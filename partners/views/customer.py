@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
 from accounts.selectors import membership_is_admin
+from billing.services.billing_account import billing_account_of
 from billing.views.return_to import return_trip_of, with_return_trip
 from catalog.models import Product
 from catalog.selectors import products_for_sale
@@ -306,7 +307,12 @@ def ask_sent(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
     return render(
         request,
         "partners/customer/ask_sent.html",
-        {"organization": organization, "sent": sent, "return_trip": return_trip_of(request, product=sent.product)},
+        {
+            "organization": organization,
+            "sent": sent,
+            "described": requests.request_describe(sent),
+            "return_trip": return_trip_of(request, product=sent.product),
+        },
     )
 
 
@@ -331,6 +337,7 @@ def direct_page(request: HttpRequest) -> HttpResponse:
                     subscription_id=request.POST.get("subscription", ""),
                     request_key=request.POST.get("request_key", ""),
                     quote_token=request.POST.get("quote_token", ""),
+                    po_number=request.POST.get("po_number", ""),
                 )
                 return redirect(direct.direct_now_next(started))
             return render(request, "partners/customer/not_found.html", {"sentence": "Choose when to move: at renewal or now."}, status=400)
@@ -346,6 +353,7 @@ def _direct_context(organization: Organization, *, error: str = "") -> dict:
         "organization": organization,
         "link": active_link_of_customer(organization),
         "options": direct.direct_options(organization=organization),
+        "account": billing_account_of(organization),
         "request_key": uuid.uuid4().hex,
         "error": error,
     }

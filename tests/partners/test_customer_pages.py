@@ -255,7 +255,7 @@ def test_a_member_asks_the_partner_for_seats_from_the_kits_link(
     assert (asked.kind, asked.seats_wanted, asked.product.code, asked.requested_by) == ("seats", 5, "tracker", acme.member)
     assert response["Location"] == reverse("partners:customer_ask_sent", args=[asked.public_id])
     sent = _text(client.get(response["Location"]))
-    assert "Northwind Partners has your request: more seats for Tracker: 5 more seats." in sent
+    assert "Northwind Partners has your request: 5 more seats of Tracker." in sent
     assert "Nothing is bought or charged until they act" in sent
     told = [message for message in mail.outbox if northwind.admin.email in message.to]
     assert told and "Acme Robotics" in told[-1].body and "5" in told[-1].body
