@@ -15,7 +15,6 @@ the current term it paid for, nothing lapses and nothing is billed twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -25,8 +24,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, User
+from accounts.services import organization_lock
 from billing.formats import day
 from billing.models import Subscription
+from billing.services.payer import subscription_payer_end
 
 from ..exceptions import PartnerError
 from ..models import AuditEntry, Partner, PartnerLink
@@ -41,11 +42,6 @@ from .notify import (
     notify_person,
     site_link,
 )
-
-try:  # billing's payer service (helper A); until it lands, the same flag written here.
-    from billing.services.subscriptions import subscription_payer_end as billing_payer_end
-except ImportError:  # pragma: no cover - replaced by billing's service when merged
-    billing_payer_end = None
 
 Side = PartnerLink.Side
 Status = PartnerLink.Status
@@ -465,14 +461,6 @@ def subscriptions_billed_to(*, link: PartnerLink) -> list[Subscription]:
     )
 
 
-def _payer_end(subscription: Subscription, *, at: datetime) -> None:
-    if billing_payer_end is not None:
-        billing_payer_end(subscription=subscription, at=at)
-        return
-    Subscription.objects.filter(pk=subscription.pk).update(billed_to_ends_at_renewal=True, updated_at=at)
-    subscription.billed_to_ends_at_renewal = True
-
-
 def handover_lines(subscriptions: list[Subscription], *, partner_name: str) -> list[str]:
     """What happens to each subscription a partner paid for when the link ends, in words."""
     lines = []
@@ -496,7 +484,12 @@ def link_end(*, link: PartnerLink, actor: User, side: str, reason: str = "") -> 
     """Either side (an admin of it) or staff ends an active link. Every subscription of the
     customer billed to the partner is flagged to come back to the customer at its next renewal
     (billing's subscription_payer_end): the partner keeps the term it paid for, the renewal is the
-    customer's at list price. Both sides are emailed what happens when."""
+    customer's at list price. Both sides are emailed what happens when.
+
+    Locks: the customer organization (billing's first lock, so a move to direct billing or a
+    purchase for the same customer waits instead of deadlocking), then the link, then each
+    subscription (in billing)."""
+    organization_lock(link.customer)
     link = _lock(link)
     if link.status != Status.ACTIVE:
         raise PartnerError("This link is not active: there is nothing to end.")
@@ -513,7 +506,7 @@ def link_end(*, link: PartnerLink, actor: User, side: str, reason: str = "") -> 
     _close(link, status=Status.ENDED, actor=actor, side=side, reason=reason)
     subscriptions = subscriptions_billed_to(link=link)
     for subscription in subscriptions:
-        _payer_end(subscription, at=now)
+        subscription_payer_end(subscription=subscription, at=now)
     partner_name, customer_name = link.partner.organization.name, link.customer.name
     who = {Side.PARTNER: partner_name, Side.CUSTOMER: customer_name, Side.STAFF: f"{_site_name()} staff"}[side]
     audit_record(
