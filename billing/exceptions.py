@@ -69,3 +69,11 @@ class TrainingRefused(FlywheelError):
     to do (buy a pack, pick another colleague)."""
 
     default_message = "That training assignment is not possible."
+
+
+class ManagedByPayer(CheckoutInvalid):
+    """The subscription is billed to another organization (a channel partner): buying, adding
+    seats, changing the edition or adding an add-on is the payer's to do. Cancel, keep and
+    viewing stay the organization's own."""
+
+    default_message = "This product is managed by your partner: ask them from the billing page."

@@ -192,6 +192,9 @@ class Invoice(models.Model):
         UPGRADE = "upgrade", "Edition upgrade"
         RENEWAL = "renewal", "Renewal"
         ADDON = "addon", "Add-on"
+        # The licensee takes over a partner-billed subscription now: the rest of the current
+        # term at list price; paying it clears the payer and credits the partner's unused days.
+        TAKEOVER = "takeover", "Take-over from a partner"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="invoices")
@@ -217,6 +220,9 @@ class Invoice(models.Model):
         "accounts.Organization", null=True, blank=True, on_delete=models.PROTECT, related_name="invoices_billed"
     )
     licensee_details = models.TextField(blank=True)
+    # The payer's discount (basis points) its lines were priced at; paying a conversion billed to
+    # a payer makes it the subscription's `billed_to_discount_bp`.
+    discount_bp = models.PositiveIntegerField(default=0)
     # What paying this invoice does to a subscription, applied exactly once (applied_at).
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="invoices")
     target_edition = models.ForeignKey("catalog.Edition", on_delete=models.PROTECT, related_name="+")
@@ -394,11 +400,15 @@ class CreditNote(models.Model):
     class Source(models.TextChoices):
         STAFF = "staff", "Refunded by our staff"
         STRIPE = "stripe", "Refunded in Stripe"
+        # Owed back on a purchase-order invoice already paid by transfer (a partner's unused
+        # days when its customer took the subscription over): issued at once, paid back by staff.
+        TRANSFER = "transfer", "To pay back by transfer"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="credit_notes")
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="credit_notes")
+    # Empty for a credit note to pay back by transfer (source transfer): no card payment to refund.
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes")
     # Empty until the refund went through: numbers are only taken for credit notes that exist.
     number = models.CharField(max_length=32, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
@@ -412,6 +422,8 @@ class CreditNote(models.Model):
     created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     issued_at = models.DateTimeField(null=True, blank=True)
+    # Source transfer: when staff paid the money back (empty while it is still owed).
+    paid_back_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

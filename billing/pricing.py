@@ -7,6 +7,7 @@ from __future__ import annotations
 import calendar
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core import signing
 from django.utils import timezone
 
@@ -126,3 +127,31 @@ def addon_edition_includes(addon: AddOn, edition: Edition) -> bool:
     features_included = set(addon.features or []) <= set(edition.features or [])
     tier_included = not addon.support_tier or support_tier_rank(edition.support_tier) >= support_tier_rank(addon.support_tier)
     return features_included and tier_included
+
+
+# A payer's discount ----------------------------------------------------------------------------
+
+
+def discount_minor(amount_minor: int, discount_bp: int) -> int:
+    """What `discount_bp` basis points off `amount_minor` take away, rounded half up in
+    integers (1500 bp of 10,000 is 1,500)."""
+    if discount_bp <= 0 or amount_minor <= 0:
+        return 0
+    return (amount_minor * discount_bp * 2 + 10_000) // 20_000
+
+
+def discount_percent_text(discount_bp: int) -> str:
+    """"15 %", "12.5 %"."""
+    whole, rest = divmod(discount_bp, 100)
+    return f"{whole} %" if rest == 0 else f"{whole}.{rest:02d}".rstrip("0") + " %"
+
+
+def discount_description(discount_bp: int) -> str:
+    """The invoice line of a partner's discount: "Partner discount (Gold, 15 %)", the tier named
+    when PARTNER_TIERS has one at that rate (billing knows rates only, never the partners app)."""
+    tier = next(
+        (tier["name"] for tier in getattr(settings, "PARTNER_TIERS", {}).values() if int(tier.get("discount_bp", -1)) == discount_bp),
+        "",
+    )
+    percent = discount_percent_text(discount_bp)
+    return f"Partner discount ({tier}, {percent})" if tier else f"Partner discount ({percent})"

@@ -6,6 +6,8 @@ starting with "_" crosses a module. Nothing is re-exported here: import from the
                      purchase orders, stalled charges and refunds resumed (the beat's tick)
     subscriptions    start a trial, change the edition, cancel and keep, pay what is owed now
     checkout         price and pay a trial (or Free, or a suspended subscription) into a paid one
+    quoted           buy what a quote priced: a fresh term, by card or against a purchase order
+    payer            a partner's billing ending at renewal or starting; the customer taking over now
     seats            the seat policy accounts asks; add seats (prorated), remove seats
     webhooks         Stripe's webhook intake and the drain that applies stored events
     reconciliation   nightly: payments against Stripe's PaymentIntents

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Organization, User
 from accounts.selectors import admin_membership_require
 from accounts.services import organization_lock
 from catalog.models import AddOn
@@ -35,15 +35,16 @@ from ..pricing import (
     PRICE_CHANGED,
     addon_quantity,
     addon_unit_price,
+    discount_minor,
     period_seconds,
     prorate,
     quote_token_make,
     quote_token_read,
 )
 from ..selectors import addon_refusal, addon_trial_refusal
-from .billing_account import billing_account_of, billing_email_admins
+from .billing_account import billing_email_admins, payer_collection, payer_require
 from .grants import REMOVED_BY_ADMIN, addon_grants_changed_send, addon_invoice_apply
-from .invoices import invoice_issue
+from .invoices import discount_lines, invoice_issue
 from .payments import payment_start
 
 
@@ -72,6 +73,14 @@ class AddOnQuote:
     token: str
     # Units billed from the renewal (a per-seat add-on follows a seat removal waiting for it).
     renewal_quantity: int = 0
+    # A partner's discount (basis points) and what it takes off `amount_minor` (total_minor).
+    discount_bp: int = 0
+    discount_minor: int = 0
+
+    @property
+    def total_minor(self) -> int:
+        """What is charged now: the add-on's line less the partner's discount."""
+        return self.amount_minor - self.discount_minor
 
     @property
     def time_left(self) -> str:
@@ -94,22 +103,30 @@ class AddOnQuote:
         return f"{self.addon.name}: {what}, prorated for {span(self.period_start, self.period_end)}"
 
 
-def addon_quote(*, subscription: Subscription, addon: AddOn, at: datetime | None = None) -> AddOnQuote:
+def addon_quote(
+    *, subscription: Subscription, addon: AddOn, at: datetime | None = None, discount_bp: int | None = None
+) -> AddOnQuote:
     """Price `addon` on `subscription` (its base) as at `at` (now by default). CheckoutInvalid
     says why it cannot be bought (selectors.addon_refusal): the edition is too small or already
-    includes it, the base is not paid, the organization already has it, the period is over."""
+    includes it, the base is not paid, the organization already has it, the period is over.
+    `discount_bp`: a partner's discount (by default the subscription's own rate)."""
     refusal = addon_refusal(subscription=subscription, addon=addon)
     if refusal:
         raise CheckoutInvalid(refusal)
     now = at or timezone.now()
-    account = BillingAccount.objects.filter(organization_id=subscription.organization_id).first()
+    if discount_bp is None:
+        discount_bp = subscription.billed_to_discount_bp if subscription.billed_to_id else 0
+    payer_id = subscription.billed_to_id or subscription.organization_id
+    account = BillingAccount.objects.filter(organization_id=payer_id).first()
     collection = (
         BillingAccount.Collection.INVOICE
-        if account is not None and account.collection_method == BillingAccount.Collection.INVOICE
+        if subscription.purchase_order_number
+        or (account is not None and account.collection_method == BillingAccount.Collection.INVOICE)
         else BillingAccount.Collection.CARD
     )
     if addon.pricing == AddOn.Pricing.ONE_OFF:
         amount = addon_unit_price(addon, subscription.interval)
+        discount = discount_minor(amount, discount_bp)
         period_end = now + timedelta(days=addon.training_valid_days)
         return AddOnQuote(
             addon=addon,
@@ -124,7 +141,9 @@ def addon_quote(*, subscription: Subscription, addon: AddOn, at: datetime | None
             renewal_amount_minor=None,
             interval=subscription.interval,
             collection=str(collection),
-            token=quote_token_make(kind="addon", subscription=subscription, detail=addon.code, at=now, total_minor=amount),
+            token=quote_token_make(kind="addon", subscription=subscription, detail=addon.code, at=now, total_minor=amount - discount),
+            discount_bp=discount_bp,
+            discount_minor=discount,
         )
     seconds_left = int((subscription.current_period_end - now).total_seconds())
     if seconds_left <= 0:
@@ -137,7 +156,10 @@ def addon_quote(*, subscription: Subscription, addon: AddOn, at: datetime | None
         seconds_in_period=period_seconds(subscription.current_period_start, subscription.interval),
     )
     renewal_quantity = addon_quantity(addon, seat_limit=subscription.pending_seat_limit or subscription.seat_limit)
+    discount = discount_minor(amount, discount_bp)
     return AddOnQuote(
+        discount_bp=discount_bp,
+        discount_minor=discount,
         addon=addon,
         subscription=subscription,
         quantity=quantity,
@@ -151,20 +173,27 @@ def addon_quote(*, subscription: Subscription, addon: AddOn, at: datetime | None
         renewal_quantity=renewal_quantity,
         interval=subscription.interval,
         collection=str(collection),
-        token=quote_token_make(kind="addon", subscription=subscription, detail=addon.code, at=now, total_minor=amount),
+        token=quote_token_make(kind="addon", subscription=subscription, detail=addon.code, at=now, total_minor=amount - discount),
     )
 
 
 def _subscription_lock(subscription: Subscription) -> Subscription:
     return (
         Subscription.objects.select_for_update(of=("self",))
-        .select_related("organization", "product", "edition", "pending_edition")
+        .select_related("organization", "product", "edition", "pending_edition", "billed_to")
         .get(pk=subscription.pk)
     )
 
 
 def addon_buy(
-    *, subscription: Subscription, addon: AddOn, actor: User, request_key: str, quote_token: str | None = None
+    *,
+    subscription: Subscription,
+    addon: AddOn,
+    actor: User,
+    request_key: str,
+    quote_token: str | None = None,
+    on_behalf: Organization | None = None,
+    discount_bp: int | None = None,
 ) -> Invoice:
     """Buy `addon` on `subscription` (its base): an add-on invoice of one line naming it.
 
@@ -180,9 +209,14 @@ def addon_buy(
     Invariant: one request key, one invoice and one charge (a double click returns the first
     invoice); a second purchase of the same add-on while one is being charged returns that one.
     Locks: organization, then subscription.
+
+    The payer pays: `on_behalf`, the partner the base is billed to (the actor one of its
+    admins), at `discount_bp` (by default the subscription's rate), by its card or on its
+    purchase-order terms; the invoice is billed to it. A base billed to a partner refuses its
+    own organization's admins (ManagedByPayer).
     """
     organization = subscription.organization
-    admin_membership_require(organization=organization, user=actor, doing="manage billing")
+    payer_require(subscription=subscription, actor=actor, on_behalf=on_behalf)
     if not request_key or len(request_key) > 64:
         raise CheckoutInvalid("The request is missing its key; reload the page and try again.")
     with transaction.atomic():
@@ -194,6 +228,7 @@ def addon_buy(
             return existing
         subscription = _subscription_lock(subscription)
         subscription.organization = organization
+        payer_require(subscription=subscription, actor=actor, on_behalf=on_behalf)
         # One purchase of an add-on at a time: another being charged is this one, asked again.
         unpaid = list(
             Invoice.objects.select_for_update()
@@ -203,8 +238,9 @@ def addon_buy(
         for invoice in unpaid:
             if invoice.payments.filter(status__in=Payment.LIVE).exists():
                 return invoice
-        account = billing_account_of(organization)
-        purchase_order = account.collection_method == BillingAccount.Collection.INVOICE
+        collection = payer_collection(subscription, kind=Invoice.Kind.ADDON)
+        account = collection.account
+        purchase_order = collection.purchase_order
         if not purchase_order and not account.has_card:
             raise NoCardOnFile(
                 f"Add a card first ({settings.SITE_URL}{reverse('card_update')}), then buy {addon.name}."
@@ -212,8 +248,8 @@ def addon_buy(
         at, shown_total = None, None
         if quote_token is not None:
             at, shown_total = quote_token_read(token=quote_token, kind="addon", subscription=subscription, detail=addon.code)
-        quote = addon_quote(subscription=subscription, addon=addon, at=at)
-        if shown_total is not None and quote.amount_minor != shown_total:
+        quote = addon_quote(subscription=subscription, addon=addon, at=at, discount_bp=discount_bp)
+        if shown_total is not None and quote.total_minor != shown_total:
             raise CheckoutInvalid(PRICE_CHANGED)
         if quote.amount_minor == 0:
             raise CheckoutInvalid(f"The period ends now; add {addon.name} once {subscription.product.name} has renewed.")
@@ -235,13 +271,16 @@ def addon_buy(
             description=quote.description,
             request_key=request_key,
             addon=addon,
+            lines=discount_lines(quote.discount_minor, quote.discount_bp),
+            bill_to=subscription.billed_to,
+            discount_bp=quote.discount_bp,
         )
         if not purchase_order:
             payment_start(invoice=invoice, account=account, actor=actor)
             return invoice
         invoice.collection_method = BillingAccount.Collection.INVOICE
-        invoice.po_number = account.po_number
-        invoice.due_at = timezone.now() + timedelta(days=account.net_terms_days)
+        invoice.po_number = collection.po_number
+        invoice.due_at = timezone.now() + timedelta(days=collection.net_terms_days)
         invoice.save(update_fields=["collection_method", "po_number", "due_at"])
         # Net terms: granted now, paid by transfer within them.
         addon_invoice_apply(invoice=invoice, actor=actor)
@@ -258,8 +297,8 @@ def addon_buy(
             },
         )
         billing_email_admins(
-            organization=organization,
-            subject=f"Invoice {invoice.number} for {addon.name}",
+            organization=subscription.billed_to or organization,
+            subject=f"Invoice {invoice.number} for {addon.name}" + (f" ({organization.name})" if subscription.billed_to_id else ""),
             body=(
                 f"{addon.name} is added to {subscription.product.name}. Invoice {invoice.number} "
                 f"(PO {invoice.po_number or '-'}) for {money(invoice.total_minor, invoice.currency)} is due on "
@@ -269,15 +308,18 @@ def addon_buy(
         return invoice
 
 
-def addon_trial_start(*, subscription: Subscription, addon: AddOn, actor: User) -> AddOnSubscription:
+def addon_trial_start(
+    *, subscription: Subscription, addon: AddOn, actor: User, on_behalf: Organization | None = None
+) -> AddOnSubscription:
     """Try `addon` free on `subscription` for its trial_days: no card, nothing charged, ever;
     at the trial end it is removed (lifecycle) unless it was bought meanwhile.
 
     Invariant: one trial per organization and add-on (trial_started_at kept for good), on a
     trialing or paid base that meets its smallest edition; one live add-on per base (a database
-    constraint). Locks: organization, then subscription.
+    constraint). Locks: organization, then subscription. A base billed to a partner: the
+    partner's admins start it (`on_behalf`), not the organization's (ManagedByPayer).
     """
-    admin_membership_require(organization=subscription.organization, user=actor, doing="manage billing")
+    payer_require(subscription=subscription, actor=actor, on_behalf=on_behalf)
     with transaction.atomic():
         organization = organization_lock(subscription.organization)
         subscription = _subscription_lock(subscription)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -27,6 +28,7 @@ from .. import gateway
 from ..exceptions import (
     CardDeclined,
     CheckoutInvalid,
+    ManagedByPayer,
     StripeObjectMissing,
     WebhookNotOurs,
 )
@@ -179,6 +181,83 @@ def payer_account_of(subscription: Subscription) -> BillingAccount:
     return billing_account_of(payer_of(subscription))
 
 
+def managed_by_sentence(subscription: Subscription) -> str:
+    """"Tracker is managed by Northwind Partners: ask them from the billing page." """
+    return f"{subscription.product.name} is managed by {subscription.billed_to.name}: ask them from the billing page."
+
+
+def payer_require(
+    *,
+    subscription: Subscription,
+    actor: User,
+    on_behalf: Organization | None,
+    doing: str = "manage billing",
+    interval: str | None = None,
+    may_become_payer: bool = False,
+) -> Organization:
+    """Who pays for a change of `subscription` that `actor` asks for, or why they may not.
+
+    Without `on_behalf` the actor is an admin of the subscription's organization, and a
+    subscription billed to another organization (a partner) refuses with ManagedByPayer: buying,
+    seats, editions and add-ons are the payer's to do (cancel and keep are not). With `on_behalf`
+    the actor is an admin of that organization (never of the customer's, which it cannot see)
+    and the subscription is billed to it, or, when `may_become_payer` (checkout, a trial, a
+    quote), billed to nobody yet. PARTNER_ANNUAL_ONLY: what a payer buys is annual (`interval`,
+    or the subscription's own).
+    """
+    if on_behalf is None:
+        admin_membership_require(organization=subscription.organization, user=actor, doing=doing)
+        if subscription.billed_to_id:
+            raise ManagedByPayer(managed_by_sentence(subscription))
+        return subscription.organization
+    admin_membership_require(organization=on_behalf, user=actor, doing=doing)
+    if on_behalf.pk == subscription.organization_id:
+        raise CheckoutInvalid(f"{on_behalf.name} cannot buy on its own behalf: use its billing page.")
+    if subscription.billed_to_id != on_behalf.pk and not (may_become_payer and subscription.billed_to_id is None):
+        raise ManagedByPayer(
+            f"{subscription.product.name} of {subscription.organization.name} is not billed to {on_behalf.name}."
+        )
+    partner_interval_require(interval=interval if interval is not None else subscription.interval)
+    return on_behalf
+
+
+def partner_interval_require(*, interval: str) -> None:
+    """PARTNER_ANNUAL_ONLY: a subscription a partner buys or changes is billed a year at a time."""
+    if settings.PARTNER_ANNUAL_ONLY and interval and interval != Subscription.Interval.YEAR:
+        raise CheckoutInvalid(
+            "Subscriptions managed by a partner are billed annually (our partner rule): choose annual billing."
+        )
+
+
+@dataclass(frozen=True)
+class PayerCollection:
+    """How a charge of a subscription is collected: the payer's billing account (payer_of), and
+    either its card on file or a purchase order with its number and net terms."""
+
+    account: BillingAccount
+    purchase_order: bool
+    po_number: str
+    net_terms_days: int
+
+
+def payer_collection(subscription: Subscription, *, kind: str) -> PayerCollection:
+    """How an invoice of `kind` (Invoice.Kind) for `subscription` is collected.
+
+    A subscription bought against a purchase order (`purchase_order_number`, a quote accepted
+    with one) is invoiced on QUOTE_PO_NET_TERMS_DAYS net terms quoting it, whatever it is. A
+    subscription billed to a partner follows the partner's account: its purchase-order terms
+    for every charge when it has them, its card otherwise. The organization's own account puts
+    renewals and add-ons on its purchase-order terms when it has them (docs/billing.md); its
+    checkout, seats and upgrades are paid by card."""
+    account = payer_account_of(subscription)
+    if subscription.purchase_order_number:
+        return PayerCollection(account, True, subscription.purchase_order_number, settings.QUOTE_PO_NET_TERMS_DAYS)
+    on_terms = account.collection_method == BillingAccount.Collection.INVOICE
+    if on_terms and (subscription.billed_to_id or kind in ("renewal", "addon")):
+        return PayerCollection(account, True, account.po_number, account.net_terms_days)
+    return PayerCollection(account, False, "", 0)
+
+
 def customer_details(account: BillingAccount) -> str:
     """What an invoice says under "Billed to": legal name, address and tax ID."""
     lines = [account.legal_name or account.organization.name]
@@ -283,3 +362,10 @@ def payment_terms_request(*, organization: Organization, actor: User, po_number:
             )
         )
     return account
+
+
+def staff_email(*, subject: str, body: str) -> None:
+    """An email to every active staff user (what finance must do by hand), after commit."""
+    staff = sorted(User.objects.filter(is_staff=True, is_active=True).values_list("email", flat=True))
+    if staff:
+        mail_queue(EmailMessage(subject=f"[{settings.SITE_NAME}] {subject}", body=body, to=staff))

@@ -9,8 +9,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
-from accounts.selectors import admin_membership_require
+from accounts.models import Organization, User
 from accounts.services import organization_lock, seats_in_use
 from catalog.models import Edition
 
@@ -24,12 +23,13 @@ from ..models import (
     Subscription,
 )
 from ..pricing import (
+    discount_minor,
     period_end_after,
     prorate,
     unit_price,
 )
-from .billing_account import billing_account_of
-from .invoices import invoice_issue, owed_for_time_used
+from .billing_account import billing_account_of, payer_require
+from .invoices import discount_lines, invoice_issue, owed_for_time_used
 from .payments import payment_start
 
 
@@ -45,6 +45,13 @@ class Quote:
     currency: str
     period_start: datetime
     period_end: datetime
+    discount_bp: int = 0
+    discount_minor: int = 0
+
+    @property
+    def total_minor(self) -> int:
+        """What is charged: the amount less the partner's discount."""
+        return self.amount_minor - self.discount_minor
 
     @property
     def prorated(self) -> bool:
@@ -52,8 +59,11 @@ class Quote:
         return self.amount_minor != self.unit_amount_minor * self.seats
 
 
-def checkout_quote(*, subscription: Subscription, edition: Edition, seats: int, interval: str) -> Quote:
-    """Price `seats` seats of `edition` for one billing period starting now.
+def checkout_quote(
+    *, subscription: Subscription, edition: Edition, seats: int, interval: str, discount_bp: int = 0
+) -> Quote:
+    """Price `seats` seats of `edition` for one billing period starting now; with
+    `discount_bp` (a partner buying), `discount_minor` is taken off (`total_minor`).
 
     Raises CheckoutInvalid naming what is wrong: another product's edition, a free edition,
     fewer seats than the organization uses, more than the edition allows, an unknown interval.
@@ -90,17 +100,30 @@ def checkout_quote(*, subscription: Subscription, edition: Edition, seats: int, 
         .first()
     )
     if anchor is None:
-        return Quote(edition, seats, interval, unit, unit * seats, edition.currency, start, full_end)
+        return Quote(
+            edition, seats, interval, unit, unit * seats, edition.currency, start, full_end,
+            discount_bp, discount_minor(unit * seats, discount_bp),
+        )
     amount = prorate(
         full_amount_minor=unit * seats,
         seconds_left=int((anchor.current_period_end - start).total_seconds()),
         seconds_in_period=int((full_end - start).total_seconds()),
     )
-    return Quote(edition, seats, interval, unit, amount, edition.currency, start, anchor.current_period_end)
+    return Quote(
+        edition, seats, interval, unit, amount, edition.currency, start, anchor.current_period_end,
+        discount_bp, discount_minor(amount, discount_bp),
+    )
 
 
 def subscription_checkout(
-    *, subscription: Subscription, actor: User, edition: Edition, seats: int, interval: str
+    *,
+    subscription: Subscription,
+    actor: User,
+    edition: Edition,
+    seats: int,
+    interval: str,
+    on_behalf: Organization | None = None,
+    discount_bp: int = 0,
 ) -> Payment:
     """Turn a trial (or the Free edition, or a suspended subscription) into a paid one.
 
@@ -108,14 +131,26 @@ def subscription_checkout(
     the card on file off-session. A double click finds the payment already in flight and
     returns it: one invoice, one charge. After a declined card the same invoice is retried.
     Locks: organization, then subscription (the order every seat change uses).
+
+    `on_behalf` (a partner buying for its customer; the actor is one of its admins): the
+    invoice is billed to it, at `discount_bp` off (a line of its own), charged to its card, and
+    paying it makes the subscription billed to it (annual only, PARTNER_ANNUAL_ONLY). Without
+    it, a subscription billed to a partner is refused (ManagedByPayer).
     """
     organization = subscription.organization
-    admin_membership_require(organization=organization, user=actor, doing="manage billing")
+    payer_require(
+        subscription=subscription, actor=actor, on_behalf=on_behalf, interval=interval, may_become_payer=True
+    )
+    if on_behalf is None:
+        discount_bp = 0
     with transaction.atomic():
         organization = organization_lock(organization)
         subscription = Subscription.objects.select_for_update().select_related("product").get(pk=subscription.pk)
         subscription.organization = organization
-        account = billing_account_of(organization)
+        payer_require(
+            subscription=subscription, actor=actor, on_behalf=on_behalf, interval=interval, may_become_payer=True
+        )
+        account = billing_account_of(on_behalf or organization)
         if not account.has_card:
             raise NoCardOnFile("Add a card before paying.")
         live = (
@@ -135,7 +170,7 @@ def subscription_checkout(
                 f"Invoice {owed.number} for a period {subscription.product.name} was used is not paid yet; once it is "
                 "paid (against its purchase order), the subscription is active again."
             )
-        quote = checkout_quote(subscription=subscription, edition=edition, seats=seats, interval=interval)
+        quote = checkout_quote(subscription=subscription, edition=edition, seats=seats, interval=interval, discount_bp=discount_bp)
         invoice = (
             Invoice.objects.filter(
                 subscription=subscription,
@@ -144,7 +179,8 @@ def subscription_checkout(
                 target_edition=edition,
                 target_seats=seats,
                 target_interval=interval,
-                total_minor=quote.amount_minor,
+                total_minor=quote.total_minor,
+                bill_to=on_behalf,
             )
             .order_by("-issued_at")
             .first()
@@ -169,5 +205,8 @@ def subscription_checkout(
                     f"{edition}, {seats} seat{'s' if seats != 1 else ''}, "
                     f"{'monthly' if interval == Subscription.Interval.MONTH else 'annual'}"
                 ),
+                lines=discount_lines(quote.discount_minor, discount_bp),
+                bill_to=on_behalf,
+                discount_bp=discount_bp,
             )
         return payment_start(invoice=invoice, account=account, actor=actor)

@@ -27,17 +27,27 @@ from .. import tasks
 from ..documents import document_pdf, invoice_document
 from ..entitlements import entitlements_invalidate
 from ..exceptions import CheckoutInvalid
-from ..formats import day, seats_text
+from ..formats import day, seats_text, span
 from ..models import (
+    AddOnSubscription,
     BillingAccount,
+    CreditNote,
     Invoice,
     InvoiceLine,
     InvoiceSequence,
     Payment,
     Subscription,
 )
-from .billing_account import billing_account_of, billing_email_recipients, customer_details
+from ..pricing import discount_description
+from .billing_account import (
+    billing_account_of,
+    billing_email_admins,
+    billing_email_recipients,
+    customer_details,
+    staff_email,
+)
 from .grants import addon_grants_changed_if_any, addon_invoice_apply, addons_follow_edition
+from .refunds import RefundInvalid, credit_note_number, payment_refundable_minor, refund_request
 
 
 def _invoice_number() -> str:
@@ -72,6 +82,14 @@ class ChargeLine:
     period_end: datetime | None = None
 
 
+def discount_lines(amount_minor: int, discount_bp: int) -> list[ChargeLine]:
+    """The payer's discount as an invoice line of its own (negative), or none:
+    "Partner discount (Gold, 15 %)". `amount_minor` is what it takes off (pricing.discount_minor)."""
+    if amount_minor <= 0 or discount_bp <= 0:
+        return []
+    return [ChargeLine(description=discount_description(discount_bp), quantity=1, unit_amount_minor=-amount_minor, amount_minor=-amount_minor)]
+
+
 def invoice_issue(
     *,
     organization: Organization,
@@ -92,6 +110,7 @@ def invoice_issue(
     addon: AddOn | None = None,
     lines: Sequence[ChargeLine] = (),
     bill_to: Organization | None = None,
+    discount_bp: int = 0,
 ) -> Invoice:
     """Issue a numbered invoice: its first line, then `lines` (one per add-on of a renewal or
     of added seats, each naming its add-on), and a credit line when given. Call inside the
@@ -100,7 +119,9 @@ def invoice_issue(
     `addon`: an add-on invoice (kind addon) buys it; its first line names it too.
 
     `bill_to`: the organization that pays when not `organization` (a partner paying for its
-    customer, the licensee): the invoice is made out to it and names the licensee beside it."""
+    customer, the licensee): the invoice is made out to it and names the licensee beside it.
+    `discount_bp`: the payer's discount its lines were priced at (the discount is a line of its
+    own among `lines`); paying a conversion makes it the subscription's."""
     total = amount_minor + sum(line.amount_minor for line in lines) - (credit.amount_minor if credit else 0)
     if total < 0:
         raise CheckoutInvalid("The credit is larger than the charge; nothing to invoice.")
@@ -126,6 +147,7 @@ def invoice_issue(
         seats_delta=seats_delta,
         request_key=request_key,
         addon=addon,
+        discount_bp=discount_bp if bill_to is not None and bill_to.pk != organization.pk else 0,
     )
     InvoiceLine.objects.create(
         invoice=invoice,
@@ -187,6 +209,8 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
         # payment, however many of the webhook, the worker and staff see it paid.
         enqueue_on_commit(tasks.invoice_receipt_send, invoice.pk)
     subscription = Subscription.objects.select_for_update().select_related("edition").get(pk=invoice.subscription_id)
+    if invoice.kind in GRANTED_ON_TERMS and invoice.collection_method == BillingAccount.Collection.INVOICE:
+        return invoice  # granted when it was issued (invoice_grant_on_terms): paying it changes nothing more
     if invoice.kind == Invoice.Kind.RENEWAL:
         # A debt paid after the subscription ended (a purchase order paid late) starts nothing again.
         if subscription.status != Subscription.Status.CANCELED:
@@ -267,6 +291,18 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
             },
         )
         return invoice
+    if invoice.kind == Invoice.Kind.TAKEOVER:
+        payer_take_over_apply(invoice=invoice, subscription=subscription, actor=payment.created_by if payment else None)
+        return invoice
+    conversion_apply(invoice=invoice, subscription=subscription, actor=payment.created_by if payment else None)
+    return invoice
+
+
+def conversion_apply(*, invoice: Invoice, subscription: Subscription, actor: User | None) -> Subscription:
+    """What a conversion invoice buys: the edition, seats, interval and period it names, status
+    active, and its payer: billed to `invoice.bill_to` at its discount (a partner's purchase),
+    or to the organization itself. The add-ons its lines name become active (a quote that
+    bought them). Call with the organization, the subscription and the invoice locked."""
     previous = subscription.status
     subscription.edition = invoice.target_edition
     subscription.seat_limit = invoice.target_seats
@@ -276,12 +312,21 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
     subscription.suspended_at = None
     subscription.current_period_start = invoice.period_start
     subscription.current_period_end = invoice.period_end
+    subscription.billed_to_id = invoice.bill_to_id
+    subscription.billed_to_discount_bp = invoice.discount_bp if invoice.bill_to_id else 0
+    subscription.billed_to_ends_at_renewal = False
+    if invoice.collection_method != BillingAccount.Collection.INVOICE:
+        subscription.purchase_order_number = ""  # paid by card: its renewals are charged to the card
     subscription.save()
+    for addon in AddOn.objects.filter(pk__in=invoice.lines.exclude(addon=None).values("addon")):
+        if addon.pricing != AddOn.Pricing.ONE_OFF:
+            addon_line_grant(invoice=invoice, addon=addon, actor=actor)
     if previous == Subscription.Status.SUSPENDED:
         addon_grants_changed_if_any(subscription=subscription)
+    entitlements_invalidate(organization_id=invoice.organization_id)
     event_record(
         name=events.SUBSCRIPTION_PAID,
-        user=payment.created_by if payment else None,
+        user=actor,
         organization=invoice.organization,
         properties={
             "product": subscription.product.code,
@@ -291,9 +336,251 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
             "amount_minor": invoice.total_minor,
             "currency": invoice.currency,
             "from_status": previous,
+            "billed_to_partner": bool(invoice.bill_to_id),
         },
     )
-    return invoice
+    return subscription
+
+
+def addon_line_grant(*, invoice: Invoice, addon: AddOn, actor: User | None) -> None:
+    """An add-on bought on a line of a conversion invoice (a quote): active on the base."""
+    live = (
+        AddOnSubscription.objects.select_for_update(of=("self",))
+        .filter(subscription_id=invoice.subscription_id, addon=addon, status__in=AddOnSubscription.LIVE_STATUSES)
+        .first()
+    )
+    if live is None:
+        AddOnSubscription.objects.create(
+            organization_id=invoice.organization_id,
+            subscription_id=invoice.subscription_id,
+            addon=addon,
+            status=AddOnSubscription.Status.ACTIVE,
+            started_by=actor,
+        )
+    elif live.status != AddOnSubscription.Status.ACTIVE:
+        live.status = AddOnSubscription.Status.ACTIVE
+        live.trial_ends_at = None
+        live.suspended_at = None
+        live.save(update_fields=["status", "trial_ends_at", "suspended_at", "updated_at"])
+
+
+def invoice_grant_on_terms(*, invoice: Invoice, actor: User | None) -> None:
+    """A purchase-order invoice grants what it buys when it is issued (net terms: the customer
+    has it while the invoice is being paid); paying it by transfer later changes nothing more
+    (invoice_mark_paid). Call with the organization, the subscription and the invoice locked."""
+    subscription = Subscription.objects.select_for_update().select_related("edition", "product").get(pk=invoice.subscription_id)
+    if invoice.kind == Invoice.Kind.CONVERSION:
+        conversion_apply(invoice=invoice, subscription=subscription, actor=actor)
+    elif invoice.kind == Invoice.Kind.SEATS:
+        Subscription.objects.filter(pk=subscription.pk).update(seat_limit=F("seat_limit") + invoice.seats_delta)
+        entitlements_invalidate(organization_id=invoice.organization_id)
+        event_record(
+            name=events.SEATS_ADDED,
+            user=actor,
+            organization=invoice.organization,
+            properties={
+                "product": subscription.product.code,
+                "seats_added": invoice.seats_delta,
+                "amount_minor": invoice.total_minor,
+                "currency": invoice.currency,
+                "collection": "invoice",
+            },
+        )
+    elif invoice.kind == Invoice.Kind.UPGRADE:
+        previous_edition = subscription.edition.code
+        subscription.edition = invoice.target_edition
+        subscription.pending_edition = None
+        subscription.save()
+        addons_follow_edition(subscription=subscription)
+        entitlements_invalidate(organization_id=invoice.organization_id)
+        event_record(
+            name=events.EDITION_CHANGED,
+            user=actor,
+            organization=invoice.organization,
+            properties={
+                "product": subscription.product.code,
+                "from": previous_edition,
+                "to": invoice.target_edition.code,
+                "amount_minor": invoice.total_minor,
+                "currency": invoice.currency,
+                "collection": "invoice",
+            },
+        )
+    elif invoice.kind == Invoice.Kind.ADDON:
+        addon_invoice_apply(invoice=invoice, actor=actor)
+    elif invoice.kind == Invoice.Kind.TAKEOVER:
+        payer_take_over_apply(invoice=invoice, subscription=subscription, actor=actor)
+
+
+GRANTED_ON_TERMS = (Invoice.Kind.CONVERSION, Invoice.Kind.SEATS, Invoice.Kind.UPGRADE, Invoice.Kind.TAKEOVER)
+
+
+# Taking a partner's subscription over now -----------------------------------------------------
+
+
+def payer_take_over_apply(*, invoice: Invoice, subscription: Subscription, actor: User | None) -> None:
+    """The licensee paid (or owes on its purchase order) the rest of the current term at list
+    price: the subscription is its own from now on (billed_to cleared, same period end), and the
+    partner that paid for the term is credited its unused days at what it paid (payer_credit_unused).
+    Applied once; a subscription no longer billed to anyone (taken over already) changes nothing."""
+    partner_id = subscription.billed_to_id
+    if partner_id is None:
+        return
+    subscription.billed_to = None
+    subscription.billed_to_discount_bp = 0
+    subscription.billed_to_ends_at_renewal = False
+    subscription.purchase_order_number = ""  # the partner's purchase order, if any, is not the organization's
+    subscription.save()
+    entitlements_invalidate(organization_id=invoice.organization_id)
+    payer_credit_unused(subscription=subscription, payer=Organization.objects.get(pk=partner_id), at=invoice.period_start, actor=actor)
+    event_record(
+        name=events.SUBSCRIPTION_PAID,
+        user=actor,
+        organization=invoice.organization,
+        properties={
+            "product": subscription.product.code,
+            "edition": subscription.edition.code,
+            "seats": subscription.seat_limit,
+            "interval": subscription.interval,
+            "amount_minor": invoice.total_minor,
+            "currency": invoice.currency,
+            "from_status": subscription.status,
+            "taken_over_from_partner": True,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class PayerCredit:
+    """What a partner gets back for one of its invoices when its customer took over: `kind` is
+    "refund" (card: a partial refund, a credit note), "reissued" (an open purchase order: voided,
+    `replacement` billed for the used days) or "transfer" (paid by transfer: a credit note staff
+    pay back)."""
+
+    invoice: Invoice
+    amount_minor: int
+    kind: str
+    replacement: Invoice | None = None
+
+
+def payer_unused_minor(invoice: Invoice, *, at: datetime) -> int:
+    """The unused part of what `invoice` charged for its period, from `at` to the period's end:
+    total x seconds left / seconds of the invoice's period, rounded half up."""
+    seconds = int((invoice.period_end - invoice.period_start).total_seconds())
+    left = int((invoice.period_end - max(at, invoice.period_start)).total_seconds())
+    if seconds <= 0 or left <= 0:
+        return 0
+    return (invoice.total_minor * min(left, seconds) * 2 + seconds) // (2 * seconds)
+
+
+def payer_credit_unused(*, subscription: Subscription, payer: Organization, at: datetime, actor: User | None) -> list[PayerCredit]:
+    """Credit `payer` the days it paid for after `at` on `subscription`: each of its invoices
+    billed for the current term (the term itself, seats, upgrades, add-ons) that is paid or
+    open. A card payment is refunded in part (refund_request: a pending credit note, refunded by
+    the worker, numbered once Stripe refunds). An open purchase-order invoice is voided and
+    replaced by one for the used days only (numbered, billed to the payer). One already paid by
+    transfer gets an issued credit note (source transfer) for staff to pay back; staff are told.
+    The payer's admins are emailed what comes back. Call with the organization and the
+    subscription locked."""
+    credits: list[PayerCredit] = []
+    invoices = (
+        Invoice.objects.select_for_update()
+        .filter(subscription=subscription, bill_to=payer, period_end__gt=at, status__in=(Invoice.Status.OPEN, Invoice.Status.PAID))
+        .exclude(kind=Invoice.Kind.TAKEOVER)
+        .exclude(addon__pricing=AddOn.Pricing.ONE_OFF)  # training credits are the partner's to use
+        .order_by("issued_at", "pk")
+    )
+    for paid in invoices:
+        unused = payer_unused_minor(paid, at=at)
+        if unused <= 0:
+            continue
+        reason = f"Unused days from {day(at)} of invoice {paid.number}: {subscription.organization.name} took {subscription.product.name} over"
+        if paid.status == Invoice.Status.OPEN and paid.collection_method == BillingAccount.Collection.INVOICE:
+            paid.status = Invoice.Status.VOID
+            paid.save(update_fields=["status"])
+            used = paid.total_minor - unused
+            replacement = None
+            if used > 0:
+                replacement = invoice_issue(
+                    organization=paid.organization,
+                    subscription=subscription,
+                    kind=paid.kind,
+                    edition=paid.target_edition,
+                    seats=paid.target_seats,
+                    interval=paid.target_interval,
+                    unit_amount_minor=used,
+                    quantity=1,
+                    amount_minor=used,
+                    period_start=paid.period_start,
+                    period_end=at,
+                    description=f"Replaces invoice {paid.number}: {span(paid.period_start, at)} used of {span(paid.period_start, paid.period_end)}",
+                    bill_to=payer,
+                    discount_bp=paid.discount_bp,
+                    addon=paid.addon,
+                )
+                replacement.collection_method = BillingAccount.Collection.INVOICE
+                replacement.po_number = paid.po_number
+                replacement.due_at = paid.due_at
+                replacement.save(update_fields=["collection_method", "po_number", "due_at"])
+            credits.append(PayerCredit(paid, unused, "reissued", replacement))
+            continue
+        if paid.status != Invoice.Status.PAID:
+            continue  # an open card invoice: never charged, voided below by the caller's rules
+        payment = paid.payments.filter(status=Payment.Status.SUCCEEDED).first()
+        if payment is not None and payment.stripe_payment_intent_id:
+            amount = min(unused, payment_refundable_minor(payment))
+            if amount > 0:
+                try:
+                    refund_request(payment=payment, amount_minor=amount, reason=reason[:240], actor=actor)
+                except RefundInvalid:
+                    continue
+                credits.append(PayerCredit(paid, amount, "refund"))
+            continue
+        note = CreditNote.objects.create(
+            organization=paid.organization,
+            invoice=paid,
+            payment=None,
+            number=credit_note_number(),
+            status=CreditNote.Status.ISSUED,
+            source=CreditNote.Source.TRANSFER,
+            currency=paid.currency,
+            amount_minor=unused,
+            reason=reason[:240],
+            created_by=actor,
+            issued_at=timezone.now(),
+        )
+        credits.append(PayerCredit(paid, unused, "transfer"))
+        staff_email(
+            subject=f"Pay back {money(unused, paid.currency)} to {payer.name} (credit note {note.number})",
+            body=(
+                f"{subscription.organization.name} took {subscription.product.name} over from {payer.name} on {day(at)}. "
+                f"{payer.name} paid invoice {paid.number} by transfer; credit note {note.number} gives back "
+                f"{money(unused, paid.currency)} for the unused days. Pay it back by transfer and record it in the admin: "
+                f"{settings.SITE_URL}{reverse('admin:billing_creditnote_change', args=[note.pk])}"
+            ),
+        )
+    if credits:
+        lines = []
+        for credit in credits:
+            if credit.kind == "refund":
+                lines.append(f"- Invoice {credit.invoice.number}: {money(credit.amount_minor, credit.invoice.currency)} refunded to your card.")
+            elif credit.kind == "reissued":
+                replaced = f", replaced by invoice {credit.replacement.number} for the days used ({money(credit.replacement.total_minor, credit.replacement.currency)})" if credit.replacement else ""
+                lines.append(f"- Invoice {credit.invoice.number} is void{replaced}.")
+            else:
+                lines.append(
+                    f"- Invoice {credit.invoice.number}: {money(credit.amount_minor, credit.invoice.currency)} credited; "
+                    "our team pays it back by bank transfer."
+                )
+        billing_email_admins(
+            organization=payer,
+            subject=f"{subscription.organization.name} took over {subscription.product.name}: your credit",
+            body=(
+                f"{subscription.organization.name} now pays for {subscription.product.name} directly, from {day(at)}. "
+                "You are credited the days you paid for after that date:\n\n" + "\n".join(lines)
+            ),
+        )
+    return credits
 
 
 def invoice_mark_paid_by_transfer(*, invoice: Invoice, actor: User) -> Invoice:
@@ -327,7 +614,8 @@ def invoice_receipt_send(*, invoice_id: int) -> bool:
     )
     if invoice is None:
         return False
-    recipients = billing_email_recipients(invoice.organization)
+    payer = invoice.bill_to or invoice.organization
+    recipients = billing_email_recipients(payer)
     if not recipients:
         return False
     product = invoice.subscription.product.name
@@ -346,7 +634,7 @@ def invoice_receipt_send(*, invoice_id: int) -> bool:
         else:
             headline = f"Thank you: {invoice.addon.name} is added to {product} {invoice.target_edition.name}."
     payment = invoice.payments.filter(status=Payment.Status.SUCCEEDED).first()
-    account = BillingAccount.objects.filter(organization=invoice.organization).first()
+    account = BillingAccount.objects.filter(organization=payer).first()
     if payment is None:
         paid_with_short = f"Bank transfer{f' against PO {invoice.po_number}' if invoice.po_number else ''}"
     elif account is not None and account.card_last4:

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -47,11 +48,12 @@ from ..pricing import (
     addon_edition_meets,
     addon_quantity,
     addon_unit_price,
+    discount_minor,
     period_end_after,
     unit_price,
 )
 from ..selectors import addon_price_text
-from .billing_account import billing_account_of, billing_email_admins
+from .billing_account import billing_account_of, billing_email_admins, payer_collection
 from .grants import (
     addon_grants_changed_if_any,
     addon_grants_changed_send,
@@ -59,7 +61,7 @@ from .grants import (
     addon_removal_reason_for_edition,
     addons_end,
 )
-from .invoices import ChargeLine, invoice_issue
+from .invoices import ChargeLine, discount_lines, invoice_issue
 from .payments import payment_start, renewal_payment_failed
 from .subscriptions import subscription_cancel_now
 from .training import training_tick
@@ -239,6 +241,15 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
         subscription.seat_limit = subscription.pending_seat_limit
         subscription.pending_seat_limit = None
     subscription.seat_limit = min(subscription.seat_limit, subscription.edition.seat_limit)
+    if subscription.billed_to_ends_at_renewal:
+        # The partner's billing ended (link ended, or the customer moves to direct billing): from
+        # this renewal the subscription is the organization's own, at list price, on its own
+        # account (card, or its purchase-order terms); the partner's purchase order goes too.
+        report.handled.append(f"payer ended {subscription.public_id}")
+        subscription.billed_to = None
+        subscription.billed_to_discount_bp = 0
+        subscription.billed_to_ends_at_renewal = False
+        subscription.purchase_order_number = ""
     report.addons_ended += _renewal_addons_end(subscription, when=period_start)
     if subscription.edition.is_free:
         subscription.interval = ""
@@ -250,8 +261,11 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
     period_end = period_end_after(period_start, subscription.interval)
     unit = unit_price(subscription.edition, subscription.interval)
     addon_lines = _renewal_addon_lines(subscription, period_start=period_start, period_end=period_end)
-    account = billing_account_of(organization)
-    purchase_order = account.collection_method == BillingAccount.Collection.INVOICE
+    discount_bp = subscription.billed_to_discount_bp if subscription.billed_to_id else 0
+    discount = discount_minor(unit * subscription.seat_limit + sum(line.amount_minor for line in addon_lines), discount_bp)
+    collection = payer_collection(subscription, kind=Invoice.Kind.RENEWAL)
+    account = collection.account
+    purchase_order = collection.purchase_order
     invoice = invoice_issue(
         organization=organization,
         subscription=subscription,
@@ -268,23 +282,26 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
             f"{subscription.edition}, {seats_text(subscription.seat_limit)}, "
             f"{span(period_start, period_end)}"
         ),
-        lines=addon_lines,
+        lines=addon_lines + discount_lines(discount, discount_bp),
+        bill_to=subscription.billed_to,
+        discount_bp=discount_bp,
     )
     subscription.save()
     report.renewals += 1
     report.handled.append(f"renewal {invoice.number}")
     if purchase_order:
         invoice.collection_method = BillingAccount.Collection.INVOICE
-        invoice.po_number = account.po_number
-        invoice.due_at = now + timedelta(days=account.net_terms_days)
+        invoice.po_number = collection.po_number
+        invoice.due_at = now + timedelta(days=collection.net_terms_days)
         invoice.save(update_fields=["collection_method", "po_number", "due_at"])
         # Net terms: the product goes on while the invoice is being paid.
         subscription.current_period_start = period_start
         subscription.current_period_end = period_end
         subscription.save()
+        for_licensee = f" ({organization.name})" if invoice.bill_to_id else ""
         billing_email_admins(
-            organization=organization,
-            subject=f"Invoice {invoice.number} for {subscription.product.name}",
+            organization=invoice.bill_to or organization,
+            subject=f"Invoice {invoice.number} for {subscription.product.name}{for_licensee}",
             body=(
                 f"Invoice {invoice.number} (PO {invoice.po_number or '-'}) for "
                 f"{money(invoice.total_minor, invoice.currency)} is due on {day(invoice.due_at)}. "
@@ -462,11 +479,14 @@ def _dun(subscription: Subscription, now: datetime, report: TickReport) -> None:
             organization=organization,
             properties={"product": subscription.product.code, "invoice": invoice.number, "reason": "unpaid renewal"},
         )
+        if invoice.bill_to_id:
+            _managed_suspension_note(subscription, payer=invoice.bill_to)
         billing_email_admins(
-            organization=organization,
-            subject=f"{subscription.product.name} is suspended",
+            organization=invoice.bill_to or organization,
+            subject=f"{subscription.product.name} is suspended" + (f" for {organization.name}" if invoice.bill_to_id else ""),
             body=(
-                f"Invoice {invoice.number} is still unpaid, so {subscription.product.name} is suspended. "
+                f"Invoice {invoice.number} is still unpaid, so {subscription.product.name}"
+                f"{f' of {organization.name}' if invoice.bill_to_id else ''} is suspended. "
                 f"Pay it to reactivate it at once: {settings.SITE_URL}/billing/"
             ),
         )
@@ -483,14 +503,15 @@ def _dun(subscription: Subscription, now: datetime, report: TickReport) -> None:
     subscription.save()
     report.dunning_retries += 1
     report.handled.append(f"retry {attempt} {invoice.number}")
-    account = billing_account_of(organization)
+    payer = invoice.bill_to or organization  # the renewal's payer: a partner's card pays its invoice
+    account = billing_account_of(payer)
     live = invoice.payments.exclude(status=Payment.Status.FAILED).exists()
     if account.has_card and not live:
         payment_start(invoice=invoice, account=account, actor=None)
     else:
         billing_email_admins(
-            organization=organization,
-            subject=f"Payment needed for {subscription.product.name}",
+            organization=payer,
+            subject=f"Payment needed for {subscription.product.name}" + (f" ({organization.name})" if invoice.bill_to_id else ""),
             body=(
                 f"Invoice {invoice.number} is unpaid. Enter a card and pay it here: "
                 f"{settings.SITE_URL}/billing/card/?invoice={invoice.public_id}"
@@ -537,9 +558,11 @@ def overdue_tick(*, now: datetime, report: TickReport) -> None:
                         },
                     )
                     report.suspended += 1
+                    if invoice.bill_to_id:
+                        _managed_suspension_note(subscription, payer=invoice.bill_to, what=invoice.addon.name)
                     billing_email_admins(
-                        organization=invoice.organization,
-                        subject=f"{invoice.addon.name} is suspended",
+                        organization=invoice.bill_to or invoice.organization,
+                        subject=f"{invoice.addon.name} is suspended" + (f" for {invoice.organization.name}" if invoice.bill_to_id else ""),
                         body=(
                             f"Invoice {invoice.number} (PO {invoice.po_number or '-'}) is overdue, so {invoice.addon.name} "
                             f"is suspended until it is paid. {subscription.product.name} itself goes on as before."
@@ -547,7 +570,10 @@ def overdue_tick(*, now: datetime, report: TickReport) -> None:
                     )
                 continue
             ended = subscription.status in (Subscription.Status.SUSPENDED, Subscription.Status.CANCELED)
-            if days_overdue >= settings.DUNNING_GRACE_DAYS and not ended:
+            # A partner's invoice for a subscription its customer has taken over since is the
+            # partner's debt alone: it is reminded, and never suspends the customer's product.
+            not_theirs_any_more = invoice.bill_to_id is not None and subscription.billed_to_id != invoice.bill_to_id
+            if days_overdue >= settings.DUNNING_GRACE_DAYS and not ended and not not_theirs_any_more:
                 Subscription.objects.filter(pk=subscription.pk).update(
                     status=Subscription.Status.SUSPENDED, suspended_at=now
                 )
@@ -559,24 +585,44 @@ def overdue_tick(*, now: datetime, report: TickReport) -> None:
                     properties={"product": subscription.product.code, "invoice": invoice.number, "reason": "overdue invoice"},
                 )
                 report.suspended += 1
+                if invoice.bill_to_id:
+                    _managed_suspension_note(subscription, payer=invoice.bill_to)
                 billing_email_admins(
-                    organization=invoice.organization,
-                    subject=f"{subscription.product.name} is suspended",
-                    body=f"Invoice {invoice.number} is overdue, so {subscription.product.name} is suspended until it is paid.",
+                    organization=invoice.bill_to or invoice.organization,
+                    subject=f"{subscription.product.name} is suspended" + (f" for {invoice.organization.name}" if invoice.bill_to_id else ""),
+                    body=(
+                        f"Invoice {invoice.number} is overdue, so {subscription.product.name}"
+                        f"{f' of {invoice.organization.name}' if invoice.bill_to_id else ''} is suspended until it is paid."
+                    ),
                 )
             elif invoice.overdue_reminders_sent <= days_overdue // 7 and days_overdue < settings.DUNNING_GRACE_DAYS + 1:
                 invoice.overdue_reminders_sent += 1
                 invoice.save(update_fields=["overdue_reminders_sent"])
                 report.overdue_reminders += 1
                 billing_email_admins(
-                    organization=invoice.organization,
-                    subject=f"Invoice {invoice.number} is overdue",
+                    organization=invoice.bill_to or invoice.organization,
+                    subject=f"Invoice {invoice.number} is overdue" + (f" ({invoice.organization.name})" if invoice.bill_to_id else ""),
                     body=(
                         f"Invoice {invoice.number} (PO {invoice.po_number or '-'}) was due on {day(invoice.due_at)}. "
                         f"{invoice.addon.name if invoice.addon_id else subscription.product.name} will be suspended "
                         "if it stays unpaid."
                     ),
                 )
+
+
+def _managed_suspension_note(subscription: Subscription, *, payer: Organization, what: str = "") -> None:
+    """The licensee's admins hear that their product (or add-on) is suspended because the
+    partner's invoice is unpaid: who to ask, never the partner's amounts."""
+    what = what or subscription.product.name
+    billing_email_admins(
+        organization=subscription.organization,
+        subject=f"{what} is suspended: managed by {payer.name}",
+        body=(
+            f"{what} is managed by {payer.name}, who pays for it. Their invoice for it is unpaid, so {what} is "
+            f"suspended until they pay it. Ask {payer.name} about it from your billing page: "
+            f"{settings.SITE_URL}{reverse('billing')}"
+        ),
+    )
 
 
 def lifecycle_tick(*, now: datetime | None = None) -> TickReport:

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -30,14 +31,15 @@ from ..exceptions import (
     PaymentProcessorUnavailable,
     PaymentSetupInvalid,
 )
+from ..formats import day
 from ..models import (
     BillingAccount,
     Invoice,
     Payment,
     Subscription,
 )
-from .billing_account import billing_account_of, billing_email_admins
-from .invoices import invoice_mark_paid
+from .billing_account import PayerCollection, billing_account_of, billing_email_admins
+from .invoices import invoice_grant_on_terms, invoice_mark_paid
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,35 @@ def payment_start(*, invoice: Invoice, account: BillingAccount, actor: User) -> 
     )
     enqueue_on_commit(tasks.payment_charge, payment.pk)
     return payment
+
+
+def invoice_collect(*, invoice: Invoice, collection: PayerCollection, actor: User | None, what: str) -> Payment | None:
+    """Collect a new invoice as its payer pays (billing_account.payer_collection): by card, a
+    pending payment charged by the worker after commit (NoCardOnFile when the payer has none);
+    on purchase-order terms, the PO number and due date go on the invoice, what it buys is
+    granted at once (invoice_grant_on_terms) and the invoice is emailed to the payer's billing
+    recipients. `what` names the purchase in that email ("12 more seats of Tracker").
+    Call inside the caller's transaction, with the organization and subscription locked."""
+    if not collection.purchase_order:
+        if not collection.account.has_card:
+            raise NoCardOnFile(f"{collection.account.organization.name} has no card on file: add one first.")
+        return payment_start(invoice=invoice, account=collection.account, actor=actor)
+    invoice.collection_method = BillingAccount.Collection.INVOICE
+    invoice.po_number = collection.po_number
+    invoice.due_at = timezone.now() + timedelta(days=collection.net_terms_days)
+    invoice.save(update_fields=["collection_method", "po_number", "due_at"])
+    invoice_grant_on_terms(invoice=invoice, actor=actor)
+    licensee = f" for {invoice.organization.name}" if invoice.bill_to_id else ""
+    billing_email_admins(
+        organization=invoice.bill_to or invoice.organization,
+        subject=f"Invoice {invoice.number}{licensee}: {what}",
+        body=(
+            f"Granted now{licensee}, on purchase-order terms: {what}.\n\n"
+            f"Invoice {invoice.number} (PO {invoice.po_number or '-'}) for {money(invoice.total_minor, invoice.currency)} "
+            f"is due on {day(invoice.due_at)}. View it at {settings.SITE_URL}{reverse('invoice', args=[invoice.public_id])}"
+        ),
+    )
+    return None
 
 
 @dataclass(frozen=True)
@@ -77,7 +108,7 @@ def payment_charge(*, payment_id: int) -> ChargeOutcome:
     with transaction.atomic():
         payment = (
             Payment.objects.select_for_update(of=("self",))
-            .select_related("organization__billing_account", "invoice")
+            .select_related("organization__billing_account", "invoice__bill_to__billing_account")
             .filter(pk=payment_id)
             .first()
         )
@@ -86,7 +117,8 @@ def payment_charge(*, payment_id: int) -> ChargeOutcome:
         payment.status = Payment.Status.PROCESSING
         payment.attempts += 1
         payment.save(update_fields=["status", "attempts", "updated_at"])
-    account = payment.organization.billing_account
+    # The payer's Stripe customer: a partner's card pays for its customer's invoices.
+    account = payment.invoice.bill_to.billing_account if payment.invoice.bill_to_id else payment.organization.billing_account
     key = f"flywheel-payment-{payment.public_id}"
     try:
         existing = None
@@ -199,9 +231,22 @@ def renewal_payment_failed(payment: Payment) -> None:
                 "code": payment.failure_code,
             },
         )
+    if invoice.bill_to_id:
+        # The partner pays: it gets the invoice's email; the customer's admins hear only that
+        # their product is affected, never the partner's amounts.
+        billing_email_admins(
+            organization=subscription.organization,
+            subject=f"{subscription.product.name}: the renewal payment by {invoice.bill_to.name} did not go through",
+            body=(
+                f"{subscription.product.name} is managed by {invoice.bill_to.name}, who pays for it. Their payment for "
+                f"the renewal did not go through; we have told them and will try again. {subscription.product.name} "
+                f"keeps working meanwhile. If it stays unpaid, {subscription.product.name} will be suspended: "
+                f"ask {invoice.bill_to.name} from your billing page, {settings.SITE_URL}{reverse('billing')}"
+            ),
+        )
     billing_email_admins(
-        organization=subscription.organization,
-        subject=f"Payment failed for {subscription.product.name}",
+        organization=invoice.bill_to or subscription.organization,
+        subject=f"Payment failed for {subscription.product.name}" + (f" of {subscription.organization.name}" if invoice.bill_to_id else ""),
         body=(
             f"We could not charge your card for invoice {invoice.number} "
             f"({money(payment.amount_minor, payment.currency)}). {payment.decline_reason}\n\n"
@@ -307,9 +352,10 @@ def invoice_pay_now(*, invoice: Invoice, actor: User) -> Payment:
     Invariant: at most one payment per invoice is in flight or succeeded (a database
     constraint), so a double click returns the payment already under way.
     """
-    admin_membership_require(organization=invoice.organization, user=actor, doing="manage billing")
+    payer = invoice.bill_to or invoice.organization
+    admin_membership_require(organization=payer, user=actor, doing="manage billing")
     with transaction.atomic():
-        organization = organization_lock(invoice.organization)
+        organization_lock(invoice.organization)
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status != Invoice.Status.OPEN:
             raise CheckoutInvalid(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; there is nothing to pay.")
@@ -322,7 +368,7 @@ def invoice_pay_now(*, invoice: Invoice, actor: User) -> Payment:
         live = invoice.payments.exclude(status=Payment.Status.FAILED).first()
         if live is not None:
             return live
-        account = billing_account_of(organization)
+        account = billing_account_of(payer)
         if not account.has_card:
             raise NoCardOnFile("Add a card first.")
         return payment_start(invoice=invoice, account=account, actor=actor)

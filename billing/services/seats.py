@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from accounts.exceptions import SeatLimitReached
 from accounts.models import Organization, User
-from accounts.selectors import admin_membership_require
 from accounts.services import organization_lock, seats_in_use
 from catalog.models import AddOn, Edition
 from common.money import money
@@ -30,15 +29,16 @@ from ..models import (
 from ..pricing import (
     PRICE_CHANGED,
     addon_unit_price,
+    discount_minor,
     period_seconds,
     prorate,
     quote_token_make,
     quote_token_read,
     unit_price,
 )
-from .billing_account import billing_account_of
-from .invoices import ChargeLine, invoice_issue
-from .payments import payment_start
+from .billing_account import payer_collection, payer_require
+from .invoices import ChargeLine, discount_lines, invoice_issue
+from .payments import invoice_collect
 
 
 def seat_limit_enforce(organization: Organization, seats_in_use: int, seats_wanted: int) -> None:
@@ -117,6 +117,10 @@ class SeatsQuote:
     token: str = ""
     seats_amount_minor: int = 0
     addon_lines: tuple[SeatsAddOnLine, ...] = ()
+    # A partner's discount (basis points) and what it takes off the seats and their add-ons;
+    # `amount_minor` is already net of it.
+    discount_bp: int = 0
+    discount_minor: int = 0
 
     @property
     def time_left(self) -> str:
@@ -124,9 +128,12 @@ class SeatsQuote:
         return time_left(self.seconds_left)
 
 
-def seats_quote(*, subscription: Subscription, seats: int, at: datetime | None = None) -> SeatsQuote:
+def seats_quote(
+    *, subscription: Subscription, seats: int, at: datetime | None = None, discount_bp: int | None = None
+) -> SeatsQuote:
     """Price `seats` more seats for the rest of the paid period, as at `at` (now by default);
-    CheckoutInvalid says why not."""
+    CheckoutInvalid says why not. `discount_bp`: the partner's discount (by default the
+    subscription's own, billed_to_discount_bp), a line of its own taken off the total."""
     if subscription.status != Subscription.Status.ACTIVE or not subscription.interval or not subscription.current_period_end:
         raise CheckoutInvalid(f"{subscription.product.name} is not paid for yet: buy it first.")
     if seats < 1:
@@ -166,8 +173,14 @@ def seats_quote(*, subscription: Subscription, seats: int, at: datetime | None =
         .filter(subscription=subscription, status=AddOnSubscription.Status.ACTIVE, addon__pricing=AddOn.Pricing.PER_SEAT)
         .order_by("addon__position", "pk")
     )
-    amount = seats_amount + sum(line.amount_minor for line in addon_lines)
+    gross = seats_amount + sum(line.amount_minor for line in addon_lines)
+    if discount_bp is None:
+        discount_bp = subscription.billed_to_discount_bp if subscription.billed_to_id else 0
+    discount = discount_minor(gross, discount_bp)
+    amount = gross - discount
     return SeatsQuote(
+        discount_bp=discount_bp,
+        discount_minor=discount,
         seats=seats,
         unit_amount_minor=unit,
         amount_minor=amount,
@@ -184,8 +197,15 @@ def seats_quote(*, subscription: Subscription, seats: int, at: datetime | None =
 
 
 def subscription_add_seats(
-    *, subscription: Subscription, actor: User, seats: int, request_key: str, quote_token: str | None = None
-) -> Payment:
+    *,
+    subscription: Subscription,
+    actor: User,
+    seats: int,
+    request_key: str,
+    quote_token: str | None = None,
+    on_behalf: Organization | None = None,
+    discount_bp: int | None = None,
+) -> Payment | Invoice:
     """Add seats to a paid subscription for a prorated charge; they are granted when the
     charge succeeds. Each active per-seat add-on gets one more line on the same invoice, for
     the added seats, prorated the same way.
@@ -196,9 +216,15 @@ def subscription_add_seats(
 
     Invariant: one request key, one invoice and one charge. A double click or a retried
     request (same key) returns the payment it started. Locks: organization, then subscription.
+
+    The payer pays (payer_collection): `on_behalf`, a partner the subscription is billed to,
+    whose admin the actor is, at `discount_bp` (by default the subscription's rate), by its
+    card, or on its purchase-order terms: then the seats are granted at once and the invoice
+    (not a payment) is returned. A subscription billed to a partner refuses the organization's
+    own admins (ManagedByPayer).
     """
     organization = subscription.organization
-    admin_membership_require(organization=organization, user=actor, doing="manage billing")
+    payer_require(subscription=subscription, actor=actor, on_behalf=on_behalf)
     if not request_key or len(request_key) > 64:
         raise CheckoutInvalid("The request is missing its key; reload the page and try again.")
     with transaction.atomic():
@@ -206,16 +232,20 @@ def subscription_add_seats(
         existing = Payment.objects.filter(invoice__organization=organization, invoice__request_key=request_key).order_by("-created_at").first()
         if existing is not None:
             return existing
+        on_terms = Invoice.objects.filter(organization=organization, request_key=request_key, kind=Invoice.Kind.SEATS).first()
+        if on_terms is not None:
+            return on_terms
         subscription = (
-            Subscription.objects.select_for_update(of=("self",)).select_related("product", "edition").get(pk=subscription.pk)
+            Subscription.objects.select_for_update(of=("self",)).select_related("product", "edition", "billed_to").get(pk=subscription.pk)
         )
-        account = billing_account_of(organization)
-        if not account.has_card:
+        payer_require(subscription=subscription, actor=actor, on_behalf=on_behalf)
+        collection = payer_collection(subscription, kind=Invoice.Kind.SEATS)
+        if not collection.purchase_order and not collection.account.has_card:
             raise NoCardOnFile("Add a card before buying seats.")
         at, shown_total = None, None
         if quote_token is not None:
             at, shown_total = quote_token_read(token=quote_token, kind="seats", subscription=subscription, detail=str(seats))
-        quote = seats_quote(subscription=subscription, seats=seats, at=at)
+        quote = seats_quote(subscription=subscription, seats=seats, at=at, discount_bp=discount_bp)
         if shown_total is not None and quote.amount_minor != shown_total:
             raise CheckoutInvalid(PRICE_CHANGED)
         if quote.amount_minor == 0:
@@ -252,14 +282,21 @@ def subscription_add_seats(
                     addon=line.addon,
                 )
                 for line in quote.addon_lines
-            ],
+            ]
+            + discount_lines(quote.discount_minor, quote.discount_bp),
+            bill_to=subscription.billed_to,
+            discount_bp=quote.discount_bp,
         )
-        return payment_start(invoice=invoice, account=account, actor=actor)
+        payment = invoice_collect(invoice=invoice, collection=collection, actor=actor, what=f"{seats_text(seats)} more for {subscription.product.name}")
+        return payment if payment is not None else invoice
 
 
-def subscription_remove_seats(*, subscription: Subscription, actor: User, seats: int) -> Subscription:
-    """Fewer seats from the next renewal; refused below the seats the organization uses."""
-    admin_membership_require(organization=subscription.organization, user=actor, doing="manage billing")
+def subscription_remove_seats(
+    *, subscription: Subscription, actor: User, seats: int, on_behalf: Organization | None = None
+) -> Subscription:
+    """Fewer seats from the next renewal; refused below the seats the organization uses. A
+    subscription billed to a partner: the partner's (`on_behalf`), never its customer's admins."""
+    payer_require(subscription=subscription, actor=actor, on_behalf=on_behalf)
     with transaction.atomic():
         organization = organization_lock(subscription.organization)
         subscription = Subscription.objects.select_for_update(of=("self",)).select_related("product").get(pk=subscription.pk)

@@ -25,6 +25,7 @@ from provisioning.services import environment_request
 from .. import events as billing_events
 from ..exceptions import (
     CheckoutInvalid,
+    ManagedByPayer,
     NoCardOnFile,
     SubscriptionExists,
     TrialNotOffered,
@@ -33,31 +34,55 @@ from ..exceptions import (
 from ..formats import day, seats_text, span, time_left
 from ..models import (
     AddOnSubscription,
+    BillingAccount,
     Invoice,
     Payment,
     Subscription,
 )
 from ..pricing import (
     PRICE_CHANGED,
+    discount_minor,
     period_seconds,
     prorate,
     quote_token_make,
     quote_token_read,
     unit_price,
 )
-from .billing_account import billing_account_of, billing_email_admins
+from .billing_account import billing_email_admins, payer_collection, payer_require
 from .grants import addons_end, addons_follow_edition
-from .invoices import CreditLine, invoice_issue, invoice_mark_paid, owed_for_time_used
-from .payments import invoice_pay_now, payment_start
+from .invoices import (
+    CreditLine,
+    discount_lines,
+    invoice_issue,
+    invoice_mark_paid,
+    owed_for_time_used,
+)
+from .payments import invoice_collect, invoice_pay_now
 
 
-def subscription_start_trial(*, organization: Organization, edition: Edition, actor: User | None) -> Subscription:
+def subscription_start_trial(
+    *,
+    organization: Organization,
+    edition: Edition,
+    actor: User | None,
+    on_behalf: Organization | None = None,
+    discount_bp: int = 0,
+) -> Subscription:
     """Start a product for an organization: a trial of a paid edition, or the Free edition.
 
     Invariant: one live subscription per organization and product (a database constraint),
     never started for an organization that already has more users than the edition allows;
     its environment is requested in the same transaction.
+
+    `on_behalf`: a partner starts it for its customer (the actor is the partner's admin; no
+    money moves): the subscription is billed to the partner, at `discount_bp`, from the start.
     """
+    if on_behalf is not None:
+        if actor is None:
+            raise CheckoutInvalid("A partner's trial needs the partner's admin who starts it.")
+        admin_membership_require(organization=on_behalf, user=actor, doing="start a trial for a customer")
+        if on_behalf.pk == organization.pk:
+            raise CheckoutInvalid(f"{on_behalf.name} cannot start a trial on its own behalf: use its billing page.")
     with transaction.atomic():
         # The organization row is the seat lock (accounts.services): counting seats under it
         # keeps a concurrent invite or join from slipping past this check.
@@ -106,6 +131,8 @@ def subscription_start_trial(*, organization: Organization, edition: Edition, ac
                     trial_started_at=now if trialing else None,
                     suspended_at=now if status == Subscription.Status.SUSPENDED else None,
                     started_by=actor,
+                    billed_to=on_behalf,
+                    billed_to_discount_bp=discount_bp if on_behalf is not None else 0,
                 )
         except IntegrityError:
             raise SubscriptionExists(f"{organization.name} already has {edition.product.name}.") from None
@@ -119,6 +146,7 @@ def subscription_start_trial(*, organization: Organization, edition: Edition, ac
                 "trial_days": edition.trial_days if trialing else 0,
                 "seat_limit": edition.seat_limit,
                 "restarted": trial_used,
+                "by_partner": on_behalf is not None,
             },
         )
         environment_request(
@@ -130,13 +158,22 @@ def subscription_start_trial(*, organization: Organization, edition: Edition, ac
         return subscription
 
 
-def product_try(*, organization: Organization, actor: User, product_code: str, buy: bool = False) -> Subscription:
+def product_try(
+    *,
+    organization: Organization,
+    actor: User,
+    product_code: str,
+    buy: bool = False,
+    on_behalf: Organization | None = None,
+    discount_bp: int = 0,
+) -> Subscription:
     """"Try another product" with one click (the billing page, /app/, the in-product kit): a
     trial of the product's edition to try, inside the same organization.
 
     Invariant: one trial per organization and product. A product whose trial was used (and
     nothing of it is live) is not tried again: TrialSpent says what buying costs and nothing
     is created; with `buy`, it starts suspended, its checkout to be paid (subscription_start_trial).
+    `on_behalf`: a partner's admin starts it for the partner's customer (subscription_start_trial).
     """
     from ..selectors import edition_to_try, trial_spent
 
@@ -149,7 +186,9 @@ def product_try(*, organization: Organization, actor: User, product_code: str, b
             f"{edition.name} costs {money(edition.monthly_price_minor, edition.currency)} per seat a month: "
             "use its Buy button; nothing is charged before you confirm the price."
         )
-    return subscription_start_trial(organization=organization, edition=edition, actor=actor)
+    return subscription_start_trial(
+        organization=organization, edition=edition, actor=actor, on_behalf=on_behalf, discount_bp=discount_bp
+    )
 
 
 def _signup_edition(intent: SignupIntent | None) -> Edition | None:
@@ -207,6 +246,9 @@ class EditionChangeQuote:
     seconds_in_period: int
     token: str
     addons_removed: list[AddOn] = field(default_factory=list)
+    # A partner's discount (basis points) and what it takes off the upgrade's net charge.
+    discount_bp: int = 0
+    discount_minor: int = 0
 
     @property
     def is_upgrade(self) -> bool:
@@ -214,22 +256,26 @@ class EditionChangeQuote:
 
     @property
     def total_minor(self) -> int:
-        return self.charge_minor - self.credit_minor
+        return self.charge_minor - self.credit_minor - self.discount_minor
 
     @property
     def renewal_minor(self) -> int:
-        """What each period costs from the next renewal on, on the new edition."""
-        return self.new_unit_minor * self.seats
+        """What each period costs from the next renewal on, on the new edition (less the
+        partner's discount, if any)."""
+        return self.new_unit_minor * self.seats - discount_minor(self.new_unit_minor * self.seats, self.discount_bp)
 
     @property
     def time_left(self) -> str:
         return time_left(self.seconds_left)
 
 
-def edition_change_quote(*, subscription: Subscription, edition: Edition, at: datetime | None = None) -> EditionChangeQuote:
+def edition_change_quote(
+    *, subscription: Subscription, edition: Edition, at: datetime | None = None, discount_bp: int | None = None
+) -> EditionChangeQuote:
     """Price moving `subscription` to `edition`, as at `at` (now by default). CheckoutInvalid
     says why it cannot be done: another product's edition, not paid for, the same edition, a
-    smaller edition the organization's users do not fit in, a period that has ended."""
+    smaller edition the organization's users do not fit in, a period that has ended.
+    `discount_bp`: a partner's discount off the net charge (by default the subscription's own)."""
     if edition.product_id != subscription.product_id or not edition.is_active:
         raise CheckoutInvalid(f"{edition} is not an edition of {subscription.product.name}.")
     if subscription.status != Subscription.Status.ACTIVE or not subscription.interval or not subscription.current_period_end:
@@ -254,7 +300,12 @@ def edition_change_quote(*, subscription: Subscription, edition: Edition, at: da
     upgrade = edition.rank > subscription.edition.rank
     charge = prorate(full_amount_minor=new_unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period) if upgrade else 0
     credit = prorate(full_amount_minor=old_unit * seats, seconds_left=seconds_left, seconds_in_period=seconds_in_period) if upgrade else 0
-    token = quote_token_make(kind="edition", subscription=subscription, detail=edition.code, at=at, total_minor=charge - credit)
+    if discount_bp is None:
+        discount_bp = subscription.billed_to_discount_bp if subscription.billed_to_id else 0
+    discount = discount_minor(charge - credit, discount_bp)
+    token = quote_token_make(
+        kind="edition", subscription=subscription, detail=edition.code, at=at, total_minor=charge - credit - discount
+    )
     addons_removed = [
         row.addon
         for row in AddOnSubscription.objects.select_related("addon__min_edition")
@@ -278,11 +329,20 @@ def edition_change_quote(*, subscription: Subscription, edition: Edition, at: da
         seconds_in_period=seconds_in_period,
         token=token,
         addons_removed=addons_removed,
+        discount_bp=discount_bp,
+        discount_minor=discount,
     )
 
 
 def subscription_change_edition(
-    *, subscription: Subscription, actor: User, edition: Edition, request_key: str, quote_token: str | None = None
+    *,
+    subscription: Subscription,
+    actor: User,
+    edition: Edition,
+    request_key: str,
+    quote_token: str | None = None,
+    on_behalf: Organization | None = None,
+    discount_bp: int | None = None,
 ) -> Payment | Subscription:
     """Move a paid subscription to another edition of its product.
 
@@ -296,13 +356,19 @@ def subscription_change_edition(
     the total shown, priced at the moment it was shown; it is refused (CheckoutInvalid, nothing
     written) when that moment is over QUOTE_MAX_AGE ago or the price has changed since
     (the seats, the edition or the period moved). One request key, one invoice and one charge.
+
+    The payer pays (payer_collection): `on_behalf`, the partner the subscription is billed to
+    (the actor one of its admins), at `discount_bp` (by default the subscription's rate), by its
+    card or on its purchase-order terms (the upgrade applies at once; the subscription is
+    returned). A subscription billed to a partner refuses its own admins (ManagedByPayer).
     """
-    admin_membership_require(organization=subscription.organization, user=actor, doing="manage billing")
+    payer_require(subscription=subscription, actor=actor, on_behalf=on_behalf)
     with transaction.atomic():
         organization = organization_lock(subscription.organization)
-        subscription = Subscription.objects.select_for_update(of=("self",)).select_related("product", "edition").get(
+        subscription = Subscription.objects.select_for_update(of=("self",)).select_related("product", "edition", "billed_to").get(
             pk=subscription.pk
         )
+        payer_require(subscription=subscription, actor=actor, on_behalf=on_behalf)
         if edition.product_id != subscription.product_id or not edition.is_active:
             raise CheckoutInvalid(f"{edition} is not an edition of {subscription.product.name}.")
         if subscription.status != Subscription.Status.ACTIVE or not subscription.interval:
@@ -330,7 +396,7 @@ def subscription_change_edition(
         unpaid_upgrades = list(
             Invoice.objects.select_for_update().filter(
                 subscription=subscription, kind=Invoice.Kind.UPGRADE, status=Invoice.Status.OPEN
-            )
+            ).exclude(collection_method=BillingAccount.Collection.INVOICE)  # granted on terms already
         )
         for unpaid in unpaid_upgrades:
             live = unpaid.payments.filter(status__in=Payment.LIVE).first()
@@ -341,13 +407,13 @@ def subscription_change_edition(
                     f"The upgrade to {unpaid.target_edition} (invoice {unpaid.number}) is being charged; "
                     "wait for it to finish, then change again."
                 )
-        account = billing_account_of(organization)
-        if not account.has_card:
+        collection = payer_collection(subscription, kind=Invoice.Kind.UPGRADE)
+        if not collection.purchase_order and not collection.account.has_card:
             raise NoCardOnFile("Add a card before upgrading.")
         at, shown_total = None, None
         if quote_token is not None:
             at, shown_total = quote_token_read(token=quote_token, kind="edition", subscription=subscription, detail=edition.code)
-        quote = edition_change_quote(subscription=subscription, edition=edition, at=at)
+        quote = edition_change_quote(subscription=subscription, edition=edition, at=at, discount_bp=discount_bp)
         if shown_total is not None and quote.total_minor != shown_total:
             raise CheckoutInvalid(PRICE_CHANGED)
         for unpaid in unpaid_upgrades:
@@ -382,6 +448,9 @@ def subscription_change_edition(
                 unit_amount_minor=quote.old_unit_minor,
                 amount_minor=quote.credit_minor,
             ),
+            lines=discount_lines(quote.discount_minor, quote.discount_bp),
+            bill_to=subscription.billed_to,
+            discount_bp=quote.discount_bp,
         )
         amount = invoice.total_minor
         subscription.pending_edition = None
@@ -390,7 +459,10 @@ def subscription_change_edition(
         if amount == 0:
             invoice_mark_paid(invoice=invoice, payment=None)
             return subscription
-        return payment_start(invoice=invoice, account=account, actor=actor)
+        payment = invoice_collect(
+            invoice=invoice, collection=collection, actor=actor, what=f"{subscription.product.name} moved to {edition.name}"
+        )
+        return payment if payment is not None else subscription
 
 
 # Cancellation -----------------------------------------------------------------------------------
@@ -540,4 +612,9 @@ def subscription_pay_now(*, subscription: Subscription, actor: User) -> Payment:
     if invoice is None:
         admin_membership_require(organization=subscription.organization, user=actor, doing="manage billing")
         raise CheckoutInvalid("There is nothing to pay.")
+    if invoice.bill_to_id and invoice.bill_to_id != subscription.organization_id:
+        payer = invoice.bill_to
+        if not payer.memberships.filter(user=actor).exists():
+            admin_membership_require(organization=subscription.organization, user=actor, doing="manage billing")
+            raise ManagedByPayer(f"{subscription.product.name} is managed by {payer.name}: they pay this invoice.")
     return invoice_pay_now(invoice=invoice, actor=actor)
