@@ -9,7 +9,7 @@ class NotAPartner(NotFound):
     """The current organization is not an approved, active partner (or the user is not one of
     its people). A NotFound: nobody learns what exists behind a partner page."""
 
-    default_message = "This page is for approved partners. Apply to become one from /partners/apply/."
+    default_message = "This page is for approved partners. Apply to become one from /partner/apply/."
 
 
 class CustomerNotLinked(NotFound):
