@@ -16,7 +16,12 @@ then signs in as each demo role and visits every page:
   the kit's message;
 - hana@hooli.example (admin, purchase-order terms): billing's add-ons, the price page of
   Premium support, the training page;
-- staff@flywheel.localhost: every staff page;
+- the channel partners (partners_demo): partner@northwind.example (Northwind Partners' admin)
+  on its dashboard, its customer Initech's page, buying on its behalf, a quote, the requests
+  inbox and the invite form; ivy@initech.example (Initech's admin) on its home, its partner
+  page, asking the partner, moving to direct billing, ending the partnership and the activity
+  log; dana@acme.example with Northwind's invitation and the directory;
+- staff@flywheel.localhost: every staff page (the partners page too);
 - the dev mailbox and one email.
 
 Each page is written as NN-role-page-WIDTH.png into --out (default var/screenshots/, emptied
@@ -46,7 +51,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 PASSWORD = "flywheel-demo"  # noqa: S105 - the demo accounts' documented password
 PROSPECT_PASSWORD = "plum-Orchard-47-kettle"  # noqa: S105 - a made-up account in a throwaway database
 WIDTHS = {1280: 800, 390: 844}
-DEMO_COMMANDS = ["demo_data", "onboarding_demo", "community_demo", "feedback_demo", "inproduct_demo", "addons_demo", "activity_demo"]
+DEMO_COMMANDS = ["demo_data", "onboarding_demo", "community_demo", "feedback_demo", "inproduct_demo", "addons_demo", "partners_demo", "activity_demo"]
 TIMEOUT_MS = 30_000
 
 # The pictures docs/screenshots/ keeps (README.md shows them): shot name -> file name.
@@ -65,6 +70,14 @@ DOCS = {
     "hana-addon-price-390": "addon-confirm-po-390.png",
     "gina-tracker-trial-ends-1280": "in-product-trial-ends-1280.png",
     "uma-wiki-survey-390": "in-product-survey-390.png",
+    "nora-partner-home-1280": "partner-dashboard-1280.png",
+    "nora-partner-customer-1280": "partner-customer-1280.png",
+    "ivy-partner-1280": "customer-partner-1280.png",
+    "ivy-partner-390": "customer-partner-390.png",
+    "ivy-direct-1280": "customer-direct-1280.png",
+    "ivy-app-390": "customer-managed-app-390.png",
+    "dana-partner-invitation-390": "customer-invitation-390.png",
+    "staff-partners-1280": "staff-partners-1280.png",
 }
 
 
@@ -427,6 +440,42 @@ def admin_addons(camera: Camera, width: int) -> None:
     page.context.close()
 
 
+def partners(camera: Camera, width: int) -> None:
+    """The channel partners' pages on partners_demo's data (docs/partners.md): the partner's
+    side, its linked customer's side, and a customer with an invitation waiting."""
+    page = camera.person(width, "partner@northwind.example")
+    camera.shoot(page, "nora-partner-home", "/partner/")
+    customer = first_href(page, "main a[href^='/partner/customers/']")
+    if customer:
+        camera.shoot(page, "nora-partner-customer", customer)
+        camera.shoot(page, "nora-partner-manage", f"{customer}manage/")
+        camera.shoot(page, "nora-quote-new", f"{customer}quotes/new/")
+    else:
+        camera.failed.append(f"nora-partner-customer-{width}: no customer link on /partner/")
+    camera.shoot(page, "nora-partner-quotes", "/partner/quotes/")
+    quote = first_href(page, "main a[href^='/quotes/']:not([href$='.pdf'])")
+    if quote:
+        camera.shoot(page, "nora-quote", quote)
+    camera.shoot(page, "nora-partner-requests", "/partner/requests/")
+    camera.shoot(page, "nora-partner-invite", "/partner/invite/")
+    page.context.close()
+
+    page = camera.person(width, "ivy@initech.example")
+    camera.shoot(page, "ivy-app", "/app/")
+    camera.shoot(page, "ivy-partner", "/app/partner/")
+    camera.shoot(page, "ivy-ask", "/app/partner/ask/?product=tracker&kind=seats")
+    camera.shoot(page, "ivy-direct", "/app/partner/direct/")
+    camera.shoot(page, "ivy-end", "/app/partner/end/")
+    camera.shoot(page, "ivy-activity", "/app/partner/activity/")
+    camera.shoot(page, "ivy-billing", "/billing/")
+    page.context.close()
+
+    page = camera.person(width, "dana@acme.example")
+    camera.shoot(page, "dana-partner-invitation", "/app/partner/")
+    camera.shoot(page, "dana-partner-directory", "/app/partner/directory/")
+    page.context.close()
+
+
 def staff(camera: Camera, width: int) -> None:
     page = camera.person(width, "staff@flywheel.localhost")
     camera.shoot(page, "staff-after-sign-in")
@@ -444,6 +493,7 @@ def staff(camera: Camera, width: int) -> None:
     camera.shoot(page, "staff-community-moderation", "/staff/community/moderation/")
     camera.shoot(page, "staff-sales-leads", "/staff/sales-leads/")
     camera.shoot(page, "staff-training", "/staff/training/")
+    camera.shoot(page, "staff-partners", "/staff/partners/")
     page.context.close()
 
 
@@ -464,6 +514,7 @@ def take_all(system: System, out: Path) -> Camera:
                 admin_paid(camera, width)
                 admin_addons(camera, width)
                 member(camera, width)
+                partners(camera, width)
                 staff(camera, width)
         finally:
             browser.close()
