@@ -461,20 +461,26 @@ def subscriptions_billed_to(*, link: PartnerLink) -> list[Subscription]:
     )
 
 
-def handover_lines(subscriptions: list[Subscription], *, partner_name: str) -> list[str]:
-    """What happens to each subscription a partner paid for when the link ends, in words."""
+def handover_lines(subscriptions: list[Subscription], *, partner_name: str, customer_name: str = "", reader: str = "customer") -> list[str]:
+    """What happens to each subscription a partner paid for when the link ends, in words, for
+    the customer's admins (`reader` "customer") or the partner's people ("partner")."""
     lines = []
     for subscription in subscriptions:
-        if subscription.current_period_end and subscription.status == Subscription.Status.ACTIVE:
+        name = f"{subscription.product.name} ({subscription.edition.name})"
+        paid_until = subscription.current_period_end if subscription.status == Subscription.Status.ACTIVE else None
+        if reader == Side.PARTNER:
             lines.append(
-                f"- {subscription.product.name} ({subscription.edition.name}): {partner_name} has paid until "
-                f"{day(subscription.current_period_end)}. The renewal on that day is invoiced to you at list "
-                f"price, by your card on file or your purchase-order terms."
+                f"- {name}: you have paid until {day(paid_until)}; the renewal on that day is invoiced to "
+                f"{customer_name} at list price."
+                if paid_until
+                else f"- {name}: its next invoice goes to {customer_name}, at list price."
             )
         else:
             lines.append(
-                f"- {subscription.product.name} ({subscription.edition.name}): its next invoice goes to you, "
-                "at list price."
+                f"- {name}: {partner_name} has paid until {day(paid_until)}. The renewal on that day is invoiced to "
+                "you at list price, by your card on file or your purchase-order terms."
+                if paid_until
+                else f"- {name}: its next invoice goes to you, at list price."
             )
     return lines
 
@@ -540,16 +546,10 @@ def link_end(*, link: PartnerLink, actor: User, side: str, reason: str = "") -> 
             f"directory: {site_link(CUSTOMER_DIRECTORY_PATH, organization=link.customer)}"
         ),
     )
+    partner_lines = handover_lines(subscriptions, partner_name=partner_name, customer_name=customer_name, reader=Side.PARTNER)
     partner_billing = (
-        "Subscriptions you pay for that go back to the customer at renewal:\n"
-        + "\n".join(
-            f"- {s.product.name} ({s.edition.name}): you have paid until {day(s.current_period_end)}; "
-            "the renewal is invoiced to the customer."
-            if s.current_period_end
-            else f"- {s.product.name} ({s.edition.name}): its next invoice goes to the customer."
-            for s in subscriptions
-        )
-        if subscriptions
+        "Subscriptions you pay for go back to the customer at renewal:\n" + "\n".join(partner_lines)
+        if partner_lines
         else "You paid for none of their subscriptions."
     )
     notify_partner(

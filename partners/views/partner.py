@@ -148,7 +148,9 @@ def partner_customer(request: HttpRequest, partner: Partner, customer_id: uuid.U
             "quotes": quotes_for_partner(partner=partner, customer=customer),
             "requests": [(item, request_describe(item)) for item in requests_of(partner=partner, customer=customer)[:50]],
             "activity": activity_for_partner(partner=partner, customer=customer),
-            "handover": handover_lines(billed, partner_name=partner.organization.name),
+            "handover": handover_lines(
+                billed, partner_name=partner.organization.name, customer_name=customer.name, reader=PartnerLink.Side.PARTNER
+            ),
             "is_admin": _is_admin(request),
         },
     )
