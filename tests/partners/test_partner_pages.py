@@ -88,7 +88,7 @@ def test_the_customer_page_shows_subscriptions_invoices_requests_and_nothing_per
     assert invoice.number in invoices and own_invoice.number not in invoices  # only what the partner pays
     assert "Can you call our CFO?" in html and "Mark done" in html
     # what ending the link does, in the partner's words
-    assert f"Tracker (Standard): you have paid until {acme_tracker.current_period_end:%-d %b %Y}; the renewal on that day is invoiced to Acme Robotics at list price." in html
+    assert f"Tracker Standard: you have paid until {acme_tracker.current_period_end:%-d %b %Y}; the renewal on that day is invoiced to Acme Robotics at list price." in html
     for person in (acme.admin, acme.member):
         assert person.email not in html and (person.first_name or "@@") not in html
 
