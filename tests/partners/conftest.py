@@ -177,10 +177,43 @@ def _request_for(customer: Organization, partner: Partner | None) -> str:
     return str(PartnerRequestFactory(link=link).public_id)
 
 
+def _quote_for(customer: Organization, partner: Partner | None) -> str:
+    """An open quote for `customer` by `partner` (by a third partner when None), written as
+    quote_create leaves it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from catalog.models import Edition
+    from partners.models import Quote, QuoteLine
+
+    edition = Edition.objects.get(product__code="tracker", code="standard")
+    quote = Quote.objects.create(
+        number=f"Q-2026-{uuid.uuid4().int % 10**6:06d}",
+        organization=customer,
+        partner=partner or PartnerFactory(),
+        interval="year",
+        currency="USD",
+        subtotal_minor=40750,
+        discount_bp=1500,
+        discount_minor=6113,
+        total_minor=34637,
+        valid_until=timezone.now() + timedelta(days=30),
+        bill_to_details="Partner",
+        licensee_details=customer.name,
+    )
+    QuoteLine.objects.create(
+        quote=quote, product=edition.product, edition=edition, description="Tracker Standard, 5 seats, annual",
+        quantity=5, unit_amount_minor=8150, amount_minor=40750,
+    )
+    return str(quote.public_id)
+
+
 # name -> maker(target customer, the partner of its link or None) -> a public id, as text.
 WALL_PLACEHOLDERS: dict[str, Callable[[Organization, Partner | None], str]] = {
     "customer": lambda customer, partner: str(customer.public_id),
     "request": _request_for,
+    "quote": _quote_for,
 }
 
 TENANT_WALL_CASES: list[WallCase] = [
@@ -189,6 +222,12 @@ TENANT_WALL_CASES: list[WallCase] = [
     WallCase("end link", "/partner/customers/{customer}/end/", "post", {"reason": "Moving on"}),
     WallCase("answer request", "/partner/requests/{request}/answer/", "post", {"status": "done", "note": "Done"}),
     # Helper C (quotes, on behalf): append here.
+    WallCase("new quote", "/partner/customers/{customer}/quotes/new/"),
+    WallCase("make quote", "/partner/customers/{customer}/quotes/new/", "post", {"edition_tracker": "standard", "seats_tracker": "5", "interval": "year"}),
+    WallCase("quote page", "/quotes/{quote}/", sentence="No quote of yours has that number."),
+    WallCase("quote pdf", "/quotes/{quote}.pdf", sentence="No quote of yours has that number."),
+    WallCase("accept quote", "/quotes/{quote}/accept/", "post", {"paid_with": "card"}, sentence="No quote of yours has that number."),
+    WallCase("withdraw quote", "/quotes/{quote}/withdraw/", "post", sentence="No quote of yours has that number."),
     # Helper D (customer side): append here.
 ]
 
