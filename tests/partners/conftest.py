@@ -209,11 +209,22 @@ def _quote_for(customer: Organization, partner: Partner | None) -> str:
     return str(quote.public_id)
 
 
+def _subscription_for(customer: Organization, partner: Partner | None) -> str:
+    """Tracker Standard paid annually by `customer`, billed to `partner` (to nobody when None)."""
+    from ..billing.factories import SubscriptionFactory
+
+    subscription = SubscriptionFactory(
+        organization=customer, paid=True, interval="year", billed_to=partner.organization if partner else None
+    )
+    return str(subscription.public_id)
+
+
 # name -> maker(target customer, the partner of its link or None) -> a public id, as text.
 WALL_PLACEHOLDERS: dict[str, Callable[[Organization, Partner | None], str]] = {
     "customer": lambda customer, partner: str(customer.public_id),
     "request": _request_for,
     "quote": _quote_for,
+    "subscription": _subscription_for,
 }
 
 TENANT_WALL_CASES: list[WallCase] = [
@@ -228,6 +239,12 @@ TENANT_WALL_CASES: list[WallCase] = [
     WallCase("quote pdf", "/quotes/{quote}.pdf", sentence="No quote of yours has that number."),
     WallCase("accept quote", "/quotes/{quote}/accept/", "post", {"paid_with": "card"}, sentence="No quote of yours has that number."),
     WallCase("withdraw quote", "/quotes/{quote}/withdraw/", "post", sentence="No quote of yours has that number."),
+    WallCase("manage for customer", "/partner/customers/{customer}/manage/"),
+    WallCase("seats price on behalf", "/partner/customers/{customer}/subscriptions/{subscription}/seats/?seats=2"),
+    WallCase("add seats on behalf", "/partner/customers/{customer}/subscriptions/{subscription}/seats/", "post", {"seats": "2", "request_key": "k1"}),
+    WallCase("edition price on behalf", "/partner/customers/{customer}/subscriptions/{subscription}/edition/?edition=premium"),
+    WallCase("change edition on behalf", "/partner/customers/{customer}/subscriptions/{subscription}/edition/", "post", {"edition": "premium", "request_key": "k2"}),
+    WallCase("start trial on behalf", "/partner/customers/{customer}/try/", "post", {"product": "wiki"}),
     # Helper D (customer side): append here.
 ]
 
