@@ -301,7 +301,9 @@ def link_accept(*, link: PartnerLink, actor: User) -> PartnerLink:
     """The side that was asked accepts: an invite by an admin of the customer, a request by an
     admin of the partner. The link becomes active. Refused when the customer already has another
     active partner (end that link first), when the link is no longer pending, or when the
-    partner is not active."""
+    partner is not active. Locks the customer organization first (so two partners' links
+    accepted at once are answered one after the other), then the link."""
+    organization_lock(link.customer)
     link = _lock(link)
     if link.status not in PartnerLink.PENDING_STATUSES:
         raise PartnerError(_not_pending(link))

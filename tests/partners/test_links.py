@@ -238,3 +238,40 @@ def test_after_an_ended_link_a_new_partner_can_be_accepted(northwind, contoso):
     # and the old partner may invite again later (a new link; the ended one is history)
     again = link_invite(partner=northwind.partner, actor=northwind.admin, email=linked.admin.email).link
     assert again.pk != linked.link.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_partners_accepted_at_once_one_wins(catalog):
+    import threading
+
+    from django.db import connection
+
+    from .conftest import partner_make
+
+    first, second = partner_make(), partner_make(name="Contoso Channel")
+    customer, admin, _ = _customer()
+    links = [
+        link_invite(partner=partner.partner, actor=partner.admin, email=admin.email).link for partner in (first, second)
+    ]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def accept(link):
+        barrier.wait()
+        try:
+            link_accept(link=link, actor=admin)
+            outcomes.append("accepted")
+        except PartnerError as refusal:
+            outcomes.append(refusal.message)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=accept, args=(link,)) for link in links]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcomes.count("accepted") == 1 and len(outcomes) == 2
+    assert "end that link first" in next(outcome for outcome in outcomes if outcome != "accepted")
+    assert PartnerLink.objects.filter(customer=customer, status=Status.ACTIVE).count() == 1
+    assert PartnerLink.objects.filter(customer=customer, status=Status.INVITED).count() == 1

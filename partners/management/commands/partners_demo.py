@@ -172,10 +172,11 @@ class Command(BaseCommand):
             requested_by=User.objects.get(email=CUSTOMER_MEMBER),
         )
         PartnerRequest.objects.filter(pk=request.pk).update(created_at=timezone.now() - timedelta(days=2))
-        audit_record(
+        entry = audit_record(
             partner=partner, customer=customer, actor=request.requested_by, actor_side=PartnerLink.Side.CUSTOMER,
             action="request_created", summary=f"Initech asked {partner_name} for 10 more seats of Tracker.",
         )
+        AuditEntry.objects.filter(pk=entry.pk).update(created_at=timezone.now() - timedelta(days=2))
         return customer
 
     def _second_customer(self, partner: Partner) -> None:
