@@ -47,7 +47,7 @@ def test_a_partner_invites_an_admin_and_the_customer_accepts(northwind, mailbox)
     assert str(invite["Subject"]) == "[Flywheel] Northwind Partners invites Acme Robotics to work with them"
     text = mailbox.text(invite)
     assert_reads_well(text)
-    assert "Northwind Partners, a Gold partner, asks to manage Acme Robotics's subscriptions" in text
+    assert "Northwind Partners, a Gold partner, asks to manage Acme Robotics' subscriptions" in text
     assert '"As discussed on the phone."' in text
     assert "never sees your people's names or addresses" in text
     assert f"/app/partner/?organization={customer.public_id}" in text
@@ -136,7 +136,7 @@ def test_a_customer_asks_from_the_directory_and_the_partner_accepts(northwind, m
     mailbox.clear()
     link_accept(link=link, actor=northwind.admin)
     welcome = mailbox.one(admin.email)
-    assert str(welcome["Subject"]) == "[Flywheel] Northwind Partners is now Acme Robotics's partner"
+    assert str(welcome["Subject"]) == "[Flywheel] Northwind Partners is now Acme Robotics' partner"
     assert_reads_well(mailbox.text(welcome))
     assert f"/app/partner/activity/?organization={customer.public_id}" in mailbox.text(welcome)
 
@@ -166,7 +166,7 @@ def test_decline_and_withdraw_tell_the_other_side(northwind, mailbox):
 
     request = link_request(customer=customer, partner=northwind.partner, actor=admin)
     link_decline(link=request, actor=northwind.admin)
-    text = mailbox.text(mailbox.one(admin.email, "declined Acme Robotics's request"))
+    text = mailbox.text(mailbox.one(admin.email, "declined Acme Robotics' request"))
     assert "Nothing changed: you keep buying directly" in text and "/app/partner/directory/" in text
     assert list(AuditEntry.objects.filter(customer=customer).values_list("action", flat=True).order_by("pk")) == [
         "link_invited", "link_declined", "link_invited", "link_withdrawn", "link_requested", "link_declined",
@@ -207,7 +207,7 @@ def test_ending_a_link_mid_period_hands_the_subscriptions_back_at_renewal(northw
     assert f"Northwind Partners has paid until {renewal:%-d %b %Y}" in customer_mail
     assert "invoiced to you at list price" in customer_mail and "Nothing lapses" in customer_mail
     partner_mail = mailbox.text(mailbox.one(northwind.admin.email, "is no longer your customer"))
-    assert f"Tracker (Standard): you have paid until {renewal:%-d %b %Y}" in partner_mail
+    assert f"Tracker Standard: you have paid until {renewal:%-d %b %Y}" in partner_mail
     assert '"We move to direct billing."' in partner_mail
     entry = AuditEntry.objects.get(action="link_ended")
     assert entry.summary == (
@@ -238,3 +238,40 @@ def test_after_an_ended_link_a_new_partner_can_be_accepted(northwind, contoso):
     # and the old partner may invite again later (a new link; the ended one is history)
     again = link_invite(partner=northwind.partner, actor=northwind.admin, email=linked.admin.email).link
     assert again.pk != linked.link.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_partners_accepted_at_once_one_wins(catalog):
+    import threading
+
+    from django.db import connection
+
+    from .conftest import partner_make
+
+    first, second = partner_make(), partner_make(name="Contoso Channel")
+    customer, admin, _ = _customer()
+    links = [
+        link_invite(partner=partner.partner, actor=partner.admin, email=admin.email).link for partner in (first, second)
+    ]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def accept(link):
+        barrier.wait()
+        try:
+            link_accept(link=link, actor=admin)
+            outcomes.append("accepted")
+        except PartnerError as refusal:
+            outcomes.append(refusal.message)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=accept, args=(link,)) for link in links]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcomes.count("accepted") == 1 and len(outcomes) == 2
+    assert "end that link first" in next(outcome for outcome in outcomes if outcome != "accepted")
+    assert PartnerLink.objects.filter(customer=customer, status=Status.ACTIVE).count() == 1
+    assert PartnerLink.objects.filter(customer=customer, status=Status.INVITED).count() == 1

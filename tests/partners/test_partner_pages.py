@@ -87,7 +87,8 @@ def test_the_customer_page_shows_subscriptions_invoices_requests_and_nothing_per
     invoices = html[html.index('id="customer-invoices"') : html.index('id="customer-quotes"')]
     assert invoice.number in invoices and own_invoice.number not in invoices  # only what the partner pays
     assert "Can you call our CFO?" in html and "Mark done" in html
-    assert "Tracker (Standard): Northwind Partners has paid until" in html  # what ending the link does
+    # what ending the link does, in the partner's words
+    assert f"Tracker Standard: you have paid until {acme_tracker.current_period_end:%-d %b %Y}; the renewal on that day is invoiced to Acme Robotics at list price." in html
     for person in (acme.admin, acme.member):
         assert person.email not in html and (person.first_name or "@@") not in html
 
@@ -146,3 +147,10 @@ def test_someone_who_is_not_a_partner_sees_the_partner_404(client, acme):
     assert client.get("/partner/invite/").status_code == 404
     client.logout()
     assert client.get("/partner/").status_code == 302  # to sign in
+
+
+def test_the_account_menu_links_the_dashboard_for_a_partners_people_only(client, northwind, acme):
+    sign_in(client, northwind.member, northwind.organization)
+    assert '<a class="nav-link" href="/partner/">Partner dashboard</a>' in client.get("/app/members/").content.decode()
+    sign_in(client, acme.admin, acme.customer)
+    assert "Partner dashboard" not in client.get("/app/members/").content.decode()

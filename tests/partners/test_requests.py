@@ -75,12 +75,12 @@ def test_the_partner_answers_once_and_the_asker_reads_it(acme, northwind, mailbo
     assert str(answer["Subject"]) == "[Flywheel] Northwind Partners answered your request for another edition of Tracker"
     text = mailbox.text(answer)
     assert_reads_well(text)
-    assert "marked Acme Robotics's request for another edition of Tracker done" in text and '"Moved you to Premium."' in text
+    assert "marked Acme Robotics' request for another edition of Tracker done" in text and '"Moved you to Premium."' in text
     assert "as a member of Acme Robotics" in text
     with pytest.raises(PartnerError, match="already marked done"):
         request_answer(request=request, partner=northwind.partner, actor=northwind.admin, status="declined", note="No")
     assert AuditEntry.objects.filter(action="request_done").get().summary == (
-        'Northwind Partners marked Acme Robotics\'s request for another edition of Tracker done: "Moved you to Premium."'
+        'Northwind Partners marked Acme Robotics\' request for another edition of Tracker done: "Moved you to Premium."'
     )
 
 

@@ -62,13 +62,13 @@ def test_the_page_shows_tiers_customers_revenue_and_applications(client, channel
     html = response.content.decode()
     text = visible(html)
     tiers = visible(html[html.index('id="staff-partner-tiers"') : html.index('id="staff-partner-customers"')])
-    assert "Silver 10 % 1 0" in tiers and "Gold 15 % 1 0" in tiers and "Platinum 20 % 0 1" in tiers
+    assert "Silver (10 %) 1 0" in tiers and "Gold (15 %) 1 0" in tiers and "Platinum (20 %) 0 1" in tiers
     customers = visible(html[html.index('id="staff-partner-customers"') : html.index('id="staff-partner-revenue"')])
     assert "Northwind Partners Gold 2 0 Active" in customers and "Contoso Channel Silver 1 1 Active" in customers
     assert "Fabrikam Resellers Platinum 0 0 Suspended" in customers
     revenue = visible(html[html.index('id="staff-partner-revenue"') :])
-    assert "Nov 2026 300.00 100.00 75 %" in revenue and "Dec 2026 0.00 50.00 0 %" in revenue and "Jan 2026 0.00 0.00 –" in revenue
-    assert "Dec 2025" not in revenue  # twelve months: January to December 2026
+    assert "Nov ’26 300.00 100.00 75 %" in revenue and "Dec ’26 0.00 50.00 0 %" in revenue and "Jan ’26 0.00 0.00 –" in revenue
+    assert "Dec ’25" not in revenue  # twelve months: January to December 2026
     assert "USD 300.00 through partners, USD 150.00 direct (67 % through partners)" in revenue
     assert 'role="img"' in html and "Nov 2026: through partners USD 300.00, direct USD 100.00" in html
     applications = html[html.index('id="staff-partner-applications"') : html.index('id="staff-partner-tiers"')]

@@ -29,7 +29,7 @@ from billing.services.invoices import discount_lines, invoice_issue
 from catalog.models import Product
 from catalog.selectors import edition_get
 
-from ...models import Partner, PartnerApplication, PartnerLink, PartnerRequest
+from ...models import AuditEntry, Partner, PartnerApplication, PartnerLink, PartnerRequest
 from ...services.audit import audit_record
 
 PARTNER_ADMIN, PARTNER_MEMBER = "partner@northwind.example", "liam@northwind.example"
@@ -37,6 +37,31 @@ CUSTOMER_ADMIN, CUSTOMER_MEMBER = "ivy@initech.example", "ben@initech.example"
 APPLICANT = "tom@tailspin.example"
 SEATS = 50
 DISCOUNT_BP = 1500
+
+
+def paid_invoice(
+    subscription: Subscription, *, start, end, seats: int, bill_to: Organization | None, discount_bp: int,
+    request_key: str, po_number: str = "",
+) -> Invoice:
+    """The invoice of one period of `subscription`, issued at `start` and paid 12 days later
+    (demo data: written as billing issues it, then dated and marked paid)."""
+    edition, interval = subscription.edition, subscription.interval
+    price = unit_price(edition, interval)
+    invoice = invoice_issue(
+        organization=subscription.organization, subscription=subscription,
+        kind=Invoice.Kind.CONVERSION if start == subscription.current_period_start or not subscription.invoices.exists() else Invoice.Kind.RENEWAL,
+        edition=edition, seats=seats, interval=interval, unit_amount_minor=price, quantity=seats, amount_minor=price * seats,
+        period_start=start, period_end=end,
+        description=f"{edition}, {seats} seats, {'annual' if interval == Subscription.Interval.YEAR else 'monthly'}",
+        lines=discount_lines(discount_minor(price * seats, discount_bp), discount_bp) if bill_to else [],
+        bill_to=bill_to, discount_bp=discount_bp if bill_to else 0, request_key=request_key,
+    )
+    Invoice.objects.filter(pk=invoice.pk).update(
+        issued_at=start, status=Invoice.Status.PAID, paid_at=start + timedelta(days=12 if po_number else 0), applied_at=start,
+        collection_method=BillingAccount.Collection.INVOICE if po_number else BillingAccount.Collection.CARD,
+        po_number=po_number, due_at=start + timedelta(days=30) if po_number else None,
+    )
+    return invoice
 
 
 class Command(BaseCommand):
@@ -52,6 +77,8 @@ class Command(BaseCommand):
             northwind = self._partner()
             initech = self._customer(northwind)
             self._invite_acme(northwind)
+            self._second_customer(northwind)
+            self._direct_customer()
             self._application()
         self.stdout.write(
             f"Partners demo (password {DEMO_PASSWORD}):\n"
@@ -124,36 +151,85 @@ class Command(BaseCommand):
             seat_limit=SEATS, interval=Subscription.Interval.YEAR, current_period_start=start, current_period_end=end,
             billed_to=partner.organization, billed_to_discount_bp=DISCOUNT_BP,
         )
-        list_price = unit_price(edition, Subscription.Interval.YEAR) * SEATS
-        invoice = invoice_issue(
-            organization=customer, subscription=subscription, kind=Invoice.Kind.CONVERSION, edition=edition,
-            seats=SEATS, interval=Subscription.Interval.YEAR, unit_amount_minor=unit_price(edition, Subscription.Interval.YEAR),
-            quantity=SEATS, amount_minor=list_price, period_start=start, period_end=end,
-            description=f"{edition}, {SEATS} seats, annual", lines=discount_lines(discount_minor(list_price, DISCOUNT_BP), DISCOUNT_BP),
-            bill_to=partner.organization, discount_bp=DISCOUNT_BP, request_key="demo:initech:tracker",
-        )
-        # Demo data: issued and paid when the term began.
-        Invoice.objects.filter(pk=invoice.pk).update(
-            issued_at=start, status=Invoice.Status.PAID, paid_at=start + timedelta(days=12), applied_at=start,
-            collection_method=BillingAccount.Collection.INVOICE, po_number="NW-PO-2026", due_at=start + timedelta(days=30),
+        invoice = paid_invoice(
+            subscription, start=start, end=end, seats=SEATS, bill_to=partner.organization, discount_bp=DISCOUNT_BP,
+            request_key="demo:initech:tracker", po_number="NW-PO-2026",
         )
         partner_name = partner.organization.name
-        for action, summary in (
-            ("link_invited", f"{partner_name} invited Initech to link as its customer."),
-            ("link_accepted", f"Initech and {partner_name} are linked: {partner_name} manages Initech's subscriptions."),
-            ("quote_accepted", f"{partner_name} bought Tracker Standard, {SEATS} seats, annual, for Initech (invoice {invoice.number}, billed to {partner_name})."),
+        for action, side, summary, when in (
+            ("link_invited", PartnerLink.Side.PARTNER, f"{partner_name} invited Initech to link as its customer.", start - timedelta(days=3)),
+            ("link_accepted", PartnerLink.Side.CUSTOMER,
+             f"Initech and {partner_name} are linked: {partner_name} manages Initech's subscriptions.", start - timedelta(days=2)),
+            ("quote_accepted", PartnerLink.Side.PARTNER,
+             f"{partner_name} bought Tracker Standard, {SEATS} seats, annual, for Initech (invoice {invoice.number}, billed to {partner_name}).",
+             start),
         ):
-            audit_record(partner=partner, customer=customer, actor=None, actor_side=PartnerLink.Side.PARTNER, action=action, summary=summary)
+            entry = audit_record(partner=partner, customer=customer, actor=None, actor_side=side, action=action, summary=summary)
+            AuditEntry.objects.filter(pk=entry.pk).update(created_at=when)
         request = PartnerRequest.objects.create(
             link=link, partner=partner, customer=customer, product=edition.product, kind=PartnerRequest.Kind.SEATS,
             seats_wanted=10, message="Ten engineers join us next month; can you add seats before then?",
             requested_by=User.objects.get(email=CUSTOMER_MEMBER),
         )
-        audit_record(
+        PartnerRequest.objects.filter(pk=request.pk).update(created_at=timezone.now() - timedelta(days=2))
+        entry = audit_record(
             partner=partner, customer=customer, actor=request.requested_by, actor_side=PartnerLink.Side.CUSTOMER,
             action="request_created", summary=f"Initech asked {partner_name} for 10 more seats of Tracker.",
         )
+        AuditEntry.objects.filter(pk=entry.pk).update(created_at=timezone.now() - timedelta(days=2))
         return customer
+
+    def _second_customer(self, partner: Partner) -> None:
+        """Umbrella: Wiki Premium, 30 seats a year, bought by Northwind four months ago."""
+        admin = demo_user_ensure("uma.reyes@umbrella.example", "Uma Reyes")
+        customer = self._organization("Umbrella Corp", admin, [])
+        if PartnerLink.objects.filter(partner=partner, customer=customer).exists():
+            return
+        start = timezone.now() - timedelta(days=122)
+        link = PartnerLink.objects.create(
+            partner=partner, customer=customer, status=PartnerLink.Status.ACTIVE, created_by=User.objects.get(email=PARTNER_ADMIN),
+            accepted_by=admin, accepted_at=start - timedelta(days=1),
+        )
+        edition = edition_get(product_code="wiki", edition_code="premium")
+        subscription = Subscription.objects.create(
+            organization=customer, product=edition.product, edition=edition, status=Subscription.Status.ACTIVE, seat_limit=30,
+            interval=Subscription.Interval.YEAR, current_period_start=start,
+            current_period_end=period_end_after(start, Subscription.Interval.YEAR),
+            billed_to=partner.organization, billed_to_discount_bp=DISCOUNT_BP,
+        )
+        invoice = paid_invoice(
+            subscription, start=start, end=subscription.current_period_end, seats=30, bill_to=partner.organization,
+            discount_bp=DISCOUNT_BP, request_key="demo:umbrella:wiki", po_number="NW-PO-2026",
+        )
+        name = partner.organization.name
+        for action, side, summary, when in (
+            ("link_requested", PartnerLink.Side.CUSTOMER, f"Umbrella Corp asked {name} to become its partner.", start - timedelta(days=4)),
+            ("link_accepted", PartnerLink.Side.PARTNER, f"Umbrella Corp and {name} are linked: {name} manages Umbrella Corp's subscriptions.", start - timedelta(days=1)),
+            ("quote_accepted", PartnerLink.Side.PARTNER, f"{name} bought Wiki Premium, 30 seats, annual, for Umbrella Corp (invoice {invoice.number}, billed to {name}).", start),
+        ):
+            entry = audit_record(partner=partner, customer=customer, actor=None, actor_side=side, action=action, summary=summary, detail={"link": str(link.public_id)})
+            AuditEntry.objects.filter(pk=entry.pk).update(created_at=when)
+
+    def _direct_customer(self) -> None:
+        """Globex: Tracker Standard, 20 seats, paid by card every month for eleven months (direct
+        revenue beside the partners' on the staff partners page)."""
+        admin = demo_user_ensure("gail@globex.example", "Gail Novak")
+        customer = self._organization("Globex", admin, [])
+        if Subscription.objects.filter(organization=customer).exists():
+            return
+        edition = edition_get(product_code="tracker", edition_code="standard")
+        now = timezone.now()
+        starts = [now - timedelta(days=30 * months) for months in range(10, -1, -1)]
+        subscription = Subscription.objects.create(
+            organization=customer, product=edition.product, edition=edition, status=Subscription.Status.ACTIVE, seat_limit=20,
+            interval=Subscription.Interval.MONTH, current_period_start=starts[-1],
+            current_period_end=period_end_after(starts[-1], Subscription.Interval.MONTH),
+        )
+        for index, start in enumerate(starts):
+            paid_invoice(
+                subscription, start=start, end=period_end_after(start, Subscription.Interval.MONTH), seats=20, bill_to=None,
+                discount_bp=0, request_key=f"demo:globex:{index}",
+            )
 
     def _invite_acme(self, partner: Partner) -> None:
         acme = Organization.objects.filter(memberships__user__email="dana@acme.example", memberships__role="admin").first()
