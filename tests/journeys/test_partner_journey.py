@@ -35,6 +35,7 @@ from partners.models import (
 from ..billing.helpers import OK_CARD, card_set_up, tick_at, workspace_ready
 from ..conftest import organization_on
 from ..factories import PASSWORD, MembershipFactory, OrganizationFactory, UserFactory
+from ..partners.factories import PartnerFactory, PartnerLinkFactory
 from .conftest import main_text, open_newest_mail, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -255,4 +256,57 @@ def test_a_partner_buys_for_its_customer_who_moves_to_direct_billing(
     for said in ("Acme Robotics moves Tracker to direct billing",):
         check_page.soft(said in activity, f"the activity log says {said!r}: {activity[:800]}")
     assert AuditEntry.objects.filter(customer=acme).count() >= 4
+    check_page.assert_clean()
+
+
+def test_every_customer_partner_page_passes_axe_and_fits_a_phone(catalog, live_server, people, check_page, viewport):
+    """The customer's partner pages the journey does not pass through (the directory, ending the
+    partnership, the 404, a customer without a partner, a member's view), as their readers see
+    them: axe-core and no sideways scroll at either width."""
+    northwind = OrganizationFactory(name="Northwind Partners")
+    PartnerFactory(organization=northwind, description="Licences, onboarding and support for growing engineering teams.")
+    PartnerFactory(organization=OrganizationFactory(name="Contoso Channel"), tier="platinum")
+    acme, dana = organization_on("standard")
+    acme.name = "Acme Robotics"
+    acme.save()
+    sam = UserFactory(email=f"sam@{acme.email_domain}")
+    MembershipFactory(organization=acme, user=sam, role=Membership.Role.MEMBER)
+    loner_org, loner = organization_on("standard")
+
+    page = people.open()
+    sign_in(page, loner.email, PASSWORD)
+    for path, what, says in (
+        ("/app/partner/", "no partner yet", "You buy directly from Flywheel"),
+        ("/app/partner/directory/", "the directory", "Ask Northwind Partners to be your partner"),
+        ("/app/partner/ask/?product=tracker&kind=seats", "ask without a partner", "has no partner right now"),
+        ("/app/partner/direct/", "direct with nothing to move", "you already pay Flywheel directly"),
+        ("/app/partner/activity/", "empty activity", "Nothing yet"),
+        ("/app/partner/ask/0b9c2d52-9b5e-4c3a-8c89-3f9d8f3f7a11/", "a request that is not ours", "no request with that id"),
+    ):
+        page.goto(path)
+        expect(page.locator("main")).to_contain_text(says)
+        check_page(page, what)
+
+    # Acme with Northwind as its partner and Contoso's invitation waiting: the admin's end page
+    # and the member's view of the partner page.
+    PartnerLinkFactory(partner=Partner.objects.get(organization=northwind), customer=acme)
+    PartnerLinkFactory(
+        partner=Partner.objects.get(organization__name="Contoso Channel"), customer=acme, status=PartnerLink.Status.INVITED
+    )
+    admin_page = people.open()
+    sign_in(admin_page, dana.email, PASSWORD)
+    for path, what, says in (
+        ("/app/partner/", "partner page with a second invitation", "End the partnership with Northwind Partners first"),
+        ("/app/partner/end/", "ending the partnership", "pays for none of your products"),
+        ("/app/partner/directory/", "the directory with a partner", "You can have one partner at a time"),
+    ):
+        admin_page.goto(path)
+        expect(admin_page.locator("main")).to_contain_text(says)
+        check_page(admin_page, what)
+    member_page = people.open()
+    sign_in(member_page, sam.email, PASSWORD)
+    member_page.goto("/app/partner/")
+    expect(member_page.locator("#partner")).to_contain_text("Northwind Partners")
+    expect(member_page.locator("#pending-links")).to_contain_text("An admin of Acme Robotics can accept or decline it")
+    check_page(member_page, "a member's partner page")
     check_page.assert_clean()
