@@ -11,8 +11,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import BillingAccount, Invoice, Subscription
+from billing.models import BillingAccount, Invoice, Payment, Subscription
 from billing.pricing import unit_price
+from billing.services import payments
 from billing.services.billing_account import billing_account_of
 from billing.services.payer import subscription_payer_take_over_quote
 from billing.services.subscriptions import subscription_start_trial
@@ -22,7 +23,7 @@ from partners.exceptions import PartnerError
 from partners.models import AuditEntry, PartnerLink
 from partners.services.direct import direct_at_renewal, direct_options
 
-from ..billing.helpers import tick_at, visible_text
+from ..billing.helpers import OK_CARD, card_set_up, tick_at, visible_text
 from ..conftest import organization_on
 from .conftest import customer_link, sign_in
 
@@ -189,3 +190,27 @@ def test_now_for_another_organizations_subscription_is_refused(client, catalog, 
     assert "No product of yours billed to a partner has that id." in _text(response)
     assert "Initech" not in _text(response)
     assert not Invoice.objects.exists()
+
+
+def test_now_by_card_moves_once_the_payment_succeeds(client, catalog, northwind, acme, localstripe):
+    subscription = _managed(acme.customer, northwind.organization)
+    card_set_up(localstripe, acme.customer, acme.admin, OK_CARD)
+    [option] = direct_options(organization=acme.customer)
+    sign_in(client, acme.admin, acme.customer)
+    page = _text(client.get(reverse("partners:customer_direct")))
+    assert "Charged now to Visa ending 4242" in page
+    response = client.post(
+        reverse("partners:customer_direct"),
+        {"when": "now", "subscription": str(subscription.public_id), "request_key": "card-1", "quote_token": option.now_quote.token},
+    )
+    payment = Payment.objects.get(invoice__kind=Invoice.Kind.TAKEOVER)
+    assert response.status_code == 302 and response["Location"] == reverse("payment_status", args=[payment.public_id])
+    # Until the card is charged, the partner still pays: nothing has moved.
+    subscription.refresh_from_db()
+    assert subscription.billed_to_id == northwind.organization.pk
+    payments.payment_charge(payment_id=payment.pk)
+    subscription.refresh_from_db()
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED and payment.amount_minor == option.now_quote.amount_minor
+    assert subscription.billed_to_id is None and subscription.status == Subscription.Status.ACTIVE
+    assert subscription.current_period_end == option.renews_at  # same term: nothing lapses, nothing is added
