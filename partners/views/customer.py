@@ -118,7 +118,10 @@ def link_answer(request: HttpRequest, link_id: uuid.UUID) -> HttpResponse:
             messages.error(request, f"This invitation from {name} was already answered: it is {link.get_status_display().lower()}.")
         else:
             return render(
-                request, "partners/customer/not_found.html", {"sentence": "Choose to accept or decline the invitation."}, status=400
+                request,
+                "partners/customer/not_found.html",
+                {"heading": "Nothing was answered", "sentence": "Choose to accept or decline the invitation."},
+                status=400,
             )
     except FlywheelError as refusal:
         messages.error(request, refusal.message)
@@ -208,8 +211,12 @@ def directory_request(request: HttpRequest, partner_id: uuid.UUID) -> HttpRespon
         return _not_found(request, missing.message)
     form = RequestPartnerForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Keep the note to 1,000 characters.")
-        return redirect("partners:customer_directory")
+        return render(
+            request,
+            "partners/customer/not_found.html",
+            {"heading": "Your request was not sent", "sentence": "Keep the note to 1,000 characters: nothing was sent."},
+            status=400,
+        )
     try:
         links.link_request(partner=partner, customer=organization, actor=request.user, message=form.cleaned_data["message"])
     except FlywheelError as refusal:
@@ -340,7 +347,12 @@ def direct_page(request: HttpRequest) -> HttpResponse:
                     po_number=request.POST.get("po_number", ""),
                 )
                 return redirect(direct.direct_now_next(started))
-            return render(request, "partners/customer/not_found.html", {"sentence": "Choose when to move: at renewal or now."}, status=400)
+            return render(
+                request,
+                "partners/customer/not_found.html",
+                {"heading": "Nothing was moved", "sentence": "Choose when to move: at renewal or now."},
+                status=400,
+            )
         except FlywheelError as refusal:
             return render(
                 request, "partners/customer/direct.html", _direct_context(organization, error=refusal.message), status=400

@@ -223,6 +223,17 @@ def test_a_customer_with_a_partner_is_told_to_end_it_before_asking_another(clien
     assert not PartnerLink.objects.filter(partner=contoso.partner).exists()
 
 
+def test_a_note_too_long_is_a_400_and_nothing_is_asked(client, northwind):
+    customer = customer_link(northwind.partner, name="Umbrella", status=PartnerLink.Status.ENDED)
+    sign_in(client, customer.admin, customer.customer)
+    response = client.post(
+        reverse("partners:customer_directory_request", args=[northwind.partner.public_id]), {"message": "x" * 1001}
+    )
+    assert response.status_code == 400
+    assert "Keep the note to 1,000 characters: nothing was sent." in _text(response)
+    assert not PartnerLink.objects.filter(customer=customer.customer, status=PartnerLink.Status.REQUESTED).exists()
+
+
 def test_an_unlisted_partner_cannot_be_asked_by_its_id(client, catalog):
     unlisted = PartnerFactory(listed=False)
     loner_admin = admin_of(organization_on("standard")[0])
