@@ -14,7 +14,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from billing.models import Subscription
-from inproduct.messages import feature_request, message_due
+from billing.prompts import SEAT_LIMIT_REACHED, SUSPENDED, TRIAL_ENDS, Prompt
+from inproduct.messages import PARTNER_ASK_KINDS, feature_request, message_due, prompt_message
 
 from ..factories import OrganizationFactory
 from .helpers import admin_membership, caller_for, headers, member_of
@@ -107,3 +108,24 @@ def test_once_the_customer_pays_itself_the_prompt_is_billings_own_again(managed)
     admin_message = message_due(caller=caller_for(admin)).as_json()
     assert "Northwind" not in json.dumps(admin_message)
     assert admin_message["actions"][0]["label"] == "Add seats"
+
+
+def test_copy_that_does_not_name_the_partner_is_replaced_by_whom_to_ask(managed):
+    """A GrowthBook copy of the prompt written before partners (it names nobody) still tells
+    the person who manages the product, and the one action asks the partner."""
+    organization, _admin, carol, _northwind = managed
+    caller = caller_for(carol)
+    for kind, threshold, says in (
+        (SEAT_LIMIT_REACHED, "2", "Tracker is managed by Northwind Partners: ask them for more seats; they buy them for Acme."),
+        (TRIAL_ENDS, "3", "Tracker is managed by Northwind Partners: ask them to buy it for Acme to keep using it."),
+    ):
+        prompt = Prompt(kind=kind, product="tracker", threshold=threshold, severity="warning", title="Old copy",
+                        body="Ask an admin for more seats.", cta_label="", cta_url="", dismissible=True, copy_source="growthbook")
+        message = prompt_message(caller=caller, prompt=prompt).as_json()
+        assert message["body"] == says
+        [action] = message["actions"]
+        assert _ask_link(action, organization)["kind"] == PARTNER_ASK_KINDS[kind]
+    # A prompt that is not about buying keeps billing's words and actions.
+    suspended = Prompt(kind=SUSPENDED, product="tracker", threshold="suspended", severity="critical", title="Tracker is suspended",
+                       body="Ask an admin to pay.", cta_label="", cta_url="", dismissible=False)
+    assert prompt_message(caller=caller, prompt=suspended).as_json()["actions"] == [{"kind": "ask_admins", "label": "Ask an admin"}]
