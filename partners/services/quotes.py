@@ -32,7 +32,6 @@ from billing.models import Invoice, Subscription
 from billing.pricing import addon_edition_meets, addon_unit_price, unit_price
 from billing.services.billing_account import (
     billing_account_of,
-    billing_email_recipients,
     customer_details,
 )
 from billing.services.invoices import ChargeLine
@@ -44,7 +43,7 @@ from ..exceptions import QuoteInvalid, QuoteNotAcceptable
 from ..models import PartnerLink, Quote, QuoteLine, QuoteSequence
 from ..selectors import link_for_partner, partner_for_member, tier_discount_bp
 from .audit import audit_record
-from .notify import notify_customer_admins, notify_partner, send, site_link
+from .notify import notify_customer_admins, notify_partner, site_link
 
 logger = logging.getLogger(__name__)
 
@@ -560,7 +559,7 @@ def quote_accept(*, quote: Quote, actor: User, paid_with: str, po_number: str = 
     quote.paid_with = paid_with
     quote.po_number = po_number if paid_with == Quote.PaidWith.PURCHASE_ORDER else ""
     quote.save(update_fields=["status", "accepted_by", "accepted_at", "paid_with", "po_number"])
-    how = f"against purchase order {quote.po_number}" if quote.po_number else "by card"
+    how = f"invoiced against purchase order {quote.po_number}" if quote.po_number else "paid by card"
     invoice_numbers = ", ".join(invoice.number for invoice in invoices)
     if quote.partner_id:
         audit_record(
@@ -571,7 +570,7 @@ def quote_accept(*, quote: Quote, actor: User, paid_with: str, po_number: str = 
             action="quote_accepted",
             summary=(
                 f"{quote.partner.organization.name} accepted quote {quote.number} and bought {quote_summary(quote)} "
-                f"for {quote.organization.name}, paid {how} (invoice {invoice_numbers}, billed to {quote.partner.organization.name})."
+                f"for {quote.organization.name}, {how} (invoice {invoice_numbers}, billed to {quote.partner.organization.name})."
             ),
             detail={
                 "quote": str(quote.public_id),
@@ -609,42 +608,39 @@ def _quote_made_email(quote: Quote) -> None:
 
 
 def _quote_accepted_emails(quote: Quote, invoices: list[Invoice]) -> None:
-    """Tell the payer (with the amounts) and, for a partner quote, the customer's admins (what
-    they now have and who manages it, without the partner's prices)."""
+    """For a partner quote, tell the partner (the whole quote, its invoices and amounts) and the
+    customer's admins (what they now have and who manages it, without the partner's prices).
+    A direct quote's payer hears from billing alone (each invoice on terms, or its receipt): one
+    email per invoice is enough for the people who accepted it themselves."""
+    if not quote.partner_id:
+        return
     bought = quote_summary(quote)
-    how = f"against purchase order {quote.po_number}, on {settings.QUOTE_PO_NET_TERMS_DAYS} days' terms" if quote.po_number else "by card"
+    how = (
+        f"invoiced against purchase order {quote.po_number}, due in {settings.QUOTE_PO_NET_TERMS_DAYS} days"
+        if quote.po_number
+        else "charged to the card on file"
+    )
     invoice_list = "\n".join(f"- {invoice.number}: {money(invoice.total_minor, invoice.currency)}" for invoice in invoices)
-    if quote.partner_id:
-        partner_name = quote.partner.organization.name
-        notify_partner(
-            partner=quote.partner,
-            subject=f"Quote {quote.number} accepted: {quote.organization.name}",
-            body=(
-                f"Quote {quote.number} for {quote.organization.name} was accepted on {day(quote.accepted_at)}: "
-                f"{bought}.\n\nTotal {money(quote.total_minor, quote.currency)} (after the "
-                f"{discount_percent(quote.discount_bp)} partner discount), paid {how}. Invoices, billed to {partner_name}:\n"
-                f"{invoice_list}\n\nThe quote: {_quote_url(quote, quote.partner.organization)}"
-            ),
-        )
-        notify_customer_admins(
-            customer=quote.organization,
-            subject=f"{partner_name} bought {bought} for {quote.organization.name}",
-            body=(
-                f"{partner_name} accepted quote {quote.number} on {day(quote.accepted_at)} and bought {bought} "
-                f"for {quote.organization.name}, for a term starting today.\n\n"
-                f"{partner_name} is billed for it and manages it: to change seats or editions, ask {partner_name}. "
-                f"You can still see it on your billing page and cancel it there.\n\n"
-                f"The quote: {_quote_url(quote, quote.organization)}"
-            ),
-        )
-    else:
-        send(
-            to=billing_email_recipients(quote.organization),
-            subject=f"Quote {quote.number} accepted: {bought}",
-            body=(
-                f"Quote {quote.number} was accepted on {day(quote.accepted_at)}: {bought} for {quote.organization.name}.\n\n"
-                f"Total {money(quote.total_minor, quote.currency)}, paid {how}. Invoices:\n{invoice_list}\n\n"
-                f"The quote: {_quote_url(quote, quote.organization)}"
-            ),
-            reason=f"You receive this email because you are an admin of {quote.organization.name}, or its billing contact.",
-        )
+    partner_name = quote.partner.organization.name
+    notify_partner(
+        partner=quote.partner,
+        subject=f"Quote {quote.number} accepted: {quote.organization.name}",
+        body=(
+            f"Quote {quote.number} for {quote.organization.name} was accepted on {day(quote.accepted_at)}: "
+            f"{bought}.\n\nTotal {money(quote.total_minor, quote.currency)} (after the "
+            f"{discount_percent(quote.discount_bp)} partner discount), {how}. Invoices, billed to {partner_name}:\n"
+            f"{invoice_list}\n\nThe quote: {_quote_url(quote, quote.partner.organization)}"
+        ),
+    )
+    notify_customer_admins(
+        customer=quote.organization,
+        subject=f"{partner_name} bought {bought} for {quote.organization.name}",
+        body=(
+            f"{partner_name} accepted quote {quote.number} on {day(quote.accepted_at)} and bought {bought} "
+            f"for {quote.organization.name}, for a term starting today.\n\n"
+            f"{partner_name} is billed for it and manages it: to change seats or editions, ask {partner_name}. "
+            f"You can still see it on your billing page and cancel it there.\n\n"
+            f"The quote: {_quote_url(quote, quote.organization)}"
+        ),
+    )
+
