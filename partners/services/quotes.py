@@ -418,6 +418,15 @@ def quote_withdraw(*, quote: Quote, actor: User) -> Quote:
             summary=f"{quote.partner.organization.name} withdrew quote {quote.number} for {quote.organization.name}.",
             detail={"quote": str(quote.public_id), "number": quote.number},
         )
+        notify_customer_admins(
+            customer=quote.organization,
+            subject=f"{quote.partner.organization.name} withdrew quote {quote.number}",
+            body=(
+                f"{quote.partner.organization.name}, {quote.organization.name}'s partner, withdrew quote {quote.number} "
+                f"({quote_summary(quote)}) on {day(quote.withdrawn_at)}. Nothing was bought with it; its PDF now says "
+                "it was withdrawn."
+            ),
+        )
     return quote
 
 

@@ -648,7 +648,40 @@ def test_accept_over_http_with_a_po_then_the_page_says_accepted(client, northwin
     again = client.post(url, {"paid_with": "purchase_order", "po_number": "NW-1"})
     assert again.status_code == 302
     text = visible_text(client.get(reverse("partners:quote", args=[quote.public_id])).content.decode())
-    assert "Accepted on" in text and "invoiced against purchase order NW-1" in text and "Accept and pay" not in text
+    assert "Accepted on" in text and "; invoiced against purchase order NW-1." in text and "Accept and pay" not in text
     from billing.models import Invoice
 
     assert Invoice.objects.count() == 1
+
+
+def test_a_declined_card_leaves_the_customer_as_it_was_and_the_page_says_so(client, northwind, acme, localstripe, eager):
+    from billing.models import Invoice, Payment, Subscription
+
+    from ..billing.helpers import DECLINED_AT_CHARGE, card_set_up
+
+    partner, admin = northwind
+    customer, _ = acme
+    card_set_up(localstripe, partner.organization, admin, DECLINED_AT_CHARGE)
+    quote = partner_quote(partner, admin, customer)
+    with eager(execute=True):
+        [invoice] = quote_accept(quote=quote, actor=admin, paid_with="card")
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.OPEN
+    assert Payment.objects.get(invoice=invoice).status == Payment.Status.FAILED
+    assert Subscription.objects.get(organization=customer).status == Subscription.Status.TRIALING
+    signed_in(client, admin, partner.organization)
+    text = visible_text(client.get(reverse("partners:quote", args=[quote.public_id])).content.decode())
+    assert "payment by card." in text
+    assert f"Invoice {invoice.number} : the card was declined · pay it with another card" in text
+
+
+def test_withdrawing_tells_the_customer_admins(northwind, acme, eager):
+    partner, admin = northwind
+    customer, customer_admin = acme
+    quote = partner_quote(partner, admin, customer)
+    with eager(execute=True):
+        quote_withdraw(quote=quote, actor=admin)
+    [mail] = [mail for mail in sent_to(customer_admin.email) if "withdrew" in mail["Subject"]]
+    text = body_text(mail)
+    assert_reads_well(text)
+    assert f"withdrew quote {quote.number} (Tracker Standard, 50 seats, annual)" in text and "Nothing was bought" in text
