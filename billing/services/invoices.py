@@ -484,7 +484,7 @@ def payer_credit_unused(*, subscription: Subscription, payer: Organization, at: 
     subscription locked."""
     credits: list[PayerCredit] = []
     invoices = (
-        Invoice.objects.select_for_update()
+        Invoice.objects.select_for_update(of=("self",))
         .filter(subscription=subscription, bill_to=payer, period_end__gt=at, status__in=(Invoice.Status.OPEN, Invoice.Status.PAID))
         .exclude(kind=Invoice.Kind.TAKEOVER)
         .exclude(addon__pricing=AddOn.Pricing.ONE_OFF)  # training credits are the partner's to use
