@@ -33,6 +33,8 @@ from catalog.exceptions import UnknownEdition
 from catalog.selectors import edition_default_for_trial, edition_get, products_for_sale
 from experiments import events
 from experiments.services import event_record
+from partners.models import PartnerLink
+from partners.selectors_customer import managed_by_of, pending_links_of_customer
 from provisioning.selectors import environments_of
 
 
@@ -154,6 +156,7 @@ def home(request: HttpRequest) -> HttpResponse:
         if not environment.is_settled and (state is None or state.usable):
             return redirect("environment_status", environment_id=environment.public_id)
     is_admin = membership_is_admin(membership)
+    managed = managed_by_of(organization=organization)
     return render(
         request,
         "frontdoor/home.html",
@@ -161,10 +164,20 @@ def home(request: HttpRequest) -> HttpResponse:
             "organization": organization,
             "is_admin": is_admin,
             "admin_name": "" if is_admin else admin_name_of(organization=organization),
-            "products": [(state, environments.get(product_id)) for product_id, state in states.items()],
+            # A product a partner manages says so, with "Ask <partner>" (docs/partners.md).
+            "products": [
+                (state, environments.get(product_id), managed.get(product_id)) for product_id, state in states.items()
+            ],
             "in_use": any(state.usable for state in states.values()),
             "seats_used": seats_in_use(organization=organization),
             "other_products": _other_products(organization, exclude=set(states)) if is_admin else [],
+            "partner_invitations": [
+                link
+                for link in pending_links_of_customer(organization=organization)
+                if link.status == PartnerLink.Status.INVITED
+            ]
+            if is_admin
+            else [],
         },
     )
 

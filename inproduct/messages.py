@@ -40,7 +40,16 @@ from accounts.models import Membership
 from billing.entitlements import entry_seconds
 from billing.features import ADDON, FeatureCheck, feature_check
 from billing.models import BillingAccount, Subscription
-from billing.prompts import CARD_EXPIRY_WARNING, SUSPENDED, Prompt, prompt_id_parse, prompts_for
+from billing.prompts import (
+    CARD_EXPIRY_WARNING,
+    SEAT_LIMIT_NEAR,
+    SEAT_LIMIT_REACHED,
+    SUSPENDED,
+    TRIAL_ENDS,
+    Prompt,
+    prompt_id_parse,
+    prompts_for,
+)
 from billing.selectors import products_to_try, seats_free
 from catalog.models import Edition
 from common.exceptions import NotFound
@@ -49,6 +58,7 @@ from feedback.reports import question_for
 from feedback.services import survey_decide
 from onboarding.models import MarketingSend
 from onboarding.services.suppression import marketing_email_claim
+from partners.selectors_customer import ManagedBy, ask_partner_path, managed_by_for_product
 
 from . import nudges
 from .caller import KitCaller
@@ -158,9 +168,66 @@ def admin_names(*, caller: KitCaller) -> list[str]:
     return [membership.user.get_full_name() or membership.user.email for membership in admins]
 
 
+# Prompts whose fix is buying something (seats, an edition, a plan): for a product a partner
+# manages, the fix is asking that partner, whoever reads it (docs/partners.md).
+PARTNER_ASK_KINDS = {SEAT_LIMIT_REACHED: "seats", SEAT_LIMIT_NEAR: "seats", TRIAL_ENDS: "product"}
+
+
+def managed_by_partner(*, caller: KitCaller, product_code: str) -> ManagedBy | None:
+    """The partner that manages the product for the caller's organization, if one does."""
+    return managed_by_for_product(organization=caller.organization, product_code=product_code)
+
+
+def ask_partner_action(*, caller: KitCaller, managed: ManagedBy, product_code: str, kind: str) -> dict[str, str]:
+    """"Ask <partner>": a link to Flywheel's ask page for that product and need."""
+    path = ask_partner_path(product_code=product_code, kind=kind)
+    query = urlencode({"organization": str(caller.organization.public_id)})
+    return {"kind": "link", "label": f"Ask {managed.name}", "url": f"{settings.SITE_URL}{path}&{query}"}
+
+
+def managed_prompt_body(*, prompt: Prompt, managed: ManagedBy, product_name: str, organization_name: str) -> str:
+    """The prompt's text when a partner manages the product: billing's copy when it names the
+    partner already, else who manages it and what to ask them."""
+    if managed.name in prompt.body:
+        return prompt.body
+    if prompt.kind == TRIAL_ENDS:
+        return f"{product_name} is managed by {managed.name}: ask them to buy it for {organization_name} to keep using it."
+    return f"{product_name} is managed by {managed.name}: ask them for more seats; they buy them for {organization_name}."
+
+
 def prompt_message(*, caller: KitCaller, prompt: Prompt) -> Message:
     """A billing prompt: for an admin, its one action (a link to Flywheel's page that fixes it);
-    for a member, who the admins are and a button to ask them."""
+    for a member, who the admins are and a button to ask them. When a partner manages the
+    product and the fix is buying, everyone is offered "Ask <partner>" instead."""
+    product_code = prompt.product or caller.product.code
+    managed = (
+        managed_by_partner(caller=caller, product_code=product_code) if prompt.kind in PARTNER_ASK_KINDS else None
+    )
+    if managed is not None:
+        product_name = managed.subscription.product.name
+        return Message(
+            id=f"prompt:{prompt.id}",
+            type=PROMPT,
+            severity=prompt.severity,
+            title=prompt.title,
+            body=managed_prompt_body(
+                prompt=prompt, managed=managed, product_name=product_name, organization_name=caller.organization.name
+            ),
+            dismissible=prompt.dismissible,
+            actions=[
+                ask_partner_action(
+                    caller=caller, managed=managed, product_code=product_code, kind=PARTNER_ASK_KINDS[prompt.kind]
+                )
+            ],
+            kind=prompt.kind,
+            product=product_code,
+            properties={
+                "prompt_id": prompt.id,
+                "threshold": prompt.threshold,
+                "copy_source": prompt.copy_source,
+                "managed_by": str(managed.payer.public_id),
+            },
+        )
     actions: list[dict[str, str]] = []
     admins: list[str] = []
     if caller.is_admin:
@@ -276,6 +343,25 @@ def feature_message(*, caller: KitCaller, check: FeatureCheck, for_admin: bool |
     actions: list[dict[str, str]] = []
     admins: list[str] = []
     shown_offer = None
+    managed = managed_by_partner(caller=caller, product_code=product.code) if offer is not None else None
+    if managed is not None and offer is not None:
+        # A partner buys for the organization (at its own price): nobody here buys, all ask it.
+        return Message(
+            id=message_id,
+            type=FEATURE_OFFER,
+            severity="info",
+            title=title,
+            body=f"{body} {product.name} is managed by {managed.name}: ask them to add it for {organization.name}.",
+            actions=[
+                ask_partner_action(
+                    caller=caller, managed=managed, product_code=product.code,
+                    kind="addon" if offer.kind == ADDON else "edition",
+                )
+            ],
+            kind="feature",
+            product=product.code,
+            properties={"feature": check.feature, "offer": f"{offer.kind}:{offer.code}", "managed_by": str(managed.payer.public_id)},
+        )
     if admin:
         if offer is not None:
             shown_offer = {
