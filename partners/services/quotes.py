@@ -169,11 +169,19 @@ def _addon_line(item: QuoteItem, addon: AddOn, interval: str) -> PricedLine:
     )
 
 
-def quote_validate(*, organization: Organization, partner_tier: str | None, interval: str, items: Sequence[QuoteItem]) -> None:
+def quote_validate(
+    *,
+    organization: Organization,
+    partner_tier: str | None,
+    interval: str,
+    items: Sequence[QuoteItem],
+    partner_organization: Organization | None = None,
+) -> None:
     """Refuse, with a sentence naming what is wrong, a quote that could not be bought:
     nothing chosen, a product twice, an unknown or free edition, seats under the seats in use or
     over the edition's limit, an add-on of another product, one-off or needing a bigger edition,
-    a product already paid for (v1: use Add seats or Change edition), monthly from a partner
+    a product already paid for (v1: use Add seats or Change edition), a product another payer
+    manages (a partner's trial quoted directly, or another partner's), monthly from a partner
     when partner-managed subscriptions are annual only, two currencies."""
     if interval not in Subscription.Interval.values:
         raise QuoteInvalid("Choose monthly or annual billing.")
@@ -219,7 +227,7 @@ def quote_validate(*, organization: Organization, partner_tier: str | None, inte
             currencies.add(addon.currency)
         live = (
             Subscription.objects.filter(organization=organization, product=product, status__in=Subscription.LIVE_STATUSES)
-            .select_related("edition")
+            .select_related("edition", "billed_to")
             .first()
         )
         if live is not None and live.interval and live.status in (Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE):
@@ -227,16 +235,33 @@ def quote_validate(*, organization: Organization, partner_tier: str | None, inte
                 f"{organization.name} already pays for {live.edition} ({seats_text(live.seat_limit)}, renews on "
                 f"{day(live.current_period_end)}): use Add seats or Change edition for it instead of a quote."
             )
+        payer_id = partner_organization.pk if partner_organization is not None else None
+        if live is not None and live.billed_to_id and live.billed_to_id != payer_id:
+            raise QuoteInvalid(
+                f"{product.name} is managed by {live.billed_to.name}: "
+                + (f"ask {live.billed_to.name} for a quote." if partner_organization is None else "only they can quote it.")
+            )
     if len(currencies) > 1:
         raise QuoteInvalid("These products are priced in different currencies: make one quote per currency.")
 
 
 def quote_price(
-    *, organization: Organization, partner_tier: str | None, interval: str, items: Sequence[QuoteItem]
+    *,
+    organization: Organization,
+    partner_tier: str | None,
+    interval: str,
+    items: Sequence[QuoteItem],
+    partner_organization: Organization | None = None,
 ) -> QuotePrice:
     """Validate (quote_validate) and price a quote: list prices from the catalog for the
     interval, less the partner tier's discount per product (none for a direct quote)."""
-    quote_validate(organization=organization, partner_tier=partner_tier, interval=interval, items=items)
+    quote_validate(
+        organization=organization,
+        partner_tier=partner_tier,
+        interval=interval,
+        items=items,
+        partner_organization=partner_organization,
+    )
     discount_bp = tier_discount_bp(partner_tier) if partner_tier is not None else 0
     products = []
     for item in items:
@@ -321,7 +346,11 @@ def quote_create(
         admin_membership_require(organization=organization, user=actor, doing="make a quote")
         bill_to = organization
     price = quote_price(
-        organization=organization, partner_tier=partner.tier if partner else None, interval=interval, items=items
+        organization=organization,
+        partner_tier=partner.tier if partner else None,
+        interval=interval,
+        items=items,
+        partner_organization=partner.organization if partner else None,
     )
     now = timezone.now()
     quote = Quote.objects.create(

@@ -136,7 +136,11 @@ def _builder(
     if items and not error:
         try:
             price = quote_price(
-                organization=organization, partner_tier=partner.tier if partner else None, interval=interval, items=items
+                organization=organization,
+                partner_tier=partner.tier if partner else None,
+                interval=interval,
+                items=items,
+                partner_organization=partner.organization if partner else None,
             )
         except QuoteInvalid as refusal:
             error = refusal.message
