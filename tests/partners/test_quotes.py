@@ -687,11 +687,14 @@ def test_withdrawing_tells_the_customer_admins(northwind, acme, eager):
     assert f"withdrew quote {quote.number} (Tracker Standard, 50 seats, annual)" in text and "Nothing was bought" in text
 
 
-def test_a_product_another_payer_manages_is_not_quoted(northwind, acme):
+def test_a_product_another_payer_manages_is_not_quoted(client, northwind, acme):
     partner, admin = northwind
     customer, customer_admin = acme
     # Northwind started the trial on Acme's behalf: billed to Northwind.
     customer.subscriptions.update(billed_to=partner.organization)
+    signed_in(client, customer_admin, customer)
+    page = visible_text(client.get(reverse("partners:direct_quote_new")).content.decode())
+    assert "Tracker is managed by Northwind Partners: ask Northwind Partners for a quote." in page
     with pytest.raises(QuoteInvalid, match="Tracker is managed by Northwind Partners: ask Northwind Partners for a quote."):
         quote_create(organization=customer, partner=None, actor=customer_admin, interval="year", items=[item(seats=5)])
     assert partner_quote(partner, admin, customer).total_minor == 346375  # Northwind itself may quote it
