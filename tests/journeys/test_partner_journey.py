@@ -174,6 +174,18 @@ def test_a_partner_buys_for_its_customer_who_moves_to_direct_billing(
     assert bought.total_minor == quote.total_minor
     assert Payment.objects.get(invoice=bought).amount_minor == quote.total_minor
 
+    # Acme's admin reads the partner's quote (not to accept it: the partner pays), and sees on
+    # the app home who manages Tracker now.
+    customer_page.goto("/app/quotes/")
+    expect(customer_page.locator("main")).to_contain_text(quote.number)
+    check_page(customer_page, "the customer's quotes")
+    customer_page.goto(f"/quotes/{quote.public_id}/")
+    expect(customer_page.locator("#quote-status")).to_contain_text("Accepted")
+    check_page.soft(customer_page.locator("#accept-card").count() == 0, "the customer's admin cannot accept the partner's quote")
+    check_page(customer_page, "the partner's quote, read by the customer")
+    customer_page.goto("/app/")
+    expect(customer_page.locator("#managed-by-tracker")).to_contain_text("Managed by Northwind Partners")
+
     # 6. Acme's member Sam is at the seat limit: Flywheel tells him to ask the partner, and he
     # asks for 5 more seats; the partner is emailed.
     member_page = people.open()
