@@ -162,9 +162,13 @@ def direct_at_renewal(*, organization: Organization, actor: User) -> list[Subscr
             summary=(
                 f"{organization.name} moves {subscription.product.name} to direct billing: "
                 f"{subscription.billed_to.name} pays until {_day(subscription.current_period_end)}, "
-                f"then it is billed to {organization.name} at list price "
-                f"({money(renewal_price_minor(subscription), subscription.edition.currency)} a "
-                f"{'year' if subscription.interval == Subscription.Interval.YEAR else 'month'})."
+                + (
+                    "when it ends (it is cancelled)."
+                    if subscription.cancel_at_period_end
+                    else f"then it is billed to {organization.name} at list price "
+                    f"({money(renewal_price_minor(subscription), subscription.edition.currency)} a "
+                    f"{'year' if subscription.interval == Subscription.Interval.YEAR else 'month'})."
+                )
             ),
             detail={"subscription": str(subscription.public_id), "payer": str(subscription.billed_to.public_id)},
         )

@@ -84,8 +84,6 @@ def partner_page(request: HttpRequest) -> HttpResponse:
             "link": link,
             "tier": tier_name(link.partner.tier) if link else "",
             "managed": managed,
-            "managed_by_link": [sub for sub in managed if link and sub.billed_to_id == link.partner.organization_id],
-            "managed_elsewhere": [sub for sub in managed if not link or sub.billed_to_id != link.partner.organization_id],
             "pending": pending_links_of_customer(organization=organization),
             "requests": requests_of_customer(organization=organization, limit=10),
             "history": history[:5],
