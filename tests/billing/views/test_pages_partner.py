@@ -110,3 +110,17 @@ def test_an_admin_of_the_customer_cannot_pay_the_partners_invoice(client, locals
     assert client.get(reverse("card_update"), {"invoice": str(invoice.public_id)}).status_code == 404
     assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.OPEN
     assert not [m for m in mail.outbox if customer_admin.email in m.to and invoice.number in m.body]
+
+
+def test_the_pages_banners_say_ask_the_partner_and_show_none_of_its_invoices(client, localstripe, catalog, settings):
+    customer, customer_admin, partner, partner_admin, subscription, invoice = partner_buys(
+        localstripe, seats=5, collection="invoice", po_number="NW-4"
+    )
+    Subscription.objects.filter(pk=subscription.pk).update(status=Subscription.Status.SUSPENDED)
+    client.force_login(customer_admin)
+    page = client.get(reverse("billing")).content.decode()
+    text = visible_text(page)
+    assert "Northwind Partners, who manages it, has an unpaid invoice for it. Ask Northwind Partners to pay it." in text
+    assert "Northwind Partners's invoice for Tracker is unpaid: ask them to pay it." in text
+    assert invoice.number not in text and "USD 346" not in text
+    assert "Pay the open invoice now" not in text
