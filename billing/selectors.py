@@ -428,7 +428,7 @@ def _managed_state(subscription: Subscription) -> ProductState | None:
     if status == Subscription.Status.PAST_DUE:
         return ProductState(
             product, subscription, True, "Past due", "warning",
-            happened=f"{partner}'s last payment for {name} failed; it keeps working while they pay.",
+            happened=f"The last payment by {partner} for {name} failed; it keeps working while they pay.",
             admin_todo="", member_todo="",
         )
     if status == Subscription.Status.TRIALING:

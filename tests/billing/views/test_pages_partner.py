@@ -121,6 +121,6 @@ def test_the_pages_banners_say_ask_the_partner_and_show_none_of_its_invoices(cli
     page = client.get(reverse("billing")).content.decode()
     text = visible_text(page)
     assert "Northwind Partners, who manages it, has an unpaid invoice for it. Ask Northwind Partners to pay it." in text
-    assert "Northwind Partners's invoice for Tracker is unpaid: ask them to pay it." in text
+    assert "The invoice Northwind Partners pays for Tracker is unpaid: ask them to pay it." in text
     assert invoice.number not in text and "USD 346" not in text
     assert "Pay the open invoice now" not in text
