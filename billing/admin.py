@@ -8,6 +8,7 @@ from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from common.exceptions import FlywheelError
 from common.money import money
 
 from .models import (
@@ -26,6 +27,7 @@ from .services.invoices import invoice_mark_paid_by_transfer
 from .services.refunds import (
     REFUND_REASONS,
     RefundInvalid,
+    credit_note_paid_back,
     payment_refundable_minor,
     refund_request,
 )
@@ -154,10 +156,10 @@ class CreditNoteInline(admin.TabularInline):
 
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
-    list_display = ["number", "organization", "kind", "status", "total", "issued_at", "paid_at", "due_at"]
+    list_display = ["number", "organization", "bill_to", "kind", "status", "total", "issued_at", "paid_at", "due_at"]
     list_filter = ["status", "kind", "collection_method"]
     search_fields = ["number", "organization__name", "po_number"]
-    list_select_related = ["organization"]
+    list_select_related = ["organization", "bill_to"]
     inlines = [InvoiceLineInline, CreditNoteInline]
     actions = ["refund", "mark_paid_by_transfer"]
 
@@ -218,14 +220,40 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(ReadOnlyAdmin):
-    list_display = ["number", "organization", "invoice", "status", "source", "amount", "reason", "issued_at"]
+    list_display = ["number", "organization", "invoice", "status", "source", "amount", "to_pay_back", "reason", "issued_at"]
     list_filter = ["status", "source"]
     search_fields = ["number", "invoice__number", "stripe_refund_id", "organization__name"]
-    list_select_related = ["organization", "invoice"]
+    list_select_related = ["organization", "invoice__bill_to"]
+    actions = ["paid_back"]
 
     @admin.display(description="Amount")
     def amount(self, note: CreditNote) -> str:
         return money(note.amount_minor, note.currency)
+
+    @admin.display(description="To pay back by transfer")
+    def to_pay_back(self, note: CreditNote) -> str:
+        """A partner's credit on a purchase-order invoice it paid by transfer: staff pay it back."""
+        if note.source != CreditNote.Source.TRANSFER:
+            return "-"
+        payee = note.invoice.bill_to or note.organization
+        if note.paid_back_at:
+            return f"Paid back to {payee} on {note.paid_back_at:%d %b %Y}"
+        return f"Pay {money(note.amount_minor, note.currency)} back to {payee}"
+
+    def has_paid_back_permission(self, request) -> bool:
+        return request.user.is_staff
+
+    @admin.action(description="Record the selected credit notes as paid back by transfer", permissions=["paid_back"])
+    def paid_back(self, request, queryset):
+        done = 0
+        for note in queryset:
+            try:
+                credit_note_paid_back(credit_note=note, actor=request.user)
+                done += 1
+            except FlywheelError as refusal:
+                self.message_user(request, refusal.message, messages.ERROR)
+        if done:
+            self.message_user(request, f"{done} credit note{'s' if done != 1 else ''} recorded as paid back.")
 
 
 @admin.register(Dispute)

@@ -46,6 +46,10 @@ class ActiveSeatsOut(Schema):
     as_of: date = Field(description="The last day counted: yesterday (UTC); the figure changes once a day")
 
 
+class ManagedByOut(Schema):
+    name: str = Field(description="The partner that buys and manages the product for the organization, and pays for it")
+
+
 class EntitlementOut(Schema):
     product: str
     product_name: str
@@ -62,6 +66,10 @@ class EntitlementOut(Schema):
     current_period_end: datetime | None
     interval: str | None
     active_seats: ActiveSeatsOut
+    managed_by: ManagedByOut | None = Field(
+        default=None,
+        description="Who manages the product when a partner does (say \"ask <name>\" where an admin would buy or add seats); null otherwise",
+    )
 
 
 class FeatureGrantOut(Schema):

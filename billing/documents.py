@@ -55,6 +55,9 @@ INVOICE_FROZEN_FIELDS = (
     "seats_delta",
     "seller_details",
     "customer_details",
+    "bill_to",
+    "licensee_details",
+    "discount_bp",
 )
 CREDIT_NOTE_FROZEN_FIELDS = (
     "organization",
@@ -229,6 +232,8 @@ class Document:
     public_id: str = ""
     seller_details: str = ""
     customer_details: str = ""
+    # Billed to a partner: the organization that uses what it pays for (printed as "Licensee").
+    licensee_details: str = ""
 
     @property
     def billed_to(self) -> str:
@@ -257,6 +262,7 @@ def invoice_document(invoice: Invoice) -> Document:
         organization_name=invoice.organization.name,
         seller_details=invoice.seller_details,
         customer_details=invoice.customer_details,
+        licensee_details=invoice.licensee_details,
         issued_at=invoice.issued_at,
         currency=invoice.currency,
         lines=[
@@ -304,11 +310,16 @@ def credit_note_document(credit_note: CreditNote) -> Document:
         organization_name=credit_note.organization.name,
         seller_details=credit_note.invoice.seller_details,
         customer_details=credit_note.invoice.customer_details,
+        licensee_details=credit_note.invoice.licensee_details,
         issued_at=credit_note.issued_at or credit_note.created_at,
         currency=credit_note.currency,
         lines=[
             DocumentLine(
-                description=f"Refund on invoice {invoice.number}: {credit_note.reason}",
+                description=(
+                    f"Credit on invoice {invoice.number}, paid back by bank transfer: {credit_note.reason}"
+                    if credit_note.source == CreditNote.Source.TRANSFER
+                    else f"Refund on invoice {invoice.number}: {credit_note.reason}"
+                ),
                 quantity=1,
                 unit_amount_minor=credit_note.amount_minor,
                 amount_minor=credit_note.amount_minor,
@@ -397,6 +408,8 @@ def document_pdf(document: Document) -> bytes:
     line(f"Status: {document.status}")
     pdf.ln(2)
     line(f"Billed to: {document.billed_to}", style="B")
+    if document.licensee_details:
+        line(f"Licensee: {document.licensee_details}")
     line(f"Issued: {_date(document.issued_at)}")
     if document.period_start and document.period_end:
         line(f"Period: {span(document.period_start, document.period_end)}")

@@ -151,7 +151,7 @@ def entitlements_compute(*, organization_id: int) -> list[dict[str, Any]]:
     subscriptions = list(
         Subscription.objects.filter(organization_id=organization_id)
         .exclude(status=Subscription.Status.CANCELED)
-        .select_related("product", "edition")
+        .select_related("product", "edition", "billed_to")
         .order_by("product__position", "product__code")
     )
     if not subscriptions:
@@ -236,6 +236,8 @@ def _entitlement(
             "ratio": None if active_seats.ratio is None else round(active_seats.ratio, 4),
             "as_of": as_of,
         },
+        # A partner buys and manages it: products say "ask <name>" where an admin would buy.
+        "managed_by": {"name": subscription.billed_to.name} if subscription.billed_to_id else None,
     }
 
 

@@ -33,7 +33,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, User
@@ -102,6 +102,48 @@ DEFAULT_COPY: dict[tuple[str, str], dict[str, str]] = {
     (SEAT_LIMIT_REACHED, "member"): {
         "title": "{organization} has no free seats in {product}",
         "body": "Ask an admin of {organization} for more seats before you invite more colleagues.",
+        "cta_label": "",
+    },
+    # A partner manages the product (Subscription.billed_to): the partner adds seats, asked from
+    # Flywheel's ask page (the partners app's); members and admins alike are told whom to ask.
+    (SEAT_LIMIT_REACHED, "admin:managed"): {
+        "title": "All {seat_limit} seats of {product} {edition} are taken",
+        "body": "{organization} uses {seats_used} seats (members and pending invites). {product} is managed by "
+        "{partner}: ask {partner} for more seats, or free a seat.",
+        "cta_label": "Ask {partner}",
+    },
+    (SEAT_LIMIT_REACHED, "member:managed"): {
+        "title": "{organization} has no free seats in {product}",
+        "body": "{product} is managed by {partner}: ask {partner} (or an admin of {organization}) for more "
+        "seats before you invite more colleagues.",
+        "cta_label": "",
+    },
+    (SEAT_LIMIT_NEAR, "admin:managed"): {
+        "title": "{seats_free} of {seat_limit} seats of {product} {edition} left",
+        "body": "{organization} uses {seats_used} of its {seat_limit} seats (members and pending invites). "
+        "{product} is managed by {partner}: ask {partner} for more seats so colleagues can keep joining.",
+        "cta_label": "Ask {partner}",
+    },
+    (TRIAL_ENDS, "admin:managed"): {
+        "title": "Your {product} trial ends {when}",
+        "body": "{product} is managed by {partner}: ask {partner} to buy it to keep {organization} working in {product}.",
+        "cta_label": "Ask {partner}",
+    },
+    (TRIAL_ENDS, "member:managed"): {
+        "title": "The {product} trial ends {when}",
+        "body": "{product} is managed by {partner}: an admin of {organization} can ask {partner} to buy it.",
+        "cta_label": "",
+    },
+    (SUSPENDED, "admin:managed"): {
+        "title": "{product} is suspended",
+        "body": "{product} is suspended for {organization} because {partner}, who manages it, has an overdue "
+        "invoice for it. Ask {partner} to pay it to restore access.",
+        "cta_label": "Ask {partner}",
+    },
+    (SUSPENDED, "member:managed"): {
+        "title": "{product} is suspended",
+        "body": "{product} is suspended for {organization}: {partner}, who manages it, has an overdue invoice "
+        "for it. Ask an admin of {organization} to ask {partner}.",
         "cta_label": "",
     },
     (SEAT_LIMIT_NEAR, "admin"): {
@@ -270,13 +312,59 @@ def _more_seats(subscription: Subscription, *, checkout_path: str, billing_path:
     }
 
 
+def _ask_path(subscription: Subscription, kind: str) -> str:
+    """Flywheel's page to ask the partner that manages `subscription` (the partners app's, by
+    URL name); the billing page when there is none."""
+    try:
+        return reverse("partners:ask") + "?" + urlencode({"product": subscription.product.code, "kind": kind})
+    except NoReverseMatch:
+        return f"{reverse('billing')}#billing-{subscription.product.code}"
+
+
+def _managed_candidates(
+    subscription: Subscription, *, context: dict[str, Any], seats_used: int, is_admin: bool, now: datetime, found: list
+) -> None:
+    """The prompts of a subscription a partner manages: the same moments (suspended, trial
+    ending, seats full or nearly), each saying to ask the partner, with the ask page as the
+    admins' call to action (copy variant "managed")."""
+    code = subscription.product.code
+    context = {**context, "partner": subscription.billed_to.name}
+    if subscription.status == Subscription.Status.SUSPENDED:
+        found.append(_Candidate(SUSPENDED, code, "suspended", "critical", _ask_path(subscription, "other"), context, "managed"))
+        return
+    if subscription.status == Subscription.Status.TRIALING and subscription.trial_ends_at is not None:
+        remaining = subscription.trial_ends_at - now
+        reached = [days for days in _trial_thresholds() if remaining <= timedelta(days=days)]
+        if reached:
+            days = reached[0]
+            severity = "critical" if days <= 1 else "warning" if days <= 3 else "info"
+            found.append(
+                _Candidate(
+                    TRIAL_ENDS, code, str(days), severity, _ask_path(subscription, "product"),
+                    {**context, "days": days, "when": _when(remaining), "trial_ends_at": subscription.trial_ends_at},
+                    "managed",
+                )
+            )
+    if seats_used >= subscription.seat_limit:
+        found.append(
+            _Candidate(SEAT_LIMIT_REACHED, code, str(subscription.seat_limit), "warning", _ask_path(subscription, "seats"), context, "managed")
+        )
+    elif is_admin and seats_used >= _nearly_full_at(subscription.seat_limit):
+        found.append(
+            _Candidate(
+                SEAT_LIMIT_NEAR, code, str(subscription.seat_limit), "info", _ask_path(subscription, "seats"),
+                {**context, "seats_free": subscription.seat_limit - seats_used}, "managed",
+            )
+        )
+
+
 def _candidates(organization: Organization, is_admin: bool) -> list[_Candidate]:
     now = timezone.now()
     subscriptions = list(
         Subscription.objects.filter(
             organization=organization, status__in=Subscription.LIVE_STATUSES
         )
-        .select_related("product", "edition")
+        .select_related("product", "edition", "billed_to")
         .order_by("product__position", "product__code")
     )
     if not subscriptions:
@@ -296,6 +384,9 @@ def _candidates(organization: Organization, is_admin: bool) -> list[_Candidate]:
             "seats_used": seats_used,
         }
         checkout_path = reverse("checkout", args=[subscription.public_id])
+        if subscription.billed_to_id:
+            _managed_candidates(subscription, context=context, seats_used=seats_used, is_admin=is_admin, now=now, found=found)
+            continue
         if subscription.status == Subscription.Status.SUSPENDED:
             found.append(
                 _Candidate(SUSPENDED, code, "suspended", "critical", billing_path, context)
@@ -354,7 +445,8 @@ def _candidates(organization: Organization, is_admin: bool) -> list[_Candidate]:
     latest_payment = Payment.objects.filter(invoice=OuterRef("pk")).order_by("-created_at", "-pk")
     open_invoices = (
         Invoice.objects.filter(
-            organization=organization, status=Invoice.Status.OPEN, subscription_id__in=by_id
+            # A partner's invoice (billed to it) and its payments are the partner's to deal with.
+            organization=organization, status=Invoice.Status.OPEN, subscription_id__in=by_id, bill_to__isnull=True
         )
         .annotate(
             latest_status=Subquery(latest_payment.values("status")[:1]),
@@ -394,6 +486,7 @@ def _candidates(organization: Organization, is_admin: bool) -> list[_Candidate]:
         if (
             subscription.status == Subscription.Status.PAST_DUE
             and subscription.pk not in failed_products
+            and not subscription.billed_to_id
         ):
             found.append(
                 _Candidate(
@@ -413,7 +506,7 @@ def _candidates(organization: Organization, is_admin: bool) -> list[_Candidate]:
             )
 
     account = BillingAccount.objects.filter(organization=organization).first()
-    needs_card = any(not subscription.edition.is_free for subscription in subscriptions)
+    needs_card = any(not subscription.edition.is_free and not subscription.billed_to_id for subscription in subscriptions)
     if (
         account is not None
         and account.has_card
@@ -464,7 +557,7 @@ def _copy(
     """The prompt's title, body and call to action, from GrowthBook when it has usable copy."""
     audience = "admin" if membership_is_admin(membership) else "member"
     default = (
-        (audience == "admin" and DEFAULT_COPY.get((candidate.kind, f"admin:{candidate.variant}")))
+        (candidate.variant and DEFAULT_COPY.get((candidate.kind, f"{audience}:{candidate.variant}")))
         or DEFAULT_COPY.get((candidate.kind, audience))
         or DEFAULT_COPY[(candidate.kind, "admin")]
     )

@@ -33,7 +33,7 @@ def subscriptions_of(*, organization: Organization) -> QuerySet[Subscription]:
     return (
         Subscription.objects.filter(organization=organization)
         .exclude(status=Subscription.Status.CANCELED)
-        .select_related("product", "edition")
+        .select_related("product", "edition", "billed_to")
         .order_by("created_at")
     )
 
@@ -57,17 +57,13 @@ def get_subscription_for_user(*, user, subscription_public_id) -> Subscription:
 
 
 def get_payment_for_user(*, user, payment_public_id):
-    from accounts.models import Membership
     from common.exceptions import NotFound
 
     from .models import Payment
 
     payment = (
         Payment.objects.select_related("invoice__subscription__product", "invoice__target_edition", "organization")
-        .filter(
-            public_id=payment_public_id,
-            organization__in=Membership.objects.filter(user=user).values("organization"),
-        )
+        .filter(invoice_readable_by(user, prefix="invoice__"), public_id=payment_public_id)
         .first()
     )
     if payment is None:
@@ -76,23 +72,60 @@ def get_payment_for_user(*, user, payment_public_id):
 
 
 def invoices_of(*, organization: Organization):
+    """The organization's own invoices: those it pays. An invoice billed to a partner (its
+    bill-to) is the partner's, never shown to the licensee (invoices_billed_to)."""
     from .models import Invoice
 
     return (
-        Invoice.objects.filter(organization=organization)
+        Invoice.objects.filter(organization=organization, bill_to__isnull=True)
         .select_related("subscription__product", "addon")
         .order_by("-issued_at")
     )
 
 
+def invoices_billed_to(*, payer: Organization, organization: Organization | None = None) -> QuerySet[Invoice]:
+    """Invoices `payer` pays for other organizations (a partner's for its customers), newest
+    first; only those of `organization` (one customer) when given. For the payer's own pages:
+    the caller has checked that the person may see the payer's (and that customer's) billing."""
+    invoices = Invoice.objects.filter(bill_to=payer).exclude(organization=payer)
+    if organization is not None:
+        invoices = invoices.filter(organization=organization)
+    return invoices.select_related("organization", "subscription__product", "addon").order_by("-issued_at", "-pk")
+
+
+def invoice_readable_by(user, *, prefix: str = "") -> Q:
+    """Which invoices a person may read: their organization's own (billed to it), and those
+    billed to an organization they belong to (a partner's for its customers). The licensee of an
+    invoice billed to a partner does not read it: its amounts are the partner's business."""
+    organizations = Membership.objects.filter(user=user).values("organization")
+    return Q(**{f"{prefix}bill_to__isnull": True, f"{prefix}organization__in": organizations}) | Q(
+        **{f"{prefix}bill_to__in": organizations}
+    )
+
+
+def products_billed_to_others(*, organization: Organization) -> list[tuple[Product, Organization]]:
+    """The organization's live products another organization pays for (a partner): what its
+    invoice list says goes elsewhere ("Invoices for Tracker go to Northwind Partners")."""
+    return [
+        (subscription.product, subscription.billed_to)
+        for subscription in Subscription.objects.filter(organization=organization, billed_to__isnull=False)
+        .exclude(status=Subscription.Status.CANCELED)
+        .select_related("product", "billed_to")
+        .order_by("product__position", "pk")
+    ]
+
+
 def get_open_invoice_for_organization(*, organization: Organization, invoice_public_id):
-    """An open invoice of this organization; NotFound for any other (another tenant's too)."""
+    """An open invoice this organization pays (its own, or one billed to it for a customer);
+    NotFound for any other (another tenant's too, and a licensee's invoice billed to a partner)."""
     from common.exceptions import NotFound
 
     from .models import Invoice
 
     invoice = Invoice.objects.filter(
-        organization=organization, public_id=invoice_public_id, status=Invoice.Status.OPEN
+        Q(organization=organization, bill_to__isnull=True) | Q(bill_to=organization),
+        public_id=invoice_public_id,
+        status=Invoice.Status.OPEN,
     ).first()
     if invoice is None:
         raise NotFound("Invoice not found.")
@@ -112,13 +145,11 @@ def invoice_failed_payment(*, invoice: Invoice) -> Payment | None:
 
 
 def get_invoice_for_user(*, user, invoice_public_id) -> Invoice:
-    """An invoice of an organization the user is a member of; NotFound for anyone else's."""
+    """An invoice the user may read (invoice_readable_by): of an organization they belong to and
+    billed to it, or billed to their organization for a customer; NotFound for anyone else's."""
     invoice = (
-        Invoice.objects.select_related("organization", "subscription__product", "target_edition")
-        .filter(
-            public_id=invoice_public_id,
-            organization__in=Membership.objects.filter(user=user).values("organization"),
-        )
+        Invoice.objects.select_related("organization", "subscription__product", "target_edition", "bill_to")
+        .filter(invoice_readable_by(user), public_id=invoice_public_id)
         .first()
     )
     if invoice is None:
@@ -152,11 +183,7 @@ def get_credit_note_for_user(*, user, credit_note_public_id) -> CreditNote:
     """An issued credit note of an organization the user is a member of; NotFound otherwise."""
     credit_note = (
         CreditNote.objects.select_related("organization", "invoice")
-        .filter(
-            public_id=credit_note_public_id,
-            status=CreditNote.Status.ISSUED,
-            organization__in=Membership.objects.filter(user=user).values("organization"),
-        )
+        .filter(invoice_readable_by(user, prefix="invoice__"), public_id=credit_note_public_id, status=CreditNote.Status.ISSUED)
         .first()
     )
     if credit_note is None:

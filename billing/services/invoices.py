@@ -484,7 +484,7 @@ def payer_credit_unused(*, subscription: Subscription, payer: Organization, at: 
     subscription locked."""
     credits: list[PayerCredit] = []
     invoices = (
-        Invoice.objects.select_for_update()
+        Invoice.objects.select_for_update(of=("self",))
         .filter(subscription=subscription, bill_to=payer, period_end__gt=at, status__in=(Invoice.Status.OPEN, Invoice.Status.PAID))
         .exclude(kind=Invoice.Kind.TAKEOVER)
         .exclude(addon__pricing=AddOn.Pricing.ONE_OFF)  # training credits are the partner's to use
@@ -649,9 +649,14 @@ def invoice_receipt_send(*, invoice_id: int) -> bool:
         "paid_with": f"Paid with: {paid_with_short}",
         "lines": document.lines,
         "invoice_url": f"{settings.SITE_URL}{reverse('invoice', args=[invoice.public_id])}",
+        # Paid by a partner for its customer: whom it was for.
+        "licensee": invoice.organization.name if invoice.bill_to_id else "",
     }
     message = EmailMultiAlternatives(
-        subject=f"[{settings.SITE_NAME}] Receipt for {product}: {money(invoice.total_minor, invoice.currency)} paid (invoice {invoice.number})",
+        subject=(
+            f"[{settings.SITE_NAME}] Receipt for {product}{f' of {invoice.organization.name}' if invoice.bill_to_id else ''}: "
+            f"{money(invoice.total_minor, invoice.currency)} paid (invoice {invoice.number})"
+        ),
         body=render_to_string("billing/email/receipt.txt", context),
         to=recipients,
         headers={"Message-ID": f"<receipt-{invoice.public_id}@flywheel.localhost>"},

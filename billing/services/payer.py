@@ -56,11 +56,12 @@ def subscription_payer_end(*, subscription: Subscription, at: datetime) -> Subsc
 def subscription_payer_start(
     *, subscription: Subscription, payer: Organization, discount_bp: int, actor: User
 ) -> Subscription:
-    """A partner (`payer`, the actor one of its admins) takes over the billing of a subscription
-    its customer pays for itself, from the next renewal: billed to it at `discount_bp` from then.
-    Only for a subscription billed to nobody, or to `payer` with its end scheduled (the link was
-    ended and made again: the end is withdrawn). Changes nothing now; no money moves.
-    Locks: organization, then subscription."""
+    """A partner (`payer`, the actor one of its admins) becomes the payer of a subscription its
+    customer paid for itself: from now on every charge of it (seats, editions, add-ons, the
+    renewal) is billed to the partner at `discount_bp`; the current term, already paid by the
+    organization, is not refunded. Only for a subscription billed to nobody, or to `payer` with
+    its end scheduled (the link was ended and made again: the end is withdrawn). No money moves
+    now. Locks: organization, then subscription."""
     admin_membership_require(organization=payer, user=actor, doing="take over a customer's billing")
     if payer.pk == subscription.organization_id:
         raise CheckoutInvalid(f"{payer.name} already pays for its own subscriptions.")

@@ -114,13 +114,6 @@ def subscription_buy_quoted(
             if existing.kind != Invoice.Kind.CONVERSION or existing.subscription.product_id != product.pk:
                 raise CheckoutInvalid("This request was already used for something else; reload the page and try again.")
             return existing
-        account = billing_account_of(payer)
-        if collection == "card" and not account.has_card:
-            raise NoCardOnFile(f"{payer.name} has no card on file: add one first, or pay against a purchase order.")
-        if collection == "invoice" and on_behalf is not None and account.collection_method != BillingAccount.Collection.INVOICE:
-            raise CheckoutInvalid(
-                f"{on_behalf.name} is not on purchase-order terms yet: pay by card, or ask us for invoice terms from the billing page."
-            )
         in_use = seats_in_use(organization=organization)
         if seats < in_use:
             raise CheckoutInvalid(
@@ -149,11 +142,13 @@ def subscription_buy_quoted(
                 raise CheckoutInvalid(
                     f"Invoice {owed.number} for a period {product.name} was used is not paid yet; it has to be paid first."
                 )
+            account = _payer_account_ready(payer=payer, on_behalf=on_behalf, collection=collection)
             # Anything else still open (a checkout declined earlier) is replaced by this purchase.
             Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN).exclude(owed_for_time_used(now)).update(
                 status=Invoice.Status.VOID
             )
         else:
+            account = _payer_account_ready(payer=payer, on_behalf=on_behalf, collection=collection)
             try:
                 with transaction.atomic():
                     # Nothing of the product yet: it starts suspended and becomes active when the
@@ -214,3 +209,16 @@ def subscription_buy_quoted(
         invoice_collect(invoice=invoice, collection=terms, actor=actor, what=f"{edition}, {seats_text(seats)}, {'annual' if interval == Subscription.Interval.YEAR else 'monthly'}")
         invoice.refresh_from_db()
         return invoice
+
+
+def _payer_account_ready(*, payer: Organization, on_behalf: Organization | None, collection: str) -> BillingAccount:
+    """The payer's billing account, if it can pay as chosen: a card on file, or (a partner)
+    purchase-order terms granted by staff."""
+    account = billing_account_of(payer)
+    if collection == "card" and not account.has_card:
+        raise NoCardOnFile(f"{payer.name} has no card on file: add one first, or pay against a purchase order.")
+    if collection == "invoice" and on_behalf is not None and account.collection_method != BillingAccount.Collection.INVOICE:
+        raise CheckoutInvalid(
+            f"{on_behalf.name} is not on purchase-order terms yet: pay by card, or ask us for invoice terms from the billing page."
+        )
+    return account

@@ -499,3 +499,17 @@ def _dispute_closed(record: Dispute) -> None:
         record.currency,
         f"; won on appeal, the {reversed_minor} {record.currency} lost is back" if reversed_minor else "",
     )
+
+
+@transaction.atomic
+def credit_note_paid_back(*, credit_note: CreditNote, actor: User) -> CreditNote:
+    """Staff paid back by bank transfer what a credit note of source transfer owes (a partner's
+    unused days on a purchase-order invoice it had paid by transfer): `paid_back_at`, once."""
+    note = CreditNote.objects.select_for_update().get(pk=credit_note.pk)
+    if note.source != CreditNote.Source.TRANSFER:
+        raise RefundInvalid(f"Credit note {note.number or note.public_id} was refunded to a card; nothing to pay back by hand.")
+    if note.paid_back_at is None:
+        CreditNote.objects.filter(pk=note.pk).update(paid_back_at=timezone.now())
+        note.refresh_from_db()
+        logger.info("credit note %s paid back by transfer, recorded by %s", note.number, actor)
+    return note

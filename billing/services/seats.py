@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db import transaction
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from accounts.exceptions import SeatLimitReached
@@ -50,7 +53,7 @@ def seat_limit_enforce(organization: Organization, seats_in_use: int, seats_want
         return
     subscriptions = (
         Subscription.objects.filter(organization=organization, status__in=Subscription.LIVE_STATUSES)
-        .select_related("product", "edition")
+        .select_related("product", "edition", "billed_to")
         .order_by("seat_limit", "pk")
     )
     for subscription in subscriptions:
@@ -66,12 +69,32 @@ def seat_limit_enforce(organization: Organization, seats_in_use: int, seats_want
                 f"{subscription.product.name} {subscription.edition.name} allows {subscription.seat_limit} users "
                 f"and {organization.name} already has {seats_in_use} (members and pending invites)."
             )
+            if subscription.billed_to_id:
+                advice = managed_seat_advice(subscription)
+                raise SeatLimitReached(
+                    f"{situation} {advice}", limit=subscription.seat_limit, product=subscription.product.code,
+                    to_admin=f"{situation} {advice}",
+                )
             raise SeatLimitReached(
                 f"{situation} {_seat_advice(bigger, to_admin=False)}",
                 limit=subscription.seat_limit,
                 product=subscription.product.code,
                 to_admin=f"{situation} {_seat_advice(bigger, to_admin=True)}",
             )
+
+
+def managed_seat_advice(subscription: Subscription) -> str:
+    """The way out of a full subscription a partner manages, said to members and admins alike:
+    the partner adds seats, asked from Flywheel's ask page (the partners app's, by URL name)."""
+    partner = subscription.billed_to.name
+    try:
+        ask = reverse("partners:ask") + "?" + urlencode({"product": subscription.product.code, "kind": "seats"})
+    except NoReverseMatch:
+        ask = reverse("billing")
+    return (
+        f"{subscription.product.name} is managed by {partner}: ask {partner} for more seats "
+        f"({settings.SITE_URL}{ask}), or free a seat by removing a member or withdrawing an invite."
+    )
 
 
 def _seat_advice(bigger: Edition | None, *, to_admin: bool) -> str:

@@ -573,6 +573,16 @@ def subscription_cancel(*, subscription: Subscription, actor: User, reason: str 
                     f"and will not renew. To keep it after all: {settings.SITE_URL}/billing/"
                 ),
             )
+            if subscription.billed_to_id:
+                billing_email_admins(
+                    organization=subscription.billed_to,
+                    subject=f"{subscription.organization.name} cancelled {subscription.product.name}",
+                    body=(
+                        f"{subscription.organization.name} cancelled {subscription.product.name}, which you manage for them. "
+                        f"It stays available until {day(subscription.current_period_end)}, the end of the term you paid for, "
+                        "and will not renew: nothing more is invoiced to you for it."
+                    ),
+                )
             return subscription
         subscription_cancel_now(subscription, when=timezone.now(), scheduled=False)
         return subscription

@@ -34,6 +34,7 @@ from ..services.addons import addon_buy, addon_keep, addon_quote, addon_remove, 
 from ..services.billing_account import billing_account_of
 from .access import admin_organization, admin_subscription
 from .checkout import quote_key_of, to_payment, with_quote_key
+from .managed import managed_page
 from .return_to import return_trip_of, with_return_trip
 
 
@@ -56,6 +57,8 @@ def addon_buy_page(request: HttpRequest, subscription_id: uuid.UUID, addon_code:
     already confirmed says so (and links its invoice or payment) instead of a second button;
     an add-on already added says so too."""
     subscription = admin_subscription(request, subscription_id)
+    if subscription.billed_to_id:
+        return managed_page(request, subscription, kind="addon")
     organization = subscription.organization
     addon = _addon_of(subscription, addon_code)
     key = quote_key_of(request)
@@ -136,6 +139,8 @@ def _training_or_billing(addon: AddOn, subscription: Subscription) -> str:
 def addon_trial(request: HttpRequest, subscription_id: uuid.UUID, addon_code: str) -> HttpResponse:
     """Try an add-on free for its trial days (once per organization), no card asked."""
     subscription = admin_subscription(request, subscription_id)
+    if subscription.billed_to_id:
+        return managed_page(request, subscription, kind="addon")
     addon = _addon_of(subscription, addon_code)
     trip = return_trip_of(request, product=subscription.product)
     try:

@@ -20,7 +20,7 @@ from common.exceptions import NotFound
 
 from ..exceptions import CheckoutInvalid
 from ..formats import day
-from ..models import Payment, Subscription
+from ..models import Invoice, Payment, Subscription
 from ..selectors import (
     edition_of_product,
     editions_to_buy,
@@ -37,6 +37,7 @@ from ..services.payments import invoice_pay_now, payment_refresh
 from ..services.seats import seats_quote, subscription_add_seats
 from ..services.subscriptions import edition_change_quote, subscription_change_edition
 from .access import admin_organization, admin_subscription
+from .managed import managed_page
 from .return_to import ReturnTrip, return_trip_of, with_return_trip
 
 
@@ -64,6 +65,8 @@ def _checkout_choice(request: HttpRequest, subscription):
 def checkout(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
     """Pick edition, seats and billing period, see the exact price, enter a card, pay."""
     subscription = admin_subscription(request, subscription_id)
+    if subscription.billed_to_id:
+        return managed_page(request, subscription, kind="product")
     organization = subscription.organization
     trip = return_trip_of(request, product=subscription.product)
     editions, edition, seats, interval = _checkout_choice(request, subscription)
@@ -179,6 +182,8 @@ def add_seats(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
     """Add seats: the exact prorated charge is shown, one click confirms it. A price already
     confirmed says so (and links its invoice) instead of offering to pay again."""
     subscription = admin_subscription(request, subscription_id)
+    if subscription.billed_to_id:
+        return managed_page(request, subscription, kind="seats")
     organization = subscription.organization
     key = quote_key_of(request)
     if request.method == "GET" and not key:
@@ -209,6 +214,9 @@ def add_seats(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResponse:
         except FlywheelError as refusal:
             error = refusal.message
         else:
+            if isinstance(payment, Invoice):  # on purchase-order terms: granted now, invoiced
+                messages.success(request, f"{seats} seat{'s' if seats != 1 else ''} added; invoice {payment.number} is on its way.")
+                return redirect(with_return_trip(reverse("invoice", args=[payment.public_id]), trip))
             return to_payment(payment, trip)
     return render(
         request,
@@ -235,6 +243,8 @@ def change_edition(request: HttpRequest, subscription_id: uuid.UUID) -> HttpResp
     for the unused old one, the total) is shown first, one click confirms it. A stale price is
     refused with the new one shown; a price already confirmed says so instead of a button."""
     subscription = admin_subscription(request, subscription_id)
+    if subscription.billed_to_id:
+        return managed_page(request, subscription, kind="edition")
     organization = subscription.organization
     key = quote_key_of(request)
     if request.method == "GET" and not key:

@@ -30,8 +30,10 @@ from ..selectors import (
     catalog_currencies,
     edition_of_product,
     editions_to_change_to,
+    invoices_billed_to,
     invoices_of,
     organizations_over_sales_threshold,
+    products_billed_to_others,
     products_to_try,
     subscriptions_of,
 )
@@ -51,6 +53,7 @@ from ..services.subscriptions import (
 )
 from ..services.training import training_balance
 from .access import admin_organization, admin_subscription, member_organization
+from .managed import partner_ask_urls, partner_links
 from .return_to import return_trip_of, with_return_trip
 
 
@@ -63,6 +66,10 @@ def billing_page(request: HttpRequest) -> HttpResponse:
     overdue = addon_invoices_overdue(organization=organization)
     active = active_people(organization_ids=[organization.pk])
     for subscription in subscriptions:
+        # Billed to a partner: the partner buys, adds seats and changes editions; the page says
+        # who and links the request to them instead ("Ask Northwind Partners").
+        subscription.managed_by = subscription.billed_to if subscription.billed_to_id else None
+        subscription.ask_urls = partner_ask_urls(subscription.product.code) if subscription.managed_by else {}
         subscription.other_editions = editions_to_change_to(subscription=subscription)
         # Its people active in the last 30 days, beside the seats it pays for (docs/activity.md).
         subscription.active_people = active.get((organization.pk, subscription.product_id), 0)
@@ -90,6 +97,11 @@ def billing_page(request: HttpRequest) -> HttpResponse:
             "other_products": [edition.product for edition in products_to_try(organization=organization)],
             "account": billing_account_of(organization),
             "invoices": invoices_of(organization=organization)[:50],
+            # Invoices this organization pays for others (a partner's for its customers), and
+            # the products whose invoices go to someone else.
+            "customer_invoices": invoices_billed_to(payer=organization)[:50] if is_admin else [],
+            "billed_elsewhere": products_billed_to_others(organization=organization),
+            "partner_links": partner_links(),
             "request_key": uuid.uuid4().hex,
             "cancellation_reasons": CANCELLATION_REASONS,
             "return_trip": return_trip_of(request, organization=organization),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import sys
 import time
@@ -201,3 +202,58 @@ def addon_on(subscription, code="github", *, status=AddOnSubscription.Status.ACT
     return AddOnSubscription.objects.create(
         organization=subscription.organization, subscription=subscription, addon=addon, status=status, **fields
     )
+
+
+def partner_org(localstripe=None, *, name="Northwind Partners", card=True, terms_po=""):
+    """Another organization that pays for a customer (a channel partner, as billing sees one:
+    billing never reads the partners app): its admin, and a card on file when `card`, or
+    purchase-order terms when `terms_po` is given."""
+    from accounts.models import Membership
+
+    from ..factories import MembershipFactory, OrganizationFactory, UserFactory
+
+    admin = UserFactory(email=f"partner-{os.urandom(3).hex()}@northwind.example")
+    organization = OrganizationFactory(name=name, email_domain="", created_by=admin)
+    MembershipFactory(organization=organization, user=admin, role=Membership.Role.ADMIN, source="signup")
+    if card:
+        card_set_up(localstripe, organization, admin, OK_CARD)
+    if terms_po:
+        from billing.models import BillingAccount
+
+        billing_account.billing_account_of(organization)
+        BillingAccount.objects.filter(organization=organization).update(collection_method="invoice", po_number=terms_po)
+    return organization, admin
+
+
+def quoted_lines(edition, *, seats, interval="year", discount_bp=1500, addons=()):
+    """A quote's lines as the partners app prices them: the edition, each add-on, the discount."""
+    from billing.pricing import addon_quantity, addon_unit_price, discount_minor, unit_price
+    from billing.services.invoices import ChargeLine, discount_lines
+
+    unit = unit_price(edition, interval)
+    lines = [ChargeLine(description=f"{edition}, {seats} seats, annual", quantity=seats, unit_amount_minor=unit, amount_minor=unit * seats)]
+    for addon in addons:
+        addon_unit = addon_unit_price(addon, interval)
+        quantity = addon_quantity(addon, seat_limit=seats)
+        lines.append(ChargeLine(description=addon.name, quantity=quantity, unit_amount_minor=addon_unit, amount_minor=addon_unit * quantity, addon=addon))
+    gross = sum(line.amount_minor for line in lines)
+    return lines + discount_lines(discount_minor(gross, discount_bp), discount_bp)
+
+
+def partner_buys(localstripe, *, seats=5, discount_bp=1500, collection="card", po_number="", members=1, addons=()):
+    """A customer on a Tracker trial whose partner bought Tracker Standard for it (annual, by the
+    partner's card, or against a PO on the partner's terms): customer, its admin, partner, its admin,
+    the subscription and the invoice. Needs `eager_tasks` for the card charge."""
+    customer, customer_admin = organization_on("standard", members=members)
+    partner, partner_admin = partner_org(localstripe, card=collection == "card", terms_po=po_number if collection == "invoice" else "")
+    edition = edition_get(product_code="tracker", edition_code="standard")
+    from billing.services.quoted import subscription_buy_quoted
+
+    invoice = subscription_buy_quoted(
+        organization=customer, edition=edition, seats=seats, interval="year", addons=list(addons),
+        lines=quoted_lines(edition, seats=seats, discount_bp=discount_bp, addons=addons), actor=partner_admin,
+        on_behalf=partner, discount_bp=discount_bp, collection=collection, po_number=po_number,
+        request_key=f"quote:{os.urandom(4).hex()}:tracker",
+    )
+    subscription = Subscription.objects.get(organization=customer, product__code="tracker")
+    return customer, customer_admin, partner, partner_admin, subscription, invoice

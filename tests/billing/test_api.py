@@ -84,6 +84,7 @@ def test_entitlements_of_a_trial(client, trial_organization):
             "current_period_end": None,
             "interval": None,
             "active_seats": {"active": 0, "seats": 100, "ratio": 0.0, "as_of": str(last_whole_day())},
+            "managed_by": None,
         }
     ]
     assert _entitlements(client, raw, product="tracker")[0]["product"] == "tracker"
