@@ -35,6 +35,7 @@ urlpatterns = [
     path("staff/", staff_views.staff_home, name="staff_home"),
     path("staff/funnel/", experiments_views.funnel, name="staff_funnel"),
     path("staff/usage/", activity_views.staff_usage, name="staff_usage"),
+    path("staff/partners/", staff_views.staff_partners, name="staff_partners"),
     path("dev/mailbox/", accounts_views.dev_mailbox, name="dev_mailbox"),
     path("dev/mailbox/<str:name>", accounts_views.dev_mailbox, name="dev_mailbox_message"),
     # Before allauth's own: its confirmation page, telling a used link from a broken one, and

@@ -97,3 +97,17 @@ def live_subscriptions_by_product(*, organization: Organization) -> dict[int, Su
             organization=organization, status__in=Subscription.LIVE_STATUSES
         ).select_related("edition", "product", "billed_to")
     }
+
+
+def subscription_for_partner(*, partner: Partner, customer_id: UUID | str, subscription_id: UUID | str) -> Subscription:
+    """A live subscription of a customer linked to the partner (link_for_partner), by its
+    public id; the same CustomerNotLinked for anything else (another customer's, a random id)."""
+    link = link_for_partner(partner=partner, customer_id=customer_id)
+    subscription = (
+        Subscription.objects.select_related("product", "edition", "billed_to", "organization")
+        .filter(organization=link.customer, public_id=subscription_id, status__in=Subscription.LIVE_STATUSES)
+        .first()
+    )
+    if subscription is None:
+        raise CustomerNotLinked()
+    return subscription

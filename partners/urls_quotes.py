@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import quotes
+from .views import on_behalf, quotes
 
 urlpatterns = [
     path("partner/quotes/", quotes.partner_quotes, name="partner_quotes"),
@@ -13,4 +13,19 @@ urlpatterns = [
     path("quotes/<uuid:quote_id>/withdraw/", quotes.quote_withdraw_view, name="quote_withdraw"),
     path("app/quotes/", quotes.customer_quotes, name="customer_quotes"),
     path("app/quotes/new/", quotes.direct_quote_new, name="direct_quote_new"),
+]
+
+urlpatterns += [
+    path("partner/customers/<uuid:customer_id>/manage/", on_behalf.manage, name="on_behalf_manage"),
+    path(
+        "partner/customers/<uuid:customer_id>/subscriptions/<uuid:subscription_id>/seats/",
+        on_behalf.add_seats,
+        name="on_behalf_seats",
+    ),
+    path(
+        "partner/customers/<uuid:customer_id>/subscriptions/<uuid:subscription_id>/edition/",
+        on_behalf.change_edition,
+        name="on_behalf_edition",
+    ),
+    path("partner/customers/<uuid:customer_id>/try/", on_behalf.start_trial, name="on_behalf_trial"),
 ]

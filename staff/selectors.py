@@ -22,6 +22,7 @@ from experiments.selectors import events_dead_count, experiments_running_count, 
 from feedback import selectors as feedback_selectors
 from feedback.reports import format_nps, month_of
 from onboarding.selectors import variation_reports
+from partners.models import Partner, PartnerApplication
 
 
 @dataclass
@@ -83,6 +84,8 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
     # The stored figures (a request never reads every rollup; see activity.services).
     usage = usage_figures(as_of=staff_figures_day()[0])
     dead_webhooks = webhook_events_dead_count()
+    partners_active = Partner.objects.filter(status=Partner.Status.ACTIVE).count()
+    applications = PartnerApplication.objects.filter(status=PartnerApplication.Status.PENDING).count()
     running = experiments_running_count()
     refused = events_dead_count()
     questions = plural(asked, "question", "questions")
@@ -148,6 +151,16 @@ def staff_pages(*, now: datetime) -> list[StaffPage]:
             reverse("sales_leads"),
             "Organizations whose spend in a year passed the sales threshold.",
             [Figure(f"{len(leads)}", plural(len(leads), "organization above the threshold", "organizations above the threshold"))],
+        ),
+        StaffPage(
+            "Partners",
+            reverse("staff_partners"),
+            "Channel partners by tier, their customers, revenue through partners against direct, applications waiting.",
+            [
+                Figure(f"{partners_active}", plural(partners_active, "active partner", "active partners")),
+                Figure(f"{applications}", plural(applications, "application waiting", "applications waiting"),
+                       "warning" if applications else ""),
+            ],
         ),
         StaffPage(
             "Training usage",

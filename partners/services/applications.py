@@ -21,7 +21,14 @@ from ..exceptions import PartnerError
 from ..models import Partner, PartnerApplication, PartnerLink
 from ..selectors import tier_discount_bp, tier_name
 from .audit import audit_record
-from .notify import PARTNER_HOME_PATH, notify_partner, notify_person, notify_staff, site_link
+from .notify import (
+    PARTNER_HOME_PATH,
+    notify_partner,
+    notify_person,
+    notify_staff,
+    possessive,
+    site_link,
+)
 
 Side = PartnerLink.Side
 
@@ -95,7 +102,7 @@ def application_submit(*, organization: Organization, actor: User, data: Applica
     )
     notify_person(
         email=actor.email,
-        subject=f"We received {application.company_name}'s partner application",
+        subject=f"We received {possessive(application.company_name)} partner application",
         body=(
             f"Thank you for applying for {organization.name} to become a {settings.SITE_NAME} partner. "
             f"Our staff read every application and answer by email, usually within a few working days.\n\n"
@@ -117,7 +124,7 @@ def _applicant_addresses(application: PartnerApplication) -> list[str]:
 def _lock_pending(application: PartnerApplication) -> PartnerApplication:
     application = PartnerApplication.objects.select_for_update(of=("self",)).select_related("organization").get(pk=application.pk)
     if application.status != PartnerApplication.Status.PENDING:
-        raise PartnerError(f"{application.company_name}'s application was already {application.get_status_display().lower()}.")
+        raise PartnerError(f"{possessive(application.company_name)} application was already {application.get_status_display().lower()}.")
     return application
 
 
@@ -188,7 +195,7 @@ def application_decline(*, application: PartnerApplication, actor: User, note: s
     for address in _applicant_addresses(application):
         notify_person(
             email=address,
-            subject=f"About {application.company_name}'s partner application",
+            subject=f"About {possessive(application.company_name)} partner application",
             body=(
                 f"Thank you for applying for {application.organization.name} to become a {settings.SITE_NAME} "
                 f"partner. We are not able to accept it at this time.\n\nFrom our staff:\n\"{application.decision_note}\"\n\n"

@@ -15,7 +15,6 @@ the current term it paid for, nothing lapses and nothing is billed twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -25,8 +24,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, User
+from accounts.services import organization_lock
 from billing.formats import day
 from billing.models import Subscription
+from billing.services.payer import subscription_payer_end
 
 from ..exceptions import PartnerError
 from ..models import AuditEntry, Partner, PartnerLink
@@ -39,13 +40,9 @@ from .notify import (
     notify_customer_admins,
     notify_partner,
     notify_person,
+    possessive,
     site_link,
 )
-
-try:  # billing's payer service (helper A); until it lands, the same flag written here.
-    from billing.services.subscriptions import subscription_payer_end as billing_payer_end
-except ImportError:  # pragma: no cover - replaced by billing's service when merged
-    billing_payer_end = None
 
 Side = PartnerLink.Side
 Status = PartnerLink.Status
@@ -93,14 +90,15 @@ class InviteOutcome:
     email: str
 
 
-def _admin_organization_of(email: str) -> Organization | None:
-    """The organization the address administers (the first one they joined, when several)."""
-    membership = (
+def _admin_organization_of(email: str, *, partner: Partner) -> Organization | None:
+    """The organization the address administers, other than the partner's own (the first one
+    they joined, when several); the partner's own when it is the only one."""
+    memberships = (
         Membership.objects.select_related("organization")
         .filter(user__email__iexact=email, role=Membership.Role.ADMIN)
         .order_by("created_at", "pk")
-        .first()
     )
+    membership = memberships.exclude(organization_id=partner.organization_id).first() or memberships.first()
     return membership.organization if membership else None
 
 
@@ -111,7 +109,7 @@ def _invite_email_customer(link: PartnerLink) -> None:
         customer=link.customer,
         subject=f"{partner_name} invites {link.customer.name} to work with them",
         body=(
-            f"{partner_name}, a {tier_label(link.partner)} partner, asks to manage {link.customer.name}'s "
+            f"{partner_name}, a {tier_label(link.partner)} partner, asks to manage {possessive(link.customer.name)} "
             f"subscriptions: quote and buy them for you, add seats, renew, and be billed for them.{note}\n\n"
             f"{WHAT_A_PARTNER_SEES}\n\n"
             f"Nothing changes until an admin of {link.customer.name} accepts. Accept or decline: "
@@ -140,7 +138,7 @@ def link_invite(*, partner: Partner, actor: User, email: str, message: str = "")
     except DjangoValidationError:
         raise PartnerError("Enter the email address of an admin of your customer's organization.") from None
     message = _clean_message(message)
-    customer = _admin_organization_of(email)
+    customer = _admin_organization_of(email, partner=partner)
     partner_name = partner.organization.name
     if customer is None:
         audit_record(
@@ -160,7 +158,7 @@ def link_invite(*, partner: Partner, actor: User, email: str, message: str = "")
                 f"{partner_name}, a {_site_name()} partner, would like to manage your organization's "
                 f"{_site_name()} subscriptions: quote and buy them for you, add seats, renew, and be "
                 f"billed for them.{note}\n\n"
-                f"Sign up with this address ({email}): once your organization exists, {partner_name}'s "
+                f"Sign up with this address ({email}): once your organization exists, {possessive(partner_name)} "
                 f"invitation waits for you on your partner page, to accept or decline. Sign up: "
                 f"{site_link(reverse('signup_entry'))}\n\n{WHAT_A_PARTNER_SEES}"
             ),
@@ -169,7 +167,7 @@ def link_invite(*, partner: Partner, actor: User, email: str, message: str = "")
         return InviteOutcome(link=None, email=email)
     if customer.pk == partner.organization_id:
         raise PartnerError(f"{customer.name} is your own organization: invite a customer's admin.")
-    existing = PartnerLink.objects.filter(partner=partner, customer=customer, status__in=Status.LIVE_STATUSES).first()
+    existing = PartnerLink.objects.filter(partner=partner, customer=customer, status__in=PartnerLink.LIVE_STATUSES).first()
     if existing is not None:
         raise PartnerError(
             f"{customer.name} is already your customer."
@@ -261,7 +259,7 @@ def link_request(*, customer: Organization, partner: Partner, actor: User, messa
             f"{customer.name} already works with {current.partner.organization.name}: end that link first, "
             "then ask another partner."
         )
-    existing = PartnerLink.objects.filter(partner=partner, customer=customer, status__in=Status.PENDING_STATUSES).first()
+    existing = PartnerLink.objects.filter(partner=partner, customer=customer, status__in=PartnerLink.PENDING_STATUSES).first()
     if existing is not None:
         raise PartnerError(
             f"You already asked {partner.organization.name}; they have not answered yet."
@@ -304,9 +302,11 @@ def link_accept(*, link: PartnerLink, actor: User) -> PartnerLink:
     """The side that was asked accepts: an invite by an admin of the customer, a request by an
     admin of the partner. The link becomes active. Refused when the customer already has another
     active partner (end that link first), when the link is no longer pending, or when the
-    partner is not active."""
+    partner is not active. Locks the customer organization first (so two partners' links
+    accepted at once are answered one after the other), then the link."""
+    organization_lock(link.customer)
     link = _lock(link)
-    if link.status not in Status.PENDING_STATUSES:
+    if link.status not in PartnerLink.PENDING_STATUSES:
         raise PartnerError(_not_pending(link))
     side, organization = _acting_side(link)
     _require_admin(actor, organization, "accept this link")
@@ -338,7 +338,7 @@ def link_accept(*, link: PartnerLink, actor: User) -> PartnerLink:
         actor=actor,
         actor_side=side,
         action="link_accepted",
-        summary=f"{customer_name} and {partner_name} are linked: {partner_name} manages {customer_name}'s subscriptions.",
+        summary=f"{customer_name} and {partner_name} are linked: {partner_name} manages {possessive(customer_name)} subscriptions.",
         detail={"link": str(link.public_id)},
     )
     if side == Side.CUSTOMER:
@@ -346,7 +346,7 @@ def link_accept(*, link: PartnerLink, actor: User) -> PartnerLink:
             partner=link.partner,
             subject=f"{customer_name} accepted your invitation",
             body=(
-                f"{customer_name} accepted {partner_name}'s invitation: it is now your customer. Its "
+                f"{customer_name} accepted your invitation: {customer_name} is now a customer of {partner_name}. Its "
                 f"subscriptions, renewals and requests are on your customer page: "
                 f"{site_link(f'{PARTNER_HOME_PATH}customers/{link.customer.public_id}/', organization=link.partner.organization)}"
             ),
@@ -354,9 +354,9 @@ def link_accept(*, link: PartnerLink, actor: User) -> PartnerLink:
     else:
         notify_customer_admins(
             customer=link.customer,
-            subject=f"{partner_name} is now {customer_name}'s partner",
+            subject=f"{partner_name} is now {possessive(customer_name)} partner",
             body=(
-                f"{partner_name} accepted {customer_name}'s request: it now manages your subscriptions "
+                f"{partner_name} accepted {possessive(customer_name)} request: it now manages your subscriptions "
                 f"with you. {WHAT_A_PARTNER_SEES}\n\n"
                 f"Everything it does for you is in your activity log: "
                 f"{site_link(CUSTOMER_PARTNER_PATH + 'activity/', organization=link.customer)}"
@@ -385,7 +385,7 @@ def link_decline(*, link: PartnerLink, actor: User, reason: str = "") -> Partner
     """The side that was asked says no: an invite declined by the customer's admin, a request by
     the partner's admin. The other side is emailed."""
     link = _lock(link)
-    if link.status not in Status.PENDING_STATUSES:
+    if link.status not in PartnerLink.PENDING_STATUSES:
         raise PartnerError(_not_pending(link))
     side, organization = _acting_side(link)
     _require_admin(actor, organization, "decline this link")
@@ -393,19 +393,19 @@ def link_decline(*, link: PartnerLink, actor: User, reason: str = "") -> Partner
     partner_name, customer_name = link.partner.organization.name, link.customer.name
     note = f'\n\nTheir note:\n"{link.close_reason}"' if link.close_reason else ""
     if side == Side.CUSTOMER:
-        summary = f"{customer_name} declined {partner_name}'s invitation."
+        summary = f"{customer_name} declined {possessive(partner_name)} invitation."
         notify_partner(
             partner=link.partner,
             subject=f"{customer_name} declined your invitation",
-            body=f"{customer_name} declined {partner_name}'s invitation to link as your customer.{note}",
+            body=f"{customer_name} declined {possessive(partner_name)} invitation to link as your customer.{note}",
         )
     else:
-        summary = f"{partner_name} declined {customer_name}'s request."
+        summary = f"{partner_name} declined {possessive(customer_name)} request."
         notify_customer_admins(
             customer=link.customer,
-            subject=f"{partner_name} declined {customer_name}'s request",
+            subject=f"{partner_name} declined {possessive(customer_name)} request",
             body=(
-                f"{partner_name} declined {customer_name}'s request to manage your subscriptions.{note}\n\n"
+                f"{partner_name} declined {possessive(customer_name)} request to manage your subscriptions.{note}\n\n"
                 f"Nothing changed: you keep buying directly. Another partner may suit you: "
                 f"{site_link(CUSTOMER_DIRECTORY_PATH, organization=link.customer)}"
             ),
@@ -422,7 +422,7 @@ def link_withdraw(*, link: PartnerLink, actor: User) -> PartnerLink:
     """The side that asked takes it back before an answer: the partner its invite, the
     customer's admin its request. The other side is emailed."""
     link = _lock(link)
-    if link.status not in Status.PENDING_STATUSES:
+    if link.status not in PartnerLink.PENDING_STATUSES:
         raise PartnerError(_not_pending(link))
     if link.status == Status.INVITED:
         side, organization = Side.PARTNER, link.partner.organization
@@ -436,7 +436,7 @@ def link_withdraw(*, link: PartnerLink, actor: User) -> PartnerLink:
         notify_customer_admins(
             customer=link.customer,
             subject=f"{partner_name} withdrew its invitation",
-            body=f"{partner_name} withdrew its invitation to manage {customer_name}'s subscriptions. Nothing changed.",
+            body=f"{partner_name} withdrew its invitation to manage {possessive(customer_name)} subscriptions. Nothing changed.",
         )
     else:
         summary = f"{customer_name} withdrew its request to {partner_name}."
@@ -465,28 +465,26 @@ def subscriptions_billed_to(*, link: PartnerLink) -> list[Subscription]:
     )
 
 
-def _payer_end(subscription: Subscription, *, at: datetime) -> None:
-    if billing_payer_end is not None:
-        billing_payer_end(subscription=subscription, at=at)
-        return
-    Subscription.objects.filter(pk=subscription.pk).update(billed_to_ends_at_renewal=True, updated_at=at)
-    subscription.billed_to_ends_at_renewal = True
-
-
-def handover_lines(subscriptions: list[Subscription], *, partner_name: str) -> list[str]:
-    """What happens to each subscription a partner paid for when the link ends, in words."""
+def handover_lines(subscriptions: list[Subscription], *, partner_name: str, customer_name: str = "", reader: str = "customer") -> list[str]:
+    """What happens to each subscription a partner paid for when the link ends, in words, for
+    the customer's admins (`reader` "customer") or the partner's people ("partner")."""
     lines = []
     for subscription in subscriptions:
-        if subscription.current_period_end and subscription.status == Subscription.Status.ACTIVE:
+        name = str(subscription.edition)
+        paid_until = subscription.current_period_end if subscription.status == Subscription.Status.ACTIVE else None
+        if reader == Side.PARTNER:
             lines.append(
-                f"- {subscription.product.name} ({subscription.edition.name}): {partner_name} has paid until "
-                f"{day(subscription.current_period_end)}. The renewal on that day is invoiced to you at list "
-                f"price, by your card on file or your purchase-order terms."
+                f"- {name}: you have paid until {day(paid_until)}; the renewal on that day is invoiced to "
+                f"{customer_name} at list price."
+                if paid_until
+                else f"- {name}: its next invoice goes to {customer_name}, at list price."
             )
         else:
             lines.append(
-                f"- {subscription.product.name} ({subscription.edition.name}): its next invoice goes to you, "
-                "at list price."
+                f"- {name}: {partner_name} has paid until {day(paid_until)}. The renewal on that day is invoiced to "
+                "you at list price, by your card on file or your purchase-order terms."
+                if paid_until
+                else f"- {name}: its next invoice goes to you, at list price."
             )
     return lines
 
@@ -496,7 +494,12 @@ def link_end(*, link: PartnerLink, actor: User, side: str, reason: str = "") -> 
     """Either side (an admin of it) or staff ends an active link. Every subscription of the
     customer billed to the partner is flagged to come back to the customer at its next renewal
     (billing's subscription_payer_end): the partner keeps the term it paid for, the renewal is the
-    customer's at list price. Both sides are emailed what happens when."""
+    customer's at list price. Both sides are emailed what happens when.
+
+    Locks: the customer organization (billing's first lock, so a move to direct billing or a
+    purchase for the same customer waits instead of deadlocking), then the link, then each
+    subscription (in billing)."""
+    organization_lock(link.customer)
     link = _lock(link)
     if link.status != Status.ACTIVE:
         raise PartnerError("This link is not active: there is nothing to end.")
@@ -513,7 +516,7 @@ def link_end(*, link: PartnerLink, actor: User, side: str, reason: str = "") -> 
     _close(link, status=Status.ENDED, actor=actor, side=side, reason=reason)
     subscriptions = subscriptions_billed_to(link=link)
     for subscription in subscriptions:
-        _payer_end(subscription, at=now)
+        subscription_payer_end(subscription=subscription, at=now)
     partner_name, customer_name = link.partner.organization.name, link.customer.name
     who = {Side.PARTNER: partner_name, Side.CUSTOMER: customer_name, Side.STAFF: f"{_site_name()} staff"}[side]
     audit_record(
@@ -547,16 +550,10 @@ def link_end(*, link: PartnerLink, actor: User, side: str, reason: str = "") -> 
             f"directory: {site_link(CUSTOMER_DIRECTORY_PATH, organization=link.customer)}"
         ),
     )
+    partner_lines = handover_lines(subscriptions, partner_name=partner_name, customer_name=customer_name, reader=Side.PARTNER)
     partner_billing = (
-        "Subscriptions you pay for that go back to the customer at renewal:\n"
-        + "\n".join(
-            f"- {s.product.name} ({s.edition.name}): you have paid until {day(s.current_period_end)}; "
-            "the renewal is invoiced to the customer."
-            if s.current_period_end
-            else f"- {s.product.name} ({s.edition.name}): its next invoice goes to the customer."
-            for s in subscriptions
-        )
-        if subscriptions
+        "Subscriptions you pay for go back to the customer at renewal:\n" + "\n".join(partner_lines)
+        if partner_lines
         else "You paid for none of their subscriptions."
     )
     notify_partner(

@@ -25,6 +25,11 @@ CUSTOMER_DIRECTORY_PATH = "/app/partner/directory/"
 CUSTOMER_ACTIVITY_PATH = "/app/partner/activity/"
 
 
+def possessive(name: str) -> str:
+    """A name's possessive as people write it: "Acme's", "Northwind Partners'"."""
+    return f"{name}'" if name.endswith(("s", "S")) else f"{name}'s"
+
+
 def site_link(path: str, *, organization: Organization | None = None) -> str:
     """An absolute link to a page of the site; with `organization`, the link opens the page in
     that organization (accounts.middleware switches to it when the person belongs to it)."""

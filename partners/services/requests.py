@@ -22,6 +22,7 @@ from .notify import (
     PARTNER_REQUESTS_PATH,
     notify_partner,
     notify_person,
+    possessive,
     site_link,
 )
 
@@ -68,6 +69,11 @@ def request_create(
     )
     if link is None:
         raise PartnerError(f"{customer.name} has no partner: buy from the billing page, or choose a partner first.")
+    if link.partner.status != Partner.Status.ACTIVE:
+        raise PartnerError(
+            f"{link.partner.organization.name} cannot take requests at the moment. Write to our support team, "
+            "or end the link and buy directly from the billing page."
+        )
     if kind not in Kind.values:
         raise PartnerError("Choose what you are asking for: more seats, another edition, a product, an add-on or something else.")
     if kind == Kind.SEATS:
@@ -149,7 +155,7 @@ def request_answer(*, request: PartnerRequest, partner: Partner, actor: User, st
         actor=actor,
         actor_side=PartnerLink.Side.PARTNER,
         action=f"request_{verb}",
-        summary=f"{partner_name} marked {customer.name}'s request for {what} {verb}" + (f': "{note}"' if note else "."),
+        summary=f"{partner_name} marked {possessive(customer.name)} request for {what} {verb}" + (f': "{note}"' if note else "."),
         detail={"request": str(request.public_id), "status": status},
     )
     if request.requested_by is not None and request.requested_by.is_active:
@@ -158,7 +164,7 @@ def request_answer(*, request: PartnerRequest, partner: Partner, actor: User, st
             email=request.requested_by.email,
             subject=f"{partner_name} answered your request for {what}",
             body=(
-                f"{partner_name} marked {customer.name}'s request for {what} {verb} "
+                f"{partner_name} marked {possessive(customer.name)} request for {what} {verb} "
                 f"(asked on {day(request.created_at)}).{note_text}\n\n"
                 f"Your partner page: {site_link(CUSTOMER_PARTNER_PATH, organization=customer)}"
             ),

@@ -45,6 +45,7 @@ from ..services.links import (
     link_withdraw,
     subscriptions_billed_to,
 )
+from ..services.notify import possessive
 from ..services.requests import request_answer, request_describe
 from . import partner_page
 
@@ -148,7 +149,9 @@ def partner_customer(request: HttpRequest, partner: Partner, customer_id: uuid.U
             "quotes": quotes_for_partner(partner=partner, customer=customer),
             "requests": [(item, request_describe(item)) for item in requests_of(partner=partner, customer=customer)[:50]],
             "activity": activity_for_partner(partner=partner, customer=customer),
-            "handover": handover_lines(billed, partner_name=partner.organization.name),
+            "handover": handover_lines(
+                billed, partner_name=partner.organization.name, customer_name=customer.name, reader=PartnerLink.Side.PARTNER
+            ),
             "is_admin": _is_admin(request),
         },
     )
@@ -190,7 +193,7 @@ def partner_invite(request: HttpRequest, partner: Partner) -> HttpResponse:
                 if outcome.link is not None:
                     messages.success(
                         request,
-                        f"Invitation sent: {outcome.link.customer.name}'s admins can accept or decline it. "
+                        f"Invitation sent: {possessive(outcome.link.customer.name)} admins can accept or decline it. "
                         "It is listed under pending invitations.",
                     )
                 else:
@@ -229,7 +232,7 @@ def partner_link_answer(request: HttpRequest, partner: Partner, link_id: uuid.UU
             return redirect("partners:partner_customer", customer_id=link.customer.public_id)
         if action == "decline" and link.status == PartnerLink.Status.REQUESTED:
             link_decline(link=link, actor=request.user, reason=request.POST.get("reason", ""))
-            messages.success(request, f"You declined {link.customer.name}'s request; they were told.")
+            messages.success(request, f"You declined {possessive(link.customer.name)} request; they were told.")
         elif action == "withdraw" and link.status == PartnerLink.Status.INVITED:
             link_withdraw(link=link, actor=request.user)
             messages.success(request, f"Your invitation to {link.customer.name} is withdrawn.")

@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -180,7 +181,12 @@ def partner_quote_new(request: HttpRequest, customer_id: uuid.UUID) -> HttpRespo
         link = link_for_partner(partner=partner, customer_id=customer_id)
     except NotFound as missing:
         return not_found(request, missing)
-    return _builder(request, organization=link.customer, partner=partner, cancel_url="partners:partner_quotes")
+    return _builder(
+        request,
+        organization=link.customer,
+        partner=partner,
+        cancel_url=reverse("partners:on_behalf_manage", args=[link.customer.public_id]),
+    )
 
 
 @never_cache
@@ -191,7 +197,7 @@ def direct_quote_new(request: HttpRequest) -> HttpResponse:
         organization = _customer_admin_organization(request)
     except NotFound as missing:
         return not_found(request, missing)
-    return _builder(request, organization=organization, partner=None, cancel_url="partners:customer_quotes")
+    return _builder(request, organization=organization, partner=None, cancel_url=reverse("partners:customer_quotes"))
 
 
 # A quote ---------------------------------------------------------------------------------------

@@ -17,11 +17,14 @@ the partner whose link it has, or None, and returns the row's public id as text)
 
 from __future__ import annotations
 
+import email
+import email.policy
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from django.core import mail as django_mail
 
 from accounts.middleware import ORGANIZATION_KEY
 from accounts.models import Organization
@@ -84,6 +87,51 @@ def sign_in(client, user, organization: Organization) -> None:
     session = client.session
     session[ORGANIZATION_KEY] = str(organization.public_id)
     session.save()
+
+
+class Mailbox:
+    """Partner emails sent in this process, read as their recipients read them."""
+
+    def to(self, address: str) -> list:
+        """Messages to `address`, parsed as a mail program parses them."""
+        return [
+            email.message_from_bytes(message.message().as_bytes(), policy=email.policy.default)
+            for message in django_mail.outbox
+            if address.lower() in " ".join(message.to).lower()
+        ]
+
+    def one(self, address: str, subject_part: str = ""):
+        """The one message to `address` (whose subject contains `subject_part`)."""
+        found = [message for message in self.to(address) if subject_part in str(message["Subject"])]
+        assert len(found) == 1, f"{len(found)} messages to {address} about {subject_part!r}: {[str(m['Subject']) for m in self.to(address)]}"
+        return found[0]
+
+    @staticmethod
+    def text(message) -> str:
+        return message.get_body(preferencelist=("plain",)).get_content()
+
+    def subjects(self) -> list[tuple[str, str]]:
+        return [(", ".join(message.to), message.subject) for message in django_mail.outbox]
+
+    def clear(self) -> None:
+        django_mail.outbox.clear()
+
+
+@pytest.fixture
+def mailbox(monkeypatch) -> Mailbox:
+    """Partner emails (partners.services.notify) sent in-process at once, into Django's test
+    outbox, instead of through the worker on commit."""
+    from partners.services import notify
+
+    monkeypatch.setattr(notify, "mail_queue", lambda message: message.send())
+    django_mail.outbox.clear()
+    return Mailbox()
+
+
+def assert_reads_well(text: str) -> None:
+    """No hole where a name should be, no stored value, no template left over."""
+    for hole in (" !", " .", " ,", "None", "{{", "{%", "()", "_bp", "billed_to", "status="):
+        assert hole not in text, f"{hole!r} in:\n{text}"
 
 
 @pytest.fixture
@@ -161,11 +209,22 @@ def _quote_for(customer: Organization, partner: Partner | None) -> str:
     return str(quote.public_id)
 
 
+def _subscription_for(customer: Organization, partner: Partner | None) -> str:
+    """Tracker Standard paid annually by `customer`, billed to `partner` (to nobody when None)."""
+    from ..billing.factories import SubscriptionFactory
+
+    subscription = SubscriptionFactory(
+        organization=customer, paid=True, interval="year", billed_to=partner.organization if partner else None
+    )
+    return str(subscription.public_id)
+
+
 # name -> maker(target customer, the partner of its link or None) -> a public id, as text.
 WALL_PLACEHOLDERS: dict[str, Callable[[Organization, Partner | None], str]] = {
     "customer": lambda customer, partner: str(customer.public_id),
     "request": _request_for,
     "quote": _quote_for,
+    "subscription": _subscription_for,
 }
 
 TENANT_WALL_CASES: list[WallCase] = [
@@ -180,6 +239,12 @@ TENANT_WALL_CASES: list[WallCase] = [
     WallCase("quote pdf", "/quotes/{quote}.pdf", sentence="No quote of yours has that number."),
     WallCase("accept quote", "/quotes/{quote}/accept/", "post", {"paid_with": "card"}, sentence="No quote of yours has that number."),
     WallCase("withdraw quote", "/quotes/{quote}/withdraw/", "post", sentence="No quote of yours has that number."),
+    WallCase("manage for customer", "/partner/customers/{customer}/manage/"),
+    WallCase("seats price on behalf", "/partner/customers/{customer}/subscriptions/{subscription}/seats/?seats=2"),
+    WallCase("add seats on behalf", "/partner/customers/{customer}/subscriptions/{subscription}/seats/", "post", {"seats": "2", "request_key": "k1"}),
+    WallCase("edition price on behalf", "/partner/customers/{customer}/subscriptions/{subscription}/edition/?edition=premium"),
+    WallCase("change edition on behalf", "/partner/customers/{customer}/subscriptions/{subscription}/edition/", "post", {"edition": "premium", "request_key": "k2"}),
+    WallCase("start trial on behalf", "/partner/customers/{customer}/try/", "post", {"product": "wiki"}),
     # Helper D (customer side): append here.
 ]
 

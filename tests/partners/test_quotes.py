@@ -17,6 +17,7 @@ from catalog.selectors import edition_get
 from partners.exceptions import CustomerNotLinked, NotAPartner, QuoteInvalid, QuoteNotAcceptable
 from partners.models import AuditEntry, PartnerLink, Quote, QuoteLine, QuoteSequence
 from partners.services.quotes import (
+    quote_accept,
     quote_create,
     quote_number_take,
     quote_valid_until,
@@ -256,8 +257,6 @@ def test_a_direct_quote_needs_an_admin(catalog):
 
 
 def test_withdraw_then_it_cannot_be_accepted(northwind, acme):
-    from partners.services.quotes import quote_accept
-
     partner, admin = northwind
     customer, _ = acme
     quote = partner_quote(partner, admin, customer)
@@ -273,7 +272,6 @@ def test_withdraw_then_it_cannot_be_accepted(northwind, acme):
 
 def test_an_expired_quote_is_refused_and_nothing_is_written(northwind, acme):
     from billing.models import Invoice, Subscription
-    from partners.services.quotes import quote_accept
 
     partner, admin = northwind
     customer, _ = acme
@@ -292,8 +290,6 @@ def test_an_expired_quote_is_refused_and_nothing_is_written(northwind, acme):
 
 
 def test_only_a_partner_admin_accepts(northwind, acme):
-    from partners.services.quotes import quote_accept
-
     partner, admin = northwind
     customer, _ = acme
     quote = partner_quote(partner, admin, customer)
@@ -456,3 +452,201 @@ def test_an_expired_quote_page_says_so_and_offers_no_accept(client, northwind, a
         text = visible_text(client.get(reverse("partners:quote", args=[quote.public_id])).content.decode())
     assert "This quote expired on 5 Jan 2027: it can no longer be accepted." in text
     assert "Accept and pay" not in text
+
+
+# Accept ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def eager(django_capture_on_commit_callbacks):
+    """Tasks queued on commit (the charge, the emails) run in-process when the test says so."""
+    from config.celery import app as celery_app
+
+    celery_app.conf.task_always_eager = True
+    yield django_capture_on_commit_callbacks
+    celery_app.conf.task_always_eager = False
+
+
+def on_terms(organization, *, po_number="PO-NW-1"):
+    from billing.models import BillingAccount
+
+    BillingAccount.objects.update_or_create(
+        organization=organization, defaults={"collection_method": BillingAccount.Collection.INVOICE, "po_number": po_number}
+    )
+
+
+def test_a_partner_accepts_by_card_the_customer_gets_it_billed_to_the_partner(northwind, acme, localstripe, eager):
+    from billing.models import Invoice, Subscription
+
+    from ..billing.helpers import OK_CARD, card_set_up
+
+    partner, admin = northwind
+    customer, customer_admin = acme
+    card_set_up(localstripe, partner.organization, admin, OK_CARD)
+    quote = partner_quote(partner, admin, customer, item(seats=50, addons=("github",)))
+    with eager(execute=True):
+        [invoice] = quote_accept(quote=quote, actor=admin, paid_with="card")
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.PAID
+    assert invoice.bill_to == partner.organization and invoice.organization == customer
+    assert invoice.total_minor == quote.total_minor == 410125
+    lines = list(invoice.lines.order_by("pk").values_list("description", "amount_minor"))
+    assert lines == [
+        ("Tracker Standard, 50 seats, annual", 407500),
+        ("GitHub integration for Tracker, 50 seats, annual", 75000),
+        ("Partner discount (Gold, 15 %)", -72375),
+    ]
+    subscription = Subscription.objects.get(organization=customer, status=Subscription.Status.ACTIVE)
+    assert (subscription.seat_limit, subscription.interval, subscription.billed_to) == (50, "year", partner.organization)
+    assert subscription.billed_to_discount_bp == 1500
+    quote.refresh_from_db()
+    assert (quote.status, quote.paid_with, quote.accepted_by) == (Quote.Status.ACCEPTED, "card", admin)
+    entry = AuditEntry.objects.get(action="quote_accepted")
+    assert entry.summary == (
+        f"Northwind Partners accepted quote {quote.number} and bought Tracker Standard, 50 seats, annual for Acme Corp, "
+        f"paid by card (invoice {invoice.number}, billed to Northwind Partners)."
+    )
+    # The partner reads the amounts; the customer's admins read what they have, not the price.
+    [to_partner] = [mail for mail in sent_to(admin.email) if "accepted" in mail["Subject"]]
+    text = body_text(to_partner)
+    assert_reads_well(text)
+    assert "Total USD 4,101.25 (after the 15 % partner discount), paid by card." in text and invoice.number in text
+    [to_customer] = [mail for mail in sent_to(customer_admin.email) if "bought" in mail["Subject"]]
+    assert to_customer["Subject"] == "[Flywheel] Northwind Partners bought Tracker Standard, 50 seats, annual for Acme Corp"
+    text = body_text(to_customer)
+    assert_reads_well(text)
+    assert "USD" not in text and "to change seats or editions, ask Northwind Partners" in text
+
+
+def test_accepting_twice_buys_once(northwind, acme):
+    from billing.models import Invoice
+
+    partner, admin = northwind
+    customer, _ = acme
+    on_terms(partner.organization)
+    quote = partner_quote(partner, admin, customer)
+    first = quote_accept(quote=quote, actor=admin, paid_with="purchase_order", po_number="PO-77")
+    second = quote_accept(quote=quote, actor=admin, paid_with="purchase_order", po_number="PO-77")
+    third = quote_accept(quote=quote, actor=admin, paid_with="card")
+    assert [invoice.pk for invoice in first] == [invoice.pk for invoice in second] == [invoice.pk for invoice in third]
+    assert Invoice.objects.count() == 1
+    assert AuditEntry.objects.filter(action="quote_accepted").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_accepting_at_once_buy_once(catalog):
+    from billing.models import Invoice, Subscription
+
+    partner, admin = partner_on("gold")
+    second_admin = MembershipFactory(organization=partner.organization, role=Membership.Role.ADMIN).user
+    customer, _ = linked_customer(partner)
+    on_terms(partner.organization)
+    quote = partner_quote(partner, admin, customer)
+    barrier = threading.Barrier(2)
+    outcomes, errors = [], []
+
+    def accept(actor):
+        try:
+            barrier.wait(5)
+            outcomes.append([invoice.number for invoice in quote_accept(quote=quote, actor=actor, paid_with="purchase_order", po_number="PO-1")])
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=accept, args=(actor,)) for actor in (admin, second_admin)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(outcomes) == 2 and outcomes[0] == outcomes[1]
+    assert Invoice.objects.filter(organization=customer).count() == 1
+    assert Subscription.objects.get(organization=customer, status="active").seat_limit == 50
+    assert AuditEntry.objects.filter(action="quote_accepted").count() == 1
+
+
+def test_a_partner_on_po_terms_accepts_against_a_po_granted_at_once(northwind, acme):
+    from billing.models import Invoice, Subscription
+
+    partner, admin = northwind
+    customer, _ = acme
+    on_terms(partner.organization)
+    quote = partner_quote(partner, admin, customer, item(seats=50), item("wiki", "premium", seats=20))
+    invoices = quote_accept(quote=quote, actor=admin, paid_with="purchase_order", po_number="  NW-2026-118 ")
+    assert [invoice.po_number for invoice in invoices] == ["NW-2026-118", "NW-2026-118"]
+    assert all(invoice.status == Invoice.Status.OPEN and invoice.due_at and invoice.bill_to == partner.organization for invoice in invoices)
+    assert sum(invoice.total_minor for invoice in invoices) == quote.total_minor
+    subscriptions = Subscription.objects.filter(organization=customer, status=Subscription.Status.ACTIVE)
+    assert sorted(subscriptions.values_list("product__code", "seat_limit", "purchase_order_number")) == [
+        ("tracker", 50, "NW-2026-118"),
+        ("wiki", 20, "NW-2026-118"),
+    ]
+    quote.refresh_from_db()
+    assert (quote.paid_with, quote.po_number) == ("purchase_order", "NW-2026-118")
+
+
+def test_a_partner_paying_by_card_cannot_use_a_po(northwind, acme):
+    partner, admin = northwind
+    customer, _ = acme
+    quote = partner_quote(partner, admin, customer)
+    with pytest.raises(QuoteInvalid, match="Northwind Partners pays by card: purchase orders need invoice terms"):
+        quote_accept(quote=quote, actor=admin, paid_with="purchase_order", po_number="PO-1")
+    with pytest.raises(QuoteInvalid, match="Enter the purchase-order number"):
+        quote_accept(quote=quote, actor=admin, paid_with="purchase_order", po_number="  ")
+    with pytest.raises(QuoteInvalid, match="Northwind Partners has no card on file"):
+        quote_accept(quote=quote, actor=admin, paid_with="card")
+    quote.refresh_from_db()
+    assert quote.status == Quote.Status.OPEN
+
+
+def test_a_direct_quote_accepted_with_a_po_starts_invoice_terms(catalog, eager):
+    from billing.models import Invoice, Subscription
+
+    customer, admin = organization_on("standard")
+    quote = quote_create(organization=customer, partner=None, actor=admin, interval="year", items=[item(seats=10)])
+    with eager(execute=True):
+        [invoice] = quote_accept(quote=quote, actor=admin, paid_with="purchase_order", po_number="ACME-PO-9")
+    assert (invoice.bill_to, invoice.po_number, invoice.total_minor) == (None, "ACME-PO-9", 81500)
+    assert invoice.status == Invoice.Status.OPEN and (invoice.due_at - invoice.issued_at).days == 30
+    subscription = Subscription.objects.get(organization=customer)
+    assert (subscription.status, subscription.seat_limit, subscription.purchase_order_number) == ("active", 10, "ACME-PO-9")
+    assert subscription.billed_to is None
+    [accepted] = [mail for mail in sent_to(admin.email) if "accepted" in mail["Subject"]]
+    text = body_text(accepted)
+    assert_reads_well(text)
+    assert "Total USD 815.00, paid against purchase order ACME-PO-9, on 30 days' terms." in text
+
+
+def test_the_customer_admin_cannot_accept_a_partner_quote(client, northwind, acme):
+    partner, admin = northwind
+    customer, customer_admin = acme
+    quote = partner_quote(partner, admin, customer)
+    with pytest.raises(NotAPartner):
+        quote_accept(quote=quote, actor=customer_admin, paid_with="card")
+    signed_in(client, customer_admin, customer)
+    answer = client.post(reverse("partners:quote_accept", args=[quote.public_id]), {"paid_with": "card"})
+    assert answer.status_code == 404
+    quote.refresh_from_db()
+    assert quote.status == Quote.Status.OPEN
+
+
+def test_accept_over_http_with_a_po_then_the_page_says_accepted(client, northwind, acme):
+    partner, admin = northwind
+    customer, _ = acme
+    on_terms(partner.organization)
+    quote = partner_quote(partner, admin, customer)
+    signed_in(client, admin, partner.organization)
+    url = reverse("partners:quote_accept", args=[quote.public_id])
+    refused = client.post(url, {"paid_with": "purchase_order", "po_number": ""})
+    assert refused.status_code == 400
+    assert "Enter the purchase-order number the invoice should quote." in visible_text(refused.content.decode())
+    accepted = client.post(url, {"paid_with": "purchase_order", "po_number": "NW-1"})
+    assert accepted.status_code == 302
+    again = client.post(url, {"paid_with": "purchase_order", "po_number": "NW-1"})
+    assert again.status_code == 302
+    text = visible_text(client.get(reverse("partners:quote", args=[quote.public_id])).content.decode())
+    assert "Accepted on" in text and "against purchase order NW-1" in text and "Accept and pay" not in text
+    from billing.models import Invoice
+
+    assert Invoice.objects.count() == 1

@@ -25,7 +25,7 @@ from accounts.services import invite_create, organization_create_for_signup, use
 
 DEMO_PASSWORD = "flywheel-demo"  # noqa: S105 - printed for the local demo, never in production
 # The other apps' demo commands, run after the accounts they build on.
-DEMO_COMMANDS = ("onboarding_demo", "community_demo", "feedback_demo", "inproduct_demo", "addons_demo", "activity_demo")
+DEMO_COMMANDS = ("onboarding_demo", "community_demo", "feedback_demo", "inproduct_demo", "addons_demo", "partners_demo", "activity_demo")
 
 
 @cache
