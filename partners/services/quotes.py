@@ -32,7 +32,6 @@ from billing.models import Invoice, Subscription
 from billing.pricing import addon_edition_meets, addon_unit_price, unit_price
 from billing.services.billing_account import (
     billing_account_of,
-    billing_email_recipients,
     customer_details,
 )
 from billing.services.invoices import ChargeLine
@@ -44,7 +43,7 @@ from ..exceptions import QuoteInvalid, QuoteNotAcceptable
 from ..models import PartnerLink, Quote, QuoteLine, QuoteSequence
 from ..selectors import link_for_partner, partner_for_member, tier_discount_bp
 from .audit import audit_record
-from .notify import notify_customer_admins, notify_partner, send, site_link
+from .notify import notify_customer_admins, notify_partner, possessive, site_link
 
 logger = logging.getLogger(__name__)
 
@@ -170,11 +169,19 @@ def _addon_line(item: QuoteItem, addon: AddOn, interval: str) -> PricedLine:
     )
 
 
-def quote_validate(*, organization: Organization, partner_tier: str | None, interval: str, items: Sequence[QuoteItem]) -> None:
+def quote_validate(
+    *,
+    organization: Organization,
+    partner_tier: str | None,
+    interval: str,
+    items: Sequence[QuoteItem],
+    partner_organization: Organization | None = None,
+) -> None:
     """Refuse, with a sentence naming what is wrong, a quote that could not be bought:
     nothing chosen, a product twice, an unknown or free edition, seats under the seats in use or
     over the edition's limit, an add-on of another product, one-off or needing a bigger edition,
-    a product already paid for (v1: use Add seats or Change edition), monthly from a partner
+    a product already paid for (v1: use Add seats or Change edition), a product another payer
+    manages (a partner's trial quoted directly, or another partner's), monthly from a partner
     when partner-managed subscriptions are annual only, two currencies."""
     if interval not in Subscription.Interval.values:
         raise QuoteInvalid("Choose monthly or annual billing.")
@@ -220,7 +227,7 @@ def quote_validate(*, organization: Organization, partner_tier: str | None, inte
             currencies.add(addon.currency)
         live = (
             Subscription.objects.filter(organization=organization, product=product, status__in=Subscription.LIVE_STATUSES)
-            .select_related("edition")
+            .select_related("edition", "billed_to")
             .first()
         )
         if live is not None and live.interval and live.status in (Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE):
@@ -228,16 +235,33 @@ def quote_validate(*, organization: Organization, partner_tier: str | None, inte
                 f"{organization.name} already pays for {live.edition} ({seats_text(live.seat_limit)}, renews on "
                 f"{day(live.current_period_end)}): use Add seats or Change edition for it instead of a quote."
             )
+        payer_id = partner_organization.pk if partner_organization is not None else None
+        if live is not None and live.billed_to_id and live.billed_to_id != payer_id:
+            raise QuoteInvalid(
+                f"{product.name} is managed by {live.billed_to.name}: "
+                + (f"ask {live.billed_to.name} for a quote." if partner_organization is None else "only they can quote it.")
+            )
     if len(currencies) > 1:
         raise QuoteInvalid("These products are priced in different currencies: make one quote per currency.")
 
 
 def quote_price(
-    *, organization: Organization, partner_tier: str | None, interval: str, items: Sequence[QuoteItem]
+    *,
+    organization: Organization,
+    partner_tier: str | None,
+    interval: str,
+    items: Sequence[QuoteItem],
+    partner_organization: Organization | None = None,
 ) -> QuotePrice:
     """Validate (quote_validate) and price a quote: list prices from the catalog for the
     interval, less the partner tier's discount per product (none for a direct quote)."""
-    quote_validate(organization=organization, partner_tier=partner_tier, interval=interval, items=items)
+    quote_validate(
+        organization=organization,
+        partner_tier=partner_tier,
+        interval=interval,
+        items=items,
+        partner_organization=partner_organization,
+    )
     discount_bp = tier_discount_bp(partner_tier) if partner_tier is not None else 0
     products = []
     for item in items:
@@ -322,7 +346,11 @@ def quote_create(
         admin_membership_require(organization=organization, user=actor, doing="make a quote")
         bill_to = organization
     price = quote_price(
-        organization=organization, partner_tier=partner.tier if partner else None, interval=interval, items=items
+        organization=organization,
+        partner_tier=partner.tier if partner else None,
+        interval=interval,
+        items=items,
+        partner_organization=partner.organization if partner else None,
     )
     now = timezone.now()
     quote = Quote.objects.create(
@@ -418,6 +446,15 @@ def quote_withdraw(*, quote: Quote, actor: User) -> Quote:
             action="quote_withdrawn",
             summary=f"{quote.partner.organization.name} withdrew quote {quote.number} for {quote.organization.name}.",
             detail={"quote": str(quote.public_id), "number": quote.number},
+        )
+        notify_customer_admins(
+            customer=quote.organization,
+            subject=f"{quote.partner.organization.name} withdrew quote {quote.number}",
+            body=(
+                f"{quote.partner.organization.name}, {possessive(quote.organization.name)} partner, withdrew quote {quote.number} "
+                f"({quote_summary(quote)}) on {day(quote.withdrawn_at)}. Nothing was bought with it; its PDF now says "
+                "it was withdrawn."
+            ),
         )
     return quote
 
@@ -560,7 +597,7 @@ def quote_accept(*, quote: Quote, actor: User, paid_with: str, po_number: str = 
     quote.paid_with = paid_with
     quote.po_number = po_number if paid_with == Quote.PaidWith.PURCHASE_ORDER else ""
     quote.save(update_fields=["status", "accepted_by", "accepted_at", "paid_with", "po_number"])
-    how = f"against purchase order {quote.po_number}" if quote.po_number else "by card"
+    how = f"invoiced against purchase order {quote.po_number}" if quote.po_number else "paid by card"
     invoice_numbers = ", ".join(invoice.number for invoice in invoices)
     if quote.partner_id:
         audit_record(
@@ -571,7 +608,7 @@ def quote_accept(*, quote: Quote, actor: User, paid_with: str, po_number: str = 
             action="quote_accepted",
             summary=(
                 f"{quote.partner.organization.name} accepted quote {quote.number} and bought {quote_summary(quote)} "
-                f"for {quote.organization.name}, paid {how} (invoice {invoice_numbers}, billed to {quote.partner.organization.name})."
+                f"for {quote.organization.name}, {how} (invoice {invoice_numbers}, billed to {quote.partner.organization.name})."
             ),
             detail={
                 "quote": str(quote.public_id),
@@ -600,7 +637,7 @@ def _quote_made_email(quote: Quote) -> None:
         customer=quote.organization,
         subject=f"{partner_name} sent {quote.organization.name} quote {quote.number}",
         body=(
-            f"{partner_name}, {quote.organization.name}'s partner, made quote {quote.number} for {quote_summary(quote)}.\n\n"
+            f"{partner_name}, {possessive(quote.organization.name)} partner, made quote {quote.number} for {quote_summary(quote)}.\n\n"
             f"{partner_name} pays for it and is billed for it; it is valid until {day(quote.valid_until)}. "
             f"You can read it and download its PDF here:\n{_quote_url(quote, quote.organization)}\n\n"
             f"Nothing is bought until {partner_name} accepts it."
@@ -609,42 +646,39 @@ def _quote_made_email(quote: Quote) -> None:
 
 
 def _quote_accepted_emails(quote: Quote, invoices: list[Invoice]) -> None:
-    """Tell the payer (with the amounts) and, for a partner quote, the customer's admins (what
-    they now have and who manages it, without the partner's prices)."""
+    """For a partner quote, tell the partner (the whole quote, its invoices and amounts) and the
+    customer's admins (what they now have and who manages it, without the partner's prices).
+    A direct quote's payer hears from billing alone (each invoice on terms, or its receipt): one
+    email per invoice is enough for the people who accepted it themselves."""
+    if not quote.partner_id:
+        return
     bought = quote_summary(quote)
-    how = f"against purchase order {quote.po_number}, on {settings.QUOTE_PO_NET_TERMS_DAYS} days' terms" if quote.po_number else "by card"
+    how = (
+        f"invoiced against purchase order {quote.po_number}, due in {settings.QUOTE_PO_NET_TERMS_DAYS} days"
+        if quote.po_number
+        else "charged to the card on file"
+    )
     invoice_list = "\n".join(f"- {invoice.number}: {money(invoice.total_minor, invoice.currency)}" for invoice in invoices)
-    if quote.partner_id:
-        partner_name = quote.partner.organization.name
-        notify_partner(
-            partner=quote.partner,
-            subject=f"Quote {quote.number} accepted: {quote.organization.name}",
-            body=(
-                f"Quote {quote.number} for {quote.organization.name} was accepted on {day(quote.accepted_at)}: "
-                f"{bought}.\n\nTotal {money(quote.total_minor, quote.currency)} (after the "
-                f"{discount_percent(quote.discount_bp)} partner discount), paid {how}. Invoices, billed to {partner_name}:\n"
-                f"{invoice_list}\n\nThe quote: {_quote_url(quote, quote.partner.organization)}"
-            ),
-        )
-        notify_customer_admins(
-            customer=quote.organization,
-            subject=f"{partner_name} bought {bought} for {quote.organization.name}",
-            body=(
-                f"{partner_name} accepted quote {quote.number} on {day(quote.accepted_at)} and bought {bought} "
-                f"for {quote.organization.name}, for a term starting today.\n\n"
-                f"{partner_name} is billed for it and manages it: to change seats or editions, ask {partner_name}. "
-                f"You can still see it on your billing page and cancel it there.\n\n"
-                f"The quote: {_quote_url(quote, quote.organization)}"
-            ),
-        )
-    else:
-        send(
-            to=billing_email_recipients(quote.organization),
-            subject=f"Quote {quote.number} accepted: {bought}",
-            body=(
-                f"Quote {quote.number} was accepted on {day(quote.accepted_at)}: {bought} for {quote.organization.name}.\n\n"
-                f"Total {money(quote.total_minor, quote.currency)}, paid {how}. Invoices:\n{invoice_list}\n\n"
-                f"The quote: {_quote_url(quote, quote.organization)}"
-            ),
-            reason=f"You receive this email because you are an admin of {quote.organization.name}, or its billing contact.",
-        )
+    partner_name = quote.partner.organization.name
+    notify_partner(
+        partner=quote.partner,
+        subject=f"Quote {quote.number} accepted: {quote.organization.name}",
+        body=(
+            f"Quote {quote.number} for {quote.organization.name} was accepted on {day(quote.accepted_at)}: "
+            f"{bought}.\n\nTotal {money(quote.total_minor, quote.currency)} (after the "
+            f"{discount_percent(quote.discount_bp)} partner discount), {how}. Invoices, billed to {partner_name}:\n"
+            f"{invoice_list}\n\nThe quote: {_quote_url(quote, quote.partner.organization)}"
+        ),
+    )
+    notify_customer_admins(
+        customer=quote.organization,
+        subject=f"{partner_name} bought {bought} for {quote.organization.name}",
+        body=(
+            f"{partner_name} accepted quote {quote.number} on {day(quote.accepted_at)} and bought {bought} "
+            f"for {quote.organization.name}, for a term starting today.\n\n"
+            f"{partner_name} is billed for it and manages it: to change seats or editions, ask {partner_name}. "
+            f"You can still see it on your billing page and cancel it there.\n\n"
+            f"The quote: {_quote_url(quote, quote.organization)}"
+        ),
+    )
+

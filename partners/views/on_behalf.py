@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -30,6 +31,7 @@ from billing.services.seats import seats_quote
 from billing.services.subscriptions import edition_change_quote
 from common.exceptions import FlywheelError
 
+from ..documents import discount_label
 from ..models import Partner
 from ..quote_selectors import live_subscriptions_by_product, subscription_for_partner
 from ..selectors import link_for_partner, tier_name
@@ -65,7 +67,8 @@ def _how_paid(subscription) -> dict:
     return {
         "on_terms": on_terms,
         "po_number": subscription.purchase_order_number or account.po_number,
-        "net_terms_days": account.net_terms_days,
+        # A subscription bought against a PO is on the quote terms; otherwise the payer's own.
+        "net_terms_days": settings.QUOTE_PO_NET_TERMS_DAYS if subscription.purchase_order_number else account.net_terms_days,
         "account": account,
         "payer": account.organization,
     }
@@ -151,6 +154,7 @@ def add_seats(request: HttpRequest, partner: Partner, customer_id: uuid.UUID, su
             "payment": _how_paid(subscription),
             "request_key": key,
             "tier_name": tier_name(partner.tier),
+            "discount_label": discount_label(tier=partner.tier, discount_bp=quote.discount_bp) if quote else "",
         },
         status=400 if error and request.method == "POST" else 200,
     )
@@ -214,6 +218,7 @@ def change_edition(request: HttpRequest, partner: Partner, customer_id: uuid.UUI
             "payment": _how_paid(subscription),
             "request_key": key,
             "tier_name": tier_name(partner.tier),
+            "discount_label": discount_label(tier=partner.tier, discount_bp=quote.discount_bp) if quote else "",
         },
         status=400 if error and request.method == "POST" else 200,
     )

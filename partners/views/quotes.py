@@ -75,6 +75,12 @@ class ProductChoice:
     seats: int
     addon_codes: list[str]
     current: Subscription | None
+    quoting_for: int | None = None  # the partner organization's id making the quote (None: direct)
+
+    @property
+    def managed_elsewhere(self) -> bool:
+        """Billed to a payer other than the one quoting: only that payer may quote it."""
+        return bool(self.current and self.current.billed_to_id and self.current.billed_to_id != self.quoting_for)
 
     @property
     def already_paid(self) -> bool:
@@ -85,7 +91,9 @@ class ProductChoice:
         )
 
 
-def _builder_choices(request: HttpRequest, organization: Organization) -> tuple[list[ProductChoice], list[QuoteItem], str]:
+def _builder_choices(
+    request: HttpRequest, organization: Organization, partner: Partner | None
+) -> tuple[list[ProductChoice], list[QuoteItem], str]:
     """The products as the form chose them, and the items to price; a sentence when the form
     is not readable (an edition or add-on that is not the product's, seats not a number)."""
     data = request.POST if request.method == "POST" else request.GET
@@ -109,7 +117,18 @@ def _builder_choices(request: HttpRequest, organization: Organization) -> tuple[
             seats = in_use
             if edition_code and not error:
                 error = f"Enter the seats of {product.name} as a whole number."
-        choices.append(ProductChoice(product, editions, addons, edition_code, seats, addon_codes, current.get(product.pk)))
+        choices.append(
+            ProductChoice(
+                product,
+                editions,
+                addons,
+                edition_code,
+                seats,
+                addon_codes,
+                current.get(product.pk),
+                partner.organization_id if partner else None,
+            )
+        )
         if not edition_code:
             continue
         edition = next((option for option in editions if option.code == edition_code), None)
@@ -127,7 +146,7 @@ def _builder_choices(request: HttpRequest, organization: Organization) -> tuple[
 def _builder(
     request: HttpRequest, *, organization: Organization, partner: Partner | None, cancel_url: str
 ) -> HttpResponse:
-    choices, items, error = _builder_choices(request, organization)
+    choices, items, error = _builder_choices(request, organization, partner)
     data = request.POST if request.method == "POST" else request.GET
     annual_only = partner is not None and settings.PARTNER_ANNUAL_ONLY
     interval = Subscription.Interval.YEAR if annual_only else (data.get("interval") or Subscription.Interval.YEAR)
@@ -136,7 +155,11 @@ def _builder(
     if items and not error:
         try:
             price = quote_price(
-                organization=organization, partner_tier=partner.tier if partner else None, interval=interval, items=items
+                organization=organization,
+                partner_tier=partner.tier if partner else None,
+                interval=interval,
+                items=items,
+                partner_organization=partner.organization if partner else None,
             )
         except QuoteInvalid as refusal:
             error = refusal.message

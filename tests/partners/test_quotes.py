@@ -510,7 +510,8 @@ def test_a_partner_accepts_by_card_the_customer_gets_it_billed_to_the_partner(no
     [to_partner] = [mail for mail in sent_to(admin.email) if "accepted" in mail["Subject"]]
     text = body_text(to_partner)
     assert_reads_well(text)
-    assert "Total USD 4,101.25 (after the 15 % partner discount), paid by card." in text and invoice.number in text
+    assert "Total USD 4,101.25 (after the 15 % partner discount), charged to the card on file." in text
+    assert invoice.number in text
     [to_customer] = [mail for mail in sent_to(customer_admin.email) if "bought" in mail["Subject"]]
     assert to_customer["Subject"] == "[Flywheel] Northwind Partners bought Tracker Standard, 50 seats, annual for Acme Corp"
     text = body_text(to_customer)
@@ -612,10 +613,11 @@ def test_a_direct_quote_accepted_with_a_po_starts_invoice_terms(catalog, eager):
     subscription = Subscription.objects.get(organization=customer)
     assert (subscription.status, subscription.seat_limit, subscription.purchase_order_number) == ("active", 10, "ACME-PO-9")
     assert subscription.billed_to is None
-    [accepted] = [mail for mail in sent_to(admin.email) if "accepted" in mail["Subject"]]
-    text = body_text(accepted)
-    assert_reads_well(text)
-    assert "Total USD 815.00, paid against purchase order ACME-PO-9, on 30 days' terms." in text
+    # Billing's invoice email is the one the admin gets: no second "accepted" email for a direct quote.
+    [sent] = sent_to(admin.email)
+    assert sent["Subject"] == f"[Flywheel] Invoice {invoice.number}: Tracker Standard, 10 seats, annual"
+    text = body_text(sent)
+    assert "USD 815.00" in text and "ACME-PO-9" in text
 
 
 def test_the_customer_admin_cannot_accept_a_partner_quote(client, northwind, acme):
@@ -646,7 +648,57 @@ def test_accept_over_http_with_a_po_then_the_page_says_accepted(client, northwin
     again = client.post(url, {"paid_with": "purchase_order", "po_number": "NW-1"})
     assert again.status_code == 302
     text = visible_text(client.get(reverse("partners:quote", args=[quote.public_id])).content.decode())
-    assert "Accepted on" in text and "against purchase order NW-1" in text and "Accept and pay" not in text
+    assert "Accepted on" in text and "; invoiced against purchase order NW-1." in text and "Accept and pay" not in text
     from billing.models import Invoice
 
     assert Invoice.objects.count() == 1
+
+
+def test_a_declined_card_leaves_the_customer_as_it_was_and_the_page_says_so(client, northwind, acme, localstripe, eager):
+    from billing.models import Invoice, Payment, Subscription
+
+    from ..billing.helpers import DECLINED_AT_CHARGE, card_set_up
+
+    partner, admin = northwind
+    customer, _ = acme
+    card_set_up(localstripe, partner.organization, admin, DECLINED_AT_CHARGE)
+    quote = partner_quote(partner, admin, customer)
+    with eager(execute=True):
+        [invoice] = quote_accept(quote=quote, actor=admin, paid_with="card")
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.OPEN
+    assert Payment.objects.get(invoice=invoice).status == Payment.Status.FAILED
+    assert Subscription.objects.get(organization=customer).status == Subscription.Status.TRIALING
+    signed_in(client, admin, partner.organization)
+    text = visible_text(client.get(reverse("partners:quote", args=[quote.public_id])).content.decode())
+    assert "payment by card." in text
+    assert f"Invoice {invoice.number} : the card was declined · pay it with another card" in text
+
+
+def test_withdrawing_tells_the_customer_admins(northwind, acme, eager):
+    partner, admin = northwind
+    customer, customer_admin = acme
+    quote = partner_quote(partner, admin, customer)
+    with eager(execute=True):
+        quote_withdraw(quote=quote, actor=admin)
+    [mail] = [mail for mail in sent_to(customer_admin.email) if "withdrew" in mail["Subject"]]
+    text = body_text(mail)
+    assert_reads_well(text)
+    assert f"withdrew quote {quote.number} (Tracker Standard, 50 seats, annual)" in text and "Nothing was bought" in text
+
+
+def test_a_product_another_payer_manages_is_not_quoted(client, northwind, acme):
+    partner, admin = northwind
+    customer, customer_admin = acme
+    # Northwind started the trial on Acme's behalf: billed to Northwind.
+    customer.subscriptions.update(billed_to=partner.organization)
+    signed_in(client, customer_admin, customer)
+    page = visible_text(client.get(reverse("partners:direct_quote_new")).content.decode())
+    assert "Tracker is managed by Northwind Partners: ask Northwind Partners for a quote." in page
+    with pytest.raises(QuoteInvalid, match="Tracker is managed by Northwind Partners: ask Northwind Partners for a quote."):
+        quote_create(organization=customer, partner=None, actor=customer_admin, interval="year", items=[item(seats=5)])
+    assert partner_quote(partner, admin, customer).total_minor == 346375  # Northwind itself may quote it
+    other, other_admin = partner_on("silver", name="Contoso Channel")
+    customer.subscriptions.update(billed_to=other.organization)
+    with pytest.raises(QuoteInvalid, match="Tracker is managed by Contoso Channel: only they can quote it."):
+        partner_quote(partner, admin, customer)
