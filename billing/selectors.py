@@ -1,9 +1,11 @@
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
 
 from django.db.models import F, Q, QuerySet, Sum
-from django.urls import reverse
+from django.db.models.functions import Coalesce
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
@@ -399,9 +401,52 @@ def _open_invoice(subscription: Subscription) -> Invoice | None:
     )
 
 
+def managed_ask_url(subscription: Subscription, kind: str) -> str:
+    """Flywheel's page to ask the partner that manages `subscription` for something (`kind`:
+    seats, edition, product, addon, other): the partners app's, by URL name (billing does not
+    import it); the billing page when there is none."""
+    try:
+        return reverse("partners:ask") + "?" + urlencode({"product": subscription.product.code, "kind": kind})
+    except NoReverseMatch:
+        return reverse("billing") + f"#billing-{subscription.product.code}"
+
+
+def _managed_state(subscription: Subscription) -> ProductState | None:
+    """A live product a partner manages (billed_to): what to do is to ask the partner, and the
+    partner's invoices and amounts are not the organization's to see."""
+    product, status, partner = subscription.product, subscription.status, subscription.billed_to.name
+    name = product.name
+    if status == Subscription.Status.SUSPENDED:
+        since = _date(subscription.suspended_at or subscription.updated_at)
+        return ProductState(
+            product, subscription, False, "Suspended", "failed",
+            happened=f"{name} has been suspended since {since}: {partner}, who manages it, has an unpaid invoice for it.",
+            admin_todo=f"Ask {partner} to pay it.",
+            member_todo=f"to ask {partner} to pay it",
+            action_label=f"Ask {partner}",
+        )
+    if status == Subscription.Status.PAST_DUE:
+        return ProductState(
+            product, subscription, True, "Past due", "warning",
+            happened=f"The last payment by {partner} for {name} failed; it keeps working while they pay.",
+            admin_todo="", member_todo="",
+        )
+    if status == Subscription.Status.TRIALING:
+        return ProductState(
+            product, subscription, True, "Trialing", "active",
+            happened="", admin_todo="", member_todo=f"to ask {partner} to buy {name}",
+            action_label=f"Ask {partner}",
+        )
+    return None
+
+
 def _state(subscription: Subscription) -> ProductState:
     product, status = subscription.product, subscription.status
     name = product.name
+    if subscription.billed_to_id and status != Subscription.Status.CANCELED:
+        managed = _managed_state(subscription)
+        if managed is not None:
+            return managed
     if status == Subscription.Status.CANCELED:
         offer = _buy_offer(subscription, live=False)
         when = _date(subscription.canceled_at or subscription.updated_at)
@@ -474,7 +519,7 @@ def product_states_of(*, organization: Organization) -> dict[int, ProductState]:
     latest one that ended (a cancelled product keeps looking cancelled)."""
     subscriptions = (
         Subscription.objects.filter(organization=organization)
-        .select_related("product", "edition", "organization")
+        .select_related("product", "edition", "organization", "billed_to")
         .order_by("product__position", "product__code", "created_at", "pk")
     )
     chosen: dict[int, Subscription] = {}
@@ -532,6 +577,43 @@ def _seat_offer(subscription: Subscription) -> tuple[str, str, Offer | None]:
     return f"Move to {name} {bigger.name}", offer.url if offer else "", offer
 
 
+def _managed_page_prompts(state: ProductState, *, is_admin: bool, used: int, now: datetime) -> list[tuple[int, PagePrompt]]:
+    """The banners of a product a partner manages: suspended, trial ending, seats running out,
+    each saying to ask the partner (the ask page for admins). Nothing of the partner's invoices."""
+    subscription, code, name = state.subscription, state.product.code, state.product.name
+    partner = subscription.billed_to.name
+    found: list[tuple[int, PagePrompt]] = []
+    if state.is_suspended:
+        found.append((0, PagePrompt(
+            f"suspended-{code}", "danger", f"{state.happened} Ask {partner} to pay it.",
+            action_label=state.action_label if is_admin else "",
+            action_url=managed_ask_url(subscription, "other") if is_admin else "",
+        )))
+        return found
+    if subscription.status == Subscription.Status.TRIALING and subscription.trial_ends_at:
+        remaining = subscription.trial_ends_at - now
+        days = remaining.total_seconds() / 86400
+        found.append((2, PagePrompt(
+            f"trial-{code}", "danger" if days <= 1 else "warning" if days <= 3 else "info",
+            f"{time_left(remaining.total_seconds(), round_up=True)} left in your {name} {subscription.edition.name} trial "
+            f"(it ends on {_date(subscription.trial_ends_at)}). {name} is managed by {partner}: ask {partner} to buy it.",
+            action_label=f"Ask {partner}" if is_admin else "",
+            action_url=managed_ask_url(subscription, "product") if is_admin else "",
+        )))
+    if used >= math.ceil(subscription.seat_limit * SEAT_WARNING_SHARE):
+        full = used >= subscription.seat_limit
+        text = f"{used} of {subscription.seat_limit} seats used in {name} {subscription.edition.name}."
+        if full:
+            text += " Nobody else can join or be invited."
+        text += f" {name} is managed by {partner}: ask {partner} for more seats."
+        found.append((3, PagePrompt(
+            f"seats-{code}", "danger" if full else "warning", text,
+            action_label=f"Ask {partner}" if is_admin else "",
+            action_url=managed_ask_url(subscription, "seats") if is_admin else "",
+        )))
+    return found
+
+
 def page_prompts_for(*, membership: Membership, with_states: bool = True) -> list[PagePrompt]:
     """What Flywheel's pages tell this member about the organization's products now, most
     urgent first: suspended and cancelled products, trial days left, seats running out.
@@ -555,6 +637,9 @@ def page_prompts_for(*, membership: Membership, with_states: bool = True) -> lis
     for state in states.values():
         subscription, code, name = state.subscription, state.product.code, state.product.name
         if not with_states and not state.usable:
+            continue
+        if subscription.billed_to_id and not state.is_cancelled:
+            found.extend(_managed_page_prompts(state, is_admin=is_admin, used=used, now=now))
             continue
         if state.is_suspended:
             url = state.offer.url if state.offer else reverse("billing") + f"#billing-{code}"
@@ -621,16 +706,18 @@ def webhook_events_dead_count() -> int:
 
 
 def organizations_over_sales_threshold(*, minimum_minor: int, since: datetime) -> list[tuple[Organization, int]]:
-    """Organizations whose paid invoices since `since` add up to `minimum_minor` or more."""
+    """Organizations whose paid invoices since `since` add up to `minimum_minor` or more,
+    counted for whoever paid them (a partner, for the invoices billed to it)."""
     totals = (
         Invoice.objects.filter(status=Invoice.Status.PAID, paid_at__gte=since)
-        .values("organization")
+        .annotate(payer=Coalesce("bill_to", "organization"))
+        .values("payer")
         .annotate(total=Sum("total_minor"))
         .filter(total__gte=minimum_minor)
         .order_by("-total")
     )
-    organizations = Organization.objects.in_bulk([row["organization"] for row in totals])
-    return [(organizations[row["organization"]], row["total"]) for row in totals]
+    organizations = Organization.objects.in_bulk([row["payer"] for row in totals])
+    return [(organizations[row["payer"]], row["total"]) for row in totals]
 
 
 # Add-on and training pages (billing/views/addons.py, training.py) ------------------------------

@@ -16,13 +16,9 @@ from django.db.models import Count, Q, QuerySet
 from accounts.models import Organization
 from accounts.services import seats_in_use
 from billing.models import Invoice, Subscription
+from billing.selectors import invoices_billed_to
 
 from .models import AuditEntry, Partner, PartnerLink, PartnerRequest, Quote
-
-try:  # billing's selector (helper A); until it lands, the same query here.
-    from billing.selectors import invoices_billed_to as billing_invoices_billed_to
-except ImportError:  # pragma: no cover - replaced by billing's selector when merged
-    billing_invoices_billed_to = None
 
 RENEWALS_WITHIN_DAYS = 90
 
@@ -146,12 +142,8 @@ def invites_emailed(*, partner: Partner, limit: int = 20) -> list[AuditEntry]:
 
 
 def invoices_for_partner(*, partner: Partner, customer: Organization, limit: int = 50) -> list[Invoice]:
-    """The customer's invoices billed to the partner, newest first."""
-    if billing_invoices_billed_to is not None:
-        return list(billing_invoices_billed_to(payer=partner.organization, organization=customer)[:limit])
-    return list(
-        Invoice.objects.filter(organization=customer, bill_to=partner.organization).order_by("-issued_at", "-pk")[:limit]
-    )
+    """The customer's invoices billed to the partner, newest first (billing's selector)."""
+    return list(invoices_billed_to(payer=partner.organization, organization=customer)[:limit])
 
 
 def quotes_for_partner(*, partner: Partner, customer: Organization, limit: int = 50) -> list[Quote]:

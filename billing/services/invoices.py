@@ -625,6 +625,10 @@ def invoice_receipt_send(*, invoice_id: int) -> bool:
         Invoice.Kind.SEATS: f"Thank you: {seats_text(invoice.seats_delta)} added to {invoice.target_edition}.",
         Invoice.Kind.UPGRADE: f"Thank you: {product} is now on {invoice.target_edition.name}.",
         Invoice.Kind.RENEWAL: f"Thank you: {invoice.target_edition} is renewed until {day(invoice.period_end)}.",
+        Invoice.Kind.TAKEOVER: (
+            f"Thank you: {product} is billed to {invoice.organization.name} directly now, paid until "
+            f"{day(invoice.period_end)}; it renews with you at list price from then."
+        ),
     }.get(invoice.kind, f"Thank you: invoice {invoice.number} is paid.")
     if invoice.kind == Invoice.Kind.ADDON and invoice.addon is not None:
         if pack is not None:

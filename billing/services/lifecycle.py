@@ -593,6 +593,11 @@ def overdue_tick(*, now: datetime, report: TickReport) -> None:
                     body=(
                         f"Invoice {invoice.number} is overdue, so {subscription.product.name}"
                         f"{f' of {invoice.organization.name}' if invoice.bill_to_id else ''} is suspended until it is paid."
+                        + (
+                            f" View it at {settings.SITE_URL}{reverse('invoice', args=[invoice.public_id])}"
+                            if invoice.bill_to_id
+                            else ""
+                        )
                     ),
                 )
             elif invoice.overdue_reminders_sent <= days_overdue // 7 and days_overdue < settings.DUNNING_GRACE_DAYS + 1:

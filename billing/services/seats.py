@@ -310,7 +310,7 @@ def subscription_add_seats(
             bill_to=subscription.billed_to,
             discount_bp=quote.discount_bp,
         )
-        payment = invoice_collect(invoice=invoice, collection=collection, actor=actor, what=f"{seats_text(seats)} more for {subscription.product.name}")
+        payment = invoice_collect(invoice=invoice, collection=collection, actor=actor, what=f"{seats} more seat{'s' if seats != 1 else ''} of {subscription.product.name}")
         return payment if payment is not None else invoice
 
 

@@ -90,14 +90,15 @@ class InviteOutcome:
     email: str
 
 
-def _admin_organization_of(email: str) -> Organization | None:
-    """The organization the address administers (the first one they joined, when several)."""
-    membership = (
+def _admin_organization_of(email: str, *, partner: Partner) -> Organization | None:
+    """The organization the address administers, other than the partner's own (the first one
+    they joined, when several); the partner's own when it is the only one."""
+    memberships = (
         Membership.objects.select_related("organization")
         .filter(user__email__iexact=email, role=Membership.Role.ADMIN)
         .order_by("created_at", "pk")
-        .first()
     )
+    membership = memberships.exclude(organization_id=partner.organization_id).first() or memberships.first()
     return membership.organization if membership else None
 
 
@@ -137,7 +138,7 @@ def link_invite(*, partner: Partner, actor: User, email: str, message: str = "")
     except DjangoValidationError:
         raise PartnerError("Enter the email address of an admin of your customer's organization.") from None
     message = _clean_message(message)
-    customer = _admin_organization_of(email)
+    customer = _admin_organization_of(email, partner=partner)
     partner_name = partner.organization.name
     if customer is None:
         audit_record(

@@ -21,7 +21,7 @@ from catalog.models import Edition
 from ..models import AuditEntry, Partner, PartnerLink
 from ..selectors import link_for_partner, partner_for_member, tier_discount_bp
 from .audit import audit_record
-from .notify import notify_customer_admins, site_link
+from .notify import notify_customer_admins, possessive, site_link
 
 
 def _partner_admin_check(*, partner: Partner, actor: User, customer) -> Partner:
@@ -82,7 +82,7 @@ def on_behalf_add_seats(
             customer=customer,
             subject=f"{partner.organization.name} added {seats_text(seats)} to {product}",
             body=(
-                f"{partner.organization.name}, {customer.name}'s partner, added {seats_text(seats)} to {product} "
+                f"{partner.organization.name}, {possessive(customer.name)} partner, added {seats_text(seats)} to {product} "
                 + (
                     f"on {day(invoice.issued_at)}: {product} now has {seats_text(new_limit)}."
                     if granted
@@ -142,7 +142,7 @@ def on_behalf_change_edition(
             customer=customer,
             subject=f"{partner.organization.name} changed {product} to {edition.name}",
             body=(
-                f"{partner.organization.name}, {customer.name}'s partner, {what}. {told}\n\n"
+                f"{partner.organization.name}, {possessive(customer.name)} partner, {what}. {told}\n\n"
                 f"{partner.organization.name} is billed for it. Your billing page: {_billing_link(subscription)}"
             ),
         )
@@ -176,7 +176,7 @@ def on_behalf_start_trial(*, partner: Partner, actor: User, customer, product_co
             customer=customer,
             subject=f"{partner.organization.name} started a {product} trial for {customer.name}",
             body=(
-                f"{partner.organization.name}, {customer.name}'s partner, started a trial of {subscription.edition} "
+                f"{partner.organization.name}, {possessive(customer.name)} partner, started a trial of {subscription.edition} "
                 f"for {customer.name}{ends}. Your people can use it now; nothing is charged to {customer.name}.\n\n"
                 f"If {customer.name} keeps it, {partner.organization.name} buys it and is billed for it. "
                 f"Your billing page: {_billing_link(subscription)}"

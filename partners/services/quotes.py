@@ -43,7 +43,7 @@ from ..exceptions import QuoteInvalid, QuoteNotAcceptable
 from ..models import PartnerLink, Quote, QuoteLine, QuoteSequence
 from ..selectors import link_for_partner, partner_for_member, tier_discount_bp
 from .audit import audit_record
-from .notify import notify_customer_admins, notify_partner, site_link
+from .notify import notify_customer_admins, notify_partner, possessive, site_link
 
 logger = logging.getLogger(__name__)
 
@@ -451,7 +451,7 @@ def quote_withdraw(*, quote: Quote, actor: User) -> Quote:
             customer=quote.organization,
             subject=f"{quote.partner.organization.name} withdrew quote {quote.number}",
             body=(
-                f"{quote.partner.organization.name}, {quote.organization.name}'s partner, withdrew quote {quote.number} "
+                f"{quote.partner.organization.name}, {possessive(quote.organization.name)} partner, withdrew quote {quote.number} "
                 f"({quote_summary(quote)}) on {day(quote.withdrawn_at)}. Nothing was bought with it; its PDF now says "
                 "it was withdrawn."
             ),
@@ -637,7 +637,7 @@ def _quote_made_email(quote: Quote) -> None:
         customer=quote.organization,
         subject=f"{partner_name} sent {quote.organization.name} quote {quote.number}",
         body=(
-            f"{partner_name}, {quote.organization.name}'s partner, made quote {quote.number} for {quote_summary(quote)}.\n\n"
+            f"{partner_name}, {possessive(quote.organization.name)} partner, made quote {quote.number} for {quote_summary(quote)}.\n\n"
             f"{partner_name} pays for it and is billed for it; it is valid until {day(quote.valid_until)}. "
             f"You can read it and download its PDF here:\n{_quote_url(quote, quote.organization)}\n\n"
             f"Nothing is bought until {partner_name} accepts it."

@@ -69,6 +69,11 @@ def request_create(
     )
     if link is None:
         raise PartnerError(f"{customer.name} has no partner: buy from the billing page, or choose a partner first.")
+    if link.partner.status != Partner.Status.ACTIVE:
+        raise PartnerError(
+            f"{link.partner.organization.name} cannot take requests at the moment. Write to our support team, "
+            "or end the link and buy directly from the billing page."
+        )
     if kind not in Kind.values:
         raise PartnerError("Choose what you are asking for: more seats, another edition, a product, an add-on or something else.")
     if kind == Kind.SEATS:

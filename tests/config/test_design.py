@@ -28,6 +28,7 @@ STAFF_MENU = [
     ("Community metrics", "community_metrics"),
     ("Moderation", "community_moderation"),
     ("Sales leads", "sales_leads"),
+    ("Partners", "staff_partners"),
     ("Training usage", "staff_training"),
     ("Admin", "admin:index"),
 ]

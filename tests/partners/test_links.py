@@ -275,3 +275,21 @@ def test_two_partners_accepted_at_once_one_wins(catalog):
     assert "end that link first" in next(outcome for outcome in outcomes if outcome != "accepted")
     assert PartnerLink.objects.filter(customer=customer, status=Status.ACTIVE).count() == 1
     assert PartnerLink.objects.filter(customer=customer, status=Status.INVITED).count() == 1
+
+
+def test_staff_end_a_link_from_the_admin_and_read_the_audit_log_there(client, northwind, mailbox):
+    linked = customer_link(northwind.partner)
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    changelist = "/admin/partners/partnerlink/"
+    form = client.post(changelist, {"action": "end_link", "_selected_action": [linked.link.pk]})
+    assert "End these links for both sides" in form.content.decode()
+    client.post(changelist, {"action": "end_link", "_selected_action": [linked.link.pk], "reason": "Agreement ended", "apply": "1"})
+    link = PartnerLink.objects.get(pk=linked.link.pk)
+    assert link.status == Status.ENDED and link.closed_by_side == Side.STAFF and link.close_reason == "Agreement ended"
+    log = client.get("/admin/partners/auditentry/").content.decode()
+    assert "Flywheel staff ended the link between Acme Robotics and Northwind Partners." in log
+    entry = AuditEntry.objects.get(action="link_ended")
+    assert client.get(f"/admin/partners/auditentry/{entry.pk}/change/").status_code == 200  # readable
+    assert client.post(f"/admin/partners/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()

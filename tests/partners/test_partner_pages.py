@@ -86,6 +86,7 @@ def test_the_customer_page_shows_subscriptions_invoices_requests_and_nothing_per
     assert "Wiki Standard" in subscriptions
     invoices = html[html.index('id="customer-invoices"') : html.index('id="customer-quotes"')]
     assert invoice.number in invoices and own_invoice.number not in invoices  # only what the partner pays
+    assert client.get(f"/billing/invoices/{invoice.public_id}/").status_code == 200  # and the partner may open it
     assert "Can you call our CFO?" in html and "Mark done" in html
     # what ending the link does, in the partner's words
     assert f"Tracker Standard: you have paid until {acme_tracker.current_period_end:%-d %b %Y}; the renewal on that day is invoiced to Acme Robotics at list price." in html

@@ -113,3 +113,11 @@ def test_requests_through_an_ended_link_leave_the_inbox(acme, northwind):
     request_create(customer=acme.customer, actor=acme.admin, kind="other", message="Hello")
     link_end(link=acme.link, actor=acme.admin, side=PartnerLink.Side.CUSTOMER)
     assert not requests_of(partner=northwind.partner).exists()
+
+
+def test_a_suspended_partner_takes_no_request(acme, northwind, mailbox):
+    northwind.partner.status = "suspended"
+    northwind.partner.save()
+    with pytest.raises(PartnerError, match="Northwind Partners cannot take requests at the moment"):
+        request_create(customer=acme.customer, actor=acme.admin, kind="other", message="Hello")
+    assert not PartnerRequest.objects.exists() and not mailbox.to(northwind.admin.email)

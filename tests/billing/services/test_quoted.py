@@ -191,3 +191,36 @@ def test_a_product_billed_to_a_partner_cannot_be_bought_by_a_direct_quote(locals
             lines=quoted_lines(_standard(), seats=3, interval="month", discount_bp=0), actor=customer_admin,
             on_behalf=None, discount_bp=0, collection="card", po_number="", request_key="quote:d:tracker",
         )
+
+
+def test_a_subscription_bought_against_a_purchase_order_renews_on_those_terms(localstripe, catalog, settings):
+    customer, customer_admin = organization_on("standard")
+    edition = _standard()
+    invoice = subscription_buy_quoted(
+        organization=customer, edition=edition, seats=3, interval="month", addons=[],
+        lines=quoted_lines(edition, seats=3, interval="month", discount_bp=0), actor=customer_admin, on_behalf=None,
+        discount_bp=0, collection="invoice", po_number="ACME-78", request_key="quote:renew:tracker",
+    )
+    import time_machine
+
+    from billing.services import lifecycle
+
+    with time_machine.travel(invoice.period_end + timedelta(minutes=5), tick=False):
+        lifecycle.lifecycle_tick()
+        renewal = Invoice.objects.get(organization=customer, kind=Invoice.Kind.RENEWAL)
+        assert renewal.collection_method == "invoice" and renewal.po_number == "ACME-78"
+        assert abs(renewal.due_at - (timezone.now() + timedelta(days=settings.QUOTE_PO_NET_TERMS_DAYS))) < timedelta(minutes=1)
+    assert not Payment.objects.filter(invoice=renewal).exists()
+    subscription = Subscription.objects.get(organization=customer)
+    assert subscription.status == Subscription.Status.ACTIVE and subscription.current_period_start == invoice.period_end
+
+
+def test_the_partner_gets_the_receipt_naming_its_customer_and_the_customer_gets_none(localstripe, catalog):
+    mail.outbox.clear()
+    customer, customer_admin, partner, partner_admin, subscription, invoice = partner_buys(localstripe, seats=5)
+    [receipt] = [m for m in mail.outbox if "Receipt" in m.subject]  # sent by the worker once paid
+    assert receipt.to == [partner_admin.email]
+    assert receipt.subject == f"[Flywheel] Receipt for Tracker of {customer.name}: USD 346.37 paid (invoice {invoice.number})"
+    assert f"For {customer.name}, the licensee: you pay for it as its partner." in receipt.body
+    assert "- Partner discount (Gold, 15 %)" in receipt.body and "-USD 61.13" in receipt.body
+    assert not [m for m in mail.outbox if customer_admin.email in m.to]

@@ -3,6 +3,7 @@ them (and can still cancel); the partner reads its invoices, the licensee does n
 names the bill-to and the licensee; the API, the seat policy and the prompts say ask <partner>."""
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.core import mail
@@ -110,3 +111,38 @@ def test_an_admin_of_the_customer_cannot_pay_the_partners_invoice(client, locals
     assert client.get(reverse("card_update"), {"invoice": str(invoice.public_id)}).status_code == 404
     assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.OPEN
     assert not [m for m in mail.outbox if customer_admin.email in m.to and invoice.number in m.body]
+
+
+def test_the_pages_banners_say_ask_the_partner_and_show_none_of_its_invoices(client, localstripe, catalog, settings):
+    customer, customer_admin, partner, partner_admin, subscription, invoice = partner_buys(
+        localstripe, seats=5, collection="invoice", po_number="NW-4"
+    )
+    Subscription.objects.filter(pk=subscription.pk).update(status=Subscription.Status.SUSPENDED)
+    client.force_login(customer_admin)
+    page = client.get(reverse("billing")).content.decode()
+    text = visible_text(page)
+    assert "Northwind Partners, who manages it, has an unpaid invoice for it. Ask Northwind Partners to pay it." in text
+    assert "The invoice Northwind Partners pays for Tracker is unpaid: ask them to pay it." in text
+    assert invoice.number not in text and "USD 346" not in text
+    assert "Pay the open invoice now" not in text
+
+
+def test_the_partner_pays_its_customers_unpaid_renewal_from_its_own_card_page(client, localstripe, catalog):
+    import time_machine
+
+    from billing.models import BillingAccount
+    from billing.services import lifecycle
+
+    customer, customer_admin, partner, partner_admin, subscription, invoice = partner_buys(localstripe, seats=5)
+    BillingAccount.objects.filter(organization=partner).update(payment_method_id="", card_last4="")
+    with time_machine.travel(subscription.current_period_end + timedelta(minutes=5), tick=False):
+        lifecycle.lifecycle_tick()
+    renewal = Invoice.objects.get(subscription=subscription, kind=Invoice.Kind.RENEWAL)
+    assert renewal.status == Invoice.Status.OPEN and renewal.bill_to == partner
+    client.force_login(partner_admin)
+    billing = visible_text(client.get(reverse("billing")).content.decode())
+    assert renewal.number in billing and "Pay now" in billing
+    card_page = client.get(reverse("card_update"), {"invoice": str(renewal.public_id)})
+    assert card_page.status_code == 200 and renewal.number in visible_text(card_page.content.decode())
+    client.force_login(customer_admin)
+    assert client.get(reverse("card_update"), {"invoice": str(renewal.public_id)}).status_code == 404
