@@ -17,8 +17,8 @@ then signs in as each demo role and visits every page:
 - hana@hooli.example (admin, purchase-order terms): billing's add-ons, the price page of
   Premium support, the training page;
 - the channel partners (partners_demo): partner@northwind.example (Northwind Partners' admin)
-  on its dashboard, its customer Initech's page, buying on its behalf, a quote, the requests
-  inbox and the invite form; ivy@initech.example (Initech's admin) on its home, its partner
+  on its dashboard, its customer Hooli's page, buying on its behalf, a quote, the requests
+  inbox and the invite form; ivy@hooli.example (Hooli's admin) on its home, its partner
   page, asking the partner, moving to direct billing, ending the partnership and the activity
   log; dana@acme.example with Northwind's invitation and the directory;
 - staff@flywheel.localhost: every staff page (the partners page too);
@@ -460,7 +460,7 @@ def partners(camera: Camera, width: int) -> None:
     camera.shoot(page, "nora-partner-invite", "/partner/invite/")
     page.context.close()
 
-    page = camera.person(width, "ivy@initech.example")
+    page = camera.person(width, "ivy@hooli.example")
     camera.shoot(page, "ivy-app", "/app/")
     camera.shoot(page, "ivy-partner", "/app/partner/")
     camera.shoot(page, "ivy-ask", "/app/partner/ask/?product=tracker&kind=seats")

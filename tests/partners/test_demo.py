@@ -1,4 +1,4 @@
-"""`partners_demo` (run by `demo_data`): Northwind Partners, Gold, with Initech linked and billed
+"""`partners_demo` (run by `demo_data`): Northwind Partners, Gold, with Hooli linked and billed
 to it, an open request, an invitation waiting at Acme and an application waiting for staff."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ def test_the_demo_is_made_once(catalog):
     assert partner.organization.name == "Northwind Partners" and partner.tier == "gold"
     assert partner.organization.memberships.filter(user__email="partner@northwind.example", role="admin").exists()
     assert sorted(PartnerLink.objects.filter(status="active", partner=partner).values_list("customer__name", flat=True)) == [
-        "Initech", "Umbrella Corp",
+        "Hooli", "Vandelay Industries",
     ]
-    link = PartnerLink.objects.get(status="active", customer__name="Initech")
+    link = PartnerLink.objects.get(status="active", customer__name="Hooli")
     tracker = Subscription.objects.get(organization=link.customer)
     assert tracker.billed_to == partner.organization and tracker.billed_to_discount_bp == 1500 and tracker.seat_limit == 50
     invoice = Invoice.objects.get(organization=link.customer)

@@ -2,8 +2,8 @@
 
 | account | organization | what to try |
 |---|---|---|
-| partner@northwind.example (admin), liam@northwind.example | Northwind Partners, a Gold partner (15 % off) on purchase-order terms | /partner/: Initech's Tracker (50 seats, billed to Northwind, renews in about two months), its open request, the invitation waiting at Acme |
-| ivy@initech.example (admin), ben@initech.example | Initech, Northwind's customer | /app/partner/: the partner, the activity log; Billing: "managed by Northwind Partners" |
+| partner@northwind.example (admin), liam@northwind.example | Northwind Partners, a Gold partner (15 % off) on purchase-order terms | /partner/: Hooli's Tracker (50 seats, billed to Northwind, renews in about two months), its open request, the invitation waiting at Acme |
+| ivy@hooli.example (admin), ben@hooli.example | Hooli, Northwind's customer | /app/partner/: the partner, the activity log; Billing: "managed by Northwind Partners" |
 | dana@acme.example | Acme | /app/partner/: Northwind's invitation to accept or decline |
 | tom@tailspin.example | Tailspin Toys | its partner application, waiting for staff (/staff/partners/, the admin) |
 
@@ -33,7 +33,7 @@ from ...models import AuditEntry, Partner, PartnerApplication, PartnerLink, Part
 from ...services.audit import audit_record
 
 PARTNER_ADMIN, PARTNER_MEMBER = "partner@northwind.example", "liam@northwind.example"
-CUSTOMER_ADMIN, CUSTOMER_MEMBER = "ivy@initech.example", "ben@initech.example"
+CUSTOMER_ADMIN, CUSTOMER_MEMBER = "ivy@hooli.example", "ben@hooli.example"
 APPLICANT = "tom@tailspin.example"
 SEATS = 50
 DISCOUNT_BP = 1500
@@ -65,7 +65,7 @@ def paid_invoice(
 
 
 class Command(BaseCommand):
-    help = "Create Northwind Partners (a Gold partner) with a linked customer, Initech, and a pending application (never in production)."
+    help = "Create Northwind Partners (a Gold partner) with a linked customer, Hooli, and a pending application (never in production)."
 
     def handle(self, *args, **options):
         if settings.PRODUCTION:
@@ -82,7 +82,7 @@ class Command(BaseCommand):
             self._application()
         self.stdout.write(
             f"Partners demo (password {DEMO_PASSWORD}):\n"
-            f"  {PARTNER_ADMIN}   admin of Northwind Partners (Gold): /partner/ (Initech, its renewal and request)\n"
+            f"  {PARTNER_ADMIN}   admin of Northwind Partners (Gold): /partner/ (Hooli, its renewal and request)\n"
             f"  {CUSTOMER_ADMIN}       admin of {initech.name}, Northwind's customer: /app/partner/, Billing\n"
             f"  dana@acme.example         Acme has Northwind's invitation waiting at /app/partner/\n"
             f"  {APPLICANT}      Tailspin Toys applied to become a partner: /staff/partners/"
@@ -133,7 +133,7 @@ class Command(BaseCommand):
 
     def _customer(self, partner: Partner) -> Organization:
         admin = demo_user_ensure(CUSTOMER_ADMIN, "Ivy Chen")
-        customer = self._organization("Initech", admin, [demo_user_ensure(CUSTOMER_MEMBER, "Ben Okafor")])
+        customer = self._organization("Hooli", admin, [demo_user_ensure(CUSTOMER_MEMBER, "Ben Okafor")])
         link = PartnerLink.objects.filter(partner=partner, customer=customer).first()
         if link is not None:
             return customer
@@ -157,11 +157,11 @@ class Command(BaseCommand):
         )
         partner_name = partner.organization.name
         for action, side, summary, when in (
-            ("link_invited", PartnerLink.Side.PARTNER, f"{partner_name} invited Initech to link as its customer.", start - timedelta(days=3)),
+            ("link_invited", PartnerLink.Side.PARTNER, f"{partner_name} invited Hooli to link as its customer.", start - timedelta(days=3)),
             ("link_accepted", PartnerLink.Side.CUSTOMER,
-             f"Initech and {partner_name} are linked: {partner_name} manages Initech's subscriptions.", start - timedelta(days=2)),
+             f"Hooli and {partner_name} are linked: {partner_name} manages Hooli's subscriptions.", start - timedelta(days=2)),
             ("quote_accepted", PartnerLink.Side.PARTNER,
-             f"{partner_name} bought Tracker Standard, {SEATS} seats, annual, for Initech (invoice {invoice.number}, billed to {partner_name}).",
+             f"{partner_name} bought Tracker Standard, {SEATS} seats, annual, for Hooli (invoice {invoice.number}, billed to {partner_name}).",
              start),
         ):
             entry = audit_record(partner=partner, customer=customer, actor=None, actor_side=side, action=action, summary=summary)
@@ -174,15 +174,15 @@ class Command(BaseCommand):
         PartnerRequest.objects.filter(pk=request.pk).update(created_at=timezone.now() - timedelta(days=2))
         entry = audit_record(
             partner=partner, customer=customer, actor=request.requested_by, actor_side=PartnerLink.Side.CUSTOMER,
-            action="request_created", summary=f"Initech asked {partner_name} for 10 more seats of Tracker.",
+            action="request_created", summary=f"Hooli asked {partner_name} for 10 more seats of Tracker.",
         )
         AuditEntry.objects.filter(pk=entry.pk).update(created_at=timezone.now() - timedelta(days=2))
         return customer
 
     def _second_customer(self, partner: Partner) -> None:
-        """Umbrella: Wiki Premium, 30 seats a year, bought by Northwind four months ago."""
-        admin = demo_user_ensure("uma.reyes@umbrella.example", "Uma Reyes")
-        customer = self._organization("Umbrella Corp", admin, [])
+        """Vandelay Industries: Wiki Premium, 30 seats a year, bought by Northwind four months ago."""
+        admin = demo_user_ensure("art@vandelay.example", "Art Vandelay")
+        customer = self._organization("Vandelay Industries", admin, [])
         if PartnerLink.objects.filter(partner=partner, customer=customer).exists():
             return
         start = timezone.now() - timedelta(days=122)
@@ -199,13 +199,13 @@ class Command(BaseCommand):
         )
         invoice = paid_invoice(
             subscription, start=start, end=subscription.current_period_end, seats=30, bill_to=partner.organization,
-            discount_bp=DISCOUNT_BP, request_key="demo:umbrella:wiki", po_number="NW-PO-2026",
+            discount_bp=DISCOUNT_BP, request_key="demo:vandelay:wiki", po_number="NW-PO-2026",
         )
         name = partner.organization.name
         for action, side, summary, when in (
-            ("link_requested", PartnerLink.Side.CUSTOMER, f"Umbrella Corp asked {name} to become its partner.", start - timedelta(days=4)),
-            ("link_accepted", PartnerLink.Side.PARTNER, f"Umbrella Corp and {name} are linked: {name} manages Umbrella Corp's subscriptions.", start - timedelta(days=1)),
-            ("quote_accepted", PartnerLink.Side.PARTNER, f"{name} bought Wiki Premium, 30 seats, annual, for Umbrella Corp (invoice {invoice.number}, billed to {name}).", start),
+            ("link_requested", PartnerLink.Side.CUSTOMER, f"Vandelay Industries asked {name} to become its partner.", start - timedelta(days=4)),
+            ("link_accepted", PartnerLink.Side.PARTNER, f"Vandelay Industries and {name} are linked: {name} manages Vandelay Industries's subscriptions.", start - timedelta(days=1)),
+            ("quote_accepted", PartnerLink.Side.PARTNER, f"{name} bought Wiki Premium, 30 seats, annual, for Vandelay Industries (invoice {invoice.number}, billed to {name}).", start),
         ):
             entry = audit_record(partner=partner, customer=customer, actor=None, actor_side=side, action=action, summary=summary, detail={"link": str(link.public_id)})
             AuditEntry.objects.filter(pk=entry.pk).update(created_at=when)
