@@ -100,12 +100,19 @@ def live_subscriptions_by_product(*, organization: Organization) -> dict[int, Su
 
 
 def subscription_for_partner(*, partner: Partner, customer_id: UUID | str, subscription_id: UUID | str) -> Subscription:
-    """A live subscription of a customer linked to the partner (link_for_partner), by its
-    public id; the same CustomerNotLinked for anything else (another customer's, a random id)."""
+    """A live subscription of a customer linked to the partner (link_for_partner), billed to the
+    partner, by its public id; the same CustomerNotLinked for anything else (another customer's,
+    one the customer pays itself or another payer pays, a random id). A partner's price pages
+    never show how someone else pays (their PO number, their card)."""
     link = link_for_partner(partner=partner, customer_id=customer_id)
     subscription = (
         Subscription.objects.select_related("product", "edition", "billed_to", "organization")
-        .filter(organization=link.customer, public_id=subscription_id, status__in=Subscription.LIVE_STATUSES)
+        .filter(
+            organization=link.customer,
+            public_id=subscription_id,
+            status__in=Subscription.LIVE_STATUSES,
+            billed_to=partner.organization,
+        )
         .first()
     )
     if subscription is None:

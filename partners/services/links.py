@@ -172,7 +172,11 @@ def link_invite(*, partner: Partner, actor: User, email: str, message: str = "")
         raise PartnerError(
             f"{customer.name} is already your customer."
             if existing.status == Status.ACTIVE
-            else f"{customer.name} already has a pending link with you ({existing.get_status_display().lower()})."
+            else f"{customer.name} asked to work with you: accept their request on your dashboard."
+            if existing.status == Status.REQUESTED
+            # Never the organization's name before it accepts: an invite does not tell a partner
+            # which organization an address runs.
+            else f"You already invited {email}; the invitation waits for an answer."
         )
     link = _link_create(partner=partner, customer=customer, actor=actor, status=Status.INVITED, email=email, message=message)
     audit_record(

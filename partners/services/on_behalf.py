@@ -32,9 +32,13 @@ def _partner_admin_check(*, partner: Partner, actor: User, customer) -> Partner:
     return partner
 
 
-def _recorded(action: str, request_key: str) -> bool:
-    """Whether this request (a double click, a retry) was audited already."""
-    return AuditEntry.objects.filter(action=action, detail__request_key=request_key).exists()
+def _recorded(action: str, request_key: str, *, partner: Partner, customer) -> bool:
+    """Whether this request (a double click, a retry) was audited already, for this partner and
+    this customer: billing's request keys are per organization, so a key reused for another
+    customer is another purchase and gets its own entry."""
+    return AuditEntry.objects.filter(
+        partner=partner, customer=customer, action=action, detail__request_key=request_key
+    ).exists()
 
 
 def _billing_link(subscription: Subscription) -> str:
@@ -60,7 +64,7 @@ def on_behalf_add_seats(
             quote_token=quote_token,
             on_behalf=partner.organization,
         )
-        if _recorded("seats_added", request_key):
+        if _recorded("seats_added", request_key, partner=partner, customer=customer):
             return outcome
         invoice = outcome.invoice if isinstance(outcome, Payment) else outcome
         granted = isinstance(outcome, Invoice)
@@ -112,7 +116,7 @@ def on_behalf_change_edition(
             quote_token=quote_token,
             on_behalf=partner.organization,
         )
-        if _recorded("edition_changed", request_key):
+        if _recorded("edition_changed", request_key, partner=partner, customer=customer):
             return outcome
         product = subscription.product.name
         after = Subscription.objects.get(pk=subscription.pk)

@@ -380,6 +380,8 @@ def activity(request: HttpRequest) -> HttpResponse:
         page = int(request.GET.get("page", "1"))
     except ValueError:
         page = 1
+    # A page past any log there can be reads as the last one would: empty, never a 500.
+    page = min(max(page, 1), 1_000_000)
     entries, older = audit_of_customer(organization=organization, page=page)
     return render(
         request,

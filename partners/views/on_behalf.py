@@ -116,6 +116,8 @@ def add_seats(request: HttpRequest, partner: Partner, customer_id: uuid.UUID, su
     except ValueError:
         seats = 0
     done = invoice_of_request(organization=subscription.organization, request_key=key)
+    if done is not None and done.bill_to_id != partner.organization_id:
+        done = None  # only the partner's own purchases are shown as done
     error, quote = "", None
     if request.method == "POST":
         try:
@@ -175,6 +177,8 @@ def change_edition(request: HttpRequest, partner: Partner, customer_id: uuid.UUI
     if edition is None:
         error = f"Choose an edition of {subscription.product.name}."
     done = invoice_of_request(organization=subscription.organization, request_key=key)
+    if done is not None and done.bill_to_id != partner.organization_id:
+        done = None  # only the partner's own purchases are shown as done
     if request.method == "POST" and edition is not None:
         try:
             outcome = on_behalf_change_edition(

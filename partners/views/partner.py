@@ -190,18 +190,15 @@ def partner_invite(request: HttpRequest, partner: Partner) -> HttpResponse:
                 messages.error(request, refusal.message)
                 status = 400
             else:
-                if outcome.link is not None:
-                    messages.success(
-                        request,
-                        f"Invitation sent: {possessive(outcome.link.customer.name)} admins can accept or decline it. "
-                        "It is listed under pending invitations.",
-                    )
-                else:
-                    messages.success(
-                        request,
-                        f"{outcome.email} has no organization on Flywheel yet: we emailed them an invitation to "
-                        "sign up. Your invitation waits for the organization they create.",
-                    )
+                # One answer whatever the address is: a partner never learns from an invite which
+                # organization (if any) an address administers; it learns the name when the
+                # customer's admin accepts.
+                messages.success(
+                    request,
+                    f"Invitation sent to {outcome.email}. If they run an organization on Flywheel, its admins can "
+                    "accept or decline it; otherwise we invited them to sign up, and it waits for the organization "
+                    "they create. It is listed under pending invitations.",
+                )
                 return redirect("partners:partner_home")
         else:
             status = 400
@@ -235,7 +232,7 @@ def partner_link_answer(request: HttpRequest, partner: Partner, link_id: uuid.UU
             messages.success(request, f"You declined {possessive(link.customer.name)} request; they were told.")
         elif action == "withdraw" and link.status == PartnerLink.Status.INVITED:
             link_withdraw(link=link, actor=request.user)
-            messages.success(request, f"Your invitation to {link.customer.name} is withdrawn.")
+            messages.success(request, f"Your invitation to {link.invited_email or link.customer.name} is withdrawn.")
         else:
             messages.error(request, "That link cannot be answered that way.")
     except FlywheelError as refusal:

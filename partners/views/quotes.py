@@ -257,6 +257,7 @@ def quote_page(request: HttpRequest, quote_id: uuid.UUID) -> HttpResponse:
     return render(request, "partners/quotes/quote.html", _quote_context(request, access))
 
 
+@never_cache
 @login_required
 def quote_pdf_view(request: HttpRequest, quote_id: uuid.UUID) -> HttpResponse:
     """/quotes/<id>.pdf: the quote as a PDF, for whoever may see its page."""
