@@ -225,10 +225,12 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
         subscription=subscription, kind=Invoice.Kind.RENEWAL, period_start=period_start
     ).exclude(status=Invoice.Status.VOID).exists():
         return  # issued by an earlier tick, waiting for its payment
-    # Upgrades, seats and add-ons left unpaid (declined) were priced for the period that ends now: void
-    # them, so that none can be paid later to change the new period at the old one's price.
+    # Upgrades, seats, add-ons and take-overs left unpaid (declined) were priced for the period that
+    # ends now: void them, so that none can be paid later to change the new period at the old one's
+    # price (a take-over paid after the partner renewed would hand the customer the partner's year).
     for stale in Invoice.objects.select_for_update().filter(
-        subscription=subscription, kind__in=(Invoice.Kind.UPGRADE, Invoice.Kind.SEATS, Invoice.Kind.ADDON),
+        subscription=subscription,
+        kind__in=(Invoice.Kind.UPGRADE, Invoice.Kind.SEATS, Invoice.Kind.ADDON, Invoice.Kind.TAKEOVER),
         status=Invoice.Status.OPEN, collection_method=BillingAccount.Collection.CARD, period_end__lte=period_start,
     ):
         if not stale.payments.filter(status__in=Payment.LIVE).exists():

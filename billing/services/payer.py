@@ -30,7 +30,11 @@ from ..pricing import (
     quote_token_read,
     unit_price,
 )
-from .billing_account import PayerCollection, billing_account_of
+from .billing_account import (
+    PayerCollection,
+    billing_account_of,
+    payer_live_payment_refuse,
+)
 from .invoices import ChargeLine, invoice_issue, invoice_mark_paid
 from .payments import invoice_collect
 
@@ -218,6 +222,7 @@ def subscription_payer_take_over_now(
             unpaid.save(update_fields=["status"])
         if subscription.billed_to_id is None:
             raise CheckoutInvalid(f"{subscription.product.name} is billed to {organization.name} already.")
+        payer_live_payment_refuse(subscription=subscription)
         at, shown_total = quote_token_read(
             token=quote_token, kind="takeover", subscription=subscription, detail=str(subscription.billed_to_id)
         )

@@ -20,9 +20,13 @@ from provisioning.services import environment_request
 
 from ..exceptions import CheckoutInvalid, ManagedByPayer, NoCardOnFile, SubscriptionExists
 from ..formats import seats_text
-from ..models import BillingAccount, Invoice, Subscription
+from ..models import BillingAccount, Invoice, Payment, Subscription
 from ..pricing import addon_edition_meets, period_end_after
-from .billing_account import PayerCollection, billing_account_of, partner_interval_require
+from .billing_account import (
+    PayerCollection,
+    billing_account_of,
+    partner_interval_require,
+)
 from .invoices import ChargeLine, invoice_issue, owed_for_time_used
 from .payments import invoice_collect
 
@@ -141,6 +145,17 @@ def subscription_buy_quoted(
             if owed is not None:
                 raise CheckoutInvalid(
                     f"Invoice {owed.number} for a period {product.name} was used is not paid yet; it has to be paid first."
+                )
+            live = (
+                Payment.objects.select_related("invoice__bill_to")
+                .filter(invoice__subscription=subscription, invoice__status=Invoice.Status.OPEN, status__in=Payment.LIVE)
+                .first()
+            )
+            if live is not None:
+                # Voiding an invoice whose payment may still succeed would bill this term twice.
+                paying = live.invoice.bill_to if live.invoice.bill_to_id else organization
+                raise CheckoutInvalid(
+                    f"{paying.name} is paying for {product.name} right now; try again in a minute."
                 )
             account = _payer_account_ready(payer=payer, on_behalf=on_behalf, collection=collection)
             # Anything else still open (a checkout declined earlier) is replaced by this purchase.

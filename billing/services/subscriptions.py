@@ -48,7 +48,12 @@ from ..pricing import (
     quote_token_read,
     unit_price,
 )
-from .billing_account import billing_email_admins, payer_collection, payer_require
+from .billing_account import (
+    billing_email_admins,
+    payer_collection,
+    payer_require,
+    payer_take_over_withdraw,
+)
 from .grants import addons_end, addons_follow_edition
 from .invoices import (
     CreditLine,
@@ -369,6 +374,8 @@ def subscription_change_edition(
             pk=subscription.pk
         )
         payer_require(subscription=subscription, actor=actor, on_behalf=on_behalf)
+        if subscription.billed_to_id:
+            payer_take_over_withdraw(subscription=subscription)  # it priced the subscription as it was
         if edition.product_id != subscription.product_id or not edition.is_active:
             raise CheckoutInvalid(f"{edition} is not an edition of {subscription.product.name}.")
         if subscription.status != Subscription.Status.ACTIVE or not subscription.interval:
