@@ -154,12 +154,17 @@ def subscription_checkout(
         if not account.has_card:
             raise NoCardOnFile("Add a card before paying.")
         live = (
-            Payment.objects.select_related("invoice")
+            Payment.objects.select_related("invoice__bill_to")
             .filter(invoice__subscription=subscription, invoice__status=Invoice.Status.OPEN)
             .exclude(status=Payment.Status.FAILED)
             .first()
         )
         if live is not None:
+            if live.invoice.bill_to_id != (on_behalf.pk if on_behalf else None):
+                # Another payer's (a partner's quote, or the customer's own while a partner
+                # asks): not this buyer's payment to show, and not to replace while it runs.
+                paying = live.invoice.bill_to if live.invoice.bill_to_id else organization
+                raise CheckoutInvalid(f"{paying.name} is paying for {subscription.product.name} right now; try again in a minute.")
             return live
         if subscription.status == Subscription.Status.ACTIVE and subscription.interval:
             raise CheckoutInvalid(f"{subscription.product.name} is already paid for.")
