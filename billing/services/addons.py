@@ -44,6 +44,7 @@ from ..pricing import (
 from ..selectors import addon_refusal, addon_trial_refusal
 from .billing_account import (
     billing_email_admins,
+    discount_bp_require,
     payer_collection,
     payer_require,
     payer_take_over_withdraw,
@@ -121,6 +122,7 @@ def addon_quote(
     now = at or timezone.now()
     if discount_bp is None:
         discount_bp = subscription.billed_to_discount_bp if subscription.billed_to_id else 0
+    discount_bp_require(discount_bp)
     payer_id = subscription.billed_to_id or subscription.organization_id
     account = BillingAccount.objects.filter(organization_id=payer_id).first()
     collection = (

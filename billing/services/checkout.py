@@ -28,7 +28,7 @@ from ..pricing import (
     prorate,
     unit_price,
 )
-from .billing_account import billing_account_of, payer_require
+from .billing_account import billing_account_of, discount_bp_require, payer_require
 from .invoices import discount_lines, invoice_issue, owed_for_time_used
 from .payments import payment_start
 
@@ -66,8 +66,10 @@ def checkout_quote(
     `discount_bp` (a partner buying), `discount_minor` is taken off (`total_minor`).
 
     Raises CheckoutInvalid naming what is wrong: another product's edition, a free edition,
-    fewer seats than the organization uses, more than the edition allows, an unknown interval.
+    fewer seats than the organization uses, more than the edition allows, an unknown interval,
+    a discount outside 0..99.99 %.
     """
+    discount_bp_require(discount_bp)
     if edition.product_id != subscription.product_id or not edition.is_active:
         raise CheckoutInvalid(f"{edition} is not an edition of {subscription.product.name}.")
     if edition.is_free:

@@ -517,7 +517,8 @@ def payer_take_over_apply(*, invoice: Invoice, subscription: Subscription, actor
 @dataclass(frozen=True)
 class PayerCredit:
     """What a partner gets back for one of its invoices when its customer took over: `kind` is
-    "refund" (card: a partial refund, a credit note), "reissued" (an open purchase order: voided,
+    "refund" (card: a partial refund requested, a pending credit note), "owed" (the refund
+    could not be started: staff refund it), "reissued" (an open purchase order: voided,
     `replacement` billed for the used days) or "transfer" (paid by transfer: a credit note staff
     pay back)."""
 
@@ -614,7 +615,19 @@ def payer_credit_unused(
             if amount > 0:
                 try:
                     refund_request(payment=payment, amount_minor=amount, reason=reason[:240], actor=actor)
-                except RefundInvalid:
+                except RefundInvalid as error:
+                    # Nothing went back: the amount stays refundable on the payment, and staff
+                    # refund it from the admin (as any failed refund is retried).
+                    credits.append(PayerCredit(paid, amount, "owed"))
+                    staff_email(
+                        subject=f"Refund {money(amount, paid.currency)} to {payer.name} (invoice {paid.number})",
+                        body=(
+                            f"{subscription.organization.name} took {subscription.product.name} over from {payer.name} on {day(at)}. "
+                            f"The refund of the unused days, {money(amount, paid.currency)} of invoice {paid.number}, could not be "
+                            f"started: {error.message} Refund it from the admin (Refund on invoice {paid.number}), or pay it back "
+                            f"by transfer: {settings.SITE_URL}{reverse('admin:billing_invoice_change', args=[paid.pk])}"
+                        ),
+                    )
                     continue
                 credits.append(PayerCredit(paid, amount, "refund"))
             continue
@@ -645,7 +658,15 @@ def payer_credit_unused(
         lines = []
         for credit in credits:
             if credit.kind == "refund":
-                lines.append(f"- Invoice {credit.invoice.number}: {money(credit.amount_minor, credit.invoice.currency)} refunded to your card.")
+                lines.append(
+                    f"- Invoice {credit.invoice.number}: a refund of {money(credit.amount_minor, credit.invoice.currency)} "
+                    "to your card is on its way; it shows on your statement within a few days."
+                )
+            elif credit.kind == "owed":
+                lines.append(
+                    f"- Invoice {credit.invoice.number}: {money(credit.amount_minor, credit.invoice.currency)} is due back to you; "
+                    "our team refunds it and writes to you when it is done."
+                )
             elif credit.kind == "reissued":
                 replaced = f", replaced by invoice {credit.replacement.number} for the days used ({money(credit.replacement.total_minor, credit.replacement.currency)})" if credit.replacement else ""
                 lines.append(f"- Invoice {credit.invoice.number} is void{replaced}.")

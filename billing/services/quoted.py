@@ -25,6 +25,7 @@ from ..pricing import addon_edition_meets, period_end_after
 from .billing_account import (
     PayerCollection,
     billing_account_of,
+    discount_bp_require,
     partner_interval_require,
 )
 from .invoices import ChargeLine, invoice_issue, owed_for_time_used
@@ -90,8 +91,7 @@ def subscription_buy_quoted(
         raise CheckoutInvalid("Give the purchase-order number the invoice should quote.")
     if len(po_number) > 64:
         raise CheckoutInvalid("A purchase-order number has at most 64 characters.")
-    if not 0 <= discount_bp < 10_000:
-        raise CheckoutInvalid("A discount is between 0 and 99.99 %.")
+    discount_bp_require(discount_bp)
     if not edition.is_active or edition.is_free:
         raise CheckoutInvalid(f"{edition} cannot be bought.")
     if interval not in Subscription.Interval.values:

@@ -40,6 +40,7 @@ from ..pricing import (
     unit_price,
 )
 from .billing_account import (
+    discount_bp_require,
     payer_collection,
     payer_require,
     payer_take_over_withdraw,
@@ -203,6 +204,7 @@ def seats_quote(
     gross = seats_amount + sum(line.amount_minor for line in addon_lines)
     if discount_bp is None:
         discount_bp = subscription.billed_to_discount_bp if subscription.billed_to_id else 0
+    discount_bp_require(discount_bp)
     discount = discount_minor(gross, discount_bp)
     amount = gross - discount
     return SeatsQuote(

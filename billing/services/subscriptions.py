@@ -50,6 +50,7 @@ from ..pricing import (
 )
 from .billing_account import (
     billing_email_admins,
+    discount_bp_require,
     payer_collection,
     payer_require,
     payer_take_over_withdraw,
@@ -82,6 +83,7 @@ def subscription_start_trial(
     `on_behalf`: a partner starts it for its customer (the actor is the partner's admin; no
     money moves): the subscription is billed to the partner, at `discount_bp`, from the start.
     """
+    discount_bp_require(discount_bp)
     if on_behalf is not None:
         if actor is None:
             raise CheckoutInvalid("A partner's trial needs the partner's admin who starts it.")
@@ -281,6 +283,8 @@ def edition_change_quote(
     says why it cannot be done: another product's edition, not paid for, the same edition, a
     smaller edition the organization's users do not fit in, a period that has ended.
     `discount_bp`: a partner's discount off the net charge (by default the subscription's own)."""
+    if discount_bp is not None:
+        discount_bp_require(discount_bp)
     if edition.product_id != subscription.product_id or not edition.is_active:
         raise CheckoutInvalid(f"{edition} is not an edition of {subscription.product.name}.")
     if subscription.status != Subscription.Status.ACTIVE or not subscription.interval or not subscription.current_period_end:
