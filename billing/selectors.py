@@ -394,8 +394,10 @@ def _buy_offer(subscription: Subscription, *, edition: Edition | None = None, li
 
 
 def _open_invoice(subscription: Subscription) -> Invoice | None:
+    """The latest open invoice the organization itself pays (never one billed to a partner:
+    its number and amount are the partner's)."""
     return (
-        Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN)
+        Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN, bill_to__isnull=True)
         .order_by("-issued_at")
         .first()
     )
@@ -411,10 +413,22 @@ def managed_ask_url(subscription: Subscription, kind: str) -> str:
         return reverse("billing") + f"#billing-{subscription.product.code}"
 
 
-def _managed_state(subscription: Subscription) -> ProductState | None:
-    """A live product a partner manages (billed_to): what to do is to ask the partner, and the
-    partner's invoices and amounts are not the organization's to see."""
-    product, status, partner = subscription.product, subscription.status, subscription.billed_to.name
+def _partner_open_invoice(subscription: Subscription) -> Invoice | None:
+    """The latest open invoice of the subscription billed to another organization (a partner's
+    quote not paid yet, or one it left behind): whom the product waits for."""
+    return (
+        Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN, bill_to__isnull=False)
+        .exclude(bill_to_id=subscription.organization_id)
+        .select_related("bill_to")
+        .order_by("-issued_at")
+        .first()
+    )
+
+
+def _managed_state(subscription: Subscription, partner: str) -> ProductState | None:
+    """A live product a partner manages (billed_to, or its purchase not paid yet): what to do is
+    to ask the partner, and the partner's invoices and amounts are not the organization's to see."""
+    product, status = subscription.product, subscription.status
     name = product.name
     if status == Subscription.Status.SUSPENDED:
         since = _date(subscription.suspended_at or subscription.updated_at)
@@ -444,9 +458,15 @@ def _state(subscription: Subscription) -> ProductState:
     product, status = subscription.product, subscription.status
     name = product.name
     if subscription.billed_to_id and status != Subscription.Status.CANCELED:
-        managed = _managed_state(subscription)
+        managed = _managed_state(subscription, subscription.billed_to.name)
         if managed is not None:
             return managed
+    if status == Subscription.Status.SUSPENDED and _open_invoice(subscription) is None:
+        # Suspended while a partner's purchase waits for the partner's payment: the partner's
+        # to pay, and its invoice is not the organization's to see.
+        waiting = _partner_open_invoice(subscription)
+        if waiting is not None:
+            return _managed_state(subscription, waiting.bill_to.name)
     if status == Subscription.Status.CANCELED:
         offer = _buy_offer(subscription, live=False)
         when = _date(subscription.canceled_at or subscription.updated_at)
@@ -743,7 +763,8 @@ def addon_invoices_overdue(*, organization: Organization) -> dict[int, Invoice]:
     of each): what a suspended add-on's state names."""
     overdue: dict[int, Invoice] = {}
     for invoice in Invoice.objects.filter(
-        organization=organization, kind=Invoice.Kind.ADDON, status=Invoice.Status.OPEN, due_at__lt=timezone.now()
+        organization=organization, kind=Invoice.Kind.ADDON, status=Invoice.Status.OPEN, due_at__lt=timezone.now(),
+        bill_to__isnull=True,  # a partner's overdue invoice is the partner's to see
     ).order_by("issued_at"):
         overdue[invoice.addon_id] = invoice
     return overdue
@@ -858,6 +879,9 @@ def addon_refusal(*, subscription: Subscription, addon: AddOn) -> str:
         .order_by("due_at")
         .first()
     )
+    if overdue is not None and overdue.bill_to_id:
+        # The partner's invoice: its number and amount are not the licensee's to see.
+        return f"{overdue.bill_to.name} has an overdue invoice for {overdue.subscription.product.name}: it is paid first, then add {addon.name}."
     if overdue is not None:
         return f"Invoice {overdue.number} was due on {day(overdue.due_at)}: pay it first, then add {addon.name}."
     if subscription.cancel_at_period_end and subscription.current_period_end:

@@ -42,7 +42,13 @@ from ..pricing import (
     quote_token_read,
 )
 from ..selectors import addon_refusal, addon_trial_refusal
-from .billing_account import billing_email_admins, payer_collection, payer_require
+from .billing_account import (
+    billing_email_admins,
+    discount_bp_require,
+    payer_collection,
+    payer_require,
+    payer_take_over_withdraw,
+)
 from .grants import REMOVED_BY_ADMIN, addon_grants_changed_send, addon_invoice_apply
 from .invoices import discount_lines, invoice_issue
 from .payments import payment_start
@@ -116,6 +122,7 @@ def addon_quote(
     now = at or timezone.now()
     if discount_bp is None:
         discount_bp = subscription.billed_to_discount_bp if subscription.billed_to_id else 0
+    discount_bp_require(discount_bp)
     payer_id = subscription.billed_to_id or subscription.organization_id
     account = BillingAccount.objects.filter(organization_id=payer_id).first()
     collection = (
@@ -229,6 +236,8 @@ def addon_buy(
         subscription = _subscription_lock(subscription)
         subscription.organization = organization
         payer_require(subscription=subscription, actor=actor, on_behalf=on_behalf)
+        if subscription.billed_to_id:
+            payer_take_over_withdraw(subscription=subscription)  # it priced the subscription as it was
         # One purchase of an add-on at a time: another being charged is this one, asked again.
         unpaid = list(
             Invoice.objects.select_for_update()

@@ -33,7 +33,7 @@ from ..exceptions import (
     WebhookNotOurs,
 )
 from ..formats import day
-from ..models import BillingAccount, Subscription
+from ..models import BillingAccount, Invoice, Payment, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +219,61 @@ def payer_require(
         )
     partner_interval_require(interval=interval if interval is not None else subscription.interval)
     return on_behalf
+
+
+def payer_take_over_withdraw(*, subscription: Subscription) -> int:
+    """The payer (a partner) changes `subscription` (seats, edition, an add-on, paying one of
+    its own open invoices): a take-over its organization asked for and has not paid (declined,
+    waiting) priced the subscription as it was, so it is voided; the organization's admins are
+    told to take over again at the new price. While the take-over is being charged the change
+    is refused (CheckoutInvalid): that payment may still move the subscription. Returns how many
+    were voided. Call with the organization and the subscription locked."""
+    voided = 0
+    for takeover in Invoice.objects.select_for_update().filter(
+        subscription=subscription, kind=Invoice.Kind.TAKEOVER, status=Invoice.Status.OPEN
+    ):
+        if takeover.payments.filter(status__in=Payment.LIVE).exists():
+            raise CheckoutInvalid(
+                f"{subscription.organization.name} is moving {subscription.product.name} to direct billing right now; "
+                "try again in a minute."
+            )
+        takeover.status = Invoice.Status.VOID
+        takeover.save(update_fields=["status"])
+        voided += 1
+    if voided:
+        billing_email_admins(
+            organization=subscription.organization,
+            subject=f"Take over {subscription.product.name} again: its price changed",
+            body=(
+                f"{subscription.billed_to.name} changed {subscription.product.name} before your payment to take it over "
+                f"went through, so that payment request is cancelled and nothing was charged. To pay for "
+                f"{subscription.product.name} directly, take it over again from the billing page at the new price."
+            ),
+        )
+    return voided
+
+
+def payer_live_payment_refuse(*, subscription: Subscription) -> None:
+    """Refuse (CheckoutInvalid) taking `subscription` over while its partner's payment for one
+    of its invoices is under way: if it succeeds, it changes what the take-over priced, and the
+    take-over would have to credit a payment not made yet. Call with the subscription locked."""
+    if Payment.objects.filter(
+        invoice__subscription=subscription,
+        invoice__bill_to_id=subscription.billed_to_id,
+        invoice__status=Invoice.Status.OPEN,
+        status__in=Payment.LIVE,
+    ).exists():
+        raise CheckoutInvalid(
+            f"{subscription.billed_to.name} is paying for a change to {subscription.product.name} right now; try again in a minute."
+        )
+
+
+def discount_bp_require(discount_bp: int) -> int:
+    """A partner's discount in basis points, 0 to 9999 (99.99 %): every entry that takes one
+    checks it here, so a stored rate can never make a renewal's discount exceed its charge."""
+    if isinstance(discount_bp, bool) or not isinstance(discount_bp, int) or not 0 <= discount_bp < 10_000:
+        raise CheckoutInvalid("A discount is between 0 and 99.99 %.")
+    return discount_bp
 
 
 def partner_interval_require(*, interval: str) -> None:

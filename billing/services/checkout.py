@@ -28,7 +28,7 @@ from ..pricing import (
     prorate,
     unit_price,
 )
-from .billing_account import billing_account_of, payer_require
+from .billing_account import billing_account_of, discount_bp_require, payer_require
 from .invoices import discount_lines, invoice_issue, owed_for_time_used
 from .payments import payment_start
 
@@ -66,8 +66,10 @@ def checkout_quote(
     `discount_bp` (a partner buying), `discount_minor` is taken off (`total_minor`).
 
     Raises CheckoutInvalid naming what is wrong: another product's edition, a free edition,
-    fewer seats than the organization uses, more than the edition allows, an unknown interval.
+    fewer seats than the organization uses, more than the edition allows, an unknown interval,
+    a discount outside 0..99.99 %.
     """
+    discount_bp_require(discount_bp)
     if edition.product_id != subscription.product_id or not edition.is_active:
         raise CheckoutInvalid(f"{edition} is not an edition of {subscription.product.name}.")
     if edition.is_free:
@@ -154,12 +156,17 @@ def subscription_checkout(
         if not account.has_card:
             raise NoCardOnFile("Add a card before paying.")
         live = (
-            Payment.objects.select_related("invoice")
+            Payment.objects.select_related("invoice__bill_to")
             .filter(invoice__subscription=subscription, invoice__status=Invoice.Status.OPEN)
             .exclude(status=Payment.Status.FAILED)
             .first()
         )
         if live is not None:
+            if live.invoice.bill_to_id != (on_behalf.pk if on_behalf else None):
+                # Another payer's (a partner's quote, or the customer's own while a partner
+                # asks): not this buyer's payment to show, and not to replace while it runs.
+                paying = live.invoice.bill_to if live.invoice.bill_to_id else organization
+                raise CheckoutInvalid(f"{paying.name} is paying for {subscription.product.name} right now; try again in a minute.")
             return live
         if subscription.status == Subscription.Status.ACTIVE and subscription.interval:
             raise CheckoutInvalid(f"{subscription.product.name} is already paid for.")

@@ -200,6 +200,15 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None) -> Invoice:
     if invoice.applied_at is not None:
         return invoice
     now = timezone.now()
+    if invoice.status == Invoice.Status.VOID:
+        # Replaced (a quote, a renewal, a partner's change) while its payment was out: what it
+        # bought is no longer on offer. The money goes back; nothing is applied.
+        return invoice_paid_not_applied(invoice=invoice, payment=payment, why=f"invoice {invoice.number} was void when it was paid")
+    if invoice.kind == Invoice.Kind.TAKEOVER and invoice.collection_method != BillingAccount.Collection.INVOICE:
+        current = Subscription.objects.select_for_update(of=("self",)).get(pk=invoice.subscription_id)
+        misfit = payer_take_over_misfit(invoice=invoice, subscription=current)
+        if misfit:
+            return invoice_paid_not_applied(invoice=invoice, payment=payment, why=misfit)
     invoice.status = Invoice.Status.PAID
     invoice.paid_at = now
     invoice.applied_at = now
@@ -418,6 +427,55 @@ GRANTED_ON_TERMS = (Invoice.Kind.CONVERSION, Invoice.Kind.SEATS, Invoice.Kind.UP
 # Taking a partner's subscription over now -----------------------------------------------------
 
 
+def payer_take_over_misfit(*, invoice: Invoice, subscription: Subscription) -> str:
+    """Why a take-over invoice no longer fits its subscription ("" when it does): it priced the
+    rest of one term of one edition, seat count and set of recurring add-ons, billed to a
+    partner; a renewal, a partner's change or an earlier take-over since makes it stale."""
+    if subscription.billed_to_id is None:
+        return "the subscription was billed to nobody any more"
+    if subscription.status != Subscription.Status.ACTIVE or subscription.current_period_end != invoice.period_end:
+        return "the term it priced is over"
+    if subscription.edition_id != invoice.target_edition_id or subscription.seat_limit != invoice.target_seats:
+        return "the edition or seats changed since it was priced"
+    addons = set(
+        AddOnSubscription.objects.filter(subscription=subscription, status=AddOnSubscription.Status.ACTIVE)
+        .exclude(addon__pricing=AddOn.Pricing.ONE_OFF)
+        .values_list("addon_id", flat=True)
+    )
+    if addons != set(invoice.lines.exclude(addon=None).values_list("addon_id", flat=True)):
+        return "the add-ons changed since it was priced"
+    return ""
+
+
+def invoice_paid_not_applied(*, invoice: Invoice, payment: Payment | None, why: str) -> Invoice:
+    """A payment arrived for an invoice that must not apply any more (`why`): the invoice is
+    void and marked handled (applied_at, so a repeated webhook does nothing), the payment is
+    refunded in full (a pending credit note, refunded by the worker), and staff are told; if it
+    cannot be refunded here, staff are told to pay it back. Call with the invoice locked."""
+    invoice.status = Invoice.Status.VOID
+    invoice.applied_at = timezone.now()
+    invoice.save(update_fields=["status", "applied_at"])
+    refunded = False
+    if payment is not None and payment.stripe_payment_intent_id:
+        amount = payment_refundable_minor(payment)
+        if amount > 0:
+            try:
+                refund_request(payment=payment, amount_minor=amount, reason=f"Not applied: {why}", actor=None)
+                refunded = True
+            except RefundInvalid:
+                refunded = False
+    staff_email(
+        subject=f"Payment for invoice {invoice.number} not applied{'; refunded' if refunded else ': pay it back'}",
+        body=(
+            f"A payment of {money(payment.amount_minor if payment else invoice.total_minor, invoice.currency)} came in for "
+            f"invoice {invoice.number} of {invoice.organization.name}, but {why}, so it bought nothing. "
+            + ("It is being refunded to the card." if refunded else "Refund it by hand and record it in the admin.")
+        ),
+    )
+    return invoice
+
+
+
 def payer_take_over_apply(*, invoice: Invoice, subscription: Subscription, actor: User | None) -> None:
     """The licensee paid (or owes on its purchase order) the rest of the current term at list
     price: the subscription is its own from now on (billed_to cleared, same period end), and the
@@ -432,7 +490,13 @@ def payer_take_over_apply(*, invoice: Invoice, subscription: Subscription, actor
     subscription.purchase_order_number = ""  # the partner's purchase order, if any, is not the organization's
     subscription.save()
     entitlements_invalidate(organization_id=invoice.organization_id)
-    payer_credit_unused(subscription=subscription, payer=Organization.objects.get(pk=partner_id), at=invoice.period_start, actor=actor)
+    payer_credit_unused(
+        subscription=subscription,
+        payer=Organization.objects.get(pk=partner_id),
+        at=invoice.period_start,
+        until=invoice.period_end,
+        actor=actor,
+    )
     event_record(
         name=events.SUBSCRIPTION_PAID,
         user=actor,
@@ -453,7 +517,8 @@ def payer_take_over_apply(*, invoice: Invoice, subscription: Subscription, actor
 @dataclass(frozen=True)
 class PayerCredit:
     """What a partner gets back for one of its invoices when its customer took over: `kind` is
-    "refund" (card: a partial refund, a credit note), "reissued" (an open purchase order: voided,
+    "refund" (card: a partial refund requested, a pending credit note), "owed" (the refund
+    could not be started: staff refund it), "reissued" (an open purchase order: voided,
     `replacement` billed for the used days) or "transfer" (paid by transfer: a credit note staff
     pay back)."""
 
@@ -473,19 +538,37 @@ def payer_unused_minor(invoice: Invoice, *, at: datetime) -> int:
     return (invoice.total_minor * min(left, seconds) * 2 + seconds) // (2 * seconds)
 
 
-def payer_credit_unused(*, subscription: Subscription, payer: Organization, at: datetime, actor: User | None) -> list[PayerCredit]:
+def payer_credit_unused(
+    *, subscription: Subscription, payer: Organization, at: datetime, until: datetime, actor: User | None
+) -> list[PayerCredit]:
     """Credit `payer` the days it paid for after `at` on `subscription`: each of its invoices
     billed for the current term (the term itself, seats, upgrades, add-ons) that is paid or
     open. A card payment is refunded in part (refund_request: a pending credit note, refunded by
     the worker, numbered once Stripe refunds). An open purchase-order invoice is voided and
     replaced by one for the used days only (numbered, billed to the payer). One already paid by
     transfer gets an issued credit note (source transfer) for staff to pay back; staff are told.
-    The payer's admins are emailed what comes back. Call with the organization and the
+    Only the term the take-over paid for counts: invoices that start at or after `until` (a
+    later term) are not the payer's to get back. The payer's open card invoices (declined, never
+    charged) are voided, in this transaction: the subscription is no longer the payer's to pay
+    for. The payer's admins are emailed what comes back. Call with the organization and the
     subscription locked."""
     credits: list[PayerCredit] = []
+    for unpaid in Invoice.objects.select_for_update(of=("self",)).filter(
+        subscription=subscription, bill_to=payer, status=Invoice.Status.OPEN, collection_method=BillingAccount.Collection.CARD
+    ):
+        # payer_live_payment_refuse kept a live one from reaching here; should one be out anyway,
+        # its success finds the invoice void and is refunded (invoice_paid_not_applied).
+        unpaid.status = Invoice.Status.VOID
+        unpaid.save(update_fields=["status"])
     invoices = (
         Invoice.objects.select_for_update(of=("self",))
-        .filter(subscription=subscription, bill_to=payer, period_end__gt=at, status__in=(Invoice.Status.OPEN, Invoice.Status.PAID))
+        .filter(
+            subscription=subscription,
+            bill_to=payer,
+            period_end__gt=at,
+            period_start__lt=until,
+            status__in=(Invoice.Status.OPEN, Invoice.Status.PAID),
+        )
         .exclude(kind=Invoice.Kind.TAKEOVER)
         .exclude(addon__pricing=AddOn.Pricing.ONE_OFF)  # training credits are the partner's to use
         .order_by("issued_at", "pk")
@@ -525,14 +608,26 @@ def payer_credit_unused(*, subscription: Subscription, payer: Organization, at: 
             credits.append(PayerCredit(paid, unused, "reissued", replacement))
             continue
         if paid.status != Invoice.Status.PAID:
-            continue  # an open card invoice: never charged, voided below by the caller's rules
+            continue
         payment = paid.payments.filter(status=Payment.Status.SUCCEEDED).first()
         if payment is not None and payment.stripe_payment_intent_id:
             amount = min(unused, payment_refundable_minor(payment))
             if amount > 0:
                 try:
                     refund_request(payment=payment, amount_minor=amount, reason=reason[:240], actor=actor)
-                except RefundInvalid:
+                except RefundInvalid as error:
+                    # Nothing went back: the amount stays refundable on the payment, and staff
+                    # refund it from the admin (as any failed refund is retried).
+                    credits.append(PayerCredit(paid, amount, "owed"))
+                    staff_email(
+                        subject=f"Refund {money(amount, paid.currency)} to {payer.name} (invoice {paid.number})",
+                        body=(
+                            f"{subscription.organization.name} took {subscription.product.name} over from {payer.name} on {day(at)}. "
+                            f"The refund of the unused days, {money(amount, paid.currency)} of invoice {paid.number}, could not be "
+                            f"started: {error.message} Refund it from the admin (Refund on invoice {paid.number}), or pay it back "
+                            f"by transfer: {settings.SITE_URL}{reverse('admin:billing_invoice_change', args=[paid.pk])}"
+                        ),
+                    )
                     continue
                 credits.append(PayerCredit(paid, amount, "refund"))
             continue
@@ -563,7 +658,15 @@ def payer_credit_unused(*, subscription: Subscription, payer: Organization, at: 
         lines = []
         for credit in credits:
             if credit.kind == "refund":
-                lines.append(f"- Invoice {credit.invoice.number}: {money(credit.amount_minor, credit.invoice.currency)} refunded to your card.")
+                lines.append(
+                    f"- Invoice {credit.invoice.number}: a refund of {money(credit.amount_minor, credit.invoice.currency)} "
+                    "to your card is on its way; it shows on your statement within a few days."
+                )
+            elif credit.kind == "owed":
+                lines.append(
+                    f"- Invoice {credit.invoice.number}: {money(credit.amount_minor, credit.invoice.currency)} is due back to you; "
+                    "our team refunds it and writes to you when it is done."
+                )
             elif credit.kind == "reissued":
                 replaced = f", replaced by invoice {credit.replacement.number} for the days used ({money(credit.replacement.total_minor, credit.replacement.currency)})" if credit.replacement else ""
                 lines.append(f"- Invoice {credit.invoice.number} is void{replaced}.")

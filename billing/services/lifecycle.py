@@ -52,7 +52,7 @@ from ..pricing import (
     period_end_after,
     unit_price,
 )
-from ..selectors import addon_price_text
+from ..selectors import addon_price_text, managed_ask_url
 from .billing_account import billing_account_of, billing_email_admins, payer_collection
 from .grants import (
     addon_grants_changed_if_any,
@@ -142,6 +142,31 @@ def _trial_remind(subscription: Subscription, now: datetime, report: TickReport)
     subscription.trial_reminders_sent = sorted(set(subscription.trial_reminders_sent) | set(reached), reverse=True)
     subscription.save(update_fields=["trial_reminders_sent", "updated_at"])
     day_word = "day" if threshold == 1 else "days"
+    if subscription.billed_to_id:
+        # A trial a partner started: the partner buys it, the customer asks the partner.
+        partner = subscription.billed_to
+        billing_email_admins(
+            organization=partner,
+            subject=f"The {subscription.product.name} trial of {subscription.organization.name} ends in {threshold} {day_word}",
+            body=(
+                f"The {subscription.edition} trial you started for {subscription.organization.name} ends on "
+                f"{day(subscription.trial_ends_at)}. To keep it, buy it for them (a quote, or buy on their behalf) "
+                "from your partner pages before then. If nothing is bought, they move to the Free edition when it "
+                "fits their user limit, or the product is suspended."
+            ),
+        )
+        billing_email_admins(
+            organization=subscription.organization,
+            subject=f"Your {subscription.product.name} trial ends in {threshold} {day_word}",
+            body=(
+                f"Your {subscription.edition} trial ends on {day(subscription.trial_ends_at)}. "
+                f"{partner.name} manages {subscription.product.name} for you: to keep it, ask them: "
+                f"{settings.SITE_URL}{managed_ask_url(subscription, 'product')}"
+            ),
+        )
+        report.reminders += 1
+        report.handled.append(f"reminder {threshold}d {subscription.public_id}")
+        return
     billing_email_admins(
         organization=subscription.organization,
         subject=f"Your {subscription.product.name} trial ends in {threshold} {day_word}",
@@ -193,6 +218,23 @@ def _trial_end(subscription: Subscription, report: TickReport) -> None:
         organization=organization,
         properties={"product": subscription.product.code, "outcome": outcome, "seats_in_use": in_use},
     )
+    if subscription.billed_to_id and outcome == "suspended":
+        partner = subscription.billed_to
+        body = (
+            f"Your {subscription.product.name} trial has ended. Your organization has {in_use} users, more "
+            f"than the Free edition allows, so {subscription.product.name} is suspended until {partner.name}, "
+            f"who manages it, buys it: ask them: {settings.SITE_URL}{managed_ask_url(subscription, 'product')}"
+        )
+    if subscription.billed_to_id:
+        billing_email_admins(
+            organization=subscription.billed_to,
+            subject=f"The {subscription.product.name} trial of {organization.name} has ended",
+            body=(
+                f"The {subscription.product.name} trial you started for {organization.name} has ended: "
+                + (f"they are on the Free edition now (up to {free.seat_limit} users)." if outcome == "free"
+                   else f"{subscription.product.name} is suspended until you buy it for them from your partner pages.")
+            ),
+        )
     billing_email_admins(organization=organization, subject=f"Your {subscription.product.name} trial has ended", body=body)
     report.handled.append(f"trial end {outcome} {subscription.public_id}")
 
@@ -225,10 +267,12 @@ def _renew(subscription: Subscription, now: datetime, report: TickReport) -> Non
         subscription=subscription, kind=Invoice.Kind.RENEWAL, period_start=period_start
     ).exclude(status=Invoice.Status.VOID).exists():
         return  # issued by an earlier tick, waiting for its payment
-    # Upgrades, seats and add-ons left unpaid (declined) were priced for the period that ends now: void
-    # them, so that none can be paid later to change the new period at the old one's price.
+    # Upgrades, seats, add-ons and take-overs left unpaid (declined) were priced for the period that
+    # ends now: void them, so that none can be paid later to change the new period at the old one's
+    # price (a take-over paid after the partner renewed would hand the customer the partner's year).
     for stale in Invoice.objects.select_for_update().filter(
-        subscription=subscription, kind__in=(Invoice.Kind.UPGRADE, Invoice.Kind.SEATS, Invoice.Kind.ADDON),
+        subscription=subscription,
+        kind__in=(Invoice.Kind.UPGRADE, Invoice.Kind.SEATS, Invoice.Kind.ADDON, Invoice.Kind.TAKEOVER),
         status=Invoice.Status.OPEN, collection_method=BillingAccount.Collection.CARD, period_end__lte=period_start,
     ):
         if not stale.payments.filter(status__in=Payment.LIVE).exists():

@@ -17,6 +17,7 @@ from accounts.services import organization_lock
 from catalog.models import AddOn
 from common.money import money
 
+from ..entitlements import entitlements_invalidate
 from ..exceptions import CheckoutInvalid, NoCardOnFile
 from ..formats import seats_text, span, time_left
 from ..models import AddOnSubscription, BillingAccount, Invoice, Payment, Subscription
@@ -30,7 +31,12 @@ from ..pricing import (
     quote_token_read,
     unit_price,
 )
-from .billing_account import PayerCollection, billing_account_of
+from .billing_account import (
+    PayerCollection,
+    billing_account_of,
+    discount_bp_require,
+    payer_live_payment_refuse,
+)
 from .invoices import ChargeLine, invoice_issue, invoice_mark_paid
 from .payments import invoice_collect
 
@@ -42,11 +48,27 @@ def subscription_payer_end(*, subscription: Subscription, at: datetime) -> Subsc
     invoices the organization itself at list price (its card, or its own purchase-order terms),
     and a purchase-order number the partner gave stops applying. Idempotent; a subscription
     billed to nobody is returned unchanged. Sends no email: the caller says what happens when.
-    Locks: organization, then subscription."""
+
+    A subscription with no paid term (a trial the partner started, or the Free edition it fell
+    back to) has nothing for the partner to keep paying and never renews: it is the
+    organization's own at once (billed_to, its discount and purchase order cleared), so its
+    admins can buy it themselves. Locks: organization, then subscription."""
     with transaction.atomic():
         organization_lock(subscription.organization)
         subscription = Subscription.objects.select_for_update(of=("self",)).get(pk=subscription.pk)
-        if subscription.billed_to_id is None or subscription.billed_to_ends_at_renewal:
+        if subscription.billed_to_id is None:
+            return subscription
+        if subscription.status != Subscription.Status.ACTIVE or not subscription.interval:
+            subscription.billed_to = None
+            subscription.billed_to_discount_bp = 0
+            subscription.billed_to_ends_at_renewal = False
+            subscription.purchase_order_number = ""
+            subscription.save(
+                update_fields=["billed_to", "billed_to_discount_bp", "billed_to_ends_at_renewal", "purchase_order_number", "updated_at"]
+            )
+            entitlements_invalidate(organization_id=subscription.organization_id)
+            return subscription
+        if subscription.billed_to_ends_at_renewal:
             return subscription
         subscription.billed_to_ends_at_renewal = True
         subscription.save(update_fields=["billed_to_ends_at_renewal", "updated_at"])
@@ -65,8 +87,7 @@ def subscription_payer_start(
     admin_membership_require(organization=payer, user=actor, doing="take over a customer's billing")
     if payer.pk == subscription.organization_id:
         raise CheckoutInvalid(f"{payer.name} already pays for its own subscriptions.")
-    if not 0 <= discount_bp < 10_000:
-        raise CheckoutInvalid("A discount is between 0 and 99.99 %.")
+    discount_bp_require(discount_bp)
     with transaction.atomic():
         organization_lock(subscription.organization)
         subscription = Subscription.objects.select_for_update(of=("self",)).select_related("product").get(pk=subscription.pk)
@@ -218,6 +239,7 @@ def subscription_payer_take_over_now(
             unpaid.save(update_fields=["status"])
         if subscription.billed_to_id is None:
             raise CheckoutInvalid(f"{subscription.product.name} is billed to {organization.name} already.")
+        payer_live_payment_refuse(subscription=subscription)
         at, shown_total = quote_token_read(
             token=quote_token, kind="takeover", subscription=subscription, detail=str(subscription.billed_to_id)
         )
@@ -225,7 +247,13 @@ def subscription_payer_take_over_now(
         if quote.amount_minor != shown_total:
             raise CheckoutInvalid(PRICE_CHANGED)
         account = billing_account_of(organization)
-        on_terms = bool(po_number) or account.collection_method == BillingAccount.Collection.INVOICE
+        on_terms = account.collection_method == BillingAccount.Collection.INVOICE
+        if po_number and not on_terms:
+            # On terms the partner is credited at once, before the organization pays a cent:
+            # only an account staff approved for invoice terms may take over that way.
+            raise CheckoutInvalid(
+                f"{organization.name} is not on invoice terms: pay by card, or ask us for invoice terms from the billing page."
+            )
         if not on_terms and not account.has_card:
             raise NoCardOnFile("Add a card first, or pay against a purchase order.")
         first, rest = quote.lines[0], list(quote.lines[1:])

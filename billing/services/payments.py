@@ -38,7 +38,13 @@ from ..models import (
     Payment,
     Subscription,
 )
-from .billing_account import PayerCollection, billing_account_of, billing_email_admins
+from .billing_account import (
+    PayerCollection,
+    billing_account_of,
+    billing_email_admins,
+    payer_live_payment_refuse,
+    payer_take_over_withdraw,
+)
 from .invoices import invoice_grant_on_terms, invoice_mark_paid
 
 logger = logging.getLogger(__name__)
@@ -356,18 +362,32 @@ def invoice_pay_now(*, invoice: Invoice, actor: User) -> Payment:
     admin_membership_require(organization=payer, user=actor, doing="manage billing")
     with transaction.atomic():
         organization_lock(invoice.organization)
+        subscription = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("product", "billed_to", "organization")
+            .get(pk=invoice.subscription_id)
+        )
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status != Invoice.Status.OPEN:
             raise CheckoutInvalid(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; there is nothing to pay.")
         if invoice.collection_method != BillingAccount.Collection.CARD:
             raise CheckoutInvalid(f"Invoice {invoice.number} is paid by bank transfer against its purchase order.")
-        if invoice.kind in (Invoice.Kind.UPGRADE, Invoice.Kind.SEATS, Invoice.Kind.ADDON) and invoice.period_end <= timezone.now():
+        stale_kinds = (Invoice.Kind.UPGRADE, Invoice.Kind.SEATS, Invoice.Kind.ADDON, Invoice.Kind.TAKEOVER)
+        if invoice.kind in stale_kinds and invoice.period_end <= timezone.now():
             # Priced for the rest of a period that is over: paying it now would give the change
             # for the next period at this one's price.
             raise CheckoutInvalid(f"Invoice {invoice.number} was for a period that is over; make the change again.")
         live = invoice.payments.exclude(status=Payment.Status.FAILED).first()
         if live is not None:
             return live
+        if invoice.kind == Invoice.Kind.TAKEOVER:
+            if subscription.billed_to_id is None or subscription.current_period_end != invoice.period_end:
+                raise CheckoutInvalid(
+                    f"Invoice {invoice.number} priced a term that has changed; take {subscription.product.name} over again from the billing page."
+                )
+            payer_live_payment_refuse(subscription=subscription)
+        elif invoice.bill_to_id and invoice.bill_to_id == subscription.billed_to_id:
+            payer_take_over_withdraw(subscription=subscription)  # the partner's change makes its price stale
         account = billing_account_of(payer)
         if not account.has_card:
             raise NoCardOnFile("Add a card first.")

@@ -20,9 +20,14 @@ from provisioning.services import environment_request
 
 from ..exceptions import CheckoutInvalid, ManagedByPayer, NoCardOnFile, SubscriptionExists
 from ..formats import seats_text
-from ..models import BillingAccount, Invoice, Subscription
+from ..models import BillingAccount, Invoice, Payment, Subscription
 from ..pricing import addon_edition_meets, period_end_after
-from .billing_account import PayerCollection, billing_account_of, partner_interval_require
+from .billing_account import (
+    PayerCollection,
+    billing_account_of,
+    discount_bp_require,
+    partner_interval_require,
+)
 from .invoices import ChargeLine, invoice_issue, owed_for_time_used
 from .payments import invoice_collect
 
@@ -86,8 +91,7 @@ def subscription_buy_quoted(
         raise CheckoutInvalid("Give the purchase-order number the invoice should quote.")
     if len(po_number) > 64:
         raise CheckoutInvalid("A purchase-order number has at most 64 characters.")
-    if not 0 <= discount_bp < 10_000:
-        raise CheckoutInvalid("A discount is between 0 and 99.99 %.")
+    discount_bp_require(discount_bp)
     if not edition.is_active or edition.is_free:
         raise CheckoutInvalid(f"{edition} cannot be bought.")
     if interval not in Subscription.Interval.values:
@@ -141,6 +145,17 @@ def subscription_buy_quoted(
             if owed is not None:
                 raise CheckoutInvalid(
                     f"Invoice {owed.number} for a period {product.name} was used is not paid yet; it has to be paid first."
+                )
+            live = (
+                Payment.objects.select_related("invoice__bill_to")
+                .filter(invoice__subscription=subscription, invoice__status=Invoice.Status.OPEN, status__in=Payment.LIVE)
+                .first()
+            )
+            if live is not None:
+                # Voiding an invoice whose payment may still succeed would bill this term twice.
+                paying = live.invoice.bill_to if live.invoice.bill_to_id else organization
+                raise CheckoutInvalid(
+                    f"{paying.name} is paying for {product.name} right now; try again in a minute."
                 )
             account = _payer_account_ready(payer=payer, on_behalf=on_behalf, collection=collection)
             # Anything else still open (a checkout declined earlier) is replaced by this purchase.

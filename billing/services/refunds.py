@@ -19,10 +19,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from accounts.mail import mail_queue
 from accounts.models import User
 from accounts.services import organization_lock
 from common.exceptions import FlywheelError
@@ -203,7 +205,29 @@ def credit_note_record_failure(*, credit_note_id: int, message: str) -> CreditNo
         note.failure_message = message[:2000]
         note.save(update_fields=["status", "failure_message"])
         logger.warning("refund for credit note %s failed: %s", note.public_id, message)
+        _staff_tell_refund_failed(note)
     return note
+
+
+def _staff_tell_refund_failed(note: CreditNote) -> None:
+    """Staff hear of a refund Stripe refused (a partner's take-over credit, or any other):
+    nothing went back, the amount is refundable again, and they retry it from the admin."""
+    staff = sorted(User.objects.filter(is_staff=True, is_active=True).values_list("email", flat=True))
+    if not staff:
+        return
+    invoice = note.invoice
+    payer = invoice.bill_to if invoice.bill_to_id else invoice.organization
+    mail_queue(
+        EmailMessage(
+            subject=f"[{settings.SITE_NAME}] Refund of {money(note.amount_minor, note.currency)} to {payer.name} failed (invoice {invoice.number})",
+            body=(
+                f"Stripe did not refund {money(note.amount_minor, note.currency)} of invoice {invoice.number} to {payer.name}: "
+                f"{note.failure_message} Nothing was given back and the amount can be refunded again: use Refund on invoice "
+                f"{invoice.number} in the admin, or pay it back by transfer. Reason on the credit note: {note.reason}"
+            ),
+            to=staff,
+        )
+    )
 
 
 def refund_record(*, payment: Payment, refund: gateway.Refund) -> CreditNote | None:

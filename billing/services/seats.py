@@ -39,7 +39,12 @@ from ..pricing import (
     quote_token_read,
     unit_price,
 )
-from .billing_account import payer_collection, payer_require
+from .billing_account import (
+    discount_bp_require,
+    payer_collection,
+    payer_require,
+    payer_take_over_withdraw,
+)
 from .invoices import ChargeLine, discount_lines, invoice_issue
 from .payments import invoice_collect
 
@@ -199,6 +204,7 @@ def seats_quote(
     gross = seats_amount + sum(line.amount_minor for line in addon_lines)
     if discount_bp is None:
         discount_bp = subscription.billed_to_discount_bp if subscription.billed_to_id else 0
+    discount_bp_require(discount_bp)
     discount = discount_minor(gross, discount_bp)
     amount = gross - discount
     return SeatsQuote(
@@ -262,6 +268,8 @@ def subscription_add_seats(
             Subscription.objects.select_for_update(of=("self",)).select_related("product", "edition", "billed_to").get(pk=subscription.pk)
         )
         payer_require(subscription=subscription, actor=actor, on_behalf=on_behalf)
+        if subscription.billed_to_id:
+            payer_take_over_withdraw(subscription=subscription)  # it priced the subscription as it was
         collection = payer_collection(subscription, kind=Invoice.Kind.SEATS)
         if not collection.purchase_order and not collection.account.has_card:
             raise NoCardOnFile("Add a card before buying seats.")

@@ -48,7 +48,13 @@ from ..pricing import (
     quote_token_read,
     unit_price,
 )
-from .billing_account import billing_email_admins, payer_collection, payer_require
+from .billing_account import (
+    billing_email_admins,
+    discount_bp_require,
+    payer_collection,
+    payer_require,
+    payer_take_over_withdraw,
+)
 from .grants import addons_end, addons_follow_edition
 from .invoices import (
     CreditLine,
@@ -77,6 +83,7 @@ def subscription_start_trial(
     `on_behalf`: a partner starts it for its customer (the actor is the partner's admin; no
     money moves): the subscription is billed to the partner, at `discount_bp`, from the start.
     """
+    discount_bp_require(discount_bp)
     if on_behalf is not None:
         if actor is None:
             raise CheckoutInvalid("A partner's trial needs the partner's admin who starts it.")
@@ -276,6 +283,8 @@ def edition_change_quote(
     says why it cannot be done: another product's edition, not paid for, the same edition, a
     smaller edition the organization's users do not fit in, a period that has ended.
     `discount_bp`: a partner's discount off the net charge (by default the subscription's own)."""
+    if discount_bp is not None:
+        discount_bp_require(discount_bp)
     if edition.product_id != subscription.product_id or not edition.is_active:
         raise CheckoutInvalid(f"{edition} is not an edition of {subscription.product.name}.")
     if subscription.status != Subscription.Status.ACTIVE or not subscription.interval or not subscription.current_period_end:
@@ -369,6 +378,8 @@ def subscription_change_edition(
             pk=subscription.pk
         )
         payer_require(subscription=subscription, actor=actor, on_behalf=on_behalf)
+        if subscription.billed_to_id:
+            payer_take_over_withdraw(subscription=subscription)  # it priced the subscription as it was
         if edition.product_id != subscription.product_id or not edition.is_active:
             raise CheckoutInvalid(f"{edition} is not an edition of {subscription.product.name}.")
         if subscription.status != Subscription.Status.ACTIVE or not subscription.interval:

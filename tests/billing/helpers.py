@@ -225,6 +225,15 @@ def partner_org(localstripe=None, *, name="Northwind Partners", card=True, terms
     return organization, admin
 
 
+def on_invoice_terms(organization, po_number="ACME-STANDING"):
+    """Staff approved `organization` for invoice terms: its billing account collects against
+    purchase orders (`po_number` its standing one)."""
+    from billing.models import BillingAccount
+
+    billing_account.billing_account_of(organization)
+    BillingAccount.objects.filter(organization=organization).update(collection_method="invoice", po_number=po_number)
+
+
 def quoted_lines(edition, *, seats, interval="year", discount_bp=1500, addons=()):
     """A quote's lines as the partners app prices them: the edition, each add-on, the discount."""
     from billing.pricing import addon_quantity, addon_unit_price, discount_minor, unit_price

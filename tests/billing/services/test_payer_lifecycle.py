@@ -111,3 +111,47 @@ def test_after_the_link_ends_a_customer_without_a_card_is_asked_for_one_by_dunni
     assert subscription.status == Subscription.Status.PAST_DUE and subscription.billed_to is None
     assert any("Payment failed for Tracker" == m.subject.removeprefix("[Flywheel] ") for m in _mails_to(customer_admin.email))
     assert not _mails_to(partner_admin.email)
+
+
+def _partner_trial(localstripe):
+    from accounts.models import Membership
+
+    from ...factories import MembershipFactory, OrganizationFactory, UserFactory
+    from ..helpers import partner_org
+
+    partner, partner_admin = partner_org(localstripe)
+    admin = UserFactory(email="boss@acme-trial.example")
+    customer = OrganizationFactory(name="Acme Trial", email_domain="acme-trial.example", created_by=admin)
+    MembershipFactory(organization=customer, user=admin, role=Membership.Role.ADMIN, source="signup")
+    edition = edition_get(product_code="tracker", edition_code="standard")
+    subscription = subscription_start_trial(organization=customer, edition=edition, actor=partner_admin, on_behalf=partner, discount_bp=1500)
+    return customer, admin, partner, partner_admin, subscription, edition
+
+
+def test_a_trial_the_partner_started_is_the_customers_at_once_when_the_link_ends(localstripe, catalog):
+    """Review of issue 22, M3: a trial has no paid term for the partner to keep and never renews."""
+    from billing.services import checkout
+
+    customer, admin, partner, partner_admin, subscription, edition = _partner_trial(localstripe)
+    assert subscription.billed_to == partner
+    subscription_payer_end(subscription=subscription, at=subscription.created_at)
+    subscription.refresh_from_db()
+    assert subscription.billed_to is None and subscription.billed_to_discount_bp == 0 and not subscription.billed_to_ends_at_renewal
+    card_set_up(localstripe, customer, admin, OK_CARD)
+    payment = checkout.subscription_checkout(subscription=subscription, actor=admin, edition=edition, seats=1, interval="year")
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED and payment.invoice.bill_to is None
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.ACTIVE and subscription.billed_to is None
+
+
+def test_the_partner_hears_that_a_trial_it_started_is_ending_and_the_customer_is_told_to_ask_it(localstripe, catalog):
+    customer, admin, partner, partner_admin, subscription, edition = _partner_trial(localstripe)
+    mail.outbox.clear()
+    _tick(subscription.trial_ends_at - timedelta(days=2, hours=12))
+    [to_partner] = [m for m in mail.outbox if partner_admin.email in m.to]
+    assert "The Tracker trial of Acme Trial ends in 3 days" in to_partner.subject
+    assert "buy it for them" in to_partner.body
+    [to_customer] = [m for m in mail.outbox if admin.email in m.to]
+    assert "Northwind Partners manages Tracker for you: to keep it, ask them" in to_customer.body
+    assert "/billing/checkout/" not in to_customer.body

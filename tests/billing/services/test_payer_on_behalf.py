@@ -151,3 +151,34 @@ def test_a_partner_starts_a_trial_for_its_customer_without_money(localstripe, ca
     assert trial.billed_to_discount_bp == 1500 and not Invoice.objects.filter(subscription=trial).exists()
     with pytest.raises(NotFound):
         subscriptions.product_try(organization=customer, actor=customer_admin, product_code="servicedesk", on_behalf=partner)
+
+
+@pytest.mark.parametrize("discount_bp", [-1, 10_000, 25_000])
+def test_every_entry_of_a_discount_refuses_one_outside_0_to_99_99_percent(localstripe, catalog, discount_bp):
+    """Review of issue 22, L2: a trial stored with 100 % off would make its first renewal's
+    discount exceed the charge; every price helper checks the range too."""
+    from accounts.models import Membership
+
+    from ...factories import OrganizationFactory, UserFactory
+
+    customer, customer_admin, partner, partner_admin, subscription, _ = partner_buys(localstripe, seats=5)
+    premium = edition_get(product_code="tracker", edition_code="premium")
+    github = AddOn.objects.get(product__code="tracker", code="github")
+    standard = edition_get(product_code="tracker", edition_code="standard")
+    refusals = [
+        lambda: seats.seats_quote(subscription=subscription, seats=2, discount_bp=discount_bp),
+        lambda: subscriptions.edition_change_quote(subscription=subscription, edition=premium, discount_bp=discount_bp),
+        lambda: addons.addon_quote(subscription=subscription, addon=github, discount_bp=discount_bp),
+        lambda: checkout.checkout_quote(subscription=subscription, edition=standard, seats=5, interval="year", discount_bp=discount_bp),
+    ]
+    for refused in refusals:
+        with pytest.raises(CheckoutInvalid, match="A discount is between 0 and 99.99 %"):
+            refused()
+    admin = UserFactory(email="boss@acme-l2.example")
+    other = OrganizationFactory(email_domain="acme-l2.example", created_by=admin)
+    MembershipFactory(organization=other, user=admin, role=Membership.Role.ADMIN, source="signup")
+    with pytest.raises(CheckoutInvalid, match="A discount is between 0 and 99.99 %"):
+        subscriptions.subscription_start_trial(
+            organization=other, edition=standard, actor=partner_admin, on_behalf=partner, discount_bp=discount_bp
+        )
+    assert not Subscription.objects.filter(organization=other).exists()

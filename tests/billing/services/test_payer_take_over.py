@@ -18,7 +18,7 @@ from billing.services.payer import (
 )
 
 from ...factories import UserFactory
-from ..helpers import DECLINED_AT_CHARGE, OK_CARD, card_set_up, partner_buys
+from ..helpers import DECLINED_AT_CHARGE, OK_CARD, card_set_up, on_invoice_terms, partner_buys
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_tasks")]
 
@@ -53,7 +53,7 @@ def test_taking_over_halfway_charges_the_customer_the_rest_at_list_price_and_ref
     assert partner_paid + note.amount_minor == bought.total_minor
     assert payment.amount_minor == quote.amount_minor
     [to_partner] = [m for m in mail.outbox if partner_admin.email in m.to and "your credit" in m.subject]
-    assert "refunded to your card" in to_partner.body and note.invoice.number in to_partner.body
+    assert "to your card is on its way" in to_partner.body and note.invoice.number in to_partner.body
 
 
 def test_a_declined_card_moves_nothing(localstripe, catalog):
@@ -102,6 +102,7 @@ def test_a_partner_purchase_order_paid_by_transfer_gets_a_credit_note_staff_pay_
     )
     staff = UserFactory(is_staff=True, email="finance@flywheel.example")
     invoice_mark_paid_by_transfer(invoice=bought, actor=staff)
+    on_invoice_terms(customer)  # staff approved: only then may a take-over be put on a purchase order
     later = subscription.current_period_start + timedelta(days=200)
     mail.outbox.clear()
     with time_machine.travel(later, tick=False):
@@ -137,3 +138,67 @@ def test_without_a_card_or_purchase_order_the_customer_is_asked_for_one(localstr
     with pytest.raises(NoCardOnFile):
         subscription_payer_take_over_now(subscription=subscription, actor=customer_admin, request_key="t-5", quote_token=quote.token)
     assert not Invoice.objects.filter(kind=Invoice.Kind.TAKEOVER).exists()
+
+
+def test_a_purchase_order_take_over_needs_staff_approved_invoice_terms(localstripe, catalog):
+    """Review of issue 22, M4: on a purchase order the partner is credited at once, before the
+    customer pays; a PO number typed by any admin is not enough."""
+    customer, customer_admin, partner, partner_admin, subscription, bought = partner_buys(localstripe, seats=5)
+    with time_machine.travel(subscription.current_period_start + timedelta(days=100), tick=False):
+        quote = subscription_payer_take_over_quote(subscription=subscription)
+        with pytest.raises(CheckoutInvalid, match="is not on invoice terms: pay by card, or ask us for invoice terms from the billing page"):
+            subscription_payer_take_over_now(
+                subscription=subscription, actor=customer_admin, request_key="t-po", quote_token=quote.token, po_number="TYPED-1"
+            )
+    subscription.refresh_from_db()
+    assert subscription.billed_to == partner and subscription.purchase_order_number == ""
+    assert not Invoice.objects.filter(kind=Invoice.Kind.TAKEOVER).exists()
+    assert not CreditNote.objects.filter(invoice=bought).exists()
+
+
+def test_a_partner_refund_that_cannot_start_is_owed_not_claimed_and_staff_are_told(localstripe, catalog, monkeypatch):
+    """Review of issue 22, L1: the refund is refused (here: as if staff had just refunded the
+    payment by hand); the partner is not told "refunded", staff refund it from the admin."""
+    from billing.services import invoices
+    from billing.services.refunds import RefundInvalid
+
+    def refused(**kwargs):
+        raise RefundInvalid("At most USD 0.00 of invoice FW-000001 is left to refund.")
+
+    customer, customer_admin, partner, partner_admin, subscription, bought = partner_buys(localstripe, seats=5)
+    staff = UserFactory(is_staff=True, email="finance@flywheel.example")
+    card_set_up(localstripe, customer, customer_admin, OK_CARD)
+    monkeypatch.setattr(invoices, "refund_request", refused)
+    mail.outbox.clear()
+    with time_machine.travel(subscription.current_period_start + timedelta(days=100), tick=False):
+        quote = subscription_payer_take_over_quote(subscription=subscription)
+        subscription_payer_take_over_now(subscription=subscription, actor=customer_admin, request_key="t-l1", quote_token=quote.token)
+    subscription.refresh_from_db()
+    assert subscription.billed_to is None
+    assert not CreditNote.objects.filter(invoice=bought).exists()
+    [to_partner] = [m for m in mail.outbox if partner_admin.email in m.to and "your credit" in m.subject]
+    assert "is due back to you; our team refunds it and writes to you when it is done" in to_partner.body
+    assert "refunded to your card" not in to_partner.body and "on its way" not in to_partner.body
+    [to_staff] = [m for m in mail.outbox if staff.email in m.to]
+    assert f"(invoice {bought.number})" in to_staff.subject and "Refund USD" in to_staff.subject
+    assert f"Refund on invoice {bought.number}" in to_staff.body
+
+
+def test_a_partner_refund_stripe_refuses_tells_staff_and_stays_refundable(localstripe, catalog):
+    from billing.services.refunds import credit_note_record_failure, payment_refundable_minor
+
+    customer, customer_admin, partner, partner_admin, subscription, bought = partner_buys(localstripe, seats=5)
+    staff = UserFactory(is_staff=True, email="finance@flywheel.example")
+    card_set_up(localstripe, customer, customer_admin, OK_CARD)
+    with time_machine.travel(subscription.current_period_start + timedelta(days=100), tick=False):
+        quote = subscription_payer_take_over_quote(subscription=subscription)
+        subscription_payer_take_over_now(subscription=subscription, actor=customer_admin, request_key="t-l1b", quote_token=quote.token)
+    [note] = CreditNote.objects.filter(invoice=bought)
+    CreditNote.objects.filter(pk=note.pk).update(status=CreditNote.Status.PENDING, number="", issued_at=None)
+    mail.outbox.clear()
+    credit_note_record_failure(credit_note_id=note.pk, message="The card was closed.")
+    [to_staff] = [m for m in mail.outbox if staff.email in m.to]
+    assert "failed" in to_staff.subject and "Northwind Partners" in to_staff.subject
+    assert "The card was closed." in to_staff.body and f"Refund on invoice {bought.number}" in to_staff.body
+    payment = bought.payments.get(status=Payment.Status.SUCCEEDED)
+    assert payment_refundable_minor(payment) == bought.total_minor  # refundable again

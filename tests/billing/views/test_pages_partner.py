@@ -146,3 +146,48 @@ def test_the_partner_pays_its_customers_unpaid_renewal_from_its_own_card_page(cl
     assert card_page.status_code == 200 and renewal.number in visible_text(card_page.content.decode())
     client.force_login(customer_admin)
     assert client.get(reverse("card_update"), {"invoice": str(renewal.public_id)}).status_code == 404
+
+
+def test_a_partners_unpaid_quote_on_a_suspended_product_shows_the_customer_no_number_and_no_amount(client, localstripe, catalog):
+    """Review of issue 22, M2: the partner's card declined on the quote it bought for a customer
+    whose trial had ended; the customer's page, banners and kit name the partner, never its
+    invoice or its discounted price."""
+    from django.utils import timezone
+
+    from billing.selectors import product_states_of
+    from billing.services.quoted import subscription_buy_quoted
+    from catalog.selectors import edition_get
+
+    from ...conftest import organization_on
+    from ..helpers import DECLINED_AT_CHARGE, card_set_up, partner_org, quoted_lines
+
+    customer, customer_admin = organization_on("standard")
+    Subscription.objects.filter(organization=customer).update(
+        status=Subscription.Status.SUSPENDED, suspended_at=timezone.now(), trial_ends_at=None
+    )
+    partner, partner_admin = partner_org(localstripe, card=False)
+    card_set_up(localstripe, partner, partner_admin, DECLINED_AT_CHARGE)
+    edition = edition_get(product_code="tracker", edition_code="standard")
+    invoice = subscription_buy_quoted(
+        organization=customer, edition=edition, seats=5, interval="year", addons=[], lines=quoted_lines(edition, seats=5),
+        actor=partner_admin, on_behalf=partner, discount_bp=1500, collection="card", po_number="", request_key="quote:m2:tracker",
+    )
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.OPEN and invoice.bill_to == partner
+    state = next(iter(product_states_of(organization=customer).values()))
+    assert "Northwind Partners, who manages it, has an unpaid invoice for it." in state.happened
+    assert state.admin_todo == "Ask Northwind Partners to pay it."
+    seen = " ".join((state.happened, state.admin_todo, state.member_todo, state.action_label))
+    assert invoice.number not in seen and "USD" not in seen
+    from accounts.models import Membership
+    from billing.selectors import page_prompts_for
+
+    membership = Membership.objects.get(organization=customer, user=customer_admin)
+    for prompt in prompts_for(membership=membership):
+        assert invoice.number not in f"{prompt.title} {prompt.body}" and "USD" not in f"{prompt.title} {prompt.body}"
+    for banner in page_prompts_for(membership=membership):
+        assert invoice.number not in banner.text and "USD" not in banner.text
+    client.force_login(customer_admin)
+    text = visible_text(client.get(reverse("billing")).content.decode())
+    assert "Northwind Partners, who manages it, has an unpaid invoice for it." in text
+    assert invoice.number not in text and "346.37" not in text
