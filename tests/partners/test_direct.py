@@ -127,8 +127,21 @@ def test_only_an_admin_moves_and_an_unknown_choice_is_a_400(client, catalog, nor
 
 def test_now_against_a_purchase_order_makes_it_the_customers_at_once(client, catalog, northwind, acme):
     subscription = _managed(acme.customer, northwind.organization)
-    [option] = direct_options(organization=acme.customer)
     sign_in(client, acme.admin, acme.customer)
+    [option] = direct_options(organization=acme.customer)
+    # Not on invoice terms: a purchase order is refused with a sentence, and nothing moves.
+    refused = client.post(
+        reverse("partners:customer_direct"),
+        {"when": "now", "subscription": str(subscription.public_id), "request_key": "take-over-0",
+         "quote_token": option.now_quote.token, "po_number": "PO-7781"},
+    )
+    assert refused.status_code == 400 and "is not on invoice terms" in _text(refused)
+    assert not Invoice.objects.filter(kind=Invoice.Kind.TAKEOVER).exists()
+    # Staff put the account on invoice terms (the billing page's request, accepted).
+    BillingAccount.objects.update_or_create(
+        organization=acme.customer, defaults={"collection_method": BillingAccount.Collection.INVOICE, "po_number": "ACME-PO"}
+    )
+    [option] = direct_options(organization=acme.customer)
     response = client.post(
         reverse("partners:customer_direct"),
         {
