@@ -345,3 +345,13 @@ def test_the_admin_reads_the_audit_log_newest_first_and_only_their_own(client, n
     assert "Contoso" not in text
     # Partner people are named by their firm, never by name or address.
     assert northwind.admin.email not in text
+
+
+def test_an_entry_whose_person_is_gone_is_signed_by_the_organization(client, acme):
+    # The actor left (or the entry was written by the system): the log names the organization.
+    audit_record(partner=None, customer=acme.customer, actor=None, actor_side="customer",
+                 action="link_ended", summary="Acme Robotics ended the partnership with Northwind Partners.")
+    sign_in(client, acme.admin, acme.customer)
+    response = client.get(reverse("partners:customer_activity"))
+    assert response.status_code == 200
+    assert "ended the partnership" in _text(response) and "Acme Robotics" in _text(response)
