@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -374,17 +375,32 @@ def _date(moment: datetime | None) -> str:
     return day(moment)
 
 
-def document_pdf(document: Document) -> bytes:
-    """The document as a PDF (A4). The same document always gives the same bytes: the PDF's
-    creation date is the document's issue date."""
+@dataclass
+class PdfPages:
+    """An A4 PDF begun the way every Flywheel document is (pdf_start): its font family and the
+    function that makes text printable in it."""
+
+    pdf: Any
+    family: str
+    text: Callable[[str], str]
+
+    def line(self, value: str, *, size: float = 10, style: str = "", height: float = 6) -> None:
+        self.pdf.set_font(self.family, style, size)
+        self.pdf.multi_cell(0, height, self.text(value), new_x="LMARGIN", new_y="NEXT")
+
+
+def pdf_start(*, title: str, created_at: datetime) -> PdfPages:
+    """An A4 PDF with its first page: Flywheel as author, the Unicode font when the machine has
+    one (Helvetica and folded Latin-1 otherwise). Dated `created_at`, so the same document
+    always gives the same bytes. Invoices, credit notes and quotes start here."""
     from fpdf import FPDF
 
     # fontTools narrates every font subset at INFO; that is noise in our logs.
     logging.getLogger("fontTools").setLevel(logging.WARNING)
 
     pdf = FPDF(format="A4")
-    pdf.set_creation_date(document.issued_at)
-    pdf.set_title(f"{document.kind} {document.number}")
+    pdf.set_creation_date(created_at)
+    pdf.set_title(title)
     pdf.set_author("Flywheel")
     pdf.set_creator("Flywheel")
     pdf.set_producer("Flywheel")
@@ -393,14 +409,18 @@ def document_pdf(document: Document) -> bytes:
     if fonts:
         pdf.add_font("Document", "", fonts[0])
         pdf.add_font("Document", "B", fonts[1])
-        family, text = "Document", str
+        pages = PdfPages(pdf=pdf, family="Document", text=str)
     else:
-        family, text = "Helvetica", _latin1
+        pages = PdfPages(pdf=pdf, family="Helvetica", text=_latin1)
     pdf.add_page()
+    return pages
 
-    def line(value: str, *, size: float = 10, style: str = "", height: float = 6) -> None:
-        pdf.set_font(family, style, size)
-        pdf.multi_cell(0, height, text(value), new_x="LMARGIN", new_y="NEXT")
+
+def document_pdf(document: Document) -> bytes:
+    """The document as a PDF (A4). The same document always gives the same bytes: the PDF's
+    creation date is the document's issue date."""
+    pages = pdf_start(title=f"{document.kind} {document.number}", created_at=document.issued_at)
+    pdf, family, text, line = pages.pdf, pages.family, pages.text, pages.line
 
     line(document.seller_details or "Flywheel", size=10, style="B" if not document.seller_details else "")
     pdf.ln(4)

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import logging
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.utils import timezone
 
-from billing.documents import unicode_font
+from billing.documents import pdf_start
 from billing.formats import day
 from common.money import money
 
@@ -125,43 +123,11 @@ def quote_document(quote: Quote) -> QuoteDocument:
     )
 
 
-def _latin1(text: str) -> str:
-    """Text Helvetica can print (when no Unicode font is installed): accents folded, else '?'."""
-    out = []
-    for char in text:
-        try:
-            char.encode("latin-1")
-        except UnicodeEncodeError:
-            char = unicodedata.normalize("NFKD", char).encode("latin-1", "ignore").decode("latin-1") or "?"
-        out.append(char)
-    return "".join(out)
-
-
 def quote_pdf(document: QuoteDocument) -> bytes:
     """The quote as a PDF (A4), laid out like billing's invoices. The same quote in the same
     state always gives the same bytes (its creation date is the quote's)."""
-    from fpdf import FPDF
-
-    logging.getLogger("fontTools").setLevel(logging.WARNING)
-    pdf = FPDF(format="A4")
-    pdf.set_creation_date(document.issued_at)
-    pdf.set_title(f"Quote {document.number}")
-    pdf.set_author("Flywheel")
-    pdf.set_creator("Flywheel")
-    pdf.set_producer("Flywheel")
-    pdf.set_auto_page_break(auto=True, margin=15)
-    fonts = unicode_font()
-    if fonts:
-        pdf.add_font("Document", "", fonts[0])
-        pdf.add_font("Document", "B", fonts[1])
-        family, text = "Document", str
-    else:
-        family, text = "Helvetica", _latin1
-    pdf.add_page()
-
-    def line(value: str, *, size: float = 10, style: str = "", height: float = 6) -> None:
-        pdf.set_font(family, style, size)
-        pdf.multi_cell(0, height, text(value), new_x="LMARGIN", new_y="NEXT")
+    pages = pdf_start(title=f"Quote {document.number}", created_at=document.issued_at)
+    pdf, family, text, line = pages.pdf, pages.family, pages.text, pages.line
 
     line(document.seller_details or "Flywheel", size=10, style="B" if not document.seller_details else "")
     pdf.ln(4)
